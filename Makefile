@@ -1,0 +1,36 @@
+# Two commands on a fresh machine: `make run` and `make test`. Both bootstrap .venv themselves.
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+export DAGSTER_HOME ?= $(CURDIR)/.dagster
+
+.PHONY: run test sandbox bench clean help
+
+help:
+	@echo "make run      start the embedded Pinterest API simulator, tour it over HTTP, print next steps"
+	@echo "make test     run the test suite"
+	@echo "make sandbox  run the Pinterest API simulator in the foreground on 127.0.0.1:8787"
+	@echo "make bench    run the benchmarks in bench/ and write bench/results/"
+	@echo "make clean    remove .venv and generated files"
+
+$(INSTALLED): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(INSTALLED)
+
+run: $(INSTALLED)
+	$(BIN)/pinterest-etl sandbox --tour
+
+test: $(INSTALLED)
+	$(BIN)/python -m pytest -q
+
+sandbox: $(INSTALLED)
+	$(BIN)/pinterest-etl sandbox --port 8787
+
+bench: $(INSTALLED)
+	$(BIN)/python -m bench.simulator
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -1,0 +1,356 @@
+"""Organic endpoints: user account, its analytics and top pins, boards, pins and pin analytics."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+
+from pipelines import api_enums as enums
+from pipelines.sandbox import organic_model as om
+from pipelines.sandbox.errors import ApiError, invalid, missing_scope, not_permitted
+from pipelines.sandbox.paging import page
+from pipelines.sandbox.params import (bool_param, date_window, enum_list, enum_param, id_list, int_param, many, one)
+from pipelines.sandbox.routing import Reply, Request, Route
+from pipelines.sandbox.world import day_to_iso
+
+PIN_METRIC_TYPES = frozenset(enums.PIN_STANDARD_METRIC_TYPES) | frozenset(enums.PIN_VIDEO_METRIC_TYPES)
+_WITH_METRICS = (om.READY, om.ESTIMATE)
+_LIFETIME_METRICS = ("TOTAL_COMMENTS", "TOTAL_REACTIONS")
+
+
+def _check_business_access(request: Request) -> None:
+    """`ad_account_id` on org endpoints: the simulator models organic data of its own user only."""
+    ad_account_id = one(request.query, "ad_account_id")
+    if ad_account_id is None:
+        return
+    w = request.state.world
+    index = w.ad_account_index_by_id.get(ad_account_id)
+    if index is None or not w.ad_account_owned[index]:
+        raise not_permitted()
+
+
+def _can_see_secret(request: Request) -> bool:
+    return {"boards:read_secret", "pins:read_secret"} <= request.token.scopes
+
+
+def _visible_pins(request: Request) -> np.ndarray:
+    w = request.state.world
+    pins = np.arange(len(w.pin_ids))
+    if not _can_see_secret(request):
+        pins = pins[~w.board_secret[w.pin_board]]
+    return pins
+
+
+def _day_range(start: dt.date, end: dt.date) -> np.ndarray:
+    return np.arange(start.toordinal(), end.toordinal() + 1, dtype=np.int64)
+
+
+def analytics_block(days: np.ndarray, statuses: np.ndarray, counts: dict[str, np.ndarray], metrics: list[str]) -> dict:
+    """{daily_metrics, summary_metrics} for one entity (and split bucket) from its daily counts."""
+    values = om.with_derived(counts)
+    columns = {m: values[m].tolist() for m in metrics}
+    daily = []
+    for j, day in enumerate(days.tolist()):
+        status = str(statuses[j])
+        metrics_of_day = {m: columns[m][j] for m in metrics} if status in _WITH_METRICS else {}
+        daily.append({"date": day_to_iso(day), "data_status": status, "metrics": metrics_of_day})
+    summary_values = om.with_derived({m: v.sum(keepdims=True) for m, v in counts.items()})
+    return {"daily_metrics": daily, "summary_metrics": {m: summary_values[m].tolist()[0] for m in metrics}}
+
+
+# ------------------------------------------------------------------------------------------- account
+def user_account(request: Request) -> Reply:
+    _check_business_access(request)
+    return Reply(request.state.world.user_account_resource())
+
+
+def _account_filters(request: Request) -> dict[str, str]:
+    q = request.query
+    return {
+        "from_claimed_content": enum_param(q, "from_claimed_content", enums.FROM_CLAIMED_CONTENT, "BOTH"),
+        "pin_format": enum_param(q, "pin_format", enums.PIN_FORMATS, "ALL"),
+        "app_types": enum_param(q, "app_types", enums.APP_TYPES, "ALL"),
+        "content_type": enum_param(q, "content_type", enums.CONTENT_TYPES, "ALL"),
+        "source": enum_param(q, "source", enums.SOURCES, "ALL"),
+    }
+
+
+def _apply_share_filters(request: Request, counts: dict[str, np.ndarray], days: np.ndarray, filters: dict[str, str]) -> dict[str, np.ndarray]:
+    organic, key = request.state.organic, int(request.state.world.pin_keys[0]) if len(request.state.world.pin_ids) else 1
+    for split_field, value, everything in (("APP_TYPE", filters["app_types"], "ALL"),
+                                           ("OWNED_CONTENT", filters["from_claimed_content"], "BOTH"),
+                                           ("SOURCE", filters["source"], "ALL")):
+        if value != everything:
+            counts = om.split_counts(counts, organic.split_shares(split_field, days, key))[value]
+    if filters["content_type"] == "PAID":  # the account's organic pins have no paid activity
+        counts = {m: np.zeros_like(v) for m, v in counts.items()}
+    return counts
+
+
+def user_account_analytics(request: Request) -> Reply:
+    q, state = request.query, request.state
+    _check_business_access(request)
+    start, end = date_window(q, state.world.today, message="Invalid user accounts analytics parameters.")
+    metrics = enum_list(q, "metric_types", enums.USER_ACCOUNT_METRIC_TYPES) or list(enums.USER_ACCOUNT_METRIC_TYPES)
+    split_field = enum_param(q, "split_field", enums.USER_ACCOUNT_SPLIT_FIELDS, "NO_SPLIT")
+    filters = _account_filters(request)
+    days = _day_range(start, end)
+    by_format = state.organic.account_counts_by_format(days)
+    formats = {"ORGANIC_IMAGE": by_format[0], "ORGANIC_VIDEO": by_format[1]}
+    if filters["pin_format"] != "ALL":
+        formats = {name: arr if name == filters["pin_format"] else np.zeros_like(arr) for name, arr in formats.items()}
+    per_format = {name: _apply_share_filters(request, {m: arr[i] for i, m in enumerate(om.COUNT_METRICS)}, days, filters)
+                  for name, arr in formats.items()}
+    total = {m: per_format["ORGANIC_IMAGE"][m] + per_format["ORGANIC_VIDEO"][m] for m in om.COUNT_METRICS}
+    if split_field == "NO_SPLIT":
+        buckets = {"all": total}
+    elif split_field == "PIN_FORMAT":
+        buckets = per_format
+    else:
+        key = int(state.world.pin_keys[0]) if len(state.world.pin_ids) else 1
+        buckets = om.split_counts(total, state.organic.split_shares(split_field, days, key))
+    statuses = state.organic.account_statuses(days)
+    return Reply({name: analytics_block(days, statuses, counts, metrics) for name, counts in buckets.items()})
+
+
+def top_pins(request: Request) -> Reply:
+    q, state = request.query, request.state
+    _check_business_access(request)
+    start, end = date_window(q, state.world.today, message="Invalid user accounts analytics parameters.")
+    sort_by = enum_param(q, "sort_by", enums.TOP_PINS_SORT_BY, required=True)
+    metrics = enum_list(q, "metric_types", enums.USER_ACCOUNT_METRIC_TYPES) or list(enums.TOP_PINS_SORT_BY)
+    num_of_pins = int_param(q, "num_of_pins", 10, 1, 50)
+    created_in_last = int_param(q, "created_in_last_n_days", 0, 0, 30, allowed=(30,)) if one(q, "created_in_last_n_days") else 0
+    _account_filters(request)
+    days = _day_range(start, end)
+    pins = _visible_pins(request)
+    if created_in_last:
+        pins = pins[state.world.pin_created_day[pins] >= state.world.today_day - created_in_last]
+    totals = {m: np.zeros(len(pins), dtype=np.int64) for m in om.COUNT_METRICS}
+    for chunk_start in range(0, len(pins), 8192):
+        chunk = pins[chunk_start:chunk_start + 8192]
+        for m, values in state.organic.reported_pin_counts(chunk, days).items():
+            totals[m][chunk_start:chunk_start + len(chunk)] = values.sum(axis=1)
+    values = om.with_derived(totals)
+    order = np.lexsort((np.arange(len(pins)), -values[sort_by]))[:num_of_pins]
+    statuses = om.reporting_status(state.world.today_day, days)
+    status = om.READY if (statuses == om.READY).all() else om.ESTIMATE
+    last_with_data = max((d for d, s in zip(days.tolist(), statuses) if s in _WITH_METRICS), default=int(days[0]) - 1)
+    latest_ms = (dt.date.fromordinal(last_with_data + 1) - dt.date(1970, 1, 1)).days * 86_400_000 - 1
+    return Reply({
+        "date_availability": {"is_realtime": False, "latest_available_timestamp": latest_ms},
+        "pins": [{"pin_id": state.world.pin_ids[pins[i]],
+                  "metrics": {m: values[m][i].item() for m in metrics},
+                  "data_status": {m: status for m in metrics}} for i in order],
+        "sort_by": sort_by,
+    })
+
+
+# --------------------------------------------------------------------------------------- boards/pins
+def _board_index(request: Request) -> int:
+    w = request.state.world
+    index = w.board_index_by_id.get(request.params["board_id"])
+    if index is None or (w.board_secret[index] and not _can_see_secret(request)):
+        raise ApiError(404, 40, "Board not found.")
+    return index
+
+
+def list_boards(request: Request) -> Reply:
+    q, w = request.query, request.state.world
+    _check_business_access(request)
+    privacy = enum_param(q, "privacy", enums.BOARD_PRIVACY_FILTERS)
+    boards = list(range(len(w.board_ids)))
+    if privacy in ("SECRET", "PUBLIC_AND_SECRET") and "boards:read_secret" not in request.token.scopes:
+        raise missing_scope()
+    if privacy is None or privacy in ("ALL", "PUBLIC_AND_SECRET"):
+        boards = [b for b in boards if not w.board_secret[b] or "boards:read_secret" in request.token.scopes]
+    elif privacy == "PUBLIC":
+        boards = [b for b in boards if not w.board_secret[b]]
+    elif privacy == "SECRET":
+        boards = [b for b in boards if w.board_secret[b]]
+    else:  # PROTECTED: the simulated account has no protected boards
+        boards = []
+    window, bookmark = page(request.path, q, len(boards))
+    return Reply({"items": [w.board_resource(boards[i]) for i in window], "bookmark": bookmark})
+
+
+def get_board(request: Request) -> Reply:
+    _check_business_access(request)
+    return Reply(request.state.world.board_resource(_board_index(request)))
+
+
+def pin_totals(request: Request, pins: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Per-pin sums over the last 90 days and lifetime totals (all time, whatever the request window)."""
+    state = request.state
+    today = state.world.today_day
+    days = np.arange(today - 90, today + 1, dtype=np.int64)
+    recent = {m: v.sum(axis=1) for m, v in state.organic.reported_pin_counts(pins, days).items()}
+    # Days older than the 90-day window are not simulated one by one: their total is extrapolated from
+    # the recent average, scaled up because pins were more active when new.
+    older_days = np.maximum(days[0] - state.world.pin_created_day[pins], 0)
+    lifetime = {m: v + np.floor(v / 91.0 * older_days * 1.3).astype(np.int64) for m, v in recent.items()}
+    return recent, lifetime
+
+
+def _pin_resources(request: Request, pins: list[int]) -> list[dict]:
+    w = request.state.world
+    resources = [w.pin_resource(i) for i in pins]
+    if bool_param(request.query, "pin_metrics", False) and pins:
+        recent, lifetime = pin_totals(request, np.array(pins, dtype=np.int64))
+        for j, resource in enumerate(resources):
+            def pick(src: dict[str, np.ndarray], extra: bool) -> dict:
+                out = {"pin_click": int(src["PIN_CLICK"][j]), "impression": int(src["IMPRESSION"][j]),
+                       "clickthrough": int(src["OUTBOUND_CLICK"][j])}
+                if extra:
+                    out.update(reaction=int(src["TOTAL_REACTIONS"][j]), comment=int(src["TOTAL_COMMENTS"][j]))
+                return out
+            resource["pin_metrics"] = {"90d": pick(recent, False), "lifetime_metrics": pick(lifetime, True)}
+    return resources
+
+
+def _filter_creative_types(request: Request, pins: np.ndarray) -> np.ndarray:
+    creative_types = enum_list(request.query, "creative_types", enums.CREATIVE_TYPES)
+    if not creative_types:
+        return pins
+    is_video = request.state.world.pin_is_video[pins]
+    keep = np.zeros(len(pins), dtype=bool)
+    if "VIDEO" in creative_types:
+        keep |= is_video
+    if "REGULAR" in creative_types:
+        keep |= ~is_video
+    return pins[keep]
+
+
+def list_pins(request: Request) -> Reply:
+    q, w = request.query, request.state.world
+    _check_business_access(request)
+    pins = _visible_pins(request)
+    pin_filter = enum_param(q, "pin_filter", ("exclude_native", "exclude_repins", "has_been_promoted"))
+    if pin_filter == "exclude_repins":
+        pins = np.array([i for i in pins.tolist() if w.pin_parent[i] is None], dtype=np.int64)
+    elif pin_filter == "has_been_promoted":
+        pins = np.array([i for i in pins.tolist() if i in w.promoted_pins], dtype=np.int64)
+    elif pin_filter == "exclude_native":  # every simulated pin is native (created by the user)
+        pins = pins[:0]
+    if enum_param(q, "pin_type", ("PRIVATE",)) == "PRIVATE":
+        if not _can_see_secret(request):
+            raise missing_scope()
+        pins = pins[w.board_secret[w.pin_board[pins]]]
+    bool_param(q, "include_protected_pins", False)  # no protected pins in the simulated account
+    pins = _filter_creative_types(request, pins)
+    window, bookmark = page(request.path, q, len(pins))
+    return Reply({"items": _pin_resources(request, [int(pins[i]) for i in window]), "bookmark": bookmark})
+
+
+def list_board_pins(request: Request) -> Reply:
+    w = request.state.world
+    _check_business_access(request)
+    board = _board_index(request)
+    pins = np.flatnonzero(w.pin_board == board)
+    pins = _filter_creative_types(request, pins)
+    window, bookmark = page(request.path, request.query, len(pins))
+    return Reply({"items": _pin_resources(request, [int(pins[i]) for i in window]), "bookmark": bookmark})
+
+
+def _pin_index(request: Request, pin_id: str, *, bulk: bool) -> int:
+    w = request.state.world
+    index = w.pin_index_by_id.get(pin_id)
+    if index is None:
+        if pin_id in w.foreign_pin_ids:
+            raise ApiError(401 if bulk else 403, 7 if bulk else 403, "Not authorized to access board or Pin.")
+        raise ApiError(404, 50 if bulk else 404, "Pin not found.")
+    if w.pin_on_secret_board(index) and not _can_see_secret(request):
+        raise ApiError(401 if bulk else 403, 7 if bulk else 403, "Not authorized to access board or Pin.")
+    return index
+
+
+def get_pin(request: Request) -> Reply:
+    _check_business_access(request)
+    if not request.params["pin_id"].isdigit():
+        raise invalid("Parameter 'pin_id' must be numeric.")
+    index = _pin_index(request, request.params["pin_id"], bulk=False)
+    return Reply(_pin_resources(request, [index])[0])
+
+
+def _pin_metric_types(request: Request) -> list[str]:
+    requested = many(request.query, "metric_types")
+    if not requested:
+        raise invalid("Parameter 'metric_types' is required.")
+    if requested == ["ALL"]:
+        return list(dict.fromkeys(enums.PIN_STANDARD_METRIC_TYPES + enums.PIN_VIDEO_METRIC_TYPES))
+    for metric in requested:
+        if metric not in PIN_METRIC_TYPES:
+            raise invalid(f"Parameter 'metric_types' has an invalid value {metric!r}.")
+    return requested
+
+
+def _pin_analytics(request: Request, pins: list[int], metrics: list[str], split_field: str, app_type: str) -> list[dict]:
+    state = request.state
+    start, end = date_window(request.query, state.world.today, message="Invalid pins analytics parameters.")
+    days = _day_range(start, end)
+    idx = np.array(pins, dtype=np.int64)
+    counts = state.organic.reported_pin_counts(idx, days)
+    statuses = state.organic.pin_statuses(idx, days)
+    _, lifetime = pin_totals(request, idx)
+    out = []
+    for j, pin in enumerate(pins):
+        pin_counts = {m: v[j] for m, v in counts.items()}
+        key = int(state.world.pin_keys[pin])
+        if app_type != "ALL":
+            pin_counts = om.split_counts(pin_counts, state.organic.split_shares("APP_TYPE", days, key))[app_type]
+        pin_metrics = [m for m in metrics if state.world.pin_is_video[pin] or m not in om.VIDEO_ONLY_METRICS]
+        if split_field == "APP_TYPE":
+            buckets = om.split_counts(pin_counts, state.organic.split_shares("APP_TYPE", days, key))
+        else:
+            buckets = {"all": pin_counts}
+        lifetime_metrics = {m: int(lifetime[m][j]) for m in _LIFETIME_METRICS}
+        out.append({name: {**analytics_block(days, statuses[j], c, pin_metrics), "lifetime_metrics": lifetime_metrics}
+                    for name, c in buckets.items()})
+    return out
+
+
+def pin_analytics(request: Request) -> Reply:
+    _check_business_access(request)
+    if not request.params["pin_id"].isdigit():
+        raise invalid("Parameter 'pin_id' must be numeric.")
+    index = _pin_index(request, request.params["pin_id"], bulk=False)
+    metrics = _pin_metric_types(request)
+    split_field = enum_param(request.query, "split_field", enums.PIN_SPLIT_FIELDS, "NO_SPLIT")
+    app_type = enum_param(request.query, "app_types", enums.APP_TYPES, "ALL")
+    return Reply(_pin_analytics(request, [index], metrics, split_field, app_type)[0])
+
+
+def bulk_pin_analytics(request: Request) -> Reply:
+    if not request.state.config.bulk_pin_analytics:
+        raise ApiError(403, 29, "Your app does not have access to multi_pins/analytics (a beta endpoint).")
+    _check_business_access(request)
+    pin_ids = id_list(request.query, "pin_ids", 100, required=True)
+    if "split_field" in request.query:
+        raise ApiError(400, 1, "Invalid multi_pins analytics parameters: split_field is not supported.")
+    metrics = _pin_metric_types(request)
+    app_type = enum_param(request.query, "app_types", enums.APP_TYPES, "ALL")
+    unique_ids = list(dict.fromkeys(pin_ids))
+    pins = [_pin_index(request, pin_id, bulk=True) for pin_id in unique_ids]
+    blocks = _pin_analytics(request, pins, metrics, "NO_SPLIT", app_type)
+    return Reply(dict(zip(unique_ids, blocks)))
+
+
+_ORG = "org_read"
+_ORG_ANALYTICS = "org_analytics"
+ROUTES = (
+    Route("GET", "/v5/user_account", "user_account/get", user_account, _ORG, ("user_accounts:read",)),
+    Route("GET", "/v5/user_account/analytics", "user_account/analytics", user_account_analytics, _ORG_ANALYTICS,
+          ("user_accounts:read",), api_sandbox_enabled=False),
+    Route("GET", "/v5/user_account/analytics/top_pins", "user_account/analytics/top_pins", top_pins, _ORG_ANALYTICS,
+          ("pins:read", "user_accounts:read"), api_sandbox_enabled=False),
+    Route("GET", "/v5/boards", "boards/list", list_boards, _ORG, ("boards:read",)),
+    Route("GET", "/v5/boards/{board_id}", "boards/get", get_board, _ORG, ("boards:read",)),
+    Route("GET", "/v5/boards/{board_id}/pins", "boards/list_pins", list_board_pins, _ORG, ("boards:read", "pins:read")),
+    Route("GET", "/v5/pins", "pins/list", list_pins, _ORG, ("boards:read", "pins:read")),
+    Route("GET", "/v5/pins/analytics", "multi_pins/analytics", bulk_pin_analytics, _ORG_ANALYTICS,
+          ("boards:read", "pins:read"), api_sandbox_enabled=False),
+    Route("GET", "/v5/pins/{pin_id}", "pins/get", get_pin, _ORG, ("boards:read", "pins:read")),
+    Route("GET", "/v5/pins/{pin_id}/analytics", "pins/analytics", pin_analytics, _ORG_ANALYTICS,
+          ("boards:read", "pins:read"), api_sandbox_enabled=False),
+)

@@ -1,0 +1,81 @@
+"""Settings of one simulator instance: the synthetic world's size, its clock, limits and injected faults."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+# Per-minute budgets per rate-limit category. ads_analytics and ads_read are Pinterest's published
+# Standard-access numbers; the page listing the org_* categories is truncated in every available copy,
+# so org_analytics=300 and org_read/org_write=1000 are assumptions (see docs/simulator.md).
+DEFAULT_RATE_LIMITS_PER_MINUTE = {
+    "org_analytics": 300,
+    "org_read": 1000,
+    "org_write": 1000,
+    "ads_analytics": 300,
+    "ads_read": 1000,
+}
+# Pinterest's universal limit: 100 calls per second per user per app.
+UNIVERSAL_LIMIT_PER_SECOND = 100
+
+
+class SandboxConfigError(ValueError):
+    """A simulator setting is out of range; the message names the setting and the allowed values."""
+
+
+@dataclasses.dataclass(frozen=True)
+class SandboxConfig:
+    """Everything that shapes one simulator: same config (seed, today, sizes) => same answers."""
+
+    seed: int = 42
+    today: dt.date | None = None  # None: the real UTC date when the server starts
+    pins: int = 500
+    boards: int = 12
+    ad_accounts: int = 2
+    campaigns: int = 6  # per ad account
+    ad_groups: int = 2  # per campaign
+    ads: int = 3  # per ad group
+    rate_limits: dict[str, int] = dataclasses.field(default_factory=lambda: dict(DEFAULT_RATE_LIMITS_PER_MINUTE))
+    rate_limit_headers: bool = True
+    bulk_pin_analytics: bool = True
+    api_sandbox_mode: bool = False  # behave like api-sandbox.pinterest.com (some endpoints disabled)
+    latency_ms: int = 0
+    fail_rate: float = 0.0
+    throttle_rate: float = 0.0
+    truncate_rate: float = 0.0
+    transient_rate: float = 0.0
+    token_ttl_seconds: int | None = None
+    report_polls: int = 2  # polls a report answers IN_PROGRESS before FINISHED
+
+    def __post_init__(self) -> None:
+        for name in ("pins", "boards", "ad_accounts", "campaigns", "ad_groups", "ads"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 0:
+                raise SandboxConfigError(f"--{name.replace('_', '-')} must be a whole number >= 0 (was {value!r})")
+        if self.pins > 0 and self.boards < 1:
+            raise SandboxConfigError("--boards must be >= 1 when there are pins (pins live on boards)")
+        if self.pins > 1_000_000:
+            raise SandboxConfigError(f"--pins must be <= 1000000 (was {self.pins})")
+        if self.ad_accounts * self.campaigns * self.ad_groups * self.ads > 2_000_000:
+            raise SandboxConfigError("the ads world is too large: ad-accounts x campaigns x ad-groups x ads must be <= 2000000")
+        for name in ("fail_rate", "throttle_rate", "truncate_rate", "transient_rate"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise SandboxConfigError(f"--{name.replace('_', '-')} must be a fraction between 0 and 1 (was {value!r})")
+        if self.fail_rate + self.throttle_rate + self.transient_rate > 1.0:
+            raise SandboxConfigError("--fail-rate + --throttle-rate + --transient-rate must not exceed 1")
+        if self.latency_ms < 0:
+            raise SandboxConfigError(f"--latency-ms must be >= 0 (was {self.latency_ms})")
+        if self.token_ttl_seconds is not None and self.token_ttl_seconds < 1:
+            raise SandboxConfigError(f"--token-ttl must be >= 1 second (was {self.token_ttl_seconds})")
+        if self.report_polls < 0:
+            raise SandboxConfigError(f"--report-polls must be >= 0 (was {self.report_polls})")
+        for category, budget in self.rate_limits.items():
+            if category not in DEFAULT_RATE_LIMITS_PER_MINUTE:
+                known = ", ".join(sorted(DEFAULT_RATE_LIMITS_PER_MINUTE))
+                raise SandboxConfigError(f"--rate-limit: unknown category {category!r} (known: {known})")
+            if not isinstance(budget, int) or budget < 1:
+                raise SandboxConfigError(f"--rate-limit {category}: calls per minute must be >= 1 (was {budget!r})")
+
+    def resolved_today(self) -> dt.date:
+        return self.today or dt.datetime.now(dt.timezone.utc).date()

@@ -1,0 +1,235 @@
+"""The simulator's HTTP server: routing, authentication, rate limits, injected faults and counters."""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import itertools
+import json
+import logging
+import random
+import threading
+import time
+import traceback
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Iterator
+
+from pipelines.sandbox import api_ads, api_control, api_organic, api_reports
+from pipelines.sandbox.ads_model import AdsModel
+from pipelines.sandbox.auth import TokenStore
+from pipelines.sandbox.config import SandboxConfig
+from pipelines.sandbox.errors import RATE_LIMIT_MESSAGE, ApiError, missing_scope
+from pipelines.sandbox.organic_model import OrganicModel
+from pipelines.sandbox.ratelimit import RateLimiter
+from pipelines.sandbox.routing import Reply, Request, Route
+from pipelines.sandbox.world import World
+
+log = logging.getLogger("pinterest_sandbox")
+
+ROUTES: tuple[Route, ...] = (*api_control.ROUTES, *api_organic.ROUTES, *api_ads.ROUTES, *api_reports.ROUTES)
+_COMPILED = tuple((route.pattern, route) for route in ROUTES)
+
+
+class SandboxState:
+    """Everything one running simulator knows: its world, tokens, budgets, reports and counters."""
+
+    def __init__(self, config: SandboxConfig):
+        self.config = config
+        self.world = World(config)
+        self.organic = OrganicModel(self.world)
+        self.ads = AdsModel(self.world)
+        self.tokens = TokenStore(self.world.user_id, config.token_ttl_seconds)
+        self.limiter = RateLimiter(config.rate_limits)
+        self.reports = api_reports.ReportStore()
+        self._faults = random.Random(config.seed ^ 0x5EED)
+        self._lock = threading.Lock()
+        self._request_ids = itertools.count(1)
+        self.requests: collections.Counter[str] = collections.Counter()
+        self.responses: collections.Counter[str] = collections.Counter()
+
+    def draw(self) -> float:
+        with self._lock:
+            return self._faults.random()
+
+    def next_request_id(self) -> str:
+        return f"{next(self._request_ids):016x}"
+
+    def stats(self) -> dict:
+        with self._lock:
+            return {"requests": dict(sorted(self.requests.items())), "responses": dict(sorted(self.responses.items()))}
+
+    def count(self, counter: collections.Counter, key: str) -> None:
+        with self._lock:
+            counter[key] += 1
+
+    def reset(self) -> None:
+        with self._lock:
+            self.requests.clear()
+            self.responses.clear()
+        self.limiter.reset()
+
+
+def _match(method: str, path: str) -> tuple[Route | None, dict[str, str], bool]:
+    """The route for a request, its path parameters, and whether the path exists for another method."""
+    path_known = False
+    for pattern, route in _COMPILED:
+        m = pattern.match(path)
+        if m:
+            if route.method == method:
+                return route, m.groupdict(), True
+            path_known = True
+    return None, {}, path_known
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, so clients can pool connections
+    server_version = "PinterestSandbox/1.0"
+    sys_version = ""
+    state: SandboxState  # set on the subclass per server
+
+    def do_GET(self) -> None:
+        self._dispatch()
+
+    def do_POST(self) -> None:
+        self._dispatch()
+
+    def do_PUT(self) -> None:
+        self._dispatch()
+
+    def do_PATCH(self) -> None:
+        self._dispatch()
+
+    def do_DELETE(self) -> None:
+        self._dispatch()
+
+    def log_message(self, format: str, *args) -> None:  # noqa: A002 - signature of the base class
+        log.debug("%s %s", self.address_string(), format % args)
+
+    def _dispatch(self) -> None:
+        state = self.state
+        url = urllib.parse.urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        route, params, path_known = _match(self.command, url.path)
+        rate_headers: dict[str, str] = {}
+        try:
+            if route is None:
+                raise ApiError(405, 5, "Method not allowed") if path_known else ApiError(404, 404, f"Not found: {url.path}")
+            if route.path.startswith("/v5/"):  # control endpoints and downloads are not API calls
+                state.count(state.requests, route.operation_id)
+            request = Request(self.command, url.path, urllib.parse.parse_qs(url.query, keep_blank_values=True), body,
+                              self.headers, params, f"http://{self.headers.get('Host') or '%s:%d' % self.server.server_address[:2]}",
+                              state)
+            if route.category is not None:
+                self._inject_faults(route)
+            if route.authenticated:
+                request.token = state.tokens.authenticate(self.headers.get("Authorization"))
+                if not set(route.scopes) <= request.token.scopes:
+                    raise missing_scope()
+            if state.config.api_sandbox_mode and not route.api_sandbox_enabled:
+                raise ApiError(403, 29, f"{route.operation_id} is not available in the API sandbox.")
+            if route.category is not None and request.token is not None:
+                decision = state.limiter.acquire(request.token.user_id, route.category)
+                if state.config.rate_limit_headers:
+                    rate_headers = {"X-RateLimit-Limit": str(decision.limit), "X-RateLimit-Remaining": str(decision.remaining),
+                                    "X-RateLimit-Reset": str(decision.reset_seconds)}
+                if not decision.allowed:
+                    headers = {"Retry-After": str(decision.retry_after)} if state.config.rate_limit_headers else {}
+                    raise ApiError(429, 8, RATE_LIMIT_MESSAGE, headers)
+            reply = route.handler(request)
+        except ApiError as error:
+            reply = Reply(error.body(), error.status, headers=error.headers)
+        except Exception:  # a simulator bug must still answer in the API's error shape
+            log.error("simulator error on %s %s\n%s", self.command, url.path, traceback.format_exc())
+            reply = Reply({"code": 500, "message": "Internal error in the simulator (see its log)."}, 500)
+        self._send(reply, rate_headers, truncate=route is not None and route.category is not None
+                   and reply.status == 200 and state.draw() < state.config.truncate_rate)
+
+    def _inject_faults(self, route: Route) -> None:
+        cfg = self.state.config
+        if cfg.latency_ms:
+            time.sleep(cfg.latency_ms / 1000.0)
+        draw = self.state.draw()
+        if draw < cfg.fail_rate:
+            status = 500 if draw < cfg.fail_rate / 2 else 503
+            raise ApiError(status, status, "Internal Server Error" if status == 500 else "Service Unavailable")
+        draw -= cfg.fail_rate
+        if draw < cfg.throttle_rate:
+            headers = {"Retry-After": "1"} if cfg.rate_limit_headers else {}
+            raise ApiError(429, 8, RATE_LIMIT_MESSAGE, headers)
+        draw -= cfg.throttle_rate
+        if draw < cfg.transient_rate:
+            if draw < cfg.transient_rate / 2:
+                raise ApiError(400, 12, "Sorry, something went wrong. Please try again later.")
+            raise ApiError(400, 1, "Too many requests for this resource at once. Retry after 1 seconds.")
+
+    def _send(self, reply: Reply, rate_headers: dict[str, str], *, truncate: bool) -> None:
+        if isinstance(reply.body, (bytes, bytearray)):
+            payload = bytes(reply.body)
+        elif reply.body is None:
+            payload = b""
+        else:
+            payload = json.dumps(reply.body, separators=(",", ":"), ensure_ascii=False).encode()
+        declared = len(payload)
+        if truncate:
+            # A connection cut mid-body: the header promises more bytes than arrive.
+            payload = payload[: max(len(payload) // 2, 1)]
+        self.state.count(self.state.responses, str(reply.status))
+        self.send_response(reply.status)
+        self.send_header("Content-Type", reply.content_type)
+        self.send_header("Content-Length", str(declared))
+        self.send_header("x-pinterest-rid", self.state.next_request_id())
+        for name, value in {**rate_headers, **reply.headers}.items():
+            self.send_header(name, value)
+        if truncate:
+            self.send_header("Connection", "close")
+            self.close_connection = True
+        self.end_headers()
+        self.wfile.write(payload)
+
+
+class SandboxServer:
+    """A running simulator bound to 127.0.0.1 (or the given host); `base_url` ends with /v5."""
+
+    def __init__(self, config: SandboxConfig | None = None, host: str = "127.0.0.1", port: int = 0):
+        self.config = config or SandboxConfig()
+        self.state = SandboxState(self.config)
+        handler = type("SandboxHandler", (_Handler,), {"state": self.state})
+        self._httpd = ThreadingHTTPServer((host, port), handler)
+        self._httpd.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def root_url(self) -> str:
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.root_url}/v5"
+
+    def start(self) -> "SandboxServer":
+        self._thread = threading.Thread(target=self._httpd.serve_forever, name="pinterest-sandbox", daemon=True)
+        self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        self._httpd.serve_forever()
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+
+@contextlib.contextmanager
+def running_sandbox(config: SandboxConfig | None = None, host: str = "127.0.0.1", port: int = 0) -> Iterator[SandboxServer]:
+    """Start a simulator in this process on a free port; yields the server (see `.base_url`)."""
+    server = SandboxServer(config, host, port).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
