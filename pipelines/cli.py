@@ -57,6 +57,9 @@ def _add_sandbox_parser(commands) -> None:
     world = p.add_argument_group("world")
     world.add_argument("--seed", type=int, default=42, help="seed of the synthetic world (default: 42)")
     world.add_argument("--today", type=_date, help="the simulator's UTC date (default: the real UTC date)")
+    world.add_argument("--epoch", type=_date,
+                       help="date the world is built around: pins and campaigns were created in the two years "
+                            "before it (default: --today); keep it fixed and move --today to watch one world age")
     world.add_argument("--pins", type=int, default=500, help="pins of the business account (default: 500)")
     world.add_argument("--boards", type=int, default=12, help="boards (default: 12; every sixth is secret)")
     world.add_argument("--ad-accounts", type=int, default=2, help="ad accounts; the first owned, the others shared (default: 2)")
@@ -92,7 +95,7 @@ def _sandbox_config(args: argparse.Namespace) -> SandboxConfig:
     rate_limits = dict(DEFAULT_RATE_LIMITS_PER_MINUTE)
     rate_limits.update(dict(args.rate_limit))
     return SandboxConfig(
-        seed=args.seed, today=args.today, pins=args.pins, boards=args.boards, ad_accounts=args.ad_accounts,
+        seed=args.seed, today=args.today, epoch=args.epoch, pins=args.pins, boards=args.boards, ad_accounts=args.ad_accounts,
         campaigns=args.campaigns, ad_groups=args.ad_groups, ads=args.ads, rate_limits=rate_limits,
         rate_limit_headers=not args.no_rate_limit_headers, bulk_pin_analytics=not args.no_bulk_pin_analytics,
         api_sandbox_mode=args.api_sandbox, latency_ms=args.latency_ms, fail_rate=args.fail_rate,

@@ -29,6 +29,9 @@ class SandboxConfig:
 
     seed: int = 42
     today: dt.date | None = None  # None: the real UTC date when the server starts
+    # The world's entities are dated relative to the epoch (pins created over the two years before it).
+    # None: the same date as today. Keep it fixed while moving `today` to watch one world age.
+    epoch: dt.date | None = None
     pins: int = 500
     boards: int = 12
     ad_accounts: int = 2
@@ -77,5 +80,12 @@ class SandboxConfig:
             if not isinstance(budget, int) or budget < 1:
                 raise SandboxConfigError(f"--rate-limit {category}: calls per minute must be >= 1 (was {budget!r})")
 
+        if self.epoch is not None and self.today is not None and self.today < self.epoch:
+            raise SandboxConfigError(f"--today ({self.today}) must not be before --epoch ({self.epoch}): "
+                                     "the world would contain pins and campaigns created after today")
+
     def resolved_today(self) -> dt.date:
         return self.today or dt.datetime.now(dt.timezone.utc).date()
+
+    def resolved_epoch(self) -> dt.date:
+        return self.epoch or self.resolved_today()

@@ -92,14 +92,18 @@ def date_window(query: Query, today: dt.date, *, max_back_days: int = 90, max_sp
                 message: str | None = None) -> tuple[dt.date, dt.date]:
     """start_date/end_date with the API's rules: start not older than `max_back_days`, span not larger
     than `max_span_days`, start <= end, end not in the future."""
+    def reject(detail: str):
+        # The API answers with the endpoint's own message; the detail says which rule was broken.
+        return invalid(f"{message.rstrip('.')}: {detail}" if message else detail)
+
     start = date_param(query, "start_date")
     end = date_param(query, "end_date")
     if start > end:
-        raise invalid(message or "Parameter 'start_date' must not be after 'end_date'.")
+        raise reject("Parameter 'start_date' must not be after 'end_date'.")
     if start < today - dt.timedelta(days=max_back_days):
         raise invalid(LAST_90_DAYS_MESSAGE if max_back_days == 90 else f"You can only get data from the last {max_back_days} days.")
     if (end - start).days > max_span_days:
-        raise invalid(message or f"Parameter 'end_date' cannot be more than {max_span_days} days past 'start_date'.")
+        raise reject(f"Parameter 'end_date' cannot be more than {max_span_days} days past 'start_date'.")
     if end > today:
-        raise invalid(message or f"Parameter 'end_date' cannot be in the future (today is {today.isoformat()} UTC).")
+        raise reject(f"Parameter 'end_date' cannot be in the future (today is {today.isoformat()} UTC).")
     return start, end

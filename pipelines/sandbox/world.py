@@ -1,7 +1,8 @@
 """The synthetic Pinterest world the simulator serves: one business account, boards, pins, ad accounts.
 
-Every attribute is drawn from the seed, so the same seed and `today` build the same world in any
-process. Entities are held column-wise (numpy arrays) so 100,000 pins cost milliseconds; the JSON
+Every attribute is drawn from the seed and dated relative to the world's epoch (by default its
+`today`): the same seed and epoch build the same world in any process, and moving `today` forward
+with the epoch fixed shows that same world ageing. Entities are held column-wise (numpy arrays) so 100,000 pins cost milliseconds; the JSON
 resources are built per request from the columns.
 """
 
@@ -55,6 +56,7 @@ class World:
         self.seed = config.seed
         self.today = config.resolved_today()
         self.today_day = self.today.toordinal()
+        self.epoch_day = config.resolved_epoch().toordinal()
         self._rng = np.random.Generator(np.random.PCG64(config.seed))
         self._build_user()
         self._build_boards()
@@ -65,7 +67,7 @@ class World:
     def _build_user(self) -> None:
         self.user_id = str(1_000_000_000_000_000_000 + int(self._rng.integers(0, 10**17)))
         self.username = "sandbox_studio"
-        self.user_created_day = self.today_day - 800
+        self.user_created_day = self.epoch_day - 800
         self.partner_user_id = str(1_000_000_000_000_000_000 + int(self._rng.integers(0, 10**17)))
 
     def user_account_resource(self) -> dict:
@@ -88,7 +90,7 @@ class World:
     def _build_boards(self) -> None:
         n = self.config.boards
         offsets = np.sort(self._rng.integers(760, 799, size=n))[::-1]
-        self.board_created_day = (self.today_day - offsets).astype(np.int64)
+        self.board_created_day = (self.epoch_day - offsets).astype(np.int64)
         self.board_ids = [str(549_755_000_000 + i * 7919 + int(x)) for i, x in enumerate(self._rng.integers(0, 7000, size=n))]
         # Every sixth board is secret: visible only to tokens with boards:read_secret.
         self.board_secret = np.array([i % 6 == 5 for i in range(n)], dtype=bool)
@@ -116,10 +118,13 @@ class World:
     def _build_pins(self) -> None:
         n = self.config.pins
         keys = entity_keys(self.seed, "pin", n)
-        age = np.sort((entity_uniform(keys, 1) * 730).astype(np.int64) + 1)  # newest first
+        age = (entity_uniform(keys, 1) * 730).astype(np.int64) + 1
+        second = (entity_uniform(keys, 2) * 86400).astype(np.int64)
+        newest_first = np.lexsort((-second, age))
+        keys, age, second = keys[newest_first], age[newest_first], second[newest_first]
         self.pin_keys = keys
-        self.pin_created_day = self.today_day - age
-        self.pin_created_second = (entity_uniform(keys, 2) * 86400).astype(np.int64)
+        self.pin_created_day = self.epoch_day - age
+        self.pin_created_second = second
         self.pin_is_video = entity_uniform(keys, 3) < 0.12
         self.pin_board = (entity_uniform(keys, 4) * max(self.config.boards, 1)).astype(np.int64)
         self.pin_board = np.maximum(self.pin_board, 0)
@@ -188,17 +193,17 @@ class World:
         ckeys = entity_keys(self.seed, "campaign", n_campaigns)
         self.campaign_keys = ckeys
         self.campaign_account = np.repeat(np.arange(n_accounts), per_account)
-        start = self.today_day - 10 - (entity_uniform(ckeys, 1) * 690).astype(np.int64)
+        start = self.epoch_day - 10 - (entity_uniform(ckeys, 1) * 690).astype(np.int64)
         kind = entity_uniform(ckeys, 2)
         length = 14 + (entity_uniform(ckeys, 3) * 150).astype(np.int64)
         self.campaign_delivery = []
         for k in range(n_campaigns):
             s = int(start[k])
             if kind[k] < 0.2:  # archived after running its course
-                end = min(s + int(length[k]), self.today_day - 2)
+                end = min(s + int(length[k]), self.epoch_day - 2)
                 self.campaign_delivery.append(DeliveryStatus("ARCHIVED", "ARCHIVED", s, end))
             elif kind[k] < 0.35:  # paused some time ago
-                end = min(s + int(length[k]), self.today_day - 1)
+                end = min(s + int(length[k]), self.epoch_day - 1)
                 self.campaign_delivery.append(DeliveryStatus("PAUSED", "PAUSED", s, end))
             else:
                 self.campaign_delivery.append(DeliveryStatus("ACTIVE", "RUNNING", s, None))
@@ -216,7 +221,7 @@ class World:
         for g in range(n_groups):
             parent = self.campaign_delivery[self.ad_group_campaign[g]]
             if parent.status == "ACTIVE" and group_pause[g] < 0.1:
-                end = max(parent.start_day, self.today_day - 1 - int(group_pause[g] * 300))
+                end = max(parent.start_day, self.epoch_day - 1 - int(group_pause[g] * 300))
                 self.ad_group_delivery.append(DeliveryStatus("PAUSED", "PAUSED", parent.start_day, end))
             else:
                 self.ad_group_delivery.append(parent)
@@ -266,7 +271,7 @@ class World:
         return range(group * per, (group + 1) * per)
 
     def ad_account_resource(self, i: int) -> dict:
-        created = _seconds_of(self.today_day - 900 + i * 11, 43_200)
+        created = _seconds_of(self.epoch_day - 900 + i * 11, 43_200)
         owner = (self.user_id, self.username) if self.ad_account_owned[i] else (self.partner_user_id, "partner_agency")
         return {
             "id": self.ad_account_ids[i],

@@ -1,0 +1,59 @@
+"""Shared fixtures: a running simulator over real HTTP, an authenticated session, the official spec."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+import requests
+
+from pipelines.sandbox import SandboxConfig, running_sandbox
+from pipelines.sandbox.auth import DEV_ACCESS_TOKEN
+
+# A fixed clock keeps every test independent of the real date.
+TODAY = dt.date(2026, 11, 28)
+SPEC_PATH = Path(__file__).resolve().parents[2] / "shared" / "reference" / "pinterest-openapi-v5.json"
+
+
+@pytest.fixture(scope="session")
+def sandbox():
+    """One default-world simulator for the whole session (tests must not depend on its counters)."""
+    with running_sandbox(SandboxConfig(today=TODAY, rate_limits={"org_analytics": 100_000, "org_read": 100_000,
+                                                                   "org_write": 100_000, "ads_analytics": 100_000,
+                                                                   "ads_read": 100_000})) as server:
+        yield server
+
+
+@pytest.fixture
+def make_sandbox():
+    """Start simulators with specific settings; all are stopped at the end of the test."""
+    servers = []
+
+    def start(**settings):
+        settings.setdefault("today", TODAY)
+        context = running_sandbox(SandboxConfig(**settings))
+        server = context.__enter__()
+        servers.append(context)
+        return server
+
+    yield start
+    for context in reversed(servers):
+        context.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="session")
+def api():
+    """A requests session carrying the development access token."""
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {DEV_ACCESS_TOKEN}"
+    yield session
+    session.close()
+
+
+@pytest.fixture(scope="session")
+def spec() -> dict:
+    if not SPEC_PATH.exists():
+        pytest.skip(f"the official OpenAPI description is not at {SPEC_PATH} (it lives in ../shared/reference/)")
+    return json.loads(SPEC_PATH.read_text())

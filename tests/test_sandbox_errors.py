@@ -1,0 +1,210 @@
+"""Every invalid request gets Pinterest's error shape and status, never a traceback or an HTML page."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+import requests
+
+from tests.conftest import TODAY
+
+WINDOW = {"start_date": (TODAY - dt.timedelta(days=30)).isoformat(), "end_date": TODAY.isoformat()}
+
+
+def assert_error(response: requests.Response, status: int, code: int, message_part: str = "") -> None:
+    assert response.status_code == status, response.text
+    assert response.headers["Content-Type"] == "application/json"
+    assert response.headers.get("x-pinterest-rid")
+    body = response.json()
+    assert set(body) == {"code", "message"}
+    assert body["code"] == code
+    assert message_part in body["message"]
+
+
+def first_id(api, url: str) -> str:
+    return api.get(url, params={"page_size": 1}).json()["items"][0]["id"]
+
+
+def test_missing_token_is_401_code_2(sandbox):
+    assert_error(requests.get(f"{sandbox.base_url}/user_account"), 401, 2, "Authentication failed.")
+
+
+def test_unknown_token_is_401_code_2(sandbox):
+    response = requests.get(f"{sandbox.base_url}/user_account", headers={"Authorization": "Bearer pina_nope"})
+    assert_error(response, 401, 2)
+
+
+def test_unknown_route_is_404_json(sandbox, api):
+    assert_error(api.get(f"{sandbox.base_url}/no_such_thing"), 404, 404)
+
+
+def test_wrong_method_is_405_code_5(sandbox, api):
+    assert_error(api.delete(f"{sandbox.base_url}/user_account"), 405, 5, "Method not allowed")
+
+
+def test_start_date_older_than_90_days_is_rejected(sandbox, api):
+    params = {"start_date": (TODAY - dt.timedelta(days=91)).isoformat(), "end_date": TODAY.isoformat()}
+    response = api.get(f"{sandbox.base_url}/user_account/analytics", params=params)
+    assert_error(response, 400, 1, "You can only get data from the last 90 days.")
+
+
+def test_start_date_exactly_90_days_back_is_accepted(sandbox, api):
+    params = {"start_date": (TODAY - dt.timedelta(days=90)).isoformat(), "end_date": TODAY.isoformat()}
+    body = api.get(f"{sandbox.base_url}/user_account/analytics", params=params).json()
+    assert len(body["all"]["daily_metrics"]) == 91
+
+
+def test_range_longer_than_90_days_is_rejected_for_ads(sandbox, api):
+    account = first_id(api, f"{sandbox.base_url}/ad_accounts")
+    params = {"start_date": (TODAY - dt.timedelta(days=90)).isoformat(), "end_date": TODAY.isoformat(),
+              "columns": "SPEND_IN_MICRO_DOLLAR", "granularity": "DAY"}
+    assert api.get(f"{sandbox.base_url}/ad_accounts/{account}/analytics", params=params).status_code == 200
+    params["start_date"] = (TODAY - dt.timedelta(days=91)).isoformat()
+    assert_error(api.get(f"{sandbox.base_url}/ad_accounts/{account}/analytics", params=params), 400, 1)
+
+
+@pytest.mark.parametrize("params, fragment", [
+    ({"end_date": TODAY.isoformat()}, "start_date"),
+    ({"start_date": "2026/11/01", "end_date": TODAY.isoformat()}, "YYYY-MM-DD"),
+    ({"start_date": "2026-02-30", "end_date": TODAY.isoformat()}, "not a valid date"),
+    ({"start_date": TODAY.isoformat(), "end_date": (TODAY - dt.timedelta(days=1)).isoformat()}, ""),
+    ({**WINDOW, "metric_types": "IMPRESSION,NOPE"}, "NOPE"),
+    ({**WINDOW, "split_field": "BY_MOOD"}, "split_field"),
+    ({**WINDOW, "app_types": "web"}, "app_types"),  # enums are case-sensitive
+])
+def test_bad_user_account_analytics_parameters_are_400_code_1(sandbox, api, params, fragment):
+    assert_error(api.get(f"{sandbox.base_url}/user_account/analytics", params=params), 400, 1, fragment)
+
+
+def test_future_end_date_is_rejected(sandbox, api):
+    params = {"start_date": TODAY.isoformat(), "end_date": (TODAY + dt.timedelta(days=1)).isoformat()}
+    assert_error(api.get(f"{sandbox.base_url}/user_account/analytics", params=params), 400, 1, "future")
+
+
+def test_pin_analytics_requires_metric_types(sandbox, api):
+    pin = first_id(api, f"{sandbox.base_url}/pins")
+    assert_error(api.get(f"{sandbox.base_url}/pins/{pin}/analytics", params=WINDOW), 400, 1, "metric_types")
+
+
+def test_pin_analytics_rejects_a_split_other_than_app_type(sandbox, api):
+    pin = first_id(api, f"{sandbox.base_url}/pins")
+    params = {**WINDOW, "metric_types": "IMPRESSION", "split_field": "SOURCE"}
+    assert_error(api.get(f"{sandbox.base_url}/pins/{pin}/analytics", params=params), 400, 1, "split_field")
+
+
+def test_bulk_pin_analytics_rejects_more_than_100_ids(sandbox, api):
+    pins = [p["id"] for p in api.get(f"{sandbox.base_url}/pins", params={"page_size": 250}).json()["items"]]
+    params = {**WINDOW, "metric_types": "IMPRESSION", "pin_ids": ",".join(pins[:101])}
+    assert_error(api.get(f"{sandbox.base_url}/pins/analytics", params=params), 400, 1, "at most 100")
+    params["pin_ids"] = ",".join(pins[:100])
+    assert len(api.get(f"{sandbox.base_url}/pins/analytics", params=params).json()) == 100
+
+
+def test_bulk_pin_analytics_rejects_split_field(sandbox, api):
+    pin = first_id(api, f"{sandbox.base_url}/pins")
+    params = {**WINDOW, "metric_types": "IMPRESSION", "pin_ids": pin, "split_field": "NO_SPLIT"}
+    assert_error(api.get(f"{sandbox.base_url}/pins/analytics", params=params), 400, 1, "split_field")
+
+
+def test_bulk_pin_analytics_unknown_pin_is_404_code_50(sandbox, api):
+    params = {**WINDOW, "metric_types": "IMPRESSION", "pin_ids": "123"}
+    assert_error(api.get(f"{sandbox.base_url}/pins/analytics", params=params), 404, 50, "Pin not found.")
+
+
+def test_bulk_pin_analytics_foreign_pin_is_401_code_7(sandbox, api):
+    foreign = sandbox.state.world.foreign_pin_ids[0]
+    params = {**WINDOW, "metric_types": "IMPRESSION", "pin_ids": foreign}
+    assert_error(api.get(f"{sandbox.base_url}/pins/analytics", params=params), 401, 7, "Not authorized")
+
+
+def test_id_lists_accept_repeated_and_comma_joined_forms(sandbox, api):
+    pins = [p["id"] for p in api.get(f"{sandbox.base_url}/pins", params={"page_size": 3}).json()["items"]]
+    base = {**WINDOW, "metric_types": "IMPRESSION"}
+    joined = api.get(f"{sandbox.base_url}/pins/analytics", params={**base, "pin_ids": ",".join(pins)}).json()
+    repeated = api.get(f"{sandbox.base_url}/pins/analytics", params=[*base.items(), *(("pin_ids", p) for p in pins)]).json()
+    assert joined == repeated
+    assert sorted(joined) == sorted(pins)
+
+
+def test_campaign_analytics_rejects_more_than_250_ids(sandbox, api):
+    account = first_id(api, f"{sandbox.base_url}/ad_accounts")
+    params = {**WINDOW, "columns": "SPEND_IN_MICRO_DOLLAR", "granularity": "DAY",
+              "campaign_ids": ",".join(str(10**11 + i) for i in range(251))}
+    assert_error(api.get(f"{sandbox.base_url}/ad_accounts/{account}/campaigns/analytics", params=params), 400, 1, "250")
+
+
+@pytest.mark.parametrize("params, fragment", [
+    ({"granularity": "DAY"}, "columns"),
+    ({"columns": "SPEND_IN_MICRO_DOLLAR"}, "granularity"),
+    ({"columns": "SPEND_IN_MICRO_DOLLAR,NOT_A_COLUMN", "granularity": "DAY"}, "NOT_A_COLUMN"),
+    ({"columns": "SPEND_IN_MICRO_DOLLAR", "granularity": "DAILY"}, "granularity"),
+    ({"columns": "SPEND_IN_MICRO_DOLLAR", "granularity": "DAY", "click_window_days": "3"}, "click_window_days"),
+])
+def test_bad_ads_analytics_parameters_are_400_code_1(sandbox, api, params, fragment):
+    account = first_id(api, f"{sandbox.base_url}/ad_accounts")
+    response = api.get(f"{sandbox.base_url}/ad_accounts/{account}/analytics", params={**WINDOW, **params})
+    assert_error(response, 400, 1, fragment)
+
+
+def test_hourly_ads_analytics_limited_to_8_days_back(sandbox, api):
+    account = first_id(api, f"{sandbox.base_url}/ad_accounts")
+    params = {"start_date": (TODAY - dt.timedelta(days=9)).isoformat(), "end_date": (TODAY - dt.timedelta(days=8)).isoformat(),
+              "columns": "SPEND_IN_MICRO_DOLLAR", "granularity": "HOUR"}
+    assert_error(api.get(f"{sandbox.base_url}/ad_accounts/{account}/analytics", params=params), 400, 1)
+
+
+def test_ads_analytics_needs_ad_ids_or_campaign_and_pin_ids(sandbox, api):
+    account = first_id(api, f"{sandbox.base_url}/ad_accounts")
+    params = {**WINDOW, "columns": "SPEND_IN_MICRO_DOLLAR", "granularity": "DAY"}
+    assert_error(api.get(f"{sandbox.base_url}/ad_accounts/{account}/ads/analytics", params=params), 400, 1, "ad_ids")
+
+
+def test_foreign_ad_account_is_403(sandbox, api):
+    assert_error(api.get(f"{sandbox.base_url}/ad_accounts/999/campaigns"), 403, 29)
+
+
+@pytest.mark.parametrize("page_size", ["0", "251", "3e"])
+def test_page_size_outside_1_to_250_is_400_code_1(sandbox, api, page_size):
+    assert_error(api.get(f"{sandbox.base_url}/pins", params={"page_size": page_size}), 400, 1, "page_size")
+
+
+def test_forged_bookmark_is_400(sandbox, api):
+    assert_error(api.get(f"{sandbox.base_url}/pins", params={"bookmark": "not-a-bookmark"}), 400, 1, "bookmark")
+
+
+def test_bookmark_is_only_valid_with_the_same_filters(sandbox, api):
+    bookmark = api.get(f"{sandbox.base_url}/pins", params={"page_size": 5}).json()["bookmark"]
+    response = api.get(f"{sandbox.base_url}/pins", params={"page_size": 5, "bookmark": bookmark, "creative_types": "VIDEO"})
+    assert_error(response, 400, 1, "bookmark")
+
+
+def test_unknown_query_parameters_are_ignored(sandbox, api):
+    assert api.get(f"{sandbox.base_url}/user_account", params={"utm_source": "x"}).status_code == 200
+
+
+def test_report_creation_rejects_query_parameters_and_bad_bodies(sandbox, api):
+    account = first_id(api, f"{sandbox.base_url}/ad_accounts")
+    url = f"{sandbox.base_url}/ad_accounts/{account}/reports"
+    valid = {"start_date": WINDOW["start_date"], "end_date": WINDOW["end_date"], "granularity": "DAY",
+             "level": "CAMPAIGN", "columns": ["SPEND_IN_MICRO_DOLLAR"]}
+    assert_error(api.post(url, params={"level": "CAMPAIGN"}, json=valid), 400, 1, "JSON body")
+    assert_error(api.post(url, data=b"{not json", headers={"Content-Type": "application/json"}), 400, 1, "JSON")
+    assert_error(api.post(url, json={**valid, "level": "TEAM"}), 400, 1, "level")
+    assert_error(api.post(url, json={k: v for k, v in valid.items() if k != "columns"}), 400, 1, "columns")
+    too_old = {**valid, "start_date": (TODAY - dt.timedelta(days=915)).isoformat(),
+               "end_date": (TODAY - dt.timedelta(days=900)).isoformat()}
+    assert_error(api.post(url, json=too_old), 400, 1, "914")
+    too_long = {**valid, "start_date": (TODAY - dt.timedelta(days=200)).isoformat()}
+    assert_error(api.post(url, json=too_long), 400, 1, "186")
+    assert_error(api.post(url, json={**valid, "campaign_ids": [str(i) for i in range(501)]}), 400, 1, "500")
+    assert_error(api.post(url, json={**valid, "campaign_statuses": ["RUNNING"] * 7}), 400, 1, "6")
+
+
+def test_missing_scope_is_401_code_3(make_sandbox):
+    server = make_sandbox()
+    token = requests.post(f"{server.base_url}/oauth/token", auth=("1234567", "sandbox-secret"),
+                          data={"grant_type": "client_credentials", "scope": "user_accounts:read"}).json()["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    assert requests.get(f"{server.base_url}/user_account", headers=headers).status_code == 200
+    assert_error(requests.get(f"{server.base_url}/ad_accounts", headers=headers), 401, 3, "sufficient permissions")

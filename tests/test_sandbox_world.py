@@ -1,0 +1,250 @@
+"""The synthetic world: plausible, internally consistent numbers and the late-data model."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from tests.conftest import TODAY
+
+
+def days_back(n: int) -> str:
+    return (TODAY - dt.timedelta(days=n)).isoformat()
+
+
+def account_daily(api, sandbox, **params) -> dict:
+    params = {"start_date": days_back(89), "end_date": TODAY.isoformat(), **params}
+    return api.get(f"{sandbox.base_url}/user_account/analytics", params=params).json()
+
+
+def all_pin_ids(api, sandbox) -> list[str]:
+    ids, bookmark = [], None
+    while True:
+        body = api.get(f"{sandbox.base_url}/pins", params={"page_size": 250, **({"bookmark": bookmark} if bookmark else {})}).json()
+        ids += [p["id"] for p in body["items"]]
+        bookmark = body["bookmark"]
+        if not bookmark:
+            return ids
+
+
+def test_default_world_has_the_documented_shape(sandbox, api):
+    account = api.get(f"{sandbox.base_url}/user_account").json()
+    assert account["account_type"] == "BUSINESS"
+    assert len(all_pin_ids(api, sandbox)) == 500  # the development token may read secret boards
+    accounts = api.get(f"{sandbox.base_url}/ad_accounts").json()["items"]
+    assert [a["currency"] for a in accounts] == ["USD", "EUR"]
+    for account in accounts:
+        campaigns = api.get(f"{sandbox.base_url}/ad_accounts/{account['id']}/campaigns",
+                            params={"entity_statuses": "ACTIVE,PAUSED,ARCHIVED", "page_size": 250}).json()["items"]
+        assert len(campaigns) == 6
+        groups = api.get(f"{sandbox.base_url}/ad_accounts/{account['id']}/ad_groups",
+                         params={"entity_statuses": "ACTIVE,PAUSED,ARCHIVED", "page_size": 250}).json()["items"]
+        assert len(groups) == 12
+        ads = api.get(f"{sandbox.base_url}/ad_accounts/{account['id']}/ads",
+                      params={"entity_statuses": "ACTIVE,PAUSED,ARCHIVED", "page_size": 250}).json()["items"]
+        assert len(ads) == 36
+
+
+def test_last_two_days_processing_two_before_estimate_older_ready(sandbox, api):
+    daily = account_daily(api, sandbox, start_date=days_back(6))["all"]["daily_metrics"]
+    statuses = {d["date"]: d["data_status"] for d in daily}
+    assert [statuses[days_back(n)] for n in range(6, -1, -1)] == \
+        ["READY", "READY", "READY", "ESTIMATE", "ESTIMATE", "PROCESSING", "PROCESSING"]
+    for day in daily:
+        assert (day["metrics"] == {}) == (day["data_status"] == "PROCESSING")
+
+
+def test_estimate_days_differ_from_their_final_values_and_then_settle(make_sandbox, api):
+    """The same date read on successive days: ESTIMATE numbers change, READY numbers never do."""
+    date = TODAY - dt.timedelta(days=10)
+    seen = []
+    for age in range(0, 8):
+        server = make_sandbox(today=date + dt.timedelta(days=age), epoch=date - dt.timedelta(days=30))
+        body = api.get(f"{server.base_url}/user_account/analytics",
+                       params={"start_date": date.isoformat(), "end_date": date.isoformat()}).json()
+        day = body["all"]["daily_metrics"][0]
+        seen.append((day["data_status"], day["metrics"].get("IMPRESSION")))
+    assert [s for s, _ in seen] == ["PROCESSING", "PROCESSING", "ESTIMATE", "ESTIMATE", "READY", "READY", "READY", "READY"]
+    estimates = [v for s, v in seen if s == "ESTIMATE"]
+    finals = {v for s, v in seen if s == "READY"}
+    assert len(finals) == 1
+    final = finals.pop()
+    assert estimates[0] < estimates[1] < final
+
+
+def test_account_totals_equal_the_sum_of_its_pins(make_sandbox, api):
+    server = make_sandbox(boards=5)  # no secret board: every pin is visible
+    start, end = days_back(20), days_back(5)
+    totals = api.get(f"{server.base_url}/user_account/analytics",
+                     params={"start_date": start, "end_date": end, "metric_types": "IMPRESSION,SAVE"}).json()["all"]
+    ids = all_pin_ids(api, server)
+    assert len(ids) == 500
+    pin_sum = {"IMPRESSION": 0, "SAVE": 0}
+    for i in range(0, len(ids), 100):
+        bulk = api.get(f"{server.base_url}/pins/analytics", params={
+            "pin_ids": ",".join(ids[i:i + 100]), "start_date": start, "end_date": end, "metric_types": "IMPRESSION,SAVE"}).json()
+        for pin in bulk.values():
+            for metric in pin_sum:
+                pin_sum[metric] += pin["all"]["summary_metrics"][metric]
+    assert totals["summary_metrics"]["IMPRESSION"] == pin_sum["IMPRESSION"] > 0
+    assert totals["summary_metrics"]["SAVE"] == pin_sum["SAVE"] > 0
+
+
+def test_rates_are_consistent_with_counts(sandbox, api):
+    body = account_daily(api, sandbox)["all"]
+    for day in body["daily_metrics"]:
+        m = day["metrics"]
+        if m:
+            assert m["PIN_CLICK"] <= m["IMPRESSION"]
+            assert m["OUTBOUND_CLICK"] <= m["PIN_CLICK"]
+            assert m["SAVE_RATE"] == pytest.approx(m["SAVE"] / m["IMPRESSION"])
+            assert m["ENGAGEMENT_RATE"] == pytest.approx(m["ENGAGEMENT"] / m["IMPRESSION"])
+    summary = body["summary_metrics"]
+    assert summary["IMPRESSION"] == sum(d["metrics"].get("IMPRESSION", 0) for d in body["daily_metrics"])
+    assert summary["SAVE_RATE"] == pytest.approx(summary["SAVE"] / summary["IMPRESSION"])
+
+
+def test_weekends_are_busier_than_weekdays(sandbox, api):
+    daily = account_daily(api, sandbox)["all"]["daily_metrics"]
+    ready = [d for d in daily if d["data_status"] == "READY"]
+    weekend = [d["metrics"]["IMPRESSION"] for d in ready if dt.date.fromisoformat(d["date"]).weekday() >= 5]
+    weekday = [d["metrics"]["IMPRESSION"] for d in ready if dt.date.fromisoformat(d["date"]).weekday() < 5]
+    assert sum(weekend) / len(weekend) > sum(weekday) / len(weekday)
+
+
+def test_split_buckets_add_up_to_the_unsplit_total(sandbox, api):
+    total = account_daily(api, sandbox)["all"]["summary_metrics"]["IMPRESSION"]
+    for split_field, buckets in (("APP_TYPE", {"MOBILE", "WEB", "TABLET"}), ("PIN_FORMAT", {"ORGANIC_IMAGE", "ORGANIC_VIDEO"}),
+                                 ("SOURCE", {"YOUR_PINS", "OTHER_PINS"}), ("OWNED_CONTENT", {"CLAIMED", "OTHER"})):
+        body = account_daily(api, sandbox, split_field=split_field)
+        assert set(body) == buckets
+        assert sum(b["summary_metrics"]["IMPRESSION"] for b in body.values()) == total
+
+
+def test_days_before_a_pin_was_created_have_no_metrics(sandbox, api):
+    world = sandbox.state.world
+    young = next(i for i in range(len(world.pin_ids)) if 10 < world.today_day - world.pin_created_day[i] < 80
+                 and not world.pin_on_secret_board(i))
+    created = world.pin_created_day[young]
+    body = api.get(f"{sandbox.base_url}/pins/{world.pin_ids[young]}/analytics", params={
+        "start_date": days_back(89), "end_date": TODAY.isoformat(), "metric_types": "IMPRESSION"}).json()["all"]
+    for day in body["daily_metrics"]:
+        if dt.date.fromisoformat(day["date"]).toordinal() < created:
+            assert day == {"date": day["date"], "data_status": "BEFORE_PIN_CREATED", "metrics": {}}
+    assert body["lifetime_metrics"]["TOTAL_REACTIONS"] >= 0
+
+
+def test_video_metrics_only_for_video_pins(sandbox, api):
+    world = sandbox.state.world
+    visible = [i for i in range(len(world.pin_ids)) if not world.pin_on_secret_board(i)]
+    video = next(i for i in visible if world.pin_is_video[i])
+    image = next(i for i in visible if not world.pin_is_video[i])
+    params = {"start_date": days_back(30), "end_date": days_back(5), "metric_types": "IMPRESSION,VIDEO_START",
+              "pin_ids": f"{world.pin_ids[video]},{world.pin_ids[image]}"}
+    body = api.get(f"{sandbox.base_url}/pins/analytics", params=params).json()
+    assert "VIDEO_START" in body[world.pin_ids[video]]["all"]["summary_metrics"]
+    assert set(body[world.pin_ids[image]]["all"]["summary_metrics"]) == {"IMPRESSION"}
+
+
+def ads_rows(api, sandbox, path: str, **params) -> list[dict]:
+    params = {"start_date": days_back(60), "end_date": TODAY.isoformat(), "granularity": "DAY", **params}
+    response = api.get(f"{sandbox.base_url}{path}", params=params)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_ads_levels_sum_exactly_from_ads_to_account(sandbox, api):
+    account = api.get(f"{sandbox.base_url}/ad_accounts").json()["items"][0]["id"]
+    base = f"/ad_accounts/{account}"
+    everything = {"entity_statuses": "ACTIVE,PAUSED,ARCHIVED", "page_size": 250}
+    campaigns = [c["id"] for c in api.get(f"{sandbox.base_url}{base}/campaigns", params=everything).json()["items"]]
+    groups = [g["id"] for g in api.get(f"{sandbox.base_url}{base}/ad_groups", params=everything).json()["items"]]
+    ads = [a["id"] for a in api.get(f"{sandbox.base_url}{base}/ads", params=everything).json()["items"]]
+    columns = "SPEND_IN_MICRO_DOLLAR,IMPRESSION_1,CLICKTHROUGH_1,TOTAL_CONVERSIONS"
+
+    def total(rows: list[dict], column: str) -> int:
+        return sum(r.get(column, 0) for r in rows)
+
+    levels = [
+        ads_rows(api, sandbox, f"{base}/analytics", columns=columns),
+        ads_rows(api, sandbox, f"{base}/campaigns/analytics", columns=columns, campaign_ids=",".join(campaigns)),
+        ads_rows(api, sandbox, f"{base}/ad_groups/analytics", columns=columns, ad_group_ids=",".join(groups)),
+        ads_rows(api, sandbox, f"{base}/ads/analytics", columns=columns, ad_ids=",".join(ads)),
+    ]
+    for column in columns.split(","):
+        sums = [total(rows, column) for rows in levels]
+        assert sums[0] > 0 and len(set(sums)) == 1, (column, sums)
+
+
+def test_ads_rows_are_plausible_and_money_is_consistent(sandbox, api):
+    account = api.get(f"{sandbox.base_url}/ad_accounts").json()["items"][0]["id"]
+    rows = ads_rows(api, sandbox, f"/ad_accounts/{account}/analytics",
+                    columns="SPEND_IN_MICRO_DOLLAR,SPEND_IN_DOLLAR,IMPRESSION_1,CLICKTHROUGH_1,CTR,CPC_IN_MICRO_DOLLAR")
+    assert rows
+    for row in rows:
+        assert isinstance(row["SPEND_IN_MICRO_DOLLAR"], int)
+        assert row["SPEND_IN_DOLLAR"] == pytest.approx(row["SPEND_IN_MICRO_DOLLAR"] / 1e6)
+        assert row["CLICKTHROUGH_1"] <= row["IMPRESSION_1"]
+        assert row["CTR"] == pytest.approx(row["CLICKTHROUGH_1"] / row["IMPRESSION_1"])
+        assert row["AD_ACCOUNT_ID"] == account
+
+
+def test_conversions_grow_until_the_attribution_window_passes(make_sandbox, api):
+    date = TODAY - dt.timedelta(days=40)
+    seen = []
+    for age in (1, 5, 15, 29, 30, 35):
+        server = make_sandbox(today=date + dt.timedelta(days=age), epoch=date)
+        account = api.get(f"{server.base_url}/ad_accounts").json()["items"][0]["id"]
+        rows = api.get(f"{server.base_url}/ad_accounts/{account}/analytics", params={
+            "start_date": date.isoformat(), "end_date": date.isoformat(), "granularity": "DAY",
+            "columns": "TOTAL_CONVERSIONS,SPEND_IN_MICRO_DOLLAR"}).json()
+        ready = api.get(f"{server.base_url}/resources/metrics_ready_state", params={"date": date.isoformat()}).json()
+        seen.append((rows[0]["TOTAL_CONVERSIONS"], rows[0]["SPEND_IN_MICRO_DOLLAR"], ready["conversion_metrics_ready"]))
+    conversions = [c for c, _, _ in seen]
+    assert conversions == sorted(conversions)
+    assert conversions[0] < conversions[1] < conversions[2]
+    assert conversions[4] == conversions[5]  # settled once the 30-day window has passed
+    assert len({spend for _, spend, _ in seen}) == 1  # delivery numbers are final after one day
+    assert [r for _, _, r in seen] == [False, False, False, False, True, True]
+
+
+def test_attribution_windows_change_conversions_not_spend(sandbox, api):
+    account = api.get(f"{sandbox.base_url}/ad_accounts").json()["items"][0]["id"]
+    columns = "TOTAL_CONVERSIONS,SPEND_IN_MICRO_DOLLAR"
+    narrow = ads_rows(api, sandbox, f"/ad_accounts/{account}/analytics", columns=columns, click_window_days=1, view_window_days=0,
+                      end_date=days_back(40))
+    wide = ads_rows(api, sandbox, f"/ad_accounts/{account}/analytics", columns=columns, click_window_days=60, view_window_days=30,
+                    end_date=days_back(40))
+    assert sum(r["SPEND_IN_MICRO_DOLLAR"] for r in narrow) == sum(r["SPEND_IN_MICRO_DOLLAR"] for r in wide)
+    assert sum(r.get("TOTAL_CONVERSIONS", 0) for r in narrow) < sum(r.get("TOTAL_CONVERSIONS", 0) for r in wide)
+
+
+def test_archived_campaigns_only_when_requested(sandbox, api):
+    account = api.get(f"{sandbox.base_url}/ad_accounts").json()["items"][0]["id"]
+    default = api.get(f"{sandbox.base_url}/ad_accounts/{account}/campaigns").json()["items"]
+    everything = api.get(f"{sandbox.base_url}/ad_accounts/{account}/campaigns",
+                         params={"entity_statuses": "ACTIVE,PAUSED,ARCHIVED"}).json()["items"]
+    assert {c["status"] for c in default} <= {"ACTIVE", "PAUSED"}
+    assert any(c["status"] == "ARCHIVED" for c in everything)
+    assert len(everything) > len(default)
+
+
+def test_shared_ad_accounts_are_listed_unless_excluded(sandbox, api):
+    listed = api.get(f"{sandbox.base_url}/ad_accounts").json()["items"]
+    owned = api.get(f"{sandbox.base_url}/ad_accounts", params={"include_shared_accounts": "false"}).json()["items"]
+    assert len(listed) == 2 and len(owned) == 1
+    assert owned[0]["permissions"] == ["OWNER"]
+
+
+def test_secret_boards_need_the_secret_scope(make_sandbox):
+    import requests
+
+    server = make_sandbox()
+    token = requests.post(f"{server.base_url}/oauth/token", auth=("1234567", "sandbox-secret"), data={
+        "grant_type": "client_credentials", "scope": "boards:read,pins:read"}).json()["access_token"]
+    public = requests.get(f"{server.base_url}/boards", headers={"Authorization": f"Bearer {token}"}).json()["items"]
+    every = requests.get(f"{server.base_url}/boards", headers={"Authorization": "Bearer pina_SANDBOX"}).json()["items"]
+    assert {b["privacy"] for b in public} == {"PUBLIC"}
+    assert sum(b["privacy"] == "SECRET" for b in every) == 2
+    assert len(every) == len(public) + 2
