@@ -112,11 +112,12 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         route, params, path_known = _match(self.command, url.path)
+        is_api_call = url.path.startswith("/v5/")  # control endpoints and downloads are not counted
         rate_headers: dict[str, str] = {}
         try:
             if route is None:
                 raise ApiError(405, 5, "Method not allowed") if path_known else ApiError(404, 404, f"Not found: {url.path}")
-            if route.path.startswith("/v5/"):  # control endpoints and downloads are not API calls
+            if is_api_call:
                 state.count(state.requests, route.operation_id)
             request = Request(self.command, url.path, urllib.parse.parse_qs(url.query, keep_blank_values=True), body,
                               self.headers, params, f"http://{self.headers.get('Host') or '%s:%d' % self.server.server_address[:2]}",
@@ -143,6 +144,8 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception:  # a simulator bug must still answer in the API's error shape
             log.error("simulator error on %s %s\n%s", self.command, url.path, traceback.format_exc())
             reply = Reply({"code": 500, "message": "Internal error in the simulator (see its log)."}, 500)
+        if is_api_call:
+            state.count(state.responses, str(reply.status))
         self._send(reply, rate_headers, truncate=route is not None and route.category is not None
                    and reply.status == 200 and state.draw() < state.config.truncate_rate)
 
@@ -175,7 +178,6 @@ class _Handler(BaseHTTPRequestHandler):
         if truncate:
             # A connection cut mid-body: the header promises more bytes than arrive.
             payload = payload[: max(len(payload) // 2, 1)]
-        self.state.count(self.state.responses, str(reply.status))
         self.send_response(reply.status)
         self.send_header("Content-Type", reply.content_type)
         self.send_header("Content-Length", str(declared))

@@ -1,0 +1,65 @@
+"""The project's entry points: the Dagster code location and the `pinterest-etl` command line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CLI = [sys.executable, "-m", "pipelines.cli"]
+
+
+def test_workspace_loads_the_definitions_object():
+    from pipelines.definitions import defs
+
+    assert isinstance(defs, dg.Definitions)
+    assert "pipelines.definitions" in (ROOT / "workspace.yaml").read_text()
+
+
+def test_cli_help_documents_every_simulator_flag():
+    out = subprocess.run([*CLI, "sandbox", "--help"], capture_output=True, text=True, check=True).stdout
+    for flag in ("--host", "--port", "--seed", "--today", "--epoch", "--pins", "--boards", "--ad-accounts", "--campaigns",
+                 "--ad-groups", "--ads", "--rate-limit", "--no-rate-limit-headers", "--no-bulk-pin-analytics",
+                 "--latency-ms", "--fail-rate", "--throttle-rate", "--truncate-rate", "--token-ttl", "--transient-rate",
+                 "--report-polls", "--api-sandbox", "--tour"):
+        assert flag in out, flag
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--today", "2026-13-01"], "YYYY-MM-DD"),
+    (["--fail-rate", "1.5"], "fraction"),
+    (["--rate-limit", "org_reads=5"], "CATEGORY"),
+    (["--pins", "-1"], "--pins must be"),
+    (["--today", "2026-01-01", "--epoch", "2026-02-01"], "must not be before --epoch"),
+    (["--fail-rate", "0.6", "--throttle-rate", "0.6"], "must not exceed 1"),
+])
+def test_sandbox_rejects_bad_flags_with_a_clear_message(args, fragment):
+    result = subprocess.run([*CLI, "sandbox", *args], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert fragment in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_sandbox_tour_serves_real_http_and_exits(tmp_path):
+    result = subprocess.run([*CLI, "sandbox", "--tour", "--today", "2026-11-28"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "GET /pins/analytics" in result.stdout and "API calls" in result.stdout
+    assert "7 API calls" in result.stdout  # the tour's exact number of calls, counted by the simulator itself
+
+
+def test_sandbox_starts_in_the_foreground_and_answers(tmp_path):
+    process = subprocess.Popen([*CLI, "sandbox", "--port", "0", "--today", "2026-11-28"], stdout=subprocess.PIPE, text=True)
+    try:
+        first_line = process.stdout.readline()
+        assert "simulator ready" in first_line
+        base_url = first_line.rsplit(" at ", 1)[1].strip()
+        import requests
+
+        assert requests.get(f"{base_url}/user_account", headers={"Authorization": "Bearer pina_SANDBOX"}, timeout=10).ok
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
