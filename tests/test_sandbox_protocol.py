@@ -326,3 +326,30 @@ def test_bookmarks_are_opaque_base64(sandbox, api):
     bookmark = api.get(f"{sandbox.base_url}/pins").json()["bookmark"]
     base64.urlsafe_b64decode(bookmark.encode())
     assert not bookmark.isdigit()
+
+
+def test_reports_expire_after_an_hour_and_links_after_five_minutes(make_sandbox):
+    server = make_sandbox(report_polls=0)
+    clock = [1_000_000.0]
+    server.state.reports.clock = lambda: clock[0]
+    account = requests.get(f"{server.base_url}/ad_accounts", headers=DEV).json()["items"][0]["id"]
+    url = f"{server.base_url}/ad_accounts/{account}/reports"
+    token = requests.post(url, headers=DEV, json={
+        "start_date": (TODAY - dt.timedelta(days=10)).isoformat(), "end_date": TODAY.isoformat(), "granularity": "DAY",
+        "level": "ADVERTISER", "columns": ["SPEND_IN_MICRO_DOLLAR"], "report_format": "CSV"}).json()["token"]
+    finished = requests.get(url, headers=DEV, params={"token": token}).json()
+    assert finished["report_status"] == "FINISHED"
+    csv_text = requests.get(finished["url"]).text
+    assert csv_text.splitlines()[0] == "DATE,SPEND_IN_MICRO_DOLLAR"
+    clock[0] += 301
+    assert requests.get(finished["url"]).status_code == 403
+    assert requests.get(url, headers=DEV, params={"token": token}).json()["report_status"] == "FINISHED"
+    clock[0] += 3600
+    assert requests.get(url, headers=DEV, params={"token": token}).json()["report_status"] == "EXPIRED"
+
+
+def test_business_access_parameter_is_checked(sandbox, api):
+    owned, shared = (a["id"] for a in api.get(f"{sandbox.base_url}/ad_accounts").json()["items"])
+    assert api.get(f"{sandbox.base_url}/user_account", params={"ad_account_id": owned}).status_code == 200
+    refused = api.get(f"{sandbox.base_url}/user_account", params={"ad_account_id": shared})
+    assert refused.status_code == 403 and refused.json()["code"] == 29
