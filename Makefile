@@ -24,6 +24,7 @@ run: $(INSTALLED)
 	$(BIN)/pinterest-etl sandbox --tour
 
 test: $(INSTALLED)
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
 sandbox: $(INSTALLED)

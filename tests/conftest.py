@@ -14,15 +14,15 @@ from pipelines.sandbox.auth import DEV_ACCESS_TOKEN
 
 # A fixed clock keeps every test independent of the real date.
 TODAY = dt.date(2026, 11, 28)
+# Rate budgets so high that only tests about rate limits (which set their own) ever meet them.
+UNLIMITED = {c: 1_000_000 for c in ("org_analytics", "org_read", "org_write", "ads_analytics", "ads_read")}
 SPEC_PATH = Path(__file__).resolve().parents[2] / "shared" / "reference" / "pinterest-openapi-v5.json"
 
 
 @pytest.fixture(scope="session")
 def sandbox():
     """One default-world simulator for the whole session (tests must not depend on its counters)."""
-    with running_sandbox(SandboxConfig(today=TODAY, rate_limits={"org_analytics": 100_000, "org_read": 100_000,
-                                                                   "org_write": 100_000, "ads_analytics": 100_000,
-                                                                   "ads_read": 100_000})) as server:
+    with running_sandbox(SandboxConfig(today=TODAY, rate_limits=dict(UNLIMITED))) as server:
         yield server
 
 
@@ -33,6 +33,7 @@ def make_sandbox():
 
     def start(**settings):
         settings.setdefault("today", TODAY)
+        settings.setdefault("rate_limits", dict(UNLIMITED))
         context = running_sandbox(SandboxConfig(**settings))
         server = context.__enter__()
         servers.append(context)

@@ -1,0 +1,1 @@
+"""The subcommands of `pinterest-etl`, one module each."""

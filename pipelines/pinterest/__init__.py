@@ -1,0 +1,1 @@
+"""The Pinterest API v5 client: endpoint descriptions, one request loop, OAuth, budgets and retries."""

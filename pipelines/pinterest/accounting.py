@@ -1,0 +1,53 @@
+"""Per-run accounting of API use: calls by endpoint and category, retries, 429s, 5xx, bytes, waits."""
+
+from __future__ import annotations
+
+import collections
+import threading
+
+
+class CallStats:
+    """Thread-safe counters the pipeline puts into Dagster metadata and the benchmarks read."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.calls_by_endpoint: collections.Counter[str] = collections.Counter()
+        self.calls_by_category: collections.Counter[str] = collections.Counter()
+        self.retries = 0
+        self.throttled = 0  # 429 answers
+        self.server_errors = 0  # 5xx answers
+        self.transport_errors = 0  # connection errors, time-outs, truncated or unreadable bodies
+        self.token_refreshes = 0
+        self.bytes_received = 0
+        self.limiter_wait_seconds = 0.0
+        self.retry_wait_seconds = 0.0
+
+    def call(self, endpoint: str, category: str) -> None:
+        with self._lock:
+            self.calls_by_endpoint[endpoint] += 1
+            self.calls_by_category[category] += 1
+
+    def add(self, **amounts: float) -> None:
+        with self._lock:
+            for name, amount in amounts.items():
+                setattr(self, name, getattr(self, name) + amount)
+
+    @property
+    def calls(self) -> int:
+        return sum(self.calls_by_endpoint.values())
+
+    def snapshot(self) -> dict:
+        with self._lock:
+            return {
+                "calls": sum(self.calls_by_endpoint.values()),
+                "calls_by_endpoint": dict(sorted(self.calls_by_endpoint.items())),
+                "calls_by_category": dict(sorted(self.calls_by_category.items())),
+                "retries": self.retries,
+                "throttled_429": self.throttled,
+                "server_errors_5xx": self.server_errors,
+                "transport_errors": self.transport_errors,
+                "token_refreshes": self.token_refreshes,
+                "bytes_received": self.bytes_received,
+                "limiter_wait_seconds": round(self.limiter_wait_seconds, 3),
+                "retry_wait_seconds": round(self.retry_wait_seconds, 3),
+            }

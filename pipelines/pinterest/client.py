@@ -1,0 +1,301 @@
+"""PinterestClient: the one request loop behind every endpoint: budgets, retries, refresh, paging, pool."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import datetime as dt
+import json
+import logging
+import random
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, TypeVar
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from pipelines.pinterest.accounting import CallStats
+from pipelines.pinterest.budgets import RateBudgets
+from pipelines.pinterest.endpoints import COMMA_JOINED_PARAMETERS, ITEMS, PAGE_SIZE, ROWS, Endpoint, endpoint
+from pipelines.pinterest.errors import (
+    ApiError,
+    PaginationLoopError,
+    ResponseShapeError,
+    RetryBudgetExhausted,
+    TransportError,
+    error_for_status,
+)
+from pipelines.pinterest.oauth import TokenManager
+from pipelines.pinterest.retries import RETRYABLE_STATUSES, RetryPolicy, backoff_seconds, is_transient_400, server_wait_seconds
+from pipelines.pinterest.validation import validate_request
+
+log = logging.getLogger("pipelines.pinterest")
+T = TypeVar("T")
+R = TypeVar("R")
+LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+class BaseUrlError(ValueError):
+    """PINTEREST_API_BASE_URL is not an https URL (http is allowed only for a local simulator)."""
+
+
+def check_base_url(base_url: str) -> str:
+    parts = urllib.parse.urlsplit(base_url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise BaseUrlError(f"PINTEREST_API_BASE_URL must be an http(s) URL such as https://api.pinterest.com/v5 (got {base_url!r})")
+    if parts.scheme == "http" and parts.hostname not in LOCAL_HOSTS:
+        raise BaseUrlError(f"PINTEREST_API_BASE_URL must use https for {parts.hostname}; plain http is accepted only "
+                           f"for a local simulator on 127.0.0.1 or localhost (got {base_url!r})")
+    return base_url.rstrip("/")
+
+
+@dataclasses.dataclass(frozen=True)
+class ClientConfig:
+    base_url: str = "https://api.pinterest.com/v5"
+    connect_timeout_seconds: float = 10.0
+    read_timeout_seconds: float = 120.0
+    concurrency: int = 4
+    retry: RetryPolicy = dataclasses.field(default_factory=RetryPolicy)
+    today: Callable[[], dt.date] = lambda: dt.datetime.now(dt.timezone.utc).date()
+
+    def __post_init__(self) -> None:
+        check_base_url(self.base_url)
+        if not 1 <= self.concurrency <= 32:
+            raise ValueError(f"concurrency must be between 1 and 32 (got {self.concurrency})")
+
+
+@dataclasses.dataclass
+class _Failure:
+    """A failed attempt worth retrying."""
+
+    kind: str  # "throttled", "server", "transport", "transient"
+    description: str
+    wait_hint: float | None
+    error: ApiError | None = None
+
+
+def _encode(params: Mapping[str, Any]) -> list[tuple[str, str]]:
+    pairs: list[tuple[str, str]] = []
+    for name, value in params.items():
+        if value is None:
+            continue
+        if isinstance(value, (list, tuple, set, frozenset)):
+            values = [str(v) for v in value]
+            if name in COMMA_JOINED_PARAMETERS:
+                pairs.append((name, ",".join(values)))
+            else:
+                pairs.extend((name, v) for v in values)
+        elif isinstance(value, bool):
+            pairs.append((name, "true" if value else "false"))
+        else:
+            pairs.append((name, str(value)))
+    return pairs
+
+
+class PinterestClient:
+    """A Pinterest API v5 client for one account: thread-safe, pooled, budgeted, retrying."""
+
+    def __init__(self, config: ClientConfig, tokens: TokenManager | None, *, budgets: RateBudgets | None = None,
+                 stats: CallStats | None = None, session: requests.Session | None = None,
+                 sleep: Callable[[float], None] = time.sleep, seed: int | None = None):
+        self.config = config
+        self.base_url = check_base_url(config.base_url)
+        self.budgets = budgets or RateBudgets()
+        self.stats = stats or CallStats()
+        self.tokens = tokens
+        self._sleep = sleep
+        self._rng = random.Random(seed)
+        self._rng_lock = threading.Lock()
+        self._retries_left = config.retry.run_retry_budget
+        self._retry_lock = threading.Lock()
+        self.session = session or requests.Session()
+        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=config.concurrency + 2, max_retries=0)
+        self.session.mount("https://", adapter)
+        self.session.mount("http://", adapter)
+        self._timeout = (config.connect_timeout_seconds, config.read_timeout_seconds)
+
+    def close(self) -> None:
+        self.session.close()
+
+    def __enter__(self) -> PinterestClient:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------------------------ requests
+    def get(self, name: str, path_params: Mapping[str, str] | None = None, params: Mapping[str, Any] | None = None) -> Any:
+        """One call of a GET endpoint; returns the parsed JSON body."""
+        return self._call(endpoint(name), path_params or {}, params or {}, None)
+
+    def post(self, name: str, path_params: Mapping[str, str] | None = None, body: Any = None) -> Any:
+        """One call of a POST endpoint with a JSON body."""
+        return self._call(endpoint(name), path_params or {}, {}, body)
+
+    def paginate(self, name: str, path_params: Mapping[str, str] | None = None,
+                 params: Mapping[str, Any] | None = None) -> Iterator[dict]:
+        """Every item of a paged endpoint, page after page (page_size=250), stopping on a repeated bookmark."""
+        spec = endpoint(name)
+        if not spec.paged:
+            raise ValueError(f"{name} is not a paged endpoint")
+        seen: set[str] = set()
+        bookmark = None
+        while True:
+            page_params = {**(params or {}), "page_size": PAGE_SIZE}
+            if bookmark:
+                page_params["bookmark"] = bookmark
+            body = self._call(spec, path_params or {}, page_params, None)
+            yield from body["items"]
+            bookmark = body.get("bookmark")
+            if not bookmark:
+                return
+            if bookmark in seen:
+                raise PaginationLoopError(f"{name}: the API returned bookmark {bookmark[:24]!r}... a second time; "
+                                          f"stopping instead of paging forever")
+            seen.add(bookmark)
+
+    def map(self, function: Callable[[T], R], items: Sequence[T]) -> list[R]:
+        """`function` over independent items on the bounded thread pool; results in the items' order.
+        The first failure cancels what has not started and is raised."""
+        if self.config.concurrency == 1 or len(items) <= 1:
+            return [function(item) for item in items]
+        with concurrent.futures.ThreadPoolExecutor(max_workers=self.config.concurrency,
+                                                   thread_name_prefix="pinterest") as pool:
+            futures = [pool.submit(function, item) for item in items]
+            try:
+                return [future.result() for future in futures]
+            except BaseException:
+                for future in futures:
+                    future.cancel()
+                raise
+
+    def download(self, url: str) -> bytes:
+        """A report file from the URL the API handed out (no Authorization header: it is pre-signed)."""
+        for attempt in range(1, self.config.retry.max_attempts + 1):
+            try:
+                response = self.session.get(url, timeout=self._timeout)
+            except requests.RequestException as error:
+                failure = f"{type(error).__name__}"
+            else:
+                self.stats.add(bytes_received=len(response.content))
+                if response.status_code == 200:
+                    return response.content
+                if response.status_code not in RETRYABLE_STATUSES:
+                    raise TransportError(f"report download answered HTTP {response.status_code} (the link lasts 5 minutes; "
+                                         "poll the report again for a fresh one)", "report download")
+                failure = f"HTTP {response.status_code}"
+            if attempt == self.config.retry.max_attempts:
+                raise TransportError(f"report download failed {attempt} times ({failure})", "report download")
+            self._wait_before_retry("report download", attempt, None, failure)
+        raise AssertionError("unreachable")
+
+    # --------------------------------------------------------------------------------- the loop
+    def _url(self, spec: Endpoint, path_params: Mapping[str, str]) -> str:
+        try:
+            path = spec.path.format(**{k: urllib.parse.quote(str(v), safe="") for k, v in path_params.items()})
+        except KeyError as missing:
+            raise ValueError(f"{spec.name}: missing path parameter {missing}") from None
+        return f"{self.base_url}{path}"
+
+    def _call(self, spec: Endpoint, path_params: Mapping[str, str], params: Mapping[str, Any], body: Any) -> Any:
+        validate_request(spec, params, self.config.today())
+        url = self._url(spec, path_params)
+        query = _encode(params)
+        refreshed = False
+        for attempt in range(1, self.config.retry.max_attempts + 1):
+            waited = self.budgets.acquire(spec.category)
+            self.stats.add(limiter_wait_seconds=waited)
+            token = self.tokens.access_token() if self.tokens else None
+            headers = {"Accept": "application/json"}
+            if token is not None:
+                headers["Authorization"] = f"Bearer {token.reveal()}"
+            self.stats.call(spec.name, spec.category)
+            failure = self._attempt(spec, url, query, body, headers)
+            if not isinstance(failure, _Failure):
+                return failure
+            if failure.kind == "auth":
+                if refreshed or self.tokens is None or not self.tokens.can_refresh():
+                    raise failure.error
+                self.tokens.refresh(token)
+                refreshed = True
+                continue
+            if attempt == self.config.retry.max_attempts:
+                if failure.error is not None:
+                    raise failure.error
+                raise TransportError(f"{failure.description}, {attempt} attempts", spec.name)
+            if failure.kind == "throttled" and failure.wait_hint is not None:
+                self.budgets.block(spec.category, failure.wait_hint)
+            self._wait_before_retry(spec.name, attempt, failure.wait_hint, failure.description)
+        raise AssertionError("unreachable")
+
+    def _attempt(self, spec: Endpoint, url: str, query: list, body: Any, headers: dict) -> Any:
+        """One HTTP exchange: the parsed body on success, a _Failure to retry, or a raised typed error."""
+        try:
+            response = self.session.request(spec.method, url, params=query, json=body, headers=headers,
+                                            timeout=self._timeout)
+            content = response.content
+        except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
+                requests.exceptions.ContentDecodingError) as error:
+            self.stats.add(transport_errors=1)
+            return _Failure("transport", f"{type(error).__name__} (connection failed, timed out or was cut off)", None)
+        self.stats.add(bytes_received=len(content))
+        request_id = response.headers.get("x-pinterest-rid")
+        self.budgets.observe(spec.category, _header_int(response.headers, "X-RateLimit-Limit"),
+                             _header_int(response.headers, "X-RateLimit-Remaining"))
+        try:
+            parsed = json.loads(content) if content else None
+        except ValueError:
+            parsed = _UNREADABLE
+        status = response.status_code
+        if status == 200:
+            if parsed is _UNREADABLE:
+                self.stats.add(transport_errors=1)
+                return _Failure("transport", f"HTTP 200 with a truncated or non-JSON body ({len(content)} bytes)", None)
+            self._check_shape(spec, parsed)
+            return parsed
+        error_body = parsed if isinstance(parsed, dict) else {}
+        code = error_body.get("code")
+        message = str(error_body.get("message") or response.reason or "")
+        error = error_for_status(status)(status, code if isinstance(code, int) else None, message, spec.name, request_id)
+        if status == 401 and code in (2, None):
+            return _Failure("auth", "access token rejected", None, error)
+        if status == 429:
+            self.stats.add(throttled=1)
+            return _Failure("throttled", "HTTP 429 (rate limited)", server_wait_seconds(response.headers, message), error)
+        if status in RETRYABLE_STATUSES:
+            self.stats.add(server_errors=1)
+            return _Failure("server", f"HTTP {status}", server_wait_seconds(response.headers, message), error)
+        if status == 400 and is_transient_400(error.code, message):
+            return _Failure("transient", f"HTTP 400 code {code} (transient)", server_wait_seconds(response.headers, message), error)
+        raise error
+
+    @staticmethod
+    def _check_shape(spec: Endpoint, parsed: Any) -> None:
+        if spec.records == ITEMS and not (isinstance(parsed, dict) and isinstance(parsed.get("items"), list)):
+            raise ResponseShapeError(f"{spec.name}: the answer has no 'items' list")
+        if spec.records == ROWS and not isinstance(parsed, list):
+            raise ResponseShapeError(f"{spec.name}: expected a JSON array of rows, got {type(parsed).__name__}")
+
+    def _wait_before_retry(self, name: str, attempt: int, hint: float | None, description: str) -> None:
+        with self._retry_lock:
+            if self._retries_left <= 0:
+                raise RetryBudgetExhausted(
+                    f"{name}: the run's retry budget ({self.config.retry.run_retry_budget} retries) is spent; "
+                    f"last failure: {description}. The API is failing persistently; try again later.")
+            self._retries_left -= 1
+        with self._rng_lock:
+            delay = backoff_seconds(self.config.retry, attempt, hint, self._rng)
+        log.warning("%s: %s; retry %d in %.1f s", name, description, attempt, delay)
+        self.stats.add(retries=1, retry_wait_seconds=delay)
+        self._sleep(delay)
+
+
+_UNREADABLE = object()
+
+
+def _header_int(headers, name: str) -> int | None:
+    value = (headers.get(name) or "").strip()
+    return int(value) if value.isdigit() else None

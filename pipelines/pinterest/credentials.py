@@ -1,0 +1,168 @@
+"""Credentials: secrets that never print, the token file (0600, replaced atomically), where tokens come from."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import stat
+import tempfile
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+
+class CredentialsError(Exception):
+    """Credentials are missing, unreadable or unsafe; the message says how to fix it."""
+
+
+class Secret:
+    """A credential value. Its repr and str never show it; only `reveal()` does."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str):
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('********')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+
+@dataclasses.dataclass(frozen=True)
+class Tokens:
+    """An access token and what is known about it; `expires_at` and friends are epoch seconds."""
+
+    access_token: Secret
+    refresh_token: Secret | None = None
+    expires_at: float | None = None
+    refresh_token_expires_at: float | None = None
+    scope: str | None = None
+    issued_at: float | None = None
+
+    def expired(self, now: float) -> bool:
+        """True once the token is expired or about to (within a tenth of its lifetime, at most 60 s)."""
+        if self.expires_at is None:
+            return False
+        lifetime = self.expires_at - self.issued_at if self.issued_at is not None else 0.0
+        return now >= self.expires_at - min(60.0, max(lifetime, 0.0) / 10)
+
+    @classmethod
+    def from_token_response(cls, body: Mapping, previous: Tokens | None = None, now: float | None = None) -> Tokens:
+        """Tokens from a POST /oauth/token answer; keeps the previous refresh token if none came back."""
+        now = time.time() if now is None else now
+        refresh = body.get("refresh_token")
+        return cls(
+            access_token=Secret(body["access_token"]),
+            refresh_token=Secret(refresh) if refresh else (previous.refresh_token if previous else None),
+            expires_at=now + float(body["expires_in"]) if body.get("expires_in") is not None else None,
+            refresh_token_expires_at=float(body["refresh_token_expires_at"]) if body.get("refresh_token_expires_at")
+            else (previous.refresh_token_expires_at if previous else None),
+            scope=body.get("scope") or (previous.scope if previous else None),
+            issued_at=now,
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class AppCredentials:
+    app_id: str
+    app_secret: Secret
+
+
+class TokenFile:
+    """Tokens persisted as JSON with mode 0600, replaced atomically (never half-written)."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    def exists(self) -> bool:
+        return self.path.exists()
+
+    def read(self) -> Tokens:
+        try:
+            mode = self.path.stat().st_mode
+        except FileNotFoundError:
+            raise CredentialsError(f"no token file at {self.path}; run `pinterest-etl auth login`") from None
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise CredentialsError(
+                f"refusing to read {self.path}: it is readable by other users (mode {stat.S_IMODE(mode):o}); "
+                f"run `chmod 600 {self.path}`")
+        try:
+            data = json.loads(self.path.read_text())
+            return Tokens(
+                access_token=Secret(data["access_token"]),
+                refresh_token=Secret(data["refresh_token"]) if data.get("refresh_token") else None,
+                expires_at=data.get("expires_at"),
+                refresh_token_expires_at=data.get("refresh_token_expires_at"),
+                scope=data.get("scope"),
+                issued_at=data.get("issued_at"),
+            )
+        except (ValueError, KeyError, TypeError):
+            raise CredentialsError(f"{self.path} is not a token file written by pinterest-etl; "
+                                   "delete it and run `pinterest-etl auth login`") from None
+
+    def write(self, tokens: Tokens) -> None:
+        data = {
+            "access_token": tokens.access_token.reveal(),
+            "refresh_token": tokens.refresh_token.reveal() if tokens.refresh_token else None,
+            "expires_at": tokens.expires_at,
+            "refresh_token_expires_at": tokens.refresh_token_expires_at,
+            "scope": tokens.scope,
+            "issued_at": tokens.issued_at,
+        }
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".token-", dir=self.path.parent)  # created with mode 0600
+        try:
+            with os.fdopen(fd, "w") as out:
+                json.dump(data, out)
+                out.flush()
+                os.fsync(out.fileno())
+            os.chmod(tmp, 0o600)
+            os.replace(tmp, self.path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+def app_credentials_from_env(env: Mapping[str, str]) -> AppCredentials | None:
+    app_id, secret = env.get("PINTEREST_APP_ID"), env.get("PINTEREST_APP_SECRET")
+    if not app_id and not secret:
+        return None
+    if not app_id or not secret:
+        raise CredentialsError("set both PINTEREST_APP_ID and PINTEREST_APP_SECRET (only one of them is set)")
+    return AppCredentials(app_id, Secret(secret))
+
+
+def tokens_from_env(env: Mapping[str, str]) -> Tokens | None:
+    access = env.get("PINTEREST_ACCESS_TOKEN")
+    refresh = env.get("PINTEREST_REFRESH_TOKEN")
+    if not access and not refresh:
+        return None
+    # Only a refresh token: start with an expired placeholder so the first call refreshes.
+    return Tokens(access_token=Secret(access or ""), refresh_token=Secret(refresh) if refresh else None,
+                  expires_at=None if access else 0.0)
+
+
+def load_tokens(env: Mapping[str, str], token_file: TokenFile) -> tuple[Tokens, str]:
+    """The tokens to use and where they came from. The token file wins when it exists: it holds the
+    newest (rotated) tokens; the environment is the starting point when there is no file."""
+    if token_file.exists():
+        return token_file.read(), f"token file {token_file.path}"
+    tokens = tokens_from_env(env)
+    if tokens is None:
+        raise CredentialsError("no Pinterest credentials: set PINTEREST_ACCESS_TOKEN (and PINTEREST_REFRESH_TOKEN, "
+                               "PINTEREST_APP_ID, PINTEREST_APP_SECRET), or run `pinterest-etl auth login`")
+    return tokens, "environment"

@@ -1,0 +1,45 @@
+"""Builds a PinterestClient from the environment: base URL, credentials, token file, budgets."""
+
+from __future__ import annotations
+
+import os
+import urllib.parse
+from collections.abc import Mapping
+
+import requests
+
+from pipelines import settings
+from pipelines.pinterest.accounting import CallStats
+from pipelines.pinterest.budgets import RateBudgets
+from pipelines.pinterest.client import LOCAL_HOSTS, ClientConfig, PinterestClient
+from pipelines.pinterest.credentials import AppCredentials, Secret, TokenFile, app_credentials_from_env, load_tokens
+from pipelines.pinterest.oauth import TokenManager
+
+# The simulator's development app; used automatically only for a local simulator base URL.
+SIMULATOR_APP = AppCredentials("1234567", Secret("sandbox-secret"))
+
+
+def is_local(base_url: str) -> bool:
+    return urllib.parse.urlsplit(base_url).hostname in LOCAL_HOSTS
+
+
+def app_credentials(env: Mapping[str, str], base_url: str) -> AppCredentials | None:
+    app = app_credentials_from_env(env)
+    if app is None and is_local(base_url):
+        return SIMULATOR_APP
+    return app
+
+
+def client_from_env(env: Mapping[str, str] = os.environ, *, config: ClientConfig | None = None,
+                    budgets: RateBudgets | None = None, stats: CallStats | None = None) -> tuple[PinterestClient, str]:
+    """A client for the configured account and a description of where its tokens came from."""
+    base_url = settings.api_base_url(env)
+    config = config or ClientConfig(base_url=base_url, today=lambda: settings.today(env))
+    token_file = TokenFile(settings.token_file_path(env))
+    tokens, source = load_tokens(env, token_file)
+    stats = stats or CallStats()
+    session = requests.Session()
+    manager = TokenManager(tokens, session, config.base_url, app_credentials(env, config.base_url), token_file,
+                           (config.connect_timeout_seconds, config.read_timeout_seconds),
+                           on_refresh=lambda: stats.add(token_refreshes=1), retry=config.retry)
+    return PinterestClient(config, manager, budgets=budgets, stats=stats, session=session), source

@@ -1,0 +1,189 @@
+"""OAuth 2.0: token requests, single-flight refresh with persistence, and the authorization-code login."""
+
+from __future__ import annotations
+
+import base64
+import http.server
+import logging
+import random
+import secrets
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable
+
+import requests
+
+from pipelines.pinterest.credentials import AppCredentials, CredentialsError, Secret, TokenFile, Tokens
+from pipelines.pinterest.errors import AuthError, TransportError
+from pipelines.pinterest.retries import RETRYABLE_STATUSES, RetryPolicy, backoff_seconds, server_wait_seconds
+
+log = logging.getLogger("pipelines.pinterest")
+DEFAULT_RETRY = RetryPolicy()
+
+DEFAULT_SCOPES = ("ads:read", "boards:read", "boards:read_secret", "pins:read", "pins:read_secret", "user_accounts:read")
+DEFAULT_REDIRECT_URI = "http://localhost:8085/"
+LOGIN_HINT = "run `pinterest-etl auth login` to authorize again"
+
+
+def consent_page_url(base_url: str) -> str:
+    """Pinterest's consent page for the real API; the simulator's stand-in for a local base URL."""
+    parts = urllib.parse.urlsplit(base_url)
+    if parts.hostname and parts.hostname.endswith("pinterest.com"):
+        return "https://www.pinterest.com/oauth/"
+    return f"{parts.scheme}://{parts.netloc}/oauth/"
+
+
+def request_tokens(session: requests.Session, base_url: str, app: AppCredentials, form: dict, timeout: tuple,
+                   retry: RetryPolicy = DEFAULT_RETRY, sleep: Callable[[float], None] = time.sleep) -> dict:
+    """POST /oauth/token with the app's Basic credentials, retrying 429/5xx/transport failures.
+    Errors never echo the form or the secret."""
+    basic = base64.b64encode(f"{app.app_id}:{app.app_secret.reveal()}".encode()).decode()
+    rng = random.Random()
+    for attempt in range(1, retry.max_attempts + 1):
+        try:
+            response = session.post(f"{base_url}/oauth/token", data=form, timeout=timeout,
+                                    headers={"Authorization": f"Basic {basic}"})
+            body = response.json() if response.content else {}
+        except requests.RequestException as error:
+            failure, hint = f"token request failed: {type(error).__name__}", None
+        except ValueError:
+            failure, hint = f"token request answered HTTP {response.status_code} with a body that is not JSON", None
+        else:
+            if response.status_code == 200 and isinstance(body, dict) and "access_token" in body:
+                return body
+            message = body.get("message", "token request refused") if isinstance(body, dict) else "token request refused"
+            if response.status_code not in RETRYABLE_STATUSES:
+                raise AuthError(response.status_code, body.get("code") if isinstance(body, dict) else None,
+                                f"{message} ({LOGIN_HINT})", "oauth/token", response.headers.get("x-pinterest-rid"))
+            failure, hint = f"token request answered HTTP {response.status_code}", server_wait_seconds(response.headers, message)
+        if attempt == retry.max_attempts:
+            raise TransportError(f"{failure} ({attempt} attempts)", "oauth/token")
+        delay = backoff_seconds(retry, attempt, hint, rng)
+        log.warning("oauth/token: %s; retry %d in %.1f s", failure, attempt, delay)
+        sleep(delay)
+    raise AssertionError("unreachable")
+
+
+class TokenManager:
+    """The current tokens of a client. Refreshes once for all threads (single flight) and persists."""
+
+    def __init__(self, tokens: Tokens, session: requests.Session, base_url: str, app: AppCredentials | None,
+                 token_file: TokenFile | None, timeout: tuple, on_refresh: Callable[[], None] = lambda: None,
+                 clock: Callable[[], float] = time.time, retry: RetryPolicy = DEFAULT_RETRY):
+        self._tokens = tokens
+        self._session = session
+        self._base_url = base_url
+        self._app = app
+        self._file = token_file
+        self._timeout = timeout
+        self._on_refresh = on_refresh
+        self._clock = clock
+        self._retry = retry
+        self._lock = threading.Lock()
+
+    @property
+    def tokens(self) -> Tokens:
+        return self._tokens
+
+    def can_refresh(self) -> bool:
+        return self._app is not None and self._tokens.refresh_token is not None
+
+    def access_token(self) -> Secret:
+        """A token that is not known to be expired (refreshing first if it is)."""
+        tokens = self._tokens
+        if tokens.expired(self._clock()) and self.can_refresh():
+            return self.refresh(tokens.access_token)
+        return tokens.access_token
+
+    def refresh(self, stale: Secret | None = None) -> Secret:
+        """Refresh unless another thread already replaced `stale`; returns the token to use now."""
+        with self._lock:
+            if stale is not None and self._tokens.access_token != stale:
+                return self._tokens.access_token
+            if not self.can_refresh():
+                raise AuthError(401, 2, f"the access token is invalid or expired and no refresh token and app "
+                                        f"credentials are configured; {LOGIN_HINT}", "oauth/token", None)
+            body = request_tokens(self._session, self._base_url, self._app, {
+                "grant_type": "refresh_token", "refresh_token": self._tokens.refresh_token.reveal()}, self._timeout,
+                self._retry)
+            self._tokens = Tokens.from_token_response(body, previous=self._tokens, now=self._clock())
+            if self._file is not None:
+                self._file.write(self._tokens)
+            self._on_refresh()
+            return self._tokens.access_token
+
+
+def authorization_url(base_url: str, app_id: str, redirect_uri: str, scopes: tuple[str, ...], state: str) -> str:
+    query = urllib.parse.urlencode({"client_id": app_id, "redirect_uri": redirect_uri, "response_type": "code",
+                                    "scope": ",".join(scopes), "state": state})
+    return f"{consent_page_url(base_url)}?{query}"
+
+
+def login(base_url: str, app: AppCredentials, open_browser: Callable[[str], None], *,
+          redirect_uri: str = DEFAULT_REDIRECT_URI, scopes: tuple[str, ...] = DEFAULT_SCOPES,
+          timeout_seconds: float = 300.0, session: requests.Session | None = None,
+          request_timeout: tuple = (10, 60)) -> Tokens:
+    """The authorization-code flow: show the consent page, receive the code on a one-shot listener bound
+    to 127.0.0.1, check `state`, exchange the code. Returns the new tokens."""
+    parts = urllib.parse.urlsplit(redirect_uri)
+    if parts.scheme != "http" or parts.hostname not in ("localhost", "127.0.0.1") or not parts.port:
+        raise CredentialsError(f"the redirect URI must be http://localhost:PORT/... or http://127.0.0.1:PORT/... "
+                               f"(got {redirect_uri!r}); register the same URI on your Pinterest app")
+    state = secrets.token_urlsafe(24)
+    outcome: dict[str, str] = {}
+    done = threading.Event()
+
+    class Callback(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - stdlib signature
+            query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+            if urllib.parse.urlsplit(self.path).path != (parts.path or "/") or done.is_set():
+                self.send_error(404)
+                return
+            got_state = (query.get("state") or [""])[0]
+            if not secrets.compare_digest(got_state, state):
+                outcome["error"] = "the consent page answered with a different state (possible CSRF); nothing was saved"
+            elif "code" not in query:
+                outcome["error"] = f"authorization was not granted: {(query.get('error') or ['no code'])[0]}"
+            else:
+                outcome["code"] = query["code"][0]
+            ok = "code" in outcome
+            self.send_response(200 if ok else 400)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.end_headers()
+            self.wfile.write(b"<p>pinterest-etl: authorized. You can close this tab.</p>" if ok
+                             else b"<p>pinterest-etl: authorization failed; see the terminal.</p>")
+            done.set()
+
+        def log_message(self, format: str, *args) -> None:  # noqa: A002 - keep codes out of the console
+            return
+
+    server = http.server.HTTPServer(("127.0.0.1", parts.port), Callback)
+    server.timeout = 0.2
+
+    def serve() -> None:
+        while not done.is_set():
+            server.handle_request()
+
+    thread = threading.Thread(target=serve, name="oauth-callback", daemon=True)
+    thread.start()
+    try:
+        open_browser(authorization_url(base_url, app.app_id, redirect_uri, scopes, state))
+        if not done.wait(timeout_seconds):
+            raise CredentialsError(f"no answer from the consent page within {timeout_seconds:.0f} s; run the login again")
+    finally:
+        done.set()
+        thread.join(timeout=5)
+        server.server_close()
+    if "error" in outcome:
+        raise CredentialsError(outcome["error"])
+    own_session = session is None
+    session = session or requests.Session()
+    try:
+        body = request_tokens(session, base_url, app, {"grant_type": "authorization_code", "code": outcome["code"],
+                                                       "redirect_uri": redirect_uri, "continuous_refresh": "true"},
+                              request_timeout)
+    finally:
+        if own_session:
+            session.close()
+    return Tokens.from_token_response(body)

@@ -1,0 +1,72 @@
+"""Client-side rate budgets, on a simulated clock (pure: no HTTP involved)."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipelines.pinterest.budgets import RateBudgets
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def budgets(clock: FakeClock, **per_minute) -> RateBudgets:
+    return RateBudgets(per_minute, burst_seconds=1.0, clock=clock, sleep=clock.sleep)
+
+
+def test_calls_are_paced_at_the_per_minute_budget_after_a_one_second_burst():
+    clock = FakeClock()
+    limiter = budgets(clock, org_analytics=300)  # 5 per second, burst of 5
+    waits = [limiter.acquire("org_analytics") for _ in range(105)]
+    assert sum(1 for w in waits if w == 0) == 5
+    assert clock.now == pytest.approx(20.0, abs=0.01)  # 100 calls beyond the burst at 5 per second
+
+
+def test_categories_have_independent_budgets():
+    clock = FakeClock()
+    limiter = budgets(clock, org_analytics=60, ads_read=60)
+    limiter.acquire("org_analytics")
+    assert limiter.acquire("ads_read") == 0
+
+
+def test_remaining_reported_by_the_server_caps_the_bucket():
+    clock = FakeClock()
+    limiter = budgets(clock, org_read=600)  # 10 per second
+    limiter.observe("org_read", limit=None, remaining=0)
+    assert limiter.acquire("org_read") == pytest.approx(0.1, abs=1e-6)
+
+
+def test_a_lower_server_limit_becomes_the_pace():
+    clock = FakeClock()
+    limiter = budgets(clock, ads_analytics=6000)
+    limiter.observe("ads_analytics", limit=60, remaining=59)
+    assert limiter.current_budget("ads_analytics") == 60
+    limiter.acquire("ads_analytics")
+    assert limiter.acquire("ads_analytics") == pytest.approx(1.0, abs=1e-6)
+
+
+def test_a_higher_server_limit_never_raises_the_configured_budget():
+    clock = FakeClock()
+    limiter = budgets(clock, ads_read=60)
+    limiter.observe("ads_read", limit=1000, remaining=999)
+    assert limiter.current_budget("ads_read") == 60
+
+
+def test_after_a_429_no_call_goes_until_the_wait_is_over():
+    clock = FakeClock()
+    limiter = budgets(clock, org_read=6000)
+    limiter.block("org_read", 30.0)
+    assert limiter.acquire("org_read") == pytest.approx(30.0, abs=0.02)
+
+
+def test_a_budget_below_one_call_per_minute_is_rejected():
+    with pytest.raises(ValueError, match="at least 1 call per minute"):
+        RateBudgets({"org_read": 0})
