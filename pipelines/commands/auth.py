@@ -10,11 +10,11 @@ import time
 import webbrowser
 
 from pipelines import settings
-from pipelines.pinterest.client import BaseUrlError, check_base_url
-from pipelines.pinterest.credentials import CredentialsError, TokenFile, Tokens
+from pipelines.pinterest.credentials import DEFAULT_REDIRECT_URI, DEFAULT_SCOPES, CredentialsError, TokenFile, Tokens
 from pipelines.pinterest.errors import PinterestError
-from pipelines.pinterest.factory import app_credentials, client_from_env
-from pipelines.pinterest.oauth import DEFAULT_REDIRECT_URI, DEFAULT_SCOPES, login
+
+# The client stack (requests, the OAuth flow) is imported by the handlers, so that `pinterest-etl sandbox`
+# does not pay for it at start-up.
 
 
 def add_parser(commands) -> None:
@@ -67,6 +67,10 @@ def _describe(tokens: Tokens) -> str:
 
 
 def _login(args: argparse.Namespace) -> int:
+    from pipelines.pinterest.client import BaseUrlError, check_base_url
+    from pipelines.pinterest.factory import app_credentials
+    from pipelines.pinterest.oauth import login
+
     env = os.environ
     try:
         base_url = check_base_url(settings.api_base_url(env))
@@ -91,6 +95,9 @@ def _login(args: argparse.Namespace) -> int:
 
 
 def _refresh(args: argparse.Namespace) -> int:
+    from pipelines.pinterest.client import BaseUrlError
+    from pipelines.pinterest.factory import client_from_env
+
     try:
         client, source = client_from_env(os.environ)
         with client:
@@ -106,6 +113,9 @@ def _refresh(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
+    from pipelines.pinterest.client import BaseUrlError
+    from pipelines.pinterest.factory import client_from_env
+
     try:
         client, source = client_from_env(os.environ)
         with client:

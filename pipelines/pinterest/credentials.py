@@ -11,6 +11,9 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
+DEFAULT_SCOPES = ("ads:read", "boards:read", "boards:read_secret", "pins:read", "pins:read_secret", "user_accounts:read")
+DEFAULT_REDIRECT_URI = "http://localhost:8085/"
+
 
 class CredentialsError(Exception):
     """Credentials are missing, unreadable or unsafe; the message says how to fix it."""

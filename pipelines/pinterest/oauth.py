@@ -14,15 +14,21 @@ from collections.abc import Callable
 
 import requests
 
-from pipelines.pinterest.credentials import AppCredentials, CredentialsError, Secret, TokenFile, Tokens
+from pipelines.pinterest.credentials import (
+    DEFAULT_REDIRECT_URI,
+    DEFAULT_SCOPES,
+    AppCredentials,
+    CredentialsError,
+    Secret,
+    TokenFile,
+    Tokens,
+)
 from pipelines.pinterest.errors import AuthError, TransportError
 from pipelines.pinterest.retries import RETRYABLE_STATUSES, RetryPolicy, backoff_seconds, server_wait_seconds
 
 log = logging.getLogger("pipelines.pinterest")
 DEFAULT_RETRY = RetryPolicy()
 
-DEFAULT_SCOPES = ("ads:read", "boards:read", "boards:read_secret", "pins:read", "pins:read_secret", "user_accounts:read")
-DEFAULT_REDIRECT_URI = "http://localhost:8085/"
 LOGIN_HINT = "run `pinterest-etl auth login` to authorize again"
 
 
