@@ -36,6 +36,10 @@ def test_cli_help_documents_every_simulator_flag():
     (["--pins", "-1"], "--pins must be"),
     (["--today", "2026-01-01", "--epoch", "2026-02-01"], "must not be before --epoch"),
     (["--fail-rate", "0.6", "--throttle-rate", "0.6"], "must not exceed 1"),
+    (["--seed", "-1"], "--seed must be a whole number between 0 and"),
+    (["--seed", str(2**63)], "--seed must be a whole number between 0 and"),
+    (["--port", "65536"], "argument --port: expected a port between 0 and 65535"),
+    (["--port", "-1"], "argument --port: expected a port between 0 and 65535"),
 ])
 def test_sandbox_rejects_bad_flags_with_a_clear_message(args, fragment):
     result = subprocess.run([*CLI, "sandbox", *args], capture_output=True, text=True, timeout=60)

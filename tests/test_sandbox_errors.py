@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import http.client
+import json
+import socket
 
 import pytest
 import requests
@@ -41,6 +44,54 @@ def test_unknown_route_is_404_json(sandbox, api):
 
 def test_wrong_method_is_405_code_5(sandbox, api):
     assert_error(api.delete(f"{sandbox.base_url}/user_account"), 405, 5, "Method not allowed")
+
+
+def test_head_options_and_any_other_method_answer_405_code_5_in_json(sandbox, api):
+    url = f"{sandbox.base_url}/user_account"
+    for method in ("OPTIONS", "PROPFIND", "BREW"):
+        assert_error(api.request(method, url), 405, 5, "Method not allowed")
+    head = api.head(url)  # a HEAD answer carries the error's headers but, as HTTP requires, no body
+    assert head.status_code == 405 and head.headers["Content-Type"] == "application/json"
+    assert head.headers.get("x-pinterest-rid") and int(head.headers["Content-Length"]) > 0 and head.content == b""
+    assert api.get(url).status_code == 200  # the kept-alive connection is still in step after the HEAD
+
+
+def raw_exchange(server, request: bytes) -> tuple[http.client.HTTPResponse, bytes]:
+    """Send bytes no HTTP client library would produce; a hang fails after 5 s instead of blocking."""
+    host, port = server.root_url.removeprefix("http://").rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        sock.sendall(request)
+        response = http.client.HTTPResponse(sock)
+        response.begin()
+        return response, response.read()
+
+
+def assert_raw_error(response: http.client.HTTPResponse, body: bytes, status: int, code: int, message_part: str) -> None:
+    assert response.status == status, body
+    assert response.getheader("Content-Type") == "application/json"
+    assert response.getheader("x-pinterest-rid")
+    error = json.loads(body)
+    assert set(error) == {"code", "message"} and error["code"] == code and message_part in error["message"]
+
+
+@pytest.mark.parametrize("request_bytes, status, fragment", [
+    (b"GARBAGE\r\n\r\n", 400, "Bad request syntax"),
+    (b"GET /v5/user_account HTTP/2.0\r\n\r\n", 505, "HTTP version"),
+    (b"GET /v5/user_account HTTP/1.1\r\nHost: x\r\nX-Long: " + b"a" * 70_000 + b"\r\n\r\n", 431, "Line too long"),
+    (b"GET /v5/" + b"a" * 70_000 + b" HTTP/1.1\r\n\r\n", 414, "Request-URI Too Long"),
+], ids=["bad-request-line", "http-2", "header-too-long", "uri-too-long"])
+def test_errors_the_http_library_answers_itself_are_json_with_a_request_id(sandbox, request_bytes, status, fragment):
+    response, body = raw_exchange(sandbox, request_bytes)
+    assert_raw_error(response, body, status, status, fragment)
+
+
+@pytest.mark.parametrize("content_length", ["abc", "-1", "1e3"])
+def test_malformed_content_length_is_400_code_1_not_a_crash_or_a_hang(sandbox, content_length):
+    request = (f"POST /v5/ad_accounts/1/reports HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer pina_SANDBOX\r\n"
+               f"Content-Type: application/json\r\nContent-Length: {content_length}\r\n\r\n{{}}").encode()
+    response, body = raw_exchange(sandbox, request)
+    assert_raw_error(response, body, 400, 1, "Content-Length")
+    assert response.getheader("Connection") == "close"  # the body's end is unknown: the connection cannot be reused
 
 
 def test_start_date_older_than_90_days_is_rejected(sandbox, api):
@@ -91,6 +142,14 @@ def test_pin_analytics_rejects_a_split_other_than_app_type(sandbox, api):
     pin = first_id(api, f"{sandbox.base_url}/pins")
     params = {**WINDOW, "metric_types": "IMPRESSION", "split_field": "SOURCE"}
     assert_error(api.get(f"{sandbox.base_url}/pins/{pin}/analytics", params=params), 400, 1, "split_field")
+
+
+def test_pin_analytics_rejects_metric_types_all_with_a_split(sandbox, api):
+    pin = first_id(api, f"{sandbox.base_url}/pins")
+    url = f"{sandbox.base_url}/pins/{pin}/analytics"
+    assert_error(api.get(url, params={**WINDOW, "metric_types": "ALL", "split_field": "APP_TYPE"}), 400, 1, "metric_types")
+    assert api.get(url, params={**WINDOW, "metric_types": "ALL", "split_field": "NO_SPLIT"}).status_code == 200
+    assert api.get(url, params={**WINDOW, "metric_types": "IMPRESSION", "split_field": "APP_TYPE"}).status_code == 200
 
 
 def test_bulk_pin_analytics_rejects_more_than_100_ids(sandbox, api):
@@ -199,6 +258,24 @@ def test_report_creation_rejects_query_parameters_and_bad_bodies(sandbox, api):
     assert_error(api.post(url, json=too_long), 400, 1, "186")
     assert_error(api.post(url, json={**valid, "campaign_ids": [str(i) for i in range(501)]}), 400, 1, "500")
     assert_error(api.post(url, json={**valid, "campaign_statuses": ["RUNNING"] * 7}), 400, 1, "6")
+
+
+@pytest.mark.parametrize("change, field", [
+    ({"columns": [{}]}, "columns"),
+    ({"columns": ["SPEND_IN_MICRO_DOLLAR", 5]}, "columns"),
+    ({"campaign_ids": 5}, "campaign_ids"),
+    ({"ad_group_ids": [123]}, "ad_group_ids"),
+    ({"ad_ids": ["12a"]}, "ad_ids"),
+    ({"campaign_statuses": "ACTIVE"}, "campaign_statuses"),
+    ({"ad_statuses": [1]}, "ad_statuses"),
+    ({"start_date": "20261101"}, "start_date"),
+    ({"end_date": "2026-11-1"}, "end_date"),
+])
+def test_report_body_fields_of_the_wrong_type_or_format_are_400_code_1_naming_the_field(sandbox, api, change, field):
+    account = first_id(api, f"{sandbox.base_url}/ad_accounts")
+    valid = {"start_date": WINDOW["start_date"], "end_date": WINDOW["end_date"], "granularity": "DAY",
+             "level": "CAMPAIGN", "columns": ["SPEND_IN_MICRO_DOLLAR"]}
+    assert_error(api.post(f"{sandbox.base_url}/ad_accounts/{account}/reports", json={**valid, **change}), 400, 1, f"'{field}'")
 
 
 def test_missing_scope_is_401_code_3(make_sandbox):

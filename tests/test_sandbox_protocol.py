@@ -8,6 +8,7 @@ import hashlib
 import os
 import subprocess
 import sys
+import threading
 import time
 import urllib.parse
 
@@ -268,6 +269,36 @@ def test_async_report_goes_in_progress_then_finished_with_a_download(sandbox, ap
         for row in rows:
             assert row["CAMPAIGN_ID"] == campaign_id and start <= row["DATE"] <= end
             assert row.get("SPEND_IN_MICRO_DOLLAR", 0) > 0 or row.get("IMPRESSION_1", 0) > 0
+
+
+def test_concurrent_report_polls_are_each_counted_and_share_one_rendered_report(make_sandbox):
+    server = make_sandbox(report_polls=20)
+    account = requests.get(f"{server.base_url}/ad_accounts", headers=DEV).json()["items"][0]["id"]
+    url = f"{server.base_url}/ad_accounts/{account}/reports"
+    token = requests.post(url, headers=DEV, json={
+        "start_date": (TODAY - dt.timedelta(days=180)).isoformat(), "end_date": TODAY.isoformat(), "granularity": "DAY",
+        "level": "PIN_PROMOTION", "columns": ["AD_ID", "SPEND_IN_MICRO_DOLLAR", "IMPRESSION_1"]}).json()["token"]
+    answers: list[dict] = []
+    start = threading.Barrier(8)
+
+    def poll() -> None:
+        with requests.Session() as session:
+            session.headers.update(DEV)
+            start.wait()
+            for _ in range(6):
+                answers.append(session.get(url, params={"token": token}).json())
+
+    threads = [threading.Thread(target=poll) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(answers) == 48
+    assert sum(a["report_status"] == "IN_PROGRESS" for a in answers) == 20  # no poll lost to a race
+    finished = [a for a in answers if a["report_status"] == "FINISHED"]
+    assert len(finished) == 28 and len({a["size"] for a in finished}) == 1
+    downloads = {requests.get(a["url"]).content for a in finished[:5]}
+    assert len(downloads) == 1 and len(next(iter(downloads))) == finished[0]["size"]
 
 
 def test_unknown_report_token_does_not_exist(sandbox, api):

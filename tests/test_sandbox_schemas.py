@@ -26,7 +26,8 @@ import dataclasses
 import datetime as dt
 import re
 import urllib.parse
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 import requests

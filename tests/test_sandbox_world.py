@@ -6,6 +6,7 @@ import datetime as dt
 
 import pytest
 
+from pipelines import api_enums as enums
 from tests.conftest import TODAY
 
 
@@ -122,6 +123,93 @@ def test_split_buckets_add_up_to_the_unsplit_total(sandbox, api):
         assert sum(b["summary_metrics"]["IMPRESSION"] for b in body.values()) == total
 
 
+@pytest.mark.parametrize("filter_name, value, split_field", [
+    ("app_types", "MOBILE", "APP_TYPE"),
+    ("source", "OTHER_PINS", "SOURCE"),
+    ("from_claimed_content", "CLAIMED", "OWNED_CONTENT"),
+    ("pin_format", "ORGANIC_VIDEO", "PIN_FORMAT"),
+])
+def test_a_filter_and_a_split_on_the_same_dimension_give_only_the_filtered_bucket(sandbox, api, filter_name, value, split_field):
+    filtered = account_daily(api, sandbox, **{filter_name: value})["all"]
+    split = account_daily(api, sandbox, **{filter_name: value, "split_field": split_field})
+    assert split == {value: filtered}  # not the filtered counts split a second time
+    assert filtered["summary_metrics"]["IMPRESSION"] > 0
+
+
+def test_a_pin_app_type_filter_with_the_app_type_split_gives_only_that_bucket(sandbox, api):
+    world = sandbox.state.world
+    older = [i for i in range(len(world.pin_ids)) if world.today_day - world.pin_created_day[i] > 40]
+    pin = world.pin_ids[max(older, key=lambda i: world.pin_popularity[i])]  # busy on every day of the window
+    params = {"start_date": days_back(30), "end_date": TODAY.isoformat(), "metric_types": "IMPRESSION,SAVE", "app_types": "WEB"}
+    filtered = api.get(f"{sandbox.base_url}/pins/{pin}/analytics", params=params).json()["all"]
+    split = api.get(f"{sandbox.base_url}/pins/{pin}/analytics", params={**params, "split_field": "APP_TYPE"}).json()
+    assert split == {"WEB": filtered}
+    assert filtered["summary_metrics"]["IMPRESSION"] > 0
+
+
+def top_pins(api, sandbox, **params) -> dict:
+    params = {"start_date": days_back(29), "end_date": TODAY.isoformat(), "sort_by": "IMPRESSION", **params}
+    response = api.get(f"{sandbox.base_url}/user_account/analytics/top_pins", params=params)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_top_pins_default_to_every_user_account_metric_type(sandbox, api):
+    pins = top_pins(api, sandbox)["pins"]
+    assert pins
+    for pin in pins:
+        assert set(pin["metrics"]) == set(pin["data_status"]) == set(enums.USER_ACCOUNT_METRIC_TYPES)
+        assert len(pin["metrics"]) == 9
+    narrowed = top_pins(api, sandbox, metric_types="SAVE,IMPRESSION")["pins"]
+    assert all(set(pin["metrics"]) == {"SAVE", "IMPRESSION"} for pin in narrowed)
+
+
+@pytest.mark.parametrize("first, last, status", [(1, 0, "PROCESSING"), (3, 0, "ESTIMATE"), (3, 2, "ESTIMATE"), (30, 4, "READY")])
+def test_top_pins_data_status_follows_the_days_of_the_window(sandbox, api, first, last, status):
+    pins = top_pins(api, sandbox, start_date=days_back(first), end_date=days_back(last))["pins"]
+    assert pins
+    assert {s for pin in pins for s in pin["data_status"].values()} == {status}
+    if status == "PROCESSING":  # no day of the window has numbers yet
+        assert all(value == 0 for pin in pins for value in pin["metrics"].values())
+
+
+def test_pin_metrics_90d_sums_the_last_90_days_today_included(sandbox, api):
+    world = sandbox.state.world
+    old = [world.pin_ids[i] for i in range(len(world.pin_ids)) if world.today_day - world.pin_created_day[i] > 200][:5]
+
+    def summary(pin_id: str, first: int) -> dict:
+        return api.get(f"{sandbox.base_url}/pins/{pin_id}/analytics", params={
+            "start_date": days_back(first), "end_date": TODAY.isoformat(),
+            "metric_types": "IMPRESSION,PIN_CLICK,OUTBOUND_CLICK"}).json()["all"]["summary_metrics"]
+
+    differs_from_91_days = False
+    for pin_id in old:
+        pin_metrics = api.get(f"{sandbox.base_url}/pins/{pin_id}", params={"pin_metrics": "true"}).json()["pin_metrics"]
+        days_90, days_91 = summary(pin_id, 89), summary(pin_id, 90)
+        assert pin_metrics["90d"] == {"impression": days_90["IMPRESSION"], "pin_click": days_90["PIN_CLICK"],
+                                      "clickthrough": days_90["OUTBOUND_CLICK"]}
+        differs_from_91_days |= days_91["IMPRESSION"] != days_90["IMPRESSION"]
+        assert pin_metrics["lifetime_metrics"]["impression"] > pin_metrics["90d"]["impression"]  # older than the window
+    assert differs_from_91_days  # else the equality above could not tell 90 days from 91
+
+
+def test_pin_filter_exclude_native_lists_the_repins_and_exclude_repins_the_others(sandbox, api):
+    def listed(pin_filter: str | None) -> list[dict]:
+        items, bookmark = [], None
+        while True:
+            params = {"page_size": 250, **({"pin_filter": pin_filter} if pin_filter else {}), **({"bookmark": bookmark} if bookmark else {})}
+            body = api.get(f"{sandbox.base_url}/pins", params=params).json()
+            items += body["items"]
+            bookmark = body["bookmark"]
+            if not bookmark:
+                return items
+
+    repins, natives, every = listed("exclude_native"), listed("exclude_repins"), listed(None)
+    assert repins and all(p["parent_pin_id"] is not None for p in repins)
+    assert natives and all(p["parent_pin_id"] is None for p in natives)
+    assert sorted(p["id"] for p in repins + natives) == sorted(p["id"] for p in every)
+
+
 def test_days_before_a_pin_was_created_have_no_metrics(sandbox, api):
     world = sandbox.state.world
     young = next(i for i in range(len(world.pin_ids)) if 10 < world.today_day - world.pin_created_day[i] < 80
@@ -188,6 +276,27 @@ def test_ads_rows_are_plausible_and_money_is_consistent(sandbox, api):
         assert row["CLICKTHROUGH_1"] <= row["IMPRESSION_1"]
         assert row["CTR"] == pytest.approx(row["CLICKTHROUGH_1"] / row["IMPRESSION_1"])
         assert row["AD_ACCOUNT_ID"] == account
+
+
+@pytest.mark.parametrize("granularity", ["DAY", "TOTAL", "HOUR"])
+def test_every_micro_dollar_column_is_an_integer(sandbox, api, granularity):
+    account = api.get(f"{sandbox.base_url}/ad_accounts").json()["items"][0]["id"]
+    window = {"start_date": days_back(7 if granularity == "HOUR" else 60), "end_date": days_back(1)}
+    rows = ads_rows(api, sandbox, f"/ad_accounts/{account}/analytics", columns=",".join(enums.ADS_ANALYTICS_COLUMNS),
+                    granularity=granularity, **window)
+    assert rows
+    seen = set()
+    for row in rows:
+        for column, value in row.items():
+            if column.endswith("_MICRO_DOLLAR"):
+                assert type(value) is int, (column, value)
+                seen.add(column)
+    # Every column is requested, but zero values are left out of rows: these are never zero here.
+    assert {"SPEND_IN_MICRO_DOLLAR", "CPC_IN_MICRO_DOLLAR", "ECPC_IN_MICRO_DOLLAR", "CPM_IN_MICRO_DOLLAR",
+            "ECPM_IN_MICRO_DOLLAR"} <= seen
+    if granularity != "HOUR":  # hourly rows carry no conversion columns
+        assert {"TOTAL_CHECKOUT_VALUE_IN_MICRO_DOLLAR", "TOTAL_SIGNUP_VALUE_IN_MICRO_DOLLAR",
+                "TOTAL_CLICK_CHECKOUT_VALUE_IN_MICRO_DOLLAR", "TOTAL_WEB_CHECKOUT_VALUE_IN_MICRO_DOLLAR"} <= seen
 
 
 def test_conversions_grow_until_the_attribution_window_passes(make_sandbox, api):

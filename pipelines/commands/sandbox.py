@@ -32,6 +32,12 @@ def _fraction(text: str) -> float:
     return value
 
 
+def _port(text: str) -> int:
+    if not (text.isascii() and text.isdigit()) or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"expected a port between 0 and 65535, got {text!r}")
+    return int(text)
+
+
 def _rate_limit(text: str) -> tuple[str, int]:
     category, _, number = text.partition("=")
     if category not in DEFAULT_RATE_LIMITS_PER_MINUTE or not number.isdigit() or int(number) < 1:
@@ -50,7 +56,7 @@ def add_parser(commands) -> None:
                     f"every scope) and {DEV_REFRESH_TOKEN} (refresh).",
     )
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8787, help="port to listen on; 0 picks a free one (default: 8787)")
+    p.add_argument("--port", type=_port, default=8787, help="port to listen on; 0 picks a free one (default: 8787)")
     p.add_argument("--tour", action="store_true",
                    help="start on a free port, call the main endpoints once over HTTP, print a summary and exit")
     p.add_argument("--log-requests", action="store_true", help="log every request to stderr")

@@ -8,9 +8,9 @@ import numpy as np
 
 from pipelines import api_enums as enums
 from pipelines.sandbox.ads_model import Attribution, derived_columns
-from pipelines.sandbox.errors import ApiError, invalid, not_permitted
+from pipelines.sandbox.errors import invalid, not_permitted
 from pipelines.sandbox.paging import page
-from pipelines.sandbox.params import (bool_param, date_param, date_window, enum_list, enum_param, id_list, int_param, one)
+from pipelines.sandbox.params import bool_param, date_param, date_window, enum_list, enum_param, id_list, int_param
 from pipelines.sandbox.routing import Reply, Request, Route
 from pipelines.sandbox.world import World, day_to_iso
 

@@ -10,13 +10,17 @@ from pipelines import api_enums as enums
 from pipelines.sandbox import organic_model as om
 from pipelines.sandbox.errors import ApiError, invalid, missing_scope, not_permitted
 from pipelines.sandbox.paging import page
-from pipelines.sandbox.params import (bool_param, date_window, enum_list, enum_param, id_list, int_param, many, one)
+from pipelines.sandbox.params import bool_param, date_window, enum_list, enum_param, id_list, int_param, many, one
 from pipelines.sandbox.routing import Reply, Request, Route
 from pipelines.sandbox.world import day_to_iso
 
 PIN_METRIC_TYPES = frozenset(enums.PIN_STANDARD_METRIC_TYPES) | frozenset(enums.PIN_VIDEO_METRIC_TYPES)
 _WITH_METRICS = (om.READY, om.ESTIMATE)
 _LIFETIME_METRICS = ("TOTAL_COMMENTS", "TOTAL_REACTIONS")
+# The account filter on each split's dimension, and the filter value that means "everything".
+_SPLIT_FILTERS = {"APP_TYPE": ("app_types", "ALL"), "OWNED_CONTENT": ("from_claimed_content", "BOTH"),
+                  "SOURCE": ("source", "ALL"), "PIN_FORMAT": ("pin_format", "ALL")}
+_SHARE_SPLITS = ("APP_TYPE", "OWNED_CONTENT", "SOURCE")  # split by shares: pins carry no such attribute
 
 
 def _check_business_access(request: Request) -> None:
@@ -46,15 +50,20 @@ def _day_range(start: dt.date, end: dt.date) -> np.ndarray:
     return np.arange(start.toordinal(), end.toordinal() + 1, dtype=np.int64)
 
 
-def analytics_block(days: np.ndarray, statuses: np.ndarray, counts: dict[str, np.ndarray], metrics: list[str]) -> dict:
-    """{daily_metrics, summary_metrics} for one entity (and split bucket) from its daily counts."""
+def _iso_dates(days: np.ndarray) -> list[str]:
+    return [day_to_iso(day) for day in days.tolist()]
+
+
+def analytics_block(dates: list[str], statuses: np.ndarray, counts: dict[str, np.ndarray], metrics: list[str]) -> dict:
+    """{daily_metrics, summary_metrics} for one entity (and split bucket) from its daily counts.
+    `dates` are the window's days as YYYY-MM-DD, formatted once per request (see `_iso_dates`)."""
     values = om.with_derived(counts)
     columns = {m: values[m].tolist() for m in metrics}
     daily = []
-    for j, day in enumerate(days.tolist()):
+    for j, date in enumerate(dates):
         status = str(statuses[j])
         metrics_of_day = {m: columns[m][j] for m in metrics} if status in _WITH_METRICS else {}
-        daily.append({"date": day_to_iso(day), "data_status": status, "metrics": metrics_of_day})
+        daily.append({"date": date, "data_status": status, "metrics": metrics_of_day})
     summary_values = om.with_derived({m: v.sum(keepdims=True) for m, v in counts.items()})
     return {"daily_metrics": daily, "summary_metrics": {m: summary_values[m].tolist()[0] for m in metrics}}
 
@@ -76,13 +85,18 @@ def _account_filters(request: Request) -> dict[str, str]:
     }
 
 
+def _account_split_key(request: Request) -> int:
+    """The key of the account's split shares (its first pin's key; 1 for a world without pins)."""
+    w = request.state.world
+    return int(w.pin_keys[0]) if len(w.pin_ids) else 1
+
+
 def _apply_share_filters(request: Request, counts: dict[str, np.ndarray], days: np.ndarray, filters: dict[str, str]) -> dict[str, np.ndarray]:
-    organic, key = request.state.organic, int(request.state.world.pin_keys[0]) if len(request.state.world.pin_ids) else 1
-    for split_field, value, everything in (("APP_TYPE", filters["app_types"], "ALL"),
-                                           ("OWNED_CONTENT", filters["from_claimed_content"], "BOTH"),
-                                           ("SOURCE", filters["source"], "ALL")):
-        if value != everything:
-            counts = om.split_counts(counts, organic.split_shares(split_field, days, key))[value]
+    organic, key = request.state.organic, _account_split_key(request)
+    for split_field in _SHARE_SPLITS:
+        name, everything = _SPLIT_FILTERS[split_field]
+        if filters[name] != everything:
+            counts = om.split_counts(counts, organic.split_shares(split_field, days, key))[filters[name]]
     if filters["content_type"] == "PAID":  # the account's organic pins have no paid activity
         counts = {m: np.zeros_like(v) for m, v in counts.items()}
     return counts
@@ -103,15 +117,19 @@ def user_account_analytics(request: Request) -> Reply:
     per_format = {name: _apply_share_filters(request, {m: arr[i] for i, m in enumerate(om.COUNT_METRICS)}, days, filters)
                   for name, arr in formats.items()}
     total = {m: per_format["ORGANIC_IMAGE"][m] + per_format["ORGANIC_VIDEO"][m] for m in om.COUNT_METRICS}
+    filter_name, everything = _SPLIT_FILTERS.get(split_field, ("", ""))
     if split_field == "NO_SPLIT":
         buckets = {"all": total}
+    elif filters[filter_name] != everything:
+        # The filter already narrowed the split's dimension to one bucket: it holds the filtered counts.
+        buckets = {filters[filter_name]: total}
     elif split_field == "PIN_FORMAT":
         buckets = per_format
     else:
-        key = int(state.world.pin_keys[0]) if len(state.world.pin_ids) else 1
-        buckets = om.split_counts(total, state.organic.split_shares(split_field, days, key))
+        buckets = om.split_counts(total, state.organic.split_shares(split_field, days, _account_split_key(request)))
     statuses = state.organic.account_statuses(days)
-    return Reply({name: analytics_block(days, statuses, counts, metrics) for name, counts in buckets.items()})
+    dates = _iso_dates(days)
+    return Reply({name: analytics_block(dates, statuses, counts, metrics) for name, counts in buckets.items()})
 
 
 def top_pins(request: Request) -> Reply:
@@ -119,7 +137,7 @@ def top_pins(request: Request) -> Reply:
     _check_business_access(request)
     start, end = date_window(q, state.world.today, message="Invalid user accounts analytics parameters.")
     sort_by = enum_param(q, "sort_by", enums.TOP_PINS_SORT_BY, required=True)
-    metrics = enum_list(q, "metric_types", enums.USER_ACCOUNT_METRIC_TYPES) or list(enums.TOP_PINS_SORT_BY)
+    metrics = enum_list(q, "metric_types", enums.USER_ACCOUNT_METRIC_TYPES) or list(enums.USER_ACCOUNT_METRIC_TYPES)
     num_of_pins = int_param(q, "num_of_pins", 10, 1, 50)
     created_in_last = int_param(q, "created_in_last_n_days", 0, 0, 30, allowed=(30,)) if one(q, "created_in_last_n_days") else 0
     _account_filters(request)
@@ -127,15 +145,13 @@ def top_pins(request: Request) -> Reply:
     pins = _visible_pins(request)
     if created_in_last:
         pins = pins[state.world.pin_created_day[pins] >= state.world.today_day - created_in_last]
-    totals = {m: np.zeros(len(pins), dtype=np.int64) for m in om.COUNT_METRICS}
-    for chunk_start in range(0, len(pins), 8192):
-        chunk = pins[chunk_start:chunk_start + 8192]
-        for m, values in state.organic.reported_pin_counts(chunk, days).items():
-            totals[m][chunk_start:chunk_start + len(chunk)] = values.sum(axis=1)
-    values = om.with_derived(totals)
+    values = om.with_derived(state.organic.pin_window_totals(pins, days))
     order = np.lexsort((np.arange(len(pins)), -values[sort_by]))[:num_of_pins]
     statuses = om.reporting_status(state.world.today_day, days)
-    status = om.READY if (statuses == om.READY).all() else om.ESTIMATE
+    if (statuses == om.PROCESSING).all():
+        status = om.PROCESSING
+    else:
+        status = om.READY if (statuses == om.READY).all() else om.ESTIMATE
     last_with_data = max((d for d, s in zip(days.tolist(), statuses) if s in _WITH_METRICS), default=int(days[0]) - 1)
     latest_ms = (dt.date.fromordinal(last_with_data + 1) - dt.date(1970, 1, 1)).days * 86_400_000 - 1
     return Reply({
@@ -181,15 +197,16 @@ def get_board(request: Request) -> Reply:
 
 
 def pin_totals(request: Request, pins: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Per-pin sums over the last 90 days and lifetime totals (all time, whatever the request window)."""
+    """Per-pin sums over the last 90 days (today included) and lifetime totals (all time, whatever the
+    request window)."""
     state = request.state
     today = state.world.today_day
-    days = np.arange(today - 90, today + 1, dtype=np.int64)
-    recent = {m: v.sum(axis=1) for m, v in state.organic.reported_pin_counts(pins, days).items()}
+    days = np.arange(today - 89, today + 1, dtype=np.int64)
+    recent = state.organic.pin_window_totals(pins, days)
     # Days older than the 90-day window are not simulated one by one: their total is extrapolated from
-    # the recent average, scaled up because pins were more active when new.
+    # the recent daily average, scaled up because pins were more active when new.
     older_days = np.maximum(days[0] - state.world.pin_created_day[pins], 0)
-    lifetime = {m: v + np.floor(v / 91.0 * older_days * 1.3).astype(np.int64) for m, v in recent.items()}
+    lifetime = {m: v + np.floor(v / float(len(days)) * older_days * 1.3).astype(np.int64) for m, v in recent.items()}
     return recent, lifetime
 
 
@@ -199,14 +216,17 @@ def _pin_resources(request: Request, pins: list[int]) -> list[dict]:
     if bool_param(request.query, "pin_metrics", False) and pins:
         recent, lifetime = pin_totals(request, np.array(pins, dtype=np.int64))
         for j, resource in enumerate(resources):
-            def pick(src: dict[str, np.ndarray], extra: bool) -> dict:
-                out = {"pin_click": int(src["PIN_CLICK"][j]), "impression": int(src["IMPRESSION"][j]),
-                       "clickthrough": int(src["OUTBOUND_CLICK"][j])}
-                if extra:
-                    out.update(reaction=int(src["TOTAL_REACTIONS"][j]), comment=int(src["TOTAL_COMMENTS"][j]))
-                return out
-            resource["pin_metrics"] = {"90d": pick(recent, False), "lifetime_metrics": pick(lifetime, True)}
+            resource["pin_metrics"] = {"90d": _pin_metrics(recent, j, False), "lifetime_metrics": _pin_metrics(lifetime, j, True)}
     return resources
+
+
+def _pin_metrics(totals: dict[str, np.ndarray], j: int, with_social: bool) -> dict:
+    """`Pin.pin_metrics` parts use lowercase names of their own (from the official example)."""
+    out = {"pin_click": int(totals["PIN_CLICK"][j]), "impression": int(totals["IMPRESSION"][j]),
+           "clickthrough": int(totals["OUTBOUND_CLICK"][j])}
+    if with_social:
+        out.update(reaction=int(totals["TOTAL_REACTIONS"][j]), comment=int(totals["TOTAL_COMMENTS"][j]))
+    return out
 
 
 def _filter_creative_types(request: Request, pins: np.ndarray) -> np.ndarray:
@@ -231,8 +251,8 @@ def list_pins(request: Request) -> Reply:
         pins = np.array([i for i in pins.tolist() if w.pin_parent[i] is None], dtype=np.int64)
     elif pin_filter == "has_been_promoted":
         pins = np.array([i for i in pins.tolist() if i in w.promoted_pins], dtype=np.int64)
-    elif pin_filter == "exclude_native":  # every simulated pin is native (created by the user)
-        pins = pins[:0]
+    elif pin_filter == "exclude_native":  # only the repins (saved from other users' pins)
+        pins = np.array([i for i in pins.tolist() if w.pin_parent[i] is not None], dtype=np.int64)
     if enum_param(q, "pin_type", ("PRIVATE",)) == "PRIVATE":
         if not _can_see_secret(request):
             raise missing_scope()
@@ -293,6 +313,7 @@ def _pin_analytics(request: Request, pins: list[int], metrics: list[str], split_
     counts = state.organic.reported_pin_counts(idx, days)
     statuses = state.organic.pin_statuses(idx, days)
     _, lifetime = pin_totals(request, idx)
+    dates = _iso_dates(days)
     out = []
     for j, pin in enumerate(pins):
         pin_counts = {m: v[j] for m, v in counts.items()}
@@ -300,12 +321,14 @@ def _pin_analytics(request: Request, pins: list[int], metrics: list[str], split_
         if app_type != "ALL":
             pin_counts = om.split_counts(pin_counts, state.organic.split_shares("APP_TYPE", days, key))[app_type]
         pin_metrics = [m for m in metrics if state.world.pin_is_video[pin] or m not in om.VIDEO_ONLY_METRICS]
-        if split_field == "APP_TYPE":
+        if split_field == "APP_TYPE" and app_type != "ALL":
+            buckets = {app_type: pin_counts}  # already narrowed to one app type by the filter
+        elif split_field == "APP_TYPE":
             buckets = om.split_counts(pin_counts, state.organic.split_shares("APP_TYPE", days, key))
         else:
             buckets = {"all": pin_counts}
         lifetime_metrics = {m: int(lifetime[m][j]) for m in _LIFETIME_METRICS}
-        out.append({name: {**analytics_block(days, statuses[j], c, pin_metrics), "lifetime_metrics": lifetime_metrics}
+        out.append({name: {**analytics_block(dates, statuses[j], c, pin_metrics), "lifetime_metrics": lifetime_metrics}
                     for name, c in buckets.items()})
     return out
 
@@ -317,6 +340,8 @@ def pin_analytics(request: Request) -> Reply:
     index = _pin_index(request, request.params["pin_id"], bulk=False)
     metrics = _pin_metric_types(request)
     split_field = enum_param(request.query, "split_field", enums.PIN_SPLIT_FIELDS, "NO_SPLIT")
+    if split_field != "NO_SPLIT" and many(request.query, "metric_types") == ["ALL"]:
+        raise invalid(f"Parameter 'metric_types' cannot be ALL when split_field is {split_field} (only with NO_SPLIT).")
     app_type = enum_param(request.query, "app_types", enums.APP_TYPES, "ALL")
     return Reply(_pin_analytics(request, [index], metrics, split_field, app_type)[0])
 

@@ -7,13 +7,14 @@ import dataclasses
 import datetime as dt
 import io
 import json
+import re
 import secrets
 import threading
 import time
 
 from pipelines import api_enums as enums
-from pipelines.sandbox.api_ads import ATTRIBUTE_LEVELS, ID_COLUMN, LEVEL_DEPTH, ad_account_index, attribute_value, metric_rows
 from pipelines.sandbox.ads_model import Attribution
+from pipelines.sandbox.api_ads import ATTRIBUTE_LEVELS, ID_COLUMN, LEVEL_DEPTH, ad_account_index, attribute_value, metric_rows
 from pipelines.sandbox.errors import ApiError, invalid
 from pipelines.sandbox.routing import Reply, Request, Route
 
@@ -24,6 +25,8 @@ ID_FILTERS = ("campaign_ids", "ad_group_ids", "ad_ids", "product_group_ids", "pr
 STATUS_FILTERS = ("campaign_statuses", "ad_group_statuses", "ad_statuses", "product_group_statuses")
 ASYNC_COLUMNS = frozenset(enums.ASYNC_REPORT_COLUMNS)
 _INVALID = "Invalid ad account ads analytics parameters."
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_ID = re.compile(r"^\d+$")
 
 
 @dataclasses.dataclass
@@ -32,7 +35,6 @@ class Report:
     request: dict
     created_at: float
     polls: int = 0
-    finished_at: float | None = None
     content: bytes | None = None
     content_type: str = "application/json"
 
@@ -43,16 +45,16 @@ class ReportStore:
     def __init__(self, clock=time.time):
         self.clock = clock
         self._reports: dict[str, Report] = {}
-        self._lock = threading.Lock()
+        self.lock = threading.Lock()  # guards the reports and each report's polls and content
 
     def add(self, report: Report) -> str:
         token = secrets.token_urlsafe(18)
-        with self._lock:
+        with self.lock:
             self._reports[token] = report
         return token
 
     def get(self, token: str) -> Report | None:
-        with self._lock:
+        with self.lock:
             return self._reports.get(token)
 
 
@@ -60,6 +62,8 @@ def _date(body: dict, name: str) -> dt.date:
     value = body.get(name)
     if not isinstance(value, str):
         raise invalid(f"Field '{name}' is required (YYYY-MM-DD).")
+    if not _DATE.fullmatch(value):  # fromisoformat alone would also take 20261101
+        raise invalid(f"Field '{name}' must be a date in YYYY-MM-DD format (was {value!r}).")
     try:
         return dt.date.fromisoformat(value)
     except ValueError:
@@ -74,8 +78,9 @@ def _validate(body: dict, today: dt.date) -> None:
         raise invalid(f"Field 'level' must be one of {', '.join(enums.REPORT_LEVELS)} (was {body['level']!r}).")
     if body["granularity"] not in enums.GRANULARITIES:
         raise invalid(f"Field 'granularity' must be one of {', '.join(enums.GRANULARITIES)}.")
-    if not isinstance(body["columns"], list) or not body["columns"]:
-        raise invalid("Field 'columns' must be a non-empty list.")
+    if not isinstance(body["columns"], list) or not body["columns"] \
+            or not all(isinstance(c, str) for c in body["columns"]):
+        raise invalid("Field 'columns' must be a non-empty list of column names (strings).")
     unknown = [c for c in body["columns"] if c not in ASYNC_COLUMNS]
     if unknown:
         raise invalid(f"Field 'columns' has invalid values: {', '.join(map(str, unknown[:5]))}.")
@@ -86,11 +91,17 @@ def _validate(body: dict, today: dt.date) -> None:
             raise invalid(f"Field '{name}' must be one of {', '.join(map(str, enums.ATTRIBUTION_WINDOW_DAYS))}.")
     if body.get("conversion_report_time", "TIME_OF_AD_ACTION") not in enums.CONVERSION_REPORT_TIMES:
         raise invalid("Field 'conversion_report_time' must be TIME_OF_AD_ACTION or TIME_OF_CONVERSION.")
-    for name in ID_FILTERS:
-        if len(body.get(name) or []) > 500:
+    for name in ID_FILTERS:  # absent or null: no filter
+        ids = [] if body.get(name) is None else body[name]
+        if not isinstance(ids, list) or not all(isinstance(i, str) and _ID.fullmatch(i) for i in ids):
+            raise invalid(f"Field '{name}' must be a list of numeric id strings.")
+        if len(ids) > 500:
             raise invalid(f"Field '{name}' accepts at most 500 ids.")
     for name in STATUS_FILTERS:
-        if len(body.get(name) or []) > 6:
+        statuses = [] if body.get(name) is None else body[name]
+        if not isinstance(statuses, list) or not all(isinstance(v, str) for v in statuses):
+            raise invalid(f"Field '{name}' must be a list of status strings.")
+        if len(statuses) > 6:
             raise invalid(f"Field '{name}' accepts at most 6 statuses.")
     start, end = _date(body, "start_date"), _date(body, "end_date")
     if start > end:
@@ -175,14 +186,17 @@ def get_report(request: Request) -> Reply:
     now = store.clock()
     if now - report.created_at > REPORT_LIFETIME_SECONDS:
         return Reply({"report_status": "EXPIRED", "url": None, "size": None})
-    report.polls += 1
-    if report.polls <= request.state.config.report_polls:
-        return Reply({"report_status": "IN_PROGRESS", "url": None, "size": None})
-    if report.content is None:
-        report.content, report.content_type = _render(request, report)
-    report.finished_at = now  # every FINISHED answer hands out a fresh five-minute link
+    with store.lock:  # concurrent polls: each one counted, the report rendered at most once
+        report.polls += 1
+        if report.polls <= request.state.config.report_polls:
+            return Reply({"report_status": "IN_PROGRESS", "url": None, "size": None})
+        if report.content is None:
+            content, report.content_type = _render(request, report)
+            report.content = content  # last: a download only serves a report whose content is set
+        size = len(report.content)
+    # Every FINISHED answer hands out a fresh five-minute link.
     return Reply({"report_status": "FINISHED", "url": f"{request.root_url}/_sandbox/report_files/{token}?issued={int(now)}",
-                  "size": len(report.content)})
+                  "size": size})
 
 
 def download_report(request: Request) -> Reply:

@@ -15,6 +15,8 @@ DEFAULT_RATE_LIMITS_PER_MINUTE = {
     "ads_analytics": 300,
     "ads_read": 1000,
 }
+# Seeds are 0..2**63-1 (numpy's generators and the uint64 entity hashes take non-negative seeds).
+MAX_SEED = 2**63 - 1
 # Pinterest's universal limit: 100 calls per second per user per app.
 UNIVERSAL_LIMIT_PER_SECOND = 100
 
@@ -48,9 +50,12 @@ class SandboxConfig:
     truncate_rate: float = 0.0
     transient_rate: float = 0.0
     token_ttl_seconds: int | None = None
+    bookmark_loop: bool = False  # list endpoints hand the same bookmark out again (a looping API)
     report_polls: int = 2  # polls a report answers IN_PROGRESS before FINISHED
 
     def __post_init__(self) -> None:
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or not 0 <= self.seed <= MAX_SEED:
+            raise SandboxConfigError(f"--seed must be a whole number between 0 and {MAX_SEED} (was {self.seed!r})")
         for name in ("pins", "boards", "ad_accounts", "campaigns", "ad_groups", "ads"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 0:

@@ -9,6 +9,7 @@ BEFORE_PIN_CREATED with no metrics.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -87,14 +88,10 @@ class OrganicModel:
         noise = 0.75 + 0.5 * uniform(keys, days, 10)
         impressions = np.floor(w.pin_popularity[pins][:, None] * decay * weekday_factor(days)[None, :] * noise) * alive
 
-        def part(base: np.ndarray, rate: np.ndarray | float, stream: int) -> np.ndarray:
-            return np.floor(base * rate * (0.8 + 0.4 * uniform(keys, days, stream)))
+        def part(base: np.ndarray, rate: np.ndarray | float, stream: int, of: np.ndarray = keys) -> np.ndarray:
+            return np.floor(base * rate * (0.8 + 0.4 * uniform(of, days, stream)))
 
         pin_click = part(impressions, w.pin_click_rate[pins][:, None], 11)
-        video = w.pin_is_video[pins][:, None]
-        video_start = part(impressions, 0.55, 18) * video
-        mrc = part(video_start, 0.6, 19)
-        watch_ms_per_view = 3000 + 6000 * uniform(keys, days, 20)
         counts = {
             "IMPRESSION": impressions,
             "PIN_CLICK": pin_click,
@@ -104,20 +101,51 @@ class OrganicModel:
             "TOTAL_REACTIONS": part(impressions, 0.004, 15),
             "USER_FOLLOW": part(impressions, 0.002, 16),
             "PROFILE_VISIT": part(impressions, 0.01, 17),
+        }
+        counts = {m: v.astype(np.int64) for m, v in counts.items()}
+        # Video metrics are zero for image pins: draw their streams (18..22) for the video pins only.
+        video = np.flatnonzero(w.pin_is_video[pins])
+        video_keys = keys[video]
+        video_start = part(impressions[video], 0.55, 18, video_keys)
+        mrc = part(video_start, 0.6, 19, video_keys)
+        watch_ms_per_view = 3000 + 6000 * uniform(video_keys, days, 20)
+        ten_seconds = part(mrc, 0.55, 21, video_keys)
+        video_counts = {
             "VIDEO_START": video_start,
             "VIDEO_MRC_VIEW": mrc,
-            "VIDEO_10S_VIEW": part(mrc, 0.55, 21),
+            "VIDEO_10S_VIEW": ten_seconds,
             "VIDEO_V50_WATCH_TIME": np.floor(mrc * watch_ms_per_view),
+            "QUARTILE_95_PERCENT_VIEW": part(ten_seconds, 0.45, 22, video_keys),
         }
-        counts["QUARTILE_95_PERCENT_VIEW"] = part(counts["VIDEO_10S_VIEW"], 0.45, 22)
-        return {m: v.astype(np.int64) for m, v in counts.items()}
+        for m, v in video_counts.items():
+            counts[m] = np.zeros((len(pins), len(days)), dtype=np.int64)
+            counts[m][video] = v
+        return counts
 
     def reported_pin_counts(self, pins: np.ndarray, days: np.ndarray) -> dict[str, np.ndarray]:
         """Counts as the API reports them today: ESTIMATE days scaled down, PROCESSING days zero."""
-        final = self.final_pin_counts(pins, days)
+        counts = self.final_pin_counts(pins, days)
         factor = reporting_factor(self.world.today_day, days)
         factor = np.where(reporting_status(self.world.today_day, days) == PROCESSING, 0.0, factor)
-        return {m: np.floor(v * factor[None, :]).astype(np.int64) for m, v in final.items()}
+        late = np.flatnonzero(factor != 1.0)  # READY days are reported as they are
+        if len(late):
+            for v in counts.values():
+                v[:, late] = np.floor(v[:, late] * factor[late][None, :]).astype(np.int64)
+        return counts
+
+    def pin_window_totals(self, pins: np.ndarray, days: np.ndarray) -> dict[str, np.ndarray]:
+        """Reported counts of each pin summed over `days`, shape (len(pins),), computed in chunks of pins."""
+        totals = {m: np.zeros(len(pins), dtype=np.int64) for m in COUNT_METRICS}
+        for start, chunk, counts in self._reported_in_chunks(pins, days):
+            for m, values in counts.items():
+                totals[m][start:start + len(chunk)] = values.sum(axis=1)
+        return totals
+
+    def _reported_in_chunks(self, pins: np.ndarray, days: np.ndarray) -> Iterator[tuple[int, np.ndarray, dict[str, np.ndarray]]]:
+        """(offset in `pins`, the chunk's pins, their reported counts) per chunk of at most _PIN_CHUNK pins (bounded memory)."""
+        for start in range(0, len(pins), _PIN_CHUNK):
+            chunk = pins[start:start + _PIN_CHUNK]
+            yield start, chunk, self.reported_pin_counts(chunk, days)
 
     def pin_statuses(self, pins: np.ndarray, days: np.ndarray) -> np.ndarray:
         status = np.broadcast_to(reporting_status(self.world.today_day, days), (len(pins), len(days)))
@@ -140,13 +168,13 @@ class OrganicModel:
     def _sum_over_pins(self, days: np.ndarray) -> np.ndarray:
         w = self.world
         total = np.zeros((2, len(COUNT_METRICS), len(days)), dtype=np.int64)
-        for start in range(0, len(w.pin_ids), _PIN_CHUNK):
-            pins = np.arange(start, min(start + _PIN_CHUNK, len(w.pin_ids)))
-            counts = self.reported_pin_counts(pins, days)
+        for _, pins, counts in self._reported_in_chunks(np.arange(len(w.pin_ids)), days):
             video = w.pin_is_video[pins]
             for m, name in enumerate(COUNT_METRICS):
-                total[0, m] += counts[name][~video].sum(axis=0)
-                total[1, m] += counts[name][video].sum(axis=0)
+                everything = counts[name].sum(axis=0)
+                of_video = counts[name][video].sum(axis=0)
+                total[0, m] += everything - of_video
+                total[1, m] += of_video
         return total
 
     def account_statuses(self, days: np.ndarray) -> np.ndarray:

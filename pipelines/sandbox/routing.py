@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from pipelines.sandbox.auth import AccessToken
-
-Query = dict[str, list[str]]
+from pipelines.sandbox.params import Query
 
 
 @dataclasses.dataclass

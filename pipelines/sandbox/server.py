@@ -12,14 +12,14 @@ import threading
 import time
 import traceback
 import urllib.parse
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Iterator
 
 from pipelines.sandbox import api_ads, api_control, api_organic, api_reports
 from pipelines.sandbox.ads_model import AdsModel
 from pipelines.sandbox.auth import TokenStore
 from pipelines.sandbox.config import SandboxConfig
-from pipelines.sandbox.errors import RATE_LIMIT_MESSAGE, ApiError, missing_scope
+from pipelines.sandbox.errors import RATE_LIMIT_MESSAGE, ApiError, invalid, missing_scope
 from pipelines.sandbox.organic_model import OrganicModel
 from pipelines.sandbox.ratelimit import RateLimiter
 from pipelines.sandbox.routing import Reply, Request, Route
@@ -106,25 +106,42 @@ class _Handler(BaseHTTPRequestHandler):
     def do_DELETE(self) -> None:
         self._dispatch()
 
+    def __getattr__(self, name: str):
+        # Every other method (HEAD, OPTIONS, anything) is routed too: it answers 405 code 5 (404 for an
+        # unknown path) in the API's error shape instead of the standard library's HTML 501 page.
+        if name.startswith("do_"):
+            return self._dispatch
+        raise AttributeError(name)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """Errors the standard library answers by itself (malformed request line, header line too long,
+        too many headers, ...) in the API's shape `{code, message}` with a request id; then the
+        connection is closed, as the standard library does."""
+        self.log_error("code %d, message %s", code, message)
+        self.close_connection = True
+        if self.request_version == "HTTP/0.9":  # the request line was too malformed to tell: HTTP/0.9 has no headers
+            self.request_version = "HTTP/1.1"
+        self._send(Reply({"code": int(code), "message": message or self.responses.get(code, ("Error",))[0]}, int(code)),
+                   {}, truncate=False)
+
     def log_message(self, format: str, *args) -> None:  # noqa: A002 - signature of the base class
         log.debug("%s %s", self.address_string(), format % args)
 
     def _dispatch(self) -> None:
         state = self.state
         url = urllib.parse.urlsplit(self.path)
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
         route, params, path_known = _match(self.command, url.path)
         is_api_call = url.path.startswith("/v5/")  # control endpoints and downloads are not counted
         rate_headers: dict[str, str] = {}
         try:
+            body = self._read_body()
             if route is None:
                 raise ApiError(405, 5, "Method not allowed") if path_known else ApiError(404, 404, f"Not found: {url.path}")
             if is_api_call:
                 state.count(state.requests, route.operation_id)
+            host = self.headers.get("Host") or "{}:{}".format(*self.server.server_address[:2])
             request = Request(self.command, url.path, urllib.parse.parse_qs(url.query, keep_blank_values=True), body,
-                              self.headers, params, f"http://{self.headers.get('Host') or '%s:%d' % self.server.server_address[:2]}",
-                              state)
+                              self.headers, params, f"http://{host}", state)
             if route.category is not None:
                 self._inject_faults(route)
             if route.authenticated:
@@ -142,6 +159,9 @@ class _Handler(BaseHTTPRequestHandler):
                     headers = {"Retry-After": str(decision.retry_after)} if state.config.rate_limit_headers else {}
                     raise ApiError(429, 8, RATE_LIMIT_MESSAGE, headers)
             reply = route.handler(request)
+            if state.config.bookmark_loop and isinstance(reply.body, dict) and "bookmark" in reply.body \
+                    and request.query.get("bookmark"):
+                reply.body["bookmark"] = request.query["bookmark"][-1]
         except ApiError as error:
             reply = Reply(error.body(), error.status, headers=error.headers)
         except Exception:  # a simulator bug must still answer in the API's error shape
@@ -151,6 +171,15 @@ class _Handler(BaseHTTPRequestHandler):
             state.count(state.responses, str(reply.status))
         self._send(reply, rate_headers, truncate=route is not None and route.category is not None
                    and reply.status == 200 and state.draw() < state.config.truncate_rate)
+
+    def _read_body(self) -> bytes:
+        declared = (self.headers.get("Content-Length") or "0").strip()
+        if not (declared.isascii() and declared.isdigit()):
+            # Where this body ends is unknown, so nothing after it on this connection can be read either.
+            self.close_connection = True
+            raise invalid(f"Invalid Content-Length header {declared!r}: expected a number of bytes >= 0.")
+        length = int(declared)
+        return self.rfile.read(length) if length else b""
 
     def _inject_faults(self, route: Route) -> None:
         cfg = self.state.config
@@ -181,17 +210,18 @@ class _Handler(BaseHTTPRequestHandler):
         if truncate:
             # A connection cut mid-body: the header promises more bytes than arrive.
             payload = payload[: max(len(payload) // 2, 1)]
+            self.close_connection = True
         self.send_response(reply.status)
         self.send_header("Content-Type", reply.content_type)
         self.send_header("Content-Length", str(declared))
         self.send_header("x-pinterest-rid", self.state.next_request_id())
         for name, value in {**rate_headers, **reply.headers}.items():
             self.send_header(name, value)
-        if truncate:
+        if self.close_connection:
             self.send_header("Connection", "close")
-            self.close_connection = True
         self.end_headers()
-        self.wfile.write(payload)
+        if self.command != "HEAD":  # a HEAD answer has headers only (Content-Length: what GET would send)
+            self.wfile.write(payload)
 
 
 class SandboxServer:
@@ -214,7 +244,7 @@ class SandboxServer:
     def base_url(self) -> str:
         return f"{self.root_url}/v5"
 
-    def start(self) -> "SandboxServer":
+    def start(self) -> SandboxServer:
         # A short poll interval makes stop() return in milliseconds instead of half a second.
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
                                         name="pinterest-sandbox", daemon=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+
 import numpy as np
 
 from pipelines.sandbox.config import SandboxConfig
@@ -127,7 +128,6 @@ class World:
         self.pin_created_second = second
         self.pin_is_video = entity_uniform(keys, 3) < 0.12
         self.pin_board = (entity_uniform(keys, 4) * max(self.config.boards, 1)).astype(np.int64)
-        self.pin_board = np.maximum(self.pin_board, 0)
         # Base daily impressions at creation: a heavy-tailed popularity, as real pins have.
         self.pin_popularity = np.exp(2.2 + 1.3 * _normal(entity_uniform(keys, 5), entity_uniform(keys, 6)))
         self.pin_click_rate = 0.008 + 0.03 * entity_uniform(keys, 7)
