@@ -5,18 +5,20 @@ from __future__ import annotations
 import argparse
 import sys
 
-from pipelines.commands import auth, sandbox
+from pipelines.commands import auth, run, sandbox, sql
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pinterest-etl",
-        description="Pinterest API v5 analytics ETL. Commands so far: the local API simulator and OAuth "
-                    "credentials; the pipeline commands (run, sql) arrive with their issues.",
+        description="Pinterest API v5 analytics ETL: extract analytics by UTC date, keep every raw answer, load tidy "
+                    "tables into DuckDB and Parquet.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    sandbox.add_parser(commands)
+    run.add_parser(commands)
+    sql.add_parser(commands)
     auth.add_parser(commands)
+    sandbox.add_parser(commands)
     return parser
 
 

@@ -2,5 +2,12 @@
 
 import dagster as dg
 
-# Assets, checks, schedules and resources join this object as the pipeline issues land them.
-defs = dg.Definitions()
+from assets.organic import organic_dimensions, organic_lake, organic_raw, organic_warehouse
+from assets.resources import PinterestResource, StorageResource
+
+ORGANIC_ASSETS = [organic_dimensions, organic_raw, organic_lake, organic_warehouse]
+
+defs = dg.Definitions(
+    assets=ORGANIC_ASSETS,
+    resources={"pinterest": PinterestResource(), "storage": StorageResource()},
+)

@@ -40,6 +40,58 @@ def today(env: Mapping[str, str] = os.environ) -> dt.date:
         raise SettingsError(f"PINTEREST_ETL_TODAY must be a date as YYYY-MM-DD (got {text!r})") from None
 
 
+def start_date(env: Mapping[str, str] = os.environ) -> dt.date:
+    """PINTEREST_START_DATE, the first daily partition. Default: 89 days before today, so a fresh
+    install's full backfill is inside the API's 90-day window; chosen once and kept in
+    PINTEREST_ETL_HOME/start_date so the partitions do not move from day to day."""
+    text = env.get("PINTEREST_START_DATE")
+    if text:
+        try:
+            return dt.date.fromisoformat(text)
+        except ValueError:
+            raise SettingsError(f"PINTEREST_START_DATE must be a date as YYYY-MM-DD (got {text!r})") from None
+    remembered = etl_home(env) / "start_date"
+    if remembered.exists():
+        try:
+            return dt.date.fromisoformat(remembered.read_text().strip())
+        except ValueError:
+            raise SettingsError(f"{remembered} does not hold a date as YYYY-MM-DD; fix or delete it") from None
+    chosen = today(env) - dt.timedelta(days=89)
+    try:
+        remembered.parent.mkdir(parents=True, exist_ok=True)
+        remembered.write_text(chosen.isoformat() + "\n")
+    except OSError:
+        pass  # a read-only home: use the computed default for this process
+    return chosen
+
+
+def organic_splits(env: Mapping[str, str] = os.environ) -> tuple[str, ...]:
+    """PINTEREST_ORGANIC_SPLITS: split fields of user-account analytics besides the unsplit numbers
+    (comma-separated; default APP_TYPE; empty for none)."""
+    text = env.get("PINTEREST_ORGANIC_SPLITS")
+    if text is None:
+        return ("APP_TYPE",)
+    return tuple(s.strip() for s in text.split(",") if s.strip())
+
+
+def rate_budgets(env: Mapping[str, str] = os.environ) -> dict[str, int]:
+    """PINTEREST_RATE_BUDGETS: calls per minute per rate-limit category, e.g. `org_analytics=300,ads_read=1000`
+    (unset categories keep their defaults; see README)."""
+    from pipelines.pinterest.budgets import DEFAULT_BUDGETS_PER_MINUTE
+
+    budgets: dict[str, int] = {}
+    for item in (env.get("PINTEREST_RATE_BUDGETS") or "").split(","):
+        if not item.strip():
+            continue
+        category, _, number = item.partition("=")
+        category = category.strip()
+        if category not in DEFAULT_BUDGETS_PER_MINUTE or not number.strip().isdigit() or int(number) < 1:
+            raise SettingsError(f"PINTEREST_RATE_BUDGETS: expected CATEGORY=CALLS_PER_MINUTE with CATEGORY one of "
+                                f"{', '.join(DEFAULT_BUDGETS_PER_MINUTE)} (got {item.strip()!r})")
+        budgets[category] = int(number)
+    return budgets
+
+
 def load_dotenv(path: Path = Path(".env"), env: dict[str, str] | None = None) -> None:
     """Fill unset variables from a `.env` file of KEY=VALUE lines (the environment wins)."""
     target = os.environ if env is None else env

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,25 @@ from pipelines.sandbox.auth import DEV_ACCESS_TOKEN
 
 # A fixed clock keeps every test independent of the real date.
 TODAY = dt.date(2026, 11, 28)
+# The Dagster partitions are defined when the assets are imported. Import them once with a partition
+# set wide enough for every simulated "today" of the tests (each test then sets its own today).
+PARTITIONS_FIRST, PARTITIONS_END = dt.date(2026, 6, 1), dt.date(2027, 3, 1)
+
+
+def _import_partitions() -> None:
+    saved = {k: os.environ.get(k) for k in ("PINTEREST_START_DATE", "PINTEREST_ETL_TODAY")}
+    os.environ.update(PINTEREST_START_DATE=PARTITIONS_FIRST.isoformat(), PINTEREST_ETL_TODAY=PARTITIONS_END.isoformat())
+    try:
+        import assets.partitions  # noqa: F401
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+_import_partitions()
 # Rate budgets so high that only tests about rate limits (which set their own) ever meet them.
 UNLIMITED = {c: 1_000_000 for c in ("org_analytics", "org_read", "org_write", "ads_analytics", "ads_read")}
 SPEC_PATH = Path(__file__).resolve().parents[2] / "shared" / "reference" / "pinterest-openapi-v5.json"

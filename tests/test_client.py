@@ -240,7 +240,7 @@ def test_secrets_never_reach_logs_errors_or_reprs(make_sandbox, tmp_path, caplog
     visible = caplog.text + "".join(f"{e!s}{e!r}" for e in errors) + repr(new_tokens) + str(new_tokens)
     secrets = ["pina_SANDBOX", "pinr_SANDBOX", "sandbox-secret", new_tokens.access_token.reveal(),
                new_tokens.refresh_token.reveal()]
-    assert client.stats.token_refreshes == 1 and client.stats.retries > 0
+    assert client.stats.token_refreshes >= 1 and client.stats.retries > 0
     for secret in secrets:
         assert secret not in visible
 

@@ -67,6 +67,15 @@ class ClientConfig:
             raise ValueError(f"concurrency must be between 1 and 32 (got {self.concurrency})")
 
 
+@dataclasses.dataclass(frozen=True)
+class ApiResponse:
+    """A successful answer: parsed JSON, the exact body bytes (for the raw zone) and the request id."""
+
+    data: Any
+    content: bytes
+    request_id: str | None
+
+
 @dataclasses.dataclass
 class _Failure:
     """A failed attempt worth retrying."""
@@ -129,15 +138,26 @@ class PinterestClient:
     # ------------------------------------------------------------------------------------ requests
     def get(self, name: str, path_params: Mapping[str, str] | None = None, params: Mapping[str, Any] | None = None) -> Any:
         """One call of a GET endpoint; returns the parsed JSON body."""
+        return self.fetch(name, path_params, params).data
+
+    def fetch(self, name: str, path_params: Mapping[str, str] | None = None,
+              params: Mapping[str, Any] | None = None) -> ApiResponse:
+        """One call of a GET endpoint; returns the parsed body with its exact bytes and request id."""
         return self._call(endpoint(name), path_params or {}, params or {}, None)
 
     def post(self, name: str, path_params: Mapping[str, str] | None = None, body: Any = None) -> Any:
         """One call of a POST endpoint with a JSON body."""
-        return self._call(endpoint(name), path_params or {}, {}, body)
+        return self._call(endpoint(name), path_params or {}, {}, body).data
 
     def paginate(self, name: str, path_params: Mapping[str, str] | None = None,
                  params: Mapping[str, Any] | None = None) -> Iterator[dict]:
-        """Every item of a paged endpoint, page after page (page_size=250), stopping on a repeated bookmark."""
+        """Every item of a paged endpoint, page after page."""
+        for page in self.pages(name, path_params, params):
+            yield from page.data["items"]
+
+    def pages(self, name: str, path_params: Mapping[str, str] | None = None,
+              params: Mapping[str, Any] | None = None) -> Iterator[ApiResponse]:
+        """Every page of a paged endpoint (page_size=250), stopping with an error on a repeated bookmark."""
         spec = endpoint(name)
         if not spec.paged:
             raise ValueError(f"{name} is not a paged endpoint")
@@ -147,9 +167,9 @@ class PinterestClient:
             page_params = {**(params or {}), "page_size": PAGE_SIZE}
             if bookmark:
                 page_params["bookmark"] = bookmark
-            body = self._call(spec, path_params or {}, page_params, None)
-            yield from body["items"]
-            bookmark = body.get("bookmark")
+            page = self._call(spec, path_params or {}, page_params, None)
+            yield page
+            bookmark = page.data.get("bookmark")
             if not bookmark:
                 return
             if bookmark in seen:
@@ -200,7 +220,7 @@ class PinterestClient:
             raise ValueError(f"{spec.name}: missing path parameter {missing}") from None
         return f"{self.base_url}{path}"
 
-    def _call(self, spec: Endpoint, path_params: Mapping[str, str], params: Mapping[str, Any], body: Any) -> Any:
+    def _call(self, spec: Endpoint, path_params: Mapping[str, str], params: Mapping[str, Any], body: Any) -> ApiResponse:
         validate_request(spec, params, self.config.today())
         url = self._url(spec, path_params)
         query = _encode(params)
@@ -255,7 +275,7 @@ class PinterestClient:
                 self.stats.add(transport_errors=1)
                 return _Failure("transport", f"HTTP 200 with a truncated or non-JSON body ({len(content)} bytes)", None)
             self._check_shape(spec, parsed)
-            return parsed
+            return ApiResponse(parsed, content, request_id)
         error_body = parsed if isinstance(parsed, dict) else {}
         code = error_body.get("code")
         message = str(error_body.get("message") or response.reason or "")

@@ -14,7 +14,9 @@ from pipelines.sandbox.params import bool_param, date_window, enum_list, enum_pa
 from pipelines.sandbox.routing import Reply, Request, Route
 from pipelines.sandbox.world import day_to_iso
 
-PIN_METRIC_TYPES = frozenset(enums.PIN_STANDARD_METRIC_TYPES) | frozenset(enums.PIN_VIDEO_METRIC_TYPES)
+STANDARD_METRICS = frozenset(enums.PIN_STANDARD_METRIC_TYPES)
+VIDEO_METRICS = frozenset(enums.PIN_VIDEO_METRIC_TYPES)
+PIN_METRIC_TYPES = STANDARD_METRICS | VIDEO_METRICS
 _WITH_METRICS = (om.READY, om.ESTIMATE)
 _LIFETIME_METRICS = ("TOTAL_COMMENTS", "TOTAL_REACTIONS")
 # The account filter on each split's dimension, and the filter value that means "everything".
@@ -320,7 +322,9 @@ def _pin_analytics(request: Request, pins: list[int], metrics: list[str], split_
         key = int(state.world.pin_keys[pin])
         if app_type != "ALL":
             pin_counts = om.split_counts(pin_counts, state.organic.split_shares("APP_TYPE", days, key))[app_type]
-        pin_metrics = [m for m in metrics if state.world.pin_is_video[pin] or m not in om.VIDEO_ONLY_METRICS]
+        # A pin has the metrics of its type: the video set (no follows or profile visits) or the standard one.
+        own = VIDEO_METRICS if state.world.pin_is_video[pin] else STANDARD_METRICS
+        pin_metrics = [m for m in metrics if m in own]
         if split_field == "APP_TYPE" and app_type != "ALL":
             buckets = {app_type: pin_counts}  # already narrowed to one app type by the filter
         elif split_field == "APP_TYPE":

@@ -28,10 +28,6 @@ COUNT_METRICS = (
     "PROFILE_VISIT", "VIDEO_START", "VIDEO_MRC_VIEW", "VIDEO_10S_VIEW", "QUARTILE_95_PERCENT_VIEW",
     "VIDEO_V50_WATCH_TIME",
 )
-VIDEO_ONLY_METRICS = frozenset({
-    "VIDEO_START", "VIDEO_MRC_VIEW", "VIDEO_10S_VIEW", "QUARTILE_95_PERCENT_VIEW", "VIDEO_V50_WATCH_TIME",
-    "VIDEO_AVG_WATCH_TIME",
-})
 # Ratio metrics and how they are recomputed from counts (never summed).
 RATIO_METRICS = {
     "SAVE_RATE": ("SAVE", "IMPRESSION"),
@@ -89,7 +85,9 @@ class OrganicModel:
         impressions = np.floor(w.pin_popularity[pins][:, None] * decay * weekday_factor(days)[None, :] * noise) * alive
 
         def part(base: np.ndarray, rate: np.ndarray | float, stream: int, of: np.ndarray = keys) -> np.ndarray:
-            return np.floor(base * rate * (0.8 + 0.4 * uniform(of, days, stream)))
+            expected = base * rate * (0.8 + 0.4 * uniform(of, days, stream))
+            # Stochastic rounding: a pin's few clicks a day keep their mean instead of flooring to zero.
+            return np.floor(expected + uniform(of, days, stream + 100))
 
         pin_click = part(impressions, w.pin_click_rate[pins][:, None], 11)
         counts = {

@@ -1,0 +1,47 @@
+"""Materialization metadata shared by the assets: API use, dates, previews."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import dagster as dg
+import pyarrow as pa
+
+from pipelines.pinterest.accounting import CallStats
+
+
+def api_metadata(stats: CallStats) -> dict:
+    snapshot = stats.snapshot()
+    return {
+        "api_calls": dg.MetadataValue.int(snapshot["calls"]),
+        "api_calls_by_endpoint": dg.MetadataValue.json(snapshot["calls_by_endpoint"]),
+        "api_retries": dg.MetadataValue.int(snapshot["retries"]),
+        "api_429s": dg.MetadataValue.int(snapshot["throttled_429"]),
+        "api_5xx": dg.MetadataValue.int(snapshot["server_errors_5xx"]),
+        "api_wait_seconds": dg.MetadataValue.float(snapshot["limiter_wait_seconds"] + snapshot["retry_wait_seconds"]),
+    }
+
+
+def dates_text(dates: list[dt.date]) -> str:
+    """Dates as compact ranges: 2026-11-01..2026-11-05, 2026-11-09."""
+    if not dates:
+        return "none"
+    ranges, start, previous = [], dates[0], dates[0]
+    for date in dates[1:] + [None]:
+        if date is not None and (date - previous).days == 1:
+            previous = date
+            continue
+        ranges.append(str(start) if start == previous else f"{start}..{previous}")
+        if date is not None:
+            start = previous = date
+    return ", ".join(ranges)
+
+
+def preview(table: pa.Table, rows: int = 5) -> dg.MetadataValue:
+    head = table.slice(0, rows).to_pylist()
+    if not head:
+        return dg.MetadataValue.md("(no rows)")
+    columns = list(head[0])
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join("" if row[c] is None else str(row[c]) for c in columns) + " |" for row in head]
+    return dg.MetadataValue.md("\n".join(lines))

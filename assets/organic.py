@@ -1,0 +1,129 @@
+"""Organic assets: dimensions, raw answers, the lake's tidy tables and their load into the warehouse."""
+
+import datetime as dt
+import warnings
+
+import dagster as dg
+import duckdb
+import pyarrow.parquet as pq
+
+from assets.metadata import api_metadata, dates_text, preview
+from assets.partitions import DAILY
+from assets.resources import PinterestResource, StorageResource
+from pipelines import settings
+from pipelines.organic import transform
+from pipelines.organic.dimensions import OrganicDimensions, extract_dimensions
+from pipelines.organic.extract import extract_organic, plan_organic
+from pipelines.planning import DateRange
+
+# BackfillPolicy is marked beta in Dagster 1.13; it is what makes a backfill one run.
+warnings.filterwarnings("ignore", category=dg.BetaWarning)
+
+OWNERS = ["team:marketing-analytics"]
+SINGLE_RUN = dg.BackfillPolicy.single_run()
+
+
+def partition_range(context: dg.AssetExecutionContext) -> DateRange:
+    window = context.partition_time_window
+    return DateRange(window.start.date(), (window.end - dt.timedelta(days=1)).date())
+
+
+def latest_dimensions(storage: StorageResource) -> OrganicDimensions:
+    lake = storage.lake()
+    tables = {}
+    for name in ("user_accounts", "boards", "pins"):
+        snapshots = sorted((lake.root / name).glob("snapshot_date=*/*.parquet"))
+        if not snapshots:
+            raise dg.Failure(f"no snapshot of {name} in {lake.root}; materialize the organic dimensions first")
+        tables[name] = pq.read_table(snapshots[-1])
+    return OrganicDimensions(**tables)
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec("user_accounts", group_name="organic", owners=OWNERS, kinds={"duckdb", "parquet"},
+                     description="The Pinterest user account (latest state): one row per account."),
+        dg.AssetSpec("boards", group_name="organic", owners=OWNERS, kinds={"duckdb", "parquet"},
+                     description="Boards of the account (latest state, secret ones when the token may read them): "
+                                 "one row per board."),
+        dg.AssetSpec("pins", group_name="organic", owners=OWNERS, kinds={"duckdb", "parquet"},
+                     description="Pins of the account (latest state): one row per pin."),
+    ],
+    pool="warehouse",
+)
+def organic_dimensions(context: dg.AssetExecutionContext, pinterest: PinterestResource, storage: StorageResource):
+    """Every page of the account, its boards and its pins: latest state in DuckDB, a dated snapshot in the lake."""
+    client, source = pinterest.client()
+    context.log.info(f"Pinterest API {client.base_url}, tokens from the {source}")
+    with client:
+        dimensions = extract_dimensions(client, storage.raw())
+    lake, today = storage.lake(), pinterest.today()
+    with duckdb.connect() as con:
+        for name in ("user_accounts", "boards", "pins"):
+            con.register(name, getattr(dimensions, name))
+            lake.snapshot(con, name, today, f"SELECT * FROM {name}")
+    rows = storage.warehouse().replace_dimensions(
+        {"user_accounts": dimensions.user_accounts, "boards": dimensions.boards, "pins": dimensions.pins})
+    for name in ("user_accounts", "boards", "pins"):
+        yield dg.MaterializeResult(asset_key=name, metadata={
+            "rows": dg.MetadataValue.int(rows[name]), "preview": preview(getattr(dimensions, name)),
+            **(api_metadata(client.stats) if name == "user_accounts" else {})})
+
+
+@dg.asset(partitions_def=DAILY, backfill_policy=SINGLE_RUN, deps=["user_accounts", "pins"], group_name="organic",
+          owners=OWNERS, kinds={"pinterest", "json"})
+def organic_raw(context: dg.AssetExecutionContext, pinterest: PinterestResource, storage: StorageResource):
+    """Raw answers of user-account and pin analytics for the partition range, gzipped in the raw zone
+    (immutable). Calls: ceil(days/90) x (1 + splits + ceil(pins/100)). Dates older than the API's
+    90-day window are not requested: they are reported as unreachable."""
+    requested = partition_range(context)
+    dimensions = latest_dimensions(storage)
+    plan = plan_organic(requested, pinterest.today(), dimensions.pin_refs(), settings.organic_splits())
+    if plan.unreachable:
+        context.log.warning(f"{plan.unreachable} is older than the API's 90-day window: not requested; "
+                            "the lake keeps what earlier runs stored, and the raw zone can re-normalize it")
+    client, _ = pinterest.client()
+    with client:
+        summary = extract_organic(client, storage.raw(), plan, dimensions.user_id)
+    if not summary.bulk_available:
+        context.log.warning("bulk pin analytics unavailable to this app: fell back to one call per pin")
+    return dg.MaterializeResult(metadata={
+        "range": str(requested), "raw_files": summary.files, "planned_analytics_calls": plan.analytics_calls,
+        "unreachable_dates": str(plan.unreachable) if plan.unreachable else "none",
+        "bulk_pin_analytics": summary.bulk_available, "pins": len(dimensions.pin_refs()),
+        **api_metadata(client.stats)})
+
+
+@dg.asset(partitions_def=DAILY, backfill_policy=SINGLE_RUN, deps=["organic_raw"], group_name="organic",
+          owners=OWNERS, kinds={"parquet"})
+def organic_lake(context: dg.AssetExecutionContext, storage: StorageResource, pinterest: PinterestResource):
+    """Tidy organic rows in the Parquet lake: `metric_daily` (one row per entity per UTC day per split
+    per metric) and `daily_status` (one row per entity per UTC day per split), entity types user_account
+    and pin, from the newest raw answer per key. No API calls: this is also the re-normalize path."""
+    requested = partition_range(context)
+    summary = transform.normalize_range(storage.raw(), storage.lake(), requested, pinterest.today(),
+                                        storage.temp_directory())
+    return dg.MaterializeResult(metadata={
+        "range": str(requested), "raw_files_read": summary.raw_files, "dates_written": dates_text(summary.dates_written),
+        "metric_rows": summary.metric_rows, "status_rows": summary.status_rows,
+        "dates_not_final": dates_text(summary.not_final_dates), "pin_lifetime_rows": summary.lifetime_rows})
+
+
+@dg.asset(partitions_def=DAILY, backfill_policy=SINGLE_RUN, deps=["organic_lake"], group_name="warehouse",
+          owners=OWNERS, kinds={"duckdb"}, pool="warehouse")
+def organic_warehouse(context: dg.AssetExecutionContext, storage: StorageResource):
+    """The organic rows of the lake for the partition range, loaded into DuckDB in one transaction
+    (delete the range, insert), behind the wide views `user_account_daily` (one row per account per
+    UTC day per split) and `pin_daily` (one row per pin per UTC day)."""
+    requested = partition_range(context)
+    warehouse, lake = storage.warehouse(), storage.lake()
+    rows = warehouse.load_facts(lake, transform.SOURCE, transform.ENTITY_TYPES, requested.dates())
+    lifetime = sorted((lake.root / "pin_lifetime").glob("snapshot_date=*/*.parquet"))
+    if lifetime:
+        rows["pin_lifetime"] = warehouse.replace_dimensions({"pin_lifetime": pq.read_table(lifetime[-1])})["pin_lifetime"]
+    with warehouse.connect(read_only=True) as con:
+        sample = con.sql("SELECT * FROM user_account_daily WHERE date BETWEEN ? AND ? AND split_field = 'NO_SPLIT' "
+                         "ORDER BY date DESC LIMIT 5", params=[requested.start, requested.end]).to_arrow_table()
+    return dg.MaterializeResult(metadata={
+        "range": str(requested), **{f"rows_{k}": dg.MetadataValue.int(v) for k, v in rows.items()},
+        "preview_user_account_daily": preview(sample)})

@@ -1,0 +1,68 @@
+"""`pinterest-etl run`: materialize every asset for a date range as one Dagster run, then summarize."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import sys
+
+from pipelines import settings
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a date as YYYY-MM-DD, got {text!r}") from None
+
+
+def add_parser(commands) -> None:
+    p = commands.add_parser(
+        "run", help="extract, normalize and load a date range as one Dagster run",
+        description="Materialize every asset for the UTC date range as one Dagster run (a single-run backfill) and "
+                    "print a summary. Without Pinterest credentials (PINTEREST_ACCESS_TOKEN or a token file), the "
+                    "embedded simulator is started and used. Data goes to PINTEREST_ETL_HOME (default ./data).")
+    p.add_argument("--start", type=_date, help="first date (default: the oldest date the API still serves, "
+                                               "but not before PINTEREST_START_DATE)")
+    p.add_argument("--end", type=_date, help="last date (default: yesterday, UTC)")
+    p.add_argument("--from-raw", action="store_true",
+                   help="re-normalize the range from the raw zone and reload it: zero API calls")
+    p.set_defaults(handler=_run)
+
+
+def _fail(message: str) -> int:
+    print(f"pinterest-etl run: error: {message}", file=sys.stderr)
+    return 2
+
+
+def resolve_range(start: dt.date | None, end: dt.date | None, env=os.environ, *, from_raw: bool = False
+                  ) -> tuple[dt.date, dt.date]:
+    """The range to run, or ValueError saying what is wrong with it (before anything is called)."""
+    today = settings.today(env)
+    first_partition = settings.start_date(env)
+    yesterday = today - dt.timedelta(days=1)
+    end = end or yesterday
+    start = start or max(first_partition, today - dt.timedelta(days=90))
+    if start > end:
+        raise ValueError(f"--start {start} is after --end {end}")
+    if end > yesterday:
+        raise ValueError(f"--end {end} is not a complete day yet; the last complete UTC day is {yesterday}")
+    if not from_raw and end < today - dt.timedelta(days=90):
+        raise ValueError(f"{start}..{end} is entirely older than the API's 90-day window (oldest: "
+                         f"{today - dt.timedelta(days=90)}); use --from-raw to re-normalize what the raw zone holds")
+    if start < first_partition:
+        raise ValueError(f"--start {start} is before the first partition {first_partition} "
+                         "(set PINTEREST_START_DATE to reach further back)")
+    return start, end
+
+
+def _run(args: argparse.Namespace) -> int:
+    settings.load_dotenv()
+    try:
+        start, end = resolve_range(args.start, args.end, from_raw=args.from_raw)
+    except (ValueError, settings.SettingsError) as error:
+        return _fail(str(error))
+    from pipelines.orchestration import run_range
+
+    return run_range(start, end, from_raw=args.from_raw)

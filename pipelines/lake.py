@@ -1,0 +1,53 @@
+"""The Parquet lake: `lake/<table>/date=YYYY-MM-DD/<source>.parquet`, each file replaced atomically.
+
+A source ("organic", "ads") owns its file in every date folder, so loading one never touches the
+other's rows. Readers see, for every date, either the whole old file or the whole new one.
+Dimensions are kept as dated snapshots: `lake/<table>/snapshot_date=YYYY-MM-DD/<table>.parquet`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import uuid
+from pathlib import Path
+
+import duckdb
+
+
+class Lake:
+    def __init__(self, root: Path):
+        self.root = Path(root)
+
+    def path(self, table: str, date: dt.date, source: str) -> Path:
+        return self.root / table / f"date={date.isoformat()}" / f"{source}.parquet"
+
+    def snapshot_path(self, table: str, snapshot_date: dt.date) -> Path:
+        return self.root / table / f"snapshot_date={snapshot_date.isoformat()}" / f"{table}.parquet"
+
+    def replace(self, con: duckdb.DuckDBPyConnection, table: str, date: dt.date, source: str, select_sql: str,
+                params: list | None = None) -> Path:
+        """Write the rows of `select_sql` as the date's file of `source`."""
+        return _write_atomically(con, select_sql, params or [], self.path(table, date, source))
+
+    def snapshot(self, con: duckdb.DuckDBPyConnection, table: str, snapshot_date: dt.date, select_sql: str) -> Path:
+        """Write the rows of `select_sql` as the day's snapshot of a dimension (the day's last one wins)."""
+        return _write_atomically(con, select_sql, [], self.snapshot_path(table, snapshot_date))
+
+    def files(self, table: str, dates: list[dt.date], source: str) -> list[Path]:
+        """The existing files of `source` for those dates."""
+        return [p for p in (self.path(table, d, source) for d in dates) if p.exists()]
+
+
+def _write_atomically(con: duckdb.DuckDBPyConnection, select_sql: str, params: list, target: Path) -> Path:
+    """COPY to a temporary file beside the target, flush it to disk, then rename it over the target."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.parent / f".{target.stem}.{uuid.uuid4().hex[:12]}.parquet.tmp"
+    try:
+        con.execute(f"COPY ({select_sql}) TO '{tmp}' (FORMAT PARQUET, COMPRESSION ZSTD)", params)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target

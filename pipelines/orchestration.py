@@ -1,0 +1,67 @@
+"""Runs the Dagster assets for a date range as one run (what `pinterest-etl run` does) and summarizes it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sys
+
+import dagster as dg
+
+from pipelines import settings
+from pipelines.embedded import embedded_simulator_if_needed
+
+EXAMPLE_QUERY = """SELECT date, impression, save, pin_click, outbound_click, round(save_rate, 4) AS save_rate, data_status
+FROM user_account_daily WHERE split_field = 'NO_SPLIT' ORDER BY date DESC LIMIT 7"""
+
+
+def _instance() -> dg.DagsterInstance:
+    # With DAGSTER_HOME (the Makefile sets ./.dagster) runs are recorded and show up in the UI.
+    return dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+
+
+def run_range(start: dt.date, end: dt.date, *, from_raw: bool = False) -> int:
+    with embedded_simulator_if_needed() as simulator:
+        if simulator:
+            print(f"No Pinterest credentials configured: using the embedded simulator ({simulator}).")
+        from pipelines.definitions import ORGANIC_ASSETS, defs
+
+        no_api = {dg.AssetKey("organic_lake"), dg.AssetKey("organic_warehouse")}
+        selection = [a for a in ORGANIC_ASSETS if not from_raw or set(a.keys) <= no_api]
+        print(f"Running {start}..{end} as one Dagster run{' from the raw zone (no API calls)' if from_raw else ''}...")
+        with _instance() as instance:
+            result = dg.materialize(
+                selection, instance=instance, resources=defs.resources, raise_on_error=False,
+                tags={"dagster/asset_partition_range_start": start.isoformat(),
+                      "dagster/asset_partition_range_end": end.isoformat()})
+        if not result.success:
+            for event in result.all_events:
+                if event.is_step_failure:
+                    error = event.step_failure_data.error
+                    print(f"pinterest-etl run: step {event.step_key} failed: {error.message.strip() if error else 'unknown'}",
+                          file=sys.stderr)
+            return 1
+        _print_summary(result)
+    return 0
+
+
+def _print_summary(result: dg.ExecuteInProcessResult) -> None:
+    from pipelines.warehouse import Warehouse
+
+    for event in result.get_asset_materialization_events():
+        materialization = event.event_specific_data.materialization
+        metadata = {k: v.value for k, v in materialization.metadata.items()
+                    if k in ("api_calls", "raw_files", "metric_rows", "status_rows", "rows", "unreachable_dates",
+                             "dates_not_final", "api_retries", "api_429s")}
+        if metadata and (materialization.partition is None or materialization.partition == result.dagster_run.tags.get(
+                "dagster/asset_partition_range_start")):
+            print(f"  {materialization.asset_key.to_user_string()}: " + ", ".join(f"{k}={v}" for k, v in metadata.items()))
+    warehouse = Warehouse(settings.etl_home() / "warehouse.duckdb")
+    with warehouse.connect(read_only=True) as con:
+        print(f"\nWarehouse {warehouse.path}:")
+        for (name,) in con.execute("SELECT table_name FROM duckdb_tables() ORDER BY table_name").fetchall():
+            print(f"  {name}: {con.execute(f'SELECT count(*) FROM {name}').fetchone()[0]} rows")
+        print(f"\nExample: pinterest-etl sql \"{' '.join(EXAMPLE_QUERY.split())}\"")
+        from pipelines.commands.sql import format_table
+
+        print(format_table(con.execute(EXAMPLE_QUERY)))

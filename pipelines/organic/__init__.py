@@ -1,0 +1,1 @@
+"""Organic analytics: planning the calls, normalizing the answers (user account and pins)."""

@@ -1,0 +1,110 @@
+"""Organic normalization: raw answers of a date range → the latest value per key → the Parquet lake."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+import duckdb
+
+from pipelines.lake import Lake
+from pipelines.organic.normalize import normalize_pin_analytics, normalize_user_account_analytics
+from pipelines.planning import DateRange
+from pipelines.raw_zone import RawZone
+from pipelines.tables import DAILY_STATUS, DAILY_STATUS_KEY, METRIC_DAILY, PIN_LIFETIME, duckdb_columns
+
+SOURCE = "organic"
+ENTITY_TYPES = ("user_account", "pin")
+ANALYTICS_ENDPOINTS = ("user_account/analytics", "multi_pins/analytics", "pins/analytics")
+
+
+@dataclasses.dataclass
+class NormalizeSummary:
+    raw_files: int = 0
+    dates_written: list[dt.date] = dataclasses.field(default_factory=list)
+    metric_rows: int = 0
+    status_rows: int = 0
+    not_final_dates: list[dt.date] = dataclasses.field(default_factory=list)
+    lifetime_rows: int = 0
+
+
+def stage(con: duckdb.DuckDBPyConnection, raw: RawZone, requested: DateRange) -> int:
+    """Normalize every stored answer overlapping the range into staging tables (each row tagged with
+    the raw file it came from); returns the number of raw files read."""
+    con.execute(f"CREATE OR REPLACE TEMP TABLE staged_metric ({duckdb_columns(METRIC_DAILY)}, source VARCHAR)")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE staged_status ({duckdb_columns(DAILY_STATUS)}, source VARCHAR)")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE staged_lifetime ({duckdb_columns(PIN_LIFETIME)}, source VARCHAR)")
+    files = 0
+    for endpoint in ANALYTICS_ENDPOINTS:
+        for record in raw.records(endpoint, requested):
+            body = record.json()
+            if endpoint == "user_account/analytics":
+                metric, status = normalize_user_account_analytics(
+                    body, record.context["user_id"], record.params.get("split_field", "NO_SPLIT"), record.fetched_at)
+                lifetime = None
+            else:
+                metric, status, lifetime = normalize_pin_analytics(body, record.fetched_at,
+                                                                   record.path_params.get("pin_id"))
+            for table, arrow in (("staged_metric", metric), ("staged_status", status), ("staged_lifetime", lifetime)):
+                if arrow is not None and arrow.num_rows:
+                    con.register("batch", arrow)
+                    con.execute(f"INSERT INTO {table} SELECT *, ? FROM batch", [record.path.name])
+                    con.unregister("batch")
+            files += 1
+    return files
+
+
+def select_latest(con: duckdb.DuckDBPyConnection, requested: DateRange) -> None:
+    """Per (date, entity, split) keep the newest answer, and only the metrics of that same answer."""
+    key = ", ".join(DAILY_STATUS_KEY)
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE latest_status AS
+        SELECT * FROM staged_status WHERE date BETWEEN ? AND ?
+        QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY extracted_at DESC, source DESC) = 1""",
+                [requested.start, requested.end])
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE latest_metric AS
+        SELECT m.* FROM staged_metric m JOIN latest_status s USING ({key}, source)""")
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE latest_lifetime AS
+        SELECT * FROM staged_lifetime
+        QUALIFY row_number() OVER (PARTITION BY pin_id, metric ORDER BY extracted_at DESC, source DESC) = 1""")
+
+
+def write_lake(con: duckdb.DuckDBPyConnection, lake: Lake, snapshot_date: dt.date) -> NormalizeSummary:
+    """Replace, date by date, the organic files of every date that has answers; snapshot lifetimes."""
+    summary = NormalizeSummary()
+    dates = [row[0] for row in con.execute("SELECT DISTINCT date FROM latest_status ORDER BY date").fetchall()]
+    metric_columns = ", ".join(METRIC_DAILY.names)
+    status_columns = ", ".join(DAILY_STATUS.names)
+    for date in dates:
+        lake.replace(con, "metric_daily", date, SOURCE,
+                     f"SELECT {metric_columns} FROM latest_metric WHERE date = ? "
+                     "ORDER BY entity_type, entity_id, split_field, split_value, metric", [date])
+        lake.replace(con, "daily_status", date, SOURCE,
+                     f"SELECT {status_columns} FROM latest_status WHERE date = ? "
+                     "ORDER BY entity_type, entity_id, split_field, split_value", [date])
+    summary.dates_written = dates
+    summary.metric_rows = con.execute("SELECT count(*) FROM latest_metric").fetchone()[0]
+    summary.status_rows = con.execute("SELECT count(*) FROM latest_status").fetchone()[0]
+    summary.not_final_dates = [r[0] for r in con.execute(
+        "SELECT DISTINCT date FROM latest_status WHERE NOT is_final AND data_status IN ('PROCESSING', 'ESTIMATE') "
+        "ORDER BY date").fetchall()]
+    summary.lifetime_rows = con.execute("SELECT count(*) FROM latest_lifetime").fetchone()[0]
+    if summary.lifetime_rows:
+        lake.snapshot(con, "pin_lifetime", snapshot_date,
+                      f"SELECT {', '.join(PIN_LIFETIME.names)} FROM latest_lifetime ORDER BY pin_id, metric")
+    return summary
+
+
+def normalize_range(raw: RawZone, lake: Lake, requested: DateRange, snapshot_date: dt.date,
+                    temp_directory: str | None = None) -> NormalizeSummary:
+    """Raw zone → lake for a date range, with zero API calls (this is also the re-normalize path)."""
+    with duckdb.connect() as con:
+        if temp_directory:
+            con.execute("SET temp_directory = ?", [temp_directory])
+        files = stage(con, raw, requested)
+        select_latest(con, requested)
+        summary = write_lake(con, lake, snapshot_date)
+    summary.raw_files = files
+    return summary

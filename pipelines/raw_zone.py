@@ -1,0 +1,109 @@
+"""The raw zone: every API answer, gzipped with its request, append-only and never rewritten.
+
+Layout: `raw/<endpoint>/window=<start>_<end>/<fetched_at>-<id>.json.gz` (or `window=none` for answers
+not tied to dates). A file holds one line of request metadata (endpoint, path parameters, query
+parameters, window, fetched_at, request id; never a credential), then the response body byte for byte.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import gzip
+import json
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from pipelines.planning import DateRange
+
+
+class RawZoneError(Exception):
+    """A raw file is unreadable; the message names it."""
+
+
+@dataclasses.dataclass(frozen=True)
+class RawRecord:
+    path: Path
+    endpoint: str
+    path_params: dict
+    params: dict
+    window: DateRange | None
+    context: dict
+    fetched_at: dt.datetime
+    request_id: str | None
+    body: bytes
+
+    def json(self) -> Any:
+        try:
+            return json.loads(self.body)
+        except ValueError:
+            raise RawZoneError(f"{self.path}: the stored response is not JSON") from None
+
+
+def _slug(endpoint: str) -> str:
+    return endpoint.replace("/", "__")
+
+
+def _jsonable(params: dict) -> dict:
+    return {k: (v.isoformat() if isinstance(v, dt.date) else list(v) if isinstance(v, (list, tuple)) else v)
+            for k, v in params.items()}
+
+
+class RawZone:
+    def __init__(self, root: Path):
+        self.root = Path(root)
+
+    def write(self, endpoint: str, body: bytes, *, params: dict | None = None, path_params: dict | None = None,
+              window: DateRange | None = None, context: dict | None = None, fetched_at: dt.datetime,
+              request_id: str | None) -> Path:
+        """Store one answer; a new file every time (nothing is ever overwritten). `context` holds what the
+        answer itself does not say but normalizing needs (for example the user id of account analytics)."""
+        folder = self.root / _slug(endpoint) / (f"window={window.start}_{window.end}" if window else "window=none")
+        folder.mkdir(parents=True, exist_ok=True)
+        name = f"{fetched_at:%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex[:12]}.json.gz"
+        header = {"endpoint": endpoint, "path_params": path_params or {}, "params": _jsonable(params or {}),
+                  "window": [str(window.start), str(window.end)] if window else None, "context": context or {},
+                  "fetched_at": fetched_at.isoformat(), "request_id": request_id}
+        target = folder / name
+        tmp = folder / f".{name}.tmp"
+        with gzip.open(tmp, "wb", compresslevel=5) as out:
+            out.write(json.dumps(header, separators=(",", ":")).encode() + b"\n")
+            out.write(body)
+        os.replace(tmp, target)
+        return target
+
+    @staticmethod
+    def read(path: Path) -> RawRecord:
+        try:
+            with gzip.open(path, "rb") as f:
+                content = f.read()
+            header_line, _, body = content.partition(b"\n")
+            header = json.loads(header_line)
+            window = DateRange(dt.date.fromisoformat(header["window"][0]), dt.date.fromisoformat(header["window"][1])) \
+                if header.get("window") else None
+            return RawRecord(path, header["endpoint"], header.get("path_params") or {}, header.get("params") or {},
+                             window, header.get("context") or {}, dt.datetime.fromisoformat(header["fetched_at"]),
+                             header.get("request_id"), body)
+        except (OSError, EOFError, ValueError, KeyError, TypeError, gzip.BadGzipFile) as error:
+            raise RawZoneError(f"raw file {path} is corrupt or unreadable ({type(error).__name__}); "
+                               "move it aside and re-run the range to fetch it again") from None
+
+    def records(self, endpoint: str, overlapping: DateRange) -> Iterator[RawRecord]:
+        """Every stored answer of `endpoint` whose window overlaps the range, oldest fetch first."""
+        folder = self.root / _slug(endpoint)
+        if not folder.exists():
+            return
+        selected = []
+        for window_dir in folder.iterdir():
+            start, _, end = window_dir.name.removeprefix("window=").partition("_")
+            try:
+                window = DateRange(dt.date.fromisoformat(start), dt.date.fromisoformat(end))
+            except ValueError:
+                continue
+            if window.start <= overlapping.end and window.end >= overlapping.start:
+                selected.extend(p for p in window_dir.glob("*.json.gz"))
+        for path in sorted(selected, key=lambda p: p.name):
+            yield self.read(path)

@@ -1,0 +1,116 @@
+"""The DuckDB warehouse: tables of the contract, wide views, and transactional loads from the lake."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from pipelines import api_enums
+from pipelines.lake import Lake
+from pipelines.organic.dimensions import BOARDS, PINS, USER_ACCOUNTS
+from pipelines.tables import DAILY_STATUS, METRIC_DAILY, PIN_LIFETIME, duckdb_columns
+
+FACT_TABLES = {"metric_daily": METRIC_DAILY, "daily_status": DAILY_STATUS}
+DIMENSIONS = {"user_accounts": USER_ACCOUNTS, "boards": BOARDS, "pins": PINS, "pin_lifetime": PIN_LIFETIME}
+PIN_METRICS = tuple(dict.fromkeys(api_enums.PIN_STANDARD_METRIC_TYPES + api_enums.PIN_VIDEO_METRIC_TYPES))
+
+
+def _pivot(metrics: tuple[str, ...]) -> str:
+    return ",\n        ".join(f"max(m.value) FILTER (WHERE m.metric = '{m}') AS {m.lower()}" for m in metrics)
+
+
+def _wide_view(name: str, entity_type: str, id_column: str, metrics: tuple[str, ...], with_split: bool) -> str:
+    split = "s.split_field, s.split_value, " if with_split else ""
+    where = "" if with_split else " AND s.split_field = 'NO_SPLIT'"
+    return f"""
+    CREATE OR REPLACE VIEW {name} AS
+    SELECT s.date, s.entity_id AS {id_column}, {split}s.data_status, s.is_final,
+        {_pivot(metrics)},
+        s.extracted_at
+    FROM daily_status s
+    LEFT JOIN metric_daily m
+      ON m.date = s.date AND m.entity_type = s.entity_type AND m.entity_id = s.entity_id
+     AND m.split_field = s.split_field AND m.split_value = s.split_value
+    WHERE s.entity_type = '{entity_type}'{where}
+    GROUP BY s.date, s.entity_id, s.split_field, s.split_value, s.data_status, s.is_final, s.extracted_at"""
+
+
+VIEWS = {
+    # One row per user account per UTC day per split bucket (split_field NO_SPLIT, split_value ALL: unsplit).
+    "user_account_daily": _wide_view("user_account_daily", "user_account", "user_id",
+                                     api_enums.USER_ACCOUNT_METRIC_TYPES, with_split=True),
+    # One row per pin per UTC day.
+    "pin_daily": _wide_view("pin_daily", "pin", "pin_id", PIN_METRICS, with_split=False),
+}
+
+
+class WarehouseLockedError(Exception):
+    """Another process holds the warehouse file open for writing."""
+
+
+class Warehouse:
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    def connect(self, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+        if read_only and not self.path.exists():
+            raise FileNotFoundError(f"no warehouse at {self.path} yet; run `pinterest-etl run` first")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            return duckdb.connect(str(self.path), read_only=read_only)
+        except duckdb.IOException as error:
+            if "lock" in str(error).lower():
+                raise WarehouseLockedError(f"the warehouse {self.path} is locked by another process: {error}") from None
+            raise
+
+    def ensure_schema(self, con: duckdb.DuckDBPyConnection) -> None:
+        for name, schema in {**FACT_TABLES, **DIMENSIONS}.items():
+            con.execute(f"CREATE TABLE IF NOT EXISTS {name} ({duckdb_columns(schema)})")
+        for sql in VIEWS.values():
+            con.execute(sql)
+
+    def load_facts(self, lake: Lake, source: str, entity_types: tuple[str, ...], dates: list[dt.date]) -> dict[str, int]:
+        """In one transaction: delete the source's rows for those dates and insert the lake's files."""
+        rows: dict[str, int] = {}
+        if not dates:
+            return rows
+        with self.connect() as con:
+            self.ensure_schema(con)
+            con.execute("BEGIN TRANSACTION")
+            try:
+                for table, schema in FACT_TABLES.items():
+                    placeholders = ", ".join("?" for _ in entity_types)
+                    con.execute(f"DELETE FROM {table} WHERE entity_type IN ({placeholders}) AND date IN "
+                                f"(SELECT unnest(?::DATE[]))", [*entity_types, dates])
+                    files = [str(p) for p in lake.files(table, dates, source)]
+                    if files:
+                        con.execute(f"INSERT INTO {table} SELECT {', '.join(schema.names)} "
+                                    "FROM read_parquet(?, hive_partitioning = false)", [files])
+                    rows[table] = con.execute(
+                        f"SELECT count(*) FROM {table} WHERE entity_type IN ({placeholders}) AND date IN "
+                        "(SELECT unnest(?::DATE[]))", [*entity_types, dates]).fetchone()[0]
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+        return rows
+
+    def replace_dimensions(self, tables: dict[str, pa.Table]) -> dict[str, int]:
+        """In one transaction: each dimension table becomes exactly the given latest state."""
+        with self.connect() as con:
+            self.ensure_schema(con)
+            con.execute("BEGIN TRANSACTION")
+            try:
+                for name, table in tables.items():
+                    con.register("incoming", table)
+                    con.execute(f"DELETE FROM {name}")
+                    con.execute(f"INSERT INTO {name} SELECT {', '.join(DIMENSIONS[name].names)} FROM incoming")
+                    con.unregister("incoming")
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+        return {name: table.num_rows for name, table in tables.items()}

@@ -1,0 +1,181 @@
+"""The organic pipeline end to end against the simulator: calls, correctness, idempotence, late data."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+
+import pytest
+import requests
+
+from pipelines.raw_zone import RawZone
+from tests.client_support import server_stats
+from tests.conftest import TODAY
+from tests.pipeline_support import pipeline_env, query, run
+
+START, END = TODAY - dt.timedelta(days=89), TODAY - dt.timedelta(days=1)  # 89 complete days
+
+
+def test_a_backfill_makes_exactly_the_planned_calls(make_sandbox, monkeypatch, tmp_path):
+    server = make_sandbox()
+    pipeline_env(monkeypatch, tmp_path, server, TODAY)
+    assert run(START, END) == 0
+    pins = 500
+    days = (END - START).days + 1
+    analytics = math.ceil(days / 90) * (1 + 1 + math.ceil(pins / 100))  # unsplit + APP_TYPE + pin batches
+    assert server_stats(server)["requests"] == {
+        "user_account/get": 1, "boards/list": 1, "pins/list": 2,  # dimensions: every page
+        "user_account/analytics": 2, "multi_pins/analytics": math.ceil(pins / 100)}
+    assert sum(v for k, v in server_stats(server)["requests"].items() if "analytics" in k) == analytics
+    assert query(tmp_path, "SELECT count(*) FROM pins")[0][0] == 500
+    assert query(tmp_path, "SELECT count(DISTINCT date) FROM daily_status")[0][0] == days
+
+
+def expected_from_raw(home) -> dict:
+    """An independent recomputation: (date, entity_type, entity_id, split_field, split_value, metric) -> value,
+    reading every raw answer with plain json, newest answer per (date, entity, split) winning."""
+    raw = RawZone(home / "raw")
+    chosen: dict[tuple, tuple] = {}
+    for endpoint in ("user_account/analytics", "multi_pins/analytics"):
+        folder = raw.root / endpoint.replace("/", "__")
+        for path in sorted(folder.glob("*/*.json.gz"), key=lambda p: p.name):
+            record = raw.read(path)
+            body = json.loads(record.body)
+            if endpoint == "user_account/analytics":
+                split = record.params["split_field"]
+                entities = [("user_account", record.context["user_id"], split, "ALL" if split == "NO_SPLIT" else bucket, block)
+                            for bucket, block in body.items()]
+            else:
+                entities = [("pin", pin_id, "NO_SPLIT", "ALL", buckets["all"]) for pin_id, buckets in body.items()]
+            for entity_type, entity_id, split, value, block in entities:
+                for day in block["daily_metrics"]:
+                    chosen[(day["date"], entity_type, entity_id, split, value)] = (day["data_status"], day["metrics"])
+    return {(*key, metric): value for key, (_, metrics) in chosen.items() for metric, value in metrics.items()}
+
+
+def warehouse_values(home) -> dict:
+    rows = query(home, "SELECT date, entity_type, entity_id, split_field, split_value, metric, value FROM metric_daily")
+    return {(str(d), t, i, f, v, m): value for d, t, i, f, v, m, value in rows}
+
+
+def test_the_warehouse_equals_an_independent_recomputation_from_raw(make_sandbox, monkeypatch, tmp_path):
+    server = make_sandbox()
+    pipeline_env(monkeypatch, tmp_path, server, TODAY)
+    assert run(START, END) == 0
+    expected = expected_from_raw(tmp_path)
+    assert warehouse_values(tmp_path) == {k: float(v) for k, v in expected.items()}
+    assert len(expected) > 100_000
+
+
+def test_the_wide_views_show_processing_days_without_metrics(make_sandbox, monkeypatch, tmp_path):
+    server = make_sandbox()
+    pipeline_env(monkeypatch, tmp_path, server, TODAY)
+    assert run(END - dt.timedelta(days=6), END) == 0
+    rows = query(tmp_path, "SELECT date, data_status, is_final, impression FROM user_account_daily "
+                           "WHERE split_field = 'NO_SPLIT' ORDER BY date")
+    # today (not in the range) and yesterday are PROCESSING, the two days before ESTIMATE
+    assert [r[1] for r in rows] == ["READY"] * 4 + ["ESTIMATE"] * 2 + ["PROCESSING"]
+    assert [r[2] for r in rows] == [True] * 4 + [False] * 3
+    assert rows[-1][3] is None and rows[0][3] > 0
+    views = {r[0] for r in query(tmp_path, "SELECT view_name FROM duckdb_views() WHERE NOT internal")}
+    assert {"user_account_daily", "pin_daily"} <= views
+    assert query(tmp_path, "SELECT count(*) FROM pin_daily WHERE date = ?", [END])[0][0] == 500
+
+
+def snapshot(home, exclude=("extracted_at",)) -> dict:
+    out = {}
+    for table in ("metric_daily", "daily_status", "pins", "boards", "user_accounts", "pin_lifetime"):
+        columns = [r[0] for r in query(home, f"SELECT column_name FROM duckdb_columns() WHERE table_name = '{table}'")
+                   if r[0] not in exclude]
+        out[table] = sorted(query(home, f"SELECT {', '.join(columns)} FROM {table}"), key=repr)
+    return out
+
+
+def test_rerunning_a_range_gives_the_same_tables(make_sandbox, monkeypatch, tmp_path):
+    server = make_sandbox()
+    pipeline_env(monkeypatch, tmp_path, server, TODAY)
+    assert run(START, END) == 0
+    first = snapshot(tmp_path)
+    assert run(START, END) == 0
+    assert snapshot(tmp_path) == first
+    key = "date, entity_type, entity_id, split_field, split_value, metric"
+    assert query(tmp_path, f"SELECT count(*) - count(DISTINCT ({key})) FROM metric_daily")[0][0] == 0
+
+
+def test_late_data_converges_to_ready_values_on_a_later_day(make_sandbox, monkeypatch, tmp_path):
+    epoch = TODAY - dt.timedelta(days=30)
+    day1 = make_sandbox(today=TODAY, epoch=epoch)
+    pipeline_env(monkeypatch, tmp_path, day1, TODAY)
+    assert run(TODAY - dt.timedelta(days=10), TODAY - dt.timedelta(days=1)) == 0
+    late = TODAY - dt.timedelta(days=2)
+    before = query(tmp_path, "SELECT data_status, impression FROM user_account_daily WHERE date = ? AND split_field = 'NO_SPLIT'",
+                   [late])[0]
+    assert before[0] == "ESTIMATE"
+
+    later = TODAY + dt.timedelta(days=5)
+    day2 = make_sandbox(today=later, epoch=epoch)
+    pipeline_env(monkeypatch, tmp_path, day2, later)
+    assert run(later - dt.timedelta(days=7), later - dt.timedelta(days=1)) == 0  # the trailing re-pull window
+    after = query(tmp_path, "SELECT data_status, impression FROM user_account_daily WHERE date = ? AND split_field = 'NO_SPLIT'",
+                  [late])[0]
+    final = requests.get(f"{day2.base_url}/user_account/analytics", headers={"Authorization": "Bearer pina_SANDBOX"},
+                         params={"start_date": late.isoformat(), "end_date": late.isoformat()}).json()
+    assert after == ("READY", float(final["all"]["daily_metrics"][0]["metrics"]["IMPRESSION"]))
+    assert after[1] > before[1]
+    # Dates outside the re-pull window keep what the first run loaded.
+    untouched = query(tmp_path, "SELECT count(*) FROM daily_status WHERE date < ?", [later - dt.timedelta(days=7)])[0][0]
+    assert untouched > 0
+
+
+def test_without_the_bulk_endpoint_it_falls_back_to_one_call_per_pin(make_sandbox, monkeypatch, tmp_path):
+    bulk_home, single_home = tmp_path / "bulk", tmp_path / "single"
+    with_bulk, without = make_sandbox(pins=120), make_sandbox(pins=120, bulk_pin_analytics=False)
+    window = (END - dt.timedelta(days=13), END)
+    pipeline_env(monkeypatch, bulk_home, with_bulk, TODAY)
+    assert run(*window) == 0
+    pipeline_env(monkeypatch, single_home, without, TODAY)
+    assert run(*window) == 0
+    calls = server_stats(without)["requests"]
+    assert calls["multi_pins/analytics"] == 1  # the one call that found out
+    assert calls["pins/analytics"] == 120
+    pin_rows = "SELECT date, entity_id, metric, value FROM metric_daily WHERE entity_type = 'pin' ORDER BY ALL"
+    assert query(single_home, pin_rows) == query(bulk_home, pin_rows)
+
+
+def test_renormalizing_from_raw_makes_no_call_and_gives_the_same_tables(make_sandbox, monkeypatch, tmp_path):
+    server = make_sandbox()
+    pipeline_env(monkeypatch, tmp_path, server, TODAY)
+    assert run(START, END) == 0
+    first = snapshot(tmp_path)
+    requests.post(f"{server.root_url}/_sandbox/reset")
+    assert run(START, END, from_raw=True) == 0
+    assert server_stats(server)["requests"] == {}
+    assert snapshot(tmp_path) == first
+
+
+def test_dates_older_than_the_window_are_reported_not_requested(make_sandbox, monkeypatch, tmp_path, capsys):
+    server = make_sandbox()
+    pipeline_env(monkeypatch, tmp_path, server, TODAY)
+    start = TODAY - dt.timedelta(days=100)
+    assert run(start, TODAY - dt.timedelta(days=80)) == 0
+    assert f"unreachable_dates={start}..{TODAY - dt.timedelta(days=91)}" in capsys.readouterr().out
+    assert query(tmp_path, "SELECT min(date) FROM daily_status")[0][0] == TODAY - dt.timedelta(days=90)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--start", "2026-11-20", "--end", "2026-11-10"], "after --end"),
+    (["--start", "2026-11-31"], "YYYY-MM-DD"),
+    (["--end", "2026-11-28"], "not a complete day"),
+    (["--start", "2026-06-01", "--end", "2026-07-01"], "entirely older than the API's 90-day window"),
+])
+def test_bad_ranges_fail_before_any_call_and_write_nothing(make_sandbox, monkeypatch, tmp_path, args, message):
+    import subprocess
+    import sys
+
+    server = make_sandbox()
+    pipeline_env(monkeypatch, tmp_path / "home", server, TODAY)
+    result = subprocess.run([sys.executable, "-m", "pipelines.cli", "run", *args], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
+    assert server_stats(server)["requests"] == {}
+    assert not (tmp_path / "home" / "warehouse.duckdb").exists() and not (tmp_path / "home" / "raw").exists()
