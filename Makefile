@@ -8,7 +8,7 @@ export DAGSTER_HOME ?= $(CURDIR)/.dagster
 .PHONY: run test sandbox bench clean help
 
 help:
-	@echo "make run      start the embedded Pinterest API simulator, tour it over HTTP, print next steps"
+	@echo "make run      run the pipeline for the default window (the embedded simulator when no credentials are set)"
 	@echo "make test     run the test suite"
 	@echo "make sandbox  run the Pinterest API simulator in the foreground on 127.0.0.1:8787"
 	@echo "make bench    run the benchmarks in bench/ and write bench/results/"
@@ -21,7 +21,7 @@ $(INSTALLED): pyproject.toml
 	touch $(INSTALLED)
 
 run: $(INSTALLED)
-	$(BIN)/pinterest-etl sandbox --tour
+	$(BIN)/pinterest-etl run
 
 test: $(INSTALLED)
 	$(BIN)/ruff check .
@@ -31,7 +31,7 @@ sandbox: $(INSTALLED)
 	$(BIN)/pinterest-etl sandbox --port 8787
 
 bench: $(INSTALLED)
-	$(BIN)/python -m bench.simulator
+	$(BIN)/python -m bench
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

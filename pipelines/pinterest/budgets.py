@@ -29,7 +29,9 @@ class _Bucket:
     def __init__(self, per_minute: int, burst_seconds: float, now: float):
         self.burst_seconds = burst_seconds
         self.set_budget(per_minute)
-        self.tokens = self.capacity
+        # Start with a single call: its answer tells the server's remaining budget (it may be spent by an
+        # earlier run in the same minute) before the other threads go.
+        self.tokens = 1.0
         self.updated = now
         self.blocked_until = 0.0
 

@@ -1,0 +1,1 @@
+"""Benchmarks of the project (run with `make bench`); results are written to bench/results/."""
