@@ -15,6 +15,7 @@ from pipelines.organic import transform
 from pipelines.organic.dimensions import OrganicDimensions, extract_dimensions
 from pipelines.organic.extract import extract_organic, plan_organic
 from pipelines.planning import DateRange
+from pipelines.quality import ORGANIC_CHECKS, run_check
 
 # BackfillPolicy is marked beta in Dagster 1.13; it is what makes a backfill one run.
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
@@ -32,10 +33,10 @@ def latest_dimensions(storage: StorageResource) -> OrganicDimensions:
     lake = storage.lake()
     tables = {}
     for name in ("user_accounts", "boards", "pins"):
-        snapshots = sorted((lake.root / name).glob("snapshot_date=*/*.parquet"))
-        if not snapshots:
+        snapshot = lake.latest_snapshot(name)
+        if snapshot is None:
             raise dg.Failure(f"no snapshot of {name} in {lake.root}; materialize the organic dimensions first")
-        tables[name] = pq.read_table(snapshots[-1])
+        tables[name] = pq.read_table(snapshot)
     return OrganicDimensions(**tables)
 
 
@@ -49,10 +50,10 @@ def latest_dimensions(storage: StorageResource) -> OrganicDimensions:
         dg.AssetSpec("pins", group_name="organic", owners=OWNERS, kinds={"duckdb", "parquet"},
                      description="Pins of the account (latest state): one row per pin."),
     ],
-    pool="warehouse",
 )
 def organic_dimensions(context: dg.AssetExecutionContext, pinterest: PinterestResource, storage: StorageResource):
-    """Every page of the account, its boards and its pins: latest state in DuckDB, a dated snapshot in the lake."""
+    """Every page of the account, its boards and its pins, as a dated snapshot in the lake (the warehouse
+    load makes the newest snapshot the latest state in DuckDB)."""
     client, source = pinterest.client()
     context.log.info(f"Pinterest API {client.base_url}, tokens from the {source}")
     with client:
@@ -62,11 +63,9 @@ def organic_dimensions(context: dg.AssetExecutionContext, pinterest: PinterestRe
         for name in ("user_accounts", "boards", "pins"):
             con.register(name, getattr(dimensions, name))
             lake.snapshot(con, name, today, f"SELECT * FROM {name}")
-    rows = storage.warehouse().replace_dimensions(
-        {"user_accounts": dimensions.user_accounts, "boards": dimensions.boards, "pins": dimensions.pins})
     for name in ("user_accounts", "boards", "pins"):
         yield dg.MaterializeResult(asset_key=name, metadata={
-            "rows": dg.MetadataValue.int(rows[name]), "preview": preview(getattr(dimensions, name)),
+            "rows": dg.MetadataValue.int(getattr(dimensions, name).num_rows), "preview": preview(getattr(dimensions, name)),
             **(api_metadata(client.stats) if name == "user_accounts" else {})})
 
 
@@ -109,21 +108,26 @@ def organic_lake(context: dg.AssetExecutionContext, storage: StorageResource, pi
         "dates_not_final": dates_text(summary.not_final_dates), "pin_lifetime_rows": summary.lifetime_rows})
 
 
-@dg.asset(partitions_def=DAILY, backfill_policy=SINGLE_RUN, deps=["organic_lake"], group_name="warehouse",
-          owners=OWNERS, kinds={"duckdb"}, pool="warehouse")
+@dg.asset(partitions_def=DAILY, backfill_policy=SINGLE_RUN, deps=["organic_lake", "user_accounts", "boards", "pins"],
+          group_name="warehouse",
+          owners=OWNERS, kinds={"duckdb"}, pool="warehouse",
+          check_specs=[dg.AssetCheckSpec(c.name, asset="organic_warehouse", description=c.description, blocking=c.blocking)
+                       for c in ORGANIC_CHECKS])
 def organic_warehouse(context: dg.AssetExecutionContext, storage: StorageResource):
-    """The organic rows of the lake for the partition range, loaded into DuckDB in one transaction
-    (delete the range, insert), behind the wide views `user_account_daily` (one row per account per
-    UTC day per split) and `pin_daily` (one row per pin per UTC day)."""
+    """The organic rows of the lake for the partition range and the newest dimension snapshots, loaded into
+    DuckDB in one transaction (delete the range, insert), behind the wide views `user_account_daily` (one
+    row per account per UTC day per split) and `pin_daily` (one row per pin per UTC day)."""
     requested = partition_range(context)
     warehouse, lake = storage.warehouse(), storage.lake()
-    rows = warehouse.load_facts(lake, transform.SOURCE, transform.ENTITY_TYPES, requested.dates())
-    lifetime = sorted((lake.root / "pin_lifetime").glob("snapshot_date=*/*.parquet"))
-    if lifetime:
-        rows["pin_lifetime"] = warehouse.replace_dimensions({"pin_lifetime": pq.read_table(lifetime[-1])})["pin_lifetime"]
+    snapshots = {name: lake.latest_snapshot(name) for name in ("user_accounts", "boards", "pins", "pin_lifetime")}
+    rows = warehouse.load(lake, transform.SOURCE, transform.ENTITY_TYPES, requested.dates(),
+                          {name: path for name, path in snapshots.items() if path is not None})
     with warehouse.connect(read_only=True) as con:
+        checks = [dg.AssetCheckResult(check_name=c.name, passed=(bad := run_check(con, c, transform.ENTITY_TYPES)) == 0,
+                                      severity=dg.AssetCheckSeverity.ERROR if c.blocking else dg.AssetCheckSeverity.WARN,
+                                      metadata={"violations": bad}) for c in ORGANIC_CHECKS]
         sample = con.sql("SELECT * FROM user_account_daily WHERE date BETWEEN ? AND ? AND split_field = 'NO_SPLIT' "
                          "ORDER BY date DESC LIMIT 5", params=[requested.start, requested.end]).to_arrow_table()
     return dg.MaterializeResult(metadata={
         "range": str(requested), **{f"rows_{k}": dg.MetadataValue.int(v) for k, v in rows.items()},
-        "preview_user_account_daily": preview(sample)})
+        "preview_user_account_daily": preview(sample)}, check_results=checks)

@@ -34,6 +34,11 @@ class Lake:
         """Write the rows of `select_sql` as the day's snapshot of a dimension (the day's last one wins)."""
         return _write_atomically(con, select_sql, [], self.snapshot_path(table, snapshot_date))
 
+    def latest_snapshot(self, table: str) -> Path | None:
+        """The newest snapshot file of a dimension, or None if there is none yet."""
+        snapshots = sorted((self.root / table).glob("snapshot_date=*/*.parquet"))
+        return snapshots[-1] if snapshots else None
+
     def files(self, table: str, dates: list[dt.date], source: str) -> list[Path]:
         """The existing files of `source` for those dates."""
         return [p for p in (self.path(table, d, source) for d in dates) if p.exists()]

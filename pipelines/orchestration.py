@@ -32,6 +32,7 @@ def run_range(start: dt.date, end: dt.date, *, from_raw: bool = False) -> int:
         with _instance() as instance:
             result = dg.materialize(
                 selection, instance=instance, resources=defs.resources, raise_on_error=False,
+                run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
                 tags={"dagster/asset_partition_range_start": start.isoformat(),
                       "dagster/asset_partition_range_end": end.isoformat()})
         if not result.success:
@@ -56,11 +57,14 @@ def _print_summary(result: dg.ExecuteInProcessResult) -> None:
         if metadata and (materialization.partition is None or materialization.partition == result.dagster_run.tags.get(
                 "dagster/asset_partition_range_start")):
             print(f"  {materialization.asset_key.to_user_string()}: " + ", ".join(f"{k}={v}" for k, v in metadata.items()))
+    for evaluation in result.get_asset_check_evaluations():
+        verdict = "passed" if evaluation.passed else f"FAILED ({evaluation.metadata.get('violations').value} violations)"
+        print(f"  check {evaluation.asset_key.to_user_string()}.{evaluation.check_name}: {verdict}")
     warehouse = Warehouse(settings.etl_home() / "warehouse.duckdb")
     with warehouse.connect(read_only=True) as con:
         print(f"\nWarehouse {warehouse.path}:")
         for (name,) in con.execute("SELECT table_name FROM duckdb_tables() ORDER BY table_name").fetchall():
-            print(f"  {name}: {con.execute(f'SELECT count(*) FROM {name}').fetchone()[0]} rows")
+            print(f"  {name}: {con.execute(f'SELECT count(*) FROM {name}').fetchall()[0][0]} rows")
         print(f"\nExample: pinterest-etl sql \"{' '.join(EXAMPLE_QUERY.split())}\"")
         from pipelines.commands.sql import format_table
 

@@ -6,7 +6,6 @@ import datetime as dt
 from pathlib import Path
 
 import duckdb
-import pyarrow as pa
 
 from pipelines import api_enums
 from pipelines.lake import Lake
@@ -63,7 +62,10 @@ class Warehouse:
             return duckdb.connect(str(self.path), read_only=read_only)
         except duckdb.IOException as error:
             if "lock" in str(error).lower():
-                raise WarehouseLockedError(f"the warehouse {self.path} is locked by another process: {error}") from None
+                raise WarehouseLockedError(
+                    f"the warehouse {self.path} is locked by another process ({error}). Nothing was changed in it; "
+                    "the new data is safe in the lake. Close the other session, then load it with "
+                    "`pinterest-etl run --from-raw --start ... --end ...` (no API calls).") from None
             raise
 
     def ensure_schema(self, con: duckdb.DuckDBPyConnection) -> None:
@@ -72,45 +74,39 @@ class Warehouse:
         for sql in VIEWS.values():
             con.execute(sql)
 
-    def load_facts(self, lake: Lake, source: str, entity_types: tuple[str, ...], dates: list[dt.date]) -> dict[str, int]:
-        """In one transaction: delete the source's rows for those dates and insert the lake's files."""
+    def load(self, lake: Lake, source: str, entity_types: tuple[str, ...], dates: list[dt.date],
+             dimensions: dict[str, Path] | None = None) -> dict[str, int]:
+        """In one transaction: the source's fact rows for those dates are replaced by the lake's files,
+        and each given dimension table becomes exactly its lake snapshot. Returns rows per table."""
         rows: dict[str, int] = {}
-        if not dates:
-            return rows
         with self.connect() as con:
             self.ensure_schema(con)
             con.execute("BEGIN TRANSACTION")
             try:
-                for table, schema in FACT_TABLES.items():
-                    placeholders = ", ".join("?" for _ in entity_types)
-                    con.execute(f"DELETE FROM {table} WHERE entity_type IN ({placeholders}) AND date IN "
-                                f"(SELECT unnest(?::DATE[]))", [*entity_types, dates])
-                    files = [str(p) for p in lake.files(table, dates, source)]
-                    if files:
-                        con.execute(f"INSERT INTO {table} SELECT {', '.join(schema.names)} "
-                                    "FROM read_parquet(?, hive_partitioning = false)", [files])
-                    rows[table] = con.execute(
-                        f"SELECT count(*) FROM {table} WHERE entity_type IN ({placeholders}) AND date IN "
-                        "(SELECT unnest(?::DATE[]))", [*entity_types, dates]).fetchone()[0]
+                if dates:
+                    rows.update(self._replace_facts(con, lake, source, entity_types, dates))
+                for name, path in (dimensions or {}).items():
+                    con.execute(f"DELETE FROM {name}")
+                    con.execute(f"INSERT INTO {name} SELECT {', '.join(DIMENSIONS[name].names)} "
+                                "FROM read_parquet(?, hive_partitioning = false)", [str(path)])
+                    rows[name] = con.execute(f"SELECT count(*) FROM {name}").fetchall()[0][0]
                 con.execute("COMMIT")
             except BaseException:
                 con.execute("ROLLBACK")
                 raise
         return rows
 
-    def replace_dimensions(self, tables: dict[str, pa.Table]) -> dict[str, int]:
-        """In one transaction: each dimension table becomes exactly the given latest state."""
-        with self.connect() as con:
-            self.ensure_schema(con)
-            con.execute("BEGIN TRANSACTION")
-            try:
-                for name, table in tables.items():
-                    con.register("incoming", table)
-                    con.execute(f"DELETE FROM {name}")
-                    con.execute(f"INSERT INTO {name} SELECT {', '.join(DIMENSIONS[name].names)} FROM incoming")
-                    con.unregister("incoming")
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
-        return {name: table.num_rows for name, table in tables.items()}
+    @staticmethod
+    def _replace_facts(con: duckdb.DuckDBPyConnection, lake: Lake, source: str, entity_types: tuple[str, ...],
+                       dates: list[dt.date]) -> dict[str, int]:
+        rows = {}
+        in_scope = "entity_type IN (SELECT unnest(?::VARCHAR[])) AND date IN (SELECT unnest(?::DATE[]))"
+        for table, schema in FACT_TABLES.items():
+            con.execute(f"DELETE FROM {table} WHERE {in_scope}", [list(entity_types), dates])
+            files = [str(p) for p in lake.files(table, dates, source)]
+            if files:
+                con.execute(f"INSERT INTO {table} SELECT {', '.join(schema.names)} "
+                            "FROM read_parquet(?, hive_partitioning = false)", [files])
+            rows[table] = con.execute(f"SELECT count(*) FROM {table} WHERE {in_scope}",
+                                      [list(entity_types), dates]).fetchall()[0][0]
+        return rows

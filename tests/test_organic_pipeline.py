@@ -179,3 +179,45 @@ def test_bad_ranges_fail_before_any_call_and_write_nothing(make_sandbox, monkeyp
     assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
     assert server_stats(server)["requests"] == {}
     assert not (tmp_path / "home" / "warehouse.duckdb").exists() and not (tmp_path / "home" / "raw").exists()
+
+
+def test_a_failure_between_lake_and_warehouse_leaves_both_consistent_and_the_next_run_repairs(
+        make_sandbox, monkeypatch, tmp_path, capsys):
+    import subprocess
+    import sys
+
+    epoch = TODAY - dt.timedelta(days=30)
+    day1 = make_sandbox(today=TODAY, epoch=epoch)
+    pipeline_env(monkeypatch, tmp_path, day1, TODAY)
+    window = (TODAY - dt.timedelta(days=6), TODAY - dt.timedelta(days=1))
+    assert run(*window) == 0
+    before = snapshot(tmp_path)
+
+    later = TODAY + dt.timedelta(days=3)
+    day2 = make_sandbox(today=later, epoch=epoch)
+    pipeline_env(monkeypatch, tmp_path, day2, later)
+    holder = subprocess.Popen([sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); "
+                               "print('locked', flush=True); time.sleep(60)", str(tmp_path / "warehouse.duckdb")],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        assert run(*window) == 1
+    finally:
+        holder.kill()
+        holder.wait()
+    assert "locked by another process" in capsys.readouterr().err
+    assert snapshot(tmp_path) == before  # the warehouse holds exactly the old data
+    lake_status = duckdb_lake_statuses(tmp_path, window[1] - dt.timedelta(days=2))
+    assert lake_status == {"READY"}  # ...while the lake already holds the new, settled day
+
+    assert run(*window, from_raw=True) == 0  # loading later needs no API call
+    assert query(tmp_path, "SELECT DISTINCT data_status FROM daily_status WHERE date = ?",
+                 [window[1] - dt.timedelta(days=2)]) == [("READY",)]
+
+
+def duckdb_lake_statuses(home, date: dt.date) -> set[str]:
+    import duckdb
+
+    path = home / "lake" / "daily_status" / f"date={date}" / "organic.parquet"
+    with duckdb.connect() as con:
+        return {r[0] for r in con.execute("SELECT DISTINCT data_status FROM read_parquet(?)", [str(path)]).fetchall()}

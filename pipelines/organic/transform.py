@@ -85,12 +85,12 @@ def write_lake(con: duckdb.DuckDBPyConnection, lake: Lake, snapshot_date: dt.dat
                      f"SELECT {status_columns} FROM latest_status WHERE date = ? "
                      "ORDER BY entity_type, entity_id, split_field, split_value", [date])
     summary.dates_written = dates
-    summary.metric_rows = con.execute("SELECT count(*) FROM latest_metric").fetchone()[0]
-    summary.status_rows = con.execute("SELECT count(*) FROM latest_status").fetchone()[0]
+    summary.metric_rows = con.execute("SELECT count(*) FROM latest_metric").fetchall()[0][0]
+    summary.status_rows = con.execute("SELECT count(*) FROM latest_status").fetchall()[0][0]
     summary.not_final_dates = [r[0] for r in con.execute(
         "SELECT DISTINCT date FROM latest_status WHERE NOT is_final AND data_status IN ('PROCESSING', 'ESTIMATE') "
         "ORDER BY date").fetchall()]
-    summary.lifetime_rows = con.execute("SELECT count(*) FROM latest_lifetime").fetchone()[0]
+    summary.lifetime_rows = con.execute("SELECT count(*) FROM latest_lifetime").fetchall()[0][0]
     if summary.lifetime_rows:
         lake.snapshot(con, "pin_lifetime", snapshot_date,
                       f"SELECT {', '.join(PIN_LIFETIME.names)} FROM latest_lifetime ORDER BY pin_id, metric")

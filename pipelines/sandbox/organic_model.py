@@ -127,8 +127,11 @@ class OrganicModel:
         factor = np.where(reporting_status(self.world.today_day, days) == PROCESSING, 0.0, factor)
         late = np.flatnonzero(factor != 1.0)  # READY days are reported as they are
         if len(late):
-            for v in counts.values():
-                v[:, late] = np.floor(v[:, late] * factor[late][None, :]).astype(np.int64)
+            keys = self.world.pin_keys[pins]
+            for stream, v in enumerate(counts.values()):
+                # Stochastically rounded, so an estimate of a pin's few saves is not rounded down to nothing.
+                jitter = uniform(keys, days[late], 300 + stream)
+                v[:, late] = np.minimum(np.floor(v[:, late] * factor[late][None, :] + jitter), v[:, late]).astype(np.int64)
         return counts
 
     def pin_window_totals(self, pins: np.ndarray, days: np.ndarray) -> dict[str, np.ndarray]:
