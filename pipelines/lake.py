@@ -7,6 +7,7 @@ Dimensions are kept as dated snapshots: `lake/<table>/snapshot_date=YYYY-MM-DD/<
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 import uuid
@@ -25,10 +26,22 @@ class Lake:
     def snapshot_path(self, table: str, snapshot_date: dt.date) -> Path:
         return self.root / table / f"snapshot_date={snapshot_date.isoformat()}" / f"{table}.parquet"
 
-    def replace(self, con: duckdb.DuckDBPyConnection, table: str, date: dt.date, source: str, select_sql: str,
-                params: list | None = None) -> Path:
-        """Write the rows of `select_sql` as the date's file of `source`."""
-        return _write_atomically(con, select_sql, params or [], self.path(table, date, source))
+    def stage(self, con: duckdb.DuckDBPyConnection, table: str, date: dt.date, source: str, select_sql: str,
+              params: list | None = None) -> StagedFile:
+        """Write the rows of `select_sql` beside the date's file of `source`, to be put in place by `commit`."""
+        target = self.path(table, date, source)
+        return StagedFile(_write_temporary(con, select_sql, params or [], target), target)
+
+    @staticmethod
+    def commit(staged: list[StagedFile]) -> None:
+        """Put staged files in place (each rename is atomic), after every one of them was written."""
+        for file in staged:
+            os.replace(file.tmp, file.target)
+
+    @staticmethod
+    def discard(staged: list[StagedFile]) -> None:
+        for file in staged:
+            file.tmp.unlink(missing_ok=True)
 
     def snapshot(self, con: duckdb.DuckDBPyConnection, table: str, snapshot_date: dt.date, select_sql: str) -> Path:
         """Write the rows of `select_sql` as the day's snapshot of a dimension (the day's last one wins)."""
@@ -44,15 +57,27 @@ class Lake:
         return [p for p in (self.path(table, d, source) for d in dates) if p.exists()]
 
 
-def _write_atomically(con: duckdb.DuckDBPyConnection, select_sql: str, params: list, target: Path) -> Path:
-    """COPY to a temporary file beside the target, flush it to disk, then rename it over the target."""
+@dataclasses.dataclass(frozen=True)
+class StagedFile:
+    tmp: Path
+    target: Path
+
+
+def _write_temporary(con: duckdb.DuckDBPyConnection, select_sql: str, params: list, target: Path) -> Path:
+    """COPY to a temporary file beside the target and flush it to disk; on failure nothing is left."""
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.parent / f".{target.stem}.{uuid.uuid4().hex[:12]}.parquet.tmp"
     try:
         con.execute(f"COPY ({select_sql}) TO '{tmp}' (FORMAT PARQUET, COMPRESSION ZSTD)", params)
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
-        os.replace(tmp, target)
-    finally:
+    except BaseException:
         tmp.unlink(missing_ok=True)
+        raise
+    return tmp
+
+
+def _write_atomically(con: duckdb.DuckDBPyConnection, select_sql: str, params: list, target: Path) -> Path:
+    """A temporary file beside the target, renamed over it once complete."""
+    os.replace(_write_temporary(con, select_sql, params, target), target)
     return target

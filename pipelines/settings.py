@@ -68,10 +68,18 @@ def start_date(env: Mapping[str, str] = os.environ) -> dt.date:
 def organic_splits(env: Mapping[str, str] = os.environ) -> tuple[str, ...]:
     """PINTEREST_ORGANIC_SPLITS: split fields of user-account analytics besides the unsplit numbers
     (comma-separated; default APP_TYPE; empty for none)."""
+    from pipelines.api_enums import USER_ACCOUNT_SPLIT_FIELDS
+
     text = env.get("PINTEREST_ORGANIC_SPLITS")
     if text is None:
         return ("APP_TYPE",)
-    return tuple(s.strip() for s in text.split(",") if s.strip())
+    splits = tuple(dict.fromkeys(s.strip() for s in text.split(",") if s.strip()))
+    allowed = [s for s in USER_ACCOUNT_SPLIT_FIELDS if s != "NO_SPLIT"]
+    unknown = [s for s in splits if s not in allowed]
+    if unknown:
+        raise SettingsError(f"PINTEREST_ORGANIC_SPLITS: unknown split field(s) {', '.join(unknown)}; "
+                            f"choose from {', '.join(allowed)}")
+    return splits
 
 
 def rate_budgets(env: Mapping[str, str] = os.environ) -> dict[str, int]:

@@ -168,13 +168,17 @@ def test_dates_older_than_the_window_are_reported_not_requested(make_sandbox, mo
     (["--start", "2026-11-31"], "YYYY-MM-DD"),
     (["--end", "2026-11-28"], "not a complete day"),
     (["--start", "2026-06-01", "--end", "2026-07-01"], "entirely older than the API's 90-day window"),
+    (["--start", "2026-11-20", "PINTEREST_ORGANIC_SPLITS=APP_TYPE,BY_MOOD"], "unknown split field(s) BY_MOOD"),
+    (["--start", "2026-11-20", "PINTEREST_RATE_BUDGETS=org_reads=5"], "PINTEREST_RATE_BUDGETS"),
 ])
-def test_bad_ranges_fail_before_any_call_and_write_nothing(make_sandbox, monkeypatch, tmp_path, args, message):
+def test_bad_input_fails_before_any_call_and_writes_nothing(make_sandbox, monkeypatch, tmp_path, args, message):
     import subprocess
     import sys
 
     server = make_sandbox()
-    pipeline_env(monkeypatch, tmp_path / "home", server, TODAY)
+    settings_ = dict(a.split("=", 1) for a in args if "=" in a and not a.startswith("--"))
+    args = [a for a in args if "=" not in a or a.startswith("--")]
+    pipeline_env(monkeypatch, tmp_path / "home", server, TODAY, **settings_)
     result = subprocess.run([sys.executable, "-m", "pipelines.cli", "run", *args], capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
     assert server_stats(server)["requests"] == {}

@@ -61,6 +61,8 @@ def _run(args: argparse.Namespace) -> int:
     settings.load_dotenv()
     try:
         start, end = resolve_range(args.start, args.end, from_raw=args.from_raw)
+        settings.organic_splits()  # every setting is checked before anything is called or written
+        settings.rate_budgets()
     except (ValueError, settings.SettingsError) as error:
         return _fail(str(error))
     from pipelines.orchestration import run_range

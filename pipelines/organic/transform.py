@@ -77,13 +77,19 @@ def write_lake(con: duckdb.DuckDBPyConnection, lake: Lake, snapshot_date: dt.dat
     dates = [row[0] for row in con.execute("SELECT DISTINCT date FROM latest_status ORDER BY date").fetchall()]
     metric_columns = ", ".join(METRIC_DAILY.names)
     status_columns = ", ".join(DAILY_STATUS.names)
-    for date in dates:
-        lake.replace(con, "metric_daily", date, SOURCE,
-                     f"SELECT {metric_columns} FROM latest_metric WHERE date = ? "
-                     "ORDER BY entity_type, entity_id, split_field, split_value, metric", [date])
-        lake.replace(con, "daily_status", date, SOURCE,
-                     f"SELECT {status_columns} FROM latest_status WHERE date = ? "
-                     "ORDER BY entity_type, entity_id, split_field, split_value", [date])
+    staged = []
+    try:
+        for date in dates:
+            staged.append(lake.stage(con, "metric_daily", date, SOURCE,
+                                     f"SELECT {metric_columns} FROM latest_metric WHERE date = ? "
+                                     "ORDER BY entity_type, entity_id, split_field, split_value, metric", [date]))
+            staged.append(lake.stage(con, "daily_status", date, SOURCE,
+                                     f"SELECT {status_columns} FROM latest_status WHERE date = ? "
+                                     "ORDER BY entity_type, entity_id, split_field, split_value", [date]))
+    except BaseException:
+        lake.discard(staged)  # a failure while writing leaves every date as it was
+        raise
+    lake.commit(staged)
     summary.dates_written = dates
     summary.metric_rows = con.execute("SELECT count(*) FROM latest_metric").fetchall()[0][0]
     summary.status_rows = con.execute("SELECT count(*) FROM latest_status").fetchall()[0][0]
