@@ -4,10 +4,13 @@ import dagster as dg
 
 from assets.organic import organic_dimensions, organic_lake, organic_raw, organic_warehouse
 from assets.resources import PinterestResource, StorageResource
+from assets.schedules import organic_daily_schedule, organic_job
 
 ORGANIC_ASSETS = [organic_dimensions, organic_raw, organic_lake, organic_warehouse]
 
 defs = dg.Definitions(
     assets=ORGANIC_ASSETS,
+    jobs=[organic_job],
+    schedules=[organic_daily_schedule],
     resources={"pinterest": PinterestResource(), "storage": StorageResource()},
 )

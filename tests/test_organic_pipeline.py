@@ -225,3 +225,41 @@ def duckdb_lake_statuses(home, date: dt.date) -> set[str]:
     path = home / "lake" / "daily_status" / f"date={date}" / "organic.parquet"
     with duckdb.connect() as con:
         return {r[0] for r in con.execute("SELECT DISTINCT data_status FROM read_parquet(?)", [str(path)]).fetchall()}
+
+
+def test_dates_the_api_no_longer_serves_are_renormalized_from_raw(make_sandbox, monkeypatch, tmp_path):
+    epoch = TODAY - dt.timedelta(days=30)
+    early = make_sandbox(today=TODAY, epoch=epoch)
+    pipeline_env(monkeypatch, tmp_path, early, TODAY)
+    old = (TODAY - dt.timedelta(days=20), TODAY - dt.timedelta(days=11))
+    assert run(*old) == 0
+    kept = query(tmp_path, "SELECT * EXCLUDE (extracted_at) FROM metric_daily ORDER BY ALL")
+
+    much_later = TODAY + dt.timedelta(days=100)  # the old dates are now far out of the API's window
+    late = make_sandbox(today=much_later, epoch=epoch)
+    pipeline_env(monkeypatch, tmp_path, late, much_later)
+    assert run(*old, from_raw=True) == 0
+    assert server_stats(late)["requests"] == {}
+    assert query(tmp_path, "SELECT * EXCLUDE (extracted_at) FROM metric_daily ORDER BY ALL") == kept
+
+
+def test_no_credential_is_written_anywhere_under_the_data_directory(make_sandbox, monkeypatch, tmp_path):
+    server = make_sandbox(token_ttl_seconds=1)  # forces a refresh, so rotated tokens exist too
+    pipeline_env(monkeypatch, tmp_path, server, TODAY)
+    import time
+
+    time.sleep(1.1)
+    assert run(END - dt.timedelta(days=3), END) == 0
+    rotated = json.loads((tmp_path / "credentials" / "pinterest-token.json").read_text())
+    secrets = [b"pina_SANDBOX", b"pinr_SANDBOX", b"sandbox-secret", rotated["refresh_token"].encode(),
+               rotated["access_token"].encode()]
+    import gzip
+
+    for path in tmp_path.rglob("*"):
+        if not path.is_file() or path.name == "pinterest-token.json":
+            continue
+        content = path.read_bytes()
+        if path.suffix == ".gz":
+            content += gzip.decompress(content)
+        for secret in secrets:
+            assert secret not in content, f"{secret!r} found in {path}"
