@@ -16,6 +16,7 @@ from pipelines.tables import DAILY_STATUS, DAILY_STATUS_KEY, METRIC_DAILY, PIN_L
 SOURCE = "organic"
 ENTITY_TYPES = ("user_account", "pin")
 ANALYTICS_ENDPOINTS = ("user_account/analytics", "multi_pins/analytics", "pins/analytics")
+STAGING_MEMORY_LIMIT = "512MB"
 
 
 @dataclasses.dataclass
@@ -107,6 +108,9 @@ def normalize_range(raw: RawZone, lake: Lake, requested: DateRange, snapshot_dat
                     temp_directory: str | None = None) -> NormalizeSummary:
     """Raw zone → lake for a date range, with zero API calls (this is also the re-normalize path)."""
     with duckdb.connect() as con:
+        # Staging is bounded in memory and spills to disk, so the number of pins does not set the peak RSS.
+        con.execute(f"SET memory_limit = '{STAGING_MEMORY_LIMIT}'")
+        con.execute("SET preserve_insertion_order = false")
         if temp_directory:
             con.execute("SET temp_directory = ?", [temp_directory])
         files = stage(con, raw, requested)
