@@ -10,10 +10,10 @@ import pyarrow.parquet as pq
 from assets.metadata import api_metadata, dates_text, preview
 from assets.partitions import DAILY
 from assets.resources import PinterestResource, StorageResource
-from pipelines import settings
-from pipelines.organic import transform
+from pipelines import settings, transform
 from pipelines.organic.dimensions import OrganicDimensions, extract_dimensions
 from pipelines.organic.extract import extract_organic, plan_organic
+from pipelines.organic.source import ORGANIC
 from pipelines.planning import DateRange
 from pipelines.quality import ORGANIC_CHECKS, run_check
 
@@ -100,7 +100,7 @@ def organic_lake(context: dg.AssetExecutionContext, storage: StorageResource, pi
     per metric) and `daily_status` (one row per entity per UTC day per split), entity types user_account
     and pin, from the newest raw answer per key. No API calls: this is also the re-normalize path."""
     requested = partition_range(context)
-    summary = transform.normalize_range(storage.raw(), storage.lake(), requested, pinterest.today(),
+    summary = transform.normalize_range(storage.raw(), storage.lake(), requested, ORGANIC, pinterest.today(),
                                         storage.temp_directory())
     return dg.MaterializeResult(metadata={
         "range": str(requested), "raw_files_read": summary.raw_files, "dates_written": dates_text(summary.dates_written),
@@ -120,10 +120,10 @@ def organic_warehouse(context: dg.AssetExecutionContext, storage: StorageResourc
     requested = partition_range(context)
     warehouse, lake = storage.warehouse(), storage.lake()
     snapshots = {name: lake.latest_snapshot(name) for name in ("user_accounts", "boards", "pins", "pin_lifetime")}
-    rows = warehouse.load(lake, transform.SOURCE, transform.ENTITY_TYPES, requested.dates(),
+    rows = warehouse.load(lake, ORGANIC.name, ORGANIC.entity_types, requested.dates(),
                           {name: path for name, path in snapshots.items() if path is not None})
     with warehouse.connect(read_only=True) as con:
-        checks = [dg.AssetCheckResult(check_name=c.name, passed=(bad := run_check(con, c, transform.ENTITY_TYPES)) == 0,
+        checks = [dg.AssetCheckResult(check_name=c.name, passed=(bad := run_check(con, c, ORGANIC.entity_types)) == 0,
                                       severity=dg.AssetCheckSeverity.ERROR if c.blocking else dg.AssetCheckSeverity.WARN,
                                       metadata={"violations": bad}) for c in ORGANIC_CHECKS]
         sample = con.sql("SELECT * FROM user_account_daily WHERE date BETWEEN ? AND ? AND split_field = 'NO_SPLIT' "

@@ -1,22 +1,44 @@
-"""Organic normalization: raw answers of a date range → the latest value per key → the Parquet lake."""
+"""Normalization: raw answers of a date range → the newest value per key → the Parquet lake.
+
+One machinery for every source (organic, ads): a `Source` says which raw answers it reads and how one
+answer becomes rows; staging, choosing the newest answer per key and writing the lake are shared.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections.abc import Callable
 
 import duckdb
+import pyarrow as pa
 
 from pipelines.lake import Lake
-from pipelines.organic.normalize import normalize_pin_analytics, normalize_user_account_analytics
 from pipelines.planning import DateRange
-from pipelines.raw_zone import RawZone
+from pipelines.raw_zone import RawRecord, RawZone
 from pipelines.tables import DAILY_STATUS, DAILY_STATUS_KEY, METRIC_DAILY, PIN_LIFETIME, duckdb_columns
 
-SOURCE = "organic"
-ENTITY_TYPES = ("user_account", "pin")
-ANALYTICS_ENDPOINTS = ("user_account/analytics", "multi_pins/analytics", "pins/analytics")
 STAGING_MEMORY_LIMIT = "512MB"
+
+
+@dataclasses.dataclass(frozen=True)
+class Normalized:
+    """The rows one raw answer contributes."""
+
+    metric: pa.Table
+    status: pa.Table
+    lifetime: pa.Table | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Source:
+    """What a source reads from the raw zone and how. `prepare` sees the raw zone first and returns the
+    function that normalizes one answer (for example with the readiness the ads answers need)."""
+
+    name: str
+    entity_types: tuple[str, ...]
+    endpoints: tuple[str, ...]
+    prepare: Callable[[RawZone, DateRange], Callable[[RawRecord], Normalized]]
 
 
 @dataclasses.dataclass
@@ -29,24 +51,19 @@ class NormalizeSummary:
     lifetime_rows: int = 0
 
 
-def stage(con: duckdb.DuckDBPyConnection, raw: RawZone, requested: DateRange) -> int:
+def stage(con: duckdb.DuckDBPyConnection, raw: RawZone, requested: DateRange, source: Source) -> int:
     """Normalize every stored answer overlapping the range into staging tables (each row tagged with
     the raw file it came from); returns the number of raw files read."""
     con.execute(f"CREATE OR REPLACE TEMP TABLE staged_metric ({duckdb_columns(METRIC_DAILY)}, source VARCHAR)")
     con.execute(f"CREATE OR REPLACE TEMP TABLE staged_status ({duckdb_columns(DAILY_STATUS)}, source VARCHAR)")
     con.execute(f"CREATE OR REPLACE TEMP TABLE staged_lifetime ({duckdb_columns(PIN_LIFETIME)}, source VARCHAR)")
+    normalize = source.prepare(raw, requested)
     files = 0
-    for endpoint in ANALYTICS_ENDPOINTS:
+    for endpoint in source.endpoints:
         for record in raw.records(endpoint, requested):
-            body = record.json()
-            if endpoint == "user_account/analytics":
-                metric, status = normalize_user_account_analytics(
-                    body, record.context["user_id"], record.params.get("split_field", "NO_SPLIT"), record.fetched_at)
-                lifetime = None
-            else:
-                metric, status, lifetime = normalize_pin_analytics(body, record.fetched_at,
-                                                                   record.path_params.get("pin_id"))
-            for table, arrow in (("staged_metric", metric), ("staged_status", status), ("staged_lifetime", lifetime)):
+            rows = normalize(record)
+            for table, arrow in (("staged_metric", rows.metric), ("staged_status", rows.status),
+                                 ("staged_lifetime", rows.lifetime)):
                 if arrow is not None and arrow.num_rows:
                     con.register("batch", arrow)
                     con.execute(f"INSERT INTO {table} SELECT *, ? FROM batch", [record.path.name])
@@ -72,8 +89,8 @@ def select_latest(con: duckdb.DuckDBPyConnection, requested: DateRange) -> None:
         QUALIFY row_number() OVER (PARTITION BY pin_id, metric ORDER BY extracted_at DESC, source DESC) = 1""")
 
 
-def write_lake(con: duckdb.DuckDBPyConnection, lake: Lake, snapshot_date: dt.date) -> NormalizeSummary:
-    """Replace, date by date, the organic files of every date that has answers; snapshot lifetimes."""
+def write_lake(con: duckdb.DuckDBPyConnection, lake: Lake, source: str, snapshot_date: dt.date) -> NormalizeSummary:
+    """Replace, date by date, the source's files of every date that has answers; snapshot pin lifetimes."""
     summary = NormalizeSummary()
     dates = [row[0] for row in con.execute("SELECT DISTINCT date FROM latest_status ORDER BY date").fetchall()]
     metric_columns = ", ".join(METRIC_DAILY.names)
@@ -81,10 +98,10 @@ def write_lake(con: duckdb.DuckDBPyConnection, lake: Lake, snapshot_date: dt.dat
     staged = []
     try:
         for date in dates:
-            staged.append(lake.stage(con, "metric_daily", date, SOURCE,
+            staged.append(lake.stage(con, "metric_daily", date, source,
                                      f"SELECT {metric_columns} FROM latest_metric WHERE date = ? "
                                      "ORDER BY entity_type, entity_id, split_field, split_value, metric", [date]))
-            staged.append(lake.stage(con, "daily_status", date, SOURCE,
+            staged.append(lake.stage(con, "daily_status", date, source,
                                      f"SELECT {status_columns} FROM latest_status WHERE date = ? "
                                      "ORDER BY entity_type, entity_id, split_field, split_value", [date]))
     except BaseException:
@@ -95,7 +112,8 @@ def write_lake(con: duckdb.DuckDBPyConnection, lake: Lake, snapshot_date: dt.dat
     summary.metric_rows = con.execute("SELECT count(*) FROM latest_metric").fetchall()[0][0]
     summary.status_rows = con.execute("SELECT count(*) FROM latest_status").fetchall()[0][0]
     summary.not_final_dates = [r[0] for r in con.execute(
-        "SELECT DISTINCT date FROM latest_status WHERE NOT is_final AND data_status IN ('PROCESSING', 'ESTIMATE') "
+        "SELECT DISTINCT date FROM latest_status WHERE NOT is_final "
+        "AND (data_status IS NULL OR data_status IN ('PROCESSING', 'ESTIMATE')) "
         "ORDER BY date").fetchall()]
     summary.lifetime_rows = con.execute("SELECT count(*) FROM latest_lifetime").fetchall()[0][0]
     if summary.lifetime_rows:
@@ -104,7 +122,7 @@ def write_lake(con: duckdb.DuckDBPyConnection, lake: Lake, snapshot_date: dt.dat
     return summary
 
 
-def normalize_range(raw: RawZone, lake: Lake, requested: DateRange, snapshot_date: dt.date,
+def normalize_range(raw: RawZone, lake: Lake, requested: DateRange, source: Source, snapshot_date: dt.date,
                     temp_directory: str | None = None) -> NormalizeSummary:
     """Raw zone → lake for a date range, with zero API calls (this is also the re-normalize path)."""
     with duckdb.connect() as con:
@@ -113,8 +131,8 @@ def normalize_range(raw: RawZone, lake: Lake, requested: DateRange, snapshot_dat
         con.execute("SET preserve_insertion_order = false")
         if temp_directory:
             con.execute("SET temp_directory = ?", [temp_directory])
-        files = stage(con, raw, requested)
+        files = stage(con, raw, requested, source)
         select_latest(con, requested)
-        summary = write_lake(con, lake, snapshot_date)
+        summary = write_lake(con, lake, source.name, snapshot_date)
     summary.raw_files = files
     return summary

@@ -1,0 +1,134 @@
+"""Ads dimensions: ad accounts (shared ones included) and, of every status, their campaigns, ad groups, ads."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+
+import pyarrow as pa
+
+from pipelines.pinterest.client import PinterestClient
+from pipelines.pinterest.errors import ForbiddenError, NotFoundError, ResponseShapeError
+from pipelines.raw_zone import RawZone
+
+log = logging.getLogger(__name__)
+
+# The API lists only ACTIVE and PAUSED entities by default; archived ones would silently lose their history.
+ENTITY_STATUSES = ("ACTIVE", "PAUSED", "ARCHIVED")
+_TS = pa.timestamp("us", tz="UTC")
+_SECONDS = pa.timestamp("s", tz="UTC")
+
+AD_ACCOUNTS = pa.schema([
+    ("ad_account_id", pa.string()), ("name", pa.string()), ("owner_user_id", pa.string()),
+    ("owner_username", pa.string()), ("country", pa.string()), ("currency", pa.string()),
+    ("permissions", pa.string()), ("created_time", _SECONDS), ("updated_time", _SECONDS), ("extracted_at", _TS),
+])
+CAMPAIGNS = pa.schema([
+    ("campaign_id", pa.string()), ("ad_account_id", pa.string()), ("name", pa.string()), ("status", pa.string()),
+    ("summary_status", pa.string()), ("objective_type", pa.string()), ("daily_spend_cap", pa.int64()),
+    ("lifetime_spend_cap", pa.int64()), ("start_time", _SECONDS), ("end_time", _SECONDS),
+    ("created_time", _SECONDS), ("updated_time", _SECONDS), ("extracted_at", _TS),
+])
+AD_GROUPS = pa.schema([
+    ("ad_group_id", pa.string()), ("campaign_id", pa.string()), ("ad_account_id", pa.string()), ("name", pa.string()),
+    ("status", pa.string()), ("summary_status", pa.string()), ("budget_in_micro_currency", pa.int64()),
+    ("budget_type", pa.string()), ("bid_in_micro_currency", pa.int64()), ("start_time", _SECONDS),
+    ("end_time", _SECONDS), ("created_time", _SECONDS), ("updated_time", _SECONDS), ("extracted_at", _TS),
+])
+ADS = pa.schema([
+    ("ad_id", pa.string()), ("ad_group_id", pa.string()), ("campaign_id", pa.string()), ("ad_account_id", pa.string()),
+    ("pin_id", pa.string()), ("name", pa.string()), ("status", pa.string()), ("summary_status", pa.string()),
+    ("review_status", pa.string()), ("creative_type", pa.string()), ("destination_url", pa.string()),
+    ("created_time", _SECONDS), ("updated_time", _SECONDS), ("extracted_at", _TS),
+])
+SCHEMAS = {"ad_accounts": AD_ACCOUNTS, "campaigns": CAMPAIGNS, "ad_groups": AD_GROUPS, "ads": ADS}
+
+
+@dataclasses.dataclass
+class AdsDimensions:
+    """Latest state of the ads entities, one row per entity; `refused` lists ad accounts the token
+    could not read (403/404), which the run reports and skips."""
+
+    ad_accounts: pa.Table
+    campaigns: pa.Table
+    ad_groups: pa.Table
+    ads: pa.Table
+    refused: dict[str, str] = dataclasses.field(default_factory=dict)
+
+    def tables(self) -> dict[str, pa.Table]:
+        return {name: getattr(self, name) for name in SCHEMAS}
+
+
+def _when(seconds) -> dt.datetime | None:
+    return dt.datetime.fromtimestamp(seconds, dt.timezone.utc) if seconds is not None else None
+
+
+def _id(item: dict, name: str, endpoint: str) -> str:
+    if item.get(name) is None:
+        raise ResponseShapeError(f"{endpoint}: an item lacks the field {name!r}")
+    return str(item[name])
+
+
+def _row(item: dict, schema: pa.Schema, renames: dict[str, str], extracted_at: dt.datetime, endpoint: str) -> dict:
+    row = {}
+    for field in schema:
+        source = renames.get(field.name, field.name)
+        value = item.get(source)
+        if field.type == _SECONDS:
+            value = _when(value)
+        row[field.name] = value
+    row[schema.names[0]] = _id(item, renames.get(schema.names[0], "id"), endpoint)
+    row["extracted_at"] = extracted_at
+    return row
+
+
+def normalize(name: str, items: list[dict], extracted_at: dt.datetime) -> pa.Table:
+    schema = SCHEMAS[name]
+    endpoint = {"ad_accounts": "ad_accounts/list", "campaigns": "campaigns/list", "ad_groups": "ad_groups/list",
+                "ads": "ads/list"}[name]
+    renames = {schema.names[0]: "id"}
+    rows = []
+    for item in items:
+        row = _row(item, schema, renames, extracted_at, endpoint)
+        if name == "ad_accounts":
+            owner = item.get("owner") or {}
+            row.update(owner_user_id=owner.get("id"), owner_username=owner.get("username"),
+                       permissions=",".join(item.get("permissions") or []))
+        rows.append(row)
+    return pa.Table.from_pylist(rows, schema=schema)
+
+
+def extract_ads_dimensions(client: PinterestClient, raw: RawZone, allow: frozenset[str] | None = None) -> AdsDimensions:
+    """Every ad account the token can see (or the allow-listed ones), and all their entities."""
+    now = dt.datetime.now(dt.timezone.utc)
+    collected: dict[str, list[dict]] = {name: [] for name in SCHEMAS}
+    params = {"include_shared_accounts": True}
+    for page in client.pages("ad_accounts/list", params=params):
+        raw.write("ad_accounts/list", page.content, params=params, fetched_at=now, request_id=page.request_id)
+        collected["ad_accounts"].extend(a for a in page.data["items"] if allow is None or str(a.get("id")) in allow)
+    refused: dict[str, str] = {}
+    missing = sorted((allow or frozenset()) - {str(a.get("id")) for a in collected["ad_accounts"]})
+    for account_id in missing:
+        refused[account_id] = "not among the ad accounts this token can see"
+    readable = []
+    for account in collected["ad_accounts"]:
+        account_id = str(account["id"])
+        try:
+            for name, endpoint in (("campaigns", "campaigns/list"), ("ad_groups", "ad_groups/list"), ("ads", "ads/list")):
+                items = []
+                entity_params = {"entity_statuses": list(ENTITY_STATUSES)}
+                for page in client.pages(endpoint, {"ad_account_id": account_id}, entity_params):
+                    raw.write(endpoint, page.content, params=entity_params, path_params={"ad_account_id": account_id},
+                              fetched_at=dt.datetime.now(dt.timezone.utc), request_id=page.request_id)
+                    items.extend(page.data["items"])
+                collected[name].extend(items)
+            readable.append(account)
+        except (ForbiddenError, NotFoundError) as error:
+            log.warning("ad account %s cannot be read (%s); it is skipped", account_id, error.api_message)
+            refused[account_id] = f"HTTP {error.status}: {error.api_message}"
+            for name in ("campaigns", "ad_groups", "ads"):
+                collected[name] = [i for i in collected[name] if str(i.get("ad_account_id")) != account_id]
+    collected["ad_accounts"] = readable
+    tables = {name: normalize(name, items, now) for name, items in collected.items()}
+    return AdsDimensions(**tables, refused=refused)

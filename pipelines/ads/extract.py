@@ -1,0 +1,163 @@
+"""Ads extraction: per ad account and window, one call per level and id batch, never one per entity."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import functools
+import logging
+
+import pyarrow as pa
+
+from pipelines import api_enums
+from pipelines.pinterest.client import ApiResponse, PinterestClient
+from pipelines.pinterest.endpoints import MAX_AD_ENTITY_IDS
+from pipelines.planning import DateRange, chunks, plan_windows
+from pipelines.raw_zone import RawZone
+
+log = logging.getLogger(__name__)
+
+LEVELS = ("ad_account", "campaign", "ad_group", "ad")
+ENDPOINTS = {"ad_account": "ad_account/analytics", "campaign": "campaigns/analytics",
+             "ad_group": "ad_groups/analytics", "ad": "ads/analytics"}
+ID_PARAMETERS = {"campaign": "campaign_ids", "ad_group": "ad_group_ids", "ad": "ad_ids"}
+ID_COLUMNS = {"ad_account": "AD_ACCOUNT_ID", "campaign": "CAMPAIGN_ID", "ad_group": "AD_GROUP_ID", "ad": "AD_ID"}
+# Spend, paid impressions, clicks, outbound clicks, saves, engagements, video views, conversions and their
+# values, and the API's own CTR/CPC/CPM. Money columns are micro-units of the ad account's currency.
+DEFAULT_COLUMNS = (
+    "SPEND_IN_MICRO_DOLLAR", "PAID_IMPRESSION", "TOTAL_IMPRESSION", "CLICKTHROUGH_1", "TOTAL_CLICKTHROUGH",
+    "OUTBOUND_CLICK_1", "REPIN_1", "TOTAL_ENGAGEMENT", "VIDEO_MRC_VIEWS_1", "TOTAL_VIDEO_MRC_VIEWS",
+    "TOTAL_CONVERSIONS", "TOTAL_CHECKOUT", "TOTAL_CHECKOUT_VALUE_IN_MICRO_DOLLAR", "CTR", "CPC_IN_MICRO_DOLLAR",
+    "CPM_IN_MICRO_DOLLAR",
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Attribution:
+    """Conversion attribution settings; they change the numbers, so they are part of every row's key."""
+
+    click_window_days: int = 30
+    engagement_window_days: int = 30
+    view_window_days: int = 1
+    conversion_report_time: str = "TIME_OF_AD_ACTION"
+
+    def __post_init__(self) -> None:
+        for name in ("click_window_days", "engagement_window_days", "view_window_days"):
+            if getattr(self, name) not in api_enums.ATTRIBUTION_WINDOW_DAYS:
+                raise ValueError(f"{name} must be one of {', '.join(map(str, api_enums.ATTRIBUTION_WINDOW_DAYS))} "
+                                 f"(got {getattr(self, name)!r})")
+        if self.conversion_report_time not in api_enums.CONVERSION_REPORT_TIMES:
+            raise ValueError(f"conversion_report_time must be one of {', '.join(api_enums.CONVERSION_REPORT_TIMES)}")
+
+    @property
+    def label(self) -> str:
+        """The split_value of ads rows: e.g. CLICK_30D|ENGAGEMENT_30D|VIEW_1D|TIME_OF_AD_ACTION."""
+        return (f"CLICK_{self.click_window_days}D|ENGAGEMENT_{self.engagement_window_days}D|"
+                f"VIEW_{self.view_window_days}D|{self.conversion_report_time}")
+
+    @property
+    def settle_days(self) -> int:
+        """Days after which a date's conversions can no longer change."""
+        return max(self.click_window_days, self.engagement_window_days, self.view_window_days)
+
+    def params(self) -> dict:
+        return {"click_window_days": self.click_window_days, "engagement_window_days": self.engagement_window_days,
+                "view_window_days": self.view_window_days, "conversion_report_time": self.conversion_report_time}
+
+
+def validate_columns(columns: tuple[str, ...]) -> tuple[str, ...]:
+    unknown = [c for c in columns if c not in api_enums.ADS_ANALYTICS_COLUMNS]
+    if unknown:
+        raise ValueError(f"unknown ads column(s) {', '.join(unknown)}; see the official columns enum")
+    return tuple(dict.fromkeys(columns))
+
+
+@dataclasses.dataclass
+class AdsExtractSummary:
+    analytics_calls: int = 0
+    ready_state_calls: int = 0
+    skipped_ad_groups: int = 0
+    skipped_ads: int = 0
+    windows: tuple[DateRange, ...] = ()
+    unreachable: DateRange | None = None
+
+
+def _store(raw: RawZone, endpoint: str, response: ApiResponse, params: dict, path_params: dict, window: DateRange | None,
+           context: dict) -> None:
+    raw.write(endpoint, response.content, params=params, path_params=path_params, window=window, context=context,
+              fetched_at=dt.datetime.now(dt.timezone.utc), request_id=response.request_id)
+
+
+def _ids(table: pa.Table, column: str, where: str, equals: str) -> list[str]:
+    values, owners = table.column(column).to_pylist(), table.column(where).to_pylist()
+    return [v for v, owner in zip(values, owners) if owner == equals]
+
+
+def fetch_ready_states(client: PinterestClient, raw: RawZone, windows: tuple[DateRange, ...], today: dt.date,
+                       attribution: Attribution) -> int:
+    """metrics_ready_state for the dates still inside the attribution window, by binary search: readiness
+    only grows with age, so log2(days) calls find the newest ready date."""
+    recent = sorted(d for w in windows for d in w.dates() if (today - d).days < attribution.settle_days)
+    calls = 0
+    low, high = 0, len(recent)  # recent[:low] known ready, recent[high:] known not ready
+    while low < high:
+        middle = (low + high) // 2
+        params = {"date": recent[middle]}
+        response = client.fetch("metrics_ready_state/get", params=params)
+        _store(raw, "metrics_ready_state/get", response, params, {}, DateRange(recent[middle], recent[middle]), {})
+        calls += 1
+        state = response.data
+        if state.get("conversion_metrics_ready") and state.get("non_conversion_metrics_ready"):
+            low = middle + 1
+        else:
+            high = middle
+    return calls
+
+
+def _fetch_level(client: PinterestClient, raw: RawZone, account: str, window: DateRange, columns: tuple[str, ...],
+                 attribution: Attribution, level: str, batch: list[str] | None) -> list:
+    """One analytics call: a level of one ad account over one window, for a batch of ids (none for the account)."""
+    params = {"start_date": window.start, "end_date": window.end, "granularity": "DAY", "columns": list(columns),
+              **attribution.params()}
+    if batch is not None:
+        params[ID_PARAMETERS[level]] = batch
+    path = {"ad_account_id": account}
+    response = client.fetch(ENDPOINTS[level], path, params)
+    _store(raw, ENDPOINTS[level], response, params, path, window,
+           {"level": level, "ad_account_id": account, "attribution": attribution.label})
+    return response.data
+
+
+def extract_ads(client: PinterestClient, raw: RawZone, dimensions, requested: DateRange, today: dt.date,
+                columns: tuple[str, ...], attribution: Attribution) -> AdsExtractSummary:
+    """Every analytics call for the readable ad accounts: per window, the account (1 call), its campaigns, then
+    the ad groups and ads of the campaigns that had any row in the window, in batches of 250 ids."""
+    plan = plan_windows(requested, today)
+    summary = AdsExtractSummary(windows=plan.windows, unreachable=plan.unreachable)
+    summary.ready_state_calls = fetch_ready_states(client, raw, plan.windows, today, attribution)
+    children = {"ad_group": list(zip(dimensions.ad_groups.column("ad_group_id").to_pylist(),
+                                     dimensions.ad_groups.column("campaign_id").to_pylist())),
+                "ad": list(zip(dimensions.ads.column("ad_id").to_pylist(), dimensions.ads.column("campaign_id").to_pylist()))}
+    for account in dimensions.ad_accounts.column("ad_account_id").to_pylist():
+        campaigns = _ids(dimensions.campaigns, "campaign_id", "ad_account_id", account)
+        own = set(campaigns)
+        for window in plan.windows:
+            fetch = functools.partial(_fetch_level, client, raw, account, window, columns, attribution)
+            fetch("ad_account", None)
+            campaign_rows = client.map(functools.partial(fetch, "campaign"), chunks(campaigns, MAX_AD_ENTITY_IDS))
+            summary.analytics_calls += 1 + len(campaign_rows)
+            # A campaign without any row in the window had no delivery and no conversions: neither had its
+            # ad groups and ads, so they are not requested (their sums are the campaign's).
+            active = {str(r["CAMPAIGN_ID"]) for rows in campaign_rows for r in rows}
+            for level, entities in children.items():
+                of_account = [(entity, campaign) for entity, campaign in entities if campaign in own]
+                wanted = [entity for entity, campaign in of_account if campaign in active]
+                skipped = len(of_account) - len(wanted)
+                if level == "ad_group":
+                    summary.skipped_ad_groups += skipped
+                else:
+                    summary.skipped_ads += skipped
+                batches = chunks(wanted, MAX_AD_ENTITY_IDS)
+                client.map(functools.partial(fetch, level), batches)
+                summary.analytics_calls += len(batches)
+    return summary

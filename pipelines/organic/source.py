@@ -1,0 +1,25 @@
+"""The organic source of the normalization machinery: user-account and pin analytics answers."""
+
+from __future__ import annotations
+
+from pipelines.organic.normalize import normalize_pin_analytics, normalize_user_account_analytics
+from pipelines.planning import DateRange
+from pipelines.raw_zone import RawRecord, RawZone
+from pipelines.transform import Normalized, Source
+
+
+def _normalize(record: RawRecord) -> Normalized:
+    body = record.json()
+    if record.endpoint == "user_account/analytics":
+        metric, status = normalize_user_account_analytics(
+            body, record.context["user_id"], record.params.get("split_field", "NO_SPLIT"), record.fetched_at)
+        return Normalized(metric, status)
+    return Normalized(*normalize_pin_analytics(body, record.fetched_at, record.path_params.get("pin_id")))
+
+
+def _prepare(raw: RawZone, requested: DateRange):
+    return _normalize
+
+
+ORGANIC = Source(name="organic", entity_types=("user_account", "pin"),
+                 endpoints=("user_account/analytics", "multi_pins/analytics", "pins/analytics"), prepare=_prepare)
