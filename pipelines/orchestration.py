@@ -24,10 +24,10 @@ def run_range(start: dt.date, end: dt.date, *, from_raw: bool = False) -> int:
     with embedded_simulator_if_needed() as simulator:
         if simulator:
             print(f"No Pinterest credentials configured: using the embedded simulator ({simulator}).")
-        from pipelines.definitions import ORGANIC_ASSETS, defs
+        from pipelines.definitions import ALL_ASSETS, defs
 
-        no_api = {dg.AssetKey("organic_lake"), dg.AssetKey("organic_warehouse")}
-        selection = [a for a in ORGANIC_ASSETS if not from_raw or set(a.keys) <= no_api]
+        no_api = {dg.AssetKey(k) for k in ("organic_lake", "organic_warehouse", "ads_lake", "ads_warehouse")}
+        selection = [a for a in ALL_ASSETS if not from_raw or set(a.keys) <= no_api]
         print(f"Running {start}..{end} as one Dagster run{' from the raw zone (no API calls)' if from_raw else ''}...")
         with _instance() as instance:
             result = dg.materialize(
@@ -52,8 +52,9 @@ def _print_summary(result: dg.ExecuteInProcessResult) -> None:
     for event in result.get_asset_materialization_events():
         materialization = event.event_specific_data.materialization
         metadata = {k: v.value for k, v in materialization.metadata.items()
-                    if k in ("api_calls", "raw_files", "metric_rows", "status_rows", "rows", "unreachable_dates",
-                             "dates_not_final", "api_retries", "api_429s")}
+                    if k in ("api_calls", "raw_files", "analytics_calls", "metric_rows", "status_rows", "rows",
+                             "unreachable_dates", "dates_not_final", "api_retries", "api_429s", "refused_ad_accounts",
+                             "skipped_ad_groups", "skipped_ads")}
         if metadata and (materialization.partition is None or materialization.partition == result.dagster_run.tags.get(
                 "dagster/asset_partition_range_start")):
             print(f"  {materialization.asset_key.to_user_string()}: " + ", ".join(f"{k}={v}" for k, v in metadata.items()))

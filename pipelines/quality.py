@@ -47,3 +47,36 @@ ORGANIC_CHECKS = (
 def run_check(con: duckdb.DuckDBPyConnection, check: Check, entity_types: tuple[str, ...]) -> int:
     """The number of rows (or groups) that break the check's rule; 0 means it passes."""
     return con.execute(check.violations_sql, [list(entity_types)]).fetchall()[0][0]
+
+
+# Additive columns that must add up from ads to ad groups, campaigns and the account. Skipped ad groups and
+# ads (campaigns without rows) contribute nothing, so the sums are exact; the tolerance only absorbs
+# floating-point representation (values are integers in the API).
+ADDITIVE_ADS_METRICS = ("SPEND_IN_MICRO_DOLLAR", "PAID_IMPRESSION", "CLICKTHROUGH_1")
+ADS_SUM_TOLERANCE = 0.001  # relative
+
+
+def _level_sums_sql(child: str, parent: str, join: str) -> str:
+    return f"""SELECT count(*) FROM (
+        SELECT c.date, c.metric, c.split_value, sum(c.value) AS children, any_value(p.value) AS parent
+        FROM metric_daily c {join}
+        JOIN metric_daily p ON p.entity_type = '{parent}' AND p.date = c.date AND p.metric = c.metric
+         AND p.split_value = c.split_value AND p.entity_id = x.parent_id
+        WHERE c.entity_type = '{child}' AND c.metric IN ({", ".join(f"'{m}'" for m in ADDITIVE_ADS_METRICS)})
+          AND '{child}' IN (SELECT unnest(?::VARCHAR[]))
+        GROUP BY c.date, c.metric, c.split_value, x.parent_id
+        HAVING abs(sum(c.value) - any_value(p.value)) > {ADS_SUM_TOLERANCE} * greatest(abs(any_value(p.value)), 1))"""
+
+
+ADS_CHECKS = (
+    Check("unique_key", ORGANIC_CHECKS[0].description, ORGANIC_CHECKS[0].violations_sql),
+    Check("no_negative_values", "no ads metric value is negative (spend included)", ORGANIC_CHECKS[1].violations_sql),
+    Check("ads_add_up_to_ad_groups", "per day, the additive columns of the ads sum to their ad group's",
+          _level_sums_sql("ad", "ad_group", "JOIN (SELECT ad_id AS id, ad_group_id AS parent_id FROM ads) x ON x.id = c.entity_id")),
+    Check("ad_groups_add_up_to_campaigns", "per day, the additive columns of the ad groups sum to their campaign's",
+          _level_sums_sql("ad_group", "campaign",
+                          "JOIN (SELECT ad_group_id AS id, campaign_id AS parent_id FROM ad_groups) x ON x.id = c.entity_id")),
+    Check("campaigns_add_up_to_accounts", "per day, the additive columns of the campaigns sum to their account's",
+          _level_sums_sql("campaign", "ad_account",
+                          "JOIN (SELECT campaign_id AS id, ad_account_id AS parent_id FROM campaigns) x ON x.id = c.entity_id")),
+)

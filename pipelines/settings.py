@@ -100,6 +100,52 @@ def rate_budgets(env: Mapping[str, str] = os.environ) -> dict[str, int]:
     return budgets
 
 
+def ad_account_allow_list(env: Mapping[str, str] = os.environ) -> frozenset[str] | None:
+    """PINTEREST_AD_ACCOUNT_IDS: comma-separated ad account ids to extract (default: every one the token sees)."""
+    text = env.get("PINTEREST_AD_ACCOUNT_IDS")
+    if not text:
+        return None
+    ids = frozenset(i.strip() for i in text.split(",") if i.strip())
+    bad = sorted(i for i in ids if not i.isdigit())
+    if bad:
+        raise SettingsError(f"PINTEREST_AD_ACCOUNT_IDS must list numeric ad account ids (got {bad[0]!r})")
+    return ids
+
+
+def ads_columns(env: Mapping[str, str] = os.environ) -> tuple[str, ...]:
+    """PINTEREST_ADS_COLUMNS: the ads analytics columns to extract (comma-separated; default: see README)."""
+    from pipelines.ads.extract import DEFAULT_COLUMNS, validate_columns
+
+    text = env.get("PINTEREST_ADS_COLUMNS")
+    if not text:
+        return DEFAULT_COLUMNS
+    try:
+        return validate_columns(tuple(c.strip() for c in text.split(",") if c.strip()))
+    except ValueError as error:
+        raise SettingsError(f"PINTEREST_ADS_COLUMNS: {error}") from None
+
+
+def ads_attribution(env: Mapping[str, str] = os.environ):
+    """PINTEREST_ADS_CLICK_WINDOW_DAYS (30), PINTEREST_ADS_ENGAGEMENT_WINDOW_DAYS (30),
+    PINTEREST_ADS_VIEW_WINDOW_DAYS (1), PINTEREST_ADS_CONVERSION_REPORT_TIME (TIME_OF_AD_ACTION)."""
+    from pipelines.ads.extract import Attribution
+
+    def days(name: str, default: int) -> int:
+        text = env.get(name)
+        if not text:
+            return default
+        if not text.strip().isdigit():
+            raise SettingsError(f"{name} must be a number of days (got {text!r})")
+        return int(text)
+
+    try:
+        return Attribution(days("PINTEREST_ADS_CLICK_WINDOW_DAYS", 30), days("PINTEREST_ADS_ENGAGEMENT_WINDOW_DAYS", 30),
+                           days("PINTEREST_ADS_VIEW_WINDOW_DAYS", 1),
+                           env.get("PINTEREST_ADS_CONVERSION_REPORT_TIME") or "TIME_OF_AD_ACTION")
+    except ValueError as error:
+        raise SettingsError(f"ads attribution settings: {error}") from None
+
+
 def load_dotenv(path: Path = Path(".env"), env: dict[str, str] | None = None) -> None:
     """Fill unset variables from a `.env` file of KEY=VALUE lines (the environment wins)."""
     target = os.environ if env is None else env

@@ -8,12 +8,49 @@ from pathlib import Path
 import duckdb
 
 from pipelines import api_enums
+from pipelines.ads.dimensions import AD_ACCOUNTS, AD_GROUPS, ADS, CAMPAIGNS
+from pipelines.ads.extract import DEFAULT_COLUMNS as DEFAULT_ADS_COLUMNS
 from pipelines.lake import Lake
 from pipelines.organic.dimensions import BOARDS, PINS, USER_ACCOUNTS
 from pipelines.tables import DAILY_STATUS, METRIC_DAILY, PIN_LIFETIME, duckdb_columns
 
 FACT_TABLES = {"metric_daily": METRIC_DAILY, "daily_status": DAILY_STATUS}
-DIMENSIONS = {"user_accounts": USER_ACCOUNTS, "boards": BOARDS, "pins": PINS, "pin_lifetime": PIN_LIFETIME}
+DIMENSIONS = {"user_accounts": USER_ACCOUNTS, "boards": BOARDS, "pins": PINS, "pin_lifetime": PIN_LIFETIME,
+              "ad_accounts": AD_ACCOUNTS, "campaigns": CAMPAIGNS, "ad_groups": AD_GROUPS, "ads": ADS}
+ADS_ENTITY_TYPES = ("ad_account", "campaign", "ad_group", "ad")
+# Parent ids a wide ads view carries, from the dimension tables: (column, SQL expression).
+_ADS_PARENTS = {
+    "ad_account": ("ad_account_id", [], "s.entity_id"),
+    "campaign": ("campaign_id", [("ad_account_id", "c.ad_account_id")], "c.ad_account_id"),
+    "ad_group": ("ad_group_id", [("campaign_id", "g.campaign_id"), ("ad_account_id", "g.ad_account_id")], "g.ad_account_id"),
+    "ad": ("ad_id", [("ad_group_id", "a.ad_group_id"), ("campaign_id", "a.campaign_id"),
+                     ("ad_account_id", "a.ad_account_id"), ("pin_id", "a.pin_id")], "a.ad_account_id"),
+}
+_ADS_JOINS = {"ad_account": "", "campaign": "LEFT JOIN campaigns c ON c.campaign_id = s.entity_id",
+              "ad_group": "LEFT JOIN ad_groups g ON g.ad_group_id = s.entity_id",
+              "ad": "LEFT JOIN ads a ON a.ad_id = s.entity_id"}
+
+
+def _ads_view(level: str, metrics: list[str]) -> str:
+    """One row per entity per UTC day per attribution setting, with its parents' ids and the account's
+    currency (money columns are micro-units of that currency; nothing is converted)."""
+    id_column, parents, account = _ADS_PARENTS[level]
+    parent_columns = "".join(f"{expression} AS {name}, " for name, expression in parents)
+    keys = ", ".join(["s.date", "s.entity_id", *[e for _, e in parents], "acc.currency", "s.split_value", "s.is_final",
+                      "s.extracted_at"])
+    return f"""
+    CREATE OR REPLACE VIEW {level}_daily AS
+    SELECT s.date, s.entity_id AS {id_column}, {parent_columns}acc.currency, s.split_value AS attribution, s.is_final,
+        {_pivot(tuple(metrics))},
+        s.extracted_at
+    FROM daily_status s
+    {_ADS_JOINS[level]}
+    LEFT JOIN ad_accounts acc ON acc.ad_account_id = {account}
+    LEFT JOIN metric_daily m
+      ON m.date = s.date AND m.entity_type = s.entity_type AND m.entity_id = s.entity_id
+     AND m.split_field = s.split_field AND m.split_value = s.split_value
+    WHERE s.entity_type = '{level}'
+    GROUP BY {keys}"""
 PIN_METRICS = tuple(dict.fromkeys(api_enums.PIN_STANDARD_METRIC_TYPES + api_enums.PIN_VIDEO_METRIC_TYPES))
 
 
@@ -73,6 +110,13 @@ class Warehouse:
             con.execute(f"CREATE TABLE IF NOT EXISTS {name} ({duckdb_columns(schema)})")
         for sql in VIEWS.values():
             con.execute(sql)
+        # The ads views have a column per metric present (the configured columns may differ from the defaults).
+        present = [r[0] for r in con.execute(
+            "SELECT DISTINCT metric FROM metric_daily WHERE entity_type IN (SELECT unnest(?::VARCHAR[])) ORDER BY 1",
+            [list(ADS_ENTITY_TYPES)]).fetchall()]
+        metrics = list(dict.fromkeys([*DEFAULT_ADS_COLUMNS, *present]))
+        for level in ADS_ENTITY_TYPES:
+            con.execute(_ads_view(level, metrics))
 
     def load(self, lake: Lake, source: str, entity_types: tuple[str, ...], dates: list[dt.date],
              dimensions: dict[str, Path] | None = None) -> dict[str, int]:

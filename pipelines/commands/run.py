@@ -63,6 +63,9 @@ def _run(args: argparse.Namespace) -> int:
         start, end = resolve_range(args.start, args.end, from_raw=args.from_raw)
         settings.organic_splits()  # every setting is checked before anything is called or written
         settings.rate_budgets()
+        settings.ad_account_allow_list()
+        settings.ads_columns()
+        settings.ads_attribution()
     except (ValueError, settings.SettingsError) as error:
         return _fail(str(error))
     from pipelines.orchestration import run_range
