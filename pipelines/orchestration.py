@@ -20,14 +20,15 @@ def _instance() -> dg.DagsterInstance:
     return dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
 
 
-def run_range(start: dt.date, end: dt.date, *, from_raw: bool = False) -> int:
+def run_range(start: dt.date, end: dt.date, *, from_raw: bool = False, only: str | None = None) -> int:
     with embedded_simulator_if_needed() as simulator:
         if simulator:
             print(f"No Pinterest credentials configured: using the embedded simulator ({simulator}).")
-        from pipelines.definitions import ALL_ASSETS, defs
+        from pipelines.definitions import ADS_ASSETS, ALL_ASSETS, ORGANIC_ASSETS, defs
 
         no_api = {dg.AssetKey(k) for k in ("organic_lake", "organic_warehouse", "ads_lake", "ads_warehouse")}
-        selection = [a for a in ALL_ASSETS if not from_raw or set(a.keys) <= no_api]
+        chosen = {"organic": ORGANIC_ASSETS, "ads": ADS_ASSETS, None: ALL_ASSETS}[only]
+        selection = [a for a in chosen if not from_raw or set(a.keys) <= no_api]
         print(f"Running {start}..{end} as one Dagster run{' from the raw zone (no API calls)' if from_raw else ''}...")
         with _instance() as instance:
             result = dg.materialize(

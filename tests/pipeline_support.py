@@ -29,8 +29,10 @@ def pipeline_env(monkeypatch, home: Path, server, today: dt.date, **extra: str) 
         monkeypatch.setenv(key, value)
 
 
-def run(start: dt.date, end: dt.date, **kwargs) -> int:
-    return run_range(start, end, **kwargs)
+def run(start: dt.date, end: dt.date, only: str | None = "organic", **kwargs) -> int:
+    """The pipeline for a range (only the organic assets unless told otherwise: the organic tests are
+    about organic data, and skipping the ads assets keeps them fast)."""
+    return run_range(start, end, only=only, **kwargs)
 
 
 def query(home: Path, sql: str, params: list | None = None) -> list[tuple]:

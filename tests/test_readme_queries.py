@@ -24,7 +24,7 @@ def demo_home(tmp_path_factory):
     with pytest.MonkeyPatch.context() as monkeypatch, \
             running_sandbox(SandboxConfig(today=TODAY, rate_limits=dict(UNLIMITED))) as server:
         pipeline_env(monkeypatch, home, server, TODAY)
-        assert run(TODAY - dt.timedelta(days=35), TODAY - dt.timedelta(days=1)) == 0
+        assert run(TODAY - dt.timedelta(days=35), TODAY - dt.timedelta(days=1), only=None) == 0
     return home
 
 

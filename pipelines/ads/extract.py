@@ -115,7 +115,7 @@ def fetch_ready_states(client: PinterestClient, raw: RawZone, windows: tuple[Dat
 
 
 def _fetch_level(client: PinterestClient, raw: RawZone, account: str, window: DateRange, columns: tuple[str, ...],
-                 attribution: Attribution, level: str, batch: list[str] | None) -> list:
+                 attribution: Attribution, today: dt.date, level: str, batch: list[str] | None) -> list:
     """One analytics call: a level of one ad account over one window, for a batch of ids (none for the account)."""
     params = {"start_date": window.start, "end_date": window.end, "granularity": "DAY", "columns": list(columns),
               **attribution.params()}
@@ -124,7 +124,7 @@ def _fetch_level(client: PinterestClient, raw: RawZone, account: str, window: Da
     path = {"ad_account_id": account}
     response = client.fetch(ENDPOINTS[level], path, params)
     _store(raw, ENDPOINTS[level], response, params, path, window,
-           {"level": level, "ad_account_id": account, "attribution": attribution.label})
+           {"level": level, "ad_account_id": account, "attribution": attribution.label, "today": today.isoformat()})
     return response.data
 
 
@@ -142,7 +142,7 @@ def extract_ads(client: PinterestClient, raw: RawZone, dimensions, requested: Da
         campaigns = _ids(dimensions.campaigns, "campaign_id", "ad_account_id", account)
         own = set(campaigns)
         for window in plan.windows:
-            fetch = functools.partial(_fetch_level, client, raw, account, window, columns, attribution)
+            fetch = functools.partial(_fetch_level, client, raw, account, window, columns, attribution, today)
             fetch("ad_account", None)
             campaign_rows = client.map(functools.partial(fetch, "campaign"), chunks(campaigns, MAX_AD_ENTITY_IDS))
             summary.analytics_calls += 1 + len(campaign_rows)

@@ -29,7 +29,7 @@ def is_final_ads(date: dt.date, fetched_on: dt.date, settle_days: int, newest_re
 
 
 def normalize_rows(rows: list, level: str, attribution: str, settle_days: int, fetched_at: dt.datetime,
-                   newest_ready: dt.date | None, endpoint: str) -> Normalized:
+                   fetched_on: dt.date, newest_ready: dt.date | None, endpoint: str) -> Normalized:
     """Flat analytics rows → metric_daily rows (one per non-empty metric column) and daily_status rows
     (one per entity per day, data_status NULL: the ads API reports no status)."""
     if not isinstance(rows, list):
@@ -37,7 +37,6 @@ def normalize_rows(rows: list, level: str, attribution: str, settle_days: int, f
     id_column = ID_COLUMNS[level]
     metric = {name: [] for name in METRIC_DAILY.names}
     status = {name: [] for name in DAILY_STATUS.names}
-    fetched_on = fetched_at.date()
     for row in rows:
         if "DATE" not in row or id_column not in row:
             raise ResponseShapeError(f"{endpoint}: a row lacks the field {'DATE' if 'DATE' not in row else id_column!r}")
@@ -74,8 +73,10 @@ def _prepare(raw: RawZone, requested: DateRange):
 
     def normalize(record: RawRecord) -> Normalized:
         attribution = record.context["attribution"]
+        # The UTC date the pipeline took as today when it fetched the answer (PINTEREST_ETL_TODAY in replays).
+        fetched_on = dt.date.fromisoformat(record.context.get("today") or record.fetched_at.date().isoformat())
         return normalize_rows(record.json(), record.context["level"], attribution, _settle_days(attribution),
-                              record.fetched_at, newest_ready_at(record.fetched_at), record.endpoint)
+                              record.fetched_at, fetched_on, newest_ready_at(record.fetched_at), record.endpoint)
 
     return normalize
 

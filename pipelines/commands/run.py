@@ -26,6 +26,7 @@ def add_parser(commands) -> None:
     p.add_argument("--start", type=_date, help="first date (default: the oldest date the API still serves, "
                                                "but not before PINTEREST_START_DATE)")
     p.add_argument("--end", type=_date, help="last date (default: yesterday, UTC)")
+    p.add_argument("--only", choices=("organic", "ads"), help="run only the organic or only the ads assets")
     p.add_argument("--from-raw", action="store_true",
                    help="re-normalize the range from the raw zone and reload it: zero API calls")
     p.set_defaults(handler=_run)
@@ -70,4 +71,4 @@ def _run(args: argparse.Namespace) -> int:
         return _fail(str(error))
     from pipelines.orchestration import run_range
 
-    return run_range(start, end, from_raw=args.from_raw)
+    return run_range(start, end, from_raw=args.from_raw, only=args.only)
