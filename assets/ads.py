@@ -75,18 +75,23 @@ def ads_raw(context: dg.AssetExecutionContext, pinterest: PinterestResource, sto
     """Raw answers of ads analytics (granularity DAY) at the ad account, campaign, ad group and ad levels for
     the partition range. Calls per account per 90-day window: 1 + ceil(campaigns/250) + ceil(ad groups/250)
     + ceil(ads/250), where ad groups and ads of campaigns without any row in the window are left out; plus
-    about log2(30) metrics_ready_state calls to find which recent days are final."""
+    about log2(30) metrics_ready_state calls to find which recent days are final. Dates older than 90 days
+    (up to 914) come from async reports: one per account, level and 186 days."""
     requested = partition_range(context)
     dimensions = latest_ads_dimensions(storage)
     client, _ = pinterest.client()
     with client:
         summary = extract_ads(client, storage.raw(), dimensions, requested, pinterest.today(), settings.ads_columns(),
-                              settings.ads_attribution())
+                              settings.ads_attribution(), settings.report_polling())
+    if summary.beyond_reports:
+        context.log.warning(f"{summary.beyond_reports} is older than even async reports serve (914 days): not requested")
     return dg.MaterializeResult(metadata={
         "range": str(requested), "analytics_calls": summary.analytics_calls,
         "ready_state_calls": summary.ready_state_calls, "skipped_ad_groups": summary.skipped_ad_groups,
         "skipped_ads": summary.skipped_ads, "ad_accounts": dimensions.ad_accounts.num_rows,
-        "unreachable_dates": str(summary.unreachable) if summary.unreachable else "none", **api_metadata(client.stats)})
+        "async_reports": summary.reports,
+        "unreachable_dates": str(summary.beyond_reports) if summary.beyond_reports else "none",
+        **api_metadata(client.stats)})
 
 
 @dg.asset(partitions_def=DAILY, backfill_policy=SINGLE_RUN, deps=["ads_raw"], group_name="ads", owners=OWNERS,

@@ -146,6 +146,22 @@ def ads_attribution(env: Mapping[str, str] = os.environ):
         raise SettingsError(f"ads attribution settings: {error}") from None
 
 
+def report_polling(env: Mapping[str, str] = os.environ):
+    """PINTEREST_REPORT_POLL_SECONDS: the first wait between polls of an async report (doubling up to 10 s)."""
+    from pipelines.ads.reports import ReportPolling
+
+    text = env.get("PINTEREST_REPORT_POLL_SECONDS")
+    if not text:
+        return ReportPolling()
+    try:
+        first = float(text)
+    except ValueError:
+        raise SettingsError(f"PINTEREST_REPORT_POLL_SECONDS must be a number of seconds (got {text!r})") from None
+    if not 0 < first <= 60:
+        raise SettingsError(f"PINTEREST_REPORT_POLL_SECONDS must be between 0 and 60 (got {first})")
+    return ReportPolling(first_wait_seconds=first)
+
+
 def load_dotenv(path: Path = Path(".env"), env: dict[str, str] | None = None) -> None:
     """Fill unset variables from a `.env` file of KEY=VALUE lines (the environment wins)."""
     target = os.environ if env is None else env

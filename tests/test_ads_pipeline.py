@@ -109,3 +109,33 @@ def test_an_unknown_ads_column_fails_before_any_call(make_sandbox, monkeypatch, 
                             text=True, timeout=60)
     assert result.returncode == 2 and "SPENDZ" in result.stderr
     assert server_stats(server)["requests"] == {}
+
+
+def test_history_beyond_90_days_comes_from_async_reports_into_the_same_tables(make_sandbox, monkeypatch, tmp_path):
+    epoch = TODAY - dt.timedelta(days=20)
+    server = make_sandbox(report_polls=1, epoch=epoch)
+    # The partitions of the tests start 2026-06-01: 180 days back, half of it older than the sync window.
+    start, end = dt.date(2026, 6, 1), TODAY - dt.timedelta(days=80)
+    pipeline_env(monkeypatch, tmp_path, server, TODAY, PINTEREST_REPORT_POLL_SECONDS="0.01")
+    assert run(start, end, only="ads") == 0
+    calls = ads_calls(server)
+    reports = server_stats(server)["requests"]["analytics/create_report"]
+    assert reports == 2 * 4  # per ad account: one report per level for the 111 days beyond the window (<= 186)
+    assert server_stats(server)["requests"]["analytics/get_report"] == 2 * reports  # IN_PROGRESS once, then FINISHED
+    assert calls["ad_account/analytics"] == 2  # the reachable 11 days: one sync window per account
+    old = query(tmp_path, "SELECT min(date), count(DISTINCT date) FROM ad_account_daily")[0]
+    assert old[0] <= start + dt.timedelta(days=31) and old[1] > 100
+    # A reported date's spend equals what the sync endpoint served for it back when it was recent
+    # (the same world, seen 20 days earlier; spend is final after a day).
+    both = TODAY - dt.timedelta(days=100)
+    earlier = make_sandbox(today=epoch, epoch=epoch)
+    account = query(tmp_path, "SELECT ad_account_id FROM ad_accounts ORDER BY 1 LIMIT 1")[0][0]
+    sync = requests.get(f"{earlier.base_url}/ad_accounts/{account}/campaigns/analytics",
+                        headers={"Authorization": "Bearer pina_SANDBOX"},
+                        params={"start_date": both.isoformat(), "end_date": both.isoformat(), "granularity": "DAY",
+                                "columns": "SPEND_IN_MICRO_DOLLAR",
+                                "campaign_ids": ",".join(r[0] for r in query(tmp_path, "SELECT campaign_id FROM campaigns "
+                                                                                        "WHERE ad_account_id = ?", [account]))}).json()
+    loaded = dict(query(tmp_path, "SELECT campaign_id, spend_in_micro_dollar FROM campaign_daily WHERE date = ? "
+                                  "AND ad_account_id = ?", [both, account]))
+    assert loaded == {r["CAMPAIGN_ID"]: float(r["SPEND_IN_MICRO_DOLLAR"]) for r in sync}

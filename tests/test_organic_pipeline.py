@@ -171,7 +171,7 @@ def test_dates_older_than_the_window_are_reported_not_requested(make_sandbox, mo
     (["--start", "2026-11-20", "--end", "2026-11-10"], "after --end"),
     (["--start", "2026-11-31"], "YYYY-MM-DD"),
     (["--end", "2026-11-28"], "not a complete day"),
-    (["--start", "2026-06-01", "--end", "2026-07-01"], "entirely older than the API's 90-day window"),
+    (["--only", "organic", "--start", "2026-06-01", "--end", "2026-07-01"], "entirely older than the API serves (90 days"),
     (["--start", "2026-11-20", "PINTEREST_ORGANIC_SPLITS=APP_TYPE,BY_MOOD"], "unknown split field(s) BY_MOOD"),
     (["--start", "2026-11-20", "PINTEREST_RATE_BUDGETS=org_reads=5"], "PINTEREST_RATE_BUDGETS"),
 ])

@@ -78,8 +78,10 @@ class AdsExtractSummary:
     ready_state_calls: int = 0
     skipped_ad_groups: int = 0
     skipped_ads: int = 0
+    reports: int = 0
     windows: tuple[DateRange, ...] = ()
-    unreachable: DateRange | None = None
+    unreachable: DateRange | None = None  # older than the sync endpoints serve
+    beyond_reports: DateRange | None = None  # older than even async reports serve (914 days)
 
 
 def _store(raw: RawZone, endpoint: str, response: ApiResponse, params: dict, path_params: dict, window: DateRange | None,
@@ -129,11 +131,21 @@ def _fetch_level(client: PinterestClient, raw: RawZone, account: str, window: Da
 
 
 def extract_ads(client: PinterestClient, raw: RawZone, dimensions, requested: DateRange, today: dt.date,
-                columns: tuple[str, ...], attribution: Attribution) -> AdsExtractSummary:
+                columns: tuple[str, ...], attribution: Attribution, polling=None) -> AdsExtractSummary:
     """Every analytics call for the readable ad accounts: per window, the account (1 call), its campaigns, then
-    the ad groups and ads of the campaigns that had any row in the window, in batches of 250 ids."""
+    the ad groups and ads of the campaigns that had any row in the window, in batches of 250 ids. Dates
+    older than the sync endpoints serve come from async reports (up to 914 days back)."""
+    from pipelines.ads.reports import REPORT_BACK_DAYS, ReportPolling, extract_reports, plan_report_ranges
+
     plan = plan_windows(requested, today)
     summary = AdsExtractSummary(windows=plan.windows, unreachable=plan.unreachable)
+    report_ranges = plan_report_ranges(plan.unreachable, today)
+    if plan.unreachable and plan.unreachable.start < today - dt.timedelta(days=REPORT_BACK_DAYS):
+        summary.beyond_reports = DateRange(plan.unreachable.start, min(
+            plan.unreachable.end, today - dt.timedelta(days=REPORT_BACK_DAYS + 1)))
+    if report_ranges:
+        summary.reports = extract_reports(client, raw, dimensions.ad_accounts.column("ad_account_id").to_pylist(),
+                                          report_ranges, today, columns, attribution, polling or ReportPolling())
     summary.ready_state_calls = fetch_ready_states(client, raw, plan.windows, today, attribution)
     children = {"ad_group": list(zip(dimensions.ad_groups.column("ad_group_id").to_pylist(),
                                      dimensions.ad_groups.column("campaign_id").to_pylist())),

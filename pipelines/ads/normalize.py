@@ -55,6 +55,14 @@ def normalize_rows(rows: list, level: str, attribution: str, settle_days: int, f
     return Normalized(pa.table(metric, schema=METRIC_DAILY), pa.table(status, schema=DAILY_STATUS))
 
 
+def report_rows(report: dict, level: str) -> list[dict]:
+    """An async report file ({entity_id: [rows]}) as flat rows carrying the level's id column."""
+    if not isinstance(report, dict):
+        raise ResponseShapeError("analytics/report: expected a JSON object keyed by entity id")
+    id_column = ID_COLUMNS[level]
+    return [{**row, id_column: row.get(id_column, entity_id)} for entity_id, rows in report.items() for row in rows]
+
+
 def _settle_days(attribution: str) -> int:
     """The largest window named in an attribution label (CLICK_30D|ENGAGEMENT_30D|VIEW_1D|...)."""
     return max(int(part.split("_")[1].rstrip("D")) for part in attribution.split("|")[:3])
@@ -73,13 +81,16 @@ def _prepare(raw: RawZone, requested: DateRange):
 
     def normalize(record: RawRecord) -> Normalized:
         attribution = record.context["attribution"]
+        body = record.json()
+        if record.endpoint == "analytics/report":
+            body = report_rows(body, record.context["level"])
         # The UTC date the pipeline took as today when it fetched the answer (PINTEREST_ETL_TODAY in replays).
         fetched_on = dt.date.fromisoformat(record.context.get("today") or record.fetched_at.date().isoformat())
-        return normalize_rows(record.json(), record.context["level"], attribution, _settle_days(attribution),
+        return normalize_rows(body, record.context["level"], attribution, _settle_days(attribution),
                               record.fetched_at, fetched_on, newest_ready_at(record.fetched_at), record.endpoint)
 
     return normalize
 
 
-ADS = Source(name="ads", entity_types=("ad_account", "campaign", "ad_group", "ad"), endpoints=tuple(ENDPOINTS.values()),
-             prepare=_prepare)
+ADS = Source(name="ads", entity_types=("ad_account", "campaign", "ad_group", "ad"),
+             endpoints=("analytics/report", *ENDPOINTS.values()), prepare=_prepare)

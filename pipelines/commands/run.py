@@ -37,8 +37,8 @@ def _fail(message: str) -> int:
     return 2
 
 
-def resolve_range(start: dt.date | None, end: dt.date | None, env=os.environ, *, from_raw: bool = False
-                  ) -> tuple[dt.date, dt.date]:
+def resolve_range(start: dt.date | None, end: dt.date | None, env=os.environ, *, from_raw: bool = False,
+                  only: str | None = None) -> tuple[dt.date, dt.date]:
     """The range to run, or ValueError saying what is wrong with it (before anything is called)."""
     today = settings.today(env)
     first_partition = settings.start_date(env)
@@ -49,9 +49,11 @@ def resolve_range(start: dt.date | None, end: dt.date | None, env=os.environ, *,
         raise ValueError(f"--start {start} is after --end {end}")
     if end > yesterday:
         raise ValueError(f"--end {end} is not a complete day yet; the last complete UTC day is {yesterday}")
-    if not from_raw and end < today - dt.timedelta(days=90):
-        raise ValueError(f"{start}..{end} is entirely older than the API's 90-day window (oldest: "
-                         f"{today - dt.timedelta(days=90)}); use --from-raw to re-normalize what the raw zone holds")
+    # Organic analytics reach 90 days back; ads analytics 914 days, through async reports.
+    reach = 90 if only == "organic" else 914
+    if not from_raw and end < today - dt.timedelta(days=reach):
+        raise ValueError(f"{start}..{end} is entirely older than the API serves ({reach} days back, oldest: "
+                         f"{today - dt.timedelta(days=reach)}); use --from-raw to re-normalize what the raw zone holds")
     if start < first_partition:
         raise ValueError(f"--start {start} is before the first partition {first_partition} "
                          "(set PINTEREST_START_DATE to reach further back)")
@@ -61,12 +63,13 @@ def resolve_range(start: dt.date | None, end: dt.date | None, env=os.environ, *,
 def _run(args: argparse.Namespace) -> int:
     settings.load_dotenv()
     try:
-        start, end = resolve_range(args.start, args.end, from_raw=args.from_raw)
+        start, end = resolve_range(args.start, args.end, from_raw=args.from_raw, only=args.only)
         settings.organic_splits()  # every setting is checked before anything is called or written
         settings.rate_budgets()
         settings.ad_account_allow_list()
         settings.ads_columns()
         settings.ads_attribution()
+        settings.report_polling()
     except (ValueError, settings.SettingsError) as error:
         return _fail(str(error))
     from pipelines.orchestration import run_range

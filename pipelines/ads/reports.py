@@ -1,0 +1,99 @@
+"""History beyond the 90-day window: asynchronous ads reports (create, poll with backoff, download)."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable
+
+from pipelines.ads.extract import Attribution
+from pipelines.pinterest.client import PinterestClient
+from pipelines.pinterest.errors import PinterestError
+from pipelines.planning import DateRange
+from pipelines.raw_zone import RawZone
+
+log = logging.getLogger(__name__)
+
+REPORT_BACK_DAYS = 914  # async reports reach 914 days back...
+REPORT_SPAN_DAYS = 186  # ...over at most 186 days per report
+# Report level per entity type, and the id column its rows carry.
+REPORT_LEVELS = {"ad_account": "ADVERTISER", "campaign": "CAMPAIGN", "ad_group": "AD_GROUP", "ad": "PIN_PROMOTION"}
+REPORT_ID_COLUMNS = {"ad_account": "AD_ACCOUNT_ID", "campaign": "CAMPAIGN_ID", "ad_group": "AD_GROUP_ID", "ad": "AD_ID"}
+TERMINAL_FAILURES = ("FAILED", "EXPIRED", "CANCELLED", "DOES_NOT_EXIST")
+
+
+class ReportError(PinterestError):
+    """An async report could not be produced; the message names the account, level and range."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ReportPolling:
+    first_wait_seconds: float = 1.0
+    max_wait_seconds: float = 10.0
+    timeout_seconds: float = 1800.0
+
+
+def plan_report_ranges(unreachable: DateRange | None, today: dt.date) -> list[DateRange]:
+    """The part of `unreachable` that async reports can still serve, in spans of at most 186 days."""
+    if unreachable is None:
+        return []
+    oldest = today - dt.timedelta(days=REPORT_BACK_DAYS)
+    if unreachable.end < oldest:
+        return []
+    cursor, ranges = max(unreachable.start, oldest), []
+    while cursor <= unreachable.end:
+        end = min(cursor + dt.timedelta(days=REPORT_SPAN_DAYS - 1), unreachable.end)
+        ranges.append(DateRange(cursor, end))
+        cursor = end + dt.timedelta(days=1)
+    return ranges
+
+
+def _run_report(client: PinterestClient, account: str, body: dict, polling: ReportPolling,
+                sleep: Callable[[float], None]) -> bytes:
+    path = {"ad_account_id": account}
+    created = client.post("analytics/create_report", path, body)
+    token = created.get("token")
+    if not token:
+        raise ReportError(f"ad account {account}: the report request was not accepted: {created.get('message')}")
+    wait, waited = polling.first_wait_seconds, 0.0
+    while True:
+        status = client.get("analytics/get_report", path, {"token": token})
+        state = status.get("report_status")
+        if state == "FINISHED":
+            return client.download(status["url"])
+        if state in TERMINAL_FAILURES:
+            raise ReportError(f"ad account {account}: report {body['level']} {body['start_date']}..{body['end_date']} "
+                              f"ended {state}")
+        if waited >= polling.timeout_seconds:
+            raise ReportError(f"ad account {account}: report {body['level']} {body['start_date']}..{body['end_date']} "
+                              f"still {state} after {waited:.0f} s")
+        sleep(wait)
+        waited += wait
+        wait = min(wait * 2, polling.max_wait_seconds)
+
+
+def extract_reports(client: PinterestClient, raw: RawZone, accounts: list[str], ranges: list[DateRange], today: dt.date,
+                    columns: tuple[str, ...], attribution: Attribution, polling: ReportPolling = ReportPolling(),
+                    sleep: Callable[[float], None] = time.sleep) -> int:
+    """One report per ad account, level and range; each finished report file goes into the raw zone.
+    A report that ends FAILED or EXPIRED is requested once more, then the run stops naming it."""
+    reports = 0
+    for account in accounts:
+        for window in ranges:
+            for level, report_level in REPORT_LEVELS.items():
+                body = {"start_date": window.start.isoformat(), "end_date": window.end.isoformat(), "granularity": "DAY",
+                        "level": report_level, "columns": [REPORT_ID_COLUMNS[level], *columns], "report_format": "JSON",
+                        **attribution.params()}
+                try:
+                    content = _run_report(client, account, body, polling, sleep)
+                except ReportError as first:
+                    log.warning("%s; requesting it once more", first)
+                    content = _run_report(client, account, body, polling, sleep)
+                raw.write("analytics/report", content, params=body, path_params={"ad_account_id": account}, window=window,
+                          context={"level": level, "ad_account_id": account, "attribution": attribution.label,
+                                   "today": today.isoformat()},
+                          fetched_at=dt.datetime.now(dt.timezone.utc), request_id=None)
+                reports += 1
+    return reports
