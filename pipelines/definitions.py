@@ -5,7 +5,7 @@ import dagster as dg
 from assets.ads import ads_dimensions, ads_lake, ads_raw, ads_warehouse
 from assets.organic import organic_dimensions, organic_lake, organic_raw, organic_warehouse
 from assets.resources import PinterestResource, StorageResource
-from assets.schedules import organic_daily_schedule, organic_job
+from assets.schedules import daily_job, daily_schedule
 
 ORGANIC_ASSETS = [organic_dimensions, organic_raw, organic_lake, organic_warehouse]
 ADS_ASSETS = [ads_dimensions, ads_raw, ads_lake, ads_warehouse]
@@ -13,7 +13,7 @@ ALL_ASSETS = [*ORGANIC_ASSETS, *ADS_ASSETS]
 
 defs = dg.Definitions(
     assets=ALL_ASSETS,
-    jobs=[organic_job],
-    schedules=[organic_daily_schedule],
+    jobs=[daily_job],
+    schedules=[daily_schedule],
     resources={"pinterest": PinterestResource(), "storage": StorageResource()},
 )

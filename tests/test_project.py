@@ -72,12 +72,12 @@ def test_sandbox_starts_in_the_foreground_and_answers(tmp_path):
 def test_the_daily_schedule_requests_yesterday_and_the_trailing_window_as_one_run():
     import datetime as dt
 
-    from assets.schedules import organic_daily_schedule
+    from assets.schedules import daily_schedule
     from pipelines.definitions import defs
 
-    defs.resolve_job_def("organic_daily")
+    defs.resolve_job_def("pinterest_daily")
     context = dg.build_schedule_context(scheduled_execution_time=dt.datetime(2026, 11, 20, 6, tzinfo=dt.timezone.utc))
-    request = organic_daily_schedule(context)
-    assert request.tags["dagster/asset_partition_range_start"] == "2026-11-15"
+    request = daily_schedule(context)
+    assert request.tags["dagster/asset_partition_range_start"] == "2026-10-21"  # 30 days: the ads attribution window
     assert request.tags["dagster/asset_partition_range_end"] == "2026-11-19"
-    assert request.run_key == "organic-2026-11-19"
+    assert request.run_key == "daily-2026-11-19"
