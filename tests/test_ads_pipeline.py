@@ -139,3 +139,32 @@ def test_history_beyond_90_days_comes_from_async_reports_into_the_same_tables(ma
     loaded = dict(query(tmp_path, "SELECT campaign_id, spend_in_micro_dollar FROM campaign_daily WHERE date = ? "
                                   "AND ad_account_id = ?", [both, account]))
     assert loaded == {r["CAMPAIGN_ID"]: float(r["SPEND_IN_MICRO_DOLLAR"]) for r in sync}
+
+
+def test_a_forbidden_ad_account_is_reported_by_id_and_the_others_continue(make_sandbox, monkeypatch, tmp_path, capsys):
+    server = make_sandbox(forbidden_ad_accounts=1)
+    listed = [a["id"] for a in requests.get(f"{server.base_url}/ad_accounts",
+                                            headers={"Authorization": "Bearer pina_SANDBOX"}).json()["items"]]
+    pipeline_env(monkeypatch, tmp_path, server, TODAY)
+    assert run(END - dt.timedelta(days=6), END, only="ads") == 0
+    out = capsys.readouterr().out
+    assert listed[1] in out and "403" in out
+    assert query(tmp_path, "SELECT ad_account_id FROM ad_accounts") == [(listed[0],)]
+    assert query(tmp_path, "SELECT DISTINCT ad_account_id FROM ad_account_daily") == [(listed[0],)]
+
+
+def test_a_failed_async_report_is_requested_once_more(make_sandbox, monkeypatch, tmp_path):
+    server = make_sandbox(report_polls=0, failed_reports=1)
+    pipeline_env(monkeypatch, tmp_path, server, TODAY, PINTEREST_REPORT_POLL_SECONDS="0.01")
+    assert run(dt.date(2026, 6, 1), TODAY - dt.timedelta(days=85), only="ads") == 0
+    assert server_stats(server)["requests"]["analytics/create_report"] == 2 * 4 + 1
+
+
+def test_a_report_failing_twice_stops_the_run_naming_it_and_loads_nothing(make_sandbox, monkeypatch, tmp_path, capsys):
+    server = make_sandbox(report_polls=0, failed_reports=2)
+    pipeline_env(monkeypatch, tmp_path, server, TODAY, PINTEREST_REPORT_POLL_SECONDS="0.01")
+    assert run(dt.date(2026, 6, 1), TODAY - dt.timedelta(days=85), only="ads") == 1
+    err = capsys.readouterr().err
+    assert "report ADVERTISER 2026-06-01..2026-08-29 ended FAILED" in err
+    assert not (tmp_path / "lake" / "metric_daily").exists()
+    assert not (tmp_path / "warehouse.duckdb").exists()

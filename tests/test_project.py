@@ -25,7 +25,8 @@ def test_cli_help_documents_every_simulator_flag():
     for flag in ("--host", "--port", "--seed", "--today", "--epoch", "--pins", "--boards", "--ad-accounts", "--campaigns",
                  "--ad-groups", "--ads", "--rate-limit", "--no-rate-limit-headers", "--no-bulk-pin-analytics",
                  "--latency-ms", "--fail-rate", "--throttle-rate", "--truncate-rate", "--token-ttl", "--transient-rate",
-                 "--report-polls", "--api-sandbox", "--tour"):
+                 "--report-polls", "--api-sandbox", "--tour", "--bookmark-loop", "--forbidden-ad-accounts",
+                 "--failed-reports"):
         assert flag in out, flag
 
 

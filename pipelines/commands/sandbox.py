@@ -92,6 +92,10 @@ def add_parser(commands) -> None:
                         help="fraction answered with a transient 400 (code 12, or 'Retry after 1 seconds')")
     faults.add_argument("--truncate-rate", type=_fraction, default=0.0,
                         help="fraction of successful API answers whose body is cut off mid-way")
+    faults.add_argument("--forbidden-ad-accounts", type=int, default=0, metavar="N",
+                        help="the last N listed ad accounts answer 403, like a revoked Business Access role")
+    faults.add_argument("--failed-reports", type=int, default=0, metavar="N",
+                        help="the first N async reports end FAILED")
     faults.add_argument("--bookmark-loop", action="store_true",
                         help="list endpoints answer a bookmarked page with that same bookmark again (a looping API)")
     faults.add_argument("--token-ttl", type=int, metavar="SECONDS",
@@ -109,6 +113,7 @@ def _sandbox_config(args: argparse.Namespace) -> SandboxConfig:
         api_sandbox_mode=args.api_sandbox, latency_ms=args.latency_ms, fail_rate=args.fail_rate,
         throttle_rate=args.throttle_rate, truncate_rate=args.truncate_rate, transient_rate=args.transient_rate,
         token_ttl_seconds=args.token_ttl, report_polls=args.report_polls, bookmark_loop=args.bookmark_loop,
+        forbidden_ad_accounts=args.forbidden_ad_accounts, failed_reports=args.failed_reports,
     )
 
 

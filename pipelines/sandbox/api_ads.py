@@ -33,8 +33,9 @@ HOURLY_PROFILE /= HOURLY_PROFILE.sum()
 
 
 def ad_account_index(request: Request) -> int:
-    index = request.state.world.ad_account_index_by_id.get(request.params["ad_account_id"])
-    if index is None:
+    w = request.state.world
+    index = w.ad_account_index_by_id.get(request.params["ad_account_id"])
+    if index is None or index >= len(w.ad_account_ids) - request.state.config.forbidden_ad_accounts:
         raise not_permitted()
     return index
 

@@ -35,6 +35,7 @@ class Report:
     request: dict
     created_at: float
     polls: int = 0
+    failed: bool = False
     content: bytes | None = None
     content_type: str = "application/json"
 
@@ -45,12 +46,14 @@ class ReportStore:
     def __init__(self, clock=time.time):
         self.clock = clock
         self._reports: dict[str, Report] = {}
+        self.created = 0
         self.lock = threading.Lock()  # guards the reports and each report's polls and content
 
     def add(self, report: Report) -> str:
         token = secrets.token_urlsafe(18)
         with self.lock:
             self._reports[token] = report
+            self.created += 1
         return token
 
     def get(self, token: str) -> Report | None:
@@ -135,7 +138,9 @@ def create_report(request: Request) -> Reply:
     if body["level"] not in LEVELS:
         raise ApiError(400, 1, f"level {body['level']} is not modelled by the simulator; use one of {', '.join(LEVELS)}.")
     store: ReportStore = request.state.reports
-    token = store.add(Report(ad_account_index(request), body, store.clock()))
+    report = Report(ad_account_index(request), body, store.clock())
+    token = store.add(report)
+    report.failed = store.created <= request.state.config.failed_reports  # the --failed-reports fault
     return Reply({"report_status": "IN_PROGRESS", "token": token, "message": None})
 
 
@@ -190,6 +195,8 @@ def get_report(request: Request) -> Reply:
         report.polls += 1
         if report.polls <= request.state.config.report_polls:
             return Reply({"report_status": "IN_PROGRESS", "url": None, "size": None})
+        if report.failed:
+            return Reply({"report_status": "FAILED", "url": None, "size": None})
         if report.content is None:
             content, report.content_type = _render(request, report)
             report.content = content  # last: a download only serves a report whose content is set

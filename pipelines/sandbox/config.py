@@ -51,6 +51,8 @@ class SandboxConfig:
     transient_rate: float = 0.0
     token_ttl_seconds: int | None = None
     bookmark_loop: bool = False  # list endpoints hand the same bookmark out again (a looping API)
+    forbidden_ad_accounts: int = 0  # the last N listed ad accounts answer 403 (a revoked Business Access role)
+    failed_reports: int = 0  # the first N async reports end FAILED
     report_polls: int = 2  # polls a report answers IN_PROGRESS before FINISHED
 
     def __post_init__(self) -> None:
@@ -76,6 +78,10 @@ class SandboxConfig:
             raise SandboxConfigError(f"--latency-ms must be >= 0 (was {self.latency_ms})")
         if self.token_ttl_seconds is not None and self.token_ttl_seconds < 1:
             raise SandboxConfigError(f"--token-ttl must be >= 1 second (was {self.token_ttl_seconds})")
+        if not 0 <= self.forbidden_ad_accounts <= self.ad_accounts:
+            raise SandboxConfigError(f"--forbidden-ad-accounts must be between 0 and --ad-accounts (was {self.forbidden_ad_accounts})")
+        if self.failed_reports < 0:
+            raise SandboxConfigError(f"--failed-reports must be >= 0 (was {self.failed_reports})")
         if self.report_polls < 0:
             raise SandboxConfigError(f"--report-polls must be >= 0 (was {self.report_polls})")
         for category, budget in self.rate_limits.items():
