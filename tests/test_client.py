@@ -180,13 +180,14 @@ def test_concurrent_map_preserves_order(make_sandbox):
 
 
 def test_expired_token_mid_concurrent_extraction_refreshes_exactly_once(make_sandbox, tmp_path):
-    server = make_sandbox(token_ttl_seconds=2, latency_ms=60)
+    server = make_sandbox(token_ttl_seconds=3, latency_ms=60)
+    started = time.monotonic()
     with make_client(server, tmp_path) as client:
-        batches = pin_batches(client, size=5)  # 100 calls: about 1.5 s at 4 threads, crossing the expiry
-        time.sleep(1.5)  # the development token expires 2 s after the simulator started
+        batches = pin_batches(client, size=25)  # the listing works with the development token
+        time.sleep(max(0.0, 3.1 - (time.monotonic() - started)))  # now it has expired: every thread meets a 401
         results = client.map(lambda batch: bulk(client, batch), batches)
-    assert len(results) == 100 and all(len(r) == 5 for r in results)
-    assert server_stats(server)["requests"]["oauth/token"] == 1
+    assert len(results) == 20 and all(len(r) == 25 for r in results)
+    assert server_stats(server)["requests"]["oauth/token"] == 1  # single flight: one refresh for all threads
     assert client.stats.token_refreshes == 1
     saved = (tmp_path / "token.json")
     assert saved.stat().st_mode & 0o777 == 0o600
