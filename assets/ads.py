@@ -6,16 +6,17 @@ import dagster as dg
 import duckdb
 import pyarrow.parquet as pq
 
-from assets.metadata import api_metadata, dates_text, preview
+from assets.loading import check_specs, load_warehouse, normalize_to_lake
+from assets.metadata import api_metadata, preview
 from assets.organic import OWNERS, SINGLE_RUN, partition_range
 from assets.partitions import DAILY
 from assets.resources import PinterestResource, StorageResource
-from pipelines import settings, transform
+from pipelines import settings
 from pipelines.ads.dimensions import SCHEMAS, AdsDimensions, extract_ads_dimensions
 from pipelines.ads.extract import extract_ads
 from pipelines.ads.normalize import ADS
 from pipelines.pinterest.errors import AuthError
-from pipelines.quality import ADS_CHECKS, run_check
+from pipelines.quality import ADS_CHECKS
 
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 ADS_DIMENSIONS = tuple(SCHEMAS)
@@ -100,34 +101,14 @@ def ads_lake(context: dg.AssetExecutionContext, storage: StorageResource, pinter
     """Tidy ads rows in the Parquet lake: `metric_daily` (one row per entity per UTC day per attribution
     setting per metric) and `daily_status` (one row per entity per day with delivery, with is_final), for
     entity types ad_account, campaign, ad_group, ad. No API calls."""
-    requested = partition_range(context)
-    summary = transform.normalize_range(storage.raw(), storage.lake(), requested, ADS, pinterest.today(),
-                                        storage.temp_directory())
-    return dg.MaterializeResult(metadata={
-        "range": str(requested), "raw_files_read": summary.raw_files, "dates_written": dates_text(summary.dates_written),
-        "metric_rows": summary.metric_rows, "status_rows": summary.status_rows,
-        "dates_not_final": dates_text(summary.not_final_dates)})
+    return normalize_to_lake(storage, partition_range(context), ADS, pinterest.today())
 
 
 @dg.asset(partitions_def=DAILY, backfill_policy=SINGLE_RUN, deps=["ads_lake", *ADS_DIMENSIONS], group_name="warehouse",
           owners=OWNERS, kinds={"duckdb"}, pool="warehouse",
-          check_specs=[dg.AssetCheckSpec(c.name, asset="ads_warehouse", description=c.description, blocking=c.blocking)
-                       for c in ADS_CHECKS])
+          check_specs=check_specs("ads_warehouse", ADS_CHECKS))
 def ads_warehouse(context: dg.AssetExecutionContext, storage: StorageResource):
     """The ads rows of the lake for the range and the newest ads dimension snapshots, loaded into DuckDB in one
     transaction, behind `ad_account_daily`, `campaign_daily`, `ad_group_daily` and `ad_daily` (one row per
     entity per UTC day per attribution setting, with parent ids and the account's currency)."""
-    requested = partition_range(context)
-    warehouse, lake = storage.warehouse(), storage.lake()
-    snapshots = {name: lake.latest_snapshot(name) for name in ADS_DIMENSIONS}
-    rows = warehouse.load(lake, ADS.name, ADS.entity_types, requested.dates(),
-                          {name: path for name, path in snapshots.items() if path is not None})
-    with warehouse.connect(read_only=True) as con:
-        checks = [dg.AssetCheckResult(check_name=c.name, passed=(bad := run_check(con, c, ADS.entity_types)) == 0,
-                                      severity=dg.AssetCheckSeverity.ERROR if c.blocking else dg.AssetCheckSeverity.WARN,
-                                      metadata={"violations": bad}) for c in ADS_CHECKS]
-        sample = con.sql("SELECT * FROM campaign_daily WHERE date BETWEEN ? AND ? ORDER BY date DESC LIMIT 5",
-                         params=[requested.start, requested.end]).to_arrow_table()
-    return dg.MaterializeResult(metadata={
-        "range": str(requested), **{f"rows_{k}": dg.MetadataValue.int(v) for k, v in rows.items()},
-        "preview_campaign_daily": preview(sample)}, check_results=checks)
+    return load_warehouse(storage, partition_range(context), ADS, ADS_DIMENSIONS, ADS_CHECKS, "campaign_daily")

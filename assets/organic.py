@@ -7,15 +7,16 @@ import dagster as dg
 import duckdb
 import pyarrow.parquet as pq
 
-from assets.metadata import api_metadata, dates_text, preview
+from assets.loading import check_specs, load_warehouse, normalize_to_lake
+from assets.metadata import api_metadata, preview
 from assets.partitions import DAILY
 from assets.resources import PinterestResource, StorageResource
-from pipelines import settings, transform
+from pipelines import settings
 from pipelines.organic.dimensions import OrganicDimensions, extract_dimensions
 from pipelines.organic.extract import extract_organic, plan_organic
 from pipelines.organic.source import ORGANIC
 from pipelines.planning import DateRange
-from pipelines.quality import ORGANIC_CHECKS, run_check
+from pipelines.quality import ORGANIC_CHECKS
 
 # BackfillPolicy is marked beta in Dagster 1.13; it is what makes a backfill one run.
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
@@ -99,35 +100,16 @@ def organic_lake(context: dg.AssetExecutionContext, storage: StorageResource, pi
     """Tidy organic rows in the Parquet lake: `metric_daily` (one row per entity per UTC day per split
     per metric) and `daily_status` (one row per entity per UTC day per split), entity types user_account
     and pin, from the newest raw answer per key. No API calls: this is also the re-normalize path."""
-    requested = partition_range(context)
-    summary = transform.normalize_range(storage.raw(), storage.lake(), requested, ORGANIC, pinterest.today(),
-                                        storage.temp_directory())
-    return dg.MaterializeResult(metadata={
-        "range": str(requested), "raw_files_read": summary.raw_files, "dates_written": dates_text(summary.dates_written),
-        "metric_rows": summary.metric_rows, "status_rows": summary.status_rows,
-        "dates_not_final": dates_text(summary.not_final_dates), "pin_lifetime_rows": summary.lifetime_rows})
+    return normalize_to_lake(storage, partition_range(context), ORGANIC, pinterest.today())
 
 
 @dg.asset(partitions_def=DAILY, backfill_policy=SINGLE_RUN, deps=["organic_lake", "user_accounts", "boards", "pins"],
           group_name="warehouse",
           owners=OWNERS, kinds={"duckdb"}, pool="warehouse",
-          check_specs=[dg.AssetCheckSpec(c.name, asset="organic_warehouse", description=c.description, blocking=c.blocking)
-                       for c in ORGANIC_CHECKS])
+          check_specs=check_specs("organic_warehouse", ORGANIC_CHECKS))
 def organic_warehouse(context: dg.AssetExecutionContext, storage: StorageResource):
     """The organic rows of the lake for the partition range and the newest dimension snapshots, loaded into
     DuckDB in one transaction (delete the range, insert), behind the wide views `user_account_daily` (one
     row per account per UTC day per split) and `pin_daily` (one row per pin per UTC day)."""
-    requested = partition_range(context)
-    warehouse, lake = storage.warehouse(), storage.lake()
-    snapshots = {name: lake.latest_snapshot(name) for name in ("user_accounts", "boards", "pins", "pin_lifetime")}
-    rows = warehouse.load(lake, ORGANIC.name, ORGANIC.entity_types, requested.dates(),
-                          {name: path for name, path in snapshots.items() if path is not None})
-    with warehouse.connect(read_only=True) as con:
-        checks = [dg.AssetCheckResult(check_name=c.name, passed=(bad := run_check(con, c, ORGANIC.entity_types)) == 0,
-                                      severity=dg.AssetCheckSeverity.ERROR if c.blocking else dg.AssetCheckSeverity.WARN,
-                                      metadata={"violations": bad}) for c in ORGANIC_CHECKS]
-        sample = con.sql("SELECT * FROM user_account_daily WHERE date BETWEEN ? AND ? AND split_field = 'NO_SPLIT' "
-                         "ORDER BY date DESC LIMIT 5", params=[requested.start, requested.end]).to_arrow_table()
-    return dg.MaterializeResult(metadata={
-        "range": str(requested), **{f"rows_{k}": dg.MetadataValue.int(v) for k, v in rows.items()},
-        "preview_user_account_daily": preview(sample)}, check_results=checks)
+    return load_warehouse(storage, partition_range(context), ORGANIC, ("user_accounts", "boards", "pins", "pin_lifetime"),
+                          ORGANIC_CHECKS, "user_account_daily", "AND split_field = 'NO_SPLIT'")
