@@ -1,6 +1,6 @@
 """Every benchmark in bench/, one after the other: `.venv/bin/python -m bench [name ...]`.
 
-Names: simulator, client_budget (default: all). Each writes its own bench/results/<name>.json; arguments
+Names: simulator, client_budget, organic (default: all). Each writes its own bench/results/<name>.json; arguments
 for one benchmark are given by running it alone (`python -m bench.<name> --help`).
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ("simulator", "client_budget")
+BENCHMARKS = ("simulator", "client_budget", "organic")
 
 
 def main(argv: list[str] | None = None) -> int:
