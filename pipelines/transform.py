@@ -19,6 +19,7 @@ from pipelines.raw_zone import RawRecord, RawZone
 from pipelines.tables import DAILY_STATUS, DAILY_STATUS_KEY, METRIC_DAILY, PIN_LIFETIME, duckdb_columns
 
 STAGING_MEMORY_LIMIT = "512MB"
+_INSERT_BATCH_ROWS = 500_000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,6 +59,18 @@ def stage(con: duckdb.DuckDBPyConnection, raw: RawZone, requested: DateRange, so
     con.execute(f"CREATE OR REPLACE TEMP TABLE staged_status ({duckdb_columns(DAILY_STATUS)}, source VARCHAR)")
     con.execute(f"CREATE OR REPLACE TEMP TABLE staged_lifetime ({duckdb_columns(PIN_LIFETIME)}, source VARCHAR)")
     normalize = source.prepare(raw, requested)
+    buffers: dict[str, list[pa.Table]] = {"staged_metric": [], "staged_status": [], "staged_lifetime": []}
+    buffered = 0
+
+    def flush() -> None:
+        # Few large inserts: converting and inserting many small Arrow tables costs more than the rows.
+        for table, parts in buffers.items():
+            if parts:
+                con.register("batch", pa.concat_tables(parts))
+                con.execute(f"INSERT INTO {table} SELECT * FROM batch")
+                con.unregister("batch")
+                parts.clear()
+
     files = 0
     for endpoint in source.endpoints:
         for record in raw.records(endpoint, requested):
@@ -65,10 +78,14 @@ def stage(con: duckdb.DuckDBPyConnection, raw: RawZone, requested: DateRange, so
             for table, arrow in (("staged_metric", rows.metric), ("staged_status", rows.status),
                                  ("staged_lifetime", rows.lifetime)):
                 if arrow is not None and arrow.num_rows:
-                    con.register("batch", arrow)
-                    con.execute(f"INSERT INTO {table} SELECT *, ? FROM batch", [record.path.name])
-                    con.unregister("batch")
+                    tagged = arrow.append_column("source", pa.repeat(pa.scalar(record.path.name), arrow.num_rows))
+                    buffers[table].append(tagged)
+                    buffered += arrow.num_rows
             files += 1
+            if buffered >= _INSERT_BATCH_ROWS:
+                flush()
+                buffered = 0
+    flush()
     return files
 
 
@@ -78,11 +95,12 @@ def select_latest(con: duckdb.DuckDBPyConnection, requested: DateRange) -> None:
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE latest_status AS
         SELECT * FROM staged_status WHERE date BETWEEN ? AND ?
-        QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY extracted_at DESC, source DESC) = 1""",
-                [requested.start, requested.end])
+        QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY extracted_at DESC, source DESC) = 1
+        ORDER BY {key}""", [requested.start, requested.end])
+    # Stored in file order, so each date's COPY reads only its own row groups and has nothing to sort.
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE latest_metric AS
-        SELECT m.* FROM staged_metric m JOIN latest_status s USING ({key}, source)""")
+        SELECT m.* FROM staged_metric m JOIN latest_status s USING ({key}, source) ORDER BY {key}, m.metric""")
     con.execute("""
         CREATE OR REPLACE TEMP TABLE latest_lifetime AS
         SELECT * FROM staged_lifetime
@@ -99,11 +117,9 @@ def write_lake(con: duckdb.DuckDBPyConnection, lake: Lake, source: str, snapshot
     try:
         for date in dates:
             staged.append(lake.stage(con, "metric_daily", date, source,
-                                     f"SELECT {metric_columns} FROM latest_metric WHERE date = ? "
-                                     "ORDER BY entity_type, entity_id, split_field, split_value, metric", [date]))
+                                     f"SELECT {metric_columns} FROM latest_metric WHERE date = ?", [date]))
             staged.append(lake.stage(con, "daily_status", date, source,
-                                     f"SELECT {status_columns} FROM latest_status WHERE date = ? "
-                                     "ORDER BY entity_type, entity_id, split_field, split_value", [date]))
+                                     f"SELECT {status_columns} FROM latest_status WHERE date = ?", [date]))
     except BaseException:
         lake.discard(staged)  # a failure while writing leaves every date as it was
         raise

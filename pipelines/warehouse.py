@@ -83,6 +83,9 @@ VIEWS = {
 }
 
 
+WAREHOUSE_MEMORY_LIMIT = "1GB"
+
+
 class WarehouseLockedError(Exception):
     """Another process holds the warehouse file open for writing."""
 
@@ -96,7 +99,8 @@ class Warehouse:
             raise FileNotFoundError(f"no warehouse at {self.path} yet; run `pinterest-etl run` first")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            return duckdb.connect(str(self.path), read_only=read_only)
+            # Bounded memory: big loads and checks spill to <warehouse>.duckdb.tmp/ instead of growing the process.
+            return duckdb.connect(str(self.path), read_only=read_only, config={"memory_limit": WAREHOUSE_MEMORY_LIMIT})
         except duckdb.IOException as error:
             if "lock" in str(error).lower():
                 raise WarehouseLockedError(
