@@ -114,13 +114,13 @@ def test_an_unknown_ads_column_fails_before_any_call(make_sandbox, monkeypatch, 
 def test_history_beyond_90_days_comes_from_async_reports_into_the_same_tables(make_sandbox, monkeypatch, tmp_path):
     epoch = TODAY - dt.timedelta(days=20)
     server = make_sandbox(report_polls=1, epoch=epoch)
-    # The partitions of the tests start 2026-06-01: 180 days back, half of it older than the sync window.
-    start, end = dt.date(2026, 6, 1), TODAY - dt.timedelta(days=80)
+    # 200 days back: 110 days older than the sync window serves, then 11 days it serves.
+    start, end = TODAY - dt.timedelta(days=200), TODAY - dt.timedelta(days=80)
     pipeline_env(monkeypatch, tmp_path, server, TODAY, PINTEREST_REPORT_POLL_SECONDS="0.01")
     assert run(start, end, only="ads") == 0
     calls = ads_calls(server)
     reports = server_stats(server)["requests"]["analytics/create_report"]
-    assert reports == 2 * 4  # per ad account: one report per level for the 111 days beyond the window (<= 186)
+    assert reports == 2 * 4  # per ad account: one report per level for the 110 days beyond the window (<= 186)
     assert server_stats(server)["requests"]["analytics/get_report"] == 2 * reports  # IN_PROGRESS once, then FINISHED
     assert calls["ad_account/analytics"] == 2  # the reachable 11 days: one sync window per account
     old = query(tmp_path, "SELECT min(date), count(DISTINCT date) FROM ad_account_daily")[0]
@@ -168,3 +168,17 @@ def test_a_report_failing_twice_stops_the_run_naming_it_and_loads_nothing(make_s
     assert "report ADVERTISER 2026-06-01..2026-08-29 ended FAILED" in err
     assert not (tmp_path / "lake" / "metric_daily").exists()
     assert not (tmp_path / "warehouse.duckdb").exists()
+
+
+def test_rerunning_ads_gives_the_same_tables(make_sandbox, monkeypatch, tmp_path):
+    server = make_sandbox()
+    pipeline_env(monkeypatch, tmp_path, server, TODAY)
+    tables = ("metric_daily", "daily_status", "ad_accounts", "campaigns", "ad_groups", "ads")
+
+    def snapshot() -> dict:
+        return {t: query(tmp_path, f"SELECT * EXCLUDE (extracted_at) FROM {t} ORDER BY ALL") for t in tables}
+
+    assert run(END - dt.timedelta(days=20), END, only="ads") == 0
+    first = snapshot()
+    assert run(END - dt.timedelta(days=20), END, only="ads") == 0
+    assert snapshot() == first and len(first["metric_daily"]) > 1000
