@@ -1,6 +1,7 @@
 """Every benchmark in bench/, one after the other: `.venv/bin/python -m bench [name ...]`.
 
-Names: simulator, client_budget, organic (default: all). Each writes its own bench/results/<name>.json; arguments
+Names: simulator, client_budget, organic, ads (default: all; bench.ads then runs its default world only, its
+5x200x5x5 world is opt-in: `python -m bench.ads --large`). Each writes its own bench/results/<name>.json; arguments
 for one benchmark are given by running it alone (`python -m bench.<name> --help`).
 """
 
@@ -9,7 +10,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ("simulator", "client_budget", "organic")
+BENCHMARKS = ("simulator", "client_budget", "organic", "ads")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,7 +24,8 @@ command). bench/README.md explains every number. For each world, the default one
 
 The pipeline runs as `.venv/bin/pinterest-etl` in a child process, under `/usr/bin/time -v` when it exists,
 while this process samples the RSS of the child's whole process tree from /proc. Only the standard library
-and duckdb (to count rows, read-only) are used, plus the helpers of bench/simulator.py.
+and duckdb (to count rows, read-only) are used, plus the helpers of bench/common.py (shared with
+bench/ads.py) and bench/simulator.py.
 """
 
 from __future__ import annotations

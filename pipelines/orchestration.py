@@ -11,8 +11,12 @@ import dagster as dg
 from pipelines import settings
 from pipelines.embedded import embedded_simulator_if_needed
 
-EXAMPLE_QUERY = """SELECT date, impression, save, pin_click, outbound_click, round(save_rate, 4) AS save_rate, data_status
-FROM user_account_daily WHERE split_field = 'NO_SPLIT' ORDER BY date DESC LIMIT 7"""
+EXAMPLE_QUERIES = {
+    "organic": """SELECT date, impression, save, pin_click, outbound_click, round(save_rate, 4) AS save_rate, data_status
+FROM user_account_daily WHERE split_field = 'NO_SPLIT' ORDER BY date DESC LIMIT 7""",
+    "ads": """SELECT date, ad_account_id, currency, round(spend_in_micro_dollar / 1e6, 2) AS spend, paid_impression,
+clickthrough_1, total_conversions, is_final FROM ad_account_daily ORDER BY date DESC, ad_account_id LIMIT 6""",
+}
 
 
 def _instance() -> dg.DagsterInstance:
@@ -43,11 +47,11 @@ def run_range(start: dt.date, end: dt.date, *, from_raw: bool = False, only: str
                     print(f"pinterest-etl run: step {event.step_key} failed: {error.message.strip() if error else 'unknown'}",
                           file=sys.stderr)
             return 1
-        _print_summary(result)
+        _print_summary(result, EXAMPLE_QUERIES[only or "organic"])
     return 0
 
 
-def _print_summary(result: dg.ExecuteInProcessResult) -> None:
+def _print_summary(result: dg.ExecuteInProcessResult, example: str) -> None:
     from pipelines.warehouse import Warehouse
 
     for event in result.get_asset_materialization_events():
@@ -67,7 +71,7 @@ def _print_summary(result: dg.ExecuteInProcessResult) -> None:
         print(f"\nWarehouse {warehouse.path}:")
         for (name,) in con.execute("SELECT table_name FROM duckdb_tables() ORDER BY table_name").fetchall():
             print(f"  {name}: {con.execute(f'SELECT count(*) FROM {name}').fetchall()[0][0]} rows")
-        print(f"\nExample: pinterest-etl sql \"{' '.join(EXAMPLE_QUERY.split())}\"")
+        print(f"\nExample: pinterest-etl sql \"{' '.join(example.split())}\"")
         from pipelines.commands.sql import format_table
 
-        print(format_table(con.execute(EXAMPLE_QUERY)))
+        print(format_table(con.execute(example)))

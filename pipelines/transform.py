@@ -53,11 +53,13 @@ class NormalizeSummary:
 
 
 def stage(con: duckdb.DuckDBPyConnection, raw: RawZone, requested: DateRange, source: Source) -> int:
-    """Normalize every stored answer overlapping the range into staging tables (each row tagged with
-    the raw file it came from); returns the number of raw files read."""
-    con.execute(f"CREATE OR REPLACE TEMP TABLE staged_metric ({duckdb_columns(METRIC_DAILY)}, source VARCHAR)")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE staged_status ({duckdb_columns(DAILY_STATUS)}, source VARCHAR)")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE staged_lifetime ({duckdb_columns(PIN_LIFETIME)}, source VARCHAR)")
+    """Normalize every stored answer overlapping the range into staging tables, streaming one answer at a
+    time; returns the number of raw files read."""
+    # `source` numbers the answers as they are read (per endpoint in fetch order: file names start with
+    # fetched_at); a small integer per row instead of the file name keeps staging and its sorts light.
+    con.execute(f"CREATE OR REPLACE TEMP TABLE staged_metric ({duckdb_columns(METRIC_DAILY)}, source BIGINT)")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE staged_status ({duckdb_columns(DAILY_STATUS)}, source BIGINT)")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE staged_lifetime ({duckdb_columns(PIN_LIFETIME)}, source BIGINT)")
     normalize = source.prepare(raw, requested)
     buffers: dict[str, list[pa.Table]] = {"staged_metric": [], "staged_status": [], "staged_lifetime": []}
     buffered = 0
@@ -72,19 +74,19 @@ def stage(con: duckdb.DuckDBPyConnection, raw: RawZone, requested: DateRange, so
                 parts.clear()
 
     files = 0
-    for endpoint in source.endpoints:
-        for record in raw.records(endpoint, requested):
-            rows = normalize(record)
-            for table, arrow in (("staged_metric", rows.metric), ("staged_status", rows.status),
-                                 ("staged_lifetime", rows.lifetime)):
-                if arrow is not None and arrow.num_rows:
-                    tagged = arrow.append_column("source", pa.repeat(pa.scalar(record.path.name), arrow.num_rows))
-                    buffers[table].append(tagged)
-                    buffered += arrow.num_rows
-            files += 1
-            if buffered >= _INSERT_BATCH_ROWS:
-                flush()
-                buffered = 0
+    records = (record for endpoint in source.endpoints for record in raw.records(endpoint, requested))
+    for record in records:
+        rows = normalize(record)
+        for table, arrow in (("staged_metric", rows.metric), ("staged_status", rows.status),
+                             ("staged_lifetime", rows.lifetime)):
+            if arrow is not None and arrow.num_rows:
+                tagged = arrow.append_column("source", pa.repeat(pa.scalar(files, pa.int64()), arrow.num_rows))
+                buffers[table].append(tagged)
+                buffered += arrow.num_rows
+        files += 1
+        if buffered >= _INSERT_BATCH_ROWS:
+            flush()
+            buffered = 0
     flush()
     return files
 

@@ -30,29 +30,46 @@ def is_final_ads(date: dt.date, fetched_on: dt.date, settle_days: int, newest_re
 
 def normalize_rows(rows: list, level: str, attribution: str, settle_days: int, fetched_at: dt.datetime,
                    fetched_on: dt.date, newest_ready: dt.date | None, endpoint: str) -> Normalized:
-    """Flat analytics rows → metric_daily rows (one per non-empty metric column) and daily_status rows
-    (one per entity per day, data_status NULL: the ads API reports no status)."""
+    """Flat analytics rows → metric_daily rows (one per numeric metric column) and daily_status rows (one per
+    entity per day, data_status NULL: the ads API reports none). Built column-wise: per row only its date
+    and id are kept; per value only the column name, the value and the row's index."""
     if not isinstance(rows, list):
         raise ResponseShapeError(f"{endpoint}: expected a JSON array of rows")
     id_column = ID_COLUMNS[level]
-    metric = {name: [] for name in METRIC_DAILY.names}
-    status = {name: [] for name in DAILY_STATUS.names}
-    for row in rows:
+    dates, ids, value_row, names, values = [], [], [], [], []
+    for index, row in enumerate(rows):
         if "DATE" not in row or id_column not in row:
             raise ResponseShapeError(f"{endpoint}: a row lacks the field {'DATE' if 'DATE' not in row else id_column!r}")
-        date = dt.date.fromisoformat(str(row["DATE"])[:10])
-        entity_id = str(row[id_column])
-        final = is_final_ads(date, fetched_on, settle_days, newest_ready)
-        for column, value in zip(DAILY_STATUS.names, (date, level, entity_id, ATTRIBUTION_SPLIT, attribution, None,
-                                                      final, fetched_at)):
-            status[column].append(value)
+        dates.append(str(row["DATE"])[:10])
+        ids.append(str(row[id_column]))
         for name, value in row.items():
-            if name in NOT_METRICS or value is None or isinstance(value, str):
-                continue
-            for column, cell in zip(METRIC_DAILY.names, (date, level, entity_id, ATTRIBUTION_SPLIT, attribution, name,
-                                                         float(value), None, final, fetched_at)):
-                metric[column].append(cell)
-    return Normalized(pa.table(metric, schema=METRIC_DAILY), pa.table(status, schema=DAILY_STATUS))
+            if name not in NOT_METRICS and value is not None and not isinstance(value, str):
+                names.append(name)
+                values.append(value)
+                value_row.append(index)
+    try:
+        date_array = pa.array(dates, type=pa.string()).cast(pa.date32())
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        raise ResponseShapeError(f"{endpoint}: a row's DATE is not YYYY-MM-DD") from None
+    final = pa.array([is_final_ads(d, fetched_on, settle_days, newest_ready) for d in date_array.to_pylist()],
+                     type=pa.bool_())
+    n = len(rows)
+    constant = {"entity_type": pa.repeat(pa.scalar(level), n), "split_field": pa.repeat(pa.scalar(ATTRIBUTION_SPLIT), n),
+                "split_value": pa.repeat(pa.scalar(attribution), n)}
+    extracted = pa.scalar(fetched_at, type=METRIC_DAILY.field("extracted_at").type)
+    status = pa.table({"date": date_array, "entity_type": constant["entity_type"], "entity_id": pa.array(ids, pa.string()),
+                       "split_field": constant["split_field"], "split_value": constant["split_value"],
+                       "data_status": pa.nulls(n, pa.string()), "is_final": final, "extracted_at": pa.repeat(extracted, n)},
+                      schema=DAILY_STATUS)
+    take = pa.array(value_row, type=pa.int64())
+    metric = pa.table({"date": status.column("date").take(take), "entity_type": status.column("entity_type").take(take),
+                       "entity_id": status.column("entity_id").take(take),
+                       "split_field": status.column("split_field").take(take),
+                       "split_value": status.column("split_value").take(take), "metric": pa.array(names, pa.string()),
+                       "value": pa.array(values, pa.float64()), "data_status": pa.nulls(len(values), pa.string()),
+                       "is_final": final.take(take), "extracted_at": pa.repeat(extracted, len(values))},
+                      schema=METRIC_DAILY)
+    return Normalized(metric, status)
 
 
 def report_rows(report: dict, level: str) -> list[dict]:
