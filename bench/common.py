@@ -175,6 +175,28 @@ def parse_gnu_time(text: str) -> dict:
 CODE: dict[str, str] = {}  # {"path": ...} when the code under test is a snapshot of a commit (--rev)
 
 
+def warn_if_busy() -> list | None:
+    """The load average before a run, with a warning when other work would skew the timings."""
+    from bench.simulator import load_average
+
+    load = load_average()
+    if load and load[0] > 0.5:
+        print(f"warning: load average {load[0]} before the run (other work skews the timings)", file=sys.stderr)
+    return load
+
+
+def code_under_test(stack: contextlib.ExitStack, rev: str | None, benchmark: str) -> dict:
+    """Which code a benchmark measures: the working tree, or (with --rev) a snapshot of pipelines/ and assets/
+    at that commit, unpacked into a temporary directory that `stack` removes."""
+    if not rev:
+        return {"source": "working tree", **git_state()}
+    snapshot = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=f"bench-{benchmark}-code-")))
+    sha = snapshot_code(rev, snapshot)
+    CODE["path"] = str(snapshot)
+    print(f"code under test: pipelines/ and assets/ of {sha[:12]} ({rev})", file=sys.stderr)
+    return {"source": f"git archive of pipelines/ and assets/ at {rev}", "commit": sha, "working_tree": git_state()}
+
+
 def base_env() -> dict[str, str]:
     """This process's environment without any PINTEREST_* or DAGSTER_HOME setting of the caller's; with --rev,
     the snapshot of pipelines/ and assets/ comes first on PYTHONPATH (before the editable install's finder)."""

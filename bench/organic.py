@@ -39,7 +39,6 @@ import pstats
 import shlex
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -58,13 +57,13 @@ from bench.common import (
     TODAY,
     Simulator,
     base_env,
+    code_under_test,
     dagster_steps,
-    git_state,
     lake_metric_rows,
-    snapshot_code,
     storage,
     supports_only,
     versions,
+    warn_if_busy,
 )
 from bench.simulator import load_average, machine_info
 
@@ -347,20 +346,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown world(s): {', '.join(sorted(unknown))}")
     pins = {**WORLDS, "20k": args.big_pins}
 
-    load_before = load_average()
-    if load_before and load_before[0] > 0.5:
-        print(f"warning: load average {load_before[0]} before the run (other work skews the timings)", file=sys.stderr)
+    load_before = warn_if_busy()
     started = time.perf_counter()
     results = []
-    code = {"source": "working tree", **git_state()}
     with contextlib.ExitStack() as stack:
-        if args.rev:
-            snapshot = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-organic-code-")))
-            sha = snapshot_code(args.rev, snapshot)
-            common.CODE["path"] = str(snapshot)
-            code = {"source": f"git archive of pipelines/ and assets/ at {args.rev}", "commit": sha,
-                    "working_tree": git_state()}
-            print(f"code under test: pipelines/ and assets/ of {sha[:12]} ({args.rev})", file=sys.stderr)
+        code = code_under_test(stack, args.rev, "organic")
         worlds = {}
         only: list[str] = []
         if args.assets == "organic":
