@@ -32,10 +32,6 @@ class CallStats:
             for name, amount in amounts.items():
                 setattr(self, name, getattr(self, name) + amount)
 
-    @property
-    def calls(self) -> int:
-        return sum(self.calls_by_endpoint.values())
-
     def snapshot(self) -> dict:
         with self._lock:
             return {
