@@ -30,7 +30,7 @@ def load_warehouse(storage: StorageResource, requested: DateRange, source: trans
     rows = warehouse.load(lake, source.name, source.entity_types, requested.dates(),
                           {name: path for name, path in snapshots.items() if path is not None})
     with warehouse.connect(read_only=True) as con:
-        results = [dg.AssetCheckResult(check_name=c.name, passed=(bad := run_check(con, c, source.entity_types)) == 0,
+        results = [dg.AssetCheckResult(check_name=c.name, passed=(bad := run_check(con, c, source.entity_types, requested)) == 0,
                                        severity=dg.AssetCheckSeverity.ERROR if c.blocking else dg.AssetCheckSeverity.WARN,
                                        metadata={"violations": bad}) for c in checks]
         sample = con.sql(f"SELECT * FROM {preview_view} WHERE date BETWEEN ? AND ? {preview_filter} "

@@ -6,6 +6,7 @@ import dataclasses
 
 import duckdb
 
+from pipelines.planning import DateRange
 from pipelines.tables import METRIC_DAILY_KEY
 
 
@@ -13,23 +14,24 @@ from pipelines.tables import METRIC_DAILY_KEY
 class Check:
     name: str
     description: str
-    violations_sql: str  # counts offending rows; parameters: entity types
+    violations_sql: str  # counts offending rows; parameters $types (entity types), $start and $end (dates)
     blocking: bool = True
 
 
-def _entity_filter() -> str:
-    return "entity_type IN (SELECT unnest(?::VARCHAR[]))"
+def _in_scope(alias: str = "") -> str:
+    """Only the rows of the run: its entity types and its dates (history was checked when it was loaded)."""
+    return (f"{alias}entity_type IN (SELECT unnest($types::VARCHAR[])) AND {alias}date BETWEEN $start AND $end")
 
 
 ORGANIC_CHECKS = (
     Check("unique_key", "metric_daily has at most one row per (date, entity_type, entity_id, split_field, "
                         "split_value, metric)",
-          f"SELECT count(*) FROM (SELECT {', '.join(METRIC_DAILY_KEY)} FROM metric_daily WHERE {_entity_filter()} "
+          f"SELECT count(*) FROM (SELECT {', '.join(METRIC_DAILY_KEY)} FROM metric_daily WHERE {_in_scope()} "
           f"GROUP BY ALL HAVING count(*) > 1)"),
     Check("no_negative_counts", "no metric value is negative",
-          f"SELECT count(*) FROM metric_daily WHERE {_entity_filter()} AND value < 0"),
+          f"SELECT count(*) FROM metric_daily WHERE {_in_scope()} AND value < 0"),
     Check("rates_within_0_1", "every *_RATE metric lies within [0, 1]",
-          f"SELECT count(*) FROM metric_daily WHERE {_entity_filter()} AND metric LIKE '%\\_RATE' ESCAPE '\\' "
+          f"SELECT count(*) FROM metric_daily WHERE {_in_scope()} AND metric LIKE '%\\_RATE' ESCAPE '\\' "
           "AND (value < 0 OR value > 1)"),
     Check("pin_totals_within_account_totals",
           "per day, the impressions, saves and clicks of the pins do not exceed the account's (owned content)",
@@ -39,14 +41,15 @@ ORGANIC_CHECKS = (
                   ON a.date = p.date AND a.metric = p.metric AND a.entity_type = 'user_account'
                  AND a.split_field = 'NO_SPLIT'
                 WHERE p.entity_type = 'pin' AND p.metric IN ('IMPRESSION', 'SAVE', 'PIN_CLICK', 'OUTBOUND_CLICK')
-                  AND 'pin' IN (SELECT unnest(?::VARCHAR[]))
+                  AND 'pin' IN (SELECT unnest($types::VARCHAR[])) AND p.date BETWEEN $start AND $end
                 GROUP BY p.date, p.metric HAVING sum(p.value) > any_value(a.value))""", blocking=False),
 )
 
 
-def run_check(con: duckdb.DuckDBPyConnection, check: Check, entity_types: tuple[str, ...]) -> int:
-    """The number of rows (or groups) that break the check's rule; 0 means it passes."""
-    return con.execute(check.violations_sql, [list(entity_types)]).fetchall()[0][0]
+def run_check(con: duckdb.DuckDBPyConnection, check: Check, entity_types: tuple[str, ...], dates: DateRange) -> int:
+    """The number of rows (or groups) of the run's scope that break the check's rule; 0 means it passes."""
+    return con.execute(check.violations_sql, {"types": list(entity_types), "start": dates.start,
+                                              "end": dates.end}).fetchall()[0][0]
 
 
 # Additive columns that must add up from ads to ad groups, campaigns and the account. Skipped ad groups and
@@ -63,7 +66,7 @@ def _level_sums_sql(child: str, parent: str, join: str) -> str:
         JOIN metric_daily p ON p.entity_type = '{parent}' AND p.date = c.date AND p.metric = c.metric
          AND p.split_value = c.split_value AND p.entity_id = x.parent_id
         WHERE c.entity_type = '{child}' AND c.metric IN ({", ".join(f"'{m}'" for m in ADDITIVE_ADS_METRICS)})
-          AND '{child}' IN (SELECT unnest(?::VARCHAR[]))
+          AND '{child}' IN (SELECT unnest($types::VARCHAR[])) AND c.date BETWEEN $start AND $end
         GROUP BY c.date, c.metric, c.split_value, x.parent_id
         HAVING abs(sum(c.value) - any_value(p.value)) > {ADS_SUM_TOLERANCE} * greatest(abs(any_value(p.value)), 1))"""
 

@@ -1,0 +1,74 @@
+"""The data checks find what they are meant to find (and only in the run's scope)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from pipelines.planning import DateRange
+from pipelines.quality import ADS_CHECKS, ORGANIC_CHECKS, run_check
+from pipelines.warehouse import Warehouse
+
+DAY = dt.date(2026, 11, 1)
+SCOPE = DateRange(DAY, DAY)
+NOW = "2026-11-02 00:00:00+00"
+
+
+@pytest.fixture
+def con(tmp_path):
+    warehouse = Warehouse(tmp_path / "warehouse.duckdb")
+    with warehouse.connect() as connection:
+        warehouse.ensure_schema(connection)
+        yield connection
+
+
+def metric(con, entity_type, entity_id, name, value, date=DAY, split=("NO_SPLIT", "ALL")):
+    con.execute("INSERT INTO metric_daily VALUES (?, ?, ?, ?, ?, ?, ?, 'READY', true, ?)",
+                [date, entity_type, entity_id, *split, name, value, NOW])
+
+
+def violations(con, checks, name, types=("user_account", "pin"), scope=SCOPE) -> int:
+    return run_check(con, next(c for c in checks if c.name == name), types, scope)
+
+
+def test_clean_organic_rows_pass_every_check(con):
+    metric(con, "user_account", "1", "IMPRESSION", 100)
+    metric(con, "pin", "7", "IMPRESSION", 60)
+    metric(con, "pin", "7", "SAVE_RATE", 0.1)
+    assert all(run_check(con, c, ("user_account", "pin"), SCOPE) == 0 for c in ORGANIC_CHECKS)
+
+
+def test_duplicates_negative_counts_and_rates_out_of_range_are_found(con):
+    metric(con, "pin", "7", "IMPRESSION", 5)
+    metric(con, "pin", "7", "IMPRESSION", 5)
+    metric(con, "pin", "8", "SAVE", -1)
+    metric(con, "pin", "9", "SAVE_RATE", 1.5)
+    assert violations(con, ORGANIC_CHECKS, "unique_key") == 1
+    assert violations(con, ORGANIC_CHECKS, "no_negative_counts") == 1
+    assert violations(con, ORGANIC_CHECKS, "rates_within_0_1") == 1
+
+
+def test_pins_above_the_account_are_found(con):
+    metric(con, "user_account", "1", "IMPRESSION", 100)
+    metric(con, "pin", "7", "IMPRESSION", 70)
+    metric(con, "pin", "8", "IMPRESSION", 40)
+    assert violations(con, ORGANIC_CHECKS, "pin_totals_within_account_totals") == 1
+
+
+def test_rows_outside_the_runs_dates_are_not_checked_again(con):
+    metric(con, "pin", "8", "SAVE", -1, date=DAY - dt.timedelta(days=1))
+    assert violations(con, ORGANIC_CHECKS, "no_negative_counts") == 0
+
+
+def test_ads_that_do_not_add_up_to_their_ad_group_are_found(con):
+    attribution = ("ATTRIBUTION", "CLICK_30D|ENGAGEMENT_30D|VIEW_1D|TIME_OF_AD_ACTION")
+    con.execute("INSERT INTO ads (ad_id, ad_group_id, campaign_id, ad_account_id) VALUES ('a1', 'g1', 'c1', 'x'), "
+                "('a2', 'g1', 'c1', 'x')")
+    metric(con, "ad", "a1", "SPEND_IN_MICRO_DOLLAR", 1_000_000, split=attribution)
+    metric(con, "ad", "a2", "SPEND_IN_MICRO_DOLLAR", 2_000_000, split=attribution)
+    metric(con, "ad_group", "g1", "SPEND_IN_MICRO_DOLLAR", 3_000_000, split=attribution)
+    types = ("ad_account", "campaign", "ad_group", "ad")
+    assert violations(con, ADS_CHECKS, "ads_add_up_to_ad_groups", types) == 0
+    con.execute("UPDATE metric_daily SET value = 3_500_000 WHERE entity_id = 'g1'")
+    assert violations(con, ADS_CHECKS, "ads_add_up_to_ad_groups", types) == 1
