@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
-import json
 import math
 import shlex
 import sys
@@ -61,6 +60,7 @@ from bench.common import (
     supports_only,
     versions,
     warn_if_busy,
+    write_and_introduce,
 )
 from bench.simulator import load_average, machine_info
 
@@ -477,13 +477,9 @@ def main(argv: list[str] | None = None) -> int:
         "results": results,
         "total_seconds": round(time.perf_counter() - started, 1),
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(report, indent=2) + "\n")
-    m = report["machine"]
-    print(f"Ads pipeline benchmark - {report['date_utc']}")
-    print(f"{m['cpu_model']}, {m['cores']} cores ({m['cores_usable']} usable), Python {m['python']}, dagster "
-          f"{m.get('dagster')}, duckdb {m.get('duckdb')}; load average {load_before} before, {m['load_average_after']} after")
-    print(f"backfill {START}..{END} ({DAYS} days), today {TODAY}, seed {SEED}, budgets raised to {RAISED_BUDGET:,}/min\n")
+    write_and_introduce(report, args.output, "Ads pipeline benchmark", load_before,
+                        f"backfill {START}..{END} ({DAYS} days), today {TODAY}, seed {SEED}, "
+                        f"budgets raised to {RAISED_BUDGET:,}/min")
     print(table(results))
     for r in results:
         if r.get("stopped"):

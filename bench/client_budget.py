@@ -42,7 +42,7 @@ from pathlib import Path
 
 import requests
 
-from bench.simulator import _child_env, git_revision, load_average, machine_info
+from bench.simulator import child_process, git_revision, load_average, machine_info
 from pipelines.pinterest.accounting import CallStats
 from pipelines.pinterest.budgets import DEFAULT_BUDGETS_PER_MINUTE, DEFAULT_BURST_SECONDS, RateBudgets
 from pipelines.pinterest.client import ClientConfig, PinterestClient
@@ -135,20 +135,8 @@ def simulator(latency_ms: int, server_budget: int, rate_limit_headers: bool = Tr
     rate_limits = {CATEGORY: server_budget, **dict.fromkeys(OTHER_CATEGORIES, UNTHROTTLED)}
     spec = {"seed": SEED, "today": TODAY.isoformat(), "pins": PINS, "latency_ms": latency_ms, "rate_limits": rate_limits,
             "rate_limit_headers": rate_limit_headers}
-    proc = subprocess.Popen([sys.executable, "-c", _SERVE, json.dumps(spec)], cwd=ROOT, env=_child_env(),
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    try:
-        base_url = proc.stdout.readline().strip()
-        if not base_url.startswith("http"):
-            raise RuntimeError(f"the simulator did not start (exit code {proc.wait(timeout=10)})")
+    with child_process(_SERVE, spec) as (proc, base_url):
         yield Simulator(proc, base_url)
-    finally:
-        proc.stdin.close()  # the child stops its server and exits
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def make_client(base_url: str, budgets: RateBudgets, concurrency: int) -> PinterestClient:

@@ -197,6 +197,17 @@ def code_under_test(stack: contextlib.ExitStack, rev: str | None, benchmark: str
     return {"source": f"git archive of pipelines/ and assets/ at {rev}", "commit": sha, "working_tree": git_state()}
 
 
+def write_and_introduce(report: dict, output: Path, title: str, load_before: list | None, setting: str) -> None:
+    """Write the report's JSON and print its heading: title and date, the machine, the benchmark's setting."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(report, indent=2) + "\n")
+    m = report["machine"]
+    print(f"{title} - {report['date_utc']}")
+    print(f"{m['cpu_model']}, {m['cores']} cores ({m['cores_usable']} usable), Python {m['python']}, dagster "
+          f"{m.get('dagster')}, duckdb {m.get('duckdb')}; load average {load_before} before, {m['load_average_after']} after")
+    print(setting + "\n")
+
+
 def base_env() -> dict[str, str]:
     """This process's environment without any PINTEREST_* or DAGSTER_HOME setting of the caller's; with --rev,
     the snapshot of pipelines/ and assets/ comes first on PYTHONPATH (before the editable install's finder)."""

@@ -117,16 +117,16 @@ def summarize(samples: list[float]) -> dict:
 
 
 @contextlib.contextmanager
-def simulator(**settings) -> Iterator[str]:
-    """A simulator in a child process (fixed seed and today, no rate limiting); yields its base URL (.../v5)."""
-    spec = {"seed": SEED, "today": TODAY.isoformat(), "rate_limits": UNLIMITED, "lift_universal_limit": True, **settings}
-    proc = subprocess.Popen([sys.executable, "-c", _SERVE, json.dumps(spec)], cwd=ROOT, env=_child_env(),
+def child_process(serve_code: str, spec: dict) -> Iterator[tuple[subprocess.Popen, str]]:
+    """Run `serve_code` (a `python -c` program that serves a simulator built from the JSON `spec`, prints its
+    base URL and stops when its stdin closes) in a child process; yields the process and that URL."""
+    proc = subprocess.Popen([sys.executable, "-c", serve_code, json.dumps(spec)], cwd=ROOT, env=_child_env(),
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         base_url = proc.stdout.readline().strip()
         if not base_url.startswith("http"):
             raise RuntimeError(f"the simulator did not start (exit code {proc.wait(timeout=10)})")
-        yield base_url
+        yield proc, base_url
     finally:
         proc.stdin.close()  # the child stops its server and exits
         try:
@@ -134,6 +134,14 @@ def simulator(**settings) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@contextlib.contextmanager
+def simulator(**settings) -> Iterator[str]:
+    """A simulator in a child process (fixed seed and today, no rate limiting); yields its base URL (.../v5)."""
+    spec = {"seed": SEED, "today": TODAY.isoformat(), "rate_limits": UNLIMITED, "lift_universal_limit": True, **settings}
+    with child_process(_SERVE, spec) as (_, base_url):
+        yield base_url
 
 
 def session() -> requests.Session:
