@@ -5,11 +5,12 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 export DAGSTER_HOME ?= $(CURDIR)/.dagster
 
-.PHONY: run test sandbox bench clean help
+.PHONY: run test test-all test-slow sandbox bench clean help
 
 help:
 	@echo "make run      run the pipeline for the default window (the embedded simulator when no credentials are set)"
-	@echo "make test     run the test suite"
+	@echo "make test     lint and run the test suite (without the slow tests)"
+	@echo "make test-all lint and run every test, the slow fault, crash and load tests included"
 	@echo "make sandbox  run the Pinterest API simulator in the foreground on 127.0.0.1:8787"
 	@echo "make bench    run the benchmarks in bench/ and write bench/results/"
 	@echo "make clean    remove .venv and generated files"
@@ -24,6 +25,13 @@ run: $(INSTALLED)
 	$(BIN)/pinterest-etl run
 
 test: $(INSTALLED)
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q -m "not slow"
+
+test-slow: $(INSTALLED)  # exit status 5 means no test is marked slow: nothing to run is not a failure
+	$(BIN)/python -m pytest -q -m slow || [ $$? -eq 5 ]
+
+test-all: $(INSTALLED)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 

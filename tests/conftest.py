@@ -65,6 +65,20 @@ def make_sandbox():
 
 
 @pytest.fixture(scope="session")
+def demo_warehouse(tmp_path_factory) -> Path:
+    """PINTEREST_ETL_HOME of one pipeline run (organic and ads, the 35 days before TODAY) over the default
+    world, built once per session: the analysts' queries, the data dictionary and the report read it."""
+    from tests.pipeline_support import pipeline_env, run
+
+    home = tmp_path_factory.mktemp("demo")
+    with pytest.MonkeyPatch.context() as monkeypatch, \
+            running_sandbox(SandboxConfig(today=TODAY, rate_limits=dict(UNLIMITED))) as server:
+        pipeline_env(monkeypatch, home, server, TODAY)
+        assert run(TODAY - dt.timedelta(days=35), TODAY - dt.timedelta(days=1), only=None) == 0
+    return home
+
+
+@pytest.fixture(scope="session")
 def api():
     """A requests session carrying the development access token."""
     session = requests.Session()
