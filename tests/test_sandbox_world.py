@@ -357,3 +357,29 @@ def test_secret_boards_need_the_secret_scope(make_sandbox):
     assert {b["privacy"] for b in public} == {"PUBLIC"}
     assert sum(b["privacy"] == "SECRET" for b in every) == 2
     assert len(every) == len(public) + 2
+
+
+def test_several_users_each_have_a_world_tokens_and_rate_limits_of_their_own(make_sandbox):
+    import requests
+
+    from pipelines.sandbox.auth import APP_ID, APP_SECRET, dev_tokens
+
+    server = make_sandbox(users=3, rate_limits={"org_read": 3})
+
+    def get(token: str, path: str) -> requests.Response:
+        return requests.get(f"{server.base_url}{path}", headers={"Authorization": f"Bearer {token}"})
+
+    accounts = [get(dev_tokens(n)[0], "/user_account").json() for n in (1, 2, 3)]
+    assert len({a["id"] for a in accounts}) == 3
+    assert [a["username"] for a in accounts] == ["sandbox_studio", "sandbox_studio_2", "sandbox_studio_3"]
+    assert accounts[0]["id"] == make_sandbox(rate_limits={}).state.world.user_id  # the first user is the one-user world
+    pins = [{p["id"] for p in get(dev_tokens(n)[0], "/pins?page_size=250").json()["items"]} for n in (1, 2)]
+    assert pins[0] and pins[1] and not pins[0] & pins[1]
+    # Budgets are per user: the first user's three org_read calls are spent, the third user still has its own.
+    assert get(dev_tokens(1)[0], "/boards").status_code == 200
+    assert get(dev_tokens(1)[0], "/boards").status_code == 429
+    assert get(dev_tokens(3)[0], "/boards").status_code == 200
+    # A refresh keeps the refresh token's user.
+    refreshed = requests.post(f"{server.root_url}/v5/oauth/token", auth=(APP_ID, APP_SECRET),
+                              data={"grant_type": "refresh_token", "refresh_token": dev_tokens(2)[1]}).json()
+    assert get(refreshed["access_token"], "/user_account").json()["id"] == accounts[1]["id"]

@@ -72,6 +72,9 @@ def add_parser(commands) -> None:
     world.add_argument("--campaigns", type=int, default=6, help="campaigns per ad account (default: 6)")
     world.add_argument("--ad-groups", type=int, default=2, help="ad groups per campaign (default: 2)")
     world.add_argument("--ads", type=int, default=3, help="ads per ad group (default: 3)")
+    world.add_argument("--users", type=int, default=1,
+                       help="business accounts, each with a world and development tokens of its own: pina_SANDBOX and "
+                            "pinr_SANDBOX for the first, pina_SANDBOX_2 and pinr_SANDBOX_2 for the second, ... (default: 1)")
     limits = p.add_argument_group("limits")
     defaults = ", ".join(f"{k}={v}" for k, v in DEFAULT_RATE_LIMITS_PER_MINUTE.items())
     limits.add_argument("--rate-limit", type=_rate_limit, action="append", default=[], metavar="CATEGORY=N",
@@ -112,7 +115,7 @@ def _sandbox_config(args: argparse.Namespace) -> SandboxConfig:
         rate_limit_headers=not args.no_rate_limit_headers, bulk_pin_analytics=not args.no_bulk_pin_analytics,
         api_sandbox_mode=args.api_sandbox, latency_ms=args.latency_ms, fail_rate=args.fail_rate,
         throttle_rate=args.throttle_rate, truncate_rate=args.truncate_rate, transient_rate=args.transient_rate,
-        token_ttl_seconds=args.token_ttl, report_polls=args.report_polls, bookmark_loop=args.bookmark_loop,
+        token_ttl_seconds=args.token_ttl, report_polls=args.report_polls, users=args.users, bookmark_loop=args.bookmark_loop,
         forbidden_ad_accounts=args.forbidden_ad_accounts, failed_reports=args.failed_reports,
     )
 
@@ -138,6 +141,8 @@ def _run_sandbox(args: argparse.Namespace) -> int:
           f"{len(world.ad_group_ids)} ad groups, {len(world.ad_ids)} ads")
     print(f"  development credentials: app id {APP_ID}, app secret {APP_SECRET}, "
           f"access token {DEV_ACCESS_TOKEN}, refresh token {DEV_REFRESH_TOKEN}")
+    if config.users > 1:
+        print(f"  {config.users} users: the n-th user's development tokens are pina_SANDBOX_n and pinr_SANDBOX_n (n >= 2)")
     print(f"  control: GET {server.root_url}/_sandbox/stats, POST {server.root_url}/_sandbox/reset")
     if args.tour:
         server.start()

@@ -57,18 +57,29 @@ def parse_scopes(text: str | None) -> frozenset[str]:
     return scopes
 
 
-class TokenStore:
-    """Tokens the simulator accepts. The development token is valid from start; others it issues."""
+def dev_tokens(user_number: int) -> tuple[str, str]:
+    """The development (access, refresh) tokens of the simulator's n-th user (1-based): `pina_SANDBOX` and
+    `pinr_SANDBOX` for the first, `pina_SANDBOX_2` and `pinr_SANDBOX_2` for the second, and so on."""
+    suffix = "" if user_number == 1 else f"_{user_number}"
+    return DEV_ACCESS_TOKEN + suffix, DEV_REFRESH_TOKEN + suffix
 
-    def __init__(self, user_id: str, token_ttl_seconds: int | None, clock=time.time):
+
+class TokenStore:
+    """Tokens the simulator accepts. Each user's development tokens are valid from start; others it issues
+    (through the consent stand-in, always for the first user)."""
+
+    def __init__(self, user_ids: list[str], token_ttl_seconds: int | None, clock=time.time):
         self._clock = clock
         self._ttl = token_ttl_seconds
         self._lock = threading.Lock()
         dev_expiry = clock() + token_ttl_seconds if token_ttl_seconds else None
-        self._access = {DEV_ACCESS_TOKEN: AccessToken(user_id, frozenset(ALL_SCOPES), dev_expiry)}
-        self._refresh = {DEV_REFRESH_TOKEN: RefreshToken(user_id, frozenset(ALL_SCOPES), float("inf"))}
+        self._access, self._refresh = {}, {}
+        for number, user_id in enumerate(user_ids, start=1):
+            access, refresh = dev_tokens(number)
+            self._access[access] = AccessToken(user_id, frozenset(ALL_SCOPES), dev_expiry)
+            self._refresh[refresh] = RefreshToken(user_id, frozenset(ALL_SCOPES), float("inf"))
         self._codes: dict[str, AuthCode] = {}
-        self._user_id = user_id
+        self._user_id = user_ids[0]
 
     def authenticate(self, authorization: str | None) -> AccessToken:
         """The access token of a `Bearer pina_...` header; 401 code 2 when missing, unknown or expired."""
@@ -98,7 +109,7 @@ class TokenStore:
                         or self._clock() >= code.expires_at:
                     raise auth_failed()
                 code.used = True
-            return self._grant("authorization_code", code.scopes, with_refresh=True)
+            return self._grant("authorization_code", self._user_id, code.scopes, with_refresh=True)
         if grant == "refresh_token":
             refresh_text = _required(form, "refresh_token")
             refresh = self._refresh.get(refresh_text)
@@ -108,13 +119,13 @@ class TokenStore:
             scopes = parse_scopes(requested) if requested else refresh.scopes
             if not scopes <= refresh.scopes:
                 raise invalid("The requested scope exceeds the scope granted to the refresh token.")
-            return self._grant("refresh_token", scopes, with_refresh=True)
+            return self._grant("refresh_token", refresh.user_id, scopes, with_refresh=True)
         if grant == "client_credentials":
             scopes = parse_scopes(_required(form, "scope"))
-            return self._grant("client_credentials", scopes, with_refresh=False)
+            return self._grant("client_credentials", self._user_id, scopes, with_refresh=False)
         raise invalid(f"Parameter 'grant_type' must be authorization_code, refresh_token or client_credentials (was {grant!r}).")
 
-    def _grant(self, response_type: str, scopes: frozenset[str], *, with_refresh: bool) -> dict:
+    def _grant(self, response_type: str, user_id: str, scopes: frozenset[str], *, with_refresh: bool) -> dict:
         now = self._clock()
         lifetime = self._ttl or ACCESS_TOKEN_SECONDS
         access = "pina_" + secrets.token_urlsafe(32)
@@ -126,10 +137,10 @@ class TokenStore:
             "response_type": response_type,
         }
         with self._lock:
-            self._access[access] = AccessToken(self._user_id, scopes, now + lifetime)
+            self._access[access] = AccessToken(user_id, scopes, now + lifetime)
             if with_refresh:
                 refresh = "pinr_" + secrets.token_urlsafe(32)
-                self._refresh[refresh] = RefreshToken(self._user_id, scopes, now + REFRESH_TOKEN_SECONDS)
+                self._refresh[refresh] = RefreshToken(user_id, scopes, now + REFRESH_TOKEN_SECONDS)
                 body.update(refresh_token=refresh, refresh_token_expires_in=REFRESH_TOKEN_SECONDS,
                             refresh_token_expires_at=int(now + REFRESH_TOKEN_SECONDS))
         return body

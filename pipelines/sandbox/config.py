@@ -17,6 +17,7 @@ DEFAULT_RATE_LIMITS_PER_MINUTE = {
 }
 # Seeds are 0..2**63-1 (numpy's generators and the uint64 entity hashes take non-negative seeds).
 MAX_SEED = 2**63 - 1
+MAX_USERS = 50
 # Pinterest's universal limit: 100 calls per second per user per app.
 UNIVERSAL_LIMIT_PER_SECOND = 100
 
@@ -54,6 +55,9 @@ class SandboxConfig:
     forbidden_ad_accounts: int = 0  # the last N listed ad accounts answer 403 (a revoked Business Access role)
     failed_reports: int = 0  # the first N async reports end FAILED
     report_polls: int = 2  # polls a report answers IN_PROGRESS before FINISHED
+    # Business accounts (users), each with a world of its own and development tokens of its own
+    # (pina_SANDBOX / pina_SANDBOX_2 / ...): an agency's several accounts.
+    users: int = 1
 
     def __post_init__(self) -> None:
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or not 0 <= self.seed <= MAX_SEED:
@@ -82,6 +86,8 @@ class SandboxConfig:
             raise SandboxConfigError(f"--forbidden-ad-accounts must be between 0 and --ad-accounts (was {self.forbidden_ad_accounts})")
         if self.failed_reports < 0:
             raise SandboxConfigError(f"--failed-reports must be >= 0 (was {self.failed_reports})")
+        if not isinstance(self.users, int) or not 1 <= self.users <= MAX_USERS:
+            raise SandboxConfigError(f"--users must be a whole number from 1 to {MAX_USERS} (was {self.users!r})")
         if self.report_polls < 0:
             raise SandboxConfigError(f"--report-polls must be >= 0 (was {self.report_polls})")
         for category, budget in self.rate_limits.items():
@@ -94,6 +100,13 @@ class SandboxConfig:
         if self.epoch is not None and self.today is not None and self.today < self.epoch:
             raise SandboxConfigError(f"--today ({self.today}) must not be before --epoch ({self.epoch}): "
                                      "the world would contain pins and campaigns created after today")
+
+    def for_user(self, number: int) -> SandboxConfig:
+        """The config of the n-th user's world (1-based): the first user's world is the one `seed` makes,
+        every other user's comes from a seed derived from it (so ids never collide in practice)."""
+        if number == 1:
+            return self
+        return dataclasses.replace(self, seed=(self.seed + (number - 1) * 0x9E3779B97F4A7C15) % (MAX_SEED + 1))
 
     def resolved_today(self) -> dt.date:
         return self.today or dt.datetime.now(dt.timezone.utc).date()

@@ -6,7 +6,7 @@ import math
 import threading
 import time
 
-from pipelines.sandbox.config import UNIVERSAL_LIMIT_PER_SECOND
+from pipelines.sandbox.config import DEFAULT_RATE_LIMITS_PER_MINUTE, UNIVERSAL_LIMIT_PER_SECOND
 
 
 class _Bucket:
@@ -36,7 +36,7 @@ class RateLimiter:
     """Per-minute budgets per category plus Pinterest's universal per-second limit, per user."""
 
     def __init__(self, per_minute: dict[str, int], clock=time.monotonic):
-        self._per_minute = per_minute
+        self._per_minute = {**DEFAULT_RATE_LIMITS_PER_MINUTE, **per_minute}  # unnamed categories: the defaults
         self._clock = clock
         self._buckets: dict[tuple[str, str], _Bucket] = {}
         self._lock = threading.Lock()

@@ -31,15 +31,31 @@ ROUTES: tuple[Route, ...] = (*api_control.ROUTES, *api_organic.ROUTES, *api_ads.
 _COMPILED = tuple((route.pattern, route) for route in ROUTES)
 
 
+class UserWorld:
+    """One business account's synthetic world and the models that report on it."""
+
+    def __init__(self, config: SandboxConfig, number: int):
+        self.world = World(config.for_user(number))
+        if number > 1:
+            self.world.username = f"{self.world.username}_{number}"
+        self.organic = OrganicModel(self.world)
+        self.ads = AdsModel(self.world)
+
+
 class SandboxState:
-    """Everything one running simulator knows: its world, tokens, budgets, reports and counters."""
+    """Everything one running simulator knows: its users' worlds, tokens, budgets, reports and counters.
+    `world`, `organic` and `ads` are the first user's; a request authenticated as another user sees that
+    user's (see `for_user`)."""
 
     def __init__(self, config: SandboxConfig):
         self.config = config
-        self.world = World(config)
-        self.organic = OrganicModel(self.world)
-        self.ads = AdsModel(self.world)
-        self.tokens = TokenStore(self.world.user_id, config.token_ttl_seconds)
+        self._users = {}
+        for number in range(1, config.users + 1):
+            user = UserWorld(config, number)
+            self._users[user.world.user_id] = user
+        first = next(iter(self._users.values()))
+        self.world, self.organic, self.ads = first.world, first.organic, first.ads
+        self.tokens = TokenStore(list(self._users), config.token_ttl_seconds)
         self.limiter = RateLimiter(config.rate_limits)
         self.reports = api_reports.ReportStore()
         self._faults = random.Random(config.seed ^ 0x5EED)
@@ -47,6 +63,11 @@ class SandboxState:
         self._request_ids = itertools.count(1)
         self.requests: collections.Counter[str] = collections.Counter()
         self.responses: collections.Counter[str] = collections.Counter()
+
+    def for_user(self, user_id: str) -> SandboxState | UserView:
+        """The state as the given user sees it (the shared state itself for the first user)."""
+        user = self._users[user_id]
+        return self if user.world is self.world else UserView(self, user)
 
     def draw(self) -> float:
         with self._lock:
@@ -68,6 +89,17 @@ class SandboxState:
             self.requests.clear()
             self.responses.clear()
         self.limiter.reset()
+
+
+class UserView:
+    """The simulator's state with another user's world: counters, tokens, limits and reports are shared."""
+
+    def __init__(self, shared: SandboxState, user: UserWorld):
+        self._shared = shared
+        self.world, self.organic, self.ads = user.world, user.organic, user.ads
+
+    def __getattr__(self, name: str):
+        return getattr(self._shared, name)
 
 
 def _match(method: str, path: str) -> tuple[Route | None, dict[str, str], bool]:
@@ -146,6 +178,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self._inject_faults(route)
             if route.authenticated:
                 request.token = state.tokens.authenticate(self.headers.get("Authorization"))
+                request.state = state.for_user(request.token.user_id)
                 if not set(route.scopes) <= request.token.scopes:
                     raise missing_scope()
             if state.config.api_sandbox_mode and not route.api_sandbox_enabled:
