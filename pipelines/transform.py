@@ -109,8 +109,12 @@ def select_latest(con: duckdb.DuckDBPyConnection, requested: DateRange) -> None:
         QUALIFY row_number() OVER (PARTITION BY pin_id, metric ORDER BY extracted_at DESC, source DESC) = 1""")
 
 
-def write_lake(con: duckdb.DuckDBPyConnection, lake: Lake, source: str, snapshot_date: dt.date) -> NormalizeSummary:
-    """Replace, date by date, the source's files of every date that has answers; snapshot pin lifetimes."""
+def write_lake(con: duckdb.DuckDBPyConnection, lake: Lake, source: str, snapshot_date: dt.date,
+               account: str | None = None) -> NormalizeSummary:
+    """Replace, date by date, the source's files of every date that has answers; snapshot pin lifetimes.
+    `account`: a named Pinterest account's files (`<source>.<account>.parquet`) instead of the default's."""
+    suffix = f".{account}" if account else ""
+    source = source + suffix
     summary = NormalizeSummary()
     dates = [row[0] for row in con.execute("SELECT DISTINCT date FROM latest_status ORDER BY date").fetchall()]
     metric_columns = ", ".join(METRIC_DAILY.names)
@@ -136,13 +140,15 @@ def write_lake(con: duckdb.DuckDBPyConnection, lake: Lake, source: str, snapshot
     summary.lifetime_rows = con.execute("SELECT count(*) FROM latest_lifetime").fetchall()[0][0]
     if summary.lifetime_rows:
         lake.snapshot(con, "pin_lifetime", snapshot_date,
-                      f"SELECT {', '.join(PIN_LIFETIME.names)} FROM latest_lifetime ORDER BY pin_id, metric")
+                      f"SELECT {', '.join(PIN_LIFETIME.names)} FROM latest_lifetime ORDER BY pin_id, metric",
+                      name="pin_lifetime" + suffix)
     return summary
 
 
 def normalize_range(raw: RawZone, lake: Lake, requested: DateRange, source: Source, snapshot_date: dt.date,
-                    temp_directory: str | None = None) -> NormalizeSummary:
-    """Raw zone → lake for a date range, with zero API calls (this is also the re-normalize path)."""
+                    temp_directory: str | None = None, account: str | None = None) -> NormalizeSummary:
+    """Raw zone → lake for a date range, with zero API calls (this is also the re-normalize path).
+    `account`: the name of a Pinterest account other than the default one, whose lake files these are."""
     with duckdb.connect() as con:
         # Staging is bounded in memory and spills to disk, so the number of pins does not set the peak RSS.
         con.execute(f"SET memory_limit = '{STAGING_MEMORY_LIMIT}'")
@@ -151,6 +157,6 @@ def normalize_range(raw: RawZone, lake: Lake, requested: DateRange, source: Sour
             con.execute("SET temp_directory = ?", [temp_directory])
         files = stage(con, raw, requested, source)
         select_latest(con, requested)
-        summary = write_lake(con, lake, source.name, snapshot_date)
+        summary = write_lake(con, lake, source.name, snapshot_date, account)
     summary.raw_files = files
     return summary
