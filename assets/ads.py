@@ -4,14 +4,17 @@ import warnings
 
 import dagster as dg
 import duckdb
+import pyarrow as pa
 import pyarrow.parquet as pq
 
+from assets.accounts import accounts_check, for_each_account
 from assets.loading import check_specs, load_warehouse, normalize_to_lake
 from assets.metadata import api_metadata, preview
 from assets.organic import OWNERS, SINGLE_RUN, partition_range
 from assets.partitions import DAILY
 from assets.resources import PinterestResource, StorageResource
 from pipelines import settings
+from pipelines.accounts import Account
 from pipelines.ads.dimensions import SCHEMAS, AdsDimensions, extract_ads_dimensions
 from pipelines.ads.extract import extract_ads
 from pipelines.ads.normalize import ADS
@@ -22,13 +25,14 @@ warnings.filterwarnings("ignore", category=dg.BetaWarning)
 ADS_DIMENSIONS = tuple(SCHEMAS)
 
 
-def latest_ads_dimensions(storage: StorageResource) -> AdsDimensions:
+def latest_ads_dimensions(storage: StorageResource, account: Account) -> AdsDimensions:
     lake = storage.lake()
     tables = {}
     for name in ADS_DIMENSIONS:
-        snapshot = lake.latest_snapshot(name)
+        snapshot = lake.latest_snapshot(name, account.lake_name(name))
         if snapshot is None:
-            raise dg.Failure(f"no snapshot of {name} in {lake.root}; materialize the ads dimensions first")
+            raise dg.Failure(f"no snapshot of {name} for {account.describe()} in {lake.root}; "
+                             "materialize the ads dimensions first")
         tables[name] = pq.read_table(snapshot)
     return AdsDimensions(**tables)
 
@@ -42,57 +46,80 @@ def latest_ads_dimensions(storage: StorageResource) -> AdsDimensions:
                  description="Ad groups of every status (latest state): one row per ad group."),
     dg.AssetSpec("ads", group_name="ads", owners=OWNERS, kinds={"duckdb", "parquet"},
                  description="Ads of every status, with the pin each promotes (latest state): one row per ad."),
-])
+], check_specs=[accounts_check("ad_accounts")])
 def ads_dimensions(context: dg.AssetExecutionContext, pinterest: PinterestResource, storage: StorageResource):
-    """Every ad account (or those in PINTEREST_AD_ACCOUNT_IDS) and all their campaigns, ad groups and ads,
-    as a dated snapshot in the lake. An account the token cannot read is reported and skipped."""
-    client, _ = pinterest.client()
-    with client:
-        try:
-            dimensions = extract_ads_dimensions(client, storage.raw(), settings.ad_account_allow_list())
-        except AuthError as error:
-            if error.code != 3:
-                raise
-            context.log.warning("the token has no ads:read scope: no ads data is extracted")
-            dimensions = AdsDimensions(*(schema.empty_table() for schema in SCHEMAS.values()))
-    for account, reason in dimensions.refused.items():
-        context.log.warning(f"ad account {account} skipped: {reason}")
-    lake, today = storage.lake(), pinterest.today()
-    with duckdb.connect() as con:
-        for name, table in dimensions.tables().items():
-            con.register(name, table)
-            lake.snapshot(con, name, today, f"SELECT * FROM {name}")
-    for name, table in dimensions.tables().items():
+    """Every ad account of each Pinterest account (or those in its allow-list) and all their campaigns, ad
+    groups and ads, as a dated snapshot in the lake. An ad account the token cannot read is reported and
+    skipped; one that several Pinterest accounts see is extracted once, under the first of them."""
+    lake, today, taken = storage.lake(), pinterest.today(), {}
+
+    def extract(account: Account, stats) -> AdsDimensions:
+        client, _ = pinterest.client(account, stats)
+        with client:
+            try:
+                dimensions = extract_ads_dimensions(client, storage.raw(account),
+                                                    settings.ad_account_allow_list(account.environment()), taken)
+            except AuthError as error:
+                if error.code != 3:
+                    raise
+                context.log.warning(f"{account.describe()}: the token has no ads:read scope: no ads data is extracted")
+                dimensions = AdsDimensions(*(schema.empty_table() for schema in SCHEMAS.values()))
+        for ad_account, reason in dimensions.refused.items():
+            context.log.warning(f"{account.describe()}: ad account {ad_account} skipped: {reason}")
+        for ad_account, other in dimensions.taken.items():
+            context.log.info(f"{account.describe()}: ad account {ad_account} is extracted under account {other!r}")
+        taken.update(dict.fromkeys(dimensions.ad_accounts.column("ad_account_id").to_pylist(), account.name))
+        with duckdb.connect() as con:
+            for name, table in dimensions.tables().items():
+                con.register(name, table)
+                lake.snapshot(con, name, today, f"SELECT * FROM {name}", name=account.lake_name(name))
+        return dimensions
+
+    results = for_each_account(context, pinterest, extract)
+    for name in ADS_DIMENSIONS:
+        tables = [getattr(d, name) for d in results.done.values()]
+        table = pa.concat_tables(tables) if tables else SCHEMAS[name].empty_table()
         extra = {}
         if name == "ad_accounts":
-            extra = {"refused_ad_accounts": dg.MetadataValue.json(dimensions.refused), **api_metadata(client.stats)}
+            refused = {k: v for d in results.done.values() for k, v in d.refused.items()}
+            extra = {"refused_ad_accounts": dg.MetadataValue.json(refused), **results.metadata(),
+                     **api_metadata(results.stats)}
         yield dg.MaterializeResult(asset_key=name, metadata={"rows": dg.MetadataValue.int(table.num_rows),
                                                              "preview": preview(table), **extra})
+    yield results.check_result("ad_accounts")
 
 
 @dg.asset(partitions_def=DAILY, backfill_policy=SINGLE_RUN, deps=list(ADS_DIMENSIONS), group_name="ads",
-          owners=OWNERS, kinds={"pinterest", "json"})
+          owners=OWNERS, kinds={"pinterest", "json"}, check_specs=[accounts_check("ads_raw")])
 def ads_raw(context: dg.AssetExecutionContext, pinterest: PinterestResource, storage: StorageResource):
     """Raw answers of ads analytics (granularity DAY) at the ad account, campaign, ad group and ad levels for
-    the partition range. Calls per account per 90-day window: 1 + ceil(campaigns/250) + ceil(ad groups/250)
-    + ceil(ads/250), where ad groups and ads of campaigns without any row in the window are left out; plus
-    about log2(30) metrics_ready_state calls to find which recent days are final. Dates older than 90 days
-    (up to 914) come from async reports: one per account, level and 186 days."""
+    the partition range, Pinterest account after account. Calls per ad account per 90-day window: 1 +
+    ceil(campaigns/250) + ceil(ad groups/250) + ceil(ads/250), where ad groups and ads of campaigns without
+    any row in the window are left out; plus about log2(30) metrics_ready_state calls to find which recent
+    days are final. Dates older than 90 days (up to 914) come from async reports: one per ad account, level
+    and 186 days."""
     requested = partition_range(context)
-    dimensions = latest_ads_dimensions(storage)
-    client, _ = pinterest.client()
-    with client:
-        summary = extract_ads(client, storage.raw(), dimensions, requested, pinterest.today(), settings.ads_columns(),
-                              settings.ads_attribution(), settings.report_polling())
-    if summary.beyond_reports:
-        context.log.warning(f"{summary.beyond_reports} is older than even async reports serve (914 days): not requested")
-    return dg.MaterializeResult(metadata={
-        "range": str(requested), "analytics_calls": summary.analytics_calls,
-        "ready_state_calls": summary.ready_state_calls, "skipped_ad_groups": summary.skipped_ad_groups,
-        "skipped_ads": summary.skipped_ads, "ad_accounts": dimensions.ad_accounts.num_rows,
-        "async_reports": summary.reports,
-        "unreachable_dates": str(summary.beyond_reports) if summary.beyond_reports else "none",
-        **api_metadata(client.stats)})
+
+    def extract(account: Account, stats):
+        dimensions = latest_ads_dimensions(storage, account)
+        client, _ = pinterest.client(account, stats)
+        with client:
+            summary = extract_ads(client, storage.raw(account), dimensions, requested, pinterest.today(),
+                                  settings.ads_columns(), settings.ads_attribution(), settings.report_polling())
+        return summary, dimensions.ad_accounts.num_rows
+
+    results = for_each_account(context, pinterest, extract)
+    done = list(results.done.values())
+    beyond = next((s.beyond_reports for s, _ in done if s.beyond_reports), None)
+    if beyond:
+        context.log.warning(f"{beyond} is older than even async reports serve (914 days): not requested")
+    yield dg.MaterializeResult(metadata={
+        "range": str(requested), "analytics_calls": sum(s.analytics_calls for s, _ in done),
+        "ready_state_calls": sum(s.ready_state_calls for s, _ in done),
+        "skipped_ad_groups": sum(s.skipped_ad_groups for s, _ in done), "skipped_ads": sum(s.skipped_ads for s, _ in done),
+        "ad_accounts": sum(n for _, n in done), "async_reports": sum(s.reports for s, _ in done),
+        "unreachable_dates": str(beyond) if beyond else "none", **results.metadata(), **api_metadata(results.stats)})
+    yield results.check_result("ads_raw")
 
 
 @dg.asset(partitions_def=DAILY, backfill_policy=SINGLE_RUN, deps=["ads_raw"], group_name="ads", owners=OWNERS,
@@ -101,7 +128,7 @@ def ads_lake(context: dg.AssetExecutionContext, storage: StorageResource, pinter
     """Tidy ads rows in the Parquet lake: `metric_daily` (one row per entity per UTC day per attribution
     setting per metric) and `daily_status` (one row per entity per day with delivery, with is_final), for
     entity types ad_account, campaign, ad_group, ad. No API calls."""
-    return normalize_to_lake(storage, partition_range(context), ADS, pinterest.today())
+    return normalize_to_lake(storage, partition_range(context), ADS, pinterest.today(), pinterest.accounts())
 
 
 @dg.asset(partitions_def=DAILY, backfill_policy=SINGLE_RUN, deps=["ads_lake", *ADS_DIMENSIONS], group_name="warehouse",

@@ -5,13 +5,16 @@ import warnings
 
 import dagster as dg
 import duckdb
+import pyarrow as pa
 import pyarrow.parquet as pq
 
+from assets.accounts import accounts_check, for_each_account
 from assets.loading import check_specs, load_warehouse, normalize_to_lake
 from assets.metadata import api_metadata, preview
 from assets.partitions import DAILY
 from assets.resources import PinterestResource, StorageResource
 from pipelines import settings
+from pipelines.accounts import Account
 from pipelines.organic.dimensions import OrganicDimensions, extract_dimensions
 from pipelines.organic.extract import extract_organic, plan_organic
 from pipelines.organic.source import ORGANIC
@@ -30,15 +33,19 @@ def partition_range(context: dg.AssetExecutionContext) -> DateRange:
     return DateRange(window.start.date(), (window.end - dt.timedelta(days=1)).date())
 
 
-def latest_dimensions(storage: StorageResource) -> OrganicDimensions:
+def latest_dimensions(storage: StorageResource, account: Account) -> OrganicDimensions:
     lake = storage.lake()
     tables = {}
     for name in ("user_accounts", "boards", "pins"):
-        snapshot = lake.latest_snapshot(name)
+        snapshot = lake.latest_snapshot(name, account.lake_name(name))
         if snapshot is None:
-            raise dg.Failure(f"no snapshot of {name} in {lake.root}; materialize the organic dimensions first")
+            raise dg.Failure(f"no snapshot of {name} for {account.describe()} in {lake.root}; "
+                             "materialize the organic dimensions first")
         tables[name] = pq.read_table(snapshot)
     return OrganicDimensions(**tables)
+
+
+ORGANIC_DIMENSIONS = ("user_accounts", "boards", "pins")
 
 
 @dg.multi_asset(
@@ -51,47 +58,72 @@ def latest_dimensions(storage: StorageResource) -> OrganicDimensions:
         dg.AssetSpec("pins", group_name="organic", owners=OWNERS, kinds={"duckdb", "parquet"},
                      description="Pins of the account (latest state): one row per pin."),
     ],
+    check_specs=[accounts_check("user_accounts")],
 )
 def organic_dimensions(context: dg.AssetExecutionContext, pinterest: PinterestResource, storage: StorageResource):
-    """Every page of the account, its boards and its pins, as a dated snapshot in the lake (the warehouse
-    load makes the newest snapshot the latest state in DuckDB)."""
-    client, source = pinterest.client()
-    context.log.info(f"Pinterest API {client.base_url}, tokens from the {source}")
-    with client:
-        dimensions = extract_dimensions(client, storage.raw())
-    lake, today = storage.lake(), pinterest.today()
-    with duckdb.connect() as con:
-        for name in ("user_accounts", "boards", "pins"):
-            con.register(name, getattr(dimensions, name))
-            lake.snapshot(con, name, today, f"SELECT * FROM {name}")
-    for name in ("user_accounts", "boards", "pins"):
+    """Every page of each account, its boards and its pins, as a dated snapshot in the lake (the warehouse
+    load makes the newest snapshots the latest state in DuckDB)."""
+    lake, today, users = storage.lake(), pinterest.today(), {}
+
+    def extract(account: Account, stats) -> OrganicDimensions:
+        client, source = pinterest.client(account, stats)
+        context.log.info(f"{account.describe()}: Pinterest API {client.base_url}, tokens from the {source}")
+        with client:
+            dimensions = extract_dimensions(client, storage.raw(account))
+        if users.setdefault(dimensions.user_id, account.name) != account.name:
+            raise dg.Failure(f"{account.describe()} is the same Pinterest user as account {users[dimensions.user_id]!r}; "
+                             "list every Pinterest account once in the accounts file")
+        with duckdb.connect() as con:
+            for name in ORGANIC_DIMENSIONS:
+                con.register(name, getattr(dimensions, name))
+                lake.snapshot(con, name, today, f"SELECT * FROM {name}", name=account.lake_name(name))
+        return dimensions
+
+    results = for_each_account(context, pinterest, extract)
+    for name in ORGANIC_DIMENSIONS:
+        tables = [getattr(d, name) for d in results.done.values()]
+        table = pa.concat_tables(tables) if tables else None
         yield dg.MaterializeResult(asset_key=name, metadata={
-            "rows": dg.MetadataValue.int(getattr(dimensions, name).num_rows), "preview": preview(getattr(dimensions, name)),
-            **(api_metadata(client.stats) if name == "user_accounts" else {})})
+            "rows": dg.MetadataValue.int(table.num_rows if table is not None else 0),
+            "preview": preview(table) if table is not None else dg.MetadataValue.md("(no rows)"),
+            **(api_metadata(results.stats) | results.metadata() if name == "user_accounts" else {})})
+    yield results.check_result("user_accounts")
 
 
 @dg.asset(partitions_def=DAILY, backfill_policy=SINGLE_RUN, deps=["user_accounts", "pins"], group_name="organic",
-          owners=OWNERS, kinds={"pinterest", "json"})
+          owners=OWNERS, kinds={"pinterest", "json"}, check_specs=[accounts_check("organic_raw")])
 def organic_raw(context: dg.AssetExecutionContext, pinterest: PinterestResource, storage: StorageResource):
     """Raw answers of user-account and pin analytics for the partition range, gzipped in the raw zone
-    (immutable). Calls: ceil(days/90) x (1 + splits + ceil(pins/100)). Dates older than the API's
-    90-day window are not requested: they are reported as unreachable."""
+    (immutable), account after account. Calls per account: ceil(days/90) x (1 + splits + ceil(pins/100)).
+    Dates older than the API's 90-day window are not requested: they are reported as unreachable."""
     requested = partition_range(context)
-    dimensions = latest_dimensions(storage)
-    plan = plan_organic(requested, pinterest.today(), dimensions.pin_refs(), settings.organic_splits())
-    if plan.unreachable:
-        context.log.warning(f"{plan.unreachable} is older than the API's 90-day window: not requested; "
+    plans = []
+
+    def extract(account: Account, stats):
+        dimensions = latest_dimensions(storage, account)
+        plan = plan_organic(requested, pinterest.today(), dimensions.pin_refs(), settings.organic_splits())
+        plans.append(plan)
+        client, _ = pinterest.client(account, stats)
+        with client:
+            summary = extract_organic(client, storage.raw(account), plan, dimensions.user_id)
+        if not summary.bulk_available:
+            context.log.warning(f"{account.describe()}: bulk pin analytics unavailable to this app: "
+                                "fell back to one call per pin")
+        return summary, len(dimensions.pin_refs())
+
+    results = for_each_account(context, pinterest, extract)
+    unreachable = plans[0].unreachable if plans else None
+    if unreachable:
+        context.log.warning(f"{unreachable} is older than the API's 90-day window: not requested; "
                             "the lake keeps what earlier runs stored, and the raw zone can re-normalize it")
-    client, _ = pinterest.client()
-    with client:
-        summary = extract_organic(client, storage.raw(), plan, dimensions.user_id)
-    if not summary.bulk_available:
-        context.log.warning("bulk pin analytics unavailable to this app: fell back to one call per pin")
-    return dg.MaterializeResult(metadata={
-        "range": str(requested), "raw_files": summary.files, "planned_analytics_calls": plan.analytics_calls,
-        "unreachable_dates": str(plan.unreachable) if plan.unreachable else "none",
-        "bulk_pin_analytics": summary.bulk_available, "pins": len(dimensions.pin_refs()),
-        **api_metadata(client.stats)})
+    done = list(results.done.values())
+    yield dg.MaterializeResult(metadata={
+        "range": str(requested), "raw_files": sum(s.files for s, _ in done),
+        "planned_analytics_calls": sum(p.analytics_calls for p in plans),
+        "unreachable_dates": str(unreachable) if unreachable else "none",
+        "bulk_pin_analytics": all(s.bulk_available for s, _ in done), "pins": sum(n for _, n in done),
+        **results.metadata(), **api_metadata(results.stats)})
+    yield results.check_result("organic_raw")
 
 
 @dg.asset(partitions_def=DAILY, backfill_policy=SINGLE_RUN, deps=["organic_raw"], group_name="organic",
@@ -100,7 +132,7 @@ def organic_lake(context: dg.AssetExecutionContext, storage: StorageResource, pi
     """Tidy organic rows in the Parquet lake: `metric_daily` (one row per entity per UTC day per split
     per metric) and `daily_status` (one row per entity per UTC day per split), entity types user_account
     and pin, from the newest raw answer per key. No API calls: this is also the re-normalize path."""
-    return normalize_to_lake(storage, partition_range(context), ORGANIC, pinterest.today())
+    return normalize_to_lake(storage, partition_range(context), ORGANIC, pinterest.today(), pinterest.accounts())
 
 
 @dg.asset(partitions_def=DAILY, backfill_policy=SINGLE_RUN, deps=["organic_lake", "user_accounts", "boards", "pins"],

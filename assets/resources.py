@@ -9,6 +9,7 @@ from pathlib import Path
 import dagster as dg
 
 from pipelines import settings
+from pipelines.accounts import ENVIRONMENT_ACCOUNT, Account, load_accounts
 from pipelines.lake import Lake
 from pipelines.pinterest.accounting import CallStats
 from pipelines.pinterest.budgets import RateBudgets
@@ -27,8 +28,9 @@ class StorageResource(dg.ConfigurableResource):
     def root(self) -> Path:
         return Path(self.home) if self.home else settings.etl_home()
 
-    def raw(self) -> RawZone:
-        return RawZone(self.root / "raw")
+    def raw(self, account: Account = ENVIRONMENT_ACCOUNT) -> RawZone:
+        """The raw zone of one Pinterest account (`raw/`, or `raw/account=<name>/` for a named one)."""
+        return RawZone(account.raw_root(self.root))
 
     def lake(self) -> Lake:
         return Lake(self.root / "lake")
@@ -43,15 +45,22 @@ class StorageResource(dg.ConfigurableResource):
 
 
 class PinterestResource(dg.ConfigurableResource):
-    """The Pinterest API client, configured from the environment (base URL, tokens, token file)."""
+    """The Pinterest API clients of the configured accounts (base URL, tokens, token files from the
+    environment and the accounts file)."""
 
     concurrency: int = 4
 
     def today(self) -> dt.date:
         return settings.today()
 
-    def client(self) -> tuple[PinterestClient, str]:
-        env = os.environ
+    def accounts(self) -> list[Account]:
+        return load_accounts(os.environ)
+
+    def client(self, account: Account = ENVIRONMENT_ACCOUNT, stats: CallStats | None = None) -> tuple[PinterestClient, str]:
+        """A client with the account's tokens and rate budgets of its own (limits are per Pinterest user);
+        calls are counted in `stats` (shared by the accounts of a step, for its metadata)."""
+        env = account.environment(os.environ)
         config = ClientConfig(base_url=settings.api_base_url(env), concurrency=self.concurrency,
                               today=lambda: settings.today(env))
-        return client_from_env(env, config=config, stats=CallStats(), budgets=RateBudgets(settings.rate_budgets(env)))
+        return client_from_env(env, config=config, stats=stats or CallStats(),
+                               budgets=RateBudgets(settings.rate_budgets(env)))

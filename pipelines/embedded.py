@@ -16,7 +16,10 @@ log = logging.getLogger(__name__)
 
 
 def credentials_configured(env: MutableMapping[str, str]) -> bool:
-    return tokens_from_env(env) is not None or TokenFile(settings.token_file_path(env)).exists()
+    from pipelines.accounts import accounts_file
+
+    return (tokens_from_env(env) is not None or TokenFile(settings.token_file_path(env)).exists()
+            or accounts_file(env) is not None)
 
 
 def simulator_epoch(home: Path, today: dt.date) -> dt.date:

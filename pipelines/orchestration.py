@@ -48,6 +48,13 @@ def run_range(start: dt.date, end: dt.date, *, from_raw: bool = False, only: str
                           file=sys.stderr)
             return 1
         _print_summary(result, EXAMPLE_QUERIES[only or "organic"])
+        failed_accounts = sorted({name for evaluation in result.get_asset_check_evaluations()
+                                  if evaluation.check_name == "every_account_succeeded" and not evaluation.passed
+                                  for name in evaluation.metadata["failed_accounts"].value})
+        if failed_accounts:
+            print(f"pinterest-etl run: account(s) {', '.join(failed_accounts)} failed (see the messages above); "
+                  "the other accounts were loaded", file=sys.stderr)
+            return 1
     return 0
 
 
@@ -59,12 +66,15 @@ def _print_summary(result: dg.ExecuteInProcessResult, example: str) -> None:
         metadata = {k: v.value for k, v in materialization.metadata.items()
                     if k in ("api_calls", "raw_files", "analytics_calls", "metric_rows", "status_rows", "rows",
                              "unreachable_dates", "dates_not_final", "api_retries", "api_429s", "refused_ad_accounts",
-                             "skipped_ad_groups", "skipped_ads")}
+                             "skipped_ad_groups", "skipped_ads", "accounts", "failed_accounts")}
         if metadata and (materialization.partition is None or materialization.partition == result.dagster_run.tags.get(
                 "dagster/asset_partition_range_start")):
             print(f"  {materialization.asset_key.to_user_string()}: " + ", ".join(f"{k}={v}" for k, v in metadata.items()))
     for evaluation in result.get_asset_check_evaluations():
-        verdict = "passed" if evaluation.passed else f"FAILED ({evaluation.metadata.get('violations').value} violations)"
+        verdict = "passed" if evaluation.passed else "FAILED"
+        if not evaluation.passed:
+            details = {k: v.value for k, v in evaluation.metadata.items() if k in ("violations", "failed_accounts")}
+            verdict += f" ({', '.join(f'{k}: {v}' for k, v in details.items())})" if details else ""
         print(f"  check {evaluation.asset_key.to_user_string()}.{evaluation.check_name}: {verdict}")
     warehouse = Warehouse(settings.etl_home() / "warehouse.duckdb")
     with warehouse.connect(read_only=True) as con:

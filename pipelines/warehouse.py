@@ -123,9 +123,10 @@ class Warehouse:
             con.execute(_ads_view(level, metrics))
 
     def load(self, lake: Lake, source: str, entity_types: tuple[str, ...], dates: list[dt.date],
-             dimensions: dict[str, Path] | None = None) -> dict[str, int]:
-        """In one transaction: the source's fact rows for those dates are replaced by the lake's files,
-        and each given dimension table becomes exactly its lake snapshot. Returns rows per table."""
+             dimensions: dict[str, list[Path]] | None = None) -> dict[str, int]:
+        """In one transaction: the source's fact rows for those dates are replaced by the lake's files (every
+        account's), and each given dimension table becomes exactly the union of its snapshots (the newest of
+        every account; an entity two accounts see is kept once, as last extracted). Returns rows per table."""
         rows: dict[str, int] = {}
         with self.connect() as con:
             self.ensure_schema(con)
@@ -133,10 +134,14 @@ class Warehouse:
             try:
                 if dates:
                     rows.update(self._replace_facts(con, lake, source, entity_types, dates))
-                for name, path in (dimensions or {}).items():
+                for name, paths in (dimensions or {}).items():
+                    schema = DIMENSIONS[name]
+                    key = ", ".join(schema.names[:2] if name == "pin_lifetime" else schema.names[:1])
                     con.execute(f"DELETE FROM {name}")
-                    con.execute(f"INSERT INTO {name} SELECT {', '.join(DIMENSIONS[name].names)} "
-                                "FROM read_parquet(?, hive_partitioning = false)", [str(path)])
+                    con.execute(f"INSERT INTO {name} SELECT {', '.join(schema.names)} "
+                                "FROM read_parquet(?, hive_partitioning = false, union_by_name = true) "
+                                f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY extracted_at DESC) = 1",
+                                [[str(p) for p in paths]])
                     rows[name] = con.execute(f"SELECT count(*) FROM {name}").fetchall()[0][0]
                 con.execute("COMMIT")
             except BaseException:

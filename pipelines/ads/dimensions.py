@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
+from collections.abc import Mapping
 
 import pyarrow as pa
 
@@ -48,13 +49,15 @@ SCHEMAS = {"ad_accounts": AD_ACCOUNTS, "campaigns": CAMPAIGNS, "ad_groups": AD_G
 @dataclasses.dataclass
 class AdsDimensions:
     """Latest state of the ads entities, one row per entity; `refused` lists ad accounts the token
-    could not read (403/404), which the run reports and skips."""
+    could not read (403/404), which the run reports and skips; `taken` those another Pinterest account of
+    the run already extracted (an ad account shared with several of an agency's logins is read once)."""
 
     ad_accounts: pa.Table
     campaigns: pa.Table
     ad_groups: pa.Table
     ads: pa.Table
     refused: dict[str, str] = dataclasses.field(default_factory=dict)
+    taken: dict[str, str] = dataclasses.field(default_factory=dict)
 
     def tables(self) -> dict[str, pa.Table]:
         return {name: getattr(self, name) for name in SCHEMAS}
@@ -99,16 +102,24 @@ def normalize(name: str, items: list[dict], extracted_at: dt.datetime) -> pa.Tab
     return pa.Table.from_pylist(rows, schema=schema)
 
 
-def extract_ads_dimensions(client: PinterestClient, raw: RawZone, allow: frozenset[str] | None = None) -> AdsDimensions:
-    """Every ad account the token can see (or the allow-listed ones), and all their entities."""
+def extract_ads_dimensions(client: PinterestClient, raw: RawZone, allow: frozenset[str] | None = None,
+                           taken: Mapping[str, str] | None = None) -> AdsDimensions:
+    """Every ad account the token can see (or the allow-listed ones), and all their entities; ad accounts in
+    `taken` (id -> the Pinterest account that extracted it in this run) are left out."""
     now = dt.datetime.now(dt.timezone.utc)
     collected: dict[str, list[dict]] = {name: [] for name in SCHEMAS}
+    skipped: dict[str, str] = {}
     params = {"include_shared_accounts": True}
     for page in client.pages("ad_accounts/list", params=params):
         raw.write("ad_accounts/list", page.content, params=params, fetched_at=now, request_id=page.request_id)
-        collected["ad_accounts"].extend(a for a in page.data["items"] if allow is None or str(a.get("id")) in allow)
+        for account in page.data["items"]:
+            account_id = str(account.get("id"))
+            if taken and account_id in taken:
+                skipped[account_id] = taken[account_id]
+            elif allow is None or account_id in allow:
+                collected["ad_accounts"].append(account)
     refused: dict[str, str] = {}
-    missing = sorted((allow or frozenset()) - {str(a.get("id")) for a in collected["ad_accounts"]})
+    missing = sorted((allow or frozenset()) - {str(a.get("id")) for a in collected["ad_accounts"]} - set(skipped))
     for account_id in missing:
         refused[account_id] = "not among the ad accounts this token can see"
     readable = []
@@ -131,4 +142,4 @@ def extract_ads_dimensions(client: PinterestClient, raw: RawZone, allow: frozens
                 collected[name] = [i for i in collected[name] if str(i.get("ad_account_id")) != account_id]
     collected["ad_accounts"] = readable
     tables = {name: normalize(name, items, now) for name, items in collected.items()}
-    return AdsDimensions(**tables, refused=refused)
+    return AdsDimensions(**tables, refused=refused, taken=skipped)

@@ -1,0 +1,158 @@
+"""The Pinterest accounts a run extracts: the one the environment's credentials name, or the list in an
+accounts file (an agency's clients, each with its own tokens).
+
+An accounts file is TOML, `PINTEREST_ACCOUNTS_FILE` or else `PINTEREST_ETL_HOME/accounts.toml` when it exists:
+
+    [[account]]
+    name = "brand-a"                             # a-z, 0-9, '-' and '_'; names the account's files
+    access_token_env = "BRAND_A_ACCESS_TOKEN"    # environment variables holding its tokens ...
+    refresh_token_env = "BRAND_A_REFRESH_TOKEN"
+    token_file = "credentials/brand-a.json"      # ... or its token file (default: credentials/<name>.json,
+                                                 # relative paths are under PINTEREST_ETL_HOME)
+    ad_account_ids = ["549755885175"]            # optional: only these ad accounts
+
+The file names where secrets are, never the secrets. Every account's tokens are used only for that
+account; the app (PINTEREST_APP_ID / PINTEREST_APP_SECRET, or `app_id_env` / `app_secret_env`) refreshes them.
+
+Storage: the account named `default` (the environment's, or one so named in the file) keeps the plain
+layout (`raw/`, `lake/<table>/date=D/<source>.parquet`); another account's raw answers are under
+`raw/account=<name>/` and its lake files are `<source>.<name>.parquet`, so the warehouse, which loads
+every account's files of a date, never mixes or drops one account's rows when another is loaded.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+
+from pipelines import settings
+from pipelines.settings import SettingsError
+
+DEFAULT_NAME = "default"
+_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
+_KEYS = {"name", "access_token_env", "refresh_token_env", "token_file", "app_id_env", "app_secret_env", "ad_account_ids"}
+# The variables a client is built from; an account's own values replace the environment's.
+_CREDENTIAL_VARIABLES = ("PINTEREST_ACCESS_TOKEN", "PINTEREST_REFRESH_TOKEN", "PINTEREST_TOKEN_FILE",
+                         "PINTEREST_APP_ID", "PINTEREST_APP_SECRET", "PINTEREST_AD_ACCOUNT_IDS")
+
+
+@dataclasses.dataclass(frozen=True)
+class Account:
+    """One Pinterest login: where its credentials come from and which ad accounts to read."""
+
+    name: str
+    access_token_env: str | None = None
+    refresh_token_env: str | None = None
+    token_file: Path | None = None
+    app_id_env: str = "PINTEREST_APP_ID"
+    app_secret_env: str = "PINTEREST_APP_SECRET"
+    ad_account_ids: tuple[str, ...] | None = None
+    from_file: bool = True
+
+    @property
+    def is_default(self) -> bool:
+        return self.name == DEFAULT_NAME
+
+    def lake_name(self, base: str) -> str:
+        """The account's file name stem in a lake folder: `organic` or `organic.brand-a`."""
+        return base if self.is_default else f"{base}.{self.name}"
+
+    def raw_root(self, home: Path) -> Path:
+        return home / "raw" if self.is_default else home / "raw" / f"account={self.name}"
+
+    def environment(self, env: Mapping[str, str] = os.environ) -> dict[str, str]:
+        """`env` with this account's credentials in the variables the client reads (the environment's own
+        account: `env` unchanged)."""
+        if not self.from_file:
+            return dict(env)
+        own = {k: v for k, v in env.items() if k not in _CREDENTIAL_VARIABLES}
+        for variable, source in (("PINTEREST_ACCESS_TOKEN", self.access_token_env),
+                                 ("PINTEREST_REFRESH_TOKEN", self.refresh_token_env),
+                                 ("PINTEREST_APP_ID", self.app_id_env), ("PINTEREST_APP_SECRET", self.app_secret_env)):
+            if source and env.get(source):
+                own[variable] = env[source]
+        own["PINTEREST_TOKEN_FILE"] = str(self.token_file_path(env))
+        if self.ad_account_ids:
+            own["PINTEREST_AD_ACCOUNT_IDS"] = ",".join(self.ad_account_ids)
+        return own
+
+    def token_file_path(self, env: Mapping[str, str] = os.environ) -> Path:
+        if not self.from_file:
+            return settings.token_file_path(env)
+        path = self.token_file or Path("credentials") / f"{self.name}.json"
+        return path if path.is_absolute() else settings.etl_home(env) / path
+
+    def describe(self) -> str:
+        return f"account {self.name!r}"
+
+
+ENVIRONMENT_ACCOUNT = Account(DEFAULT_NAME, from_file=False)
+
+
+def accounts_file(env: Mapping[str, str] = os.environ) -> Path | None:
+    """PINTEREST_ACCOUNTS_FILE, else PINTEREST_ETL_HOME/accounts.toml if it exists; None: one account."""
+    explicit = env.get("PINTEREST_ACCOUNTS_FILE")
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise SettingsError(f"PINTEREST_ACCOUNTS_FILE={explicit}: no such file; create it (see README, "
+                                "'Several Pinterest accounts') or unset the variable")
+        return path
+    default = settings.etl_home(env) / "accounts.toml"
+    return default if default.is_file() else None
+
+
+def load_accounts(env: Mapping[str, str] = os.environ) -> list[Account]:
+    """The accounts to extract, in the file's order (or the environment's one account)."""
+    path = accounts_file(env)
+    return [ENVIRONMENT_ACCOUNT] if path is None else parse_accounts(path.read_text(), str(path))
+
+
+def parse_accounts(text: str, origin: str = "accounts file") -> list[Account]:
+    """Accounts from TOML text; any unknown key, bad name or type is an error naming it and the fix."""
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise SettingsError(f"{origin}: not valid TOML ({error})") from None
+    unknown = sorted(set(document) - {"account"})
+    if unknown:
+        raise SettingsError(f"{origin}: unknown top-level key(s) {', '.join(unknown)}; "
+                            "the file holds [[account]] tables only")
+    entries = document.get("account")
+    if not isinstance(entries, list) or not entries:
+        raise SettingsError(f"{origin}: no [[account]] table; add one per Pinterest account")
+    accounts, names = [], set()
+    for number, entry in enumerate(entries, 1):
+        where = f"{origin}, account #{number}"
+        unknown = sorted(set(entry) - _KEYS)
+        if unknown:
+            raise SettingsError(f"{where}: unknown key(s) {', '.join(unknown)}; known keys: {', '.join(sorted(_KEYS))}")
+        name = entry.get("name")
+        if not isinstance(name, str) or not _NAME.fullmatch(name):
+            raise SettingsError(f"{where}: 'name' must be 1-40 characters of a-z, 0-9, '-' and '_', starting with a "
+                                f"letter or digit (got {name!r})")
+        if name in names:
+            raise SettingsError(f"{where}: the name {name!r} is used twice; names must be unique")
+        names.add(name)
+        for key in ("access_token_env", "refresh_token_env", "app_id_env", "app_secret_env", "token_file"):
+            if key in entry and (not isinstance(entry[key], str) or not entry[key].strip()):
+                raise SettingsError(f"{where} ({name}): {key!r} must be a non-empty string")
+        for key in ("access_token_env", "refresh_token_env", "app_id_env", "app_secret_env"):
+            if key in entry and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", entry[key]):
+                raise SettingsError(f"{where} ({name}): {key!r} names an environment variable, not a value "
+                                    f"(got something that is not a variable name); put the secret in that variable")
+        ids = entry.get("ad_account_ids")
+        if ids is not None and (not isinstance(ids, list) or not all(isinstance(i, str) and i.isdigit() for i in ids)):
+            raise SettingsError(f"{where} ({name}): 'ad_account_ids' must be a list of numeric ids as strings, "
+                                'for example ["549755885175"]')
+        accounts.append(Account(
+            name=name, access_token_env=entry.get("access_token_env"), refresh_token_env=entry.get("refresh_token_env"),
+            token_file=Path(entry["token_file"]) if "token_file" in entry else None,
+            app_id_env=entry.get("app_id_env", "PINTEREST_APP_ID"),
+            app_secret_env=entry.get("app_secret_env", "PINTEREST_APP_SECRET"),
+            ad_account_ids=tuple(ids) if ids else None))
+    return accounts
