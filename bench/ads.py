@@ -123,12 +123,12 @@ WAREHOUSE_SQL = {
 TABLES = {"campaign": "campaigns", "ad_group": "ad_groups", "ad": "ads"}
 
 
-def warehouse_facts(path: Path) -> dict:
+def warehouse_facts(path: Path, start: dt.date = START, end: dt.date = END, today: dt.date = TODAY) -> dict:
     """What the plans need, from the warehouse (read-only): entities per ad account and status, the campaigns with
-    rows in each window and their ad groups and ads, and the rows of every table."""
+    rows in each window of the range and their ad groups and ads, and the rows of every table."""
     import duckdb
 
-    spans = windows()
+    spans = windows(start, end, today)
     with duckdb.connect(str(path), read_only=True) as con:
         tables = [name for (name,) in con.execute("SELECT table_name FROM duckdb_tables() ORDER BY table_name").fetchall()]
         rows = {name: con.execute(f"SELECT count(*) FROM {name}").fetchall()[0][0] for name in tables}
@@ -147,14 +147,15 @@ def warehouse_facts(path: Path) -> dict:
             for level, key in (("campaign", "active_campaigns"), ("ad_group", "active_ad_groups"), ("ad", "active_ads")):
                 per_level[level] = dict(con.execute(WAREHOUSE_SQL[key], [start, end]).fetchall())
             active.append(per_level)
-    return {"accounts": accounts, "entities": entities, "active": active, "rows": rows, "rows_by_entity_type": by_type}
+    return {"accounts": accounts, "entities": entities, "active": active, "rows": rows, "rows_by_entity_type": by_type,
+            "spans": spans, "today": today}
 
 
 def planned_calls(facts: dict) -> dict:
     """The planner's formula on the data: per ad account and window, 1 + ceil(campaigns/250) + ceil(active ad
     groups/250) + ceil(active ads/250); the dimensions, one call per page of 250; metrics_ready_state, a binary
     search over the dates still inside the attribution window."""
-    spans = windows()
+    spans = facts.get("spans") or windows()
     accounts, entities = facts["accounts"], facts["entities"]
 
     def total(level: str, account: str) -> int:
@@ -167,7 +168,7 @@ def planned_calls(facts: dict) -> dict:
     plan[ANALYTICS["campaign"]] = sum(batches(total("campaign", a)) for a in accounts) * len(spans)
     for level in ("ad_group", "ad"):
         plan[ANALYTICS[level]] = sum(batches(window[level].get(a, 0)) for window in facts["active"] for a in accounts)
-    recent, plan[READY] = ready_state_calls(spans)
+    recent, plan[READY] = ready_state_calls(spans, facts.get("today", TODAY))
     return {"by_endpoint": plan, "total": sum(plan.values()),
             "analytics": sum(plan[ANALYTICS[level]] for level in LEVELS),
             "dimensions": sum(plan[LISTS[level]] for level in LEVELS), "ready_state": plan[READY],

@@ -40,6 +40,7 @@ def run_range(start: dt.date, end: dt.date, *, from_raw: bool = False, only: str
                 run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
                 tags={"dagster/asset_partition_range_start": start.isoformat(),
                       "dagster/asset_partition_range_end": end.isoformat()})
+            timing = _step_timing(instance, result.run_id)
         if not result.success:
             for event in result.all_events:
                 if event.is_step_failure:
@@ -47,6 +48,7 @@ def run_range(start: dt.date, end: dt.date, *, from_raw: bool = False, only: str
                     print(f"pinterest-etl run: step {event.step_key} failed: {error.message.strip() if error else 'unknown'}",
                           file=sys.stderr)
             return 1
+        print(timing)
         _print_summary(result, EXAMPLE_QUERIES[only or "organic"])
         failed_accounts = sorted({name for evaluation in result.get_asset_check_evaluations()
                                   if evaluation.check_name == "every_account_succeeded" and not evaluation.passed
@@ -56,6 +58,15 @@ def run_range(start: dt.date, end: dt.date, *, from_raw: bool = False, only: str
                   "the other accounts were loaded", file=sys.stderr)
             return 1
     return 0
+
+
+def _step_timing(instance: dg.DagsterInstance, run_id: str) -> str:
+    """The run's duration and each step's, in the order they ran (Dagster's own overhead is the difference)."""
+    run = instance.get_run_stats(run_id)
+    steps = sorted((s for s in instance.get_run_step_stats(run_id) if s.start_time and s.end_time),
+                   key=lambda s: s.start_time)
+    parts = ", ".join(f"{s.step_key} {s.end_time - s.start_time:.2f} s" for s in steps)
+    return f"  run: {run.end_time - run.start_time:.2f} s; steps: {parts}"
 
 
 def _print_summary(result: dg.ExecuteInProcessResult, example: str) -> None:
