@@ -131,3 +131,31 @@ access_token_env = "REVOKED_ACCESS_TOKEN"
     assert query(tmp_path, "SELECT count(*) FROM user_accounts") == [(2,)]
     assert query(tmp_path, "SELECT count(DISTINCT entity_id) FROM metric_daily WHERE entity_type = 'user_account'") == [(2,)]
     assert query(tmp_path, "SELECT count(DISTINCT entity_id) FROM metric_daily WHERE entity_type = 'ad_account'") == [(2,)]
+
+
+def test_auth_commands_work_on_a_named_account(make_sandbox, tmp_path):
+    import json
+    import os
+    import stat
+    import subprocess
+    import sys
+
+    server = make_sandbox(users=2)
+    (tmp_path / "accounts.toml").write_text(TWO_ACCOUNTS)
+    env = {**os.environ, "PINTEREST_API_BASE_URL": server.base_url, "PINTEREST_ETL_HOME": str(tmp_path),
+           "PINTEREST_ACCESS_TOKEN": "", "PINTEREST_REFRESH_TOKEN": "", **TOKENS}
+
+    def auth(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "pipelines.cli", "auth", *args], capture_output=True, text=True,
+                              timeout=60, env=env)
+
+    status = auth("status", "--account", "brand-b")
+    assert status.returncode == 0, status.stderr
+    assert "user @sandbox_studio_2" in status.stdout
+    refreshed = auth("refresh", "--account", "brand-b")
+    assert refreshed.returncode == 0, refreshed.stderr
+    token_file = tmp_path / "credentials" / "brand-b.json"
+    assert stat.S_IMODE(token_file.stat().st_mode) == 0o600 and json.loads(token_file.read_text())["refresh_token"]
+    assert not (tmp_path / "credentials" / "brand-a.json").exists()
+    unknown = auth("status", "--account", "brand-c")
+    assert unknown.returncode == 1 and "no account 'brand-c' in the accounts file (accounts: brand-a, brand-b)" in unknown.stderr

@@ -38,6 +38,23 @@ def add_parser(commands) -> None:
     refresh_p.set_defaults(handler=_refresh)
     status_p = sub.add_parser("status", help="where the tokens come from, their scopes and expiry, and whether they work")
     status_p.set_defaults(handler=_status)
+    for action in (login_p, refresh_p, status_p):
+        action.add_argument("--account", metavar="NAME",
+                            help="an account of the accounts file (PINTEREST_ACCOUNTS_FILE or PINTEREST_ETL_HOME/"
+                                 "accounts.toml): its token file and credentials instead of the environment's")
+
+
+def _environment(args: argparse.Namespace) -> dict[str, str]:
+    """The environment the command works with: the named account's credentials, or the process's own."""
+    if not args.account:
+        return dict(os.environ)
+    from pipelines.accounts import load_accounts
+
+    accounts = {a.name: a for a in load_accounts(os.environ)}
+    if args.account not in accounts:
+        raise CredentialsError(f"no account {args.account!r} in the accounts file (accounts: "
+                               f"{', '.join(accounts) or 'none'})")
+    return accounts[args.account].environment(os.environ)
 
 
 def _fail(message: str) -> int:
@@ -71,8 +88,8 @@ def _login(args: argparse.Namespace) -> int:
     from pipelines.pinterest.factory import app_credentials
     from pipelines.pinterest.oauth import login
 
-    env = os.environ
     try:
+        env = _environment(args)
         base_url = check_base_url(settings.api_base_url(env))
         app = app_credentials(env, base_url)
         if app is None:
@@ -88,7 +105,7 @@ def _login(args: argparse.Namespace) -> int:
         tokens = login(base_url, app, show, redirect_uri=args.redirect_uri, scopes=scopes, timeout_seconds=args.timeout)
         token_file = TokenFile(settings.token_file_path(env))
         token_file.write(tokens)
-    except (BaseUrlError, CredentialsError, PinterestError, OSError) as error:
+    except (BaseUrlError, CredentialsError, PinterestError, OSError, settings.SettingsError) as error:
         return _fail(str(error))
     print(f"Authorized. Tokens saved to {token_file.path} (mode 0600).\n{_describe(tokens)}")
     return 0
@@ -99,16 +116,17 @@ def _refresh(args: argparse.Namespace) -> int:
     from pipelines.pinterest.factory import client_from_env
 
     try:
-        client, source = client_from_env(os.environ)
+        env = _environment(args)
+        client, source = client_from_env(env)
         with client:
             if not client.tokens.can_refresh():
                 return _fail("no refresh token (or no PINTEREST_APP_ID/PINTEREST_APP_SECRET) to refresh with; "
                              "run `pinterest-etl auth login`")
             client.tokens.refresh()
             tokens = client.tokens.tokens
-    except (BaseUrlError, CredentialsError, PinterestError, OSError) as error:
+    except (BaseUrlError, CredentialsError, PinterestError, OSError, settings.SettingsError) as error:
         return _fail(str(error))
-    print(f"Refreshed (tokens were from the {source}); saved to {settings.token_file_path(os.environ)}.\n{_describe(tokens)}")
+    print(f"Refreshed (tokens were from the {source}); saved to {settings.token_file_path(env)}.\n{_describe(tokens)}")
     return 0
 
 
@@ -117,11 +135,11 @@ def _status(args: argparse.Namespace) -> int:
     from pipelines.pinterest.factory import client_from_env
 
     try:
-        client, source = client_from_env(os.environ)
+        client, source = client_from_env(_environment(args))
         with client:
             print(f"Tokens from the {source}; API {client.base_url}\n{_describe(client.tokens.tokens)}")
             account = client.get("user_account/get")
-    except (BaseUrlError, CredentialsError, PinterestError, OSError) as error:
+    except (BaseUrlError, CredentialsError, PinterestError, OSError, settings.SettingsError) as error:
         return _fail(str(error))
     print(f"  works: yes (user @{account.get('username')}, {account.get('account_type')})")
     return 0
