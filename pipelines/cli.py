@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from pipelines.commands import auth, run, sandbox, sql
+from pipelines.commands import auth, dictionary, run, sandbox, sql
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -17,6 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run.add_parser(commands)
     sql.add_parser(commands)
+    dictionary.add_parser(commands)
     auth.add_parser(commands)
     sandbox.add_parser(commands)
     return parser

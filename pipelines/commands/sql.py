@@ -1,56 +1,185 @@
-"""`pinterest-etl sql`: a read-only query on the warehouse, printed as an aligned table."""
+"""`pinterest-etl sql`: one read-only query on the warehouse, printed as an aligned table or written to CSV/Parquet."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from pathlib import Path
 
 import duckdb
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
 
 from pipelines import settings
 
+NUMERIC_TYPES = frozenset({"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
+                           "UBIGINT", "UHUGEINT", "FLOAT", "DOUBLE", "DECIMAL"})
+MAX_CELL_WIDTH = 80
+BATCH_ROWS = 100_000
+
 
 def add_parser(commands) -> None:
-    p = commands.add_parser("sql", help="run a read-only SQL query on the warehouse",
-                            description="Run one read-only SQL query on PINTEREST_ETL_HOME/warehouse.duckdb and print "
-                                        "the result as an aligned table.")
-    p.add_argument("query", help='for example "SELECT * FROM pin_daily LIMIT 5"')
-    p.add_argument("--max-rows", type=int, default=100, help="rows to print at most (default: 100)")
+    p = commands.add_parser(
+        "sql", help="run a read-only SQL query on the warehouse",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Run one read-only SQL query on PINTEREST_ETL_HOME/warehouse.duckdb: print it as an aligned table, "
+                    "or write the whole result with --csv/--parquet.",
+        epilog="Read-only means: the warehouse is opened read-only, only SELECT-like statements are accepted (SELECT, "
+               "WITH, VALUES, FROM, DESCRIBE, SHOW, SUMMARIZE), no file but the lake (read_parquet of "
+               "PINTEREST_ETL_HOME/lake/...) can be read, and none can be written by SQL (COPY, EXPORT, ATTACH, "
+               "INSTALL and SET fail).\n\n"
+               "examples:\n"
+               '  pinterest-etl sql "SELECT * FROM pin_daily LIMIT 5"\n'
+               "  pinterest-etl sql --file docs/queries.sql --name top_pins_by_saves_28d\n"
+               '  pinterest-etl sql "FROM campaign_daily" --csv campaigns.csv --parquet campaigns.parquet\n'
+               "  pinterest-etl sql - --csv - < my_query.sql > result.csv")
+    p.add_argument("query", nargs="?", help='the SQL, for example "SELECT * FROM pin_daily LIMIT 5"; - reads it from '
+                                            "standard input")
+    p.add_argument("--file", type=Path, help="read the SQL from this file; with several `-- name: NAME` queries in "
+                                             "it (like docs/queries.sql), pick one with --name")
+    p.add_argument("--name", help="the `-- name:` of the query to run from --file")
+    p.add_argument("--max-rows", type=int, default=100, help="rows to print at most (default: 100); --csv and "
+                                                            "--parquet always get every row")
+    p.add_argument("--csv", metavar="PATH", help="write the whole result as CSV with a header (- for standard output)")
+    p.add_argument("--parquet", metavar="PATH", help="write the whole result as Parquet")
     p.set_defaults(handler=_sql)
 
 
 def format_table(cursor: duckdb.DuckDBPyConnection, max_rows: int = 100) -> str:
+    """The first `max_rows` rows of a query result as an aligned text table: numeric columns right-aligned,
+    cells longer than MAX_CELL_WIDTH characters cut with an ellipsis."""
     columns = [d[0] for d in cursor.description]
+    numeric = [str(d[1]).split("(")[0] in NUMERIC_TYPES for d in cursor.description]
     rows = cursor.fetchmany(max_rows + 1)
     more = len(rows) > max_rows
-    cells = [[("NULL" if v is None else str(v)) for v in row] for row in rows[:max_rows]]
+    cells = [[_cell(v) for v in row] for row in rows[:max_rows]]
     widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths)), "  ".join("-" * w for w in widths)]
-    lines += ["  ".join(v.rjust(w) if _numeric(v) else v.ljust(w) for v, w in zip(row, widths)) for row in cells]
+
+    def line(values: list[str]) -> str:
+        return "  ".join(v.rjust(w) if right else v.ljust(w) for v, w, right in zip(values, widths, numeric)).rstrip()
+
+    lines = [line(columns), "  ".join("-" * w for w in widths)] + [line(row) for row in cells]
     lines.append(f"({len(cells)} rows{', more not shown' if more else ''})")
     return "\n".join(lines)
 
 
-def _numeric(text: str) -> bool:
+def _cell(value) -> str:
+    text = "NULL" if value is None else str(value)
+    text = text.replace("\n", " ")
+    return text if len(text) <= MAX_CELL_WIDTH else text[:MAX_CELL_WIDTH - 1] + "…"
+
+
+class UsageError(ValueError):
+    """The command line does not say which one query to run."""
+
+
+def read_query(args: argparse.Namespace, stdin=None) -> str:
+    """The SQL the command line names: the argument, standard input (-), or a (named query of a) file."""
+    from pipelines.analyst_sql import named_queries
+
+    if args.file is not None and args.query is not None:
+        raise UsageError("give the SQL either as an argument or with --file, not both")
+    if args.name is not None and args.file is None:
+        raise UsageError("--name picks a query from --file; give --file too")
+    if args.file is None:
+        if args.query is None:
+            raise UsageError('give a query, for example: pinterest-etl sql "SELECT * FROM pin_daily LIMIT 5"')
+        return (stdin or sys.stdin).read() if args.query == "-" else args.query
     try:
-        float(text)
-        return True
-    except ValueError:
-        return False
+        text = args.file.read_text()
+    except OSError as error:
+        raise UsageError(f"cannot read {args.file}: {error.strerror or error}") from None
+    queries = named_queries(text)
+    if args.name is not None:
+        if args.name not in queries:
+            raise UsageError(f"{args.file} has no query named {args.name!r}; its queries: "
+                             f"{', '.join(queries) or 'none (no `-- name:` lines)'}")
+        return queries[args.name]
+    if len(queries) > 1:
+        raise UsageError(f"{args.file} holds {len(queries)} named queries; pick one with --name: {', '.join(queries)}")
+    return next(iter(queries.values())) if queries else text
+
+
+def write_result(reader: pa.RecordBatchReader, csv_path: str | None, parquet_path: str | None) -> int:
+    """Stream every row of the result into the CSV and/or Parquet file; returns the number of rows.
+    Files are written under a temporary name and renamed at the end, so a failure leaves no partial file."""
+    files = {kind: _temporary(path) for kind, path in (("CSV", csv_path), ("Parquet", parquet_path))
+             if path is not None and path != "-"}  # kind -> (temporary file, final file)
+    writers = []
+    try:
+        try:
+            if csv_path == "-":
+                writers.append(pa_csv.CSVWriter(sys.stdout.buffer, reader.schema))
+            elif "CSV" in files:
+                writers.append(pa_csv.CSVWriter(str(files["CSV"][0]), reader.schema))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
+            raise UsageError(f"this result cannot be written as CSV ({error}); use --parquet, or cast the column "
+                             "to VARCHAR") from None
+        if "Parquet" in files:
+            writers.append(pq.ParquetWriter(str(files["Parquet"][0]), reader.schema))
+        rows = 0
+        for batch in reader:
+            for writer in writers:
+                writer.write_batch(batch)
+            rows += batch.num_rows
+        for writer in writers:
+            writer.close()
+    except BaseException:
+        for writer in writers:
+            _close_quietly(writer)
+        for temporary, _ in files.values():
+            temporary.unlink(missing_ok=True)
+        raise
+    for temporary, final in files.values():
+        os.replace(temporary, final)
+    if csv_path == "-":
+        sys.stdout.flush()
+    return rows
+
+
+def _temporary(target: str) -> tuple[Path, Path]:
+    path = Path(target)
+    if path.is_dir():
+        raise UsageError(f"{target} is a directory; give a file name")
+    if not path.parent.is_dir():
+        raise UsageError(f"cannot write {target}: the directory {path.parent} does not exist")
+    return path.with_name(f".{path.name}.{os.getpid()}.partial"), path
+
+
+def _close_quietly(writer) -> None:
+    try:
+        writer.close()
+    except Exception:  # noqa: BLE001 - already failing; the original error is the one to report
+        pass
 
 
 def _sql(args: argparse.Namespace) -> int:
-    from pipelines.warehouse import Warehouse
+    from pipelines.analyst_sql import NoWarehouseError, QueryRefusedError, WarehouseBusyError, check_read_only, open_read_only
 
     settings.load_dotenv()
-    warehouse = Warehouse(settings.etl_home() / "warehouse.duckdb")
     try:
-        with warehouse.connect(read_only=True) as con:
-            print(format_table(con.execute(args.query), args.max_rows))
-    except FileNotFoundError as error:
-        print(f"pinterest-etl sql: error: {error}", file=sys.stderr)
-        return 1
-    except duckdb.Error as error:
-        print(f"pinterest-etl sql: error: {error}", file=sys.stderr)
+        if args.max_rows < 0:
+            raise UsageError(f"--max-rows must be 0 or more (got {args.max_rows})")
+        if args.csv == "-" and args.parquet == "-":
+            raise UsageError("only --csv can write to standard output (-)")
+        sql = read_query(args)
+        with open_read_only(settings.etl_home()) as con:
+            check_read_only(con, sql)
+            if args.csv is None and args.parquet is None:
+                print(format_table(con.execute(sql), args.max_rows))
+            else:
+                rows = write_result(con.sql(sql).to_arrow_reader(BATCH_ROWS), args.csv, args.parquet)
+                written = [p for p in (args.csv, args.parquet) if p is not None and p != "-"]
+                if written:
+                    print(f"{rows} rows written to {' and '.join(written)}", file=sys.stderr)
+    except (UsageError, NoWarehouseError, WarehouseBusyError, QueryRefusedError, duckdb.Error, pa.ArrowException,
+            OSError, ValueError) as error:
+        text = str(error).strip()  # DuckDB's messages go on with the query and a caret: the first line says it
+        message = text.splitlines()[0] if text else type(error).__name__
+        if isinstance(error, duckdb.PermissionException):
+            message += f" (SQL here may read only the lake: files under {settings.etl_home().resolve() / 'lake'}/)"
+        print(f"pinterest-etl sql: error: {message}", file=sys.stderr)
         return 1
     return 0

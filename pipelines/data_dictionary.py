@@ -1,0 +1,479 @@
+"""The data dictionary: what every warehouse table, view and column means, rendered as docs/data-dictionary.md
+from the schema of a real warehouse (names and types come from DuckDB, meanings from here), so the two cannot drift."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import duckdb
+
+from pipelines import api_enums
+from pipelines.warehouse import PIN_METRICS
+
+REGENERATE = ".venv/bin/pinterest-etl dictionary --output docs/data-dictionary.md"
+ADS_METRICS = tuple(dict.fromkeys(api_enums.ADS_ANALYTICS_COLUMNS + api_enums.ASYNC_REPORT_COLUMNS))
+
+
+@dataclasses.dataclass(frozen=True)
+class Relation:
+    """What one table or view holds: what one row is (grain), its key, and what each column means. `metrics`
+    are the API metric names that may appear in it as lowercase columns (described by `describe_metric`)."""
+
+    grain: str
+    key: tuple[str, ...]
+    about: str
+    columns: dict[str, str]
+    metrics: tuple[str, ...] = ()
+
+
+STRING_ID = "A string: Pinterest ids exceed 2^53, so never cast them to numbers."
+DATE = "The UTC calendar day the numbers are for (Pinterest reports by UTC day)."
+EXTRACTED_AT = "When the pipeline received the API answer this row comes from (UTC)."
+ORGANIC_DATA_STATUS = (
+    "Pinterest's status of the day's numbers: `READY` (final), `ESTIMATE` (may still change), `PROCESSING` (not "
+    "available yet: metrics NULL), or `BEFORE_...` such as `BEFORE_PIN_CREATED` (the day precedes the pin, the "
+    "account or the metric: metrics NULL).")
+IS_FINAL = (
+    "True when the numbers will not change any more: organic days once `READY`; ads days once the attribution "
+    "window has passed or `metrics_ready_state` said so. Rows not final are re-pulled and replaced by later runs.")
+ORGANIC_IS_FINAL = ("True once Pinterest reports the day `READY`: its numbers will not change any more. Days not final "
+                    "are re-pulled and replaced by later runs.")
+ADS_IS_FINAL = ("True when the day's numbers will not change any more: once the attribution window has passed or "
+                "`metrics_ready_state` said so; until then conversions may still grow, and later runs replace them.")
+ATTRIBUTION = (
+    "The attribution settings the numbers were computed with: click, engagement and view windows and the conversion "
+    "report time, e.g. `CLICK_30D|ENGAGEMENT_30D|VIEW_1D|TIME_OF_AD_ACTION`. Numbers under different settings are "
+    "never mixed: filter or group by this column (delivery numbers such as spend are the same under every setting).")
+CURRENCY = ("The ad account's currency (ISO 4217, e.g. `USD`, `EUR`): every `*_micro_dollar` column of the row is "
+            "in micro-units of it. Nothing is converted: never add money of different currencies.")
+SPLIT_FIELD = ("How the numbers are broken down: `NO_SPLIT` (with `split_value` `ALL`) for totals, an organic split "
+               "such as `APP_TYPE`, or `ATTRIBUTION` for ads rows.")
+SPLIT_VALUE = ("The bucket of `split_field`: `ALL` for totals; for `APP_TYPE` e.g. `MOBILE`, `WEB`, `TABLET`; for "
+               "ads the attribution settings, e.g. `CLICK_30D|ENGAGEMENT_30D|VIEW_1D|TIME_OF_AD_ACTION`.")
+ENTITY_TYPE = "What `entity_id` is: `user_account`, `pin`, `ad_account`, `campaign`, `ad_group` or `ad`."
+ENTITY_ID = "The id of that entity (a `user_id`, `pin_id`, `ad_account_id`, ...). " + STRING_ID
+ENTITY_STATUS = "Status set by the advertiser: `ACTIVE`, `PAUSED` or `ARCHIVED` (archived ones are kept, with history)."
+
+
+def _ads_view(level: str, grain_entity: str, parents: dict[str, str]) -> Relation:
+    return Relation(
+        grain=f"one row per {grain_entity} per UTC day per attribution setting",
+        key=("date", f"{level}_id", "attribution"),
+        about=(f"Daily delivery and conversions of each {grain_entity}, one lowercase column per ads analytics column "
+               "(`PINTEREST_ADS_COLUMNS`; the defaults are listed here), with its parents' ids and the account's "
+               "currency. A day the API reported without a value for a column has NULL in it."),
+        columns={"date": DATE, f"{level}_id": f"The {grain_entity}'s id. " + STRING_ID, **parents,
+                 "currency": CURRENCY, "attribution": ATTRIBUTION, "is_final": ADS_IS_FINAL,
+                 "extracted_at": EXTRACTED_AT},
+        metrics=ADS_METRICS)
+
+
+_ACCOUNT_ID = "The ad account it belongs to (join `ad_accounts`). " + STRING_ID
+_CAMPAIGN_ID = "The campaign it belongs to (join `campaigns`). " + STRING_ID
+_AD_GROUP_ID = "The ad group it belongs to (join `ad_groups`). " + STRING_ID
+_PROMOTED_PIN_ID = "The promoted pin (join `pins` when the pin is one of the user account's). " + STRING_ID
+_CREATED_TIME = "When it was created (UTC)."
+_UPDATED_TIME = "When it was last changed (UTC)."
+_SUMMARY_STATUS = ("Pinterest's summary of its delivery state, e.g. `RUNNING`, `PAUSED`, `NOT_STARTED`, "
+                   "`COMPLETED`, `ARCHIVED`.")
+_SNAPSHOT = "latest state: each run replaces it with the newest snapshot (dated snapshots stay in the lake)"
+
+RELATIONS: dict[str, Relation] = {
+    "metric_daily": Relation(
+        grain="one row per metric value: per entity, UTC day, split bucket and metric",
+        key=("date", "entity_type", "entity_id", "split_field", "split_value", "metric"),
+        about=("The canonical store of every daily metric value of every entity, organic and ads, exactly as the "
+               "API returned it. A metric the API did not return has no row. The wide views below pivot it."),
+        columns={
+            "date": DATE, "entity_type": ENTITY_TYPE, "entity_id": ENTITY_ID, "split_field": SPLIT_FIELD,
+            "split_value": SPLIT_VALUE,
+            "metric": ("The metric's name exactly as the API returns it (`IMPRESSION`, `SAVE_RATE`, "
+                       "`SPEND_IN_MICRO_DOLLAR`, ...); the wide views turn each into a lowercase column."),
+            "value": ("The value for that day as returned: a count, a ratio (`*_RATE`, `CTR`: never sum) or money "
+                      "(`*_MICRO_DOLLAR`: micro-units of the ad account's currency); see the metric rules."),
+            "data_status": ORGANIC_DATA_STATUS + " NULL for ads rows (the ads API reports none).",
+            "is_final": IS_FINAL, "extracted_at": EXTRACTED_AT,
+        }),
+    "daily_status": Relation(
+        grain="one row per entity per UTC day per split bucket the API reported, with or without metrics",
+        key=("date", "entity_type", "entity_id", "split_field", "split_value"),
+        about=("Which days the API reported for each entity and how final they are, also for days without any "
+               "metric (`PROCESSING`, `BEFORE_PIN_CREATED`). The wide views take `data_status` and `is_final` "
+               "from here."),
+        columns={
+            "date": DATE, "entity_type": ENTITY_TYPE, "entity_id": ENTITY_ID, "split_field": SPLIT_FIELD,
+            "split_value": SPLIT_VALUE,
+            "data_status": ORGANIC_DATA_STATUS + " NULL for ads rows (the ads API reports none).",
+            "is_final": IS_FINAL, "extracted_at": EXTRACTED_AT,
+        }),
+    "user_account_daily": Relation(
+        grain="one row per user account per UTC day per split bucket",
+        key=("date", "user_id", "split_field", "split_value"),
+        about=("Daily analytics of the Pinterest user account (all its pins, the API's default content type), one "
+               "lowercase column per metric. `split_field = 'NO_SPLIT'` (`split_value = 'ALL'`) is the total; "
+               "other split fields (`PINTEREST_ORGANIC_SPLITS`, default `APP_TYPE`) break the same total down: "
+               "filter on one `split_field` before summing, or the total is counted twice."),
+        columns={
+            "date": DATE, "user_id": "The user account (join `user_accounts`). " + STRING_ID,
+            "split_field": "`NO_SPLIT` for the total, or the split (e.g. `APP_TYPE`) the row is a bucket of.",
+            "split_value": "`ALL` for the total, or the bucket (for `APP_TYPE`: `MOBILE`, `WEB`, `TABLET`, ...).",
+            "data_status": ORGANIC_DATA_STATUS, "is_final": ORGANIC_IS_FINAL, "extracted_at": EXTRACTED_AT,
+        },
+        metrics=api_enums.USER_ACCOUNT_METRIC_TYPES),
+    "pin_daily": Relation(
+        grain="one row per pin per UTC day",
+        key=("date", "pin_id"),
+        about=("Daily analytics of each pin of the user account, one lowercase column per pin metric; days before "
+               "the pin existed or still `PROCESSING` are rows with NULL metrics, and video metrics are NULL for "
+               "pins that are not videos."),
+        columns={
+            "date": DATE, "pin_id": "The pin (join `pins` for its title, board and creative type). " + STRING_ID,
+            "data_status": ORGANIC_DATA_STATUS, "is_final": ORGANIC_IS_FINAL, "extracted_at": EXTRACTED_AT,
+        },
+        metrics=PIN_METRICS),
+    "ad_account_daily": _ads_view("ad_account", "ad account", {}),
+    "campaign_daily": _ads_view("campaign", "campaign", {"ad_account_id": _ACCOUNT_ID}),
+    "ad_group_daily": _ads_view("ad_group", "ad group", {"campaign_id": _CAMPAIGN_ID, "ad_account_id": _ACCOUNT_ID}),
+    "ad_daily": _ads_view("ad", "ad", {"ad_group_id": _AD_GROUP_ID, "campaign_id": _CAMPAIGN_ID,
+                                       "ad_account_id": _ACCOUNT_ID, "pin_id": _PROMOTED_PIN_ID}),
+    "user_accounts": Relation(
+        grain="one row per Pinterest user account", key=("user_id",),
+        about=f"The user account whose organic analytics are loaded; {_SNAPSHOT}.",
+        columns={
+            "user_id": "The user account's id. " + STRING_ID, "username": "Its Pinterest username.",
+            "account_type": "`BUSINESS` or `PINNER`.", "business_name": "The business name (business accounts).",
+            "website_url": "The website claimed by the account.", "about": "The profile's description.",
+            "board_count": "Boards of the account (as reported when extracted).",
+            "pin_count": "Pins of the account (as reported when extracted).",
+            "follower_count": "Followers (as reported when extracted).",
+            "following_count": "Accounts it follows (as reported when extracted).",
+            "monthly_views": "Pinterest's monthly views of the account (as reported when extracted).",
+            "extracted_at": "When this snapshot was taken (UTC).",
+        }),
+    "boards": Relation(
+        grain="one row per board of the user account", key=("board_id",),
+        about=f"The account's boards; {_SNAPSHOT}.",
+        columns={
+            "board_id": "The board's id. " + STRING_ID, "name": "Its name.", "description": "Its description.",
+            "privacy": "`PUBLIC`, `PROTECTED` or `SECRET`.", "owner_username": "Username of its owner.",
+            "created_at": "When it was created (UTC).", "pin_count": "Pins on it (as reported when extracted).",
+            "follower_count": "Its followers (as reported when extracted).",
+            "collaborator_count": "Its collaborators (as reported when extracted).",
+            "is_ads_only": "True for a board that holds only ads pins.",
+            "extracted_at": "When this snapshot was taken (UTC).",
+        }),
+    "pins": Relation(
+        grain="one row per pin of the user account", key=("pin_id",),
+        about=f"The account's pins (join `pin_daily` on `pin_id`); {_SNAPSHOT}.",
+        columns={
+            "pin_id": "The pin's id. " + STRING_ID, "board_id": "The board it is on (join `boards`). " + STRING_ID,
+            "created_at": "When it was created (UTC); `pin_daily` rows before it have `BEFORE_PIN_CREATED`.",
+            "title": "Its title.", "description": "Its description.", "link": "Its destination URL.",
+            "creative_type": "Pinterest's creative type, e.g. `REGULAR`, `VIDEO`, `CAROUSEL`, `IDEA`.",
+            "media_type": "Its media, e.g. `image`, `video`, `multiple_images`.",
+            "is_video": "True for video pins (which get the video metrics in `pin_daily`).",
+            "parent_pin_id": "The pin it was saved from, if any. " + STRING_ID,
+            "is_owner": "True when the account owns the pin.",
+            "has_been_promoted": "True when the pin has been promoted (used in ads).",
+            "dominant_color": "Its dominant color as a hex code.",
+            "board_section_id": "The board section it is in, if any. " + STRING_ID,
+            "extracted_at": "When this snapshot was taken (UTC).",
+        }),
+    "pin_lifetime": Relation(
+        grain="one row per pin per lifetime metric", key=("pin_id", "metric"),
+        about=("All-time totals of each pin as last reported (`lifetime_metrics`, not bounded by any date range); "
+               "replaced by each run."),
+        columns={
+            "pin_id": "The pin (join `pins`). " + STRING_ID,
+            "metric": "`TOTAL_COMMENTS` or `TOTAL_REACTIONS`.",
+            "value": "The all-time count when extracted (a count: it already covers every day, never add days).",
+            "extracted_at": "When the pipeline received it (UTC).",
+        }),
+    "ad_accounts": Relation(
+        grain="one row per ad account the token can read", key=("ad_account_id",),
+        about=f"Ad accounts, shared ones included (or those in `PINTEREST_AD_ACCOUNT_IDS`); {_SNAPSHOT}.",
+        columns={
+            "ad_account_id": "The ad account's id. " + STRING_ID, "name": "Its name.",
+            "owner_user_id": "The Pinterest user who owns it. " + STRING_ID,
+            "owner_username": "That owner's username.", "country": "Its country (ISO 3166-1 alpha-2).",
+            "currency": ("Its currency (ISO 4217): all its money columns, here and in the ads views, are in "
+                         "micro-units of it."),
+            "permissions": "The token's roles on it, comma-separated (e.g. `OWNER`, `ADMIN`, `ANALYST`).",
+            "created_time": _CREATED_TIME, "updated_time": _UPDATED_TIME,
+            "extracted_at": "When this snapshot was taken (UTC).",
+        }),
+    "campaigns": Relation(
+        grain="one row per campaign, of every status", key=("campaign_id",),
+        about=f"Campaigns of the ad accounts, archived ones included; {_SNAPSHOT}.",
+        columns={
+            "campaign_id": "The campaign's id. " + STRING_ID, "ad_account_id": _ACCOUNT_ID, "name": "Its name.",
+            "status": ENTITY_STATUS, "summary_status": _SUMMARY_STATUS,
+            "objective_type": "Its goal: `AWARENESS`, `CONSIDERATION`, `WEB_CONVERSION`, `CATALOG_SALES`, ...",
+            "daily_spend_cap": "Daily spend limit in micro-units of the account's currency, NULL for none.",
+            "lifetime_spend_cap": "Lifetime spend limit in micro-units of the account's currency, NULL for none.",
+            "start_time": "When it starts delivering (UTC), NULL if not set.",
+            "end_time": "When it stops delivering (UTC), NULL for no end.",
+            "created_time": _CREATED_TIME, "updated_time": _UPDATED_TIME,
+            "extracted_at": "When this snapshot was taken (UTC).",
+        }),
+    "ad_groups": Relation(
+        grain="one row per ad group, of every status", key=("ad_group_id",),
+        about=f"Ad groups of the campaigns, archived ones included; {_SNAPSHOT}.",
+        columns={
+            "ad_group_id": "The ad group's id. " + STRING_ID, "campaign_id": _CAMPAIGN_ID,
+            "ad_account_id": _ACCOUNT_ID, "name": "Its name.", "status": ENTITY_STATUS,
+            "summary_status": _SUMMARY_STATUS,
+            "budget_in_micro_currency": "Its budget in micro-units of the account's currency (per `budget_type`).",
+            "budget_type": "`DAILY`, `LIFETIME` or `CBO_ADGROUP` (the campaign's budget is used).",
+            "bid_in_micro_currency": "Its bid in micro-units of the account's currency, NULL for automatic bidding.",
+            "start_time": "When it starts delivering (UTC), NULL if not set.",
+            "end_time": "When it stops delivering (UTC), NULL for no end.",
+            "created_time": _CREATED_TIME, "updated_time": _UPDATED_TIME,
+            "extracted_at": "When this snapshot was taken (UTC).",
+        }),
+    "ads": Relation(
+        grain="one row per ad, of every status", key=("ad_id",),
+        about=f"Ads (a promoted pin in an ad group), archived ones included; {_SNAPSHOT}.",
+        columns={
+            "ad_id": "The ad's id. " + STRING_ID, "ad_group_id": _AD_GROUP_ID, "campaign_id": _CAMPAIGN_ID,
+            "ad_account_id": _ACCOUNT_ID, "pin_id": _PROMOTED_PIN_ID, "name": "Its name.", "status": ENTITY_STATUS,
+            "summary_status": "Pinterest's summary of its state, e.g. `APPROVED`, `PAUSED`, `REJECTED`, `ARCHIVED`.",
+            "review_status": "Pinterest's review of it: `PENDING`, `APPROVED` or `REJECTED`.",
+            "creative_type": "Its creative type, e.g. `REGULAR`, `VIDEO`, `CAROUSEL`, `SHOPPING`.",
+            "destination_url": "Where a click on it leads.", "created_time": _CREATED_TIME,
+            "updated_time": _UPDATED_TIME, "extracted_at": "When this snapshot was taken (UTC).",
+        }),
+}
+
+# What the main metrics count; other metric columns are described from their names (see describe_metric).
+METRIC_MEANINGS = {
+    "IMPRESSION": "Times the pin (in `user_account_daily`: any of the account's pins) was shown.",
+    "SAVE": "Saves of the pin to a board.",
+    "PIN_CLICK": "Clicks on the pin (to its close-up or its content).",
+    "OUTBOUND_CLICK": "Clicks to the pin's destination URL, off Pinterest.",
+    "ENGAGEMENT": "Engagements: saves, pin clicks, outbound clicks and other interactions.",
+    "ENGAGEMENT_RATE": "Engagements per impression: `engagement / impression`.",
+    "SAVE_RATE": "Saves per impression: `save / impression`.",
+    "PIN_CLICK_RATE": "Pin clicks per impression: `pin_click / impression`.",
+    "OUTBOUND_CLICK_RATE": "Outbound clicks per impression: `outbound_click / impression`.",
+    "TOTAL_COMMENTS": "Comments on the pin that day (all-time totals: `pin_lifetime`).",
+    "TOTAL_REACTIONS": "Reactions to the pin that day (all-time totals: `pin_lifetime`).",
+    "USER_FOLLOW": "Follows of the account that came from the pin.",
+    "PROFILE_VISIT": "Visits to the account's profile that came from the pin.",
+    "VIDEO_MRC_VIEW": "Video views by the MRC standard (at least half of the video on screen for 2 seconds).",
+    "VIDEO_10S_VIEW": "Video views of 10 seconds or more.",
+    "QUARTILE_95_PERCENT_VIEW": "Video views that reached 95 % of the video.",
+    "VIDEO_START": "Video starts.",
+    "VIDEO_V50_WATCH_TIME": "Total time the video was played, in the unit the API reports (its description does "
+                            "not name one).",
+    "VIDEO_AVG_WATCH_TIME": "Average play time per view, in the unit of `video_v50_watch_time`.",
+    "SPEND_IN_MICRO_DOLLAR": "Amount spent.",
+    "PAID_IMPRESSION": "Paid impressions of the promoted pins.",
+    "TOTAL_IMPRESSION": "Paid and earned impressions (earned: later organic views of the promoted pin).",
+    "CLICKTHROUGH_1": "Paid pin clicks.",
+    "TOTAL_CLICKTHROUGH": "Paid and earned pin clicks.",
+    "OUTBOUND_CLICK_1": "Paid outbound clicks (to the destination URL).",
+    "REPIN_1": "Paid saves.",
+    "TOTAL_ENGAGEMENT": "Paid and earned engagements.",
+    "VIDEO_MRC_VIEWS_1": "Paid video views (MRC standard).",
+    "TOTAL_VIDEO_MRC_VIEWS": "Paid and earned video views (MRC standard).",
+    "TOTAL_CONVERSIONS": "Conversions of every type, attributed under the row's `attribution` settings.",
+    "TOTAL_CHECKOUT": "Checkout conversions, attributed under the row's `attribution` settings.",
+    "TOTAL_CHECKOUT_VALUE_IN_MICRO_DOLLAR": "Order value of the checkout conversions.",
+    "CTR": "Click-through rate as Pinterest computes it: `clickthrough_1 / paid_impression`.",
+    "CPC_IN_MICRO_DOLLAR": "Cost per paid click: `spend_in_micro_dollar / clickthrough_1`.",
+    "CPM_IN_MICRO_DOLLAR": "Cost per 1,000 paid impressions: `1000 * spend_in_micro_dollar / paid_impression`.",
+}
+
+# How to add up a metric column, by the pattern of its name; the first that matches applies.
+METRIC_RULES: tuple[tuple[str, str], ...] = (
+    ("cost per unit (`CPC_*`, `CPM_*`, `ECP*`, `*COST_PER*`)",
+     "Cost ratio for the day in the money unit of its name: never sum or average it; recompute from sums, e.g. "
+     "`sum(spend_in_micro_dollar) / sum(clickthrough_1)`."),
+    ("rate (`*_RATE`, `CTR`, `*_CTR*`, `ECTR`)",
+     "Ratio for the day (0 to 1; 0.0123 is 1.23 %): never sum or average it; recompute from sums of counts, e.g. "
+     "`sum(save) / sum(impression)`."),
+    ("return on ad spend (`*ROAS`)",
+     "Ratio for the day: never sum or average it; recompute as `sum(value) / sum(spend)`."),
+    ("average (`*AVG*`, `*AVERAGE*`, `*FREQUENCY`)",
+     "Average for the day: never sum it; weight it by its base (e.g. views) to combine rows."),
+    ("distinct people (`*_USER`, `*UNIQUE*`)",
+     "Count of distinct people for the day: not additive across days or entities (one person counts in each)."),
+    ("money in micro-units (`*_IN_MICRO_DOLLAR`, `*_MICRO_DOLLAR`)",
+     "Money in micro-units of the row's `currency` (divide by 1,000,000; an integer held as DOUBLE): sum it within "
+     "one currency, never across currencies."),
+    ("money (`*_IN_DOLLAR*`, `*_IN_LOCAL_CURRENCY`)",
+     "Money in whole units of the row's `currency`: sum it within one currency, never across currencies."),
+    ("count (everything else)", "Count for the day: sum it across days and entities."),
+)
+
+
+def metric_rule(metric: str) -> str:
+    """Which of METRIC_RULES applies to an API metric name: cost, rate, roas, average, people, micro, money or count."""
+    name = metric.upper()
+    if name.startswith(("CPC_", "CPM_", "ECP")) or "COST_PER" in name:
+        return "cost"
+    if name.endswith("_RATE") or name in ("CTR", "ECTR") or name.startswith("CTR_") or "_CTR" in name:
+        return "rate"
+    if name.endswith("ROAS"):
+        return "roas"
+    if "AVG" in name or "AVERAGE" in name or name.endswith("FREQUENCY"):
+        return "average"
+    if name.endswith("_USER") or "UNIQUE" in name:
+        return "people"
+    if name.endswith("MICRO_DOLLAR"):
+        return "micro"
+    if "_IN_DOLLAR" in name or name.endswith("_IN_LOCAL_CURRENCY"):
+        return "money"
+    return "count"
+
+
+_SHORT_RULES = {
+    "cost": "Cost ratio in the money unit of its name: never sum; recompute from sums.",
+    "rate": "Ratio (0 to 1): never sum or average; recompute from sums of counts.",
+    "roas": "Ratio: never sum; recompute as sum(value) / sum(spend).",
+    "average": "Average: never sum; weight by its base.",
+    "people": "Distinct people: not additive across days or entities.",
+    "micro": "Micro-units of `currency` (/ 1,000,000); sum within one currency only.",
+    "money": "Whole units of `currency`; sum within one currency only.",
+    "count": "Count; sum it.",
+}
+
+
+def describe_metric(metric: str) -> str:
+    """One line on a metric column: what it counts, then its unit and how to add it up (from its name)."""
+    name = metric.upper()
+    meaning = METRIC_MEANINGS.get(name) or _meaning_from_name(name)
+    return f"{meaning} {_SHORT_RULES[metric_rule(name)]}"
+
+
+def _meaning_from_name(name: str) -> str:
+    if name.endswith("_1") or "_1_" in name:
+        side = " Paid (on the promoted pin itself)."
+    elif name.endswith("_2"):
+        side = " Earned (later organic activity on the promoted pin)."
+    elif name.startswith("TOTAL_"):
+        side = " Paid and earned."
+    else:
+        side = ""
+    return f"Pinterest's `{name}` column.{side}"
+
+
+def warehouse_schema(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[str, list[tuple[str, str]]]]:
+    """Every table and view of the warehouse's main schema: name -> (TABLE or VIEW, [(column, type)])."""
+    kinds = dict(con.execute(
+        "SELECT table_name, CASE table_type WHEN 'VIEW' THEN 'VIEW' ELSE 'TABLE' END FROM information_schema.tables "
+        "WHERE table_schema = 'main' AND table_catalog = current_database() ORDER BY table_name").fetchall())
+    schema: dict[str, tuple[str, list[tuple[str, str]]]] = {name: (kind, []) for name, kind in kinds.items()}
+    for table, column, data_type in con.execute(
+            "SELECT table_name, column_name, data_type FROM information_schema.columns WHERE table_schema = 'main' "
+            "AND table_catalog = current_database() ORDER BY table_name, ordinal_position").fetchall():
+        if table in schema:
+            schema[table][1].append((column, data_type))
+    return schema
+
+
+def describe_column(relation: str, column: str) -> str:
+    """The meaning of one column of one relation; empty when the dictionary does not know it."""
+    entry = RELATIONS.get(relation)
+    if entry is None:
+        return ""
+    if column in entry.columns:
+        return entry.columns[column]
+    if column.upper() in entry.metrics:
+        return describe_metric(column)
+    return ""
+
+
+def problems(schema: dict[str, tuple[str, list[tuple[str, str]]]]) -> list[str]:
+    """What the dictionary and the warehouse disagree on: relations or columns without a description, and
+    described relations or columns that the warehouse lacks."""
+    found = []
+    for name, (_, columns) in schema.items():
+        if name not in RELATIONS:
+            found.append(f"{name}: the warehouse has this table or view, the dictionary does not describe it")
+            continue
+        names = {column for column, _ in columns}
+        found += [f"{name}.{column}: no description" for column in names if not describe_column(name, column)]
+        found += [f"{name}.{column}: described, but the warehouse has no such column"
+                  for column in RELATIONS[name].columns if column not in names]
+    found += [f"{name}: described, but the warehouse has no such table or view" for name in RELATIONS
+              if name not in schema]
+    return sorted(found)
+
+
+def render(con: duckdb.DuckDBPyConnection) -> str:
+    """The markdown data dictionary of the warehouse `con` is connected to."""
+    schema = warehouse_schema(con)
+    wrong = problems(schema)
+    if wrong:
+        raise ValueError("the data dictionary does not match the warehouse (change pipelines/data_dictionary.py): "
+                         + "; ".join(wrong))
+    lines = [
+        "# Data dictionary",
+        "",
+        "<!-- Generated from the warehouse schema and pipelines/data_dictionary.py; do not edit by hand. After a",
+        f"     change, build a warehouse with the default settings (`make run`) and run `{REGENERATE}`. -->",
+        "",
+        "Every table and view of the DuckDB warehouse (`PINTEREST_ETL_HOME/warehouse.duckdb`, schema `main`), "
+        "with the grain (what one row is), the key and the meaning and unit of every column. The Parquet lake "
+        "(`PINTEREST_ETL_HOME/lake/<table>/`) holds the same tables. Worked queries: "
+        "[queries.sql](queries.sql).",
+        "",
+        "## Conventions",
+        "",
+        "- **Dates** are UTC calendar days: Pinterest reports analytics by UTC day.",
+        "- **Ids are strings** everywhere (Pinterest ids exceed 2^53): never cast them to numbers.",
+        "- **Absent is not zero**: a metric the API did not return has no row in `metric_daily` and is NULL in the "
+        "wide views.",
+        "- **`data_status` and `is_final`**: organic days are `PROCESSING` (no numbers yet), then `ESTIMATE` (may "
+        "change), then `READY` (final, `is_final` true). Ads days have no `data_status` (NULL) and are final once "
+        "the attribution window has passed or `metrics_ready_state` said so. The daily run re-pulls the days not "
+        "final and replaces them.",
+        "- **Money** (`*_micro_dollar`, `*_micro_currency`, spend caps) is in micro-units of the ad account's "
+        "`currency` (divide by 1,000,000); nothing is converted between currencies, so group by `currency`.",
+        "- **Rates, ratios and averages must not be summed or averaged across rows**: recompute them from summed "
+        "counts (`sum(save) / sum(impression)`, `sum(clickthrough_1) / sum(paid_impression)`).",
+        "- **Ads attribution**: ads numbers carry the attribution settings they were computed with "
+        "(`attribution` in the views, `split_value` in `metric_daily`); never add numbers of different settings.",
+        "- **Splits**: `user_account_daily` holds the total (`split_field = 'NO_SPLIT'`) and each split's buckets "
+        "side by side; filter on one `split_field` before summing.",
+        "",
+        "### Metric columns",
+        "",
+        "The wide views have one lowercase column per API metric (`save_rate` is the API's `SAVE_RATE`), DOUBLE, "
+        "NULL when the API returned no value that day (absent is not zero). How to add one up follows from its name; the first rule "
+        "that matches applies:",
+        "",
+        "| metric name | unit and how to aggregate |",
+        "|---|---|",
+        *[f"| {_cell(pattern)} | {_cell(rule)} |" for pattern, rule in METRIC_RULES],
+        "",
+        "Suffixes of ads columns: `_1` is paid (on the promoted pin itself), `_2` earned (later organic activity on "
+        "the promoted pin), `TOTAL_` both. The ads views have one column per configured ads column "
+        "(`PINTEREST_ADS_COLUMNS`); this document lists the default ones.",
+        "",
+        "## Tables and views",
+        "",
+        "| name | kind | grain | key |",
+        "|---|---|---|---|",
+    ]
+    ordered = [name for name in RELATIONS if name in schema]
+    lines += [f"| [`{name}`](#{name}) | {schema[name][0].lower()} | {_cell(RELATIONS[name].grain)} | "
+              f"{', '.join(f'`{k}`' for k in RELATIONS[name].key)} |" for name in ordered]
+    for name in ordered:
+        kind, columns = schema[name]
+        entry = RELATIONS[name]
+        lines += [
+            "", f"## {name}", "",
+            f"{kind.lower().capitalize()}. **Grain:** {entry.grain}. **Key:** "
+            f"{', '.join(f'`{k}`' for k in entry.key)}.",
+            "", entry.about, "",
+            "| column | type | meaning |", "|---|---|---|",
+            *[f"| `{column}` | {data_type} | {_cell(describe_column(name, column))} |" for column, data_type in columns],
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
