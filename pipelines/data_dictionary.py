@@ -109,7 +109,7 @@ RELATIONS: dict[str, Relation] = {
     "user_account_daily": Relation(
         grain="one row per user account per UTC day per split bucket",
         key=("date", "user_id", "split_field", "split_value"),
-        about=("Daily analytics of the Pinterest user account (all its pins, the API's default content type), one "
+        about=("Daily analytics of each Pinterest user account (all its pins, the API's default content type), one "
                "lowercase column per metric. `split_field = 'NO_SPLIT'` (`split_value = 'ALL'`) is the total; "
                "other split fields (`PINTEREST_ORGANIC_SPLITS`, default `APP_TYPE`) break the same total down: "
                "filter on one `split_field` before summing, or the total is counted twice."),
@@ -123,7 +123,7 @@ RELATIONS: dict[str, Relation] = {
     "pin_daily": Relation(
         grain="one row per pin per UTC day",
         key=("date", "pin_id"),
-        about=("Daily analytics of each pin of the user account, one lowercase column per pin metric; days before "
+        about=("Daily analytics of each pin of the user accounts, one lowercase column per pin metric; days before "
                "the pin existed or still `PROCESSING` are rows with NULL metrics, and video metrics are NULL for "
                "pins that are not videos."),
         columns={
@@ -138,7 +138,7 @@ RELATIONS: dict[str, Relation] = {
                                        "ad_account_id": _ACCOUNT_ID, "pin_id": _PROMOTED_PIN_ID}),
     "user_accounts": Relation(
         grain="one row per Pinterest user account", key=("user_id",),
-        about=f"The user account whose organic analytics are loaded; {_SNAPSHOT}.",
+        about=f"The user accounts whose organic analytics are loaded; {_SNAPSHOT}.",
         columns={
             "user_id": "The user account's id. " + STRING_ID, "username": "Its Pinterest username.",
             "account_type": "`BUSINESS` or `PINNER`.", "business_name": "The business name (business accounts).",
@@ -151,8 +151,8 @@ RELATIONS: dict[str, Relation] = {
             "extracted_at": "When this snapshot was taken (UTC).",
         }),
     "boards": Relation(
-        grain="one row per board of the user account", key=("board_id",),
-        about=f"The account's boards; {_SNAPSHOT}.",
+        grain="one row per board of the user accounts", key=("board_id",),
+        about=f"The user accounts' boards; {_SNAPSHOT}.",
         columns={
             "board_id": "The board's id. " + STRING_ID, "name": "Its name.", "description": "Its description.",
             "privacy": "`PUBLIC`, `PROTECTED` or `SECRET`.", "owner_username": "Username of its owner.",
@@ -163,8 +163,8 @@ RELATIONS: dict[str, Relation] = {
             "extracted_at": "When this snapshot was taken (UTC).",
         }),
     "pins": Relation(
-        grain="one row per pin of the user account", key=("pin_id",),
-        about=f"The account's pins (join `pin_daily` on `pin_id`); {_SNAPSHOT}.",
+        grain="one row per pin of the user accounts", key=("pin_id",),
+        about=f"The user accounts' pins (join `pin_daily` on `pin_id`); {_SNAPSHOT}.",
         columns={
             "pin_id": "The pin's id. " + STRING_ID, "board_id": "The board it is on (join `boards`). " + STRING_ID,
             "created_at": "When it was created (UTC); `pin_daily` rows before it have `BEFORE_PIN_CREATED`.",
@@ -173,7 +173,7 @@ RELATIONS: dict[str, Relation] = {
             "media_type": "Its media, e.g. `image`, `video`, `multiple_images`.",
             "is_video": "True for video pins (which get the video metrics in `pin_daily`).",
             "parent_pin_id": "The pin it was saved from, if any. " + STRING_ID,
-            "is_owner": "True when the account owns the pin.",
+            "is_owner": "True when the user account owns the pin.",
             "has_been_promoted": "True when the pin has been promoted (used in ads).",
             "dominant_color": "Its dominant color as a hex code.",
             "board_section_id": "The board section it is in, if any. " + STRING_ID,
@@ -190,7 +190,7 @@ RELATIONS: dict[str, Relation] = {
             "extracted_at": "When the pipeline received it (UTC).",
         }),
     "ad_accounts": Relation(
-        grain="one row per ad account the token can read", key=("ad_account_id",),
+        grain="one row per ad account the tokens can read", key=("ad_account_id",),
         about=f"Ad accounts, shared ones included (or those in `PINTEREST_AD_ACCOUNT_IDS`); {_SNAPSHOT}.",
         columns={
             "ad_account_id": "The ad account's id. " + STRING_ID, "name": "Its name.",
