@@ -5,10 +5,11 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 export DAGSTER_HOME ?= $(CURDIR)/.dagster
 
-.PHONY: run test test-all test-slow sandbox bench clean help
+.PHONY: run ui test test-all test-slow sandbox bench clean help
 
 help:
 	@echo "make run      run the pipeline for the default window (the embedded simulator when no credentials are set)"
+	@echo "make ui       start the Dagster UI on http://127.0.0.1:3000 (the embedded simulator when no credentials are set)"
 	@echo "make test     lint and run the test suite (without the slow tests)"
 	@echo "make test-all lint and run every test, the slow fault, crash and load tests included"
 	@echo "make sandbox  run the Pinterest API simulator in the foreground on 127.0.0.1:8787"
@@ -23,6 +24,9 @@ $(INSTALLED): pyproject.toml
 
 run: $(INSTALLED)
 	$(BIN)/pinterest-etl run
+
+ui: $(INSTALLED)
+	$(BIN)/pinterest-etl ui
 
 test: $(INSTALLED)
 	$(BIN)/ruff check .

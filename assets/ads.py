@@ -1,5 +1,6 @@
 """Ads assets: ad accounts and their entities, raw answers, the lake's tidy rows and the warehouse load."""
 
+import datetime as dt
 import warnings
 
 import dagster as dg
@@ -11,7 +12,7 @@ from assets.accounts import accounts_check, for_each_account
 from assets.loading import check_specs, load_warehouse, normalize_to_lake
 from assets.metadata import api_metadata, preview
 from assets.organic import OWNERS, SINGLE_RUN, partition_range
-from assets.partitions import DAILY
+from assets.partitions import DAILY, warehouse_freshness_policy
 from assets.resources import PinterestResource, StorageResource
 from pipelines import settings
 from pipelines.accounts import Account
@@ -132,10 +133,11 @@ def ads_lake(context: dg.AssetExecutionContext, storage: StorageResource, pinter
 
 
 @dg.asset(partitions_def=DAILY, backfill_policy=SINGLE_RUN, deps=["ads_lake", *ADS_DIMENSIONS], group_name="warehouse",
-          owners=OWNERS, kinds={"duckdb"}, pool="warehouse",
+          owners=OWNERS, kinds={"duckdb"}, pool="warehouse", freshness_policy=warehouse_freshness_policy(),
           check_specs=check_specs("ads_warehouse", ADS_CHECKS))
-def ads_warehouse(context: dg.AssetExecutionContext, storage: StorageResource):
+def ads_warehouse(context: dg.AssetExecutionContext, storage: StorageResource, pinterest: PinterestResource):
     """The ads rows of the lake for the range and the newest ads dimension snapshots, loaded into DuckDB in one
     transaction, behind `ad_account_daily`, `campaign_daily`, `ad_group_daily` and `ad_daily` (one row per
     entity per UTC day per attribution setting, with parent ids and the account's currency)."""
-    return load_warehouse(storage, partition_range(context), ADS, ADS_DIMENSIONS, ADS_CHECKS, "campaign_daily")
+    return load_warehouse(storage, partition_range(context), ADS, ADS_DIMENSIONS, ADS_CHECKS, "campaign_daily",
+                          stale_before=pinterest.today() - dt.timedelta(days=settings.repull_days("ads")))

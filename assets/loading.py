@@ -1,5 +1,7 @@
 """What the lake and warehouse assets of every source do: normalize a range, then load it with checks."""
 
+import datetime as dt
+
 import dagster as dg
 
 from assets.metadata import dates_text, preview
@@ -30,7 +32,8 @@ def normalize_to_lake(storage: StorageResource, requested: DateRange, source: tr
 
 
 def load_warehouse(storage: StorageResource, requested: DateRange, source: transform.Source, dimensions: tuple[str, ...],
-                   checks: tuple[Check, ...], preview_view: str, preview_filter: str = "") -> dg.MaterializeResult:
+                   checks: tuple[Check, ...], preview_view: str, preview_filter: str = "",
+                   stale_before: dt.date | None = None) -> dg.MaterializeResult:
     """The range's lake files of the source and the newest snapshots of its dimensions, in one transaction;
     then the source's checks and a preview of its main view."""
     warehouse, lake = storage.warehouse(), storage.lake()
@@ -38,7 +41,7 @@ def load_warehouse(storage: StorageResource, requested: DateRange, source: trans
     rows = warehouse.load(lake, source.name, source.entity_types, requested.dates(),
                           {name: paths for name, paths in snapshots.items() if paths})
     with warehouse.connect(read_only=True) as con:
-        results = [dg.AssetCheckResult(check_name=c.name, passed=(bad := run_check(con, c, source.entity_types, requested)) == 0,
+        results = [dg.AssetCheckResult(check_name=c.name, passed=(bad := run_check(con, c, source.entity_types, requested, stale_before)) == 0,
                                        severity=dg.AssetCheckSeverity.ERROR if c.blocking else dg.AssetCheckSeverity.WARN,
                                        metadata={"violations": bad}) for c in checks]
         sample = con.sql(f"SELECT * FROM {preview_view} WHERE date BETWEEN ? AND ? {preview_filter} "

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 from assets.accounts import accounts_check, for_each_account
 from assets.loading import check_specs, load_warehouse, normalize_to_lake
 from assets.metadata import api_metadata, preview
-from assets.partitions import DAILY
+from assets.partitions import DAILY, warehouse_freshness_policy
 from assets.resources import PinterestResource, StorageResource
 from pipelines import settings
 from pipelines.accounts import Account
@@ -137,11 +137,12 @@ def organic_lake(context: dg.AssetExecutionContext, storage: StorageResource, pi
 
 @dg.asset(partitions_def=DAILY, backfill_policy=SINGLE_RUN, deps=["organic_lake", "user_accounts", "boards", "pins"],
           group_name="warehouse",
-          owners=OWNERS, kinds={"duckdb"}, pool="warehouse",
+          owners=OWNERS, kinds={"duckdb"}, pool="warehouse", freshness_policy=warehouse_freshness_policy(),
           check_specs=check_specs("organic_warehouse", ORGANIC_CHECKS))
-def organic_warehouse(context: dg.AssetExecutionContext, storage: StorageResource):
+def organic_warehouse(context: dg.AssetExecutionContext, storage: StorageResource, pinterest: PinterestResource):
     """The organic rows of the lake for the partition range and the newest dimension snapshots, loaded into
     DuckDB in one transaction (delete the range, insert), behind the wide views `user_account_daily` (one
     row per account per UTC day per split) and `pin_daily` (one row per pin per UTC day)."""
     return load_warehouse(storage, partition_range(context), ORGANIC, ("user_accounts", "boards", "pins", "pin_lifetime"),
-                          ORGANIC_CHECKS, "user_account_daily", "AND split_field = 'NO_SPLIT'")
+                          ORGANIC_CHECKS, "user_account_daily", "AND split_field = 'NO_SPLIT'",
+                          pinterest.today() - dt.timedelta(days=settings.repull_days("organic")))

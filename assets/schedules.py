@@ -1,44 +1,69 @@
-"""The daily schedule: yesterday plus the trailing re-pull windows, as one run."""
+"""The daily schedule (yesterday plus the trailing re-pull windows, as one run) and the freshness checks
+that say when it did not happen.
+
+Why a schedule and not declarative automation (`AutomationCondition`): Pinterest's recent numbers change
+after the fact, so every day must re-pull a window of past partitions that are already materialized.
+Declarative automation materializes partitions that are missing or whose parents changed; it has no
+notion of "re-pull the last 30 days although nothing upstream changed", and it would launch per-partition
+requests instead of one range. A cron schedule emitting one partition-range run request is the idiom
+Dagster documents for "run this range at this time", and with `BackfillPolicy.single_run()` the range is
+one run making as few API calls as one day.
+"""
 
 import datetime as dt
 import os
+import warnings
 
 import dagster as dg
 
 from assets.ads import ads_dimensions, ads_lake, ads_raw, ads_warehouse
 from assets.organic import organic_dimensions, organic_lake, organic_raw, organic_warehouse
-from assets.partitions import DAILY
+from assets.partitions import DAILY, freshness_deadline_cron
+from pipelines import settings
 
-# Recent numbers change: organic days stay PROCESSING/ESTIMATE for a few days, ads conversions for the whole
-# attribution window. A window of up to 90 days costs the same calls as one day, so one run re-pulls the
-# longer of the two windows for everything.
-DEFAULT_REPULL_DAYS = {"PINTEREST_ORGANIC_REPULL_DAYS": 5, "PINTEREST_ADS_REPULL_DAYS": 30}
 DEFAULT_CRON = "0 6 * * *"
 
 daily_job = dg.define_asset_job(
     "pinterest_daily",
     selection=[organic_dimensions, organic_raw, organic_lake, organic_warehouse,
                ads_dimensions, ads_raw, ads_lake, ads_warehouse],
-    partitions_def=DAILY,
     description="Every asset for a partition range, raw to warehouse, organic and ads.")
 
 
 def repull_days() -> int:
-    days = []
-    for name, default in DEFAULT_REPULL_DAYS.items():
-        text = os.environ.get(name, str(default))
-        if not text.isdigit() or not 1 <= int(text) <= 90:
-            raise ValueError(f"{name} must be a whole number of days from 1 to 90 (got {text!r})")
-        days.append(int(text))
-    return max(days)
+    """Days one daily run covers: the longer of the two sources' re-pull windows (a window of up to 90 days
+    costs the same calls as one day, so pulling the longer one for everything is free)."""
+    return max(settings.repull_days("organic"), settings.repull_days("ads"))
+
+
+def daily_range(scheduled: dt.datetime) -> tuple[dt.date, dt.date]:
+    """The partitions a tick covers: the last `repull_days()` complete UTC days, not before the first partition."""
+    end = scheduled.astimezone(dt.timezone.utc).date() - dt.timedelta(days=1)
+    return max(end - dt.timedelta(days=repull_days() - 1), DAILY.start.date()), end
 
 
 @dg.schedule(job=daily_job, cron_schedule=os.environ.get("PINTEREST_SCHEDULE_CRON", DEFAULT_CRON),
              execution_timezone="UTC", default_status=dg.DefaultScheduleStatus.STOPPED)
 def daily_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
-    """Every day (06:00 UTC by default): the last max(PINTEREST_ORGANIC_REPULL_DAYS, PINTEREST_ADS_REPULL_DAYS)
-    complete days (30 by default), as one run, so recent values are replaced until they are final."""
-    end = context.scheduled_execution_time.astimezone(dt.timezone.utc).date() - dt.timedelta(days=1)
-    start = max(end - dt.timedelta(days=repull_days() - 1), DAILY.start.date())
+    """Every day (06:00 UTC by default, PINTEREST_SCHEDULE_CRON): the last max(PINTEREST_ORGANIC_REPULL_DAYS,
+    PINTEREST_ADS_REPULL_DAYS) complete days (30 by default), as one run, so recent values are replaced
+    until they are final."""
+    start, end = daily_range(context.scheduled_execution_time)
     return dg.RunRequest(run_key=f"daily-{end}", tags={
         "dagster/asset_partition_range_start": start.isoformat(), "dagster/asset_partition_range_end": end.isoformat()})
+
+
+# Freshness is watched two ways. The warehouse assets carry a `FreshnessPolicy` (assets/organic.py, ads.py:
+# materialized in the 24 hours before the deadline), the idiom Dagster 1.13 recommends: the UI shows its
+# state without a sensor. It cannot tell which partition arrived, and a backfill of old dates would satisfy
+# it; so these partition-aware checks (yesterday's partition in the warehouse by
+# PINTEREST_FRESHNESS_DEADLINE_HOUR UTC), evaluated by a sensor every 10 minutes once it is turned on, say
+# exactly which day is missing. Dagster marks these two factories "superseded" but supports them.
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", dg.SupersessionWarning)
+    freshness_checks = dg.build_time_partition_freshness_checks(
+        assets=[organic_warehouse, ads_warehouse], deadline_cron=freshness_deadline_cron(),
+        timezone="UTC", severity=dg.AssetCheckSeverity.WARN)
+    freshness_sensor = dg.build_sensor_for_freshness_checks(freshness_checks=freshness_checks,
+                                                            name="pinterest_freshness_checks",
+                                                            default_status=dg.DefaultSensorStatus.STOPPED)

@@ -18,6 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_parser(commands)
     sql.add_parser(commands)
     dictionary.add_parser(commands)
+    ui.add_parser(commands)
     auth.add_parser(commands)
     sandbox.add_parser(commands)
     return parser

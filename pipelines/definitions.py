@@ -5,7 +5,7 @@ import dagster as dg
 from assets.ads import ads_dimensions, ads_lake, ads_raw, ads_warehouse
 from assets.organic import organic_dimensions, organic_lake, organic_raw, organic_warehouse
 from assets.resources import PinterestResource, StorageResource
-from assets.schedules import daily_job, daily_schedule
+from assets.schedules import daily_job, daily_schedule, freshness_checks, freshness_sensor
 
 ORGANIC_ASSETS = [organic_dimensions, organic_raw, organic_lake, organic_warehouse]
 ADS_ASSETS = [ads_dimensions, ads_raw, ads_lake, ads_warehouse]
@@ -15,5 +15,7 @@ defs = dg.Definitions(
     assets=ALL_ASSETS,
     jobs=[daily_job],
     schedules=[daily_schedule],
+    asset_checks=freshness_checks,
+    sensors=[freshness_sensor],
     resources={"pinterest": PinterestResource(), "storage": StorageResource()},
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 
 import duckdb
 
@@ -14,7 +15,8 @@ from pipelines.tables import METRIC_DAILY_KEY
 class Check:
     name: str
     description: str
-    violations_sql: str  # counts offending rows; parameters $types (entity types), $start and $end (dates)
+    violations_sql: str  # counts offending rows; parameters $types (entity types), $start and $end (dates),
+    # and (when it uses it) $stale_before: the first date the daily schedule still re-pulls
     blocking: bool = True
 
 
@@ -22,6 +24,15 @@ def _in_scope(alias: str = "") -> str:
     """Only the rows of the run: its entity types and its dates (history was checked when it was loaded)."""
     return (f"{alias}entity_type IN (SELECT unnest($types::VARCHAR[])) AND {alias}date BETWEEN $start AND $end")
 
+
+# Not final although older than the re-pull window: the daily schedule will not pull these days again, so
+# their numbers stay preliminary until someone re-runs them (all dates of the source, not only the run's).
+_STALE_NOT_FINAL = Check(
+    "no_stale_preliminary_rows",
+    "no day older than the daily re-pull window is still PROCESSING/ESTIMATE (organic) or inside the attribution "
+    "window (ads): such days would keep preliminary numbers; re-run them or widen the re-pull window",
+    "SELECT count(*) FROM daily_status WHERE entity_type IN (SELECT unnest($types::VARCHAR[])) AND NOT is_final "
+    "AND (data_status IS NULL OR data_status IN ('PROCESSING', 'ESTIMATE')) AND date < $stale_before", blocking=False)
 
 ORGANIC_CHECKS = (
     Check("unique_key", "metric_daily has at most one row per (date, entity_type, entity_id, split_field, "
@@ -43,13 +54,18 @@ ORGANIC_CHECKS = (
                 WHERE p.entity_type = 'pin' AND p.metric IN ('IMPRESSION', 'SAVE', 'PIN_CLICK', 'OUTBOUND_CLICK')
                   AND 'pin' IN (SELECT unnest($types::VARCHAR[])) AND p.date BETWEEN $start AND $end
                 GROUP BY p.date, p.metric HAVING sum(p.value) > any_value(a.value))""", blocking=False),
+    _STALE_NOT_FINAL,
 )
 
 
-def run_check(con: duckdb.DuckDBPyConnection, check: Check, entity_types: tuple[str, ...], dates: DateRange) -> int:
+def run_check(con: duckdb.DuckDBPyConnection, check: Check, entity_types: tuple[str, ...], dates: DateRange,
+              stale_before: dt.date | None = None) -> int:
     """The number of rows (or groups) of the run's scope that break the check's rule; 0 means it passes."""
-    return con.execute(check.violations_sql, {"types": list(entity_types), "start": dates.start,
-                                              "end": dates.end}).fetchall()[0][0]
+    available = {"types": list(entity_types), "start": dates.start, "end": dates.end,
+                 "stale_before": stale_before or dt.date.min}
+    # DuckDB refuses named parameters a statement does not use: pass only those it names.
+    used = {name: value for name, value in available.items() if f"${name}" in check.violations_sql}
+    return con.execute(check.violations_sql, used).fetchall()[0][0]
 
 
 # Additive columns that must add up from ads to ad groups, campaigns and the account. Skipped ad groups and
@@ -82,4 +98,5 @@ ADS_CHECKS = (
     Check("campaigns_add_up_to_accounts", "per day, the additive columns of the campaigns sum to their account's",
           _level_sums_sql("campaign", "ad_account",
                           "JOIN (SELECT campaign_id AS id, ad_account_id AS parent_id FROM campaigns) x ON x.id = c.entity_id")),
+    _STALE_NOT_FINAL,
 )

@@ -175,3 +175,26 @@ def load_dotenv(path: Path = Path(".env"), env: dict[str, str] | None = None) ->
         if not sep or not key.strip():
             raise SettingsError(f"{path}:{number}: expected KEY=VALUE")
         target.setdefault(key.strip().removeprefix("export ").strip(), value.strip().strip("'\""))
+
+
+REPULL_DAYS = {"organic": ("PINTEREST_ORGANIC_REPULL_DAYS", 5), "ads": ("PINTEREST_ADS_REPULL_DAYS", 30)}
+
+
+def repull_days(source: str, env: Mapping[str, str] = os.environ) -> int:
+    """How many recent days the daily run pulls again for a source, because their numbers may still change:
+    PINTEREST_ORGANIC_REPULL_DAYS (5: organic days stay PROCESSING/ESTIMATE a few days) and
+    PINTEREST_ADS_REPULL_DAYS (30: conversions change for the attribution window)."""
+    name, default = REPULL_DAYS[source]
+    text = env.get(name) or str(default)
+    if not text.isdigit() or not 1 <= int(text) <= 90:
+        raise SettingsError(f"{name} must be a whole number of days from 1 to 90 (got {text!r})")
+    return int(text)
+
+
+def freshness_deadline_hour(env: Mapping[str, str] = os.environ) -> int:
+    """PINTEREST_FRESHNESS_DEADLINE_HOUR: the UTC hour by which yesterday's partition should be in the
+    warehouse (default 9, three hours after the daily schedule's 06:00)."""
+    text = env.get("PINTEREST_FRESHNESS_DEADLINE_HOUR") or "9"
+    if not text.isdigit() or not 0 <= int(text) <= 23:
+        raise SettingsError(f"PINTEREST_FRESHNESS_DEADLINE_HOUR must be an hour from 0 to 23 (got {text!r})")
+    return int(text)

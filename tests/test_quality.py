@@ -72,3 +72,22 @@ def test_ads_that_do_not_add_up_to_their_ad_group_are_found(con):
     assert violations(con, ADS_CHECKS, "ads_add_up_to_ad_groups", types) == 0
     con.execute("UPDATE metric_daily SET value = 3_500_000 WHERE entity_id = 'g1'")
     assert violations(con, ADS_CHECKS, "ads_add_up_to_ad_groups", types) == 1
+
+
+def status(con, entity_type, entity_id, date, data_status, is_final):
+    con.execute("INSERT INTO daily_status VALUES (?, ?, ?, 'NO_SPLIT', 'ALL', ?, ?, ?)",
+                [date, entity_type, entity_id, data_status, is_final, NOW])
+
+
+def test_preliminary_days_older_than_the_repull_window_are_flagged(con):
+    check = next(c for c in ORGANIC_CHECKS if c.name == "no_stale_preliminary_rows")
+    assert not check.blocking
+    stale_before = DAY - dt.timedelta(days=5)
+    status(con, "user_account", "1", stale_before - dt.timedelta(days=1), "ESTIMATE", False)  # stale
+    status(con, "pin", "7", stale_before - dt.timedelta(days=2), "PROCESSING", False)  # stale
+    status(con, "pin", "7", stale_before, "ESTIMATE", False)  # still re-pulled by the schedule
+    status(con, "pin", "8", stale_before - dt.timedelta(days=9), "BEFORE_PIN_CREATED", False)  # final in effect
+    status(con, "pin", "9", stale_before - dt.timedelta(days=9), "READY", True)
+    status(con, "campaign", "5", stale_before - dt.timedelta(days=9), None, False)  # another source's row
+    assert run_check(con, check, ("user_account", "pin"), SCOPE, stale_before) == 2
+    assert run_check(con, check, ("campaign",), SCOPE, stale_before) == 1

@@ -1,0 +1,57 @@
+"""`pinterest-etl ui`: the Dagster UI (`dagster dev`) on 127.0.0.1 for this project's code location, with the
+embedded simulator when no Pinterest credentials are configured."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from pipelines import settings
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def add_parser(commands) -> None:
+    p = commands.add_parser(
+        "ui", help="start the Dagster UI on 127.0.0.1 (runs, assets, checks, schedules, backfills)",
+        description="Runs `dagster dev` on 127.0.0.1 with the project's workspace.yaml and DAGSTER_HOME (default "
+                    "./.dagster, whose dagster.yaml runs one run at a time and serializes warehouse writers). Without "
+                    "Pinterest credentials the embedded simulator is started first and runs launched from the UI use "
+                    "it. Stop with Ctrl+C.")
+    p.add_argument("--port", type=int, default=3000, help="port of the UI (default: 3000)")
+    p.set_defaults(handler=_ui)
+
+
+def dagster_dev_command(port: int) -> list[str]:
+    dagster = shutil.which("dagster", path=str(Path(sys.executable).parent)) or "dagster"
+    return [dagster, "dev", "--host", "127.0.0.1", "--port", str(port),
+            "--workspace", str(PROJECT_ROOT / "workspace.yaml")]
+
+
+def _ui(args: argparse.Namespace) -> int:
+    from pipelines.embedded import embedded_simulator_if_needed
+
+    settings.load_dotenv()
+    os.environ.setdefault("DAGSTER_HOME", str(PROJECT_ROOT / ".dagster"))
+    os.environ["PINTEREST_ETL_HOME"] = str(settings.etl_home().resolve())  # the same data whatever the cwd
+    Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+    with embedded_simulator_if_needed() as simulator:
+        if simulator:
+            print(f"No Pinterest credentials configured: runs launched from the UI use the embedded simulator ({simulator}).")
+        print(f"Dagster UI: http://127.0.0.1:{args.port} (DAGSTER_HOME={os.environ['DAGSTER_HOME']}, "
+              f"data in {settings.etl_home().resolve()})", flush=True)
+        # The UI's code server and run workers inherit this environment (simulator URL, data directory).
+        process = subprocess.Popen(dagster_dev_command(args.port), cwd=PROJECT_ROOT, env=os.environ.copy())
+        try:
+            return process.wait()
+        except KeyboardInterrupt:
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+            return 0

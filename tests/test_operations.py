@@ -1,0 +1,126 @@
+"""Operating the pipeline: the daily schedule's run requests, the freshness checks, the code location as
+Dagster loads it, and the UI command."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from dagster._core.test_utils import freeze_time  # Dagster's own clock control for schedule/check tests
+
+from assets.schedules import daily_schedule, freshness_checks
+from pipelines.definitions import defs
+from tests.conftest import PARTITIONS_FIRST
+
+ROOT = Path(__file__).resolve().parents[1]
+UTC = dt.timezone.utc
+
+
+def tick(when: dt.datetime) -> dg.RunRequest:
+    with dg.instance_for_test() as instance:
+        return daily_schedule(dg.build_schedule_context(instance=instance, scheduled_execution_time=when))
+
+
+def test_the_daily_tick_requests_the_trailing_30_days_as_one_run(monkeypatch):
+    for name in ("PINTEREST_ORGANIC_REPULL_DAYS", "PINTEREST_ADS_REPULL_DAYS"):
+        monkeypatch.delenv(name, raising=False)
+    request = tick(dt.datetime(2026, 11, 28, 6, 0, tzinfo=UTC))
+    assert request.run_key == "daily-2026-11-27"
+    assert request.partition_key_range == dg.PartitionKeyRange("2026-10-29", "2026-11-27")
+    assert daily_schedule.job_name == "pinterest_daily" and daily_schedule.execution_timezone == "UTC"
+
+
+def test_the_window_is_the_longer_of_the_two_repull_settings_and_never_before_the_first_partition(monkeypatch):
+    monkeypatch.setenv("PINTEREST_ORGANIC_REPULL_DAYS", "12")
+    monkeypatch.setenv("PINTEREST_ADS_REPULL_DAYS", "7")
+    assert tick(dt.datetime(2026, 11, 28, 6, tzinfo=UTC)).partition_key_range == dg.PartitionKeyRange(
+        "2026-11-16", "2026-11-27")
+    early = PARTITIONS_FIRST + dt.timedelta(days=3)
+    request = tick(dt.datetime.combine(early, dt.time(6), UTC))
+    assert request.partition_key_range.start == PARTITIONS_FIRST.isoformat()
+
+
+def test_a_bad_repull_setting_is_refused_with_its_name(monkeypatch):
+    monkeypatch.setenv("PINTEREST_ADS_REPULL_DAYS", "120")
+    with pytest.raises(Exception, match="PINTEREST_ADS_REPULL_DAYS must be a whole number of days from 1 to 90"):
+        tick(dt.datetime(2026, 11, 28, 6, tzinfo=UTC))
+
+
+def test_freshness_checks_want_yesterdays_partition_by_the_deadline():
+    job = dg.define_asset_job("freshness", selection=dg.AssetSelection.checks(*freshness_checks))
+    definitions = dg.Definitions(assets=defs.assets, asset_checks=freshness_checks, jobs=[job], resources=defs.resources)
+
+    with dg.instance_for_test() as instance:
+        def evaluate(hour: int) -> dict[str, bool]:
+            with freeze_time(dt.datetime(2026, 11, 28, hour, tzinfo=UTC)):
+                result = definitions.resolve_job_def("freshness").execute_in_process(instance=instance)
+            return {e.asset_key.to_user_string(): e.passed for e in result.get_asset_check_evaluations()}
+
+        assert evaluate(10) == {"organic_warehouse": False, "ads_warehouse": False}
+        instance.report_runless_asset_event(dg.AssetMaterialization("organic_warehouse", partition="2026-11-27"))
+        # After the 09:00 deadline yesterday's partition is expected: organic has it, ads does not.
+        assert evaluate(10) == {"organic_warehouse": True, "ads_warehouse": False}
+        # Before the deadline only the day before yesterday is expected, which organic lacks.
+        assert evaluate(8) == {"organic_warehouse": False, "ads_warehouse": False}
+
+
+def test_every_asset_has_an_owner_a_group_kinds_and_a_description_tables_with_their_grain():
+    graph = defs.resolve_asset_graph()
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        assert node.owners and node.group_name in {"organic", "ads", "warehouse"} and node.kinds and node.description, key
+        if node.kinds & {"duckdb", "parquet"}:
+            assert "one row per" in node.description.lower(), key
+
+
+def test_dagster_loads_and_validates_the_code_location(tmp_path):
+    env = {**os.environ, "PINTEREST_ETL_HOME": str(tmp_path), "DAGSTER_HOME": str(tmp_path / "dagster")}
+    (tmp_path / "dagster").mkdir()
+    result = subprocess.run([str(Path(sys.executable).parent / "dagster"), "definitions", "validate",
+                             "-w", str(ROOT / "workspace.yaml")], cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=180)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "All code locations passed validation" in result.stdout + result.stderr
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_the_ui_command_serves_the_assets_with_the_embedded_simulator(tmp_path):
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PINTEREST_")}
+    env.update(PINTEREST_ETL_HOME=str(tmp_path / "data"), DAGSTER_HOME=str(tmp_path / "dagster"))
+    process = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "ui", "--port", str(port)], cwd=ROOT, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        query = json.dumps({"query": "{ assetNodes { assetKey { path } groupName } }"}).encode()
+        deadline, nodes = time.monotonic() + 120, None
+        while time.monotonic() < deadline and nodes is None:
+            time.sleep(1)
+            try:
+                request = urllib.request.Request(f"http://127.0.0.1:{port}/graphql", data=query,
+                                                 headers={"Content-Type": "application/json"})
+                with urllib.request.urlopen(request, timeout=5) as answer:
+                    nodes = json.load(answer)["data"]["assetNodes"] or None
+            except OSError:
+                assert process.poll() is None, process.stdout.read()
+        assert nodes, "the UI did not serve the code location within 120 s"
+        keys = {"/".join(n["assetKey"]["path"]) for n in nodes}
+        assert {"organic_raw", "organic_warehouse", "ads_raw", "ads_warehouse", "pins", "campaigns"} <= keys
+    finally:
+        os.killpg(process.pid, 15)
+        output = process.communicate(timeout=60)[0]
+    assert "embedded simulator" in output
