@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from pipelines.commands import auth, dictionary, run, sandbox, sql
+from pipelines.commands import auth, dictionary, run, sandbox, sql, ui
 
 
 def build_parser() -> argparse.ArgumentParser:
