@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 
 from assets.accounts import accounts_check, for_each_account
 from assets.loading import check_specs, load_warehouse, normalize_to_lake
-from assets.metadata import api_metadata, preview
+from assets.metadata import api_metadata, column_schema, preview
 from assets.organic import OWNERS, SINGLE_RUN, partition_range
 from assets.partitions import DAILY, warehouse_freshness_policy
 from assets.resources import PinterestResource, StorageResource
@@ -21,6 +21,7 @@ from pipelines.ads.extract import extract_ads
 from pipelines.ads.normalize import ADS
 from pipelines.pinterest.errors import AuthError
 from pipelines.quality import ADS_CHECKS
+from pipelines.tables import METRIC_DAILY
 
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 ADS_DIMENSIONS = tuple(SCHEMAS)
@@ -40,12 +41,16 @@ def latest_ads_dimensions(storage: StorageResource, account: Account) -> AdsDime
 
 @dg.multi_asset(specs=[
     dg.AssetSpec("ad_accounts", group_name="ads", owners=OWNERS, kinds={"duckdb", "parquet"},
+                 metadata=column_schema("ad_accounts", SCHEMAS["ad_accounts"]),
                  description="Ad accounts the token can read, shared ones included (latest state): one row per account."),
     dg.AssetSpec("campaigns", group_name="ads", owners=OWNERS, kinds={"duckdb", "parquet"},
+                 metadata=column_schema("campaigns", SCHEMAS["campaigns"]),
                  description="Campaigns of every status, archived included (latest state): one row per campaign."),
     dg.AssetSpec("ad_groups", group_name="ads", owners=OWNERS, kinds={"duckdb", "parquet"},
+                 metadata=column_schema("ad_groups", SCHEMAS["ad_groups"]),
                  description="Ad groups of every status (latest state): one row per ad group."),
     dg.AssetSpec("ads", group_name="ads", owners=OWNERS, kinds={"duckdb", "parquet"},
+                 metadata=column_schema("ads", SCHEMAS["ads"]),
                  description="Ads of every status, with the pin each promotes (latest state): one row per ad."),
 ], check_specs=[accounts_check("ad_accounts")])
 def ads_dimensions(context: dg.AssetExecutionContext, pinterest: PinterestResource, storage: StorageResource):
@@ -124,7 +129,7 @@ def ads_raw(context: dg.AssetExecutionContext, pinterest: PinterestResource, sto
 
 
 @dg.asset(partitions_def=DAILY, backfill_policy=SINGLE_RUN, deps=["ads_raw"], group_name="ads", owners=OWNERS,
-          kinds={"parquet"})
+          kinds={"parquet"}, metadata=column_schema("metric_daily", METRIC_DAILY))
 def ads_lake(context: dg.AssetExecutionContext, storage: StorageResource, pinterest: PinterestResource):
     """Tidy ads rows in the Parquet lake: `metric_daily` (one row per entity per UTC day per attribution
     setting per metric) and `daily_status` (one row per entity per day with delivery, with is_final), for
@@ -134,6 +139,7 @@ def ads_lake(context: dg.AssetExecutionContext, storage: StorageResource, pinter
 
 @dg.asset(partitions_def=DAILY, backfill_policy=SINGLE_RUN, deps=["ads_lake", *ADS_DIMENSIONS], group_name="warehouse",
           owners=OWNERS, kinds={"duckdb"}, pool="warehouse", freshness_policy=warehouse_freshness_policy(),
+          metadata=column_schema("metric_daily", METRIC_DAILY),
           check_specs=check_specs("ads_warehouse", ADS_CHECKS))
 def ads_warehouse(context: dg.AssetExecutionContext, storage: StorageResource, pinterest: PinterestResource):
     """The ads rows of the lake for the range and the newest ads dimension snapshots, loaded into DuckDB in one

@@ -45,3 +45,13 @@ def preview(table: pa.Table, rows: int = 5) -> dg.MetadataValue:
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join("" if row[c] is None else str(row[c]) for c in columns) + " |" for row in head]
     return dg.MetadataValue.md("\n".join(lines))
+
+
+def column_schema(table: str, schema: pa.Schema) -> dict:
+    """Definition metadata showing a table's columns, types and meanings (from the data dictionary) in the UI."""
+    from pipelines.data_dictionary import RELATIONS, describe_column
+
+    columns = [dg.TableColumn(field.name, str(field.type), description=describe_column(table, field.name) or None)
+               for field in schema]
+    grain = RELATIONS[table].grain if table in RELATIONS else None
+    return {"dagster/column_schema": dg.TableSchema(columns=columns), **({"grain": grain} if grain else {})}

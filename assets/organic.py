@@ -10,16 +10,17 @@ import pyarrow.parquet as pq
 
 from assets.accounts import accounts_check, for_each_account
 from assets.loading import check_specs, load_warehouse, normalize_to_lake
-from assets.metadata import api_metadata, preview
+from assets.metadata import api_metadata, column_schema, preview
 from assets.partitions import DAILY, warehouse_freshness_policy
 from assets.resources import PinterestResource, StorageResource
 from pipelines import settings
 from pipelines.accounts import Account
-from pipelines.organic.dimensions import OrganicDimensions, extract_dimensions
+from pipelines.organic.dimensions import BOARDS, PINS, USER_ACCOUNTS, OrganicDimensions, extract_dimensions
 from pipelines.organic.extract import extract_organic, plan_organic
 from pipelines.organic.source import ORGANIC
 from pipelines.planning import DateRange
 from pipelines.quality import ORGANIC_CHECKS
+from pipelines.tables import METRIC_DAILY
 
 # BackfillPolicy is marked beta in Dagster 1.13; it is what makes a backfill one run.
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
@@ -51,11 +52,14 @@ ORGANIC_DIMENSIONS = ("user_accounts", "boards", "pins")
 @dg.multi_asset(
     specs=[
         dg.AssetSpec("user_accounts", group_name="organic", owners=OWNERS, kinds={"duckdb", "parquet"},
+                     metadata=column_schema("user_accounts", USER_ACCOUNTS),
                      description="The Pinterest user account (latest state): one row per account."),
         dg.AssetSpec("boards", group_name="organic", owners=OWNERS, kinds={"duckdb", "parquet"},
+                     metadata=column_schema("boards", BOARDS),
                      description="Boards of the account (latest state, secret ones when the token may read them): "
                                  "one row per board."),
         dg.AssetSpec("pins", group_name="organic", owners=OWNERS, kinds={"duckdb", "parquet"},
+                     metadata=column_schema("pins", PINS),
                      description="Pins of the account (latest state): one row per pin."),
     ],
     check_specs=[accounts_check("user_accounts")],
@@ -127,7 +131,7 @@ def organic_raw(context: dg.AssetExecutionContext, pinterest: PinterestResource,
 
 
 @dg.asset(partitions_def=DAILY, backfill_policy=SINGLE_RUN, deps=["organic_raw"], group_name="organic",
-          owners=OWNERS, kinds={"parquet"})
+          owners=OWNERS, kinds={"parquet"}, metadata=column_schema("metric_daily", METRIC_DAILY))
 def organic_lake(context: dg.AssetExecutionContext, storage: StorageResource, pinterest: PinterestResource):
     """Tidy organic rows in the Parquet lake: `metric_daily` (one row per entity per UTC day per split
     per metric) and `daily_status` (one row per entity per UTC day per split), entity types user_account
@@ -138,6 +142,7 @@ def organic_lake(context: dg.AssetExecutionContext, storage: StorageResource, pi
 @dg.asset(partitions_def=DAILY, backfill_policy=SINGLE_RUN, deps=["organic_lake", "user_accounts", "boards", "pins"],
           group_name="warehouse",
           owners=OWNERS, kinds={"duckdb"}, pool="warehouse", freshness_policy=warehouse_freshness_policy(),
+          metadata=column_schema("metric_daily", METRIC_DAILY),
           check_specs=check_specs("organic_warehouse", ORGANIC_CHECKS))
 def organic_warehouse(context: dg.AssetExecutionContext, storage: StorageResource, pinterest: PinterestResource):
     """The organic rows of the lake for the partition range and the newest dimension snapshots, loaded into

@@ -80,6 +80,8 @@ def test_every_asset_has_an_owner_a_group_kinds_and_a_description_tables_with_th
         assert node.owners and node.group_name in {"organic", "ads", "warehouse"} and node.kinds and node.description, key
         if node.kinds & {"duckdb", "parquet"}:
             assert "one row per" in node.description.lower(), key
+            columns = node.metadata["dagster/column_schema"].columns
+            assert columns and all(c.description for c in columns), key
 
 
 def test_dagster_loads_and_validates_the_code_location(tmp_path):
