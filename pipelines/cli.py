@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from pipelines.commands import auth, dictionary, run, sandbox, sql, ui
+from pipelines.commands import auth, dictionary, run, sandbox, sql, ui, verify
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -16,6 +16,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run.add_parser(commands)
+    run.add_load_parser(commands)
+    verify.add_parser(commands)
     sql.add_parser(commands)
     dictionary.add_parser(commands)
     ui.add_parser(commands)

@@ -1,14 +1,16 @@
-"""Runs the Dagster assets for a date range as one run (what `pinterest-etl run` does) and summarizes it."""
+"""Runs the Dagster assets for a date range as one run (what `pinterest-etl run` and `load` do) and summarizes it."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import sys
 
 import dagster as dg
 
-from pipelines import settings
+from pipelines import run_lock, settings
+from pipelines.atomic_files import remove_stray_temporaries
 from pipelines.embedded import embedded_simulator_if_needed
 
 EXAMPLE_QUERIES = {
@@ -24,16 +26,39 @@ def _instance() -> dg.DagsterInstance:
     return dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
 
 
-def run_range(start: dt.date, end: dt.date, *, from_raw: bool = False, only: str | None = None) -> int:
-    with embedded_simulator_if_needed() as simulator:
+def run_range(start: dt.date, end: dt.date, *, from_raw: bool = False, from_lake: bool = False,
+              only: str | None = None) -> int:
+    """The range as one Dagster run: every asset, or (`from_raw`) the lake and warehouse assets, or (`from_lake`)
+    only the warehouse loads. Holds the data directory's run lock throughout, and first removes temporary
+    files an interrupted run left. Returns the exit code."""
+    command = "load" if from_lake else "run"
+    home = settings.etl_home()
+    try:
+        with run_lock.run_lock(home, f"pinterest-etl {command} {start}..{end}", run_lock.wait_seconds(),
+                               on_wait=lambda message: print(f"pinterest-etl {command}: {message}", file=sys.stderr)):
+            removed = [*remove_stray_temporaries(home / "lake"), *remove_stray_temporaries(home / "raw")]
+            if removed:
+                print(f"Removed {len(removed)} temporary file(s) an interrupted run left, e.g. {removed[0]}")
+            return _run_range(start, end, command, from_raw=from_raw, from_lake=from_lake, only=only)
+    except (run_lock.RunLockTimeout, OSError) as error:
+        print(f"pinterest-etl {command}: error: {error}", file=sys.stderr)
+        return 1
+
+
+def _run_range(start: dt.date, end: dt.date, command: str, *, from_raw: bool, from_lake: bool, only: str | None) -> int:
+    # Loading from the lake calls no API, so it needs no simulator.
+    with contextlib.nullcontext() if from_lake else embedded_simulator_if_needed() as simulator:
         if simulator:
             print(f"No Pinterest credentials configured: using the embedded simulator ({simulator}).")
         from pipelines.definitions import ADS_ASSETS, ALL_ASSETS, ORGANIC_ASSETS, defs
 
         no_api = {dg.AssetKey(k) for k in ("organic_lake", "organic_warehouse", "ads_lake", "ads_warehouse")}
+        loads = {dg.AssetKey(k) for k in ("organic_warehouse", "ads_warehouse")}
         chosen = {"organic": ORGANIC_ASSETS, "ads": ADS_ASSETS, None: ALL_ASSETS}[only]
-        selection = [a for a in chosen if not from_raw or set(a.keys) <= no_api]
-        print(f"Running {start}..{end} as one Dagster run{' from the raw zone (no API calls)' if from_raw else ''}...")
+        selection = [a for a in chosen if (not from_raw or set(a.keys) <= no_api) and (not from_lake or set(a.keys) <= loads)]
+        how = " from the raw zone (no API calls)" if from_raw else " from the lake into the warehouse (no API calls)" \
+            if from_lake else ""
+        print(f"Running {start}..{end} as one Dagster run{how}...")
         with _instance() as instance:
             result = dg.materialize(
                 selection, instance=instance, resources=defs.resources, raise_on_error=False,
@@ -44,9 +69,8 @@ def run_range(start: dt.date, end: dt.date, *, from_raw: bool = False, only: str
         if not result.success:
             for event in result.all_events:
                 if event.is_step_failure:
-                    error = event.step_failure_data.error
-                    print(f"pinterest-etl run: step {event.step_key} failed: {error.message.strip() if error else 'unknown'}",
-                          file=sys.stderr)
+                    print(f"pinterest-etl {command}: step {event.step_key} failed: "
+                          f"{_root_cause(event.step_failure_data.error)}", file=sys.stderr)
             return 1
         print(timing)
         _print_summary(result, EXAMPLE_QUERIES[only or "organic"])
@@ -58,6 +82,16 @@ def run_range(start: dt.date, end: dt.date, *, from_raw: bool = False, only: str
                   "the other accounts were loaded", file=sys.stderr)
             return 1
     return 0
+
+
+def _root_cause(error) -> str:
+    """The message of the error that made a step fail (Dagster wraps it in its own execution errors)."""
+    if error is None:
+        return "unknown"
+    while error.cause is not None:
+        error = error.cause
+    _, named, message = error.message.strip().partition(f"{error.cls_name}: ")  # without the module path
+    return f"{error.cls_name}: {message}" if named else error.message.strip()
 
 
 def _step_timing(instance: dg.DagsterInstance, run_id: str) -> str:

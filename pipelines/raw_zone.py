@@ -13,10 +13,12 @@ import gzip
 import json
 import os
 import uuid
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from pipelines.atomic_files import temporary_path, write_error
 from pipelines.planning import DateRange
 
 
@@ -43,6 +45,26 @@ class RawRecord:
             raise RawZoneError(f"{self.path}: the stored response is not JSON") from None
 
 
+# gzip's CRC-32 and length check catch a flipped bit or a truncation anywhere in a stored answer.
+_UNREADABLE = (OSError, EOFError, ValueError, KeyError, TypeError, zlib.error)
+
+
+def _parse(path: Path) -> RawRecord:
+    with gzip.open(path, "rb") as f:
+        content = f.read()
+    header_line, _, body = content.partition(b"\n")
+    header = json.loads(header_line)
+    window = DateRange(dt.date.fromisoformat(header["window"][0]), dt.date.fromisoformat(header["window"][1])) \
+        if header.get("window") else None
+    return RawRecord(path, header["endpoint"], header.get("path_params") or {}, header.get("params") or {},
+                     window, header.get("context") or {}, dt.datetime.fromisoformat(header["fetched_at"]),
+                     header.get("request_id"), body)
+
+
+def _describe(error: BaseException) -> str:
+    return f"{type(error).__name__}: {' '.join(str(error).split())}"[:300]
+
+
 def _slug(endpoint: str) -> str:
     return endpoint.replace("/", "__")
 
@@ -62,34 +84,46 @@ class RawZone:
         """Store one answer; a new file every time (nothing is ever overwritten). `context` holds what the
         answer itself does not say but normalizing needs (for example the user id of account analytics)."""
         folder = self.root / _slug(endpoint) / (f"window={window.start}_{window.end}" if window else "window=none")
-        folder.mkdir(parents=True, exist_ok=True)
         name = f"{fetched_at:%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex[:12]}.json.gz"
         header = {"endpoint": endpoint, "path_params": path_params or {}, "params": _jsonable(params or {}),
                   "window": [str(window.start), str(window.end)] if window else None, "context": context or {},
                   "fetched_at": fetched_at.isoformat(), "request_id": request_id}
         target = folder / name
-        tmp = folder / f".{name}.tmp"
-        with gzip.open(tmp, "wb", compresslevel=5) as out:
-            out.write(json.dumps(header, separators=(",", ":")).encode() + b"\n")
-            out.write(body)
-        os.replace(tmp, target)
+        tmp = temporary_path(target)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            with gzip.open(tmp, "wb", compresslevel=5) as out:
+                out.write(json.dumps(header, separators=(",", ":")).encode() + b"\n")
+                out.write(body)
+            os.replace(tmp, target)
+        except OSError as error:
+            if tmp.parent.is_dir():
+                tmp.unlink(missing_ok=True)
+            raise write_error(target, error, "Every answer stored before it is whole; the steps that need "
+                                             "it did not run.") or error from None
         return target
 
     @staticmethod
     def read(path: Path) -> RawRecord:
         try:
-            with gzip.open(path, "rb") as f:
-                content = f.read()
-            header_line, _, body = content.partition(b"\n")
-            header = json.loads(header_line)
-            window = DateRange(dt.date.fromisoformat(header["window"][0]), dt.date.fromisoformat(header["window"][1])) \
-                if header.get("window") else None
-            return RawRecord(path, header["endpoint"], header.get("path_params") or {}, header.get("params") or {},
-                             window, header.get("context") or {}, dt.datetime.fromisoformat(header["fetched_at"]),
-                             header.get("request_id"), body)
-        except (OSError, EOFError, ValueError, KeyError, TypeError, gzip.BadGzipFile) as error:
-            raise RawZoneError(f"raw file {path} is corrupt or unreadable ({type(error).__name__}); "
-                               "move it aside and re-run the range to fetch it again") from None
+            return _parse(path)
+        except _UNREADABLE as error:
+            raise RawZoneError(f"raw file {path} is corrupt or unreadable ({_describe(error)}); move it aside and "
+                               "re-run its dates to fetch them again (the API serves the last 90 days; older answers "
+                               "exist only in backups)") from None
+
+    @staticmethod
+    def check_file(path: Path) -> str | None:
+        """What is wrong with a stored answer, or None: gzip integrity, its request line and its body as JSON."""
+        try:
+            json.loads(_parse(path).body)
+        except _UNREADABLE as error:
+            return _describe(error)
+        return None
+
+    def all_files(self) -> list[Path]:
+        """Every stored answer (of every endpoint, window and account folder)."""
+        return sorted(self.root.rglob("*.json.gz")) if self.root.exists() else []
 
     def records(self, endpoint: str, overlapping: DateRange) -> Iterator[RawRecord]:
         """Every stored answer of `endpoint` whose window overlaps the range, oldest fetch first."""

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import logging
+import os
+import re
+import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import duckdb
@@ -10,6 +16,8 @@ import duckdb
 from pipelines import api_enums
 from pipelines.ads.dimensions import AD_ACCOUNTS, AD_GROUPS, ADS, CAMPAIGNS
 from pipelines.ads.extract import DEFAULT_COLUMNS as DEFAULT_ADS_COLUMNS
+from pipelines.atomic_files import write_error
+from pipelines.faults import WAREHOUSE_BEFORE_COMMIT, crash_point
 from pipelines.lake import Lake
 from pipelines.organic.dimensions import BOARDS, PINS, USER_ACCOUNTS
 from pipelines.tables import DAILY_STATUS, METRIC_DAILY, PIN_LIFETIME, duckdb_columns
@@ -84,10 +92,43 @@ VIEWS = {
 
 
 WAREHOUSE_MEMORY_LIMIT = "1GB"
+LOCK_WAIT_VARIABLE = "PINTEREST_WAREHOUSE_LOCK_WAIT_SECONDS"
+DEFAULT_LOCK_WAIT_SECONDS = 60.0
+_LONGEST_LOCK_RETRY_SECONDS = 10.0
+
+log = logging.getLogger(__name__)
 
 
 class WarehouseLockedError(Exception):
-    """Another process holds the warehouse file open for writing."""
+    """Another process held the warehouse file open for longer than the load may wait; the message names it."""
+
+
+def lock_wait_seconds(env: Mapping[str, str] = os.environ) -> float:
+    """PINTEREST_WAREHOUSE_LOCK_WAIT_SECONDS: how long opening the warehouse waits, retrying with backoff, while
+    another process (an analyst's read-write session) holds it (default 60; 0: fail at once)."""
+    text = env.get(LOCK_WAIT_VARIABLE)
+    if not text:
+        return DEFAULT_LOCK_WAIT_SECONDS
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds <= 86_400:
+        raise ValueError(f"{LOCK_WAIT_VARIABLE} must be a number of seconds between 0 and 86400 (got {text!r})")
+    return seconds
+
+
+def lock_holder(message: str) -> str:
+    """The process DuckDB's lock error names, with its command line when /proc shows it."""
+    found = re.search(r"held in (.*?) \(PID (\d+)\)", message)
+    if not found:
+        return "another process"
+    program, pid = found.groups()
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        command = ""
+    return f"process {pid} ({' '.join((command or program).split())[:200]})"
 
 
 class Warehouse:
@@ -95,19 +136,33 @@ class Warehouse:
         self.path = Path(path)
 
     def connect(self, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+        """A connection; while another process holds the file, retry with backoff (logging who holds it) for up
+        to PINTEREST_WAREHOUSE_LOCK_WAIT_SECONDS, then raise WarehouseLockedError."""
         if read_only and not self.path.exists():
             raise FileNotFoundError(f"no warehouse at {self.path} yet; run `pinterest-etl run` first")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            # Bounded memory: big loads and checks spill to <warehouse>.duckdb.tmp/ instead of growing the process.
-            return duckdb.connect(str(self.path), read_only=read_only, config={"memory_limit": WAREHOUSE_MEMORY_LIMIT})
-        except duckdb.IOException as error:
-            if "lock" in str(error).lower():
-                raise WarehouseLockedError(
-                    f"the warehouse {self.path} is locked by another process ({error}). Nothing was changed in it; "
-                    "the new data is safe in the lake. Close the other session, then load it with "
-                    "`pinterest-etl run --from-raw --start ... --end ...` (no API calls).") from None
-            raise
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise write_error(self.path, error, "Nothing was changed.") or error from None
+        budget = lock_wait_seconds()
+        deadline = time.monotonic() + budget
+        pause = 0.5
+        while True:
+            try:
+                # Bounded memory: big loads and checks spill to <warehouse>.duckdb.tmp/ instead of growing the process.
+                return duckdb.connect(str(self.path), read_only=read_only, config={"memory_limit": WAREHOUSE_MEMORY_LIMIT})
+            except duckdb.IOException as error:
+                if "could not set lock" not in str(error).lower():
+                    raise write_error(self.path, error, "Nothing was changed.") or error from None
+                holder, left = lock_holder(str(error)), deadline - time.monotonic()
+                if left <= 0:
+                    raise WarehouseLockedError(f"the warehouse {self.path} is still locked by {holder} after waiting "
+                                               f"{budget:g} s ({LOCK_WAIT_VARIABLE})") from None
+                pause = min(pause, left)
+                log.warning("the warehouse %s is locked by %s; retrying in %.1f s (waiting up to %g s in all, %s)",
+                            self.path, holder, pause, budget, LOCK_WAIT_VARIABLE)
+                time.sleep(pause)
+                pause = min(pause * 2, _LONGEST_LOCK_RETRY_SECONDS)
 
     def ensure_schema(self, con: duckdb.DuckDBPyConnection) -> None:
         for name, schema in {**FACT_TABLES, **DIMENSIONS}.items():
@@ -128,25 +183,40 @@ class Warehouse:
         account's), and each given dimension table becomes exactly the union of its snapshots (the newest of
         every account; an entity two accounts see is kept once, as last extracted). Returns rows per table."""
         rows: dict[str, int] = {}
-        with self.connect() as con:
-            self.ensure_schema(con)
-            con.execute("BEGIN TRANSACTION")
-            try:
-                if dates:
-                    rows.update(self._replace_facts(con, lake, source, entity_types, dates))
-                for name, paths in (dimensions or {}).items():
-                    schema = DIMENSIONS[name]
-                    key = ", ".join(schema.names[:2] if name == "pin_lifetime" else schema.names[:1])
-                    con.execute(f"DELETE FROM {name}")
-                    con.execute(f"INSERT INTO {name} SELECT {', '.join(schema.names)} "
-                                "FROM read_parquet(?, hive_partitioning = false, union_by_name = true) "
-                                f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY extracted_at DESC) = 1",
-                                [[str(p) for p in paths]])
-                    rows[name] = con.execute(f"SELECT count(*) FROM {name}").fetchall()[0][0]
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
+        finish_later = (f"`pinterest-etl load --start {min(dates)} --end {max(dates)} --only {source}`" if dates
+                        else f"`pinterest-etl load --only {source}`")
+        try:
+            con = self.connect()
+        except WarehouseLockedError as error:
+            raise WarehouseLockedError(
+                f"{error}. Nothing was changed in it, and the new data is safe in the lake ({lake.root}). Once that "
+                f"session is closed, load it without API calls: {finish_later}") from None
+        try:
+            with con:
+                self.ensure_schema(con)
+                con.execute("BEGIN TRANSACTION")
+                try:
+                    if dates:
+                        rows.update(self._replace_facts(con, lake, source, entity_types, dates))
+                    for name, paths in (dimensions or {}).items():
+                        schema = DIMENSIONS[name]
+                        key = ", ".join(schema.names[:2] if name == "pin_lifetime" else schema.names[:1])
+                        con.execute(f"DELETE FROM {name}")
+                        _insert_from_lake(con, lake, paths,
+                                          f"INSERT INTO {name} SELECT {', '.join(schema.names)} "
+                                          "FROM read_parquet(?, hive_partitioning = false, union_by_name = true) "
+                                          f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY extracted_at DESC) = 1")
+                        rows[name] = con.execute(f"SELECT count(*) FROM {name}").fetchall()[0][0]
+                    crash_point(WAREHOUSE_BEFORE_COMMIT)
+                    con.execute("COMMIT")
+                except BaseException:
+                    with contextlib.suppress(duckdb.Error):  # a failed write may have ended the transaction already
+                        con.execute("ROLLBACK")
+                    raise
+        except duckdb.Error as error:
+            raise write_error(self.path, error, "It keeps its previous data (the load's transaction was rolled "
+                                                f"back), and the lake holds the new data: once fixed, load it without "
+                                                f"API calls: {finish_later}") or error from None
         return rows
 
     @staticmethod
@@ -156,10 +226,20 @@ class Warehouse:
         in_scope = "entity_type IN (SELECT unnest(?::VARCHAR[])) AND date IN (SELECT unnest(?::DATE[]))"
         for table, schema in FACT_TABLES.items():
             con.execute(f"DELETE FROM {table} WHERE {in_scope}", [list(entity_types), dates])
-            files = [str(p) for p in lake.files(table, dates, source)]
+            files = lake.files(table, dates, source)
             if files:
-                con.execute(f"INSERT INTO {table} SELECT {', '.join(schema.names)} "
-                            "FROM read_parquet(?, hive_partitioning = false)", [files])
+                _insert_from_lake(con, lake, files, f"INSERT INTO {table} SELECT {', '.join(schema.names)} "
+                                                    "FROM read_parquet(?, hive_partitioning = false)")
             rows[table] = con.execute(f"SELECT count(*) FROM {table} WHERE {in_scope}",
                                       [list(entity_types), dates]).fetchall()[0][0]
         return rows
+
+
+def _insert_from_lake(con: duckdb.DuckDBPyConnection, lake: Lake, paths: list[Path], insert_sql: str) -> None:
+    """Run an INSERT reading lake files, after checking them against their checksums; a file that cannot be
+    read is named in the error (CorruptLakeFileError), never skipped."""
+    lake.verify_before_load(paths)
+    try:
+        con.execute(insert_sql, [[str(p) for p in paths]])
+    except (duckdb.InvalidInputException, duckdb.IOException) as error:
+        raise lake.explain_read_failure(paths, error) from None

@@ -203,7 +203,7 @@ def test_a_failure_between_lake_and_warehouse_leaves_both_consistent_and_the_nex
 
     later = TODAY + dt.timedelta(days=3)
     day2 = make_sandbox(today=later, epoch=epoch)
-    pipeline_env(monkeypatch, tmp_path, day2, later)
+    pipeline_env(monkeypatch, tmp_path, day2, later, PINTEREST_WAREHOUSE_LOCK_WAIT_SECONDS="0")
     holder = subprocess.Popen([sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); "
                                "print('locked', flush=True); time.sleep(60)", str(tmp_path / "warehouse.duckdb")],
                               stdout=subprocess.PIPE, text=True)
@@ -213,7 +213,7 @@ def test_a_failure_between_lake_and_warehouse_leaves_both_consistent_and_the_nex
     finally:
         holder.kill()
         holder.wait()
-    assert "locked by another process" in capsys.readouterr().err
+    assert f"is still locked by process {holder.pid}" in capsys.readouterr().err
     assert snapshot(tmp_path) == before  # the warehouse holds exactly the old data
     lake_status = duckdb_lake_statuses(tmp_path, window[1] - dt.timedelta(days=2))
     assert lake_status == {"READY"}  # ...while the lake already holds the new, settled day

@@ -1,4 +1,5 @@
-"""`pinterest-etl run`: materialize every asset for a date range as one Dagster run, then summarize."""
+"""`pinterest-etl run`: materialize every asset for a date range as one Dagster run, then summarize;
+`pinterest-etl load`: only load the range's lake files into the warehouse."""
 
 from __future__ import annotations
 
@@ -32,9 +33,30 @@ def add_parser(commands) -> None:
     p.set_defaults(handler=_run)
 
 
-def _fail(message: str) -> int:
-    print(f"pinterest-etl run: error: {message}", file=sys.stderr)
+def add_load_parser(commands) -> None:
+    p = commands.add_parser(
+        "load", help="load a date range from the lake into the warehouse (no API calls)",
+        description="Load the lake's files of the UTC date range (and the newest dimension snapshots) into the "
+                    "warehouse, with the data checks, as one Dagster run of the warehouse assets only: no API call, "
+                    "no re-normalization. Finishes a run whose warehouse load failed (for example because another "
+                    "process held warehouse.duckdb open).")
+    p.add_argument("--start", type=_date, help="first date (default: as for `run`)")
+    p.add_argument("--end", type=_date, help="last date (default: yesterday, UTC)")
+    p.add_argument("--only", choices=("organic", "ads"), help="load only the organic or only the ads data")
+    p.set_defaults(handler=_load)
+
+
+def _fail(message: str, command: str = "run") -> int:
+    print(f"pinterest-etl {command}: error: {message}", file=sys.stderr)
     return 2
+
+
+def check_storage_settings() -> None:
+    """The run lock's and the warehouse lock's waits (ValueError naming the variable when invalid)."""
+    from pipelines import run_lock, warehouse
+
+    run_lock.wait_seconds()
+    warehouse.lock_wait_seconds()
 
 
 def resolve_range(start: dt.date | None, end: dt.date | None, env=os.environ, *, from_raw: bool = False,
@@ -70,8 +92,21 @@ def _run(args: argparse.Namespace) -> int:
         settings.ads_columns()
         settings.ads_attribution()
         settings.report_polling()
+        check_storage_settings()
     except (ValueError, settings.SettingsError) as error:
         return _fail(str(error))
     from pipelines.orchestration import run_range
 
     return run_range(start, end, from_raw=args.from_raw, only=args.only)
+
+
+def _load(args: argparse.Namespace) -> int:
+    settings.load_dotenv()
+    try:
+        start, end = resolve_range(args.start, args.end, from_raw=True, only=args.only)
+        check_storage_settings()
+    except (ValueError, settings.SettingsError) as error:
+        return _fail(str(error), "load")
+    from pipelines.orchestration import run_range
+
+    return run_range(start, end, from_lake=True, only=args.only)

@@ -1,0 +1,102 @@
+"""One pipeline run at a time per data directory: an exclusive lock on `PINTEREST_ETL_HOME/.run.lock`.
+
+`pinterest-etl run` and `pinterest-etl load` hold it for their whole run, so two runs of overlapping ranges
+never write the same lake files or load the warehouse at the same time: the second waits for the first,
+saying which process it waits for, for up to PINTEREST_RUN_LOCK_WAIT_SECONDS, then gives up naming it. The
+lock is the kernel's (`flock`): it goes away with its process, so a crashed or killed run never blocks the
+next one. The file itself only tells waiting runs who holds it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import json
+import os
+import time
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import IO
+
+from pipelines.atomic_files import write_error
+
+WAIT_VARIABLE = "PINTEREST_RUN_LOCK_WAIT_SECONDS"
+DEFAULT_WAIT_SECONDS = 600.0
+LOCK_FILE = ".run.lock"
+_LONGEST_PAUSE_SECONDS = 5.0
+
+
+class RunLockTimeout(Exception):
+    """Another run held the data directory for longer than this one may wait; the message names it."""
+
+
+def wait_seconds(env: Mapping[str, str] = os.environ) -> float:
+    """PINTEREST_RUN_LOCK_WAIT_SECONDS: how long a run waits for another run of the same PINTEREST_ETL_HOME
+    to finish (default 600; 0: give up at once)."""
+    text = env.get(WAIT_VARIABLE)
+    if not text:
+        return DEFAULT_WAIT_SECONDS
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds <= 86_400:
+        raise ValueError(f"{WAIT_VARIABLE} must be a number of seconds between 0 and 86400 (got {text!r})")
+    return seconds
+
+
+@contextlib.contextmanager
+def run_lock(home: Path, description: str, wait: float, on_wait: Callable[[str], None]) -> Iterator[None]:
+    """Hold the data directory's run lock for the block; `on_wait` is told once when another run holds it.
+    Raises RunLockTimeout after `wait` seconds, DataWriteError when the directory cannot be written."""
+    path = home / LOCK_FILE
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+        handle = open(path, "a+")
+    except OSError as error:
+        raise write_error(path, error, f"Point PINTEREST_ETL_HOME (now {home}) at a writable directory; "
+                                       "nothing was written.") or error from None
+    with handle:
+        _acquire(handle, path, wait, on_wait)
+        try:
+            handle.seek(0)
+            handle.truncate()
+            handle.write(json.dumps({"pid": os.getpid(), "run": description,
+                                     "started_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}))
+            handle.flush()
+            yield
+        finally:
+            handle.seek(0)
+            handle.truncate()
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _acquire(handle: IO[str], path: Path, wait: float, on_wait: Callable[[str], None]) -> None:
+    deadline = time.monotonic() + wait
+    pause, told = 0.2, False
+    while True:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            pass
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise RunLockTimeout(f"another pipeline run holds {path}: {_holder(path)}; gave up after waiting "
+                                 f"{wait:g} s ({WAIT_VARIABLE}). Run again once it has finished.")
+        if not told:
+            on_wait(f"another pipeline run holds {path}: {_holder(path)}; waiting for it to finish "
+                    f"(up to {wait:g} s, {WAIT_VARIABLE})")
+            told = True
+        time.sleep(min(pause, left))
+        pause = min(pause * 2, _LONGEST_PAUSE_SECONDS)
+
+
+def _holder(path: Path) -> str:
+    """Who holds the lock, as its holder wrote it into the file."""
+    try:
+        holder = json.loads(path.read_text())
+        return f"process {holder['pid']} ({holder['run']}, started {holder['started_at']})"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "a process that has not said which (it is starting)"

@@ -1,0 +1,110 @@
+"""The warehouse locked by another process (an analyst's read-write DuckDB session): the load waits with
+bounded retries naming the holder, and when the lock outlasts the wait it fails saying the data is safe in the
+lake and which command loads it later, without API calls."""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import datetime as dt
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pipelines.warehouse import Warehouse, WarehouseLockedError
+from tests.client_support import server_stats
+from tests.conftest import TODAY
+from tests.process_support import (
+    SMALL_WORLD,
+    cli_env,
+    lake_files,
+    parquet_rows,
+    range_args,
+    read_until,
+    run_cli,
+    start_cli,
+    warehouse_contents,
+)
+
+START, END = TODAY - dt.timedelta(days=4), TODAY - dt.timedelta(days=1)
+# An analyst's session in another process: open read-write, hold it until told (a line on stdin) to close.
+ANALYST = "import duckdb, sys; con = duckdb.connect(sys.argv[1]); print('open', flush=True); sys.stdin.readline()"
+
+
+@contextlib.contextmanager
+def analyst_session(path: Path) -> Iterator[subprocess.Popen]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    session = subprocess.Popen([sys.executable, "-c", ANALYST, str(path)], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, text=True)
+    try:
+        assert session.stdout.readline() == "open\n"
+        yield session
+    finally:
+        close(session)
+
+
+def close(session: subprocess.Popen) -> None:
+    if session.poll() is None:
+        session.stdin.close()
+        session.wait(timeout=60)
+
+
+def test_opening_a_locked_warehouse_gives_up_after_the_wait_naming_the_holder(tmp_path, monkeypatch):
+    monkeypatch.setenv("PINTEREST_WAREHOUSE_LOCK_WAIT_SECONDS", "0.5")
+    warehouse = Warehouse(tmp_path / "warehouse.duckdb")
+    with analyst_session(warehouse.path) as session, pytest.raises(WarehouseLockedError) as failure:
+        warehouse.connect(read_only=True)
+    message = str(failure.value)
+    assert f"still locked by process {session.pid} (" in message
+    assert "duckdb.connect(sys.argv[1])" in message  # the holder's command line, from /proc
+    assert "PINTEREST_WAREHOUSE_LOCK_WAIT_SECONDS" in message
+
+
+@pytest.mark.slow
+def test_a_lock_released_while_the_load_waits_lets_the_run_finish(make_sandbox, tmp_path):
+    server = make_sandbox(**SMALL_WORLD)
+    home = tmp_path / "home"
+    with analyst_session(home / "warehouse.duckdb") as session:
+        run = start_cli(["run", *range_args(START, END, "--only", "organic")],
+                        cli_env(home, server, TODAY, PINTEREST_WAREHOUSE_LOCK_WAIT_SECONDS="600"),
+                        stderr=subprocess.STDOUT)
+        waiting = read_until(run.stdout, f"is locked by process {session.pid} (")
+        assert "retrying in" in waiting
+        close(session)
+        rest, _ = run.communicate(timeout=300)
+    assert run.returncode == 0, waiting + rest
+    assert_warehouse_equals_lake(home)
+
+
+@pytest.mark.slow
+def test_a_lock_kept_fails_the_run_with_the_data_in_the_lake_and_the_command_that_loads_it(make_sandbox, tmp_path):
+    server = make_sandbox(**SMALL_WORLD)
+    home = tmp_path / "home"
+    env = cli_env(home, server, TODAY, PINTEREST_WAREHOUSE_LOCK_WAIT_SECONDS="1")
+    with analyst_session(home / "warehouse.duckdb") as session:
+        blocked = run_cli(["run", *range_args(START, END, "--only", "organic")], env)
+    assert blocked.returncode == 1
+    assert f"pinterest-etl run: step organic_warehouse failed: WarehouseLockedError: the warehouse {home / 'warehouse.duckdb'} is still locked " \
+           f"by process {session.pid} (" in blocked.stderr
+    assert f"the new data is safe in the lake ({home / 'lake'})" in blocked.stderr
+    dates = {f"date={START + dt.timedelta(days=n)}" for n in range((END - START).days + 1)}
+    assert {name.split("/")[1] for name in lake_files(home) if name.startswith("metric_daily/")} == dates
+    command = re.search(r"load it without API calls: `pinterest-etl (load [^`]+)`", blocked.stderr).group(1)
+    assert command == f"load --start {START} --end {END} --only organic"
+    calls_before = server_stats(server)["requests"]
+    loaded = run_cli(command.split(), env)
+    assert loaded.returncode == 0, loaded.stderr
+    assert server_stats(server)["requests"] == calls_before  # loading from the lake calls no API
+    assert_warehouse_equals_lake(home)
+
+
+def assert_warehouse_equals_lake(home: Path) -> None:
+    contents = warehouse_contents(home)
+    for table in ("metric_daily", "daily_status"):
+        in_lake = collections.Counter(row for name, path in lake_files(home).items() if name.startswith(f"{table}/")
+                                      for row in parquet_rows(path, ignore=()))
+        assert in_lake and collections.Counter(contents[table]) == in_lake
