@@ -100,6 +100,23 @@ def rate_budgets(env: Mapping[str, str] = os.environ) -> dict[str, int]:
     return budgets
 
 
+def retry_policy(env: Mapping[str, str] = os.environ):
+    """PINTEREST_RETRY_BACKOFF_SECONDS: the first wait before retrying a call the server gave no wait for
+    (default 1 s, doubling up to 60 s; a server's Retry-After is always honoured)."""
+    from pipelines.pinterest.retries import RetryPolicy
+
+    text = env.get("PINTEREST_RETRY_BACKOFF_SECONDS")
+    if not text:
+        return RetryPolicy()
+    try:
+        first = float(text)
+    except ValueError:
+        raise SettingsError(f"PINTEREST_RETRY_BACKOFF_SECONDS must be a number of seconds (got {text!r})") from None
+    if not 0 < first <= 60:
+        raise SettingsError(f"PINTEREST_RETRY_BACKOFF_SECONDS must be more than 0 and at most 60 (got {first})")
+    return RetryPolicy(backoff_base_seconds=first)
+
+
 def ad_account_allow_list(env: Mapping[str, str] = os.environ) -> frozenset[str] | None:
     """PINTEREST_AD_ACCOUNT_IDS: comma-separated ad account ids to extract (default: every one the token sees)."""
     text = env.get("PINTEREST_AD_ACCOUNT_IDS")

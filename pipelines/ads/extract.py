@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import difflib
 import functools
 import logging
 
@@ -12,6 +13,7 @@ import pyarrow as pa
 from pipelines import api_enums
 from pipelines.pinterest.client import ApiResponse, PinterestClient
 from pipelines.pinterest.endpoints import MAX_AD_ENTITY_IDS
+from pipelines.pinterest.errors import ResponseShapeError
 from pipelines.planning import DateRange, chunks, plan_windows
 from pipelines.raw_zone import RawZone
 
@@ -68,7 +70,10 @@ class Attribution:
 def validate_columns(columns: tuple[str, ...]) -> tuple[str, ...]:
     unknown = [c for c in columns if c not in api_enums.ADS_ANALYTICS_COLUMNS]
     if unknown:
-        raise ValueError(f"unknown ads column(s) {', '.join(unknown)}; see the official columns enum")
+        guesses = [f"{c} (did you mean {', '.join(close)}?)" if (close := difflib.get_close_matches(
+            c.upper(), api_enums.ADS_ANALYTICS_COLUMNS, n=2, cutoff=0.75)) else c for c in unknown]
+        raise ValueError(f"unknown ads column(s) {', '.join(guesses)}; use names of the official columns enum "
+                         "(listed in pipelines/api_enums.py, ADS_ANALYTICS_COLUMNS), or unset the variable for the default")
     return tuple(dict.fromkeys(columns))
 
 
@@ -109,6 +114,8 @@ def fetch_ready_states(client: PinterestClient, raw: RawZone, windows: tuple[Dat
         _store(raw, "metrics_ready_state/get", response, params, {}, DateRange(recent[middle], recent[middle]), {})
         calls += 1
         state = response.data
+        if not isinstance(state, dict):
+            raise ResponseShapeError(f"metrics_ready_state/get: expected a JSON object, got {type(state).__name__}")
         if state.get("conversion_metrics_ready") and state.get("non_conversion_metrics_ready"):
             low = middle + 1
         else:
@@ -128,6 +135,16 @@ def _fetch_level(client: PinterestClient, raw: RawZone, account: str, window: Da
     _store(raw, ENDPOINTS[level], response, params, path, window,
            {"level": level, "ad_account_id": account, "attribution": attribution.label, "today": today.isoformat()})
     return response.data
+
+
+def _campaigns_with_rows(answers: list[list]) -> set[str]:
+    active = set()
+    for rows in answers:
+        for row in rows:
+            if not isinstance(row, dict) or row.get("CAMPAIGN_ID") is None:
+                raise ResponseShapeError("campaigns/analytics: a row lacks the field 'CAMPAIGN_ID'")
+            active.add(str(row["CAMPAIGN_ID"]))
+    return active
 
 
 def extract_ads(client: PinterestClient, raw: RawZone, dimensions, requested: DateRange, today: dt.date,
@@ -160,7 +177,7 @@ def extract_ads(client: PinterestClient, raw: RawZone, dimensions, requested: Da
             summary.analytics_calls += 1 + len(campaign_rows)
             # A campaign without any row in the window had no delivery and no conversions: neither had its
             # ad groups and ads, so they are not requested (their sums are the campaign's).
-            active = {str(r["CAMPAIGN_ID"]) for rows in campaign_rows for r in rows}
+            active = _campaigns_with_rows(campaign_rows)
             for level, entities in children.items():
                 of_account = [(entity, campaign) for entity, campaign in entities if campaign in own]
                 wanted = [entity for entity, campaign in of_account if campaign in active]

@@ -68,7 +68,7 @@ def resolve_range(start: dt.date | None, end: dt.date | None, env=os.environ, *,
     end = end or yesterday
     start = start or max(first_partition, today - dt.timedelta(days=90))
     if start > end:
-        raise ValueError(f"--start {start} is after --end {end}")
+        raise ValueError(f"--start {start} is after --end {end}; give the earlier date as --start")
     if end > yesterday:
         raise ValueError(f"--end {end} is not a complete day yet; the last complete UTC day is {yesterday}")
     # Organic analytics reach 90 days back; ads analytics 914 days, through async reports.
@@ -83,6 +83,9 @@ def resolve_range(start: dt.date | None, end: dt.date | None, env=os.environ, *,
 
 
 def _run(args: argparse.Namespace) -> int:
+    from pipelines.pinterest.credentials import CredentialsError
+    from pipelines.pinterest.factory import check_client_settings
+
     settings.load_dotenv()
     try:
         start, end = resolve_range(args.start, args.end, from_raw=args.from_raw, only=args.only)
@@ -92,8 +95,10 @@ def _run(args: argparse.Namespace) -> int:
         settings.ads_columns()
         settings.ads_attribution()
         settings.report_polling()
+        settings.retry_policy()
+        check_client_settings()
         check_storage_settings()
-    except (ValueError, settings.SettingsError) as error:
+    except (ValueError, settings.SettingsError, CredentialsError) as error:
         return _fail(str(error))
     from pipelines.orchestration import run_range
 

@@ -91,6 +91,8 @@ def add_parser(commands) -> None:
     faults.add_argument("--latency-ms", type=int, default=0, help="added latency per API call in ms (default: 0)")
     faults.add_argument("--fail-rate", type=_fraction, default=0.0, help="fraction of API calls answered 500/503")
     faults.add_argument("--throttle-rate", type=_fraction, default=0.0, help="fraction of API calls answered 429 code 8")
+    faults.add_argument("--throttle-retry-after", type=float, default=1.0, metavar="SECONDS",
+                        help="Retry-After of those 429s (default: 1; fractions allowed, for fast tests)")
     faults.add_argument("--transient-rate", type=_fraction, default=0.0,
                         help="fraction answered with a transient 400 (code 12, or 'Retry after 1 seconds')")
     faults.add_argument("--truncate-rate", type=_fraction, default=0.0,
@@ -103,6 +105,14 @@ def add_parser(commands) -> None:
                         help="list endpoints answer a bookmarked page with that same bookmark again (a looping API)")
     faults.add_argument("--token-ttl", type=int, metavar="SECONDS",
                         help="access tokens (the development one included) expire this long after issue or start")
+    faults.add_argument("--token-max-calls", type=int, metavar="N",
+                        help="an access token (the development one included) stops working after N API calls made "
+                             "with it: an expiry at a repeatable point of a run")
+    faults.add_argument("--extra-fields", action="store_true",
+                        help="every object in an answer carries a field the official description does not have")
+    faults.add_argument("--drop-field", metavar="NAME", help="leave the field NAME out of every object in an answer")
+    faults.add_argument("--wide-ids", action="store_true",
+                        help="every entity id has 20 digits, beyond what a 64-bit integer holds")
     p.set_defaults(handler=_run_sandbox)
 
 
@@ -114,7 +124,9 @@ def _sandbox_config(args: argparse.Namespace) -> SandboxConfig:
         campaigns=args.campaigns, ad_groups=args.ad_groups, ads=args.ads, rate_limits=rate_limits,
         rate_limit_headers=not args.no_rate_limit_headers, bulk_pin_analytics=not args.no_bulk_pin_analytics,
         api_sandbox_mode=args.api_sandbox, latency_ms=args.latency_ms, fail_rate=args.fail_rate,
-        throttle_rate=args.throttle_rate, truncate_rate=args.truncate_rate, transient_rate=args.transient_rate,
+        throttle_rate=args.throttle_rate, throttle_retry_after=args.throttle_retry_after, truncate_rate=args.truncate_rate,
+        transient_rate=args.transient_rate, token_max_calls=args.token_max_calls, extra_fields=args.extra_fields,
+        drop_field=args.drop_field, wide_ids=args.wide_ids,
         token_ttl_seconds=args.token_ttl, report_polls=args.report_polls, users=args.users, bookmark_loop=args.bookmark_loop,
         forbidden_ad_accounts=args.forbidden_ad_accounts, failed_reports=args.failed_reports,
     )

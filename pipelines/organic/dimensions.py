@@ -64,6 +64,8 @@ def _require(item: dict, name: str, endpoint: str):
 
 
 def normalize_user_account(body: dict, extracted_at: dt.datetime) -> pa.Table:
+    if not isinstance(body, dict):
+        raise ResponseShapeError(f"user_account/get: expected a JSON object, got {type(body).__name__}")
     row = {name: body.get(name) for name in USER_ACCOUNTS.names}
     row["user_id"] = str(_require(body, "id", "user_account/get"))
     row["extracted_at"] = extracted_at

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import urllib.parse
 from collections.abc import Mapping
@@ -11,7 +12,7 @@ import requests
 from pipelines import settings
 from pipelines.pinterest.accounting import CallStats
 from pipelines.pinterest.budgets import RateBudgets
-from pipelines.pinterest.client import LOCAL_HOSTS, ClientConfig, PinterestClient
+from pipelines.pinterest.client import LOCAL_HOSTS, ClientConfig, PinterestClient, check_base_url
 from pipelines.pinterest.credentials import AppCredentials, Secret, TokenFile, app_credentials_from_env, load_tokens
 from pipelines.pinterest.oauth import TokenManager
 
@@ -30,11 +31,23 @@ def app_credentials(env: Mapping[str, str], base_url: str) -> AppCredentials | N
     return app
 
 
+def check_client_settings(env: Mapping[str, str] = os.environ) -> None:
+    """Raise BaseUrlError or CredentialsError for a base URL, app credentials or token file that cannot
+    work, before a run calls or writes anything."""
+    base_url = check_base_url(settings.api_base_url(env))
+    app_credentials(env, base_url)
+    token_file = TokenFile(settings.token_file_path(env))
+    if token_file.exists():
+        token_file.read()
+
+
 def client_from_env(env: Mapping[str, str] = os.environ, *, config: ClientConfig | None = None,
                     budgets: RateBudgets | None = None, stats: CallStats | None = None) -> tuple[PinterestClient, str]:
-    """A client for the configured account and a description of where its tokens came from."""
+    """A client for the configured account and a description of where its tokens came from. The retry
+    policy always comes from the environment (PINTEREST_RETRY_BACKOFF_SECONDS)."""
     base_url = settings.api_base_url(env)
-    config = config or ClientConfig(base_url=base_url, today=lambda: settings.today(env))
+    config = dataclasses.replace(config or ClientConfig(base_url=base_url, today=lambda: settings.today(env)),
+                                 retry=settings.retry_policy(env))
     token_file = TokenFile(settings.token_file_path(env))
     tokens, source = load_tokens(env, token_file)
     stats = stats or CallStats()

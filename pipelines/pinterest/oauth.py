@@ -61,7 +61,8 @@ def request_tokens(session: requests.Session, base_url: str, app: AppCredentials
             message = body.get("message", "token request refused") if isinstance(body, dict) else "token request refused"
             if response.status_code not in RETRYABLE_STATUSES:
                 raise AuthError(response.status_code, body.get("code") if isinstance(body, dict) else None,
-                                f"{message} ({LOGIN_HINT})", "oauth/token", response.headers.get("x-pinterest-rid"))
+                                f"{message} ({_refusal_hint(response.status_code, app, form.get('grant_type'))})",
+                                "oauth/token", response.headers.get("x-pinterest-rid"))
             failure, hint = f"token request answered HTTP {response.status_code}", server_wait_seconds(response.headers, message)
         if attempt == retry.max_attempts:
             raise TransportError(f"{failure} ({attempt} attempts)", "oauth/token")
@@ -69,6 +70,19 @@ def request_tokens(session: requests.Session, base_url: str, app: AppCredentials
         log.warning("oauth/token: %s; retry %d in %.1f s", failure, attempt, delay)
         sleep(delay)
     raise AssertionError("unreachable")
+
+
+def _refusal_hint(status: int, app: AppCredentials, grant: str | None) -> str:
+    """What to do about a refused token request. A 401 from the token endpoint is how OAuth 2.0 (RFC 6749,
+    5.2) refuses the client, i.e. the app id and secret; Pinterest does not document whether an expired
+    refresh token is refused the same way, so that is named as the other possible cause."""
+    if status != 401:
+        return LOGIN_HINT
+    grant_problem = ("the refresh token has expired or was revoked" if grant == "refresh_token"
+                     else "the authorization code has expired or was already used")
+    return (f"Pinterest rejected the app credentials (app id {app.app_id}): check PINTEREST_APP_ID and "
+            f"PINTEREST_APP_SECRET against your app on developers.pinterest.com; if they are right, {grant_problem}: "
+            f"{LOGIN_HINT}")
 
 
 class TokenManager:

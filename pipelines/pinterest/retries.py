@@ -57,9 +57,10 @@ def server_wait_seconds(headers, message: str = "", now: float | None = None) ->
 
 
 def backoff_seconds(policy: RetryPolicy, attempt: int, hint: float | None, rng: random.Random) -> float:
-    """Wait before retry number `attempt` (1-based): the server's hint plus a little jitter, else
-    exponential backoff with full jitter, capped."""
+    """Wait before retry number `attempt` (1-based): the server's hint plus a little jitter (up to a quarter
+    of the backoff base, so threads told the same wait do not return at once), else exponential backoff
+    with full jitter, capped."""
     if hint is not None:
-        return min(hint, policy.max_server_wait_seconds) + rng.uniform(0.0, 0.25)
+        return min(hint, policy.max_server_wait_seconds) + rng.uniform(0.0, policy.backoff_base_seconds / 4)
     ceiling = min(policy.backoff_max_seconds, policy.backoff_base_seconds * (2 ** (attempt - 1)))
     return rng.uniform(ceiling / 2, ceiling)

@@ -31,6 +31,7 @@ class AccessToken:
     user_id: str
     scopes: frozenset[str]
     expires_at: float | None  # wall-clock epoch seconds; None: never
+    calls: int = 0  # API calls made with it (see --token-max-calls)
 
 
 @dataclasses.dataclass
@@ -68,9 +69,11 @@ class TokenStore:
     """Tokens the simulator accepts. Each user's development tokens are valid from start; others it issues
     (through the consent stand-in, always for the first user)."""
 
-    def __init__(self, user_ids: list[str], token_ttl_seconds: int | None, clock=time.time):
+    def __init__(self, user_ids: list[str], token_ttl_seconds: int | None, clock=time.time, *,
+                 max_calls: int | None = None):
         self._clock = clock
         self._ttl = token_ttl_seconds
+        self._max_calls = max_calls
         self._lock = threading.Lock()
         dev_expiry = clock() + token_ttl_seconds if token_ttl_seconds else None
         self._access, self._refresh = {}, {}
@@ -88,7 +91,17 @@ class TokenStore:
         token = self._access.get(authorization[len("Bearer "):].strip())
         if token is None or (token.expires_at is not None and self._clock() >= token.expires_at):
             raise auth_failed()
+        if self._max_calls is not None:
+            with self._lock:
+                if token.calls >= self._max_calls:
+                    raise auth_failed()
+                token.calls += 1
         return token
+
+    def known_tokens(self) -> set[str]:
+        """Every access and refresh token the simulator accepts or ever issued (for tests looking for leaks)."""
+        with self._lock:
+            return set(self._access) | set(self._refresh)
 
     def issue_code(self, client_id: str, redirect_uri: str, scopes: frozenset[str]) -> str:
         code = secrets.token_urlsafe(24)

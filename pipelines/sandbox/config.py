@@ -48,9 +48,16 @@ class SandboxConfig:
     latency_ms: int = 0
     fail_rate: float = 0.0
     throttle_rate: float = 0.0
+    throttle_retry_after: float = 1.0  # Retry-After of the injected 429s (fractions allowed, for fast tests)
     truncate_rate: float = 0.0
     transient_rate: float = 0.0
     token_ttl_seconds: int | None = None
+    # An access token stops working after this many API calls made with it: an expiry at a repeatable
+    # point of a run, whatever the machine's speed.
+    token_max_calls: int | None = None
+    extra_fields: bool = False  # every answer object carries a field the official description does not have
+    drop_field: str | None = None  # this field is left out of every answer object (a missing field)
+    wide_ids: bool = False  # every entity id has 20 digits, beyond 64-bit integers
     bookmark_loop: bool = False  # list endpoints hand the same bookmark out again (a looping API)
     forbidden_ad_accounts: int = 0  # the last N listed ad accounts answer 403 (a revoked Business Access role)
     failed_reports: int = 0  # the first N async reports end FAILED
@@ -82,6 +89,13 @@ class SandboxConfig:
             raise SandboxConfigError(f"--latency-ms must be >= 0 (was {self.latency_ms})")
         if self.token_ttl_seconds is not None and self.token_ttl_seconds < 1:
             raise SandboxConfigError(f"--token-ttl must be >= 1 second (was {self.token_ttl_seconds})")
+        if self.token_max_calls is not None and self.token_max_calls < 1:
+            raise SandboxConfigError(f"--token-max-calls must be >= 1 (was {self.token_max_calls})")
+        if not 0 <= self.throttle_retry_after <= 3600:
+            raise SandboxConfigError("--throttle-retry-after must be between 0 and 3600 seconds "
+                                     f"(was {self.throttle_retry_after!r})")
+        if self.drop_field is not None and not self.drop_field:
+            raise SandboxConfigError("--drop-field needs a field name")
         if not 0 <= self.forbidden_ad_accounts <= self.ad_accounts:
             raise SandboxConfigError(f"--forbidden-ad-accounts must be between 0 and --ad-accounts (was {self.forbidden_ad_accounts})")
         if self.failed_reports < 0:

@@ -17,6 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from pipelines.sandbox import api_ads, api_control, api_organic, api_reports
 from pipelines.sandbox.ads_model import AdsModel
+from pipelines.sandbox.answer_faults import reshape_answer
 from pipelines.sandbox.auth import TokenStore
 from pipelines.sandbox.config import SandboxConfig
 from pipelines.sandbox.errors import RATE_LIMIT_MESSAGE, ApiError, invalid, missing_scope
@@ -55,10 +56,13 @@ class SandboxState:
             self._users[user.world.user_id] = user
         first = next(iter(self._users.values()))
         self.world, self.organic, self.ads = first.world, first.organic, first.ads
-        self.tokens = TokenStore(list(self._users), config.token_ttl_seconds)
+        self.tokens = TokenStore(list(self._users), config.token_ttl_seconds, max_calls=config.token_max_calls)
         self.limiter = RateLimiter(config.rate_limits)
         self.reports = api_reports.ReportStore()
+        # Separate generators for call faults and for truncations: how many calls meet each fault then
+        # depends only on the seed and the number of calls, not on the order concurrent calls arrive in.
         self._faults = random.Random(config.seed ^ 0x5EED)
+        self._truncations = random.Random(config.seed ^ 0x7E57)
         self._lock = threading.Lock()
         self._request_ids = itertools.count(1)
         self.requests: collections.Counter[str] = collections.Counter()
@@ -72,6 +76,10 @@ class SandboxState:
     def draw(self) -> float:
         with self._lock:
             return self._faults.random()
+
+    def draw_truncation(self) -> bool:
+        with self._lock:
+            return self._truncations.random() < self.config.truncate_rate
 
     def next_request_id(self) -> str:
         return f"{next(self._request_ids):016x}"
@@ -192,6 +200,9 @@ class _Handler(BaseHTTPRequestHandler):
                     headers = {"Retry-After": str(decision.retry_after)} if state.config.rate_limit_headers else {}
                     raise ApiError(429, 8, RATE_LIMIT_MESSAGE, headers)
             reply = route.handler(request)
+            if route.category is not None and reply.status == 200 and (state.config.extra_fields or state.config.drop_field):
+                reply.body = reshape_answer(reply.body, route.operation_id, extra_fields=state.config.extra_fields,
+                                            drop_field=state.config.drop_field)
             if state.config.bookmark_loop and isinstance(reply.body, dict) and "bookmark" in reply.body \
                     and request.query.get("bookmark"):
                 reply.body["bookmark"] = request.query["bookmark"][-1]
@@ -203,7 +214,7 @@ class _Handler(BaseHTTPRequestHandler):
         if is_api_call:
             state.count(state.responses, str(reply.status))
         self._send(reply, rate_headers, truncate=route is not None and route.category is not None
-                   and reply.status == 200 and state.draw() < state.config.truncate_rate)
+                   and reply.status == 200 and state.draw_truncation())
 
     def _read_body(self) -> bytes:
         declared = (self.headers.get("Content-Length") or "0").strip()
@@ -224,7 +235,7 @@ class _Handler(BaseHTTPRequestHandler):
             raise ApiError(status, status, "Internal Server Error" if status == 500 else "Service Unavailable")
         draw -= cfg.fail_rate
         if draw < cfg.throttle_rate:
-            headers = {"Retry-After": "1"} if cfg.rate_limit_headers else {}
+            headers = {"Retry-After": f"{cfg.throttle_retry_after:g}"} if cfg.rate_limit_headers else {}
             raise ApiError(429, 8, RATE_LIMIT_MESSAGE, headers)
         draw -= cfg.throttle_rate
         if draw < cfg.transient_rate:

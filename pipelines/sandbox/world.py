@@ -29,6 +29,8 @@ _OBJECTIVES = ("AWARENESS", "CONSIDERATION", "WEB_CONVERSION", "CATALOG_SALES", 
 # Pinterest's own epoch for ids is not public; ids here only need to look real, be unique, grow with
 # creation time and exceed 2**53 for pins (as real pin ids do).
 _PIN_ID_BASE = 600_000_000_000_000_000
+# --wide-ids: every id 20 digits, above 2**64, so a consumer storing ids as 64-bit integers breaks.
+WIDE_ID_OFFSET = 2 * 10**19
 
 
 def day_to_iso(day: int) -> str:
@@ -59,6 +61,7 @@ class World:
         self.today_day = self.today.toordinal()
         self.epoch_day = config.resolved_epoch().toordinal()
         self._rng = np.random.Generator(np.random.PCG64(config.seed))
+        self.id_offset = WIDE_ID_OFFSET if config.wide_ids else 0
         self._build_user()
         self._build_boards()
         self._build_pins()
@@ -66,10 +69,10 @@ class World:
 
     # ----------------------------------------------------------------------------------- user
     def _build_user(self) -> None:
-        self.user_id = str(1_000_000_000_000_000_000 + int(self._rng.integers(0, 10**17)))
+        self.user_id = str(self.id_offset + 1_000_000_000_000_000_000 + int(self._rng.integers(0, 10**17)))
         self.username = "sandbox_studio"
         self.user_created_day = self.epoch_day - 800
-        self.partner_user_id = str(1_000_000_000_000_000_000 + int(self._rng.integers(0, 10**17)))
+        self.partner_user_id = str(self.id_offset + 1_000_000_000_000_000_000 + int(self._rng.integers(0, 10**17)))
 
     def user_account_resource(self) -> dict:
         return {
@@ -92,7 +95,7 @@ class World:
         n = self.config.boards
         offsets = np.sort(self._rng.integers(760, 799, size=n))[::-1]
         self.board_created_day = (self.epoch_day - offsets).astype(np.int64)
-        self.board_ids = [str(549_755_000_000 + i * 7919 + int(x)) for i, x in enumerate(self._rng.integers(0, 7000, size=n))]
+        self.board_ids = [str(self.id_offset + 549_755_000_000 + i * 7919 + int(x)) for i, x in enumerate(self._rng.integers(0, 7000, size=n))]
         # Every sixth board is secret: visible only to tokens with boards:read_secret.
         self.board_secret = np.array([i % 6 == 5 for i in range(n)], dtype=bool)
         self.board_index_by_id = {board_id: i for i, board_id in enumerate(self.board_ids)}
@@ -134,10 +137,10 @@ class World:
         self.pin_save_rate = 0.004 + 0.02 * entity_uniform(keys, 8)
         created_seconds = np.array([_seconds_of(d, s) for d, s in zip(self.pin_created_day, self.pin_created_second)], dtype=np.int64)
         # Real pin ids grow with creation time; the low digits make them unique within a second.
-        self.pin_ids = [str(_PIN_ID_BASE + int(sec) * 1000 + i % 1000) for i, sec in enumerate(created_seconds)]
+        self.pin_ids = [str(self.id_offset + _PIN_ID_BASE + int(sec) * 1000 + i % 1000) for i, sec in enumerate(created_seconds)]
         self.pin_index_by_id = {pin_id: i for i, pin_id in enumerate(self.pin_ids)}
         repin = entity_uniform(keys, 9) < 0.05
-        self.foreign_pin_ids = [str(_PIN_ID_BASE + 10**15 + i * 104729) for i in range(20)]
+        self.foreign_pin_ids = [str(self.id_offset + _PIN_ID_BASE + 10**15 + i * 104729) for i in range(20)]
         self.pin_parent = [self.foreign_pin_ids[i % 20] if repin[i] else None for i in range(n)]
         self._board_pin_counts = np.bincount(self.pin_board, minlength=self.config.boards) if n else np.zeros(self.config.boards, dtype=np.int64)
         self._monthly_views = float(self.pin_popularity.sum() * 20) if n else 0.0
@@ -182,7 +185,7 @@ class World:
     def _build_ads(self) -> None:
         cfg = self.config
         n_accounts, per_account, per_campaign, per_group = cfg.ad_accounts, cfg.campaigns, cfg.ad_groups, cfg.ads
-        self.ad_account_ids = [str(549_764_000_000 + i * 104_729 + int(self._rng.integers(0, 1000))) for i in range(n_accounts)]
+        self.ad_account_ids = [str(self.id_offset + 549_764_000_000 + i * 104_729 + int(self._rng.integers(0, 1000))) for i in range(n_accounts)]
         self.ad_account_index_by_id = {a: i for i, a in enumerate(self.ad_account_ids)}
         self.ad_account_currency = [_COUNTRIES_BY_CURRENCY[i % len(_COUNTRIES_BY_CURRENCY)][0] for i in range(n_accounts)]
         self.ad_account_country = [_COUNTRIES_BY_CURRENCY[i % len(_COUNTRIES_BY_CURRENCY)][1] for i in range(n_accounts)]
@@ -210,7 +213,7 @@ class World:
         order = np.argsort(start, kind="stable")
         rank = np.empty(n_campaigns, dtype=np.int64)
         rank[order] = np.arange(n_campaigns)
-        self.campaign_ids = [str(626_000_000_000 + int(r) * 1000 + int(self._rng.integers(0, 1000))) for r in rank]
+        self.campaign_ids = [str(self.id_offset + 626_000_000_000 + int(r) * 1000 + int(self._rng.integers(0, 1000))) for r in rank]
         self.campaign_objective = [_OBJECTIVES[int(k) % len(_OBJECTIVES)] for k in (entity_uniform(ckeys, 4) * 1000).astype(np.int64)]
 
         n_groups = n_campaigns * per_campaign
@@ -225,7 +228,7 @@ class World:
                 self.ad_group_delivery.append(DeliveryStatus("PAUSED", "PAUSED", parent.start_day, end))
             else:
                 self.ad_group_delivery.append(parent)
-        self.ad_group_ids = [str(2_580_000_000_000 + g * 1009 + int(x)) for g, x in enumerate(self._rng.integers(0, 1000, size=n_groups))]
+        self.ad_group_ids = [str(self.id_offset + 2_580_000_000_000 + g * 1009 + int(x)) for g, x in enumerate(self._rng.integers(0, 1000, size=n_groups))]
 
         n_ads = n_groups * per_group
         akeys = entity_keys(self.seed, "ad", n_ads)
@@ -233,7 +236,7 @@ class World:
         self.ad_group = np.repeat(np.arange(n_groups), per_group)
         self.ad_campaign = self.ad_group_campaign[self.ad_group] if n_ads else np.zeros(0, dtype=np.int64)
         self.ad_account = self.campaign_account[self.ad_campaign] if n_ads else np.zeros(0, dtype=np.int64)
-        self.ad_ids = [str(687_000_000_000 + a * 1013 + int(x)) for a, x in enumerate(self._rng.integers(0, 1000, size=n_ads))]
+        self.ad_ids = [str(self.id_offset + 687_000_000_000 + a * 1013 + int(x)) for a, x in enumerate(self._rng.integers(0, 1000, size=n_ads))]
         n_pins = len(self.pin_ids)
         self.ad_pin = (entity_uniform(akeys, 1) * n_pins).astype(np.int64) if n_pins else np.full(n_ads, -1, dtype=np.int64)
         self.promoted_pins = frozenset(int(p) for p in self.ad_pin if p >= 0)
