@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from pipelines.commands import auth, dictionary, run, sandbox, sql, ui, verify
+from pipelines.commands import auth, dictionary, report, run, sandbox, sql, ui, verify
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -19,6 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_load_parser(commands)
     verify.add_parser(commands)
     sql.add_parser(commands)
+    report.add_parser(commands)
     dictionary.add_parser(commands)
     ui.add_parser(commands)
     auth.add_parser(commands)

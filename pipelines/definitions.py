@@ -4,12 +4,14 @@ import dagster as dg
 
 from assets.ads import ads_dimensions, ads_lake, ads_raw, ads_warehouse
 from assets.organic import organic_dimensions, organic_lake, organic_raw, organic_warehouse
+from assets.report import pinterest_report
 from assets.resources import PinterestResource, StorageResource
 from assets.schedules import daily_job, daily_schedule, freshness_checks, freshness_sensor
 
 ORGANIC_ASSETS = [organic_dimensions, organic_raw, organic_lake, organic_warehouse]
 ADS_ASSETS = [ads_dimensions, ads_raw, ads_lake, ads_warehouse]
-ALL_ASSETS = [*ORGANIC_ASSETS, *ADS_ASSETS]
+REPORT_ASSETS = [pinterest_report]  # reads the warehouse only: runs with either source and with --from-raw
+ALL_ASSETS = [*ORGANIC_ASSETS, *ADS_ASSETS, *REPORT_ASSETS]
 
 defs = dg.Definitions(
     assets=ALL_ASSETS,

@@ -1,0 +1,41 @@
+"""`pinterest-etl report`: write the visual report of the warehouse as one self-contained HTML file."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from pipelines import settings
+from pipelines.commands.run import _date as iso_date
+
+
+def add_parser(commands) -> None:
+    p = commands.add_parser(
+        "report", help="write a self-contained HTML report of the warehouse",
+        description="Write one HTML file (inline CSS and SVG charts, nothing loaded from the network) with the organic "
+                    "trend, the top pins, spend vs conversions by campaign and data freshness, read from "
+                    "PINTEREST_ETL_HOME/warehouse.duckdb (read-only).")
+    p.add_argument("--output", type=Path, help="the HTML file to write (default: PINTEREST_ETL_HOME/report.html)")
+    p.add_argument("--start", type=iso_date, help="first UTC date (default: 27 days before --end)")
+    p.add_argument("--end", type=iso_date, help="last UTC date (default: the last date with data)")
+    p.set_defaults(handler=_report)
+
+
+def _report(args: argparse.Namespace) -> int:
+    import duckdb
+
+    from pipelines.report import ReportError, write_report
+    from pipelines.warehouse import Warehouse, WarehouseLockedError
+
+    settings.load_dotenv()
+    home = settings.etl_home()
+    output = args.output or home / "report.html"
+    try:
+        summary = write_report(Warehouse(home / "warehouse.duckdb"), output, args.start, args.end)
+    except (FileNotFoundError, ReportError, WarehouseLockedError, duckdb.Error) as error:
+        print(f"pinterest-etl report: error: {error}", file=sys.stderr)
+        return 1
+    counts = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in summary.row_counts.items())
+    print(f"Report of {summary.range} written to {summary.path} ({summary.bytes:,} bytes; {counts})")
+    return 0

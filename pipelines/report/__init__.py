@@ -1,0 +1,43 @@
+"""The visual report: one self-contained HTML file of charts over a range of the warehouse.
+
+`data` reads the warehouse (read-only), `svg` draws charts, `render` lays out the page; `write_report` puts
+them together and replaces the file atomically.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import os
+from pathlib import Path
+
+from pipelines.planning import DateRange
+from pipelines.report.data import ReportError, load_report_data, resolve_range
+from pipelines.report.render import render_report
+from pipelines.warehouse import Warehouse
+
+__all__ = ["ReportError", "ReportSummary", "write_report"]
+
+
+@dataclasses.dataclass(frozen=True)
+class ReportSummary:
+    path: Path
+    range: DateRange
+    row_counts: dict[str, int]
+    bytes: int
+
+
+def write_report(warehouse: Warehouse, path: Path, start: dt.date | None = None, end: dt.date | None = None,
+                 now: dt.datetime | None = None) -> ReportSummary:
+    """Render the report of `start..end` (default: the last 28 days of data) to `path`. Readers of `path`
+    see the old file or the new one, never a part. FileNotFoundError when there is no warehouse yet."""
+    with warehouse.connect(read_only=True) as con:
+        report_range = resolve_range(con, start, end)
+        data = load_report_data(con, report_range)
+    html = render_report(data, now or dt.datetime.now(dt.timezone.utc), str(warehouse.path))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(html, encoding="utf-8")
+    os.replace(partial, path)
+    return ReportSummary(path, report_range, data.row_counts(), len(html.encode("utf-8")))

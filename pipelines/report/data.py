@@ -1,0 +1,281 @@
+"""What the report shows, read from the warehouse with SQL into small dataclasses (no formatting here)."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+import duckdb
+
+from pipelines.planning import DateRange
+
+DEFAULT_DAYS = 28
+TOP_PINS = 10
+ORGANIC_ENTITY_TYPES = ("user_account", "pin")
+MICRO = 1_000_000
+
+
+class ReportError(Exception):
+    """The report cannot be made from this warehouse; the message says why and what to do."""
+
+
+@dataclasses.dataclass(frozen=True)
+class OrganicDay:
+    """The unsplit organic numbers of one UTC day, summed over the user accounts (None: no value yet)."""
+
+    date: dt.date
+    impression: float | None
+    save: float | None
+    pin_click: float | None
+    outbound_click: float | None
+    is_final: bool
+    data_status: str
+
+
+@dataclasses.dataclass(frozen=True)
+class PinRank:
+    """One pin's totals over the report range."""
+
+    pin_id: str
+    title: str | None
+    saves: float
+    impressions: float
+    not_final_days: int
+
+
+@dataclasses.dataclass(frozen=True)
+class CampaignResult:
+    """One campaign's delivery over the report range under one attribution setting; money in units of
+    `currency` (converted from micro-units, never between currencies)."""
+
+    campaign_id: str
+    name: str | None
+    ad_account_id: str
+    currency: str
+    spend: float
+    conversions: float
+    checkout_value: float | None  # None: the API returned no checkout value (absent is not zero)
+    days: int
+    not_final_days: int
+
+
+@dataclasses.dataclass(frozen=True)
+class FreshnessDay:
+    """Rows of `daily_status` for one UTC day (every entity and split), final or not, by source."""
+
+    date: dt.date
+    organic_final: int
+    organic_not_final: int
+    ads_final: int
+    ads_not_final: int
+
+    @property
+    def final(self) -> int:
+        return self.organic_final + self.ads_final
+
+    @property
+    def not_final(self) -> int:
+        return self.organic_not_final + self.ads_not_final
+
+
+@dataclasses.dataclass(frozen=True)
+class Kpi:
+    """A total over the range and the same total over the previous range of equal length (None when
+    that range does not have data for as many days, so a change would compare unlike periods)."""
+
+    label: str
+    value: float | None
+    previous: float | None
+    currency: str = ""
+    higher_is_better: bool | None = True  # None: a change is neither good nor bad (spend)
+
+
+@dataclasses.dataclass(frozen=True)
+class Account:
+    kind: str  # "Pinterest" or "Ads"
+    id: str
+    name: str
+
+
+@dataclasses.dataclass(frozen=True)
+class ReportData:
+    """Everything one report shows, for one inclusive range of UTC dates."""
+
+    range: DateRange
+    previous: DateRange
+    accounts: list[Account]
+    kpis: list[Kpi]
+    organic_days: list[OrganicDay]
+    top_by_saves: list[PinRank]
+    top_by_impressions: list[PinRank]
+    attribution: str | None
+    other_attribution_rows: int
+    campaigns: list[CampaignResult]
+    freshness: list[FreshnessDay]
+    latest_extracted_at: dict[str, dt.datetime | None]  # "organic" / "ads" -> newest extraction in the warehouse
+
+    def row_counts(self) -> dict[str, int]:
+        """Data points per chart (days, pins, campaigns)."""
+        return {"trend_days": len(self.organic_days), "top_pins_by_saves": len(self.top_by_saves),
+                "top_pins_by_impressions": len(self.top_by_impressions), "campaigns": len(self.campaigns),
+                "freshness_days": len(self.freshness)}
+
+
+def data_dates(con: duckdb.DuckDBPyConnection) -> DateRange | None:
+    """The first and last UTC date with any row in `daily_status`, or None for an empty warehouse."""
+    first, last = con.execute("SELECT min(date), max(date) FROM daily_status").fetchone()
+    return DateRange(first, last) if first else None
+
+
+def resolve_range(con: duckdb.DuckDBPyConnection, start: dt.date | None, end: dt.date | None) -> DateRange:
+    """The explicit range, with a missing end taken as the last day of data and a missing start as 27 days
+    before the end (the last 28 days, or all the data when there is less)."""
+    if start and end:
+        if start > end:
+            raise ReportError(f"--start {start} is after --end {end}")
+        return DateRange(start, end)
+    available = data_dates(con)
+    if available is None:
+        raise ReportError("the warehouse holds no daily rows yet; run `pinterest-etl run` first "
+                          "(or give --start and --end to render an empty report)")
+    end = end or available.end
+    start = start or max(available.start, end - dt.timedelta(days=DEFAULT_DAYS - 1))
+    if start > end:
+        raise ReportError(f"--start {start} is after the last day of data {end}; give --end too")
+    return DateRange(start, end)
+
+
+def previous_range(current: DateRange) -> DateRange:
+    return DateRange(current.start - dt.timedelta(days=current.days), current.start - dt.timedelta(days=1))
+
+
+def load_report_data(con: duckdb.DuckDBPyConnection, report_range: DateRange) -> ReportData:
+    previous = previous_range(report_range)
+    attribution, other_rows = _attribution(con, report_range)
+    return ReportData(
+        range=report_range, previous=previous, accounts=_accounts(con, report_range),
+        kpis=_organic_kpis(con, report_range, previous) + _ads_kpis(con, report_range, previous, attribution),
+        organic_days=_organic_days(con, report_range),
+        top_by_saves=_top_pins(con, report_range, "save"), top_by_impressions=_top_pins(con, report_range, "impression"),
+        attribution=attribution, other_attribution_rows=other_rows,
+        campaigns=_campaigns(con, report_range, attribution), freshness=_freshness(con, report_range),
+        latest_extracted_at=_latest_extractions(con))
+
+
+def _between(r: DateRange) -> list[dt.date]:
+    return [r.start, r.end]
+
+
+def _organic_days(con: duckdb.DuckDBPyConnection, r: DateRange) -> list[OrganicDay]:
+    rows = con.execute("""
+        SELECT date, sum(impression), sum(save), sum(pin_click), sum(outbound_click), bool_and(is_final),
+               string_agg(DISTINCT data_status, ', ' ORDER BY data_status)
+        FROM user_account_daily
+        WHERE split_field = 'NO_SPLIT' AND date BETWEEN ? AND ?
+        GROUP BY date ORDER BY date""", _between(r)).fetchall()
+    return [OrganicDay(*row[:6], data_status=row[6] or "") for row in rows]
+
+
+def _top_pins(con: duckdb.DuckDBPyConnection, r: DateRange, metric: str) -> list[PinRank]:
+    # `metric` is one of two column names chosen by this module, never user input.
+    rows = con.execute(f"""
+        SELECT d.pin_id, any_value(p.title), coalesce(sum(d.save), 0), coalesce(sum(d.impression), 0),
+               count(*) FILTER (WHERE NOT d.is_final AND d.{metric} IS NOT NULL)
+        FROM pin_daily d LEFT JOIN pins p USING (pin_id)
+        WHERE d.date BETWEEN ? AND ?
+        GROUP BY d.pin_id HAVING sum(d.{metric}) > 0
+        ORDER BY sum(d.{metric}) DESC, d.pin_id LIMIT {TOP_PINS}""", _between(r)).fetchall()
+    return [PinRank(*row) for row in rows]
+
+
+def _attribution(con: duckdb.DuckDBPyConnection, r: DateRange) -> tuple[str | None, int]:
+    """The attribution setting of the newest ads rows in the range (numbers under different settings are
+    never added up), and how many campaign rows of the range are under another setting."""
+    newest = con.execute("""SELECT attribution FROM campaign_daily WHERE date BETWEEN ? AND ?
+                            ORDER BY extracted_at DESC, attribution LIMIT 1""", _between(r)).fetchone()
+    if newest is None:
+        return None, 0
+    others = con.execute("SELECT count(*) FROM campaign_daily WHERE date BETWEEN ? AND ? AND attribution <> ?",
+                         [*_between(r), newest[0]]).fetchone()[0]
+    return newest[0], others
+
+
+def _campaigns(con: duckdb.DuckDBPyConnection, r: DateRange, attribution: str | None) -> list[CampaignResult]:
+    if attribution is None:
+        return []
+    rows = con.execute(f"""
+        SELECT d.campaign_id, any_value(c.name), any_value(d.ad_account_id), any_value(d.currency),
+               coalesce(sum(d.spend_in_micro_dollar), 0) / {MICRO}, coalesce(sum(d.total_conversions), 0),
+               sum(d.total_checkout_value_in_micro_dollar) / {MICRO},
+               count(*), count(*) FILTER (WHERE NOT d.is_final)
+        FROM campaign_daily d LEFT JOIN campaigns c USING (campaign_id)
+        WHERE d.date BETWEEN ? AND ? AND d.attribution = ?
+        GROUP BY d.campaign_id
+        ORDER BY any_value(d.currency), 5 DESC, d.campaign_id""", [*_between(r), attribution]).fetchall()
+    return [CampaignResult(*row) for row in rows]
+
+
+def _freshness(con: duckdb.DuckDBPyConnection, r: DateRange) -> list[FreshnessDay]:
+    organic = "entity_type IN ('user_account', 'pin')"
+    rows = con.execute(f"""
+        SELECT date,
+               count(*) FILTER (WHERE {organic} AND is_final), count(*) FILTER (WHERE {organic} AND is_final IS NOT TRUE),
+               count(*) FILTER (WHERE NOT {organic} AND is_final),
+               count(*) FILTER (WHERE NOT {organic} AND is_final IS NOT TRUE)
+        FROM daily_status WHERE date BETWEEN ? AND ?
+        GROUP BY date ORDER BY date""", _between(r)).fetchall()
+    return [FreshnessDay(*row) for row in rows]
+
+
+def _latest_extractions(con: duckdb.DuckDBPyConnection) -> dict[str, dt.datetime | None]:
+    organic, ads = con.execute("""
+        SELECT max(extracted_at) FILTER (WHERE entity_type IN ('user_account', 'pin')),
+               max(extracted_at) FILTER (WHERE entity_type NOT IN ('user_account', 'pin'))
+        FROM daily_status""").fetchone()
+    return {"organic": organic, "ads": ads}
+
+
+def _accounts(con: duckdb.DuckDBPyConnection, r: DateRange) -> list[Account]:
+    rows = con.execute("""
+        SELECT 'Pinterest', d.user_id, coalesce('@' || any_value(u.username), d.user_id)
+        FROM (SELECT DISTINCT user_id FROM user_account_daily WHERE date BETWEEN ? AND ?) d
+        LEFT JOIN user_accounts u USING (user_id) GROUP BY d.user_id
+        UNION ALL
+        SELECT 'Ads', d.ad_account_id, coalesce(any_value(a.name), d.ad_account_id) || ' (' || coalesce(any_value(a.currency), '?') || ')'
+        FROM (SELECT DISTINCT ad_account_id FROM ad_account_daily WHERE date BETWEEN ? AND ?) d
+        LEFT JOIN ad_accounts a USING (ad_account_id) GROUP BY d.ad_account_id
+        ORDER BY 1 DESC, 3""", [*_between(r), *_between(r)]).fetchall()
+    return [Account(*row) for row in rows]
+
+
+_ORGANIC_TOTALS = """
+    SELECT count(DISTINCT date), sum(impression), sum(save), sum(pin_click), sum(outbound_click)
+    FROM user_account_daily WHERE split_field = 'NO_SPLIT' AND date BETWEEN ? AND ?"""
+_ORGANIC_KPIS = (("Impressions", 1), ("Saves", 2), ("Pin clicks", 3), ("Outbound clicks", 4))
+
+
+def _organic_kpis(con: duckdb.DuckDBPyConnection, r: DateRange, previous: DateRange) -> list[Kpi]:
+    current = con.execute(_ORGANIC_TOTALS, _between(r)).fetchone()
+    if current[0] == 0:
+        return []
+    before = con.execute(_ORGANIC_TOTALS, _between(previous)).fetchone()
+    comparable = before[0] == current[0]
+    return [Kpi(label, current[i], before[i] if comparable else None) for label, i in _ORGANIC_KPIS]
+
+
+def _ads_kpis(con: duckdb.DuckDBPyConnection, r: DateRange, previous: DateRange, attribution: str | None) -> list[Kpi]:
+    if attribution is None:
+        return []
+    totals = f"""
+        SELECT currency, count(DISTINCT date), coalesce(sum(spend_in_micro_dollar), 0) / {MICRO},
+               coalesce(sum(total_conversions), 0)
+        FROM ad_account_daily WHERE date BETWEEN ? AND ? AND attribution = ?
+        GROUP BY currency ORDER BY currency"""
+    current = {row[0]: row[1:] for row in con.execute(totals, [*_between(r), attribution]).fetchall()}
+    before = {row[0]: row[1:] for row in con.execute(totals, [*_between(previous), attribution]).fetchall()}
+    comparable = {c for c, (days, *_) in current.items() if before.get(c, (0,))[0] == days}
+    kpis = [Kpi("Ad spend", spend, before[c][1] if c in comparable else None, currency=c or "?", higher_is_better=None)
+            for c, (_, spend, _) in current.items()]
+    conversions_before = sum(v[2] for v in before.values()) if comparable == set(current) else None
+    kpis.append(Kpi("Conversions", sum(v[2] for v in current.values()), conversions_before))
+    return kpis

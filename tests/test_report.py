@@ -1,0 +1,296 @@
+"""The visual report: one self-contained HTML file whose charts show exactly what the warehouse holds."""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from pipelines.cli import main
+from pipelines.report import svg
+from pipelines.warehouse import Warehouse
+from tests.conftest import TODAY
+from tests.pipeline_support import pipeline_env, query, run
+
+DEMO_START, DEMO_END = TODAY - dt.timedelta(days=35), TODAY - dt.timedelta(days=1)  # the demo warehouse's range
+NO_SPLIT_DAYS = "FROM user_account_daily WHERE split_field = 'NO_SPLIT' AND date BETWEEN ? AND ?"
+
+
+def write(monkeypatch, home: Path, output: Path, *args: str) -> str:
+    monkeypatch.setenv("PINTEREST_ETL_HOME", str(home))
+    assert main(["report", "--output", str(output), *args]) == 0
+    return output.read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def demo_report(demo_warehouse, tmp_path_factory) -> str:
+    """The report of the demo warehouse's whole range, written by the command line."""
+    output = tmp_path_factory.mktemp("report") / "report.html"
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        return write(monkeypatch, demo_warehouse, output, "--start", str(DEMO_START), "--end", str(DEMO_END))
+
+
+def chart(page: str, chart_id: str) -> str:
+    match = re.search(rf'<svg id="{re.escape(chart_id)}" .*?</svg>', page, re.DOTALL)
+    assert match, f"no chart {chart_id}"
+    return match.group(0)
+
+
+def marks(svg_text: str, css_class: str) -> list[str]:
+    """The opening tags of the chart's data marks with exactly that class."""
+    return re.findall(rf'<[a-z]+ class="{css_class}"[^>]*>', svg_text)
+
+
+class _Resources(HTMLParser):
+    """Everything in a page that a browser would fetch or navigate to."""
+
+    FETCHING_TAGS = {"img", "iframe", "object", "embed", "video", "audio", "source", "link", "script", "frame", "base"}
+
+    def __init__(self):
+        super().__init__()
+        self.references: list[str] = []
+        self.fetching_tags: list[str] = []
+        self.css: list[str] = []
+        self._in_style = False
+
+    def handle_starttag(self, tag, attrs):
+        if tag in self.FETCHING_TAGS:
+            self.fetching_tags.append(tag)
+        self._in_style = tag == "style"
+        for name, value in attrs:
+            if name in ("src", "href", "xlink:href", "srcset", "data", "action", "poster", "background"):
+                self.references.append(value or "")
+            if name == "style":
+                self.css.append(value or "")
+
+    def handle_endtag(self, tag):
+        self._in_style = False if tag == "style" else self._in_style
+
+    def handle_data(self, data):
+        if self._in_style:
+            self.css.append(data)
+
+
+def test_the_report_loads_nothing_from_anywhere(demo_report):
+    page = _Resources()
+    page.feed(demo_report)
+    assert page.fetching_tags == []  # no <script>, <link>, <img>, ...: styles and charts are inline
+    assert all(ref.startswith("#") for ref in page.references), page.references
+    css = " ".join(page.css)
+    assert "@import" not in css and "@font-face" not in css and "url(" not in css
+    urls = re.findall(r"url\(([^)]*)\)", demo_report)  # SVG paint servers: hatch patterns of the same page
+    assert urls and all(u.startswith("#") for u in urls)
+    assert not re.search(r"(src|href)\s*=\s*['\"]?\s*(https?:)?//", demo_report)
+
+
+def test_the_daily_trend_has_a_bar_per_day_with_impressions_and_marks_the_days_not_final(demo_report, demo_warehouse):
+    final, not_final = query(demo_warehouse, f"""
+        SELECT count(*) FILTER (WHERE all_final), count(*) FILTER (WHERE NOT all_final) FROM (
+            SELECT bool_and(is_final) AS all_final {NO_SPLIT_DAYS} GROUP BY date HAVING sum(impression) IS NOT NULL)""",
+                             [DEMO_START, DEMO_END])[0]
+    bars = chart(demo_report, "chart-organic-impressions")
+    assert (len(marks(bars, "mark bar")), len(marks(bars, "mark bar not-final"))) == (final, not_final)
+    assert final > 0 and not_final > 0
+    days_not_final = query(demo_warehouse, f"SELECT count(DISTINCT date) {NO_SPLIT_DAYS} AND NOT is_final",
+                           [DEMO_START, DEMO_END])[0][0]
+    assert days_not_final > not_final  # a day still PROCESSING has no bar, but its column is hatched all the same
+    assert bars.count('<rect class="band"') == 1  # the not-final days are the last ones, one run of days
+
+
+@pytest.mark.parametrize("series, column", [("Saves", "save"), ("Pin clicks", "pin_click"),
+                                            ("Outbound clicks", "outbound_click")])
+def test_the_engagement_lines_have_a_point_per_day_with_a_value(demo_report, demo_warehouse, series, column):
+    days = query(demo_warehouse, f"SELECT count(*) FROM (SELECT date {NO_SPLIT_DAYS} GROUP BY date "
+                                 f"HAVING sum({column}) IS NOT NULL)", [DEMO_START, DEMO_END])[0][0]
+    lines = chart(demo_report, "chart-organic-engagement")
+    points = [m for m in re.findall(r'<circle class="mark point[^"]*"[^>]*>', lines) if f'data-series="{series}"' in m]
+    assert len(points) == days > 0
+
+
+def test_the_top_pins_are_the_warehouse_top_ten_with_their_titles(demo_report, demo_warehouse):
+    for metric, chart_id in (("save", "chart-top-pins-saves"), ("impression", "chart-top-pins-impressions")):
+        expected = query(demo_warehouse, f"""
+            SELECT d.pin_id, p.title FROM pin_daily d JOIN pins p USING (pin_id) WHERE d.date BETWEEN ? AND ?
+            GROUP BY d.pin_id, p.title HAVING sum(d.{metric}) > 0 ORDER BY sum(d.{metric}) DESC, d.pin_id LIMIT 10""",
+                         [DEMO_START, DEMO_END])
+        ranked = chart(demo_report, chart_id)
+        assert re.findall(r'<g class="mark row" data-key="(\d+)"', ranked) == [pin_id for pin_id, _ in expected]
+        assert len(expected) == 10
+        for _, title in expected:
+            assert html.escape(title) in ranked
+
+
+def test_spend_vs_conversions_has_a_point_per_campaign_in_a_chart_per_currency(demo_report, demo_warehouse):
+    campaigns = query(demo_warehouse, """
+        SELECT campaign_id, currency, sum(spend_in_micro_dollar) FROM campaign_daily WHERE date BETWEEN ? AND ?
+        GROUP BY campaign_id, currency""", [DEMO_START, DEMO_END])
+    currencies = {currency for _, currency, _ in campaigns}
+    points = {}
+    for currency in currencies:
+        scatter = chart(demo_report, f"chart-spend-conversions-{currency.lower()}")
+        points[currency] = set(re.findall(r'<circle class="mark point" data-key="(\d+)"', scatter))
+    assert points == {c: {i for i, cur, _ in campaigns if cur == c} for c in currencies}
+    assert len(currencies) == 2 and len(campaigns) == 8
+    assert demo_report.count('class="chart chart-scatter"') == len(currencies)
+    table = re.search(r'<table id="campaigns-table">.*?</table>', demo_report, re.DOTALL).group(0)
+    for _, currency, micro in campaigns:  # money in units of the account's currency, from micro-units
+        assert f"{micro / 1e6:,.2f} {currency}" in table
+
+
+def test_freshness_has_a_column_per_day_with_final_and_not_final_rows(demo_report, demo_warehouse):
+    days, latest = query(demo_warehouse, "SELECT count(DISTINCT date), max(extracted_at) FROM daily_status "
+                                         "WHERE date BETWEEN ? AND ?", [DEMO_START, DEMO_END])[0]
+    freshness = chart(demo_report, "chart-freshness")
+    assert len(marks(freshness, "mark day")) == days == 35
+    segments = re.findall(r'<rect class="segment" data-series="([a-z ]+)"', freshness)
+    expected = query(demo_warehouse, """
+        SELECT count(*) FILTER (WHERE o_final > 0) + count(*) FILTER (WHERE o_open > 0)
+             + count(*) FILTER (WHERE a_final > 0) + count(*) FILTER (WHERE a_open > 0) FROM (
+          SELECT date, count(*) FILTER (WHERE entity_type IN ('user_account', 'pin') AND is_final) AS o_final,
+                 count(*) FILTER (WHERE entity_type IN ('user_account', 'pin') AND NOT is_final) AS o_open,
+                 count(*) FILTER (WHERE entity_type NOT IN ('user_account', 'pin') AND is_final) AS a_final,
+                 count(*) FILTER (WHERE entity_type NOT IN ('user_account', 'pin') AND NOT is_final) AS a_open
+          FROM daily_status WHERE date BETWEEN ? AND ? GROUP BY date)""", [DEMO_START, DEMO_END])[0][0]
+    assert len(segments) == expected
+    assert {"organic final", "organic not final", "ads not final"} <= set(segments)
+    assert latest.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC") in demo_report
+
+
+def test_the_header_names_the_range_and_the_accounts_and_the_tiles_show_the_totals(demo_report, demo_warehouse):
+    assert f"<h1>{DEMO_START:%b} {DEMO_START.day} – {DEMO_END:%b} {DEMO_END.day}, {DEMO_END.year}</h1>" in demo_report
+    for (name,) in query(demo_warehouse, "SELECT name FROM ad_accounts"):
+        assert html.escape(name) in demo_report
+    assert "@" + query(demo_warehouse, "SELECT username FROM user_accounts")[0][0] in demo_report
+    impressions = query(demo_warehouse, f"SELECT sum(impression) {NO_SPLIT_DAYS}", [DEMO_START, DEMO_END])[0][0]
+    assert f'<span class="kpi-value" title="{impressions:,.0f}">' in demo_report
+    assert 'id="kpis"' in demo_report and "no full previous period" in demo_report  # the demo has no earlier data
+
+
+def test_the_default_range_is_the_last_28_days_of_data(demo_warehouse, monkeypatch, tmp_path):
+    page = write(monkeypatch, demo_warehouse, tmp_path / "r.html")
+    last = query(demo_warehouse, "SELECT max(date) FROM daily_status")[0][0]
+    assert f"28 UTC days ({last - dt.timedelta(days=27)}..{last})" in page
+    assert len(marks(chart(page, "chart-freshness"), "mark day")) == 28
+
+
+def test_text_from_the_warehouse_is_escaped_in_the_charts():
+    hostile = '<script>alert("x")</script> & co'
+    drawn = svg.ranked_bars("c", hostile, [svg.RankedBar('1"2', hostile, hostile, 5, hostile)], "save", hostile) + \
+        svg.scatter("d", hostile, [svg.ScatterPoint("k", 1, 2, hostile, hostile)], hostile, hostile, "series0")
+    assert "<script>" not in drawn and '1"2' not in drawn
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; co" in drawn
+
+
+def test_without_a_warehouse_the_command_fails_clearly_and_writes_nothing(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("PINTEREST_ETL_HOME", str(tmp_path))
+    assert main(["report"]) == 1
+    error = capsys.readouterr().err
+    assert f"no warehouse at {tmp_path / 'warehouse.duckdb'} yet" in error and "pinterest-etl run" in error
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_empty_warehouse_needs_a_range_and_bad_ranges_are_refused(monkeypatch, tmp_path, capsys):
+    warehouse = Warehouse(tmp_path / "warehouse.duckdb")
+    with warehouse.connect() as con:
+        warehouse.ensure_schema(con)
+    monkeypatch.setenv("PINTEREST_ETL_HOME", str(tmp_path))
+    assert main(["report"]) == 1
+    assert "holds no daily rows yet" in capsys.readouterr().err
+    assert main(["report", "--start", "2026-11-02", "--end", "2026-11-01"]) == 1
+    assert "--start 2026-11-02 is after --end 2026-11-01" in capsys.readouterr().err
+    assert not (tmp_path / "report.html").exists()
+    page = write(monkeypatch, tmp_path, tmp_path / "report.html", "--start", "2026-11-01", "--end", "2026-11-07")
+    for panel in ("kpis-empty", "organic-empty", "top-pins-empty", "ads-empty", "freshness-empty"):
+        assert f'id="{panel}"' in page
+    assert "<svg" not in page
+
+
+def test_an_organic_only_run_renders_the_report_in_the_same_run_with_a_no_ads_panel(make_sandbox, monkeypatch, tmp_path):
+    server = make_sandbox()
+    pipeline_env(monkeypatch, tmp_path / "home", server, TODAY)
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))
+    (tmp_path / "dagster").mkdir()
+    start, end = TODAY - dt.timedelta(days=7), TODAY - dt.timedelta(days=1)
+    assert run(start, end, only="organic") == 0
+    report = tmp_path / "home" / "report.html"
+    page = report.read_text(encoding="utf-8")
+    assert 'id="ads-empty"' in page and "No ads data in this range" in page and "chart-scatter" not in page
+    assert len(marks(chart(page, "chart-freshness"), "mark day")) == 7
+    with dg.DagsterInstance.get() as instance:
+        event = instance.get_latest_materialization_event(dg.AssetKey("pinterest_report"))
+        warehouse_run = instance.get_latest_materialization_event(dg.AssetKey("organic_warehouse")).run_id
+    metadata = event.asset_materialization.metadata
+    assert metadata["path"].value == str(report.resolve())
+    assert metadata["url"].value == report.resolve().as_uri()
+    assert metadata["range"].value == f"{start}..{end}"
+    assert metadata["rows_campaigns"].value == 0 and metadata["rows_freshness_days"].value == 7
+    assert event.run_id == warehouse_run  # rendered in the run that loaded the warehouse
+
+
+def test_from_raw_reruns_render_the_report_without_api_calls(make_sandbox, monkeypatch, tmp_path):
+    server = make_sandbox()
+    pipeline_env(monkeypatch, tmp_path, server, TODAY)
+    start, end = TODAY - dt.timedelta(days=3), TODAY - dt.timedelta(days=1)
+    assert run(start, end, only="organic") == 0
+    (tmp_path / "report.html").unlink()
+    assert run(start, end, only="organic", from_raw=True) == 0
+    assert 'id="chart-organic-impressions"' in (tmp_path / "report.html").read_text(encoding="utf-8")
+
+
+def test_the_daily_job_renders_the_report_in_its_run(make_sandbox, monkeypatch, tmp_path):
+    from pipelines.definitions import defs
+
+    pipeline_env(monkeypatch, tmp_path, make_sandbox(), TODAY)
+    start, end = TODAY - dt.timedelta(days=3), TODAY - dt.timedelta(days=1)
+    result = defs.resolve_job_def("pinterest_daily").execute_in_process(tags={
+        "dagster/asset_partition_range_start": str(start), "dagster/asset_partition_range_end": str(end)})
+    assert result.success
+    reports = [e for e in result.get_asset_materialization_events() if e.asset_key == dg.AssetKey("pinterest_report")]
+    assert [e.partition for e in reports] == [str(start + dt.timedelta(days=i)) for i in range(3)]
+    assert 'id="chart-spend-conversions-usd"' in (tmp_path / "report.html").read_text(encoding="utf-8")
+
+
+@pytest.mark.slow
+def test_a_ui_backfill_renders_the_report_in_the_run_of_the_warehouse_loads(make_sandbox, monkeypatch, tmp_path):
+    """What the UI's "Materialize all" over a partition range does: an asset backfill run by the daemon. The
+    unpartitioned dimensions get a run of their own; the report joins the one run of the partitioned assets."""
+    import logging
+    import time
+
+    from dagster._core.execution.backfill import BulkActionStatus, PartitionBackfill
+    from dagster._core.instance_for_test import instance_for_test
+    from dagster._core.test_utils import create_test_daemon_workspace_context
+    from dagster._core.workspace.load_target import ModuleTarget
+    from dagster._daemon.backfill import execute_backfill_iteration
+
+    from pipelines.definitions import defs
+
+    pipeline_env(monkeypatch, tmp_path, make_sandbox(), TODAY)
+    days = [str(TODAY - dt.timedelta(days=i)) for i in range(3, 0, -1)]
+    launch_at_once = {"run_coordinator": {"module": "dagster._core.run_coordinator", "class": "DefaultRunCoordinator"},
+                      "run_launcher": {"module": "dagster._core.launcher.sync_in_memory_run_launcher",
+                                       "class": "SyncInMemoryRunLauncher"}}
+    with instance_for_test(overrides=launch_at_once) as instance, create_test_daemon_workspace_context(
+            ModuleTarget(module_name="pipelines.definitions", attribute="defs", working_directory=str(Path.cwd()),
+                         location_name="pinterest"), instance) as workspace:
+        graph = defs.resolve_asset_graph()
+        instance.add_backfill(PartitionBackfill.from_asset_partitions(
+            backfill_id="ui", asset_graph=graph, partition_names=days, asset_selection=list(graph.materializable_asset_keys),
+            backfill_timestamp=time.time(), tags={}, dynamic_partitions_store=instance, all_partitions=False,
+            title=None, description=None, run_config=None))
+        for _ in range(6):
+            list(execute_backfill_iteration(workspace, logging.getLogger("backfill")))
+            if instance.get_backfill("ui").status != BulkActionStatus.REQUESTED:
+                break
+        assert instance.get_backfill("ui").status == BulkActionStatus.COMPLETED_SUCCESS
+        runs = {frozenset(k.to_user_string() for k in r.asset_selection): r for r in instance.get_runs()}
+    partitioned = frozenset({"organic_raw", "organic_lake", "organic_warehouse", "ads_raw", "ads_lake", "ads_warehouse",
+                             "pinterest_report"})
+    assert len(runs) == 2 and partitioned in runs
+    assert runs[partitioned].tags["dagster/asset_partition_range_start"] == days[0]
+    assert f"3 UTC days ({days[0]}..{days[-1]})" in (tmp_path / "report.html").read_text(encoding="utf-8")
