@@ -54,7 +54,7 @@ def _run_range(start: dt.date, end: dt.date, command: str, *, from_raw: bool, fr
 
         no_api = {dg.AssetKey(k) for k in ("organic_lake", "organic_warehouse", "ads_lake", "ads_warehouse",
                                            "pinterest_report")}
-        loads = {dg.AssetKey(k) for k in ("organic_warehouse", "ads_warehouse")}
+        loads = {dg.AssetKey(k) for k in ("organic_warehouse", "ads_warehouse", "pinterest_report")}
         chosen = {"organic": [*ORGANIC_ASSETS, *REPORT_ASSETS], "ads": [*ADS_ASSETS, *REPORT_ASSETS], None: ALL_ASSETS}[only]
         selection = [a for a in chosen if (not from_raw or set(a.keys) <= no_api) and (not from_lake or set(a.keys) <= loads)]
         how = " from the raw zone (no API calls)" if from_raw else " from the lake into the warehouse (no API calls)" \

@@ -14,6 +14,7 @@ import pytest
 from pipelines.cli import main
 from pipelines.report import svg
 from pipelines.warehouse import Warehouse
+from tests.client_support import server_stats
 from tests.conftest import TODAY
 from tests.pipeline_support import pipeline_env, query, run
 
@@ -232,14 +233,17 @@ def test_an_organic_only_run_renders_the_report_in_the_same_run_with_a_no_ads_pa
     assert event.run_id == warehouse_run  # rendered in the run that loaded the warehouse
 
 
-def test_from_raw_reruns_render_the_report_without_api_calls(make_sandbox, monkeypatch, tmp_path):
+def test_from_raw_and_load_render_the_report_again_without_api_calls(make_sandbox, monkeypatch, tmp_path):
     server = make_sandbox()
     pipeline_env(monkeypatch, tmp_path, server, TODAY)
     start, end = TODAY - dt.timedelta(days=3), TODAY - dt.timedelta(days=1)
     assert run(start, end, only="organic") == 0
-    (tmp_path / "report.html").unlink()
-    assert run(start, end, only="organic", from_raw=True) == 0
-    assert 'id="chart-organic-impressions"' in (tmp_path / "report.html").read_text(encoding="utf-8")
+    calls = server_stats(server)["requests"]
+    for rerun in ({"from_raw": True}, {"from_lake": True}):
+        (tmp_path / "report.html").unlink()
+        assert run(start, end, only="organic", **rerun) == 0
+        assert 'id="chart-organic-impressions"' in (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert server_stats(server)["requests"] == calls
 
 
 def test_the_daily_job_renders_the_report_in_its_run(make_sandbox, monkeypatch, tmp_path):
