@@ -91,7 +91,9 @@ class Kpi:
 
 
 @dataclasses.dataclass(frozen=True)
-class Account:
+class CoveredAccount:
+    """An account with rows in the report's range."""
+
     kind: str  # "Pinterest" or "Ads"
     id: str
     name: str
@@ -103,7 +105,7 @@ class ReportData:
 
     range: DateRange
     previous: DateRange
-    accounts: list[Account]
+    accounts: list[CoveredAccount]
     kpis: list[Kpi]
     organic_days: list[OrganicDay]
     top_by_saves: list[PinRank]
@@ -235,7 +237,7 @@ def _latest_extractions(con: duckdb.DuckDBPyConnection) -> dict[str, dt.datetime
     return {"organic": organic, "ads": ads}
 
 
-def _accounts(con: duckdb.DuckDBPyConnection, r: DateRange) -> list[Account]:
+def _accounts(con: duckdb.DuckDBPyConnection, r: DateRange) -> list[CoveredAccount]:
     rows = con.execute("""
         SELECT 'Pinterest', d.user_id, coalesce('@' || any_value(u.username), d.user_id)
         FROM (SELECT DISTINCT user_id FROM user_account_daily WHERE date BETWEEN ? AND ?) d
@@ -245,7 +247,7 @@ def _accounts(con: duckdb.DuckDBPyConnection, r: DateRange) -> list[Account]:
         FROM (SELECT DISTINCT ad_account_id FROM ad_account_daily WHERE date BETWEEN ? AND ?) d
         LEFT JOIN ad_accounts a USING (ad_account_id) GROUP BY d.ad_account_id
         ORDER BY 1 DESC, 3""", [*_between(r), *_between(r)]).fetchall()
-    return [Account(*row) for row in rows]
+    return [CoveredAccount(*row) for row in rows]
 
 
 _ORGANIC_TOTALS = """

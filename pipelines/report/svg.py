@@ -35,7 +35,7 @@ CHART_CSS = """
 .chart .point { stroke: var(--card, #fff); stroke-width: 1.5; }
 .chart .point.not-final { stroke-width: 2; }
 .chart .mark:hover { opacity: 0.75; }
-.chart .band { fill-opacity: 1; }
+.chart .leader { stroke-width: 1; stroke-opacity: 0.6; }
 .chart text.label { fill: var(--text, #1d2129); font-size: 12px; }
 .chart text.value { fill: var(--text, #1d2129); font-weight: 600; }
 .chart text.strong { fill: var(--text, #1d2129); font-weight: 600; font-size: 12px; }
@@ -176,17 +176,17 @@ def _legend(frame: Frame, items: Sequence[tuple[str, str, str | None]]) -> str:
             f'style="fill:var(--c-{color})"'
         parts.append(f'<rect x="{_n(x)}" y="12" width="12" height="12" rx="2" {fill}/>')
         parts.append(_text(x + 17, 22, name, "label"))
-        x += 17 + 7 * len(name) + 20
+        x += 17 + 6.2 * len(name) + 20
     return "".join(parts)
 
 
-def _y_axis(frame: Frame, ticks: list[float], label: str, formatter=compact) -> str:
+def _y_axis(frame: Frame, ticks: list[float], label: str) -> str:
     top = ticks[-1] or 1
     parts = []
     for tick in ticks:
         y = frame.base - tick / top * frame.plot_height
         parts.append(f'<line class="grid" x1="{frame.left}" x2="{frame.width - frame.right}" y1="{_n(y)}" y2="{_n(y)}"/>')
-        parts.append(_text(frame.left - 8, y + 4, formatter(tick), anchor="end"))
+        parts.append(_text(frame.left - 8, y + 4, compact(tick), anchor="end"))
     middle = frame.top + frame.plot_height / 2
     parts.append(_text(14, middle, label, "strong", "middle", f' transform="rotate(-90 14 {_n(middle)})"'))
     return "".join(parts)
@@ -271,6 +271,7 @@ def daily_lines(chart_id: str, label: str, domain: Sequence[dt.date], series: Se
     values = [p.value for s in series for p in s.values if p.value is not None]
     ticks = nice_ticks(max(values, default=0))
     band = f"{chart_id}-band"
+    radius = _n(max(min(3.25, scale.band * 0.4), 1.25))  # points of a long range must not cover each other
     parts = [_open(chart_id, "lines", frame, label), "<defs>", _hatch(band, "neutral", 0.35), "</defs>",
              _legend(frame, [(s.name, s.color, None) for s in series]), _y_axis(frame, ticks, y_label),
              scale.not_final_bands(set(not_final), band)]
@@ -286,7 +287,7 @@ def daily_lines(chart_id: str, label: str, domain: Sequence[dt.date], series: Se
         for p in points:
             look = f"fill:var(--c-{s.color})" if p.final else f"fill:var(--card, #fff);stroke:var(--c-{s.color})"
             parts.append(f'<circle class="mark point{"" if p.final else " not-final"}" data-series="{escape(s.name)}" '
-                         f'data-date="{p.date}" cx="{_n(scale.center(p.date))}" cy="{_n(y(p.value))}" r="3.25" '
+                         f'data-date="{p.date}" cx="{_n(scale.center(p.date))}" cy="{_n(y(p.value))}" r="{radius}" '
                          f'style="{look}">{_tooltip(p.tooltip)}</circle>')
     parts += [scale.axis(), "</svg>"]
     return "".join(parts)
@@ -361,7 +362,12 @@ def scatter(chart_id: str, label: str, points: Sequence[ScatterPoint], x_label: 
                      f'style="fill:var(--c-{color});fill-opacity:.85">{_tooltip(p.tooltip)}</circle>')
     for p, cx, cy in sorted(centers, key=lambda c: c[2]):
         name = _truncate(p.label, 30)
-        left, baseline = _place_label(cx, cy, 6.5 * len(name), frame, taken)
+        width = 6.2 * len(name)  # about the mean advance of a 12px sans-serif character
+        left, baseline = _place_label(cx, cy, width, frame, taken)
+        if baseline != cy + 4:  # moved away from its point: a leader line says whose label it is
+            end = left if left > cx else left + width
+            parts.append(f'<line class="leader" x1="{_n(cx)}" y1="{_n(cy)}" x2="{_n(end)}" y2="{_n(baseline - 4)}" '
+                         f'style="stroke:var(--c-{color})"/>')
         parts.append(_text(left, baseline, name, "label"))
     parts.append("</svg>")
     return "".join(parts)
