@@ -42,7 +42,9 @@ def start_cli(args: list[str], env: dict[str, str], **popen) -> subprocess.Popen
     """Start `pinterest-etl <args>`; stdout and stderr are pipes of text unless told otherwise."""
     popen.setdefault("stdout", subprocess.PIPE)
     popen.setdefault("stderr", subprocess.PIPE)
-    return subprocess.Popen([*CLI, *args], env=env, cwd=Path(env["PINTEREST_ETL_HOME"]).parent, text=True, **popen)
+    workdir = Path(env["PINTEREST_ETL_HOME"]).parent  # beside the data, so no `.env` of the repository is read
+    workdir.mkdir(parents=True, exist_ok=True)
+    return subprocess.Popen([*CLI, *args], env=env, cwd=workdir, text=True, **popen)
 
 
 def run_cli(args: list[str], env: dict[str, str], timeout: float = 300, **popen) -> subprocess.CompletedProcess:
