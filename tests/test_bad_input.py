@@ -17,7 +17,7 @@ from pipelines.pinterest.credentials import Secret, TokenFile, Tokens
 from pipelines.pinterest.errors import ResponseShapeError
 from pipelines.sandbox.auth import DEV_ACCESS_TOKEN
 from tests.client_support import server_stats
-from tests.conftest import TODAY
+from tests.conftest import PARTITIONS_FIRST, TODAY
 from tests.fault_support import RANGE, assert_same_warehouse
 from tests.pipeline_support import pipeline_env, query
 
@@ -44,7 +44,8 @@ def files_under(home) -> list[str]:
     (["--end", "last week"], {}, "argument --end: expected a date as YYYY-MM-DD, got 'last week'"),
     (["--end", TODAY.isoformat()], {}, f"--end {TODAY} is not a complete day yet; the last complete UTC day is {YESTERDAY}"),
     (["--end", "2027-02-01"], {}, f"the last complete UTC day is {YESTERDAY}"),
-    (["--start", "2026-04-30"], {}, "--start 2026-04-30 is before the first partition 2026-05-01 (set PINTEREST_START_DATE"),
+    (["--start", str(PARTITIONS_FIRST - dt.timedelta(days=1))], {},
+     f"--start {PARTITIONS_FIRST - dt.timedelta(days=1)} is before the first partition {PARTITIONS_FIRST} (set PINTEREST_START_DATE"),
     ([], {"PINTEREST_START_DATE": "2026-13-01"}, "PINTEREST_START_DATE must be a date as YYYY-MM-DD (got '2026-13-01')"),
     ([], {"PINTEREST_ETL_TODAY": "tomorrow"}, "PINTEREST_ETL_TODAY must be a date as YYYY-MM-DD (got 'tomorrow')"),
     ([], {"PINTEREST_ADS_COLUMNS": "SPEND_IN_MICRO_DOLLAR,CLICKTHROUGH1"},
@@ -137,6 +138,7 @@ def test_the_extra_fields_fault_adds_a_field_to_objects_not_to_keys_that_are_dat
 @pytest.mark.parametrize("field, only, step, message", [
     ("id", "organic", "organic_dimensions", "user_account/get: an item lacks the field 'id'"),
     ("data_status", "organic", "organic_lake", "user_account/analytics: the answer lacks the field 'data_status'"),
+    ("id", "ads", "ads_dimensions", "ad_accounts/list: an item lacks the field 'id'"),
     ("CAMPAIGN_ID", "ads", "ads_raw", "campaigns/analytics: a row lacks the field 'CAMPAIGN_ID'"),
     ("DATE", "ads", "ads_lake", "ad_account/analytics: a row lacks the field 'DATE'"),
 ])

@@ -113,7 +113,7 @@ def extract_ads_dimensions(client: PinterestClient, raw: RawZone, allow: frozens
     for page in client.pages("ad_accounts/list", params=params):
         raw.write("ad_accounts/list", page.content, params=params, fetched_at=now, request_id=page.request_id)
         for account in page.data["items"]:
-            account_id = str(account.get("id"))
+            account_id = _id(account, "id", "ad_accounts/list")
             if taken and account_id in taken:
                 skipped[account_id] = taken[account_id]
             elif allow is None or account_id in allow:

@@ -1,0 +1,229 @@
+"""Secrets never leak (files, Dagster event logs, output, --help); token files are 0600 and replaced atomically;
+the OAuth redirect listener binds 127.0.0.1 only, checks `state`, takes one code and shuts down."""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import gzip
+import json
+import os
+import secrets
+import socket
+import stat
+import subprocess
+import sys
+import urllib.parse
+from pathlib import Path
+
+import duckdb
+import pyarrow.parquet as pq
+import pytest
+import requests
+
+from pipelines.pinterest.credentials import DEFAULT_SCOPES, Secret, TokenFile, Tokens
+from pipelines.pinterest.oauth import request_tokens
+from pipelines.sandbox.auth import APP_ID, APP_SECRET
+from tests.client_support import SIMULATOR_APP, server_stats
+from tests.conftest import PARTITIONS_FIRST, TODAY
+from tests.fault_support import FAST_RETRIES, RANGE
+
+CLI = [sys.executable, "-m", "pipelines.cli"]
+BASIC_AUTH = base64.b64encode(f"{APP_ID}:{APP_SECRET}".encode()).decode()
+
+
+def issued_tokens(server) -> dict:
+    """Access and refresh tokens issued through the simulator's consent stand-in and code exchange."""
+    consent = requests.get(f"{server.root_url}/oauth/", allow_redirects=False, params={
+        "client_id": APP_ID, "redirect_uri": "http://127.0.0.1:9/callback", "response_type": "code",
+        "scope": ",".join(DEFAULT_SCOPES), "state": "s"})
+    code = urllib.parse.parse_qs(urllib.parse.urlsplit(consent.headers["Location"]).query)["code"][0]
+    with requests.Session() as session:
+        return request_tokens(session, server.base_url, SIMULATOR_APP, {
+            "grant_type": "authorization_code", "code": code, "redirect_uri": "http://127.0.0.1:9/callback"}, (10, 30))
+
+
+def cli_env(server, home: Path, **extra: str) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PINTEREST_", "DAGSTER_"))}
+    env.update(PINTEREST_ETL_HOME=str(home), PINTEREST_API_BASE_URL=server.base_url, PINTEREST_ETL_TODAY=TODAY.isoformat(),
+               PINTEREST_START_DATE=PARTITIONS_FIRST.isoformat(), **FAST_RETRIES,
+               PINTEREST_RATE_BUDGETS=",".join(f"{c}=1000000" for c in ("org_analytics", "org_read", "org_write",
+                                                                        "ads_analytics", "ads_read")), **extra)
+    return env
+
+
+def readable_contents(path: Path) -> bytes:
+    """A file's bytes, plus what they hold in readable form: gzip decompressed, Parquet and DuckDB values as
+    text (both compress strings, so a secret inside would not show as plain bytes)."""
+    content = path.read_bytes()
+    if path.suffix == ".gz":
+        content += gzip.decompress(content)
+    elif path.suffix == ".parquet":
+        content += repr(pq.read_table(path).to_pylist()).encode()
+    elif path.suffix == ".duckdb":
+        with duckdb.connect(str(path), read_only=True) as con:
+            for (table,) in con.execute("SELECT table_name FROM duckdb_tables()").fetchall():
+                content += repr(con.execute(f'SELECT * FROM "{table}"').fetchall()).encode()
+    return content
+
+
+def test_a_full_run_with_refreshes_retries_and_errors_leaks_no_secret(make_sandbox, tmp_path):
+    """Every access token expires after 6 calls (so tokens rotate several times), 10 % of calls meet a 429 and
+    5 % a 5xx, one ad account answers 403; the run is recorded in a real Dagster instance. No token, refresh
+    token, app secret or Basic-auth header appears in any file of the data directory (but the token file) or
+    of DAGSTER_HOME, nor in anything the commands printed."""
+    server = make_sandbox(pins=200, boards=3, campaigns=2, forbidden_ad_accounts=1, token_max_calls=6, throttle_rate=0.1,
+                          throttle_retry_after=0.01, fail_rate=0.05)
+    start = issued_tokens(server)
+    home, dagster_home = tmp_path / "etl", tmp_path / "dagster"
+    dagster_home.mkdir()
+    env = cli_env(server, home, DAGSTER_HOME=str(dagster_home), PINTEREST_ACCESS_TOKEN=start["access_token"],
+                  PINTEREST_REFRESH_TOKEN=start["refresh_token"], PINTEREST_APP_ID=APP_ID, PINTEREST_APP_SECRET=APP_SECRET)
+    outputs = [subprocess.run([*CLI, *command], capture_output=True, text=True, timeout=300, env=env) for command in (
+        ["run", "--start", RANGE[0].isoformat(), "--end", RANGE[1].isoformat()], ["auth", "status"], ["auth", "refresh"])]
+    for output in outputs:
+        assert output.returncode == 0, output.stderr
+    answers = server_stats(server)
+    assert answers["requests"]["oauth/token"] >= 3 and answers["responses"]["429"] > 0  # the paths under test ran
+    assert "403" in answers["responses"] and "skipped" in outputs[0].stdout + outputs[0].stderr
+
+    leaked = server.state.tokens.known_tokens() | {APP_SECRET, BASIC_AUTH}
+    token_file = home / "credentials" / "pinterest-token.json"
+    assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+    assert json.loads(token_file.read_text())["access_token"] in leaked  # it holds the newest tokens...
+    searched = [p for root in (home, dagster_home) for p in root.rglob("*") if p.is_file() and p != token_file]
+    assert any(p.suffix == ".gz" for p in searched) and any(p.suffix == ".parquet" for p in searched)
+    assert any(p.suffix == ".duckdb" for p in searched) and any(p.suffix == ".db" for p in searched)
+    for path in searched:  # ...and nothing else does
+        content = readable_contents(path)
+        for secret in leaked:
+            assert secret.encode() not in content, f"a secret is in {path}"
+    for output in outputs:
+        for secret in leaked:
+            assert secret not in output.stdout + output.stderr
+
+
+def subcommand_paths(parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every command and subcommand of the parser: (), ("run",), ("auth",), ("auth", "login"), ..."""
+    paths = [prefix]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, subparser in action.choices.items():
+                paths += subcommand_paths(subparser, (*prefix, name))
+    return paths
+
+
+def test_no_help_text_shows_a_secret_from_the_environment(monkeypatch, capsys):
+    from pipelines.cli import build_parser, main
+
+    leaked = {name: f"{prefix}{secrets.token_urlsafe(16)}" for name, prefix in (
+        ("PINTEREST_ACCESS_TOKEN", "pina_"), ("PINTEREST_REFRESH_TOKEN", "pinr_"), ("PINTEREST_APP_SECRET", "secret-"))}
+    for name, value in leaked.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("PINTEREST_APP_ID", "1234567")
+    paths = subcommand_paths(build_parser())
+    assert {("run",), ("auth", "login"), ("auth", "refresh"), ("sql",), ("sandbox",)} <= set(paths)
+    for path in paths:
+        with pytest.raises(SystemExit) as exit_:
+            main([*path, "--help"])
+        shown = capsys.readouterr()
+        assert exit_.value.code == 0 and "usage: pinterest-etl" in shown.out, path
+        for value in leaked.values():
+            assert value not in shown.out + shown.err, path
+
+
+def test_token_files_are_created_0600_whatever_the_umask(tmp_path):
+    previous = os.umask(0)
+    try:
+        file = TokenFile(tmp_path / "credentials" / "token.json")
+        file.write(Tokens(Secret("pina_a"), Secret("pinr_a")))
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(file.path.stat().st_mode) == 0o600
+
+
+def test_token_files_are_replaced_atomically_never_half_written(tmp_path):
+    file = TokenFile(tmp_path / "token.json")
+    file.write(Tokens(Secret("pina_a"), Secret("pinr_a")))
+    first_inode = file.path.stat().st_ino
+    file.write(Tokens(Secret("pina_b"), Secret("pinr_b")))
+    assert file.path.stat().st_ino != first_inode  # a new file renamed over the old one, not rewritten in place
+    with pytest.raises(TypeError):  # the write fails half-way through the JSON
+        file.write(Tokens(Secret("pina_c"), Secret("pinr_c"), scope=object()))
+    assert file.read() == Tokens(Secret("pina_b"), Secret("pinr_b"))
+    assert [p.name for p in tmp_path.iterdir()] == ["token.json"]  # no temporary file left
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def listening_addresses(port: int) -> set[str]:
+    """Local addresses of the TCP sockets listening on `port`, from /proc/net/tcp and tcp6 (hex, as the
+    kernel prints them: 0100007F is 127.0.0.1)."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            address, _, port_hex = local.partition(":")
+            if state == "0A" and int(port_hex, 16) == port:
+                found.add(address)
+    return found
+
+
+def start_login(server, home: Path, port: int) -> tuple[subprocess.Popen, str]:
+    """`pinterest-etl auth login --no-browser` with its redirect on `port`; returns it and the consent URL."""
+    process = subprocess.Popen([*CLI, "auth", "login", "--no-browser", "--timeout", "60",
+                                "--redirect-uri", f"http://localhost:{port}/callback"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(server, home))
+    for line in process.stdout:
+        if line.strip().startswith("http"):
+            return process, line.strip()
+    raise AssertionError(f"no consent URL printed: {process.stderr.read()}")
+
+
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads listening sockets from /proc/net/tcp (Linux)")
+def test_auth_login_listens_on_loopback_only_takes_one_code_and_shuts_down(make_sandbox, tmp_path):
+    server = make_sandbox()
+    port = free_port()
+    process, consent_url = start_login(server, tmp_path, port)
+    try:
+        assert listening_addresses(port) == {"0100007F"}  # 127.0.0.1 only, even for a localhost redirect URI
+        stray = requests.get(f"http://127.0.0.1:{port}/favicon.ico", timeout=10)
+        assert stray.status_code == 404 and process.poll() is None  # a stray request does not use up the listener
+        # The consent stand-in approves and redirects the browser to the listener with the code and the state.
+        approved = requests.get(consent_url, timeout=10)
+        assert approved.status_code == 200 and "authorized" in approved.text
+        out, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 0, err
+    assert listening_addresses(port) == set()
+    with pytest.raises(requests.ConnectionError):  # the listener is gone: a second code finds nobody
+        requests.get(f"http://127.0.0.1:{port}/callback?code=another&state=x", timeout=10)
+    assert server_stats(server)["requests"] == {"oauth/token": 1}
+    token_file = tmp_path / "credentials" / "pinterest-token.json"
+    assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+    saved = json.loads(token_file.read_text())
+    assert f"Tokens saved to {token_file} (mode 0600)" in out
+    assert saved["access_token"] not in out + err and saved["refresh_token"] not in out + err
+
+
+def test_auth_login_refuses_a_callback_with_a_wrong_state(make_sandbox, tmp_path):
+    server = make_sandbox()
+    port = free_port()
+    process, consent_url = start_login(server, tmp_path, port)
+    try:
+        forged = requests.get(f"http://127.0.0.1:{port}/callback?code=stolen&state=not-the-one", timeout=10)
+        assert forged.status_code == 400
+        out, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 1
+    assert "the consent page answered with a different state (possible CSRF); nothing was saved" in err
+    assert server_stats(server)["requests"] == {}  # the code was never exchanged
+    assert not (tmp_path / "credentials").exists()
+    assert "state=" in consent_url  # the real consent URL carried the state the listener expected
+
