@@ -26,7 +26,7 @@ _passes: collections.Counter[str] = collections.Counter()
 
 
 def crash_point(name: str) -> None:
-    """Die here, as a power cut or `kill -9` would, if PINTEREST_ETL_CRASH_AT asks for this pass."""
+    """Die here, as `kill -9` would, if PINTEREST_ETL_CRASH_AT asks for this pass."""
     wanted = os.environ.get(CRASH_AT)
     if not wanted:
         return

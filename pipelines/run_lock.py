@@ -60,11 +60,14 @@ def run_lock(home: Path, description: str, wait: float, on_wait: Callable[[str],
     with handle:
         _acquire(handle, path, wait, on_wait)
         try:
-            handle.seek(0)
-            handle.truncate()
-            handle.write(json.dumps({"pid": os.getpid(), "run": description,
-                                     "started_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}))
-            handle.flush()
+            try:
+                handle.seek(0)
+                handle.truncate()
+                handle.write(json.dumps({"pid": os.getpid(), "run": description,
+                                         "started_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}))
+                handle.flush()
+            except OSError as error:
+                raise write_error(path, error, "Nothing else was written.") or error from None
             yield
         finally:
             handle.seek(0)
