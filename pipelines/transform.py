@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipelines.lake import Lake
 from pipelines.planning import DateRange
@@ -19,7 +22,8 @@ from pipelines.raw_zone import RawRecord, RawZone
 from pipelines.tables import DAILY_STATUS, DAILY_STATUS_KEY, METRIC_DAILY, PIN_LIFETIME, duckdb_columns
 
 STAGING_MEMORY_LIMIT = "512MB"
-_INSERT_BATCH_ROWS = 500_000
+_FLUSH_ROWS = 1_000_000  # rows buffered before every date's share is appended to its staging file
+_SOURCE = "source"  # staging column: the answer's number in reading order (newer fetches have higher numbers)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,111 +56,210 @@ class NormalizeSummary:
     lifetime_rows: int = 0
 
 
-def stage(con: duckdb.DuckDBPyConnection, raw: RawZone, requested: DateRange, source: Source) -> int:
-    """Normalize every stored answer overlapping the range into staging tables, streaming one answer at a
-    time; returns the number of raw files read."""
-    # `source` numbers the answers as they are read (per endpoint in fetch order: file names start with
-    # fetched_at); a small integer per row instead of the file name keeps staging and its sorts light.
-    con.execute(f"CREATE OR REPLACE TEMP TABLE staged_metric ({duckdb_columns(METRIC_DAILY)}, source BIGINT)")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE staged_status ({duckdb_columns(DAILY_STATUS)}, source BIGINT)")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE staged_lifetime ({duckdb_columns(PIN_LIFETIME)}, source BIGINT)")
+class _DateFiles:
+    """Rows of one table, tagged with their answer's number, appended to one staging file per date as answers are
+    read: memory holds at most _FLUSH_ROWS rows, and each date's lake file is then written from its own staging
+    file, without sorting or scanning the whole range. Staging files are Arrow IPC (uncompressed, memory-mapped
+    when read back): writing and reading them costs next to nothing next to the lake's Parquet."""
+
+    def __init__(self, folder: Path, name: str, schema: pa.Schema):
+        self.folder, self.name, self.schema = folder, name, schema.append(pa.field(_SOURCE, pa.int64()))
+        self.parts: dict[dt.date, list[pa.Table]] = {}
+        self.buffered = 0
+        self.writers: dict[dt.date, pa.ipc.RecordBatchFileWriter] = {}
+        self.rows: dict[dt.date, int] = {}
+
+    @property
+    def dates(self) -> list[dt.date]:
+        return sorted(self.writers)
+
+    def add(self, table: pa.Table, number: int) -> None:
+        """An answer's rows; cut into per-date slices (sorted first unless the normalizer gave them by date)."""
+        table = table.append_column(_SOURCE, pa.repeat(pa.scalar(number, pa.int64()), table.num_rows))
+        dates = table.column("date")
+        if len(dates) > 1 and not pc.all(pc.less_equal(dates.slice(0, len(dates) - 1), dates.slice(1))).as_py():
+            table = table.take(pc.sort_indices(dates))
+            dates = table.column("date")
+        counts = pc.value_counts(dates)  # in order of first appearance: ascending, as the rows are sorted
+        offset = 0
+        for date, count in zip(counts.field("values").to_pylist(), counts.field("counts").to_pylist()):
+            self.parts.setdefault(date, []).append(table.slice(offset, count))
+            offset += count
+        self.buffered += table.num_rows
+        if self.buffered >= _FLUSH_ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        for date, parts in self.parts.items():
+            if date not in self.writers:
+                self.writers[date] = pa.ipc.new_file(str(self.path(date)), self.schema)
+            rows = pa.concat_tables(parts).combine_chunks()
+            self.writers[date].write_table(rows)
+            self.rows[date] = self.rows.get(date, 0) + rows.num_rows
+        self.parts, self.buffered = {}, 0
+
+    def path(self, date: dt.date) -> Path:
+        return self.folder / f"{self.name}-{date.isoformat()}.arrow"
+
+    def close(self) -> None:
+        self.flush()
+        for writer in self.writers.values():
+            writer.close()
+
+    def read(self, date: dt.date) -> pa.Table:
+        """A date's rows, memory-mapped."""
+        return pa.ipc.open_file(pa.memory_map(str(self.path(date)))).read_all()
+
+    def reader(self, columns: list[str]) -> pa.RecordBatchReader:
+        """Every date's rows, streamed batch by batch (for DuckDB to scan without holding them all)."""
+        def batches():
+            for date in self.dates:
+                file = pa.ipc.open_file(pa.memory_map(str(self.path(date))))
+                for i in range(file.num_record_batches):
+                    yield file.get_batch(i).select(columns)
+        return pa.RecordBatchReader.from_batches(pa.schema([self.schema.field(c) for c in columns]), batches())
+
+
+@dataclasses.dataclass
+class _Staged:
+    files: int
+    metric: _DateFiles
+    status: _DateFiles
+    lifetime: pa.Table
+
+
+def stage(folder: Path, raw: RawZone, requested: DateRange, source: Source) -> _Staged:
+    """Normalize every stored answer overlapping the range into per-date staging files, streaming one answer at
+    a time; rows of dates outside the range are dropped."""
     normalize = source.prepare(raw, requested)
-    buffers: dict[str, list[pa.Table]] = {"staged_metric": [], "staged_status": [], "staged_lifetime": []}
-    buffered = 0
-
-    def flush() -> None:
-        # Few large inserts: converting and inserting many small Arrow tables costs more than the rows.
-        for table, parts in buffers.items():
-            if parts:
-                con.register("batch", pa.concat_tables(parts))
-                con.execute(f"INSERT INTO {table} SELECT * FROM batch")
-                con.unregister("batch")
-                parts.clear()
-
+    metric, status = _DateFiles(folder, "metric_daily", METRIC_DAILY), _DateFiles(folder, "daily_status", DAILY_STATUS)
+    lifetime: list[pa.Table] = []
+    first, last = pa.scalar(requested.start, pa.date32()), pa.scalar(requested.end, pa.date32())
     files = 0
-    records = (record for endpoint in source.endpoints for record in raw.records(endpoint, requested))
-    for record in records:
-        rows = normalize(record)
-        for table, arrow in (("staged_metric", rows.metric), ("staged_status", rows.status),
-                             ("staged_lifetime", rows.lifetime)):
-            if arrow is not None and arrow.num_rows:
-                tagged = arrow.append_column("source", pa.repeat(pa.scalar(files, pa.int64()), arrow.num_rows))
-                buffers[table].append(tagged)
-                buffered += arrow.num_rows
-        files += 1
-        if buffered >= _INSERT_BATCH_ROWS:
-            flush()
-            buffered = 0
-    flush()
-    return files
+    try:
+        # Answers are numbered as they are read (per endpoint in fetch order: file names start with fetched_at).
+        records = (record for endpoint in source.endpoints for record in raw.records(endpoint, requested))
+        for number, record in enumerate(records):
+            rows = normalize(record)
+            for target, table in ((metric, rows.metric), (status, rows.status)):
+                dates = table.column("date")
+                inside = pc.and_(pc.greater_equal(dates, first), pc.less_equal(dates, last))
+                if pc.all(inside).as_py() is False:
+                    table = table.filter(inside)
+                if table.num_rows:
+                    target.add(table, number)
+            if rows.lifetime is not None and rows.lifetime.num_rows:
+                lifetime.append(rows.lifetime.append_column(
+                    _SOURCE, pa.repeat(pa.scalar(number, pa.int64()), rows.lifetime.num_rows)))
+            files += 1
+    finally:
+        metric.close()
+        status.close()
+    empty = PIN_LIFETIME.append(pa.field(_SOURCE, pa.int64())).empty_table()
+    return _Staged(files, metric, status, pa.concat_tables([empty, *lifetime]))
 
 
-def select_latest(con: duckdb.DuckDBPyConnection, requested: DateRange) -> None:
-    """Per (date, entity, split) keep the newest answer, and only the metrics of that same answer."""
+def find_superseded(con: duckdb.DuckDBPyConnection, staged: _Staged) -> int:
+    """The answers whose rows for a key a newer answer replaces: table `superseded` (key, source). Per key the
+    newest answer wins (latest extracted_at, then the later read); only its rows and metrics are kept. A range
+    fetched once has one answer per key, and then nothing is ranked."""
     key = ", ".join(DAILY_STATUS_KEY)
+    key_columns = duckdb_columns(pa.schema([DAILY_STATUS.field(name) for name in DAILY_STATUS_KEY]))
+    con.execute(f"CREATE OR REPLACE TEMP TABLE superseded ({key_columns}, {_SOURCE} BIGINT)")
+    if not staged.status.dates:
+        return 0
+    # Keys whose 64-bit hash repeats (every key seen twice, and rarely a collision) hold little memory even for
+    # millions of keys; only their rows are then compared exactly.
+    con.register("keys", staged.status.reader([*DAILY_STATUS_KEY]))
+    con.execute(f"CREATE OR REPLACE TEMP TABLE repeated_hashes AS SELECT hash({key}) AS h FROM keys "
+                "GROUP BY ALL HAVING count(*) > 1")
+    con.unregister("keys")
+    if not con.execute("SELECT count(*) FROM repeated_hashes").fetchall()[0][0]:
+        return 0
+    con.register("rows", staged.status.reader([*DAILY_STATUS_KEY, "extracted_at", _SOURCE]))
     con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE latest_status AS
-        SELECT * FROM staged_status WHERE date BETWEEN ? AND ?
-        QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY extracted_at DESC, source DESC) = 1
-        ORDER BY {key}""", [requested.start, requested.end])
-    # Stored in file order, so each date's COPY reads only its own row groups and has nothing to sort.
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE latest_metric AS
-        SELECT m.* FROM staged_metric m JOIN latest_status s USING ({key}, source) ORDER BY {key}, m.metric""")
-    con.execute("""
-        CREATE OR REPLACE TEMP TABLE latest_lifetime AS
-        SELECT * FROM staged_lifetime
-        QUALIFY row_number() OVER (PARTITION BY pin_id, metric ORDER BY extracted_at DESC, source DESC) = 1""")
+        INSERT INTO superseded
+        WITH candidates AS (SELECT * FROM rows WHERE hash({key}) IN (SELECT h FROM repeated_hashes)),
+        ranked AS (SELECT {key}, {_SOURCE},
+                          row_number() OVER (PARTITION BY {key} ORDER BY extracted_at DESC, {_SOURCE} DESC) AS rank
+                   FROM candidates)
+        SELECT {key}, {_SOURCE} FROM ranked GROUP BY ALL HAVING min(rank) > 1""")
+    con.unregister("rows")
+    return con.execute("SELECT count(*) FROM superseded").fetchall()[0][0]
 
 
-def write_lake(con: duckdb.DuckDBPyConnection, lake: Lake, source: str, snapshot_date: dt.date,
-               account: str | None = None) -> NormalizeSummary:
-    """Replace, date by date, the source's files of every date that has answers; snapshot pin lifetimes.
+def write_lake(con: duckdb.DuckDBPyConnection, lake: Lake, staged: _Staged, source: str, snapshot_date: dt.date,
+               superseded: int, account: str | None = None) -> NormalizeSummary:
+    """Replace, date by date, the source's files of every date that has answers (each from its own staging
+    file, without the superseded answers' rows); snapshot pin lifetimes.
     `account`: a named Pinterest account's files (`<source>.<account>.parquet`) instead of the default's."""
     suffix = f".{account}" if account else ""
     source = source + suffix
-    summary = NormalizeSummary()
-    dates = [row[0] for row in con.execute("SELECT DISTINCT date FROM latest_status ORDER BY date").fetchall()]
-    metric_columns = ", ".join(METRIC_DAILY.names)
-    status_columns = ", ".join(DAILY_STATUS.names)
-    staged = []
+    summary = NormalizeSummary(dates_written=staged.status.dates)
+    kept = f" ANTI JOIN superseded USING ({', '.join(DAILY_STATUS_KEY)}, {_SOURCE})" if superseded else ""
+    counts = {"metric_daily": 0, "daily_status": 0}
+    not_final = []
+    staged_files = []
     try:
-        for date in dates:
-            staged.append(lake.stage(con, "metric_daily", date, source,
-                                     f"SELECT {metric_columns} FROM latest_metric WHERE date = ?", [date]))
-            staged.append(lake.stage(con, "daily_status", date, source,
-                                     f"SELECT {status_columns} FROM latest_status WHERE date = ?", [date]))
+        for date in summary.dates_written:
+            for table, files, schema in (("metric_daily", staged.metric, METRIC_DAILY),
+                                         ("daily_status", staged.status, DAILY_STATUS)):
+                # A date whose answers carry no metric (all PROCESSING) still gets its (empty) metric file, so
+                # that an older file of that date does not stay behind.
+                rows = files.read(date) if date in files.writers else schema.append(files.schema.field(_SOURCE)).empty_table()
+                con.register("day_rows", rows)
+                try:
+                    if kept:
+                        con.execute(f"CREATE OR REPLACE TEMP TABLE kept_rows AS SELECT * FROM day_rows{kept}")
+                    origin = "kept_rows" if kept else "day_rows"
+                    staged_files.append(lake.stage(con, table, date, source,
+                                                   f"SELECT {', '.join(schema.names)} FROM {origin}"))
+                    counts[table] += con.execute(f"SELECT count(*) FROM {origin}").fetchall()[0][0] if kept else rows.num_rows
+                    if table == "daily_status" and con.execute(
+                            f"SELECT count(*) FROM {origin} WHERE NOT is_final "
+                            "AND (data_status IS NULL OR data_status IN ('PROCESSING', 'ESTIMATE'))").fetchall()[0][0]:
+                        not_final.append(date)
+                finally:
+                    con.unregister("day_rows")
     except BaseException:
-        lake.discard(staged)  # a failure while writing leaves every date as it was
+        lake.discard(staged_files)  # a failure while writing leaves every date as it was
         raise
-    lake.commit(staged)
-    summary.dates_written = dates
-    summary.metric_rows = con.execute("SELECT count(*) FROM latest_metric").fetchall()[0][0]
-    summary.status_rows = con.execute("SELECT count(*) FROM latest_status").fetchall()[0][0]
-    summary.not_final_dates = [r[0] for r in con.execute(
-        "SELECT DISTINCT date FROM latest_status WHERE NOT is_final "
-        "AND (data_status IS NULL OR data_status IN ('PROCESSING', 'ESTIMATE')) "
-        "ORDER BY date").fetchall()]
-    summary.lifetime_rows = con.execute("SELECT count(*) FROM latest_lifetime").fetchall()[0][0]
-    if summary.lifetime_rows:
-        lake.snapshot(con, "pin_lifetime", snapshot_date,
-                      f"SELECT {', '.join(PIN_LIFETIME.names)} FROM latest_lifetime ORDER BY pin_id, metric",
-                      name="pin_lifetime" + suffix)
+    lake.commit(staged_files)
+    summary.metric_rows, summary.status_rows, summary.not_final_dates = counts["metric_daily"], counts["daily_status"], not_final
+    summary.lifetime_rows = _snapshot_lifetime(con, lake, staged.lifetime, snapshot_date, "pin_lifetime" + suffix)
     return summary
+
+
+def _snapshot_lifetime(con: duckdb.DuckDBPyConnection, lake: Lake, lifetime: pa.Table, snapshot_date: dt.date,
+                       name: str) -> int:
+    """The newest all-time totals per pin and metric, as the day's pin_lifetime snapshot; the rows written."""
+    if not lifetime.num_rows:
+        return 0
+    con.register("staged_lifetime", lifetime)
+    try:
+        con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE latest_lifetime AS
+            SELECT {', '.join(PIN_LIFETIME.names)} FROM staged_lifetime
+            QUALIFY row_number() OVER (PARTITION BY pin_id, metric ORDER BY extracted_at DESC, {_SOURCE} DESC) = 1""")
+    finally:
+        con.unregister("staged_lifetime")
+    lake.snapshot(con, "pin_lifetime", snapshot_date, "SELECT * FROM latest_lifetime ORDER BY pin_id, metric", name=name)
+    return con.execute("SELECT count(*) FROM latest_lifetime").fetchall()[0][0]
 
 
 def normalize_range(raw: RawZone, lake: Lake, requested: DateRange, source: Source, snapshot_date: dt.date,
                     temp_directory: str | None = None, account: str | None = None) -> NormalizeSummary:
     """Raw zone → lake for a date range, with zero API calls (this is also the re-normalize path).
     `account`: the name of a Pinterest account other than the default one, whose lake files these are."""
-    with duckdb.connect() as con:
-        # Staging is bounded in memory and spills to disk, so the number of pins does not set the peak RSS.
+    with tempfile.TemporaryDirectory(prefix="normalize-", dir=temp_directory) as folder, duckdb.connect() as con:
+        # Staging streams through files, and DuckDB is bounded in memory (spilling to temp_directory), so the
+        # number of pins does not set the peak RSS.
         con.execute(f"SET memory_limit = '{STAGING_MEMORY_LIMIT}'")
         con.execute("SET preserve_insertion_order = false")
         if temp_directory:
             con.execute("SET temp_directory = ?", [temp_directory])
-        files = stage(con, raw, requested, source)
-        select_latest(con, requested)
-        summary = write_lake(con, lake, source.name, snapshot_date, account)
-    summary.raw_files = files
+        staged = stage(Path(folder), raw, requested, source)
+        superseded = find_superseded(con, staged)
+        summary = write_lake(con, lake, staged, source.name, snapshot_date, superseded, account)
+    summary.raw_files = staged.files
     return summary

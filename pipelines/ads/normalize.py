@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipelines.ads.extract import ENDPOINTS, ID_COLUMNS
 from pipelines.pinterest.errors import ResponseShapeError
@@ -22,54 +24,100 @@ NOT_METRICS = frozenset({"DATE", "AD_ACCOUNT_ID", "ADVERTISER_ID", "CAMPAIGN_ID"
                          "PRODUCT_GROUP_AD_IMAGE_TAG", "PRODUCT_GROUP_AD_VIDEO_TAG"})
 
 
-def is_final_ads(date: dt.date, fetched_on: dt.date, settle_days: int, newest_ready: dt.date | None) -> bool:
-    """A day's ads numbers are final once its attribution window has passed, or once
-    metrics_ready_state said so before the numbers were fetched."""
-    return (fetched_on - date).days >= settle_days or (newest_ready is not None and date <= newest_ready)
-
-
 def normalize_rows(rows: list, level: str, attribution: str, settle_days: int, fetched_at: dt.datetime,
                    fetched_on: dt.date, newest_ready: dt.date | None, endpoint: str) -> Normalized:
     """Flat analytics rows → metric_daily rows (one per numeric metric column) and daily_status rows (one per
-    entity per day, data_status NULL: the ads API reports none). Built column-wise: per row only its date
-    and id are kept; per value only the column name, the value and the row's index."""
+    entity per day, data_status NULL: the ads API reports none). Built column-wise: one Python list per column,
+    then Arrow unpivots the metric columns."""
     if not isinstance(rows, list):
         raise ResponseShapeError(f"{endpoint}: expected a JSON array of rows")
+    if not all(isinstance(row, dict) for row in rows):
+        bad = next(row for row in rows if not isinstance(row, dict))
+        raise ResponseShapeError(f"{endpoint}: expected rows as JSON objects, got {type(bad).__name__}")
+    if not rows:
+        return Normalized(METRIC_DAILY.empty_table(), DAILY_STATUS.empty_table())
     id_column = ID_COLUMNS[level]
-    dates, ids, value_row, names, values = [], [], [], [], []
-    for index, row in enumerate(rows):
-        if "DATE" not in row or id_column not in row:
-            raise ResponseShapeError(f"{endpoint}: a row lacks the field {'DATE' if 'DATE' not in row else id_column!r}")
-        dates.append(str(row["DATE"])[:10])
-        ids.append(str(row[id_column]))
-        for name, value in row.items():
-            if name not in NOT_METRICS and value is not None and not isinstance(value, str):
-                names.append(name)
-                values.append(value)
-                value_row.append(index)
-    try:
-        date_array = pa.array(dates, type=pa.string()).cast(pa.date32())
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        raise ResponseShapeError(f"{endpoint}: a row's DATE is not YYYY-MM-DD") from None
-    final = pa.array([is_final_ads(d, fetched_on, settle_days, newest_ready) for d in date_array.to_pylist()],
-                     type=pa.bool_())
+    columns = {name: [row.get(name) for row in rows] for name in sorted(set().union(*rows))}
+    for required in ("DATE", id_column):
+        if required not in columns or None in columns[required]:
+            raise ResponseShapeError(f"{endpoint}: a row lacks the field {required!r}")
+    date_array = _dates(columns["DATE"], endpoint)
+    # Final once the attribution window has passed, or once metrics_ready_state said so before the fetch.
+    final_up_to = max(fetched_on - dt.timedelta(days=settle_days), newest_ready or dt.date.min)
+    final = pc.less_equal(date_array, pa.scalar(final_up_to, pa.date32()))
     n = len(rows)
-    constant = {"entity_type": pa.repeat(pa.scalar(level), n), "split_field": pa.repeat(pa.scalar(ATTRIBUTION_SPLIT), n),
-                "split_value": pa.repeat(pa.scalar(attribution), n)}
+    ids = _strings(columns[id_column])
     extracted = pa.scalar(fetched_at, type=METRIC_DAILY.field("extracted_at").type)
-    status = pa.table({"date": date_array, "entity_type": constant["entity_type"], "entity_id": pa.array(ids, pa.string()),
-                       "split_field": constant["split_field"], "split_value": constant["split_value"],
+    status = pa.table({"date": date_array, "entity_type": pa.repeat(pa.scalar(level), n),
+                       "entity_id": ids,
+                       "split_field": pa.repeat(pa.scalar(ATTRIBUTION_SPLIT), n),
+                       "split_value": pa.repeat(pa.scalar(attribution), n),
                        "data_status": pa.nulls(n, pa.string()), "is_final": final, "extracted_at": pa.repeat(extracted, n)},
                       schema=DAILY_STATUS)
-    take = pa.array(value_row, type=pa.int64())
-    metric = pa.table({"date": status.column("date").take(take), "entity_type": status.column("entity_type").take(take),
-                       "entity_id": status.column("entity_id").take(take),
-                       "split_field": status.column("split_field").take(take),
-                       "split_value": status.column("split_value").take(take), "metric": pa.array(names, pa.string()),
-                       "value": pa.array(values, pa.float64()), "data_status": pa.nulls(len(values), pa.string()),
-                       "is_final": final.take(take), "extracted_at": pa.repeat(extracted, len(values))},
-                      schema=METRIC_DAILY)
+    take, names, values = [], [], []
+    for name, column in columns.items():
+        if name in NOT_METRICS:
+            continue
+        measured = _metric_values(column)
+        if measured is None or measured.null_count == len(measured):
+            continue
+        valid = pa.array(np.arange(n)) if not measured.null_count else pc.indices_nonzero(measured.is_valid())
+        take.append(valid)
+        names.append(pa.repeat(pa.scalar(name), len(valid)))
+        values.append(measured.take(valid) if measured.null_count else measured)
+    index = pa.concat_arrays([a.cast(pa.int64()) for a in take]) if take else pa.array([], pa.int64())
+    names = pa.concat_arrays(names) if names else pa.array([], pa.string())
+    values = pa.concat_arrays(values) if values else pa.array([], pa.float64())
+    # Rows come out ordered by date (stable), so that staging can cut each answer into per-date slices.
+    day_numbers = date_array.cast(pa.int32()).to_numpy(zero_copy_only=False)
+    status = status.take(np.argsort(day_numbers, kind="stable"))
+    by_date = pa.array(np.argsort(day_numbers[index.to_numpy()], kind="stable"))
+    index, names, values = index.take(by_date), names.take(by_date), values.take(by_date)
+    count = len(index)
+    metric = pa.table({"date": date_array.take(index), "entity_type": pa.repeat(pa.scalar(level), count),
+                       "entity_id": ids.take(index),
+                       "split_field": pa.repeat(pa.scalar(ATTRIBUTION_SPLIT), count),
+                       "split_value": pa.repeat(pa.scalar(attribution), count),
+                       "metric": names, "value": values,
+                       "data_status": pa.nulls(count, pa.string()), "is_final": final.take(index),
+                       "extracted_at": pa.repeat(extracted, count)}, schema=METRIC_DAILY)
     return Normalized(metric, status)
+
+
+def _metric_values(column: list) -> pa.Array | None:
+    """A column's measurements as float64 (null where a row has none), or None when it is not a metric column.
+    Metrics are the numeric values; anything else a row carries (names, statuses, fields the API added later)
+    is not a measurement."""
+    try:
+        array = pa.array(column)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):  # mixed types: keep the numbers only
+        return pa.array([float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None for v in column],
+                        pa.float64())
+    if pa.types.is_integer(array.type) or pa.types.is_floating(array.type):
+        return array.cast(pa.float64(), safe=False)
+    return None
+
+
+def _dates(column: list, endpoint: str) -> pa.Array:
+    """DATE values ('YYYY-MM-DD', possibly with a time after it) as date32."""
+    try:
+        text = _strings(column)
+        return pc.utf8_slice_codeunits(text, 0, 10).cast(pa.date32())
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        raise ResponseShapeError(f"{endpoint}: a row's DATE is not YYYY-MM-DD") from None
+
+
+def _strings(column: list) -> pa.Array:
+    """Values as their text: strings as they are, integers in decimal (ids may come as numbers)."""
+    try:
+        array = pa.array(column)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+        array = None
+    if array is not None and pa.types.is_string(array.type):
+        return array
+    if array is not None and pa.types.is_integer(array.type):
+        return array.cast(pa.string())
+    return pa.array([str(v) for v in column], pa.string())
 
 
 def report_rows(report: dict, level: str) -> list[dict]:
@@ -77,6 +125,8 @@ def report_rows(report: dict, level: str) -> list[dict]:
     if not isinstance(report, dict):
         raise ResponseShapeError("analytics/report: expected a JSON object keyed by entity id")
     id_column = ID_COLUMNS[level]
+    if not all(isinstance(rows, list) and all(isinstance(row, dict) for row in rows) for rows in report.values()):
+        raise ResponseShapeError("analytics/report: expected a list of row objects per entity id")
     return [{**row, id_column: row.get(id_column, entity_id)} for entity_id, rows in report.items() for row in rows]
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
+from itertools import chain
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -17,66 +19,86 @@ UNSPLIT_KEY = "all"  # the API's bucket key for NO_SPLIT
 
 
 class _Rows:
-    """Rows of metric_daily and daily_status, collected day by day and built column-wise.
+    """Rows of metric_daily and daily_status, collected block by block and built column-wise.
 
-    Per day it keeps one entry per daily_status column; per metric value only the metric's name, its
-    value and the index of its day. The other metric_daily columns are the day's, taken by index when the
-    tables are built (an answer of 100 pins x 90 days has ~80,000 values; per-value Python work dominated)."""
+    Per block (one entity and split bucket) it keeps the block's key once and the number of its days; per day
+    its date and data_status; per metric value only the metric's name, its value and (as a count per day) its
+    day. Everything else is repeated by Arrow when the tables are built: an answer of 100 pins x 90 days has
+    ~80,000 values, and per-value Python work dominated."""
 
     def __init__(self, extracted_at: dt.datetime):
         self.extracted_at = extracted_at
-        self.days: dict[str, list] = {name: [] for name in _DAY_COLUMNS}
-        self.metric_day: list[int] = []
+        self.block_keys: dict[str, list[str]] = {name: [] for name in _BLOCK_COLUMNS}
+        self.block_days: list[int] = []
+        self.dates: list = []
+        self.statuses: list = []
+        self.metric_counts: list[int] = []
         self.metric_name: list[str] = []
         self.metric_value: list = []
 
     def add_block(self, endpoint: str, entity_type: str, entity_id: str, split_field: str, split_value: str,
                   block: Mapping) -> None:
-        days = self.days
-        for day in _field(block, "daily_metrics", endpoint):
-            index = len(days["date"])
-            days["date"].append(_field(day, "date", endpoint))
-            days["data_status"].append(_field(day, "data_status", endpoint))
-            days["entity_type"].append(entity_type)
-            days["entity_id"].append(entity_id)
-            days["split_field"].append(split_field)
-            days["split_value"].append(split_value)
-            metrics = day.get("metrics")
-            if metrics:
-                self.metric_name.extend(metrics.keys())
-                self.metric_value.extend(metrics.values())
-                self.metric_day.extend([index] * len(metrics))
+        daily = _field(block, "daily_metrics", endpoint)
+        if not isinstance(daily, list) or not all(type(day) is dict or isinstance(day, Mapping) for day in daily):
+            raise ResponseShapeError(f"{endpoint}: 'daily_metrics' is not a list of objects")
+        for name, column in (("date", self.dates), ("data_status", self.statuses)):
+            try:
+                column.extend([day[name] for day in daily])
+            except KeyError:
+                raise ResponseShapeError(f"{endpoint}: the answer lacks the field {name!r}") from None
+        metrics = [day.get("metrics") or _NO_METRICS for day in daily]
+        if not all(type(m) is dict or isinstance(m, Mapping) for m in metrics):
+            bad = next(day for day, m in zip(daily, metrics) if not isinstance(m, Mapping))
+            raise ResponseShapeError(f"{endpoint}: 'metrics' of {bad.get('date')} is not an object")
+        self.metric_counts.extend(map(len, metrics))
+        self.metric_name.extend(chain.from_iterable(metrics))
+        self.metric_value.extend(chain.from_iterable(m.values() for m in metrics))
+        for name, value in zip(_BLOCK_COLUMNS, (entity_type, entity_id, split_field, split_value)):
+            self.block_keys[name].append(value)
+        self.block_days.append(len(daily))
 
     def tables(self, endpoint: str) -> tuple[pa.Table, pa.Table]:
         try:
-            dates = pa.array(self.days["date"], type=pa.string()).cast(pa.date32())
+            dates = pa.array(self.dates, type=pa.string()).cast(pa.date32())
         except (pa.ArrowInvalid, pa.ArrowTypeError):
             raise ResponseShapeError(f"{endpoint}: a daily_metrics date is not YYYY-MM-DD") from None
-        statuses = pa.array(self.days["data_status"], type=pa.string())
+        try:
+            statuses = pa.array(self.statuses, type=pa.string())
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            raise ResponseShapeError(f"{endpoint}: a data_status is not a string") from None
+        # Rows come out ordered by date (stable: the answer's order within a date), so that staging can cut
+        # each answer into per-date slices without sorting it again.
+        day_order = np.argsort(dates.cast(pa.int32()).to_numpy(zero_copy_only=False), kind="stable")
+        day_block = pa.array(np.repeat(np.arange(len(self.block_days), dtype=np.int64), self.block_days)[day_order])
         day_columns = {
-            "date": dates,
-            **{name: pa.array(self.days[name], type=pa.string()) for name in ("entity_type", "entity_id", "split_field",
-                                                                            "split_value")},
-            "data_status": statuses,
-            "is_final": pc.equal(statuses, "READY"),  # organic values are final only when READY
+            "date": dates.take(day_order),
+            **{name: pa.array(self.block_keys[name], type=pa.string()).take(day_block) for name in _BLOCK_COLUMNS},
+            "data_status": statuses.take(day_order),
         }
+        day_columns["is_final"] = pc.equal(day_columns["data_status"], "READY")  # organic values are final only when READY
         status = pa.table({**day_columns, "extracted_at": _repeat(self.extracted_at, len(dates))}, schema=DAILY_STATUS)
         try:
             values = pa.array(self.metric_value, type=pa.float64())
         except (pa.ArrowInvalid, pa.ArrowTypeError):
             raise ResponseShapeError(f"{endpoint}: a metric value is not a number") from None
-        index = pa.array(self.metric_day, type=pa.int64())
-        columns = {name: day_columns[name].take(index) for name in ("date", "entity_type", "entity_id", "split_field",
-                                                                   "split_value")}
-        metric = pa.table({**columns, "metric": pa.array(self.metric_name, type=pa.string()), "value": values,
-                           "data_status": statuses.take(index), "is_final": day_columns["is_final"].take(index),
-                           "extracted_at": _repeat(self.extracted_at, len(values))}, schema=METRIC_DAILY)
-        return metric.filter(pc.is_valid(metric.column("value"))), status
+        counts = np.asarray(self.metric_counts, dtype=np.int64)
+        sorted_counts = counts[day_order]
+        first_value = np.cumsum(counts) - counts  # where each day's values start, in answer order
+        # Position of each value in answer order, for the values taken day by day in date order.
+        value_order = pa.array(np.arange(int(sorted_counts.sum()), dtype=np.int64) + np.repeat(
+            first_value[day_order] - (np.cumsum(sorted_counts) - sorted_counts), sorted_counts))
+        index = pa.array(np.repeat(np.arange(len(dates), dtype=np.int64), sorted_counts))  # each value's (sorted) day
+        columns = {name: day_columns[name].take(index) for name in ("date", *_BLOCK_COLUMNS, "data_status", "is_final")}
+        values = values.take(value_order)
+        metric = pa.table({**columns, "metric": pa.array(self.metric_name, type=pa.string()).take(value_order),
+                           "value": values, "extracted_at": _repeat(self.extracted_at, len(values))}, schema=METRIC_DAILY)
+        if values.null_count:
+            metric = metric.filter(pc.is_valid(values))
+        return metric, status
 
 
-_DAY_COLUMNS = ("date", "entity_type", "entity_id", "split_field", "split_value", "data_status")
-
-
+_BLOCK_COLUMNS = ("entity_type", "entity_id", "split_field", "split_value")
+_NO_METRICS: dict = {}
 def _repeat(moment: dt.datetime, count: int) -> pa.Array:
     return pa.repeat(pa.scalar(moment, type=UTC_TIMESTAMP), count)
 
