@@ -13,7 +13,7 @@ from tests.conftest import TODAY
 # Small enough for fast runs, big enough that the organic pin analytics run on the thread pool
 # (8 bulk calls of 100 pins) and both ad accounts have campaigns, ad groups and ads.
 WORLD = {"pins": 800, "boards": 3, "ad_accounts": 2, "campaigns": 3, "ad_groups": 2, "ads": 2}
-RANGE = (TODAY - dt.timedelta(days=10), TODAY - dt.timedelta(days=1))
+RANGE = (TODAY - dt.timedelta(days=5), TODAY - dt.timedelta(days=1))  # PROCESSING, ESTIMATE and READY days
 # Retries without a server hint back off from 10 ms instead of 1 s (PINTEREST_RETRY_BACKOFF_SECONDS).
 FAST_RETRIES = {"PINTEREST_RETRY_BACKOFF_SECONDS": "0.01"}
 ORGANIC_ENTITIES = ("user_account", "pin")

@@ -45,7 +45,8 @@ def faulty_run(make_sandbox, monkeypatch, tmp_path, **faults):
     return server, home, dagster_home
 
 
-@pytest.mark.parametrize("headers", [True, False], ids=["with-rate-limit-headers", "without-headers"])
+@pytest.mark.parametrize("headers", [True, pytest.param(False, marks=pytest.mark.slow)],
+                         ids=["with-rate-limit-headers", "without-headers"])
 def test_a_run_meeting_30_percent_429s_completes_with_the_same_data(make_sandbox, monkeypatch, tmp_path, clean_home,
                                                                     headers):
     server, home, dagster_home = faulty_run(make_sandbox, monkeypatch, tmp_path, throttle_rate=0.3,
@@ -63,6 +64,7 @@ def test_a_run_meeting_30_percent_429s_completes_with_the_same_data(make_sandbox
         assert totals["api_wait_seconds"] >= totals["api_retries"] * float(FAST_RETRIES["PINTEREST_RETRY_BACKOFF_SECONDS"]) / 2
 
 
+@pytest.mark.slow
 def test_a_run_meeting_10_percent_5xx_and_cut_off_answers_completes_with_the_same_data(make_sandbox, monkeypatch,
                                                                                        tmp_path, clean_home):
     server, home, dagster_home = faulty_run(make_sandbox, monkeypatch, tmp_path, fail_rate=0.1, truncate_rate=0.03)
