@@ -20,7 +20,6 @@ LAKE_FILE_WRITTEN = "lake-file-written"
 LAKE_BETWEEN_RENAMES = "lake-between-renames"
 # Inside the warehouse load's transaction: the range's rows deleted and the lake's inserted, COMMIT not yet.
 WAREHOUSE_BEFORE_COMMIT = "warehouse-before-commit"
-POINTS = (LAKE_FILE_WRITTEN, LAKE_BETWEEN_RENAMES, WAREHOUSE_BEFORE_COMMIT)
 
 _passes: collections.Counter[str] = collections.Counter()
 

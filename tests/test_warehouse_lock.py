@@ -15,9 +15,11 @@ from pathlib import Path
 
 import pytest
 
+from pipelines.cli import main
 from pipelines.warehouse import Warehouse, WarehouseLockedError
 from tests.client_support import server_stats
 from tests.conftest import TODAY
+from tests.pipeline_support import pipeline_env
 from tests.process_support import (
     SMALL_WORLD,
     cli_env,
@@ -62,6 +64,17 @@ def test_opening_a_locked_warehouse_gives_up_after_the_wait_naming_the_holder(tm
     assert f"still locked by process {session.pid} (" in message
     assert "duckdb.connect(sys.argv[1])" in message  # the holder's command line, from /proc
     assert "PINTEREST_WAREHOUSE_LOCK_WAIT_SECONDS" in message
+
+
+@pytest.mark.parametrize("variable", ["PINTEREST_WAREHOUSE_LOCK_WAIT_SECONDS", "PINTEREST_RUN_LOCK_WAIT_SECONDS"])
+@pytest.mark.parametrize("command", ["run", "load"])
+def test_a_wait_that_is_not_a_number_of_seconds_is_refused_before_anything_runs(sandbox, monkeypatch, tmp_path, capsys,
+                                                                                 variable, command):
+    pipeline_env(monkeypatch, tmp_path / "home", sandbox, TODAY, **{variable: "a minute"})
+    assert main([command, *range_args(START, END)]) == 2
+    assert f"pinterest-etl {command}: error: {variable} must be a number of seconds between 0 and 86400 " \
+           "(got 'a minute')" in capsys.readouterr().err
+    assert not (tmp_path / "home").exists()
 
 
 @pytest.mark.slow
