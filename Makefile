@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 export DAGSTER_HOME ?= $(CURDIR)/.dagster
 
-.PHONY: run ui test test-all test-slow sandbox bench clean help
+.PHONY: run ui test test-all test-slow sandbox bench bench-large clean help
 
 help:
 	@echo "make run      run the pipeline for the default window (the embedded simulator when no credentials are set)"
@@ -13,7 +13,8 @@ help:
 	@echo "make test     lint and run the test suite (without the slow tests)"
 	@echo "make test-all lint and run every test, the slow fault, crash and load tests included"
 	@echo "make sandbox  run the Pinterest API simulator in the foreground on 127.0.0.1:8787"
-	@echo "make bench    run the benchmarks in bench/ and write bench/results/"
+	@echo "make bench    run the benchmark scenarios S, M, Daily, With-latency; write bench/results/ and BENCHMARKS.md"
+	@echo "make bench-large  the same and L (100,000 pins, 25,000 ads)"
 	@echo "make clean    remove .venv and generated files"
 
 $(INSTALLED): pyproject.toml
@@ -44,6 +45,9 @@ sandbox: $(INSTALLED)
 
 bench: $(INSTALLED)
 	$(BIN)/python -m bench
+
+bench-large: $(INSTALLED)
+	$(BIN)/python -m bench --large
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -1,1 +1,1 @@
-"""Benchmarks of the project (run with `make bench`); results are written to bench/results/."""
+"""Benchmarks of the project (`make bench`, `make bench-large`); results go to bench/results/ and BENCHMARKS.md."""

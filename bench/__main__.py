@@ -1,8 +1,9 @@
-"""Every benchmark in bench/, one after the other: `.venv/bin/python -m bench [name ...]`.
+"""The benchmarks: `.venv/bin/python -m bench [--large] [scenario ...]` or `python -m bench component ...`.
 
-Names: simulator, client_budget, organic, ads (default: all; bench.ads then runs its default world only, its
-5x200x5x5 world is opt-in: `python -m bench.ads --large`). Each writes its own bench/results/<name>.json; arguments
-for one benchmark are given by running it alone (`python -m bench.<name> --help`).
+Without component names it runs the scenarios of bench/scenarios.py (S, M, Daily and With-latency; --large adds L),
+writes bench/results/<scenario>.json and rewrites BENCHMARKS.md. The component benchmarks (simulator, client_budget,
+organic, ads) run when named, each writing its own bench/results/<name>.json; arguments for one of them are given by
+running it alone (`python -m bench.<name> --help`).
 """
 
 from __future__ import annotations
@@ -10,16 +11,22 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ("simulator", "client_budget", "organic", "ads")
+COMPONENTS = ("simulator", "client_budget", "organic", "ads")
 
 
 def main(argv: list[str] | None = None) -> int:
-    names = list(argv if argv is not None else sys.argv[1:]) or list(BENCHMARKS)
-    if unknown := [n for n in names if n not in BENCHMARKS]:
-        print(f"unknown benchmark(s): {', '.join(unknown)} (known: {', '.join(BENCHMARKS)})", file=sys.stderr)
+    args = list(sys.argv[1:] if argv is None else argv)
+    components = [a for a in args if a in COMPONENTS]
+    if not components:
+        from bench import scenarios
+
+        return scenarios.main(args)
+    if others := [a for a in args if a not in COMPONENTS]:
+        print(f"run scenarios ({', '.join(others)}) and components ({', '.join(components)}) separately",
+              file=sys.stderr)
         return 2
     status = 0
-    for name in names:
+    for name in components:
         print(f"== bench.{name}", flush=True)
         status = max(status, importlib.import_module(f"bench.{name}").main([]))
         print(flush=True)

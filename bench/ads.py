@@ -6,7 +6,7 @@ Run from the repository root:
     .venv/bin/python -m bench.ads --large           # and the 5 x 200 x 5 x 5 world (1,000 campaigns, 25,000 ads)
     .venv/bin/python -m bench.ads --large --rev HEAD   # the committed pipelines/ and assets/, not the working tree
 
-`make bench` (`python -m bench`) runs the default world only; the large world is opt-in (--large). It prints a table
+`python -m bench ads` runs the default world only; the large world is opt-in (--large). It prints a table
 and writes bench/results/ads.json (numbers, machine, date, code measured and the exact commands). bench/README.md
 explains every number. For each world, in a fresh temporary PINTEREST_ETL_HOME and against a standalone simulator
 subprocess (`pinterest-etl sandbox --port 0 --today 2026-11-28 --ad-accounts A --campaigns C --ad-groups G --ads N`,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from operator import itemgetter
 
 import numpy as np
 import pyarrow as pa
@@ -37,7 +38,7 @@ def normalize_rows(rows: list, level: str, attribution: str, settle_days: int, f
     if not rows:
         return Normalized(METRIC_DAILY.empty_table(), DAILY_STATUS.empty_table())
     id_column = ID_COLUMNS[level]
-    columns = {name: [row.get(name) for row in rows] for name in sorted(set().union(*rows))}
+    columns = _columns(rows)
     for required in ("DATE", id_column):
         if required not in columns or None in columns[required]:
             raise ResponseShapeError(f"{endpoint}: a row lacks the field {required!r}")
@@ -82,6 +83,17 @@ def normalize_rows(rows: list, level: str, attribution: str, settle_days: int, f
                        "data_status": pa.nulls(count, pa.string()), "is_final": final.take(index),
                        "extracted_at": pa.repeat(extracted, count)}, schema=METRIC_DAILY)
     return Normalized(metric, status)
+
+
+def _columns(rows: list[dict]) -> dict[str, list]:
+    """Rows (objects) as one list per field, None where a row lacks the field."""
+    names = sorted(set().union(*rows))
+    if len(names) > 1:
+        try:  # every row has every field (the usual answer): transposed in C, one call per row
+            return dict(zip(names, map(list, zip(*map(itemgetter(*names), rows)))))
+        except KeyError:
+            pass
+    return {name: [row.get(name) for row in rows] for name in names}
 
 
 def _metric_values(column: list) -> pa.Array | None:
