@@ -25,6 +25,15 @@ def _in_scope(alias: str = "") -> str:
     return (f"{alias}entity_type IN (SELECT unnest($types::VARCHAR[])) AND {alias}date BETWEEN $start AND $end")
 
 
+# Keys whose 64-bit hash repeats first (a small aggregate), then those keys' rows compared exactly: about three
+# times cheaper than grouping millions of rows by six text columns, and as exact.
+_KEY = ", ".join(METRIC_DAILY_KEY)
+_UNIQUE_KEY_SQL = f"""
+    WITH repeated AS (SELECT hash({_KEY}) AS h FROM metric_daily WHERE {_in_scope()} GROUP BY 1 HAVING count(*) > 1)
+    SELECT count(*) FROM (SELECT {_KEY} FROM metric_daily WHERE {_in_scope()} AND hash({_KEY}) IN (SELECT h FROM repeated)
+                          GROUP BY ALL HAVING count(*) > 1)"""
+
+
 # Not final although older than the re-pull window: the daily schedule will not pull these days again, so
 # their numbers stay preliminary until someone re-runs them (all dates of the source, not only the run's).
 _STALE_NOT_FINAL = Check(
@@ -36,9 +45,7 @@ _STALE_NOT_FINAL = Check(
 
 ORGANIC_CHECKS = (
     Check("unique_key", "metric_daily has at most one row per (date, entity_type, entity_id, split_field, "
-                        "split_value, metric)",
-          f"SELECT count(*) FROM (SELECT {', '.join(METRIC_DAILY_KEY)} FROM metric_daily WHERE {_in_scope()} "
-          f"GROUP BY ALL HAVING count(*) > 1)"),
+                        "split_value, metric)", _UNIQUE_KEY_SQL),
     Check("no_negative_counts", "no metric value is negative",
           f"SELECT count(*) FROM metric_daily WHERE {_in_scope()} AND value < 0"),
     Check("rates_within_0_1", "every *_RATE metric lies within [0, 1]",

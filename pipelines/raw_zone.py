@@ -18,6 +18,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from pipelines.atomic_files import temporary_path, write_error
 from pipelines.planning import DateRange
 
@@ -40,9 +42,26 @@ class RawRecord:
 
     def json(self) -> Any:
         try:
-            return json.loads(self.body)
+            return _loads(self.body)
         except ValueError:
             raise RawZoneError(f"{self.path}: the stored response is not JSON") from None
+
+
+# orjson parses answers in about half the time of the standard library, but reads integers beyond 64 bits (ids
+# sent as JSON numbers) as floats. A body with a run of 20 digits, or a minus and 19, anywhere goes to the standard
+# parser, and so does whatever orjson refuses (NaN, Infinity): the result is always exactly the standard parser's.
+_DIGITS_AS_NUL = bytes.maketrans(b"0123456789", bytes(10))
+_BEYOND_64_BITS = (bytes(20), b"-" + bytes(19))
+
+
+def _loads(body: bytes) -> Any:
+    digits = body.translate(_DIGITS_AS_NUL)
+    if all(digits.find(run) < 0 for run in _BEYOND_64_BITS):
+        try:
+            return orjson.loads(body)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(body)
 
 
 # gzip's CRC-32 and length check catch a flipped bit or a truncation anywhere in a stored answer.

@@ -196,7 +196,6 @@ def write_lake(con: duckdb.DuckDBPyConnection, lake: Lake, staged: _Staged, sour
     suffix = f".{account}" if account else ""
     source = source + suffix
     summary = NormalizeSummary(dates_written=staged.status.dates)
-    kept = f" ANTI JOIN superseded USING ({', '.join(DAILY_STATUS_KEY)}, {_SOURCE})" if superseded else ""
     counts = {"metric_daily": 0, "daily_status": 0}
     not_final = []
     staged_files = []
@@ -204,23 +203,13 @@ def write_lake(con: duckdb.DuckDBPyConnection, lake: Lake, staged: _Staged, sour
         for date in summary.dates_written:
             for table, files, schema in (("metric_daily", staged.metric, METRIC_DAILY),
                                          ("daily_status", staged.status, DAILY_STATUS)):
-                # A date whose answers carry no metric (all PROCESSING) still gets its (empty) metric file, so
-                # that an older file of that date does not stay behind.
-                rows = files.read(date) if date in files.writers else schema.append(files.schema.field(_SOURCE)).empty_table()
-                con.register("day_rows", rows)
-                try:
-                    if kept:
-                        con.execute(f"CREATE OR REPLACE TEMP TABLE kept_rows AS SELECT * FROM day_rows{kept}")
-                    origin = "kept_rows" if kept else "day_rows"
-                    staged_files.append(lake.stage(con, table, date, source,
-                                                   f"SELECT {', '.join(schema.names)} FROM {origin}"))
-                    counts[table] += con.execute(f"SELECT count(*) FROM {origin}").fetchall()[0][0] if kept else rows.num_rows
-                    if table == "daily_status" and con.execute(
-                            f"SELECT count(*) FROM {origin} WHERE NOT is_final "
-                            "AND (data_status IS NULL OR data_status IN ('PROCESSING', 'ESTIMATE'))").fetchall()[0][0]:
-                        not_final.append(date)
-                finally:
-                    con.unregister("day_rows")
+                rows = _kept_rows(con, files, date, superseded).select(schema.names).cast(schema)
+                staged_files.append(lake.stage_rows(table, date, source, rows))
+                counts[table] += rows.num_rows
+                if table == "daily_status" and pc.any(pc.and_kleene(pc.invert(rows.column("is_final")), pc.or_kleene(
+                        pc.is_null(rows.column("data_status")),
+                        pc.is_in(rows.column("data_status"), pa.array(["PROCESSING", "ESTIMATE"]))))).as_py():
+                    not_final.append(date)
     except BaseException:
         lake.discard(staged_files)  # a failure while writing leaves every date as it was
         raise
@@ -228,6 +217,22 @@ def write_lake(con: duckdb.DuckDBPyConnection, lake: Lake, staged: _Staged, sour
     summary.metric_rows, summary.status_rows, summary.not_final_dates = counts["metric_daily"], counts["daily_status"], not_final
     summary.lifetime_rows = _snapshot_lifetime(con, lake, staged.lifetime, snapshot_date, "pin_lifetime" + suffix)
     return summary
+
+
+def _kept_rows(con: duckdb.DuckDBPyConnection, files: _DateFiles, date: dt.date, superseded: int) -> pa.Table:
+    """A date's staged rows without those of superseded answers. A date whose answers carry no metric (all
+    PROCESSING) gets an empty table, so that its (empty) file replaces any older one."""
+    if date not in files.writers:
+        return files.schema.empty_table()
+    rows = files.read(date)
+    if not superseded:
+        return rows
+    con.register("day_rows", rows)
+    try:
+        return con.sql(f"SELECT * FROM day_rows ANTI JOIN superseded USING ({', '.join(DAILY_STATUS_KEY)}, "
+                       f"{_SOURCE})").to_arrow_table()
+    finally:
+        con.unregister("day_rows")
 
 
 def _snapshot_lifetime(con: duckdb.DuckDBPyConnection, lake: Lake, lifetime: pa.Table, snapshot_date: dt.date,

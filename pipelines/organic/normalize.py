@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from itertools import chain
+from itertools import chain, repeat
 from operator import itemgetter
 
 import numpy as np
@@ -48,7 +48,9 @@ class _Rows:
                 column.extend(map(itemgetter(name), daily))
             except KeyError:
                 raise ResponseShapeError(f"{endpoint}: the answer lacks the field {name!r}") from None
-        metrics = [day.get("metrics") or _NO_METRICS for day in daily]
+        metrics = list(map(dict.get, daily, repeat("metrics"), repeat(_NO_METRICS)))
+        if not all(metrics):  # "metrics": null (or empty)
+            metrics = [m or _NO_METRICS for m in metrics]
         if not set(map(type, metrics)) <= {dict}:
             bad = next(day for day, m in zip(daily, metrics) if not isinstance(m, dict))
             raise ResponseShapeError(f"{endpoint}: 'metrics' of {bad.get('date')} is not an object")
