@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from itertools import repeat
 from operator import itemgetter
 
 import numpy as np
@@ -93,7 +94,7 @@ def _columns(rows: list[dict]) -> dict[str, list]:
             return dict(zip(names, map(list, zip(*map(itemgetter(*names), rows)))))
         except KeyError:
             pass
-    return {name: [row.get(name) for row in rows] for name in names}
+    return {name: list(map(dict.get, rows, repeat(name))) for name in names}
 
 
 def _metric_values(column: list) -> pa.Array | None:
