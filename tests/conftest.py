@@ -17,7 +17,7 @@ from pipelines.sandbox.auth import DEV_ACCESS_TOKEN
 TODAY = dt.date(2026, 11, 28)
 # The Dagster partitions are defined when the assets are imported. Import them once with a partition
 # set wide enough for every simulated "today" of the tests (each test then sets its own today).
-PARTITIONS_FIRST, PARTITIONS_END = dt.date(2026, 5, 1), dt.date(2027, 3, 1)
+PARTITIONS_FIRST, PARTITIONS_END = dt.date(2025, 11, 1), dt.date(2027, 3, 1)
 
 
 def _import_partitions() -> None:
