@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import IO
 
+from pipelines import settings
 from pipelines.atomic_files import write_error
 
 WAIT_VARIABLE = "PINTEREST_RUN_LOCK_WAIT_SECONDS"
@@ -34,16 +35,7 @@ class RunLockTimeout(Exception):
 def wait_seconds(env: Mapping[str, str] = os.environ) -> float:
     """PINTEREST_RUN_LOCK_WAIT_SECONDS: how long a run waits for another run of the same PINTEREST_ETL_HOME
     to finish (default 600; 0: give up at once)."""
-    text = env.get(WAIT_VARIABLE)
-    if not text:
-        return DEFAULT_WAIT_SECONDS
-    try:
-        seconds = float(text)
-    except ValueError:
-        seconds = -1.0
-    if not 0 <= seconds <= 86_400:
-        raise ValueError(f"{WAIT_VARIABLE} must be a number of seconds between 0 and 86400 (got {text!r})")
-    return seconds
+    return settings.seconds(WAIT_VARIABLE, DEFAULT_WAIT_SECONDS, env)
 
 
 @contextlib.contextmanager

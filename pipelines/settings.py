@@ -215,3 +215,18 @@ def freshness_deadline_hour(env: Mapping[str, str] = os.environ) -> int:
     if not text.isdigit() or not 0 <= int(text) <= 23:
         raise SettingsError(f"PINTEREST_FRESHNESS_DEADLINE_HOUR must be an hour from 0 to 23 (got {text!r})")
     return int(text)
+
+
+def seconds(name: str, default: float, env: Mapping[str, str] = os.environ, maximum: float = 86_400) -> float:
+    """A duration setting in seconds (0 allowed, up to `maximum`); unset: `default`."""
+    text = env.get(name)
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= maximum:
+        raise SettingsError(f"{name} must be a number of seconds between 0 and {maximum:g} (got {text!r})")
+    return value
+

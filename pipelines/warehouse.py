@@ -13,7 +13,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines import api_enums
+from pipelines import api_enums, settings
 from pipelines.ads.dimensions import AD_ACCOUNTS, AD_GROUPS, ADS, CAMPAIGNS
 from pipelines.ads.extract import DEFAULT_COLUMNS as DEFAULT_ADS_COLUMNS
 from pipelines.atomic_files import write_error
@@ -108,16 +108,7 @@ class WarehouseLockedError(Exception):
 def lock_wait_seconds(env: Mapping[str, str] = os.environ) -> float:
     """PINTEREST_WAREHOUSE_LOCK_WAIT_SECONDS: how long opening the warehouse waits, retrying with backoff, while
     another process (an analyst's read-write session) holds it (default 60; 0: fail at once)."""
-    text = env.get(LOCK_WAIT_VARIABLE)
-    if not text:
-        return DEFAULT_LOCK_WAIT_SECONDS
-    try:
-        seconds = float(text)
-    except ValueError:
-        seconds = -1.0
-    if not 0 <= seconds <= 86_400:
-        raise ValueError(f"{LOCK_WAIT_VARIABLE} must be a number of seconds between 0 and 86400 (got {text!r})")
-    return seconds
+    return settings.seconds(LOCK_WAIT_VARIABLE, DEFAULT_LOCK_WAIT_SECONDS, env)
 
 
 def lock_holder(message: str) -> str:
