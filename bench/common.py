@@ -116,6 +116,7 @@ class TreeSampler(threading.Thread):
         self.hwm_kb: dict[int, int] = {}  # pid -> last VmHWM seen
         self.names: dict[int, str] = {}
         self.samples = 0
+        self.started, self.peak_at = time.perf_counter(), None  # when the summed RSS peaked, seconds after start
 
     def _tree(self) -> list[int]:
         children: dict[int, list[int]] = {}
@@ -144,12 +145,14 @@ class TreeSampler(threading.Thread):
                     total += int(fields.get("VmRSS", "0 kB").split()[0])
                     self.hwm_kb[pid] = max(self.hwm_kb.get(pid, 0), int(fields.get("VmHWM", "0 kB").split()[0]))
                     self.names[pid] = fields.get("Name", "?").strip()
-            self.peak_tree_rss_kb = max(self.peak_tree_rss_kb, total)
+            if total > self.peak_tree_rss_kb:
+                self.peak_tree_rss_kb, self.peak_at = total, round(time.perf_counter() - self.started, 2)
             self.samples += 1
             self.stop_event.wait(SAMPLE_SECONDS)
 
     def result(self) -> dict:
-        return {"sampled_peak_tree_rss_mb": round(self.peak_tree_rss_kb / 1024, 1), "samples": self.samples,
+        return {"sampled_peak_tree_rss_mb": round(self.peak_tree_rss_kb / 1024, 1), "peak_at_seconds": self.peak_at,
+                "samples": self.samples,
                 "processes_seen": sorted({name for name in self.names.values()}),
                 "max_vmhwm_mb": round(max(self.hwm_kb.values(), default=0) / 1024, 1)}
 

@@ -68,6 +68,8 @@ def scenario_table(results: dict[str, dict]) -> list[str]:
     add("  extraction (dimensions + raw steps)", lambda r: _s(r["timing"]["extraction_seconds"]))
     add("  normalization (lake steps)", lambda r: _s(r["timing"]["normalization_seconds"]))
     add("  loading (warehouse steps, with checks)", lambda r: _s(r["timing"]["loading_seconds"]))
+    add("  other steps", lambda r: f"{_s(r['timing']['other_steps_seconds'])} ({', '.join(r['timing']['other_steps'])})"
+        if r["timing"]["other_steps"] else "–")
     add("  summary and exit", lambda r: _s(r["timing"]["summary_seconds"]))
     add("**API calls: measured / minimum**", lambda r: f"**{r['calls']['measured_total']:,} / {r['calls']['minimum_total']:,}**"
         + ("" if r["calls"]["equal_to_minimum"] else " (differs)"))
@@ -77,6 +79,7 @@ def scenario_table(results: dict[str, dict]) -> list[str]:
     add("metric rows normalized (organic + ads)", lambda r: f"{r['rows']['metric_rows_normalized']:,}")
     add("**metric rows/s through normalize + load**", lambda r: f"**{r['rows']['metric_rows_per_second_normalize_load']:,}**")
     add("**peak RSS, process tree**", lambda r: f"**{r['run']['peak_rss_tree_mb']:,.0f} MB**")
+    add("  peak reached during (step)", lambda r: r["timing"]["peak_rss_during"] or "–")
     add("  largest process (GNU time)", lambda r: f"{r['run']['gnu_time']['peak_rss_mb']:,.0f} MB")
     add("  CPU user + system", lambda r: f"{r['run']['gnu_time']['user_cpu_seconds']:.1f} + "
         f"{r['run']['gnu_time']['system_cpu_seconds']:.1f} s")

@@ -250,11 +250,30 @@ def timing(run: dict) -> dict:
     out = {"steps_seconds": steps, "run_seconds": run_seconds, "startup_seconds": times["started"]}
     for phase, names in PHASES.items():
         out[f"{phase}_seconds"] = round(sum(steps.get(n, 0.0) for n in names), 3)
+    other = {n: v for n, v in steps.items() if not any(n in names for names in PHASES.values())}
+    out["other_steps_seconds"] = round(sum(other.values()), 3)
+    out["other_steps"] = sorted(other)
     # From the 'Running' line to the timing line, what was not a step: building and launching the run, its events.
     out["dagster_outside_steps_seconds"] = round(times["run_finished"] - times["started"] - sum(steps.values()), 3)
     out["dagster_startup_seconds"] = round(out["startup_seconds"] + out["dagster_outside_steps_seconds"], 3)
     out["summary_seconds"] = round(run["wall_seconds"] - times["run_finished"], 3)
+    out["peak_rss_during"] = _step_at(run["memory_sampling"].get("peak_at_seconds"), steps, times["run_finished"])
     return out
+
+
+def _step_at(moment: float | None, steps: dict[str, float], run_finished: float) -> str | None:
+    """The step running at `moment` (seconds after spawn), reconstructed backwards from the run's end: steps run
+    one after another (Dagster's in-process executor), with gaps of well under a second between them."""
+    if moment is None:
+        return None
+    if moment > run_finished:
+        return "summary"
+    end = run_finished
+    for name, seconds in reversed(list(steps.items())):
+        if end - seconds <= moment:
+            return name
+        end -= seconds
+    return "start-up"
 
 
 def summary_values(run: dict, key: str) -> dict[str, int]:

@@ -229,8 +229,9 @@ def _kept_rows(con: duckdb.DuckDBPyConnection, files: _DateFiles, date: dt.date,
         return rows
     con.register("day_rows", rows)
     try:
-        return con.sql(f"SELECT * FROM day_rows ANTI JOIN superseded USING ({', '.join(DAILY_STATUS_KEY)}, "
-                       f"{_SOURCE})").to_arrow_table()
+        # Only the date's superseded keys: the anti-join's hash table then holds a day, not the whole range.
+        return con.sql(f"SELECT * FROM day_rows ANTI JOIN (SELECT * FROM superseded WHERE date = DATE '{date}') "
+                       f"USING ({', '.join(DAILY_STATUS_KEY)}, {_SOURCE})").to_arrow_table()
     finally:
         con.unregister("day_rows")
 
