@@ -123,6 +123,18 @@ def test_the_ui_command_serves_the_assets_with_the_embedded_simulator(tmp_path):
         keys = {"/".join(n["assetKey"]["path"]) for n in nodes}
         assert {"organic_raw", "organic_warehouse", "ads_raw", "ads_warehouse", "pins", "campaigns"} <= keys
     finally:
-        os.killpg(process.pid, 15)
+        process.terminate()  # SIGTERM to the command alone: it must stop the Dagster processes it started
         output = process.communicate(timeout=60)[0]
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and session_processes(process.pid):
+            time.sleep(0.5)
+        left = session_processes(process.pid)
+        if left:
+            os.killpg(process.pid, 9)
     assert "embedded simulator" in output
+    assert not left, f"processes of the UI still running after SIGTERM: {left}"
+
+
+def session_processes(session: int) -> list[str]:
+    listing = subprocess.run(["ps", "-o", "pid=,args=", "-s", str(session)], capture_output=True, text=True).stdout
+    return [line.strip() for line in listing.splitlines() if line.strip()]

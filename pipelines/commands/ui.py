@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -46,12 +47,15 @@ def _ui(args: argparse.Namespace) -> int:
               f"data in {settings.etl_home().resolve()})", flush=True)
         # The UI's code server and run workers inherit this environment (simulator URL, data directory).
         process = subprocess.Popen(dagster_dev_command(args.port), cwd=PROJECT_ROOT, env=os.environ.copy())
+        # A SIGTERM to this command (a supervisor, `kill`) stops the UI too, as Ctrl+C does.
+        signal.signal(signal.SIGTERM, lambda *_: process.terminate())
         try:
             return process.wait()
         except KeyboardInterrupt:
             process.terminate()
+            return 0
+        finally:
             try:
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 process.kill()
-            return 0
