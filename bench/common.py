@@ -117,6 +117,7 @@ class TreeSampler(threading.Thread):
         self.names: dict[int, str] = {}
         self.samples = 0
         self.started, self.peak_at = time.perf_counter(), None  # when the summed RSS peaked, seconds after start
+        self.series: list[tuple[float, int]] = []  # (seconds after start, summed RSS in kB)
 
     def _tree(self) -> list[int]:
         children: dict[int, list[int]] = {}
@@ -145,13 +146,17 @@ class TreeSampler(threading.Thread):
                     total += int(fields.get("VmRSS", "0 kB").split()[0])
                     self.hwm_kb[pid] = max(self.hwm_kb.get(pid, 0), int(fields.get("VmHWM", "0 kB").split()[0]))
                     self.names[pid] = fields.get("Name", "?").strip()
+            moment = round(time.perf_counter() - self.started, 2)
             if total > self.peak_tree_rss_kb:
-                self.peak_tree_rss_kb, self.peak_at = total, round(time.perf_counter() - self.started, 2)
+                self.peak_tree_rss_kb, self.peak_at = total, moment
+            if not self.series or moment - self.series[-1][0] >= 1.0 or total > self.series[-1][1]:
+                self.series.append((moment, total))  # about one sample a second, and every new high
             self.samples += 1
             self.stop_event.wait(SAMPLE_SECONDS)
 
     def result(self) -> dict:
         return {"sampled_peak_tree_rss_mb": round(self.peak_tree_rss_kb / 1024, 1), "peak_at_seconds": self.peak_at,
+                "series_seconds_mb": [(t, round(kb / 1024)) for t, kb in self.series],
                 "samples": self.samples,
                 "processes_seen": sorted({name for name in self.names.values()}),
                 "max_vmhwm_mb": round(max(self.hwm_kb.values(), default=0) / 1024, 1)}

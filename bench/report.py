@@ -80,6 +80,7 @@ def scenario_table(results: dict[str, dict]) -> list[str]:
     add("**metric rows/s through normalize + load**", lambda r: f"**{r['rows']['metric_rows_per_second_normalize_load']:,}**")
     add("**peak RSS, process tree**", lambda r: f"**{r['run']['peak_rss_tree_mb']:,.0f} MB**")
     add("  peak reached during (step)", lambda r: r["timing"]["peak_rss_during"] or "–")
+    add("  peak outside the other steps", lambda r: f"{_peak_outside_other_steps(r):,.0f} MB")
     add("  largest process (GNU time)", lambda r: f"{r['run']['gnu_time']['peak_rss_mb']:,.0f} MB")
     add("  CPU user + system", lambda r: f"{r['run']['gnu_time']['user_cpu_seconds']:.1f} + "
         f"{r['run']['gnu_time']['system_cpu_seconds']:.1f} s")
@@ -87,6 +88,12 @@ def scenario_table(results: dict[str, dict]) -> list[str]:
     add("lake on disk (files)", lambda r: f"{_mb(r['storage']['lake']['on_disk_bytes'])} ({r['storage']['lake']['files']:,})")
     add("raw zone on disk (files)", lambda r: f"{_mb(r['storage']['raw']['on_disk_bytes'])} ({r['storage']['raw']['files']:,})")
     return _table(["", *(SCENARIOS[n].name for n in names)], rows)
+
+
+def _peak_outside_other_steps(r: dict) -> float:
+    """The highest RSS sampled while neither an 'other' step (the report) nor the summary ran."""
+    t = r["timing"]
+    return max(mb for step, mb in t["peak_rss_mb_by_step"].items() if step not in (*t["other_steps"], "summary"))
 
 
 def calls_table(r: dict) -> list[str]:

@@ -258,6 +258,11 @@ def timing(run: dict) -> dict:
     out["dagster_startup_seconds"] = round(out["startup_seconds"] + out["dagster_outside_steps_seconds"], 3)
     out["summary_seconds"] = round(run["wall_seconds"] - times["run_finished"], 3)
     out["peak_rss_during"] = _step_at(run["memory_sampling"].get("peak_at_seconds"), steps, times["run_finished"])
+    peaks: dict[str, float] = {}
+    for moment, mb in run["memory_sampling"].get("series_seconds_mb", []):
+        step = _step_at(moment, steps, times["run_finished"])
+        peaks[step] = max(peaks.get(step, 0), mb)
+    out["peak_rss_mb_by_step"] = peaks
     return out
 
 

@@ -22,7 +22,7 @@ from pipelines.raw_zone import RawRecord, RawZone
 from pipelines.tables import DAILY_STATUS, DAILY_STATUS_KEY, METRIC_DAILY, PIN_LIFETIME, duckdb_columns
 
 STAGING_MEMORY_LIMIT = "512MB"
-_FLUSH_ROWS = 1_000_000  # rows buffered before every date's share is appended to its staging file
+_FLUSH_ROWS = 500_000  # rows buffered before every date's share is appended to its staging file
 _SOURCE = "source"  # staging column: the answer's number in reading order (newer fetches have higher numbers)
 
 
@@ -110,15 +110,6 @@ class _DateFiles:
         """A date's rows, memory-mapped."""
         return pa.ipc.open_file(pa.memory_map(str(self.path(date)))).read_all()
 
-    def reader(self, columns: list[str]) -> pa.RecordBatchReader:
-        """Every date's rows, streamed batch by batch (for DuckDB to scan without holding them all)."""
-        def batches():
-            for date in self.dates:
-                file = pa.ipc.open_file(pa.memory_map(str(self.path(date))))
-                for i in range(file.num_record_batches):
-                    yield file.get_batch(i).select(columns)
-        return pa.RecordBatchReader.from_batches(pa.schema([self.schema.field(c) for c in columns]), batches())
-
 
 @dataclasses.dataclass
 class _Staged:
@@ -168,23 +159,20 @@ def find_superseded(con: duckdb.DuckDBPyConnection, staged: _Staged) -> int:
     con.execute(f"CREATE OR REPLACE TEMP TABLE superseded ({key_columns}, {_SOURCE} BIGINT)")
     if not staged.status.dates:
         return 0
-    # Keys whose 64-bit hash repeats (every key seen twice, and rarely a collision) hold little memory even for
-    # millions of keys; only their rows are then compared exactly.
-    con.register("keys", staged.status.reader([*DAILY_STATUS_KEY]))
-    con.execute(f"CREATE OR REPLACE TEMP TABLE repeated_hashes AS SELECT hash({key}) AS h FROM keys "
-                "GROUP BY ALL HAVING count(*) > 1")
-    con.unregister("keys")
-    if not con.execute("SELECT count(*) FROM repeated_hashes").fetchall()[0][0]:
-        return 0
-    con.register("rows", staged.status.reader([*DAILY_STATUS_KEY, "extracted_at", _SOURCE]))
-    con.execute(f"""
-        INSERT INTO superseded
-        WITH candidates AS (SELECT * FROM rows WHERE hash({key}) IN (SELECT h FROM repeated_hashes)),
-        ranked AS (SELECT {key}, {_SOURCE},
-                          row_number() OVER (PARTITION BY {key} ORDER BY extracted_at DESC, {_SOURCE} DESC) AS rank
-                   FROM candidates)
-        SELECT {key}, {_SOURCE} FROM ranked GROUP BY ALL HAVING min(rank) > 1""")
-    con.unregister("rows")
+    # A key holds its date, so repeats are looked for date by date (a day's keys, not the range's, in memory);
+    # first by a 64-bit hash of the key, then only the rows whose hash repeats are compared exactly and ranked.
+    for date in staged.status.dates:
+        con.register("day_rows", staged.status.read(date).select([*DAILY_STATUS_KEY, "extracted_at", _SOURCE]))
+        try:
+            con.execute(f"""
+                INSERT INTO superseded
+                WITH repeated AS (SELECT hash({key}) AS h FROM day_rows GROUP BY 1 HAVING count(*) > 1),
+                ranked AS (SELECT {key}, {_SOURCE},
+                                  row_number() OVER (PARTITION BY {key} ORDER BY extracted_at DESC, {_SOURCE} DESC) AS rank
+                           FROM day_rows WHERE hash({key}) IN (SELECT h FROM repeated))
+                SELECT {key}, {_SOURCE} FROM ranked GROUP BY ALL HAVING min(rank) > 1""")
+        finally:
+            con.unregister("day_rows")
     return con.execute("SELECT count(*) FROM superseded").fetchall()[0][0]
 
 
