@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import os
 import re
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -72,6 +73,25 @@ def remove_stray_temporaries(root: Path) -> list[Path]:
     for path in stray_temporaries(root):
         path.unlink(missing_ok=True)
         removed.append(path)
+    return removed
+
+
+def staging_prefix() -> str:
+    """The name prefix of a normalization's staging folder under PINTEREST_ETL_HOME/tmp: it carries the writer's
+    PID, so a folder a killed run left behind can be told from one a live run is using."""
+    return f"normalize-{os.getpid()}-"
+
+
+def remove_stray_staging(tmp_root: Path) -> list[Path]:
+    """Remove the staging folders under `tmp_root` whose normalizing process no longer exists."""
+    removed = []
+    if not tmp_root.exists():
+        return removed
+    for path in tmp_root.glob("normalize-*-*"):
+        pid = path.name.split("-")[1]
+        if path.is_dir() and pid.isdigit() and not _process_exists(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
     return removed
 
 

@@ -10,7 +10,7 @@ import sys
 import dagster as dg
 
 from pipelines import run_lock, settings
-from pipelines.atomic_files import remove_stray_temporaries
+from pipelines.atomic_files import remove_stray_staging, remove_stray_temporaries
 from pipelines.embedded import embedded_simulator_if_needed
 
 EXAMPLE_QUERIES = {
@@ -36,7 +36,8 @@ def run_range(start: dt.date, end: dt.date, *, from_raw: bool = False, from_lake
     try:
         with run_lock.run_lock(home, f"pinterest-etl {command} {start}..{end}", run_lock.wait_seconds(),
                                on_wait=lambda message: print(f"pinterest-etl {command}: {message}", file=sys.stderr)):
-            removed = [*remove_stray_temporaries(home / "lake"), *remove_stray_temporaries(home / "raw")]
+            removed = [*remove_stray_temporaries(home / "lake"), *remove_stray_temporaries(home / "raw"),
+                       *remove_stray_staging(home / "tmp")]
             if removed:
                 print(f"Removed {len(removed)} temporary file(s) an interrupted run left, e.g. {removed[0]}")
             return _run_range(start, end, command, from_raw=from_raw, from_lake=from_lake, only=only)

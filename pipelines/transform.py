@@ -16,6 +16,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pipelines.atomic_files import staging_prefix
 from pipelines.lake import Lake
 from pipelines.planning import DateRange
 from pipelines.raw_zone import RawRecord, RawZone
@@ -245,7 +246,7 @@ def normalize_range(raw: RawZone, lake: Lake, requested: DateRange, source: Sour
                     temp_directory: str | None = None, account: str | None = None) -> NormalizeSummary:
     """Raw zone → lake for a date range, with zero API calls (this is also the re-normalize path).
     `account`: the name of a Pinterest account other than the default one, whose lake files these are."""
-    with tempfile.TemporaryDirectory(prefix="normalize-", dir=temp_directory) as folder, duckdb.connect() as con:
+    with tempfile.TemporaryDirectory(prefix=staging_prefix(), dir=temp_directory) as folder, duckdb.connect() as con:
         # Staging streams through files, and DuckDB is bounded in memory (spilling to temp_directory), so the
         # number of pins does not set the peak RSS.
         con.execute(f"SET memory_limit = '{STAGING_MEMORY_LIMIT}'")

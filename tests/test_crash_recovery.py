@@ -127,3 +127,22 @@ def test_a_crash_inside_the_warehouse_transaction_leaves_the_old_warehouse(homes
     # DuckDB's recovery drops the uncommitted DELETE and INSERT: exactly the old rows, nothing of the new.
     assert warehouse_contents(home) == warehouse_contents(homes.old)
     assert_repaired(home, homes)
+
+
+def test_staging_folders_of_dead_runs_are_removed_and_live_ones_kept(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from pipelines.atomic_files import remove_stray_staging, staging_prefix
+
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = tmp_path / f"normalize-{finished.stdout.strip()}-abc123"
+    live = tmp_path / f"{staging_prefix()}def456"
+    other = tmp_path / "not-a-staging-folder"
+    for folder in (dead, live, other):
+        (folder / "2026-11-01").mkdir(parents=True)
+        (folder / "2026-11-01" / "rows.arrow").write_bytes(b"x")
+    assert live.name.startswith(f"normalize-{os.getpid()}-")
+    assert remove_stray_staging(tmp_path) == [dead]
+    assert not dead.exists() and live.exists() and other.exists()
