@@ -104,7 +104,11 @@ def test_a_crash_after_a_parquet_file_is_written_but_not_renamed_changes_nothing
     [leftover] = temporaries(home)
     assert leftover.parent == home / "lake" / "metric_daily" / f"date={START}" and leftover.name.startswith(".")
     assert warehouse_contents(home) == warehouse_contents(homes.old)
-    assert "Removed 1 temporary file(s) an interrupted run left" in assert_repaired(home, homes)
+    staging = list((home / "tmp").glob("normalize-*"))  # the killed run's staging folder
+    assert len(staging) == 1
+    # The next run removes both (the lake temporary and the staging folder) and repairs everything.
+    assert "Removed 2 temporary file(s) an interrupted run left" in assert_repaired(home, homes)
+    assert not staging[0].exists()
 
 
 def test_a_crash_between_renames_leaves_each_date_file_old_or_new_and_the_warehouse_old(homes, tmp_path):
