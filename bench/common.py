@@ -248,28 +248,25 @@ def pipeline_env(home: Path, dagster_home: Path | None, base_url: str) -> dict[s
 
 
 # ------------------------------------------------------------------------------------------ simulator
-class Simulator:
-    """`pinterest-etl sandbox --port 0` in a child process, every per-minute budget raised; `world` are the
-    arguments that size its world (e.g. ["--pins", "20000"])."""
+class SimulatorProcess:
+    """`pinterest-etl sandbox --port 0 ARGS` in a child process (its own, so it never competes for the pipeline's
+    interpreter lock); `banner` holds its first `banner_lines` lines of output."""
 
-    def __init__(self, world: list[str], log: Path):
-        command = [str(BIN / "pinterest-etl"), "sandbox", "--port", "0", "--today", TODAY.isoformat(), "--seed", str(SEED),
-                   *world, *[arg for c in CATEGORIES for arg in ("--rate-limit", f"{c}={RAISED_BUDGET}")]]
-        self.command = command
+    def __init__(self, args: list[str], log: Path, banner_lines: int = 1):
+        self.command = [str(BIN / "pinterest-etl"), "sandbox", "--port", "0", *args]
         self.log = log.open("w")
         t0 = time.perf_counter()
-        self.proc = subprocess.Popen(command, cwd=log.parent, env=base_env(), stdout=subprocess.PIPE, stderr=self.log,
-                                     text=True)
+        self.proc = subprocess.Popen(self.command, cwd=log.parent, env=base_env(), stdout=subprocess.PIPE,
+                                     stderr=self.log, text=True)
         first = self.proc.stdout.readline()
         if " at http" not in first:
             self.stop()
-            raise RuntimeError(f"`{shlex.join(command)}` did not start: {first!r} (see {log})")
+            raise RuntimeError(f"`{shlex.join(self.command)}` did not start: {first!r} (see {log})")
         self.ready_seconds = time.perf_counter() - t0
-        self.banner = [first.strip()]
         self.base_url = first.rsplit(" at ", 1)[1].strip()
         self.root_url = self.base_url.removesuffix("/v5")
-        # The world line ("world: seed 42, ..."), then keep reading its stdout so the child can never block on a full pipe.
-        self.banner.append(self.proc.stdout.readline().strip())
+        self.banner = [first.strip(), *(self.proc.stdout.readline().strip() for _ in range(banner_lines - 1))]
+        # Keep reading its stdout so the child can never block on a full pipe.
         threading.Thread(target=lambda: [None for _ in self.proc.stdout], daemon=True).start()
 
     def stats(self) -> dict:
@@ -285,6 +282,16 @@ class Simulator:
                 self.proc.kill()
                 self.proc.wait()
         self.log.close()
+
+
+class Simulator(SimulatorProcess):
+    """The benchmarks' simulator: today and seed fixed, every per-minute budget raised; `world` are the arguments
+    that size its world (e.g. ["--pins", "20000"]); its banner includes the world line."""
+
+    def __init__(self, world: list[str], log: Path):
+        super().__init__(["--today", TODAY.isoformat(), "--seed", str(SEED), *world,
+                          *[arg for c in CATEGORIES for arg in ("--rate-limit", f"{c}={RAISED_BUDGET}")]], log,
+                         banner_lines=2)
 
 
 # ------------------------------------------------------------------------------------------- one run

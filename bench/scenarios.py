@@ -39,6 +39,7 @@ from bench.common import (
     ROOT,
     SEED,
     TIME,
+    SimulatorProcess,
     TreeSampler,
     base_env,
     delta,
@@ -109,41 +110,6 @@ DEFAULT_SCENARIOS = ("S", "M", "daily", "with-latency")
 
 
 # ------------------------------------------------------------------------------------------- processes
-class Simulator:
-    """`pinterest-etl sandbox --port 0 ARGS` in a child process (its own, so it never competes for the pipeline's
-    interpreter lock)."""
-
-    def __init__(self, args: list[str], log: Path):
-        self.command = [str(BIN / "pinterest-etl"), "sandbox", "--port", "0", *args]
-        self.log = log.open("w")
-        self.proc = subprocess.Popen(self.command, cwd=log.parent, env=base_env(), stdout=subprocess.PIPE,
-                                     stderr=self.log, text=True)
-        first = self.proc.stdout.readline()
-        if " at http" not in first:
-            self.stop()
-            raise RuntimeError(f"`{shlex.join(self.command)}` did not start: {first!r} (see {log})")
-        self.base_url = first.rsplit(" at ", 1)[1].strip()
-        self.root_url = self.base_url.removesuffix("/v5")
-        threading.Thread(target=lambda: [None for _ in self.proc.stdout], daemon=True).start()
-
-    def stats(self) -> dict:
-        import json
-        import urllib.request
-
-        with urllib.request.urlopen(f"{self.root_url}/_sandbox/stats", timeout=30) as response:
-            return json.loads(response.read())
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
-
-
 class LoadSampler(threading.Thread):
     """The 1-minute load average every LOAD_SAMPLE_SECONDS while a run lasts."""
 
@@ -162,7 +128,7 @@ class LoadSampler(threading.Thread):
         return {"min": round(min(s), 2), "mean": round(sum(s) / len(s), 2), "max": round(max(s), 2), "samples": len(s)}
 
 
-def pipeline_env(home: Path, sim: Simulator, today: dt.date, default_budgets: bool) -> dict[str, str]:
+def pipeline_env(home: Path, sim: SimulatorProcess, today: dt.date, default_budgets: bool) -> dict[str, str]:
     env = {**base_env(), "PINTEREST_ETL_HOME": str(home), "PINTEREST_API_BASE_URL": sim.base_url,
            "PINTEREST_ACCESS_TOKEN": "pina_SANDBOX", "PINTEREST_REFRESH_TOKEN": "pinr_SANDBOX",
            "PINTEREST_ETL_TODAY": today.isoformat(), "PINTEREST_START_DATE": BACKFILL[0].isoformat()}
@@ -171,7 +137,7 @@ def pipeline_env(home: Path, sim: Simulator, today: dt.date, default_budgets: bo
     return env
 
 
-def measured_run(command: list[str], env: dict[str, str], workdir: Path, sim: Simulator) -> dict:
+def measured_run(command: list[str], env: dict[str, str], workdir: Path, sim: SimulatorProcess) -> dict:
     """One `pinterest-etl run` child: wall time, when each stdout line arrived, GNU time, the RSS of its process tree,
     the load average while it ran, and the API calls it made (with when each endpoint was first and last seen)."""
     time_file = workdir / "run.time"
@@ -375,7 +341,7 @@ def rates_by_category(run: dict, budgets: dict[str, int]) -> dict:
 # ------------------------------------------------------------------------------------------- a scenario
 def prepare_daily_base(scenario: Scenario, workdir: Path, home: Path) -> dict:
     """The M backfill a daily run builds on (not measured): its own simulator at TODAY, then stopped."""
-    sim = Simulator(scenario.sim_args(TODAY), workdir / "base-simulator.log")
+    sim = SimulatorProcess(scenario.sim_args(TODAY), workdir / "base-simulator.log")
     try:
         env = pipeline_env(home, sim, TODAY, scenario.default_budgets)
         command = [str(BIN / "pinterest-etl"), "run", "--start", BACKFILL[0].isoformat(), "--end", BACKFILL[1].isoformat()]
@@ -405,7 +371,7 @@ def run_scenario(scenario: Scenario, keep: bool, base_home: Path | None = None) 
         else:
             print(f"  {scenario.name}: the M backfill it builds on (not measured) ...", file=sys.stderr, flush=True)
             record["base"] = prepare_daily_base(scenario, workdir, home)
-    sim = Simulator(scenario.sim_args(today), workdir / "simulator.log")
+    sim = SimulatorProcess(scenario.sim_args(today), workdir / "simulator.log")
     try:
         record["simulator_command"] = shlex.join(sim.command)
         env = pipeline_env(home, sim, today, scenario.default_budgets)
