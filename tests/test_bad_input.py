@@ -251,3 +251,40 @@ def test_a_20_digit_id_sent_as_a_json_number_is_kept_exactly():
     normalized = normalize_rows(rows, "ad", "CLICK_30D|ENGAGEMENT_30D|VIEW_1D|TIME_OF_AD_ACTION", 30, now, TODAY, None,
                                 "ads/analytics")
     assert normalized.metric.column("entity_id").to_pylist() == ["12345678901234567890"]
+
+
+@pytest.mark.parametrize("args, start_date, message", [
+    ([], "2027-01-01", f"PINTEREST_START_DATE=2027-01-01 (the default start when --start is not given) is after the "
+                       f"default --end {YESTERDAY} (yesterday, the last complete UTC day); set PINTEREST_START_DATE"),
+    (["--end", "2026-11-10"], "2026-11-20", "PINTEREST_START_DATE=2026-11-20 (the default start when --start is not "
+                                            "given) is after --end 2026-11-10"),
+    (["--start", TODAY.isoformat()], None, f"--start {TODAY} is after the default --end {YESTERDAY} (yesterday"),
+    (["--end", "2026-07-01"], None, f"the default start {TODAY - dt.timedelta(days=90)} (the oldest date the API "
+                                    "serves, 90 days back, when --start is not given) is after --end 2026-07-01; "
+                                    "give --start too"),
+], ids=["future-start-date", "start-date-after-end", "start-after-default-end", "end-before-default-start"])
+def test_a_range_error_names_the_setting_each_bound_came_from(make_sandbox, monkeypatch, tmp_path, capsys, args,
+                                                               start_date, message):
+    server = make_sandbox()
+    home = tmp_path / "home"
+    pipeline_env(monkeypatch, home, server, TODAY, **({"PINTEREST_START_DATE": start_date} if start_date else {}))
+    code, printed = cli(capsys, "run", *args)
+    assert code == 2 and message in printed, printed
+    if "--start" not in args:
+        assert "--start 2" not in printed  # no --start was given, so no message may name one
+    assert server_stats(server)["requests"] == {}
+    assert files_under(home) == []
+
+
+def test_a_remembered_first_partition_is_named_by_its_file(make_sandbox, monkeypatch, tmp_path, capsys):
+    server = make_sandbox()
+    home = tmp_path / "home"
+    pipeline_env(monkeypatch, home, server, TODAY)
+    monkeypatch.delenv("PINTEREST_START_DATE")
+    home.mkdir()
+    (home / "start_date").write_text("2027-01-01\n")
+    code, printed = cli(capsys, "run")
+    assert code == 2, printed
+    assert f"the first partition 2027-01-01 kept in {home / 'start_date'} (the default start when --start is not " \
+           f"given) is after the default --end {YESTERDAY}" in printed
+    assert server_stats(server)["requests"] == {}
