@@ -145,8 +145,7 @@ def make_client(base_url: str, budgets: RateBudgets, concurrency: int) -> Pinter
     config = ClientConfig(base_url=base_url, concurrency=concurrency, today=lambda: TODAY)
     stats = CallStats()
     session = requests.Session()
-    tokens = TokenManager(DEV_TOKENS, session, config.base_url, SIMULATOR_APP, None,
-                          (config.connect_timeout_seconds, config.read_timeout_seconds),
+    tokens = TokenManager(DEV_TOKENS, session, config.base_url, SIMULATOR_APP, None, config.limits,
                           on_refresh=lambda: stats.add(token_refreshes=1), retry=config.retry)
     return PinterestClient(config, tokens, budgets=budgets, stats=stats, session=session)
 

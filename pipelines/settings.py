@@ -117,6 +117,32 @@ def retry_policy(env: Mapping[str, str] = os.environ):
     return RetryPolicy(backoff_base_seconds=first)
 
 
+def http_limits(env: Mapping[str, str] = os.environ):
+    """How long and how much one API call may take:
+    PINTEREST_HTTP_TIMEOUT_SECONDS (30): one attempt, from connecting to the last byte of the answer;
+    PINTEREST_HTTP_CALL_TIMEOUT_SECONDS (60): one call's attempts that got no usable answer (none, or a 5xx)
+    and the backoff between them, so a dead or stalling server ends a call in about a minute (rate-limit
+    waits are not counted: they have their own cap);
+    PINTEREST_HTTP_MAX_BODY_MB (256): one answer, decompressed;
+    PINTEREST_MAX_PAGES (1000): pages of one listing (Pinterest caps an account at 200,000 pins, 800 pages)."""
+    from pipelines.pinterest.transport import MB, HttpLimits
+
+    def whole(name: str, default: int) -> int:
+        text = (env.get(name) or "").strip() or str(default)
+        if not text.isdigit() or not 1 <= int(text) <= 1_000_000:
+            raise SettingsError(f"{name} must be a whole number from 1 to 1000000 (got {text!r})")
+        return int(text)
+
+    attempt = seconds("PINTEREST_HTTP_TIMEOUT_SECONDS", 30.0, env, maximum=3600)
+    call = seconds("PINTEREST_HTTP_CALL_TIMEOUT_SECONDS", max(60.0, attempt), env, maximum=86_400)
+    for name, value in (("PINTEREST_HTTP_TIMEOUT_SECONDS", attempt), ("PINTEREST_HTTP_CALL_TIMEOUT_SECONDS", call)):
+        if value <= 0:
+            raise SettingsError(f"{name} must be more than 0 seconds (got {value:g})")
+    return HttpLimits(attempt_seconds=attempt, call_seconds=call, connect_seconds=min(10.0, attempt),
+                      max_body_bytes=whole("PINTEREST_HTTP_MAX_BODY_MB", 256) * MB,
+                      max_pages=whole("PINTEREST_MAX_PAGES", 1000))
+
+
 def ad_account_allow_list(env: Mapping[str, str] = os.environ) -> frozenset[str] | None:
     """PINTEREST_AD_ACCOUNT_IDS: comma-separated ad account ids to extract (default: every one the token sees)."""
     text = env.get("PINTEREST_AD_ACCOUNT_IDS")

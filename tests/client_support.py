@@ -10,6 +10,7 @@ from pipelines.pinterest.client import ClientConfig, PinterestClient
 from pipelines.pinterest.credentials import AppCredentials, Secret, TokenFile, Tokens
 from pipelines.pinterest.oauth import TokenManager
 from pipelines.pinterest.retries import RetryPolicy
+from pipelines.pinterest.transport import HttpLimits
 from tests.conftest import TODAY
 
 HIGH_BUDGETS = {c: 100_000 for c in ("org_analytics", "org_read", "org_write", "ads_analytics", "ads_read")}
@@ -19,13 +20,14 @@ FAST_RETRIES = RetryPolicy(backoff_base_seconds=0.02, backoff_max_seconds=0.2)
 
 def make_client(server, token_file_dir=None, *, tokens: Tokens | None = None, budgets: dict | None = None,
                 retry: RetryPolicy = FAST_RETRIES, concurrency: int = 4, app: AppCredentials | None = SIMULATOR_APP,
-                sleep=None) -> PinterestClient:
-    config = ClientConfig(base_url=server.base_url, retry=retry, concurrency=concurrency, today=lambda: TODAY)
+                sleep=None, limits: HttpLimits | None = None, base_url: str | None = None) -> PinterestClient:
+    config = ClientConfig(base_url=base_url or server.base_url, retry=retry, concurrency=concurrency,
+                          today=lambda: TODAY, limits=limits or HttpLimits())
     stats = CallStats()
     session = requests.Session()
     token_file = TokenFile(token_file_dir / "token.json") if token_file_dir is not None else None
     manager = TokenManager(tokens or Tokens(Secret("pina_SANDBOX"), Secret("pinr_SANDBOX")), session, config.base_url, app,
-                           token_file, (10, 60), on_refresh=lambda: stats.add(token_refreshes=1), retry=retry)
+                           token_file, config.limits, on_refresh=lambda: stats.add(token_refreshes=1), retry=retry)
     extra = {"sleep": sleep} if sleep is not None else {}
     return PinterestClient(config, manager, budgets=RateBudgets(budgets or HIGH_BUDGETS), stats=stats, session=session,
                            seed=1, **extra)

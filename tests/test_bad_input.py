@@ -75,7 +75,7 @@ def test_bad_run_input_is_refused_before_anything_is_called_or_written(make_sand
 @pytest.mark.parametrize("url", ["https://api.pinterest.com/v5", "http://127.0.0.1:8787/v5", "http://localhost:8787/v5",
                                  "http://[::1]:8787/v5"])
 def test_https_and_plain_http_to_this_machine_are_the_accepted_base_urls(url):
-    from pipelines.pinterest.client import check_base_url
+    from pipelines.pinterest.urls import check_base_url
 
     assert check_base_url(url) == url
 

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from pipelines.pinterest.client import BaseUrlError, ClientConfig, check_base_url
+from pipelines.pinterest.client import ClientConfig
 from pipelines.pinterest.errors import (
     AuthError,
     ForbiddenError,
@@ -21,6 +21,7 @@ from pipelines.pinterest.errors import (
     ServerError,
 )
 from pipelines.pinterest.retries import RetryPolicy
+from pipelines.pinterest.urls import BaseUrlError, check_base_url
 from tests.client_support import make_client, server_stats
 from tests.conftest import TODAY
 

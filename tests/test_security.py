@@ -40,7 +40,7 @@ def issued_tokens(server) -> dict:
     code = urllib.parse.parse_qs(urllib.parse.urlsplit(consent.headers["Location"]).query)["code"][0]
     with requests.Session() as session:
         return request_tokens(session, server.base_url, SIMULATOR_APP, {
-            "grant_type": "authorization_code", "code": code, "redirect_uri": "http://127.0.0.1:9/callback"}, (10, 30))
+            "grant_type": "authorization_code", "code": code, "redirect_uri": "http://127.0.0.1:9/callback"})
 
 
 def cli_env(server, home: Path, **extra: str) -> dict:

@@ -84,9 +84,9 @@ def _describe(tokens: Tokens) -> str:
 
 
 def _login(args: argparse.Namespace) -> int:
-    from pipelines.pinterest.client import BaseUrlError, check_base_url
     from pipelines.pinterest.factory import app_credentials
     from pipelines.pinterest.oauth import login
+    from pipelines.pinterest.urls import BaseUrlError, check_base_url
 
     try:
         env = _environment(args)
@@ -112,8 +112,8 @@ def _login(args: argparse.Namespace) -> int:
 
 
 def _refresh(args: argparse.Namespace) -> int:
-    from pipelines.pinterest.client import BaseUrlError
     from pipelines.pinterest.factory import client_from_env
+    from pipelines.pinterest.urls import BaseUrlError
 
     try:
         env = _environment(args)
@@ -131,8 +131,8 @@ def _refresh(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from pipelines.pinterest.client import BaseUrlError
     from pipelines.pinterest.factory import client_from_env
+    from pipelines.pinterest.urls import BaseUrlError
 
     try:
         client, source = client_from_env(_environment(args))

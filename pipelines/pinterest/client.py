@@ -22,41 +22,40 @@ from pipelines.pinterest.budgets import RateBudgets
 from pipelines.pinterest.endpoints import COMMA_JOINED_PARAMETERS, ITEMS, PAGE_SIZE, ROWS, Endpoint, endpoint
 from pipelines.pinterest.errors import (
     ApiError,
+    ApiUnreachableError,
+    PageLimitError,
     PaginationLoopError,
+    PinterestError,
     ResponseShapeError,
     RetryBudgetExhausted,
     TransportError,
     error_for_status,
 )
 from pipelines.pinterest.oauth import TokenManager
-from pipelines.pinterest.retries import RETRYABLE_STATUSES, RetryPolicy, backoff_seconds, is_transient_400, server_wait_seconds
+from pipelines.pinterest.retries import (
+    RETRYABLE_STATUSES,
+    CallClock,
+    RetryPolicy,
+    backoff_seconds,
+    is_transient_400,
+    server_wait_seconds,
+)
+from pipelines.pinterest.transport import Answer, HttpLimits, NoAnswer, exchange, unreachable_message
+from pipelines.pinterest.urls import check_base_url, check_url, shown
 from pipelines.pinterest.validation import validate_request
 
 log = logging.getLogger("pipelines.pinterest")
 T = TypeVar("T")
 R = TypeVar("R")
-LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
-
-
-class BaseUrlError(ValueError):
-    """PINTEREST_API_BASE_URL is not an https URL (http is allowed only for a local simulator)."""
-
-
-def check_base_url(base_url: str) -> str:
-    parts = urllib.parse.urlsplit(base_url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise BaseUrlError(f"PINTEREST_API_BASE_URL must be an http(s) URL such as https://api.pinterest.com/v5 (got {base_url!r})")
-    if parts.scheme == "http" and parts.hostname not in LOCAL_HOSTS:
-        raise BaseUrlError(f"PINTEREST_API_BASE_URL must use https for {parts.hostname}; plain http is accepted only "
-                           f"for a local simulator on 127.0.0.1 or localhost (got {base_url!r})")
-    return base_url.rstrip("/")
+# A pre-signed report link may pass through a CDN or two; more hops than this is a loop.
+MAX_DOWNLOAD_REDIRECTS = 5
+DOWNLOAD = "report download"
 
 
 @dataclasses.dataclass(frozen=True)
 class ClientConfig:
     base_url: str = "https://api.pinterest.com/v5"
-    connect_timeout_seconds: float = 10.0
-    read_timeout_seconds: float = 120.0
+    limits: HttpLimits = dataclasses.field(default_factory=HttpLimits)
     concurrency: int = 4
     retry: RetryPolicy = dataclasses.field(default_factory=RetryPolicy)
     today: Callable[[], dt.date] = lambda: dt.datetime.now(dt.timezone.utc).date()
@@ -80,10 +79,15 @@ class ApiResponse:
 class _Failure:
     """A failed attempt worth retrying."""
 
-    kind: str  # "throttled", "server", "transport", "transient"
+    kind: str  # "no answer", "transport" (an unreadable answer), "server", "throttled", "transient", "auth"
     description: str
     wait_hint: float | None
     error: ApiError | None = None
+
+    @property
+    def unanswered(self) -> bool:
+        """No usable answer (none, an unreadable one, a 5xx): its time counts against the call's time bound."""
+        return self.kind in ("no answer", "transport", "server")
 
 
 def _encode(params: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -124,7 +128,10 @@ class PinterestClient:
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=config.concurrency + 2, max_retries=0)
         self.session.mount("https://", adapter)
         self.session.mount("http://", adapter)
-        self._timeout = (config.connect_timeout_seconds, config.read_timeout_seconds)
+        self.limits = config.limits
+        # Set once a call found the API unreachable: later calls fail at once with the same error instead of
+        # spending another time bound each (a dead server would otherwise cost a minute per call of a step).
+        self._unreachable: ApiUnreachableError | None = None
 
     def close(self) -> None:
         self.session.close()
@@ -157,13 +164,19 @@ class PinterestClient:
 
     def pages(self, name: str, path_params: Mapping[str, str] | None = None,
               params: Mapping[str, Any] | None = None) -> Iterator[ApiResponse]:
-        """Every page of a paged endpoint (page_size=250), stopping with an error on a repeated bookmark."""
+        """Every page of a paged endpoint (page_size=250), stopping with an error on a repeated bookmark or
+        past the page limit (PINTEREST_MAX_PAGES)."""
         spec = endpoint(name)
         if not spec.paged:
             raise ValueError(f"{name} is not a paged endpoint")
         seen: set[str] = set()
         bookmark = None
         while True:
+            if len(seen) >= self.limits.max_pages:
+                raise PageLimitError(
+                    f"{name}: the API still hands out a new bookmark after {self.limits.max_pages} pages (the page "
+                    f"limit, PINTEREST_MAX_PAGES); stopping instead of paging forever. No real account needs that many "
+                    f"(Pinterest caps an account at 200,000 pins: 800 pages of {PAGE_SIZE}); raise it only if yours does")
             page_params = {**(params or {}), "page_size": PAGE_SIZE}
             if bookmark:
                 page_params["bookmark"] = bookmark
@@ -193,24 +206,44 @@ class PinterestClient:
                 raise
 
     def download(self, url: str) -> bytes:
-        """A report file from the URL the API handed out (no Authorization header: it is pre-signed)."""
+        """A report file from the URL the API handed out (no Authorization header: it is pre-signed). The URL
+        and every redirect hop must be https (or this machine); a hop elsewhere is an UnsafeUrlError."""
+        check_url(url, "the report download URL the API handed out")
+        clock = CallClock(self.limits.call_seconds)
         for attempt in range(1, self.config.retry.max_attempts + 1):
-            try:
-                response = self.session.get(url, timeout=self._timeout)
-            except requests.RequestException as error:
-                failure = f"{type(error).__name__}"
+            started = time.monotonic()
+            answer = self._follow(url, clock)
+            clock.spend(time.monotonic() - started)
+            if isinstance(answer, Answer):
+                self.stats.add(bytes_received=len(answer.content))
+                if answer.status == 200:
+                    return answer.content
+                if answer.status not in RETRYABLE_STATUSES:
+                    raise TransportError(f"report download answered HTTP {answer.status} (the link lasts 5 minutes; "
+                                         "poll the report again for a fresh one)", DOWNLOAD)
+                failure = f"HTTP {answer.status}"
             else:
-                self.stats.add(bytes_received=len(response.content))
-                if response.status_code == 200:
-                    return response.content
-                if response.status_code not in RETRYABLE_STATUSES:
-                    raise TransportError(f"report download answered HTTP {response.status_code} (the link lasts 5 minutes; "
-                                         "poll the report again for a fresh one)", "report download")
-                failure = f"HTTP {response.status_code}"
-            if attempt == self.config.retry.max_attempts:
-                raise TransportError(f"report download failed {attempt} times ({failure})", "report download")
-            self._wait_before_retry("report download", attempt, None, failure)
+                failure = answer.description
+            delay = self._backoff(attempt, None)
+            if attempt == self.config.retry.max_attempts or clock.left() <= delay:
+                if isinstance(answer, NoAnswer):
+                    raise ApiUnreachableError(unreachable_message(url, self.limits, attempt, failure), DOWNLOAD)
+                raise TransportError(f"report download failed {attempt} times ({failure})", DOWNLOAD)
+            clock.spend(delay)
+            self._wait_before_retry(DOWNLOAD, attempt, delay, failure)
         raise AssertionError("unreachable")
+
+    def _follow(self, url: str, clock: CallClock) -> Answer | NoAnswer:
+        """GET `url`, following redirects only to URLs `check_url` accepts, each hop checked before it is sent."""
+        for _ in range(MAX_DOWNLOAD_REDIRECTS + 1):
+            answer = exchange(self.session, "GET", url, what=DOWNLOAD, limits=self.limits, seconds=clock.left())
+            if isinstance(answer, NoAnswer) or answer.status not in (301, 302, 303, 307, 308):
+                return answer
+            location = answer.headers.get("Location")
+            if not location:
+                raise TransportError(f"HTTP {answer.status} without a Location to follow", DOWNLOAD)
+            url = check_url(urllib.parse.urljoin(url, location), "a redirect of the report download")
+        raise TransportError(f"more than {MAX_DOWNLOAD_REDIRECTS} redirects (a loop?)", DOWNLOAD)
 
     # --------------------------------------------------------------------------------- the loop
     def _url(self, spec: Endpoint, path_params: Mapping[str, str]) -> str:
@@ -224,8 +257,18 @@ class PinterestClient:
         validate_request(spec, params, self.config.today())
         url = self._url(spec, path_params)
         query = _encode(params)
+        try:
+            return self._call_until_answered(spec, url, query, body)
+        except ApiUnreachableError as error:
+            self._unreachable = self._unreachable or error
+            raise
+
+    def _call_until_answered(self, spec: Endpoint, url: str, query: list, body: Any) -> ApiResponse:
+        """The retry loop: attempts until an answer, a typed error, the attempt limit or the call's time bound."""
+        clock = CallClock(self.limits.call_seconds)
         refreshed = False
         for attempt in range(1, self.config.retry.max_attempts + 1):
+            self._raise_if_unreachable(spec.name)
             waited = self.budgets.acquire(spec.category)
             self.stats.add(limiter_wait_seconds=waited)
             token = self.tokens.access_token() if self.tokens else None
@@ -233,7 +276,8 @@ class PinterestClient:
             if token is not None:
                 headers["Authorization"] = f"Bearer {token.reveal()}"
             self.stats.call(spec.name, spec.category)
-            failure = self._attempt(spec, url, query, body, headers)
+            started = time.monotonic()
+            failure = self._attempt(spec, url, query, body, headers, clock.left())
             if not isinstance(failure, _Failure):
                 return failure
             if failure.kind == "auth":
@@ -242,34 +286,48 @@ class PinterestClient:
                 self.tokens.refresh(token)
                 refreshed = True
                 continue
-            if attempt == self.config.retry.max_attempts:
-                if failure.error is not None:
-                    raise failure.error
-                raise TransportError(f"{failure.description}, {attempt} attempts", spec.name)
+            if failure.unanswered:
+                clock.spend(time.monotonic() - started)
+            delay = self._backoff(attempt, failure.wait_hint)
+            if attempt == self.config.retry.max_attempts or (failure.unanswered and clock.left() <= delay):
+                raise self._final_error(spec, url, attempt, failure)
+            if failure.unanswered:
+                clock.spend(delay)
             if failure.kind == "throttled" and failure.wait_hint is not None:
                 self.budgets.block(spec.category, failure.wait_hint)
-            self._wait_before_retry(spec.name, attempt, failure.wait_hint, failure.description)
+            self._wait_before_retry(spec.name, attempt, delay, failure.description)
         raise AssertionError("unreachable")
 
-    def _attempt(self, spec: Endpoint, url: str, query: list, body: Any, headers: dict) -> Any:
+    def _final_error(self, spec: Endpoint, url: str, attempts: int, failure: _Failure) -> PinterestError:
+        """The error of a call whose last attempt failed and that may not try again."""
+        if failure.error is not None:
+            return failure.error
+        if failure.kind == "no answer":
+            return ApiUnreachableError(unreachable_message(url, self.limits, attempts, failure.description), spec.name)
+        return TransportError(f"{failure.description}, {attempts} attempts", spec.name)
+
+    def _raise_if_unreachable(self, name: str) -> None:
+        if self._unreachable is not None:
+            raise ApiUnreachableError(f"{self._unreachable.reason} (found by an earlier call of this client; not "
+                                      "trying again)", name)
+
+    def _attempt(self, spec: Endpoint, url: str, query: list, body: Any, headers: dict, seconds: float) -> Any:
         """One HTTP exchange: the parsed body on success, a _Failure to retry, or a raised typed error."""
-        try:
-            response = self.session.request(spec.method, url, params=query, json=body, headers=headers,
-                                            timeout=self._timeout)
-            content = response.content
-        except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
-                requests.exceptions.ContentDecodingError) as error:
+        answer = exchange(self.session, spec.method, url, what=spec.name, limits=self.limits, seconds=seconds,
+                          params=query, json=body, headers=headers)
+        if isinstance(answer, NoAnswer):
             self.stats.add(transport_errors=1)
-            return _Failure("transport", f"{type(error).__name__} (connection failed, timed out or was cut off)", None)
+            return _Failure("no answer", answer.description, None)
+        content = answer.content
         self.stats.add(bytes_received=len(content))
-        request_id = response.headers.get("x-pinterest-rid")
-        self.budgets.observe(spec.category, _header_int(response.headers, "X-RateLimit-Limit"),
-                             _header_int(response.headers, "X-RateLimit-Remaining"))
+        request_id = answer.headers.get("x-pinterest-rid")
+        self.budgets.observe(spec.category, _header_int(answer.headers, "X-RateLimit-Limit"),
+                             _header_int(answer.headers, "X-RateLimit-Remaining"))
         try:
             parsed = json.loads(content) if content else None
         except ValueError:
             parsed = _UNREADABLE
-        status = response.status_code
+        status = answer.status
         if status == 200:
             if parsed is _UNREADABLE:
                 self.stats.add(transport_errors=1)
@@ -278,18 +336,21 @@ class PinterestClient:
             return ApiResponse(parsed, content, request_id)
         error_body = parsed if isinstance(parsed, dict) else {}
         code = error_body.get("code")
-        message = str(error_body.get("message") or response.reason or "")
+        message = str(error_body.get("message") or answer.reason or "")
+        if 300 <= status < 400:
+            message = (f"the API answered with a redirect (to {shown(answer.headers.get('Location') or '')}); API "
+                       "calls never follow redirects: check PINTEREST_API_BASE_URL")
         error = error_for_status(status)(status, code if isinstance(code, int) else None, message, spec.name, request_id)
         if status == 401 and code in (2, None):
             return _Failure("auth", "access token rejected", None, error)
         if status == 429:
             self.stats.add(throttled=1)
-            return _Failure("throttled", "HTTP 429 (rate limited)", server_wait_seconds(response.headers, message), error)
+            return _Failure("throttled", "HTTP 429 (rate limited)", server_wait_seconds(answer.headers, message), error)
         if status in RETRYABLE_STATUSES:
             self.stats.add(server_errors=1)
-            return _Failure("server", f"HTTP {status}", server_wait_seconds(response.headers, message), error)
+            return _Failure("server", f"HTTP {status}", server_wait_seconds(answer.headers, message), error)
         if status == 400 and is_transient_400(error.code, message):
-            return _Failure("transient", f"HTTP 400 code {code} (transient)", server_wait_seconds(response.headers, message), error)
+            return _Failure("transient", f"HTTP 400 code {code} (transient)", server_wait_seconds(answer.headers, message), error)
         raise error
 
     @staticmethod
@@ -299,15 +360,17 @@ class PinterestClient:
         if spec.records == ROWS and not isinstance(parsed, list):
             raise ResponseShapeError(f"{spec.name}: expected a JSON array of rows, got {type(parsed).__name__}")
 
-    def _wait_before_retry(self, name: str, attempt: int, hint: float | None, description: str) -> None:
+    def _backoff(self, attempt: int, hint: float | None) -> float:
+        with self._rng_lock:
+            return backoff_seconds(self.config.retry, attempt, hint, self._rng)
+
+    def _wait_before_retry(self, name: str, attempt: int, delay: float, description: str) -> None:
         with self._retry_lock:
             if self._retries_left <= 0:
                 raise RetryBudgetExhausted(
                     f"{name}: the run's retry budget ({self.config.retry.run_retry_budget} retries) is spent; "
                     f"last failure: {description}. The API is failing persistently; try again later.")
             self._retries_left -= 1
-        with self._rng_lock:
-            delay = backoff_seconds(self.config.retry, attempt, hint, self._rng)
         log.warning("%s: %s; retry %d in %.1f s", name, description, attempt, delay)
         self.stats.add(retries=1, retry_wait_seconds=delay)
         self._sleep(delay)

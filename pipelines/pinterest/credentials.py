@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import stat
 import tempfile
@@ -13,6 +14,7 @@ from pathlib import Path
 
 DEFAULT_SCOPES = ("ads:read", "boards:read", "boards:read_secret", "pins:read", "pins:read_secret", "user_accounts:read")
 DEFAULT_REDIRECT_URI = "http://localhost:8085/"
+log = logging.getLogger("pipelines.pinterest")
 
 
 class CredentialsError(Exception):
@@ -45,6 +47,36 @@ class Secret:
         return bool(self._value)
 
 
+def _unfit_character(value: str) -> str | None:
+    """What kind of character keeps `value` from being sent in an HTTP header as it is, if any."""
+    for character in value:
+        if character in "\r\n":
+            return "a line break"
+        if character in " \t":
+            return "a space or tab"
+        if not character.isascii():
+            return "a non-ASCII character"
+        if not character.isprintable():
+            return "a control character"
+    return None
+
+
+def clean_secret(value: str, name: str) -> str:
+    """A token, secret or app id ready for a header: surrounding whitespace (a trailing newline from a file
+    or a paste) is removed with a warning naming `name`; any other whitespace, control or non-ASCII
+    character is refused (CredentialsError naming `name`). The value itself is never shown."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be text")
+    stripped = value.strip()
+    if stripped != value:
+        log.warning("%s had whitespace around it (a trailing newline?); it was removed", name)
+    unfit = _unfit_character(stripped)
+    if unfit:
+        raise CredentialsError(f"{name} contains {unfit} inside the value, which cannot be sent in an HTTP "
+                               f"header; set it to the token or secret alone, on one line, as Pinterest issued it")
+    return stripped
+
+
 @dataclasses.dataclass(frozen=True)
 class Tokens:
     """An access token and what is known about it; `expires_at` and friends are epoch seconds."""
@@ -69,8 +101,8 @@ class Tokens:
         now = time.time() if now is None else now
         refresh = body.get("refresh_token")
         return cls(
-            access_token=Secret(body["access_token"]),
-            refresh_token=Secret(refresh) if refresh else (previous.refresh_token if previous else None),
+            access_token=Secret(clean_secret(body["access_token"], "the access token of the token endpoint's answer")),
+            refresh_token=Secret(clean_secret(refresh, "the refresh token of the token endpoint's answer")) if refresh else (previous.refresh_token if previous else None),
             expires_at=now + float(body["expires_in"]) if body.get("expires_in") is not None else None,
             refresh_token_expires_at=float(body["refresh_token_expires_at"]) if body.get("refresh_token_expires_at")
             else (previous.refresh_token_expires_at if previous else None),
@@ -106,8 +138,9 @@ class TokenFile:
         try:
             data = json.loads(self.path.read_text())
             return Tokens(
-                access_token=Secret(data["access_token"]),
-                refresh_token=Secret(data["refresh_token"]) if data.get("refresh_token") else None,
+                access_token=Secret(clean_secret(data["access_token"], f"access_token in {self.path}")),
+                refresh_token=Secret(clean_secret(data["refresh_token"], f"refresh_token in {self.path}"))
+                if data.get("refresh_token") else None,
                 expires_at=data.get("expires_at"),
                 refresh_token_expires_at=data.get("refresh_token_expires_at"),
                 scope=data.get("scope"),
@@ -146,7 +179,11 @@ def app_credentials_from_env(env: Mapping[str, str]) -> AppCredentials | None:
         return None
     if not app_id or not secret:
         raise CredentialsError("set both PINTEREST_APP_ID and PINTEREST_APP_SECRET (only one of them is set)")
-    return AppCredentials(app_id, Secret(secret))
+    app_id = clean_secret(app_id, "PINTEREST_APP_ID")
+    if ":" in app_id:
+        raise CredentialsError("PINTEREST_APP_ID contains ':', which cannot be in an app id; copy it again from "
+                               "developers.pinterest.com")
+    return AppCredentials(app_id, Secret(clean_secret(secret, "PINTEREST_APP_SECRET")))
 
 
 def tokens_from_env(env: Mapping[str, str]) -> Tokens | None:
@@ -154,6 +191,8 @@ def tokens_from_env(env: Mapping[str, str]) -> Tokens | None:
     refresh = env.get("PINTEREST_REFRESH_TOKEN")
     if not access and not refresh:
         return None
+    access = clean_secret(access, "PINTEREST_ACCESS_TOKEN") if access else None
+    refresh = clean_secret(refresh, "PINTEREST_REFRESH_TOKEN") if refresh else None
     # Only a refresh token: start with an expired placeholder so the first call refreshes.
     return Tokens(access_token=Secret(access or ""), refresh_token=Secret(refresh) if refresh else None,
                   expires_at=None if access else 0.0)

@@ -19,6 +19,24 @@ class PaginationLoopError(PinterestError):
     """The API handed out a bookmark it had already given: paging would never end."""
 
 
+class PageLimitError(PaginationLoopError):
+    """A listing went past the page limit (PINTEREST_MAX_PAGES) with a new bookmark on every page."""
+
+
+class UnsafeUrlError(PinterestError, ValueError):
+    """A URL the client would send to is refused: not https (and not this machine), or written so that URL
+    parsers could disagree on its host (backslash, user info, whitespace, non-ASCII)."""
+
+
+class RequestNotSentError(PinterestError):
+    """A request could not be built or sent (for example an invalid header); never retried. The message is
+    ours: the library's own text may quote a header, and headers carry the token."""
+
+
+class ResponseTooLargeError(PinterestError):
+    """An answer grew past the body cap (PINTEREST_HTTP_MAX_BODY_MB) once decompressed; never retried."""
+
+
 class RetryBudgetExhausted(PinterestError):
     """The run's total retry budget is spent; the run stops instead of hammering the API."""
 
@@ -29,6 +47,12 @@ class TransportError(PinterestError):
     def __init__(self, message: str, endpoint: str):
         super().__init__(f"{endpoint}: {message}")
         self.endpoint = endpoint
+        self.reason = message
+
+
+class ApiUnreachableError(TransportError):
+    """No complete answer from the API within a call's time bound. The client remembers it: its later
+    calls raise the same error at once instead of waiting another time bound each."""
 
 
 class ApiError(PinterestError):
@@ -57,6 +81,10 @@ class NotFoundError(ApiError):
     """404: the entity does not exist."""
 
 
+class RedirectError(ApiError):
+    """3xx: API calls never follow redirects (a redirect could lead the token to another host or to plain http)."""
+
+
 class InvalidRequestError(ApiError):
     """400 (other than the transient kinds): the API rejected the parameters."""
 
@@ -80,4 +108,6 @@ def error_for_status(status: int) -> type[ApiError]:
         return RateLimitedError
     if status >= 500:
         return ServerError
+    if 300 <= status < 400:
+        return RedirectError
     return InvalidRequestError

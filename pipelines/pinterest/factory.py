@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import urllib.parse
 from collections.abc import Mapping
 
 import requests
@@ -12,16 +11,20 @@ import requests
 from pipelines import settings
 from pipelines.pinterest.accounting import CallStats
 from pipelines.pinterest.budgets import RateBudgets
-from pipelines.pinterest.client import LOCAL_HOSTS, ClientConfig, PinterestClient, check_base_url
-from pipelines.pinterest.credentials import AppCredentials, Secret, TokenFile, app_credentials_from_env, load_tokens
-from pipelines.pinterest.oauth import TokenManager
+from pipelines.pinterest.client import ClientConfig, PinterestClient
+from pipelines.pinterest.credentials import (
+    AppCredentials,
+    Secret,
+    TokenFile,
+    app_credentials_from_env,
+    load_tokens,
+    tokens_from_env,
+)
+from pipelines.pinterest.oauth import TokenManager, token_endpoint_url
+from pipelines.pinterest.urls import check_base_url, is_local
 
 # The simulator's development app; used automatically only for a local simulator base URL.
 SIMULATOR_APP = AppCredentials("1234567", Secret("sandbox-secret"))
-
-
-def is_local(base_url: str) -> bool:
-    return urllib.parse.urlsplit(base_url).hostname in LOCAL_HOSTS
 
 
 def app_credentials(env: Mapping[str, str], base_url: str) -> AppCredentials | None:
@@ -32,10 +35,13 @@ def app_credentials(env: Mapping[str, str], base_url: str) -> AppCredentials | N
 
 
 def check_client_settings(env: Mapping[str, str] = os.environ) -> None:
-    """Raise BaseUrlError or CredentialsError for a base URL, app credentials or token file that cannot
-    work, before a run calls or writes anything."""
+    """Raise BaseUrlError, CredentialsError or SettingsError for a base URL, token endpoint, credentials,
+    token file or HTTP limit that cannot work, before a run calls or writes anything."""
     base_url = check_base_url(settings.api_base_url(env))
+    token_endpoint_url(base_url)
+    settings.http_limits(env)
     app_credentials(env, base_url)
+    tokens_from_env(env)
     token_file = TokenFile(settings.token_file_path(env))
     if token_file.exists():
         token_file.read()
@@ -44,15 +50,15 @@ def check_client_settings(env: Mapping[str, str] = os.environ) -> None:
 def client_from_env(env: Mapping[str, str] = os.environ, *, config: ClientConfig | None = None,
                     budgets: RateBudgets | None = None, stats: CallStats | None = None) -> tuple[PinterestClient, str]:
     """A client for the configured account and a description of where its tokens came from. The retry
-    policy always comes from the environment (PINTEREST_RETRY_BACKOFF_SECONDS)."""
+    policy and the HTTP limits always come from the environment (PINTEREST_RETRY_BACKOFF_SECONDS,
+    PINTEREST_HTTP_*, PINTEREST_MAX_PAGES)."""
     base_url = settings.api_base_url(env)
     config = dataclasses.replace(config or ClientConfig(base_url=base_url, today=lambda: settings.today(env)),
-                                 retry=settings.retry_policy(env))
+                                 retry=settings.retry_policy(env), limits=settings.http_limits(env))
     token_file = TokenFile(settings.token_file_path(env))
     tokens, source = load_tokens(env, token_file)
     stats = stats or CallStats()
     session = requests.Session()
     manager = TokenManager(tokens, session, config.base_url, app_credentials(env, config.base_url), token_file,
-                           (config.connect_timeout_seconds, config.read_timeout_seconds),
-                           on_refresh=lambda: stats.add(token_refreshes=1), retry=config.retry)
+                           config.limits, on_refresh=lambda: stats.add(token_refreshes=1), retry=config.retry)
     return PinterestClient(config, manager, budgets=budgets, stats=stats, session=session), source

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import http.server
+import json
 import logging
 import random
 import secrets
@@ -22,12 +23,22 @@ from pipelines.pinterest.credentials import (
     Secret,
     TokenFile,
     Tokens,
+    clean_secret,
 )
-from pipelines.pinterest.errors import AuthError, TransportError
-from pipelines.pinterest.retries import RETRYABLE_STATUSES, RetryPolicy, backoff_seconds, server_wait_seconds
+from pipelines.pinterest.errors import ApiUnreachableError, AuthError, TransportError
+from pipelines.pinterest.retries import (
+    RETRYABLE_STATUSES,
+    CallClock,
+    RetryPolicy,
+    backoff_seconds,
+    server_wait_seconds,
+)
+from pipelines.pinterest.transport import Answer, HttpLimits, NoAnswer, exchange, unreachable_message
+from pipelines.pinterest.urls import check_url
 
 log = logging.getLogger("pipelines.pinterest")
 DEFAULT_RETRY = RetryPolicy()
+DEFAULT_LIMITS = HttpLimits()
 
 LOGIN_HINT = "run `pinterest-etl auth login` to authorize again"
 
@@ -40,36 +51,59 @@ def consent_page_url(base_url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}/oauth/"
 
 
-def request_tokens(session: requests.Session, base_url: str, app: AppCredentials, form: dict, timeout: tuple,
-                   retry: RetryPolicy = DEFAULT_RETRY, sleep: Callable[[float], None] = time.sleep) -> dict:
-    """POST /oauth/token with the app's Basic credentials, retrying 429/5xx/transport failures.
-    Errors never echo the form or the secret."""
-    basic = base64.b64encode(f"{app.app_id}:{app.app_secret.reveal()}".encode()).decode()
+def token_endpoint_url(base_url: str) -> str:
+    """POST /oauth/token under the API base URL, checked like every URL a secret is sent to."""
+    return check_url(f"{base_url.rstrip('/')}/oauth/token", "the OAuth token endpoint (PINTEREST_API_BASE_URL/oauth/token)")
+
+
+def request_tokens(session: requests.Session, base_url: str, app: AppCredentials, form: dict,
+                   limits: HttpLimits = DEFAULT_LIMITS, retry: RetryPolicy = DEFAULT_RETRY,
+                   sleep: Callable[[float], None] = time.sleep) -> dict:
+    """POST /oauth/token with the app's Basic credentials, retrying 429/5xx/transport failures within the
+    call's time bound (`limits.call_seconds`). Never follows a redirect. Errors never echo the form or the
+    secret."""
+    url = token_endpoint_url(base_url)
+    app_id = clean_secret(app.app_id, "PINTEREST_APP_ID")
+    basic = base64.b64encode(f"{app_id}:{clean_secret(app.app_secret.reveal(), 'PINTEREST_APP_SECRET')}".encode()).decode()
     rng = random.Random()
+    clock = CallClock(limits.call_seconds)
     for attempt in range(1, retry.max_attempts + 1):
-        try:
-            response = session.post(f"{base_url}/oauth/token", data=form, timeout=timeout,
-                                    headers={"Authorization": f"Basic {basic}"})
-            body = response.json() if response.content else {}
-        except requests.RequestException as error:
-            failure, hint = f"token request failed: {type(error).__name__}", None
-        except ValueError:
-            failure, hint = f"token request answered HTTP {response.status_code} with a body that is not JSON", None
+        started = time.monotonic()
+        answer = exchange(session, "POST", url, what="oauth/token", limits=limits, seconds=clock.left(), data=form,
+                          headers={"Authorization": f"Basic {basic}", "Accept": "application/json"})
+        if isinstance(answer, NoAnswer):
+            failure, hint = f"token request: {answer.description}", None
         else:
-            if response.status_code == 200 and isinstance(body, dict) and "access_token" in body:
+            body = _json_or_none(answer.content)
+            if answer.status == 200 and isinstance(body, dict) and "access_token" in body:
                 return body
-            message = body.get("message", "token request refused") if isinstance(body, dict) else "token request refused"
-            if response.status_code not in RETRYABLE_STATUSES:
-                raise AuthError(response.status_code, body.get("code") if isinstance(body, dict) else None,
-                                f"{message} ({_refusal_hint(response.status_code, app, form.get('grant_type'))})",
-                                "oauth/token", response.headers.get("x-pinterest-rid"))
-            failure, hint = f"token request answered HTTP {response.status_code}", server_wait_seconds(response.headers, message)
-        if attempt == retry.max_attempts:
-            raise TransportError(f"{failure} ({attempt} attempts)", "oauth/token")
+            fields = body if isinstance(body, dict) else {}
+            message = str(fields.get("message") or "token request refused")
+            if answer.status not in RETRYABLE_STATUSES:
+                raise AuthError(answer.status, fields.get("code") if isinstance(fields.get("code"), int) else None,
+                                f"{message} ({_refusal_hint(answer.status, app, form.get('grant_type'))})",
+                                "oauth/token", answer.headers.get("x-pinterest-rid"))
+            failure, hint = f"token request answered HTTP {answer.status}", server_wait_seconds(answer.headers, message)
+        throttled = isinstance(answer, Answer) and answer.status == 429
+        if not throttled:
+            clock.spend(time.monotonic() - started)
         delay = backoff_seconds(retry, attempt, hint, rng)
+        if attempt == retry.max_attempts or (not throttled and clock.left() <= delay):
+            if isinstance(answer, NoAnswer):
+                raise ApiUnreachableError(unreachable_message(url, limits, attempt, answer.description), "oauth/token")
+            raise TransportError(f"{failure} ({attempt} attempts)", "oauth/token")
+        if not throttled:
+            clock.spend(delay)
         log.warning("oauth/token: %s; retry %d in %.1f s", failure, attempt, delay)
         sleep(delay)
     raise AssertionError("unreachable")
+
+
+def _json_or_none(content: bytes):
+    try:
+        return json.loads(content) if content else None
+    except ValueError:
+        return None
 
 
 def _refusal_hint(status: int, app: AppCredentials, grant: str | None) -> str:
@@ -89,14 +123,14 @@ class TokenManager:
     """The current tokens of a client. Refreshes once for all threads (single flight) and persists."""
 
     def __init__(self, tokens: Tokens, session: requests.Session, base_url: str, app: AppCredentials | None,
-                 token_file: TokenFile | None, timeout: tuple, on_refresh: Callable[[], None] = lambda: None,
+                 token_file: TokenFile | None, limits: HttpLimits = DEFAULT_LIMITS, on_refresh: Callable[[], None] = lambda: None,
                  clock: Callable[[], float] = time.time, retry: RetryPolicy = DEFAULT_RETRY):
         self._tokens = tokens
         self._session = session
         self._base_url = base_url
         self._app = app
         self._file = token_file
-        self._timeout = timeout
+        self._limits = limits
         self._on_refresh = on_refresh
         self._clock = clock
         self._retry = retry
@@ -125,7 +159,7 @@ class TokenManager:
                 raise AuthError(401, 2, f"the access token is invalid or expired and no refresh token and app "
                                         f"credentials are configured; {LOGIN_HINT}", "oauth/token", None)
             body = request_tokens(self._session, self._base_url, self._app, {
-                "grant_type": "refresh_token", "refresh_token": self._tokens.refresh_token.reveal()}, self._timeout,
+                "grant_type": "refresh_token", "refresh_token": self._tokens.refresh_token.reveal()}, self._limits,
                 self._retry)
             self._tokens = Tokens.from_token_response(body, previous=self._tokens, now=self._clock())
             if self._file is not None:
@@ -143,7 +177,7 @@ def authorization_url(base_url: str, app_id: str, redirect_uri: str, scopes: tup
 def login(base_url: str, app: AppCredentials, open_browser: Callable[[str], None], *,
           redirect_uri: str = DEFAULT_REDIRECT_URI, scopes: tuple[str, ...] = DEFAULT_SCOPES,
           timeout_seconds: float = 300.0, session: requests.Session | None = None,
-          request_timeout: tuple = (10, 60)) -> Tokens:
+          limits: HttpLimits = DEFAULT_LIMITS) -> Tokens:
     """The authorization-code flow: show the consent page, receive the code on a one-shot listener bound
     to 127.0.0.1, check `state`, exchange the code. Returns the new tokens."""
     parts = urllib.parse.urlsplit(redirect_uri)
@@ -202,7 +236,7 @@ def login(base_url: str, app: AppCredentials, open_browser: Callable[[str], None
     try:
         body = request_tokens(session, base_url, app, {"grant_type": "authorization_code", "code": outcome["code"],
                                                        "redirect_uri": redirect_uri, "continuous_refresh": "true"},
-                              request_timeout)
+                              limits)
     finally:
         if own_session:
             session.close()

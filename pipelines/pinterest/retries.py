@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import email.utils
+import logging
+import math
 import random
 import re
 import time
 
+log = logging.getLogger("pipelines.pinterest")
+_DELTA_SECONDS = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 _RETRY_AFTER_IN_MESSAGE = re.compile(r"[Rr]etry after (\d+(?:\.\d+)?) seconds?")
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 TRANSIENT_400_CODES = frozenset({12})
@@ -36,24 +41,63 @@ def is_transient_400(code: int | None, message: str) -> bool:
 
 
 def server_wait_seconds(headers, message: str = "", now: float | None = None) -> float | None:
-    """The server's own hint, in order: Retry-After, X-RateLimit-Reset (seconds), "Retry after N seconds"."""
+    """The server's own hint, in order: Retry-After, X-RateLimit-Reset (seconds), "Retry after N seconds".
+    A header that is not a valid value is ignored with a warning (the usual backoff applies)."""
     retry_after = headers.get("Retry-After")
     if retry_after:
-        retry_after = retry_after.strip()
-        try:
-            return max(float(retry_after), 0.0)
-        except ValueError:
-            parsed = email.utils.parsedate_to_datetime(retry_after) if retry_after else None
-            if parsed is not None:
-                return max(parsed.timestamp() - (now if now is not None else time.time()), 0.0)
+        wait = retry_after_seconds(retry_after, time.time() if now is None else now)
+        if wait is not None:
+            return wait
+        log.warning("ignoring the header Retry-After: %.40r (neither whole seconds nor an HTTP date)", retry_after)
     reset = headers.get("X-RateLimit-Reset")
     if reset:
-        try:
-            return max(float(reset), 0.0)
-        except ValueError:
-            pass
+        wait = reset_seconds(reset)
+        if wait is not None:
+            return wait
+        log.warning("ignoring the header X-RateLimit-Reset: %.40r (not a finite, non-negative number of seconds)",
+                    reset)
     match = _RETRY_AFTER_IN_MESSAGE.search(message or "")
     return float(match.group(1)) if match else None
+
+
+def retry_after_seconds(value: str, now: float) -> float | None:
+    """RFC 9110 Retry-After: delta-seconds or an HTTP-date; None for anything else (nan, inf, -5, 1e3,
+    garbage). Digits with a decimal fraction are accepted too (the simulator sends fractions for fast tests).
+    A date in the past means no wait."""
+    value = value.strip()
+    if _DELTA_SECONDS.fullmatch(value):
+        return float(value)
+    try:
+        moment = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if moment.tzinfo is None:  # an HTTP-date is always GMT; "-0000" parses as naive
+        moment = moment.replace(tzinfo=dt.timezone.utc)
+    return max(moment.timestamp() - now, 0.0)
+
+
+def reset_seconds(value: str) -> float | None:
+    """X-RateLimit-Reset as Pinterest sends it: seconds until the window resets, a finite number >= 0."""
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+
+
+@dataclasses.dataclass
+class CallClock:
+    """The time one call has spent without a usable answer: attempts that failed (no answer, timeouts, 5xx)
+    and the backoff after them. Deliberate rate-limit waits are not counted: they have their own cap."""
+
+    limit_seconds: float
+    spent_seconds: float = 0.0
+
+    def left(self) -> float:
+        return self.limit_seconds - self.spent_seconds
+
+    def spend(self, seconds: float) -> None:
+        self.spent_seconds += seconds
 
 
 def backoff_seconds(policy: RetryPolicy, attempt: int, hint: float | None, rng: random.Random) -> float:
