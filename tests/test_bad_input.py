@@ -59,6 +59,13 @@ def files_under(home) -> list[str]:
      "PINTEREST_API_BASE_URL must use https for api.pinterest.com; plain http is accepted only for a local simulator"),
     ([], {"PINTEREST_APP_ID": "1234567"}, "set both PINTEREST_APP_ID and PINTEREST_APP_SECRET"),
     ([], {"PINTEREST_RETRY_BACKOFF_SECONDS": "fast"}, "PINTEREST_RETRY_BACKOFF_SECONDS must be a number of seconds"),
+    ([], {"PINTEREST_HTTP_TIMEOUT_SECONDS": "0"}, "PINTEREST_HTTP_TIMEOUT_SECONDS must be more than 0 seconds"),
+    ([], {"PINTEREST_HTTP_CALL_TIMEOUT_SECONDS": "forever"}, "PINTEREST_HTTP_CALL_TIMEOUT_SECONDS must be a number"),
+    ([], {"PINTEREST_HTTP_MAX_BODY_MB": "lots"}, "PINTEREST_HTTP_MAX_BODY_MB must be a whole number from 1"),
+    ([], {"PINTEREST_MAX_PAGES": "-1"}, "PINTEREST_MAX_PAGES must be a whole number from 1"),
+    ([], {"PINTEREST_API_BASE_URL": "http://evil.example\\@127.0.0.1:8787/v5"},
+     "PINTEREST_API_BASE_URL must not contain a backslash"),
+    ([], {"PINTEREST_ACCESS_TOKEN": "pina_one\npina_two"}, "PINTEREST_ACCESS_TOKEN contains a line break inside the value"),
 ], ids=lambda value: None)
 def test_bad_run_input_is_refused_before_anything_is_called_or_written(make_sandbox, monkeypatch, tmp_path, capsys,
                                                                        args, settings, message):

@@ -21,10 +21,12 @@ import pyarrow.parquet as pq
 import pytest
 import requests
 
-from pipelines.pinterest.credentials import DEFAULT_SCOPES, Secret, TokenFile, Tokens
+from pipelines.pinterest.credentials import DEFAULT_SCOPES, CredentialsError, Secret, TokenFile, Tokens
+from pipelines.pinterest.errors import RequestNotSentError, UnsafeUrlError
 from pipelines.pinterest.oauth import request_tokens
+from pipelines.pinterest.urls import BaseUrlError, check_base_url
 from pipelines.sandbox.auth import APP_ID, APP_SECRET
-from tests.client_support import SIMULATOR_APP, server_stats
+from tests.client_support import SIMULATOR_APP, make_client, server_stats
 from tests.conftest import PARTITIONS_FIRST, TODAY
 from tests.fault_support import FAST_RETRIES, RANGE
 
@@ -227,3 +229,109 @@ def test_auth_login_refuses_a_callback_with_a_wrong_state(make_sandbox, tmp_path
     assert not (tmp_path / "credentials").exists()
     assert "state=" in consent_url  # the real consent URL carried the state the listener expected
 
+
+
+def leaked_anywhere(secret: str, outputs: list[subprocess.CompletedProcess], *roots: Path) -> list[str]:
+    """Where `secret` shows: in a command's output or in any file under `roots` (in readable form)."""
+    places = [f"output of {' '.join(o.args[3:5])}" for o in outputs if secret in o.stdout + o.stderr]
+    for root in roots:
+        places += [str(p) for p in root.rglob("*") if p.is_file() and secret.encode() in readable_contents(p)]
+    return places
+
+
+@pytest.mark.slow
+def test_a_token_with_a_trailing_newline_is_used_stripped_with_a_warning_and_never_shown(make_sandbox, tmp_path):
+    """The newline a token file or a paste leaves behind made `requests` raise InvalidHeader quoting the whole
+    `Authorization` value into stderr, Dagster's event log and the compute logs."""
+    server = make_sandbox(pins=20, boards=2, ad_accounts=1, campaigns=2, ad_groups=1, ads=1)
+    token = issued_tokens(server)["access_token"]
+    home, dagster_home = tmp_path / "etl", tmp_path / "dagster"
+    dagster_home.mkdir()
+    env = cli_env(server, home, DAGSTER_HOME=str(dagster_home), PINTEREST_ACCESS_TOKEN=f"{token}\n")
+    run = subprocess.run([*CLI, "run", "--start", RANGE[1].isoformat(), "--end", RANGE[1].isoformat()],
+                         capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "PINTEREST_ACCESS_TOKEN had whitespace around it" in run.stderr
+    assert server_stats(server)["requests"]  # the run called the API with the stripped token
+    assert leaked_anywhere(token, [run], home, dagster_home) == []
+
+
+@pytest.mark.parametrize("variable", ["PINTEREST_ACCESS_TOKEN", "PINTEREST_REFRESH_TOKEN", "PINTEREST_APP_SECRET"])
+def test_a_secret_with_an_inner_newline_is_refused_naming_the_variable_never_the_value(make_sandbox, tmp_path, variable):
+    server = make_sandbox()
+    secret = f"pina_{secrets.token_urlsafe(12)}\n{secrets.token_urlsafe(12)}"
+    home, dagster_home = tmp_path / "etl", tmp_path / "dagster"
+    dagster_home.mkdir()
+    env = {**cli_env(server, home, DAGSTER_HOME=str(dagster_home), PINTEREST_ACCESS_TOKEN="pina_SANDBOX",
+                     PINTEREST_APP_ID=APP_ID, PINTEREST_APP_SECRET=APP_SECRET), variable: secret}
+    run = subprocess.run([*CLI, "run"], capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
+    assert run.returncode == 2
+    assert f"{variable} contains a line break inside the value" in run.stderr
+    assert server_stats(server)["requests"] == {}
+    for part in secret.split("\n"):
+        assert leaked_anywhere(part, [run], tmp_path) == []
+
+
+def test_a_token_file_with_an_inner_control_character_is_refused_naming_the_file(tmp_path):
+    path = tmp_path / "token.json"
+    path.write_text(json.dumps({"access_token": "pina_abc\tdef"}))
+    path.chmod(0o600)
+    with pytest.raises(CredentialsError) as failure:
+        TokenFile(path).read()
+    assert str(failure.value).startswith(f"access_token in {path} contains a space or tab inside the value")
+    assert "pina_abc" not in str(failure.value)
+
+
+def test_a_token_the_token_endpoint_returns_with_a_line_break_is_refused_without_showing_it():
+    with pytest.raises(CredentialsError, match="the access token of the token endpoint's answer contains a line") as failure:
+        Tokens.from_token_response({"access_token": "pina_new\nline", "expires_in": 3600})
+    assert "pina_new" not in str(failure.value)
+
+
+def test_an_error_building_a_request_never_carries_a_header_value(make_sandbox):
+    """Tokens that bypass validation (built in code) still cannot leak: the library's InvalidHeader, which
+    quotes the header, becomes our own message, with no exception of the library attached."""
+    server = make_sandbox()
+    token = f"pina_{secrets.token_urlsafe(16)}"
+    with make_client(server, tokens=Tokens(Secret(f"{token}\n"))) as client, \
+            pytest.raises(RequestNotSentError) as failure:
+        client.get("user_account/get")
+    assert str(failure.value) == ("user_account/get: the request could not be sent (InvalidHeader); check the URL and "
+                                  "the credentials' format")
+    assert failure.value.__cause__ is None and failure.value.__context__ is None
+    assert server_stats(server)["requests"] == {}
+
+
+def test_a_base_url_that_parsers_read_differently_is_refused_before_any_connection(make_sandbox, tmp_path):
+    """`http://127.0.0.1:TRAP\\@127.0.0.1:SIMULATOR/v5` was the simulator to the check (urlsplit) and the trap
+    to requests (urllib3): the bearer token went to the trap. Now nothing connects anywhere."""
+    server = make_sandbox()
+    simulator = urllib.parse.urlsplit(server.base_url)
+    with socket.create_server(("127.0.0.1", 0)) as trap:
+        trap.setblocking(False)
+        base_url = f"http://127.0.0.1:{trap.getsockname()[1]}\\@{simulator.netloc}/v5"
+        env = {**cli_env(server, tmp_path / "etl", PINTEREST_ACCESS_TOKEN="pina_SANDBOX"),
+               "PINTEREST_API_BASE_URL": base_url}
+        run = subprocess.run([*CLI, "run"], capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
+        assert run.returncode == 2
+        assert "PINTEREST_API_BASE_URL must not contain a backslash" in run.stderr
+        with pytest.raises(BlockingIOError):
+            trap.accept()
+    assert server_stats(server)["requests"] == {}
+
+
+@pytest.mark.parametrize("base_url, reason", [
+    ("http://user:pass@127.0.0.1:8787/v5", "must not contain user info"),
+    ("http://127.0.0.1:8787/v5?x=1", "must not have a query"),
+    ("https://api.pinterest.com\t/v5", "must not contain whitespace or a control character"),
+    ("https://pintérest.com/v5", "must not contain a non-ASCII character"),
+    ("http://[::ffff:10.0.0.1]/v5", "must use https for ::ffff:10.0.0.1"),
+])
+def test_base_urls_parsers_could_read_differently_are_refused(base_url, reason):
+    with pytest.raises(BaseUrlError, match=f"PINTEREST_API_BASE_URL {reason}"):
+        check_base_url(base_url)
+
+
+def test_the_token_endpoint_of_a_plain_http_base_url_is_refused_before_the_secret_is_sent():
+    with requests.Session() as session, pytest.raises(UnsafeUrlError, match="the OAuth token endpoint"):
+        request_tokens(session, "http://api.example.com/v5", SIMULATOR_APP, {"grant_type": "refresh_token"})
