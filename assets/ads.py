@@ -145,5 +145,5 @@ def ads_warehouse(context: dg.AssetExecutionContext, storage: StorageResource, p
     """The ads rows of the lake for the range and the newest ads dimension snapshots, loaded into DuckDB in one
     transaction, behind `ad_account_daily`, `campaign_daily`, `ad_group_daily` and `ad_daily` (one row per
     entity per UTC day per attribution setting, with parent ids and the account's currency)."""
-    return load_warehouse(storage, partition_range(context), ADS, ADS_DIMENSIONS, ADS_CHECKS, "campaign_daily",
-                          stale_before=pinterest.today() - dt.timedelta(days=settings.repull_days("ads")))
+    yield from load_warehouse(storage, partition_range(context), ADS, ADS_DIMENSIONS, ADS_CHECKS, "campaign_daily",
+                              stale_before=pinterest.today() - dt.timedelta(days=settings.repull_days("ads")))

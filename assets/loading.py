@@ -9,7 +9,8 @@ from assets.resources import StorageResource
 from pipelines import transform
 from pipelines.accounts import Account
 from pipelines.planning import DateRange
-from pipelines.quality import Check, run_check
+from pipelines.quality import Check, CheckOutcome
+from pipelines.warehouse import BlockingCheckError
 
 
 def check_specs(asset: str, checks: tuple[Check, ...]) -> list[dg.AssetCheckSpec]:
@@ -33,19 +34,32 @@ def normalize_to_lake(storage: StorageResource, requested: DateRange, source: tr
 
 def load_warehouse(storage: StorageResource, requested: DateRange, source: transform.Source, dimensions: tuple[str, ...],
                    checks: tuple[Check, ...], preview_view: str, preview_filter: str = "",
-                   stale_before: dt.date | None = None) -> dg.MaterializeResult:
-    """The range's lake files of the source and the newest snapshots of its dimensions, in one transaction;
-    then the source's checks and a preview of its main view."""
+                   stale_before: dt.date | None = None):
+    """The range's lake files of the source and the newest snapshots of its dimensions, in one transaction whose
+    checks run before COMMIT; then a preview of its main view. A failing blocking check yields every check's
+    result (so the UI shows which one failed, with its sample rows) and fails the step: nothing is published."""
     warehouse, lake = storage.warehouse(), storage.lake()
     snapshots = {name: lake.latest_snapshots(name) for name in dimensions}
-    rows = warehouse.load(lake, source.name, source.entity_types, requested.dates(),
-                          {name: paths for name, paths in snapshots.items() if paths})
+    try:
+        loaded = warehouse.load(lake, source.name, source.entity_types, requested.dates(),
+                                {name: paths for name, paths in snapshots.items() if paths}, checks, stale_before)
+    except BlockingCheckError as error:
+        yield from (check_result(outcome) for outcome in error.outcomes)
+        raise dg.Failure(description=str(error), allow_retries=False) from None
     with warehouse.connect(read_only=True) as con:
-        results = [dg.AssetCheckResult(check_name=c.name, passed=(bad := run_check(con, c, source.entity_types, requested, stale_before)) == 0,
-                                       severity=dg.AssetCheckSeverity.ERROR if c.blocking else dg.AssetCheckSeverity.WARN,
-                                       metadata={"violations": bad}) for c in checks]
         sample = con.sql(f"SELECT * FROM {preview_view} WHERE date BETWEEN ? AND ? {preview_filter} "
                          "ORDER BY date DESC LIMIT 5", params=[requested.start, requested.end]).to_arrow_table()
-    return dg.MaterializeResult(metadata={
-        "range": str(requested), **{f"rows_{k}": dg.MetadataValue.int(v) for k, v in rows.items()},
-        f"preview_{preview_view}": preview(sample)}, check_results=results)
+    yield dg.MaterializeResult(metadata={
+        "range": str(requested), **{f"rows_{k}": dg.MetadataValue.int(v) for k, v in loaded.rows.items()},
+        f"preview_{preview_view}": preview(sample)}, check_results=[check_result(o) for o in loaded.checks])
+
+
+def check_result(outcome: CheckOutcome) -> dg.AssetCheckResult:
+    """A check's verdict as Dagster shows it: passed or not, its severity, the number of offending rows and a
+    sample of them."""
+    metadata = {"violations": dg.MetadataValue.int(outcome.violations)}
+    if outcome.sample:
+        metadata["sample"] = dg.MetadataValue.json(list(outcome.sample))
+    return dg.AssetCheckResult(check_name=outcome.check.name, passed=outcome.passed,
+                               severity=dg.AssetCheckSeverity.ERROR if outcome.check.blocking else dg.AssetCheckSeverity.WARN,
+                               metadata=metadata)

@@ -148,6 +148,6 @@ def organic_warehouse(context: dg.AssetExecutionContext, storage: StorageResourc
     """The organic rows of the lake for the partition range and the newest dimension snapshots, loaded into
     DuckDB in one transaction (delete the range, insert), behind the wide views `user_account_daily` (one
     row per account per UTC day per split) and `pin_daily` (one row per pin per UTC day)."""
-    return load_warehouse(storage, partition_range(context), ORGANIC, ("user_accounts", "boards", "pins", "pin_lifetime"),
-                          ORGANIC_CHECKS, "user_account_daily", "AND split_field = 'NO_SPLIT'",
-                          pinterest.today() - dt.timedelta(days=settings.repull_days("organic")))
+    yield from load_warehouse(storage, partition_range(context), ORGANIC, ("user_accounts", "boards", "pins", "pin_lifetime"),
+                              ORGANIC_CHECKS, "user_account_daily", "AND split_field = 'NO_SPLIT'",
+                              pinterest.today() - dt.timedelta(days=settings.repull_days("organic")))

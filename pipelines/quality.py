@@ -1,23 +1,52 @@
-"""Data-quality checks on the warehouse: each a SQL query counting the rows that break a rule."""
+"""Data-quality checks on the warehouse: each a SQL query returning the rows that break a rule."""
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import math
 
 import duckdb
 
 from pipelines.planning import DateRange
+from pipelines.sql_text import literal, literal_list
 from pipelines.tables import METRIC_DAILY_KEY
+
+SAMPLE_ROWS = 5  # offending rows shown in a check's metadata and in the error of a failed load
 
 
 @dataclasses.dataclass(frozen=True)
 class Check:
     name: str
     description: str
-    violations_sql: str  # counts offending rows; parameters $types (entity types), $start and $end (dates),
-    # and (when it uses it) $stale_before: the first date the daily schedule still re-pulls
+    # One row per offending row (or group), with the columns that let a user find it (date, entity, metric,
+    # value); the check passes when it returns none. Parameters: $types (entity types), $start and $end (dates),
+    # and (when it uses them) $stale_before, the first date the daily schedule still re-pulls, and $tolerance,
+    # the relative difference a sum may have from its parent's.
+    offending_rows_sql: str
     blocking: bool = True
+
+
+@dataclasses.dataclass(frozen=True)
+class CheckOutcome:
+    """A check's verdict on the run's scope: how many rows break it, and the first few of them."""
+
+    check: Check
+    violations: int
+    sample: tuple[dict[str, object], ...] = ()
+
+    @property
+    def passed(self) -> bool:
+        return self.violations == 0
+
+    def sample_text(self) -> str:
+        """The sample as `column=value` lists separated by `; `, e.g. `date=2026-11-01, entity_id=7, value=-1.0`."""
+        return "; ".join(", ".join(f"{column}={value}" for column, value in row.items()) for row in self.sample)
+
+    def describe(self) -> str:
+        """One line: the check, how many rows break it and the sample."""
+        rows = "row breaks" if self.violations == 1 else "rows break"
+        return f"{self.check.name}: {self.violations} {rows} it ({self.check.description}), e.g. {self.sample_text()}"
 
 
 def _in_scope(alias: str = "") -> str:
@@ -30,8 +59,10 @@ def _in_scope(alias: str = "") -> str:
 _KEY = ", ".join(METRIC_DAILY_KEY)
 _UNIQUE_KEY_SQL = f"""
     WITH repeated AS (SELECT hash({_KEY}) AS h FROM metric_daily WHERE {_in_scope()} GROUP BY 1 HAVING count(*) > 1)
-    SELECT count(*) FROM (SELECT {_KEY} FROM metric_daily WHERE {_in_scope()} AND hash({_KEY}) IN (SELECT h FROM repeated)
-                          GROUP BY ALL HAVING count(*) > 1)"""
+    SELECT {_KEY}, count(*) AS rows_with_this_key
+    FROM metric_daily WHERE {_in_scope()} AND hash({_KEY}) IN (SELECT h FROM repeated)
+    GROUP BY ALL HAVING count(*) > 1"""
+_METRIC_ROW = f"{_KEY}, value"
 
 
 # Not final although older than the re-pull window: the daily schedule will not pull these days again, so
@@ -40,39 +71,58 @@ _STALE_NOT_FINAL = Check(
     "no_stale_preliminary_rows",
     "no day older than the daily re-pull window is still PROCESSING/ESTIMATE (organic) or inside the attribution "
     "window (ads): such days would keep preliminary numbers; re-run them or widen the re-pull window",
-    "SELECT count(*) FROM daily_status WHERE entity_type IN (SELECT unnest($types::VARCHAR[])) AND NOT is_final "
+    "SELECT date, entity_type, entity_id, split_field, split_value, data_status FROM daily_status "
+    "WHERE entity_type IN (SELECT unnest($types::VARCHAR[])) AND NOT is_final "
     "AND (data_status IS NULL OR data_status IN ('PROCESSING', 'ESTIMATE')) AND date < $stale_before", blocking=False)
 
 ORGANIC_CHECKS = (
     Check("unique_key", "metric_daily has at most one row per (date, entity_type, entity_id, split_field, "
                         "split_value, metric)", _UNIQUE_KEY_SQL),
     Check("no_negative_counts", "no metric value is negative",
-          f"SELECT count(*) FROM metric_daily WHERE {_in_scope()} AND value < 0"),
+          f"SELECT {_METRIC_ROW} FROM metric_daily WHERE {_in_scope()} AND value < 0"),
     Check("rates_within_0_1", "every *_RATE metric lies within [0, 1]",
-          f"SELECT count(*) FROM metric_daily WHERE {_in_scope()} AND metric LIKE '%\\_RATE' ESCAPE '\\' "
+          f"SELECT {_METRIC_ROW} FROM metric_daily WHERE {_in_scope()} AND metric LIKE '%\\_RATE' ESCAPE '\\' "
           "AND (value < 0 OR value > 1)"),
     Check("pin_totals_within_account_totals",
           "per day, the impressions, saves and clicks of the pins do not exceed the account's (owned content)",
-          """SELECT count(*) FROM (
-                SELECT p.date, p.metric, sum(p.value) AS pins, any_value(a.value) AS account
+          """SELECT p.date, p.metric, sum(p.value) AS pins_sum, any_value(a.value) AS account_value
                 FROM metric_daily p JOIN metric_daily a
                   ON a.date = p.date AND a.metric = p.metric AND a.entity_type = 'user_account'
                  AND a.split_field = 'NO_SPLIT'
                 WHERE p.entity_type = 'pin' AND p.metric IN ('IMPRESSION', 'SAVE', 'PIN_CLICK', 'OUTBOUND_CLICK')
                   AND 'pin' IN (SELECT unnest($types::VARCHAR[])) AND p.date BETWEEN $start AND $end
-                GROUP BY p.date, p.metric HAVING sum(p.value) > any_value(a.value))""", blocking=False),
+                GROUP BY p.date, p.metric HAVING sum(p.value) > any_value(a.value)""", blocking=False),
     _STALE_NOT_FINAL,
 )
 
 
 def run_check(con: duckdb.DuckDBPyConnection, check: Check, entity_types: tuple[str, ...], dates: DateRange,
-              stale_before: dt.date | None = None) -> int:
-    """The number of rows (or groups) of the run's scope that break the check's rule; 0 means it passes."""
+              stale_before: dt.date | None = None) -> CheckOutcome:
+    """The rows (or groups) of the run's scope that break the check's rule: their number and the first
+    SAMPLE_ROWS of them in a stable order; no rows means it passes. Sees the connection's uncommitted writes."""
     available = {"types": list(entity_types), "start": dates.start, "end": dates.end,
-                 "stale_before": stale_before or dt.date.min}
+                 "stale_before": stale_before or dt.date.min, "tolerance": ADS_SUM_TOLERANCE}
     # DuckDB refuses named parameters a statement does not use: pass only those it names.
-    used = {name: value for name, value in available.items() if f"${name}" in check.violations_sql}
-    return con.execute(check.violations_sql, used).fetchall()[0][0]
+    used = {name: value for name, value in available.items() if f"${name}" in check.offending_rows_sql}
+    violations = con.execute(f"SELECT count(*) FROM ({check.offending_rows_sql})", used).fetchall()[0][0]
+    if not violations:
+        return CheckOutcome(check, 0)
+    cursor = con.execute(f"SELECT * FROM ({check.offending_rows_sql}) ORDER BY ALL LIMIT $sample_rows",
+                         {**used, "sample_rows": SAMPLE_ROWS})
+    columns = [d[0] for d in cursor.description]
+    sample = tuple({c: _readable(v) for c, v in zip(columns, row)} for row in cursor.fetchall())
+    return CheckOutcome(check, violations, sample)
+
+
+def _readable(value: object) -> object:
+    """A sample cell as JSON can hold it: numbers stay numbers (whole floats as integers), the rest text."""
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, float) and math.isfinite(value):
+        return int(value) if value.is_integer() and abs(value) < 2 ** 53 else value
+    if isinstance(value, int):
+        return value
+    return str(value)
 
 
 # Additive columns that must add up from ads to ad groups, campaigns and the account. Skipped ad groups and
@@ -83,20 +133,22 @@ ADS_SUM_TOLERANCE = 0.001  # relative
 
 
 def _level_sums_sql(child: str, parent: str, join: str) -> str:
-    return f"""SELECT count(*) FROM (
-        SELECT c.date, c.metric, c.split_value, sum(c.value) AS children, any_value(p.value) AS parent
+    return f"""
+        SELECT c.date, {literal(parent)} AS entity_type, x.parent_id AS entity_id, c.split_value, c.metric,
+               any_value(p.value) AS value, sum(c.value) AS {child}s_sum
         FROM metric_daily c {join}
-        JOIN metric_daily p ON p.entity_type = '{parent}' AND p.date = c.date AND p.metric = c.metric
+        JOIN metric_daily p ON p.entity_type = {literal(parent)} AND p.date = c.date AND p.metric = c.metric
          AND p.split_value = c.split_value AND p.entity_id = x.parent_id
-        WHERE c.entity_type = '{child}' AND c.metric IN ({", ".join(f"'{m}'" for m in ADDITIVE_ADS_METRICS)})
-          AND '{child}' IN (SELECT unnest($types::VARCHAR[])) AND c.date BETWEEN $start AND $end
+        WHERE c.entity_type = {literal(child)} AND c.metric IN ({literal_list(ADDITIVE_ADS_METRICS)})
+          AND {literal(child)} IN (SELECT unnest($types::VARCHAR[])) AND c.date BETWEEN $start AND $end
         GROUP BY c.date, c.metric, c.split_value, x.parent_id
-        HAVING abs(sum(c.value) - any_value(p.value)) > {ADS_SUM_TOLERANCE} * greatest(abs(any_value(p.value)), 1))"""
+        HAVING abs(sum(c.value) - any_value(p.value)) > $tolerance * greatest(abs(any_value(p.value)), 1)"""
 
 
 ADS_CHECKS = (
-    Check("unique_key", ORGANIC_CHECKS[0].description, ORGANIC_CHECKS[0].violations_sql),
-    Check("no_negative_values", "no ads metric value is negative (spend included)", ORGANIC_CHECKS[1].violations_sql),
+    Check("unique_key", ORGANIC_CHECKS[0].description, ORGANIC_CHECKS[0].offending_rows_sql),
+    Check("no_negative_values", "no ads metric value is negative (spend included)",
+          ORGANIC_CHECKS[1].offending_rows_sql),
     Check("ads_add_up_to_ad_groups", "per day, the additive columns of the ads sum to their ad group's",
           _level_sums_sql("ad", "ad_group", "JOIN (SELECT ad_id AS id, ad_group_id AS parent_id FROM ads) x ON x.id = c.entity_id")),
     Check("ad_groups_add_up_to_campaigns", "per day, the additive columns of the ad groups sum to their campaign's",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import logging
 import os
@@ -20,6 +21,9 @@ from pipelines.atomic_files import write_error
 from pipelines.faults import WAREHOUSE_BEFORE_COMMIT, crash_point
 from pipelines.lake import Lake
 from pipelines.organic.dimensions import BOARDS, PINS, USER_ACCOUNTS
+from pipelines.planning import DateRange
+from pipelines.quality import Check, CheckOutcome, run_check
+from pipelines.sql_text import identifier, literal
 from pipelines.tables import DAILY_STATUS, METRIC_DAILY, PIN_LIFETIME, duckdb_columns
 
 FACT_TABLES = {"metric_daily": METRIC_DAILY, "daily_status": DAILY_STATUS}
@@ -43,12 +47,12 @@ def _ads_view(level: str, metrics: list[str]) -> str:
     """One row per entity per UTC day per attribution setting, with its parents' ids and the account's
     currency (money columns are micro-units of that currency; nothing is converted)."""
     id_column, parents, account = _ADS_PARENTS[level]
-    parent_columns = "".join(f"{expression} AS {name}, " for name, expression in parents)
+    parent_columns = "".join(f"{expression} AS {identifier(name)}, " for name, expression in parents)
     keys = ", ".join(["s.date", "s.entity_id", *[e for _, e in parents], "acc.currency", "s.split_value", "s.is_final",
                       "s.extracted_at"])
     return f"""
-    CREATE OR REPLACE VIEW {level}_daily AS
-    SELECT s.date, s.entity_id AS {id_column}, {parent_columns}acc.currency, s.split_value AS attribution, s.is_final,
+    CREATE OR REPLACE VIEW {identifier(f"{level}_daily")} AS
+    SELECT s.date, s.entity_id AS {identifier(id_column)}, {parent_columns}acc.currency, s.split_value AS attribution, s.is_final,
         {_pivot(tuple(metrics))},
         s.extracted_at
     FROM daily_status s
@@ -57,28 +61,30 @@ def _ads_view(level: str, metrics: list[str]) -> str:
     LEFT JOIN metric_daily m
       ON m.date = s.date AND m.entity_type = s.entity_type AND m.entity_id = s.entity_id
      AND m.split_field = s.split_field AND m.split_value = s.split_value
-    WHERE s.entity_type = '{level}'
+    WHERE s.entity_type = {literal(level)}
     GROUP BY {keys}"""
 PIN_METRICS = tuple(dict.fromkeys(api_enums.PIN_STANDARD_METRIC_TYPES + api_enums.PIN_VIDEO_METRIC_TYPES))
 
 
 def _pivot(metrics: tuple[str, ...]) -> str:
-    return ",\n        ".join(f"max(m.value) FILTER (WHERE m.metric = '{m}') AS {m.lower()}" for m in metrics)
+    # Metric names may come from the data (configured ads columns): quoted, never pasted.
+    return ",\n        ".join(f"max(m.value) FILTER (WHERE m.metric = {literal(m)}) AS {identifier(m.lower())}"
+                               for m in metrics)
 
 
 def _wide_view(name: str, entity_type: str, id_column: str, metrics: tuple[str, ...], with_split: bool) -> str:
     split = "s.split_field, s.split_value, " if with_split else ""
     where = "" if with_split else " AND s.split_field = 'NO_SPLIT'"
     return f"""
-    CREATE OR REPLACE VIEW {name} AS
-    SELECT s.date, s.entity_id AS {id_column}, {split}s.data_status, s.is_final,
+    CREATE OR REPLACE VIEW {identifier(name)} AS
+    SELECT s.date, s.entity_id AS {identifier(id_column)}, {split}s.data_status, s.is_final,
         {_pivot(metrics)},
         s.extracted_at
     FROM daily_status s
     LEFT JOIN metric_daily m
       ON m.date = s.date AND m.entity_type = s.entity_type AND m.entity_id = s.entity_id
      AND m.split_field = s.split_field AND m.split_value = s.split_value
-    WHERE s.entity_type = '{entity_type}'{where}
+    WHERE s.entity_type = {literal(entity_type)}{where}
     GROUP BY s.date, s.entity_id, s.split_field, s.split_value, s.data_status, s.is_final, s.extracted_at"""
 
 
@@ -103,6 +109,24 @@ log = logging.getLogger(__name__)
 
 class WarehouseLockedError(Exception):
     """Another process held the warehouse file open for longer than the load may wait; the message names it."""
+
+
+class BlockingCheckError(Exception):
+    """A blocking data check failed inside the load's transaction, which was rolled back: the warehouse keeps its
+    previous data. `outcomes` holds every check's verdict (warnings too); the message names the failing checks,
+    a sample of their rows, where the new data is and the command that loads it once fixed."""
+
+    def __init__(self, message: str, outcomes: tuple[CheckOutcome, ...]):
+        super().__init__(message)
+        self.outcomes = outcomes
+
+
+@dataclasses.dataclass(frozen=True)
+class LoadResult:
+    """What a committed load wrote (rows per table) and what its checks found (all passed if blocking)."""
+
+    rows: dict[str, int]
+    checks: tuple[CheckOutcome, ...]
 
 
 def lock_wait_seconds(env: Mapping[str, str] = os.environ) -> float:
@@ -159,7 +183,7 @@ class Warehouse:
 
     def ensure_schema(self, con: duckdb.DuckDBPyConnection) -> None:
         for name, schema in {**FACT_TABLES, **DIMENSIONS}.items():
-            con.execute(f"CREATE TABLE IF NOT EXISTS {name} ({duckdb_columns(schema)})")
+            con.execute(f"CREATE TABLE IF NOT EXISTS {identifier(name)} ({duckdb_columns(schema)})")
         for sql in VIEWS.values():
             con.execute(sql)
         # The ads views have a column per metric present (the configured columns may differ from the defaults).
@@ -171,11 +195,14 @@ class Warehouse:
             con.execute(_ads_view(level, metrics))
 
     def load(self, lake: Lake, source: str, entity_types: tuple[str, ...], dates: list[dt.date],
-             dimensions: dict[str, list[Path]] | None = None) -> dict[str, int]:
+             dimensions: dict[str, list[Path]] | None = None, checks: tuple[Check, ...] = (),
+             stale_before: dt.date | None = None) -> LoadResult:
         """In one transaction: the source's fact rows for those dates are replaced by the lake's files (every
         account's), and each given dimension table becomes exactly the union of its snapshots (the newest of
-        every account; an entity two accounts see is kept once, as last extracted). Returns rows per table."""
+        every account; an entity two accounts see is kept once, as last extracted). Then, before COMMIT, the
+        checks run on the new rows; a failing blocking one rolls everything back (BlockingCheckError)."""
         rows: dict[str, int] = {}
+        outcomes: tuple[CheckOutcome, ...] = ()
         finish_later = (f"`pinterest-etl load --start {min(dates)} --end {max(dates)} --only {source}`" if dates
                         else f"`pinterest-etl load --only {source}`")
         try:
@@ -194,12 +221,17 @@ class Warehouse:
                     for name, paths in (dimensions or {}).items():
                         schema = DIMENSIONS[name]
                         key = ", ".join(schema.names[:2] if name == "pin_lifetime" else schema.names[:1])
-                        con.execute(f"DELETE FROM {name}")
+                        con.execute(f"DELETE FROM {identifier(name)}")
                         _insert_from_lake(con, lake, paths,
-                                          f"INSERT INTO {name} SELECT {', '.join(schema.names)} "
+                                          f"INSERT INTO {identifier(name)} SELECT {', '.join(schema.names)} "
                                           "FROM read_parquet(?, hive_partitioning = false, union_by_name = true) "
                                           f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY extracted_at DESC) = 1")
-                        rows[name] = con.execute(f"SELECT count(*) FROM {name}").fetchall()[0][0]
+                        rows[name] = con.execute(f"SELECT count(*) FROM {identifier(name)}").fetchall()[0][0]
+                    if dates:
+                        outcomes = tuple(run_check(con, check, entity_types, DateRange(min(dates), max(dates)),
+                                                   stale_before) for check in checks)
+                    if any(o.check.blocking and not o.passed for o in outcomes):
+                        raise BlockingCheckError(_blocked_load_message(outcomes, lake, finish_later), outcomes)
                     crash_point(WAREHOUSE_BEFORE_COMMIT)
                     con.execute("COMMIT")
                 except BaseException:
@@ -210,7 +242,7 @@ class Warehouse:
             raise write_error(self.path, error, "It keeps its previous data (the load's transaction was rolled "
                                                 f"back), and the lake holds the new data: once fixed, load it without "
                                                 f"API calls: {finish_later}") or error from None
-        return rows
+        return LoadResult(rows, outcomes)
 
     @staticmethod
     def _replace_facts(con: duckdb.DuckDBPyConnection, lake: Lake, source: str, entity_types: tuple[str, ...],
@@ -218,14 +250,23 @@ class Warehouse:
         rows = {}
         in_scope = "entity_type IN (SELECT unnest(?::VARCHAR[])) AND date IN (SELECT unnest(?::DATE[]))"
         for table, schema in FACT_TABLES.items():
-            con.execute(f"DELETE FROM {table} WHERE {in_scope}", [list(entity_types), dates])
+            con.execute(f"DELETE FROM {identifier(table)} WHERE {in_scope}", [list(entity_types), dates])
             files = lake.files(table, dates, source)
             if files:
-                _insert_from_lake(con, lake, files, f"INSERT INTO {table} SELECT {', '.join(schema.names)} "
+                _insert_from_lake(con, lake, files, f"INSERT INTO {identifier(table)} SELECT {', '.join(schema.names)} "
                                                     "FROM read_parquet(?, hive_partitioning = false)")
-            rows[table] = con.execute(f"SELECT count(*) FROM {table} WHERE {in_scope}",
+            rows[table] = con.execute(f"SELECT count(*) FROM {identifier(table)} WHERE {in_scope}",
                                       [list(entity_types), dates]).fetchall()[0][0]
         return rows
+
+
+def _blocked_load_message(outcomes: tuple[CheckOutcome, ...], lake: Lake, finish_later: str) -> str:
+    """One line: which blocking checks failed and on which rows, that nothing was published, where the new data
+    is and how to load it once fixed."""
+    failed = [o.describe() for o in outcomes if o.check.blocking and not o.passed]
+    return (f"blocking check{'s' if len(failed) > 1 else ''} failed: {'; '.join(failed)}. Nothing was loaded: the "
+            f"warehouse keeps its previous data (the load was rolled back), and the new data is kept in the lake "
+            f"({lake.root}) for inspection. Once it is fixed, load it without API calls: {finish_later}")
 
 
 def _insert_from_lake(con: duckdb.DuckDBPyConnection, lake: Lake, paths: list[Path], insert_sql: str) -> None:

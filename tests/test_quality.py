@@ -29,14 +29,14 @@ def metric(con, entity_type, entity_id, name, value, date=DAY, split=("NO_SPLIT"
 
 
 def violations(con, checks, name, types=("user_account", "pin"), scope=SCOPE) -> int:
-    return run_check(con, next(c for c in checks if c.name == name), types, scope)
+    return run_check(con, next(c for c in checks if c.name == name), types, scope).violations
 
 
 def test_clean_organic_rows_pass_every_check(con):
     metric(con, "user_account", "1", "IMPRESSION", 100)
     metric(con, "pin", "7", "IMPRESSION", 60)
     metric(con, "pin", "7", "SAVE_RATE", 0.1)
-    assert all(run_check(con, c, ("user_account", "pin"), SCOPE) == 0 for c in ORGANIC_CHECKS)
+    assert all(run_check(con, c, ("user_account", "pin"), SCOPE).passed for c in ORGANIC_CHECKS)
 
 
 def test_duplicates_negative_counts_and_rates_out_of_range_are_found(con):
@@ -89,5 +89,37 @@ def test_preliminary_days_older_than_the_repull_window_are_flagged(con):
     status(con, "pin", "8", stale_before - dt.timedelta(days=9), "BEFORE_PIN_CREATED", False)  # final in effect
     status(con, "pin", "9", stale_before - dt.timedelta(days=9), "READY", True)
     status(con, "campaign", "5", stale_before - dt.timedelta(days=9), None, False)  # another source's row
-    assert run_check(con, check, ("user_account", "pin"), SCOPE, stale_before) == 2
-    assert run_check(con, check, ("campaign",), SCOPE, stale_before) == 1
+    assert run_check(con, check, ("user_account", "pin"), SCOPE, stale_before).violations == 2
+    assert run_check(con, check, ("campaign",), SCOPE, stale_before).violations == 1
+
+
+def test_a_failing_check_names_its_offending_rows(con):
+    metric(con, "pin", "8", "SAVE", -1)
+    metric(con, "pin", "9", "SAVE", -3)
+    outcome = run_check(con, next(c for c in ORGANIC_CHECKS if c.name == "no_negative_counts"), ("pin",), SCOPE)
+    assert (outcome.passed, outcome.violations) == (False, 2)
+    assert outcome.sample == (
+        {"date": "2026-11-01", "entity_type": "pin", "entity_id": "8", "split_field": "NO_SPLIT", "split_value": "ALL",
+         "metric": "SAVE", "value": -1},
+        {"date": "2026-11-01", "entity_type": "pin", "entity_id": "9", "split_field": "NO_SPLIT", "split_value": "ALL",
+         "metric": "SAVE", "value": -3})
+    assert "entity_id=8, split_field=NO_SPLIT, split_value=ALL, metric=SAVE, value=-1" in outcome.describe()
+
+
+def test_the_sample_of_a_check_holds_at_most_five_rows_and_the_count_all_of_them(con):
+    for pin in range(8):
+        metric(con, "pin", str(pin), "SAVE", -1)
+    outcome = run_check(con, next(c for c in ORGANIC_CHECKS if c.name == "no_negative_counts"), ("pin",), SCOPE)
+    assert outcome.violations == 8
+    assert [row["entity_id"] for row in outcome.sample] == ["0", "1", "2", "3", "4"]
+
+
+def test_a_sum_that_does_not_add_up_names_the_parent_the_day_and_both_values(con):
+    attribution = ("ATTRIBUTION", "CLICK_30D")
+    con.execute("INSERT INTO ads (ad_id, ad_group_id, campaign_id, ad_account_id) VALUES ('a1', 'g1', 'c1', 'x')")
+    metric(con, "ad", "a1", "SPEND_IN_MICRO_DOLLAR", 2_000_000_000, split=attribution)
+    metric(con, "ad_group", "g1", "SPEND_IN_MICRO_DOLLAR", 2_000_000, split=attribution)
+    outcome = run_check(con, next(c for c in ADS_CHECKS if c.name == "ads_add_up_to_ad_groups"), ("ad", "ad_group"), SCOPE)
+    assert outcome.sample == ({"date": "2026-11-01", "entity_type": "ad_group", "entity_id": "g1",
+                               "split_value": "CLICK_30D", "metric": "SPEND_IN_MICRO_DOLLAR", "value": 2_000_000,
+                               "ads_sum": 2_000_000_000},)
