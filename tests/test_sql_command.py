@@ -218,3 +218,53 @@ def test_a_result_that_cannot_be_written_leaves_no_file(demo, tmp_path, capsys):
     assert list(out.iterdir()) == []
     assert sql("SELECT 1", "--csv", str(tmp_path / "missing" / "r.csv")) == 1
     assert "the directory" in capsys.readouterr().err and not (tmp_path / "missing").exists()
+
+
+def test_csv_onto_the_warehouse_is_refused_and_leaves_it_untouched(home, monkeypatch, capsys):
+    monkeypatch.chdir(home.parent)
+    before = snapshot(home)
+    assert sql("SELECT 1 AS n", "--csv", "home/warehouse.duckdb", "--force") == 2
+    assert capsys.readouterr().err == (f"pinterest-etl sql: error: refusing to write home/warehouse.duckdb: it is the "
+                                       f"warehouse ({home.resolve() / 'warehouse.duckdb'}); give another file name\n")
+    assert snapshot(home) == before
+
+
+def test_parquet_through_a_symlink_to_the_warehouse_is_refused(home, tmp_path, capsys):
+    link = tmp_path / "result.parquet"
+    link.symlink_to(home / "warehouse.duckdb")
+    before = snapshot(home)
+    assert sql("SELECT 1 AS n", "--parquet", str(link), "--force") == 2
+    assert "it is the warehouse" in capsys.readouterr().err
+    assert snapshot(home) == before and link.is_symlink()
+
+
+@pytest.mark.parametrize("zone, name", [("lake", "lake"), ("raw", "raw zone")])
+def test_output_into_the_lake_or_raw_zone_is_refused_even_with_force(home, zone, name, capsys):
+    (home / zone).mkdir(exist_ok=True)
+    before = snapshot(home)
+    target = home / zone / "metric_daily" / "export.csv"
+    assert sql("SELECT 1 AS n", "--csv", str(target), "--force") == 2
+    assert f"it is inside the {name} ({home / zone})" in capsys.readouterr().err
+    assert snapshot(home) == before
+
+
+def test_an_existing_file_is_not_replaced_without_force(demo, tmp_path, capsys):
+    target = tmp_path / "result.csv"
+    target.write_text("keep me\n")
+    assert sql("SELECT 1 AS n", "--csv", str(target)) == 2
+    assert capsys.readouterr().err == (f"pinterest-etl sql: error: refusing to replace the existing file {target}; "
+                                       "give --force to replace it, or another file name\n")
+    assert target.read_text() == "keep me\n"
+
+
+def test_force_replaces_an_existing_file(demo, tmp_path):
+    target = tmp_path / "result.csv"
+    target.write_text("old\n")
+    assert sql("SELECT 1 AS n", "--csv", str(target), "--force") == 0
+    assert target.read_text() == '"n"\n1\n'
+
+
+def test_help_documents_force():
+    done = subprocess.run([str(CLI), "sql", "--help"], capture_output=True, text=True, timeout=60)
+    assert "--force" in done.stdout
+    assert "never write onto the warehouse or into the lake or raw zone" in " ".join(done.stdout.split())

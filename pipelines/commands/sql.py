@@ -30,6 +30,8 @@ def add_parser(commands) -> None:
                "WITH, VALUES, FROM, DESCRIBE, SHOW, SUMMARIZE), no file but the lake (read_parquet of "
                "PINTEREST_ETL_HOME/lake/...) can be read, and none can be written by SQL (COPY, EXPORT, ATTACH, "
                "INSTALL and SET fail).\n\n"
+               "--csv and --parquet never write onto the warehouse or into the lake or raw zone, and never replace an "
+               "existing file unless --force is given (exit code 2 otherwise; the file is left untouched).\n\n"
                "examples:\n"
                '  pinterest-etl sql "SELECT * FROM pin_daily LIMIT 5"\n'
                "  pinterest-etl sql --file docs/queries.sql --name top_pins_by_saves_28d\n"
@@ -44,6 +46,8 @@ def add_parser(commands) -> None:
                                                             "--parquet always get every row")
     p.add_argument("--csv", metavar="PATH", help="write the whole result as CSV with a header (- for standard output)")
     p.add_argument("--parquet", metavar="PATH", help="write the whole result as Parquet")
+    p.add_argument("--force", action="store_true", help="replace the --csv/--parquet file if it exists (never the "
+                                                        "warehouse or a file of the lake or raw zone)")
     p.set_defaults(handler=_sql)
 
 
@@ -73,6 +77,44 @@ def _cell(value) -> str:
 
 class UsageError(ValueError):
     """The command line does not say which one query to run."""
+
+
+class OutputRefusedError(ValueError):
+    """An output file of --csv/--parquet would replace the warehouse, a file of the lake or raw zone, or (without
+    --force) an existing file; the message names it."""
+
+
+def check_output_paths(paths: list[str], home: Path, force: bool) -> None:
+    """Refuse, before any query runs, outputs that would overwrite data: the warehouse (or its write-ahead log),
+    anything in the lake or raw zone, whatever symlinks or relative paths lead there, and (unless `force`) any
+    existing file. `-` (standard output) is always fine."""
+    files = [p for p in paths if p != "-"]
+    home = home.resolve()
+    protected_files = [home / "warehouse.duckdb", home / "warehouse.duckdb.wal"]
+    protected_folders = {"lake": home / "lake", "raw zone": home / "raw"}
+    seen: set[Path] = set()
+    for given in files:
+        real = Path(given).resolve()  # symlinks followed, so a link to the warehouse is seen as the warehouse
+        if real in seen:
+            raise OutputRefusedError(f"{given} is given twice; write --csv and --parquet to different files")
+        seen.add(real)
+        if real in protected_files or any(_same_file(real, f) for f in protected_files):
+            raise OutputRefusedError(f"refusing to write {given}: it is the warehouse ({real}); give another file name")
+        for zone, folder in protected_folders.items():
+            if real.is_relative_to(folder.resolve()):
+                raise OutputRefusedError(f"refusing to write {given}: it is inside the {zone} ({folder}), which only "
+                                         "the pipeline writes; give a file outside it")
+        if real.exists() and not real.is_dir() and not force:  # a directory is refused when written, by its name
+            raise OutputRefusedError(f"refusing to replace the existing file {given}; give --force to replace it, or "
+                                     "another file name")
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether both paths name one file (a hard link included)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def read_query(args: argparse.Namespace, stdin=None) -> str:
@@ -165,6 +207,7 @@ def _sql(args: argparse.Namespace) -> int:
         if args.csv == "-" and args.parquet == "-":
             raise UsageError("only --csv can write to standard output (-)")
         sql = read_query(args)
+        check_output_paths([p for p in (args.csv, args.parquet) if p is not None], settings.etl_home(), args.force)
         with open_read_only(settings.etl_home()) as con:
             check_read_only(con, sql)
             if args.csv is None and args.parquet is None:
@@ -174,6 +217,9 @@ def _sql(args: argparse.Namespace) -> int:
                 written = [p for p in (args.csv, args.parquet) if p is not None and p != "-"]
                 if written:
                     print(f"{rows} rows written to {' and '.join(written)}", file=sys.stderr)
+    except OutputRefusedError as error:
+        print(f"pinterest-etl sql: error: {error}", file=sys.stderr)
+        return 2
     except (UsageError, NoWarehouseError, WarehouseBusyError, QueryRefusedError, duckdb.Error, pa.ArrowException,
             OSError, ValueError) as error:
         text = str(error).strip()  # DuckDB's messages go on with the query and a caret: the first line says it
