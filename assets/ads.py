@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from assets.accounts import accounts_check, for_each_account
-from assets.loading import check_specs, load_warehouse, normalize_to_lake
+from assets.loading import check_specs, lake_check_specs, load_warehouse, normalize_to_lake
 from assets.metadata import api_metadata, column_schema, preview
 from assets.organic import OWNERS, SINGLE_RUN, partition_range
 from assets.partitions import DAILY, warehouse_freshness_policy
@@ -129,7 +129,7 @@ def ads_raw(context: dg.AssetExecutionContext, pinterest: PinterestResource, sto
 
 
 @dg.asset(partitions_def=DAILY, backfill_policy=SINGLE_RUN, deps=["ads_raw"], group_name="ads", owners=OWNERS,
-          kinds={"parquet"}, metadata=column_schema("metric_daily", METRIC_DAILY))
+          kinds={"parquet"}, metadata=column_schema("metric_daily", METRIC_DAILY), check_specs=lake_check_specs("ads_lake"))
 def ads_lake(context: dg.AssetExecutionContext, storage: StorageResource, pinterest: PinterestResource):
     """Tidy ads rows in the Parquet lake: `metric_daily` (one row per entity per UTC day per attribution
     setting per metric) and `daily_status` (one row per entity per day with delivery, with is_final), for

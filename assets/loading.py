@@ -17,19 +17,73 @@ def check_specs(asset: str, checks: tuple[Check, ...]) -> list[dg.AssetCheckSpec
     return [dg.AssetCheckSpec(c.name, asset=asset, description=c.description, blocking=c.blocking) for c in checks]
 
 
+# Warnings of the lake assets: what normalization did instead of taking every answer as it came.
+LAKE_CHECKS = {
+    "no_final_value_regressed": "No key's newest answer was less final than an older one (a READY day answered "
+                                "PROCESSING or empty later; an ads day final when fetched, then not). Such keys keep "
+                                "the final answer; the metadata `final_values_kept` counts them (per date: "
+                                "`final_values_kept_per_date`).",
+    "no_unrequested_rows": "No answer held entities its request did not ask for (a pin not in pin_ids, an ad account, "
+                           "campaign, ad group or ad not in the call's ids). Their rows are dropped; the metadata "
+                           "`unrequested_entities` names the endpoint, the ids and the raw file.",
+}
+_LOGGED_IDS = 10  # ids named per answer in a log line (the metadata holds all of them)
+
+
+def lake_check_specs(asset: str) -> list[dg.AssetCheckSpec]:
+    return [dg.AssetCheckSpec(name, asset=asset, description=description, blocking=False)
+            for name, description in LAKE_CHECKS.items()]
+
+
 def normalize_to_lake(storage: StorageResource, requested: DateRange, source: transform.Source, today,
                       accounts: list[Account]) -> dg.MaterializeResult:
-    """Each account's raw answers of the range into its own lake files (no API calls)."""
+    """Each account's raw answers of the range into its own lake files (no API calls), with the warnings of
+    LAKE_CHECKS in the log, the metadata and the checks' results."""
     summaries = [transform.normalize_range(storage.raw(account), storage.lake(), requested, source, today,
                                            storage.temp_directory(), None if account.is_default else account.name)
                  for account in accounts]
+    kept = _per_date_sum(s.final_values_kept for s in summaries)
+    unrequested = [u for s in summaries for u in s.unrequested]
+    log = dg.get_dagster_logger()
+    if kept:
+        log.warning(f"{source.name}: {sum(kept.values())} key(s) kept their final value over a newer answer that was "
+                    f"not final ({', '.join(f'{d}: {n}' for d, n in kept.items())}); the API sent a final day as not "
+                    "final again: report it if it persists")
+    for rows in unrequested:
+        ids = ", ".join(rows.entity_ids[:_LOGGED_IDS]) + (", ..." if len(rows.entity_ids) > _LOGGED_IDS else "")
+        log.warning(f"{rows.endpoint}: {len(rows.entity_ids)} entit(ies) the request did not ask for ({ids}): "
+                    f"{rows.rows} row(s) dropped, raw file {rows.raw_file}")
+    dropped = sum(u.rows for u in unrequested)
     return dg.MaterializeResult(metadata={
         "range": str(requested), "accounts": ", ".join(a.name for a in accounts),
         "raw_files_read": sum(s.raw_files for s in summaries),
         "dates_written": dates_text(sorted({d for s in summaries for d in s.dates_written})),
         "metric_rows": sum(s.metric_rows for s in summaries), "status_rows": sum(s.status_rows for s in summaries),
         "dates_not_final": dates_text(sorted({d for s in summaries for d in s.not_final_dates})),
-        "pin_lifetime_rows": sum(s.lifetime_rows for s in summaries)})
+        "pin_lifetime_rows": sum(s.lifetime_rows for s in summaries),
+        "final_values_kept": dg.MetadataValue.int(sum(kept.values())),
+        "final_values_kept_per_date": dg.MetadataValue.json({str(d): n for d, n in kept.items()}),
+        "unrequested_rows_dropped": dg.MetadataValue.int(dropped),
+        "unrequested_entities": dg.MetadataValue.json([
+            {"endpoint": u.endpoint, "ids": list(u.entity_ids), "rows": u.rows, "raw_file": u.raw_file}
+            for u in unrequested])},
+        check_results=[
+            dg.AssetCheckResult(check_name="no_final_value_regressed", passed=not kept, severity=dg.AssetCheckSeverity.WARN,
+                                metadata={"violations": dg.MetadataValue.int(sum(kept.values())),
+                                          "dates": dates_text(list(kept))}),
+            dg.AssetCheckResult(check_name="no_unrequested_rows", passed=not unrequested,
+                                severity=dg.AssetCheckSeverity.WARN,
+                                metadata={"violations": dg.MetadataValue.int(dropped),
+                                          "ids": ", ".join(i for u in unrequested for i in u.entity_ids) or "none"})])
+
+
+def _per_date_sum(counts) -> dict[dt.date, int]:
+    """Per-date counts of several accounts added up, by date."""
+    total: dict[dt.date, int] = {}
+    for per_date in counts:
+        for date, count in per_date.items():
+            total[date] = total.get(date, 0) + count
+    return dict(sorted(total.items()))
 
 
 def load_warehouse(storage: StorageResource, requested: DateRange, source: transform.Source, dimensions: tuple[str, ...],

@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from assets.accounts import accounts_check, for_each_account
-from assets.loading import check_specs, load_warehouse, normalize_to_lake
+from assets.loading import check_specs, lake_check_specs, load_warehouse, normalize_to_lake
 from assets.metadata import api_metadata, column_schema, preview
 from assets.partitions import DAILY, warehouse_freshness_policy
 from assets.resources import PinterestResource, StorageResource
@@ -131,7 +131,8 @@ def organic_raw(context: dg.AssetExecutionContext, pinterest: PinterestResource,
 
 
 @dg.asset(partitions_def=DAILY, backfill_policy=SINGLE_RUN, deps=["organic_raw"], group_name="organic",
-          owners=OWNERS, kinds={"parquet"}, metadata=column_schema("metric_daily", METRIC_DAILY))
+          owners=OWNERS, kinds={"parquet"}, metadata=column_schema("metric_daily", METRIC_DAILY),
+          check_specs=lake_check_specs("organic_lake"))
 def organic_lake(context: dg.AssetExecutionContext, storage: StorageResource, pinterest: PinterestResource):
     """Tidy organic rows in the Parquet lake: `metric_daily` (one row per entity per UTC day per split
     per metric) and `daily_status` (one row per entity per UTC day per split), entity types user_account

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import duckdb
@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 
 from pipelines.atomic_files import staging_prefix
 from pipelines.lake import Lake
+from pipelines.metric_values import MetricValueError
 from pipelines.planning import DateRange
 from pipelines.raw_zone import RawRecord, RawZone
 from pipelines.tables import DAILY_STATUS, DAILY_STATUS_KEY, METRIC_DAILY, PIN_LIFETIME, duckdb_columns
@@ -34,6 +35,18 @@ class Normalized:
     metric: pa.Table
     status: pa.Table
     lifetime: pa.Table | None = None
+    # Entities the answer holds although its request did not ask for them (id -> rows dropped).
+    unrequested: Mapping[str, int] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
+class UnrequestedRows:
+    """Rows of one raw answer dropped because its request did not ask for their entities."""
+
+    endpoint: str
+    raw_file: str
+    entity_ids: tuple[str, ...]
+    rows: int
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,6 +68,9 @@ class NormalizeSummary:
     status_rows: int = 0
     not_final_dates: list[dt.date] = dataclasses.field(default_factory=list)
     lifetime_rows: int = 0
+    # Keys whose newest answer was not final while an older one was: the final one was kept (per date).
+    final_values_kept: dict[dt.date, int] = dataclasses.field(default_factory=dict)
+    unrequested: list[UnrequestedRows] = dataclasses.field(default_factory=list)
 
 
 class _DateFiles:
@@ -118,6 +134,7 @@ class _Staged:
     metric: _DateFiles
     status: _DateFiles
     lifetime: pa.Table
+    unrequested: list[UnrequestedRows]
 
 
 def stage(folder: Path, raw: RawZone, requested: DateRange, source: Source) -> _Staged:
@@ -126,13 +143,20 @@ def stage(folder: Path, raw: RawZone, requested: DateRange, source: Source) -> _
     normalize = source.prepare(raw, requested)
     metric, status = _DateFiles(folder, "metric_daily", METRIC_DAILY), _DateFiles(folder, "daily_status", DAILY_STATUS)
     lifetime: list[pa.Table] = []
+    unrequested: list[UnrequestedRows] = []
     first, last = pa.scalar(requested.start, pa.date32()), pa.scalar(requested.end, pa.date32())
     files = 0
     try:
         # Answers are numbered as they are read (per endpoint in fetch order: file names start with fetched_at).
         records = (record for endpoint in source.endpoints for record in raw.records(endpoint, requested))
         for number, record in enumerate(records):
-            rows = normalize(record)
+            try:
+                rows = normalize(record)
+            except MetricValueError as error:
+                raise error.in_raw_file(record.path) from None
+            if rows.unrequested:
+                unrequested.append(UnrequestedRows(record.endpoint, str(record.path), tuple(rows.unrequested),
+                                                   sum(rows.unrequested.values())))
             for target, table in ((metric, rows.metric), (status, rows.status)):
                 dates = table.column("date")
                 inside = pc.and_(pc.greater_equal(dates, first), pc.less_equal(dates, last))
@@ -148,33 +172,50 @@ def stage(folder: Path, raw: RawZone, requested: DateRange, source: Source) -> _
         metric.close()
         status.close()
     empty = PIN_LIFETIME.append(pa.field(_SOURCE, pa.int64())).empty_table()
-    return _Staged(files, metric, status, pa.concat_tables([empty, *lifetime]))
+    return _Staged(files, metric, status, pa.concat_tables([empty, *lifetime]), unrequested)
 
 
-def find_superseded(con: duckdb.DuckDBPyConnection, staged: _Staged) -> int:
-    """The answers whose rows for a key a newer answer replaces: table `superseded` (key, source). Per key the
-    newest answer wins (latest extracted_at, then the later read); only its rows and metrics are kept. A range
-    fetched once has one answer per key, and then nothing is ranked."""
+@dataclasses.dataclass(frozen=True)
+class Superseded:
+    """What choosing one answer per key found: how many (key, answer) pairs lost (table `superseded`), and per
+    date how many keys kept an older final answer over a newer one that was not final."""
+
+    pairs: int
+    final_values_kept: dict[dt.date, int]
+
+
+def find_superseded(con: duckdb.DuckDBPyConnection, staged: _Staged) -> Superseded:
+    """The answers whose rows for a key another answer replaces: table `superseded` (key, source). Per key a
+    final answer wins over one that is not (a READY day is never replaced by a later PROCESSING or empty one; ads
+    answers are final as of their own fetch), then the newest (latest extracted_at, then the later read); only
+    its rows and metrics are kept. A range fetched once has one answer per key, and then nothing is ranked."""
     key = ", ".join(DAILY_STATUS_KEY)
     key_columns = duckdb_columns(pa.schema([DAILY_STATUS.field(name) for name in DAILY_STATUS_KEY]))
     con.execute(f"CREATE OR REPLACE TEMP TABLE superseded ({key_columns}, {_SOURCE} BIGINT)")
-    if not staged.status.dates:
-        return 0
+    final_values_kept = {}
     # A key holds its date, so repeats are looked for date by date (a day's keys, not the range's, in memory);
     # first by a 64-bit hash of the key, then only the rows whose hash repeats are compared exactly and ranked.
     for date in staged.status.dates:
-        con.register("day_rows", staged.status.read(date).select([*DAILY_STATUS_KEY, "extracted_at", _SOURCE]))
+        con.register("day_rows", staged.status.read(date).select([*DAILY_STATUS_KEY, "is_final", "extracted_at", _SOURCE]))
         try:
             con.execute(f"""
-                INSERT INTO superseded
-                WITH repeated AS (SELECT hash({key}) AS h FROM day_rows GROUP BY 1 HAVING count(*) > 1),
-                ranked AS (SELECT {key}, {_SOURCE},
-                                  row_number() OVER (PARTITION BY {key} ORDER BY extracted_at DESC, {_SOURCE} DESC) AS rank
-                           FROM day_rows WHERE hash({key}) IN (SELECT h FROM repeated))
-                SELECT {key}, {_SOURCE} FROM ranked GROUP BY ALL HAVING min(rank) > 1""")
+                CREATE OR REPLACE TEMP TABLE ranked AS
+                WITH repeated AS (SELECT hash({key}) AS h FROM day_rows GROUP BY 1 HAVING count(*) > 1)
+                SELECT {key}, {_SOURCE},
+                       row_number() OVER (PARTITION BY {key}
+                                          ORDER BY coalesce(is_final, false) DESC, extracted_at DESC, {_SOURCE} DESC) AS rank,
+                       row_number() OVER (PARTITION BY {key} ORDER BY extracted_at DESC, {_SOURCE} DESC) AS recency
+                FROM day_rows WHERE hash({key}) IN (SELECT h FROM repeated)""")
         finally:
             con.unregister("day_rows")
-    return con.execute("SELECT count(*) FROM superseded").fetchall()[0][0]
+        con.execute(f"INSERT INTO superseded SELECT {key}, {_SOURCE} FROM ranked GROUP BY ALL HAVING min(rank) > 1")
+        kept = con.execute(f"""
+            SELECT count(*) FROM (SELECT any_value({_SOURCE}) FILTER (rank = 1) AS kept,
+                                         any_value({_SOURCE}) FILTER (recency = 1) AS newest
+                                  FROM ranked GROUP BY {key}) WHERE kept <> newest""").fetchall()[0][0]
+        if kept:
+            final_values_kept[date] = kept
+    return Superseded(con.execute("SELECT count(*) FROM superseded").fetchall()[0][0], final_values_kept)
 
 
 def write_lake(con: duckdb.DuckDBPyConnection, lake: Lake, staged: _Staged, source: str, snapshot_date: dt.date,
@@ -255,6 +296,7 @@ def normalize_range(raw: RawZone, lake: Lake, requested: DateRange, source: Sour
             con.execute("SET temp_directory = ?", [temp_directory])
         staged = stage(Path(folder), raw, requested, source)
         superseded = find_superseded(con, staged)
-        summary = write_lake(con, lake, staged, source.name, snapshot_date, superseded, account)
+        summary = write_lake(con, lake, staged, source.name, snapshot_date, superseded.pairs, account)
     summary.raw_files = staged.files
+    summary.final_values_kept, summary.unrequested = superseded.final_values_kept, staged.unrequested
     return summary

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
-from itertools import repeat
+from collections.abc import Collection
+from itertools import compress, repeat
 from operator import itemgetter
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.ads.extract import ENDPOINTS, ID_COLUMNS
+from pipelines.ads.extract import ENDPOINTS, ID_COLUMNS, ID_PARAMETERS
+from pipelines.metric_values import MetricValueError, as_float64
 from pipelines.pinterest.errors import ResponseShapeError
 from pipelines.planning import DateRange
 from pipelines.raw_zone import RawRecord, RawZone
@@ -27,10 +29,14 @@ NOT_METRICS = frozenset({"DATE", "AD_ACCOUNT_ID", "ADVERTISER_ID", "CAMPAIGN_ID"
 
 
 def normalize_rows(rows: list, level: str, attribution: str, settle_days: int, fetched_at: dt.datetime,
-                   fetched_on: dt.date, newest_ready: dt.date | None, endpoint: str) -> Normalized:
-    """Flat analytics rows → metric_daily rows (one per numeric metric column) and daily_status rows (one per
-    entity per day, data_status NULL: the ads API reports none). Built column-wise: one Python list per column,
-    then Arrow unpivots the metric columns."""
+                   fetched_on: dt.date, newest_ready: dt.date | None, endpoint: str, *,
+                   requested_columns: Collection[str] = (), requested_ids: Collection[str] | None = None) -> Normalized:
+    """Flat analytics rows → metric_daily rows (one per metric column) and daily_status rows (one per entity per
+    day, data_status NULL: the ads API reports none). Built column-wise: one Python list per column, then Arrow
+    unpivots the metric columns.
+    A requested metric column must hold finite JSON numbers (or nulls), and so must any other column holding
+    numbers; rows of entities outside `requested_ids` (None: every entity of the ad account) are dropped and
+    counted in `Normalized.unrequested`."""
     if not isinstance(rows, list):
         raise ResponseShapeError(f"{endpoint}: expected a JSON array of rows")
     if not all(isinstance(row, dict) for row in rows):
@@ -43,12 +49,22 @@ def normalize_rows(rows: list, level: str, attribution: str, settle_days: int, f
     for required in ("DATE", id_column):
         if required not in columns or None in columns[required]:
             raise ResponseShapeError(f"{endpoint}: a row lacks the field {required!r}")
+    ids = _strings(columns[id_column])
+    unrequested = {}
+    if requested_ids is not None:
+        wanted = pc.is_in(ids, value_set=pa.array(list(map(str, requested_ids)), pa.string()))
+        if not pc.all(wanted).as_py():
+            dropped = pc.value_counts(ids.filter(pc.invert(wanted)))
+            unrequested = dict(zip(dropped.field("values").to_pylist(), dropped.field("counts").to_pylist()))
+            rows = list(compress(rows, wanted.to_pylist()))
+            if not rows:
+                return Normalized(METRIC_DAILY.empty_table(), DAILY_STATUS.empty_table(), unrequested=unrequested)
+            columns, ids = _columns(rows), ids.filter(wanted)
     date_array = _dates(columns["DATE"], endpoint)
     # Final once the attribution window has passed, or once metrics_ready_state said so before the fetch.
     final_up_to = max(fetched_on - dt.timedelta(days=settle_days), newest_ready or dt.date.min)
     final = pc.less_equal(date_array, pa.scalar(final_up_to, pa.date32()))
     n = len(rows)
-    ids = _strings(columns[id_column])
     extracted = pa.scalar(fetched_at, type=METRIC_DAILY.field("extracted_at").type)
     status = pa.table({"date": date_array, "entity_type": pa.repeat(pa.scalar(level), n),
                        "entity_id": ids,
@@ -60,7 +76,9 @@ def normalize_rows(rows: list, level: str, attribution: str, settle_days: int, f
     for name, column in columns.items():
         if name in NOT_METRICS:
             continue
-        measured = _metric_values(column)
+        measured, invalid = _metric_values(column, name in requested_columns)
+        if invalid is not None:
+            raise MetricValueError(endpoint, name, level, ids[invalid].as_py(), columns["DATE"][invalid], column[invalid])
         if measured is None or measured.null_count == len(measured):
             continue
         valid = pa.array(np.arange(n)) if not measured.null_count else pc.indices_nonzero(measured.is_valid())
@@ -83,7 +101,7 @@ def normalize_rows(rows: list, level: str, attribution: str, settle_days: int, f
                        "metric": names, "value": values,
                        "data_status": pa.nulls(count, pa.string()), "is_final": final.take(index),
                        "extracted_at": pa.repeat(extracted, count)}, schema=METRIC_DAILY)
-    return Normalized(metric, status)
+    return Normalized(metric, status, unrequested=unrequested)
 
 
 def _columns(rows: list[dict]) -> dict[str, list]:
@@ -97,18 +115,32 @@ def _columns(rows: list[dict]) -> dict[str, list]:
     return {name: list(map(dict.get, rows, repeat(name))) for name in names}
 
 
-def _metric_values(column: list) -> pa.Array | None:
-    """A column's measurements as float64 (null where a row has none), or None when it is not a metric column.
-    Metrics are the numeric values; anything else a row carries (names, statuses, fields the API added later)
-    is not a measurement."""
+def _metric_values(column: list, requested: bool) -> tuple[pa.Array | None, int | None]:
+    """A column's measurements as float64 (null where a row has none), or (None, the position of a value that is not
+    a finite JSON number in a metric column), or (None, None) when it is not a metric column.
+    A column holding any JSON number is a metric column, and so is a requested one unless it holds only text that
+    is not a number (a name or a status). What else a row carries (fields the API added later) is not measured."""
+    measured, invalid = as_float64(column)
+    if invalid is None or any(map(_is_number, column)) or (requested and any(map(_looks_like_a_number, column))):
+        return measured, invalid
+    return None, None
+
+
+def _is_number(value: object) -> bool:
+    return type(value) in (int, float)  # not bool, whose type is its own
+
+
+def _looks_like_a_number(value: object) -> bool:
+    """A boolean or a numeric string: what only a malformed measurement would be."""
+    if type(value) is bool:
+        return True
+    if type(value) is not str:
+        return False
     try:
-        array = pa.array(column)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):  # mixed types: keep the numbers only
-        return pa.array([float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None for v in column],
-                        pa.float64())
-    if pa.types.is_integer(array.type) or pa.types.is_floating(array.type):
-        return array.cast(pa.float64(), safe=False)
-    return None
+        float(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _dates(column: list, endpoint: str) -> pa.Array:
@@ -148,6 +180,17 @@ def _settle_days(attribution: str) -> int:
     return max(int(part.split("_")[1].rstrip("D")) for part in attribution.split("|")[:3])
 
 
+def requested_ids(record: RawRecord) -> list[str] | None:
+    """The entity ids an analytics answer's request asked for: its ad account at the account level, the id list
+    of a batch call; None for the other levels of an async report (it covers every entity of the ad account)."""
+    level = record.context["level"]
+    if level == "ad_account":
+        return [str(record.path_params["ad_account_id"])] if "ad_account_id" in record.path_params else None
+    if record.endpoint == "analytics/report":
+        return None
+    return record.params.get(ID_PARAMETERS[level])
+
+
 def _prepare(raw: RawZone, requested: DateRange):
     # Ready states of every fetch, so each answer is judged by what was known when it was fetched.
     ready_checks = sorted(((r.fetched_at, dt.date.fromisoformat(str(r.params["date"])), r.json())
@@ -167,7 +210,9 @@ def _prepare(raw: RawZone, requested: DateRange):
         # The UTC date the pipeline took as today when it fetched the answer (PINTEREST_ETL_TODAY in replays).
         fetched_on = dt.date.fromisoformat(record.context.get("today") or record.fetched_at.date().isoformat())
         return normalize_rows(body, record.context["level"], attribution, _settle_days(attribution),
-                              record.fetched_at, fetched_on, newest_ready_at(record.fetched_at), record.endpoint)
+                              record.fetched_at, fetched_on, newest_ready_at(record.fetched_at), record.endpoint,
+                              requested_columns=frozenset(record.params.get("columns") or ()),
+                              requested_ids=requested_ids(record))
 
     return normalize
 

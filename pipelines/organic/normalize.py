@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from itertools import chain, repeat
 from operator import itemgetter
 
@@ -11,6 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pipelines.metric_values import INTEGER, MetricValueError, as_float64
 from pipelines.pinterest.errors import ResponseShapeError
 from pipelines.tables import DAILY_STATUS, METRIC_DAILY, PIN_LIFETIME, UTC_TIMESTAMP
 
@@ -81,10 +82,9 @@ class _Rows:
         }
         day_columns["is_final"] = pc.equal(day_columns["data_status"], "READY")  # organic values are final only when READY
         status = pa.table({**day_columns, "extracted_at": _repeat(self.extracted_at, len(dates))}, schema=DAILY_STATUS)
-        try:
-            values = pa.array(self.metric_value, type=pa.float64())
-        except (pa.ArrowInvalid, pa.ArrowTypeError):
-            raise ResponseShapeError(f"{endpoint}: a metric value is not a number") from None
+        values, invalid = as_float64(self.metric_value)
+        if invalid is not None:
+            raise self._invalid_value(endpoint, invalid)
         counts = np.asarray(self.metric_counts, dtype=np.int64)
         sorted_counts = counts[day_order]
         first_value = np.cumsum(counts) - counts  # where each day's values start, in answer order
@@ -99,6 +99,16 @@ class _Rows:
         if values.null_count:
             metric = metric.filter(pc.is_valid(values))
         return metric, status
+
+    def _invalid_value(self, endpoint: str, position: int) -> MetricValueError:
+        """The error naming the metric value at `position` (in answer order), its day and its entity."""
+        day = int(np.searchsorted(np.cumsum(self.metric_counts), position, side="right"))
+        block = int(np.searchsorted(np.cumsum(self.block_days), day, side="right"))
+        entity = f"{self.block_keys['entity_id'][block]}" + (
+            f" ({self.block_keys['split_field'][block]} {self.block_keys['split_value'][block]})"
+            if self.block_keys["split_field"][block] != NO_SPLIT else "")
+        return MetricValueError(endpoint, self.metric_name[position], self.block_keys["entity_type"][block], entity,
+                                self.dates[day], self.metric_value[position])
 
 
 _BLOCK_COLUMNS = ("entity_type", "entity_id", "split_field", "split_value")
@@ -136,14 +146,46 @@ def normalize_pin_analytics(body: Mapping, extracted_at: dt.datetime, pin_id: st
         raise ResponseShapeError(f"{endpoint}: expected a JSON object")
     per_pin = {pin_id: body} if pin_id is not None else body
     rows = _Rows(extracted_at)
-    lifetime = {name: [] for name in PIN_LIFETIME.names}
+    lifetime_pins, lifetime_metrics, lifetime_values = [], [], []
     for pid, buckets in per_pin.items():
         block = _field(buckets, UNSPLIT_KEY, endpoint)
         rows.add_block(endpoint, "pin", str(pid), NO_SPLIT, UNSPLIT_VALUE, block)
-        for metric, value in (block.get("lifetime_metrics") or {}).items():
-            if value is None:
-                continue
-            for column, cell in zip(PIN_LIFETIME.names, (str(pid), metric, float(value), extracted_at)):
-                lifetime[column].append(cell)
+        totals = block.get("lifetime_metrics") or _NO_METRICS
+        if not isinstance(totals, Mapping):
+            raise ResponseShapeError(f"{endpoint}: 'lifetime_metrics' of pin {pid} is not an object")
+        lifetime_pins.extend(repeat(str(pid), len(totals)))
+        lifetime_metrics.extend(totals)
+        lifetime_values.extend(totals.values())
     metric, status = rows.tables(endpoint)
-    return metric, status, pa.table(lifetime, schema=PIN_LIFETIME)
+    return metric, status, _lifetime_table(endpoint, lifetime_pins, lifetime_metrics, lifetime_values, extracted_at)
+
+
+def _lifetime_table(endpoint: str, pins: list[str], metrics: list[str], values: list, extracted_at: dt.datetime
+                    ) -> pa.Table:
+    """pin_lifetime rows; the official description types lifetime totals as integers (absent ones have no row)."""
+    totals, invalid = as_float64(values, INTEGER)
+    if invalid is not None:
+        raise MetricValueError(endpoint, metrics[invalid], "pin", pins[invalid], f"lifetime (fetched {extracted_at:%Y-%m-%d})",
+                               values[invalid], INTEGER)
+    table = pa.table({"pin_id": pa.array(pins, pa.string()), "metric": pa.array(metrics, pa.string()), "value": totals,
+                      "extracted_at": _repeat(extracted_at, len(pins))}, schema=PIN_LIFETIME)
+    return table.filter(pc.is_valid(totals)) if totals.null_count else table
+
+
+def split_unrequested_pins(body: object, requested: Collection[str] | None) -> tuple[object, dict[str, int]]:
+    """A bulk pin analytics answer without the pins its request did not ask for, and those pins with the number
+    of days each carried (their rows are dropped: nobody asked for them, so nothing says they are this account's)."""
+    if requested is None or not isinstance(body, Mapping):
+        return body, {}
+    wanted = set(map(str, requested))
+    unrequested = [pid for pid in body if str(pid) not in wanted]
+    if not unrequested:
+        return body, {}
+    return ({pid: buckets for pid, buckets in body.items() if str(pid) in wanted},
+            {str(pid): _days(body[pid]) for pid in unrequested})
+
+
+def _days(buckets: object) -> int:
+    block = buckets.get(UNSPLIT_KEY) if isinstance(buckets, Mapping) else None
+    daily = block.get("daily_metrics") if isinstance(block, Mapping) else None
+    return len(daily) if isinstance(daily, list) else 0

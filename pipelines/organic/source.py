@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pipelines.organic.normalize import normalize_pin_analytics, normalize_user_account_analytics
+from pipelines.organic.normalize import normalize_pin_analytics, normalize_user_account_analytics, split_unrequested_pins
 from pipelines.planning import DateRange
 from pipelines.raw_zone import RawRecord, RawZone
 from pipelines.transform import Normalized, Source
@@ -14,7 +14,11 @@ def _normalize(record: RawRecord) -> Normalized:
         metric, status = normalize_user_account_analytics(
             body, record.context["user_id"], record.params.get("split_field", "NO_SPLIT"), record.fetched_at)
         return Normalized(metric, status)
-    return Normalized(*normalize_pin_analytics(body, record.fetched_at, record.path_params.get("pin_id")))
+    unrequested = {}
+    if record.endpoint == "multi_pins/analytics":
+        body, unrequested = split_unrequested_pins(body, record.params.get("pin_ids"))
+    return Normalized(*normalize_pin_analytics(body, record.fetched_at, record.path_params.get("pin_id")),
+                      unrequested=unrequested)
 
 
 def _prepare(raw: RawZone, requested: DateRange):
