@@ -51,7 +51,7 @@ def open_read_only(home: Path) -> duckdb.DuckDBPyConnection:
         raise
     try:
         lake = str(path.parent / "lake") + "/"
-        con.execute(f"SET allowed_directories = ['{_sql_string(lake)}']")
+        con.execute("SET allowed_directories = ?", [[lake]])
         con.execute("SET enable_external_access = false")
         con.execute("SET lock_configuration = true")
     except BaseException:
@@ -85,10 +85,6 @@ def named_queries(text: str) -> dict[str, str]:
             raise ValueError(f"the query name {name!r} appears twice")
         queries[name] = text[match.end():end].strip().rstrip(";").strip()
     return queries
-
-
-def _sql_string(text: str) -> str:
-    return text.replace("'", "''")
 
 
 def _first_line(error: BaseException) -> str:

@@ -199,7 +199,8 @@ def _write_temporary(con: duckdb.DuckDBPyConnection | None, select_sql: str, par
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         if rows is None:
-            con.execute(f"COPY ({select_sql}) TO '{tmp}' (FORMAT PARQUET, COMPRESSION ZSTD)", params)
+            # The path is a parameter (after those of `select_sql`): any character may be in it, quotes included.
+            con.execute(f"COPY ({select_sql}) TO ? (FORMAT PARQUET, COMPRESSION ZSTD)", [*params, str(tmp)])
         else:
             pq.write_table(rows, tmp, compression="zstd")
         with open(tmp, "rb") as f:

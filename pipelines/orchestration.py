@@ -106,6 +106,7 @@ def _step_timing(instance: dg.DagsterInstance, run_id: str) -> str:
 
 
 def _print_summary(result: dg.ExecuteInProcessResult, example: str) -> None:
+    from pipelines.sql_text import identifier
     from pipelines.warehouse import Warehouse
 
     for event in result.get_asset_materialization_events():
@@ -127,7 +128,7 @@ def _print_summary(result: dg.ExecuteInProcessResult, example: str) -> None:
     with warehouse.connect(read_only=True) as con:
         print(f"\nWarehouse {warehouse.path}:")
         for (name,) in con.execute("SELECT table_name FROM duckdb_tables() ORDER BY table_name").fetchall():
-            print(f"  {name}: {con.execute(f'SELECT count(*) FROM {name}').fetchall()[0][0]} rows")
+            print(f"  {name}: {con.execute(f'SELECT count(*) FROM {identifier(name)}').fetchall()[0][0]} rows")
         print(f"\nExample: pinterest-etl sql \"{' '.join(example.split())}\"")
         from pipelines.commands.sql import format_table
 

@@ -260,8 +260,8 @@ def _kept_rows(con: duckdb.DuckDBPyConnection, files: _DateFiles, date: dt.date,
     con.register("day_rows", rows)
     try:
         # Only the date's superseded keys: the anti-join's hash table then holds a day, not the whole range.
-        return con.sql(f"SELECT * FROM day_rows ANTI JOIN (SELECT * FROM superseded WHERE date = DATE '{date}') "
-                       f"USING ({', '.join(DAILY_STATUS_KEY)}, {_SOURCE})").to_arrow_table()
+        return con.sql(f"SELECT * FROM day_rows ANTI JOIN (SELECT * FROM superseded WHERE date = ?) "
+                       f"USING ({', '.join(DAILY_STATUS_KEY)}, {_SOURCE})", params=[date]).to_arrow_table()
     finally:
         con.unregister("day_rows")
 
@@ -290,7 +290,7 @@ def normalize_range(raw: RawZone, lake: Lake, requested: DateRange, source: Sour
     with tempfile.TemporaryDirectory(prefix=staging_prefix(), dir=temp_directory) as folder, duckdb.connect() as con:
         # Staging streams through files, and DuckDB is bounded in memory (spilling to temp_directory), so the
         # number of pins does not set the peak RSS.
-        con.execute(f"SET memory_limit = '{STAGING_MEMORY_LIMIT}'")
+        con.execute("SET memory_limit = ?", [STAGING_MEMORY_LIMIT])
         con.execute("SET preserve_insertion_order = false")
         if temp_directory:
             con.execute("SET temp_directory = ?", [temp_directory])
