@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import os
 import sys
 
 import dagster as dg
 
 from pipelines import run_lock, settings
 from pipelines.atomic_files import remove_stray_staging, remove_stray_temporaries
+from pipelines.dagster_instance import command_instance, free_dead_runs, owner_tags
 from pipelines.embedded import embedded_simulator_if_needed
 
 EXAMPLE_QUERIES = {
@@ -19,11 +19,6 @@ FROM user_account_daily WHERE split_field = 'NO_SPLIT' ORDER BY date DESC LIMIT 
     "ads": """SELECT date, ad_account_id, currency, round(spend_in_micro_dollar / 1e6, 2) AS spend, paid_impression,
 clickthrough_1, total_conversions, is_final FROM ad_account_daily ORDER BY date DESC, ad_account_id LIMIT 6""",
 }
-
-
-def _instance() -> dg.DagsterInstance:
-    # With DAGSTER_HOME (the Makefile sets ./.dagster) runs are recorded and show up in the UI.
-    return dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
 
 
 def run_range(start: dt.date, end: dt.date, *, from_raw: bool = False, from_lake: bool = False,
@@ -61,12 +56,14 @@ def _run_range(start: dt.date, end: dt.date, command: str, *, from_raw: bool, fr
         how = " from the raw zone (no API calls)" if from_raw else " from the lake into the warehouse (no API calls)" \
             if from_lake else ""
         print(f"Running {start}..{end} as one Dagster run{how}...")
-        with _instance() as instance:
+        # With DAGSTER_HOME (the Makefile sets ./.dagster) runs are recorded and show up in the UI.
+        with command_instance() as instance:
+            free_dead_runs(instance, report=print)
             result = dg.materialize(
                 selection, instance=instance, resources=defs.resources, raise_on_error=False,
                 run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
                 tags={"dagster/asset_partition_range_start": start.isoformat(),
-                      "dagster/asset_partition_range_end": end.isoformat()})
+                      "dagster/asset_partition_range_end": end.isoformat(), **owner_tags()})
             timing = _step_timing(instance, result.run_id)
         if not result.success:
             for event in result.all_events:

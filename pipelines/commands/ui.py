@@ -9,11 +9,14 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 from pipelines import settings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+# How often the UI looks for runs whose processes died (their pool claims would block every later run).
+DEAD_RUN_CHECK_SECONDS = 10.0
 
 
 def add_parser(commands) -> None:
@@ -34,12 +37,20 @@ def dagster_dev_command(port: int) -> list[str]:
 
 
 def _ui(args: argparse.Namespace) -> int:
+    import dagster as dg
+
+    from pipelines.dagster_instance import free_dead_runs, free_dead_runs_until
     from pipelines.embedded import embedded_simulator_if_needed
 
     settings.load_dotenv()
     os.environ.setdefault("DAGSTER_HOME", str(PROJECT_ROOT / ".dagster"))
     os.environ["PINTEREST_ETL_HOME"] = str(settings.etl_home().resolve())  # the same data whatever the cwd
     Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+    with dg.DagsterInstance.get() as instance:
+        free_dead_runs(instance, report=_say)
+    stop_checks = threading.Event()
+    threading.Thread(target=free_dead_runs_until, args=(stop_checks, DEAD_RUN_CHECK_SECONDS, _say),
+                     name="dead-runs", daemon=True).start()
     with embedded_simulator_if_needed() as simulator:
         if simulator:
             print(f"No Pinterest credentials configured: runs launched from the UI use the embedded simulator ({simulator}).")
@@ -55,7 +66,12 @@ def _ui(args: argparse.Namespace) -> int:
             process.terminate()
             return 0
         finally:
+            stop_checks.set()
             try:
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 process.kill()
+
+
+def _say(line: str) -> None:
+    print(f"pinterest-etl ui: {line}", flush=True)

@@ -1,0 +1,172 @@
+"""The Dagster instance the commands use, and the cleanup that keeps a dead run from blocking the next one.
+
+A run whose process died without cleanup (SIGKILL, OOM, power loss) stays STARTED in the instance, and a pool
+slot it claimed stays claimed: with `max_concurrent_runs: 1` and the `warehouse` pool limited to 1, every later
+run would wait for it forever. `free_dead_runs` finds such runs by their processes (a process is the same one
+only if its start time matches, so a reused PID is not taken for it), marks them failed and frees their pool
+claims. A run with any live process, or whose processes are unknown or on another host, is never touched.
+
+`pinterest-etl run`/`load` runs claim no pool slot at all (`command_instance`): the run lock already admits one
+of them per data directory, and the warehouse's own lock (bounded by PINTEREST_WAREHOUSE_LOCK_WAIT_SECONDS)
+serializes their loads with UI runs', so no claim of theirs can outlive them and they never wait on a pool.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import socket
+import threading
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import dagster as dg
+import yaml
+from dagster._core.instance.ref import InstanceRef
+
+OWNER_PID_TAG = "pinterest-etl/pid"
+OWNER_START_TAG = "pinterest-etl/process-start"  # the process's start time, in clock ticks after boot
+OWNER_HOST_TAG = "pinterest-etl/host"
+# Dagster runs in these statuses can only end by their own process; STARTING ones are Dagster's run monitoring's
+# (start_timeout_seconds), QUEUED ones hold nothing.
+_RUNNING = [dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+# /proc's start time has a resolution of one tick and the event timestamps are wall clock: allow for both.
+_START_TIME_TOLERANCE_SECONDS = 1.0
+
+
+def command_instance() -> dg.DagsterInstance:
+    """The instance of `pinterest-etl run`/`load`: DAGSTER_HOME's (runs show in the UI) with pools enforced per
+    run, which for a run not launched through the queue means no pool claims; an ephemeral one without it."""
+    home = os.environ.get("DAGSTER_HOME")
+    if not home:
+        return dg.DagsterInstance.ephemeral()
+    return dg.DagsterInstance.from_ref(InstanceRef.from_dir(home, overrides=_run_granularity_pools(Path(home))))
+
+
+def _run_granularity_pools(home: Path) -> dict:
+    """The instance's `concurrency` settings with `pools.granularity: run` (overrides replace a whole section)."""
+    path = home / "dagster.yaml"
+    config = (yaml.safe_load(path.read_text()) if path.exists() else None) or {}
+    concurrency = dict(config.get("concurrency") or {})
+    concurrency["pools"] = {**(concurrency.get("pools") or {}), "granularity": "run"}
+    return {"concurrency": concurrency}
+
+
+def process_start_ticks(pid: int) -> int | None:
+    """When process `pid` started (clock ticks after boot), or None when there is no such live process."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return None
+    fields = stat[stat.rindex(")") + 2:].split()  # the command name may hold spaces and parentheses
+    state, start_ticks = fields[0], fields[19]
+    return None if state in ("Z", "X") else int(start_ticks)
+
+
+def _boot_time() -> float:
+    for line in Path("/proc/stat").read_text().splitlines():
+        if line.startswith("btime "):
+            return float(line.split()[1])
+    raise OSError("/proc/stat has no btime line")
+
+
+def owner_tags() -> dict[str, str]:
+    """Tags naming this process as the one that runs a run."""
+    return {OWNER_PID_TAG: str(os.getpid()), OWNER_START_TAG: str(process_start_ticks(os.getpid())),
+            OWNER_HOST_TAG: socket.gethostname()}
+
+
+@dataclasses.dataclass(frozen=True)
+class RunProcess:
+    """A process that executed (part of) a run: known by its start time, or seen working for it at `seen_at`."""
+
+    pid: int
+    start_ticks: int | None = None
+    seen_at: float | None = None
+
+    def is_alive(self) -> bool:
+        ticks = process_start_ticks(self.pid)
+        if ticks is None:
+            return False
+        if self.start_ticks is not None:
+            return ticks == self.start_ticks
+        # A process that started after it was seen working for the run is another one with a reused PID.
+        return _boot_time() + ticks / _CLOCK_TICKS <= (self.seen_at or 0.0) + _START_TIME_TOLERANCE_SECONDS
+
+
+def run_processes(instance: dg.DagsterInstance, run: dg.DagsterRun) -> list[RunProcess]:
+    """The processes of this machine that executed `run`: the command's own (its tags), or the run worker and
+    step workers a launched run's events name. Empty when they cannot be known here."""
+    if OWNER_PID_TAG in run.tags:
+        if run.tags.get(OWNER_HOST_TAG) != socket.gethostname() or not run.tags.get(OWNER_START_TAG, "").isdigit():
+            return []
+        return [RunProcess(int(run.tags[OWNER_PID_TAG]), start_ticks=int(run.tags[OWNER_START_TAG]))]
+    events = instance.all_logs(run.run_id, of_type={dg.DagsterEventType.ENGINE_EVENT,
+                                                   dg.DagsterEventType.STEP_WORKER_STARTED})
+    processes = {}
+    for entry in events:
+        metadata = entry.dagster_event.event_specific_data.metadata if entry.dagster_event.event_specific_data else {}
+        pid = metadata.get("pid")
+        if pid is not None and str(pid.value).isdigit():
+            processes.setdefault(int(pid.value), RunProcess(int(pid.value), seen_at=entry.timestamp))
+    return list(processes.values())
+
+
+def _claims_by_run(instance: dg.DagsterInstance) -> dict[str, set[str]]:
+    """Every run holding or waiting for a pool slot, with the pools."""
+    storage = instance.event_log_storage
+    if not storage.supports_global_concurrency_limits:
+        return {}
+    claims: dict[str, set[str]] = {}
+    for pool in storage.get_concurrency_keys():
+        info = storage.get_concurrency_info(pool)
+        for run_id in {slot.run_id for slot in info.claimed_slots} | {step.run_id for step in info.pending_steps}:
+            claims.setdefault(run_id, set()).add(pool)
+    return claims
+
+
+def _gone(processes: Iterable[RunProcess]) -> str:
+    pids = sorted(p.pid for p in processes)
+    return f"its process {pids[0]} is gone" if len(pids) == 1 else \
+        f"its processes {', '.join(map(str, pids))} are gone"
+
+
+def free_dead_runs(instance: dg.DagsterInstance, report: Callable[[str], None]) -> list[str]:
+    """Mark every run whose processes all died failed and free the pool claims of dead or finished runs; tell
+    `report` one line per run; return their ids."""
+    claims = _claims_by_run(instance)
+    freed = []
+    for run in instance.get_runs(filters=dg.RunsFilter(statuses=_RUNNING)):
+        processes = run_processes(instance, run)
+        if not processes or any(p.is_alive() for p in processes):
+            continue
+        gone = _gone(processes)
+        instance.report_run_failed(run, f"Marked failed by pinterest-etl: {gone} (killed, or the machine stopped), "
+                                        "so the run can never finish.")
+        pools = claims.pop(run.run_id, set())
+        if pools:
+            instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+        report(f"Marked run {run.run_id} failed: {gone}" + (f"; freed its claim on pool(s) {', '.join(sorted(pools))}"
+                                                             if pools else ""))
+        freed.append(run.run_id)
+    for run_id, pools in claims.items():
+        run = instance.get_run_by_id(run_id)
+        if run is not None and not (run.is_finished and not any(p.is_alive() for p in run_processes(instance, run))):
+            continue
+        instance.event_log_storage.free_concurrency_slots_for_run(run_id)
+        status = "no longer exists" if run is None else f"ended ({run.status.value})"
+        report(f"Freed the claim of run {run_id} on pool(s) {', '.join(sorted(pools))}: the run {status}")
+        freed.append(run_id)
+    return freed
+
+
+def free_dead_runs_until(stop: threading.Event, interval: float, report: Callable[[str], None]) -> None:
+    """`free_dead_runs` on DAGSTER_HOME's instance every `interval` seconds until `stop` is set (the UI's runs
+    end while it serves them)."""
+    with dg.DagsterInstance.get() as instance:
+        while not stop.wait(interval):
+            try:
+                free_dead_runs(instance, report)
+            except Exception as error:  # noqa: BLE001 - a failed check (say, SQLite busy) must not end the checks
+                report(f"could not check for dead runs this time: {type(error).__name__}: {error}")
