@@ -259,6 +259,7 @@ def stop(ui: subprocess.Popen) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::DeprecationWarning:gql")  # dagster_graphql's own use of gql
 def test_a_ui_run_whose_worker_was_killed_in_the_warehouse_step_does_not_block_the_next_ui_run(
         make_sandbox, tmp_path, dagster_home):
     from dagster_graphql import DagsterGraphQLClient, DagsterGraphQLClientError
@@ -302,3 +303,32 @@ def test_a_ui_run_whose_worker_was_killed_in_the_warehouse_step_does_not_block_t
         stop(ui)
     freed = [line for line in log.read_text().splitlines() if f"run {dead_id}" in line and "pinterest-etl ui" in line]
     assert freed and "pool(s) warehouse" in freed[0], log.read_text()
+
+
+@pytest.mark.slow
+def test_a_cli_run_never_waits_for_a_pool_slot_a_live_run_holds(make_sandbox, tmp_path, dagster_home):
+    server = make_sandbox(**SMALL_WORLD)
+    with instance_at(dagster_home) as instance:
+        holder = started_run(instance, owner_tags())  # this test's process: alive, so never freed
+        after = run_cli(RUN, cli_env(tmp_path / "home", server, TODAY, DAGSTER_HOME=str(dagster_home)))
+        assert after.returncode == 0, after.stdout + after.stderr
+        assert claims_left(instance) == {holder.run_id}
+
+
+@pytest.mark.slow
+def test_the_ui_frees_dead_runs_when_it_starts(tmp_path, dagster_home):
+    pid, ticks = ended_process()
+    with instance_at(dagster_home) as instance:
+        dead = started_run(instance, {**owner_tags(), OWNER_PID_TAG: str(pid), OWNER_START_TAG: str(ticks)})
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PINTEREST_", "DAGSTER_"))}
+    env.update(PINTEREST_ETL_HOME=str(tmp_path / "data"), DAGSTER_HOME=str(dagster_home))
+    ui = start_cli(["ui", "--port", str(free_port())], env, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        printed = read_until(ui.stdout, "Dagster UI: http://127.0.0.1:")
+    finally:
+        stop(ui)
+    assert f"pinterest-etl ui: Marked run {dead.run_id} failed: its process {pid} is gone; freed its claim on " \
+           "pool(s) warehouse" in printed
+    with instance_at(dagster_home) as instance:
+        assert instance.get_run_by_id(dead.run_id).status == dg.DagsterRunStatus.FAILURE
+        assert claims_left(instance) == set()
