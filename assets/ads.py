@@ -4,8 +4,8 @@ import datetime as dt
 import warnings
 
 import dagster as dg
-import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from assets.accounts import accounts_check, for_each_account
@@ -19,6 +19,7 @@ from pipelines.accounts import Account
 from pipelines.ads.dimensions import SCHEMAS, AdsDimensions, extract_ads_dimensions
 from pipelines.ads.extract import extract_ads
 from pipelines.ads.normalize import ADS
+from pipelines.lake import AD_ACCOUNT, identity
 from pipelines.pinterest.errors import AuthError
 from pipelines.quality import ADS_CHECKS
 from pipelines.tables import METRIC_DAILY
@@ -28,14 +29,21 @@ ADS_DIMENSIONS = tuple(SCHEMAS)
 
 
 def latest_ads_dimensions(storage: StorageResource, account: Account) -> AdsDimensions:
+    """The ad accounts the account's latest extraction took, with their entities (the snapshots of each)."""
     lake = storage.lake()
+    ad_accounts = lake.account_identities(account.name, "ads")
+    if ad_accounts is None:
+        raise dg.Failure(f"no ads dimensions of {account.describe()} in {lake.root}; materialize the ads dimensions first")
     tables = {}
     for name in ADS_DIMENSIONS:
-        snapshot = lake.latest_snapshot(name, account.lake_name(name))
-        if snapshot is None:
-            raise dg.Failure(f"no snapshot of {name} for {account.describe()} in {lake.root}; "
-                             "materialize the ads dimensions first")
-        tables[name] = pq.read_table(snapshot)
+        parts = []
+        for ad_account in ad_accounts:
+            snapshot = lake.latest_snapshot(name, ad_account)
+            if snapshot is None:
+                raise dg.Failure(f"no snapshot of {name} for {ad_account} of {account.describe()} in {lake.root}; "
+                                 "materialize the ads dimensions first")
+            parts.append(pq.read_table(snapshot))
+        tables[name] = pa.concat_tables(parts) if parts else SCHEMAS[name].empty_table()
     return AdsDimensions(**tables)
 
 
@@ -75,10 +83,13 @@ def ads_dimensions(context: dg.AssetExecutionContext, pinterest: PinterestResour
         for ad_account, other in dimensions.taken.items():
             context.log.info(f"{account.describe()}: ad account {ad_account} is extracted under account {other!r}")
         taken.update(dict.fromkeys(dimensions.ad_accounts.column("ad_account_id").to_pylist(), account.name))
-        with duckdb.connect() as con:
+        ad_accounts = []
+        for ad_account_id in dimensions.ad_accounts.column("ad_account_id").to_pylist():
+            ad_account = identity(AD_ACCOUNT, ad_account_id)
             for name, table in dimensions.tables().items():
-                con.register(name, table)
-                lake.snapshot(con, name, today, f"SELECT * FROM {name}", name=account.lake_name(name))
+                lake.snapshot_rows(name, today, ad_account, table.filter(pc.equal(table.column("ad_account_id"), ad_account_id)))
+            ad_accounts.append(ad_account)
+        lake.record_account_identities(account.name, "ads", ad_accounts)
         return dimensions
 
     results = for_each_account(context, pinterest, extract)

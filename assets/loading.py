@@ -37,11 +37,10 @@ def lake_check_specs(asset: str) -> list[dg.AssetCheckSpec]:
 
 def normalize_to_lake(storage: StorageResource, requested: DateRange, source: transform.Source, today,
                       accounts: list[Account]) -> dg.MaterializeResult:
-    """Each account's raw answers of the range into its own lake files (no API calls), with the warnings of
-    LAKE_CHECKS in the log, the metadata and the checks' results."""
-    summaries = [transform.normalize_range(storage.raw(account), storage.lake(), requested, source, today,
-                                           storage.temp_directory(), None if account.is_default else account.name)
-                 for account in accounts]
+    """The raw answers of the range, of every account's raw folder, into the lake files of their Pinterest
+    identities (no API calls), with the warnings of LAKE_CHECKS in the log, the metadata and the checks' results."""
+    summaries = [transform.normalize_range(storage.raw_zones(), storage.lake(), requested, source, today,
+                                           storage.temp_directory())]
     kept = _per_date_sum(s.final_values_kept for s in summaries)
     unrequested = [u for s in summaries for u in s.unrequested]
     log = dg.get_dagster_logger()
@@ -56,6 +55,8 @@ def normalize_to_lake(storage: StorageResource, requested: DateRange, source: tr
     dropped = sum(u.rows for u in unrequested)
     return dg.MaterializeResult(metadata={
         "range": str(requested), "accounts": ", ".join(a.name for a in accounts),
+        "identities": ", ".join(sorted({i for s in summaries for i in s.identities})) or "none",
+        "legacy_files_retired": dg.MetadataValue.int(sum(s.legacy_files_retired for s in summaries)),
         "raw_files_read": sum(s.raw_files for s in summaries),
         "dates_written": dates_text(sorted({d for s in summaries for d in s.dates_written})),
         "metric_rows": sum(s.metric_rows for s in summaries), "status_rows": sum(s.status_rows for s in summaries),

@@ -4,7 +4,6 @@ import datetime as dt
 import warnings
 
 import dagster as dg
-import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -15,6 +14,7 @@ from assets.partitions import DAILY, warehouse_freshness_policy
 from assets.resources import PinterestResource, StorageResource
 from pipelines import settings
 from pipelines.accounts import Account
+from pipelines.lake import USER, identity
 from pipelines.organic.dimensions import BOARDS, PINS, USER_ACCOUNTS, OrganicDimensions, extract_dimensions
 from pipelines.organic.extract import extract_organic, plan_organic
 from pipelines.organic.source import ORGANIC
@@ -35,10 +35,12 @@ def partition_range(context: dg.AssetExecutionContext) -> DateRange:
 
 
 def latest_dimensions(storage: StorageResource, account: Account) -> OrganicDimensions:
+    """The account's user, boards and pins as its latest extraction left them (the snapshots of its user)."""
     lake = storage.lake()
+    users = lake.account_identities(account.name, "organic")
     tables = {}
     for name in ("user_accounts", "boards", "pins"):
-        snapshot = lake.latest_snapshot(name, account.lake_name(name))
+        snapshot = lake.latest_snapshot(name, users[0]) if users else None
         if snapshot is None:
             raise dg.Failure(f"no snapshot of {name} for {account.describe()} in {lake.root}; "
                              "materialize the organic dimensions first")
@@ -77,10 +79,10 @@ def organic_dimensions(context: dg.AssetExecutionContext, pinterest: PinterestRe
         if users.setdefault(dimensions.user_id, account.name) != account.name:
             raise dg.Failure(f"{account.describe()} is the same Pinterest user as account {users[dimensions.user_id]!r}; "
                              "list every Pinterest account once in the accounts file")
-        with duckdb.connect() as con:
-            for name in ORGANIC_DIMENSIONS:
-                con.register(name, getattr(dimensions, name))
-                lake.snapshot(con, name, today, f"SELECT * FROM {name}", name=account.lake_name(name))
+        user = identity(USER, dimensions.user_id)
+        for name in ORGANIC_DIMENSIONS:
+            lake.snapshot_rows(name, today, user, getattr(dimensions, name))
+        lake.record_account_identities(account.name, "organic", [user])
         return dimensions
 
     results = for_each_account(context, pinterest, extract)

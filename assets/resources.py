@@ -9,7 +9,7 @@ from pathlib import Path
 import dagster as dg
 
 from pipelines import settings
-from pipelines.accounts import ENVIRONMENT_ACCOUNT, Account, load_accounts
+from pipelines.accounts import ENVIRONMENT_ACCOUNT, Account, load_accounts, raw_roots
 from pipelines.lake import Lake
 from pipelines.pinterest.accounting import CallStats
 from pipelines.pinterest.budgets import RateBudgets
@@ -31,6 +31,10 @@ class StorageResource(dg.ConfigurableResource):
     def raw(self, account: Account = ENVIRONMENT_ACCOUNT) -> RawZone:
         """The raw zone of one Pinterest account (`raw/`, or `raw/account=<name>/` for a named one)."""
         return RawZone(account.raw_root(self.root))
+
+    def raw_zones(self) -> list[RawZone]:
+        """The raw zone of every account that ever stored answers here (normalization reads them all)."""
+        return [RawZone(root) for root in raw_roots(self.root)]
 
     def lake(self) -> Lake:
         return Lake(self.root / "lake")

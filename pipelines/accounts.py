@@ -14,10 +14,12 @@ An accounts file is TOML, `PINTEREST_ACCOUNTS_FILE` or else `PINTEREST_ETL_HOME/
 The file names where secrets are, never the secrets. Every account's tokens are used only for that
 account; the app (PINTEREST_APP_ID / PINTEREST_APP_SECRET, or `app_id_env` / `app_secret_env`) refreshes them.
 
-Storage: the account named `default` (the environment's, or one so named in the file) keeps the plain
-layout (`raw/`, `lake/<table>/date=D/<source>.parquet`); another account's raw answers are under
-`raw/account=<name>/` and its lake files are `<source>.<name>.parquet`, so the warehouse, which loads
-every account's files of a date, never mixes or drops one account's rows when another is loaded.
+Storage: the account named `default` (the environment's, or one so named in the file) keeps its raw answers
+in `raw/`, another account under `raw/account=<name>/`. The name plays no part in the lake: its files are those of
+the stable Pinterest identities (the user, each ad account: pipelines/lake.py), made from every raw folder's
+answers of that identity. So renaming an account, moving an ad account to another login, or moving from the
+environment's account to a file naming the same user never counts a fact twice, and the old name's raw answers
+still count when a range is re-normalized.
 """
 
 from __future__ import annotations
@@ -57,10 +59,6 @@ class Account:
     def is_default(self) -> bool:
         return self.name == DEFAULT_NAME
 
-    def lake_name(self, base: str) -> str:
-        """The account's file name stem in a lake folder: `organic` or `organic.brand-a`."""
-        return base if self.is_default else f"{base}.{self.name}"
-
     def raw_root(self, home: Path) -> Path:
         return home / "raw" if self.is_default else home / "raw" / f"account={self.name}"
 
@@ -91,6 +89,13 @@ class Account:
 
 
 ENVIRONMENT_ACCOUNT = Account(DEFAULT_NAME, from_file=False)
+
+
+def raw_roots(home: Path) -> list[Path]:
+    """Every account's raw folder there is, configured now or not (a renamed or removed account's answers
+    still belong to their Pinterest identity): `raw/`, then `raw/account=<name>/` by name."""
+    raw = home / "raw"
+    return [raw, *sorted(p for p in raw.glob("account=*") if p.is_dir())]
 
 
 def accounts_file(env: Mapping[str, str] = os.environ) -> Path | None:

@@ -1,10 +1,18 @@
-"""The Parquet lake: `lake/<table>/date=YYYY-MM-DD/<source>.parquet`, each file replaced atomically.
+"""The Parquet lake: `lake/<table>/date=YYYY-MM-DD/<source>.<identity>.parquet`, each file replaced atomically.
 
-A source ("organic", "ads") owns its file in every date folder, so loading one never touches the
-other's rows. Readers see, for every date, either the whole old file or the whole new one.
-Dimensions are kept as dated snapshots: `lake/<table>/snapshot_date=YYYY-MM-DD/<table>.parquet`.
-With several Pinterest accounts (pipelines/accounts.py) each account owns its own files beside the others':
-`<source>.<account>.parquet` and `<table>.<account>.parquet`.
+A file belongs to one source ("organic", "ads") and one stable Pinterest identity: `user=<user id>` for organic
+data, `ad_account=<ad account id>` for ads data. Loading one never touches another's rows, and the name an
+accounts file gives a login plays no part: renaming an account, moving an ad account to another login, or
+several logins seeing one ad account still write the same file. Readers see, for every date, either the whole
+old file or the whole new one. Dimensions are kept as dated snapshots, one per identity:
+`lake/<table>/snapshot_date=YYYY-MM-DD/<table>.<identity>.parquet`; their latest state is the newest snapshot
+of every identity. `lake/_accounts/<account>.<source>.json` records which identities an account's last
+extraction covered (what its next extraction reads).
+
+Lakes written before (files named after the account: `<source>.parquet`, `<source>.<account>.parquet`, and
+snapshots likewise) keep working without a double count. A legacy fact file loses, when its date is written
+again, every key an identity's file now holds (it is removed once empty), in the same commit; legacy
+snapshots are split by identity into snapshots of the same day, then removed, before any snapshot is read.
 
 Every file has a hidden checksum file beside it, `.<name>.parquet.sha256`: the SHA-256 of the file's bytes
 and of the versions it replaced (so a crash between the two renames leaves them consistent). A file changed
@@ -18,12 +26,14 @@ import contextlib
 import dataclasses
 import datetime as dt
 import hashlib
+import json
 import os
 import re
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipelines.atomic_files import temporary_path, write_error
@@ -35,16 +45,53 @@ class CorruptLakeFileError(Exception):
     and says how to rebuild it."""
 
 
+USER, AD_ACCOUNT = "user", "ad_account"
+_IDENTITY = re.compile(r"(user|ad_account)=[0-9]{1,30}")
+_PINTEREST_ID = re.compile(r"[0-9]{1,30}")
+
+
+class LakeIdentityError(ValueError):
+    """An id that cannot name a lake file (not a numeric Pinterest id), or a legacy file whose Pinterest identity
+    cannot be told; the message names it."""
+
+
+def identity(kind: str, pinterest_id: object) -> str:
+    """The lake's name for a stable Pinterest identity: `user=<id>` or `ad_account=<id>`. Ids are validated as
+    numeric before they become part of a file name."""
+    text = str(pinterest_id)
+    if kind not in (USER, AD_ACCOUNT) or not _PINTEREST_ID.fullmatch(text):
+        raise LakeIdentityError(f"{kind} id {text[:40]!r} is not a numeric Pinterest id: no lake file is named after it")
+    return f"{kind}={text}"
+
+
+def keyed(base: str, key: str) -> str:
+    """A file stem in the lake: the source or table, then the identity (`organic.user=123`)."""
+    return f"{base}.{_checked_identity(key)}"
+
+
+def _checked_identity(key: str) -> str:
+    if not _IDENTITY.fullmatch(key):
+        raise LakeIdentityError(f"{key[:60]!r} is not a lake identity (user=<id> or ad_account=<id>)")
+    return key
+
+
+def identity_of(path: Path) -> str | None:
+    """The identity a lake file belongs to, or None for a file of the legacy layout (named after an account)."""
+    _, _, rest = path.name.removesuffix(".parquet").partition(".")
+    return rest if _IDENTITY.fullmatch(rest) else None
+
+
 class Lake:
     def __init__(self, root: Path):
         self.root = Path(root)
 
-    def path(self, table: str, date: dt.date, source: str) -> Path:
-        return self.root / table / f"date={date.isoformat()}" / f"{source}.parquet"
+    def path(self, table: str, date: dt.date, stem: str) -> Path:
+        """`stem`: `keyed(source, identity)`, or a legacy file's stem."""
+        return self.root / table / f"date={date.isoformat()}" / f"{stem}.parquet"
 
-    def snapshot_path(self, table: str, snapshot_date: dt.date, name: str | None = None) -> Path:
-        """`name`: the file's stem, the table's name unless an account's (`pins.brand-a`)."""
-        return self.root / table / f"snapshot_date={snapshot_date.isoformat()}" / f"{name or table}.parquet"
+    def snapshot_path(self, table: str, snapshot_date: dt.date, key: str) -> Path:
+        """The day's snapshot of a dimension for one identity (`pins.user=123`)."""
+        return self.root / table / f"snapshot_date={snapshot_date.isoformat()}" / f"{keyed(table, key)}.parquet"
 
     def stage(self, con: duckdb.DuckDBPyConnection, table: str, date: dt.date, source: str, select_sql: str,
               params: list | None = None) -> StagedFile:
@@ -62,11 +109,35 @@ class Lake:
         return StagedFile(tmp, target, digest)
 
     @staticmethod
-    def commit(staged: list[StagedFile]) -> None:
-        """Put staged files in place (each rename is atomic), after every one of them was written. A crash
-        part-way leaves some dates new and the others old, each file whole; re-running the range repairs it."""
+    def commit(staged: list[StagedFile], retired: list[Path] = ()) -> None:
+        """Put staged files in place (each rename is atomic), after every one of them was written, then remove
+        the `retired` files. A crash part-way leaves some dates new and the others old, each file whole;
+        re-running the range repairs it."""
         for number, file in enumerate(staged):
             _put_in_place(file, crash_point_before_rename=number > 0)
+        for path in retired:
+            _remove_in_place(path)
+
+    def legacy_files(self, table: str, date: dt.date, source: str) -> list[Path]:
+        """The date's files of `source` in the legacy layout (`organic.parquet`, `organic.<account>.parquet`)."""
+        return [p for p in self.files(table, [date], source) if identity_of(p) is None]
+
+    def stage_without_keys(self, path: Path, key_columns: list[str], covered: pa.Table) -> StagedFile | Path | None:
+        """A legacy file without the rows whose key (`key_columns`) is in `covered`: a staged replacement, the
+        file itself when nothing is left (to retire; an empty one too), or None when it holds none of those keys."""
+        rows = pq.read_table(path)
+        if not rows.num_rows:
+            return path
+        if not covered.num_rows:
+            return None
+        left = rows.join(covered.select(key_columns).group_by(key_columns).aggregate([]), key_columns,
+                         join_type="left anti")
+        if left.num_rows == rows.num_rows:
+            return None
+        if not left.num_rows:
+            return path
+        tmp, digest = _write_temporary(None, "", [], path, left.select(rows.column_names).cast(rows.schema))
+        return StagedFile(tmp, path, digest)
 
     @staticmethod
     def discard(staged: list[StagedFile]) -> None:
@@ -74,24 +145,79 @@ class Lake:
             file.tmp.unlink(missing_ok=True)
 
     def snapshot(self, con: duckdb.DuckDBPyConnection, table: str, snapshot_date: dt.date, select_sql: str,
-                 name: str | None = None) -> Path:
-        """Write the rows of `select_sql` as the day's snapshot of a dimension (the day's last one wins)."""
-        return _write_atomically(con, select_sql, [], self.snapshot_path(table, snapshot_date, name))
+                 key: str) -> Path:
+        """Write the rows of `select_sql` as the day's snapshot of a dimension for one identity (the day's last
+        one wins)."""
+        return _write_atomically(con, select_sql, [], self.snapshot_path(table, snapshot_date, key))
 
-    def latest_snapshot(self, table: str, name: str | None = None) -> Path | None:
-        """The newest snapshot file of a dimension (of one account's files: `name`), or None if there is none yet."""
-        snapshots = sorted((self.root / table).glob(f"snapshot_date=*/{name or table}.parquet"))
+    def snapshot_rows(self, table: str, snapshot_date: dt.date, key: str, rows: pa.Table) -> Path:
+        """As `snapshot`, for rows already in memory."""
+        target = self.snapshot_path(table, snapshot_date, key)
+        tmp, digest = _write_temporary(None, "", [], target, rows)
+        _put_in_place(StagedFile(tmp, target, digest))
+        return target
+
+    def latest_snapshot(self, table: str, key: str) -> Path | None:
+        """The newest snapshot file of a dimension for one identity, or None if there is none yet."""
+        self.adopt_legacy_snapshots()
+        snapshots = sorted((self.root / table).glob(f"snapshot_date=*/{keyed(table, key)}.parquet"))
         return snapshots[-1] if snapshots else None
 
     def latest_snapshots(self, table: str) -> list[Path]:
-        """The newest snapshot of every account that ever had one (the dimension's latest state is their union)."""
+        """The newest snapshot of every identity that ever had one (the dimension's latest state is their union):
+        renaming an account or moving an ad account between logins adds no second, stale one."""
+        self.adopt_legacy_snapshots()
         newest: dict[str, Path] = {}
         for path in sorted((self.root / table).glob("snapshot_date=*/*.parquet")):
             newest[path.name] = path
         return sorted(newest.values())
 
+    def adopt_legacy_snapshots(self) -> None:
+        """Split every snapshot of the legacy layout (named after an account) into snapshots per identity of the
+        same day, then remove it. Rows name their identity (`user_id`, `ad_account_id`); boards, pins and pin
+        lifetimes belong to the user of their account's `user_accounts` snapshot (the one of that day, else the
+        nearest before, else after). A snapshot of that day already kept per identity is newer and stays."""
+        legacy = [p for p in self.root.glob("*/snapshot_date=*/*.parquet") if identity_of(p) is None]
+        if not legacy:
+            return
+        users = _legacy_users([p for p in legacy if p.parent.parent.name == "user_accounts"])
+        for path in sorted(legacy, key=lambda p: p.parent.parent.name == "user_accounts"):  # users last: others need them
+            table, day = path.parent.parent.name, dt.date.fromisoformat(path.parent.name.removeprefix("snapshot_date="))
+            rows = pq.read_table(path)
+            for key, part in _split_by_identity(rows, path, users.get(_legacy_account(path), []), day):
+                target = self.snapshot_path(table, day, key)
+                if not target.exists():
+                    self.snapshot_rows(table, day, key, part)
+            _remove_in_place(path)
+
+    def record_account_identities(self, account: str, source: str, keys: list[str]) -> None:
+        """Which identities account `account`'s latest extraction of `source` covered (replaced atomically)."""
+        target = self._account_file(account, source)
+        tmp = temporary_path(target)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(json.dumps([_checked_identity(key) for key in keys]) + "\n")
+            os.replace(tmp, target)
+        except OSError as error:
+            _remove(tmp)
+            raise write_error(target, error, "The dimension snapshots are written; re-run to record them.") \
+                or error from None
+
+    def account_identities(self, account: str, source: str) -> list[str] | None:
+        """The identities of `record_account_identities`, or None if the account's dimensions were never
+        extracted (since this layout)."""
+        try:
+            return json.loads(self._account_file(account, source).read_text())
+        except FileNotFoundError:
+            return None
+
+    def _account_file(self, account: str, source: str) -> Path:
+        return self.root / "_accounts" / f"{account}.{source}.json"
+
     def files(self, table: str, dates: list[dt.date], source: str) -> list[Path]:
-        """The existing files of `source` for those dates, every account's (`organic.parquet`, `organic.<account>.parquet`)."""
+        """The existing files of `source` for those dates, every identity's (`organic.user=<id>.parquet`) and
+        those of the legacy layout (`organic.parquet`, `organic.<account>.parquet`), which hold no key an
+        identity's file of the same date holds."""
         found = []
         for date in dates:
             folder = self.path(table, date, source).parent
@@ -213,6 +339,43 @@ def _write_temporary(con: duckdb.DuckDBPyConnection | None, select_sql: str, par
             raise failure from None
         raise
     return tmp, digest
+
+
+def _remove_in_place(path: Path) -> None:
+    """Remove a lake file and its checksum file (the checksum last: a crash between leaves no unverified file)."""
+    path.unlink(missing_ok=True)
+    checksum_path(path).unlink(missing_ok=True)
+
+
+def _legacy_account(path: Path) -> str:
+    """The account a legacy file's name says (`''` for the default account's `pins.parquet`)."""
+    return path.name.removesuffix(".parquet").partition(".")[2]
+
+
+def _legacy_users(user_snapshots: list[Path]) -> dict[str, list[tuple[dt.date, str]]]:
+    """Per legacy account name, its user id on each day it had a `user_accounts` snapshot, oldest first."""
+    users: dict[str, list[tuple[dt.date, str]]] = {}
+    for path in sorted(user_snapshots):
+        day = dt.date.fromisoformat(path.parent.name.removeprefix("snapshot_date="))
+        for user_id in pq.read_table(path, columns=["user_id"]).column("user_id").unique().to_pylist():
+            users.setdefault(_legacy_account(path), []).append((day, user_id))
+    return users
+
+
+def _split_by_identity(rows: pa.Table, path: Path, account_users: list[tuple[dt.date, str]],
+                       day: dt.date) -> list[tuple[str, pa.Table]]:
+    """A legacy snapshot's rows per identity: by their own id column, else all the account's user's."""
+    for column, kind in (("ad_account_id", AD_ACCOUNT), ("user_id", USER)):
+        if column in rows.column_names:
+            return [(identity(kind, value), rows.filter(pc.equal(rows.column(column), value)))
+                    for value in rows.column(column).unique().to_pylist()]
+    before = [user for when, user in account_users if when <= day]
+    user = before[-1] if before else account_users[0][1] if account_users else None
+    if user is None:
+        raise LakeIdentityError(f"lake file {path} is of the legacy layout and no user_accounts snapshot of its "
+                                "account tells which Pinterest user it belongs to; move it aside (the next run "
+                                "writes new snapshots)")
+    return [(identity(USER, user), rows)]
 
 
 def _remove(path: Path) -> None:

@@ -144,6 +144,12 @@ class RawZone:
         """Every stored answer (of every endpoint, window and account folder)."""
         return sorted(self.root.rglob("*.json.gz")) if self.root.exists() else []
 
+    def undated_records(self, endpoint: str) -> Iterator[RawRecord]:
+        """Every stored answer of `endpoint` not tied to dates (`window=none`), oldest fetch first."""
+        folder = self.root / _slug(endpoint) / "window=none"
+        for path in sorted(folder.glob("*.json.gz"), key=lambda p: p.name):
+            yield self.read(path)
+
     def records(self, endpoint: str, overlapping: DateRange) -> Iterator[RawRecord]:
         """Every stored answer of `endpoint` whose window overlaps the range, oldest fetch first."""
         folder = self.root / _slug(endpoint)

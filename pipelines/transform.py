@@ -15,9 +15,10 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from pipelines.atomic_files import staging_prefix
-from pipelines.lake import Lake
+from pipelines.lake import Lake, StagedFile, identity_of, keyed
 from pipelines.metric_values import MetricValueError
 from pipelines.planning import DateRange
 from pipelines.raw_zone import RawRecord, RawZone
@@ -52,12 +53,15 @@ class UnrequestedRows:
 @dataclasses.dataclass(frozen=True)
 class Source:
     """What a source reads from the raw zone and how. `prepare` sees the raw zone first and returns the
-    function that normalizes one answer (for example with the readiness the ads answers need)."""
+    function that normalizes one answer (for example with the readiness the ads answers need); `identify` sees it
+    too and returns the function naming the stable Pinterest identity an answer's rows belong to, whose lake files
+    they go to (`user=<id>`, `ad_account=<id>`: pipelines/lake.py)."""
 
     name: str
     entity_types: tuple[str, ...]
     endpoints: tuple[str, ...]
     prepare: Callable[[RawZone, DateRange], Callable[[RawRecord], Normalized]]
+    identify: Callable[[RawZone], Callable[[RawRecord], str]]
 
 
 @dataclasses.dataclass
@@ -68,6 +72,8 @@ class NormalizeSummary:
     status_rows: int = 0
     not_final_dates: list[dt.date] = dataclasses.field(default_factory=list)
     lifetime_rows: int = 0
+    identities: list[str] = dataclasses.field(default_factory=list)  # whose lake files were written
+    legacy_files_retired: int = 0  # files of the legacy layout left empty by identities' files, and removed
     # Keys whose newest answer was not final while an older one was: the final one was kept (per date).
     final_values_kept: dict[dt.date, int] = dataclasses.field(default_factory=dict)
     unrequested: list[UnrequestedRows] = dataclasses.field(default_factory=list)
@@ -135,12 +141,14 @@ class _Staged:
     status: _DateFiles
     lifetime: pa.Table
     unrequested: list[UnrequestedRows]
+    identities: pa.Array  # per answer number, the identity whose lake files its rows go to
 
 
-def stage(folder: Path, raw: RawZone, requested: DateRange, source: Source) -> _Staged:
-    """Normalize every stored answer overlapping the range into per-date staging files, streaming one answer at
-    a time; rows of dates outside the range are dropped."""
-    normalize = source.prepare(raw, requested)
+def stage(folder: Path, zones: list[RawZone], requested: DateRange, source: Source) -> _Staged:
+    """Normalize every stored answer overlapping the range, of every raw zone (each account's folder: an
+    identity's answers may be in several after a rename or a move), into per-date staging files, streaming one
+    answer at a time; rows of dates outside the range are dropped."""
+    identities: list[str] = []
     metric, status = _DateFiles(folder, "metric_daily", METRIC_DAILY), _DateFiles(folder, "daily_status", DAILY_STATUS)
     lifetime: list[pa.Table] = []
     unrequested: list[UnrequestedRows] = []
@@ -148,8 +156,11 @@ def stage(folder: Path, raw: RawZone, requested: DateRange, source: Source) -> _
     files = 0
     try:
         # Answers are numbered as they are read (per endpoint in fetch order: file names start with fetched_at).
-        records = (record for endpoint in source.endpoints for record in raw.records(endpoint, requested))
-        for number, record in enumerate(records):
+        records = ((normalize, identify, record) for zone in zones
+                   for normalize, identify in [(source.prepare(zone, requested), source.identify(zone))]
+                   for endpoint in source.endpoints for record in zone.records(endpoint, requested))
+        for number, (normalize, identify, record) in enumerate(records):
+            identities.append(identify(record))
             try:
                 rows = normalize(record)
             except MetricValueError as error:
@@ -172,7 +183,8 @@ def stage(folder: Path, raw: RawZone, requested: DateRange, source: Source) -> _
         metric.close()
         status.close()
     empty = PIN_LIFETIME.append(pa.field(_SOURCE, pa.int64())).empty_table()
-    return _Staged(files, metric, status, pa.concat_tables([empty, *lifetime]), unrequested)
+    return _Staged(files, metric, status, pa.concat_tables([empty, *lifetime]), unrequested,
+                   pa.array(identities, pa.string()))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -219,34 +231,66 @@ def find_superseded(con: duckdb.DuckDBPyConnection, staged: _Staged) -> Supersed
 
 
 def write_lake(con: duckdb.DuckDBPyConnection, lake: Lake, staged: _Staged, source: str, snapshot_date: dt.date,
-               superseded: int, account: str | None = None) -> NormalizeSummary:
-    """Replace, date by date, the source's files of every date that has answers (each from its own staging
-    file, without the superseded answers' rows); snapshot pin lifetimes.
-    `account`: a named Pinterest account's files (`<source>.<account>.parquet`) instead of the default's."""
-    suffix = f".{account}" if account else ""
-    source = source + suffix
+               superseded: int) -> NormalizeSummary:
+    """Replace, date by date, each identity's files of the source for every date that has answers (each from its
+    own staging file, without the superseded answers' rows); snapshot pin lifetimes per identity. A date's files of
+    the legacy layout (named after an account) lose, in the same commit, every key an identity's file holds."""
     summary = NormalizeSummary(dates_written=staged.status.dates)
     counts = {"metric_daily": 0, "daily_status": 0}
-    not_final = []
-    staged_files = []
+    not_final, identities = [], set()
+    staged_files, legacy_files, retired = [], [], []
     try:
         for date in summary.dates_written:
-            for table, files, schema in (("metric_daily", staged.metric, METRIC_DAILY),
-                                         ("daily_status", staged.status, DAILY_STATUS)):
-                rows = _kept_rows(con, files, date, superseded).select(schema.names).cast(schema)
-                staged_files.append(lake.stage_rows(table, date, source, rows))
-                counts[table] += rows.num_rows
-                if table == "daily_status" and pc.any(pc.and_kleene(pc.invert(rows.column("is_final")), pc.or_kleene(
-                        pc.is_null(rows.column("data_status")),
-                        pc.is_in(rows.column("data_status"), pa.array(["PROCESSING", "ESTIMATE"]))))).as_py():
-                    not_final.append(date)
+            status = _kept_rows(con, staged.status, date, superseded)
+            metric = _kept_rows(con, staged.metric, date, superseded)
+            written = pc.unique(pc.take(staged.identities, status.column(_SOURCE))).to_pylist()
+            for table, rows, schema in (("metric_daily", metric, METRIC_DAILY), ("daily_status", status, DAILY_STATUS)):
+                owners = pc.take(staged.identities, rows.column(_SOURCE))
+                for key in written:
+                    own = rows.filter(pc.equal(owners, key)).select(schema.names).cast(schema)
+                    staged_files.append(lake.stage_rows(table, date, keyed(source, key), own))
+                    counts[table] += own.num_rows
+            identities.update(written)
+            if pc.any(pc.and_kleene(pc.invert(status.column("is_final")), pc.or_kleene(
+                    pc.is_null(status.column("data_status")),
+                    pc.is_in(status.column("data_status"), pa.array(["PROCESSING", "ESTIMATE"]))))).as_py():
+                not_final.append(date)
+            replaced, emptied = _legacy_without_covered_keys(lake, date, source, written, status)
+            legacy_files += replaced
+            retired += emptied
     except BaseException:
-        lake.discard(staged_files)  # a failure while writing leaves every date as it was
+        lake.discard(staged_files + legacy_files)  # a failure while writing leaves every date as it was
         raise
-    lake.commit(staged_files)
+    # Identities' files first: a crash before the legacy ones are trimmed leaves keys twice, which the warehouse's
+    # blocking unique-key check refuses, rather than keys missing, which no check could see.
+    lake.commit(staged_files + legacy_files, retired)
     summary.metric_rows, summary.status_rows, summary.not_final_dates = counts["metric_daily"], counts["daily_status"], not_final
-    summary.lifetime_rows = _snapshot_lifetime(con, lake, staged.lifetime, snapshot_date, "pin_lifetime" + suffix)
+    summary.identities, summary.legacy_files_retired = sorted(identities), len(retired)
+    owners = pc.take(staged.identities, staged.lifetime.column(_SOURCE))
+    summary.lifetime_rows = sum(_snapshot_lifetime(con, lake, staged.lifetime.filter(pc.equal(owners, key)), snapshot_date, key)
+                                for key in pc.unique(owners).to_pylist())
     return summary
+
+
+def _legacy_without_covered_keys(lake: Lake, date: dt.date, source: str, written: list[str],
+                                 status: pa.Table) -> tuple[list[StagedFile], list[Path]]:
+    """The date's legacy files of the source without the keys identities' files hold (those written now and
+    those already there): replacements to stage, and files left empty to remove."""
+    legacy = [path for table in ("metric_daily", "daily_status") for path in lake.legacy_files(table, date, source)]
+    if not legacy:
+        return [], []
+    key_schema = pa.schema([DAILY_STATUS.field(name) for name in DAILY_STATUS_KEY])
+    kept = [p for p in lake.files("daily_status", [date], source) if identity_of(p) not in (None, *written)]
+    covered = pa.concat_tables([status.select(DAILY_STATUS_KEY).cast(key_schema),
+                                *(pq.read_table(p, columns=DAILY_STATUS_KEY).cast(key_schema) for p in kept)])
+    replaced, emptied = [], []
+    for path in legacy:
+        outcome = lake.stage_without_keys(path, list(DAILY_STATUS_KEY), covered)
+        if isinstance(outcome, StagedFile):
+            replaced.append(outcome)
+        elif outcome is not None:
+            emptied.append(outcome)
+    return replaced, emptied
 
 
 def _kept_rows(con: duckdb.DuckDBPyConnection, files: _DateFiles, date: dt.date, superseded: int) -> pa.Table:
@@ -267,8 +311,9 @@ def _kept_rows(con: duckdb.DuckDBPyConnection, files: _DateFiles, date: dt.date,
 
 
 def _snapshot_lifetime(con: duckdb.DuckDBPyConnection, lake: Lake, lifetime: pa.Table, snapshot_date: dt.date,
-                       name: str) -> int:
-    """The newest all-time totals per pin and metric, as the day's pin_lifetime snapshot; the rows written."""
+                       key: str) -> int:
+    """The newest all-time totals per pin and metric, as the day's pin_lifetime snapshot of identity `key`; the
+    rows written."""
     if not lifetime.num_rows:
         return 0
     con.register("staged_lifetime", lifetime)
@@ -279,14 +324,15 @@ def _snapshot_lifetime(con: duckdb.DuckDBPyConnection, lake: Lake, lifetime: pa.
             QUALIFY row_number() OVER (PARTITION BY pin_id, metric ORDER BY extracted_at DESC, {_SOURCE} DESC) = 1""")
     finally:
         con.unregister("staged_lifetime")
-    lake.snapshot(con, "pin_lifetime", snapshot_date, "SELECT * FROM latest_lifetime ORDER BY pin_id, metric", name=name)
+    lake.snapshot(con, "pin_lifetime", snapshot_date, "SELECT * FROM latest_lifetime ORDER BY pin_id, metric", key)
     return con.execute("SELECT count(*) FROM latest_lifetime").fetchall()[0][0]
 
 
-def normalize_range(raw: RawZone, lake: Lake, requested: DateRange, source: Source, snapshot_date: dt.date,
-                    temp_directory: str | None = None, account: str | None = None) -> NormalizeSummary:
-    """Raw zone → lake for a date range, with zero API calls (this is also the re-normalize path).
-    `account`: the name of a Pinterest account other than the default one, whose lake files these are."""
+def normalize_range(zones: list[RawZone], lake: Lake, requested: DateRange, source: Source, snapshot_date: dt.date,
+                    temp_directory: str | None = None) -> NormalizeSummary:
+    """Raw zones → lake for a date range, with zero API calls (this is also the re-normalize path). `zones`: every
+    account's raw folder there is, so that an identity's file of a date is made of all its answers, whichever
+    account name fetched them."""
     with tempfile.TemporaryDirectory(prefix=staging_prefix(), dir=temp_directory) as folder, duckdb.connect() as con:
         # Staging streams through files, and DuckDB is bounded in memory (spilling to temp_directory), so the
         # number of pins does not set the peak RSS.
@@ -294,9 +340,9 @@ def normalize_range(raw: RawZone, lake: Lake, requested: DateRange, source: Sour
         con.execute("SET preserve_insertion_order = false")
         if temp_directory:
             con.execute("SET temp_directory = ?", [temp_directory])
-        staged = stage(Path(folder), raw, requested, source)
+        staged = stage(Path(folder), zones, requested, source)
         superseded = find_superseded(con, staged)
-        summary = write_lake(con, lake, staged, source.name, snapshot_date, superseded.pairs, account)
+        summary = write_lake(con, lake, staged, source.name, snapshot_date, superseded.pairs)
     summary.raw_files = staged.files
     summary.final_values_kept, summary.unrequested = superseded.final_values_kept, staged.unrequested
     return summary

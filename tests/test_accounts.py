@@ -82,13 +82,14 @@ def test_two_accounts_load_into_one_warehouse_without_mixing_rows(make_sandbox, 
 
     users = dict(query(tmp_path, "SELECT username, user_id FROM user_accounts"))
     assert set(users) == {"sandbox_studio", "sandbox_studio_2"}
-    # Each account's rows come from its own lake files; no entity is in both.
+    # Each Pinterest user's and ad account's rows come from its own lake files, named by its id; no entity is in two.
     lake = tmp_path / "lake" / "metric_daily" / f"date={END}"
-    assert sorted(p.name for p in lake.glob("*.parquet")) == [
-        "ads.brand-a.parquet", "ads.brand-b.parquet", "organic.brand-a.parquet", "organic.brand-b.parquet"]
+    ad_accounts = [row[0] for row in query(tmp_path, "SELECT ad_account_id FROM ad_accounts")]
+    assert sorted(p.name for p in lake.glob("*.parquet")) == sorted(
+        [*(f"ads.ad_account={a}.parquet" for a in ad_accounts), *(f"organic.user={u}.parquet" for u in users.values())])
     overlap = query(tmp_path, "SELECT count(*) FROM (SELECT DISTINCT entity_id FROM read_parquet(?) "
                     "INTERSECT SELECT DISTINCT entity_id FROM read_parquet(?))",
-                    [str(lake / "organic.brand-a.parquet"), str(lake / "organic.brand-b.parquet")])
+                    [str(lake / f"organic.user={u}.parquet") for u in users.values()])
     assert overlap == [(0,)]
     # The warehouse holds exactly both accounts' lake rows, each account's pins under its own user.
     lake_rows = query(tmp_path, "SELECT count(*) FROM read_parquet(?)", [str(tmp_path / "lake/metric_daily/*/*.parquet")])

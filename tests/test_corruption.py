@@ -58,7 +58,8 @@ def a_raw_answer(home: Path, endpoint: str = "multi_pins__analytics") -> Path:
 
 
 def a_lake_file(home: Path, table: str = "metric_daily", day: dt.date = DAY) -> Path:
-    return home / "lake" / table / f"date={day}" / "organic.parquet"
+    [path] = (home / "lake" / table / f"date={day}").glob("organic.user=*.parquet")  # the one user's file
+    return path
 
 
 @pytest.mark.parametrize("damage", [flip_a_byte, truncate], ids=["flipped-byte", "truncated"])

@@ -73,7 +73,7 @@ def crash(homes: Homes, tmp_path: Path, point: str) -> Path:
 
 def new_date_files(home: Path, homes: Homes) -> list[str]:
     """Check that every lake file is whole and either its old or its new version; return the date files
-    (`<table>/date=D/organic.parquet`) that are new."""
+    (`<table>/date=D/organic.user=<id>.parquet`) that are new."""
     visible, old, new = lake_files(home), lake_files(homes.old), lake_files(homes.new)
     assert set(old) <= set(visible) <= set(old) | set(new)
     assert find_corrupt_files(home)[2] == []  # every file decodes and matches its recorded checksum
@@ -115,11 +115,12 @@ def test_a_crash_between_renames_leaves_each_date_file_old_or_new_and_the_wareho
     home = crash(homes, tmp_path, f"{LAKE_BETWEEN_RENAMES}@5")
     # Staged files are renamed date by date (metric_daily, then daily_status): five are in place, the
     # sixth's checksum is recorded but the file is still the old one, and that old file still verifies.
+    user_file = next(Path(name).name for name in lake_files(homes.new) if "organic.user=" in name)
     assert new_date_files(home, homes) == sorted([
-        f"metric_daily/date={START}/organic.parquet", f"daily_status/date={START}/organic.parquet",
-        f"metric_daily/date={START + dt.timedelta(days=1)}/organic.parquet",
-        f"daily_status/date={START + dt.timedelta(days=1)}/organic.parquet",
-        f"metric_daily/date={START + dt.timedelta(days=2)}/organic.parquet"])
+        f"metric_daily/date={START}/{user_file}", f"daily_status/date={START}/{user_file}",
+        f"metric_daily/date={START + dt.timedelta(days=1)}/{user_file}",
+        f"daily_status/date={START + dt.timedelta(days=1)}/{user_file}",
+        f"metric_daily/date={START + dt.timedelta(days=2)}/{user_file}"])
     assert warehouse_contents(home) == warehouse_contents(homes.old)  # the load never started: it lags the lake
     assert_repaired(home, homes)
 

@@ -226,7 +226,7 @@ def test_a_failure_between_lake_and_warehouse_leaves_both_consistent_and_the_nex
 def duckdb_lake_statuses(home, date: dt.date) -> set[str]:
     import duckdb
 
-    path = home / "lake" / "daily_status" / f"date={date}" / "organic.parquet"
+    [path] = (home / "lake" / "daily_status" / f"date={date}").glob("organic.user=*.parquet")
     with duckdb.connect() as con:
         return {r[0] for r in con.execute("SELECT DISTINCT data_status FROM read_parquet(?)", [str(path)]).fetchall()}
 

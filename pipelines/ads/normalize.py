@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipelines.ads.extract import ENDPOINTS, ID_COLUMNS, ID_PARAMETERS
+from pipelines.lake import AD_ACCOUNT, identity
 from pipelines.metric_values import MetricValueError, as_float64
 from pipelines.pinterest.errors import ResponseShapeError
 from pipelines.planning import DateRange
@@ -217,5 +218,10 @@ def _prepare(raw: RawZone, requested: DateRange):
     return normalize
 
 
+def _identify(raw: RawZone):
+    """Every ads analytics answer (sync or report) is of the ad account in its path."""
+    return lambda record: identity(AD_ACCOUNT, record.path_params.get("ad_account_id"))
+
+
 ADS = Source(name="ads", entity_types=("ad_account", "campaign", "ad_group", "ad"),
-             endpoints=("analytics/report", *ENDPOINTS.values()), prepare=_prepare)
+             endpoints=("analytics/report", *ENDPOINTS.values()), prepare=_prepare, identify=_identify)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pipelines.lake import USER, LakeIdentityError, identity
 from pipelines.organic.normalize import normalize_pin_analytics, normalize_user_account_analytics, split_unrequested_pins
 from pipelines.planning import DateRange
 from pipelines.raw_zone import RawRecord, RawZone
@@ -25,5 +26,25 @@ def _prepare(raw: RawZone, requested: DateRange):
     return _normalize
 
 
+def _identify(raw: RawZone):
+    """Answers of user-account analytics name their user; pin analytics answers belong to the user the raw
+    zone's account was when they were fetched: that of its newest `user_account/get` answer fetched before (the
+    dimensions are always extracted before the analytics), else of its first one."""
+    users = [(record.fetched_at, record.json().get("id")) for record in raw.undated_records("user_account/get")]
+
+    def identify(record: RawRecord) -> str:
+        if record.endpoint == "user_account/analytics":
+            return identity(USER, record.context.get("user_id"))
+        if not users:
+            raise LakeIdentityError(f"raw file {record.path} holds pin analytics, but its raw folder {raw.root} holds "
+                                    "no user_account answer telling whose pins they are; re-run the organic dimensions "
+                                    "of that account, or move the folder aside")
+        before = [user for fetched, user in users if fetched <= record.fetched_at]
+        return identity(USER, before[-1] if before else users[0][1])
+
+    return identify
+
+
 ORGANIC = Source(name="organic", entity_types=("user_account", "pin"),
-                 endpoints=("user_account/analytics", "multi_pins/analytics", "pins/analytics"), prepare=_prepare)
+                 endpoints=("user_account/analytics", "multi_pins/analytics", "pins/analytics"), prepare=_prepare,
+                 identify=_identify)

@@ -1,0 +1,147 @@
+"""The lake is keyed by the stable Pinterest identity (user id, ad account id), not by the accounts file's names:
+renaming an account, moving an ad account to another login, moving from the environment's account to an
+accounts file, or upgrading a lake of the name-keyed layout never counts a fact twice (child processes against
+the simulator)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+
+import pytest
+
+from pipelines.lake import LakeIdentityError, identity, keyed
+from tests.conftest import TODAY
+from tests.process_support import SMALL_WORLD, cli_env, lake_files, range_args, run_cli, warehouse_contents
+
+START, END = TODAY - dt.timedelta(days=4), TODAY - dt.timedelta(days=1)
+# Two ad accounts: the user's own and one shared with it, so that one can move between the file's accounts.
+WORLD = {**SMALL_WORLD, "ad_accounts": 2}
+TOKENS = {"BRAND_ACCESS_TOKEN": "pina_SANDBOX", "BRAND_REFRESH_TOKEN": "pinr_SANDBOX"}
+
+
+def account_table(name: str, ad_account_ids: list[str] | None = None) -> str:
+    ids = f"ad_account_ids = {ad_account_ids!r}\n".replace("'", '"') if ad_account_ids else ""
+    return (f'[[account]]\nname = "{name}"\naccess_token_env = "BRAND_ACCESS_TOKEN"\n'
+            f'refresh_token_env = "BRAND_REFRESH_TOKEN"\n{ids}\n')
+
+
+def run(home: Path, env: dict[str, str], *more: str) -> None:
+    result = run_cli(["run", *range_args(START, END), *more], env)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+
+def contents(home: Path) -> dict[str, list[tuple]]:
+    """Every warehouse table without the time each row was fetched: equal for equal data."""
+    return warehouse_contents(home, ignore=("extracted_at",))
+
+
+@pytest.fixture
+def clean(make_sandbox, tmp_path):
+    """A single run of the range over the same world, and that world's simulator."""
+    server = make_sandbox(**WORLD)
+    home = tmp_path / "clean"
+    run(home, cli_env(home, server, TODAY))
+    return server, contents(home)
+
+
+def ad_account_ids(home: Path) -> list[str]:
+    return sorted(row[0] for row in warehouse_contents(home)["ad_accounts"])
+
+
+@pytest.mark.slow
+def test_renaming_an_account_counts_no_fact_twice(clean, tmp_path):
+    server, expected = clean
+    home = tmp_path / "renamed"
+    env = cli_env(home, server, TODAY, **TOKENS)
+    home.mkdir()
+    (home / "accounts.toml").write_text(account_table("brand-a"))
+    run(home, env)
+    (home / "accounts.toml").write_text(account_table("brand-b"))
+    run(home, env)
+    assert contents(home) == expected
+    run(home, env)  # and it keeps working
+    assert contents(home) == expected
+    run(home, env, "--from-raw")  # both names' raw answers, each counted once
+    assert contents(home) == expected
+
+
+@pytest.mark.slow
+def test_moving_an_ad_account_to_another_account_counts_no_fact_twice(clean, tmp_path):
+    server, expected = clean
+    home = tmp_path / "moved"
+    env = cli_env(home, server, TODAY, **TOKENS)
+    home.mkdir()
+    own, shared = ad_account_ids(tmp_path / "clean")
+    # The same login under two names (ads only: the organic step refuses one user twice), each with its ad account.
+    (home / "accounts.toml").write_text(account_table("brand-a", [own, shared]) + account_table("brand-b", [own]))
+    run(home, env, "--only", "ads")
+    (home / "accounts.toml").write_text(account_table("brand-a", [shared]) + account_table("brand-b", [own]))
+    run(home, env, "--only", "ads")
+    run(home, env, "--only", "ads", "--from-raw")
+    assert _ads_tables(contents(home)) == _ads_tables(expected)
+
+
+def _ads_tables(tables: dict[str, list[tuple]]) -> dict[str, list[tuple]]:
+    ads = {name: rows for name, rows in tables.items() if name in ("ad_accounts", "campaigns", "ad_groups", "ads")}
+    ads["metric_daily"] = [row for row in tables["metric_daily"] if row[1] in ("ad_account", "campaign", "ad_group", "ad")]
+    return ads
+
+
+@pytest.mark.slow
+def test_moving_from_the_environment_account_to_an_accounts_file_counts_no_fact_twice(clean, tmp_path):
+    server, expected = clean
+    home = tmp_path / "moved"
+    env = cli_env(home, server, TODAY, **TOKENS)
+    run(home, env)
+    (home / "accounts.toml").write_text(account_table("brand-a"))
+    run(home, env)
+    assert contents(home) == expected
+    run(home, env, "--from-raw")
+    assert contents(home) == expected
+
+
+@pytest.mark.slow
+def test_a_lake_of_the_name_keyed_layout_is_taken_over_without_a_double_count(clean, tmp_path):
+    server, expected = clean
+    home = tmp_path / "legacy"
+    env = cli_env(home, server, TODAY, **TOKENS)
+    home.mkdir()
+    (home / "accounts.toml").write_text(account_table("brand-a"))
+    run(home, env)
+    # What the earlier layout wrote: every file named after the account, no record of identities.
+    for path in lake_files(home).values():
+        legacy = path.with_name(re.sub(r"\.(user|ad_account)=[0-9]+\.parquet$", ".brand-a.parquet", path.name))
+        if legacy.exists():  # an ads date or snapshot of two ad accounts: the earlier layout had one file for both
+            legacy_rows = legacy.with_name(legacy.name + ".part")
+            path.rename(legacy_rows)
+            _append_parquet(legacy, legacy_rows)
+        else:
+            path.rename(legacy)
+        path.with_name(f".{path.name}.sha256").unlink()
+    for manifest in (home / "lake" / "_accounts").iterdir():
+        manifest.unlink()
+    assert all(".brand-a.parquet" in name for name in lake_files(home))
+
+    run(home, env)
+    assert contents(home) == expected
+    names = list(lake_files(home))
+    assert not [n for n in names if "brand-a" in n]  # every legacy file taken over, none left to count again
+    assert any("organic.user=" in n for n in names) and any("ads.ad_account=" in n for n in names)
+
+
+def _append_parquet(target: Path, extra: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.concat_tables([pq.read_table(target), pq.read_table(extra)]), target)
+    extra.unlink()
+
+
+@pytest.mark.parametrize("kind, pinterest_id", [("user", "../../etc"), ("user", "12 34"), ("ad_account", ""),
+                                                ("ad_account", "١٢٣"), ("user", None), ("board", "123")])
+def test_an_id_that_is_not_a_numeric_pinterest_id_names_no_lake_file(kind, pinterest_id):
+    with pytest.raises(LakeIdentityError, match="is not a numeric Pinterest id"):
+        identity(kind, pinterest_id)
+    assert keyed("organic", identity("user", "1000000000000000001")) == "organic.user=1000000000000000001"
