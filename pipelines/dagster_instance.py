@@ -97,7 +97,10 @@ class RunProcess:
 
 def run_processes(instance: dg.DagsterInstance, run: dg.DagsterRun) -> list[RunProcess]:
     """The processes of this machine that executed `run`: the command's own (its tags), or the run worker and
-    step workers a launched run's events name. Empty when they cannot be known here."""
+    step workers a launched run's events name. Empty when they cannot be known here (another host, or a system
+    without /proc, where a live process could not be told from a dead one)."""
+    if not Path("/proc/self/stat").exists():
+        return []
     if OWNER_PID_TAG in run.tags:
         if run.tags.get(OWNER_HOST_TAG) != socket.gethostname() or not run.tags.get(OWNER_START_TAG, "").isdigit():
             return []
