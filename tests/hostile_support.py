@@ -5,6 +5,10 @@ serves every test and a client's base URL selects it: `http://127.0.0.1:PORT/<be
 Behaviours:
 
 - `drip`: 200 with a 1,000-byte body sent one byte every `drip_seconds`;
+- `drip-status`: the status line sent one byte every `drip_seconds` (the headers never come);
+- `drip-headers`: the status line at once, then endless headers sent one byte every `drip_seconds`;
+- `drip-gzip`: 200 with `Content-Encoding: gzip` and a body whose gzip header (which decodes to nothing)
+  is sent one byte every `drip_seconds`;
 - `silent`: reads the request and never answers;
 - `bomb`: 200 with a gzip body of `bomb_bytes` zeros (a few kB on the wire);
 - `bookmarks`: a page of one item and a new bookmark, forever;
@@ -12,6 +16,8 @@ Behaviours:
 - `redirect`: 302 to the argument;
 - `report`: a report token, and the report finished with the argument as its download URL;
 - `file`: 200 with a small report file (`{"rows": []}`).
+
+`TlsDripServer` drips a TLS handshake instead, for an https URL.
 """
 
 from __future__ import annotations
@@ -20,11 +26,14 @@ import collections
 import gzip
 import http.server
 import json
+import socket
 import threading
 import time
 import urllib.parse
 
 REPORT_FILE = b'{"rows": []}'
+# The start of a TLS handshake record announcing 16 kB: a client waits for all of it before it can go on.
+TLS_RECORD_START = b"\x16\x03\x03\x40\x00"
 
 
 class HostileServer:
@@ -34,6 +43,7 @@ class HostileServer:
         self.drip_seconds = drip_seconds
         self.bomb_body = gzip.compress(b"\0" * bomb_bytes, compresslevel=9)
         self.requests: collections.Counter[str] = collections.Counter()
+        self.connections = 0
         self.authorizations: list[str] = []
         self.stop = threading.Event()
         self._lock = threading.Lock()
@@ -71,6 +81,11 @@ def _handler(server: HostileServer) -> type[http.server.BaseHTTPRequestHandler]:
         def log_message(self, format: str, *args) -> None:  # noqa: A002 - stdlib signature
             return
 
+        def setup(self) -> None:
+            super().setup()
+            with server._lock:
+                server.connections += 1
+
         def do_GET(self) -> None:  # noqa: N802 - stdlib signature
             self.serve()
 
@@ -85,7 +100,7 @@ def _handler(server: HostileServer) -> type[http.server.BaseHTTPRequestHandler]:
             query = {k: v[0] for k, v in urllib.parse.parse_qs(parts.query).items()}
             server.count(behaviour, self.headers.get("Authorization"))
             try:
-                getattr(self, f"answer_{behaviour}", self.answer_unknown)(argument, query)
+                getattr(self, f"answer_{behaviour.replace('-', '_')}", self.answer_unknown)(argument, query)
             except (BrokenPipeError, ConnectionResetError):  # the client gave up, as it should
                 self.close_connection = True
 
@@ -109,6 +124,33 @@ def _handler(server: HostileServer) -> type[http.server.BaseHTTPRequestHandler]:
                     return
                 self.wfile.write(b" ")
                 self.wfile.flush()
+
+        def drip(self, data: bytes) -> None:
+            """`data` one byte every `drip_seconds`; then the connection is closed."""
+            self.close_connection = True
+            for byte in data:
+                if server.stop.wait(server.drip_seconds):
+                    return
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+
+        def answer_drip_status(self, argument: str, query: dict) -> None:
+            self.drip(b"HTTP/1.1 200 OK" + b" " * 60_000)
+
+        def answer_drip_headers(self, argument: str, query: dict) -> None:
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n")
+            self.wfile.flush()
+            self.drip(b"X-Slow: " + b"a" * 60_000)
+
+        def answer_drip_gzip(self, argument: str, query: dict) -> None:
+            # A gzip header with a 60,000-byte file name: all of it decodes to no byte of content.
+            header = b"\x1f\x8b\x08\x08\x00\x00\x00\x00\x00\xff" + b"a" * 60_000 + b"\x00"
+            self.send_response(200)
+            self.send_header("Content-Encoding", "gzip")
+            self.send_header("Content-Length", str(len(header)))
+            self.end_headers()
+            self.wfile.flush()
+            self.drip(header)
 
         def answer_silent(self, argument: str, query: dict) -> None:
             server.stop.wait()
@@ -138,6 +180,48 @@ def _handler(server: HostileServer) -> type[http.server.BaseHTTPRequestHandler]:
             self.send(200, REPORT_FILE)
 
     return Handler
+
+
+class TlsDripServer:
+    """A TCP server on 127.0.0.1 that answers a TLS ClientHello with a handshake record sent one byte every
+    `drip_seconds` (a client's TLS handshake never ends). `url` is an https base URL for a client."""
+
+    def __init__(self, drip_seconds: float = 0.2):
+        self.drip_seconds = drip_seconds
+        self.stop = threading.Event()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._thread = threading.Thread(target=self._accept, name="tls-drip-server", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self._listener.getsockname()[1]}/v5"
+
+    def _accept(self) -> None:
+        while not self.stop.is_set():
+            try:
+                connection, _ = self._listener.accept()
+            except OSError:  # closed: the server stops
+                return
+            threading.Thread(target=self._drip, args=(connection,), daemon=True).start()
+
+    def _drip(self, connection: socket.socket) -> None:
+        with connection:
+            try:
+                connection.recv(65536)  # the ClientHello
+                for byte in TLS_RECORD_START + b"\0" * 16384:
+                    if self.stop.wait(self.drip_seconds):
+                        return
+                    connection.sendall(bytes([byte]))
+            except OSError:  # the client gave up, as it should
+                return
+
+    def __enter__(self) -> TlsDripServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        self._listener.close()
 
 
 def wait_until(condition, seconds: float = 10.0) -> bool:

@@ -3,6 +3,7 @@ sends to is https or this machine, and a server's nonsense headers are ignored, 
 
 from __future__ import annotations
 
+import re
 import time
 import urllib.parse
 
@@ -18,14 +19,19 @@ from pipelines.pinterest.errors import (
     UnsafeUrlError,
 )
 from pipelines.pinterest.oauth import request_tokens
-from pipelines.pinterest.transport import MB, HttpLimits
+from pipelines.pinterest.transport import MB, Answer, HttpLimits, NoAnswer, exchange
 from tests.client_support import SIMULATOR_APP, make_client
-from tests.hostile_support import REPORT_FILE, HostileServer
+from tests.hostile_support import REPORT_FILE, HostileServer, TlsDripServer
 
 # Small bounds, so that each test ends in seconds; the defaults are asserted below.
 QUICK = HttpLimits(attempt_seconds=1.0, call_seconds=2.5, connect_seconds=1.0, max_body_bytes=8 * MB, max_pages=5)
 # A generous upper bound proving that a call ends instead of hanging (the bounds above add up to ~3 s).
 ENDS_WITHIN_SECONDS = 30
+# Answers dripped before their first byte of content: each socket read gets a byte in time (every 0.2 s, well
+# within the 1 s per read), so only the attempt's deadline (its watchdog) ends them; unbounded they last hours.
+DRIPPED_BEFORE_THE_CONTENT = ["drip-status", "drip-headers", "drip-gzip"]
+# An attempt of 1 s must end well within this, however loaded the machine.
+ATTEMPT_ENDS_WITHIN_SECONDS = 10
 
 
 @pytest.fixture
@@ -171,3 +177,82 @@ def test_a_report_download_that_drips_ends_within_its_time_bound(hostile):
     with client_for(hostile, "file") as client, pytest.raises(ApiUnreachableError, match="report download: the API"):
         client.download(f"{hostile.url('drip')}/{urllib.parse.quote('report.json')}")
     assert time.monotonic() - started < ENDS_WITHIN_SECONDS
+
+
+@pytest.mark.parametrize("behaviour", DRIPPED_BEFORE_THE_CONTENT)
+def test_an_answer_dripped_before_its_content_ends_the_attempt_at_its_deadline(hostile, behaviour):
+    """The status line, the headers, or a gzip header that decodes to nothing, one byte every 0.2 s: the
+    attempt ends at its deadline (1 s), as "no complete answer within 1 s"."""
+    with requests.Session() as session:
+        started = time.monotonic()
+        answer = exchange(session, "GET", f"{hostile.url(behaviour)}/user_account", what="user_account/get",
+                          limits=QUICK, seconds=1.0)
+        assert time.monotonic() - started < ATTEMPT_ENDS_WITHIN_SECONDS
+    assert answer == NoAnswer("no complete answer within 1 s", timed_out=True)
+    assert hostile.requests[behaviour] == 1
+
+
+@pytest.mark.parametrize("behaviour", DRIPPED_BEFORE_THE_CONTENT)
+def test_an_api_call_dripped_before_its_content_ends_within_its_time_bound(hostile, behaviour):
+    started = time.monotonic()
+    with client_for(hostile, behaviour) as client, pytest.raises(ApiUnreachableError) as failure:
+        client.get("user_account/get")
+    assert time.monotonic() - started < ENDS_WITHIN_SECONDS / 2
+    message = str(failure.value)
+    assert message.startswith("user_account/get: the API at 127.0.0.1 did not answer within 2.5 s")
+    # The last attempt has what is left of the call's 2.5 s (here, about half a second).
+    assert re.search(r"; last failure: no complete answer within (1|0\.\d+) s\. Check the network", message), message
+
+
+@pytest.mark.parametrize("behaviour", ["drip-status", "drip-headers"])
+def test_a_token_endpoint_that_drips_ends_the_refresh_within_its_time_bound(hostile, behaviour):
+    started = time.monotonic()
+    with requests.Session() as session, pytest.raises(ApiUnreachableError) as failure:
+        request_tokens(session, hostile.url(behaviour), SIMULATOR_APP, {"grant_type": "refresh_token"}, QUICK,
+                       sleep=lambda seconds: None)
+    assert time.monotonic() - started < ENDS_WITHIN_SECONDS / 2
+    assert str(failure.value).startswith("oauth/token: the API at 127.0.0.1 did not answer within 2.5 s")
+    assert "no complete answer within" in str(failure.value)
+
+
+@pytest.mark.parametrize("behaviour", DRIPPED_BEFORE_THE_CONTENT)
+def test_a_report_download_dripped_before_its_content_ends_within_its_time_bound(hostile, behaviour):
+    started = time.monotonic()
+    with client_for(hostile, "file") as client, pytest.raises(ApiUnreachableError, match="report download: the API"):
+        client.download(f"{hostile.url(behaviour)}/report.json")
+    assert time.monotonic() - started < ENDS_WITHIN_SECONDS / 2
+
+
+def test_a_tls_handshake_dripped_byte_by_byte_ends_the_attempt_at_its_deadline():
+    with TlsDripServer(drip_seconds=0.2) as server, requests.Session() as session:
+        started = time.monotonic()
+        answer = exchange(session, "GET", f"{server.url}/user_account", what="user_account/get", limits=QUICK,
+                          seconds=1.0)
+        assert time.monotonic() - started < ATTEMPT_ENDS_WITHIN_SECONDS
+    assert isinstance(answer, NoAnswer) and answer.timed_out
+
+
+def test_a_connection_cut_at_its_deadline_is_not_reused(hostile):
+    """The attempt cut off at its deadline drops its connection: the next request, to the same server
+    through the same session, opens a new one and gets its answer."""
+    with requests.Session() as session:
+        answer = exchange(session, "GET", f"{hostile.url('drip-headers')}/x", what="x", limits=QUICK, seconds=0.5)
+        assert answer == NoAnswer("no complete answer within 0.5 s", timed_out=True)
+        after = [exchange(session, "GET", f"{hostile.url('file')}/x", what="x", limits=QUICK, seconds=1.0)
+                 for _ in range(3)]
+    assert all(isinstance(a, Answer) and a.content == REPORT_FILE for a in after)
+    assert hostile.connections == 2  # the cut one, then one new connection for the three answers
+
+
+def test_pooled_connections_are_reused_and_never_shut_by_a_past_deadline(hostile):
+    """Every deadline of a round passes while its connection waits in the pool; the next round reuses the
+    same connections without a single failure: a finished attempt's deadline never touches its socket."""
+    limits = HttpLimits(attempt_seconds=0.3, call_seconds=5, connect_seconds=0.3, max_body_bytes=MB)
+    with client_for(hostile, "file", limits=limits, concurrency=4) as client:
+        for _ in range(3):
+            assert client.map(lambda _: client.get("user_account/get"), list(range(60))) == [{"rows": []}] * 60
+            time.sleep(0.4)
+        stats = client.stats.snapshot()
+    assert hostile.requests["file"] == 180
+    assert stats["transport_errors"] == 0 and stats["retries"] == 0
+    assert hostile.connections <= 6  # the pool's size (concurrency + 2): reused, not reopened

@@ -2,16 +2,29 @@
 redirect followed, and failures described in our own words.
 
 `requests`' timeouts bound each socket read, not the request: a server sending one byte every few seconds
-holds a plain `session.get` for days. So the body is streamed, chunk by chunk (`read1`: whatever has arrived),
-the socket's timeout is set to what is left of the attempt before each read, and the deadline is checked
-between chunks. The text of a `requests`/urllib3 exception can quote a request header (InvalidHeader quotes
-the `Authorization` value), so no such text is ever passed on: only the exception's class name.
+(of the status line, the headers, the body, or a gzip header that decodes to nothing) holds a plain
+`session.get` for days. So every attempt has one deadline, from sending to the last byte, kept by a
+watchdog: the attempt's connection registers its socket (`DeadlineAdapter`, mounted on the session), and
+at the deadline one shared watchdog thread shuts that socket down, so whatever read is blocked returns at
+once and the attempt fails as "no complete answer within N s". The attempt holds a duplicate of the
+socket's descriptor until it ends, so the watchdog can never shut a socket that was closed and its number
+reused; an attempt that ended is unregistered first, so a socket back in the pool is never shut. The body
+is still streamed chunk by chunk with the socket's timeout set to what is left, which ends a silent body
+on time even without the watchdog.
+
+The text of a `requests`/urllib3 exception can quote a request header (InvalidHeader quotes the
+`Authorization` value), so no such text is ever passed on: only the exception's class name.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import heapq
+import itertools
 import math
+import os
+import socket
+import threading
 import time
 import urllib.parse
 from collections.abc import Mapping
@@ -19,6 +32,9 @@ from typing import Any
 
 import requests
 import urllib3
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from pipelines.pinterest.errors import RequestNotSentError, ResponseTooLargeError
 
@@ -75,36 +91,40 @@ _LOW_LEVEL_FAILURES = (urllib3.exceptions.HTTPError, OSError)
 def exchange(session: requests.Session, method: str, url: str, *, what: str, limits: HttpLimits, seconds: float,
              headers: Mapping[str, str] | None = None, params: Any = None, json: Any = None,
              data: Any = None) -> Answer | NoAnswer:
-    """Send one request and read its whole answer within `seconds` (at most `limits.attempt_seconds`).
-    Raises RequestNotSentError when the request cannot be built or sent, ResponseTooLargeError past the body
-    cap; `what` names the call in those messages."""
+    """Send one request and read its whole answer within `seconds` (at most `limits.attempt_seconds`), from
+    connecting to the last byte, whatever the server does. Raises RequestNotSentError when the request cannot
+    be built or sent, ResponseTooLargeError past the body cap; `what` names the call in those messages. The
+    session's adapter for `url` must be a DeadlineAdapter: another one is replaced by one (on the session)."""
     seconds = min(seconds, limits.attempt_seconds)
-    deadline = time.monotonic() + seconds
+    use_deadline_adapter(session, url)
+    attempt = _Attempt(time.monotonic() + seconds)
+    _WATCHDOG.add(attempt)
+    _running.attempt = attempt
+    response = content = failure = None
     try:
         response = session.request(method, url, params=params, json=json, data=data, headers=headers,
                                    timeout=(min(limits.connect_seconds, seconds), seconds), stream=True,
                                    allow_redirects=False)
+        content = _read_body(response.raw, attempt.deadline, limits.max_body_bytes)
     except Exception as error:  # noqa: BLE001 - every failure is described by us, never by its text
         failure = _failure(error, seconds)
-    else:
-        failure = None
+    finally:
+        _running.attempt = None
+        expired = attempt.finish()  # from here on the watchdog leaves the socket alone
+    if response is not None:
+        if expired or content is None or len(content) > limits.max_body_bytes:
+            response.close()  # cut off by the deadline, or the rest is not wanted: drop the connection
+        else:
+            response.raw.release_conn()  # read to its end: the connection can serve the next request
+    if expired or (failure is None and content is None):
+        return NoAnswer(f"no complete answer within {seconds:.3g} s", timed_out=True)
     if isinstance(failure, NoAnswer):
         return failure
-    if failure is not None:  # raised outside the handler: the library's exception must not ride along as context
-        raise RequestNotSentError(f"{what}: the request could not be sent ({failure}); check the URL and the "
-                                  "credentials' format")
-    try:
-        content = _read_body(response.raw, deadline, limits.max_body_bytes)
-    except Exception as error:  # noqa: BLE001 - as above
-        content, failure = None, _failure(error, seconds)
-    if content is None or len(content) > limits.max_body_bytes:
-        response.close()  # the rest of the answer is not wanted: drop the connection
-    else:
-        response.raw.release_conn()  # read to its end: the connection can serve the next request
+    if failure is not None and response is None:  # raised outside the handler: the library's exception must not
+        raise RequestNotSentError(  # ride along as context
+            f"{what}: the request could not be sent ({failure}); check the URL and the credentials' format")
     if failure is not None:
-        return failure if isinstance(failure, NoAnswer) else NoAnswer(f"{failure} (the answer was unreadable)", False)
-    if content is None:
-        return NoAnswer(f"no complete answer within {seconds:g} s", timed_out=True)
+        return NoAnswer(f"{failure} (the answer was unreadable)", False)
     if len(content) > limits.max_body_bytes:
         raise ResponseTooLargeError(f"{what}: the answer is larger than {limits.max_body_bytes / MB:g} MB once "
                                     "decompressed; stopped reading it (PINTEREST_HTTP_MAX_BODY_MB sets the cap)")
@@ -118,8 +138,196 @@ def _failure(error: Exception, seconds: float) -> NoAnswer | str:
     if not connection:
         return type(error).__name__
     timed_out = isinstance(error, (requests.Timeout, urllib3.exceptions.TimeoutError, TimeoutError))
-    reason = f"no answer within {seconds:g} s" if timed_out else "connection failed or was cut off"
+    reason = f"no answer within {seconds:.3g} s" if timed_out else "connection failed or was cut off"
     return NoAnswer(f"{type(error).__name__} ({reason})", timed_out)
+
+
+# ----------------------------------------------------------------------------- the attempt's deadline
+class _Attempt:
+    """One exchange's deadline and the socket it talks over, held as a duplicate descriptor owned here: the
+    watchdog shuts that one, which shuts the connection for every descriptor of it (and wakes a blocked
+    read), and it cannot have been closed and its number reused by another connection meanwhile."""
+
+    __slots__ = ("deadline", "expired", "_finished", "_lock", "_sock")
+
+    def __init__(self, deadline: float):
+        self.deadline = deadline
+        self.expired = False
+        self._finished = False
+        self._lock = threading.Lock()
+        self._sock: socket.socket | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self._finished
+
+    def watch(self, sock: Any) -> None:
+        """From now on the deadline shuts `sock` (at once if it has passed already)."""
+        try:
+            duplicate = socket.fromfd(sock.fileno(), sock.family, sock.type, sock.proto)
+        except (AttributeError, OSError, ValueError):  # closed already, or not a socket (TLS inside TLS): the
+            return  # socket under it stays watched
+        with self._lock:
+            if self._finished:
+                stale = duplicate
+            else:
+                stale, self._sock = self._sock, duplicate
+                if self.expired:
+                    _shut(duplicate)
+        if stale is not None:
+            stale.close()
+
+    def expire(self) -> None:
+        """The deadline passed: shut the socket, unless the exchange ended first."""
+        with self._lock:
+            if self._finished:
+                return
+            self.expired = True
+            if self._sock is not None:
+                _shut(self._sock)
+
+    def finish(self) -> bool:
+        """The exchange ended: the watchdog no longer touches its socket. True when the deadline had passed
+        (the socket is shut: the connection must not be reused)."""
+        with self._lock:
+            self._finished = True
+            sock, self._sock = self._sock, None
+        if sock is not None:
+            sock.close()
+        return self.expired
+
+
+def _shut(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:  # not connected any more: nothing to wake
+        pass
+
+
+class _Watchdog:
+    """One daemon thread for every attempt of the process: a heap of deadlines; at each, the attempt is
+    expired unless it finished first. Attempts that finished stay in the heap until their deadline (they
+    are skipped) or until the heap is compacted; a timer thread per attempt would cost far more."""
+
+    MIN_COMPACT = 1024
+
+    def __init__(self) -> None:
+        self._reset()
+
+    def _reset(self) -> None:
+        self._condition = threading.Condition(threading.Lock())
+        self._heap: list[tuple[float, int, _Attempt]] = []
+        self._order = itertools.count()
+        self._compact_at = self.MIN_COMPACT
+        self._thread: threading.Thread | None = None
+
+    def add(self, attempt: _Attempt) -> None:
+        with self._condition:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="http-deadlines", daemon=True)
+                self._thread.start()
+            if len(self._heap) >= self._compact_at:
+                self._heap = [entry for entry in self._heap if not entry[2].finished]
+                heapq.heapify(self._heap)
+                self._compact_at = max(self.MIN_COMPACT, 2 * len(self._heap))
+            heapq.heappush(self._heap, (attempt.deadline, next(self._order), attempt))
+            if self._heap[0][2] is attempt:  # sooner than what the thread waits for
+                self._condition.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._condition:
+                while not self._heap or self._heap[0][0] > time.monotonic():
+                    self._condition.wait(self._heap[0][0] - time.monotonic() if self._heap else None)
+                due = []
+                now = time.monotonic()
+                while self._heap and self._heap[0][0] <= now:
+                    due.append(heapq.heappop(self._heap)[2])
+            for attempt in due:
+                attempt.expire()
+
+
+_WATCHDOG = _Watchdog()
+if hasattr(os, "register_at_fork"):  # a forked child has no watchdog thread, and maybe a lock held by none
+    os.register_at_fork(after_in_child=_WATCHDOG._reset)
+_running = threading.local()  # .attempt: the exchange running on this thread
+
+
+def _watch(sock: Any) -> _Attempt | None:
+    attempt = getattr(_running, "attempt", None)
+    if attempt is not None:
+        attempt.watch(sock)
+    return attempt
+
+
+class _WatchedConnection:
+    """A connection that hands each socket it talks over to the running exchange's deadline: a new one as
+    soon as it is connected (before a TLS handshake), a pooled one when it sends a request."""
+
+    _watched_by: _Attempt | None = None
+
+    def _new_conn(self) -> socket.socket:
+        sock = super()._new_conn()  # type: ignore[misc]
+        self._watched_by = _watch(sock)
+        return sock
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        sock = getattr(self, "sock", None)
+        if sock is not None and self._watched_by is not getattr(_running, "attempt", None):
+            self._watched_by = _watch(sock)
+        return super().request(*args, **kwargs)  # type: ignore[misc]
+
+
+class _HTTPConnection(_WatchedConnection, HTTPConnection):
+    pass
+
+
+class _HTTPSConnection(_WatchedConnection, HTTPSConnection):
+    pass
+
+
+class _HTTPConnectionPool(HTTPConnectionPool):
+    ConnectionCls = _HTTPConnection
+
+
+class _HTTPSConnectionPool(HTTPSConnectionPool):
+    ConnectionCls = _HTTPSConnection
+
+
+_POOL_CLASSES = {"http": _HTTPConnectionPool, "https": _HTTPSConnectionPool}
+
+
+class DeadlineAdapter(HTTPAdapter):
+    """An HTTPAdapter whose connections (direct or through an HTTP proxy) give their sockets to the running
+    `exchange`, so that its deadline can shut them. `exchange` needs one mounted for its URL."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = dict(_POOL_CLASSES)
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        if isinstance(manager, urllib3.ProxyManager):  # a SOCKS manager keeps its own connections
+            manager.pool_classes_by_scheme = dict(_POOL_CLASSES)
+        return manager
+
+
+_MOUNT_LOCK = threading.Lock()
+
+
+def use_deadline_adapter(session: requests.Session, url: str) -> None:
+    """Make sure `session` sends to `url` through a DeadlineAdapter, mounting one for http and https if not."""
+    try:
+        if isinstance(session.get_adapter(url), DeadlineAdapter):
+            return
+    except requests.RequestException:  # no adapter for such a URL: sending it fails, as it should
+        return
+    with _MOUNT_LOCK:
+        if isinstance(session.get_adapter(url), DeadlineAdapter):
+            return
+        adapter = DeadlineAdapter(max_retries=0)
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
 
 
 def _read_body(raw: urllib3.HTTPResponse, deadline: float, cap: int) -> bytes | None:
