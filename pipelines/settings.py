@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import urllib.parse
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -102,19 +103,44 @@ def rate_budgets(env: Mapping[str, str] = os.environ) -> dict[str, int]:
 
 def retry_policy(env: Mapping[str, str] = os.environ):
     """PINTEREST_RETRY_BACKOFF_SECONDS: the first wait before retrying a call the server gave no wait for
-    (default 1 s, doubling up to 60 s; a server's Retry-After is always honoured)."""
+    (default 1 s, doubling up to 60 s; a server's Retry-After is honoured up to the next setting);
+    PINTEREST_MAX_RATE_LIMIT_WAIT_SECONDS (900): the longest wait a server's hint may impose; a rate limit
+    asking for longer (a daily quota) stops the call with a message saying when to run again."""
     from pipelines.pinterest.retries import RetryPolicy
 
+    longest = seconds("PINTEREST_MAX_RATE_LIMIT_WAIT_SECONDS", 900.0, env, maximum=86_400)
+    if longest < 1:
+        raise SettingsError(f"PINTEREST_MAX_RATE_LIMIT_WAIT_SECONDS must be at least 1 second (got {longest:g})")
     text = env.get("PINTEREST_RETRY_BACKOFF_SECONDS")
     if not text:
-        return RetryPolicy()
+        return RetryPolicy(max_rate_limit_wait_seconds=longest)
     try:
         first = float(text)
     except ValueError:
         raise SettingsError(f"PINTEREST_RETRY_BACKOFF_SECONDS must be a number of seconds (got {text!r})") from None
     if not 0 < first <= 60:
         raise SettingsError(f"PINTEREST_RETRY_BACKOFF_SECONDS must be more than 0 and at most 60 (got {first})")
-    return RetryPolicy(backoff_base_seconds=first)
+    return RetryPolicy(backoff_base_seconds=first, max_rate_limit_wait_seconds=longest)
+
+
+def https_proxy(env: Mapping[str, str] = os.environ) -> str | None:
+    """PINTEREST_HTTPS_PROXY: the proxy for https requests (http://HOST:PORT), which it reaches through a
+    CONNECT tunnel, so the proxy never sees a header. Unset: direct connections; HTTPS_PROXY, HTTP_PROXY and
+    ALL_PROXY are never used (a plain-http proxy would see the tokens)."""
+    text = (env.get("PINTEREST_HTTPS_PROXY") or "").strip()
+    if not text:
+        return None
+    try:
+        parts = urllib.parse.urlsplit(text)
+        valid = (parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port is not None
+                 and parts.path in ("", "/") and not parts.query and not parts.fragment and text.isascii()
+                 and not any(c.isspace() or c == "\\" for c in text))
+    except ValueError:
+        valid = False
+    if not valid:  # the value may hold the proxy's password: not shown
+        raise SettingsError("PINTEREST_HTTPS_PROXY must be a proxy URL such as http://proxy.example.com:3128 "
+                            "(scheme, host and port, nothing after them; the value is not shown)")
+    return text
 
 
 def http_limits(env: Mapping[str, str] = os.environ):

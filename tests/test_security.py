@@ -13,6 +13,7 @@ import socket
 import stat
 import subprocess
 import sys
+import types
 import urllib.parse
 from pathlib import Path
 
@@ -21,13 +22,16 @@ import pyarrow.parquet as pq
 import pytest
 import requests
 
-from pipelines.pinterest.credentials import DEFAULT_SCOPES, CredentialsError, Secret, TokenFile, Tokens
-from pipelines.pinterest.errors import RequestNotSentError, UnsafeUrlError
+from pipelines.pinterest.credentials import DEFAULT_SCOPES, AppCredentials, CredentialsError, Secret, TokenFile, Tokens
+from pipelines.pinterest.errors import ApiError, AuthError, RequestNotSentError, TransportError, UnsafeUrlError
+from pipelines.pinterest.factory import check_client_settings, client_from_env
 from pipelines.pinterest.oauth import request_tokens
 from pipelines.pinterest.urls import BaseUrlError, check_base_url
 from pipelines.sandbox.auth import APP_ID, APP_SECRET
+from pipelines.settings import SettingsError
 from tests.client_support import SIMULATOR_APP, make_client, server_stats
 from tests.conftest import PARTITIONS_FIRST, TODAY
+from tests.echo_support import USER_ACCOUNT, CaptureListener, EchoServer
 from tests.fault_support import FAST_RETRIES, RANGE
 
 CLI = [sys.executable, "-m", "pipelines.cli"]
@@ -335,3 +339,123 @@ def test_base_urls_parsers_could_read_differently_are_refused(base_url, reason):
 def test_the_token_endpoint_of_a_plain_http_base_url_is_refused_before_the_secret_is_sent():
     with requests.Session() as session, pytest.raises(UnsafeUrlError, match="the OAuth token endpoint"):
         request_tokens(session, "http://api.example.com/v5", SIMULATOR_APP, {"grant_type": "refresh_token"})
+
+
+PROXY_VARIABLES = ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")
+
+
+def fresh_secrets() -> dict[str, str]:
+    """Random credentials shaped like nothing known (no pina_ prefix), so only knowing them can hide them."""
+    return {name: secrets.token_urlsafe(18) for name in ("access", "refresh", "app_secret")}
+
+
+def echo_client(base_url: str, values: dict[str, str], **options):
+    return make_client(None, base_url=base_url, tokens=Tokens(Secret(values["access"]), Secret(values["refresh"])),
+                       app=AppCredentials("7654321", Secret(values["app_secret"])), **options)
+
+
+def forms_of(values: dict[str, str]) -> set[str]:
+    """Every form of the credentials a server may echo: each value, `id:secret`, the Basic value."""
+    basic = base64.b64encode(f"7654321:{values['app_secret']}".encode()).decode()
+    return {*values.values(), f"7654321:{values['app_secret']}", basic}
+
+
+@pytest.mark.parametrize("variable", PROXY_VARIABLES)
+def test_a_proxy_in_the_environment_never_receives_a_request(monkeypatch, variable):
+    """With HTTP_PROXY or ALL_PROXY set, `requests` sent the bearer token, and the refresh token and app secret
+    of a refresh, in plain text to the proxy. Now the client connects to the API itself; the proxy gets nothing."""
+    values = fresh_secrets()
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    with EchoServer() as api, CaptureListener() as proxy:
+        monkeypatch.setenv(variable, proxy.url)
+        with echo_client(api.url("ok"), values) as client:
+            assert client.get("user_account/get") == USER_ACCOUNT
+            with pytest.raises(AuthError):
+                client.tokens.refresh()
+            assert client.download(f"{api.url('ok')}/report.json")
+    assert proxy.received == []
+    assert api.authorizations[0] == f"Bearer {values['access']}"
+
+
+def test_a_netrc_entry_never_replaces_the_authorization_header_nor_reaches_a_download(monkeypatch, tmp_path):
+    """`requests` replaced the bearer header with the .netrc login of the API's host, and sent that password
+    along every report download hop."""
+    netrc = tmp_path / ".netrc"
+    netrc.write_text("machine 127.0.0.1 login someone password netrc-password\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("NETRC", str(netrc))
+    values = fresh_secrets()
+    with EchoServer() as api, echo_client(api.url("ok"), values) as client:
+        client.get("user_account/get")
+        client.download(f"{api.url('ok')}/report.json")
+    assert api.authorizations == [f"Bearer {values['access']}", ""]
+
+
+def test_the_explicit_https_proxy_sees_only_a_connect_to_the_host_never_a_header(monkeypatch, tmp_path):
+    """PINTEREST_HTTPS_PROXY is the one proxy the client uses, for https URLs only, through a CONNECT tunnel:
+    the proxy learns the host name, never a header. A local http base URL goes direct."""
+    with CaptureListener() as proxy, EchoServer() as api:
+        env = {"PINTEREST_API_BASE_URL": "https://api.example.invalid/v5", "PINTEREST_ACCESS_TOKEN": "t0k3n-value",
+               "PINTEREST_HTTPS_PROXY": proxy.url, "PINTEREST_ETL_HOME": str(tmp_path), "PINTEREST_HTTP_CALL_TIMEOUT_SECONDS": "2",
+               "PINTEREST_RETRY_BACKOFF_SECONDS": "0.01"}
+        client, _ = client_from_env(env)
+        with client, pytest.raises(TransportError):
+            client.get("user_account/get")
+        assert proxy.received and all(request.startswith(b"CONNECT api.example.invalid:443 ") for request in proxy.received)
+        assert not any(b"t0k3n-value" in request or b"Authorization" in request for request in proxy.received)
+        seen = len(proxy.received)
+        client, _ = client_from_env({**env, "PINTEREST_API_BASE_URL": api.url("ok")})
+        with client:
+            assert client.get("user_account/get") == USER_ACCOUNT
+        assert len(proxy.received) == seen
+
+
+def test_a_proxy_variable_the_client_ignores_is_named_with_what_to_do(tmp_path, caplog):
+    env = {"PINTEREST_ACCESS_TOKEN": "t", "PINTEREST_ETL_HOME": str(tmp_path), "HTTPS_PROXY": "http://proxy.corp:3128"}
+    client_from_env(env)[0].close()
+    assert "HTTPS_PROXY is set but not used" in caplog.text and "set PINTEREST_HTTPS_PROXY" in caplog.text
+
+
+@pytest.mark.parametrize("value", ["proxy.corp:3128", "socks5://proxy.corp:1080", "http://proxy.corp:3128/path",
+                                   "http://user:pa ss@proxy.corp:3128", "http://proxy.corp"])
+def test_an_unusable_https_proxy_setting_is_refused_without_showing_it(value):
+    with pytest.raises(SettingsError, match="PINTEREST_HTTPS_PROXY must be a proxy URL") as failure:
+        check_client_settings({"PINTEREST_HTTPS_PROXY": value, "PINTEREST_ACCESS_TOKEN": "t"})
+    assert value not in str(failure.value)
+
+
+@pytest.mark.parametrize("behaviour", ["echo-401", "echo-400"])
+def test_an_error_answer_echoing_the_credentials_shows_none_of_them(behaviour, caplog):
+    """The server quotes the bearer header (and, in the refresh a 401 forces, the form and the Basic value)
+    in its error message; the error and the log carry `****` instead."""
+    values = fresh_secrets()
+    with EchoServer() as api, echo_client(api.url(behaviour), values) as client, \
+            pytest.raises(ApiError) as failure:
+        client.get("user_account/get")
+    assert "****" in str(failure.value) and len(failure.value.api_message) <= 400
+    shown = str(failure.value) + repr(failure.value) + caplog.text
+    assert [secret for secret in forms_of(values) if secret in shown] == []
+
+
+def test_a_cli_run_and_auth_commands_against_an_echoing_api_leak_no_secret(tmp_path):
+    """`pinterest-etl run`, `auth status` and `auth refresh` against an API that quotes every credential it
+    receives in its errors: no credential in their output, DAGSTER_HOME or PINTEREST_ETL_HOME."""
+    values = fresh_secrets()
+    home, dagster_home = tmp_path / "etl", tmp_path / "dagster"
+    dagster_home.mkdir()
+    with EchoServer() as api:
+        env = cli_env(types.SimpleNamespace(base_url=api.url("echo-401")), home, DAGSTER_HOME=str(dagster_home),
+                      PINTEREST_ACCESS_TOKEN=values["access"], PINTEREST_REFRESH_TOKEN=values["refresh"],
+                      PINTEREST_APP_ID="7654321", PINTEREST_APP_SECRET=values["app_secret"])
+        outputs = [subprocess.run([*CLI, *command], capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
+                   for command in (["run", "--start", RANGE[1].isoformat(), "--end", RANGE[1].isoformat()],
+                                   ["auth", "status"], ["auth", "refresh"])]
+        env["PINTEREST_API_BASE_URL"] = api.url("echo-400")
+        outputs.append(subprocess.run([*CLI, "auth", "status"], capture_output=True, text=True, timeout=120, env=env))
+    assert [output.returncode != 0 for output in outputs] == [True] * 4
+    assert "invalid_grant: grant_type=refresh_token&refresh_token=****" in outputs[2].stderr  # the refusal is shown...
+    assert any(p.is_file() for p in dagster_home.rglob("*")) and "bad request; you sent Bearer ****" in outputs[3].stderr
+    for secret in forms_of(values):  # ...its credentials are not
+        assert leaked_anywhere(secret, outputs, home, dagster_home) == []

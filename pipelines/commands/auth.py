@@ -86,6 +86,7 @@ def _describe(tokens: Tokens) -> str:
 def _login(args: argparse.Namespace) -> int:
     from pipelines.pinterest.factory import app_credentials
     from pipelines.pinterest.oauth import login
+    from pipelines.pinterest.sessions import isolated, warn_about_ignored_proxies
     from pipelines.pinterest.urls import BaseUrlError, check_base_url
 
     try:
@@ -102,7 +103,11 @@ def _login(args: argparse.Namespace) -> int:
                 webbrowser.open(url)
 
         scopes = tuple(s.strip() for s in args.scopes.split(",") if s.strip())
-        tokens = login(base_url, app, show, redirect_uri=args.redirect_uri, scopes=scopes, timeout_seconds=args.timeout)
+        proxy = settings.https_proxy(env)
+        warn_about_ignored_proxies(env, proxy)
+        with isolated(https_proxy=proxy) as session:
+            tokens = login(base_url, app, show, redirect_uri=args.redirect_uri, scopes=scopes,
+                           timeout_seconds=args.timeout, session=session)
         token_file = TokenFile(settings.token_file_path(env))
         token_file.write(tokens)
     except (BaseUrlError, CredentialsError, PinterestError, OSError, settings.SettingsError) as error:

@@ -25,10 +25,12 @@ from pipelines.pinterest.errors import (
     PageLimitError,
     PaginationLoopError,
     PinterestError,
+    RateLimitedError,
     ResponseShapeError,
     RetryBudgetExhausted,
     TransportError,
     error_for_status,
+    redacted,
 )
 from pipelines.pinterest.oauth import TokenManager
 from pipelines.pinterest.retries import (
@@ -36,9 +38,12 @@ from pipelines.pinterest.retries import (
     CallClock,
     RetryPolicy,
     backoff_seconds,
+    capped_wait,
     is_transient_400,
+    refusal_to_wait,
     server_wait_seconds,
 )
+from pipelines.pinterest.sessions import isolated
 from pipelines.pinterest.transport import (
     Answer,
     DeadlineAdapter,
@@ -130,7 +135,7 @@ class PinterestClient:
         self._rng_lock = threading.Lock()
         self._retries_left = config.retry.run_retry_budget
         self._retry_lock = threading.Lock()
-        self.session = session or requests.Session()
+        self.session = isolated(session)
         # Its connections give their sockets to each attempt's deadline (transport.exchange).
         adapter = DeadlineAdapter(pool_connections=4, pool_maxsize=config.concurrency + 2, max_retries=0)
         self.session.mount("https://", adapter)
@@ -193,7 +198,7 @@ class PinterestClient:
             if not bookmark:
                 return
             if bookmark in seen:
-                raise PaginationLoopError(f"{name}: the API returned bookmark {bookmark[:24]!r}... a second time; "
+                raise PaginationLoopError(f"{name}: the API returned bookmark {redacted(bookmark, self._secrets())[:24]!r}... a second time; "
                                           f"stopping instead of paging forever")
             seen.add(bookmark)
 
@@ -295,15 +300,30 @@ class PinterestClient:
                 continue
             if failure.unanswered:
                 clock.spend(time.monotonic() - started)
+            self._refuse_a_wait_beyond_the_cap(spec, failure)
             delay = self._backoff(attempt, failure.wait_hint)
             if attempt == self.config.retry.max_attempts or (failure.unanswered and clock.left() <= delay):
                 raise self._final_error(spec, url, attempt, failure)
             if failure.unanswered:
                 clock.spend(delay)
             if failure.kind == "throttled" and failure.wait_hint is not None:
-                self.budgets.block(spec.category, failure.wait_hint)
+                self.budgets.block(spec.category, capped_wait(self.config.retry, failure.wait_hint))
             self._wait_before_retry(spec.name, attempt, delay, failure.description)
         raise AssertionError("unreachable")
+
+    def _refuse_a_wait_beyond_the_cap(self, spec: Endpoint, failure: _Failure) -> None:
+        """A rate limit (429, or a 400 asking to retry later) whose wait is longer than the cap is a quota:
+        the call stops at once with when to run again, rather than sleeping for hours or, on a forged hint,
+        for centuries. (A 5xx's wait needs no such rule: its waits count against the call's time bound.)"""
+        refusal = refusal_to_wait(self.config.retry, failure.wait_hint)
+        if refusal and failure.kind in ("throttled", "transient"):
+            error = failure.error
+            raise (RateLimitedError if failure.kind == "throttled" else type(error))(
+                error.status, error.code, refusal, spec.name, error.request_id)
+
+    def _secrets(self) -> tuple[str, ...]:
+        """Every secret this client has sent; a server may echo any of them back."""
+        return self.tokens.secrets() if self.tokens else ()
 
     def _final_error(self, spec: Endpoint, url: str, attempts: int, failure: _Failure) -> PinterestError:
         """The error of a call whose last attempt failed and that may not try again."""
@@ -327,12 +347,13 @@ class PinterestClient:
             return _Failure("no answer", answer.description, None)
         content = answer.content
         self.stats.add(bytes_received=len(content))
-        request_id = answer.headers.get("x-pinterest-rid")
+        secrets = self._secrets()
+        request_id = redacted(answer.headers.get("x-pinterest-rid") or "", secrets) or None
         self.budgets.observe(spec.category, _header_int(answer.headers, "X-RateLimit-Limit"),
                              _header_int(answer.headers, "X-RateLimit-Remaining"))
         try:
             parsed = json.loads(content) if content else None
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: JSON nested deeper than the parser goes
             parsed = _UNREADABLE
         status = answer.status
         if status == 200:
@@ -343,21 +364,24 @@ class PinterestClient:
             return ApiResponse(parsed, content, request_id)
         error_body = parsed if isinstance(parsed, dict) else {}
         code = error_body.get("code")
-        message = str(error_body.get("message") or answer.reason or "")
+        # The server's words may echo what it was sent (the Authorization header): never shown as they are.
+        message = redacted(str(error_body.get("message") or answer.reason or ""), secrets)
         if 300 <= status < 400:
-            message = (f"the API answered with a redirect (to {shown(answer.headers.get('Location') or '')}); API "
-                       "calls never follow redirects: check PINTEREST_API_BASE_URL")
+            location = redacted(shown(answer.headers.get("Location") or ""), secrets)
+            message = (f"the API answered with a redirect (to {location}); API calls never follow redirects: check "
+                       "PINTEREST_API_BASE_URL")
         error = error_for_status(status)(status, code if isinstance(code, int) else None, message, spec.name, request_id)
         if status == 401 and code in (2, None):
             return _Failure("auth", "access token rejected", None, error)
+        hint = server_wait_seconds(answer.headers, message, secrets=secrets) if status in (400, *RETRYABLE_STATUSES) else None
         if status == 429:
             self.stats.add(throttled=1)
-            return _Failure("throttled", "HTTP 429 (rate limited)", server_wait_seconds(answer.headers, message), error)
+            return _Failure("throttled", "HTTP 429 (rate limited)", hint, error)
         if status in RETRYABLE_STATUSES:
             self.stats.add(server_errors=1)
-            return _Failure("server", f"HTTP {status}", server_wait_seconds(answer.headers, message), error)
+            return _Failure("server", f"HTTP {status}", hint, error)
         if status == 400 and is_transient_400(error.code, message):
-            return _Failure("transient", f"HTTP 400 code {code} (transient)", server_wait_seconds(answer.headers, message), error)
+            return _Failure("transient", f"HTTP 400 code {code} (transient)", hint, error)
         raise error
 
     @staticmethod

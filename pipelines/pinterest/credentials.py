@@ -103,12 +103,21 @@ class Tokens:
         return cls(
             access_token=Secret(clean_secret(body["access_token"], "the access token of the token endpoint's answer")),
             refresh_token=Secret(clean_secret(refresh, "the refresh token of the token endpoint's answer")) if refresh else (previous.refresh_token if previous else None),
-            expires_at=now + float(body["expires_in"]) if body.get("expires_in") is not None else None,
-            refresh_token_expires_at=float(body["refresh_token_expires_at"]) if body.get("refresh_token_expires_at")
+            expires_at=now + _number(body, "expires_in") if body.get("expires_in") is not None else None,
+            refresh_token_expires_at=_number(body, "refresh_token_expires_at") if body.get("refresh_token_expires_at")
             else (previous.refresh_token_expires_at if previous else None),
             scope=body.get("scope") or (previous.scope if previous else None),
             issued_at=now,
         )
+
+
+def _number(body: Mapping, name: str) -> float:
+    """A number of the token endpoint's answer; anything else is refused without being shown (float()'s own
+    message would quote it, and a hostile server could put a token there)."""
+    try:
+        return float(body[name])
+    except (TypeError, ValueError, OverflowError):
+        raise CredentialsError(f"the token endpoint's answer has a {name} that is not a number") from None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -2,6 +2,27 @@
 
 from __future__ import annotations
 
+import re
+import urllib.parse
+from collections.abc import Iterable
+
+# Server-provided text (an error message, a reason phrase, a header) is shown at most this long.
+MAX_SERVER_TEXT = 300
+# What a credential looks like even when it is not one of ours: an Authorization value, a Pinterest token.
+_CREDENTIAL_PATTERN = re.compile(r"\b(Bearer|Basic)\s+\S+|\bpin[ar]_\S+", re.IGNORECASE)
+
+
+def redacted(text: str, secrets: Iterable[str] = ()) -> str:
+    """Server-provided `text` as an error or a log line may carry it: each of `secrets` (also URL-encoded),
+    any Authorization value and anything shaped like a Pinterest token replaced by ****, and cut to
+    MAX_SERVER_TEXT characters. A server may echo what it was sent; nothing it echoes may reach a message."""
+    variants = {form for secret in secrets if secret
+                for form in (secret, urllib.parse.quote(secret, safe=""), urllib.parse.quote_plus(secret))}
+    for secret in sorted(variants, key=len, reverse=True):
+        text = text.replace(secret, "****")
+    text = _CREDENTIAL_PATTERN.sub(lambda match: f"{match.group(1)} ****" if match.group(1) else "****", text)
+    return text if len(text) <= MAX_SERVER_TEXT else f"{text[:MAX_SERVER_TEXT]}... (cut)"
+
 
 class PinterestError(Exception):
     """Base of every error the client raises."""

@@ -6,8 +6,6 @@ import dataclasses
 import os
 from collections.abc import Mapping
 
-import requests
-
 from pipelines import settings
 from pipelines.pinterest.accounting import CallStats
 from pipelines.pinterest.budgets import RateBudgets
@@ -21,6 +19,7 @@ from pipelines.pinterest.credentials import (
     tokens_from_env,
 )
 from pipelines.pinterest.oauth import TokenManager, token_endpoint_url
+from pipelines.pinterest.sessions import isolated, warn_about_ignored_proxies
 from pipelines.pinterest.urls import check_base_url, is_local
 
 # The simulator's development app; used automatically only for a local simulator base URL.
@@ -40,6 +39,8 @@ def check_client_settings(env: Mapping[str, str] = os.environ) -> None:
     base_url = check_base_url(settings.api_base_url(env))
     token_endpoint_url(base_url)
     settings.http_limits(env)
+    settings.retry_policy(env)
+    settings.https_proxy(env)
     app_credentials(env, base_url)
     tokens_from_env(env)
     token_file = TokenFile(settings.token_file_path(env))
@@ -51,14 +52,17 @@ def client_from_env(env: Mapping[str, str] = os.environ, *, config: ClientConfig
                     budgets: RateBudgets | None = None, stats: CallStats | None = None) -> tuple[PinterestClient, str]:
     """A client for the configured account and a description of where its tokens came from. The retry
     policy and the HTTP limits always come from the environment (PINTEREST_RETRY_BACKOFF_SECONDS,
-    PINTEREST_HTTP_*, PINTEREST_MAX_PAGES)."""
+    PINTEREST_HTTP_*, PINTEREST_MAX_PAGES, PINTEREST_MAX_RATE_LIMIT_WAIT_SECONDS); its only proxy is
+    PINTEREST_HTTPS_PROXY."""
     base_url = settings.api_base_url(env)
     config = dataclasses.replace(config or ClientConfig(base_url=base_url, today=lambda: settings.today(env)),
                                  retry=settings.retry_policy(env), limits=settings.http_limits(env))
     token_file = TokenFile(settings.token_file_path(env))
     tokens, source = load_tokens(env, token_file)
     stats = stats or CallStats()
-    session = requests.Session()
+    proxy = settings.https_proxy(env)
+    warn_about_ignored_proxies(env, proxy)
+    session = isolated(https_proxy=proxy)
     manager = TokenManager(tokens, session, config.base_url, app_credentials(env, config.base_url), token_file,
                            config.limits, on_refresh=lambda: stats.add(token_refreshes=1), retry=config.retry)
     return PinterestClient(config, manager, budgets=budgets, stats=stats, session=session), source

@@ -25,14 +25,16 @@ from pipelines.pinterest.credentials import (
     Tokens,
     clean_secret,
 )
-from pipelines.pinterest.errors import ApiUnreachableError, AuthError, TransportError
+from pipelines.pinterest.errors import ApiUnreachableError, AuthError, RateLimitedError, TransportError, redacted
 from pipelines.pinterest.retries import (
     RETRYABLE_STATUSES,
     CallClock,
     RetryPolicy,
     backoff_seconds,
+    refusal_to_wait,
     server_wait_seconds,
 )
+from pipelines.pinterest.sessions import isolated
 from pipelines.pinterest.transport import Answer, HttpLimits, NoAnswer, exchange, unreachable_message
 from pipelines.pinterest.urls import check_url
 
@@ -56,15 +58,29 @@ def token_endpoint_url(base_url: str) -> str:
     return check_url(f"{base_url.rstrip('/')}/oauth/token", "the OAuth token endpoint (PINTEREST_API_BASE_URL/oauth/token)")
 
 
+def basic_credentials(app: AppCredentials) -> str:
+    """The app's id and secret as the token endpoint takes them (the value after `Basic `)."""
+    app_id = clean_secret(app.app_id, "PINTEREST_APP_ID")
+    return base64.b64encode(f"{app_id}:{clean_secret(app.app_secret.reveal(), 'PINTEREST_APP_SECRET')}".encode()).decode()
+
+
+def app_secrets(app: AppCredentials) -> tuple[str, ...]:
+    """Every form of the app's secret a server could echo: the secret, `id:secret`, the Basic value."""
+    secret = app.app_secret.reveal()
+    return secret, f"{app.app_id}:{secret}", basic_credentials(app)
+
+
 def request_tokens(session: requests.Session, base_url: str, app: AppCredentials, form: dict,
                    limits: HttpLimits = DEFAULT_LIMITS, retry: RetryPolicy = DEFAULT_RETRY,
-                   sleep: Callable[[float], None] = time.sleep) -> dict:
+                   sleep: Callable[[float], None] = time.sleep, known_secrets: tuple[str, ...] = ()) -> dict:
     """POST /oauth/token with the app's Basic credentials, retrying 429/5xx/transport failures within the
-    call's time bound (`limits.call_seconds`). Never follows a redirect. Errors never echo the form or the
-    secret."""
+    call's time bound (`limits.call_seconds`). Never follows a redirect, never uses a proxy or .netrc from
+    the environment. Errors never echo the form, the secret or `known_secrets`, even when the server does."""
     url = token_endpoint_url(base_url)
-    app_id = clean_secret(app.app_id, "PINTEREST_APP_ID")
-    basic = base64.b64encode(f"{app_id}:{clean_secret(app.app_secret.reveal(), 'PINTEREST_APP_SECRET')}".encode()).decode()
+    basic = basic_credentials(app)
+    session = isolated(session)
+    secrets_sent = (*known_secrets, *app_secrets(app),
+                    *(form[name] for name in ("refresh_token", "code") if form.get(name)))
     rng = random.Random()
     clock = CallClock(limits.call_seconds)
     for attempt in range(1, retry.max_attempts + 1):
@@ -78,12 +94,19 @@ def request_tokens(session: requests.Session, base_url: str, app: AppCredentials
             if answer.status == 200 and isinstance(body, dict) and "access_token" in body:
                 return body
             fields = body if isinstance(body, dict) else {}
-            message = str(fields.get("message") or "token request refused")
+            message = str(fields.get("message") or "")
+            code = fields.get("code") if isinstance(fields.get("code"), int) else None
+            request_id = redacted(answer.headers.get("x-pinterest-rid") or "", secrets_sent) or None
             if answer.status not in RETRYABLE_STATUSES:
-                raise AuthError(answer.status, fields.get("code") if isinstance(fields.get("code"), int) else None,
-                                f"{message} ({_refusal_hint(answer.status, app, form.get('grant_type'))})",
-                                "oauth/token", answer.headers.get("x-pinterest-rid"))
-            failure, hint = f"token request answered HTTP {answer.status}", server_wait_seconds(answer.headers, message)
+                # The server's message may quote the form (the refresh token, the code) or the Basic value.
+                shown_message = redacted(message, secrets_sent) or "token request refused"
+                raise AuthError(answer.status, code,
+                                f"{shown_message} ({_refusal_hint(answer.status, app, form.get('grant_type'))})",
+                                "oauth/token", request_id)
+            failure = f"token request answered HTTP {answer.status}"
+            hint = server_wait_seconds(answer.headers, message, secrets=secrets_sent)
+            if answer.status == 429 and (refusal := refusal_to_wait(retry, hint)):
+                raise RateLimitedError(429, code, refusal, "oauth/token", request_id)
         throttled = isinstance(answer, Answer) and answer.status == 429
         if not throttled:
             clock.spend(time.monotonic() - started)
@@ -102,7 +125,7 @@ def request_tokens(session: requests.Session, base_url: str, app: AppCredentials
 def _json_or_none(content: bytes):
     try:
         return json.loads(content) if content else None
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: JSON nested deeper than the parser goes
         return None
 
 
@@ -126,7 +149,7 @@ class TokenManager:
                  token_file: TokenFile | None, limits: HttpLimits = DEFAULT_LIMITS, on_refresh: Callable[[], None] = lambda: None,
                  clock: Callable[[], float] = time.time, retry: RetryPolicy = DEFAULT_RETRY):
         self._tokens = tokens
-        self._session = session
+        self._session = isolated(session)
         self._base_url = base_url
         self._app = app
         self._file = token_file
@@ -135,10 +158,15 @@ class TokenManager:
         self._clock = clock
         self._retry = retry
         self._lock = threading.Lock()
+        self._secrets: tuple[str, ...] = (*_token_values(tokens), *(app_secrets(app) if app else ()))
 
     @property
     def tokens(self) -> Tokens:
         return self._tokens
+
+    def secrets(self) -> tuple[str, ...]:
+        """Every secret this manager has held (tokens since rotated included): a server may echo any of them."""
+        return self._secrets
 
     def can_refresh(self) -> bool:
         return self._app is not None and self._tokens.refresh_token is not None
@@ -160,12 +188,17 @@ class TokenManager:
                                         f"credentials are configured; {LOGIN_HINT}", "oauth/token", None)
             body = request_tokens(self._session, self._base_url, self._app, {
                 "grant_type": "refresh_token", "refresh_token": self._tokens.refresh_token.reveal()}, self._limits,
-                self._retry)
+                self._retry, known_secrets=self._secrets)
             self._tokens = Tokens.from_token_response(body, previous=self._tokens, now=self._clock())
+            self._secrets = (*self._secrets, *_token_values(self._tokens))
             if self._file is not None:
                 self._file.write(self._tokens)
             self._on_refresh()
             return self._tokens.access_token
+
+
+def _token_values(tokens: Tokens) -> tuple[str, ...]:
+    return tuple(secret.reveal() for secret in (tokens.access_token, tokens.refresh_token) if secret)
 
 
 def authorization_url(base_url: str, app_id: str, redirect_uri: str, scopes: tuple[str, ...], state: str) -> str:
@@ -232,7 +265,7 @@ def login(base_url: str, app: AppCredentials, open_browser: Callable[[str], None
     if "error" in outcome:
         raise CredentialsError(outcome["error"])
     own_session = session is None
-    session = session or requests.Session()
+    session = isolated(session)
     try:
         body = request_tokens(session, base_url, app, {"grant_type": "authorization_code", "code": outcome["code"],
                                                        "redirect_uri": redirect_uri, "continuous_refresh": "true"},

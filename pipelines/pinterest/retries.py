@@ -10,6 +10,9 @@ import math
 import random
 import re
 import time
+from collections.abc import Iterable
+
+from pipelines.pinterest.errors import redacted
 
 log = logging.getLogger("pipelines.pinterest")
 _DELTA_SECONDS = re.compile(r"[0-9]+(?:\.[0-9]+)?")
@@ -26,13 +29,17 @@ class RetryPolicy:
     run_retry_budget: int = 1000  # retries per run, all requests together
     backoff_base_seconds: float = 1.0
     backoff_max_seconds: float = 60.0
-    max_server_wait_seconds: float = 900.0  # longest Retry-After / X-RateLimit-Reset we are willing to honour
+    # The longest wait a server's hint (Retry-After, X-RateLimit-Reset) may impose; a rate limit asking for
+    # longer (a daily quota) stops the call (PINTEREST_MAX_RATE_LIMIT_WAIT_SECONDS).
+    max_rate_limit_wait_seconds: float = 900.0
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
             raise ValueError(f"max_attempts must be at least 1 (got {self.max_attempts})")
         if self.run_retry_budget < 0:
             raise ValueError(f"run_retry_budget must be >= 0 (got {self.run_retry_budget})")
+        if not self.max_rate_limit_wait_seconds > 0:
+            raise ValueError(f"max_rate_limit_wait_seconds must be more than 0 (got {self.max_rate_limit_wait_seconds})")
 
 
 def is_transient_400(code: int | None, message: str) -> bool:
@@ -40,22 +47,24 @@ def is_transient_400(code: int | None, message: str) -> bool:
     return code in TRANSIENT_400_CODES or bool(_RETRY_AFTER_IN_MESSAGE.search(message or ""))
 
 
-def server_wait_seconds(headers, message: str = "", now: float | None = None) -> float | None:
+def server_wait_seconds(headers, message: str = "", now: float | None = None, secrets: Iterable[str] = ()) -> float | None:
     """The server's own hint, in order: Retry-After, X-RateLimit-Reset (seconds), "Retry after N seconds".
-    A header that is not a valid value is ignored with a warning (the usual backoff applies)."""
+    A header that is not a valid value is ignored with a warning (the usual backoff applies) showing it
+    without `secrets` (a server may echo them)."""
     retry_after = headers.get("Retry-After")
     if retry_after:
         wait = retry_after_seconds(retry_after, time.time() if now is None else now)
         if wait is not None:
             return wait
-        log.warning("ignoring the header Retry-After: %.40r (neither whole seconds nor an HTTP date)", retry_after)
+        log.warning("ignoring the header Retry-After: %r (neither whole seconds nor an HTTP date)",
+                    redacted(retry_after, secrets)[:40])
     reset = headers.get("X-RateLimit-Reset")
     if reset:
         wait = reset_seconds(reset)
         if wait is not None:
             return wait
-        log.warning("ignoring the header X-RateLimit-Reset: %.40r (not a finite, non-negative number of seconds)",
-                    reset)
+        log.warning("ignoring the header X-RateLimit-Reset: %r (not a finite, non-negative number of seconds)",
+                    redacted(reset, secrets)[:40])
     match = _RETRY_AFTER_IN_MESSAGE.search(message or "")
     return float(match.group(1)) if match else None
 
@@ -105,6 +114,27 @@ def backoff_seconds(policy: RetryPolicy, attempt: int, hint: float | None, rng: 
     of the backoff base, so threads told the same wait do not return at once), else exponential backoff
     with full jitter, capped."""
     if hint is not None:
-        return min(hint, policy.max_server_wait_seconds) + rng.uniform(0.0, policy.backoff_base_seconds / 4)
+        return capped_wait(policy, hint) + rng.uniform(0.0, policy.backoff_base_seconds / 4)
     ceiling = min(policy.backoff_max_seconds, policy.backoff_base_seconds * (2 ** (attempt - 1)))
     return rng.uniform(ceiling / 2, ceiling)
+
+
+def capped_wait(policy: RetryPolicy, hint: float) -> float:
+    """A server's wait as the client may honour it: never longer than the policy's cap. Every wait a hint
+    causes (the sleep before a retry, the block of a rate-limit category) goes through here."""
+    return min(hint, policy.max_rate_limit_wait_seconds)
+
+
+def refusal_to_wait(policy: RetryPolicy, hint: float | None, now: float | None = None) -> str | None:
+    """Why a call stops instead of waiting when the server asks for longer than the cap (a daily quota,
+    or a nonsensical hint), with when to try again; None for a wait within the cap."""
+    if hint is None or hint <= policy.max_rate_limit_wait_seconds:
+        return None
+    try:
+        until = dt.datetime.fromtimestamp((time.time() if now is None else now) + hint, dt.timezone.utc)
+        when = f"after {until:%Y-%m-%d %H:%M} UTC"
+    except (OverflowError, ValueError, OSError):
+        when = "at a time the API did not give plausibly; try again tomorrow"
+    return (f"the API asked to wait {hint:.0f} s ({hint / 3600:.1f} hours; likely a daily quota), longer than "
+            f"PINTEREST_MAX_RATE_LIMIT_WAIT_SECONDS ({policy.max_rate_limit_wait_seconds:g} s); stopping instead of "
+            f"waiting. Run again {when}")
