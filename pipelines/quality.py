@@ -75,11 +75,12 @@ _STALE_NOT_FINAL = Check(
     "WHERE entity_type IN (SELECT unnest($types::VARCHAR[])) AND NOT is_final "
     "AND (data_status IS NULL OR data_status IN ('PROCESSING', 'ESTIMATE')) AND date < $stale_before", blocking=False)
 
-ORGANIC_CHECKS = (
-    Check("unique_key", "metric_daily has at most one row per (date, entity_type, entity_id, split_field, "
-                        "split_value, metric)", _UNIQUE_KEY_SQL),
-    Check("no_negative_counts", "no metric value is negative",
-          f"SELECT {_METRIC_ROW} FROM metric_daily WHERE {_in_scope()} AND value < 0"),
+_UNIQUE_KEY = Check("unique_key", "metric_daily has at most one row per (date, entity_type, entity_id, split_field, "
+                                  "split_value, metric)", _UNIQUE_KEY_SQL)
+_NEGATIVE_VALUES_SQL = f"SELECT {_METRIC_ROW} FROM metric_daily WHERE {_in_scope()} AND value < 0"
+_ORGANIC_FACT_CHECKS = (
+    _UNIQUE_KEY,
+    Check("no_negative_counts", "no metric value is negative", _NEGATIVE_VALUES_SQL),
     Check("rates_within_0_1", "every *_RATE metric lies within [0, 1]",
           f"SELECT {_METRIC_ROW} FROM metric_daily WHERE {_in_scope()} AND metric LIKE '%\\_RATE' ESCAPE '\\' "
           "AND (value < 0 OR value > 1)"),
@@ -92,7 +93,6 @@ ORGANIC_CHECKS = (
                 WHERE p.entity_type = 'pin' AND p.metric IN ('IMPRESSION', 'SAVE', 'PIN_CLICK', 'OUTBOUND_CLICK')
                   AND 'pin' IN (SELECT unnest($types::VARCHAR[])) AND p.date BETWEEN $start AND $end
                 GROUP BY p.date, p.metric HAVING sum(p.value) > any_value(a.value)""", blocking=False),
-    _STALE_NOT_FINAL,
 )
 
 
@@ -131,31 +131,88 @@ def _readable(value: object) -> object:
 ADDITIVE_ADS_METRICS = ("SPEND_IN_MICRO_DOLLAR", "PAID_IMPRESSION", "CLICKTHROUGH_1")
 ADS_SUM_TOLERANCE = 0.001  # relative
 
+# The key of each dimension table: a load keeps one row per key (the newest), and its checks refuse NULL keys.
+DIMENSION_KEYS = {"user_accounts": ("user_id",), "boards": ("board_id",), "pins": ("pin_id",),
+                  "pin_lifetime": ("pin_id", "metric"), "ad_accounts": ("ad_account_id",),
+                  "campaigns": ("campaign_id",), "ad_groups": ("ad_group_id",), "ads": ("ad_id",)}
+# Each ads level: its dimension table, its parent level and the id columns it shares with its parent's row
+# (the parent's id first); an entity's parent ids must be those of an existing parent row.
+_ADS_LEVELS = {"ad_account": ("ad_accounts", None, ()),
+               "campaign": ("campaigns", "ad_account", ("ad_account_id",)),
+               "ad_group": ("ad_groups", "campaign", ("campaign_id", "ad_account_id")),
+               "ad": ("ads", "ad_group", ("ad_group_id", "campaign_id", "ad_account_id"))}
 
-def _level_sums_sql(child: str, parent: str, join: str) -> str:
-    return f"""
-        SELECT c.date, {literal(parent)} AS entity_type, x.parent_id AS entity_id, c.split_value, c.metric,
-               any_value(p.value) AS value, sum(c.value) AS {child}s_sum
-        FROM metric_daily c {join}
-        JOIN metric_daily p ON p.entity_type = {literal(parent)} AND p.date = c.date AND p.metric = c.metric
-         AND p.split_value = c.split_value AND p.entity_id = x.parent_id
+
+def _unique_dimension_key(table: str) -> Check:
+    key = ", ".join(DIMENSION_KEYS[table])
+    no_key = " OR ".join(f"{column} IS NULL" for column in DIMENSION_KEYS[table])
+    return Check(f"unique_key_{table}", f"{table} has exactly one row per ({key}), and none without it",
+                 f"SELECT {key}, count(*) AS rows_with_this_key FROM {table} GROUP BY ALL HAVING count(*) > 1 OR {no_key}")
+
+
+def _known_parent(level: str) -> Check:
+    table, parent, shared = _ADS_LEVELS[level]
+    parent_table = _ADS_LEVELS[parent][0]
+    same = " AND ".join(f"p.{column} = e.{column}" for column in shared)
+    return Check(f"{table}_have_known_{parent}",
+                 f"every row of {table} names an existing {parent}: a row of {parent_table} with the same {', '.join(shared)}",
+                 f"SELECT e.{DIMENSION_KEYS[table][0]}, {', '.join(f'e.{c}' for c in shared)} FROM {table} e "
+                 f"WHERE NOT EXISTS (SELECT 1 FROM {parent_table} p WHERE {same})")
+
+
+# An ads row of an entity the dimensions do not know is wrong data, never a timing gap: the dimensions list
+# every entity of every status, and the analytics calls ask only for the ids they listed.
+_KNOWN_ADS_ENTITIES = Check(
+    "ads_rows_have_known_entities",
+    "every ads row of the run (metric_daily, daily_status) is of an entity in its dimension table",
+    f"""WITH seen AS (
+            SELECT entity_type, entity_id, min(date) AS first_date, max(date) AS last_date
+            FROM (SELECT date, entity_type, entity_id FROM daily_status WHERE {_in_scope()}
+                  UNION ALL SELECT date, entity_type, entity_id FROM metric_daily WHERE {_in_scope()})
+            GROUP BY ALL),
+        known AS ({" UNION ALL ".join(f"SELECT {literal(level)} AS entity_type, {DIMENSION_KEYS[table][0]} AS entity_id "
+                                      f"FROM {table}" for level, (table, _, _) in _ADS_LEVELS.items())})
+        SELECT * FROM seen
+        WHERE NOT EXISTS (SELECT 1 FROM known k WHERE k.entity_type = seen.entity_type AND k.entity_id = seen.entity_id)""")
+
+
+def _adds_up_to_parent(child: str, name: str) -> Check:
+    """Compared from the children's side: a parent with no row (or without the metric) counts as 0, so a child's
+    value never goes unchecked; a parent whose children have no rows is not compared (they were skipped)."""
+    table, parent, shared = _ADS_LEVELS[child]
+    return Check(
+        name,
+        f"per day, the additive columns of the {table} sum to their {parent}'s (a missing {parent} value counts as 0)",
+        f"""SELECT c.date, {literal(parent)} AS entity_type, x.parent_id AS entity_id, c.split_value, c.metric,
+               any_value(p.value) AS value, sum(c.value) AS {table}_sum
+        FROM metric_daily c
+        JOIN (SELECT {DIMENSION_KEYS[table][0]} AS id, {shared[0]} AS parent_id FROM {table}) x ON x.id = c.entity_id
+        LEFT JOIN metric_daily p ON p.entity_type = {literal(parent)} AND p.date = c.date AND p.metric = c.metric
+         AND p.split_value = c.split_value AND p.entity_id = x.parent_id AND p.date BETWEEN $start AND $end
         WHERE c.entity_type = {literal(child)} AND c.metric IN ({literal_list(ADDITIVE_ADS_METRICS)})
           AND {literal(child)} IN (SELECT unnest($types::VARCHAR[])) AND c.date BETWEEN $start AND $end
         GROUP BY c.date, c.metric, c.split_value, x.parent_id
-        HAVING abs(sum(c.value) - any_value(p.value)) > $tolerance * greatest(abs(any_value(p.value)), 1)"""
+        HAVING abs(sum(c.value) - coalesce(any_value(p.value), 0))
+               > $tolerance * greatest(abs(coalesce(any_value(p.value), 0)), 1)""")
 
+
+# The load replaces the dimension tables whole: their checks read all of them (small next to the facts).
+ORGANIC_CHECKS = (
+    *_ORGANIC_FACT_CHECKS,
+    *(_unique_dimension_key(table) for table in ("user_accounts", "boards", "pins", "pin_lifetime")),
+    Check("pin_lifetime_finite_non_negative", "every all-time total of pin_lifetime is a finite number, not negative",
+          "SELECT pin_id, metric, value FROM pin_lifetime WHERE value IS NULL OR NOT isfinite(value) OR value < 0"),
+    _STALE_NOT_FINAL,
+)
 
 ADS_CHECKS = (
-    Check("unique_key", ORGANIC_CHECKS[0].description, ORGANIC_CHECKS[0].offending_rows_sql),
-    Check("no_negative_values", "no ads metric value is negative (spend included)",
-          ORGANIC_CHECKS[1].offending_rows_sql),
-    Check("ads_add_up_to_ad_groups", "per day, the additive columns of the ads sum to their ad group's",
-          _level_sums_sql("ad", "ad_group", "JOIN (SELECT ad_id AS id, ad_group_id AS parent_id FROM ads) x ON x.id = c.entity_id")),
-    Check("ad_groups_add_up_to_campaigns", "per day, the additive columns of the ad groups sum to their campaign's",
-          _level_sums_sql("ad_group", "campaign",
-                          "JOIN (SELECT ad_group_id AS id, campaign_id AS parent_id FROM ad_groups) x ON x.id = c.entity_id")),
-    Check("campaigns_add_up_to_accounts", "per day, the additive columns of the campaigns sum to their account's",
-          _level_sums_sql("campaign", "ad_account",
-                          "JOIN (SELECT campaign_id AS id, ad_account_id AS parent_id FROM campaigns) x ON x.id = c.entity_id")),
+    _UNIQUE_KEY,
+    Check("no_negative_values", "no ads metric value is negative (spend included)", _NEGATIVE_VALUES_SQL),
+    _KNOWN_ADS_ENTITIES,
+    _adds_up_to_parent("ad", "ads_add_up_to_ad_groups"),
+    _adds_up_to_parent("ad_group", "ad_groups_add_up_to_campaigns"),
+    _adds_up_to_parent("campaign", "campaigns_add_up_to_accounts"),
+    *(_unique_dimension_key(_ADS_LEVELS[level][0]) for level in _ADS_LEVELS),
+    *(_known_parent(level) for level in ("campaign", "ad_group", "ad")),
     _STALE_NOT_FINAL,
 )

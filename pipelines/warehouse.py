@@ -22,7 +22,7 @@ from pipelines.faults import WAREHOUSE_BEFORE_COMMIT, crash_point
 from pipelines.lake import Lake
 from pipelines.organic.dimensions import BOARDS, PINS, USER_ACCOUNTS
 from pipelines.planning import DateRange
-from pipelines.quality import Check, CheckOutcome, run_check
+from pipelines.quality import DIMENSION_KEYS, Check, CheckOutcome, run_check
 from pipelines.sql_text import identifier, literal
 from pipelines.tables import DAILY_STATUS, METRIC_DAILY, PIN_LIFETIME, duckdb_columns
 
@@ -182,25 +182,18 @@ class Warehouse:
                 pause = min(pause * 2, _LONGEST_LOCK_RETRY_SECONDS)
 
     def ensure_schema(self, con: duckdb.DuckDBPyConnection) -> None:
-        for name, schema in {**FACT_TABLES, **DIMENSIONS}.items():
-            con.execute(f"CREATE TABLE IF NOT EXISTS {identifier(name)} ({duckdb_columns(schema)})")
-        for sql in VIEWS.values():
-            con.execute(sql)
-        # The ads views have a column per metric present (the configured columns may differ from the defaults).
-        present = [r[0] for r in con.execute(
-            "SELECT DISTINCT metric FROM metric_daily WHERE entity_type IN (SELECT unnest(?::VARCHAR[])) ORDER BY 1",
-            [list(ADS_ENTITY_TYPES)]).fetchall()]
-        metrics = list(dict.fromkeys([*DEFAULT_ADS_COLUMNS, *present]))
-        for level in ADS_ENTITY_TYPES:
-            con.execute(_ads_view(level, metrics))
+        """The tables and the views (a load creates them inside its transaction instead)."""
+        _create_tables(con)
+        _replace_views(con)
 
     def load(self, lake: Lake, source: str, entity_types: tuple[str, ...], dates: list[dt.date],
              dimensions: dict[str, list[Path]] | None = None, checks: tuple[Check, ...] = (),
              stale_before: dt.date | None = None) -> LoadResult:
         """In one transaction: the source's fact rows for those dates are replaced by the lake's files (every
-        account's), and each given dimension table becomes exactly the union of its snapshots (the newest of
-        every account; an entity two accounts see is kept once, as last extracted). Then, before COMMIT, the
-        checks run on the new rows; a failing blocking one rolls everything back (BlockingCheckError)."""
+        account's), each given dimension table becomes exactly the union of its snapshots (the newest of every
+        account; an entity two accounts see is kept once, as last extracted), and the views are rebuilt on the
+        new rows. Then, before COMMIT, the checks run on the new rows and dimensions; a failing blocking one rolls
+        everything back, tables and views (BlockingCheckError)."""
         rows: dict[str, int] = {}
         outcomes: tuple[CheckOutcome, ...] = ()
         finish_later = (f"`pinterest-etl load --start {min(dates)} --end {max(dates)} --only {source}`" if dates
@@ -213,25 +206,26 @@ class Warehouse:
                 f"session is closed, load it without API calls: {finish_later}") from None
         try:
             with con:
-                self.ensure_schema(con)
                 con.execute("BEGIN TRANSACTION")
                 try:
+                    _create_tables(con)
                     if dates:
                         rows.update(self._replace_facts(con, lake, source, entity_types, dates))
                     for name, paths in (dimensions or {}).items():
-                        schema = DIMENSIONS[name]
-                        key = ", ".join(schema.names[:2] if name == "pin_lifetime" else schema.names[:1])
+                        schema, key = DIMENSIONS[name], ", ".join(DIMENSION_KEYS[name])
                         con.execute(f"DELETE FROM {identifier(name)}")
                         _insert_from_lake(con, lake, paths,
                                           f"INSERT INTO {identifier(name)} SELECT {', '.join(schema.names)} "
                                           "FROM read_parquet(?, hive_partitioning = false, union_by_name = true) "
                                           f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY extracted_at DESC) = 1")
                         rows[name] = con.execute(f"SELECT count(*) FROM {identifier(name)}").fetchall()[0][0]
+                    # After the facts: an ads view has a column per metric present, the new ones included.
+                    _replace_views(con)
                     if dates:
                         outcomes = tuple(run_check(con, check, entity_types, DateRange(min(dates), max(dates)),
                                                    stale_before) for check in checks)
                     if any(o.check.blocking and not o.passed for o in outcomes):
-                        raise BlockingCheckError(_blocked_load_message(outcomes, lake, finish_later), outcomes)
+                        raise BlockingCheckError(_blocked_load_message(outcomes, lake, source, finish_later), outcomes)
                     crash_point(WAREHOUSE_BEFORE_COMMIT)
                     con.execute("COMMIT")
                 except BaseException:
@@ -260,12 +254,30 @@ class Warehouse:
         return rows
 
 
-def _blocked_load_message(outcomes: tuple[CheckOutcome, ...], lake: Lake, finish_later: str) -> str:
-    """One line: which blocking checks failed and on which rows, that nothing was published, where the new data
-    is and how to load it once fixed."""
+def _create_tables(con: duckdb.DuckDBPyConnection) -> None:
+    for name, schema in {**FACT_TABLES, **DIMENSIONS}.items():
+        con.execute(f"CREATE TABLE IF NOT EXISTS {identifier(name)} ({duckdb_columns(schema)})")
+
+
+def _replace_views(con: duckdb.DuckDBPyConnection) -> None:
+    for sql in VIEWS.values():
+        con.execute(sql)
+    # The ads views have a column per metric present (the configured columns may differ from the defaults).
+    present = [r[0] for r in con.execute(
+        "SELECT DISTINCT metric FROM metric_daily WHERE entity_type IN (SELECT unnest(?::VARCHAR[])) ORDER BY 1",
+        [list(ADS_ENTITY_TYPES)]).fetchall()]
+    metrics = list(dict.fromkeys([*DEFAULT_ADS_COLUMNS, *present]))
+    for level in ADS_ENTITY_TYPES:
+        con.execute(_ads_view(level, metrics))
+
+
+def _blocked_load_message(outcomes: tuple[CheckOutcome, ...], lake: Lake, source: str, finish_later: str) -> str:
+    """One line: which blocking checks failed and on which rows, that nothing of this source was published (a
+    run loads each source in its own transaction), where the new data is and how to load it once fixed."""
     failed = [o.describe() for o in outcomes if o.check.blocking and not o.passed]
-    return (f"blocking check{'s' if len(failed) > 1 else ''} failed: {'; '.join(failed)}. Nothing was loaded: the "
-            f"warehouse keeps its previous data (the load was rolled back), and the new data is kept in the lake "
+    return (f"blocking check{'s' if len(failed) > 1 else ''} failed: {'; '.join(failed)}. Nothing of the {source} "
+            f"data was loaded: the warehouse keeps its previous {source} rows and dimensions (this load was rolled "
+            f"back; another source's load in the same run is separate), and the new data is kept in the lake "
             f"({lake.root}) for inspection. Once it is fixed, load it without API calls: {finish_later}")
 
 

@@ -52,20 +52,50 @@ def home(loaded_home, tmp_path) -> tuple[Path, dict[str, str]]:
     return copy, cli_env(copy, server, TODAY)
 
 
-def lake_file(home: Path, source: str) -> Path:
-    """The day's metric_daily file of `source` (the small world has one account)."""
-    [path] = Lake(home / "lake").files("metric_daily", [DAY], source)
+def lake_file(home: Path, source: str, table: str = "metric_daily") -> Path:
+    """The day's file of `source` in `table` (the small world has one account)."""
+    [path] = Lake(home / "lake").files(table, [DAY], source)
     return path
 
 
-def lake_rows(home: Path, source: str) -> pa.Table:
-    return pq.read_table(lake_file(home, source))
+def lake_rows(home: Path, source: str, table: str = "metric_daily") -> pa.Table:
+    return pq.read_table(lake_file(home, source, table))
 
 
-def rewrite_lake_file(home: Path, source: str, rows: pa.Table) -> None:
-    """Replace the day's metric_daily file of `source` through the Lake API (its checksum is recorded with it)."""
+def rewrite_lake_file(home: Path, source: str, rows: pa.Table, table: str = "metric_daily") -> None:
+    """Replace the day's file of `source` in `table` through the Lake API (its checksum is recorded with it)."""
     lake = Lake(home / "lake")
-    lake.commit([lake.stage_rows("metric_daily", DAY, lake_file(home, source).name.removesuffix(".parquet"), rows)])
+    lake.commit([lake.stage_rows(table, DAY, lake_file(home, source, table).name.removesuffix(".parquet"), rows)])
+
+
+def rewrite_snapshot(home: Path, table: str, change) -> None:
+    """Replace the newest snapshot of a dimension by `change(rows)`, through the Lake API (the small world has one
+    identity per source)."""
+    lake = Lake(home / "lake")
+    [path] = lake.latest_snapshots(table)
+    lake.snapshot_rows(table, dt.date.fromisoformat(path.parent.name.removeprefix("snapshot_date=")),
+                       path.stem.removeprefix(f"{table}."), change(pq.read_table(path)))
+
+
+def of_entity(rows: pa.Table, entity_type: str, entity_id: str) -> pa.ChunkedArray:
+    return pc.and_(pc.equal(rows.column("entity_type"), entity_type), pc.equal(rows.column("entity_id"), entity_id))
+
+
+def with_column(rows: pa.Table, name: str, where: pa.ChunkedArray, value) -> pa.Table:
+    """`rows` with `value` in column `name` where `where` holds."""
+    old = rows.column(name)
+    return rows.set_column(rows.schema.get_field_index(name), name, pc.if_else(where, pa.scalar(value, old.type), old))
+
+
+def with_ectr(rows: pa.Table) -> pa.Table:
+    """`rows` and, for every ads row of CTR, one of ECTR (a column the default configuration does not request)."""
+    ctr = rows.filter(pc.equal(rows.column("metric"), "CTR"))
+    return pa.concat_tables([rows, with_column(ctr, "metric", pa.repeat(True, ctr.num_rows), "ECTR")])
+
+
+def ads_view_columns(home: Path) -> list[tuple]:
+    return query(home, "SELECT table_name, column_name FROM information_schema.columns "
+                       "WHERE table_name LIKE '%_daily' ORDER BY ALL")
 
 
 def with_value(rows: pa.Table, where: pa.ChunkedArray, value) -> pa.Table:
@@ -90,16 +120,17 @@ def load(source: str, env: dict[str, str]):
 
 
 def assert_refused_and_nothing_published(result, home: Path, before: dict, check: str, *row_parts: str,
-                                         source: str, command: str = "load") -> None:
+                                         source: str, command: str = "load", breaking: str = "1 row breaks it") -> None:
     """The command failed with one line naming the check, the offending row and the way out; the warehouse is
     exactly as it was."""
     assert result.returncode == 1
     step_line = next(line for line in result.stderr.splitlines()
                      if line.startswith(f"pinterest-etl {command}: step {source}_warehouse failed: "))
-    assert f"blocking check failed: {check}: 1 row breaks it" in step_line
+    assert f"blocking check failed: {check}: {breaking}" in step_line
     for part in row_parts:
         assert part in step_line
-    assert "the warehouse keeps its previous data (the load was rolled back)" in step_line
+    assert (f"Nothing of the {source} data was loaded: the warehouse keeps its previous {source} rows and dimensions "
+            "(this load was rolled back; another source's load in the same run is separate)") in step_line
     assert f"the new data is kept in the lake ({home / 'lake'})" in step_line
     assert f"`pinterest-etl load --start {START} --end {END} --only {source}`" in step_line
     assert warehouse_contents(home) == before
@@ -183,6 +214,7 @@ def test_an_ads_spend_a_thousand_times_too_high_is_not_published_and_loads_once_
 def test_the_failed_blocking_check_is_recorded_with_its_sample_and_warnings_are_still_evaluated(home, loaded_home,
                                                                                                  monkeypatch):
     from pipelines.definitions import ORGANIC_ASSETS, defs
+    from pipelines.quality import ORGANIC_CHECKS
 
     home, _ = home
     rows = lake_rows(home, "organic")
@@ -202,6 +234,143 @@ def test_the_failed_blocking_check_is_recorded_with_its_sample_and_warnings_are_
     assert failed.metadata["sample"].value == [{
         "date": DAY.isoformat(), "entity_type": "pin", "entity_id": row["entity_id"], "split_field": "NO_SPLIT",
         "split_value": "ALL", "metric": "IMPRESSION", "value": -7}]
-    assert {name for name, e in evaluations.items() if e.passed} == {
-        "unique_key", "rates_within_0_1", "pin_totals_within_account_totals", "no_stale_preliminary_rows"}
+    assert {name for name, e in evaluations.items() if e.passed} == {c.name for c in ORGANIC_CHECKS} - {"no_negative_counts"}
     assert not result.get_asset_materialization_events()
+
+
+def ad_spend_and_ad_group(home: Path) -> tuple[pa.ChunkedArray, dict, str]:
+    """A mask selecting the day's first spend row of an ad, that row, and the ad's ad group."""
+    rows = lake_rows(home, "ads")
+    mask, ad = row_of(rows, "ad", "SPEND_IN_MICRO_DOLLAR")
+    assert ad["value"] > 0
+    return mask, ad, query(home, "SELECT ad_group_id FROM ads WHERE ad_id = ?", [ad["entity_id"]])[0][0]
+
+
+def times_1000(value):
+    return pc.multiply(value, 1000.0)
+
+
+@pytest.mark.slow
+def test_an_ad_spend_a_thousand_times_too_high_is_not_published_when_its_ad_group_has_no_row_that_day(home):
+    home, env = home
+    before = warehouse_contents(home)
+    mask, ad, ad_group = ad_spend_and_ad_group(home)
+    rows, status = lake_rows(home, "ads"), lake_rows(home, "ads", "daily_status")
+    rewrite_lake_file(home, "ads", with_value(rows, mask, times_1000).filter(
+        pc.invert(of_entity(rows, "ad_group", ad_group))))
+    rewrite_lake_file(home, "ads", status.filter(pc.invert(of_entity(status, "ad_group", ad_group))), "daily_status")
+
+    refused = load("ads", env)
+
+    assert_refused_and_nothing_published(refused, home, before, "ads_add_up_to_ad_groups", f"date={DAY}",
+                                         "entity_type=ad_group", f"entity_id={ad_group}", "value=None",
+                                         f"ads_sum={int(ad['value'] * 1000)}", source="ads", breaking="")
+
+
+@pytest.mark.slow
+def test_an_ad_spend_a_thousand_times_too_high_is_not_published_when_its_ad_group_row_lacks_the_spend(home):
+    home, env = home
+    before = warehouse_contents(home)
+    mask, ad, ad_group = ad_spend_and_ad_group(home)
+    rows = lake_rows(home, "ads")
+    group_spend = pc.and_(of_entity(rows, "ad_group", ad_group), pc.equal(rows.column("metric"), "SPEND_IN_MICRO_DOLLAR"))
+    rewrite_lake_file(home, "ads", with_value(rows, mask, times_1000).filter(pc.invert(group_spend)))
+
+    refused = load("ads", env)
+
+    assert_refused_and_nothing_published(refused, home, before, "ads_add_up_to_ad_groups", f"entity_id={ad_group}",
+                                         "metric=SPEND_IN_MICRO_DOLLAR", "value=None",
+                                         f"ads_sum={int(ad['value'] * 1000)}", source="ads", breaking="")
+
+
+@pytest.mark.slow
+def test_an_ad_moved_to_an_ad_group_without_rows_is_not_published(home):
+    home, env = home
+    before = warehouse_contents(home)
+    _, ad, ad_group = ad_spend_and_ad_group(home)
+    rewrite_snapshot(home, "ad_groups", lambda groups: pa.concat_tables([groups, with_column(
+        groups.filter(pc.equal(groups.column("ad_group_id"), ad_group)), "ad_group_id", pa.array([True]), "999")]))
+    rewrite_snapshot(home, "ads", lambda ads: with_column(ads, "ad_group_id", pc.equal(ads.column("ad_id"), ad["entity_id"]),
+                                                          "999"))
+
+    refused = load("ads", env)
+
+    assert_refused_and_nothing_published(refused, home, before, "ads_add_up_to_ad_groups", "entity_id=999",
+                                         "value=None", source="ads", breaking="")
+
+
+@pytest.mark.slow
+def test_ads_rows_of_an_ad_the_dimensions_do_not_know_are_not_published(home):
+    home, env = home
+    before = warehouse_contents(home)
+    _, ad, _ = ad_spend_and_ad_group(home)
+    rewrite_snapshot(home, "ads", lambda ads: ads.filter(pc.not_equal(ads.column("ad_id"), ad["entity_id"])))
+
+    refused = load("ads", env)
+
+    assert_refused_and_nothing_published(refused, home, before, "ads_rows_have_known_entities", "entity_type=ad",
+                                         f"entity_id={ad['entity_id']}", source="ads")
+
+
+@pytest.mark.slow
+def test_a_negative_pin_lifetime_total_is_not_published(home):
+    home, env = home
+    before = warehouse_contents(home)
+    pin, metric = query(home, "SELECT pin_id, metric FROM pin_lifetime ORDER BY ALL LIMIT 1")[0]
+    rewrite_snapshot(home, "pin_lifetime", lambda totals: with_column(totals, "value", pc.and_(
+        pc.equal(totals.column("pin_id"), pin), pc.equal(totals.column("metric"), metric)), -5.0))
+
+    refused = load("organic", env)
+
+    assert_refused_and_nothing_published(refused, home, before, "pin_lifetime_finite_non_negative", f"pin_id={pin}",
+                                         f"metric={metric}", "value=-5", source="organic")
+
+
+@pytest.mark.slow
+def test_a_new_ads_column_is_in_the_views_of_the_load_that_brings_it(home):
+    home, env = home
+    rewrite_lake_file(home, "ads", with_ectr(lake_rows(home, "ads")))
+
+    assert load("ads", env).returncode == 0
+
+    ctr_and_ectr = query(home, "SELECT ctr, ectr FROM ad_account_daily WHERE date = ?", [DAY])
+    assert ctr_and_ectr and all(ctr == ectr for ctr, ectr in ctr_and_ectr)
+
+
+@pytest.mark.slow
+def test_a_refused_load_leaves_the_views_as_they_were(home):
+    home, env = home
+    before, views_before = warehouse_contents(home), ads_view_columns(home)
+    rows = lake_rows(home, "ads")
+    mask, _ = row_of(rows, "ad", "SPEND_IN_MICRO_DOLLAR")
+    rewrite_lake_file(home, "ads", with_ectr(with_value(rows, mask, times_1000)))
+
+    refused = load("ads", env)
+
+    assert_refused_and_nothing_published(refused, home, before, "ads_add_up_to_ad_groups", source="ads")
+    assert ads_view_columns(home) == views_before
+    assert ("ad_account_daily", "ectr") not in views_before
+
+
+@pytest.mark.slow
+def test_a_refused_organic_load_keeps_the_organic_rows_while_the_ads_load_of_the_same_run_commits(home):
+    home, env = home
+    before = warehouse_contents(home)
+    organic = lake_rows(home, "organic")
+    mask, _ = row_of(organic, "pin", "IMPRESSION")
+    rewrite_lake_file(home, "organic", with_value(organic, mask, -7))
+    rewrite_lake_file(home, "ads", with_ectr(lake_rows(home, "ads")))
+
+    refused = run_cli(["load", *range_args(START, END)], env)
+
+    assert refused.returncode == 1
+    [step_line] = [line for line in refused.stderr.splitlines() if line.startswith("pinterest-etl load: step ")]
+    assert step_line.startswith("pinterest-etl load: step organic_warehouse failed: ")
+    assert "blocking check failed: no_negative_counts: 1 row breaks it" in step_line
+    assert ("Nothing of the organic data was loaded: the warehouse keeps its previous organic rows and dimensions "
+            "(this load was rolled back; another source's load in the same run is separate)") in step_line
+    after = warehouse_contents(home)
+    assert all(after[table] == before[table] for table in ("user_accounts", "boards", "pins", "pin_lifetime"))
+    assert [r for r in after["metric_daily"] if r[1] in ("user_account", "pin")] == \
+        [r for r in before["metric_daily"] if r[1] in ("user_account", "pin")]
+    assert query(home, "SELECT count(*) FROM metric_daily WHERE metric = 'ECTR'")[0][0] > 0

@@ -123,3 +123,67 @@ def test_a_sum_that_does_not_add_up_names_the_parent_the_day_and_both_values(con
     assert outcome.sample == ({"date": "2026-11-01", "entity_type": "ad_group", "entity_id": "g1",
                                "split_value": "CLICK_30D", "metric": "SPEND_IN_MICRO_DOLLAR", "value": 2_000_000,
                                "ads_sum": 2_000_000_000},)
+
+
+ADS_TYPES = ("ad_account", "campaign", "ad_group", "ad")
+ATTRIBUTION = ("ATTRIBUTION", "CLICK_30D")
+
+
+def test_an_ad_whose_ad_group_has_no_value_that_day_is_compared_with_zero(con):
+    con.execute("INSERT INTO ads (ad_id, ad_group_id, campaign_id, ad_account_id) VALUES ('a1', 'g1', 'c1', 'x')")
+    metric(con, "ad", "a1", "SPEND_IN_MICRO_DOLLAR", 2_000_000, split=ATTRIBUTION)
+    metric(con, "ad", "a1", "PAID_IMPRESSION", 0, split=ATTRIBUTION)
+    metric(con, "ad_group", "g1", "PAID_IMPRESSION", 0, split=ATTRIBUTION)  # present, but without spend
+    outcome = run_check(con, next(c for c in ADS_CHECKS if c.name == "ads_add_up_to_ad_groups"), ADS_TYPES, SCOPE)
+    assert outcome.sample == ({"date": "2026-11-01", "entity_type": "ad_group", "entity_id": "g1",
+                               "split_value": "CLICK_30D", "metric": "SPEND_IN_MICRO_DOLLAR", "value": None,
+                               "ads_sum": 2_000_000},)
+
+
+def test_a_parent_whose_children_have_no_rows_is_not_a_violation(con):
+    con.execute("INSERT INTO ad_groups (ad_group_id, campaign_id, ad_account_id) VALUES ('g1', 'c1', 'x')")
+    metric(con, "campaign", "c1", "SPEND_IN_MICRO_DOLLAR", 2_000_000, split=ATTRIBUTION)  # its ad groups were skipped
+    assert violations(con, ADS_CHECKS, "ad_groups_add_up_to_campaigns", ADS_TYPES) == 0
+
+
+def test_ads_rows_of_entities_missing_from_the_dimensions_are_found(con):
+    con.execute("INSERT INTO campaigns (campaign_id, ad_account_id) VALUES ('c1', 'x')")
+    metric(con, "campaign", "c1", "SPEND_IN_MICRO_DOLLAR", 1, split=ATTRIBUTION)
+    metric(con, "ad", "a9", "SPEND_IN_MICRO_DOLLAR", 1, split=ATTRIBUTION)
+    status(con, "ad_group", "g9", DAY, None, False)
+    outcome = run_check(con, next(c for c in ADS_CHECKS if c.name == "ads_rows_have_known_entities"), ADS_TYPES, SCOPE)
+    assert outcome.sample == (
+        {"entity_type": "ad", "entity_id": "a9", "first_date": "2026-11-01", "last_date": "2026-11-01"},
+        {"entity_type": "ad_group", "entity_id": "g9", "first_date": "2026-11-01", "last_date": "2026-11-01"})
+
+
+def test_ads_entities_whose_parent_is_missing_null_or_of_another_campaign_are_found(con):
+    con.execute("INSERT INTO ad_accounts (ad_account_id) VALUES ('x')")
+    con.execute("INSERT INTO campaigns (campaign_id, ad_account_id) VALUES ('c1', 'x'), ('c2', 'x'), ('c3', 'y')")
+    con.execute("INSERT INTO ad_groups (ad_group_id, campaign_id, ad_account_id) VALUES ('g1', 'c1', 'x')")
+    con.execute("INSERT INTO ads (ad_id, ad_group_id, campaign_id, ad_account_id) VALUES ('a1', 'g1', 'c1', 'x'), "
+                "('a2', NULL, 'c1', 'x'), ('a3', 'g9', 'c1', 'x'), ('a4', 'g1', 'c2', 'x')")
+    assert violations(con, ADS_CHECKS, "campaigns_have_known_ad_account", ADS_TYPES) == 1
+    assert violations(con, ADS_CHECKS, "ad_groups_have_known_campaign", ADS_TYPES) == 0
+    outcome = run_check(con, next(c for c in ADS_CHECKS if c.name == "ads_have_known_ad_group"), ADS_TYPES, SCOPE)
+    assert [row["ad_id"] for row in outcome.sample] == ["a2", "a3", "a4"]
+
+
+def test_dimension_keys_that_repeat_or_are_missing_are_found(con):
+    con.execute("INSERT INTO pins (pin_id) VALUES ('7'), ('7'), ('8'), (NULL)")
+    con.execute("INSERT INTO pin_lifetime VALUES ('7', 'SAVE', 1, ?), ('7', 'SAVE', 2, ?), ('7', 'IMPRESSION', 3, ?)",
+                [NOW] * 3)
+    assert violations(con, ORGANIC_CHECKS, "unique_key_pins") == 2
+    assert violations(con, ORGANIC_CHECKS, "unique_key_pin_lifetime") == 1
+    con.execute("INSERT INTO ads (ad_id) VALUES (NULL)")
+    assert violations(con, ADS_CHECKS, "unique_key_ads", ADS_TYPES) == 1
+
+
+def test_negative_and_non_finite_lifetime_totals_are_found(con):
+    con.execute("INSERT INTO pin_lifetime VALUES ('7', 'SAVE', -5, ?), ('8', 'SAVE', 'nan', ?), "
+                "('9', 'SAVE', 'inf', ?), ('10', 'SAVE', 0, ?)", [NOW] * 4)
+    outcome = run_check(con, next(c for c in ORGANIC_CHECKS if c.name == "pin_lifetime_finite_non_negative"),
+                        ("pin",), SCOPE)
+    assert outcome.sample == ({"pin_id": "7", "metric": "SAVE", "value": -5},
+                              {"pin_id": "8", "metric": "SAVE", "value": "nan"},
+                              {"pin_id": "9", "metric": "SAVE", "value": "inf"})
