@@ -28,8 +28,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command; a setting or credential error any command meets outside its own checks (a malformed
+    `.env`, say) is one line and exit code 2, never a traceback."""
+    from pipelines.pinterest.credentials import CredentialsError
+    from pipelines.pinterest.errors import UnsafeUrlError
+    from pipelines.settings import SettingsError
+
     args = build_parser().parse_args(argv)
-    return args.handler(args)
+    try:
+        return args.handler(args)
+    except (SettingsError, CredentialsError, UnsafeUrlError) as error:
+        print(f"pinterest-etl {args.command}: error: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

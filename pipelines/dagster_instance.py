@@ -4,7 +4,10 @@ A run whose process died without cleanup (SIGKILL, OOM, power loss) stays STARTE
 slot it claimed stays claimed: with `max_concurrent_runs: 1` and the `warehouse` pool limited to 1, every later
 run would wait for it forever. `free_dead_runs` finds such runs by their processes (a process is the same one
 only if its start time matches, so a reused PID is not taken for it), marks them failed and frees their pool
-claims. A run with any live process, or whose processes are unknown or on another host, is never touched.
+claims. A command's run killed before it started (NOT_STARTED or STARTING, with the command's owner tags) is
+marked failed likewise. A run with any live process, or whose processes are unknown or on another host, is never
+touched; the UI says instead, once a minute, which runs in progress a run queued for over a minute waits for
+(`explain_queued_runs`): a stopped (SIGSTOP) `pinterest-etl run` holds the UI's queue until it ends.
 
 `pinterest-etl run`/`load` runs claim no pool slot at all (`command_instance`): the run lock already admits one
 of them per data directory, and the warehouse's own lock (bounded by PINTEREST_WAREHOUSE_LOCK_WAIT_SECONDS)
@@ -14,9 +17,11 @@ serializes their loads with UI runs', so no claim of theirs can outlive them and
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -30,6 +35,11 @@ OWNER_HOST_TAG = "pinterest-etl/host"
 # Dagster runs in these statuses can only end by their own process; STARTING ones are Dagster's run monitoring's
 # (start_timeout_seconds), QUEUED ones hold nothing.
 _RUNNING = [dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
+# A `pinterest-etl run`/`load` killed in its first seconds leaves its run so, and nothing of Dagster's ends it;
+# such runs are judged only when they carry the command's owner tags (the UI's are the queue's and the daemon's).
+_NOT_YET_RUNNING = [dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING]
+# A run queued this long is told, once a minute at most, which runs in progress it waits for.
+QUEUED_RUN_EXPLAINED_AFTER_SECONDS = 60.0
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 # /proc's start time has a resolution of one tick and the event timestamps are wall clock: allow for both.
 _START_TIME_TOLERANCE_SECONDS = 1.0
@@ -140,7 +150,9 @@ def free_dead_runs(instance: dg.DagsterInstance, report: Callable[[str], None]) 
     `report` one line per run; return their ids."""
     claims = _claims_by_run(instance)
     freed = []
-    for run in instance.get_runs(filters=dg.RunsFilter(statuses=_RUNNING)):
+    for run in instance.get_runs(filters=dg.RunsFilter(statuses=[*_RUNNING, *_NOT_YET_RUNNING])):
+        if run.status in _NOT_YET_RUNNING and OWNER_PID_TAG not in run.tags:
+            continue
         processes = run_processes(instance, run)
         if not processes or any(p.is_alive() for p in processes):
             continue
@@ -164,12 +176,45 @@ def free_dead_runs(instance: dg.DagsterInstance, report: Callable[[str], None]) 
     return freed
 
 
+def explain_queued_runs(instance: dg.DagsterInstance, report: Callable[[str], None], told: dict[str, float],
+                        now: float | None = None) -> None:
+    """For each run queued longer than QUEUED_RUN_EXPLAINED_AFTER_SECONDS, tell `report` which runs in progress
+    it waits for (their processes and since when), at most once a minute per run (`told`: run id -> when).
+    A live run is never ended for it: one stopped (SIGSTOP, Ctrl+Z) or slow holds the queue until it ends."""
+    now = time.time() if now is None else now
+    queued = [r for r in instance.get_run_records(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.QUEUED]))
+              if now - r.create_timestamp.timestamp() >= QUEUED_RUN_EXPLAINED_AFTER_SECONDS
+              and now - told.get(r.dagster_run.run_id, float("-inf")) >= QUEUED_RUN_EXPLAINED_AFTER_SECONDS]
+    if not queued:
+        return
+    in_progress = instance.get_run_records(filters=dg.RunsFilter(statuses=[*_NOT_YET_RUNNING, *_RUNNING]))
+    holders = "; ".join(_describe_in_progress(instance, r) for r in in_progress) or \
+        "none (it waits for the queue's daemon, or for a pool or tag limit)"
+    for record in queued:
+        since = dt.datetime.fromtimestamp(record.create_timestamp.timestamp(), dt.timezone.utc)
+        report(f"Run {record.dagster_run.run_id}, queued since {since:%Y-%m-%d %H:%M:%S} UTC, waits for the run(s) "
+               f"in progress: {holders}")
+        told[record.dagster_run.run_id] = now
+
+
+def _describe_in_progress(instance: dg.DagsterInstance, record) -> str:
+    run = record.dagster_run
+    started = dt.datetime.fromtimestamp(record.start_time or record.create_timestamp.timestamp(), dt.timezone.utc)
+    processes = run_processes(instance, run)
+    live = sorted(p.pid for p in processes if p.is_alive())
+    who = f"live process {', '.join(map(str, live))}" if live else \
+        "processes unknown here" if not processes else "its processes are gone"
+    return f"run {run.run_id} ({run.status.value}, {who}, since {started:%Y-%m-%d %H:%M:%S} UTC)"
+
+
 def free_dead_runs_until(stop: threading.Event, interval: float, report: Callable[[str], None]) -> None:
     """`free_dead_runs` on DAGSTER_HOME's instance every `interval` seconds until `stop` is set (the UI's runs
-    end while it serves them)."""
+    end while it serves them), and `explain_queued_runs`."""
+    told: dict[str, float] = {}
     with dg.DagsterInstance.get() as instance:
         while not stop.wait(interval):
             try:
                 free_dead_runs(instance, report)
+                explain_queued_runs(instance, report, told)
             except Exception as error:  # noqa: BLE001 - a failed check (say, SQLite busy) must not end the checks
                 report(f"could not check for dead runs this time: {type(error).__name__}: {error}")

@@ -6,7 +6,7 @@ import contextlib
 import datetime as dt
 import logging
 import os
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Iterator, Mapping, MutableMapping
 from pathlib import Path
 
 from pipelines import settings
@@ -15,11 +15,20 @@ from pipelines.pinterest.credentials import TokenFile, tokens_from_env
 log = logging.getLogger(__name__)
 
 
-def credentials_configured(env: MutableMapping[str, str]) -> bool:
+def credentials_configured(env: Mapping[str, str]) -> bool:
+    """Whether real credentials are configured. A token file set explicitly (PINTEREST_TOKEN_FILE) that does not
+    exist, with no tokens in the environment, is an error (SettingsError), not a reason to use the simulator:
+    simulated data must never land in a warehouse meant for real data."""
     from pipelines.accounts import accounts_file
 
-    return (tokens_from_env(env) is not None or TokenFile(settings.token_file_path(env)).exists()
-            or accounts_file(env) is not None)
+    if tokens_from_env(env) is not None or accounts_file(env) is not None:
+        return True
+    if TokenFile(settings.token_file_path(env)).exists():
+        return True
+    if env.get("PINTEREST_TOKEN_FILE"):
+        raise settings.SettingsError(f"PINTEREST_TOKEN_FILE={env['PINTEREST_TOKEN_FILE']}: no such file; create it "
+                                     "with `pinterest-etl auth login`, or unset the variable")
+    return False
 
 
 def simulator_epoch(home: Path, today: dt.date) -> dt.date:

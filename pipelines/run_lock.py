@@ -4,7 +4,9 @@
 never write the same lake files or load the warehouse at the same time: the second waits for the first,
 saying which process it waits for, for up to PINTEREST_RUN_LOCK_WAIT_SECONDS, then gives up naming it. The
 lock is the kernel's (`flock`): it goes away with its process, so a crashed or killed run never blocks the
-next one. The file itself only tells waiting runs who holds it.
+next one. The file itself only tells waiting runs who holds it. A lock is held on a file, not on its name, so a
+run that got its lock on a file the name no longer points at (it was replaced or removed meanwhile) starts over
+on the file there now; nothing of the project writes the file otherwise (`sql --csv` refuses it, --force or not).
 """
 
 from __future__ import annotations
@@ -43,14 +45,7 @@ def run_lock(home: Path, description: str, wait: float, on_wait: Callable[[str],
     """Hold the data directory's run lock for the block; `on_wait` is told once when another run holds it.
     Raises RunLockTimeout after `wait` seconds, DataWriteError when the directory cannot be written."""
     path = home / LOCK_FILE
-    try:
-        home.mkdir(parents=True, exist_ok=True)
-        handle = open(path, "a+")
-    except OSError as error:
-        raise write_error(path, error, f"Point PINTEREST_ETL_HOME (now {home}) at a writable directory; "
-                                       "nothing was written.") or error from None
-    with handle:
-        _acquire(handle, path, wait, on_wait)
+    with _locked_file(home, path, wait, on_wait) as handle:
         try:
             try:
                 handle.seek(0)
@@ -67,9 +62,46 @@ def run_lock(home: Path, description: str, wait: float, on_wait: Callable[[str],
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _acquire(handle: IO[str], path: Path, wait: float, on_wait: Callable[[str], None]) -> None:
+@contextlib.contextmanager
+def _locked_file(home: Path, path: Path, wait: float, on_wait: Callable[[str], None]) -> Iterator[IO[str]]:
+    """The lock file, open and locked. A lock is held on a file, not on a name: when the name came to point at
+    another file (replaced or removed) while this process waited, the lock it got is no one's, so it starts
+    over on the file the name points at now."""
     deadline = time.monotonic() + wait
-    pause, told = 0.2, False
+    told = [False]
+
+    def tell_once(message: Callable[[], str]) -> None:
+        if not told[0]:
+            on_wait(message())
+            told[0] = True
+
+    while True:
+        try:
+            home.mkdir(parents=True, exist_ok=True)
+            handle = open(path, "a+")
+        except OSError as error:
+            raise write_error(path, error, f"Point PINTEREST_ETL_HOME (now {home}) at a writable directory; "
+                                           "nothing was written.") or error from None
+        with handle:
+            _acquire(handle, path, wait, deadline, tell_once)
+            if _names_this_file(path, handle):
+                yield handle
+                return
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _names_this_file(path: Path, handle: IO[str]) -> bool:
+    try:
+        named = os.stat(path)
+    except FileNotFoundError:
+        return False
+    held = os.fstat(handle.fileno())
+    return (named.st_dev, named.st_ino) == (held.st_dev, held.st_ino)
+
+
+def _acquire(handle: IO[str], path: Path, wait: float, deadline: float,
+             on_wait: Callable[[Callable[[], str]], None]) -> None:
+    pause = 0.2
     while True:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -80,10 +112,8 @@ def _acquire(handle: IO[str], path: Path, wait: float, on_wait: Callable[[str], 
         if left <= 0:
             raise RunLockTimeout(f"another pipeline run holds {path}: {_holder(path)}; gave up after waiting "
                                  f"{wait:g} s ({WAIT_VARIABLE}). Run again once it has finished.")
-        if not told:
-            on_wait(f"another pipeline run holds {path}: {_holder(path)}; waiting for it to finish "
-                    f"(up to {wait:g} s, {WAIT_VARIABLE})")
-            told = True
+        on_wait(lambda: f"another pipeline run holds {path}: {_holder(path)}; waiting for it to finish "
+                        f"(up to {wait:g} s, {WAIT_VARIABLE})")
         time.sleep(min(pause, left))
         pause = min(pause * 2, _LONGEST_PAUSE_SECONDS)
 

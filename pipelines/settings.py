@@ -16,8 +16,14 @@ class SettingsError(ValueError):
 
 
 def etl_home(env: Mapping[str, str] = os.environ) -> Path:
-    """PINTEREST_ETL_HOME: where raw/, lake/, warehouse.duckdb and the token file live (default ./data)."""
-    return Path(env.get("PINTEREST_ETL_HOME") or "data")
+    """PINTEREST_ETL_HOME: where raw/, lake/, warehouse.duckdb and the token file live (default ./data).
+    A path with a backslash is refused: DuckDB reads `\\` as `/`, so the warehouse (and the lake files it
+    reads) would be another directory than the one the rest of the pipeline writes."""
+    home = Path(env.get("PINTEREST_ETL_HOME") or "data")
+    if "\\" in os.path.abspath(home):
+        raise SettingsError(f"PINTEREST_ETL_HOME must not contain a backslash (it is {os.path.abspath(home)}): DuckDB "
+                            "reads \\ as /, so the warehouse would go to another directory; choose one without")
+    return home
 
 
 def token_file_path(env: Mapping[str, str] = os.environ) -> Path:
@@ -41,10 +47,10 @@ def today(env: Mapping[str, str] = os.environ) -> dt.date:
         raise SettingsError(f"PINTEREST_ETL_TODAY must be a date as YYYY-MM-DD (got {text!r})") from None
 
 
-def start_date(env: Mapping[str, str] = os.environ) -> dt.date:
+def start_date(env: Mapping[str, str] = os.environ, remember: bool = True) -> dt.date:
     """PINTEREST_START_DATE, the first daily partition. Default: 89 days before today, so a fresh
     install's full backfill is inside the API's 90-day window; chosen once and kept in
-    PINTEREST_ETL_HOME/start_date so the partitions do not move from day to day."""
+    PINTEREST_ETL_HOME/start_date so the partitions do not move from day to day (not kept when not `remember`)."""
     text = env.get("PINTEREST_START_DATE")
     if text:
         try:
@@ -58,6 +64,8 @@ def start_date(env: Mapping[str, str] = os.environ) -> dt.date:
         except ValueError:
             raise SettingsError(f"{remembered} does not hold a date as YYYY-MM-DD; fix or delete it") from None
     chosen = today(env) - dt.timedelta(days=89)
+    if not remember:
+        return chosen
     try:
         remembered.parent.mkdir(parents=True, exist_ok=True)
         remembered.write_text(chosen.isoformat() + "\n")
@@ -269,6 +277,17 @@ def freshness_deadline_hour(env: Mapping[str, str] = os.environ) -> int:
     return int(text)
 
 
+def schedule_cron(env: Mapping[str, str] = os.environ) -> str:
+    """PINTEREST_SCHEDULE_CRON: when the daily schedule runs (a five-field cron expression, UTC; default 06:00)."""
+    from dagster._utils.schedules import is_valid_cron_string
+
+    text = env.get("PINTEREST_SCHEDULE_CRON") or "0 6 * * *"
+    if not is_valid_cron_string(text):
+        raise SettingsError(f"PINTEREST_SCHEDULE_CRON must be a cron expression of five fields such as '0 6 * * *' "
+                            f"(got {text!r})")
+    return text
+
+
 def seconds(name: str, default: float, env: Mapping[str, str] = os.environ, maximum: float = 86_400) -> float:
     """A duration setting in seconds (0 allowed, up to `maximum`); unset: `default`."""
     text = env.get(name)
@@ -282,3 +301,58 @@ def seconds(name: str, default: float, env: Mapping[str, str] = os.environ, maxi
         raise SettingsError(f"{name} must be a number of seconds between 0 and {maximum:g} (got {text!r})")
     return value
 
+
+def _storage_waits(env: Mapping[str, str]) -> None:
+    from pipelines import run_lock, warehouse
+
+    run_lock.wait_seconds(env)
+    warehouse.lock_wait_seconds(env)
+
+
+def _client(env: Mapping[str, str]) -> None:
+    from pipelines.pinterest.factory import check_client_settings
+
+    check_client_settings(env)
+
+
+def _accounts(env: Mapping[str, str]) -> None:
+    from pipelines.accounts import load_accounts
+
+    load_accounts(env)
+
+
+def _credentials(env: Mapping[str, str]) -> None:
+    from pipelines.embedded import credentials_configured
+
+    credentials_configured(env)
+
+
+# Every PINTEREST_* variable the pipeline reads, with the check that parses it (one check may read several).
+# `check_all` runs them before anything is called or written; tests/test_settings_checks.py fails when the code
+# reads a variable that is not here.
+SETTINGS = {
+    "PINTEREST_ETL_HOME": etl_home, "PINTEREST_ETL_TODAY": today,
+    "PINTEREST_START_DATE": lambda env: start_date(env, remember=False),
+    "PINTEREST_ORGANIC_REPULL_DAYS": lambda env: repull_days("organic", env),
+    "PINTEREST_ADS_REPULL_DAYS": lambda env: repull_days("ads", env),
+    "PINTEREST_FRESHNESS_DEADLINE_HOUR": freshness_deadline_hour, "PINTEREST_SCHEDULE_CRON": schedule_cron,
+    "PINTEREST_RUN_LOCK_WAIT_SECONDS": _storage_waits, "PINTEREST_WAREHOUSE_LOCK_WAIT_SECONDS": _storage_waits,
+    "PINTEREST_API_BASE_URL": _client, "PINTEREST_ACCESS_TOKEN": _client, "PINTEREST_REFRESH_TOKEN": _client,
+    "PINTEREST_APP_ID": _client, "PINTEREST_APP_SECRET": _client, "PINTEREST_HTTPS_PROXY": _client,
+    "PINTEREST_HTTP_TIMEOUT_SECONDS": _client, "PINTEREST_HTTP_CALL_TIMEOUT_SECONDS": _client,
+    "PINTEREST_HTTP_MAX_BODY_MB": _client, "PINTEREST_MAX_PAGES": _client,
+    "PINTEREST_RETRY_BACKOFF_SECONDS": retry_policy, "PINTEREST_MAX_RATE_LIMIT_WAIT_SECONDS": retry_policy,
+    "PINTEREST_TOKEN_FILE": _credentials, "PINTEREST_ACCOUNTS_FILE": _accounts,
+    "PINTEREST_RATE_BUDGETS": rate_budgets, "PINTEREST_AD_ACCOUNT_IDS": ad_account_allow_list,
+    "PINTEREST_ORGANIC_SPLITS": organic_splits, "PINTEREST_ADS_COLUMNS": ads_columns,
+    "PINTEREST_ADS_CLICK_WINDOW_DAYS": ads_attribution, "PINTEREST_ADS_ENGAGEMENT_WINDOW_DAYS": ads_attribution,
+    "PINTEREST_ADS_VIEW_WINDOW_DAYS": ads_attribution, "PINTEREST_ADS_CONVERSION_REPORT_TIME": ads_attribution,
+    "PINTEREST_REPORT_POLL_SECONDS": report_polling,
+}
+
+
+def check_all(env: Mapping[str, str] = os.environ) -> None:
+    """Check every setting, writing nothing: SettingsError, or the client's CredentialsError/BaseUrlError,
+    naming the variable. Each check runs once."""
+    for check in dict.fromkeys(SETTINGS.values()):
+        check(env)

@@ -295,3 +295,46 @@ def test_a_remembered_first_partition_is_named_by_its_file(make_sandbox, monkeyp
     assert f"the first partition 2027-01-01 kept in {home / 'start_date'} (the default start when --start is not " \
            f"given) is after the default --end {YESTERDAY}" in printed
     assert server_stats(server)["requests"] == {}
+
+
+@pytest.mark.parametrize("command, settings, message", [
+    ("run", {"PINTEREST_ORGANIC_REPULL_DAYS": "abc"}, "PINTEREST_ORGANIC_REPULL_DAYS must be a whole number of days"),
+    ("run --only organic", {"PINTEREST_ADS_REPULL_DAYS": "0"}, "PINTEREST_ADS_REPULL_DAYS must be a whole number"),
+    ("run", {"PINTEREST_FRESHNESS_DEADLINE_HOUR": "25"}, "PINTEREST_FRESHNESS_DEADLINE_HOUR must be an hour from 0 to 23"),
+    ("run", {"PINTEREST_SCHEDULE_CRON": "bogus"}, "PINTEREST_SCHEDULE_CRON must be a cron expression of five fields"),
+    ("run", {"PINTEREST_ACCOUNTS_FILE": "/nonexistent"}, "PINTEREST_ACCOUNTS_FILE=/nonexistent: no such file"),
+    ("load", {"PINTEREST_ACCOUNTS_FILE": "/nonexistent"}, "PINTEREST_ACCOUNTS_FILE=/nonexistent: no such file"),
+    ("ui", {"PINTEREST_ACCOUNTS_FILE": "/nonexistent"}, "PINTEREST_ACCOUNTS_FILE=/nonexistent: no such file"),
+    ("run", {"PINTEREST_TOKEN_FILE": "/nonexistent/x", "PINTEREST_ACCESS_TOKEN": "", "PINTEREST_REFRESH_TOKEN": ""},
+     "PINTEREST_TOKEN_FILE=/nonexistent/x: no such file; create it with `pinterest-etl auth login`"),
+    ("run", {"PINTEREST_ETL_HOME": "back\\slash/home"}, "PINTEREST_ETL_HOME must not contain a backslash"),
+    ("load", {"PINTEREST_ETL_HOME": "back\\slash/home"}, "PINTEREST_ETL_HOME must not contain a backslash"),
+], ids=lambda value: None)
+def test_every_setting_is_checked_before_a_command_calls_or_writes_anything(make_sandbox, tmp_path, command, settings,
+                                                                           message):
+    from tests.process_support import cli_env, run_cli
+
+    server = make_sandbox()
+    home = tmp_path / "home"
+    (tmp_path / "dagster").mkdir()
+    env = cli_env(home, server, TODAY, DAGSTER_HOME=str(tmp_path / "dagster"), **settings)
+    if "PINTEREST_ETL_HOME" in settings:
+        env["PINTEREST_ETL_HOME"] = str(tmp_path / settings["PINTEREST_ETL_HOME"])
+    done = run_cli([*command.split(), "--port", "1"] if command == "ui" else command.split(), env, timeout=60)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.startswith(f"pinterest-etl {command.split()[0]}: error: ") and message in done.stderr
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert server_stats(server)["requests"] == {}
+    assert files_under(tmp_path) == [] and not home.exists() and not (tmp_path / "back").exists()
+
+
+@pytest.mark.parametrize("command", [["run"], ["load"], ["sql", "SELECT 1"], ["report"], ["verify"]])
+def test_a_malformed_env_file_is_one_line_for_every_command(tmp_path, command):
+    from tests.process_support import run_cli
+
+    home = tmp_path / "home"
+    (tmp_path / ".env").write_text("PINTEREST_ETL_TODAY=2026-11-28\nthis line has no equals sign\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PINTEREST_", "DAGSTER_"))}
+    done = run_cli(command, {**env, "PINTEREST_ETL_HOME": str(home)}, timeout=60)
+    assert (done.returncode, done.stderr) == (2, f"pinterest-etl {command[0]}: error: .env:2: expected KEY=VALUE\n")
+    assert not home.exists()

@@ -180,6 +180,53 @@ def test_the_pool_claim_of_a_run_that_ended_is_freed(dagster_home):
         assert claims_left(instance) == set()
 
 
+@pytest.mark.parametrize("status", [dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING])
+def test_a_cli_run_killed_before_it_started_is_marked_failed(dagster_home, status):
+    pid, ticks = ended_process()
+    with instance_at(dagster_home) as instance:
+        dead = instance.add_run(dg.DagsterRun(job_name="pinterest_daily", status=status, tags={
+            **owner_tags(), OWNER_PID_TAG: str(pid), OWNER_START_TAG: str(ticks)}))
+        live = instance.add_run(dg.DagsterRun(job_name="pinterest_daily", status=status, tags=owner_tags()))
+        # Not a command's run (no owner tags): Dagster's queue and run monitoring judge it.
+        queues = instance.add_run(dg.DagsterRun(job_name="pinterest_daily", status=status))
+        assert reaped(instance) == ([dead.run_id], [f"Marked run {dead.run_id} failed: its process {pid} is gone"])
+        assert instance.get_run_by_id(dead.run_id).status == dg.DagsterRunStatus.FAILURE
+        assert {instance.get_run_by_id(r.run_id).status for r in (live, queues)} == {status}
+
+
+def queued_run(instance: dg.DagsterInstance) -> dg.DagsterRun:
+    """A run submitted from the UI, waiting in the queue."""
+    from dagster._core.events import DagsterEvent
+    from dagster._core.remote_origin import RegisteredCodeLocationOrigin, RemoteJobOrigin, RemoteRepositoryOrigin
+
+    origin = RemoteJobOrigin(RemoteRepositoryOrigin(RegisteredCodeLocationOrigin("pipelines"), "__repository__"),
+                             "pinterest_daily")
+    run = instance.add_run(dg.DagsterRun(job_name="pinterest_daily", status=dg.DagsterRunStatus.NOT_STARTED,
+                                         remote_job_origin=origin))
+    instance.report_dagster_event(DagsterEvent(event_type_value=dg.DagsterEventType.RUN_ENQUEUED.value,
+                                               job_name=run.job_name), run.run_id)
+    assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.QUEUED
+    return run
+
+
+def test_a_run_queued_for_a_minute_is_told_which_live_run_it_waits_for(dagster_home):
+    from pipelines.dagster_instance import explain_queued_runs
+
+    with instance_at(dagster_home) as instance:
+        holder = started_run(instance, owner_tags(), pool=None)
+        queued = queued_run(instance)
+        lines, told, now = [], {}, time.time()
+        explain_queued_runs(instance, lines.append, told, now=now)
+        assert lines == []  # queued for less than a minute
+        for later in (now + 61, now + 90, now + 122):
+            explain_queued_runs(instance, lines.append, told, now=later)
+        assert len(lines) == 2  # at most once a minute
+        assert lines[0].startswith(f"Run {queued.run_id}, queued since ")
+        assert f"waits for the run(s) in progress: run {holder.run_id} (STARTED, live process {os.getpid()}, since " \
+            in lines[0]
+        assert instance.get_run_by_id(holder.run_id).status == dg.DagsterRunStatus.STARTED
+
+
 def kill_run_in_warehouse_step(env: dict[str, str], home: Path) -> str:
     """Start a run, hold it in its warehouse load with an analyst's session, SIGKILL its process group;
     return what it printed."""

@@ -232,3 +232,36 @@ def test_a_second_run_that_may_not_wait_is_refused_naming_the_first(make_sandbox
     _, first_err = first.communicate(timeout=300)
     assert first.returncode == 0, first_err
     assert_each_row_once(home)
+
+
+def lock_holder(path: Path) -> subprocess.Popen:
+    """A process holding an exclusive flock on the file `path` names now, until its standard input closes."""
+    holder = subprocess.Popen([sys.executable, "-c", "import fcntl, sys\n"
+                               f"f = open({str(path)!r}, 'a+'); fcntl.flock(f, fcntl.LOCK_EX); print('locked', flush=True)\n"
+                               "sys.stdin.read()"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline() == "locked\n"
+    return holder
+
+
+def test_a_run_lock_file_replaced_while_a_run_waits_does_not_let_it_in(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    lock = home / ".run.lock"
+    first = lock_holder(lock)
+    waiting = start_cli(["load", *ORGANIC], cli_env(home, type("Server", (), {"base_url": "http://127.0.0.1:9/v5"}),
+                                                    TODAY, PINTEREST_RUN_LOCK_WAIT_SECONDS="8"))
+    try:
+        read_until(waiting.stderr, "waiting for it to finish")
+        replacement = tmp_path / "replacement"
+        replacement.write_text("")
+        replacement.replace(lock)  # what `sql --csv .run.lock --force` did: the name now points at a new file
+        second = lock_holder(lock)
+        first.communicate("")  # the first run ends: the lock the waiting run waits on is free, but no one's
+        _, stderr = waiting.communicate(timeout=60)
+        second.communicate("")
+    finally:
+        for process in (first, waiting):
+            if process.poll() is None:
+                process.kill()
+    assert waiting.returncode == 1, stderr
+    assert "gave up after waiting 8 s (PINTEREST_RUN_LOCK_WAIT_SECONDS)" in stderr

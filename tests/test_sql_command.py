@@ -6,7 +6,9 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import os
 import shutil
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -268,3 +270,57 @@ def test_help_documents_force():
     done = subprocess.run([str(CLI), "sql", "--help"], capture_output=True, text=True, timeout=60)
     assert "--force" in done.stdout
     assert "never write onto the warehouse or into the lake or raw zone" in " ".join(done.stdout.split())
+
+
+def sql_process(*args: str, home: Path, **env: str) -> subprocess.CompletedProcess:
+    """`python -m pipelines.cli sql ARGS` with data in `home` and the extra environment `env`."""
+    return subprocess.run([sys.executable, "-m", "pipelines.cli", "sql", *args], capture_output=True, text=True,
+                          timeout=120, cwd=home.parent, env={"PATH": "/usr/bin:/bin", "PINTEREST_ETL_HOME": str(home),
+                                                             "DAGSTER_HOME": str(home.parent / "dagster"), **env})
+
+
+# Links are made in a temporary directory: a test never writes to /dev (as root, a replaced /dev/stdout or
+# /dev/null breaks the machine).
+@pytest.mark.parametrize("force", [[], ["--force"]], ids=["", "force"])
+@pytest.mark.parametrize("target", ["/proc/self/fd/1", "nowhere.csv", "kept.csv"],
+                         ids=["link to standard output", "dangling link", "link to a file"])
+def test_output_onto_a_symlink_is_refused_with_or_without_force(tmp_path, target, force):
+    (tmp_path / "kept.csv").write_text("keep me\n")
+    link = tmp_path / "out.csv"
+    link.symlink_to(target)
+    done = sql_process("SELECT 42", "--csv", str(link), *force, home=tmp_path / "home")
+    assert done.returncode == 2, done.stderr
+    assert done.stderr == (f"pinterest-etl sql: error: refusing to write {link}: it is a symbolic link, which is never "
+                           "replaced, even with --force; give a plain file name (or - for standard output)\n")
+    assert link.is_symlink() and os.readlink(link) == target
+    assert (tmp_path / "kept.csv").read_text() == "keep me\n" and not (tmp_path / "nowhere.csv").exists()
+
+
+@pytest.mark.parametrize("kind", ["fifo", "directory"])
+def test_output_onto_a_fifo_or_a_directory_is_refused_even_with_force(tmp_path, kind):
+    target = tmp_path / "out.csv"
+    os.mkfifo(target) if kind == "fifo" else target.mkdir()
+    done = sql_process("SELECT 42", "--parquet", str(target), "--force", home=tmp_path / "home")
+    assert done.returncode == 2 and "which is never replaced, even with --force" in done.stderr, done.stderr
+    assert (stat.S_ISFIFO if kind == "fifo" else stat.S_ISDIR)(os.lstat(target).st_mode)
+
+
+def test_force_never_writes_in_the_data_directory_dagster_home_or_onto_the_secrets(tmp_path):
+    home, dagster = tmp_path / "home", tmp_path / "dagster"
+    token, accounts = tmp_path / "secrets" / "token.json", tmp_path / "secrets" / "accounts.toml"
+    for path, text in {home / ".run.lock": "", home / "start_date": "2026-09-01\n", home / "sandbox_epoch": "x\n",
+                       home / "credentials" / "brand-a.json": "{}", home / "tmp" / "staging": "",
+                       dagster / "dagster.yaml": "", dagster / "history" / "runs.db": "", token: "{}",
+                       accounts: '[[account]]\nname = "brand-a"\n'}.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    inode = (home / ".run.lock").stat().st_ino
+    for target in [home / ".run.lock", home / "start_date", home / "credentials" / "brand-a.json", home / "new.csv",
+                   home / "accounts.toml", home / "tmp" / "staging", dagster / "dagster.yaml",
+                   dagster / "history" / "runs.db", token, accounts]:
+        done = sql_process("SELECT 42", "--csv", str(target), "--force", home=home,
+                           PINTEREST_TOKEN_FILE=str(token), PINTEREST_ACCOUNTS_FILE=str(accounts), DAGSTER_HOME=str(dagster))
+        assert done.returncode == 2 and "refusing to write" in done.stderr, (target, done.stderr)
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
+    assert (home / ".run.lock").stat().st_ino == inode

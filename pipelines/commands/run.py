@@ -51,14 +51,6 @@ def _fail(message: str, command: str = "run") -> int:
     return 2
 
 
-def check_storage_settings() -> None:
-    """The run lock's and the warehouse lock's waits (ValueError naming the variable when invalid)."""
-    from pipelines import run_lock, warehouse
-
-    run_lock.wait_seconds()
-    warehouse.lock_wait_seconds()
-
-
 def resolve_range(start: dt.date | None, end: dt.date | None, env=os.environ, *, from_raw: bool = False,
                   only: str | None = None) -> tuple[dt.date, dt.date]:
     """The range to run, or ValueError saying what is wrong with it (before anything is called). A bound the
@@ -110,22 +102,10 @@ def _default_start(start: dt.date, first_partition: dt.date, api_oldest: dt.date
 
 
 def _run(args: argparse.Namespace) -> int:
-    from pipelines.pinterest.credentials import CredentialsError
-    from pipelines.pinterest.factory import check_client_settings
-
     settings.load_dotenv()
     try:
-        start, end = resolve_range(args.start, args.end, from_raw=args.from_raw, only=args.only)
-        settings.organic_splits()  # every setting is checked before anything is called or written
-        settings.rate_budgets()
-        settings.ad_account_allow_list()
-        settings.ads_columns()
-        settings.ads_attribution()
-        settings.report_polling()
-        settings.retry_policy()
-        check_client_settings()
-        check_storage_settings()
-    except (ValueError, settings.SettingsError, CredentialsError) as error:
+        start, end = check_before_running(args.start, args.end, from_raw=args.from_raw, only=args.only)
+    except _check_errors() as error:
         return _fail(str(error))
     from pipelines.orchestration import run_range
 
@@ -135,10 +115,29 @@ def _run(args: argparse.Namespace) -> int:
 def _load(args: argparse.Namespace) -> int:
     settings.load_dotenv()
     try:
-        start, end = resolve_range(args.start, args.end, from_raw=True, only=args.only)
-        check_storage_settings()
-    except (ValueError, settings.SettingsError) as error:
+        start, end = check_before_running(args.start, args.end, from_raw=True, only=args.only)
+    except _check_errors() as error:
         return _fail(str(error), "load")
     from pipelines.orchestration import run_range
 
     return run_range(start, end, from_lake=True, only=args.only)
+
+
+def check_before_running(start: dt.date | None, end: dt.date | None, *, from_raw: bool,
+                         only: str | None) -> tuple[dt.date, dt.date]:
+    """Every setting (settings.check_all), then the range, then the Dagster definitions (which read settings as
+    they load): all before anything is called or written, each failure one error naming what to fix."""
+    settings.check_all()
+    start, end = resolve_range(start, end, from_raw=from_raw, only=only)
+    import pipelines.definitions  # noqa: F401 - loaded here, so a setting it cannot take is an error, not a traceback
+
+    return start, end
+
+
+def _check_errors() -> tuple[type[BaseException], ...]:
+    from dagster import DagsterError
+
+    from pipelines.pinterest.credentials import CredentialsError
+    from pipelines.pinterest.urls import UnsafeUrlError
+
+    return ValueError, settings.SettingsError, CredentialsError, UnsafeUrlError, DagsterError

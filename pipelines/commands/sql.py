@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import stat
 import sys
+import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 import duckdb
@@ -30,8 +33,10 @@ def add_parser(commands) -> None:
                "WITH, VALUES, FROM, DESCRIBE, SHOW, SUMMARIZE), no file but the lake (read_parquet of "
                "PINTEREST_ETL_HOME/lake/...) can be read, and none can be written by SQL (COPY, EXPORT, ATTACH, "
                "INSTALL and SET fail).\n\n"
-               "--csv and --parquet never write onto the warehouse or into the lake or raw zone, and never replace an "
-               "existing file unless --force is given (exit code 2 otherwise; the file is left untouched).\n\n"
+               "--csv and --parquet never write onto the warehouse or into the lake or raw zone (nor anywhere in "
+               "PINTEREST_ETL_HOME or DAGSTER_HOME, nor onto the token or accounts file), never onto a symlink or "
+               "anything but a regular file (use - for standard output), and never replace an existing file unless "
+               "--force is given (exit code 2 otherwise; the file is left untouched).\n\n"
                "examples:\n"
                '  pinterest-etl sql "SELECT * FROM pin_daily LIMIT 5"\n'
                "  pinterest-etl sql --file docs/queries.sql --name top_pins_by_saves_28d\n"
@@ -46,8 +51,8 @@ def add_parser(commands) -> None:
                                                             "--parquet always get every row")
     p.add_argument("--csv", metavar="PATH", help="write the whole result as CSV with a header (- for standard output)")
     p.add_argument("--parquet", metavar="PATH", help="write the whole result as Parquet")
-    p.add_argument("--force", action="store_true", help="replace the --csv/--parquet file if it exists (never the "
-                                                        "warehouse or a file of the lake or raw zone)")
+    p.add_argument("--force", action="store_true", help="replace the --csv/--parquet file if it is an existing regular "
+                                                        "file (never one in PINTEREST_ETL_HOME or DAGSTER_HOME)")
     p.set_defaults(handler=_sql)
 
 
@@ -80,33 +85,65 @@ class UsageError(ValueError):
 
 
 class OutputRefusedError(ValueError):
-    """An output file of --csv/--parquet would replace the warehouse, a file of the lake or raw zone, or (without
-    --force) an existing file; the message names it."""
+    """An output file of --csv/--parquet would write where the pipeline keeps its data or secrets, onto something
+    that is not a plain file, or (without --force) onto an existing file; the message names it."""
 
 
-def check_output_paths(paths: list[str], home: Path, force: bool) -> None:
-    """Refuse, before any query runs, outputs that would overwrite data: the warehouse (or its write-ahead log),
-    anything in the lake or raw zone, whatever symlinks or relative paths lead there, and (unless `force`) any
-    existing file. `-` (standard output) is always fine."""
+def check_output_paths(paths: list[str], home: Path, force: bool, env: Mapping[str, str] = os.environ) -> None:
+    """Refuse, before any query runs, outputs that would overwrite data: anything in the data directory (the
+    warehouse, lake, raw zone, credentials, run lock...) or in DAGSTER_HOME, the token and accounts files,
+    whatever symlinks or relative paths lead there; with or without `force`, a symlink (even a dangling one)
+    or anything but a regular file; and (unless `force`) any existing file. `-` (standard output) is always fine."""
     files = [p for p in paths if p != "-"]
-    home = home.resolve()
-    protected_files = [home / "warehouse.duckdb", home / "warehouse.duckdb.wal"]
-    protected_folders = {"lake": home / "lake", "raw zone": home / "raw"}
     seen: set[Path] = set()
     for given in files:
         real = Path(given).resolve()  # symlinks followed, so a link to the warehouse is seen as the warehouse
         if real in seen:
             raise OutputRefusedError(f"{given} is given twice; write --csv and --parquet to different files")
         seen.add(real)
-        if real in protected_files or any(_same_file(real, f) for f in protected_files):
-            raise OutputRefusedError(f"refusing to write {given}: it is the warehouse ({real}); give another file name")
-        for zone, folder in protected_folders.items():
-            if real.is_relative_to(folder.resolve()):
-                raise OutputRefusedError(f"refusing to write {given}: it is inside the {zone} ({folder}), which only "
-                                         "the pipeline writes; give a file outside it")
-        if real.exists() and not real.is_dir() and not force:  # a directory is refused when written, by its name
+        _refuse_protected(given, real, home, env)
+        mode = _mode_without_following(given)
+        if mode is not None and not stat.S_ISREG(mode):
+            what = "a symbolic link" if stat.S_ISLNK(mode) else "a directory" if stat.S_ISDIR(mode) else \
+                "not a regular file (a device, pipe or socket)"
+            raise OutputRefusedError(f"refusing to write {given}: it is {what}, which is never replaced, even with "
+                                     "--force; give a plain file name (or - for standard output)")
+        if mode is not None and not force:
             raise OutputRefusedError(f"refusing to replace the existing file {given}; give --force to replace it, or "
                                      "another file name")
+
+
+def _refuse_protected(given: str, real: Path, home: Path, env: Mapping[str, str]) -> None:
+    """Refuse a path (symlinks resolved) the pipeline owns: its data directory, DAGSTER_HOME, its secrets."""
+    from pipelines.accounts import load_accounts
+    from pipelines.commands.ui import DEFAULT_DAGSTER_HOME
+
+    home = home.resolve()
+    warehouse = [home / "warehouse.duckdb", home / "warehouse.duckdb.wal"]
+    if real in warehouse or any(_same_file(real, f) for f in warehouse):
+        raise OutputRefusedError(f"refusing to write {given}: it is the warehouse ({real}); give another file name")
+    folders = {"lake": home / "lake", "raw zone": home / "raw",
+               "data directory (PINTEREST_ETL_HOME: warehouse, lake, raw zone, credentials, run lock)": home,
+               "Dagster instance (DAGSTER_HOME)": Path(env.get("DAGSTER_HOME") or DEFAULT_DAGSTER_HOME)}
+    for zone, folder in folders.items():
+        if real.is_relative_to(folder.resolve()):
+            raise OutputRefusedError(f"refusing to write {given}: it is inside the {zone} ({folder}), which only "
+                                     "the pipeline writes; give a file outside it")
+    secrets = {"the token file": settings.token_file_path(env)}
+    if env.get("PINTEREST_ACCOUNTS_FILE"):
+        secrets["the accounts file (PINTEREST_ACCOUNTS_FILE)"] = Path(env["PINTEREST_ACCOUNTS_FILE"])
+    secrets.update({f"the token file of {a.describe()}": a.token_file_path(env) for a in load_accounts(env)})
+    for what, path in secrets.items():
+        if real == path.resolve() or _same_file(real, path):
+            raise OutputRefusedError(f"refusing to write {given}: it is {what}; give another file name")
+
+
+def _mode_without_following(path: str | Path) -> int | None:
+    """The file type and mode of the path itself (a symlink is a symlink), None when nothing is there."""
+    try:
+        return os.lstat(path).st_mode
+    except FileNotFoundError:
+        return None
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -144,9 +181,11 @@ def read_query(args: argparse.Namespace, stdin=None) -> str:
     return next(iter(queries.values())) if queries else text
 
 
-def write_result(reader: pa.RecordBatchReader, csv_path: str | None, parquet_path: str | None) -> int:
+def write_result(reader: pa.RecordBatchReader, csv_path: str | None, parquet_path: str | None,
+                 force: bool = False) -> int:
     """Stream every row of the result into the CSV and/or Parquet file; returns the number of rows.
-    Files are written under a temporary name and renamed at the end, so a failure leaves no partial file."""
+    Files are written under a temporary name and renamed at the end, so a failure leaves no partial file; the
+    rename replaces nothing but a regular file, and that only with `force` (checked again just before it)."""
     files = {kind: _temporary(path) for kind, path in (("CSV", csv_path), ("Parquet", parquet_path))
              if path is not None and path != "-"}  # kind -> (temporary file, final file)
     writers = []
@@ -168,6 +207,11 @@ def write_result(reader: pa.RecordBatchReader, csv_path: str | None, parquet_pat
             rows += batch.num_rows
         for writer in writers:
             writer.close()
+        for _, final in files.values():
+            mode = _mode_without_following(final)  # what is there now, not what was there when the query started
+            if mode is not None and not (force and stat.S_ISREG(mode)):
+                raise OutputRefusedError(f"refusing to write {final}: something was put there while the query ran; "
+                                         "it is left as it is")
     except BaseException:
         for writer in writers:
             _close_quietly(writer)
@@ -182,12 +226,15 @@ def write_result(reader: pa.RecordBatchReader, csv_path: str | None, parquet_pat
 
 
 def _temporary(target: str) -> tuple[Path, Path]:
+    """A new temporary file beside `target` (created exclusively, so nothing there is followed), and `target`."""
     path = Path(target)
     if path.is_dir():
         raise UsageError(f"{target} is a directory; give a file name")
     if not path.parent.is_dir():
         raise UsageError(f"cannot write {target}: the directory {path.parent} does not exist")
-    return path.with_name(f".{path.name}.{os.getpid()}.partial"), path
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    os.close(descriptor)
+    return Path(temporary), path
 
 
 def _close_quietly(writer) -> None:
@@ -213,7 +260,7 @@ def _sql(args: argparse.Namespace) -> int:
             if args.csv is None and args.parquet is None:
                 print(format_table(con.execute(sql), args.max_rows))
             else:
-                rows = write_result(con.sql(sql).to_arrow_reader(BATCH_ROWS), args.csv, args.parquet)
+                rows = write_result(con.sql(sql).to_arrow_reader(BATCH_ROWS), args.csv, args.parquet, args.force)
                 written = [p for p in (args.csv, args.parquet) if p is not None and p != "-"]
                 if written:
                     print(f"{rows} rows written to {' and '.join(written)}", file=sys.stderr)

@@ -15,6 +15,7 @@ from pathlib import Path
 from pipelines import settings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_DAGSTER_HOME = PROJECT_ROOT / ".dagster"
 # How often the UI looks for runs whose processes died (their pool claims would block every later run).
 DEAD_RUN_CHECK_SECONDS = 10.0
 
@@ -43,7 +44,8 @@ def _ui(args: argparse.Namespace) -> int:
     from pipelines.embedded import embedded_simulator_if_needed
 
     settings.load_dotenv()
-    os.environ.setdefault("DAGSTER_HOME", str(PROJECT_ROOT / ".dagster"))
+    settings.check_all()  # the UI's runs read them: refused here, not as a traceback in the code server
+    os.environ.setdefault("DAGSTER_HOME", str(DEFAULT_DAGSTER_HOME))
     os.environ["PINTEREST_ETL_HOME"] = str(settings.etl_home().resolve())  # the same data whatever the cwd
     Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
     with dg.DagsterInstance.get() as instance:
