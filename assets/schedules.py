@@ -11,7 +11,6 @@ one run making as few API calls as one day.
 """
 
 import datetime as dt
-import os
 import warnings
 
 import dagster as dg
@@ -21,8 +20,6 @@ from assets.organic import organic_dimensions, organic_lake, organic_raw, organi
 from assets.partitions import DAILY, freshness_deadline_cron
 from assets.report import pinterest_report
 from pipelines import settings
-
-DEFAULT_CRON = "0 6 * * *"
 
 daily_job = dg.define_asset_job(
     "pinterest_daily",
@@ -43,7 +40,7 @@ def daily_range(scheduled: dt.datetime) -> tuple[dt.date, dt.date]:
     return max(end - dt.timedelta(days=repull_days() - 1), DAILY.start.date()), end
 
 
-@dg.schedule(job=daily_job, cron_schedule=os.environ.get("PINTEREST_SCHEDULE_CRON", DEFAULT_CRON),
+@dg.schedule(job=daily_job, cron_schedule=settings.schedule_cron(),
              execution_timezone="UTC", default_status=dg.DefaultScheduleStatus.STOPPED)
 def daily_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     """Every day (06:00 UTC by default, PINTEREST_SCHEDULE_CRON): the last max(PINTEREST_ORGANIC_REPULL_DAYS,

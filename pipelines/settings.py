@@ -288,6 +288,14 @@ def schedule_cron(env: Mapping[str, str] = os.environ) -> str:
     return text
 
 
+def check_dagster_home(env: Mapping[str, str] = os.environ) -> None:
+    """DAGSTER_HOME, when set, must be an existing directory (Dagster refuses anything else with a traceback)."""
+    home = env.get("DAGSTER_HOME")
+    if home and not Path(home).is_dir():
+        raise SettingsError(f"DAGSTER_HOME={home!r} is not a directory; create it (`mkdir -p {home}`, and copy "
+                            f".dagster/dagster.yaml into it for the project's instance settings) or unset DAGSTER_HOME")
+
+
 def seconds(name: str, default: float, env: Mapping[str, str] = os.environ, maximum: float = 86_400) -> float:
     """A duration setting in seconds (0 allowed, up to `maximum`); unset: `default`."""
     text = env.get(name)

@@ -338,3 +338,18 @@ def test_a_malformed_env_file_is_one_line_for_every_command(tmp_path, command):
     done = run_cli(command, {**env, "PINTEREST_ETL_HOME": str(home)}, timeout=60)
     assert (done.returncode, done.stderr) == (2, f"pinterest-etl {command[0]}: error: .env:2: expected KEY=VALUE\n")
     assert not home.exists()
+
+
+def test_a_dagster_home_that_is_not_a_directory_is_one_line_naming_it(make_sandbox, tmp_path):
+    from tests.process_support import cli_env, run_cli
+
+    server = make_sandbox()
+    missing = tmp_path / "no-such-dagster-home"
+    env = cli_env(tmp_path / "home", server, TODAY, DAGSTER_HOME=str(missing))
+    done = run_cli(["run"], env, timeout=60)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr == (f"pinterest-etl run: error: DAGSTER_HOME={str(missing)!r} is not a directory; create it "
+                           f"(`mkdir -p {missing}`, and copy .dagster/dagster.yaml into it for the project's instance "
+                           "settings) or unset DAGSTER_HOME\n")
+    assert server_stats(server)["requests"] == {}
+    assert files_under(tmp_path) == []

@@ -128,6 +128,7 @@ def check_before_running(start: dt.date | None, end: dt.date | None, *, from_raw
     """Every setting (settings.check_all), then the range, then the Dagster definitions (which read settings as
     they load): all before anything is called or written, each failure one error naming what to fix."""
     settings.check_all()
+    settings.check_dagster_home()
     start, end = resolve_range(start, end, from_raw=from_raw, only=only)
     import pipelines.definitions  # noqa: F401 - loaded here, so a setting it cannot take is an error, not a traceback
 
