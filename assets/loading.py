@@ -19,10 +19,11 @@ def check_specs(asset: str, checks: tuple[Check, ...]) -> list[dg.AssetCheckSpec
 
 # Warnings of the lake assets: what normalization did instead of taking every answer as it came.
 LAKE_CHECKS = {
-    "no_final_value_regressed": "No key's newest answer was less final than an older one (a READY day answered "
-                                "PROCESSING or empty later; an ads day final when fetched, then not). Such keys keep "
-                                "the final answer; the metadata `final_values_kept` counts them (per date: "
-                                "`final_values_kept_per_date`).",
+    "no_final_value_regressed": "No final value was taken back by a newer answer: none was less final than an older "
+                                "one (a READY day answered PROCESSING or empty later; an ads day final when fetched, "
+                                "then not), and no newer final answer lacked a metric an older final one had (absent "
+                                "or null). Such keys keep their final values; the metadata `final_values_kept` counts "
+                                "them (per date: `final_values_kept_per_date`).",
     "no_unrequested_rows": "No answer held entities its request did not ask for (a pin not in pin_ids, an ad account, "
                            "campaign, ad group or ad not in the call's ids). Their rows are dropped; the metadata "
                            "`unrequested_entities` names the endpoint, the ids and the raw file.",
@@ -45,9 +46,9 @@ def normalize_to_lake(storage: StorageResource, requested: DateRange, source: tr
     unrequested = [u for s in summaries for u in s.unrequested]
     log = dg.get_dagster_logger()
     if kept:
-        log.warning(f"{source.name}: {sum(kept.values())} key(s) kept their final value over a newer answer that was "
-                    f"not final ({', '.join(f'{d}: {n}' for d, n in kept.items())}); the API sent a final day as not "
-                    "final again: report it if it persists")
+        log.warning(f"{source.name}: {sum(kept.values())} key(s) kept final value(s) over a newer answer that was "
+                    f"not final or lacked them ({', '.join(f'{d}: {n}' for d, n in kept.items())}); the API took back "
+                    "values it had sent as final: report it if it persists")
     for rows in unrequested:
         ids = ", ".join(rows.entity_ids[:_LOGGED_IDS]) + (", ..." if len(rows.entity_ids) > _LOGGED_IDS else "")
         log.warning(f"{rows.endpoint}: {len(rows.entity_ids)} entit(ies) the request did not ask for ({ids}): "

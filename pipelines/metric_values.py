@@ -1,9 +1,10 @@
-"""Metric values of API answers, validated in bulk: finite JSON numbers (never booleans or numeric strings).
+"""Values of API answers, validated in bulk: metrics are finite JSON numbers (never booleans or numeric strings),
+data_status one of the official enum.
 
 The official description types daily organic metrics as `number`, pin `lifetime_metrics` as `integer`, and ads
 analytics columns not at all (`additionalProperties: true`), so a daily metric must be a finite number, and a
 lifetime total also integer-valued. Anything else means the answer is malformed: normalization refuses it with
-a `MetricValueError` naming the metric, the entity, the date, the value and (once known) the raw file.
+an `AnswerValueError` naming the value, the entity, the date and (once known) the raw file.
 """
 
 from __future__ import annotations
@@ -21,24 +22,52 @@ from pipelines.pinterest.errors import ResponseShapeError
 _NUMBER_TYPES = frozenset({int, float, type(None)})
 FINITE_NUMBER = "a finite number"
 INTEGER = "a finite integer"
+_ADVICE = ("the answer is malformed; move the raw file aside and re-run its dates to fetch them again, or report it "
+           "if the API keeps sending it")
 
 
-class MetricValueError(ResponseShapeError):
+class AnswerValueError(ResponseShapeError):
+    """A value of an answer that is not what the API sends; the message describes it and (once known) names the
+    raw file it was read from."""
+
+    def __init__(self, description: str, raw_file: Path | None = None):
+        self.description, self.raw_file = description, raw_file
+        super().__init__(description + (f" (raw file {raw_file})" if raw_file else "") + f": {_ADVICE}")
+
+    def in_raw_file(self, path: Path) -> AnswerValueError:
+        """The same error, naming the raw file the answer was read from."""
+        located = type(self).__new__(type(self))
+        located.__dict__.update(self.__dict__)
+        AnswerValueError.__init__(located, self.description, path)
+        return located
+
+
+class MetricValueError(AnswerValueError):
     """A metric value that is not what the API sends (a finite JSON number; integer where it says integer)."""
 
     def __init__(self, endpoint: str, metric: str, entity_type: str, entity_id: str, date: object, value: object,
-                 expected: str = FINITE_NUMBER, raw_file: Path | None = None):
+                 expected: str = FINITE_NUMBER):
         self.endpoint, self.metric, self.entity_type, self.entity_id = endpoint, metric, entity_type, entity_id
-        self.date, self.value, self.expected, self.raw_file = date, value, expected, raw_file
-        source = f" (raw file {raw_file})" if raw_file else ""
+        self.date, self.value, self.expected = date, value, expected
         super().__init__(f"{endpoint}: metric {metric} of {entity_type} {entity_id} on {date} is {as_json(value)}, "
-                         f"not {expected}{source}: the answer is malformed; move the raw file aside and re-run its "
-                         "dates to fetch them again, or report it if the API keeps sending it")
+                         f"not {expected}")
 
-    def in_raw_file(self, path: Path) -> MetricValueError:
-        """The same error, naming the raw file the answer was read from."""
-        return MetricValueError(self.endpoint, self.metric, self.entity_type, self.entity_id, self.date, self.value,
-                                self.expected, path)
+
+class DataStatusError(AnswerValueError):
+    """A data_status outside the official enum (`DataStatus`): nothing says whether the day is final."""
+
+    def __init__(self, endpoint: str, status: object, entity_type: str, entity_id: str, date: object):
+        self.endpoint, self.status, self.entity_type, self.entity_id, self.date = endpoint, status, entity_type, entity_id, date
+        super().__init__(f"{endpoint}: data_status of {entity_type} {entity_id} on {date} is {status!r}, not one of "
+                         "the API's DataStatus values")
+
+
+class DuplicateKeyError(AnswerValueError):
+    """One answer holding an entity's day (split bucket or attribution) twice: nothing says which is the value."""
+
+    def __init__(self, endpoint: str, entity_type: str, entity_id: str, date: object, split: str):
+        self.endpoint, self.entity_type, self.entity_id, self.date, self.split = endpoint, entity_type, entity_id, date, split
+        super().__init__(f"{endpoint}: the answer holds {entity_type} {entity_id} on {date} ({split}) more than once")
 
 
 def as_json(value: object) -> str:

@@ -19,10 +19,10 @@ import pyarrow.parquet as pq
 
 from pipelines.atomic_files import staging_prefix
 from pipelines.lake import Lake, StagedFile, identity_of, keyed
-from pipelines.metric_values import MetricValueError
+from pipelines.metric_values import AnswerValueError, DuplicateKeyError
 from pipelines.planning import DateRange
 from pipelines.raw_zone import RawRecord, RawZone
-from pipelines.tables import DAILY_STATUS, DAILY_STATUS_KEY, METRIC_DAILY, PIN_LIFETIME, duckdb_columns
+from pipelines.tables import DAILY_STATUS, DAILY_STATUS_KEY, METRIC_DAILY, PIN_LIFETIME
 
 STAGING_MEMORY_LIMIT = "512MB"
 _FLUSH_ROWS = 500_000  # rows buffered before every date's share is appended to its staging file
@@ -74,7 +74,7 @@ class NormalizeSummary:
     lifetime_rows: int = 0
     identities: list[str] = dataclasses.field(default_factory=list)  # whose lake files were written
     legacy_files_retired: int = 0  # files of the legacy layout left empty by identities' files, and removed
-    # Keys whose newest answer was not final while an older one was: the final one was kept (per date).
+    # Keys that kept a final value over a newer answer not final, or final without that metric (per date).
     final_values_kept: dict[dt.date, int] = dataclasses.field(default_factory=dict)
     unrequested: list[UnrequestedRows] = dataclasses.field(default_factory=list)
 
@@ -163,7 +163,8 @@ def stage(folder: Path, zones: list[RawZone], requested: DateRange, source: Sour
             identities.append(identify(record))
             try:
                 rows = normalize(record)
-            except MetricValueError as error:
+                _refuse_repeated_keys(record.endpoint, rows.status)
+            except AnswerValueError as error:
                 raise error.in_raw_file(record.path) from None
             if rows.unrequested:
                 unrequested.append(UnrequestedRows(record.endpoint, str(record.path), tuple(rows.unrequested),
@@ -187,53 +188,71 @@ def stage(folder: Path, zones: list[RawZone], requested: DateRange, source: Sour
                    pa.array(identities, pa.string()))
 
 
-@dataclasses.dataclass(frozen=True)
-class Superseded:
-    """What choosing one answer per key found: how many (key, answer) pairs lost (table `superseded`), and per
-    date how many keys kept an older final answer over a newer one that was not final."""
+def _refuse_repeated_keys(endpoint: str, status: pa.Table) -> None:
+    """One answer holds each key (entity, day, split bucket) at most once: twice (a date repeated, or written once
+    with a time of day) leaves no way to tell which value is the answer's."""
+    keys = status.group_by(list(DAILY_STATUS_KEY)).aggregate([([], "count_all")])
+    if keys.num_rows == status.num_rows:
+        return
+    first = keys.filter(pc.greater(keys.column("count_all"), 1)).slice(0, 1).to_pylist()[0]
+    raise DuplicateKeyError(endpoint, first["entity_type"], first["entity_id"], first["date"],
+                            f"{first['split_field']} {first['split_value']}")
 
-    pairs: int
-    final_values_kept: dict[dt.date, int]
 
-
-def find_superseded(con: duckdb.DuckDBPyConnection, staged: _Staged) -> Superseded:
-    """The answers whose rows for a key another answer replaces: table `superseded` (key, source). Per key a
-    final answer wins over one that is not (a READY day is never replaced by a later PROCESSING or empty one; ads
-    answers are final as of their own fetch), then the newest (latest extracted_at, then the later read); only
-    its rows and metrics are kept. A range fetched once has one answer per key, and then nothing is ranked."""
+def choose_newest(con: duckdb.DuckDBPyConnection, staged: _Staged, date: dt.date) -> tuple[pa.Table, pa.Table, int]:
+    """A date's staged rows with one answer per key: (daily_status rows, metric_daily rows, the number of keys that
+    kept a final value a newer answer did not hold as final).
+    Per key the status row, and the values while not final, are those of one answer: a final one wins over one that
+    is not (a READY day is never replaced by a later PROCESSING or empty one; ads answers are final as of their own
+    fetch), then the newest (latest extracted_at, then the later read). A final value is never removed by a later
+    answer: per key and metric the newest final value is kept, also when the newest final answer lacks the metric
+    (absent is not zero; preliminary values are taken as their answer has them). Keys answered once (a range
+    fetched once) are not ranked."""
+    status, metric = _rows_of(staged.status, date), _rows_of(staged.metric, date)
     key = ", ".join(DAILY_STATUS_KEY)
-    key_columns = duckdb_columns(pa.schema([DAILY_STATUS.field(name) for name in DAILY_STATUS_KEY]))
-    con.execute(f"CREATE OR REPLACE TEMP TABLE superseded ({key_columns}, {_SOURCE} BIGINT)")
-    final_values_kept = {}
-    # A key holds its date, so repeats are looked for date by date (a day's keys, not the range's, in memory);
-    # first by a 64-bit hash of the key, then only the rows whose hash repeats are compared exactly and ranked.
-    for date in staged.status.dates:
-        con.register("day_rows", staged.status.read(date).select([*DAILY_STATUS_KEY, "is_final", "extracted_at", _SOURCE]))
-        try:
-            con.execute(f"""
-                CREATE OR REPLACE TEMP TABLE ranked AS
-                WITH repeated AS (SELECT hash({key}) AS h FROM day_rows GROUP BY 1 HAVING count(*) > 1)
-                SELECT {key}, {_SOURCE},
-                       row_number() OVER (PARTITION BY {key}
-                                          ORDER BY coalesce(is_final, false) DESC, extracted_at DESC, {_SOURCE} DESC) AS rank,
-                       row_number() OVER (PARTITION BY {key} ORDER BY extracted_at DESC, {_SOURCE} DESC) AS recency
-                FROM day_rows WHERE hash({key}) IN (SELECT h FROM repeated)""")
-        finally:
-            con.unregister("day_rows")
-        con.execute(f"INSERT INTO superseded SELECT {key}, {_SOURCE} FROM ranked GROUP BY ALL HAVING min(rank) > 1")
-        kept = con.execute(f"""
-            SELECT count(*) FROM (SELECT any_value({_SOURCE}) FILTER (rank = 1) AS kept,
-                                         any_value({_SOURCE}) FILTER (recency = 1) AS newest
-                                  FROM ranked GROUP BY {key}) WHERE kept <> newest""").fetchall()[0][0]
-        if kept:
-            final_values_kept[date] = kept
-    return Superseded(con.execute("SELECT count(*) FROM superseded").fetchall()[0][0], final_values_kept)
+    con.register("status_rows", status)
+    con.register("metric_rows", metric)
+    try:
+        # First by a 64-bit hash of the key (a day's keys, not the range's, in memory), then only the rows whose hash
+        # repeats are compared exactly and ranked.
+        con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE contested AS
+            WITH repeated AS (SELECT hash({key}) AS h FROM status_rows GROUP BY 1 HAVING count(*) > 1)
+            SELECT {key}, {_SOURCE}, is_final IS TRUE AS final,
+                   row_number() OVER (PARTITION BY {key} ORDER BY is_final IS TRUE DESC, extracted_at DESC,
+                                                              {_SOURCE} DESC) = 1 AS won,
+                   row_number() OVER (PARTITION BY {key} ORDER BY extracted_at DESC, {_SOURCE} DESC) = 1 AS newest,
+                   count(*) FILTER (is_final) OVER (PARTITION BY {key}) > 1 AS finals_compete
+            FROM status_rows WHERE hash({key}) IN (SELECT h FROM repeated)""")
+        if not con.execute("SELECT count(*) FROM contested").fetchall()[0][0]:
+            return status, metric, 0
+        lost = f"(SELECT * FROM contested WHERE NOT won) USING ({key}, {_SOURCE})"
+        kept_status = con.sql(f"SELECT * FROM status_rows ANTI JOIN {lost}").to_arrow_table()
+        # The winning answer's values, and, where several final answers compete, the final values it lacks: of
+        # the older final answers, the newest that has each. Those are few (none when answers agree on their
+        # metrics), so only they are ranked.
+        con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE rescued AS
+            WITH final_rows AS (SELECT m.*, c.won FROM metric_rows m
+                                JOIN (SELECT * FROM contested WHERE finals_compete AND final) c USING ({key}, {_SOURCE}))
+            SELECT * EXCLUDE (won) FROM (SELECT * FROM final_rows WHERE NOT won)
+            ANTI JOIN (SELECT {key}, metric FROM final_rows WHERE won) USING ({key}, metric)
+            QUALIFY row_number() OVER (PARTITION BY {key}, metric ORDER BY extracted_at DESC, {_SOURCE} DESC) = 1""")
+        kept_metric = con.sql(f"SELECT * FROM metric_rows ANTI JOIN {lost} UNION ALL BY NAME SELECT * FROM rescued"
+                              ).to_arrow_table()
+        final_values_kept = con.execute(f"""
+            SELECT count(*) FROM (SELECT {key} FROM contested WHERE won AND NOT newest
+                                  UNION SELECT {key} FROM rescued)""").fetchall()[0][0]
+    finally:
+        con.unregister("status_rows")
+        con.unregister("metric_rows")
+    return kept_status.select(status.schema.names), kept_metric.select(metric.schema.names), final_values_kept
 
 
-def write_lake(con: duckdb.DuckDBPyConnection, lake: Lake, staged: _Staged, source: str, snapshot_date: dt.date,
-               superseded: int) -> NormalizeSummary:
+def write_lake(con: duckdb.DuckDBPyConnection, lake: Lake, staged: _Staged, source: str,
+               snapshot_date: dt.date) -> NormalizeSummary:
     """Replace, date by date, each identity's files of the source for every date that has answers (each from its
-    own staging file, without the superseded answers' rows); snapshot pin lifetimes per identity. A date's files of
+    own staging file, one answer per key: `choose_newest`); snapshot pin lifetimes per identity. A date's files of
     the legacy layout (named after an account) lose, in the same commit, every key an identity's file holds."""
     summary = NormalizeSummary(dates_written=staged.status.dates)
     counts = {"metric_daily": 0, "daily_status": 0}
@@ -241,8 +260,9 @@ def write_lake(con: duckdb.DuckDBPyConnection, lake: Lake, staged: _Staged, sour
     staged_files, legacy_files, retired = [], [], []
     try:
         for date in summary.dates_written:
-            status = _kept_rows(con, staged.status, date, superseded)
-            metric = _kept_rows(con, staged.metric, date, superseded)
+            status, metric, final_values_kept = choose_newest(con, staged, date)
+            if final_values_kept:
+                summary.final_values_kept[date] = final_values_kept
             written = pc.unique(pc.take(staged.identities, status.column(_SOURCE))).to_pylist()
             for table, rows, schema in (("metric_daily", metric, METRIC_DAILY), ("daily_status", status, DAILY_STATUS)):
                 owners = pc.take(staged.identities, rows.column(_SOURCE))
@@ -293,21 +313,10 @@ def _legacy_without_covered_keys(lake: Lake, date: dt.date, source: str, written
     return replaced, emptied
 
 
-def _kept_rows(con: duckdb.DuckDBPyConnection, files: _DateFiles, date: dt.date, superseded: int) -> pa.Table:
-    """A date's staged rows without those of superseded answers. A date whose answers carry no metric (all
-    PROCESSING) gets an empty table, so that its (empty) file replaces any older one."""
-    if date not in files.writers:
-        return files.schema.empty_table()
-    rows = files.read(date)
-    if not superseded:
-        return rows
-    con.register("day_rows", rows)
-    try:
-        # Only the date's superseded keys: the anti-join's hash table then holds a day, not the whole range.
-        return con.sql(f"SELECT * FROM day_rows ANTI JOIN (SELECT * FROM superseded WHERE date = ?) "
-                       f"USING ({', '.join(DAILY_STATUS_KEY)}, {_SOURCE})", params=[date]).to_arrow_table()
-    finally:
-        con.unregister("day_rows")
+def _rows_of(files: _DateFiles, date: dt.date) -> pa.Table:
+    """A date's staged rows, memory-mapped. A date whose answers carry no metric (all PROCESSING) gets an empty
+    table, so that its (empty) file replaces any older one."""
+    return files.read(date) if date in files.writers else files.schema.empty_table()
 
 
 def _snapshot_lifetime(con: duckdb.DuckDBPyConnection, lake: Lake, lifetime: pa.Table, snapshot_date: dt.date,
@@ -341,8 +350,7 @@ def normalize_range(zones: list[RawZone], lake: Lake, requested: DateRange, sour
         if temp_directory:
             con.execute("SET temp_directory = ?", [temp_directory])
         staged = stage(Path(folder), zones, requested, source)
-        superseded = find_superseded(con, staged)
-        summary = write_lake(con, lake, staged, source.name, snapshot_date, superseded.pairs)
+        summary = write_lake(con, lake, staged, source.name, snapshot_date)
     summary.raw_files = staged.files
-    summary.final_values_kept, summary.unrequested = superseded.final_values_kept, staged.unrequested
+    summary.unrequested = staged.unrequested
     return summary

@@ -1,7 +1,8 @@
-"""Hostile values in answers: non-finite, boolean or text metrics are refused at normalization (nothing of the source
-reaches the lake); a final value is never replaced by a later answer that is not final; entities nobody asked for
-are dropped and reported. Runs go through real HTTP: a mutating proxy between the pipeline and the simulator, or a
-newer answer stored in the raw zone and a `--from-raw` run."""
+"""Hostile values in answers: non-finite, boolean, text or object metrics, unknown data_status values and a key
+answered twice in one answer are refused at normalization (nothing of the source reaches the lake); a final value is
+never taken back by a later answer (not final, or final without that metric); entities nobody asked for are dropped
+and reported. Runs go through real HTTP: a mutating proxy between the pipeline and the simulator, or a newer answer
+stored in the raw zone and a `--from-raw` run."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.orchestration import run_range
-from pipelines.raw_zone import RawZone
+from pipelines.raw_zone import RawRecord, RawZone
 from pipelines.sandbox import SandboxConfig, running_sandbox
 from tests.conftest import TODAY, UNLIMITED
 from tests.fault_support import latest_run_metadata
@@ -126,17 +127,24 @@ def test_a_hostile_ads_metric_value_is_refused_naming_it_and_the_lake_keeps_its_
     assert warehouse_contents(home) == warehouse_before
 
 
-def store_newer_answer(home: Path, endpoint: str, query_has: dict, change) -> Path:
-    """A copy of the newest stored answer of `endpoint` whose request has the parameters `query_has`, with its body
-    changed by `change`, stored as fetched a minute later (as a later run would have)."""
+def newest_record(home: Path, endpoint: str, query_has: dict | None = None) -> RawRecord:
+    """The newest stored answer of `endpoint` whose request has the parameters `query_has`."""
     raw = RawZone(home / "raw")
-    records = [r for p in raw.all_files() if (r := raw.read(p)).endpoint == endpoint
-               and all(r.params.get(k) == v for k, v in query_has.items())]
-    record = max(records, key=lambda r: r.fetched_at)
+    return max((r for p in raw.all_files() if (r := raw.read(p)).endpoint == endpoint
+                and all(r.params.get(k) == v for k, v in (query_has or {}).items())), key=lambda r: r.fetched_at)
+
+
+def store_newer_answer(home: Path, endpoint: str, query_has: dict, change, *, params: dict | None = None,
+                       context: dict | None = None) -> Path:
+    """A copy of the newest stored answer of `endpoint` whose request has the parameters `query_has`, with its body
+    changed by `change` (its request's parameters and context updated by `params` and `context`), stored as fetched
+    a minute later (as a later run would have)."""
+    record = newest_record(home, endpoint, query_has)
     body = change(json.loads(record.body))
-    return raw.write(endpoint, json.dumps(body).encode(), params=record.params, path_params=record.path_params,
-                     window=record.window, context=record.context, fetched_at=record.fetched_at + dt.timedelta(minutes=1),
-                     request_id="test")
+    return RawZone(home / "raw").write(
+        endpoint, json.dumps(body).encode(), params={**record.params, **(params or {})}, path_params=record.path_params,
+        window=record.window, context={**record.context, **(context or {})},
+        fetched_at=record.fetched_at + dt.timedelta(minutes=1), request_id="test")
 
 
 def a_ready_day(home: Path) -> tuple[dt.date, float]:
@@ -155,6 +163,10 @@ def set_day(answer: dict, date: dt.date, **fields) -> dict:
     return answer
 
 
+def metrics_of(answer: dict, date: dt.date) -> dict:
+    return next(d for d in answer["all"]["daily_metrics"] if d["date"] == date.isoformat())["metrics"]
+
+
 @pytest.mark.slow
 def test_a_ready_day_answered_processing_later_keeps_its_ready_numbers_and_is_reported(home, capsys):
     date, impression = a_ready_day(home)
@@ -164,7 +176,8 @@ def test_a_ready_day_answered_processing_later_keeps_its_ready_numbers_and_is_re
     assert unsplit_day(home, date) == ("READY", True, impression)
     printed = capsys.readouterr()
     assert "check organic_lake.no_final_value_regressed: FAILED (violations: 1)" in printed.out
-    assert f"organic: 1 key(s) kept their final value over a newer answer that was not final ({date}: 1)" in printed.err
+    assert f"organic: 1 key(s) kept final value(s) over a newer answer that was not final or lacked them ({date}: 1)" \
+        in printed.err
     metadata = latest_run_metadata(home.parent / "dagster")["organic_lake"]
     assert metadata["final_values_kept"] == 1 and metadata["final_values_kept_per_date"] == {str(date): 1}
 
@@ -172,7 +185,8 @@ def test_a_ready_day_answered_processing_later_keeps_its_ready_numbers_and_is_re
 def test_a_newer_ready_answer_replaces_an_older_ready_one(home, capsys):
     date, impression = a_ready_day(home)
     store_newer_answer(home, "user_account/analytics", {"split_field": "NO_SPLIT"},
-                       lambda answer: set_day(answer, date, metrics={"IMPRESSION": impression + 1000}))
+                       lambda answer: set_day(answer, date, metrics={**metrics_of(answer, date),
+                                                                     "IMPRESSION": impression + 1000}))
     assert run_range(START, END, from_raw=True, only="organic") == 0
     assert unsplit_day(home, date) == ("READY", True, impression + 1000)
     assert "check organic_lake.no_final_value_regressed: passed" in capsys.readouterr().out
@@ -212,3 +226,156 @@ def test_a_pin_nobody_asked_for_is_dropped_and_reported(home, monkeypatch, capsy
     assert metadata["unrequested_rows_dropped"] == days
     assert metadata["unrequested_entities"] == [{"endpoint": "multi_pins/analytics", "ids": [stranger], "rows": days,
                                                  "raw_file": str(raw_file)}]
+
+
+READY_DAYS = ("SELECT date, impression, save, pin_click, outbound_click FROM user_account_daily "
+              "WHERE split_field = 'NO_SPLIT' AND data_status = 'READY' ORDER BY date")
+
+
+def test_a_newer_ready_answer_lacking_metrics_keeps_the_older_final_values_and_is_reported(home, capsys):
+    """Absent is not zero: a READY day answered READY again without metrics (`{}`), or with only some, keeps the
+    final values the newer answer lacks (and takes those it has)."""
+    (emptied, *values), (partial, impression, *others) = query(home, READY_DAYS)[:2]
+
+    def change(answer):
+        set_day(answer, emptied, metrics={})
+        return set_day(answer, partial, metrics={"IMPRESSION": impression + 1000})
+
+    store_newer_answer(home, "user_account/analytics", {"split_field": "NO_SPLIT"}, change)
+    assert run_range(START, END, from_raw=True, only="organic") == 0
+    after = {date: tuple(rest) for date, *rest in query(home, READY_DAYS)}
+    assert after[emptied] == tuple(values)
+    assert after[partial] == (impression + 1000, *others)
+    printed = capsys.readouterr()
+    assert "check organic_lake.no_final_value_regressed: FAILED (violations: 2)" in printed.out
+    assert (f"organic: 2 key(s) kept final value(s) over a newer answer that was not final or lacked them "
+            f"({emptied}: 1, {partial}: 1)") in printed.err
+    metadata = latest_run_metadata(home.parent / "dagster")["organic_lake"]
+    assert metadata["final_values_kept_per_date"] == {str(emptied): 1, str(partial): 1}
+
+
+CAMPAIGN_DAYS = "SELECT campaign_id, date, spend_in_micro_dollar, is_final FROM campaign_daily ORDER BY campaign_id, date"
+
+
+def test_a_newer_final_ads_answer_with_a_null_column_keeps_the_older_final_values_and_is_reported(home, capsys):
+    """Two later fetches of the campaigns' answer, both final (fetched long after the attribution window): the
+    newest has SPEND_IN_MICRO_DOLLAR null in every row; the spend of the one before stays."""
+    later = {"today": (TODAY + dt.timedelta(days=60)).isoformat()}
+    store_newer_answer(home, "campaigns/analytics", {}, lambda rows: rows, context=later)
+    store_newer_answer(home, "campaigns/analytics", {}, every_row(None, "SPEND_IN_MICRO_DOLLAR"), context=later)
+    before = query(home, CAMPAIGN_DAYS)
+    assert run_range(START, END, from_raw=True, only="ads") == 0
+    assert query(home, CAMPAIGN_DAYS) == [(*row, True) for *row, _ in before]
+    kept = sum(spend is not None for _, _, spend, *_ in before)
+    printed = capsys.readouterr()
+    assert f"check ads_lake.no_final_value_regressed: FAILED (violations: {kept})" in printed.out
+    assert latest_run_metadata(home.parent / "dagster")["ads_lake"]["final_values_kept"] == kept
+
+
+def store_campaign_report(home: Path, change=lambda report: report) -> Path:
+    """An async campaign report of the range as a later run would store it (the request extract_reports makes),
+    holding the campaigns' rows of their newest answer, changed by `change` ({campaign id: rows})."""
+    answer = newest_record(home, "campaigns/analytics")
+    report = {}
+    for row in json.loads(answer.body):
+        report.setdefault(row["CAMPAIGN_ID"], []).append({k: v for k, v in row.items() if k != "CAMPAIGN_ID"})
+    params = {**{k: v for k, v in answer.params.items() if k != "campaign_ids"}, "level": "CAMPAIGN",
+              "columns": ["CAMPAIGN_ID", *answer.params["columns"]], "report_format": "JSON"}
+    return RawZone(home / "raw").write(
+        "analytics/report", json.dumps(change(report)).encode(), params=params, path_params=answer.path_params,
+        window=answer.window, context=answer.context, fetched_at=answer.fetched_at + dt.timedelta(minutes=1),
+        request_id=None)
+
+
+def every_row(value, column: str):
+    """A change of a campaigns answer (rows) or report ({id: rows}) setting `column` to `value` in every row."""
+    def change(answer):
+        rows = answer if isinstance(answer, list) else [row for rows in answer.values() for row in rows]
+        for row in rows:
+            row[column] = value
+        return answer
+    return change
+
+
+@pytest.mark.parametrize("endpoint, column, value", [
+    ("campaigns/analytics", "SPEND_IN_MICRO_DOLLAR", "n/a"), ("campaigns/analytics", "PAID_IMPRESSION", {"value": 5}),
+    ("analytics/report", "SPEND_IN_MICRO_DOLLAR", [1]), ("analytics/report", "PAID_IMPRESSION", "5 impressions"),
+], ids=["text", "object", "report-array", "report-text"])
+def test_a_requested_ads_column_holding_no_number_is_refused_naming_it(home, capsys, endpoint, column, value):
+    """A column the pipeline requested as a metric holds JSON numbers or nulls, even when none of its values is a
+    number (then it is not taken for a name or a status column and dropped)."""
+    lake_before = facts(home)
+    first = json.loads(newest_record(home, "campaigns/analytics").body)[0]  # the first row of either answer
+    if endpoint == "analytics/report":
+        raw_file = store_campaign_report(home, every_row(value, column))
+    else:
+        raw_file = store_newer_answer(home, endpoint, {}, every_row(value, column))
+    assert run_range(START, END, from_raw=True, only="ads") == 1
+    printed = capsys.readouterr().err
+    assert (f"step ads_lake failed: MetricValueError: {endpoint}: metric {column} of campaign {first['CAMPAIGN_ID']} "
+            f"on {first['DATE']} is "
+            f"{json.dumps(value)}, not a finite number (raw file {raw_file}): the answer is malformed") in printed, printed
+    assert facts(home) == lake_before
+
+
+STRANGER = "999000111"
+
+
+def test_a_report_row_of_an_entity_its_ad_account_does_not_list_is_dropped_and_reported(home, capsys):
+    """An async report covers the ad account's entities: those its entity lists (in the raw zone) name."""
+    stranger_rows = [{"DATE": START.isoformat(), "SPEND_IN_MICRO_DOLLAR": 123456789, "PAID_IMPRESSION": 5}]
+    raw_file = store_campaign_report(home, lambda report: {**report, STRANGER: stranger_rows})
+    assert run_range(START, END, from_raw=True, only="ads") == 0
+    assert query(home, "SELECT count(*) FROM daily_status WHERE entity_id = ?", [STRANGER]) == [(0,)]
+    printed = capsys.readouterr()
+    assert "check ads_lake.no_unrequested_rows: FAILED (violations: 1)" in printed.out
+    assert (f"analytics/report: 1 entit(ies) the request did not ask for ({STRANGER}): 1 row(s) dropped, "
+            f"raw file {raw_file}") in printed.err
+    assert latest_run_metadata(home.parent / "dagster")["ads_lake"]["unrequested_entities"] == [
+        {"endpoint": "analytics/report", "ids": [STRANGER], "rows": 1, "raw_file": str(raw_file)}]
+
+
+def test_the_report_shows_an_ad_account_without_currency_or_name_as_unknown(home, monkeypatch):
+    """The ad accounts' listing answers `currency` and `name` null: the report names them unknown instead of failing."""
+    def without_currency(path: str, answer):
+        if not path.split("?")[0].endswith("/ad_accounts"):
+            return None
+        return {**answer, "items": [{**item, "currency": None, "name": None} for item in answer["items"]]}
+
+    assert run_through_proxy(home, monkeypatch, without_currency, "null", "ads") == 0
+    assert {currency for (currency,) in query(home, "SELECT DISTINCT currency FROM campaign_daily")} == {None}
+    report = (home / "report.html").read_text()
+    assert "Spend vs conversions, unknown" in report
+    account = query(home, "SELECT ad_account_id FROM ad_accounts")[0][0]
+    assert f"</small></td><td>{account}</td><td>" in report and " unknown</td>" in report
+
+
+@pytest.mark.parametrize("status", ["ready", "READY ", None])
+def test_a_data_status_outside_the_official_enum_is_refused_naming_it(home, capsys, status):
+    """Such a day would be neither final nor stale: nothing says what it is."""
+    lake_before = facts(home)
+    user_id = query(home, "SELECT user_id FROM user_accounts")[0][0]
+    date, _ = a_ready_day(home)
+    raw_file = store_newer_answer(home, "user_account/analytics", {"split_field": "NO_SPLIT"},
+                                  lambda answer: set_day(answer, date, data_status=status))
+    assert run_range(START, END, from_raw=True, only="organic") == 1
+    printed = capsys.readouterr().err
+    assert (f"step organic_lake failed: DataStatusError: user_account/analytics: data_status of user_account {user_id} "
+            f"on {date} is {status!r}, not one of the API's DataStatus values (raw file {raw_file}): the answer is "
+            "malformed") in printed, printed
+    assert facts(home) == lake_before
+
+
+def test_an_answer_holding_a_day_twice_is_refused_naming_the_raw_file(home, capsys):
+    """The same campaign on the same day twice in one answer (a second DATE written with a time of day)."""
+    lake_before = facts(home)
+    answer = newest_record(home, "campaigns/analytics")
+    first = json.loads(answer.body)[0]
+    twice = {**first, "DATE": f"{first['DATE']}T00:00:00", "SPEND_IN_MICRO_DOLLAR": 1}
+    raw_file = store_newer_answer(home, "campaigns/analytics", {}, lambda rows: [*rows, twice])
+    assert run_range(START, END, from_raw=True, only="ads") == 1
+    printed = capsys.readouterr().err
+    assert (f"step ads_lake failed: DuplicateKeyError: campaigns/analytics: the answer holds campaign "
+            f"{first['CAMPAIGN_ID']} on {first['DATE']} (ATTRIBUTION {answer.context['attribution']}) more than once "
+            f"(raw file {raw_file}): the answer is malformed") in printed, printed
+    assert facts(home) == lake_before

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from itertools import compress, repeat
 from operator import itemgetter
 
@@ -21,12 +21,15 @@ from pipelines.tables import DAILY_STATUS, METRIC_DAILY
 from pipelines.transform import Normalized, Source
 
 ATTRIBUTION_SPLIT = "ATTRIBUTION"
-# Columns that name or describe the entity rather than measure it.
+# The listing of each level's entities (per ad account, of every status): what an async report may hold.
+_ENTITY_LISTS = {"campaign": "campaigns/list", "ad_group": "ad_groups/list", "ad": "ads/list"}
+# Columns that name or describe the entity rather than measure it; every other requested column is a metric.
 NOT_METRICS = frozenset({"DATE", "AD_ACCOUNT_ID", "ADVERTISER_ID", "CAMPAIGN_ID", "AD_GROUP_ID", "AD_ID", "PIN_ID",
                          "PIN_PROMOTION_ID", "CAMPAIGN_NAME", "AD_GROUP_NAME", "AD_NAME", "CAMPAIGN_ENTITY_STATUS",
                          "AD_GROUP_ENTITY_STATUS", "CAMPAIGN_OBJECTIVE_TYPE", "CAMPAIGN_BRAND_LABEL", "PROMO_ID",
                          "PROMO_NAME", "ORDER_LINE_ID", "ORDER_LINE_NAME", "AD_GROUP_BUDGET_TYPE", "AD_GROUP_OPTIMIZATION",
-                         "PRODUCT_GROUP_AD_IMAGE_TAG", "PRODUCT_GROUP_AD_VIDEO_TAG"})
+                         "PRODUCT_GROUP_AD_IMAGE_TAG", "PRODUCT_GROUP_AD_VIDEO_TAG", "CAMPAIGN_BUDGET_OPTIMIZATION",
+                         "IS_PREMIERE_CAMPAIGN"})
 
 
 def normalize_rows(rows: list, level: str, attribution: str, settle_days: int, fetched_at: dt.datetime,
@@ -35,9 +38,9 @@ def normalize_rows(rows: list, level: str, attribution: str, settle_days: int, f
     """Flat analytics rows → metric_daily rows (one per metric column) and daily_status rows (one per entity per
     day, data_status NULL: the ads API reports none). Built column-wise: one Python list per column, then Arrow
     unpivots the metric columns.
-    A requested metric column must hold finite JSON numbers (or nulls), and so must any other column holding
-    numbers; rows of entities outside `requested_ids` (None: every entity of the ad account) are dropped and
-    counted in `Normalized.unrequested`."""
+    A requested column (but those of NOT_METRICS) must hold finite JSON numbers (or nulls), and so must any other
+    column holding numbers; rows of entities outside `requested_ids` (None: every entity of the ad account) are
+    dropped and counted in `Normalized.unrequested`."""
     if not isinstance(rows, list):
         raise ResponseShapeError(f"{endpoint}: expected a JSON array of rows")
     if not all(isinstance(row, dict) for row in rows):
@@ -119,29 +122,16 @@ def _columns(rows: list[dict]) -> dict[str, list]:
 def _metric_values(column: list, requested: bool) -> tuple[pa.Array | None, int | None]:
     """A column's measurements as float64 (null where a row has none), or (None, the position of a value that is not
     a finite JSON number in a metric column), or (None, None) when it is not a metric column.
-    A column holding any JSON number is a metric column, and so is a requested one unless it holds only text that
-    is not a number (a name or a status). What else a row carries (fields the API added later) is not measured."""
+    A requested column is a metric column (the pipeline asked for it as one), and so is any holding a JSON number.
+    What else a row carries (fields the API added later) is not measured."""
     measured, invalid = as_float64(column)
-    if invalid is None or any(map(_is_number, column)) or (requested and any(map(_looks_like_a_number, column))):
+    if invalid is None or requested or any(map(_is_number, column)):
         return measured, invalid
     return None, None
 
 
 def _is_number(value: object) -> bool:
     return type(value) in (int, float)  # not bool, whose type is its own
-
-
-def _looks_like_a_number(value: object) -> bool:
-    """A boolean or a numeric string: what only a malformed measurement would be."""
-    if type(value) is bool:
-        return True
-    if type(value) is not str:
-        return False
-    try:
-        float(value)
-    except ValueError:
-        return False
-    return True
 
 
 def _dates(column: list, endpoint: str) -> pa.Array:
@@ -181,15 +171,38 @@ def _settle_days(attribution: str) -> int:
     return max(int(part.split("_")[1].rstrip("D")) for part in attribution.split("|")[:3])
 
 
-def requested_ids(record: RawRecord) -> list[str] | None:
+def requested_ids(record: RawRecord, listed: Callable[[str, str], Collection[str] | None]) -> Collection[str] | None:
     """The entity ids an analytics answer's request asked for: its ad account at the account level, the id list
-    of a batch call; None for the other levels of an async report (it covers every entity of the ad account)."""
+    of a batch call; for the other levels of an async report, which covers every entity of the ad account, the
+    entities `listed` (ad account, level) names. None: every entity is taken."""
     level = record.context["level"]
+    account = record.path_params.get("ad_account_id")
     if level == "ad_account":
-        return [str(record.path_params["ad_account_id"])] if "ad_account_id" in record.path_params else None
+        return [str(account)] if account is not None else None
     if record.endpoint == "analytics/report":
-        return None
+        return listed(str(account), level)
     return record.params.get(ID_PARAMETERS[level])
+
+
+def _entity_lists(raw: RawZone) -> Callable[[str, str], frozenset[str] | None]:
+    """(ad account, level) -> the ids of every entity of the level the raw zone's entity lists of that ad account
+    ever named (all statuses are listed, so an archived entity stays named), or None when the raw zone holds no
+    list of that ad account (nothing to judge by). The dimensions are extracted before the analytics in every
+    run, so a report's raw zone holds the lists of its ad account; each list is read once, when first needed."""
+    known: dict[str, dict[str, set[str]]] = {}
+
+    def listed(account: str, level: str) -> frozenset[str] | None:
+        if level not in known:
+            per_account = known[level] = {}
+            for record in raw.undated_records(_ENTITY_LISTS[level]):
+                page = record.json()
+                items = page.get("items") if isinstance(page, dict) else None
+                per_account.setdefault(str(record.path_params.get("ad_account_id")), set()).update(
+                    str(item.get("id")) for item in items or () if isinstance(item, dict))
+        ids = known[level].get(account)
+        return frozenset(ids) if ids is not None else None
+
+    return listed
 
 
 def _prepare(raw: RawZone, requested: DateRange):
@@ -203,6 +216,8 @@ def _prepare(raw: RawZone, requested: DateRange):
                  and state.get("conversion_metrics_ready") and state.get("non_conversion_metrics_ready")]
         return max(ready, default=None)
 
+    listed = _entity_lists(raw)
+
     def normalize(record: RawRecord) -> Normalized:
         attribution = record.context["attribution"]
         body = record.json()
@@ -213,7 +228,7 @@ def _prepare(raw: RawZone, requested: DateRange):
         return normalize_rows(body, record.context["level"], attribution, _settle_days(attribution),
                               record.fetched_at, fetched_on, newest_ready_at(record.fetched_at), record.endpoint,
                               requested_columns=frozenset(record.params.get("columns") or ()),
-                              requested_ids=requested_ids(record))
+                              requested_ids=requested_ids(record, listed))
 
     return normalize
 

@@ -11,7 +11,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.metric_values import INTEGER, MetricValueError, as_float64
+from pipelines.api_enums import DATA_STATUSES
+from pipelines.metric_values import INTEGER, DataStatusError, MetricValueError, as_float64
 from pipelines.pinterest.errors import ResponseShapeError
 from pipelines.tables import DAILY_STATUS, METRIC_DAILY, PIN_LIFETIME, UTC_TIMESTAMP
 
@@ -71,6 +72,10 @@ class _Rows:
             statuses = pa.array(self.statuses, type=pa.string())
         except (pa.ArrowInvalid, pa.ArrowTypeError):
             raise ResponseShapeError(f"{endpoint}: a data_status is not a string") from None
+        known = pc.is_in(statuses, value_set=_DATA_STATUSES)
+        if not pc.all(known).as_py():
+            day = pc.index(known, False).as_py()
+            raise DataStatusError(endpoint, self.statuses[day], *self._entity_of(day), self.dates[day])
         # Rows come out ordered by date (stable: the answer's order within a date), so that staging can cut
         # each answer into per-date slices without sorting it again.
         day_order = np.argsort(dates.cast(pa.int32()).to_numpy(zero_copy_only=False), kind="stable")
@@ -103,16 +108,23 @@ class _Rows:
     def _invalid_value(self, endpoint: str, position: int) -> MetricValueError:
         """The error naming the metric value at `position` (in answer order), its day and its entity."""
         day = int(np.searchsorted(np.cumsum(self.metric_counts), position, side="right"))
+        return MetricValueError(endpoint, self.metric_name[position], *self._entity_of(day), self.dates[day],
+                                self.metric_value[position])
+
+    def _entity_of(self, day: int) -> tuple[str, str]:
+        """The entity type and the entity (with its split bucket, if split) of the day at `day` (in answer order)."""
         block = int(np.searchsorted(np.cumsum(self.block_days), day, side="right"))
         entity = f"{self.block_keys['entity_id'][block]}" + (
             f" ({self.block_keys['split_field'][block]} {self.block_keys['split_value'][block]})"
             if self.block_keys["split_field"][block] != NO_SPLIT else "")
-        return MetricValueError(endpoint, self.metric_name[position], self.block_keys["entity_type"][block], entity,
-                                self.dates[day], self.metric_value[position])
+        return self.block_keys["entity_type"][block], entity
 
 
 _BLOCK_COLUMNS = ("entity_type", "entity_id", "split_field", "split_value")
 _NO_METRICS: dict = {}
+_DATA_STATUSES = pa.array(DATA_STATUSES, pa.string())  # the official DataStatus enum: anything else is refused
+
+
 def _repeat(moment: dt.datetime, count: int) -> pa.Array:
     return pa.repeat(pa.scalar(moment, type=UTC_TIMESTAMP), count)
 

@@ -13,6 +13,7 @@ DEFAULT_DAYS = 28
 TOP_PINS = 10
 ORGANIC_ENTITY_TYPES = ("user_account", "pin")
 MICRO = 1_000_000
+UNKNOWN = "unknown"  # a dimension attribute the warehouse lacks, as the report shows it
 
 
 class ReportError(Exception):
@@ -205,8 +206,10 @@ def _attribution(con: duckdb.DuckDBPyConnection, r: DateRange) -> tuple[str | No
 def _campaigns(con: duckdb.DuckDBPyConnection, r: DateRange, attribution: str | None) -> list[CampaignResult]:
     if attribution is None:
         return []
+    # A campaign the dimensions do not know, or an ad account listed without a currency, leaves them NULL.
     rows = con.execute(f"""
-        SELECT d.campaign_id, any_value(c.name), any_value(d.ad_account_id), any_value(d.currency),
+        SELECT d.campaign_id, any_value(c.name), coalesce(any_value(d.ad_account_id), '{UNKNOWN}'),
+               coalesce(any_value(d.currency), '{UNKNOWN}'),
                coalesce(sum(d.spend_in_micro_dollar), 0) / {MICRO}, coalesce(sum(d.total_conversions), 0),
                sum(d.total_checkout_value_in_micro_dollar) / {MICRO},
                count(*), count(*) FILTER (WHERE NOT d.is_final)
