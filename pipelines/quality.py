@@ -85,14 +85,17 @@ _ORGANIC_FACT_CHECKS = (
           f"SELECT {_METRIC_ROW} FROM metric_daily WHERE {_in_scope()} AND metric LIKE '%\\_RATE' ESCAPE '\\' "
           "AND (value < 0 OR value > 1)"),
     Check("pin_totals_within_account_totals",
-          "per day, the impressions, saves and clicks of the pins do not exceed the account's (owned content)",
-          """SELECT p.date, p.metric, sum(p.value) AS pins_sum, any_value(a.value) AS account_value
-                FROM metric_daily p JOIN metric_daily a
-                  ON a.date = p.date AND a.metric = p.metric AND a.entity_type = 'user_account'
-                 AND a.split_field = 'NO_SPLIT'
-                WHERE p.entity_type = 'pin' AND p.metric IN ('IMPRESSION', 'SAVE', 'PIN_CLICK', 'OUTBOUND_CLICK')
-                  AND 'pin' IN (SELECT unnest($types::VARCHAR[])) AND p.date BETWEEN $start AND $end
-                GROUP BY p.date, p.metric HAVING sum(p.value) > any_value(a.value)""", blocking=False),
+          "per day, the impressions, saves and clicks of the pins do not exceed the accounts' (owned content); "
+          "with several Pinterest users, all pins against all accounts (a pin's owner is not stored)",
+          """WITH pins AS (SELECT date, metric, sum(value) AS pins_sum FROM metric_daily
+                          WHERE entity_type = 'pin' AND metric IN ('IMPRESSION', 'SAVE', 'PIN_CLICK', 'OUTBOUND_CLICK')
+                            AND 'pin' IN (SELECT unnest($types::VARCHAR[])) AND date BETWEEN $start AND $end
+                          GROUP BY ALL),
+                accounts AS (SELECT date, metric, sum(value) AS account_value FROM metric_daily
+                             WHERE entity_type = 'user_account' AND split_field = 'NO_SPLIT'
+                               AND date BETWEEN $start AND $end GROUP BY ALL)
+                SELECT p.date, p.metric, p.pins_sum, a.account_value
+                FROM pins p JOIN accounts a USING (date, metric) WHERE p.pins_sum > a.account_value""", blocking=False),
 )
 
 

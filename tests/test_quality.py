@@ -56,6 +56,18 @@ def test_pins_above_the_account_are_found(con):
     assert violations(con, ORGANIC_CHECKS, "pin_totals_within_account_totals") == 1
 
 
+def test_two_users_pins_are_compared_with_both_accounts_once(con):
+    # Two Pinterest users, each with pins within their own account's totals: no account row may be counted
+    # once per pin, nor a pin once per account (the check ran a join of every pin with every account).
+    metric(con, "user_account", "1", "IMPRESSION", 100)
+    metric(con, "user_account", "2", "IMPRESSION", 50)
+    metric(con, "pin", "7", "IMPRESSION", 90)
+    metric(con, "pin", "8", "IMPRESSION", 40)
+    assert violations(con, ORGANIC_CHECKS, "pin_totals_within_account_totals") == 0
+    metric(con, "pin", "9", "IMPRESSION", 21)
+    assert violations(con, ORGANIC_CHECKS, "pin_totals_within_account_totals") == 1
+
+
 def test_rows_outside_the_runs_dates_are_not_checked_again(con):
     metric(con, "pin", "8", "SAVE", -1, date=DAY - dt.timedelta(days=1))
     assert violations(con, ORGANIC_CHECKS, "no_negative_counts") == 0
