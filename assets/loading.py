@@ -8,6 +8,7 @@ from assets.metadata import dates_text, preview
 from assets.resources import StorageResource
 from pipelines import transform
 from pipelines.accounts import Account
+from pipelines.pinterest.errors import shown_value
 from pipelines.planning import DateRange
 from pipelines.quality import Check, CheckOutcome
 from pipelines.warehouse import BlockingCheckError
@@ -50,8 +51,8 @@ def normalize_to_lake(storage: StorageResource, requested: DateRange, source: tr
                     f"not final or lacked them ({', '.join(f'{d}: {n}' for d, n in kept.items())}); the API took back "
                     "values it had sent as final: report it if it persists")
     for rows in unrequested:
-        ids = ", ".join(rows.entity_ids[:_LOGGED_IDS]) + (", ..." if len(rows.entity_ids) > _LOGGED_IDS else "")
-        log.warning(f"{rows.endpoint}: {len(rows.entity_ids)} entit(ies) the request did not ask for ({ids}): "
+        ids = ", ".join(map(shown_value, rows.entity_ids[:_LOGGED_IDS])) + (", ..." if len(rows.entity_ids) > _LOGGED_IDS else "")
+        log.warning(f"{shown_value(rows.endpoint)}: {len(rows.entity_ids)} entit(ies) the request did not ask for ({ids}): "
                     f"{rows.rows} row(s) dropped, raw file {rows.raw_file}")
     dropped = sum(u.rows for u in unrequested)
     return dg.MaterializeResult(metadata={
@@ -67,7 +68,8 @@ def normalize_to_lake(storage: StorageResource, requested: DateRange, source: tr
         "final_values_kept_per_date": dg.MetadataValue.json({str(d): n for d, n in kept.items()}),
         "unrequested_rows_dropped": dg.MetadataValue.int(dropped),
         "unrequested_entities": dg.MetadataValue.json([
-            {"endpoint": u.endpoint, "ids": list(u.entity_ids), "rows": u.rows, "raw_file": u.raw_file}
+            {"endpoint": shown_value(u.endpoint), "ids": list(map(shown_value, u.entity_ids)), "rows": u.rows,
+             "raw_file": u.raw_file}
             for u in unrequested])},
         check_results=[
             dg.AssetCheckResult(check_name="no_final_value_regressed", passed=not kept, severity=dg.AssetCheckSeverity.WARN,
@@ -76,7 +78,7 @@ def normalize_to_lake(storage: StorageResource, requested: DateRange, source: tr
             dg.AssetCheckResult(check_name="no_unrequested_rows", passed=not unrequested,
                                 severity=dg.AssetCheckSeverity.WARN,
                                 metadata={"violations": dg.MetadataValue.int(dropped),
-                                          "ids": ", ".join(i for u in unrequested for i in u.entity_ids) or "none"})])
+                                          "ids": ", ".join(shown_value(i) for u in unrequested for i in u.entity_ids) or "none"})])
 
 
 def _per_date_sum(counts) -> dict[dt.date, int]:

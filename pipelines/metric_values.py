@@ -16,7 +16,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.pinterest.errors import ResponseShapeError
+from pipelines.pinterest.errors import ResponseShapeError, shown_value
 
 # The Python types a JSON number (or an absent value) parses to; bool is its own type, so `true` is not one.
 _NUMBER_TYPES = frozenset({int, float, type(None)})
@@ -49,8 +49,8 @@ class MetricValueError(AnswerValueError):
                  expected: str = FINITE_NUMBER):
         self.endpoint, self.metric, self.entity_type, self.entity_id = endpoint, metric, entity_type, entity_id
         self.date, self.value, self.expected = date, value, expected
-        super().__init__(f"{endpoint}: metric {metric} of {entity_type} {entity_id} on {date} is {as_json(value)}, "
-                         f"not {expected}")
+        super().__init__(f"{shown_value(endpoint)}: metric {shown_value(metric)} of {entity_type} "
+                         f"{shown_value(entity_id)} on {shown_value(date)} is {as_json(value)}, not {expected}")
 
 
 class DataStatusError(AnswerValueError):
@@ -58,8 +58,8 @@ class DataStatusError(AnswerValueError):
 
     def __init__(self, endpoint: str, status: object, entity_type: str, entity_id: str, date: object):
         self.endpoint, self.status, self.entity_type, self.entity_id, self.date = endpoint, status, entity_type, entity_id, date
-        super().__init__(f"{endpoint}: data_status of {entity_type} {entity_id} on {date} is {status!r}, not one of "
-                         "the API's DataStatus values")
+        super().__init__(f"{shown_value(endpoint)}: data_status of {entity_type} {shown_value(entity_id)} on "
+                         f"{shown_value(date)} is {as_json(status)}, not one of the API's DataStatus values")
 
 
 class DuplicateKeyError(AnswerValueError):
@@ -67,16 +67,16 @@ class DuplicateKeyError(AnswerValueError):
 
     def __init__(self, endpoint: str, entity_type: str, entity_id: str, date: object, split: str):
         self.endpoint, self.entity_type, self.entity_id, self.date, self.split = endpoint, entity_type, entity_id, date, split
-        super().__init__(f"{endpoint}: the answer holds {entity_type} {entity_id} on {date} ({split}) more than once")
+        super().__init__(f"{shown_value(endpoint)}: the answer holds {entity_type} {shown_value(entity_id)} on "
+                         f"{shown_value(date)} ({shown_value(split)}) more than once")
 
 
 def as_json(value: object) -> str:
-    """A value as the JSON text it was parsed from (`Infinity`, `NaN`, `true`, `"12"`), at most 80 characters."""
+    """A value as the JSON text it was parsed from (`Infinity`, `NaN`, `true`, `"12"`), as `shown_value` shows it."""
     try:
-        text = json.dumps(value)
+        return shown_value(json.dumps(value))
     except (TypeError, ValueError):
-        text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
+        return shown_value(repr(value))
 
 
 def as_float64(values: list, expected: str = FINITE_NUMBER) -> tuple[pa.Array | None, int | None]:

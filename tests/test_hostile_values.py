@@ -361,7 +361,7 @@ def test_a_data_status_outside_the_official_enum_is_refused_naming_it(home, caps
     assert run_range(START, END, from_raw=True, only="organic") == 1
     printed = capsys.readouterr().err
     assert (f"step organic_lake failed: DataStatusError: user_account/analytics: data_status of user_account {user_id} "
-            f"on {date} is {status!r}, not one of the API's DataStatus values (raw file {raw_file}): the answer is "
+            f"on {date} is {json.dumps(status)}, not one of the API's DataStatus values (raw file {raw_file}): the answer is "
             "malformed") in printed, printed
     assert facts(home) == lake_before
 
@@ -379,3 +379,33 @@ def test_an_answer_holding_a_day_twice_is_refused_naming_the_raw_file(home, caps
             f"{first['CAMPAIGN_ID']} on {first['DATE']} (ATTRIBUTION {answer.context['attribution']}) more than once "
             f"(raw file {raw_file}): the answer is malformed") in printed, printed
     assert facts(home) == lake_before
+
+
+# A value echoing a credential, long enough to flood a terminal and the run's event log.
+ECHOED_TOKEN = "echo Bearer pina_SANDBOX " + "Z" * 5000
+
+
+def set_impression(answer: dict, date: dt.date, value) -> dict:
+    metrics_of(answer, date)["IMPRESSION"] = value
+    return answer
+
+
+@pytest.mark.parametrize("field", ["data_status", "metric"])
+def test_a_value_echoing_a_token_reaches_no_message_unmasked_or_whole(home, capsys, field):
+    """Messages show answer values through one helper: credentials masked, cut to 80 characters with the length."""
+    date, _ = a_ready_day(home)
+    if field == "data_status":
+        store_newer_answer(home, "user_account/analytics", {"split_field": "NO_SPLIT"},
+                           lambda answer: set_day(answer, date, data_status=ECHOED_TOKEN))
+    else:
+        store_newer_answer(home, "user_account/analytics", {"split_field": "NO_SPLIT"},
+                           lambda answer: set_impression(answer, date, ECHOED_TOKEN))
+    assert run_range(START, END, from_raw=True, only="organic") == 1
+    printed = capsys.readouterr().err
+    error = "DataStatusError" if field == "data_status" else "MetricValueError"
+    shown = f'"echo Bearer **** {"Z" * 62}… ({len(json.dumps(ECHOED_TOKEN))} chars)'
+    assert f"step organic_lake failed: {error}: user_account/analytics: " in printed, printed
+    assert shown in printed, printed
+    assert "pina_" not in printed and "Z" * 81 not in printed
+    event_log = b"".join(p.read_bytes() for p in (home.parent / "dagster").rglob("*") if p.is_file())
+    assert b"pina_" not in event_log and b"Z" * 81 not in event_log

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from pipelines.ads.extract import Attribution
 from pipelines.pinterest.client import PinterestClient
-from pipelines.pinterest.errors import PinterestError
+from pipelines.pinterest.errors import PinterestError, shown_value
 from pipelines.planning import DateRange
 from pipelines.raw_zone import RawZone
 
@@ -56,7 +56,7 @@ def _run_report(client: PinterestClient, account: str, body: dict, polling: Repo
     created = client.post("analytics/create_report", path, body)
     token = created.get("token")
     if not token:
-        raise ReportError(f"ad account {account}: the report request was not accepted: {created.get('message')}")
+        raise ReportError(f"ad account {account}: the report request was not accepted: {shown_value(created.get('message'))}")
     wait, waited = polling.first_wait_seconds, 0.0
     while True:
         status = client.get("analytics/get_report", path, {"token": token})
@@ -65,10 +65,10 @@ def _run_report(client: PinterestClient, account: str, body: dict, polling: Repo
             return client.download(status["url"])
         if state in TERMINAL_FAILURES:
             raise ReportError(f"ad account {account}: report {body['level']} {body['start_date']}..{body['end_date']} "
-                              f"ended {state}")
+                              f"ended {shown_value(state)}")
         if waited >= polling.timeout_seconds:
             raise ReportError(f"ad account {account}: report {body['level']} {body['start_date']}..{body['end_date']} "
-                              f"still {state} after {waited:.0f} s")
+                              f"still {shown_value(state)} after {waited:.0f} s")
         sleep(wait)
         waited += wait
         wait = min(wait * 2, polling.max_wait_seconds)

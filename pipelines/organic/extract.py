@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pipelines import api_enums
 from pipelines.pinterest.client import ApiResponse, PinterestClient
 from pipelines.pinterest.endpoints import MAX_PIN_IDS
-from pipelines.pinterest.errors import AuthError, ForbiddenError, NotFoundError
+from pipelines.pinterest.errors import AuthError, ForbiddenError, NotFoundError, shown_value
 from pipelines.planning import DateRange, chunks, plan_windows
 from pipelines.raw_zone import RawZone
 
@@ -123,7 +123,7 @@ def _single_pin(client: PinterestClient, raw: RawZone, window: DateRange, pin: P
     try:
         response = client.fetch("pins/analytics", path_params={"pin_id": pin.pin_id}, params=params)
     except NotFoundError:
-        log.warning("pin %s no longer exists; it has no analytics for %s", pin.pin_id, window)
+        log.warning("pin %s no longer exists; it has no analytics for %s", shown_value(pin.pin_id), window)
         summary.pins_not_found.append(pin.pin_id)
         return 0
     _store(raw, "pins/analytics", response, params, window, path_params={"pin_id": pin.pin_id})

@@ -13,7 +13,7 @@ import pyarrow.compute as pc
 
 from pipelines.api_enums import DATA_STATUSES
 from pipelines.metric_values import INTEGER, DataStatusError, MetricValueError, as_float64
-from pipelines.pinterest.errors import ResponseShapeError
+from pipelines.pinterest.errors import ResponseShapeError, shown_value
 from pipelines.tables import DAILY_STATUS, METRIC_DAILY, PIN_LIFETIME, UTC_TIMESTAMP
 
 NO_SPLIT = "NO_SPLIT"
@@ -55,7 +55,7 @@ class _Rows:
             metrics = [m or _NO_METRICS for m in metrics]
         if not set(map(type, metrics)) <= {dict}:
             bad = next(day for day, m in zip(daily, metrics) if not isinstance(m, dict))
-            raise ResponseShapeError(f"{endpoint}: 'metrics' of {bad.get('date')} is not an object")
+            raise ResponseShapeError(f"{endpoint}: 'metrics' of {shown_value(bad.get('date'))} is not an object")
         self.metric_counts.extend(map(len, metrics))
         self.metric_name.extend(chain.from_iterable(metrics))
         self.metric_value.extend(chain.from_iterable(map(dict.values, metrics)))
@@ -164,7 +164,7 @@ def normalize_pin_analytics(body: Mapping, extracted_at: dt.datetime, pin_id: st
         rows.add_block(endpoint, "pin", str(pid), NO_SPLIT, UNSPLIT_VALUE, block)
         totals = block.get("lifetime_metrics") or _NO_METRICS
         if not isinstance(totals, Mapping):
-            raise ResponseShapeError(f"{endpoint}: 'lifetime_metrics' of pin {pid} is not an object")
+            raise ResponseShapeError(f"{endpoint}: 'lifetime_metrics' of pin {shown_value(pid)} is not an object")
         lifetime_pins.extend(repeat(str(pid), len(totals)))
         lifetime_metrics.extend(totals)
         lifetime_values.extend(totals.values())

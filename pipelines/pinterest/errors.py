@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import re
 import urllib.parse
 from collections.abc import Iterable
 
 # Server-provided text (an error message, a reason phrase, a header) is shown at most this long.
 MAX_SERVER_TEXT = 300
+# A value taken from an answer (a metric, a status, an id, a key) is shown at most this long in a message.
+MAX_ANSWER_VALUE = 80
 # What a credential looks like even when it is not one of ours: an Authorization value, a Pinterest token.
 _CREDENTIAL_PATTERN = re.compile(r"\b(Bearer|Basic)\s+\S+|\bpin[ar]_\S+", re.IGNORECASE)
+# Control characters (a newline, an escape sequence) would let a value forge log lines or repaint a terminal.
+_CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def redacted(text: str, secrets: Iterable[str] = ()) -> str:
@@ -20,8 +25,27 @@ def redacted(text: str, secrets: Iterable[str] = ()) -> str:
                 for form in (secret, urllib.parse.quote(secret, safe=""), urllib.parse.quote_plus(secret))}
     for secret in sorted(variants, key=len, reverse=True):
         text = text.replace(secret, "****")
-    text = _CREDENTIAL_PATTERN.sub(lambda match: f"{match.group(1)} ****" if match.group(1) else "****", text)
+    text = _without_credentials(text)
     return text if len(text) <= MAX_SERVER_TEXT else f"{text[:MAX_SERVER_TEXT]}... (cut)"
+
+
+def _without_credentials(text: str) -> str:
+    return _CREDENTIAL_PATTERN.sub(lambda match: f"{match.group(1)} ****" if match.group(1) else "****", text)
+
+
+def shown_value(value: object) -> str:
+    """A value taken from an answer or a raw file (a metric value, a data_status, an id, a key, an endpoint name)
+    as an error or a log line may show it: JSON values as their JSON text (`Infinity`, `true`, `null`), text and
+    anything else as str(), with credentials masked as in `redacted` and control characters escaped, cut to
+    MAX_ANSWER_VALUE characters saying how long it was. Every such value goes through here: an answer may echo a
+    token, hold a newline that forges a log line, or megabytes in one string."""
+    try:
+        text = json.dumps(value) if isinstance(value, (bool, int, float, list, dict, type(None))) else str(value)
+    except (TypeError, ValueError):  # something JSON has no text for, or an integer of thousands of digits
+        text = f"(a {type(value).__name__} without a short text)"
+    length = len(text)
+    text = _CONTROL_CHARACTER.sub(lambda match: f"\\x{ord(match.group()):02x}", _without_credentials(text))
+    return text if len(text) <= MAX_ANSWER_VALUE else f"{text[:MAX_ANSWER_VALUE]}… ({length} chars)"
 
 
 class PinterestError(Exception):

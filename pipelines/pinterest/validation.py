@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from pipelines.pinterest.endpoints import Endpoint
-from pipelines.pinterest.errors import RequestValidationError
+from pipelines.pinterest.errors import RequestValidationError, shown_value
 
 
 def _as_date(endpoint: Endpoint, name: str, value: Any) -> dt.date:
@@ -50,4 +50,4 @@ def validate_request(endpoint: Endpoint, params: Mapping[str, Any], today: dt.da
             raise RequestValidationError(f"{endpoint.name}: {name} has {len(ids)} ids; the limit is {limit} per call")
         bad = [i for i in ids if not str(i).isdigit()]
         if bad:
-            raise RequestValidationError(f"{endpoint.name}: {name} must be numeric id strings (got {bad[0]!r})")
+            raise RequestValidationError(f"{endpoint.name}: {name} must be numeric id strings (got {shown_value(repr(bad[0]))})")
