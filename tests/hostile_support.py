@@ -16,6 +16,8 @@ Behaviours:
 - `redirect`: 302 to the argument;
 - `report`: a report token, and the report finished with the argument as its download URL;
 - `file`: 200 with a small report file (`{"rows": []}`).
+- `late`: 200 with its headers at once and a small report file after the argument's seconds (the
+  connection kept open for the next request).
 
 `TlsDripServer` drips a TLS handshake instead, for an https URL.
 """
@@ -178,6 +180,14 @@ def _handler(server: HostileServer) -> type[http.server.BaseHTTPRequestHandler]:
 
         def answer_file(self, argument: str, query: dict) -> None:
             self.send(200, REPORT_FILE)
+
+        def answer_late(self, argument: str, query: dict) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(REPORT_FILE)))
+            self.end_headers()
+            self.wfile.flush()
+            time.sleep(float(argument))
+            self.wfile.write(REPORT_FILE)
 
     return Handler
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import time
 import urllib.parse
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
@@ -19,7 +20,7 @@ from pipelines.pinterest.errors import (
     UnsafeUrlError,
 )
 from pipelines.pinterest.oauth import request_tokens
-from pipelines.pinterest.transport import MB, Answer, HttpLimits, NoAnswer, exchange
+from pipelines.pinterest.transport import MB, Answer, DeadlineAdapter, HttpLimits, NoAnswer, exchange
 from tests.client_support import SIMULATOR_APP, make_client
 from tests.hostile_support import REPORT_FILE, HostileServer, TlsDripServer
 
@@ -256,3 +257,25 @@ def test_pooled_connections_are_reused_and_never_shut_by_a_past_deadline(hostile
     assert hostile.requests["file"] == 180
     assert stats["transport_errors"] == 0 and stats["retries"] == 0
     assert hostile.connections <= 6  # the pool's size (concurrency + 2): reused, not reopened
+
+
+def test_a_deadline_never_cuts_a_connection_another_attempt_took_from_the_pool(hostile):
+    """Sixteen threads share four pooled connections. Half the calls have a deadline that falls due about when
+    their answer's last byte arrives, the other half a generous one: connections go back to the pool (or are
+    dropped, the pool being full) while short deadlines fall due and other attempts take them. Every generous
+    call gets its whole answer; a short one gets its answer or fails as a deadline, never otherwise."""
+    limits = HttpLimits(attempt_seconds=20, call_seconds=20, connect_seconds=5, max_body_bytes=MB)
+
+    def call(index: int) -> tuple[bool, Answer | NoAnswer]:
+        short = index % 2 == 0
+        url = hostile.url("late", "0.1" if short else "0.15") + f"/call-{index}"
+        return short, exchange(session, "GET", url, what="late", limits=limits, seconds=0.102 if short else 20)
+
+    with requests.Session() as session:
+        session.mount("http://", DeadlineAdapter(pool_connections=1, pool_maxsize=4, max_retries=0))
+        with ThreadPoolExecutor(16) as threads:
+            results = list(threads.map(call, range(320)))
+    generous = [answer for short, answer in results if not short]
+    cut_short = [answer for short, answer in results if short and isinstance(answer, NoAnswer)]
+    assert [a for a in generous if not (isinstance(a, Answer) and a.content == REPORT_FILE)] == []
+    assert [a for a in cut_short if not a.timed_out] == []

@@ -8,9 +8,11 @@ watchdog: the attempt's connection registers its socket (`DeadlineAdapter`, moun
 at the deadline one shared watchdog thread shuts that socket down, so whatever read is blocked returns at
 once and the attempt fails as "no complete answer within N s". The attempt holds a duplicate of the
 socket's descriptor until it ends, so the watchdog can never shut a socket that was closed and its number
-reused; an attempt that ended is unregistered first, so a socket back in the pool is never shut. The body
-is still streamed chunk by chunk with the socket's timeout set to what is left, which ends a silent body
-on time even without the watchdog.
+reused. A connection goes back to the pool only once its attempt has ended and been unregistered: urllib3
+returns it as soon as the last byte is read, so the pool holds it back until then (`_AttemptPool`), and
+an old deadline can never shut a connection another attempt took meanwhile. The body is still streamed
+chunk by chunk with the socket's timeout set to what is left, which ends a silent body on time even
+without the watchdog; the socket is looked up before each read and left alone once urllib3 let it go.
 
 The text of a `requests`/urllib3 exception can quote a request header (InvalidHeader quotes the
 `Authorization` value), so no such text is ever passed on: only the exception's class name.
@@ -148,12 +150,13 @@ class _Attempt:
     watchdog shuts that one, which shuts the connection for every descriptor of it (and wakes a blocked
     read), and it cannot have been closed and its number reused by another connection meanwhile."""
 
-    __slots__ = ("deadline", "expired", "_finished", "_lock", "_sock")
+    __slots__ = ("deadline", "expired", "_finished", "_held", "_lock", "_sock")
 
     def __init__(self, deadline: float):
         self.deadline = deadline
         self.expired = False
         self._finished = False
+        self._held: list[tuple[_AttemptPool, Any]] = []
         self._lock = threading.Lock()
         self._sock: socket.socket | None = None
 
@@ -177,6 +180,14 @@ class _Attempt:
         if stale is not None:
             stale.close()
 
+    def hold(self, pool: _AttemptPool, conn: Any) -> bool:
+        """Keep `conn`, which urllib3 hands back to `pool`, until this attempt ends; False once it has ended."""
+        with self._lock:
+            if self._finished:
+                return False
+            self._held.append((pool, conn))
+            return True
+
     def expire(self) -> None:
         """The deadline passed: shut the socket, unless the exchange ended first."""
         with self._lock:
@@ -187,13 +198,20 @@ class _Attempt:
                 _shut(self._sock)
 
     def finish(self) -> bool:
-        """The exchange ended: the watchdog no longer touches its socket. True when the deadline had passed
-        (the socket is shut: the connection must not be reused)."""
+        """The exchange ended: the watchdog no longer touches its socket, and the connections held back go to
+        their pool, or are closed when the deadline had passed (the socket is shut: not to be reused). True
+        when it had."""
         with self._lock:
             self._finished = True
             sock, self._sock = self._sock, None
+            held, self._held = self._held, []
         if sock is not None:
             sock.close()
+        for pool, conn in held:
+            if self.expired and conn is not None:
+                conn.close()
+                conn = None  # urllib3's own way to give a dropped connection's place back
+            pool.put_back(conn)
         return self.expired
 
 
@@ -286,11 +304,24 @@ class _HTTPSConnection(_WatchedConnection, HTTPSConnection):
     pass
 
 
-class _HTTPConnectionPool(HTTPConnectionPool):
+class _AttemptPool:
+    """A pool that takes a connection back from a running exchange only once the exchange has ended: urllib3
+    returns it when the last byte is read, while the exchange's deadline still watches its socket."""
+
+    def _put_conn(self, conn: Any) -> None:
+        attempt = getattr(_running, "attempt", None)
+        if attempt is None or not attempt.hold(self, conn):
+            self.put_back(conn)
+
+    def put_back(self, conn: Any) -> None:
+        super()._put_conn(conn)  # type: ignore[misc]
+
+
+class _HTTPConnectionPool(_AttemptPool, HTTPConnectionPool):
     ConnectionCls = _HTTPConnection
 
 
-class _HTTPSConnectionPool(HTTPSConnectionPool):
+class _HTTPSConnectionPool(_AttemptPool, HTTPSConnectionPool):
     ConnectionCls = _HTTPSConnection
 
 
@@ -333,13 +364,13 @@ def use_deadline_adapter(session: requests.Session, url: str) -> None:
 def _read_body(raw: urllib3.HTTPResponse, deadline: float, cap: int) -> bytes | None:
     """The decoded body, read chunk by chunk; None when the deadline passes first. Stops one chunk past
     `cap` (the caller refuses such a body) rather than decompressing all of it."""
-    sock = getattr(raw.connection, "sock", None)
     chunks: list[bytes] = []
     size = 0
     while size <= cap:
         left = deadline - time.monotonic()
         if left <= 0:
             return None
+        sock = getattr(raw.connection, "sock", None)  # None once urllib3 let the connection go
         if sock is not None:
             sock.settimeout(left)
         chunk = raw.read1(CHUNK_BYTES, decode_content=True)
