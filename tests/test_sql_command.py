@@ -324,3 +324,51 @@ def test_force_never_writes_in_the_data_directory_dagster_home_or_onto_the_secre
         assert done.returncode == 2 and "refusing to write" in done.stderr, (target, done.stderr)
     assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
     assert (home / ".run.lock").stat().st_ino == inode
+
+
+def lake_file(home: Path) -> Path:
+    path = home / "lake" / "metric_daily" / "organic.user=1" / "date=2026-11-01.parquet"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"lake bytes")
+    return path
+
+
+def test_force_never_writes_into_the_lake_through_a_symlinked_folder(tmp_path):
+    home = tmp_path / "home"
+    target = lake_file(home)
+    (tmp_path / "linked").symlink_to(home / "lake" / "metric_daily")
+    for name in (target.relative_to(home / "lake" / "metric_daily"), "new.parquet"):
+        done = sql_process("SELECT 42", "--parquet", str(tmp_path / "linked" / name), "--force", home=home)
+        assert done.returncode == 2 and "it is inside the lake" in done.stderr, done.stderr
+    assert target.read_bytes() == b"lake bytes" and sorted(target.parent.iterdir()) == [target]
+
+
+def test_force_never_writes_into_the_lake_through_a_bind_mount(tmp_path):
+    """A bind mount shows the lake under another name that no symlink resolution reveals: folders are compared by
+    device and inode."""
+    home = tmp_path / "home"
+    target = lake_file(home)
+    mounted = tmp_path / "mounted"
+    mounted.mkdir()
+    if subprocess.run(["mount", "--bind", str(home / "lake"), str(mounted)], capture_output=True).returncode != 0:
+        pytest.skip("bind mounts are not permitted here (they need root)")
+    try:
+        for name in (target.relative_to(home / "lake"), "new.parquet"):
+            done = sql_process("SELECT 42", "--parquet", str(mounted / name), "--force", home=home)
+            assert done.returncode == 2 and "it is inside the lake" in done.stderr, done.stderr
+    finally:
+        subprocess.run(["umount", str(mounted)], check=True)
+    assert target.read_bytes() == b"lake bytes" and sorted(target.parent.iterdir()) == [target]
+
+
+def test_force_never_writes_onto_a_dotenv_file(tmp_path):
+    """A .env file may hold PINTEREST_ACCESS_TOKEN: the one in the working directory, or any other."""
+    home = tmp_path / "home"
+    home.mkdir()
+    (tmp_path / "project").mkdir()
+    for env_file in (tmp_path / ".env", tmp_path / "project" / ".env"):
+        env_file.write_text("PINTEREST_ACCESS_TOKEN=keep\n")
+    for given in (".env", "./.env", str(tmp_path / "project" / ".env")):
+        done = sql_process("SELECT 42", "--csv", given, "--force", home=home)
+        assert done.returncode == 2 and "it is a .env file" in done.stderr, (given, done.stderr)
+    assert {p.read_text() for p in (tmp_path / ".env", tmp_path / "project" / ".env")} == {"PINTEREST_ACCESS_TOKEN=keep\n"}

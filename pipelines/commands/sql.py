@@ -34,7 +34,8 @@ def add_parser(commands) -> None:
                "PINTEREST_ETL_HOME/lake/...) can be read, and none can be written by SQL (COPY, EXPORT, ATTACH, "
                "INSTALL and SET fail).\n\n"
                "--csv and --parquet never write onto the warehouse or into the lake or raw zone (nor anywhere in "
-               "PINTEREST_ETL_HOME or DAGSTER_HOME, nor onto the token or accounts file), never onto a symlink or "
+               "PINTEREST_ETL_HOME or DAGSTER_HOME, whatever symlink or bind mount leads there, nor onto the token or "
+               "accounts file or a .env file), never onto a symlink or "
                "anything but a regular file (use - for standard output), and never replace an existing file unless "
                "--force is given (exit code 2 otherwise; the file is left untouched).\n\n"
                "examples:\n"
@@ -114,7 +115,8 @@ def check_output_paths(paths: list[str], home: Path, force: bool, env: Mapping[s
 
 
 def _refuse_protected(given: str, real: Path, home: Path, env: Mapping[str, str]) -> None:
-    """Refuse a path (symlinks resolved) the pipeline owns: its data directory, DAGSTER_HOME, its secrets."""
+    """Refuse a path the pipeline owns: its data directory, DAGSTER_HOME, its secrets, a `.env` file. Folders are
+    compared by device and inode as well as by name, so neither a symlink nor a bind mount of the lake leads in."""
     from pipelines.accounts import load_accounts
     from pipelines.commands.ui import DEFAULT_DAGSTER_HOME
 
@@ -125,10 +127,14 @@ def _refuse_protected(given: str, real: Path, home: Path, env: Mapping[str, str]
     folders = {"lake": home / "lake", "raw zone": home / "raw",
                "data directory (PINTEREST_ETL_HOME: warehouse, lake, raw zone, credentials, run lock)": home,
                "Dagster instance (DAGSTER_HOME)": Path(env.get("DAGSTER_HOME") or DEFAULT_DAGSTER_HOME)}
+    existing = [folder for folder in (real, *real.parents) if folder.exists()]  # the file, if there, and its folders
     for zone, folder in folders.items():
-        if real.is_relative_to(folder.resolve()):
+        if real.is_relative_to(folder.resolve()) or any(_same_file(f, folder) for f in existing):
             raise OutputRefusedError(f"refusing to write {given}: it is inside the {zone} ({folder}), which only "
                                      "the pipeline writes; give a file outside it")
+    if real.name == ".env" or _same_file(real, Path(".env")):
+        raise OutputRefusedError(f"refusing to write {given}: it is a .env file, which may hold tokens; give another "
+                                 "file name")
     secrets = {"the token file": settings.token_file_path(env)}
     if env.get("PINTEREST_ACCOUNTS_FILE"):
         secrets["the accounts file (PINTEREST_ACCOUNTS_FILE)"] = Path(env["PINTEREST_ACCOUNTS_FILE"])
@@ -181,11 +187,12 @@ def read_query(args: argparse.Namespace, stdin=None) -> str:
     return next(iter(queries.values())) if queries else text
 
 
-def write_result(reader: pa.RecordBatchReader, csv_path: str | None, parquet_path: str | None,
-                 force: bool = False) -> int:
+def write_result(reader: pa.RecordBatchReader, csv_path: str | None, parquet_path: str | None, home: Path,
+                 force: bool = False, env: Mapping[str, str] = os.environ) -> int:
     """Stream every row of the result into the CSV and/or Parquet file; returns the number of rows.
     Files are written under a temporary name and renamed at the end, so a failure leaves no partial file; the
-    rename replaces nothing but a regular file, and that only with `force` (checked again just before it)."""
+    rename replaces nothing but a regular file, and that only with `force`, and never one the pipeline owns
+    (checked again just before it: a folder may have been moved or mounted while the query ran)."""
     files = {kind: _temporary(path) for kind, path in (("CSV", csv_path), ("Parquet", parquet_path))
              if path is not None and path != "-"}  # kind -> (temporary file, final file)
     writers = []
@@ -208,6 +215,7 @@ def write_result(reader: pa.RecordBatchReader, csv_path: str | None, parquet_pat
         for writer in writers:
             writer.close()
         for _, final in files.values():
+            _refuse_protected(str(final), final.resolve(), home, env)
             mode = _mode_without_following(final)  # what is there now, not what was there when the query started
             if mode is not None and not (force and stat.S_ISREG(mode)):
                 raise OutputRefusedError(f"refusing to write {final}: something was put there while the query ran; "
@@ -260,7 +268,8 @@ def _sql(args: argparse.Namespace) -> int:
             if args.csv is None and args.parquet is None:
                 print(format_table(con.execute(sql), args.max_rows))
             else:
-                rows = write_result(con.sql(sql).to_arrow_reader(BATCH_ROWS), args.csv, args.parquet, args.force)
+                rows = write_result(con.sql(sql).to_arrow_reader(BATCH_ROWS), args.csv, args.parquet,
+                                    settings.etl_home(), args.force)
                 written = [p for p in (args.csv, args.parquet) if p is not None and p != "-"]
                 if written:
                     print(f"{rows} rows written to {' and '.join(written)}", file=sys.stderr)
