@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import ssl
 import urllib.parse
 from collections.abc import Mapping
 from pathlib import Path
@@ -148,6 +149,29 @@ def https_proxy(env: Mapping[str, str] = os.environ) -> str | None:
     if not valid:  # the value may hold the proxy's password: not shown
         raise SettingsError("PINTEREST_HTTPS_PROXY must be a proxy URL such as http://proxy.example.com:3128 "
                             "(scheme, host and port, nothing after them; the value is not shown)")
+    return text
+
+
+def ca_bundle(env: Mapping[str, str] = os.environ) -> str | None:
+    """PINTEREST_CA_BUNDLE: a PEM file (or a directory of hashed PEM files, as `c_rehash` makes) of the CAs to
+    trust for https instead of the default ones (certifi's), for a network whose proxy inspects TLS with its own
+    CA. REQUESTS_CA_BUNDLE is never used (the client's sessions ignore the environment), so this is the one way
+    to name it. Checked up front: it exists, is readable, and a file parses as certificates."""
+    text = env.get("PINTEREST_CA_BUNDLE")
+    if not text:
+        return None
+    path = Path(text)
+    if not path.exists():
+        raise SettingsError(f"PINTEREST_CA_BUNDLE names {text}, which does not exist; give a PEM file of CA "
+                            "certificates or a directory of them")
+    if not os.access(path, os.R_OK | (os.X_OK if path.is_dir() else 0)):
+        raise SettingsError(f"PINTEREST_CA_BUNDLE names {text}, which this user cannot read")
+    if not path.is_dir():
+        try:
+            ssl.create_default_context(cafile=text)
+        except (ssl.SSLError, OSError, ValueError) as error:
+            raise SettingsError(f"PINTEREST_CA_BUNDLE names {text}, which is not a PEM file of CA certificates "
+                                f"({error.__class__.__name__}: {getattr(error, 'reason', None) or error})") from None
     return text
 
 
@@ -347,6 +371,7 @@ SETTINGS = {
     "PINTEREST_RUN_LOCK_WAIT_SECONDS": _storage_waits, "PINTEREST_WAREHOUSE_LOCK_WAIT_SECONDS": _storage_waits,
     "PINTEREST_API_BASE_URL": _client, "PINTEREST_ACCESS_TOKEN": _client, "PINTEREST_REFRESH_TOKEN": _client,
     "PINTEREST_APP_ID": _client, "PINTEREST_APP_SECRET": _client, "PINTEREST_HTTPS_PROXY": _client,
+    "PINTEREST_CA_BUNDLE": _client,
     "PINTEREST_HTTP_TIMEOUT_SECONDS": _client, "PINTEREST_HTTP_CALL_TIMEOUT_SECONDS": _client,
     "PINTEREST_HTTP_MAX_BODY_MB": _client, "PINTEREST_MAX_PAGES": _client,
     "PINTEREST_RETRY_BACKOFF_SECONDS": retry_policy, "PINTEREST_MAX_RATE_LIMIT_WAIT_SECONDS": retry_policy,

@@ -93,6 +93,7 @@ def _login(args: argparse.Namespace) -> int:
         env = _environment(args)
         base_url = check_base_url(settings.api_base_url(env))
         app = app_credentials(env, base_url)
+        limits, retry = settings.http_limits(env), settings.retry_policy(env)  # read before the consent page
         if app is None:
             return _fail("set PINTEREST_APP_ID and PINTEREST_APP_SECRET (your app's id and secret from "
                          "developers.pinterest.com) to log in")
@@ -105,9 +106,9 @@ def _login(args: argparse.Namespace) -> int:
         scopes = tuple(s.strip() for s in args.scopes.split(",") if s.strip())
         proxy = settings.https_proxy(env)
         warn_about_ignored_proxies(env, proxy)
-        with isolated(https_proxy=proxy) as session:
+        with isolated(https_proxy=proxy, ca_bundle=settings.ca_bundle(env)) as session:
             tokens = login(base_url, app, show, redirect_uri=args.redirect_uri, scopes=scopes,
-                           timeout_seconds=args.timeout, session=session)
+                           timeout_seconds=args.timeout, session=session, limits=limits, retry=retry)
         token_file = TokenFile(settings.token_file_path(env))
         token_file.write(tokens)
     except (BaseUrlError, CredentialsError, PinterestError, OSError, settings.SettingsError) as error:

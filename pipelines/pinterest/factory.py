@@ -41,6 +41,7 @@ def check_client_settings(env: Mapping[str, str] = os.environ) -> None:
     settings.http_limits(env)
     settings.retry_policy(env)
     settings.https_proxy(env)
+    settings.ca_bundle(env)
     app_credentials(env, base_url)
     tokens_from_env(env)
     token_file = TokenFile(settings.token_file_path(env))
@@ -53,7 +54,7 @@ def client_from_env(env: Mapping[str, str] = os.environ, *, config: ClientConfig
     """A client for the configured account and a description of where its tokens came from. The retry
     policy and the HTTP limits always come from the environment (PINTEREST_RETRY_BACKOFF_SECONDS,
     PINTEREST_HTTP_*, PINTEREST_MAX_PAGES, PINTEREST_MAX_RATE_LIMIT_WAIT_SECONDS); its only proxy is
-    PINTEREST_HTTPS_PROXY."""
+    PINTEREST_HTTPS_PROXY, its only CA bundle PINTEREST_CA_BUNDLE."""
     base_url = settings.api_base_url(env)
     config = dataclasses.replace(config or ClientConfig(base_url=base_url, today=lambda: settings.today(env)),
                                  retry=settings.retry_policy(env), limits=settings.http_limits(env))
@@ -62,7 +63,7 @@ def client_from_env(env: Mapping[str, str] = os.environ, *, config: ClientConfig
     stats = stats or CallStats()
     proxy = settings.https_proxy(env)
     warn_about_ignored_proxies(env, proxy)
-    session = isolated(https_proxy=proxy)
+    session = isolated(https_proxy=proxy, ca_bundle=settings.ca_bundle(env))
     manager = TokenManager(tokens, session, config.base_url, app_credentials(env, config.base_url), token_file,
                            config.limits, on_refresh=lambda: stats.add(token_refreshes=1), retry=config.retry)
     return PinterestClient(config, manager, budgets=budgets, stats=stats, session=session), source

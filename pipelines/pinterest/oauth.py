@@ -210,9 +210,10 @@ def authorization_url(base_url: str, app_id: str, redirect_uri: str, scopes: tup
 def login(base_url: str, app: AppCredentials, open_browser: Callable[[str], None], *,
           redirect_uri: str = DEFAULT_REDIRECT_URI, scopes: tuple[str, ...] = DEFAULT_SCOPES,
           timeout_seconds: float = 300.0, session: requests.Session | None = None,
-          limits: HttpLimits = DEFAULT_LIMITS) -> Tokens:
+          limits: HttpLimits = DEFAULT_LIMITS, retry: RetryPolicy = DEFAULT_RETRY) -> Tokens:
     """The authorization-code flow: show the consent page, receive the code on a one-shot listener bound
-    to 127.0.0.1, check `state`, exchange the code. Returns the new tokens."""
+    to 127.0.0.1, check `state`, exchange the code (within `limits`, retried as `retry` says). Returns the new
+    tokens."""
     parts = urllib.parse.urlsplit(redirect_uri)
     if parts.scheme != "http" or parts.hostname not in ("localhost", "127.0.0.1") or not parts.port:
         raise CredentialsError(f"the redirect URI must be http://localhost:PORT/... or http://127.0.0.1:PORT/... "
@@ -269,7 +270,7 @@ def login(base_url: str, app: AppCredentials, open_browser: Callable[[str], None
     try:
         body = request_tokens(session, base_url, app, {"grant_type": "authorization_code", "code": outcome["code"],
                                                        "redirect_uri": redirect_uri, "continuous_refresh": "true"},
-                              limits)
+                              limits, retry)
     finally:
         if own_session:
             session.close()

@@ -4,7 +4,9 @@
 refresh token and the app secret in plain text to the proxy (the URL check sees only the API's URL), and a
 .netrc entry for the API's host would replace the Authorization header. So every session the client sends
 with has `trust_env` off, and the one proxy it uses is the explicit PINTEREST_HTTPS_PROXY, for https URLs
-only: through it a request is a CONNECT tunnel, so the proxy sees the host name and never a header.
+only: through it a request is a CONNECT tunnel, so the proxy sees the host name and never a header. Likewise
+the CAs it trusts are the default ones (certifi's) or those of the explicit PINTEREST_CA_BUNDLE, never
+REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE.
 """
 
 from __future__ import annotations
@@ -18,13 +20,17 @@ log = logging.getLogger("pipelines.pinterest")
 ENVIRONMENT_PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
 
 
-def isolated(session: requests.Session | None = None, https_proxy: str | None = None) -> requests.Session:
+def isolated(session: requests.Session | None = None, https_proxy: str | None = None,
+             ca_bundle: str | None = None) -> requests.Session:
     """`session` (or a new one) with the environment ignored and, at most, a proxy for https URLs; a proxy
-    set on it for any other scheme is dropped, as plain http would show the proxy every header."""
+    set on it for any other scheme is dropped, as plain http would show the proxy every header. With
+    `ca_bundle` (a PEM file or a directory of them) it trusts those CAs instead of the default ones."""
     session = session or requests.Session()
     session.trust_env = False
     proxy = https_proxy or session.proxies.get("https")
     session.proxies = {"https": proxy} if proxy else {}
+    if ca_bundle:
+        session.verify = ca_bundle
     return session
 
 
