@@ -5,9 +5,17 @@ slot it claimed stays claimed: with `max_concurrent_runs: 1` and the `warehouse`
 run would wait for it forever. `free_dead_runs` finds such runs by their processes (a process is the same one
 only if its start time matches, so a reused PID is not taken for it), marks them failed and frees their pool
 claims. A command's run killed before it started (NOT_STARTED or STARTING, with the command's owner tags) is
-marked failed likewise. A run with any live process, or whose processes are unknown or on another host, is never
-touched; the UI says instead, once a minute, which runs in progress a run queued for over a minute waits for
+marked failed likewise. A run with any live process, or whose processes are unknown here, is never touched; the
+UI says instead, once a minute, which runs in progress a run queued for over a minute waits for
 (`explain_queued_runs`): a stopped (SIGSTOP) `pinterest-etl run` holds the UI's queue until it ends.
+
+A pid means something only on its host, since its boot, in its PID namespace (a container, `unshare -p`: pid 1
+there is not the host's init), and one instance's storage can be shared by all of them. So a run is judged only
+where it was tagged (`place_tags`: host, boot id, PID namespace inode): a command's run by its owner tags; a
+run launched from the UI by the `pinterest-etl ui` that started its `dagster dev`, which ties the run to its
+place as soon as it sees the run's worker among its own descendants (every check, `launches_runs`). Until then
+only that kind of process judges it, and only once its processes were last seen over a minute ago (a live
+worker is tied within the first check); `run`/`load` leave untied runs alone.
 
 `pinterest-etl run`/`load` runs claim no pool slot at all (`command_instance`): the run lock already admits one
 of them per data directory, and the warehouse's own lock (bounded by PINTEREST_WAREHOUSE_LOCK_WAIT_SECONDS)
@@ -32,6 +40,12 @@ from dagster._core.instance.ref import InstanceRef
 OWNER_PID_TAG = "pinterest-etl/pid"
 OWNER_START_TAG = "pinterest-etl/process-start"  # the process's start time, in clock ticks after boot
 OWNER_HOST_TAG = "pinterest-etl/host"
+OWNER_BOOT_TAG = "pinterest-etl/boot-id"
+OWNER_PID_NAMESPACE_TAG = "pinterest-etl/pid-namespace"  # the inode of /proc/self/ns/pid
+_PLACE_TAGS = (OWNER_HOST_TAG, OWNER_BOOT_TAG, OWNER_PID_NAMESPACE_TAG)
+# A launched run not tied to a place is judged (by a `pinterest-etl ui`) only when its processes were last seen
+# this long ago: the UI that launched it ties it within one check (DEAD_RUN_CHECK_SECONDS) while they live.
+UNTIED_RUN_JUDGED_AFTER_SECONDS = 60.0
 # Dagster runs in these statuses can only end by their own process; STARTING ones are Dagster's run monitoring's
 # (start_timeout_seconds), QUEUED ones hold nothing.
 _RUNNING = [dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
@@ -81,10 +95,47 @@ def _boot_time() -> float:
     raise OSError("/proc/stat has no btime line")
 
 
+def _parent_pid(pid: int) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return None
+    return int(stat[stat.rindex(")") + 2:].split()[1])
+
+
+def _descends_from_this_process(pid: int) -> bool:
+    me = os.getpid()
+    seen = set()
+    while pid not in seen and pid > 1:  # pid 0 and 1 have no parent worth following
+        if pid == me:
+            return True
+        seen.add(pid)
+        pid = _parent_pid(pid) or 0
+    return False
+
+
+def place_tags() -> dict[str, str]:
+    """Tags naming where this process's pids mean something: its host, its boot, its PID namespace (empty when
+    unknown: a run so tagged is judged nowhere)."""
+    try:
+        boot_id = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        boot_id = ""
+    try:
+        namespace = str(os.stat("/proc/self/ns/pid").st_ino)
+    except OSError:
+        namespace = ""
+    return {OWNER_HOST_TAG: socket.gethostname(), OWNER_BOOT_TAG: boot_id, OWNER_PID_NAMESPACE_TAG: namespace}
+
+
+def _tied_here(tags: dict[str, str]) -> bool:
+    here = place_tags()
+    return all(here[name] and tags.get(name) == here[name] for name in _PLACE_TAGS)
+
+
 def owner_tags() -> dict[str, str]:
-    """Tags naming this process as the one that runs a run."""
-    return {OWNER_PID_TAG: str(os.getpid()), OWNER_START_TAG: str(process_start_ticks(os.getpid())),
-            OWNER_HOST_TAG: socket.gethostname()}
+    """Tags naming this process as the one that runs a run, and where."""
+    return {OWNER_PID_TAG: str(os.getpid()), OWNER_START_TAG: str(process_start_ticks(os.getpid())), **place_tags()}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,25 +156,50 @@ class RunProcess:
         return _boot_time() + ticks / _CLOCK_TICKS <= (self.seen_at or 0.0) + _START_TIME_TOLERANCE_SECONDS
 
 
-def run_processes(instance: dg.DagsterInstance, run: dg.DagsterRun) -> list[RunProcess]:
+def run_processes(instance: dg.DagsterInstance, run: dg.DagsterRun, launches_runs: bool = False) -> list[RunProcess]:
     """The processes of this machine that executed `run`: the command's own (its tags), or the run worker and
-    step workers a launched run's events name. Empty when they cannot be known here (another host, or a system
-    without /proc, where a live process could not be told from a dead one)."""
+    step workers a launched run's events name. Empty when they cannot be known here: a system without /proc
+    (a live process could not be told from a dead one), a run tagged with another place (host, boot, PID
+    namespace), or a launched run not tied to any place unless this process launches runs (`pinterest-etl ui`)
+    and they were last seen over UNTIED_RUN_JUDGED_AFTER_SECONDS ago."""
     if not Path("/proc/self/stat").exists():
         return []
     if OWNER_PID_TAG in run.tags:
-        if run.tags.get(OWNER_HOST_TAG) != socket.gethostname() or not run.tags.get(OWNER_START_TAG, "").isdigit():
+        if not _tied_here(run.tags) or not run.tags.get(OWNER_START_TAG, "").isdigit():
             return []
         return [RunProcess(int(run.tags[OWNER_PID_TAG]), start_ticks=int(run.tags[OWNER_START_TAG]))]
+    tied = OWNER_HOST_TAG in run.tags
+    if (tied and not _tied_here(run.tags)) or (not tied and not launches_runs):
+        return []
+    processes = _launched_processes(instance, run)
+    if not tied and any(time.time() - (p.seen_at or 0.0) < UNTIED_RUN_JUDGED_AFTER_SECONDS for p in processes):
+        return []
+    return processes
+
+
+def _launched_processes(instance: dg.DagsterInstance, run: dg.DagsterRun) -> list[RunProcess]:
+    """The run worker and step workers a launched run's events name, each when it was last seen."""
     events = instance.all_logs(run.run_id, of_type={dg.DagsterEventType.ENGINE_EVENT,
                                                    dg.DagsterEventType.STEP_WORKER_STARTED})
-    processes = {}
+    processes: dict[int, RunProcess] = {}
     for entry in events:
         metadata = entry.dagster_event.event_specific_data.metadata if entry.dagster_event.event_specific_data else {}
         pid = metadata.get("pid")
         if pid is not None and str(pid.value).isdigit():
-            processes.setdefault(int(pid.value), RunProcess(int(pid.value), seen_at=entry.timestamp))
+            processes[int(pid.value)] = RunProcess(int(pid.value), seen_at=entry.timestamp)
     return list(processes.values())
+
+
+def tie_launched_runs(instance: dg.DagsterInstance) -> None:
+    """Tag each run in progress whose events name a live descendant of this process (the run workers of the
+    `dagster dev` this `pinterest-etl ui` started) with this process's place, where it can then be judged."""
+    if not Path("/proc/self/stat").exists():
+        return
+    for run in instance.get_runs(filters=dg.RunsFilter(statuses=[*_RUNNING, *_NOT_YET_RUNNING])):
+        if OWNER_PID_TAG in run.tags or OWNER_HOST_TAG in run.tags:
+            continue
+        if any(p.is_alive() and _descends_from_this_process(p.pid) for p in _launched_processes(instance, run)):
+            instance.add_run_tags(run.run_id, place_tags())
 
 
 def _claims_by_run(instance: dg.DagsterInstance) -> dict[str, set[str]]:
@@ -145,15 +221,18 @@ def _gone(processes: Iterable[RunProcess]) -> str:
         f"its processes {', '.join(map(str, pids))} are gone"
 
 
-def free_dead_runs(instance: dg.DagsterInstance, report: Callable[[str], None]) -> list[str]:
+def free_dead_runs(instance: dg.DagsterInstance, report: Callable[[str], None], launches_runs: bool = False) -> list[str]:
     """Mark every run whose processes all died failed and free the pool claims of dead or finished runs; tell
-    `report` one line per run; return their ids."""
+    `report` one line per run; return their ids. `launches_runs`: this process started the `dagster dev` that
+    launches the instance's runs (`pinterest-etl ui`): it ties them to its place first, and judges untied ones."""
+    if launches_runs:
+        tie_launched_runs(instance)
     claims = _claims_by_run(instance)
     freed = []
     for run in instance.get_runs(filters=dg.RunsFilter(statuses=[*_RUNNING, *_NOT_YET_RUNNING])):
         if run.status in _NOT_YET_RUNNING and OWNER_PID_TAG not in run.tags:
             continue
-        processes = run_processes(instance, run)
+        processes = run_processes(instance, run, launches_runs)
         if not processes or any(p.is_alive() for p in processes):
             continue
         gone = _gone(processes)
@@ -167,7 +246,8 @@ def free_dead_runs(instance: dg.DagsterInstance, report: Callable[[str], None]) 
         freed.append(run.run_id)
     for run_id, pools in claims.items():
         run = instance.get_run_by_id(run_id)
-        if run is not None and not (run.is_finished and not any(p.is_alive() for p in run_processes(instance, run))):
+        if run is not None and not (run.is_finished and not any(p.is_alive()
+                                                                for p in run_processes(instance, run, launches_runs))):
             continue
         instance.event_log_storage.free_concurrency_slots_for_run(run_id)
         status = "no longer exists" if run is None else f"ended ({run.status.value})"
@@ -209,12 +289,12 @@ def _describe_in_progress(instance: dg.DagsterInstance, record) -> str:
 
 def free_dead_runs_until(stop: threading.Event, interval: float, report: Callable[[str], None]) -> None:
     """`free_dead_runs` on DAGSTER_HOME's instance every `interval` seconds until `stop` is set (the UI's runs
-    end while it serves them), and `explain_queued_runs`."""
+    end while it serves them), and `explain_queued_runs`; for the `pinterest-etl ui` that launches its runs."""
     told: dict[str, float] = {}
     with dg.DagsterInstance.get() as instance:
         while not stop.wait(interval):
             try:
-                free_dead_runs(instance, report)
+                free_dead_runs(instance, report, launches_runs=True)
                 explain_queued_runs(instance, report, told)
             except Exception as error:  # noqa: BLE001 - a failed check (say, SQLite busy) must not end the checks
                 report(f"could not check for dead runs this time: {type(error).__name__}: {error}")

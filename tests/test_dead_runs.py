@@ -25,11 +25,14 @@ import pytest
 from dagster._core.instance.ref import InstanceRef
 
 from pipelines.dagster_instance import (
+    OWNER_BOOT_TAG,
     OWNER_HOST_TAG,
+    OWNER_PID_NAMESPACE_TAG,
     OWNER_PID_TAG,
     OWNER_START_TAG,
     free_dead_runs,
     owner_tags,
+    place_tags,
     process_start_ticks,
 )
 from tests.conftest import TODAY
@@ -105,9 +108,9 @@ def started_run(instance: dg.DagsterInstance, tags: dict[str, str], pool: str | 
     return run
 
 
-def reaped(instance: dg.DagsterInstance) -> tuple[list[str], list[str]]:
+def reaped(instance: dg.DagsterInstance, launches_runs: bool = False) -> tuple[list[str], list[str]]:
     lines = []
-    return free_dead_runs(instance, report=lines.append), lines
+    return free_dead_runs(instance, report=lines.append, launches_runs=launches_runs), lines
 
 
 def test_a_run_whose_process_is_gone_is_marked_failed_and_its_pool_claim_freed(dagster_home):
@@ -146,6 +149,60 @@ def test_a_run_of_another_host_or_of_unknown_processes_is_left_alone(dagster_hom
         assert {instance.get_run_by_id(r.run_id).status for r in (elsewhere, unknown)} == {dg.DagsterRunStatus.STARTED}
 
 
+@pytest.mark.parametrize("place", [{OWNER_BOOT_TAG: "another-boot"}, {OWNER_PID_NAMESPACE_TAG: "4026539999"},
+                                   {OWNER_BOOT_TAG: "", OWNER_PID_NAMESPACE_TAG: ""}])
+def test_a_run_of_another_boot_or_pid_namespace_or_of_no_known_place_is_left_alone(dagster_home, place):
+    """A pid of another boot, or of another PID namespace (a container, `unshare -p`), is another process."""
+    pid, ticks = ended_process()
+    with instance_at(dagster_home) as instance:
+        run = started_run(instance, {**owner_tags(), OWNER_PID_TAG: str(pid), OWNER_START_TAG: str(ticks), **place})
+        launched = started_run(instance, {**place_tags(), **place}, pool=None)
+        engine_event(instance, launched, pid, time.time() - 3600)
+        assert reaped(instance, launches_runs=True) == ([], [])
+        assert {instance.get_run_by_id(r.run_id).status for r in (run, launched)} == {dg.DagsterRunStatus.STARTED}
+
+
+# A run recorded by a process in its own PID namespace (pid 1 there), which then waits until its stdin closes.
+RUN_IN_A_PID_NAMESPACE = """
+import sys
+import dagster as dg
+from dagster._core.instance.ref import InstanceRef
+from pipelines.dagster_instance import owner_tags
+with dg.DagsterInstance.from_ref(InstanceRef.from_dir(sys.argv[1])) as instance:
+    run = instance.add_run(dg.DagsterRun(job_name="pinterest_daily", status=dg.DagsterRunStatus.STARTED,
+                                         tags=owner_tags()))
+print(run.run_id, flush=True)
+sys.stdin.read()
+"""
+
+
+def pid_namespaces_refused() -> str | None:
+    """Why this test cannot start a process in a new PID namespace here, or None when it can."""
+    if shutil.which("unshare") is None:
+        return "no unshare command"
+    tried = subprocess.run(["unshare", "-p", "-f", "--mount-proc", "true"], capture_output=True, text=True)
+    return None if tried.returncode == 0 else f"unshare -p -f --mount-proc is not permitted: {tried.stderr.strip()}"
+
+
+def test_a_live_run_in_another_pid_namespace_is_left_alone(dagster_home):
+    """A run whose process is pid 1 of its own PID namespace (as with `unshare -p -f --mount-proc` or a container
+    sharing DAGSTER_HOME) is not judged by the host's pid 1."""
+    refused = pid_namespaces_refused()
+    if refused:
+        pytest.skip(refused)
+    inside = subprocess.Popen(["unshare", "-p", "-f", "--mount-proc", sys.executable, "-c", RUN_IN_A_PID_NAMESPACE,
+                               str(dagster_home)], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        run_id = inside.stdout.readline().strip()
+        with instance_at(dagster_home) as instance:
+            assert instance.get_run_by_id(run_id).tags[OWNER_PID_TAG] == "1"
+            assert reaped(instance, launches_runs=True) == ([], [])
+            assert instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.STARTED
+    finally:
+        inside.stdin.close()
+        inside.wait(timeout=30)
+
+
 def engine_event(instance: dg.DagsterInstance, run: dg.DagsterRun, pid: int, at: float) -> None:
     """What a launched run's worker records when it starts: an engine event naming its pid."""
     from dagster._core.events import DagsterEvent, EngineEventData
@@ -160,14 +217,45 @@ def engine_event(instance: dg.DagsterInstance, run: dg.DagsterRun, pid: int, at:
 
 def test_a_launched_run_is_judged_by_the_processes_its_events_name(dagster_home):
     with instance_at(dagster_home) as instance:
-        current = started_run(instance, {})
+        current = started_run(instance, place_tags())
         engine_event(instance, current, os.getpid(), time.time())
         # An hour ago this pid was another process's: this one started since.
-        earlier = started_run(instance, {}, pool=None)
+        earlier = started_run(instance, place_tags(), pool=None)
         engine_event(instance, earlier, os.getpid(), time.time() - 3600)
         assert reaped(instance) == ([earlier.run_id], [f"Marked run {earlier.run_id} failed: its process "
                                                        f"{os.getpid()} is gone"])
         assert instance.get_run_by_id(current.run_id).status == dg.DagsterRunStatus.STARTED
+
+
+def test_a_launched_run_not_tied_to_a_place_is_judged_only_by_the_ui_and_only_after_a_minute(dagster_home):
+    """Untied, a launched run may be another machine's: `run`/`load` leave it alone; the UI, whose own live runs
+    it ties within a check, judges one whose processes were last seen over a minute ago."""
+    pid, _ = ended_process()
+    with instance_at(dagster_home) as instance:
+        earlier = started_run(instance, {}, pool=None)
+        engine_event(instance, earlier, pid, time.time() - 3600)
+        recent = started_run(instance, {}, pool=None)
+        engine_event(instance, recent, pid, time.time() - 5)
+        assert reaped(instance) == ([], [])
+        assert reaped(instance, launches_runs=True)[0] == [earlier.run_id]
+        assert instance.get_run_by_id(recent.run_id).status == dg.DagsterRunStatus.STARTED
+
+
+def test_the_ui_ties_a_launched_run_whose_worker_is_its_descendant_to_its_place(dagster_home):
+    """Once tied, the run is judged by any command of the same place: its worker killed, `run` marks it failed."""
+    worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        with instance_at(dagster_home) as instance:
+            run = started_run(instance, {}, pool=None)
+            engine_event(instance, run, worker.pid, time.time())
+            assert reaped(instance, launches_runs=True) == ([], [])
+            assert {k: v for k, v in instance.get_run_by_id(run.run_id).tags.items() if k in place_tags()} == place_tags()
+            worker.kill()
+            worker.wait()
+            assert reaped(instance)[0] == [run.run_id]
+    finally:
+        worker.kill()
+        worker.wait()
 
 
 def test_the_pool_claim_of_a_run_that_ended_is_freed(dagster_home):

@@ -49,7 +49,7 @@ def _ui(args: argparse.Namespace) -> int:
     os.environ["PINTEREST_ETL_HOME"] = str(settings.etl_home().resolve())  # the same data whatever the cwd
     Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
     with dg.DagsterInstance.get() as instance:
-        free_dead_runs(instance, report=_say)
+        free_dead_runs(instance, report=_say, launches_runs=True)
     stop_checks = threading.Event()
     threading.Thread(target=free_dead_runs_until, args=(stop_checks, DEAD_RUN_CHECK_SECONDS, _say),
                      name="dead-runs", daemon=True).start()
