@@ -459,3 +459,12 @@ def test_a_cli_run_and_auth_commands_against_an_echoing_api_leak_no_secret(tmp_p
     assert any(p.is_file() for p in dagster_home.rglob("*")) and "bad request; you sent Bearer ****" in outputs[3].stderr
     for secret in forms_of(values):  # ...its credentials are not
         assert leaked_anywhere(secret, outputs, home, dagster_home) == []
+
+
+def test_a_value_from_an_answer_is_shown_masked_escaped_and_cut():
+    from pipelines.pinterest.errors import shown_value
+
+    assert shown_value("pinr_abc and Basic dXNlcjpwdw==") == "**** and Basic ****"
+    assert shown_value("READY\n2026-01-01 ERROR forged line\x1b[2J") == "READY\\x0a2026-01-01 ERROR forged line\\x1b[2J"
+    assert shown_value(float("inf")) == "Infinity" and shown_value(None) == "null" and shown_value("12") == "12"
+    assert shown_value("x" * 1000) == "x" * 80 + "… (1000 chars)"
