@@ -22,9 +22,11 @@ def check_specs(asset: str, checks: tuple[Check, ...]) -> list[dg.AssetCheckSpec
 LAKE_CHECKS = {
     "no_final_value_regressed": "No final value was taken back by a newer answer: none was less final than an older "
                                 "one (a READY day answered PROCESSING or empty later; an ads day final when fetched, "
-                                "then not), and no newer final answer lacked a metric an older final one had (absent "
-                                "or null). Such keys keep their final values; the metadata `final_values_kept` counts "
-                                "them (per date: `final_values_kept_per_date`).",
+                                "then not), and no newer final organic answer lacked a metric its request asked for "
+                                "that an older final one had (absent or null). Such keys keep their final values; the "
+                                "metadata `final_values_kept` counts them (per date: `final_values_kept_per_date`). "
+                                "A newer final ads answer replaces its keys wholly (the API leaves out zeros and rows "
+                                "without delivery), and a metric a narrower request did not ask for is not kept.",
     "no_unrequested_rows": "No answer held entities its request did not ask for (a pin not in pin_ids, an ad account, "
                            "campaign, ad group or ad not in the call's ids). Their rows are dropped; the metadata "
                            "`unrequested_entities` names the endpoint, the ids and the raw file.",

@@ -27,6 +27,11 @@ from pipelines.tables import DAILY_STATUS, DAILY_STATUS_KEY, METRIC_DAILY, PIN_L
 STAGING_MEMORY_LIMIT = "512MB"
 _FLUSH_ROWS = 500_000  # rows buffered before every date's share is appended to its staging file
 _SOURCE = "source"  # staging column: the answer's number in reading order (newer fetches have higher numbers)
+# Per staged answer: when it was fetched, the metrics its request asked for, and its coverage (null when it has none).
+_ANSWERS = pa.schema([(_SOURCE, pa.int64()), ("extracted_at", METRIC_DAILY.field("extracted_at").type),
+                      ("requested_metrics", pa.list_(pa.string())), ("entity_type", pa.string()),
+                      ("entity_ids", pa.list_(pa.string())), ("split_field", pa.string()), ("split_value", pa.string()),
+                      ("first_date", pa.date32()), ("last_date", pa.date32()), ("final_up_to", pa.date32())])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,6 +43,25 @@ class Normalized:
     lifetime: pa.Table | None = None
     # Entities the answer holds although its request did not ask for them (id -> rows dropped).
     unrequested: Mapping[str, int] = dataclasses.field(default_factory=dict)
+    # The keys the answer speaks for, rows or not (None: only those it has rows for).
+    coverage: Coverage | None = None
+    # The metrics its request asked for (None: every metric); a final value of another metric is not rescued.
+    requested_metrics: frozenset[str] | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Coverage:
+    """What an answer covers: every requested entity on every day of its window, in its split bucket. An answer
+    with a coverage answers each key it covers wholly: a metric it has no value for is absent (the ads API leaves out
+    zero values) and a key it has no row for has no delivery (the ads API leaves out such rows), so a newer covering
+    answer replaces an older answer's key and values; days up to `final_up_to` are final."""
+
+    entity_type: str
+    entity_ids: tuple[str, ...]
+    split_field: str
+    split_value: str
+    dates: DateRange
+    final_up_to: dt.date
 
 
 @dataclasses.dataclass(frozen=True)
@@ -142,6 +166,7 @@ class _Staged:
     lifetime: pa.Table
     unrequested: list[UnrequestedRows]
     identities: pa.Array  # per answer number, the identity whose lake files its rows go to
+    answers: pa.Table  # per answer number, _ANSWERS
 
 
 def stage(folder: Path, zones: list[RawZone], requested: DateRange, source: Source) -> _Staged:
@@ -152,6 +177,7 @@ def stage(folder: Path, zones: list[RawZone], requested: DateRange, source: Sour
     metric, status = _DateFiles(folder, "metric_daily", METRIC_DAILY), _DateFiles(folder, "daily_status", DAILY_STATUS)
     lifetime: list[pa.Table] = []
     unrequested: list[UnrequestedRows] = []
+    answers: list[dict] = []
     first, last = pa.scalar(requested.start, pa.date32()), pa.scalar(requested.end, pa.date32())
     files = 0
     try:
@@ -166,6 +192,7 @@ def stage(folder: Path, zones: list[RawZone], requested: DateRange, source: Sour
                 _refuse_repeated_keys(record.endpoint, rows.status)
             except AnswerValueError as error:
                 raise error.in_raw_file(record.path) from None
+            answers.append(_answer(number, record, rows))
             if rows.unrequested:
                 unrequested.append(UnrequestedRows(record.endpoint, str(record.path), tuple(rows.unrequested),
                                                    sum(rows.unrequested.values())))
@@ -185,7 +212,19 @@ def stage(folder: Path, zones: list[RawZone], requested: DateRange, source: Sour
         status.close()
     empty = PIN_LIFETIME.append(pa.field(_SOURCE, pa.int64())).empty_table()
     return _Staged(files, metric, status, pa.concat_tables([empty, *lifetime]), unrequested,
-                   pa.array(identities, pa.string()))
+                   pa.array(identities, pa.string()), pa.Table.from_pylist(answers, _ANSWERS))
+
+
+def _answer(number: int, record: RawRecord, rows: Normalized) -> dict:
+    """An answer's row of _ANSWERS."""
+    answer = {_SOURCE: number, "extracted_at": record.fetched_at,
+              "requested_metrics": sorted(rows.requested_metrics) if rows.requested_metrics is not None else None}
+    if rows.coverage is not None:
+        covered = rows.coverage
+        answer.update(entity_type=covered.entity_type, entity_ids=list(covered.entity_ids),
+                      split_field=covered.split_field, split_value=covered.split_value, first_date=covered.dates.start,
+                      last_date=covered.dates.end, final_up_to=covered.final_up_to)
+    return answer
 
 
 def _refuse_repeated_keys(endpoint: str, status: pa.Table) -> None:
@@ -202,41 +241,64 @@ def _refuse_repeated_keys(endpoint: str, status: pa.Table) -> None:
 def choose_newest(con: duckdb.DuckDBPyConnection, staged: _Staged, date: dt.date) -> tuple[pa.Table, pa.Table, int]:
     """A date's staged rows with one answer per key: (daily_status rows, metric_daily rows, the number of keys that
     kept a final value a newer answer did not hold as final).
-    Per key the status row, and the values while not final, are those of one answer: a final one wins over one that
-    is not (a READY day is never replaced by a later PROCESSING or empty one; ads answers are final as of their own
-    fetch), then the newest (latest extracted_at, then the later read). A final value is never removed by a later
-    answer: per key and metric the newest final value is kept, also when the newest final answer lacks the metric
-    (absent is not zero; preliminary values are taken as their answer has them). Keys answered once (a range
-    fetched once) are not ranked."""
+    The answers of a key are those with a row for it and those whose coverage holds it (ads: every requested entity,
+    day and attribution, with or without a row). Per key one answer wins: a final one over one that is not (a READY
+    day is never replaced by a later PROCESSING or empty one; ads answers are final as of their own fetch), then the
+    newest (latest extracted_at, then the later read). The key's status row and values are the winner's; a winner
+    covering the key without a row removes it (ads: restated to no delivery).
+    Answers without coverage (organic) leave a final value in place that the winning final answer lacks although its
+    request asked for it (absent is not zero: an empty or partial READY day does not wipe READY values): per key and
+    metric the newest final value stays, so such a key may mix metrics of two final answers. A metric the request
+    did not ask for (a narrower metric_types) is not rescued. Keys of one answer (a range fetched once, no newer
+    covering answer) are not ranked."""
     status, metric = _rows_of(staged.status, date), _rows_of(staged.metric, date)
     key = ", ".join(DAILY_STATUS_KEY)
     con.register("status_rows", status)
     con.register("metric_rows", metric)
+    con.register("answers", staged.answers)
     try:
-        # First by a 64-bit hash of the key (a day's keys, not the range's, in memory), then only the rows whose hash
-        # repeats are compared exactly and ranked.
+        # Each answer's claim on a key: its row, or the date inside its coverage. First by a 64-bit hash of the key
+        # (a day's keys, not the range's, in memory), then only the keys claimed more than once are ranked exactly.
+        claims, parameters = f"SELECT {key}, {_SOURCE}, is_final IS TRUE AS final, extracted_at FROM status_rows", None
+        if con.execute("SELECT count(*) FROM answers WHERE $date BETWEEN first_date AND last_date",
+                       {"date": date}).fetchall()[0][0]:
+            claims = f"""
+                SELECT {key}, {_SOURCE}, bool_or(final) AS final, max(extracted_at) AS extracted_at
+                FROM ({claims} UNION ALL BY NAME
+                      SELECT $date AS date, entity_type, unnest(entity_ids) AS entity_id, split_field, split_value,
+                             {_SOURCE}, $date <= final_up_to AS final, extracted_at
+                      FROM answers WHERE $date BETWEEN first_date AND last_date)
+                GROUP BY ALL"""
+            parameters = {"date": date}
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE contested AS
-            WITH repeated AS (SELECT hash({key}) AS h FROM status_rows GROUP BY 1 HAVING count(*) > 1)
-            SELECT {key}, {_SOURCE}, is_final IS TRUE AS final,
-                   row_number() OVER (PARTITION BY {key} ORDER BY is_final IS TRUE DESC, extracted_at DESC,
-                                                              {_SOURCE} DESC) = 1 AS won,
+            WITH claims AS ({claims}),
+                 repeated AS (SELECT hash({key}) AS h FROM claims GROUP BY 1 HAVING count(*) > 1)
+            SELECT {key}, {_SOURCE}, final,
+                   row_number() OVER (PARTITION BY {key} ORDER BY final DESC, extracted_at DESC, {_SOURCE} DESC) = 1 AS won,
                    row_number() OVER (PARTITION BY {key} ORDER BY extracted_at DESC, {_SOURCE} DESC) = 1 AS newest,
-                   count(*) FILTER (is_final) OVER (PARTITION BY {key}) > 1 AS finals_compete
-            FROM status_rows WHERE hash({key}) IN (SELECT h FROM repeated)""")
+                   count(*) FILTER (final) OVER (PARTITION BY {key}) > 1 AS finals_compete
+            FROM claims WHERE hash({key}) IN (SELECT h FROM repeated)""", parameters)
         if not con.execute("SELECT count(*) FROM contested").fetchall()[0][0]:
             return status, metric, 0
         lost = f"(SELECT * FROM contested WHERE NOT won) USING ({key}, {_SOURCE})"
         kept_status = con.sql(f"SELECT * FROM status_rows ANTI JOIN {lost}").to_arrow_table()
-        # The winning answer's values, and, where several final answers compete, the final values it lacks: of
-        # the older final answers, the newest that has each. Those are few (none when answers agree on their
-        # metrics), so only they are ranked.
+        # The winning answer's values and, where several final answers compete and the winner has no coverage, the
+        # final values it lacks of metrics it asked for: of the older final answers, the newest that has each. Those
+        # are few (none when answers agree on their metrics), so only they are ranked.
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE rescued AS
-            WITH final_rows AS (SELECT m.*, c.won FROM metric_rows m
-                                JOIN (SELECT * FROM contested WHERE finals_compete AND final) c USING ({key}, {_SOURCE}))
-            SELECT * EXCLUDE (won) FROM (SELECT * FROM final_rows WHERE NOT won)
-            ANTI JOIN (SELECT {key}, metric FROM final_rows WHERE won) USING ({key}, metric)
+            WITH winners AS (SELECT c.* EXCLUDE ({_SOURCE}), c.{_SOURCE} AS winner, a.requested_metrics
+                             FROM contested c JOIN answers a USING ({_SOURCE})
+                             WHERE c.won AND c.final AND c.finals_compete AND a.entity_ids IS NULL),
+                 older AS (SELECT m.*, w.winner, w.requested_metrics FROM metric_rows m
+                           JOIN (SELECT * FROM contested WHERE final AND NOT won) c USING ({key}, {_SOURCE})
+                           JOIN winners w USING ({key})
+                           WHERE w.requested_metrics IS NULL OR list_contains(w.requested_metrics, m.metric))
+            SELECT * EXCLUDE (winner, requested_metrics) FROM older
+            ANTI JOIN (SELECT {key}, metric FROM metric_rows
+                       JOIN (SELECT {key}, winner AS {_SOURCE} FROM winners) USING ({key}, {_SOURCE}))
+                 USING ({key}, metric)
             QUALIFY row_number() OVER (PARTITION BY {key}, metric ORDER BY extracted_at DESC, {_SOURCE} DESC) = 1""")
         kept_metric = con.sql(f"SELECT * FROM metric_rows ANTI JOIN {lost} UNION ALL BY NAME SELECT * FROM rescued"
                               ).to_arrow_table()
@@ -246,6 +308,7 @@ def choose_newest(con: duckdb.DuckDBPyConnection, staged: _Staged, date: dt.date
     finally:
         con.unregister("status_rows")
         con.unregister("metric_rows")
+        con.unregister("answers")
     return kept_status.select(status.schema.names), kept_metric.select(metric.schema.names), final_values_kept
 
 
@@ -263,7 +326,8 @@ def write_lake(con: duckdb.DuckDBPyConnection, lake: Lake, staged: _Staged, sour
             status, metric, final_values_kept = choose_newest(con, staged, date)
             if final_values_kept:
                 summary.final_values_kept[date] = final_values_kept
-            written = pc.unique(pc.take(staged.identities, status.column(_SOURCE))).to_pylist()
+            # Every identity answered for the date, also one left without rows (each restated to no delivery).
+            written = pc.unique(pc.take(staged.identities, _rows_of(staged.status, date).column(_SOURCE))).to_pylist()
             for table, rows, schema in (("metric_daily", metric, METRIC_DAILY), ("daily_status", status, DAILY_STATUS)):
                 owners = pc.take(staged.identities, rows.column(_SOURCE))
                 for key in written:

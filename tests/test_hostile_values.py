@@ -255,21 +255,19 @@ def test_a_newer_ready_answer_lacking_metrics_keeps_the_older_final_values_and_i
 
 
 CAMPAIGN_DAYS = "SELECT campaign_id, date, spend_in_micro_dollar, is_final FROM campaign_daily ORDER BY campaign_id, date"
+LATER = {"today": (TODAY + dt.timedelta(days=60)).isoformat()}  # fetched long after the attribution window: final
 
 
-def test_a_newer_final_ads_answer_with_a_null_column_keeps_the_older_final_values_and_is_reported(home, capsys):
-    """Two later fetches of the campaigns' answer, both final (fetched long after the attribution window): the
-    newest has SPEND_IN_MICRO_DOLLAR null in every row; the spend of the one before stays."""
-    later = {"today": (TODAY + dt.timedelta(days=60)).isoformat()}
-    store_newer_answer(home, "campaigns/analytics", {}, lambda rows: rows, context=later)
-    store_newer_answer(home, "campaigns/analytics", {}, every_row(None, "SPEND_IN_MICRO_DOLLAR"), context=later)
+def test_a_newer_final_ads_answer_with_a_null_column_replaces_the_older_values_without_warning(home, capsys):
+    """Two later fetches of every ads answer, both final: the newest has SPEND_IN_MICRO_DOLLAR null in every row,
+    which for the ads API is no value (as a left-out zero): the spend goes, nothing was taken back."""
+    restate_ads(home, lambda level, rows: rows, minutes=1, context=LATER)
+    restate_ads(home, lambda level, rows: every_row(None, "SPEND_IN_MICRO_DOLLAR")(rows), minutes=2, context=LATER)
     before = query(home, CAMPAIGN_DAYS)
     assert run_range(START, END, from_raw=True, only="ads") == 0
-    assert query(home, CAMPAIGN_DAYS) == [(*row, True) for *row, _ in before]
-    kept = sum(spend is not None for _, _, spend, *_ in before)
-    printed = capsys.readouterr()
-    assert f"check ads_lake.no_final_value_regressed: FAILED (violations: {kept})" in printed.out
-    assert latest_run_metadata(home.parent / "dagster")["ads_lake"]["final_values_kept"] == kept
+    assert query(home, CAMPAIGN_DAYS) == [(campaign, date, None, True) for campaign, date, *_ in before]
+    assert "check ads_lake.no_final_value_regressed: passed" in capsys.readouterr().out
+    assert latest_run_metadata(home.parent / "dagster")["ads_lake"]["final_values_kept"] == 0
 
 
 def store_campaign_report(home: Path, change=lambda report: report) -> Path:
@@ -409,3 +407,143 @@ def test_a_value_echoing_a_token_reaches_no_message_unmasked_or_whole(home, caps
     assert "pina_" not in printed and "Z" * 81 not in printed
     event_log = b"".join(p.read_bytes() for p in (home.parent / "dagster").rglob("*") if p.is_file())
     assert b"pina_" not in event_log and b"Z" * 81 not in event_log
+
+
+ADS_ENDPOINTS = {"ad_account": "ad_account/analytics", "campaign": "campaigns/analytics",
+                 "ad_group": "ad_groups/analytics", "ad": "ads/analytics"}
+ID_COLUMNS = {"ad_account": "AD_ACCOUNT_ID", "campaign": "CAMPAIGN_ID", "ad_group": "AD_GROUP_ID", "ad": "AD_ID"}
+ADDITIVE = ("SPEND_IN_MICRO_DOLLAR", "PAID_IMPRESSION", "CLICKTHROUGH_1")  # what the warehouse adds up level to level
+
+
+def restate_ads(home: Path, change, *, minutes: int, context: dict | None = None, levels=tuple(ADS_ENDPOINTS),
+                params=lambda params: params) -> None:
+    """Every ads analytics answer of the loaded run (of `levels`) stored again `minutes` later, as a later run of
+    the same requests would: rows changed by `change(level, rows)`, parameters by `params`, context updated."""
+    raw = RawZone(home / "raw")
+    endpoints = {ADS_ENDPOINTS[level] for level in levels}
+    originals = [r for path in raw.all_files() if (r := raw.read(path)).endpoint in endpoints and r.request_id != "test"]
+    for record in originals:
+        raw.write(record.endpoint, json.dumps(change(record.context["level"], json.loads(record.body))).encode(),
+                  params=params(record.params), path_params=record.path_params, window=record.window,
+                  context={**record.context, **(context or {})},
+                  fetched_at=record.fetched_at + dt.timedelta(minutes=minutes), request_id="test")
+
+
+def an_ad_with_clicks(home: Path, final: bool | None = None) -> tuple[dict[str, str], dt.date]:
+    """An ad with clicks on a day (not final, if final is False), and its ad group, campaign and ad account."""
+    not_final = "AND NOT is_final" if final is False else ""
+    ad, group, campaign, account, date = query(home, f"""
+        SELECT ad_id, ad_group_id, campaign_id, ad_account_id, date FROM ad_daily
+        WHERE clickthrough_1 > 0 {not_final} ORDER BY date, ad_id LIMIT 1""")[0]
+    return {"ad": ad, "ad_group": group, "campaign": campaign, "ad_account": account}, date
+
+
+def credit_back(home: Path, entities: dict[str, str], date: dt.date, *, whole_row: bool):
+    """A change of the ads answers: the ad loses its clicks on `date` (whole_row: all its delivery, so the API
+    leaves its row out; else the clicks only, whose column the API then leaves out as a zero), and its ad group,
+    campaign and ad account lose the same."""
+    ad_row = next(row for row in json.loads(newest_record(home, "ads/analytics").body)
+                  if row["AD_ID"] == entities["ad"] and row["DATE"][:10] == date.isoformat())
+    lost = {column: ad_row[column] for column in (ADDITIVE if whole_row else ("CLICKTHROUGH_1",)) if column in ad_row}
+
+    def change(level: str, rows: list) -> list:
+        restated = []
+        for row in rows:
+            if str(row[ID_COLUMNS[level]]) == entities[level] and row["DATE"][:10] == date.isoformat():
+                for column, value in lost.items():
+                    row[column] -= value
+                    if not row[column]:
+                        del row[column]
+                if level == "ad" and whole_row:
+                    continue
+            restated.append(row)
+        return restated
+    return change
+
+
+LEVEL_DAYS = ("SELECT entity_type, entity_id, metric, value FROM metric_daily WHERE date = ? "
+              "AND entity_id IN (?, ?, ?, ?) AND metric IN ('SPEND_IN_MICRO_DOLLAR', 'PAID_IMPRESSION', 'CLICKTHROUGH_1')")
+
+
+def level_values(home: Path, entities: dict[str, str], date: dt.date) -> dict[tuple[str, str], float]:
+    return {(level, metric): value for level, _, metric, value in query(home, LEVEL_DAYS, [date, *entities.values()])}
+
+
+def expected_after(before: dict, credited: dict[str, float]) -> dict:
+    """Every level's values less what was credited back; zeros have no value."""
+    after = {(level, metric): value - credited.get(metric, 0) for (level, metric), value in before.items()}
+    return {key: value for key, value in after.items() if value}
+
+
+@pytest.mark.parametrize("whole_row", [False, True], ids=["column-left-out", "row-left-out"])
+def test_a_final_ads_restatement_leaving_out_zeros_is_taken_at_every_level(home, capsys, whole_row):
+    """The ads API leaves out a zero column and a row without delivery: a newer final answer without them says
+    zero, not "missing". The restatement is taken whole, the levels still add up, nothing is reported."""
+    entities, date = an_ad_with_clicks(home)
+    before = level_values(home, entities, date)
+    credited = {metric: value for (level, metric), value in before.items()
+                if level == "ad" and (whole_row or metric == "CLICKTHROUGH_1")}
+    restate_ads(home, lambda level, rows: rows, minutes=1, context=LATER)
+    restate_ads(home, credit_back(home, entities, date, whole_row=whole_row), minutes=2, context=LATER)
+    assert run_range(START, END, from_raw=True, only="ads") == 0
+    assert level_values(home, entities, date) == expected_after(before, credited)
+    ad_days = query(home, "SELECT clickthrough_1 FROM ad_daily WHERE ad_id = ? AND date = ?", [entities["ad"], date])
+    assert ad_days == ([] if whole_row else [(None,)])
+    printed = capsys.readouterr().out
+    assert "check ads_lake.no_final_value_regressed: passed" in printed
+    assert "check ads_warehouse.ads_add_up_to_ad_groups: passed" in printed
+    assert latest_run_metadata(home.parent / "dagster")["ads_lake"]["final_values_kept"] == 0
+
+
+def test_a_newer_answer_not_final_without_an_ads_row_removes_the_older_row_not_final(home, capsys):
+    """A restatement to zero (no delivery left) while the day is still inside the attribution window."""
+    entities, date = an_ad_with_clicks(home, final=False)
+    restate_ads(home, credit_back(home, entities, date, whole_row=True), minutes=1)
+    assert run_range(START, END, from_raw=True, only="ads") == 0
+    assert query(home, "SELECT count(*) FROM daily_status WHERE entity_id = ? AND date = ?",
+                 [entities["ad"], date]) == [(0,)]
+    assert "check ads_lake.no_final_value_regressed: passed" in capsys.readouterr().out
+
+
+def test_a_newer_answer_not_final_without_an_ads_row_keeps_the_final_row_and_is_reported(home, capsys):
+    """Every ad day was fetched final, then again not final (the ad's row left out on one day): each keeps its final
+    answer, which is reported per key."""
+    entities, date = an_ad_with_clicks(home)
+    restate_ads(home, lambda level, rows: rows, minutes=1, context=LATER)
+    clicks = query(home, "SELECT clickthrough_1 FROM ad_daily WHERE ad_id = ? AND date = ?", [entities["ad"], date])
+    restate_ads(home, credit_back(home, entities, date, whole_row=True), minutes=2, levels=("ad",))
+    assert run_range(START, END, from_raw=True, only="ads") == 0
+    assert query(home, "SELECT clickthrough_1, is_final FROM ad_daily WHERE ad_id = ? AND date = ?",
+                 [entities["ad"], date]) == [(clicks[0][0], True)]
+    ad_days = query(home, "SELECT count(*) FROM daily_status WHERE entity_type = 'ad'")[0][0]
+    assert f"check ads_lake.no_final_value_regressed: FAILED (violations: {ad_days})" in capsys.readouterr().out
+
+
+def test_narrowed_ads_columns_drop_the_removed_column_without_warning(home, capsys):
+    """PINTEREST_ADS_COLUMNS narrowed between two final fetches: the newer answers do not have the column because
+    nobody asked for it, which is no value taken back."""
+    def without_spend(level: str, rows: list) -> list:
+        return [{k: v for k, v in row.items() if k != "SPEND_IN_MICRO_DOLLAR"} for row in rows]
+
+    restate_ads(home, lambda level, rows: rows, minutes=1, context=LATER)
+    restate_ads(home, without_spend, minutes=2, context=LATER, params=lambda params: {
+        **params, "columns": [c for c in params["columns"] if c != "SPEND_IN_MICRO_DOLLAR"]})
+    assert run_range(START, END, from_raw=True, only="ads") == 0
+    assert query(home, "SELECT count(*) FROM metric_daily WHERE metric = 'SPEND_IN_MICRO_DOLLAR'") == [(0,)]
+    assert query(home, "SELECT count(*) FROM metric_daily WHERE metric = 'PAID_IMPRESSION'")[0][0] > 0
+    assert "check ads_lake.no_final_value_regressed: passed" in capsys.readouterr().out
+
+
+def test_a_newer_ready_answer_of_narrower_metric_types_keeps_no_value_it_did_not_ask_for(home, capsys):
+    """The organic rescue keeps a final value a newer final answer lacks only when its request asked for it."""
+    def without_impression(answer):
+        for day in answer["all"]["daily_metrics"]:
+            (day.get("metrics") or {}).pop("IMPRESSION", None)
+        return answer
+
+    record = newest_record(home, "user_account/analytics", {"split_field": "NO_SPLIT"})
+    store_newer_answer(home, "user_account/analytics", {"split_field": "NO_SPLIT"}, without_impression,
+                       params={"metric_types": [m for m in record.params["metric_types"] if m != "IMPRESSION"]})
+    assert run_range(START, END, from_raw=True, only="organic") == 0
+    assert {impression for _, impression, *_ in query(home, READY_DAYS)} == {None}
+    assert "check organic_lake.no_final_value_regressed: passed" in capsys.readouterr().out

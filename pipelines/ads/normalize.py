@@ -18,7 +18,7 @@ from pipelines.pinterest.errors import ResponseShapeError
 from pipelines.planning import DateRange
 from pipelines.raw_zone import RawRecord, RawZone
 from pipelines.tables import DAILY_STATUS, METRIC_DAILY
-from pipelines.transform import Normalized, Source
+from pipelines.transform import Coverage, Normalized, Source
 
 ATTRIBUTION_SPLIT = "ATTRIBUTION"
 # The listing of each level's entities (per ad account, of every status): what an async report may hold.
@@ -34,20 +34,33 @@ NOT_METRICS = frozenset({"DATE", "AD_ACCOUNT_ID", "ADVERTISER_ID", "CAMPAIGN_ID"
 
 def normalize_rows(rows: list, level: str, attribution: str, settle_days: int, fetched_at: dt.datetime,
                    fetched_on: dt.date, newest_ready: dt.date | None, endpoint: str, *,
-                   requested_columns: Collection[str] = (), requested_ids: Collection[str] | None = None) -> Normalized:
+                   requested_columns: Collection[str] = (), requested_ids: Collection[str] | None = None,
+                   window: DateRange | None = None) -> Normalized:
     """Flat analytics rows → metric_daily rows (one per metric column) and daily_status rows (one per entity per
     day, data_status NULL: the ads API reports none). Built column-wise: one Python list per column, then Arrow
     unpivots the metric columns.
     A requested column (but those of NOT_METRICS) must hold finite JSON numbers (or nulls), and so must any other
     column holding numbers; rows of entities outside `requested_ids` (None: every entity of the ad account) are
-    dropped and counted in `Normalized.unrequested`."""
+    dropped and counted in `Normalized.unrequested`.
+    The answer covers `window` (when given) for every entity of `requested_ids` (None: those it has rows for): the
+    API leaves out zero values and rows without delivery, so a newer answer replaces this one's keys wholly."""
+    # Final once the attribution window has passed, or once metrics_ready_state said so before the fetch.
+    final_up_to = max(fetched_on - dt.timedelta(days=settle_days), newest_ready or dt.date.min)
+
+    def answered(metric: pa.Table, status: pa.Table, unrequested: dict[str, int]) -> Normalized:
+        if window is None:
+            return Normalized(metric, status, unrequested=unrequested)
+        entities = requested_ids if requested_ids is not None else pc.unique(status.column("entity_id")).to_pylist()
+        coverage = Coverage(level, tuple(map(str, entities)), ATTRIBUTION_SPLIT, attribution, window, final_up_to)
+        return Normalized(metric, status, unrequested=unrequested, coverage=coverage)
+
     if not isinstance(rows, list):
         raise ResponseShapeError(f"{endpoint}: expected a JSON array of rows")
     if not all(isinstance(row, dict) for row in rows):
         bad = next(row for row in rows if not isinstance(row, dict))
         raise ResponseShapeError(f"{endpoint}: expected rows as JSON objects, got {type(bad).__name__}")
     if not rows:
-        return Normalized(METRIC_DAILY.empty_table(), DAILY_STATUS.empty_table())
+        return answered(METRIC_DAILY.empty_table(), DAILY_STATUS.empty_table(), {})
     id_column = ID_COLUMNS[level]
     columns = _columns(rows)
     for required in ("DATE", id_column):
@@ -62,11 +75,9 @@ def normalize_rows(rows: list, level: str, attribution: str, settle_days: int, f
             unrequested = dict(zip(dropped.field("values").to_pylist(), dropped.field("counts").to_pylist()))
             rows = list(compress(rows, wanted.to_pylist()))
             if not rows:
-                return Normalized(METRIC_DAILY.empty_table(), DAILY_STATUS.empty_table(), unrequested=unrequested)
+                return answered(METRIC_DAILY.empty_table(), DAILY_STATUS.empty_table(), unrequested)
             columns, ids = _columns(rows), ids.filter(wanted)
     date_array = _dates(columns["DATE"], endpoint)
-    # Final once the attribution window has passed, or once metrics_ready_state said so before the fetch.
-    final_up_to = max(fetched_on - dt.timedelta(days=settle_days), newest_ready or dt.date.min)
     final = pc.less_equal(date_array, pa.scalar(final_up_to, pa.date32()))
     n = len(rows)
     extracted = pa.scalar(fetched_at, type=METRIC_DAILY.field("extracted_at").type)
@@ -105,7 +116,7 @@ def normalize_rows(rows: list, level: str, attribution: str, settle_days: int, f
                        "metric": names, "value": values,
                        "data_status": pa.nulls(count, pa.string()), "is_final": final.take(index),
                        "extracted_at": pa.repeat(extracted, count)}, schema=METRIC_DAILY)
-    return Normalized(metric, status, unrequested=unrequested)
+    return answered(metric, status, unrequested)
 
 
 def _columns(rows: list[dict]) -> dict[str, list]:
@@ -228,7 +239,7 @@ def _prepare(raw: RawZone, requested: DateRange):
         return normalize_rows(body, record.context["level"], attribution, _settle_days(attribution),
                               record.fetched_at, fetched_on, newest_ready_at(record.fetched_at), record.endpoint,
                               requested_columns=frozenset(record.params.get("columns") or ()),
-                              requested_ids=requested_ids(record, listed))
+                              requested_ids=requested_ids(record, listed), window=record.window)
 
     return normalize
 

@@ -10,16 +10,20 @@ from pipelines.transform import Normalized, Source
 
 
 def _normalize(record: RawRecord) -> Normalized:
+    """An organic answer has no coverage: a metric it lacks that its request asked for is absent, not zero (a READY
+    day answered again empty keeps its values); one its request did not ask for (metric_types) is not its to keep."""
     body = record.json()
+    asked = record.params.get("metric_types")
+    requested_metrics = frozenset(asked.split(",") if isinstance(asked, str) else map(str, asked)) if asked else None
     if record.endpoint == "user_account/analytics":
         metric, status = normalize_user_account_analytics(
             body, record.context["user_id"], record.params.get("split_field", "NO_SPLIT"), record.fetched_at)
-        return Normalized(metric, status)
+        return Normalized(metric, status, requested_metrics=requested_metrics)
     unrequested = {}
     if record.endpoint == "multi_pins/analytics":
         body, unrequested = split_unrequested_pins(body, record.params.get("pin_ids"))
     return Normalized(*normalize_pin_analytics(body, record.fetched_at, record.path_params.get("pin_id")),
-                      unrequested=unrequested)
+                      unrequested=unrequested, requested_metrics=requested_metrics)
 
 
 def _prepare(raw: RawZone, requested: DateRange):
