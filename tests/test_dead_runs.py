@@ -425,6 +425,9 @@ def test_a_ui_run_whose_worker_was_killed_in_the_warehouse_step_does_not_block_t
             dead_id = wait_for(launch, 180, "the UI serving the code location")
             wait_for(lambda: warehouse_step_holding_the_pool(instance, dead_id), 240,
                      "the launched run in its warehouse step, holding the warehouse pool")
+            wait_for(lambda: OWNER_PID_NAMESPACE_TAG in instance.get_run_by_id(dead_id).tags, 60,
+                     "the UI tying its launched run to its place")
+            assert {k: instance.get_run_by_id(dead_id).tags[k] for k in place_tags()} == place_tags()
             os.kill(run_worker_pid(instance, dead_id), signal.SIGKILL)
         with instance_at(dagster_home) as instance:
             wait_for(lambda: instance.get_run_by_id(dead_id).status == dg.DagsterRunStatus.FAILURE
