@@ -78,6 +78,10 @@ class RequestNotSentError(PinterestError):
     ours: the library's own text may quote a header, and headers carry the token."""
 
 
+class CertificateError(PinterestError):
+    """The server's TLS certificate could not be verified; never retried (PINTEREST_CA_BUNDLE may help)."""
+
+
 class ResponseTooLargeError(PinterestError):
     """An answer grew past the body cap (PINTEREST_HTTP_MAX_BODY_MB) once decompressed; never retried."""
 

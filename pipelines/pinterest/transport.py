@@ -26,6 +26,7 @@ import itertools
 import math
 import os
 import socket
+import ssl
 import threading
 import time
 import urllib.parse
@@ -38,7 +39,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-from pipelines.pinterest.errors import RequestNotSentError, ResponseTooLargeError
+from pipelines.pinterest.errors import CertificateError, RequestNotSentError, ResponseTooLargeError
 
 MB = 1024 * 1024
 CHUNK_BYTES = 64 * 1024
@@ -109,7 +110,7 @@ def exchange(session: requests.Session, method: str, url: str, *, what: str, lim
                                    allow_redirects=False)
         content = _read_body(response.raw, attempt.deadline, limits.max_body_bytes)
     except Exception as error:  # noqa: BLE001 - every failure is described by us, never by its text
-        failure = _failure(error, seconds)
+        failure = _UNVERIFIED_CERTIFICATE if _is_unverified_certificate(error) else _failure(error, seconds)
     finally:
         _running.attempt = None
         expired = attempt.finish()  # from here on the watchdog leaves the socket alone
@@ -122,6 +123,10 @@ def exchange(session: requests.Session, method: str, url: str, *, what: str, lim
         return NoAnswer(f"no complete answer within {seconds:.3g} s", timed_out=True)
     if isinstance(failure, NoAnswer):
         return failure
+    if failure is _UNVERIFIED_CERTIFICATE:  # retrying cannot help: say what can
+        raise CertificateError(
+            f"{what}: the TLS certificate of {urllib.parse.urlsplit(url).hostname} could not be verified; if a proxy "
+            "inspects TLS with its own CA, set PINTEREST_CA_BUNDLE to that CA's PEM file")
     if failure is not None and response is None:  # raised outside the handler: the library's exception must not
         raise RequestNotSentError(  # ride along as context
             f"{what}: the request could not be sent ({failure}); check the URL and the credentials' format")
@@ -131,6 +136,20 @@ def exchange(session: requests.Session, method: str, url: str, *, what: str, lim
         raise ResponseTooLargeError(f"{what}: the answer is larger than {limits.max_body_bytes / MB:g} MB once "
                                     "decompressed; stopped reading it (PINTEREST_HTTP_MAX_BODY_MB sets the cap)")
     return Answer(response.status_code, response.reason or "", response.headers, content)
+
+
+_UNVERIFIED_CERTIFICATE = "certificate verification failed"
+
+
+def _is_unverified_certificate(error: BaseException) -> bool:
+    """Whether an exception (or one it was raised from) is a failed TLS certificate verification."""
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in str(error):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
 
 
 def _failure(error: Exception, seconds: float) -> NoAnswer | str:
