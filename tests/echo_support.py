@@ -47,6 +47,10 @@ class EchoServer:
         self._http.server_close()
 
 
+FORGED_MESSAGE = ("bad request\n2026-11-30 07:00:00 +0000 - dagster - INFO - FORGED: run succeeded\x1b[2K\x1b[1A"
+                  " tokenx_pina_SSSSSSSSSS \u202eevil\u2028")
+
+
 def _handler(server: EchoServer) -> type[http.server.BaseHTTPRequestHandler]:
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -77,6 +81,8 @@ def _handler(server: EchoServer) -> type[http.server.BaseHTTPRequestHandler]:
                 self._answer(401, json.dumps({"code": 2, "message": f"Authentication failed for {sent}"}).encode())
             elif behaviour == "echo-400":
                 self._answer(400, json.dumps({"code": 1, "message": f"bad request; you sent {sent}"}).encode())
+            elif behaviour == "forge":  # a message forging a log line, repainting the terminal, hiding a token
+                self._answer(400, json.dumps({"code": 1, "message": FORGED_MESSAGE}).encode())
             elif behaviour == "wait":
                 name, _, value = argument.partition("=")
                 self._answer(429, b'{"code": 8, "message": "rate limited"}', {name: value})

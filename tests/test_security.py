@@ -439,6 +439,18 @@ def test_an_error_answer_echoing_the_credentials_shows_none_of_them(behaviour, c
     assert [secret for secret in forms_of(values) if secret in shown] == []
 
 
+def test_a_server_message_cannot_forge_a_log_line_or_hide_a_glued_token(caplog):
+    """A 400 whose message holds a newline and a fake log line, terminal escapes, a bidirectional override and a
+    token glued to other text: the error shows one line, escaped, with the token masked."""
+    with EchoServer() as api, echo_client(api.url("forge"), fresh_secrets()) as client, \
+            pytest.raises(ApiError) as failure:
+        client.get("user_account/get")
+    shown = str(failure.value)
+    assert "\n" not in shown and "\x1b" not in shown and "\u202e" not in shown and "\u2028" not in shown
+    assert "pina_SSSSSSSSSS" not in shown + caplog.text and "tokenx_****" in shown
+    assert "bad request\\x0a2026-11-30" in shown  # the newline is shown escaped, in place
+
+
 def test_a_cli_run_and_auth_commands_against_an_echoing_api_leak_no_secret(tmp_path):
     """`pinterest-etl run`, `auth status` and `auth refresh` against an API that quotes every credential it
     receives in its errors: no credential in their output, DAGSTER_HOME or PINTEREST_ETL_HOME."""

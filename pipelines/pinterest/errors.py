@@ -12,20 +12,28 @@ MAX_SERVER_TEXT = 300
 # A value taken from an answer (a metric, a status, an id, a key) is shown at most this long in a message.
 MAX_ANSWER_VALUE = 80
 # What a credential looks like even when it is not one of ours: an Authorization value, a Pinterest token.
-_CREDENTIAL_PATTERN = re.compile(r"\b(Bearer|Basic)\s+\S+|\bpin[ar]_\S+", re.IGNORECASE)
-# Control characters (a newline, an escape sequence) would let a value forge log lines or repaint a terminal.
-_CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# A token glued to other text (`x_pina_...`) is a token too: no word boundary before pina_/pinr_.
+_CREDENTIAL_PATTERN = re.compile(r"\b(Bearer|Basic)\s+\S+|pin[ar]_\S+", re.IGNORECASE)
+# Control characters (a newline, an escape sequence), line and paragraph separators and bidirectional overrides
+# would let a value forge log lines, repaint a terminal or reorder what a reader sees.
+_CONTROL_CHARACTER = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def _escaped(text: str) -> str:
+    return _CONTROL_CHARACTER.sub(lambda match: f"\\x{ord(match.group()):02x}" if ord(match.group()) < 0x100
+                                  else f"\\u{ord(match.group()):04x}", text)
 
 
 def redacted(text: str, secrets: Iterable[str] = ()) -> str:
     """Server-provided `text` as an error or a log line may carry it: each of `secrets` (also URL-encoded),
-    any Authorization value and anything shaped like a Pinterest token replaced by ****, and cut to
-    MAX_SERVER_TEXT characters. A server may echo what it was sent; nothing it echoes may reach a message."""
+    any Authorization value and anything shaped like a Pinterest token replaced by ****, control characters
+    escaped (as in `shown_value`), and cut to MAX_SERVER_TEXT characters. A server may echo what it was sent,
+    or send a newline that forges a log line: nothing of that may reach a message."""
     variants = {form for secret in secrets if secret
                 for form in (secret, urllib.parse.quote(secret, safe=""), urllib.parse.quote_plus(secret))}
     for secret in sorted(variants, key=len, reverse=True):
         text = text.replace(secret, "****")
-    text = _without_credentials(text)
+    text = _escaped(_without_credentials(text))
     return text if len(text) <= MAX_SERVER_TEXT else f"{text[:MAX_SERVER_TEXT]}... (cut)"
 
 
@@ -44,7 +52,7 @@ def shown_value(value: object) -> str:
     except (TypeError, ValueError):  # something JSON has no text for, or an integer of thousands of digits
         text = f"(a {type(value).__name__} without a short text)"
     length = len(text)
-    text = _CONTROL_CHARACTER.sub(lambda match: f"\\x{ord(match.group()):02x}", _without_credentials(text))
+    text = _escaped(_without_credentials(text))
     return text if len(text) <= MAX_ANSWER_VALUE else f"{text[:MAX_ANSWER_VALUE]}… ({length} chars)"
 
 
