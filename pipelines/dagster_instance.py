@@ -42,6 +42,8 @@ OWNER_START_TAG = "pinterest-etl/process-start"  # the process's start time, in 
 OWNER_HOST_TAG = "pinterest-etl/host"
 OWNER_BOOT_TAG = "pinterest-etl/boot-id"
 OWNER_PID_NAMESPACE_TAG = "pinterest-etl/pid-namespace"  # the inode of /proc/self/ns/pid
+# /etc/machine-id: with the host, it tells that a run of another boot ran on this machine, which has rebooted since.
+OWNER_MACHINE_TAG = "pinterest-etl/machine-id"
 _PLACE_TAGS = (OWNER_HOST_TAG, OWNER_BOOT_TAG, OWNER_PID_NAMESPACE_TAG)
 # A launched run not tied to a place is judged (by a `pinterest-etl ui`) only when its processes were last seen
 # this long ago: the UI that launched it ties it within one check (DEAD_RUN_CHECK_SECONDS) while they live.
@@ -125,12 +127,31 @@ def place_tags() -> dict[str, str]:
         namespace = str(os.stat("/proc/self/ns/pid").st_ino)
     except OSError:
         namespace = ""
-    return {OWNER_HOST_TAG: socket.gethostname(), OWNER_BOOT_TAG: boot_id, OWNER_PID_NAMESPACE_TAG: namespace}
+    return {OWNER_HOST_TAG: socket.gethostname(), OWNER_BOOT_TAG: boot_id, OWNER_PID_NAMESPACE_TAG: namespace,
+            OWNER_MACHINE_TAG: _machine_id()}
+
+
+def _machine_id() -> str:
+    for path in ("/etc/machine-id", "/var/lib/dbus/machine-id"):
+        try:
+            return Path(path).read_text().strip()
+        except OSError:
+            continue
+    return ""
 
 
 def _tied_here(tags: dict[str, str]) -> bool:
     here = place_tags()
     return all(here[name] and tags.get(name) == here[name] for name in _PLACE_TAGS)
+
+
+def _rebooted_since(tags: dict[str, str]) -> bool:
+    """Whether the run was tagged on this machine (same machine id and host) during an earlier boot: every
+    process it had died with that boot (a power loss, a reboot), whatever its PID namespace was."""
+    here = place_tags()
+    return bool(here[OWNER_MACHINE_TAG] and here[OWNER_BOOT_TAG] and tags.get(OWNER_BOOT_TAG)
+                and tags.get(OWNER_MACHINE_TAG) == here[OWNER_MACHINE_TAG]
+                and tags.get(OWNER_HOST_TAG) == here[OWNER_HOST_TAG] and tags[OWNER_BOOT_TAG] != here[OWNER_BOOT_TAG])
 
 
 def owner_tags() -> dict[str, str]:
@@ -145,8 +166,11 @@ class RunProcess:
     pid: int
     start_ticks: int | None = None
     seen_at: float | None = None
+    of_an_earlier_boot: bool = False  # its machine has rebooted since: it is gone, whatever runs under its pid now
 
     def is_alive(self) -> bool:
+        if self.of_an_earlier_boot:
+            return False
         ticks = process_start_ticks(self.pid)
         if ticks is None:
             return False
@@ -165,10 +189,15 @@ def run_processes(instance: dg.DagsterInstance, run: dg.DagsterRun, launches_run
     if not Path("/proc/self/stat").exists():
         return []
     if OWNER_PID_TAG in run.tags:
-        if not _tied_here(run.tags) or not run.tags.get(OWNER_START_TAG, "").isdigit():
+        if not run.tags.get(OWNER_START_TAG, "").isdigit() or not run.tags[OWNER_PID_TAG].isdigit():
             return []
-        return [RunProcess(int(run.tags[OWNER_PID_TAG]), start_ticks=int(run.tags[OWNER_START_TAG]))]
+        process = RunProcess(int(run.tags[OWNER_PID_TAG]), start_ticks=int(run.tags[OWNER_START_TAG]))
+        if _rebooted_since(run.tags):
+            return [dataclasses.replace(process, of_an_earlier_boot=True)]
+        return [process] if _tied_here(run.tags) else []
     tied = OWNER_HOST_TAG in run.tags
+    if tied and _rebooted_since(run.tags):
+        return [dataclasses.replace(p, of_an_earlier_boot=True) for p in _launched_processes(instance, run)]
     if (tied and not _tied_here(run.tags)) or (not tied and not launches_runs):
         return []
     processes = _launched_processes(instance, run)

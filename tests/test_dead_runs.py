@@ -27,6 +27,7 @@ from dagster._core.instance.ref import InstanceRef
 from pipelines.dagster_instance import (
     OWNER_BOOT_TAG,
     OWNER_HOST_TAG,
+    OWNER_MACHINE_TAG,
     OWNER_PID_NAMESPACE_TAG,
     OWNER_PID_TAG,
     OWNER_START_TAG,
@@ -149,7 +150,9 @@ def test_a_run_of_another_host_or_of_unknown_processes_is_left_alone(dagster_hom
         assert {instance.get_run_by_id(r.run_id).status for r in (elsewhere, unknown)} == {dg.DagsterRunStatus.STARTED}
 
 
-@pytest.mark.parametrize("place", [{OWNER_BOOT_TAG: "another-boot"}, {OWNER_PID_NAMESPACE_TAG: "4026539999"},
+@pytest.mark.parametrize("place", [{OWNER_BOOT_TAG: "another-boot", OWNER_MACHINE_TAG: "another-machine"},
+                                   {OWNER_BOOT_TAG: "another-boot", OWNER_MACHINE_TAG: ""},
+                                   {OWNER_PID_NAMESPACE_TAG: "4026539999"},
                                    {OWNER_BOOT_TAG: "", OWNER_PID_NAMESPACE_TAG: ""}])
 def test_a_run_of_another_boot_or_pid_namespace_or_of_no_known_place_is_left_alone(dagster_home, place):
     """A pid of another boot, or of another PID namespace (a container, `unshare -p`), is another process."""
@@ -160,6 +163,21 @@ def test_a_run_of_another_boot_or_pid_namespace_or_of_no_known_place_is_left_alo
         engine_event(instance, launched, pid, time.time() - 3600)
         assert reaped(instance, launches_runs=True) == ([], [])
         assert {instance.get_run_by_id(r.run_id).status for r in (run, launched)} == {dg.DagsterRunStatus.STARTED}
+
+
+@pytest.mark.skipif(not place_tags()[OWNER_MACHINE_TAG], reason="this system has no /etc/machine-id")
+def test_a_run_of_an_earlier_boot_of_this_machine_is_marked_failed_and_its_claim_freed(dagster_home):
+    """A power loss or a reboot: the run was tagged on this machine (same machine id and host) during another
+    boot, in whatever PID namespace: every process it had is gone, so it never blocks the next run."""
+    with instance_at(dagster_home) as instance:
+        command = started_run(instance, {**owner_tags(), OWNER_BOOT_TAG: "an-earlier-boot",
+                                         OWNER_PID_NAMESPACE_TAG: "4026539999"})
+        launched = started_run(instance, {**place_tags(), OWNER_BOOT_TAG: "an-earlier-boot"}, pool=None)
+        engine_event(instance, launched, os.getpid(), time.time())  # a pid alive now: of this boot, not the run's
+        freed, lines = reaped(instance)
+        assert sorted(freed) == sorted([command.run_id, launched.run_id]), lines
+        assert {instance.get_run_by_id(r.run_id).status for r in (command, launched)} == {dg.DagsterRunStatus.FAILURE}
+        assert claims_left(instance) == set()
 
 
 # A run recorded by a process in its own PID namespace (pid 1 there), which then waits until its stdin closes.
