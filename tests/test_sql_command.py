@@ -266,6 +266,14 @@ def test_force_replaces_an_existing_file(demo, tmp_path):
     assert target.read_text() == '"n"\n1\n'
 
 
+def test_an_unreadable_accounts_file_does_not_stop_writing_a_result(demo, tmp_path, monkeypatch):
+    """The accounts file only names token files to protect; a query needs none of it."""
+    monkeypatch.setenv("PINTEREST_ACCOUNTS_FILE", str(tmp_path / "missing.toml"))
+    target = tmp_path / "result.csv"
+    assert sql("SELECT 1 AS n", "--csv", str(target)) == 0
+    assert target.read_text() == '"n"\n1\n'
+
+
 def test_help_documents_force():
     done = subprocess.run([str(CLI), "sql", "--help"], capture_output=True, text=True, timeout=60)
     assert "--force" in done.stdout

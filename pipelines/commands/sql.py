@@ -138,7 +138,11 @@ def _refuse_protected(given: str, real: Path, home: Path, env: Mapping[str, str]
     secrets = {"the token file": settings.token_file_path(env)}
     if env.get("PINTEREST_ACCOUNTS_FILE"):
         secrets["the accounts file (PINTEREST_ACCOUNTS_FILE)"] = Path(env["PINTEREST_ACCOUNTS_FILE"])
-    secrets.update({f"the token file of {a.describe()}": a.token_file_path(env) for a in load_accounts(env)})
+    try:
+        accounts = load_accounts(env)
+    except settings.SettingsError:  # an accounts file that cannot be read names no token file; queries need none
+        accounts = []
+    secrets.update({f"the token file of {a.describe()}": a.token_file_path(env) for a in accounts})
     for what, path in secrets.items():
         if real == path.resolve() or _same_file(real, path):
             raise OutputRefusedError(f"refusing to write {given}: it is {what}; give another file name")
