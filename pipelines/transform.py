@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -32,6 +33,9 @@ _ANSWERS = pa.schema([(_SOURCE, pa.int64()), ("extracted_at", METRIC_DAILY.field
                       ("requested_metrics", pa.list_(pa.string())), ("entity_type", pa.string()),
                       ("entity_ids", pa.list_(pa.string())), ("split_field", pa.string()), ("split_value", pa.string()),
                       ("first_date", pa.date32()), ("last_date", pa.date32()), ("final_up_to", pa.date32())])
+# Each entity with each entity it cannot deliver without (an ad with its ad group and its campaign).
+ANCESTRY = pa.schema([("entity_type", pa.string()), ("entity_id", pa.string()), ("ancestor_type", pa.string()),
+                      ("ancestor_id", pa.string())])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,13 +83,15 @@ class Source:
     """What a source reads from the raw zone and how. `prepare` sees the raw zone first and returns the
     function that normalizes one answer (for example with the readiness the ads answers need); `identify` sees it
     too and returns the function naming the stable Pinterest identity an answer's rows belong to, whose lake files
-    they go to (`user=<id>`, `ad_account=<id>`: pipelines/lake.py)."""
+    they go to (`user=<id>`, `ad_account=<id>`: pipelines/lake.py). `ancestry` (ANCESTRY rows of a raw zone) widens
+    coverage: an answer covering an entity without a row covers its descendants too (they had no delivery either)."""
 
     name: str
     entity_types: tuple[str, ...]
     endpoints: tuple[str, ...]
     prepare: Callable[[RawZone, DateRange], Callable[[RawRecord], Normalized]]
     identify: Callable[[RawZone], Callable[[RawRecord], str]]
+    ancestry: Callable[[RawZone], pa.Table] | None = None
 
 
 @dataclasses.dataclass
@@ -167,6 +173,7 @@ class _Staged:
     unrequested: list[UnrequestedRows]
     identities: pa.Array  # per answer number, the identity whose lake files its rows go to
     answers: pa.Table  # per answer number, _ANSWERS
+    ancestry: Callable[[], pa.Table]  # ANCESTRY of every raw zone, read when first needed
 
 
 def stage(folder: Path, zones: list[RawZone], requested: DateRange, source: Source) -> _Staged:
@@ -211,8 +218,10 @@ def stage(folder: Path, zones: list[RawZone], requested: DateRange, source: Sour
         metric.close()
         status.close()
     empty = PIN_LIFETIME.append(pa.field(_SOURCE, pa.int64())).empty_table()
+    ancestry = functools.cache(lambda: pa.concat_tables(
+        [ANCESTRY.empty_table(), *(source.ancestry(zone) for zone in zones if source.ancestry)]))
     return _Staged(files, metric, status, pa.concat_tables([empty, *lifetime]), unrequested,
-                   pa.array(identities, pa.string()), pa.Table.from_pylist(answers, _ANSWERS))
+                   pa.array(identities, pa.string()), pa.Table.from_pylist(answers, _ANSWERS), ancestry)
 
 
 def _answer(number: int, record: RawRecord, rows: Normalized) -> dict:
@@ -238,11 +247,13 @@ def _refuse_repeated_keys(endpoint: str, status: pa.Table) -> None:
                             f"{first['split_field']} {first['split_value']}")
 
 
-def choose_newest(con: duckdb.DuckDBPyConnection, staged: _Staged, date: dt.date) -> tuple[pa.Table, pa.Table, int]:
+def choose_newest(con: duckdb.DuckDBPyConnection, staged: _Staged,
+                  date: dt.date) -> tuple[pa.Table, pa.Table, int, pa.Table]:
     """A date's staged rows with one answer per key: (daily_status rows, metric_daily rows, the number of keys that
-    kept a final value a newer answer did not hold as final).
+    kept a final value a newer answer did not hold as final, the keys answers cover that are left without a row).
     The answers of a key are those with a row for it and those whose coverage holds it (ads: every requested entity,
-    day and attribution, with or without a row). Per key one answer wins: a final one over one that is not (a READY
+    day and attribution, with or without a row, and the descendants of an entity it holds without a row: an ad group
+    cannot deliver without its campaign). Per key one answer wins: a final one over one that is not (a READY
     day is never replaced by a later PROCESSING or empty one; ads answers are final as of their own fetch), then the
     newest (latest extracted_at, then the later read). The key's status row and values are the winner's; a winner
     covering the key without a row removes it (ads: restated to no delivery).
@@ -259,17 +270,15 @@ def choose_newest(con: duckdb.DuckDBPyConnection, staged: _Staged, date: dt.date
     try:
         # Each answer's claim on a key: its row, or the date inside its coverage. First by a 64-bit hash of the key
         # (a day's keys, not the range's, in memory), then only the keys claimed more than once are ranked exactly.
-        claims, parameters = f"SELECT {key}, {_SOURCE}, is_final IS TRUE AS final, extracted_at FROM status_rows", None
-        if con.execute("SELECT count(*) FROM answers WHERE $date BETWEEN first_date AND last_date",
-                       {"date": date}).fetchall()[0][0]:
+        claims = f"SELECT {key}, {_SOURCE}, is_final IS TRUE AS final, extracted_at FROM status_rows"
+        covering = con.execute("SELECT count(*) FROM answers WHERE $date BETWEEN first_date AND last_date",
+                               {"date": date}).fetchall()[0][0] > 0
+        if covering:
+            _cover(con, staged, date)
             claims = f"""
                 SELECT {key}, {_SOURCE}, bool_or(final) AS final, max(extracted_at) AS extracted_at
-                FROM ({claims} UNION ALL BY NAME
-                      SELECT $date AS date, entity_type, unnest(entity_ids) AS entity_id, split_field, split_value,
-                             {_SOURCE}, $date <= final_up_to AS final, extracted_at
-                      FROM answers WHERE $date BETWEEN first_date AND last_date)
+                FROM ({claims} UNION ALL BY NAME SELECT * FROM covered)
                 GROUP BY ALL"""
-            parameters = {"date": date}
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE contested AS
             WITH claims AS ({claims}),
@@ -278,9 +287,9 @@ def choose_newest(con: duckdb.DuckDBPyConnection, staged: _Staged, date: dt.date
                    row_number() OVER (PARTITION BY {key} ORDER BY final DESC, extracted_at DESC, {_SOURCE} DESC) = 1 AS won,
                    row_number() OVER (PARTITION BY {key} ORDER BY extracted_at DESC, {_SOURCE} DESC) = 1 AS newest,
                    count(*) FILTER (final) OVER (PARTITION BY {key}) > 1 AS finals_compete
-            FROM claims WHERE hash({key}) IN (SELECT h FROM repeated)""", parameters)
+            FROM claims WHERE hash({key}) IN (SELECT h FROM repeated)""")
         if not con.execute("SELECT count(*) FROM contested").fetchall()[0][0]:
-            return status, metric, 0
+            return status, metric, 0, _without_rows(con, covering, status)
         lost = f"(SELECT * FROM contested WHERE NOT won) USING ({key}, {_SOURCE})"
         kept_status = con.sql(f"SELECT * FROM status_rows ANTI JOIN {lost}").to_arrow_table()
         # The winning answer's values and, where several final answers compete and the winner has no coverage, the
@@ -305,11 +314,48 @@ def choose_newest(con: duckdb.DuckDBPyConnection, staged: _Staged, date: dt.date
         final_values_kept = con.execute(f"""
             SELECT count(*) FROM (SELECT {key} FROM contested WHERE won AND NOT newest
                                   UNION SELECT {key} FROM rescued)""").fetchall()[0][0]
+        without_rows = _without_rows(con, covering, kept_status)
     finally:
         con.unregister("status_rows")
         con.unregister("metric_rows")
         con.unregister("answers")
-    return kept_status.select(status.schema.names), kept_metric.select(metric.schema.names), final_values_kept
+    return (kept_status.select(status.schema.names), kept_metric.select(metric.schema.names), final_values_kept,
+            without_rows)
+
+
+def _cover(con: duckdb.DuckDBPyConnection, staged: _Staged, date: dt.date) -> None:
+    """The temp table `covered`: every claim the answers' coverage makes on the date's keys, widened to the
+    descendants of each entity an answer covers without a row (the ancestry is read only when there is one)."""
+    key = ", ".join(DAILY_STATUS_KEY)
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE covered AS
+        SELECT $date AS date, entity_type, unnest(entity_ids) AS entity_id, split_field, split_value, {_SOURCE},
+               $date <= final_up_to AS final, extracted_at
+        FROM answers WHERE $date BETWEEN first_date AND last_date""", {"date": date})
+    rowless = f"(SELECT * FROM covered ANTI JOIN status_rows USING ({key}, {_SOURCE}))"
+    if not con.execute(f"SELECT count(*) FROM {rowless}").fetchall()[0][0]:
+        return
+    con.register("ancestry", staged.ancestry())
+    try:
+        con.execute(f"""
+            INSERT INTO covered BY NAME
+            SELECT r.date, a.entity_type, a.entity_id, r.split_field, r.split_value, r.{_SOURCE}, r.final, r.extracted_at
+            FROM {rowless} r JOIN ancestry a ON a.ancestor_type = r.entity_type AND a.ancestor_id = r.entity_id""")
+    finally:
+        con.unregister("ancestry")
+
+
+def _without_rows(con: duckdb.DuckDBPyConnection, covering: bool, kept_status: pa.Table) -> pa.Table:
+    """The date's keys covered by an answer that the kept rows do not hold (restated to no delivery)."""
+    names = list(DAILY_STATUS_KEY)
+    if not covering:
+        return DAILY_STATUS.empty_table().select(names)
+    con.register("kept_status", kept_status)
+    try:
+        keys = con.sql(f"SELECT DISTINCT {', '.join(names)} FROM covered ANTI JOIN kept_status USING ({', '.join(names)})")
+        return keys.to_arrow_table().cast(pa.schema([DAILY_STATUS.field(name) for name in names]))
+    finally:
+        con.unregister("kept_status")
 
 
 def write_lake(con: duckdb.DuckDBPyConnection, lake: Lake, staged: _Staged, source: str,
@@ -323,7 +369,7 @@ def write_lake(con: duckdb.DuckDBPyConnection, lake: Lake, staged: _Staged, sour
     staged_files, legacy_files, retired = [], [], []
     try:
         for date in summary.dates_written:
-            status, metric, final_values_kept = choose_newest(con, staged, date)
+            status, metric, final_values_kept, without_rows = choose_newest(con, staged, date)
             if final_values_kept:
                 summary.final_values_kept[date] = final_values_kept
             # Every identity answered for the date, also one left without rows (each restated to no delivery).
@@ -339,7 +385,7 @@ def write_lake(con: duckdb.DuckDBPyConnection, lake: Lake, staged: _Staged, sour
                     pc.is_null(status.column("data_status")),
                     pc.is_in(status.column("data_status"), pa.array(["PROCESSING", "ESTIMATE"]))))).as_py():
                 not_final.append(date)
-            replaced, emptied = _legacy_without_covered_keys(lake, date, source, written, status)
+            replaced, emptied = _legacy_without_covered_keys(lake, date, source, written, status, without_rows)
             legacy_files += replaced
             retired += emptied
     except BaseException:
@@ -356,16 +402,17 @@ def write_lake(con: duckdb.DuckDBPyConnection, lake: Lake, staged: _Staged, sour
     return summary
 
 
-def _legacy_without_covered_keys(lake: Lake, date: dt.date, source: str, written: list[str],
-                                 status: pa.Table) -> tuple[list[StagedFile], list[Path]]:
+def _legacy_without_covered_keys(lake: Lake, date: dt.date, source: str, written: list[str], status: pa.Table,
+                                 without_rows: pa.Table) -> tuple[list[StagedFile], list[Path]]:
     """The date's legacy files of the source without the keys identities' files hold (those written now and
-    those already there): replacements to stage, and files left empty to remove."""
+    those already there) or the answers now cover without a row: replacements to stage, and files left empty to
+    remove."""
     legacy = [path for table in ("metric_daily", "daily_status") for path in lake.legacy_files(table, date, source)]
     if not legacy:
         return [], []
     key_schema = pa.schema([DAILY_STATUS.field(name) for name in DAILY_STATUS_KEY])
     kept = [p for p in lake.files("daily_status", [date], source) if identity_of(p) not in (None, *written)]
-    covered = pa.concat_tables([status.select(DAILY_STATUS_KEY).cast(key_schema),
+    covered = pa.concat_tables([status.select(DAILY_STATUS_KEY).cast(key_schema), without_rows.cast(key_schema),
                                 *(pq.read_table(p, columns=DAILY_STATUS_KEY).cast(key_schema) for p in kept)])
     replaced, emptied = [], []
     for path in legacy:

@@ -145,3 +145,45 @@ def test_an_id_that_is_not_a_numeric_pinterest_id_names_no_lake_file(kind, pinte
     with pytest.raises(LakeIdentityError, match="is not a numeric Pinterest id"):
         identity(kind, pinterest_id)
     assert keyed("organic", identity("user", "1000000000000000001")) == "organic.user=1000000000000000001"
+
+
+def test_a_key_restated_to_no_delivery_leaves_the_legacy_file_of_its_date_too(make_sandbox, tmp_path):
+    """A date's ads file of the name-keyed layout loses the keys a newer answer covers without a row (an ad and its
+    ad group restated to no delivery), not only those an identity's file holds: the levels still add up."""
+    import json
+
+    from pipelines.raw_zone import RawZone
+    from tests.pipeline_support import query
+
+    server = make_sandbox(**{**SMALL_WORLD, "campaigns": 4, "ad_groups": 2})
+    home = tmp_path / "legacy"
+    env = cli_env(home, server, TODAY)
+    run(home, env, "--only", "ads")
+    date, ad, group, campaign = query(home, "SELECT date, ad_id, ad_group_id, campaign_id FROM ad_daily "
+                                            "WHERE paid_impression > 0 "
+                                            "ORDER BY date, ad_id LIMIT 1")[0]
+    for table in ("metric_daily", "daily_status"):
+        for path in (home / "lake" / table / f"date={date.isoformat()}").glob("ads.ad_account=*.parquet"):
+            path.rename(path.with_name("ads.parquet"))
+            path.with_name(f".{path.name}.sha256").unlink()
+    raw = RawZone(home / "raw")
+    records = [r for p in raw.all_files() if (r := raw.read(p)).endpoint.endswith("/analytics")]
+    ad_row = next(row for r in records if r.endpoint == "ads/analytics" for row in json.loads(r.body)
+                  if str(row["AD_ID"]) == ad and row["DATE"][:10] == date.isoformat())
+    for record in records:  # each answer again, a minute later: the ad and its ad group (its only ad) lost it all
+        rows = []
+        for row in json.loads(record.body):
+            if row["DATE"][:10] == date.isoformat():
+                if str(row.get("AD_ID")) == ad or str(row.get("AD_GROUP_ID")) == group:
+                    continue
+                if record.context["level"] in ("campaign", "ad_account") and (
+                        record.context["level"] == "ad_account" or str(row["CAMPAIGN_ID"]) == campaign):
+                    for column in ("SPEND_IN_MICRO_DOLLAR", "PAID_IMPRESSION", "CLICKTHROUGH_1"):
+                        row[column] = row.get(column, 0) - ad_row.get(column, 0)
+            rows.append(row)
+        raw.write(record.endpoint, json.dumps(rows).encode(), params=record.params, path_params=record.path_params,
+                  window=record.window, context=record.context, fetched_at=record.fetched_at + dt.timedelta(minutes=1),
+                  request_id="test")
+    run(home, env, "--only", "ads", "--from-raw")
+    assert query(home, "SELECT count(*) FROM daily_status WHERE date = ? AND entity_id IN (?, ?)",
+                 [date, ad, group]) == [(0,)]

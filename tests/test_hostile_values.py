@@ -547,3 +547,71 @@ def test_a_newer_ready_answer_of_narrower_metric_types_keeps_no_value_it_did_not
     assert run_range(START, END, from_raw=True, only="organic") == 0
     assert {impression for _, impression, *_ in query(home, READY_DAYS)} == {None}
     assert "check organic_lake.no_final_value_regressed: passed" in capsys.readouterr().out
+
+
+def a_day_of_two_campaigns(home: Path) -> tuple[dt.date, str, str]:
+    """A day on which two campaigns have ad rows: (the day, the first campaign, the second)."""
+    date, first, second = query(home, """
+        SELECT date, min(campaign_id), max(campaign_id) FROM ad_daily GROUP BY date
+        HAVING count(DISTINCT campaign_id) > 1 ORDER BY date LIMIT 1""")[0]
+    return date, first, second
+
+
+def children_days(home: Path, campaign: str, date: dt.date) -> int:
+    """The daily_status rows of the campaign's ad groups and ads on the day."""
+    return query(home, """
+        SELECT count(*) FROM daily_status WHERE date = ? AND (
+            (entity_type = 'ad_group' AND entity_id IN (SELECT ad_group_id FROM ad_groups WHERE campaign_id = ?)) OR
+            (entity_type = 'ad' AND entity_id IN (SELECT ad_id FROM ads WHERE campaign_id = ?)))""",
+                 [date, campaign, campaign])[0][0]
+
+
+def campaign_restated_away(home: Path, campaign: str, date: dt.date):
+    """A change of the campaign and ad account answers: the campaign lost all delivery on `date` (the API leaves its
+    row out) and the ad account lost the campaign's values."""
+    campaign_row = next(row for row in json.loads(newest_record(home, "campaigns/analytics").body)
+                        if str(row["CAMPAIGN_ID"]) == campaign and row["DATE"][:10] == date.isoformat())
+
+    def change(level: str, rows: list) -> list:
+        restated = []
+        for row in rows:
+            if row["DATE"][:10] == date.isoformat():
+                if level == "campaign" and str(row["CAMPAIGN_ID"]) == campaign:
+                    continue
+                if level == "ad_account":
+                    for column in ADDITIVE:
+                        row[column] = row.get(column, 0) - campaign_row.get(column, 0)
+                        if not row[column]:
+                            del row[column]
+            restated.append(row)
+        return restated
+    return change
+
+
+@pytest.fixture
+def two_campaigns(make_sandbox, tmp_path, monkeypatch) -> Path:
+    """A data directory holding one ads run of the range over a world where several campaigns deliver."""
+    server = make_sandbox(**{**SMALL_WORLD, "campaigns": 4, "ad_groups": 2})
+    home = tmp_path / "home"
+    (tmp_path / "dagster").mkdir()
+    pipeline_env(monkeypatch, home, server, TODAY, DAGSTER_HOME=str(tmp_path / "dagster"))
+    assert run_range(START, END, only="ads") == 0
+    return home
+
+
+def test_a_campaign_restated_to_no_delivery_takes_its_ad_groups_and_ads_with_it(two_campaigns, capsys):
+    """A later run finds a campaign without rows, so it asks nothing of its ad groups and ads (they cannot deliver
+    without it): the campaign's answer covers them too, by the ad account's entity lists. Their older rows of the
+    day go, the levels still add up; a campaign with rows keeps its children's rows."""
+    home = two_campaigns
+    date, gone, kept = a_day_of_two_campaigns(home)
+    kept_children = children_days(home, kept, date)
+    assert children_days(home, gone, date) > 0 and kept_children > 0
+    restate_ads(home, campaign_restated_away(home, gone, date), minutes=1, levels=("ad_account", "campaign"))
+    assert run_range(START, END, from_raw=True, only="ads") == 0
+    assert children_days(home, gone, date) == 0
+    assert children_days(home, kept, date) == kept_children
+    assert query(home, "SELECT count(*) FROM daily_status WHERE entity_id = ? AND date = ?", [gone, date]) == [(0,)]
+    printed = capsys.readouterr().out
+    assert "check ads_warehouse.ad_groups_add_up_to_campaigns: passed" in printed
+    assert "check ads_warehouse.campaigns_add_up_to_accounts: passed" in printed

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterator
 from itertools import compress, repeat
 from operator import itemgetter
 
@@ -18,11 +18,13 @@ from pipelines.pinterest.errors import ResponseShapeError
 from pipelines.planning import DateRange
 from pipelines.raw_zone import RawRecord, RawZone
 from pipelines.tables import DAILY_STATUS, METRIC_DAILY
-from pipelines.transform import Coverage, Normalized, Source
+from pipelines.transform import ANCESTRY, Coverage, Normalized, Source
 
 ATTRIBUTION_SPLIT = "ATTRIBUTION"
 # The listing of each level's entities (per ad account, of every status): what an async report may hold.
 _ENTITY_LISTS = {"campaign": "campaigns/list", "ad_group": "ad_groups/list", "ad": "ads/list"}
+# The field of each level's listed entities naming an entity it cannot deliver without.
+_ANCESTOR_FIELDS = {"ad_group": {"campaign": "campaign_id"}, "ad": {"campaign": "campaign_id", "ad_group": "ad_group_id"}}
 # Columns that name or describe the entity rather than measure it; every other requested column is a metric.
 NOT_METRICS = frozenset({"DATE", "AD_ACCOUNT_ID", "ADVERTISER_ID", "CAMPAIGN_ID", "AD_GROUP_ID", "AD_ID", "PIN_ID",
                          "PIN_PROMOTION_ID", "CAMPAIGN_NAME", "AD_GROUP_NAME", "AD_NAME", "CAMPAIGN_ENTITY_STATUS",
@@ -205,15 +207,30 @@ def _entity_lists(raw: RawZone) -> Callable[[str, str], frozenset[str] | None]:
     def listed(account: str, level: str) -> frozenset[str] | None:
         if level not in known:
             per_account = known[level] = {}
-            for record in raw.undated_records(_ENTITY_LISTS[level]):
-                page = record.json()
-                items = page.get("items") if isinstance(page, dict) else None
-                per_account.setdefault(str(record.path_params.get("ad_account_id")), set()).update(
-                    str(item.get("id")) for item in items or () if isinstance(item, dict))
+            for page_account, items in _list_pages(raw, level):
+                per_account.setdefault(page_account, set()).update(str(item.get("id")) for item in items)
         ids = known[level].get(account)
         return frozenset(ids) if ids is not None else None
 
     return listed
+
+
+def _list_pages(raw: RawZone, level: str) -> Iterator[tuple[str, list[dict]]]:
+    """(ad account, items) of every page of the level's entity lists the raw zone holds, oldest fetch first."""
+    for record in raw.undated_records(_ENTITY_LISTS[level]):
+        page = record.json()
+        items = page.get("items") if isinstance(page, dict) else None
+        yield str(record.path_params.get("ad_account_id")), [item for item in items or () if isinstance(item, dict)]
+
+
+def _ancestry(raw: RawZone) -> pa.Table:
+    """Every listed ad group with its campaign and every listed ad with its ad group and campaign (ANCESTRY): an
+    answer covering a campaign or an ad group without a row covers them too, as a child cannot deliver without
+    its parent. Without lists nothing is widened (and the warehouse's level sums refuse what is left)."""
+    pairs = {(level, str(item["id"]), ancestor, str(item[field]))
+             for level, fields in _ANCESTOR_FIELDS.items() for _, items in _list_pages(raw, level) for item in items
+             for ancestor, field in fields.items() if item.get("id") is not None and item.get(field) is not None}
+    return pa.Table.from_pylist([dict(zip(ANCESTRY.names, pair)) for pair in sorted(pairs)], ANCESTRY)
 
 
 def _prepare(raw: RawZone, requested: DateRange):
@@ -250,4 +267,5 @@ def _identify(raw: RawZone):
 
 
 ADS = Source(name="ads", entity_types=("ad_account", "campaign", "ad_group", "ad"),
-             endpoints=("analytics/report", *ENDPOINTS.values()), prepare=_prepare, identify=_identify)
+             endpoints=("analytics/report", *ENDPOINTS.values()), prepare=_prepare, identify=_identify,
+             ancestry=_ancestry)
