@@ -147,6 +147,7 @@ def test_an_id_that_is_not_a_numeric_pinterest_id_names_no_lake_file(kind, pinte
     assert keyed("organic", identity("user", "1000000000000000001")) == "organic.user=1000000000000000001"
 
 
+@pytest.mark.slow
 def test_a_key_restated_to_no_delivery_leaves_the_legacy_file_of_its_date_too(make_sandbox, tmp_path):
     """A date's ads file of the name-keyed layout loses the keys a newer answer covers without a row (an ad and its
     ad group restated to no delivery), not only those an identity's file holds: the levels still add up."""

@@ -310,6 +310,7 @@ def test_a_remembered_first_partition_is_named_by_its_file(make_sandbox, monkeyp
     ("run", {"PINTEREST_ETL_HOME": "back\\slash/home"}, "PINTEREST_ETL_HOME must not contain a backslash"),
     ("load", {"PINTEREST_ETL_HOME": "back\\slash/home"}, "PINTEREST_ETL_HOME must not contain a backslash"),
 ], ids=lambda value: None)
+@pytest.mark.slow
 def test_every_setting_is_checked_before_a_command_calls_or_writes_anything(make_sandbox, tmp_path, command, settings,
                                                                            message):
     from tests.process_support import cli_env, run_cli

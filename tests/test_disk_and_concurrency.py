@@ -243,6 +243,7 @@ def lock_holder(path: Path) -> subprocess.Popen:
     return holder
 
 
+@pytest.mark.slow
 def test_a_run_lock_file_replaced_while_a_run_waits_does_not_let_it_in(tmp_path):
     home = tmp_path / "home"
     home.mkdir()

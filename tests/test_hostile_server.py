@@ -75,6 +75,7 @@ def test_an_invalid_limit_is_refused_naming_the_setting(name, value, message):
         settings.http_limits({name: value})
 
 
+@pytest.mark.slow
 def test_a_body_dripped_byte_by_byte_ends_the_call_within_its_time_bound(hostile):
     started = time.monotonic()
     with client_for(hostile, "drip") as client, pytest.raises(ApiUnreachableError) as failure:
@@ -85,6 +86,7 @@ def test_a_body_dripped_byte_by_byte_ends_the_call_within_its_time_bound(hostile
     assert "PINTEREST_HTTP_TIMEOUT_SECONDS" in message and "PINTEREST_HTTP_CALL_TIMEOUT_SECONDS" in message
 
 
+@pytest.mark.slow
 def test_a_server_that_never_answers_ends_the_call_within_its_time_bound(hostile):
     started = time.monotonic()
     with client_for(hostile, "silent") as client, pytest.raises(ApiUnreachableError, match="did not answer within 2.5 s"):
@@ -93,6 +95,7 @@ def test_a_server_that_never_answers_ends_the_call_within_its_time_bound(hostile
     assert hostile.requests["silent"] >= 2  # it was retried within the bound, not given up after one attempt
 
 
+@pytest.mark.slow
 def test_after_an_unreachable_call_the_clients_next_calls_fail_at_once_without_a_request(hostile):
     with client_for(hostile, "silent") as client:
         with pytest.raises(ApiUnreachableError):
@@ -106,6 +109,7 @@ def test_after_an_unreachable_call_the_clients_next_calls_fail_at_once_without_a
     assert hostile.requests["silent"] == sent
 
 
+@pytest.mark.slow
 def test_a_token_endpoint_that_never_answers_ends_the_refresh_within_its_time_bound(hostile):
     started = time.monotonic()
     with requests.Session() as session, pytest.raises(ApiUnreachableError, match="oauth/token: the API at 127.0.0.1"):
@@ -173,6 +177,7 @@ def test_a_report_download_redirected_to_an_accepted_url_is_followed(hostile):
     assert (hostile.requests["redirect"], hostile.requests["file"]) == (1, 1)
 
 
+@pytest.mark.slow
 def test_a_report_download_that_drips_ends_within_its_time_bound(hostile):
     started = time.monotonic()
     with client_for(hostile, "file") as client, pytest.raises(ApiUnreachableError, match="report download: the API"):
@@ -181,6 +186,7 @@ def test_a_report_download_that_drips_ends_within_its_time_bound(hostile):
 
 
 @pytest.mark.parametrize("behaviour", DRIPPED_BEFORE_THE_CONTENT)
+@pytest.mark.slow
 def test_an_answer_dripped_before_its_content_ends_the_attempt_at_its_deadline(hostile, behaviour):
     """The status line, the headers, or a gzip header that decodes to nothing, one byte every 0.2 s: the
     attempt ends at its deadline (1 s), as "no complete answer within 1 s"."""
@@ -194,6 +200,7 @@ def test_an_answer_dripped_before_its_content_ends_the_attempt_at_its_deadline(h
 
 
 @pytest.mark.parametrize("behaviour", DRIPPED_BEFORE_THE_CONTENT)
+@pytest.mark.slow
 def test_an_api_call_dripped_before_its_content_ends_within_its_time_bound(hostile, behaviour):
     started = time.monotonic()
     with client_for(hostile, behaviour) as client, pytest.raises(ApiUnreachableError) as failure:
@@ -206,6 +213,7 @@ def test_an_api_call_dripped_before_its_content_ends_within_its_time_bound(hosti
 
 
 @pytest.mark.parametrize("behaviour", ["drip-status", "drip-headers"])
+@pytest.mark.slow
 def test_a_token_endpoint_that_drips_ends_the_refresh_within_its_time_bound(hostile, behaviour):
     started = time.monotonic()
     with requests.Session() as session, pytest.raises(ApiUnreachableError) as failure:
@@ -217,6 +225,7 @@ def test_a_token_endpoint_that_drips_ends_the_refresh_within_its_time_bound(host
 
 
 @pytest.mark.parametrize("behaviour", DRIPPED_BEFORE_THE_CONTENT)
+@pytest.mark.slow
 def test_a_report_download_dripped_before_its_content_ends_within_its_time_bound(hostile, behaviour):
     started = time.monotonic()
     with client_for(hostile, "file") as client, pytest.raises(ApiUnreachableError, match="report download: the API"):
@@ -224,6 +233,7 @@ def test_a_report_download_dripped_before_its_content_ends_within_its_time_bound
     assert time.monotonic() - started < ENDS_WITHIN_SECONDS / 2
 
 
+@pytest.mark.slow
 def test_a_tls_handshake_dripped_byte_by_byte_ends_the_attempt_at_its_deadline():
     with TlsDripServer(drip_seconds=0.2) as server, requests.Session() as session:
         started = time.monotonic()
@@ -233,6 +243,7 @@ def test_a_tls_handshake_dripped_byte_by_byte_ends_the_attempt_at_its_deadline()
     assert isinstance(answer, NoAnswer) and answer.timed_out
 
 
+@pytest.mark.slow
 def test_a_connection_cut_at_its_deadline_is_not_reused(hostile):
     """The attempt cut off at its deadline drops its connection: the next request, to the same server
     through the same session, opens a new one and gets its answer."""
@@ -245,6 +256,7 @@ def test_a_connection_cut_at_its_deadline_is_not_reused(hostile):
     assert hostile.connections == 2  # the cut one, then one new connection for the three answers
 
 
+@pytest.mark.slow
 def test_pooled_connections_are_reused_and_never_shut_by_a_past_deadline(hostile):
     """Every deadline of a round passes while its connection waits in the pool; the next round reuses the
     same connections without a single failure: a finished attempt's deadline never touches its socket."""
@@ -259,6 +271,7 @@ def test_pooled_connections_are_reused_and_never_shut_by_a_past_deadline(hostile
     assert hostile.connections <= 6  # the pool's size (concurrency + 2): reused, not reopened
 
 
+@pytest.mark.slow
 def test_a_deadline_never_cuts_a_connection_another_attempt_took_from_the_pool(hostile):
     """Sixteen threads share four pooled connections. Half the calls have a deadline that falls due about when
     their answer's last byte arrives, the other half a generous one: connections go back to the pool (or are

@@ -22,8 +22,12 @@ from tests.mutating_proxy_support import HOSTILE, MutatingProxy
 from tests.pipeline_support import pipeline_env, query
 from tests.process_support import SMALL_WORLD, lake_files, warehouse_contents
 
+# Each test runs the pipeline: CI runs them (`make test-slow`), `make test` stays fast.
+pytestmark = pytest.mark.slow
+
 START, END = TODAY - dt.timedelta(days=6), TODAY - dt.timedelta(days=1)  # READY, ESTIMATE and PROCESSING days
 # The raw JSON text of each hostile value, and how the error shows it.
+
 HOSTILE_VALUES = {"infinity": ("1e999", "Infinity"), "nan": ("NaN", "NaN"), "boolean": ("true", "true"),
                   "string": ('"12"', '"12"')}
 

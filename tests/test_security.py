@@ -451,6 +451,7 @@ def test_a_server_message_cannot_forge_a_log_line_or_hide_a_glued_token(caplog):
     assert "bad request\\x0a2026-11-30" in shown  # the newline is shown escaped, in place
 
 
+@pytest.mark.slow
 def test_a_cli_run_and_auth_commands_against_an_echoing_api_leak_no_secret(tmp_path):
     """`pinterest-etl run`, `auth status` and `auth refresh` against an API that quotes every credential it
     receives in its errors: no credential in their output, DAGSTER_HOME or PINTEREST_ETL_HOME."""

@@ -313,6 +313,7 @@ def test_output_onto_a_fifo_or_a_directory_is_refused_even_with_force(tmp_path, 
     assert (stat.S_ISFIFO if kind == "fifo" else stat.S_ISDIR)(os.lstat(target).st_mode)
 
 
+@pytest.mark.slow
 def test_force_never_writes_in_the_data_directory_dagster_home_or_onto_the_secrets(tmp_path):
     home, dagster = tmp_path / "home", tmp_path / "dagster"
     token, accounts = tmp_path / "secrets" / "token.json", tmp_path / "secrets" / "accounts.toml"
