@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 
+import pytest
 import requests
 
 from tests.client_support import server_stats
@@ -111,6 +112,7 @@ def test_an_unknown_ads_column_fails_before_any_call(make_sandbox, monkeypatch, 
     assert server_stats(server)["requests"] == {}
 
 
+@pytest.mark.slow
 def test_history_beyond_90_days_comes_from_async_reports_into_the_same_tables(make_sandbox, monkeypatch, tmp_path):
     epoch = TODAY - dt.timedelta(days=20)
     server = make_sandbox(report_polls=1, epoch=epoch)
@@ -153,6 +155,7 @@ def test_a_forbidden_ad_account_is_reported_by_id_and_the_others_continue(make_s
     assert query(tmp_path, "SELECT DISTINCT ad_account_id FROM ad_account_daily") == [(listed[0],)]
 
 
+@pytest.mark.slow
 def test_a_failed_async_report_is_requested_once_more(make_sandbox, monkeypatch, tmp_path):
     server = make_sandbox(report_polls=0, failed_reports=1)
     pipeline_env(monkeypatch, tmp_path, server, TODAY, PINTEREST_REPORT_POLL_SECONDS="0.01")

@@ -124,6 +124,7 @@ def test_app_credentials_the_api_rejects_are_named_without_the_secret(make_sandb
     assert not {"raw", "lake", "warehouse.duckdb"} & {p.name for p in home.iterdir()}
 
 
+@pytest.mark.slow
 def test_answers_with_unexpected_extra_fields_give_the_same_warehouse(make_sandbox, monkeypatch, tmp_path, demo_warehouse):
     """Every object of every answer carries a field the official description does not have (an object with
     a list in it): the tables equal the demo warehouse's, built from the same world without it."""

@@ -63,6 +63,7 @@ def warehouse_values(home) -> dict:
     return {(str(d), t, i, f, v, m): value for d, t, i, f, v, m, value in rows}
 
 
+@pytest.mark.slow
 def test_the_warehouse_equals_an_independent_recomputation_from_raw(make_sandbox, monkeypatch, tmp_path):
     server = make_sandbox()
     pipeline_env(monkeypatch, tmp_path, server, TODAY)
@@ -96,6 +97,7 @@ def snapshot(home, exclude=("extracted_at",)) -> dict:
     return out
 
 
+@pytest.mark.slow
 def test_rerunning_a_range_gives_the_same_tables(make_sandbox, monkeypatch, tmp_path):
     server = make_sandbox()
     pipeline_env(monkeypatch, tmp_path, server, TODAY)
@@ -147,6 +149,7 @@ def test_without_the_bulk_endpoint_it_falls_back_to_one_call_per_pin(make_sandbo
     assert query(single_home, pin_rows) == query(bulk_home, pin_rows)
 
 
+@pytest.mark.slow
 def test_renormalizing_from_raw_makes_no_call_and_gives_the_same_tables(make_sandbox, monkeypatch, tmp_path):
     server = make_sandbox()
     pipeline_env(monkeypatch, tmp_path, server, TODAY)
