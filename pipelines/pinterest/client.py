@@ -18,7 +18,7 @@ import requests
 
 from pipelines.pinterest.accounting import CallStats
 from pipelines.pinterest.budgets import RateBudgets
-from pipelines.pinterest.endpoints import COMMA_JOINED_PARAMETERS, ITEMS, PAGE_SIZE, ROWS, Endpoint, endpoint
+from pipelines.pinterest.endpoints import COMMA, ITEMS, PAGE_SIZE, ROWS, Endpoint, endpoint, joins_with_commas
 from pipelines.pinterest.errors import (
     ApiError,
     ApiUnreachableError,
@@ -101,14 +101,15 @@ class _Failure:
         return self.kind in ("no answer", "transport", "server")
 
 
-def _encode(params: Mapping[str, Any]) -> list[tuple[str, str]]:
+def _encode(params: Mapping[str, Any], list_encoding: str = COMMA) -> list[tuple[str, str]]:
+    """The query string's (name, value) pairs; list values encoded as `endpoints.joins_with_commas` says."""
     pairs: list[tuple[str, str]] = []
     for name, value in params.items():
         if value is None:
             continue
         if isinstance(value, (list, tuple, set, frozenset)):
             values = [str(v) for v in value]
-            if name in COMMA_JOINED_PARAMETERS:
+            if joins_with_commas(name, list_encoding):
                 pairs.append((name, ",".join(values)))
             else:
                 pairs.extend((name, v) for v in values)
@@ -160,9 +161,12 @@ class PinterestClient:
         return self.fetch(name, path_params, params).data
 
     def fetch(self, name: str, path_params: Mapping[str, str] | None = None,
-              params: Mapping[str, Any] | None = None) -> ApiResponse:
-        """One call of a GET endpoint; returns the parsed body with its exact bytes and request id."""
-        return self._call(endpoint(name), path_params or {}, params or {}, None)
+              params: Mapping[str, Any] | None = None, *, list_encoding: str = COMMA) -> ApiResponse:
+        """One call of a GET endpoint; returns the parsed body with its exact bytes and request id.
+        `list_encoding` says how list parameters travel: "comma" (`pin_ids=1,2`, the default, what Pinterest's
+        SDK sends) or "repeated" (`pin_ids=1&pin_ids=2`, the official description's default style; only
+        for comparing the two, as `pinterest-etl probe` does: a server may keep one value per key)."""
+        return self._call(endpoint(name), path_params or {}, params or {}, None, list_encoding)
 
     def post(self, name: str, path_params: Mapping[str, str] | None = None, body: Any = None) -> Any:
         """One call of a POST endpoint with a JSON body."""
@@ -265,10 +269,11 @@ class PinterestClient:
             raise ValueError(f"{spec.name}: missing path parameter {missing}") from None
         return f"{self.base_url}{path}"
 
-    def _call(self, spec: Endpoint, path_params: Mapping[str, str], params: Mapping[str, Any], body: Any) -> ApiResponse:
+    def _call(self, spec: Endpoint, path_params: Mapping[str, str], params: Mapping[str, Any], body: Any,
+              list_encoding: str = COMMA) -> ApiResponse:
+        query = _encode(params, list_encoding)
         validate_request(spec, params, self.config.today())
         url = self._url(spec, path_params)
-        query = _encode(params)
         try:
             return self._call_until_answered(spec, url, query, body)
         except ApiUnreachableError as error:

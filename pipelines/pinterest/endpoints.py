@@ -82,9 +82,23 @@ ENDPOINTS: dict[str, Endpoint] = {e.name: e for e in (
     Endpoint("analytics/get_report", "GET", "/ad_accounts/{ad_account_id}/reports", "ads_analytics", required=("token",)),
 )}
 
-# The official description joins these lists with commas (style form, explode false); other id lists
-# default to repeated keys. The API accepts comma-joined ids too, but we follow the description.
-COMMA_JOINED_PARAMETERS = frozenset({"metric_types", "columns", "split_field"})
+# How a list query parameter travels (the one place that says so; `client._encode` applies it).
+# COMMA: every list as one comma-joined value (`pin_ids=1,2,3`), as Pinterest's own SDK sends them and its
+# live integration tests check; the default. REPEATED: what the official description reads as: id lists
+# one key per value (`pin_ids=1&pin_ids=2`, the OpenAPI default style), but a server that keeps one value
+# per key silently drops ids; only for comparing the two (`pinterest-etl probe`).
+COMMA = "comma"
+REPEATED = "repeated"
+LIST_ENCODINGS = (COMMA, REPEATED)
+# The description itself marks these style form, explode false: comma-joined under either encoding.
+ALWAYS_COMMA_JOINED = frozenset({"metric_types", "columns", "split_field"})
+
+
+def joins_with_commas(parameter: str, list_encoding: str) -> bool:
+    """Whether a list value of `parameter` travels as one comma-joined value under `list_encoding`."""
+    if list_encoding not in LIST_ENCODINGS:
+        raise ValueError(f"list_encoding must be one of {', '.join(LIST_ENCODINGS)} (got {list_encoding!r})")
+    return list_encoding == COMMA or parameter in ALWAYS_COMMA_JOINED
 
 
 def endpoint(name: str) -> Endpoint:
