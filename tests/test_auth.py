@@ -158,3 +158,36 @@ def test_endpoint_descriptions_match_the_official_description(spec):
         operation = spec["paths"][described.path][described.method.lower()]
         assert operation["operationId"] == described.name
         assert operation["x-ratelimit-category"] == described.category, described.name
+
+
+def refresh_with(server, app) -> AuthError:
+    """The AuthError of refreshing the development tokens against `server` with `app`'s credentials."""
+    from pipelines.pinterest.oauth import TokenManager
+
+    manager = TokenManager(Tokens(Secret("pina_SANDBOX"), Secret("pinr_SANDBOX")), requests.Session(), server.base_url,
+                           app, None)
+    with pytest.raises(AuthError) as failure:
+        manager.refresh()
+    return failure.value
+
+
+def test_a_refresh_token_refused_with_code_283_is_named_and_the_app_credentials_are_not_blamed(make_sandbox):
+    server = make_sandbox(refresh_tokens_revoked=True)
+    error = refresh_with(server, SIMULATOR_APP)
+    assert (error.status, error.code) == (401, 283)
+    assert str(error).startswith("oauth/token: HTTP 401, Pinterest code 283: The authorization grant is invalid "
+                                 "(Pinterest refused the refresh token: it has expired or was revoked; run "
+                                 "`pinterest-etl auth login` to authorize again)")
+    assert "app credentials" not in str(error) and "PINTEREST_APP_SECRET" not in str(error)
+    assert not {"pina_SANDBOX", "pinr_SANDBOX", "sandbox-secret"} & set(str(error).split())
+    assert server_stats(server)["requests"] == {"oauth/token": 1}  # a refused grant is not retried
+
+
+def test_a_refresh_refused_for_the_app_credentials_still_names_them(make_sandbox):
+    from pipelines.pinterest.credentials import AppCredentials
+
+    error = refresh_with(make_sandbox(refresh_tokens_revoked=True), AppCredentials("1234567", Secret("wrong-secret")))
+    assert (error.status, error.code) == (401, 2)
+    assert "Pinterest rejected the app credentials (app id 1234567): check PINTEREST_APP_ID and PINTEREST_APP_SECRET" \
+        in str(error)
+    assert "wrong-secret" not in str(error)

@@ -105,7 +105,7 @@ def test_an_authorization_code_works_once(make_sandbox):
 @pytest.mark.parametrize("auth, data, status, code", [
     (("1234567", "wrong"), {"grant_type": "refresh_token", "refresh_token": "pinr_SANDBOX"}, 401, 2),
     (None, {"grant_type": "refresh_token", "refresh_token": "pinr_SANDBOX"}, 401, 2),
-    (APP, {"grant_type": "refresh_token", "refresh_token": "pinr_unknown"}, 401, 2),
+    (APP, {"grant_type": "refresh_token", "refresh_token": "pinr_unknown"}, 401, 283),  # the grant, not the app
     (APP, {"grant_type": "password"}, 400, 1),
     (APP, {}, 400, 1),
     (APP, {"grant_type": "refresh_token", "refresh_token": "pinr_SANDBOX", "scope": "not:a_scope"}, 400, 1),

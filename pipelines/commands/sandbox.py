@@ -108,6 +108,9 @@ def add_parser(commands) -> None:
     faults.add_argument("--token-max-calls", type=int, metavar="N",
                         help="an access token (the development one included) stops working after N API calls made "
                              "with it: an expiry at a repeatable point of a run")
+    faults.add_argument("--revoked-refresh-tokens", action="store_true",
+                        help="refuse every refresh token (the development ones included) with 401 code 283 'The "
+                             "authorization grant is invalid', like a refresh token that expired or was revoked")
     faults.add_argument("--extra-fields", action="store_true",
                         help="every object in an answer carries a field the official description does not have")
     faults.add_argument("--drop-field", metavar="NAME", help="leave the field NAME out of every object in an answer")
@@ -129,6 +132,7 @@ def _sandbox_config(args: argparse.Namespace) -> SandboxConfig:
         drop_field=args.drop_field, wide_ids=args.wide_ids,
         token_ttl_seconds=args.token_ttl, report_polls=args.report_polls, users=args.users, bookmark_loop=args.bookmark_loop,
         forbidden_ad_accounts=args.forbidden_ad_accounts, failed_reports=args.failed_reports,
+        refresh_tokens_revoked=args.revoked_refresh_tokens,
     )
 
 

@@ -43,6 +43,9 @@ DEFAULT_RETRY = RetryPolicy()
 DEFAULT_LIMITS = HttpLimits()
 
 LOGIN_HINT = "run `pinterest-etl auth login` to authorize again"
+# Pinterest's code for a refused grant ("The authorization grant is invalid"): a refresh token or an
+# authorization code that is expired, revoked, already used or not Pinterest's.
+INVALID_GRANT_CODE = 283
 
 
 def consent_page_url(base_url: str) -> str:
@@ -97,11 +100,11 @@ def request_tokens(session: requests.Session, base_url: str, app: AppCredentials
             message = str(fields.get("message") or "")
             code = fields.get("code") if isinstance(fields.get("code"), int) else None
             request_id = redacted(answer.headers.get("x-pinterest-rid") or "", secrets_sent) or None
-            if answer.status not in RETRYABLE_STATUSES:
+            if answer.status not in RETRYABLE_STATUSES or code == INVALID_GRANT_CODE:  # a refused grant stays refused
                 # The server's message may quote the form (the refresh token, the code) or the Basic value.
                 shown_message = redacted(message, secrets_sent) or "token request refused"
                 raise AuthError(answer.status, code,
-                                f"{shown_message} ({_refusal_hint(answer.status, app, form.get('grant_type'))})",
+                                f"{shown_message} ({_refusal_hint(answer.status, code, app, form.get('grant_type'))})",
                                 "oauth/token", request_id)
             failure = f"token request answered HTTP {answer.status}"
             hint = server_wait_seconds(answer.headers, message, secrets=secrets_sent)
@@ -129,14 +132,20 @@ def _json_or_none(content: bytes):
         return None
 
 
-def _refusal_hint(status: int, app: AppCredentials, grant: str | None) -> str:
-    """What to do about a refused token request. A 401 from the token endpoint is how OAuth 2.0 (RFC 6749,
-    5.2) refuses the client, i.e. the app id and secret; Pinterest does not document whether an expired
-    refresh token is refused the same way, so that is named as the other possible cause."""
-    if status != 401:
-        return LOGIN_HINT
+def _refusal_hint(status: int, code: int | None, app: AppCredentials, grant: str | None) -> str:
+    """What to do about a refused token request. Code 283 ("The authorization grant is invalid") refuses the
+    grant itself, whatever the HTTP status: the refresh token or the authorization code, never the app (a
+    refresh with a corrupt or expired refresh token is answered 401 code 283: pinterest/pinterest-python-sdk
+    issue 114). Any other 401 from the token endpoint is how OAuth 2.0 (RFC 6749, 5.2) refuses the client, i.e.
+    the app id and secret; as Pinterest documents no refusal codes, the grant is named as the other possible cause."""
+    if code == INVALID_GRANT_CODE:
+        refused = ("the refresh token: it has expired or was revoked" if grant == "refresh_token"
+                   else "the authorization code: it has expired or was already used")
+        return f"Pinterest refused {refused}; {LOGIN_HINT}"
     grant_problem = ("the refresh token has expired or was revoked" if grant == "refresh_token"
                      else "the authorization code has expired or was already used")
+    if status != 401:
+        return LOGIN_HINT
     return (f"Pinterest rejected the app credentials (app id {app.app_id}): check PINTEREST_APP_ID and "
             f"PINTEREST_APP_SECRET against your app on developers.pinterest.com; if they are right, {grant_problem}: "
             f"{LOGIN_HINT}")

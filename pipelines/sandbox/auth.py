@@ -24,6 +24,10 @@ ALL_SCOPES = (
 ACCESS_TOKEN_SECONDS = 30 * 86400  # third parties report ~30 days; clients must trust expires_in
 REFRESH_TOKEN_SECONDS = 60 * 86400  # continuous refresh tokens: 60 days, refreshable indefinitely
 CODE_SECONDS = 600
+# How Pinterest refuses a refresh token that is corrupt, expired or revoked (pinterest/pinterest-python-sdk
+# issue 114: `{"code":283,"message":"The authorization grant is invalid"}` with HTTP 401).
+INVALID_GRANT_CODE = 283
+INVALID_GRANT_MESSAGE = "The authorization grant is invalid"
 
 
 @dataclasses.dataclass
@@ -70,8 +74,9 @@ class TokenStore:
     (through the consent stand-in, always for the first user)."""
 
     def __init__(self, user_ids: list[str], token_ttl_seconds: int | None, clock=time.time, *,
-                 max_calls: int | None = None):
+                 max_calls: int | None = None, refresh_revoked: bool = False):
         self._clock = clock
+        self._refresh_revoked = refresh_revoked  # every refresh token is refused, as if revoked
         self._ttl = token_ttl_seconds
         self._max_calls = max_calls
         self._lock = threading.Lock()
@@ -126,8 +131,8 @@ class TokenStore:
         if grant == "refresh_token":
             refresh_text = _required(form, "refresh_token")
             refresh = self._refresh.get(refresh_text)
-            if refresh is None or self._clock() >= refresh.expires_at:
-                raise auth_failed()
+            if refresh is None or self._clock() >= refresh.expires_at or self._refresh_revoked:
+                raise ApiError(401, INVALID_GRANT_CODE, INVALID_GRANT_MESSAGE)
             requested = (form.get("scope") or [None])[-1]
             scopes = parse_scopes(requested) if requested else refresh.scopes
             if not scopes <= refresh.scopes:

@@ -65,6 +65,9 @@ class SandboxConfig:
     # Business accounts (users), each with a world of its own and development tokens of its own
     # (pina_SANDBOX / pina_SANDBOX_2 / ...): an agency's several accounts.
     users: int = 1
+    # Every refresh token (the development ones included) is refused with 401 code 283, as when the user
+    # revoked the app's access or the refresh token expired.
+    refresh_tokens_revoked: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or not 0 <= self.seed <= MAX_SEED:

@@ -56,7 +56,8 @@ class SandboxState:
             self._users[user.world.user_id] = user
         first = next(iter(self._users.values()))
         self.world, self.organic, self.ads = first.world, first.organic, first.ads
-        self.tokens = TokenStore(list(self._users), config.token_ttl_seconds, max_calls=config.token_max_calls)
+        self.tokens = TokenStore(list(self._users), config.token_ttl_seconds, max_calls=config.token_max_calls,
+                                 refresh_revoked=config.refresh_tokens_revoked)
         self.limiter = RateLimiter(config.rate_limits)
         self.reports = api_reports.ReportStore()
         # Separate generators for call faults and for truncations: how many calls meet each fault then
