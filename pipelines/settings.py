@@ -228,23 +228,30 @@ def ads_columns(env: Mapping[str, str] = os.environ) -> tuple[str, ...]:
 
 def ads_attribution(env: Mapping[str, str] = os.environ):
     """PINTEREST_ADS_CLICK_WINDOW_DAYS (30), PINTEREST_ADS_ENGAGEMENT_WINDOW_DAYS (30),
-    PINTEREST_ADS_VIEW_WINDOW_DAYS (1), PINTEREST_ADS_CONVERSION_REPORT_TIME (TIME_OF_AD_ACTION)."""
+    PINTEREST_ADS_VIEW_WINDOW_DAYS (1), PINTEREST_ADS_CONVERSION_REPORT_TIME (TIME_OF_AD_ACTION).
+    Each is checked against its enum of the official description (ConversionAttributionWindowDays,
+    ConversionReportTimeType). The description documents no constraint on their combinations (neither the
+    analytics endpoints' query parameters nor AdsAnalyticsCreateAsyncRequest), so every combination is accepted."""
+    from pipelines import api_enums
     from pipelines.ads.extract import Attribution
 
+    windows = ", ".join(map(str, api_enums.ATTRIBUTION_WINDOW_DAYS))
+
     def days(name: str, default: int) -> int:
-        text = env.get(name)
+        text = (env.get(name) or "").strip()
         if not text:
             return default
-        if not text.strip().isdigit():
-            raise SettingsError(f"{name} must be a number of days (got {text!r})")
+        if not (text.isascii() and text.isdigit()) or int(text) not in api_enums.ATTRIBUTION_WINDOW_DAYS:
+            raise SettingsError(f"{name} must be one of {windows} (days of the conversion attribution window; "
+                                f"got {text!r})")
         return int(text)
 
-    try:
-        return Attribution(days("PINTEREST_ADS_CLICK_WINDOW_DAYS", 30), days("PINTEREST_ADS_ENGAGEMENT_WINDOW_DAYS", 30),
-                           days("PINTEREST_ADS_VIEW_WINDOW_DAYS", 1),
-                           env.get("PINTEREST_ADS_CONVERSION_REPORT_TIME") or "TIME_OF_AD_ACTION")
-    except ValueError as error:
-        raise SettingsError(f"ads attribution settings: {error}") from None
+    report_time = env.get("PINTEREST_ADS_CONVERSION_REPORT_TIME") or "TIME_OF_AD_ACTION"
+    if report_time not in api_enums.CONVERSION_REPORT_TIMES:
+        raise SettingsError(f"PINTEREST_ADS_CONVERSION_REPORT_TIME must be "
+                            f"{' or '.join(api_enums.CONVERSION_REPORT_TIMES)} (got {report_time!r})")
+    return Attribution(days("PINTEREST_ADS_CLICK_WINDOW_DAYS", 30), days("PINTEREST_ADS_ENGAGEMENT_WINDOW_DAYS", 30),
+                       days("PINTEREST_ADS_VIEW_WINDOW_DAYS", 1), report_time)
 
 
 def report_polling(env: Mapping[str, str] = os.environ):
