@@ -396,7 +396,7 @@ def test_pin_analytics_match_pin_analytics_response_schema(schemas, sandbox, api
 
 def test_bulk_pin_analytics_match_bulk_pin_analytics_response_schema(schemas, sandbox, api, ids):
     pin_ids = ids.image_pin_ids[:8] + ids.video_pin_ids[:2]
-    params = {"pin_ids": pin_ids,  # no `style` in the spec: the OpenAPI default, repeated keys
+    params = {"pin_ids": ",".join(pin_ids),  # comma-joined, as Pinterest's SDK sends it (repeated keys are refused)
               "start_date": START.isoformat(), "end_date": END.isoformat(), "metric_types": "IMPRESSION,SAVE,PIN_CLICK"}
     body = checked(schemas, "get", "/pins/analytics", api.get(f"{sandbox.base_url}/pins/analytics", params=params))
     assert set(body) == set(pin_ids)
@@ -459,7 +459,7 @@ def test_ad_entity_analytics_match_analytics_response_schema(schemas, sandbox, a
     total_rows = 0
     for account_id in ids.ad_account_ids:
         entity_ids = [e["id"] for e in _entities(schemas, sandbox, api, account_id, kind)]
-        params = {id_parameter: entity_ids, "start_date": START.isoformat(), "end_date": END.isoformat(),
+        params = {id_parameter: ",".join(entity_ids), "start_date": START.isoformat(), "end_date": END.isoformat(),
                   "columns": ADS_COLUMNS, "granularity": "DAY"}
         rows = checked(schemas, "get", f"/ad_accounts/{{ad_account_id}}/{kind}/analytics",
                        api.get(f"{sandbox.base_url}/ad_accounts/{account_id}/{kind}/analytics", params=params))
@@ -472,7 +472,8 @@ def test_ad_entity_analytics_match_analytics_response_schema(schemas, sandbox, a
 def test_ads_analytics_by_campaign_and_pin_ids_match_schema(schemas, sandbox, api, ids):
     ads = _entities(schemas, sandbox, api, ids.owned_ad_account_id, "ads")
     active = [ad for ad in ads if ad["status"] == "ACTIVE"][:5]
-    params = {"campaign_ids": sorted({ad["campaign_id"] for ad in active}), "pin_ids": sorted({ad["pin_id"] for ad in active}),
+    params = {"campaign_ids": ",".join(sorted({ad["campaign_id"] for ad in active})),
+              "pin_ids": ",".join(sorted({ad["pin_id"] for ad in active})),
               "start_date": START.isoformat(), "end_date": END.isoformat(), "columns": ADS_COLUMNS, "granularity": "DAY"}
     rows = checked(schemas, "get", "/ad_accounts/{ad_account_id}/ads/analytics",
                    api.get(f"{sandbox.base_url}/ad_accounts/{ids.owned_ad_account_id}/ads/analytics", params=params))
@@ -579,7 +580,7 @@ ERROR_CASES = {
         lambda ids: (f"/pins/{ids.image_pin_ids[0]}/analytics", {"params": _analytics_window()}), 400, 1),
     "400-bulk-pin-analytics-with-split-field": ErrorCase(
         "get", "/pins/analytics",
-        lambda ids: ("/pins/analytics", {"params": _analytics_window(pin_ids=ids.image_pin_ids[:2], metric_types="IMPRESSION",
+        lambda ids: ("/pins/analytics", {"params": _analytics_window(pin_ids=",".join(ids.image_pin_ids[:2]), metric_types="IMPRESSION",
                                                                      split_field="APP_TYPE")}), 400, 1),
     "400-pins-page-size-over-250": ErrorCase(
         "get", "/pins", lambda ids: ("/pins", {"params": {"page_size": 251}}), 400, 1),

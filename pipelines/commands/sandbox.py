@@ -46,6 +46,14 @@ def _rate_limit(text: str) -> tuple[str, int]:
     return category, int(number)
 
 
+def _daily_quota(text: str) -> tuple[str, int]:
+    category, _, number = text.partition("=")
+    if category not in DEFAULT_RATE_LIMITS_PER_MINUTE or not (number.isascii() and number.isdigit()):
+        known = ", ".join(sorted(DEFAULT_RATE_LIMITS_PER_MINUTE))
+        raise argparse.ArgumentTypeError(f"expected CATEGORY=CALLS_PER_DAY with CATEGORY one of {known}, got {text!r}")
+    return category, int(number)
+
+
 def add_parser(commands) -> None:
     p = commands.add_parser(
         "sandbox",
@@ -87,6 +95,15 @@ def add_parser(commands) -> None:
                         help="behave like api-sandbox.pinterest.com: endpoints disabled there answer 403")
     limits.add_argument("--report-polls", type=int, default=2,
                         help="polls an async report answers IN_PROGRESS before FINISHED (default: 2)")
+    limits.add_argument("--daily-quota", type=_daily_quota, action="append", default=[], metavar="CATEGORY=N",
+                        help="calls per simulated day for a rate-limit category, repeatable (default: none); past it, "
+                             "429 code 8 with X-RateLimit-Reset and Retry-After = the seconds until the next UTC "
+                             "midnight, like a trial app's 1,000 calls a day. The day starts at start or "
+                             "POST /_sandbox/reset")
+    limits.add_argument("--repeated-list-keys", choices=("reject", "last", "all"), default="reject",
+                        help="how a parameter sent as repeated keys (pin_ids=1&pin_ids=2) is read: reject (400 code 1 "
+                             "asking to comma-join, the default: only comma-joined lists are known to work), last "
+                             "(one value per key, the last: a server that silently drops ids) or all (every value)")
     faults = p.add_argument_group("faults")
     faults.add_argument("--latency-ms", type=int, default=0, help="added latency per API call in ms (default: 0)")
     faults.add_argument("--fail-rate", type=_fraction, default=0.0, help="fraction of API calls answered 500/503")
@@ -95,6 +112,9 @@ def add_parser(commands) -> None:
                         help="Retry-After of those 429s (default: 1; fractions allowed, for fast tests)")
     faults.add_argument("--transient-rate", type=_fraction, default=0.0,
                         help="fraction answered with a transient 400 (code 12, or 'Retry after 1 seconds')")
+    faults.add_argument("--edge-400-rate", type=_fraction, default=0.0,
+                        help="fraction of analytics calls with a valid date window answered 400 code 1 'You can only "
+                             "get data from the last 90 days.' anyway, as Pinterest does spuriously (a retry succeeds)")
     faults.add_argument("--truncate-rate", type=_fraction, default=0.0,
                         help="fraction of successful API answers whose body is cut off mid-way")
     faults.add_argument("--forbidden-ad-accounts", type=int, default=0, metavar="N",
@@ -130,6 +150,7 @@ def _sandbox_config(args: argparse.Namespace) -> SandboxConfig:
         throttle_rate=args.throttle_rate, throttle_retry_after=args.throttle_retry_after, truncate_rate=args.truncate_rate,
         transient_rate=args.transient_rate, token_max_calls=args.token_max_calls, extra_fields=args.extra_fields,
         drop_field=args.drop_field, wide_ids=args.wide_ids,
+        daily_quotas=dict(args.daily_quota), repeated_list_keys=args.repeated_list_keys, edge_400_rate=args.edge_400_rate,
         token_ttl_seconds=args.token_ttl, report_polls=args.report_polls, users=args.users, bookmark_loop=args.bookmark_loop,
         forbidden_ad_accounts=args.forbidden_ad_accounts, failed_reports=args.failed_reports,
         refresh_tokens_revoked=args.revoked_refresh_tokens,

@@ -20,6 +20,8 @@ MAX_SEED = 2**63 - 1
 MAX_USERS = 50
 # Pinterest's universal limit: 100 calls per second per user per app.
 UNIVERSAL_LIMIT_PER_SECOND = 100
+# How a parameter sent as repeated keys may be read (SandboxConfig.repeated_list_keys); the first is the default.
+REPEATED_LIST_KEY_READINGS = ("reject", "last", "all")
 
 
 class SandboxConfigError(ValueError):
@@ -68,6 +70,16 @@ class SandboxConfig:
     # Every refresh token (the development ones included) is refused with 401 code 283, as when the user
     # revoked the app's access or the refresh token expired.
     refresh_tokens_revoked: bool = False
+    # How the simulator reads a parameter sent as repeated keys (pin_ids=1&pin_ids=2): "reject" (400 code 1
+    # asking to comma-join: only comma-joined lists are known to work), "last" (one value per key, the
+    # last: a server that silently drops ids) or "all" (every value, the old lenient reading).
+    repeated_list_keys: str = "reject"
+    # API calls per rate-limit category per simulated day (per user); past it, 429 code 8 with
+    # X-RateLimit-Reset and Retry-After the seconds until the next UTC midnight: a daily quota.
+    daily_quotas: dict[str, int] = dataclasses.field(default_factory=dict)
+    # Fraction of analytics calls with a valid window answered 400 code 1 "You can only get data from the
+    # last 90 days." anyway (Pinterest does, spuriously; a retry succeeds).
+    edge_400_rate: float = 0.0
 
     def __post_init__(self) -> None:
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or not 0 <= self.seed <= MAX_SEED:
@@ -114,6 +126,17 @@ class SandboxConfig:
             if not isinstance(budget, int) or budget < 1:
                 raise SandboxConfigError(f"--rate-limit {category}: calls per minute must be >= 1 (was {budget!r})")
 
+        if self.repeated_list_keys not in REPEATED_LIST_KEY_READINGS:
+            raise SandboxConfigError(f"--repeated-list-keys must be one of {', '.join(REPEATED_LIST_KEY_READINGS)} "
+                                     f"(was {self.repeated_list_keys!r})")
+        for category, quota in self.daily_quotas.items():
+            if category not in DEFAULT_RATE_LIMITS_PER_MINUTE:
+                known = ", ".join(sorted(DEFAULT_RATE_LIMITS_PER_MINUTE))
+                raise SandboxConfigError(f"--daily-quota: unknown category {category!r} (known: {known})")
+            if not isinstance(quota, int) or isinstance(quota, bool) or quota < 0:
+                raise SandboxConfigError(f"--daily-quota {category}: calls per day must be a whole number >= 0 (was {quota!r})")
+        if not 0.0 <= self.edge_400_rate <= 1.0:
+            raise SandboxConfigError(f"--edge-400-rate must be a fraction between 0 and 1 (was {self.edge_400_rate!r})")
         if self.epoch is not None and self.today is not None and self.today < self.epoch:
             raise SandboxConfigError(f"--today ({self.today}) must not be before --epoch ({self.epoch}): "
                                      "the world would contain pins and campaigns created after today")

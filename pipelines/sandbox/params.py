@@ -22,8 +22,24 @@ def one(query: Query, name: str, default: str | None = None, *, required: bool =
 
 
 def many(query: Query, name: str) -> list[str]:
-    """A list parameter, accepted both as repeated keys and comma-joined (clients send either)."""
+    """A list parameter: comma-joined (`pin_ids=1,2,3`), and also every repeated key's value when the
+    query kept them (see `read_repeated_keys`)."""
     return [item for value in query.get(name, []) for item in value.split(",") if item != ""]
+
+
+def read_repeated_keys(query: Query, reading: str) -> Query:
+    """The query as a server reading repeated keys (`pin_ids=1&pin_ids=2`) that way sees it: "reject" refuses
+    them with 400 code 1 (only comma-joined lists are known to work on the real API), "last" keeps one value
+    per key, the last (a server that silently drops ids), "all" keeps every value."""
+    if reading == "all":
+        return query
+    if reading == "last":
+        return {name: values[-1:] for name, values in query.items()}
+    for name, values in query.items():
+        if len(values) > 1:
+            raise invalid(f"Parameter '{name}' was sent {len(values)} times; send a list as one comma-joined value "
+                          f"({name}={','.join(values[:3])}{',...' if len(values) > 3 else ''}).")
+    return query
 
 
 def date_param(query: Query, name: str) -> dt.date:

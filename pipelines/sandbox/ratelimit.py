@@ -1,7 +1,8 @@
-"""Server-side rate limiting per (user, category), as token buckets refilled continuously."""
+"""Server-side rate limiting per (user, category): token buckets refilled continuously, and daily quotas."""
 
 from __future__ import annotations
 
+import collections
 import math
 import threading
 import time
@@ -32,13 +33,26 @@ class RateDecision:
         self.retry_after = retry_after
 
 
-class RateLimiter:
-    """Per-minute budgets per category plus Pinterest's universal per-second limit, per user."""
+SECONDS_PER_DAY = 86_400
 
-    def __init__(self, per_minute: dict[str, int], clock=time.monotonic):
+
+def seconds_until_utc_midnight(epoch_seconds: float) -> int:
+    """Whole seconds from `epoch_seconds` (Unix time) to the next UTC midnight, at least 1: when a daily quota resets."""
+    return max(math.ceil(SECONDS_PER_DAY - epoch_seconds % SECONDS_PER_DAY), 1)
+
+
+class RateLimiter:
+    """Per-minute budgets per category plus Pinterest's universal per-second limit, per user; and, for the
+    categories given one, a quota of calls per day (counted from start or reset: the simulated day)."""
+
+    def __init__(self, per_minute: dict[str, int], clock=time.monotonic, *, daily_quotas: dict[str, int] | None = None,
+                 wall_clock=time.time):
         self._per_minute = {**DEFAULT_RATE_LIMITS_PER_MINUTE, **per_minute}  # unnamed categories: the defaults
         self._clock = clock
         self._buckets: dict[tuple[str, str], _Bucket] = {}
+        self._daily_quotas = dict(daily_quotas or {})
+        self._wall_clock = wall_clock
+        self._calls_today: collections.Counter[tuple[str, str]] = collections.Counter()
         self._lock = threading.Lock()
 
     def _bucket(self, user: str, category: str, now: float) -> _Bucket:
@@ -56,6 +70,12 @@ class RateLimiter:
 
     def acquire(self, user: str, category: str) -> RateDecision:
         with self._lock:
+            quota = self._daily_quotas.get(category)
+            if quota is not None and self._calls_today[(user, category)] >= quota:
+                # A spent daily quota: the headers say so (limit = the quota, nothing left, reset at midnight UTC).
+                until_midnight = seconds_until_utc_midnight(self._wall_clock())
+                return RateDecision(allowed=False, limit=quota, remaining=0, reset_seconds=until_midnight,
+                                    retry_after=until_midnight)
             now = self._clock()
             bucket = self._bucket(user, category, now)
             universal = self._bucket(user, "*universal*", now)
@@ -63,6 +83,7 @@ class RateLimiter:
             if allowed:
                 bucket.tokens -= 1
                 universal.tokens -= 1
+                self._calls_today[(user, category)] += 1
             wait = max((1 - bucket.tokens) / bucket.per_second, (1 - universal.tokens) / universal.per_second, 0.0)
             return RateDecision(
                 allowed=allowed,
@@ -73,5 +94,7 @@ class RateLimiter:
             )
 
     def reset(self) -> None:
+        """Full buckets and a new simulated day (every daily quota unspent)."""
         with self._lock:
             self._buckets.clear()
+            self._calls_today.clear()

@@ -20,8 +20,9 @@ from pipelines.sandbox.ads_model import AdsModel
 from pipelines.sandbox.answer_faults import reshape_answer
 from pipelines.sandbox.auth import TokenStore
 from pipelines.sandbox.config import SandboxConfig
-from pipelines.sandbox.errors import RATE_LIMIT_MESSAGE, ApiError, invalid, missing_scope
+from pipelines.sandbox.errors import LAST_90_DAYS_MESSAGE, RATE_LIMIT_MESSAGE, ApiError, invalid, missing_scope
 from pipelines.sandbox.organic_model import OrganicModel
+from pipelines.sandbox.params import read_repeated_keys
 from pipelines.sandbox.ratelimit import RateLimiter
 from pipelines.sandbox.routing import Reply, Request, Route
 from pipelines.sandbox.world import World
@@ -58,12 +59,13 @@ class SandboxState:
         self.world, self.organic, self.ads = first.world, first.organic, first.ads
         self.tokens = TokenStore(list(self._users), config.token_ttl_seconds, max_calls=config.token_max_calls,
                                  refresh_revoked=config.refresh_tokens_revoked)
-        self.limiter = RateLimiter(config.rate_limits)
+        self.limiter = RateLimiter(config.rate_limits, daily_quotas=config.daily_quotas)
         self.reports = api_reports.ReportStore()
         # Separate generators for call faults and for truncations: how many calls meet each fault then
         # depends only on the seed and the number of calls, not on the order concurrent calls arrive in.
         self._faults = random.Random(config.seed ^ 0x5EED)
         self._truncations = random.Random(config.seed ^ 0x7E57)
+        self._window_refusals = random.Random(config.seed ^ 0xED6E)
         self._lock = threading.Lock()
         self._request_ids = itertools.count(1)
         self.requests: collections.Counter[str] = collections.Counter()
@@ -81,6 +83,11 @@ class SandboxState:
     def draw_truncation(self) -> bool:
         with self._lock:
             return self._truncations.random() < self.config.truncate_rate
+
+    def draw_window_refusal(self) -> bool:
+        """Whether this successful analytics answer is replaced by the spurious 90-day 400 (--edge-400-rate)."""
+        with self._lock:
+            return self._window_refusals.random() < self.config.edge_400_rate
 
     def next_request_id(self) -> str:
         return f"{next(self._request_ids):016x}"
@@ -200,7 +207,12 @@ class _Handler(BaseHTTPRequestHandler):
                 if not decision.allowed:
                     headers = {"Retry-After": str(decision.retry_after)} if state.config.rate_limit_headers else {}
                     raise ApiError(429, 8, RATE_LIMIT_MESSAGE, headers)
+            if is_api_call:
+                request.query = read_repeated_keys(request.query, state.config.repeated_list_keys)
             reply = route.handler(request)
+            if reply.status == 200 and "start_date" in request.query and state.config.edge_400_rate \
+                    and state.draw_window_refusal():
+                raise invalid(LAST_90_DAYS_MESSAGE)
             if route.category is not None and reply.status == 200 and (state.config.extra_fields or state.config.drop_field):
                 reply.body = reshape_answer(reply.body, route.operation_id, extra_fields=state.config.extra_fields,
                                             drop_field=state.config.drop_field)
