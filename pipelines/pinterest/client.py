@@ -39,6 +39,7 @@ from pipelines.pinterest.retries import (
     RetryPolicy,
     backoff_seconds,
     capped_wait,
+    is_spurious_window_refusal,
     is_transient_400,
     refusal_to_wait,
     server_wait_seconds,
@@ -90,7 +91,8 @@ class ApiResponse:
 class _Failure:
     """A failed attempt worth retrying."""
 
-    kind: str  # "no answer", "transport" (an unreadable answer), "server", "throttled", "transient", "auth"
+    kind: str  # "no answer", "transport" (an unreadable answer), "server", "throttled", "transient", "auth",
+    # "window refused" (the spurious last-90-days 400)
     description: str
     wait_hint: float | None
     error: ApiError | None = None
@@ -284,6 +286,7 @@ class PinterestClient:
         """The retry loop: attempts until an answer, a typed error, the attempt limit or the call's time bound."""
         clock = CallClock(self.limits.call_seconds)
         refreshed = False
+        window_refusals = 0
         for attempt in range(1, self.config.retry.max_attempts + 1):
             self._raise_if_unreachable(spec.name)
             waited = self.budgets.acquire(spec.category)
@@ -306,6 +309,10 @@ class PinterestClient:
             if failure.unanswered:
                 clock.spend(time.monotonic() - started)
             self._refuse_a_wait_beyond_the_cap(spec, failure)
+            if failure.kind == "window refused":
+                window_refusals += 1
+                if window_refusals > self.config.retry.window_refusal_retries or attempt == self.config.retry.max_attempts:
+                    raise self._persistent_window_refusal(spec, query, failure.error, window_refusals)
             delay = self._backoff(attempt, failure.wait_hint)
             if attempt == self.config.retry.max_attempts or (failure.unanswered and clock.left() <= delay):
                 raise self._final_error(spec, url, attempt, failure)
@@ -325,6 +332,14 @@ class PinterestClient:
             error = failure.error
             raise (RateLimitedError if failure.kind == "throttled" else type(error))(
                 error.status, error.code, refusal, spec.name, error.request_id)
+
+    def _persistent_window_refusal(self, spec: Endpoint, query: list, error: ApiError, times: int) -> ApiError:
+        """The last-90-days 400 that retrying did not clear: final, saying what the client believed and what to check."""
+        start = next((value for name, value in query if name == "start_date"), "?")
+        return type(error)(error.status, error.code,
+                           f"{error.api_message} (answered {times} times for start_date {start}, inside the last 90 days "
+                           f"by this client's date {self.config.today().isoformat()} UTC; check this machine's clock and "
+                           "PINTEREST_ETL_TODAY, or run a range that starts later)", spec.name, error.request_id)
 
     def _secrets(self) -> tuple[str, ...]:
         """Every secret this client has sent; a server may echo any of them back."""
@@ -387,6 +402,9 @@ class PinterestClient:
             return _Failure("server", f"HTTP {status}", hint, error)
         if status == 400 and is_transient_400(error.code, message):
             return _Failure("transient", f"HTTP 400 code {code} (transient)", hint, error)
+        if is_spurious_window_refusal(status, error.code, message):
+            return _Failure("window refused", "HTTP 400 code 1 'You can only get data from the last 90 days.' for a "
+                            "window inside them (known to pass on retry)", None, error)
         raise error
 
     @staticmethod

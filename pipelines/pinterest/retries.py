@@ -19,6 +19,9 @@ _DELTA_SECONDS = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 _RETRY_AFTER_IN_MESSAGE = re.compile(r"[Rr]etry after (\d+(?:\.\d+)?) seconds?")
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 TRANSIENT_400_CODES = frozenset({12})
+# Pinterest sometimes refuses a window inside the last 90 days with this 400 code 1; the same call succeeds when
+# retried (Airbyte's source-pinterest retries it too). Only this exact text is retried: other 400s are final.
+SPURIOUS_WINDOW_REFUSAL = "you can only get data from the last 90 days"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,12 +35,17 @@ class RetryPolicy:
     # The longest wait a server's hint (Retry-After, X-RateLimit-Reset) may impose; a rate limit asking for
     # longer (a daily quota) stops the call (PINTEREST_MAX_RATE_LIMIT_WAIT_SECONDS).
     max_rate_limit_wait_seconds: float = 900.0
+    # Retries of a call refused as "You can only get data from the last 90 days." although its window is inside
+    # them (the client checks every window before sending); past them the refusal is final.
+    window_refusal_retries: int = 3
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
             raise ValueError(f"max_attempts must be at least 1 (got {self.max_attempts})")
         if self.run_retry_budget < 0:
             raise ValueError(f"run_retry_budget must be >= 0 (got {self.run_retry_budget})")
+        if self.window_refusal_retries < 0:
+            raise ValueError(f"window_refusal_retries must be >= 0 (got {self.window_refusal_retries})")
         if not self.max_rate_limit_wait_seconds > 0:
             raise ValueError(f"max_rate_limit_wait_seconds must be more than 0 (got {self.max_rate_limit_wait_seconds})")
 
@@ -45,6 +53,12 @@ class RetryPolicy:
 def is_transient_400(code: int | None, message: str) -> bool:
     """Pinterest's 400s that mean "try again": code 12, or a message asking to retry after N seconds."""
     return code in TRANSIENT_400_CODES or bool(_RETRY_AFTER_IN_MESSAGE.search(message or ""))
+
+
+def is_spurious_window_refusal(status: int, code: int | None, message: str) -> bool:
+    """The 400 code 1 "You can only get data from the last 90 days." (any case), for a window the client has
+    checked to be inside them: worth a bounded number of retries."""
+    return status == 400 and code == 1 and SPURIOUS_WINDOW_REFUSAL in (message or "").lower()
 
 
 def server_wait_seconds(headers, message: str = "", now: float | None = None, secrets: Iterable[str] = ()) -> float | None:
