@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from pipelines.commands import auth, dictionary, report, run, sandbox, sql, ui, verify
+from pipelines.commands import auth, dictionary, probe, report, run, sandbox, sql, ui, verify
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     dictionary.add_parser(commands)
     ui.add_parser(commands)
     auth.add_parser(commands)
+    probe.add_parser(commands)
     sandbox.add_parser(commands)
     return parser
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from pipelines import settings
 from pipelines.pinterest.accounting import CallStats
@@ -19,6 +19,7 @@ from pipelines.pinterest.credentials import (
     tokens_from_env,
 )
 from pipelines.pinterest.oauth import TokenManager, token_endpoint_url
+from pipelines.pinterest.retries import RetryPolicy
 from pipelines.pinterest.sessions import isolated, warn_about_ignored_proxies
 from pipelines.pinterest.urls import check_base_url, is_local
 
@@ -50,14 +51,17 @@ def check_client_settings(env: Mapping[str, str] = os.environ) -> None:
 
 
 def client_from_env(env: Mapping[str, str] = os.environ, *, config: ClientConfig | None = None,
-                    budgets: RateBudgets | None = None, stats: CallStats | None = None) -> tuple[PinterestClient, str]:
+                    budgets: RateBudgets | None = None, stats: CallStats | None = None,
+                    retry: Callable[[RetryPolicy], RetryPolicy] | None = None) -> tuple[PinterestClient, str]:
     """A client for the configured account and a description of where its tokens came from. The retry
     policy and the HTTP limits always come from the environment (PINTEREST_RETRY_BACKOFF_SECONDS,
-    PINTEREST_HTTP_*, PINTEREST_MAX_PAGES, PINTEREST_MAX_RATE_LIMIT_WAIT_SECONDS); its only proxy is
-    PINTEREST_HTTPS_PROXY, its only CA bundle PINTEREST_CA_BUNDLE."""
+    PINTEREST_HTTP_*, PINTEREST_MAX_PAGES, PINTEREST_MAX_RATE_LIMIT_WAIT_SECONDS); `retry` may only narrow the
+    environment's policy (`pinterest-etl probe` bounds its attempts). Its only proxy is PINTEREST_HTTPS_PROXY,
+    its only CA bundle PINTEREST_CA_BUNDLE."""
     base_url = settings.api_base_url(env)
+    policy = settings.retry_policy(env)
     config = dataclasses.replace(config or ClientConfig(base_url=base_url, today=lambda: settings.today(env)),
-                                 retry=settings.retry_policy(env), limits=settings.http_limits(env))
+                                 retry=retry(policy) if retry else policy, limits=settings.http_limits(env))
     token_file = TokenFile(settings.token_file_path(env))
     tokens, source = load_tokens(env, token_file)
     stats = stats or CallStats()

@@ -1,0 +1,89 @@
+"""`pinterest-etl probe`: check this project's assumptions about the Pinterest API live, in at most 20 calls."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from pipelines import settings
+
+DESCRIPTION = """\
+Makes at most 20 API calls with the configured token against the configured API (PINTEREST_API_BASE_URL and
+the credentials exactly as `pinterest-etl run` uses them; without credentials, the embedded simulator) and
+prints a table of each assumption this project makes about the API, what the API answered, and whether it
+holds: the token and its scopes, the readable ad accounts, both id-list encodings (comma-joined, which the
+pipeline sends, and repeated keys), bulk pin analytics, content_type on user-account totals,
+metrics_ready_state for yesterday and a week ago, the answers' shapes, and the rate-limit headers seen
+(a 429 is reported, never waited for beyond 30 s). The same results go to PINTEREST_ETL_HOME/probe.json.
+No token or secret is printed or written.
+
+Statuses: OK (holds), WARNING (does not hold, the pipeline copes: e.g. no bulk pin analytics means one call
+per pin), FAILED, UNKNOWN (could not be checked, with the reason).
+
+Exit codes: 0 when every assumption the pipeline depends on that could be checked holds (warnings and
+unknowns allowed); 1 when one does not (FAILED): the token is refused or the API unreachable, a scope
+the pipeline reads with is missing (user_accounts:read, boards:read, pins:read, ads:read), comma-joined
+id lists lose ids, content_type is refused, metrics_ready_state is not two booleans or readiness falls
+with age, or an answer's shape is not what the pipeline parses; 2 when a setting or the credentials
+cannot be used (nothing is called)."""
+
+
+def add_parser(commands) -> None:
+    p = commands.add_parser("probe", help="check this project's assumptions about the Pinterest API live "
+                                          "(at most 20 calls; a table and probe.json)",
+                            description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--account", metavar="NAME",
+                   help="probe with this account of the accounts file (PINTEREST_ACCOUNTS_FILE or PINTEREST_ETL_HOME/"
+                        "accounts.toml; default: its first account, or the environment's credentials without one)")
+    p.set_defaults(handler=_probe)
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"pinterest-etl probe: error: {message}", file=sys.stderr)
+    return code
+
+
+def _account_environment(name: str | None) -> tuple[dict[str, str], str | None]:
+    """The environment the probe's client is built from, and the account it is of: the named account of the
+    accounts file, else its first one, else (no accounts file) the process's own environment."""
+    from pipelines.accounts import accounts_file, load_accounts
+    from pipelines.pinterest.credentials import CredentialsError
+
+    if name is None and accounts_file(os.environ) is None:
+        return dict(os.environ), None
+    accounts = load_accounts(os.environ)
+    chosen = accounts[0] if name is None else next((a for a in accounts if a.name == name), None)
+    if chosen is None:
+        raise CredentialsError(f"--account {name}: no such account in the accounts file (accounts: "
+                               f"{', '.join(a.name for a in accounts) or 'none'})")
+    return chosen.environment(os.environ), chosen.name
+
+
+def _probe(args: argparse.Namespace) -> int:
+    from pipelines.atomic_files import DataWriteError
+    from pipelines.embedded import embedded_simulator_if_needed
+    from pipelines.pinterest.credentials import CredentialsError
+    from pipelines.pinterest.factory import check_client_settings
+    from pipelines.pinterest.urls import BaseUrlError
+    from pipelines.probe import PROBE_FILE, probe_configured_api, render_table, verdict, write_probe_file
+
+    settings.load_dotenv()
+    try:
+        with embedded_simulator_if_needed(os.environ) as simulator_url:
+            env, account = _account_environment(args.account)
+            check_client_settings(env)
+            report = probe_configured_api(env, embedded=simulator_url is not None, account=account)
+            target = settings.etl_home(env) / PROBE_FILE
+    except (settings.SettingsError, CredentialsError, BaseUrlError) as error:
+        return _fail(str(error), 2)
+    if not report.stopped:
+        print(render_table(report))
+    try:
+        write_probe_file(report, target)
+    except DataWriteError as error:
+        return _fail(str(error), 1)
+    if report.stopped:
+        return _fail(f"{report.stopped} (details in {target})", 1)
+    print(f"\n{verdict(report)}. Written to {target}.")
+    return 1 if report.broken else 0

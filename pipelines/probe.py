@@ -1,0 +1,740 @@
+"""`pinterest-etl probe`: the assumptions this project makes about the Pinterest API, checked live with the
+configured token in at most CALL_LIMIT calls, as a table of checks and `PINTEREST_ETL_HOME/probe.json`.
+
+The calls are made by `Probe` (I/O at the edge); each check is a pure function from what the calls answered
+to a `Check` saying what the project assumes, what the API answered and whether the assumption holds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import os
+import textwrap
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from pipelines import api_enums, settings
+from pipelines.atomic_files import temporary_path, write_error
+from pipelines.pinterest.endpoints import COMMA, PAGE_SIZE, REPEATED, endpoint
+from pipelines.pinterest.errors import (
+    ApiError,
+    ApiUnreachableError,
+    AuthError,
+    ForbiddenError,
+    InvalidRequestError,
+    NotFoundError,
+    PinterestError,
+    RateLimitedError,
+    ResponseShapeError,
+    RetryBudgetExhausted,
+    redacted,
+    shown_value,
+)
+from pipelines.pinterest.retries import RetryPolicy
+
+CALL_LIMIT = 20
+# The longest path through the probe's steps (bulk pin analytics refused: its fallback and the campaign-list
+# comparison), one refresh of the token (the token call and the call it repeats), and the retries left for
+# 429s and 5xx: together never more than CALL_LIMIT.
+MOST_PLANNED_CALLS = 15
+REFRESH_CALLS = 2
+RETRY_BUDGET = CALL_LIMIT - MOST_PLANNED_CALLS - REFRESH_CALLS
+# A request may cost an attempt, its one retry and a token refresh: none starts without room for all three.
+MOST_CALLS_PER_REQUEST = 3
+# The probe answers in seconds: a rate limit asking for a longer wait is reported, not waited for.
+LONGEST_PROBE_WAIT_SECONDS = 30.0
+PROBE_FILE = "probe.json"
+
+OK, WARNING, FAILED, UNKNOWN = "OK", "WARNING", "FAILED", "UNKNOWN"
+# Scopes the pipeline reads with, and the call that proves each (pins/list needs boards:read as well).
+PIPELINE_SCOPES = {"user_accounts:read": "user_account/get", "boards:read": "boards/list",
+                   "pins:read": "pins/list", "ads:read": "ad_accounts/list"}
+SECRET_SCOPES = ("boards:read_secret", "pins:read_secret")
+CONTENT_TYPES = ("ALL", "ORGANIC", "PAID")
+# Pins compared between the two list encodings, and campaigns when the bulk endpoint is refused.
+COMPARED_IDS = 5
+# Short windows of settled days: organic days are PROCESSING or ESTIMATE for a few days.
+WINDOW_DAYS = 7
+WINDOW_END_DAYS_BACK = 4
+READY_STATE_DAYS_BACK = (1, 7)
+RATE_LIMIT_HEADER_MARK = "ratelimit"
+
+
+class TokenRefusedError(PinterestError):
+    """The API refused the configured access token (401 code 2) and no refresh made it work."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Check:
+    """One assumption of the project about the API, what the API answered, and whether it holds.
+    `pipeline_depends`: a FAILED one means the pipeline would fail or store wrong numbers."""
+
+    name: str
+    assumption: str
+    observed: str
+    status: str
+    endpoints: tuple[str, ...]
+    pipeline_depends: bool
+
+    @property
+    def breaks_pipeline(self) -> bool:
+        return self.pipeline_depends and self.status == FAILED
+
+    def as_json(self) -> dict:
+        return {"name": self.name, "assumption": self.assumption, "observed": self.observed, "status": self.status,
+                "endpoints": list(self.endpoints), "pipeline_depends": self.pipeline_depends}
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    """One request of the probe: its parsed answer, the error it ended in, or why it was not sent."""
+
+    endpoint: str
+    data: Any = None
+    error: PinterestError | None = None
+    not_sent: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.not_sent is None
+
+    def failure(self) -> str:
+        """What went wrong, in one line without a secret (server text is redacted by the client)."""
+        if self.not_sent is not None:
+            return f"not asked: {self.not_sent}"
+        error = self.error
+        if isinstance(error, RateLimitedError):
+            return f"rate limited (HTTP 429 code {error.code}); the probe does not wait for long rate limits"
+        if isinstance(error, ApiError):
+            return f"HTTP {error.status} code {error.code}: {error.api_message}"
+        if isinstance(error, RetryBudgetExhausted):
+            return f"not retried: the probe's {RETRY_BUDGET} retries are spent"
+        return str(error)
+
+    def refused_scope(self) -> bool:
+        """A 401 other than a refused token: the token lacks the endpoint's scope (code 3)."""
+        return isinstance(self.error, AuthError) and self.error.code not in (2, None)
+
+
+@dataclasses.dataclass(frozen=True)
+class HeaderSighting:
+    """The rate-limit headers of one answer (names as sent, values redacted)."""
+
+    endpoint: str
+    status: int
+    headers: tuple[tuple[str, str], ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class ProbeReport:
+    """Everything the probe found: the table's rows and the JSON written to probe.json."""
+
+    base_url: str
+    probed_at: dt.datetime
+    calls: int
+    calls_by_endpoint: Mapping[str, int]
+    checks: tuple[Check, ...]
+    source: str
+    stopped: str | None = None  # why the probe ended before its last step (a refused token, no answer)
+
+    @property
+    def broken(self) -> list[Check]:
+        return [check for check in self.checks if check.breaks_pipeline]
+
+    def as_json(self) -> dict:
+        return {"api_base_url": self.base_url, "probed_at": self.probed_at.isoformat(timespec="seconds"),
+                "credentials": self.source, "calls": self.calls, "call_limit": CALL_LIMIT,
+                "calls_by_endpoint": dict(self.calls_by_endpoint), "holds": not self.broken,
+                "stopped": self.stopped, "checks": [check.as_json() for check in self.checks]}
+
+
+# ------------------------------------------------------------------------------------------------- checks
+def _check(name: str, assumption: str, observed: str, status: str, endpoints: Sequence[str],
+           depends: bool) -> Check:
+    return Check(name, assumption, observed, status, tuple(dict.fromkeys(endpoints)), depends)
+
+
+TOKEN_ASSUMPTION = "the configured access token is accepted by the API"
+
+
+def token_check(account: Outcome, source: str) -> Check:
+    """The token is accepted (a refused token stops the probe before any other check: `refused_token_checks`)."""
+    assumption = TOKEN_ASSUMPTION
+    if account.ok and isinstance(account.data, Mapping):
+        who = f"user @{shown_value(account.data.get('username'))} ({shown_value(account.data.get('account_type'))})"
+        return _check("token", assumption, f"accepted: {who}; {source}", OK, ["user_account/get"], True)
+    if account.refused_scope():
+        return _check("token", assumption, f"accepted, but {account.failure()}; {source}", OK,
+                      ["user_account/get"], True)
+    return _check("token", assumption, account.failure(), UNKNOWN, ["user_account/get"], True)
+
+
+def scopes_check(reads: Mapping[str, Outcome], granted: str | None) -> Check:
+    """Which of the pipeline's scopes the token has: the token file's `scope` when it records one, and the
+    read each scope allows (Pinterest has no token introspection endpoint)."""
+    assumption = f"the token has the scopes the pipeline reads with: {', '.join(PIPELINE_SCOPES)}"
+    granted_set = {s.strip() for s in (granted or "").split(",") if s.strip()}
+    verdicts, missing, unknown = [], [], []
+    for scope, name in PIPELINE_SCOPES.items():
+        outcome = reads[name]
+        if outcome.ok:
+            verdicts.append(f"{scope} yes")
+        elif scope == "pins:read" and "boards:read" in missing and not granted_set:
+            verdicts.append(f"{scope} unknown (pins/list needs boards:read too)")
+            unknown.append(scope)
+        elif outcome.refused_scope() or (granted_set and scope not in granted_set):
+            verdicts.append(f"{scope} no ({outcome.failure() if not outcome.ok else 'not granted'})")
+            missing.append(scope)
+        else:
+            verdicts.append(f"{scope} unknown ({outcome.failure()})")
+            unknown.append(scope)
+    observed = f"reads: {'; '.join(verdicts)}"
+    if granted_set:
+        observed = f"granted (token file): {', '.join(sorted(granted_set))}; {observed}"
+        hidden = [s for s in SECRET_SCOPES if s not in granted_set]
+        if hidden:
+            observed += f"; without {' and '.join(hidden)} secret boards and their pins are left out"
+    status = FAILED if missing else UNKNOWN if unknown else OK
+    if missing:
+        observed += f"; run `pinterest-etl auth login` to grant {', '.join(missing)}"
+    return _check("scopes", assumption, observed, status, PIPELINE_SCOPES.values(), True)
+
+
+def ad_accounts_check(listing: Outcome, allow: frozenset[str] | None) -> Check:
+    """The ad accounts the token can read (the ads assets extract each of them)."""
+    assumption = "the token can list the ad accounts to extract (GET /ad_accounts, shared ones included)"
+    if not listing.ok:
+        return _check("ad_accounts", assumption, listing.failure(), UNKNOWN, ["ad_accounts/list"], False)
+    ids = ad_account_ids(listing.data)
+    more = " or more (further pages not read)" if listing.data.get("bookmark") else ""
+    shown = ", ".join(shown_value(i) for i in ids) or "none"
+    observed = f"{len(ids)}{more} readable: {shown}"
+    status = OK if ids else WARNING
+    if not ids:
+        observed += "; the ads assets will have nothing to extract"
+    if allow is not None:
+        absent = sorted(allow - set(ids))
+        observed += f"; PINTEREST_AD_ACCOUNT_IDS keeps {len(allow) - len(absent)} of them"
+        if absent:
+            observed += f", and names {', '.join(map(shown_value, absent))}, which the token cannot see"
+            status = WARNING
+    return _check("ad_accounts", assumption, observed, status, ["ad_accounts/list"], False)
+
+
+def answered_ids(endpoint_name: str, data: Any) -> set[str]:
+    """The ids an answer holds: a bulk pin answer's keys, a list's item ids."""
+    if endpoint_name == "multi_pins/analytics":
+        return {str(key) for key in data} if isinstance(data, Mapping) else set()
+    items = data.get("items") if isinstance(data, Mapping) else None
+    return {str(item.get("id")) for item in items or () if isinstance(item, Mapping)}
+
+
+def _comparison(requested: Sequence[str], outcome: Outcome) -> tuple[str, set[str] | None]:
+    """How one encoding's answer compares with the ids asked for: (description, ids answered or None)."""
+    if not outcome.ok:
+        return f"refused ({outcome.failure()})", None
+    got = answered_ids(outcome.endpoint, outcome.data)
+    missing = [i for i in requested if i not in got]
+    if missing:
+        return f"answered {len(requested) - len(missing)} of {len(requested)} ids (lost {', '.join(map(shown_value, missing))})", got
+    return f"answered all {len(requested)} ids", got
+
+
+def encoding_checks(requested: Sequence[str], comma: Outcome | None, repeated: Outcome | None,
+                    unknown_reason: str) -> tuple[Check, Check]:
+    """Both id-list encodings against one endpoint: comma-joined (what the pipeline sends; it depends on it)
+    and repeated keys (the description's style; reported, never a failure)."""
+    comma_assumption = ("an id list sent comma-joined (pin_ids=1,2,3, as Pinterest's SDK sends it) is answered "
+                        "for every id: the pipeline sends every list that way")
+    repeated_assumption = ("an id list sent as repeated keys (pin_ids=1&pin_ids=2) gets the same answer; "
+                           "informational: the pipeline does not send it")
+    if comma is None or len(requested) < 2:
+        reason = unknown_reason if comma is None else f"fewer than 2 ids to compare ({unknown_reason})"
+        return (_check("comma_joined_ids", comma_assumption, reason, UNKNOWN, [], True),
+                _check("repeated_key_ids", repeated_assumption, reason, UNKNOWN, [], False))
+    endpoints = [comma.endpoint]
+    comma_text, comma_ids = _comparison(requested, comma)
+    comma_status = OK if comma_ids is not None and set(requested) <= comma_ids else FAILED
+    if comma_ids is None and not isinstance(comma.error, (InvalidRequestError, ForbiddenError, NotFoundError, AuthError)):
+        comma_status = UNKNOWN  # a 429, a 5xx, no answer: says nothing about the encoding
+    comma_check = _check("comma_joined_ids", comma_assumption, f"{len(requested)} ids on {comma.endpoint}: {comma_text}",
+                         comma_status, endpoints, True)
+    if repeated is None:
+        return comma_check, _check("repeated_key_ids", repeated_assumption, "not compared: the comma-joined call failed",
+                                   UNKNOWN, endpoints, False)
+    repeated_text, repeated_ids = _comparison(requested, repeated)
+    same = repeated_ids is not None and comma_ids is not None and repeated_ids == comma_ids
+    if same:
+        observed, status = f"{repeated_text}, the same as comma-joined", OK
+    elif repeated_ids is None:
+        observed, status = f"{repeated_text}; harmless: the pipeline sends ids comma-joined", WARNING
+    else:
+        observed, status = (f"{repeated_text}: a server that reads one value per key; harmless: the pipeline "
+                            "sends ids comma-joined"), WARNING
+    return comma_check, _check("repeated_key_ids", repeated_assumption, observed, status, endpoints, False)
+
+
+def is_unavailable_to_app(error: PinterestError | None) -> bool:
+    """The answers the description documents for a beta endpoint this app may not use: 403, 401 code 7,
+    404 code 50, 400 code 1."""
+    if not isinstance(error, ApiError):
+        return False
+    return error.status == 403 or (error.status, error.code) in ((401, 7), (404, 50), (400, 1))
+
+
+def bulk_check(bulk: Outcome | None, pin_count: int | None, unknown_reason: str) -> Check:
+    """GET /pins/analytics is open to this app; if not, the pipeline calls once per pin (a warning)."""
+    assumption = "bulk pin analytics (GET /pins/analytics, beta) is available to this app: 100 pins per call"
+    if bulk is None:
+        return _check("bulk_pin_analytics", assumption, unknown_reason, UNKNOWN, [], False)
+    if bulk.ok:
+        return _check("bulk_pin_analytics", assumption, "available", OK, [bulk.endpoint], False)
+    if is_unavailable_to_app(bulk.error):
+        pins = f"{pin_count:,} pins" if isinstance(pin_count, int) else "the account's pins"
+        batches = f"{-(-pin_count // 100):,}" if isinstance(pin_count, int) else "one per 100 pins"
+        calls = f"{pin_count:,}" if isinstance(pin_count, int) else "one per pin"
+        observed = (f"refused ({bulk.failure()}): the pipeline falls back to one call per pin: for {pins}, "
+                    f"{calls} calls per 90-day window instead of {batches}")
+        return _check("bulk_pin_analytics", assumption, observed, WARNING, [bulk.endpoint], False)
+    return _check("bulk_pin_analytics", assumption, bulk.failure(), UNKNOWN, [bulk.endpoint], False)
+
+
+def _impressions(data: Any) -> float | None:
+    """The IMPRESSION total of a NO_SPLIT user-account answer (its summary, else the sum of its days)."""
+    block = data.get("all") if isinstance(data, Mapping) else None
+    if not isinstance(block, Mapping):
+        return None
+    summary = block.get("summary_metrics")
+    if isinstance(summary, Mapping) and isinstance(summary.get("IMPRESSION"), (int, float)):
+        return summary["IMPRESSION"]
+    days = block.get("daily_metrics")
+    values = [d.get("metrics", {}).get("IMPRESSION") for d in days or () if isinstance(d, Mapping)
+              and isinstance(d.get("metrics"), Mapping)]
+    numbers = [v for v in values if isinstance(v, (int, float))]
+    return sum(numbers) if numbers else None
+
+
+def content_type_check(answers: Mapping[str, Outcome], window: str) -> Check:
+    """content_type=ALL/ORGANIC/PAID each accepted, and ORGANIC's totals differ from ALL's (paid activity)."""
+    assumption = ("user-account analytics take content_type ALL, ORGANIC and PAID, and ALL (the API's default) "
+                  "includes paid activity, so ORGANIC totals differ from ALL's when the account has ads")
+    endpoints = ["user_account/analytics"]
+    if not answers:
+        return _check("content_type", assumption, "not asked: user_accounts:read is missing", UNKNOWN, endpoints, True)
+    refused = [f"{ct}: {o.failure()}" for ct, o in answers.items() if isinstance(o.error, InvalidRequestError)]
+    if refused:
+        return _check("content_type", assumption, f"refused: {'; '.join(refused)}", FAILED, endpoints, True)
+    failed = [f"{ct}: {o.failure()}" for ct, o in answers.items() if not o.ok]
+    if failed:
+        return _check("content_type", assumption, "; ".join(failed), UNKNOWN, endpoints, True)
+    totals = {ct: _impressions(o.data) for ct, o in answers.items()}
+    shown = ", ".join(f"{ct} {shown_value(value)}" for ct, value in totals.items())
+    observed = f"IMPRESSION {window}: {shown}"
+    every, organic, paid = (totals[ct] for ct in CONTENT_TYPES)
+    if None in (every, organic, paid):
+        return _check("content_type", assumption, f"{observed} (an answer has no IMPRESSION total)", UNKNOWN, endpoints, True)
+    if every != organic:
+        adds_up = "ALL = ORGANIC + PAID" if every == organic + paid else "ALL differs from ORGANIC + PAID"
+        return _check("content_type", assumption, f"{observed} ({adds_up})", OK, endpoints, True)
+    if not paid:
+        return _check("content_type", assumption, f"{observed}: no paid activity in the window, so no difference "
+                      "to see", UNKNOWN, endpoints, True)
+    return _check("content_type", assumption, f"{observed}: PAID has activity but ALL equals ORGANIC (the API "
+                  "seems to ignore content_type)", WARNING, endpoints, True)
+
+
+def _ready(state: Any) -> bool | None:
+    """Whether a metrics_ready_state answer says both kinds of metrics are ready; None for another shape."""
+    if not isinstance(state, Mapping):
+        return None
+    flags = (state.get("conversion_metrics_ready"), state.get("non_conversion_metrics_ready"))
+    return all(flags) if all(isinstance(f, bool) for f in flags) else None
+
+
+def finality_of(date: dt.date, ready: bool, today: dt.date, settle_days: int) -> str:
+    """What the pipeline does with an ads date: final only once its attribution window has passed and the API
+    says ready; until then it is re-pulled."""
+    window_passes = date + dt.timedelta(days=settle_days)
+    if window_passes <= today and ready:
+        return "final"
+    waits = []
+    if window_passes > today:
+        waits.append(f"its {settle_days}-day attribution window passes on {window_passes}")
+    if not ready:
+        waits.append("the API says ready")
+    return f"not final, re-pulled until {' and '.join(waits)}"
+
+
+def ready_state_check(states: Mapping[dt.date, Outcome], today: dt.date, settle_days: int,
+                      unknown_reason: str) -> Check:
+    """metrics_ready_state answers {conversion_metrics_ready, non_conversion_metrics_ready}, readiness only
+    grows with a date's age (the pipeline binary-searches the newest ready date), and what the pipeline
+    does with each date."""
+    assumption = ("metrics_ready_state answers conversion_metrics_ready and non_conversion_metrics_ready as "
+                  "booleans, and a date once ready stays ready as it ages (the pipeline binary-searches the newest "
+                  "ready date)")
+    endpoints = ["metrics_ready_state/get"]
+    if not states:
+        return _check("metrics_ready_state", assumption, unknown_reason, UNKNOWN, endpoints, True)
+    failed = [f"{date}: {o.failure()}" for date, o in states.items() if not o.ok]
+    if failed:
+        return _check("metrics_ready_state", assumption, "; ".join(failed), UNKNOWN, endpoints, True)
+    parts, readiness = [], {}
+    for date, outcome in states.items():
+        ready = _ready(outcome.data)
+        if ready is None:
+            return _check("metrics_ready_state", assumption, f"{date}: the answer is not an object with the two "
+                          f"booleans ({shown_value(outcome.data)})", FAILED, endpoints, True)
+        readiness[date] = ready
+        flags = ", ".join(f"{k} {str(outcome.data[k]).lower()}" for k in ("conversion_metrics_ready",
+                                                                           "non_conversion_metrics_ready"))
+        parts.append(f"{date}: {flags}: {finality_of(date, ready, today, settle_days)}")
+    ordered = sorted(readiness)  # oldest first: readiness may only fall as dates get newer
+    grows = all(readiness[older] or not readiness[newer] for older, newer in zip(ordered, ordered[1:]))
+    observed = "; ".join(parts)
+    if not grows:
+        return _check("metrics_ready_state", assumption, f"{observed}: a newer date is ready while an older one is "
+                      "not", FAILED, endpoints, True)
+    return _check("metrics_ready_state", assumption, observed, OK, endpoints, True)
+
+
+def rate_limit_check(sightings: Sequence[HeaderSighting]) -> Check:
+    """The rate-limit headers seen, by rate category (the last answer's of each), and any 429 with its own."""
+    assumption = ("answers may carry X-RateLimit-* headers (the client adopts a lower limit they give) and a 429 "
+                  "says how long to wait (Retry-After or X-RateLimit-Reset); none is required")
+    endpoints = sorted({s.endpoint for s in sightings})
+    latest: dict[str, HeaderSighting] = {}
+    for sighting in sightings:
+        if sighting.headers and sighting.status != 429:
+            latest[endpoint(sighting.endpoint).category] = sighting
+    throttled = [s for s in sightings if s.status == 429]
+    parts = [f"{category}: {_headers_text(s.headers)}" for category, s in sorted(latest.items())]
+    parts += [f"HTTP 429 on {s.endpoint}: {_headers_text(s.headers) or 'no rate-limit headers'}" for s in throttled]
+    if throttled:
+        return _check("rate_limit_headers", assumption, "; ".join(parts) + " (reported, not waited for beyond "
+                      f"{LONGEST_PROBE_WAIT_SECONDS:g} s)", WARNING, endpoints, False)
+    if not latest:
+        return _check("rate_limit_headers", assumption, "none seen: the client paces at PINTEREST_RATE_BUDGETS and "
+                      "backs off exponentially on 429s", UNKNOWN, endpoints, False)
+    return _check("rate_limit_headers", assumption, "; ".join(parts), OK, endpoints, False)
+
+
+def _headers_text(headers: Sequence[tuple[str, str]]) -> str:
+    return ", ".join(f"{name}={value}" for name, value in headers)
+
+
+def answer_shape_problem(outcome: Outcome, requested: Sequence[str] = ()) -> str | None:
+    """Why a successful answer is not what the pipeline parses (None when it is), by the pipeline's own
+    normalizers where there is one."""
+    from pipelines.metric_values import DataStatusError, MetricValueError
+    from pipelines.organic.normalize import UNSPLIT_KEY, normalize_pin_analytics, normalize_user_account_analytics
+
+    data, name, now = outcome.data, outcome.endpoint, dt.datetime.now(dt.timezone.utc)
+    try:
+        if name == "user_account/analytics":
+            block = data.get(UNSPLIT_KEY) if isinstance(data, Mapping) else None
+            if not isinstance(block, Mapping) or not isinstance(block.get("daily_metrics"), list):
+                return f"no '{UNSPLIT_KEY}' key holding a daily_metrics list (the answer: {shown_value(data)})"
+            normalize_user_account_analytics(data, "probe", "NO_SPLIT", now)
+        elif name == "multi_pins/analytics":
+            normalize_pin_analytics(data, now)
+            missing = [p for p in requested if p not in answered_ids(name, data)]
+            if missing:
+                return f"not keyed by every pin asked for (missing {', '.join(map(shown_value, missing))})"
+        elif name == "pins/analytics":
+            normalize_pin_analytics(data, now, requested[0])
+        elif name == "ad_account/analytics":
+            rows = data if isinstance(data, list) else None
+            if rows is None or any(not isinstance(r, Mapping) or "AD_ACCOUNT_ID" not in r or "DATE" not in r for r in rows):
+                return "not an array of rows each with AD_ACCOUNT_ID and DATE"
+    except (ResponseShapeError, MetricValueError, DataStatusError) as error:
+        return str(error)
+    return None
+
+
+def shapes_check(outcomes: Sequence[tuple[Outcome, Sequence[str]]]) -> Check:
+    """Every answer the probe got has the shape the pipeline parses (a list's `items` are checked by the client:
+    a list answer without them arrives here as a failed outcome)."""
+    assumption = ("answers have the shape the pipeline parses: user-account analytics under \"all\" with "
+                  "daily_metrics, bulk pin analytics keyed by pin id, lists with items, ads rows as an array")
+    parts, broken = [], False
+    for outcome, requested in outcomes:
+        if isinstance(outcome.error, ResponseShapeError):
+            parts.append(f"{outcome.endpoint}: {outcome.error}")
+            broken = True
+        elif outcome.ok and (problem := answer_shape_problem(outcome, requested)):
+            parts.append(f"{outcome.endpoint}: {problem}")
+            broken = True
+    answered = [o.endpoint for o, _ in outcomes if o.ok or isinstance(o.error, ResponseShapeError)]
+    unchecked = "".join(f"; not checked: {o.endpoint} ({o.failure()})" for o, _ in outcomes
+                        if not o.ok and not isinstance(o.error, ResponseShapeError))
+    if broken:
+        return _check("answer_shapes", assumption, "; ".join(parts) + unchecked, FAILED, answered, True)
+    if not answered:
+        return _check("answer_shapes", assumption, f"no answer to check{unchecked}", UNKNOWN, answered, True)
+    return _check("answer_shapes", assumption, f"as parsed: {', '.join(dict.fromkeys(answered))}{unchecked}", OK,
+                  answered, True)
+
+
+def ad_account_ids(listing: Any) -> list[str]:
+    items = listing.get("items") if isinstance(listing, Mapping) else None
+    return [str(item["id"]) for item in items or () if isinstance(item, Mapping) and item.get("id") is not None]
+
+
+def pins_to_compare(listing: Any) -> tuple[list[str], tuple[str, ...]]:
+    """Up to COMPARED_IDS listed pins of one type (the type most listed) and that type's metric set: the
+    bulk endpoint answers each pin with its own type's metrics."""
+    from pipelines.organic.dimensions import normalize_pins
+
+    table = normalize_pins(list(listing.get("items") or ()), dt.datetime.now(dt.timezone.utc))
+    pins = list(zip(table.column("pin_id").to_pylist(), table.column("is_video").to_pylist()))
+    videos = [p for p, video in pins if video]
+    standard = [p for p, video in pins if not video]
+    if len(videos) > len(standard):
+        return videos[:COMPARED_IDS], api_enums.PIN_VIDEO_METRIC_TYPES
+    return standard[:COMPARED_IDS], api_enums.PIN_STANDARD_METRIC_TYPES
+
+
+# ---------------------------------------------------------------------------------------------- the calls
+def probe_retry_policy(policy: RetryPolicy) -> RetryPolicy:
+    """The environment's retry policy narrowed to the probe's call limit: one retry per request, RETRY_BUDGET
+    in all, no rate-limit wait over LONGEST_PROBE_WAIT_SECONDS."""
+    return dataclasses.replace(policy, max_attempts=2, run_retry_budget=RETRY_BUDGET,
+                               max_rate_limit_wait_seconds=min(policy.max_rate_limit_wait_seconds,
+                                                               LONGEST_PROBE_WAIT_SECONDS))
+
+
+class Probe:
+    """The probe's requests through one client: each one's outcome, the rate-limit headers of every answer,
+    and the call count (token refreshes included), never past CALL_LIMIT."""
+
+    def __init__(self, client):
+        self.client = client
+        self.sightings: list[HeaderSighting] = []
+        self._endpoint = ""
+        client.session.hooks.setdefault("response", []).append(self._observe)
+
+    def calls(self) -> int:
+        return sum(self.client.stats.calls_by_endpoint.values()) + self.client.stats.token_refreshes
+
+    def throttled_categories(self) -> set[str]:
+        return {endpoint(s.endpoint).category for s in self.sightings if s.status == 429}
+
+    def calls_by_endpoint(self) -> dict[str, int]:
+        counts = dict(sorted(self.client.stats.calls_by_endpoint.items()))
+        if self.client.stats.token_refreshes:
+            counts["oauth/token"] = self.client.stats.token_refreshes
+        return counts
+
+    def request(self, name: str, path_params: Mapping[str, str] | None = None, params: Mapping[str, Any] | None = None,
+                *, list_encoding: str = COMMA) -> Outcome:
+        """One request; a refused token raises TokenRefusedError, an unreachable API ApiUnreachableError; any
+        other failure is the outcome's."""
+        if self.calls() + MOST_CALLS_PER_REQUEST > CALL_LIMIT:
+            return Outcome(name, not_sent=f"the probe's limit of {CALL_LIMIT} calls is reached (retries took the rest)")
+        category = endpoint(name).category
+        if category in self.throttled_categories():
+            # The client would pace the category at the limit the 429 announced (a minute per call, or a day).
+            return Outcome(name, not_sent=f"{category} answered HTTP 429 earlier in the probe")
+        self._endpoint = name
+        try:
+            return Outcome(name, self.client.fetch(name, path_params, params, list_encoding=list_encoding).data)
+        except AuthError as error:
+            if error.code in (2, None):
+                raise TokenRefusedError(f"the API refused the access token ({name}: HTTP {error.status}, Pinterest "
+                                        f"code {error.code}: {error.api_message}); run `pinterest-etl auth login`, or "
+                                        "set PINTEREST_ACCESS_TOKEN to a valid token") from None
+            return Outcome(name, error=error)
+        except ApiUnreachableError:
+            raise
+        except PinterestError as error:
+            return Outcome(name, error=error)
+
+    def _observe(self, response, *args, **kwargs) -> None:
+        """requests' response hook: keep the rate-limit headers of each API answer (not the token endpoint's)."""
+        if response.request.path_url.split("?", 1)[0].endswith("/oauth/token"):
+            return
+        secrets = self.client.tokens.secrets() if self.client.tokens else ()
+        headers = tuple((name, redacted(value, secrets)[:80]) for name, value in response.headers.items()
+                        if RATE_LIMIT_HEADER_MARK in name.lower() or name.lower() == "retry-after")
+        self.sightings.append(HeaderSighting(self._endpoint, response.status_code, headers))
+
+
+@dataclasses.dataclass(frozen=True)
+class ProbeSettings:
+    """What the probe takes from the configuration: the same as `pinterest-etl run` uses."""
+
+    today: dt.date
+    settle_days: int
+    columns: tuple[str, ...]
+    attribution_params: Mapping[str, Any]
+    ad_account_allow_list: frozenset[str] | None
+    source: str
+    granted_scope: str | None
+
+
+def run_probe(probe: Probe, config: ProbeSettings) -> tuple[Check, ...]:
+    """Every step of the probe, in order; the checks of what they answered."""
+    today = config.today
+    window_end = today - dt.timedelta(days=WINDOW_END_DAYS_BACK)
+    window = {"start_date": window_end - dt.timedelta(days=WINDOW_DAYS - 1), "end_date": window_end}
+    window_text = f"{window['start_date']}..{window['end_date']}"
+
+    account = probe.request("user_account/get")
+    reads = {"user_account/get": account,
+             "boards/list": probe.request("boards/list", params={"page_size": 1}),
+             "pins/list": probe.request("pins/list", params={"page_size": PAGE_SIZE}),
+             "ad_accounts/list": probe.request("ad_accounts/list", params={"include_shared_accounts": True,
+                                                                           "page_size": PAGE_SIZE})}
+    shapes: list[tuple[Outcome, Sequence[str]]] = [(o, ()) for o in reads.values()]
+
+    content = {}
+    if account.ok:
+        for content_type in CONTENT_TYPES:
+            content[content_type] = probe.request("user_account/analytics", params={
+                **window, "metric_types": list(api_enums.USER_ACCOUNT_METRIC_TYPES), "split_field": "NO_SPLIT",
+                "content_type": content_type})
+        shapes.append((content["ALL"], ()))
+
+    pins, metrics = pins_to_compare(reads["pins/list"].data) if reads["pins/list"].ok else ([], ())
+    bulk = comma = repeated = None
+    compared: list[str] = []
+    no_pins = "not asked: pins:read is missing" if not reads["pins/list"].ok else "the account has fewer than 2 pins"
+    if len(pins) >= 2:
+        params = {**window, "pin_ids": pins, "metric_types": list(metrics)}
+        bulk = comma = probe.request("multi_pins/analytics", params=params)
+        compared = pins
+        shapes.append((bulk, pins))
+        if bulk.ok:
+            repeated = probe.request("multi_pins/analytics", params=params, list_encoding=REPEATED)
+        else:
+            comma = None
+            single = probe.request("pins/analytics", {"pin_id": pins[0]}, {**window, "metric_types": list(metrics)})
+            shapes.append((single, pins[:1]))
+
+    ad_accounts = ad_account_ids(reads["ad_accounts/list"].data) if reads["ad_accounts/list"].ok else []
+    if config.ad_account_allow_list is not None:
+        ad_accounts = [a for a in ad_accounts if a in config.ad_account_allow_list]
+    states: dict[dt.date, Outcome] = {}
+    no_ads = ("not asked: ads:read is missing" if not reads["ad_accounts/list"].ok
+              else "not asked: no ad account to read")
+    if ad_accounts:
+        for days_back in READY_STATE_DAYS_BACK:
+            date = today - dt.timedelta(days=days_back)
+            states[date] = probe.request("metrics_ready_state/get", params={"date": date})
+        first = {"ad_account_id": ad_accounts[0]}
+        shapes.append((probe.request("ad_account/analytics", first, {
+            **window, "granularity": "DAY", "columns": list(config.columns), **config.attribution_params}), ()))
+        if comma is None:
+            comma, repeated, compared = _campaign_comparison(probe, first)
+
+    encoding_reason = f"{no_pins}, and {no_ads.removeprefix('not asked: ')}"
+    comma_check, repeated_check = encoding_checks(compared, comma, repeated, encoding_reason)
+    return (token_check(account, config.source), scopes_check(reads, config.granted_scope),
+            ad_accounts_check(reads["ad_accounts/list"], config.ad_account_allow_list), comma_check, repeated_check,
+            bulk_check(bulk, _pin_count(account), no_pins), content_type_check(content, window_text),
+            ready_state_check(states, today, config.settle_days, no_ads), shapes_check(shapes),
+            rate_limit_check(probe.sightings))
+
+
+def _campaign_comparison(probe: Probe, path: Mapping[str, str]) -> tuple[Outcome | None, Outcome | None, list[str]]:
+    """The encoding comparison on an ad account's campaign list (when bulk pin analytics cannot carry it)."""
+    listing = probe.request("campaigns/list", path, {"page_size": COMPARED_IDS})
+    ids = ad_account_ids(listing.data) if listing.ok else []
+    if len(ids) < 2:
+        return None, None, ids
+    comma = probe.request("campaigns/list", path, {"campaign_ids": ids, "page_size": PAGE_SIZE})
+    repeated = (probe.request("campaigns/list", path, {"campaign_ids": ids, "page_size": PAGE_SIZE},
+                              list_encoding=REPEATED) if comma.ok else None)
+    return comma, repeated, ids
+
+
+def _pin_count(account: Outcome) -> int | None:
+    count = account.data.get("pin_count") if account.ok and isinstance(account.data, Mapping) else None
+    return count if isinstance(count, int) and not isinstance(count, bool) else None
+
+
+# ------------------------------------------------------------------------------------------ the outputs
+def write_probe_file(report: ProbeReport, path: Path) -> None:
+    """probe.json, replaced atomically: readers see the previous probe's or this one's, never a part."""
+    temporary = temporary_path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(temporary, "w", encoding="utf-8") as out:
+            json.dump(report.as_json(), out, indent=2)
+            out.write("\n")
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, path)
+    except OSError as error:
+        temporary.unlink(missing_ok=True)
+        failure = write_error(path, error, "The probe's results are in the table above only.")
+        if failure is None:
+            raise
+        raise failure from None
+
+
+def render_table(report: ProbeReport, width: int = 110) -> str:
+    """The checks as a table: status, name, then the assumption and what the API answered, wrapped."""
+    header = (f"Pinterest API probe of {report.base_url} at {report.probed_at:%Y-%m-%d %H:%M} UTC; {report.source}; "
+              f"{report.calls} calls of at most {CALL_LIMIT}")
+    lines = [header, "", f"{'STATUS':<8} {'CHECK':<19} ASSUMPTION / OBSERVED"]
+    indent = " " * 29
+    wrap = textwrap.TextWrapper(width - len(indent), break_long_words=False, break_on_hyphens=False)
+    for check in report.checks:
+        marker = " (the pipeline depends on it)" if check.pipeline_depends else ""
+        assumes = wrap.wrap(f"assumes: {check.assumption}{marker}")
+        observed = wrap.wrap(f"observed: {check.observed}")
+        first, *rest = assumes + observed
+        lines.append(f"{check.status:<8} {check.name:<19} {first}")
+        lines.extend(indent + line for line in rest)
+    return "\n".join(lines)
+
+
+def verdict(report: ProbeReport) -> str:
+    """The last line: whether the pipeline can run as it is, and which assumptions stop it."""
+    if report.broken:
+        return (f"{len(report.broken)} assumption(s) the pipeline depends on do not hold: "
+                f"{', '.join(c.name for c in report.broken)}")
+    warnings = sum(c.status == WARNING for c in report.checks)
+    unknown = sum(c.status == UNKNOWN for c in report.checks)
+    return (f"every assumption the pipeline depends on that could be checked holds ({warnings} warning(s), "
+            f"{unknown} unknown)")
+
+
+def probe_settings(env: Mapping[str, str], source: str, granted_scope: str | None) -> ProbeSettings:
+    attribution = settings.ads_attribution(env)
+    return ProbeSettings(settings.today(env), attribution.settle_days, settings.ads_columns(env), attribution.params(),
+                         settings.ad_account_allow_list(env), source, granted_scope)
+
+
+def probe_configured_api(env: Mapping[str, str], *, embedded: bool = False, account: str | None = None) -> ProbeReport:
+    """Probe the API and token `env` configures (PINTEREST_API_BASE_URL, the token file or the environment's
+    tokens, as `pinterest-etl run` uses them); `embedded`: `env` points at the embedded simulator, `account`:
+    the accounts file's account `env` holds the credentials of. A refused token or an unreachable API ends
+    the probe early: the report's `stopped` says why in one line."""
+    from pipelines.pinterest.budgets import RateBudgets
+    from pipelines.pinterest.client import ClientConfig
+    from pipelines.pinterest.factory import client_from_env
+    from pipelines.pinterest.urls import shown
+
+    base_url = settings.api_base_url(env)
+    config = ClientConfig(base_url=base_url, concurrency=1, today=lambda: settings.today(env))
+    client, source = client_from_env(env, config=config, budgets=RateBudgets(settings.rate_budgets(env)),
+                                     retry=probe_retry_policy)
+    source = "the embedded simulator: no credentials are configured" if embedded else f"tokens from the {source}"
+    if account:
+        source = f"account {account!r}, {source}"
+    with client:
+        probe = Probe(client)
+        stopped = None
+        try:
+            checks = run_probe(probe, probe_settings(env, source, client.tokens.tokens.scope))
+        except (TokenRefusedError, ApiUnreachableError) as error:
+            stopped = str(error)
+            checks = (_check("token", TOKEN_ASSUMPTION, stopped, FAILED, ["user_account/get"], True),)
+        return ProbeReport(shown(client.base_url).strip("'"), dt.datetime.now(dt.timezone.utc), probe.calls(),
+                           probe.calls_by_endpoint(), tuple(checks), source, stopped)

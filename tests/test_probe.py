@@ -1,0 +1,184 @@
+"""`pinterest-etl probe`: at most 20 calls that check this project's assumptions about the API, a table and
+probe.json that agree, exit 1 only when an assumption the pipeline depends on fails, and no secret anywhere.
+Against the simulator over real HTTP; calls are counted by the simulator (/_sandbox/stats)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import re
+import secrets
+import time
+
+import pytest
+
+from pipelines.cli import main
+from pipelines.pinterest.credentials import DEFAULT_SCOPES, Secret, TokenFile, Tokens
+from pipelines.probe import CALL_LIMIT, FAILED, MOST_PLANNED_CALLS, OK, Outcome, ready_state_check
+from pipelines.sandbox.auth import APP_SECRET
+from tests.client_support import server_stats
+from tests.conftest import TODAY
+from tests.process_support import SMALL_WORLD, cli_env
+from tests.test_security import issued_tokens
+
+DEFAULT_CALLS = 12  # 4 reads, 3 content types, 2 bulk (both encodings), 2 ready states, 1 ad account analytics
+DEPENDED_ON = ("token", "scopes", "comma_joined_ids", "content_type", "metrics_ready_state", "answer_shapes")
+
+
+def probe_in_process(monkeypatch, capsys, home, server, **extra) -> tuple[int, str, str, dict]:
+    """`pinterest-etl probe` in this process against `server`: (exit code, stdout, stderr, probe.json)."""
+    for name in [n for n in os.environ if n.startswith(("PINTEREST_", "DAGSTER_"))]:
+        monkeypatch.delenv(name)
+    for name, value in cli_env(home, server, TODAY, **extra).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(home.parent)  # no .env of the repository is read
+    code = main(["probe"])
+    shown = capsys.readouterr()
+    written = home / "probe.json"
+    return code, shown.out, shown.err, json.loads(written.read_text()) if written.exists() else {}
+
+
+def statuses(probe: dict) -> dict[str, str]:
+    return {check["name"]: check["status"] for check in probe["checks"]}
+
+
+def observed(probe: dict, name: str) -> str:
+    return next(check["observed"] for check in probe["checks"] if check["name"] == name)
+
+
+def calls_made(server) -> int:
+    return sum(server_stats(server)["requests"].values())
+
+
+def test_the_default_simulator_holds_every_assumption_in_12_calls_with_the_table_and_probe_json_agreeing(
+        make_sandbox, tmp_path, monkeypatch, capsys, caplog):
+    """Tokens from a token file (issued through the consent stand-in, so the granted scopes are recorded): exit
+    0, every check the pipeline depends on OK, the repeated-key form refused (the simulator's default, like the
+    real API) as a warning; the table shows each check of probe.json with its status and observation; no token
+    or app secret in the output, the logs or the file."""
+    caplog.set_level(logging.DEBUG)
+    server = make_sandbox(**SMALL_WORLD)
+    issued = issued_tokens(server)
+    home = tmp_path / "etl"
+    TokenFile(home / "credentials" / "pinterest-token.json").write(Tokens(
+        Secret(issued["access_token"]), Secret(issued["refresh_token"]), scope=issued["scope"]))
+    before = calls_made(server)
+
+    code, out, err, probe = probe_in_process(monkeypatch, capsys, home, server, PINTEREST_ACCESS_TOKEN="",
+                                             PINTEREST_REFRESH_TOKEN="")
+
+    assert code == 0, err
+    assert probe["api_base_url"] == server.base_url and probe["holds"] is True and probe["stopped"] is None
+    assert probe["calls"] == calls_made(server) - before == DEFAULT_CALLS <= CALL_LIMIT
+    assert probe["calls_by_endpoint"] == {"ad_account/analytics": 1, "ad_accounts/list": 1, "boards/list": 1,
+                                          "metrics_ready_state/get": 2, "multi_pins/analytics": 2, "pins/list": 1,
+                                          "user_account/analytics": 3, "user_account/get": 1}
+    assert dt.datetime.fromisoformat(probe["probed_at"]).utcoffset() == dt.timedelta(0)
+    assert statuses(probe) == {**dict.fromkeys(DEPENDED_ON, OK), "ad_accounts": OK, "repeated_key_ids": "WARNING",
+                               "bulk_pin_analytics": OK, "rate_limit_headers": OK}
+    assert observed(probe, "scopes").startswith(f"granted (token file): {', '.join(sorted(DEFAULT_SCOPES))}")
+    assert "X-RateLimit-Limit=" in observed(probe, "rate_limit_headers")
+    table = " ".join(out.split())
+    for check in probe["checks"]:
+        assert re.search(rf"^{check['status']}\s+{check['name']}\s", out, re.MULTILINE), check["name"]
+        assert " ".join(check["observed"].split()) in table, check["name"]
+    assert f"{DEFAULT_CALLS} calls of at most {CALL_LIMIT}" in out
+    for secret in server.state.tokens.known_tokens() | {APP_SECRET}:
+        assert secret not in out + err + caplog.text + (home / "probe.json").read_text()
+
+
+def test_a_server_that_keeps_one_value_per_key_loses_ids_only_in_the_repeated_form_and_the_probe_still_holds(
+        make_sandbox, tmp_path, monkeypatch, capsys):
+    server = make_sandbox(**SMALL_WORLD, repeated_list_keys="last")
+    before = calls_made(server)
+    code, out, err, probe = probe_in_process(monkeypatch, capsys, tmp_path / "etl", server)
+    assert code == 0, err
+    assert statuses(probe)["comma_joined_ids"] == OK and statuses(probe)["repeated_key_ids"] == "WARNING"
+    assert "answered 1 of 5 ids" in observed(probe, "repeated_key_ids")
+    assert "harmless: the pipeline sends ids comma-joined" in observed(probe, "repeated_key_ids")
+    assert probe["calls"] == calls_made(server) - before == DEFAULT_CALLS
+
+
+def test_an_answer_the_pipeline_cannot_parse_fails_the_probe_naming_the_assumption(
+        make_sandbox, tmp_path, monkeypatch, capsys):
+    """Organic analytics answers without daily_metrics: the shape check fails, exit 1 names it."""
+    server = make_sandbox(**SMALL_WORLD, drop_field="daily_metrics")
+    code, out, err, probe = probe_in_process(monkeypatch, capsys, tmp_path / "etl", server)
+    assert code == 1
+    assert [c["name"] for c in probe["checks"] if c["status"] == FAILED] == ["answer_shapes"]
+    assert probe["holds"] is False
+    assert "user_account/analytics: no 'all' key holding a daily_metrics list" in observed(probe, "answer_shapes")
+    assert "do not hold: answer_shapes" in out
+    assert probe["calls"] == DEFAULT_CALLS
+
+
+def test_an_app_without_bulk_pin_analytics_is_a_warning_with_its_cost_in_calls_and_the_longest_probe(
+        make_sandbox, tmp_path, monkeypatch, capsys):
+    """The bulk endpoint refused (403): a warning saying what the fallback costs; the single-pin answer's shape
+    is checked instead, and both list encodings are compared on a campaign list. This is the probe's longest
+    path: MOST_PLANNED_CALLS."""
+    server = make_sandbox(**{**SMALL_WORLD, "campaigns": 6}, bulk_pin_analytics=False)
+    before = calls_made(server)
+    code, out, err, probe = probe_in_process(monkeypatch, capsys, tmp_path / "etl", server)
+    assert code == 0, err
+    assert statuses(probe)["bulk_pin_analytics"] == "WARNING"
+    assert "falls back to one call per pin: for 20 pins, 20 calls per 90-day window instead of 1" in observed(
+        probe, "bulk_pin_analytics")
+    assert statuses(probe)["comma_joined_ids"] == OK and "on campaigns/list: answered all" in observed(
+        probe, "comma_joined_ids")
+    assert "pins/analytics" in observed(probe, "answer_shapes")
+    assert probe["calls"] == calls_made(server) - before == MOST_PLANNED_CALLS == 15
+    assert probe["calls_by_endpoint"]["campaigns/list"] == 3 and probe["calls_by_endpoint"]["pins/analytics"] == 1
+
+
+def test_a_refused_token_is_one_line_naming_the_fix_exit_1_and_never_shown(make_sandbox, tmp_path, monkeypatch, capsys):
+    server = make_sandbox(**SMALL_WORLD)
+    token = f"pina_{secrets.token_urlsafe(24)}"
+    code, out, err, probe = probe_in_process(monkeypatch, capsys, tmp_path / "etl", server,
+                                             PINTEREST_ACCESS_TOKEN=token, PINTEREST_REFRESH_TOKEN="")
+    assert code == 1 and out == ""
+    assert len(err.strip().splitlines()) == 1
+    assert "refused the access token" in err and "pinterest-etl auth login" in err
+    assert statuses(probe) == {"token": FAILED} and probe["calls"] == calls_made(server) == 1
+    assert token not in err + json.dumps(probe)
+
+
+def test_a_daily_quota_429_is_reported_with_its_headers_not_waited_for_and_does_not_fail_the_probe(
+        make_sandbox, tmp_path, monkeypatch, capsys):
+    """One ads_analytics call a day: the second metrics_ready_state call meets a 429 asking to wait hours."""
+    server = make_sandbox(**SMALL_WORLD, daily_quotas={"ads_analytics": 1})
+    started = time.monotonic()
+    code, out, err, probe = probe_in_process(monkeypatch, capsys, tmp_path / "etl", server)
+    assert time.monotonic() - started < 30  # instead of waiting until midnight
+    assert code == 0, err
+    assert statuses(probe)["rate_limit_headers"] == "WARNING"
+    assert "HTTP 429 on metrics_ready_state/get: " in observed(probe, "rate_limit_headers")
+    assert "X-RateLimit-Reset=" in observed(probe, "rate_limit_headers").split("HTTP 429")[1]
+    assert statuses(probe)["metrics_ready_state"] == "UNKNOWN" and "rate limited (HTTP 429" in observed(
+        probe, "metrics_ready_state")
+    assert ("not checked: ad_account/analytics (not asked: ads_analytics answered HTTP 429 earlier in the probe)"
+            in observed(probe, "answer_shapes"))
+    # Not retried (the wait is past the probe's cap), and the category's last call not sent.
+    assert probe["calls"] == calls_made(server) == DEFAULT_CALLS - 1
+
+
+def test_readiness_that_falls_with_a_dates_age_fails_the_ready_state_assumption():
+    """The pipeline binary-searches the newest ready date: a ready yesterday with a week ago not ready breaks it."""
+    yesterday, week_ago = TODAY - dt.timedelta(days=1), TODAY - dt.timedelta(days=7)
+    ready = {"conversion_metrics_ready": True, "non_conversion_metrics_ready": True}
+    not_ready = {"conversion_metrics_ready": False, "non_conversion_metrics_ready": True}
+    check = ready_state_check({yesterday: Outcome("metrics_ready_state/get", ready),
+                               week_ago: Outcome("metrics_ready_state/get", not_ready)}, TODAY, 30, "")
+    assert check.status == FAILED and check.breaks_pipeline
+    assert "a newer date is ready while an older one is not" in check.observed
+
+
+@pytest.mark.parametrize("days_old, ready, expected", [
+    (31, True, "final"), (31, False, "not final, re-pulled until the API says ready"),
+    (1, True, "not final, re-pulled until its 30-day attribution window passes on 2026-12-27")])
+def test_the_ready_state_check_says_what_the_pipeline_does_with_each_date(days_old, ready, expected):
+    from pipelines.probe import finality_of
+
+    assert finality_of(TODAY - dt.timedelta(days=days_old), ready, TODAY, 30) == expected
