@@ -5,7 +5,15 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 
-from pipelines.pinterest.endpoints import ANALYTICS_WINDOW_DAYS
+from pipelines.pinterest.endpoints import ANALYTICS_WINDOW_DAYS, REPORT_WINDOW_DAYS
+
+# The planners stay this many days inside the API's reach and never ask for its oldest day: on that boundary
+# Pinterest answers "You can only get data from the last 90 days." (its clock and ours may straddle midnight UTC).
+BOUNDARY_MARGIN_DAYS = 1
+# The oldest start of a sync window (organic and sync ads analytics): today - 89.
+SYNC_BACK_DAYS = ANALYTICS_WINDOW_DAYS - BOUNDARY_MARGIN_DAYS
+# The oldest date an async ads report is asked for: today - 913.
+REPORT_BACK_DAYS = REPORT_WINDOW_DAYS - BOUNDARY_MARGIN_DAYS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,15 +46,16 @@ class WindowPlan:
     unreachable: DateRange | None  # dates older than the API's window, oldest part of the range
 
 
-def oldest_reachable(today: dt.date, back_days: int = ANALYTICS_WINDOW_DAYS) -> dt.date:
+def oldest_reachable(today: dt.date, back_days: int = SYNC_BACK_DAYS) -> dt.date:
+    """The oldest date the planners ask for, `back_days` before today (the API's reach less the margin)."""
     return today - dt.timedelta(days=back_days)
 
 
-def plan_windows(requested: DateRange, today: dt.date, back_days: int = ANALYTICS_WINDOW_DAYS,
+def plan_windows(requested: DateRange, today: dt.date, back_days: int = SYNC_BACK_DAYS,
                  span_days: int = ANALYTICS_WINDOW_DAYS) -> WindowPlan:
     """Split the reachable part of `requested` into the fewest windows the API accepts: each at most
     `span_days` long (end - start < span_days, so a window holds at most 90 dates), none starting more
-    than `back_days` before today, none ending after today."""
+    than `back_days` before today (89: one day of margin inside the API's 90), none ending after today."""
     if requested.start > today:
         raise ValueError(f"the range {requested} starts after today ({today} UTC)")
     end = min(requested.end, today)

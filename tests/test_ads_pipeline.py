@@ -116,15 +116,15 @@ def test_an_unknown_ads_column_fails_before_any_call(make_sandbox, monkeypatch, 
 def test_history_beyond_90_days_comes_from_async_reports_into_the_same_tables(make_sandbox, monkeypatch, tmp_path):
     epoch = TODAY - dt.timedelta(days=20)
     server = make_sandbox(report_polls=1, epoch=epoch)
-    # 200 days back: 110 days older than the sync window serves, then 11 days it serves.
+    # 200 days back: 111 days older than the sync windows ask for (89 days back), then 10 days they ask for.
     start, end = TODAY - dt.timedelta(days=200), TODAY - dt.timedelta(days=80)
     pipeline_env(monkeypatch, tmp_path, server, TODAY, PINTEREST_REPORT_POLL_SECONDS="0.01")
     assert run(start, end, only="ads") == 0
     calls = ads_calls(server)
     reports = server_stats(server)["requests"]["analytics/create_report"]
-    assert reports == 2 * 4  # per ad account: one report per level for the 110 days beyond the window (<= 186)
+    assert reports == 2 * 4  # per ad account: one report per level for the 111 days beyond the window (<= 186)
     assert server_stats(server)["requests"]["analytics/get_report"] == 2 * reports  # IN_PROGRESS once, then FINISHED
-    assert calls["ad_account/analytics"] == 2  # the reachable 11 days: one sync window per account
+    assert calls["ad_account/analytics"] == 2  # the reachable 10 days: one sync window per account
     old = query(tmp_path, "SELECT min(date), count(DISTINCT date) FROM ad_account_daily")[0]
     assert old[0] <= start + dt.timedelta(days=31) and old[1] > 100
     # A reported date's spend equals what the sync endpoint served for it back when it was recent

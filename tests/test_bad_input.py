@@ -267,8 +267,8 @@ def test_a_20_digit_id_sent_as_a_json_number_is_kept_exactly():
     (["--end", "2026-11-10"], "2026-11-20", "PINTEREST_START_DATE=2026-11-20 (the default start when --start is not "
                                             "given) is after --end 2026-11-10"),
     (["--start", TODAY.isoformat()], None, f"--start {TODAY} is after the default --end {YESTERDAY} (yesterday"),
-    (["--end", "2026-07-01"], None, f"the default start {TODAY - dt.timedelta(days=90)} (the oldest date the API "
-                                    "serves, 90 days back, when --start is not given) is after --end 2026-07-01; "
+    (["--end", "2026-07-01"], None, f"the default start {TODAY - dt.timedelta(days=89)} (the oldest date requested "
+                                    "from the API, 89 days back, when --start is not given) is after --end 2026-07-01; "
                                     "give --start too"),
 ], ids=["future-start-date", "start-date-after-end", "start-after-default-end", "end-before-default-start"])
 def test_a_range_error_names_the_setting_each_bound_came_from(make_sandbox, monkeypatch, tmp_path, capsys, args,

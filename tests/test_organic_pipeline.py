@@ -166,15 +166,15 @@ def test_dates_older_than_the_window_are_reported_not_requested(make_sandbox, mo
     pipeline_env(monkeypatch, tmp_path, server, TODAY)
     start = TODAY - dt.timedelta(days=100)
     assert run(start, TODAY - dt.timedelta(days=80)) == 0
-    assert f"unreachable_dates={start}..{TODAY - dt.timedelta(days=91)}" in capsys.readouterr().out
-    assert query(tmp_path, "SELECT min(date) FROM daily_status")[0][0] == TODAY - dt.timedelta(days=90)
+    assert f"unreachable_dates={start}..{TODAY - dt.timedelta(days=90)}" in capsys.readouterr().out
+    assert query(tmp_path, "SELECT min(date) FROM daily_status")[0][0] == TODAY - dt.timedelta(days=89)
 
 
 @pytest.mark.parametrize("args, message", [
     (["--start", "2026-11-20", "--end", "2026-11-10"], "after --end"),
     (["--start", "2026-11-31"], "YYYY-MM-DD"),
     (["--end", "2026-11-28"], "not a complete day"),
-    (["--only", "organic", "--start", "2026-06-01", "--end", "2026-07-01"], "entirely older than the API serves (90 days"),
+    (["--only", "organic", "--start", "2026-06-01", "--end", "2026-07-01"], "entirely older than the API serves (dates are requested up to 89 days"),
     (["--start", "2026-11-20", "PINTEREST_ORGANIC_SPLITS=APP_TYPE,BY_MOOD"], "unknown split field(s) BY_MOOD"),
     (["--start", "2026-11-20", "PINTEREST_RATE_BUDGETS=org_reads=5"], "PINTEREST_RATE_BUDGETS"),
 ])

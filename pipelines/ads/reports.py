@@ -11,13 +11,13 @@ from collections.abc import Callable
 from pipelines.ads.extract import Attribution
 from pipelines.pinterest.client import PinterestClient
 from pipelines.pinterest.errors import PinterestError, shown_value
-from pipelines.planning import DateRange
+from pipelines.planning import REPORT_BACK_DAYS, DateRange
 from pipelines.raw_zone import RawZone
 
 log = logging.getLogger(__name__)
 
-REPORT_BACK_DAYS = 914  # async reports reach 914 days back...
-REPORT_SPAN_DAYS = 186  # ...over at most 186 days per report
+# Async reports are asked for dates up to REPORT_BACK_DAYS (913) back, one day inside the API's 914,
+REPORT_SPAN_DAYS = 186  # over at most 186 days per report
 # Report level per entity type, and the id column its rows carry.
 REPORT_LEVELS = {"ad_account": "ADVERTISER", "campaign": "CAMPAIGN", "ad_group": "AD_GROUP", "ad": "PIN_PROMOTION"}
 REPORT_ID_COLUMNS = {"ad_account": "AD_ACCOUNT_ID", "campaign": "CAMPAIGN_ID", "ad_group": "AD_GROUP_ID", "ad": "AD_ID"}

@@ -9,6 +9,7 @@ import os
 import sys
 
 from pipelines import settings
+from pipelines.planning import REPORT_BACK_DAYS, SYNC_BACK_DAYS
 
 
 def _date(text: str) -> dt.date:
@@ -58,7 +59,7 @@ def resolve_range(start: dt.date | None, end: dt.date | None, env=os.environ, *,
     today = settings.today(env)
     first_partition = settings.start_date(env)
     yesterday = today - dt.timedelta(days=1)
-    api_oldest = today - dt.timedelta(days=90)
+    api_oldest = today - dt.timedelta(days=SYNC_BACK_DAYS)
     if start is None:
         start = max(first_partition, api_oldest)
         start_named, start_fix = _default_start(start, first_partition, api_oldest, env)
@@ -70,10 +71,12 @@ def resolve_range(start: dt.date | None, end: dt.date | None, env=os.environ, *,
         raise ValueError(f"{start_named} is after {end_named}; {start_fix}")
     if end > yesterday:
         raise ValueError(f"--end {end} is not a complete day yet; the last complete UTC day is {yesterday}")
-    # Organic analytics reach 90 days back; ads analytics 914 days, through async reports.
-    reach = 90 if only == "organic" else 914
+    # Organic analytics are asked for 89 days back; ads analytics 913 days, through async reports (one day of
+    # margin inside the API's 90 and 914).
+    reach = SYNC_BACK_DAYS if only == "organic" else REPORT_BACK_DAYS
     if not from_raw and end < today - dt.timedelta(days=reach):
-        raise ValueError(f"{start}..{end} is entirely older than the API serves ({reach} days back, oldest: "
+        raise ValueError(f"{start}..{end} is entirely older than the API serves (dates are requested up to {reach} days "
+                         f"back, one day inside its limit; oldest: "
                          f"{today - dt.timedelta(days=reach)}); use --from-raw to re-normalize what the raw zone holds")
     if start < first_partition:
         raise ValueError(f"--start {start} is before the first partition {first_partition} "
@@ -97,7 +100,8 @@ def _default_start(start: dt.date, first_partition: dt.date, api_oldest: dt.date
         kept = settings.etl_home(env) / "start_date"
         return (f"the first partition {first_partition} kept in {kept} (the default start when --start is not given)",
                 f"set PINTEREST_START_DATE or fix {kept}, or give --start")
-    return (f"the default start {api_oldest} (the oldest date the API serves, 90 days back, when --start is not given)",
+    return (f"the default start {api_oldest} (the oldest date requested from the API, {SYNC_BACK_DAYS} days back, "
+            "when --start is not given)",
             "give --start too")
 
 

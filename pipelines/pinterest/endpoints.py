@@ -10,6 +10,8 @@ import dataclasses
 
 # Organic and sync ads analytics: start at most 90 days back, end at most 90 days after start.
 ANALYTICS_WINDOW_DAYS = 90
+# Async ads reports: dates at most 914 days back.
+REPORT_WINDOW_DAYS = 914
 MAX_PIN_IDS = 100
 MAX_AD_ENTITY_IDS = 250
 PAGE_SIZE = 250
