@@ -47,6 +47,7 @@ MOST_CALLS_PER_REQUEST = 3
 # The probe answers in seconds: a rate limit asking for a longer wait is reported, not waited for.
 LONGEST_PROBE_WAIT_SECONDS = 30.0
 PROBE_FILE = "probe.json"
+TOKEN_ENDPOINT = "oauth/token"  # the endpoint name of the client's refresh errors
 
 OK, WARNING, FAILED, UNKNOWN = "OK", "WARNING", "FAILED", "UNKNOWN"
 # Scopes the pipeline reads with, and the call that proves each (pins/list needs boards:read as well).
@@ -509,25 +510,27 @@ def probe_retry_policy(policy: RetryPolicy) -> RetryPolicy:
 
 class Probe:
     """The probe's requests through one client: each one's outcome, the rate-limit headers of every answer,
-    and the call count (token refreshes included), never past CALL_LIMIT."""
+    and the call count (every attempt, and every answered token refresh), never past CALL_LIMIT."""
 
     def __init__(self, client):
         self.client = client
         self.sightings: list[HeaderSighting] = []
+        # Refreshes of the token, refused ones included (the client's stats count only those that worked).
+        self.token_requests = 0
         self._endpoint = ""
         client.session.hooks.setdefault("response", []).append(self._observe)
 
     def calls(self) -> int:
-        return sum(self.client.stats.calls_by_endpoint.values()) + self.client.stats.token_refreshes
+        return sum(self.client.stats.calls_by_endpoint.values()) + self.token_requests
 
     def throttled_categories(self) -> set[str]:
         return {endpoint(s.endpoint).category for s in self.sightings if s.status == 429}
 
     def calls_by_endpoint(self) -> dict[str, int]:
-        counts = dict(sorted(self.client.stats.calls_by_endpoint.items()))
-        if self.client.stats.token_refreshes:
-            counts["oauth/token"] = self.client.stats.token_refreshes
-        return counts
+        counts = dict(self.client.stats.calls_by_endpoint)
+        if self.token_requests:
+            counts[TOKEN_ENDPOINT] = self.token_requests
+        return dict(sorted(counts.items()))
 
     def request(self, name: str, path_params: Mapping[str, str] | None = None, params: Mapping[str, Any] | None = None,
                 *, list_encoding: str = COMMA) -> Outcome:
@@ -543,6 +546,9 @@ class Probe:
         try:
             return Outcome(name, self.client.fetch(name, path_params, params, list_encoding=list_encoding).data)
         except AuthError as error:
+            if error.endpoint == TOKEN_ENDPOINT:
+                raise TokenRefusedError(f"the API refused the access token, and refreshing it failed ({TOKEN_ENDPOINT}: "
+                                        f"HTTP {error.status}, Pinterest code {error.code}: {error.api_message})") from None
             if error.code in (2, None):
                 raise TokenRefusedError(f"the API refused the access token ({name}: HTTP {error.status}, Pinterest "
                                         f"code {error.code}: {error.api_message}); run `pinterest-etl auth login`, or "
@@ -555,7 +561,8 @@ class Probe:
 
     def _observe(self, response, *args, **kwargs) -> None:
         """requests' response hook: keep the rate-limit headers of each API answer (not the token endpoint's)."""
-        if response.request.path_url.split("?", 1)[0].endswith("/oauth/token"):
+        if response.request.path_url.split("?", 1)[0].endswith(f"/{TOKEN_ENDPOINT}"):
+            self.token_requests += 1
             return
         secrets = self.client.tokens.secrets() if self.client.tokens else ()
         headers = tuple((name, redacted(value, secrets)[:80]) for name, value in response.headers.items()

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.orchestration import run_range
+from pipelines.planning import DateRange
 from pipelines.raw_zone import RawRecord, RawZone
 from pipelines.sandbox import SandboxConfig, running_sandbox
 from tests.conftest import TODAY, UNLIMITED
@@ -422,7 +423,8 @@ ADDITIVE = ("SPEND_IN_MICRO_DOLLAR", "PAID_IMPRESSION", "CLICKTHROUGH_1")  # wha
 def restate_ads(home: Path, change, *, minutes: int, context: dict | None = None, levels=tuple(ADS_ENDPOINTS),
                 params=lambda params: params) -> None:
     """Every ads analytics answer of the loaded run (of `levels`) stored again `minutes` later, as a later run of
-    the same requests would: rows changed by `change(level, rows)`, parameters by `params`, context updated."""
+    the same requests would: rows changed by `change(level, rows)`, parameters by `params`, context updated (a
+    later `today` comes with metrics_ready_state saying the dates are ready, fetched just before)."""
     raw = RawZone(home / "raw")
     endpoints = {ADS_ENDPOINTS[level] for level in levels}
     originals = [r for path in raw.all_files() if (r := raw.read(path)).endpoint in endpoints and r.request_id != "test"]
@@ -431,6 +433,12 @@ def restate_ads(home: Path, change, *, minutes: int, context: dict | None = None
                   params=params(record.params), path_params=record.path_params, window=record.window,
                   context={**record.context, **(context or {})},
                   fetched_at=record.fetched_at + dt.timedelta(minutes=minutes), request_id="test")
+    if context and "today" in context:  # a later run asks metrics_ready_state first: by then every date is ready
+        newest = max(record.window.end for record in originals)
+        raw.write("metrics_ready_state/get", b'{"conversion_metrics_ready": true, "non_conversion_metrics_ready": true}',
+                  params={"date": newest.isoformat()}, window=DateRange(newest, newest),
+                  fetched_at=min(r.fetched_at for r in originals) + dt.timedelta(minutes=minutes, seconds=-1),
+                  request_id="test")
 
 
 def an_ad_with_clicks(home: Path, final: bool | None = None) -> tuple[dict[str, str], dt.date]:

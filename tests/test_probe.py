@@ -133,16 +133,22 @@ def test_an_app_without_bulk_pin_analytics_is_a_warning_with_its_cost_in_calls_a
     assert probe["calls_by_endpoint"]["campaigns/list"] == 3 and probe["calls_by_endpoint"]["pins/analytics"] == 1
 
 
-def test_a_refused_token_is_one_line_naming_the_fix_exit_1_and_never_shown(make_sandbox, tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize("refresh_token, calls, cause", [
+    ("", 1, "run `pinterest-etl auth login`"),
+    (f"pinr_{secrets.token_urlsafe(24)}", 2, "refreshing it failed (oauth/token: HTTP 401, Pinterest code 283")])
+def test_a_refused_token_is_one_line_naming_the_fix_exit_1_and_never_shown(
+        make_sandbox, tmp_path, monkeypatch, capsys, refresh_token, calls, cause):
+    """Without a refresh token, or with one the token endpoint refuses (its request counted too)."""
     server = make_sandbox(**SMALL_WORLD)
     token = f"pina_{secrets.token_urlsafe(24)}"
     code, out, err, probe = probe_in_process(monkeypatch, capsys, tmp_path / "etl", server,
-                                             PINTEREST_ACCESS_TOKEN=token, PINTEREST_REFRESH_TOKEN="")
+                                             PINTEREST_ACCESS_TOKEN=token, PINTEREST_REFRESH_TOKEN=refresh_token)
     assert code == 1 and out == ""
     assert len(err.strip().splitlines()) == 1
-    assert "refused the access token" in err and "pinterest-etl auth login" in err
-    assert statuses(probe) == {"token": FAILED} and probe["calls"] == calls_made(server) == 1
-    assert token not in err + json.dumps(probe)
+    assert "refused the access token" in err and cause in err and "pinterest-etl auth login" in err
+    assert statuses(probe) == {"token": FAILED} and probe["calls"] == calls_made(server) == calls
+    for secret in (token, refresh_token):
+        assert not secret or secret not in err + json.dumps(probe)
 
 
 def test_a_daily_quota_429_is_reported_with_its_headers_not_waited_for_and_does_not_fail_the_probe(

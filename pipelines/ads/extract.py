@@ -7,6 +7,7 @@ import datetime as dt
 import difflib
 import functools
 import logging
+from collections.abc import Collection
 
 import pyarrow as pa
 
@@ -32,6 +33,17 @@ DEFAULT_COLUMNS = (
     "TOTAL_CONVERSIONS", "TOTAL_CHECKOUT", "TOTAL_CHECKOUT_VALUE_IN_MICRO_DOLLAR", "CTR", "CPC_IN_MICRO_DOLLAR",
     "CPM_IN_MICRO_DOLLAR",
 )
+# Columns known to measure delivery only (and the ids naming the entity): their values do not wait for
+# conversions, so they are final once metrics_ready_state says the non-conversion metrics are ready.
+DELIVERY_COLUMNS = frozenset({
+    "SPEND_IN_MICRO_DOLLAR", "SPEND_IN_DOLLAR", "PAID_IMPRESSION", "TOTAL_IMPRESSION", "IMPRESSION_1", "IMPRESSION_2",
+    "CLICKTHROUGH_1", "CLICKTHROUGH_2", "TOTAL_CLICKTHROUGH", "OUTBOUND_CLICK_1", "OUTBOUND_CLICK_2", "REPIN_1",
+    "REPIN_2", "ENGAGEMENT_1", "ENGAGEMENT_2", "TOTAL_ENGAGEMENT", "VIDEO_3SEC_VIEWS_1", "VIDEO_MRC_VIEWS_1",
+    "TOTAL_VIDEO_3SEC_VIEWS", "TOTAL_VIDEO_MRC_VIEWS", "CTR", "ECTR", "CTR_2", "OUTBOUND_CTR_1", "ENGAGEMENT_RATE",
+    "EENGAGEMENT_RATE", "REPIN_RATE", "TOTAL_REPIN_RATE", "CPC_IN_MICRO_DOLLAR", "ECPC_IN_MICRO_DOLLAR",
+    "ECPC_IN_DOLLAR", "CPM_IN_MICRO_DOLLAR", "CPM_IN_DOLLAR", "ECPM_IN_MICRO_DOLLAR", "AD_ACCOUNT_ID",
+    "ADVERTISER_ID", "CAMPAIGN_ID", "AD_GROUP_ID", "AD_ID", "PIN_ID", "PIN_PROMOTION_ID",
+})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,26 +112,51 @@ def _ids(table: pa.Table, column: str, where: str, equals: str) -> list[str]:
     return [v for v, owner in zip(values, owners) if owner == equals]
 
 
-def fetch_ready_states(client: PinterestClient, raw: RawZone, windows: tuple[DateRange, ...], today: dt.date,
-                       attribution: Attribution) -> int:
-    """metrics_ready_state for the dates still inside the attribution window, by binary search: readiness
-    only grows with age, so log2(days) calls find the newest ready date."""
-    recent = sorted(d for w in windows for d in w.dates() if (today - d).days < attribution.settle_days)
+def is_ready(state: dict, conversions: bool) -> bool:
+    """Whether a metrics_ready_state answer says a date's numbers are finalized: its non-conversion metrics,
+    and its conversion metrics too when the numbers judged carry conversion columns."""
+    return bool(state.get("non_conversion_metrics_ready")) and (not conversions or bool(state.get("conversion_metrics_ready")))
+
+
+def carries_conversions(columns: Collection[str]) -> bool:
+    """Whether the requested columns include one that may hold conversions: any not known to be delivery-only
+    (an unknown column counts as a conversion column, and so does a request naming none, so their rows wait
+    for conversion readiness)."""
+    return not columns or not set(columns) <= DELIVERY_COLUMNS
+
+
+def fetch_ready_states(client: PinterestClient, raw: RawZone, dates: Collection[dt.date], today: dt.date,
+                       attribution: Attribution, columns: Collection[str]) -> int:
+    """metrics_ready_state for the requested dates past the attribution window (a date inside it is not final,
+    whatever it says), stored in the raw zone; returns the calls made. Pinterest closes a date's books after the
+    dates before it, so readiness only grows with age: the newest such date is asked first (1 call, the usual
+    case: all are ready); when it is not ready, a binary search over the older ones finds the newest ready date
+    (1 + ceil(log2(n)) calls at most). Called before the analytics are fetched, so that a ready date's answers
+    are final as of their own fetch."""
+    past_window = sorted((d for d in set(dates) if (today - d).days >= attribution.settle_days), reverse=True)
+    conversions = carries_conversions(columns)
     calls = 0
-    low, high = 0, len(recent)  # recent[:low] known ready, recent[high:] known not ready
+
+    def ready(date: dt.date) -> bool:
+        nonlocal calls
+        params = {"date": date}
+        response = client.fetch("metrics_ready_state/get", params=params)
+        _store(raw, "metrics_ready_state/get", response, params, {}, DateRange(date, date), {})
+        calls += 1
+        if not isinstance(response.data, dict):
+            raise ResponseShapeError(f"metrics_ready_state/get: expected a JSON object for {date}, "
+                                     f"got {type(response.data).__name__}")
+        return is_ready(response.data, conversions)
+
+    if not past_window or ready(past_window[0]):
+        return calls
+    low, high = 1, len(past_window)  # newest first: past_window[:low] known not ready, past_window[high:] ready
     while low < high:
         middle = (low + high) // 2
-        params = {"date": recent[middle]}
-        response = client.fetch("metrics_ready_state/get", params=params)
-        _store(raw, "metrics_ready_state/get", response, params, {}, DateRange(recent[middle], recent[middle]), {})
-        calls += 1
-        state = response.data
-        if not isinstance(state, dict):
-            raise ResponseShapeError(f"metrics_ready_state/get: expected a JSON object, got {type(state).__name__}")
-        if state.get("conversion_metrics_ready") and state.get("non_conversion_metrics_ready"):
-            low = middle + 1
-        else:
+        if ready(past_window[middle]):
             high = middle
+        else:
+            low = middle + 1
     return calls
 
 
@@ -160,10 +197,11 @@ def extract_ads(client: PinterestClient, raw: RawZone, dimensions, requested: Da
     if plan.unreachable and plan.unreachable.start < today - dt.timedelta(days=REPORT_BACK_DAYS):
         summary.beyond_reports = DateRange(plan.unreachable.start, min(
             plan.unreachable.end, today - dt.timedelta(days=REPORT_BACK_DAYS + 1)))
+    summary.ready_state_calls = fetch_ready_states(
+        client, raw, [d for r in (*report_ranges, *plan.windows) for d in r.dates()], today, attribution, columns)
     if report_ranges:
         summary.reports = extract_reports(client, raw, dimensions.ad_accounts.column("ad_account_id").to_pylist(),
                                           report_ranges, today, columns, attribution, polling or ReportPolling())
-    summary.ready_state_calls = fetch_ready_states(client, raw, plan.windows, today, attribution)
     children = {"ad_group": list(zip(dimensions.ad_groups.column("ad_group_id").to_pylist(),
                                      dimensions.ad_groups.column("campaign_id").to_pylist())),
                 "ad": list(zip(dimensions.ads.column("ad_id").to_pylist(), dimensions.ads.column("campaign_id").to_pylist()))}

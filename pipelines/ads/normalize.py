@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.ads.extract import ENDPOINTS, ID_COLUMNS, ID_PARAMETERS
+from pipelines.ads.extract import ENDPOINTS, ID_COLUMNS, ID_PARAMETERS, carries_conversions, is_ready
 from pipelines.lake import AD_ACCOUNT, identity
 from pipelines.metric_values import MetricValueError, as_float64
 from pipelines.pinterest.errors import ResponseShapeError
@@ -45,9 +45,11 @@ def normalize_rows(rows: list, level: str, attribution: str, settle_days: int, f
     column holding numbers; rows of entities outside `requested_ids` (None: every entity of the ad account) are
     dropped and counted in `Normalized.unrequested`.
     The answer covers `window` (when given) for every entity of `requested_ids` (None: those it has rows for): the
-    API leaves out zero values and rows without delivery, so a newer answer replaces this one's keys wholly."""
-    # Final once the attribution window has passed, or once metrics_ready_state said so before the fetch.
-    final_up_to = max(fetched_on - dt.timedelta(days=settle_days), newest_ready or dt.date.min)
+    API leaves out zero values and rows without delivery, so a newer answer replaces this one's keys wholly.
+    A date is final only when both hold: its attribution window (`settle_days`) had passed on `fetched_on`, and
+    it is no newer than `newest_ready`, the newest date metrics_ready_state had said ready (for what the answer
+    carries) before the fetch (None: none was, so nothing is final)."""
+    final_up_to = min(fetched_on - dt.timedelta(days=settle_days), newest_ready or dt.date.min)
 
     def answered(metric: pa.Table, status: pa.Table, unrequested: dict[str, int]) -> Normalized:
         if window is None:
@@ -234,14 +236,15 @@ def _ancestry(raw: RawZone) -> pa.Table:
 
 
 def _prepare(raw: RawZone, requested: DateRange):
-    # Ready states of every fetch, so each answer is judged by what was known when it was fetched.
+    # Ready states of every fetch, so each answer is judged by what was known when it was fetched. A date
+    # said ready makes every older date ready too (books close in date order; see extract.fetch_ready_states).
     ready_checks = sorted(((r.fetched_at, dt.date.fromisoformat(str(r.params["date"])), r.json())
                            for r in raw.records("metrics_ready_state/get", DateRange(requested.start, dt.date.max))),
                           key=lambda item: item[0])
 
-    def newest_ready_at(moment: dt.datetime) -> dt.date | None:
-        ready = [date for fetched, date, state in ready_checks if fetched <= moment
-                 and state.get("conversion_metrics_ready") and state.get("non_conversion_metrics_ready")]
+    def newest_ready_at(moment: dt.datetime, conversions: bool) -> dt.date | None:
+        ready = [date for fetched, date, state in ready_checks
+                 if fetched <= moment and isinstance(state, dict) and is_ready(state, conversions)]
         return max(ready, default=None)
 
     listed = _entity_lists(raw)
@@ -253,9 +256,10 @@ def _prepare(raw: RawZone, requested: DateRange):
             body = report_rows(body, record.context["level"])
         # The UTC date the pipeline took as today when it fetched the answer (PINTEREST_ETL_TODAY in replays).
         fetched_on = dt.date.fromisoformat(record.context.get("today") or record.fetched_at.date().isoformat())
+        columns = frozenset(record.params.get("columns") or ())
         return normalize_rows(body, record.context["level"], attribution, _settle_days(attribution),
-                              record.fetched_at, fetched_on, newest_ready_at(record.fetched_at), record.endpoint,
-                              requested_columns=frozenset(record.params.get("columns") or ()),
+                              record.fetched_at, fetched_on, newest_ready_at(record.fetched_at, carries_conversions(columns)),
+                              record.endpoint, requested_columns=columns,
                               requested_ids=requested_ids(record, listed), window=record.window)
 
     return normalize

@@ -95,6 +95,10 @@ def add_parser(commands) -> None:
                         help="behave like api-sandbox.pinterest.com: endpoints disabled there answer 403")
     limits.add_argument("--report-polls", type=int, default=2,
                         help="polls an async report answers IN_PROGRESS before FINISHED (default: 2)")
+    limits.add_argument("--conversions-ready-after-days", type=int, default=30, metavar="N",
+                        help="age in days at which metrics_ready_state says a date's conversion metrics are ready "
+                             "(default: 30, when the default attribution window has passed); non-conversion "
+                             "metrics are ready after 1 day")
     limits.add_argument("--daily-quota", type=_daily_quota, action="append", default=[], metavar="CATEGORY=N",
                         help="calls per simulated day for a rate-limit category, repeatable (default: none); past it, "
                              "429 code 8 with X-RateLimit-Reset and Retry-After = the seconds until the next UTC "
@@ -153,7 +157,7 @@ def _sandbox_config(args: argparse.Namespace) -> SandboxConfig:
         daily_quotas=dict(args.daily_quota), repeated_list_keys=args.repeated_list_keys, edge_400_rate=args.edge_400_rate,
         token_ttl_seconds=args.token_ttl, report_polls=args.report_polls, users=args.users, bookmark_loop=args.bookmark_loop,
         forbidden_ad_accounts=args.forbidden_ad_accounts, failed_reports=args.failed_reports,
-        refresh_tokens_revoked=args.revoked_refresh_tokens,
+        refresh_tokens_revoked=args.revoked_refresh_tokens, conversions_ready_after_days=args.conversions_ready_after_days,
     )
 
 

@@ -19,7 +19,6 @@ from pipelines.sandbox.world import World
 
 TODAY_PARTIAL_FACTOR = 0.45
 CONVERSION_SETTLE_TAU_DAYS = 6.0
-DEFAULT_CONVERSION_WINDOW_DAYS = 30
 _MAX_ADS_PER_CHUNK = 4096
 
 # Share of a conversion type's final count attributed through each path, by window length in days.
@@ -193,9 +192,12 @@ class AdsModel:
         return totals
 
     def metrics_ready_state(self, day: dt.date) -> dict:
+        """Whether a date's books are closed: delivery numbers once the day is over, conversions once
+        `conversions_ready_after_days` have passed (30 by default: the default attribution window, after which
+        the world's conversions of that setting stop changing). Monotonic: an older date is never less ready."""
         age = self.world.today_day - day.toordinal()
         return {
-            "conversion_metrics_ready": age >= DEFAULT_CONVERSION_WINDOW_DAYS,
+            "conversion_metrics_ready": age >= self.world.config.conversions_ready_after_days,
             "non_conversion_metrics_ready": age >= 1,
         }
 

@@ -70,6 +70,10 @@ class SandboxConfig:
     # Every refresh token (the development ones included) is refused with 401 code 283, as when the user
     # revoked the app's access or the refresh token expired.
     refresh_tokens_revoked: bool = False
+    # The age in days at which metrics_ready_state says a date's conversion metrics are ready (the default
+    # 30-day attribution window has passed): later keeps dates not ready past the window, sooner makes them
+    # ready inside it.
+    conversions_ready_after_days: int = 30
     # How the simulator reads a parameter sent as repeated keys (pin_ids=1&pin_ids=2): "reject" (400 code 1
     # asking to comma-join: only comma-joined lists are known to work), "last" (one value per key, the
     # last: a server that silently drops ids) or "all" (every value, the old lenient reading).
@@ -113,6 +117,9 @@ class SandboxConfig:
             raise SandboxConfigError("--drop-field needs a field name")
         if not 0 <= self.forbidden_ad_accounts <= self.ad_accounts:
             raise SandboxConfigError(f"--forbidden-ad-accounts must be between 0 and --ad-accounts (was {self.forbidden_ad_accounts})")
+        if not isinstance(self.conversions_ready_after_days, int) or not 1 <= self.conversions_ready_after_days <= 120:
+            raise SandboxConfigError("--conversions-ready-after-days must be a whole number of days from 1 to 120 "
+                                     f"(was {self.conversions_ready_after_days!r})")
         if self.failed_reports < 0:
             raise SandboxConfigError(f"--failed-reports must be >= 0 (was {self.failed_reports})")
         if not isinstance(self.users, int) or not 1 <= self.users <= MAX_USERS:
