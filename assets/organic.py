@@ -16,8 +16,9 @@ from pipelines import settings
 from pipelines.accounts import Account
 from pipelines.lake import USER, identity
 from pipelines.organic.dimensions import BOARDS, PINS, USER_ACCOUNTS, OrganicDimensions, extract_dimensions
-from pipelines.organic.extract import extract_organic, plan_organic
+from pipelines.organic.extract import ExtractSummary, extract_organic, plan_organic
 from pipelines.organic.source import ORGANIC
+from pipelines.pinterest.errors import shown_value
 from pipelines.planning import DateRange
 from pipelines.quality import ORGANIC_CHECKS
 from pipelines.tables import METRIC_DAILY
@@ -27,6 +28,8 @@ warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
 OWNERS = ["team:marketing-analytics"]
 SINGLE_RUN = dg.BackfillPolicy.single_run()
+# Pins left without analytics named in the materialization's metadata and in the log line (the count is always whole).
+FIRST_PINS_LISTED, FIRST_PINS_LOGGED = 20, 5
 
 
 def partition_range(context: dg.AssetExecutionContext) -> DateRange:
@@ -34,7 +37,18 @@ def partition_range(context: dg.AssetExecutionContext) -> DateRange:
     return DateRange(window.start.date(), (window.end - dt.timedelta(days=1)).date())
 
 
-def latest_dimensions(storage: StorageResource, account: Account) -> OrganicDimensions:
+def pins_without_analytics_metadata(done: dict[Account, tuple[ExtractSummary, int]]) -> dict:
+    """The pins left without analytics (refused alone after a bulk answer left them out or a bulk call with them
+    was refused): how many, and the first ones by account and pin id with the reason; and how many pins bulk
+    answers left out (each then asked alone once)."""
+    listed = [{"account": account.name, "pin_id": shown_value(pin), "reason": reason}
+              for account, (summary, _) in done.items() for pin, reason in summary.pins_without_analytics().items()]
+    return {"pins_without_analytics": len(listed),
+            "pins_without_analytics_first": dg.MetadataValue.json(listed[:FIRST_PINS_LISTED]),
+            "pins_missing_from_bulk_answers": sum(summary.pins_missing_from_bulk for summary, _ in done.values())}
+
+
+storage: StorageResource, account: Account) -> OrganicDimensions:
     """The account's user, boards and pins as its latest extraction left them (the snapshots of its user)."""
     lake = storage.lake()
     users = lake.account_identities(account.name, "organic")
@@ -100,7 +114,8 @@ def organic_dimensions(context: dg.AssetExecutionContext, pinterest: PinterestRe
           owners=OWNERS, kinds={"pinterest", "json"}, check_specs=[accounts_check("organic_raw")])
 def organic_raw(context: dg.AssetExecutionContext, pinterest: PinterestResource, storage: StorageResource):
     """Raw answers of user-account and pin analytics for the partition range, gzipped in the raw zone
-    (immutable), account after account. Calls per account: ceil(days/90) x (1 + splits + ceil(pins/100)).
+    (immutable), account after account. Calls per account:
+    ceil(days/90) x (1 + splits + ceil(standard pins/100) + ceil(video pins/100)).
     Dates older than the API's 90-day window are not requested: they are reported as unreachable."""
     requested = partition_range(context)
     plans = []
@@ -115,6 +130,12 @@ def organic_raw(context: dg.AssetExecutionContext, pinterest: PinterestResource,
         if not summary.bulk_available:
             context.log.warning(f"{account.describe()}: bulk pin analytics unavailable to this app: "
                                 "fell back to one call per pin")
+        skipped = summary.pins_without_analytics()
+        if skipped:
+            first = "; ".join(f"{shown_value(pin)} ({reason})" for pin, reason in list(skipped.items())[:FIRST_PINS_LOGGED])
+            context.log.warning(f"{account.describe()}: {len(skipped)} pin(s) have no analytics for (part of) the range: "
+                                f"the API refused them when asked alone (private, deleted or not this account's); "
+                                f"first: {first}")
         return summary, len(dimensions.pin_refs())
 
     results = for_each_account(context, pinterest, extract)
@@ -128,6 +149,7 @@ def organic_raw(context: dg.AssetExecutionContext, pinterest: PinterestResource,
         "planned_analytics_calls": sum(p.analytics_calls for p in plans),
         "unreachable_dates": str(unreachable) if unreachable else "none",
         "bulk_pin_analytics": all(s.bulk_available for s, _ in done), "pins": sum(n for _, n in done),
+        **pins_without_analytics_metadata(results.done),
         **results.metadata(), **api_metadata(results.stats)})
     yield results.check_result("organic_raw")
 

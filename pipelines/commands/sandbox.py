@@ -12,7 +12,7 @@ import urllib.request
 
 from pipelines.sandbox import SandboxConfig, SandboxServer
 from pipelines.sandbox.auth import APP_ID, APP_SECRET, DEV_ACCESS_TOKEN, DEV_REFRESH_TOKEN
-from pipelines.sandbox.config import DEFAULT_RATE_LIMITS_PER_MINUTE, SandboxConfigError
+from pipelines.sandbox.config import BULK_PIN_REFUSALS, DEFAULT_RATE_LIMITS_PER_MINUTE, SandboxConfigError
 
 
 def _date(text: str) -> dt.date:
@@ -91,6 +91,10 @@ def add_parser(commands) -> None:
                         help="omit X-RateLimit-* and Retry-After headers (clients must cope without them)")
     limits.add_argument("--no-bulk-pin-analytics", action="store_true",
                         help="answer GET /pins/analytics with 403, like an app without the beta endpoint")
+    limits.add_argument("--bulk-pin-refusal", choices=BULK_PIN_REFUSALS,
+                        help="like --no-bulk-pin-analytics, refusing with this answer instead: 403 (code 29, the "
+                             "default), or one the official description documents for the endpoint, which also means "
+                             "'a pin of the batch': 401-7 (401 code 7), 404-50 (404 code 50), 400-1 (400 code 1)")
     limits.add_argument("--api-sandbox", action="store_true",
                         help="behave like api-sandbox.pinterest.com: endpoints disabled there answer 403")
     limits.add_argument("--report-polls", type=int, default=2,
@@ -123,6 +127,12 @@ def add_parser(commands) -> None:
                         help="fraction of successful API answers whose body is cut off mid-way")
     faults.add_argument("--forbidden-ad-accounts", type=int, default=0, metavar="N",
                         help="the last N listed ad accounts answer 403, like a revoked Business Access role")
+    faults.add_argument("--private-pins", type=int, default=0, metavar="N",
+                        help="the world's last N pins are private to the caller: GET /pins/{id}/analytics answers "
+                             "403 and a bulk call asking for one of them 401 code 7")
+    faults.add_argument("--missing-bulk-pins", type=int, default=0, metavar="N",
+                        help="the world's last N pins are silently left out of every bulk pin analytics answer "
+                             "(asked alone, they answer as usual)")
     faults.add_argument("--failed-reports", type=int, default=0, metavar="N",
                         help="the first N async reports end FAILED")
     faults.add_argument("--bookmark-loop", action="store_true",
@@ -149,7 +159,7 @@ def _sandbox_config(args: argparse.Namespace) -> SandboxConfig:
     return SandboxConfig(
         seed=args.seed, today=args.today, epoch=args.epoch, pins=args.pins, boards=args.boards, ad_accounts=args.ad_accounts,
         campaigns=args.campaigns, ad_groups=args.ad_groups, ads=args.ads, rate_limits=rate_limits,
-        rate_limit_headers=not args.no_rate_limit_headers, bulk_pin_analytics=not args.no_bulk_pin_analytics,
+        rate_limit_headers=not args.no_rate_limit_headers, bulk_pin_analytics=not (args.no_bulk_pin_analytics or args.bulk_pin_refusal),
         api_sandbox_mode=args.api_sandbox, latency_ms=args.latency_ms, fail_rate=args.fail_rate,
         throttle_rate=args.throttle_rate, throttle_retry_after=args.throttle_retry_after, truncate_rate=args.truncate_rate,
         transient_rate=args.transient_rate, token_max_calls=args.token_max_calls, extra_fields=args.extra_fields,
@@ -158,6 +168,8 @@ def _sandbox_config(args: argparse.Namespace) -> SandboxConfig:
         token_ttl_seconds=args.token_ttl, report_polls=args.report_polls, users=args.users, bookmark_loop=args.bookmark_loop,
         forbidden_ad_accounts=args.forbidden_ad_accounts, failed_reports=args.failed_reports,
         refresh_tokens_revoked=args.revoked_refresh_tokens, conversions_ready_after_days=args.conversions_ready_after_days,
+        bulk_pin_refusal=args.bulk_pin_refusal or "403", private_pins=args.private_pins,
+        missing_bulk_pins=args.missing_bulk_pins,
     )
 
 

@@ -10,7 +10,14 @@ from collections.abc import Sequence
 from pipelines import api_enums
 from pipelines.pinterest.client import ApiResponse, PinterestClient
 from pipelines.pinterest.endpoints import MAX_PIN_IDS
-from pipelines.pinterest.errors import AuthError, ForbiddenError, NotFoundError, shown_value
+from pipelines.pinterest.errors import (
+    ApiError,
+    AuthError,
+    ForbiddenError,
+    InvalidRequestError,
+    NotFoundError,
+    shown_value,
+)
 from pipelines.planning import DateRange, chunks, plan_windows
 from pipelines.raw_zone import RawZone
 
@@ -19,15 +26,18 @@ log = logging.getLogger(__name__)
 SPLIT_FIELDS = tuple(s for s in api_enums.USER_ACCOUNT_SPLIT_FIELDS if s != "NO_SPLIT")
 DEFAULT_SPLITS = ("APP_TYPE",)
 USER_ACCOUNT_METRICS = api_enums.USER_ACCOUNT_METRIC_TYPES
-# The bulk endpoint gets the union of the standard and video metric sets: it answers each pin with the
-# metrics of its type. The single-pin fallback asks each pin for its own type's set.
-PIN_METRICS_ALL = tuple(dict.fromkeys(api_enums.PIN_STANDARD_METRIC_TYPES + api_enums.PIN_VIDEO_METRIC_TYPES))
 
 
 @dataclasses.dataclass(frozen=True)
 class PinRef:
     pin_id: str
     is_video: bool
+
+    @property
+    def metric_types(self) -> tuple[str, ...]:
+        """The metric set of the pin's type: the official description lists one for video pins and one for the
+        others (standard), and a call asks a pin for its own type's set only."""
+        return api_enums.PIN_VIDEO_METRIC_TYPES if self.is_video else api_enums.PIN_STANDARD_METRIC_TYPES
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,7 +51,8 @@ class OrganicPlan:
 
     @property
     def analytics_calls(self) -> int:
-        """ceil(D/90) x (1 + #splits + ceil(P/100)) with the bulk endpoint."""
+        """ceil(D/90) x (1 + #splits + ceil(S/100) + ceil(V/100)) with the bulk endpoint (S standard pins,
+        V video pins: one type per bulk call)."""
         return len(self.windows) * (1 + len(self.splits) + len(self.pin_batches))
 
 
@@ -52,17 +63,68 @@ def validate_splits(splits: Sequence[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(splits))
 
 
-def plan_organic(requested: DateRange, today: dt.date, pins: Sequence[PinRef], splits: Sequence[str]) -> OrganicPlan:
+def plan_pin_batches(pins: Sequence[PinRef]) -> tuple[tuple[PinRef, ...], ...]:
+    """Bulk calls of at most 100 pins of one type each: the standard pins' batches, then the video pins'.
+    Each batch asks its type's metric set, so a pin is never asked for metrics its type does not have."""
+    by_type = ([p for p in pins if not p.is_video], [p for p in pins if p.is_video])
+    return tuple(tuple(batch) for same_type in by_type for batch in chunks(same_type, MAX_PIN_IDS))
+
+
+requested: DateRange, today: dt.date, pins: Sequence[PinRef], splits: Sequence[str]) -> OrganicPlan:
     window_plan = plan_windows(requested, today)
-    batches = tuple(tuple(batch) for batch in chunks(list(pins), MAX_PIN_IDS))
+    batches = plan_pin_batches(pins)
     return OrganicPlan(window_plan.windows, window_plan.unreachable, validate_splits(splits), batches)
+
+
+@dataclasses.dataclass(frozen=True)
+class SkippedPin:
+    """A pin left without analytics for one window: the API refused it when asked alone (HTTP 403, 404 or 401
+    code 7), after a bulk answer had left it out or a bulk call with it had been refused. `reason` names the
+    refusal (status, Pinterest code, the API's message)."""
+
+    pin_id: str
+    window: DateRange
+    reason: str
+
+
+@dataclasses.dataclass(frozen=True)
+class PinsOutcome:
+    """What fetching some pins' analytics for one window gave: raw files written, pins a bulk answer left out
+    (each then asked alone once), pins left without analytics."""
+
+    files: int = 0
+    missing_from_bulk: int = 0
+    skipped: tuple[SkippedPin, ...] = ()
+
+    def __add__(self, other: PinsOutcome) -> PinsOutcome:
+        return PinsOutcome(self.files + other.files, self.missing_from_bulk + other.missing_from_bulk,
+                           self.skipped + other.skipped)
 
 
 @dataclasses.dataclass
 class ExtractSummary:
+    """One account's organic extraction: raw files written, whether the bulk pin endpoint served this run,
+    pins a bulk answer left out, and pins left without analytics (per window, with the reason)."""
+
     files: int = 0
     bulk_available: bool = True
-    pins_not_found: list[str] = dataclasses.field(default_factory=list)
+    # A bulk call answered in this run: the endpoint is available to the app, so later refusals are about pins.
+    bulk_proven: bool = False
+    pins_missing_from_bulk: int = 0
+    skipped_pins: list[SkippedPin] = dataclasses.field(default_factory=list)
+
+    def add(self, outcome: PinsOutcome) -> None:
+        self.files += outcome.files
+        self.pins_missing_from_bulk += outcome.missing_from_bulk
+        self.skipped_pins.extend(outcome.skipped)
+
+    def pins_without_analytics(self) -> dict[str, str]:
+        """Each pin left without analytics for a window of the run, once, with the reason of its first refusal,
+        by pin id."""
+        reasons: dict[str, str] = {}
+        for skipped in self.skipped_pins:
+            reasons.setdefault(skipped.pin_id, f"{skipped.window}: {skipped.reason}")
+        return dict(sorted(reasons.items()))
 
 
 def _store(raw: RawZone, endpoint: str, response: ApiResponse, params: dict, window: DateRange,
@@ -72,8 +134,9 @@ def _store(raw: RawZone, endpoint: str, response: ApiResponse, params: dict, win
 
 
 def extract_organic(client: PinterestClient, raw: RawZone, plan: OrganicPlan, user_id: str) -> ExtractSummary:
-    """Fetch every planned call into the raw zone; switch to single-pin calls if the app lacks the
-    bulk endpoint (found out on the first bulk call of the run)."""
+    """Fetch every planned call into the raw zone. Pins go by the bulk endpoint, one type per call, or one call
+    per pin if the app lacks it (see `_extract_pin_analytics`); pins the API refuses are skipped and listed in
+    the summary, the run goes on."""
     summary = ExtractSummary()
     for window in plan.windows:
         dates = {"start_date": window.start, "end_date": window.end}
@@ -82,49 +145,114 @@ def extract_organic(client: PinterestClient, raw: RawZone, plan: OrganicPlan, us
             _store(raw, "user_account/analytics", client.fetch("user_account/analytics", params=params), params, window,
                    context={"user_id": user_id})
             summary.files += 1
-        batches = list(plan.pin_batches)
-        if not batches:
-            continue
-        if summary.bulk_available:
-            try:
-                summary.files += _bulk_batch(client, raw, window, batches[0], summary)
-                batches = batches[1:]
-            except ForbiddenError as error:
-                summary.bulk_available = False
-                log.warning("the app has no access to the bulk pin analytics endpoint (%s); "
-                            "falling back to one call per pin for this run", error.api_message)
-        if summary.bulk_available:
-            summary.files += sum(client.map(lambda batch, w=window: _bulk_batch(client, raw, w, batch, summary), batches))
-        else:
-            pins = [pin for batch in batches for pin in batch]
-            summary.files += sum(client.map(lambda pin, w=window: _single_pin(client, raw, w, pin, summary), pins))
+        _extract_pin_analytics(client, raw, window, plan.pin_batches, summary)
     return summary
 
 
-def _bulk_batch(client: PinterestClient, raw: RawZone, window: DateRange, batch: Sequence[PinRef],
-                summary: ExtractSummary) -> int:
-    params = {"start_date": window.start, "end_date": window.end, "pin_ids": [p.pin_id for p in batch],
-              "metric_types": list(PIN_METRICS_ALL)}
+# Refusals of the bulk endpoint the official description documents (400 code 1, 401 code 7, 404 code 50) plus
+# 403, the API's answer to a caller that may not use an endpoint at all. 403 and 400 code 1 are about the app or the
+# request, never one pin; 401 code 7 and 404 are also what a pin of the batch that became private or was deleted
+# gets, so they are ambiguous until the batch's pins are asked alone.
+APP_REFUSAL, PIN_REFUSAL = "app", "pin"
+
+
+def bulk_refusal(error: ApiError) -> str | None:
+    """APP_REFUSAL or PIN_REFUSAL for a documented refusal of multi_pins/analytics, None for any other error
+    (an error of another endpoint included: a single call made for a pin a bulk answer left out)."""
+    if error.endpoint != "multi_pins/analytics":
+        return None
+    if isinstance(error, ForbiddenError) or (isinstance(error, InvalidRequestError) and error.code == 1):
+        return APP_REFUSAL
+    if isinstance(error, NotFoundError) or (isinstance(error, AuthError) and error.code == 7):
+        return PIN_REFUSAL
+    return None
+
+
+def _extract_pin_analytics(client: PinterestClient, raw: RawZone, window: DateRange,
+                           batches: Sequence[Sequence[PinRef]], summary: ExtractSummary) -> None:
+    """Every pin batch of one window, by the bulk endpoint while the app has it, else one call per pin.
+
+    Whether the app has the bulk endpoint is decided by the run's first bulk calls, made one at a time:
+    - a 403 or a 400 code 1 before any bulk call answered: the endpoint is not available to this app;
+    - a 401 code 7 or a 404: the batch's pins are asked alone. If one of them is refused alone, that pin
+      explains the refusal: it is skipped and reported, and the next batch tries the bulk endpoint again. If
+      every pin answers alone, no pin explains it: the endpoint is not available to this app.
+    Once a bulk call has answered, the endpoint is proven and the remaining batches run on the thread pool;
+    a batch refused with any of those answers is then asked pin by pin (refused pins skipped and reported).
+    Without the endpoint, the refused batch's pins were already asked alone, the rest follow one call per pin."""
+    pending = list(batches)
+    while pending and summary.bulk_available and not summary.bulk_proven:
+        batch = pending.pop(0)
+        try:
+            summary.add(_bulk_batch(client, raw, window, batch))
+            summary.bulk_proven = True
+        except ApiError as error:
+            refusal = bulk_refusal(error)
+            if refusal is None:
+                raise
+            outcome = _pins_alone(client, raw, window, batch)
+            summary.add(outcome)
+            if refusal == APP_REFUSAL or not outcome.skipped:
+                summary.bulk_available = False
+                log.warning("multi_pins/analytics is not available to this app (%s); falling back to one call per "
+                            "pin for this run", error)
+            else:
+                log.warning("multi_pins/analytics refused a batch (%s): %d of its pins are refused alone too; "
+                            "the bulk endpoint stays in use", error, len(outcome.skipped))
+    if summary.bulk_available:
+        outcomes = client.map(lambda batch: _bulk_batch_or_pins_alone(client, raw, window, batch), pending)
+    else:
+        pins = [pin for batch in pending for pin in batch]
+        outcomes = client.map(lambda pin: _single_pin(client, raw, window, pin), pins)
+    for outcome in outcomes:
+        summary.add(outcome)
+
+
+def _bulk_batch_or_pins_alone(client: PinterestClient, raw: RawZone, window: DateRange,
+                              batch: Sequence[PinRef]) -> PinsOutcome:
+    """One batch once the bulk endpoint is proven: a documented refusal is about a pin of the batch, so the
+    batch is asked pin by pin."""
     try:
-        response = client.fetch("multi_pins/analytics", params=params)
-    except (NotFoundError, AuthError) as error:
-        if isinstance(error, AuthError) and error.code != 7:
+        return _bulk_batch(client, raw, window, batch)
+    except ApiError as error:
+        if bulk_refusal(error) is None:
             raise
-        # One pin of the batch vanished or became private since the listing: ask pin by pin.
-        log.warning("multi_pins/analytics refused a batch (%s); fetching its %d pins one by one", error.api_message, len(batch))
-        return sum(_single_pin(client, raw, window, pin, summary) for pin in batch)
+        log.warning("multi_pins/analytics refused a batch (%s); asking its %d pins one by one", error, len(batch))
+        return _pins_alone(client, raw, window, batch)
+
+
+def _bulk_batch(client: PinterestClient, raw: RawZone, window: DateRange, batch: Sequence[PinRef]) -> PinsOutcome:
+    """One bulk call for pins of one type, asking that type's metric set. The answer is an object keyed by pin
+    id: a requested pin it leaves out is asked alone once. Ids it has that were not requested are kept in the
+    raw answer; normalization drops their rows and reports them (they cannot be trusted to be this account's)."""
+    params = {"start_date": window.start, "end_date": window.end, "pin_ids": [p.pin_id for p in batch],
+              "metric_types": list(batch[0].metric_types)}
+    response = client.fetch("multi_pins/analytics", params=params)
     _store(raw, "multi_pins/analytics", response, params, window)
-    return 1
+    answered = response.data if isinstance(response.data, dict) else {}
+    missing = [pin for pin in batch if pin.pin_id not in answered]
+    if not missing:
+        return PinsOutcome(files=1)
+    log.warning("multi_pins/analytics for %s answered without %d of its %d pins (first: %s); asking each alone once",
+                window, len(missing), len(batch), ", ".join(shown_value(p.pin_id) for p in missing[:5]))
+    return PinsOutcome(files=1, missing_from_bulk=len(missing)) + _pins_alone(client, raw, window, missing)
 
 
-def _single_pin(client: PinterestClient, raw: RawZone, window: DateRange, pin: PinRef, summary: ExtractSummary) -> int:
-    metrics = api_enums.PIN_VIDEO_METRIC_TYPES if pin.is_video else api_enums.PIN_STANDARD_METRIC_TYPES
-    params = {"start_date": window.start, "end_date": window.end, "metric_types": list(metrics)}
+def _pins_alone(client: PinterestClient, raw: RawZone, window: DateRange, pins: Sequence[PinRef]) -> PinsOutcome:
+    return sum((_single_pin(client, raw, window, pin) for pin in pins), PinsOutcome())
+
+
+def _single_pin(client: PinterestClient, raw: RawZone, window: DateRange, pin: PinRef) -> PinsOutcome:
+    """One pin's analytics with its type's metric set. A pin the API refuses (403, 404, 401 code 7: private,
+    deleted or not the account's) is skipped with a warning and reported; any other error fails the run."""
+    params = {"start_date": window.start, "end_date": window.end, "metric_types": list(pin.metric_types)}
     try:
         response = client.fetch("pins/analytics", path_params={"pin_id": pin.pin_id}, params=params)
-    except NotFoundError:
-        log.warning("pin %s no longer exists; it has no analytics for %s", shown_value(pin.pin_id), window)
-        summary.pins_not_found.append(pin.pin_id)
-        return 0
+    except (ForbiddenError, NotFoundError, AuthError) as error:
+        if isinstance(error, AuthError) and error.code != 7:
+            raise
+        reason = f"HTTP {error.status}, Pinterest code {error.code}: {error.api_message}"
+        log.warning("pin %s: the API refused its analytics for %s (%s); skipped", shown_value(pin.pin_id), window, reason)
+        return PinsOutcome(skipped=(SkippedPin(pin.pin_id, window, reason),))
     _store(raw, "pins/analytics", response, params, window, path_params={"pin_id": pin.pin_id})
-    return 1
+    return PinsOutcome(files=1)

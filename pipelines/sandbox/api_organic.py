@@ -282,7 +282,8 @@ def _pin_index(request: Request, pin_id: str, *, bulk: bool) -> int:
         if pin_id in w.foreign_pin_ids:
             raise ApiError(401 if bulk else 403, 7 if bulk else 403, "Not authorized to access board or Pin.")
         raise ApiError(404, 50 if bulk else 404, "Pin not found.")
-    if w.pin_on_secret_board(index) and not _can_see_secret(request):
+    private = index >= len(w.pin_ids) - request.state.config.private_pins
+    if private or (w.pin_on_secret_board(index) and not _can_see_secret(request)):
         raise ApiError(401 if bulk else 403, 7 if bulk else 403, "Not authorized to access board or Pin.")
     return index
 
@@ -350,16 +351,35 @@ def pin_analytics(request: Request) -> Reply:
     return Reply(_pin_analytics(request, [index], metrics, split_field, app_type)[0])
 
 
+# How an app without the beta bulk endpoint is refused (SandboxConfig.bulk_pin_refusal): 403 code 29, or one of
+# the refusals the official description documents for the endpoint, with its example message, which also
+# means "a pin of the batch" (so a client cannot tell them apart by the answer alone).
+_BULK_REFUSALS = {
+    "403": (403, 29, "Your app does not have access to multi_pins/analytics (a beta endpoint)."),
+    "401-7": (401, 7, "Not authorized to access board or Pin."),
+    "404-50": (404, 50, "Pin not found."),
+    "400-1": (400, 1, "Invalid multi_pins analytics parameters."),
+}
+
+
+def _left_out_of_bulk(request: Request, pin_id: str) -> bool:
+    """A pin among the world's last `missing_bulk_pins`: bulk answers silently leave it out."""
+    w = request.state.world
+    index = w.pin_index_by_id.get(pin_id)
+    return index is not None and index >= len(w.pin_ids) - request.state.config.missing_bulk_pins
+
+
 def bulk_pin_analytics(request: Request) -> Reply:
-    if not request.state.config.bulk_pin_analytics:
-        raise ApiError(403, 29, "Your app does not have access to multi_pins/analytics (a beta endpoint).")
+    config = request.state.config
+    if not config.bulk_pin_analytics:
+        raise ApiError(*_BULK_REFUSALS[config.bulk_pin_refusal])
     _check_business_access(request)
     pin_ids = id_list(request.query, "pin_ids", 100, required=True)
     if "split_field" in request.query:
         raise ApiError(400, 1, "Invalid multi_pins analytics parameters: split_field is not supported.")
     metrics = _pin_metric_types(request)
     app_type = enum_param(request.query, "app_types", enums.APP_TYPES, "ALL")
-    unique_ids = list(dict.fromkeys(pin_ids))
+    unique_ids = [pin_id for pin_id in dict.fromkeys(pin_ids) if not _left_out_of_bulk(request, pin_id)]
     pins = [_pin_index(request, pin_id, bulk=True) for pin_id in unique_ids]
     blocks = _pin_analytics(request, pins, metrics, "NO_SPLIT", app_type)
     return Reply(dict(zip(unique_ids, blocks)))

@@ -23,6 +23,9 @@ UNIVERSAL_LIMIT_PER_SECOND = 100
 # How a parameter sent as repeated keys may be read (SandboxConfig.repeated_list_keys); the first is the default.
 REPEATED_LIST_KEY_READINGS = ("reject", "last", "all")
 
+# How GET /pins/analytics refuses an app without the beta endpoint (SandboxConfig.bulk_pin_refusal): 403 code 29,
+# or one of the refusals the official description documents for it (401 code 7, 404 code 50, 400 code 1).
+BULK_PIN_REFUSALS = ("403", "401-7", "404-50", "400-1")
 
 class SandboxConfigError(ValueError):
     """A simulator setting is out of range; the message names the setting and the allowed values."""
@@ -84,6 +87,14 @@ class SandboxConfig:
     # Fraction of analytics calls with a valid window answered 400 code 1 "You can only get data from the
     # last 90 days." anyway (Pinterest does, spuriously; a retry succeeds).
     edge_400_rate: float = 0.0
+    # How GET /pins/analytics refuses when bulk_pin_analytics is off: one of BULK_PIN_REFUSALS.
+    bulk_pin_refusal: str = "403"
+    # The world's last N pins are private to the caller: refused alone (403) and a bulk call asking for one of
+    # them answers 401 code 7 (a pin made secret or moved to a board the token cannot read since the listing).
+    private_pins: int = 0
+    # The world's last N pins are silently left out of every bulk answer that asks for them (not looked at, so a
+    # private one among them does not refuse the call); asked alone, each answers as it would without it.
+    missing_bulk_pins: int = 0
 
     def __post_init__(self) -> None:
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or not 0 <= self.seed <= MAX_SEED:
@@ -144,6 +155,14 @@ class SandboxConfig:
                 raise SandboxConfigError(f"--daily-quota {category}: calls per day must be a whole number >= 0 (was {quota!r})")
         if not 0.0 <= self.edge_400_rate <= 1.0:
             raise SandboxConfigError(f"--edge-400-rate must be a fraction between 0 and 1 (was {self.edge_400_rate!r})")
+        if self.bulk_pin_refusal not in BULK_PIN_REFUSALS:
+            raise SandboxConfigError(f"--bulk-pin-refusal must be one of {', '.join(BULK_PIN_REFUSALS)} "
+                                     f"(was {self.bulk_pin_refusal!r})")
+        for name in ("private_pins", "missing_bulk_pins"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= self.pins:
+                raise SandboxConfigError(f"--{name.replace('_', '-')} must be a whole number between 0 and --pins "
+                                         f"(was {value!r})")
         if self.epoch is not None and self.today is not None and self.today < self.epoch:
             raise SandboxConfigError(f"--today ({self.today}) must not be before --epoch ({self.epoch}): "
                                      "the world would contain pins and campaigns created after today")
