@@ -35,11 +35,13 @@ ORGANIC_DATA_STATUS = (
     "account or the metric: metrics NULL).")
 IS_FINAL = (
     "True when the numbers will not change any more: organic days once `READY`; ads days once the attribution "
-    "window has passed or `metrics_ready_state` said so. Rows not final are re-pulled and replaced by later runs.")
+    "window has passed and `metrics_ready_state` says the date is ready. Rows not final are re-pulled and replaced "
+    "by later runs.")
 ORGANIC_IS_FINAL = ("True once Pinterest reports the day `READY`: its numbers will not change any more. Days not final "
                     "are re-pulled and replaced by later runs.")
-ADS_IS_FINAL = ("True when the day's numbers will not change any more: once the attribution window has passed or "
-                "`metrics_ready_state` said so; until then conversions may still grow, and later runs replace them.")
+ADS_IS_FINAL = ("True when the day's numbers will not change any more: once the attribution window has passed and "
+                "`metrics_ready_state` says the date is ready; until then conversions may still grow, and later runs "
+                "replace them.")
 ATTRIBUTION = (
     "The attribution settings the numbers were computed with: click, engagement and view windows and the conversion "
     "report time, e.g. `CLICK_30D|ENGAGEMENT_30D|VIEW_1D|TIME_OF_AD_ACTION`. Numbers under different settings are "
@@ -428,8 +430,8 @@ def render(con: duckdb.DuckDBPyConnection) -> str:
         "wide views.",
         "- **`data_status` and `is_final`**: organic days are `PROCESSING` (no numbers yet), then `ESTIMATE` (may "
         "change), then `READY` (final, `is_final` true). Ads days have no `data_status` (NULL) and are final once "
-        "the attribution window has passed or `metrics_ready_state` said so. The daily run re-pulls the days not "
-        "final and replaces them.",
+        "the attribution window has passed and `metrics_ready_state` says the date is ready. The daily run re-pulls "
+        "the days not final and replaces them.",
         "- **Money** (`*_micro_dollar`, `*_micro_currency`, spend caps) is in micro-units of the ad account's "
         "`currency` (divide by 1,000,000); nothing is converted between currencies, so group by `currency`.",
         "- **Rates, ratios and averages must not be summed or averaged across rows**: recompute them from summed "
