@@ -733,7 +733,6 @@ def probe_configured_api(env: Mapping[str, str], *, embedded: bool = False, acco
     from pipelines.pinterest.budgets import RateBudgets
     from pipelines.pinterest.client import ClientConfig
     from pipelines.pinterest.factory import client_from_env
-    from pipelines.pinterest.urls import shown
 
     base_url = settings.api_base_url(env)
     config = ClientConfig(base_url=base_url, concurrency=1, today=lambda: settings.today(env))
@@ -750,5 +749,6 @@ def probe_configured_api(env: Mapping[str, str], *, embedded: bool = False, acco
         except (TokenRefusedError, ApiUnreachableError) as error:
             stopped = str(error)
             checks = (_check("token", TOKEN_ASSUMPTION, stopped, FAILED, ["user_account/get"], True),)
-        return ProbeReport(shown(client.base_url).strip("'"), dt.datetime.now(dt.timezone.utc), probe.calls(),
-                           probe.calls_by_endpoint(), tuple(checks), source, stopped)
+        # The base URL is shown as it is: check_base_url refused any with user info, a query or a fragment.
+        return ProbeReport(client.base_url, dt.datetime.now(dt.timezone.utc), probe.calls(), probe.calls_by_endpoint(),
+                           tuple(checks), source, stopped)
