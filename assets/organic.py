@@ -48,7 +48,7 @@ def pins_without_analytics_metadata(done: dict[Account, tuple[ExtractSummary, in
             "pins_missing_from_bulk_answers": sum(summary.pins_missing_from_bulk for summary, _ in done.values())}
 
 
-storage: StorageResource, account: Account) -> OrganicDimensions:
+def latest_dimensions(storage: StorageResource, account: Account) -> OrganicDimensions:
     """The account's user, boards and pins as its latest extraction left them (the snapshots of its user)."""
     lake = storage.lake()
     users = lake.account_identities(account.name, "organic")

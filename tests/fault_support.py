@@ -11,7 +11,7 @@ import duckdb
 from tests.conftest import TODAY
 
 # Small enough for fast runs, big enough that the organic pin analytics run on the thread pool
-# (8 bulk calls of 100 pins) and both ad accounts have campaigns, ad groups and ads.
+# (9 bulk calls: 8 of standard pins, 1 of video pins) and both ad accounts have campaigns, ad groups and ads.
 WORLD = {"pins": 800, "boards": 3, "ad_accounts": 2, "campaigns": 3, "ad_groups": 2, "ads": 2}
 RANGE = (TODAY - dt.timedelta(days=5), TODAY - dt.timedelta(days=1))  # PROCESSING, ESTIMATE and READY days
 # Retries without a server hint back off from 10 ms instead of 1 s (PINTEREST_RETRY_BACKOFF_SECONDS).

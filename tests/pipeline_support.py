@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from pathlib import Path
 
 import duckdb
@@ -38,3 +39,10 @@ def run(start: dt.date, end: dt.date, only: str | None = "organic", **kwargs) ->
 def query(home: Path, sql: str, params: list | None = None) -> list[tuple]:
     with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
         return con.execute(sql, params or []).fetchall()
+
+
+def bulk_pin_calls_per_window(world) -> int:
+    """The bulk pin analytics calls one window takes for a simulator's world: 100 pins a call, one pin type
+    (standard or video) per call."""
+    videos = int(world.pin_is_video.sum())
+    return math.ceil((len(world.pin_ids) - videos) / 100) + math.ceil(videos / 100)

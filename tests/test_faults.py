@@ -16,7 +16,7 @@ from pipelines.sandbox import SandboxConfig, running_sandbox
 from tests.client_support import server_stats
 from tests.conftest import TODAY, UNLIMITED
 from tests.fault_support import FAST_RETRIES, RANGE, WORLD, api_totals, assert_same_warehouse
-from tests.pipeline_support import pipeline_env, run
+from tests.pipeline_support import bulk_pin_calls_per_window, pipeline_env, run
 
 # The injected 429s ask to wait 50 ms (Retry-After), so a run meeting dozens of them still takes seconds.
 RETRY_AFTER = 0.05
@@ -89,9 +89,9 @@ def test_a_token_expiring_under_concurrent_calls_is_refreshed_once_and_persisted
     pins, boards, splits = WORLD["pins"], WORLD["boards"], 1  # APP_TYPE, the default split
     sequential_calls = (1 + math.ceil(boards / 250) + math.ceil(pins / 250)  # user account, board and pin pages
                         + 1 + splits + 1)  # unsplit and split account analytics, the first bulk pin batch
-    concurrent_calls = math.ceil(pins / 100) - 1
-    assert concurrent_calls <= sequential_calls  # so the refreshed token lasts until the end: one refresh only
     server = make_sandbox(**WORLD, token_max_calls=sequential_calls, latency_ms=100)
+    pin_batches = bulk_pin_calls_per_window(server.state.world)
+    assert pin_batches - 1 <= sequential_calls  # so the refreshed token lasts until the end: one refresh only
     home = tmp_path / "etl"
     pipeline_env(monkeypatch, home, server, TODAY, PINTEREST_APP_ID="1234567", PINTEREST_APP_SECRET="sandbox-secret")
     assert run(*RANGE, only="organic") == 0
@@ -99,7 +99,7 @@ def test_a_token_expiring_under_concurrent_calls_is_refreshed_once_and_persisted
     answers = server_stats(server)
     assert answers["requests"]["oauth/token"] == 1
     assert answers["responses"]["401"] >= 2  # several threads met the expired token
-    assert answers["requests"]["multi_pins/analytics"] == math.ceil(pins / 100) + answers["responses"]["401"]
+    assert answers["requests"]["multi_pins/analytics"] == pin_batches + answers["responses"]["401"]
     token_file = home / "credentials" / "pinterest-token.json"
     assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
     saved = json.loads(token_file.read_text())

@@ -26,7 +26,7 @@ def test_cli_help_documents_every_simulator_flag():
                  "--ad-groups", "--ads", "--rate-limit", "--no-rate-limit-headers", "--no-bulk-pin-analytics",
                  "--latency-ms", "--fail-rate", "--throttle-rate", "--truncate-rate", "--token-ttl", "--transient-rate",
                  "--report-polls", "--api-sandbox", "--tour", "--bookmark-loop", "--forbidden-ad-accounts",
-                 "--failed-reports"):
+                 "--failed-reports", "--bulk-pin-refusal", "--private-pins", "--missing-bulk-pins"):
         assert flag in out, flag
 
 

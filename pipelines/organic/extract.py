@@ -70,7 +70,7 @@ def plan_pin_batches(pins: Sequence[PinRef]) -> tuple[tuple[PinRef, ...], ...]:
     return tuple(tuple(batch) for same_type in by_type for batch in chunks(same_type, MAX_PIN_IDS))
 
 
-requested: DateRange, today: dt.date, pins: Sequence[PinRef], splits: Sequence[str]) -> OrganicPlan:
+def plan_organic(requested: DateRange, today: dt.date, pins: Sequence[PinRef], splits: Sequence[str]) -> OrganicPlan:
     window_plan = plan_windows(requested, today)
     batches = plan_pin_batches(pins)
     return OrganicPlan(window_plan.windows, window_plan.unreachable, validate_splits(splits), batches)
