@@ -278,29 +278,28 @@ def encoding_checks(requested: Sequence[str], comma: Outcome | None, repeated: O
     return comma_check, _check("repeated_key_ids", repeated_assumption, observed, status, endpoints, False)
 
 
-def is_unavailable_to_app(error: PinterestError | None) -> bool:
-    """The answers the description documents for a beta endpoint this app may not use: 403, 401 code 7,
-    404 code 50, 400 code 1."""
-    if not isinstance(error, ApiError):
-        return False
-    return error.status == 403 or (error.status, error.code) in ((401, 7), (404, 50), (400, 1))
-
-
 def bulk_check(bulk: Outcome | None, pin_count: int | None, unknown_reason: str) -> Check:
-    """GET /pins/analytics is open to this app; if not, the pipeline calls once per pin (a warning)."""
+    """GET /pins/analytics is open to this app; if not, the pipeline calls once per pin (a warning). The
+    refusals are those the pipeline treats so (`organic.extract.bulk_refusal`)."""
+    from pipelines.organic.extract import APP_REFUSAL, bulk_refusal
+
     assumption = "bulk pin analytics (GET /pins/analytics, beta) is available to this app: 100 pins per call"
     if bulk is None:
         return _check("bulk_pin_analytics", assumption, unknown_reason, UNKNOWN, [], False)
     if bulk.ok:
         return _check("bulk_pin_analytics", assumption, "available", OK, [bulk.endpoint], False)
-    if is_unavailable_to_app(bulk.error):
-        pins = f"{pin_count:,} pins" if isinstance(pin_count, int) else "the account's pins"
-        batches = f"{-(-pin_count // 100):,}" if isinstance(pin_count, int) else "one per 100 pins"
-        calls = f"{pin_count:,}" if isinstance(pin_count, int) else "one per pin"
-        observed = (f"refused ({bulk.failure()}): the pipeline falls back to one call per pin: for {pins}, "
-                    f"{calls} calls per 90-day window instead of {batches}")
-        return _check("bulk_pin_analytics", assumption, observed, WARNING, [bulk.endpoint], False)
-    return _check("bulk_pin_analytics", assumption, bulk.failure(), UNKNOWN, [bulk.endpoint], False)
+    refusal = bulk_refusal(bulk.error) if isinstance(bulk.error, ApiError) else None
+    if refusal is None:
+        return _check("bulk_pin_analytics", assumption, bulk.failure(), UNKNOWN, [bulk.endpoint], False)
+    pins = f"{pin_count:,} pins" if pin_count is not None else "the account's pins"
+    calls = f"{pin_count:,} calls" if pin_count is not None else "one call per pin"
+    batches = f"{-(-pin_count // 100):,}" if pin_count is not None else "one per 100 pins"
+    when = ("" if refusal == APP_REFUSAL else
+            " once the refused batch's pins answer when asked alone (this refusal is also what a private or deleted "
+            "pin of a batch gets)")
+    observed = (f"refused ({bulk.failure()}): the pipeline falls back to one call per pin{when}: for {pins}, "
+                f"{calls} per 90-day window instead of {batches}")
+    return _check("bulk_pin_analytics", assumption, observed, WARNING, [bulk.endpoint], False)
 
 
 def _impressions(data: Any) -> float | None:
@@ -347,12 +346,16 @@ def content_type_check(answers: Mapping[str, Outcome], window: str) -> Check:
                   "seems to ignore content_type)", WARNING, endpoints, True)
 
 
-def _ready(state: Any) -> bool | None:
-    """Whether a metrics_ready_state answer says both kinds of metrics are ready; None for another shape."""
+def _ready(state: Any, conversions: bool) -> bool | None:
+    """Whether a metrics_ready_state answer says a date is ready for the pipeline (`ads.extract.is_ready`: its
+    conversion metrics too when the configured columns carry conversions); None when it is not an object with
+    the two booleans."""
+    from pipelines.ads.extract import is_ready
+
     if not isinstance(state, Mapping):
         return None
     flags = (state.get("conversion_metrics_ready"), state.get("non_conversion_metrics_ready"))
-    return all(flags) if all(isinstance(f, bool) for f in flags) else None
+    return is_ready(dict(state), conversions) if all(isinstance(f, bool) for f in flags) else None
 
 
 def finality_of(date: dt.date, ready: bool, today: dt.date, settle_days: int) -> str:
@@ -369,14 +372,14 @@ def finality_of(date: dt.date, ready: bool, today: dt.date, settle_days: int) ->
     return f"not final, re-pulled until {' and '.join(waits)}"
 
 
-def ready_state_check(states: Mapping[dt.date, Outcome], today: dt.date, settle_days: int,
+def ready_state_check(states: Mapping[dt.date, Outcome], today: dt.date, settle_days: int, conversions: bool,
                       unknown_reason: str) -> Check:
     """metrics_ready_state answers {conversion_metrics_ready, non_conversion_metrics_ready}, readiness only
     grows with a date's age (the pipeline binary-searches the newest ready date), and what the pipeline
     does with each date."""
     assumption = ("metrics_ready_state answers conversion_metrics_ready and non_conversion_metrics_ready as "
-                  "booleans, and a date once ready stays ready as it ages (the pipeline binary-searches the newest "
-                  "ready date)")
+                  "booleans, and a date once ready stays ready as it ages (the pipeline asks only dates past the "
+                  "attribution window, newest first, and binary-searches the newest ready one)")
     endpoints = ["metrics_ready_state/get"]
     if not states:
         return _check("metrics_ready_state", assumption, unknown_reason, UNKNOWN, endpoints, True)
@@ -385,7 +388,7 @@ def ready_state_check(states: Mapping[dt.date, Outcome], today: dt.date, settle_
         return _check("metrics_ready_state", assumption, "; ".join(failed), UNKNOWN, endpoints, True)
     parts, readiness = [], {}
     for date, outcome in states.items():
-        ready = _ready(outcome.data)
+        ready = _ready(outcome.data, conversions)
         if ready is None:
             return _check("metrics_ready_state", assumption, f"{date}: the answer is not an object with the two "
                           f"booleans ({shown_value(outcome.data)})", FAILED, endpoints, True)
@@ -486,17 +489,18 @@ def ad_account_ids(listing: Any) -> list[str]:
 
 
 def pins_to_compare(listing: Any) -> tuple[list[str], tuple[str, ...]]:
-    """Up to COMPARED_IDS listed pins of one type (the type most listed) and that type's metric set: the
-    bulk endpoint answers each pin with its own type's metrics."""
+    """Up to COMPARED_IDS listed pins of one type (the type most listed) and that type's metric set: a bulk call
+    asks its pins for one type's set, as the pipeline's calls do."""
     from pipelines.organic.dimensions import normalize_pins
+    from pipelines.organic.extract import PinRef
 
     table = normalize_pins(list(listing.get("items") or ()), dt.datetime.now(dt.timezone.utc))
-    pins = list(zip(table.column("pin_id").to_pylist(), table.column("is_video").to_pylist()))
-    videos = [p for p, video in pins if video]
-    standard = [p for p, video in pins if not video]
-    if len(videos) > len(standard):
-        return videos[:COMPARED_IDS], api_enums.PIN_VIDEO_METRIC_TYPES
-    return standard[:COMPARED_IDS], api_enums.PIN_STANDARD_METRIC_TYPES
+    pins = [PinRef(pin, video) for pin, video in zip(table.column("pin_id").to_pylist(),
+                                                      table.column("is_video").to_pylist())]
+    videos = [p for p in pins if p.is_video]
+    chosen = videos if len(videos) > len(pins) - len(videos) else [p for p in pins if not p.is_video]
+    chosen = chosen[:COMPARED_IDS]
+    return [p.pin_id for p in chosen], chosen[0].metric_types if chosen else ()
 
 
 # ---------------------------------------------------------------------------------------------- the calls
@@ -577,6 +581,7 @@ class ProbeSettings:
     today: dt.date
     settle_days: int
     columns: tuple[str, ...]
+    conversions: bool  # the columns carry conversions: a date waits for conversion readiness too
     attribution_params: Mapping[str, Any]
     ad_account_allow_list: frozenset[str] | None
     source: str
@@ -643,7 +648,7 @@ def run_probe(probe: Probe, config: ProbeSettings) -> tuple[Check, ...]:
     return (token_check(account, config.source), scopes_check(reads, config.granted_scope),
             ad_accounts_check(reads["ad_accounts/list"], config.ad_account_allow_list), comma_check, repeated_check,
             bulk_check(bulk, _pin_count(account), no_pins), content_type_check(content, window_text),
-            ready_state_check(states, today, config.settle_days, no_ads), shapes_check(shapes),
+            ready_state_check(states, today, config.settle_days, config.conversions, no_ads), shapes_check(shapes),
             rate_limit_check(probe.sightings))
 
 
@@ -713,9 +718,11 @@ def verdict(report: ProbeReport) -> str:
 
 
 def probe_settings(env: Mapping[str, str], source: str, granted_scope: str | None) -> ProbeSettings:
-    attribution = settings.ads_attribution(env)
-    return ProbeSettings(settings.today(env), attribution.settle_days, settings.ads_columns(env), attribution.params(),
-                         settings.ad_account_allow_list(env), source, granted_scope)
+    from pipelines.ads.extract import carries_conversions
+
+    attribution, columns = settings.ads_attribution(env), settings.ads_columns(env)
+    return ProbeSettings(settings.today(env), attribution.settle_days, columns, carries_conversions(columns),
+                         attribution.params(), settings.ad_account_allow_list(env), source, granted_scope)
 
 
 def probe_configured_api(env: Mapping[str, str], *, embedded: bool = False, account: str | None = None) -> ProbeReport:
@@ -726,7 +733,6 @@ def probe_configured_api(env: Mapping[str, str], *, embedded: bool = False, acco
     from pipelines.pinterest.budgets import RateBudgets
     from pipelines.pinterest.client import ClientConfig
     from pipelines.pinterest.factory import client_from_env
-    from pipelines.pinterest.urls import shown
 
     base_url = settings.api_base_url(env)
     config = ClientConfig(base_url=base_url, concurrency=1, today=lambda: settings.today(env))
@@ -743,5 +749,6 @@ def probe_configured_api(env: Mapping[str, str], *, embedded: bool = False, acco
         except (TokenRefusedError, ApiUnreachableError) as error:
             stopped = str(error)
             checks = (_check("token", TOKEN_ASSUMPTION, stopped, FAILED, ["user_account/get"], True),)
-        return ProbeReport(shown(client.base_url).strip("'"), dt.datetime.now(dt.timezone.utc), probe.calls(),
-                           probe.calls_by_endpoint(), tuple(checks), source, stopped)
+        # The base URL is shown as it is: check_base_url refused any with user info, a query or a fragment.
+        return ProbeReport(client.base_url, dt.datetime.now(dt.timezone.utc), probe.calls(), probe.calls_by_endpoint(),
+                           tuple(checks), source, stopped)

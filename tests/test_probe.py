@@ -176,7 +176,7 @@ def test_readiness_that_falls_with_a_dates_age_fails_the_ready_state_assumption(
     ready = {"conversion_metrics_ready": True, "non_conversion_metrics_ready": True}
     not_ready = {"conversion_metrics_ready": False, "non_conversion_metrics_ready": True}
     check = ready_state_check({yesterday: Outcome("metrics_ready_state/get", ready),
-                               week_ago: Outcome("metrics_ready_state/get", not_ready)}, TODAY, 30, "")
+                               week_ago: Outcome("metrics_ready_state/get", not_ready)}, TODAY, 30, True, "")
     assert check.status == FAILED and check.breaks_pipeline
     assert "a newer date is ready while an older one is not" in check.observed
 
