@@ -12,6 +12,7 @@ from pipelines import run_lock, settings
 from pipelines.atomic_files import remove_stray_staging, remove_stray_temporaries
 from pipelines.dagster_instance import command_instance, free_dead_runs, owner_tags
 from pipelines.embedded import embedded_simulator_if_needed
+from pipelines.pinterest.errors import DailyQuotaError
 
 EXAMPLE_QUERIES = {
     "organic": """SELECT date, impression, save, pin_click, outbound_click, round(save_rate, 4) AS save_rate, data_status
@@ -68,19 +69,32 @@ def _run_range(start: dt.date, end: dt.date, command: str, *, from_raw: bool, fr
         if not result.success:
             for event in result.all_events:
                 if event.is_step_failure:
-                    print(f"pinterest-etl {command}: step {event.step_key} failed: "
-                          f"{_root_cause(event.step_failure_data.error)}", file=sys.stderr)
+                    cause = _root_cause(event.step_failure_data.error)
+                    print(f"pinterest-etl {command}: step {event.step_key} failed: {cause}"
+                          f"{_resume_after_quota([cause], start, end, only)}", file=sys.stderr)
             return 1
         print(timing)
         _print_summary(result, EXAMPLE_QUERIES[only or "organic"])
-        failed_accounts = sorted({name for evaluation in result.get_asset_check_evaluations()
-                                  if evaluation.check_name == "every_account_succeeded" and not evaluation.passed
-                                  for name in evaluation.metadata["failed_accounts"].value})
-        if failed_accounts:
-            print(f"pinterest-etl run: account(s) {', '.join(failed_accounts)} failed (see the messages above); "
-                  "the other accounts were loaded", file=sys.stderr)
+        failures = {name: message for evaluation in result.get_asset_check_evaluations()
+                    if evaluation.check_name == "every_account_succeeded" and not evaluation.passed
+                    for name, message in evaluation.metadata["failed_accounts"].value.items()}
+        if failures:
+            print(f"pinterest-etl run: account(s) {', '.join(sorted(failures))} failed (see the messages above); "
+                  f"the other accounts were loaded{_resume_after_quota(list(failures.values()), start, end, only)}",
+                  file=sys.stderr)
             return 1
     return 0
+
+
+def _resume_after_quota(causes: list[str], start: dt.date, end: dt.date, only: str | None) -> str:
+    """What to add to a failure when one of its `causes` is a spent daily quota (the client's DailyQuotaError, which
+    names the rate-limit category and when it resets): where the answers fetched so far are and the command that
+    resumes. Empty for any other failure."""
+    if not any(cause.startswith(f"{DailyQuotaError.__name__}: ") for cause in causes):
+        return ""
+    only_option = f" --only {only}" if only else ""
+    return (f". Everything fetched so far is kept in the raw zone ({settings.etl_home() / 'raw'}); once the quota has "
+            f"reset, resume with: pinterest-etl run --start {start} --end {end}{only_option}")
 
 
 def _root_cause(error) -> str:

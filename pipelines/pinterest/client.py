@@ -22,10 +22,10 @@ from pipelines.pinterest.endpoints import COMMA, ITEMS, PAGE_SIZE, ROWS, Endpoin
 from pipelines.pinterest.errors import (
     ApiError,
     ApiUnreachableError,
+    DailyQuotaError,
     PageLimitError,
     PaginationLoopError,
     PinterestError,
-    RateLimitedError,
     ResponseShapeError,
     RetryBudgetExhausted,
     TransportError,
@@ -147,6 +147,9 @@ class PinterestClient:
         # Set once a call found the API unreachable: later calls fail at once with the same error instead of
         # spending another time bound each (a dead server would otherwise cost a minute per call of a step).
         self._unreachable: ApiUnreachableError | None = None
+        # Set once a rate limit asked to wait past the cap (a daily quota): every later call of this client, on
+        # any thread, stops at once with it instead of spending a call on the same refusal.
+        self._quota_spent: DailyQuotaError | None = None
 
     def close(self) -> None:
         self.session.close()
@@ -289,8 +292,10 @@ class PinterestClient:
         window_refusals = 0
         for attempt in range(1, self.config.retry.max_attempts + 1):
             self._raise_if_unreachable(spec.name)
+            self._raise_if_quota_spent(spec.name)
             waited = self.budgets.acquire(spec.category)
             self.stats.add(limiter_wait_seconds=waited)
+            self._raise_if_quota_spent(spec.name)
             token = self.tokens.access_token() if self.tokens else None
             headers = {"Accept": "application/json"}
             if token is not None:
@@ -327,11 +332,20 @@ class PinterestClient:
         """A rate limit (429, or a 400 asking to retry later) whose wait is longer than the cap is a quota:
         the call stops at once with when to run again, rather than sleeping for hours or, on a forged hint,
         for centuries. (A 5xx's wait needs no such rule: its waits count against the call's time bound.)"""
-        refusal = refusal_to_wait(self.config.retry, failure.wait_hint)
+        refusal = refusal_to_wait(self.config.retry, failure.wait_hint, category=spec.category)
         if refusal and failure.kind in ("throttled", "transient"):
             error = failure.error
-            raise (RateLimitedError if failure.kind == "throttled" else type(error))(
-                error.status, error.code, refusal, spec.name, error.request_id)
+            if failure.kind == "transient":
+                raise type(error)(error.status, error.code, refusal, spec.name, error.request_id)
+            self._quota_spent = self._quota_spent or DailyQuotaError(error.status, error.code, refusal, spec.name,
+                                                                     error.request_id)
+            raise self._quota_spent
+
+    def _raise_if_quota_spent(self, name: str) -> None:
+        spent = self._quota_spent
+        if spent is not None:
+            raise DailyQuotaError(spent.status, spent.code, f"{spent.api_message} (found by an earlier {spent.endpoint} "
+                                  "call of this client; not calling again)", name, spent.request_id)
 
     def _persistent_window_refusal(self, spec: Endpoint, query: list, error: ApiError, times: int) -> ApiError:
         """The last-90-days 400 that retrying did not clear: final, saying what the client believed and what to check."""

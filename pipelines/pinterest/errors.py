@@ -150,6 +150,11 @@ class RateLimitedError(ApiError):
     """429 on every attempt, after the retries allowed for one request."""
 
 
+class DailyQuotaError(RateLimitedError):
+    """A rate limit asked to wait longer than PINTEREST_MAX_RATE_LIMIT_WAIT_SECONDS (a daily quota): the client
+    stops every call at once; the message names the rate-limit category and when it resets (UTC)."""
+
+
 class ServerError(ApiError):
     """5xx on every attempt, after the retries allowed for one request."""
 

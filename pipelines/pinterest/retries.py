@@ -139,9 +139,10 @@ def capped_wait(policy: RetryPolicy, hint: float) -> float:
     return min(hint, policy.max_rate_limit_wait_seconds)
 
 
-def refusal_to_wait(policy: RetryPolicy, hint: float | None, now: float | None = None) -> str | None:
+def refusal_to_wait(policy: RetryPolicy, hint: float | None, now: float | None = None,
+                    category: str | None = None) -> str | None:
     """Why a call stops instead of waiting when the server asks for longer than the cap (a daily quota,
-    or a nonsensical hint), with when to try again; None for a wait within the cap."""
+    or a nonsensical hint), naming the rate-limit `category` and when to try again; None for a wait within the cap."""
     if hint is None or hint <= policy.max_rate_limit_wait_seconds:
         return None
     try:
@@ -149,6 +150,7 @@ def refusal_to_wait(policy: RetryPolicy, hint: float | None, now: float | None =
         when = f"after {until:%Y-%m-%d %H:%M} UTC"
     except (OverflowError, ValueError, OSError):
         when = "at a time the API did not give plausibly; try again tomorrow"
-    return (f"the API asked to wait {hint:.0f} s ({hint / 3600:.1f} hours; likely a daily quota), longer than "
+    limit = f"the {category} rate limit is spent: " if category else ""
+    return (f"{limit}the API asked to wait {hint:.0f} s ({hint / 3600:.1f} hours; likely a daily quota), longer than "
             f"PINTEREST_MAX_RATE_LIMIT_WAIT_SECONDS ({policy.max_rate_limit_wait_seconds:g} s); stopping instead of "
             f"waiting. Run again {when}")
