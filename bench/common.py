@@ -13,6 +13,7 @@ import hashlib
 import importlib.metadata
 import io
 import json
+import math
 import os
 import re
 import shlex
@@ -59,6 +60,19 @@ else:
 
 
 # --------------------------------------------------------------------------------------------- helpers
+def pin_analytics_batches(pins: int, video_pins: int) -> int:
+    """Bulk pin analytics calls per window: 100 pins a call, one pin type (standard or video) per call."""
+    return math.ceil((pins - video_pins) / 100) + math.ceil(video_pins / 100)
+
+
+def video_pins(warehouse: Path) -> int:
+    """Video pins in a run's warehouse (its `pins` table): the bulk calls batch them apart from the others."""
+    import duckdb
+
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return con.execute("SELECT count(*) FILTER (WHERE is_video) FROM pins").fetchall()[0][0]
+
+
 def delta(after: dict, before: dict) -> dict:
     """after - before per key, the keys that changed only."""
     return {k: after.get(k, 0) - before.get(k, 0) for k in sorted(set(after) | set(before)) if after.get(k, 0) != before.get(k, 0)}

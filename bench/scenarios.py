@@ -45,8 +45,10 @@ from bench.common import (
     delta,
     git_state,
     parse_gnu_time,
+    pin_analytics_batches,
     size_of,
     versions,
+    video_pins,
 )
 from bench.simulator import load_average, machine_info
 
@@ -56,7 +58,6 @@ BACKFILL = (dt.date(2026, 8, 31), dt.date(2026, 11, 27))  # 89 complete days: on
 DAILY_REPULL_DAYS = 30  # the schedule's default: max(PINTEREST_ORGANIC_REPULL_DAYS 5, PINTEREST_ADS_REPULL_DAYS 30)
 BOARDS = 12  # the simulator's default
 SPLITS = 1  # PINTEREST_ORGANIC_SPLITS unset: APP_TYPE
-PIN_IDS_PER_CALL = 100
 PAGE_SIZE = 250
 AIRBYTE_SLICE_DAYS = 30
 AIRBYTE_PAGE_SIZE = 25
@@ -269,12 +270,13 @@ def warehouse_rows(path: Path, start: dt.date, end: dt.date) -> dict:
 
 
 # ------------------------------------------------------------------------------------------- call plans
-def organic_minimum(pins: int, days: int) -> dict[str, int]:
-    """The organic planner: ceil(days/90) x (1 + splits + ceil(pins/100)) analytics calls, plus the dimension pages."""
+def organic_minimum(pins: int, videos: int, days: int) -> dict[str, int]:
+    """The organic planner: ceil(days/90) x (1 + splits + ceil(standard pins/100) + ceil(video pins/100)) analytics
+    calls (one pin type per bulk call), plus the dimension pages."""
     windows = math.ceil(days / WINDOW_DAYS)
     return {"user_account/get": 1, "boards/list": max(1, math.ceil(BOARDS / PAGE_SIZE)),
             "pins/list": max(1, math.ceil(pins / PAGE_SIZE)), "user_account/analytics": windows * (1 + SPLITS),
-            "multi_pins/analytics": windows * math.ceil(pins / PIN_IDS_PER_CALL)}
+            "multi_pins/analytics": windows * pin_analytics_batches(pins, videos)}
 
 
 def organic_airbyte(pins: int, days: int) -> dict[str, int]:
@@ -288,7 +290,7 @@ def organic_airbyte(pins: int, days: int) -> dict[str, int]:
 def organic_meltano(pins: int, days: int) -> dict[str, int]:
     """MeltanoLabs' tap: one pin analytics call per pin (per 90-day window), the account as ours, lists as ours."""
     windows = math.ceil(days / WINDOW_DAYS)
-    return {**{k: v for k, v in organic_minimum(pins, days).items() if k != "multi_pins/analytics"},
+    return {**{k: v for k, v in organic_minimum(pins, 0, days).items() if k != "multi_pins/analytics"},
             "pins/analytics": windows * pins}
 
 
@@ -298,7 +300,7 @@ def call_plans(scenario: Scenario, home: Path) -> dict:
     facts = ads_plan.warehouse_facts(home / "warehouse.duckdb", start, end, today)
     ads = ads_plan.planned_calls(facts)
     airbyte_ads = ads_plan.airbyte_calls(facts, days)["all_statuses"]
-    minimum = {**organic_minimum(scenario.pins, days), **ads["by_endpoint"]}
+    minimum = {**organic_minimum(scenario.pins, video_pins(home / "warehouse.duckdb"), days), **ads["by_endpoint"]}
     airbyte = {**organic_airbyte(scenario.pins, days), **airbyte_ads["analytics_by_endpoint"],
                **airbyte_ads["lists_by_endpoint"]}
     meltano = organic_meltano(scenario.pins, days)
@@ -307,7 +309,8 @@ def call_plans(scenario: Scenario, home: Path) -> dict:
             "ads_per_account": ads["per_account"],
             "airbyte": airbyte, "airbyte_total": sum(airbyte.values()),
             "meltano_organic": meltano, "meltano_organic_total": sum(meltano.values()),
-            "rules": {"minimum": "organic: ceil(days/90) x (1 + splits + ceil(pins/100)) + dimension pages (250 a page); "
+            "rules": {"minimum": "organic: ceil(days/90) x (1 + splits + ceil(standard pins/100) + ceil(video pins/100)) + dimension "
+                                 "pages (250 a page); "
                                  "ads: per ad account per window 1 + ceil(campaigns/250) + ceil(active ad groups/250) + "
                                  "ceil(active ads/250) (active: of a campaign with rows in the window), list pages of 250, "
                                  "and at most ceil(log2(n + 1)) metrics_ready_state calls for the n dates younger than "
