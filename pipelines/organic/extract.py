@@ -190,7 +190,8 @@ def _extract_pin_analytics(client: PinterestClient, raw: RawZone, window: DateRa
             refusal = bulk_refusal(error)
             if refusal is None:
                 raise
-            outcome = _pins_alone(client, raw, window, batch)
+            # On the thread pool: without the endpoint, these are the first of the run's per-pin calls.
+            outcome = sum(client.map(lambda pin: _single_pin(client, raw, window, pin), batch), PinsOutcome())
             summary.add(outcome)
             if refusal == APP_REFUSAL or not outcome.skipped:
                 summary.bulk_available = False
