@@ -11,6 +11,7 @@ import pytest
 from pipelines.pinterest.errors import InvalidRequestError
 from tests.client_support import make_client, server_stats
 from tests.conftest import TODAY
+from tests.pipeline_support import pipeline_env, query, run
 
 WINDOW = {"start_date": TODAY - dt.timedelta(days=29), "end_date": TODAY - dt.timedelta(days=1)}
 PIN_METRICS = {"metric_types": ["IMPRESSION", "SAVE"]}
@@ -85,3 +86,16 @@ def test_an_unknown_list_encoding_is_refused_before_any_call(make_sandbox):
     with make_client(server) as client, pytest.raises(ValueError, match="list_encoding must be one of comma, repeated"):
         bulk_pin_analytics(client, ["1"], list_encoding="semicolon")
     assert server_stats(server)["requests"] == {}
+
+
+@pytest.mark.slow
+def test_a_run_against_a_one_value_per_key_server_loads_every_pin_and_passes_the_ads_checks(make_sandbox, monkeypatch,
+                                                                                             tmp_path, capsys):
+    server = make_sandbox(repeated_list_keys="last")
+    pipeline_env(monkeypatch, tmp_path, server, TODAY)
+    assert run(WINDOW["start_date"], WINDOW["end_date"], only=None) == 0
+    assert query(tmp_path, "SELECT count(DISTINCT pin_id) FROM pin_daily") == [(500,)]
+    printed = capsys.readouterr().out
+    # An ad, ad group or campaign id lost from a call would leave its parent's totals bigger than its children's.
+    for check in ("ads_add_up_to_ad_groups", "ad_groups_add_up_to_campaigns", "campaigns_add_up_to_accounts"):
+        assert f".{check}: passed" in printed
