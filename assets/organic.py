@@ -115,14 +115,15 @@ def organic_dimensions(context: dg.AssetExecutionContext, pinterest: PinterestRe
 def organic_raw(context: dg.AssetExecutionContext, pinterest: PinterestResource, storage: StorageResource):
     """Raw answers of user-account and pin analytics for the partition range, gzipped in the raw zone
     (immutable), account after account. Calls per account:
-    ceil(days/90) x (1 + splits + ceil(standard pins/100) + ceil(video pins/100)).
+    ceil(days/90) x (content types x (1 + splits) + ceil(standard pins/100) + ceil(video pins/100)).
     Dates older than the API's 90-day window are not requested: they are reported as unreachable."""
     requested = partition_range(context)
     plans = []
 
     def extract(account: Account, stats):
         dimensions = latest_dimensions(storage, account)
-        plan = plan_organic(requested, pinterest.today(), dimensions.pin_refs(), settings.organic_splits())
+        plan = plan_organic(requested, pinterest.today(), dimensions.pin_refs(), settings.organic_splits(),
+                            settings.content_types())
         plans.append(plan)
         client, _ = pinterest.client(account, stats)
         with client:

@@ -72,6 +72,7 @@ from bench.simulator import load_average, machine_info
 RESULTS = ROOT / "bench" / "results" / "organic.json"
 BOARDS = 12  # the simulator's default
 SPLITS = 1  # PINTEREST_ORGANIC_SPLITS unset: APP_TYPE only
+CONTENT_TYPES = 3  # PINTEREST_CONTENT_TYPES unset: ALL, ORGANIC, PAID
 WORLDS = {"default": 500, "20k": 20_000}
 ORGANIC_STEPS = ("organic_dimensions", "organic_raw", "organic_lake", "organic_warehouse")
 ADS_STEPS = ("ads_dimensions", "ads_raw", "ads_lake", "ads_warehouse")
@@ -81,11 +82,11 @@ ORGANIC_ENTITIES = ("user_account", "pin")
 # --------------------------------------------------------------------------------------------- helpers
 def expected_calls(pins: int, video_pins: int, days: int = DAYS, splits: int = SPLITS,
                    boards: int = BOARDS) -> dict[str, int]:
-    """The plan: ceil(D/90) x (1 + splits + ceil(standard pins/100) + ceil(video pins/100)) analytics calls (one
-    pin type per bulk call), plus paging the dimensions (250 items a page)."""
+    """The plan: ceil(D/90) x (content types x (1 + splits) + ceil(standard pins/100) + ceil(video pins/100))
+    analytics calls (one pin type per bulk call), plus paging the dimensions (250 items a page)."""
     windows = math.ceil(days / 90)
     return {"user_account/get": 1, "boards/list": max(1, math.ceil(boards / 250)), "pins/list": max(1, math.ceil(pins / 250)),
-            "user_account/analytics": windows * (1 + splits), "multi_pins/analytics": windows * pin_analytics_batches(pins, video_pins)}
+            "user_account/analytics": windows * CONTENT_TYPES * (1 + splits), "multi_pins/analytics": windows * pin_analytics_batches(pins, video_pins)}
 
 
 # ------------------------------------------------------------------------------------------- one run

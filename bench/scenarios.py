@@ -58,6 +58,7 @@ BACKFILL = (dt.date(2026, 8, 31), dt.date(2026, 11, 27))  # 89 complete days: on
 DAILY_REPULL_DAYS = 30  # the schedule's default: max(PINTEREST_ORGANIC_REPULL_DAYS 5, PINTEREST_ADS_REPULL_DAYS 30)
 BOARDS = 12  # the simulator's default
 SPLITS = 1  # PINTEREST_ORGANIC_SPLITS unset: APP_TYPE
+CONTENT_TYPES = 3  # PINTEREST_CONTENT_TYPES unset: ALL, ORGANIC, PAID (the peers send none: the API's ALL)
 PAGE_SIZE = 250
 AIRBYTE_SLICE_DAYS = 30
 AIRBYTE_PAGE_SIZE = 25
@@ -271,11 +272,11 @@ def warehouse_rows(path: Path, start: dt.date, end: dt.date) -> dict:
 
 # ------------------------------------------------------------------------------------------- call plans
 def organic_minimum(pins: int, videos: int, days: int) -> dict[str, int]:
-    """The organic planner: ceil(days/90) x (1 + splits + ceil(standard pins/100) + ceil(video pins/100)) analytics
-    calls (one pin type per bulk call), plus the dimension pages."""
+    """The organic planner: ceil(days/90) x (content types x (1 + splits) + ceil(standard pins/100) + ceil(video
+    pins/100)) analytics calls (one pin type per bulk call), plus the dimension pages."""
     windows = math.ceil(days / WINDOW_DAYS)
     return {"user_account/get": 1, "boards/list": max(1, math.ceil(BOARDS / PAGE_SIZE)),
-            "pins/list": max(1, math.ceil(pins / PAGE_SIZE)), "user_account/analytics": windows * (1 + SPLITS),
+            "pins/list": max(1, math.ceil(pins / PAGE_SIZE)), "user_account/analytics": windows * CONTENT_TYPES * (1 + SPLITS),
             "multi_pins/analytics": windows * pin_analytics_batches(pins, videos)}
 
 

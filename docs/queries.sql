@@ -9,12 +9,13 @@
 -- name: impressions_week_over_week
 -- Organic account impressions per 7-day period ending on the newest day, and the change from the period before.
 -- The newest days may still be PROCESSING (no numbers yet): days_with_numbers says how complete a period is.
+-- content_type ORGANIC: organic activity only ('ALL' would add the promoted pins' paid impressions).
 WITH newest AS (SELECT max(date) AS day FROM user_account_daily),
 periods AS (
     SELECT u.user_id, (newest.day - u.date) // 7 AS weeks_back, min(u.date) AS first_day, max(u.date) AS last_day,
            sum(u.impression) AS impressions, count(u.impression) AS days_with_numbers
     FROM user_account_daily u, newest
-    WHERE u.split_field = 'NO_SPLIT'
+    WHERE u.split_field = 'NO_SPLIT' AND u.content_type = 'ORGANIC'
     GROUP BY u.user_id, weeks_back
 )
 SELECT user_id, first_day, last_day, days_with_numbers, impressions,
@@ -64,12 +65,13 @@ HAVING sum(d.paid_impression) > 0
 ORDER BY ctr DESC, paid_impressions DESC;
 
 -- name: organic_vs_paid_impressions_by_day
--- Per day: the account's impressions from its own analytics next to the paid impressions of all ad accounts,
--- for the last 28 days. Paid impressions do not depend on attribution, so one setting is taken per account.
+-- Per day: the account's organic impressions from its own analytics (content_type ORGANIC) next to the paid
+-- impressions of all ad accounts, for the last 28 days. Paid impressions do not depend on attribution, so one
+-- setting is taken per account.
 WITH newest AS (SELECT greatest((SELECT max(date) FROM user_account_daily), (SELECT max(date) FROM ad_account_daily)) AS day),
 organic AS (
     SELECT date, sum(impression) AS account_impressions
-    FROM user_account_daily WHERE split_field = 'NO_SPLIT' GROUP BY date
+    FROM user_account_daily WHERE split_field = 'NO_SPLIT' AND content_type = 'ORGANIC' GROUP BY date
 ),
 paid AS (
     SELECT date, sum(paid_impression) AS paid_impressions
@@ -100,9 +102,10 @@ ORDER BY date DESC, source;
 -- name: rows_not_final
 -- Late-data corrections to expect: per entity type and status, how many entity-days are not final yet, their
 -- dates and oldest extraction (the daily run re-pulls them until they are final). BEFORE_... days (before a pin
--- or the account existed) are left out: they have no numbers to correct.
+-- or the account existed) are left out: they have no numbers to correct. An entity-day counts once, whatever its
+-- split buckets, content types (user accounts) or attribution settings (ads).
 SELECT entity_type, coalesce(data_status, 'ads: attribution window open') AS status,
-       count(*) AS entity_days, count(DISTINCT entity_id) AS entities,
+       count(DISTINCT (entity_id, date)) AS entity_days, count(DISTINCT entity_id) AS entities,
        min(date) AS oldest_date, max(date) AS newest_date,
        min(extracted_at) AS oldest_extraction
 FROM daily_status

@@ -52,6 +52,9 @@ SPLIT_FIELD = ("How the numbers are broken down: `NO_SPLIT` (with `split_value` 
                "such as `APP_TYPE`, or `ATTRIBUTION` for ads rows.")
 SPLIT_VALUE = ("The bucket of `split_field`: `ALL` for totals; for `APP_TYPE` e.g. `MOBILE`, `WEB`, `TABLET`; for "
                "ads the attribution settings, e.g. `CLICK_30D|ENGAGEMENT_30D|VIEW_1D|TIME_OF_AD_ACTION`.")
+CONTENT_TYPE = ("The content the numbers count (the API's `content_type`): for user accounts `ALL` (paid and organic "
+                "together, the API's default), `ORGANIC` or `PAID` (`PINTEREST_CONTENT_TYPES`); `ALL` for pins and ads, "
+                "whose analytics have no such filter. `ALL` = `ORGANIC` + `PAID` for counts: filter on one before summing.")
 ENTITY_TYPE = "What `entity_id` is: `user_account`, `pin`, `ad_account`, `campaign`, `ad_group` or `ad`."
 ENTITY_ID = "The id of that entity (a `user_id`, `pin_id`, `ad_account_id`, ...). " + STRING_ID
 ENTITY_STATUS = "Status set by the advertiser: `ACTIVE`, `PAUSED` or `ARCHIVED` (archived ones are kept, with history)."
@@ -82,13 +85,13 @@ _SNAPSHOT = "latest state: each run replaces it with the newest snapshot (dated 
 
 RELATIONS: dict[str, Relation] = {
     "metric_daily": Relation(
-        grain="one row per metric value: per entity, UTC day, split bucket and metric",
-        key=("date", "entity_type", "entity_id", "split_field", "split_value", "metric"),
+        grain="one row per metric value: per entity, UTC day, split bucket, content type and metric",
+        key=("date", "entity_type", "entity_id", "split_field", "split_value", "content_type", "metric"),
         about=("The canonical store of every daily metric value of every entity, organic and ads, exactly as the "
                "API returned it. A metric the API did not return has no row. The wide views below pivot it."),
         columns={
             "date": DATE, "entity_type": ENTITY_TYPE, "entity_id": ENTITY_ID, "split_field": SPLIT_FIELD,
-            "split_value": SPLIT_VALUE,
+            "split_value": SPLIT_VALUE, "content_type": CONTENT_TYPE,
             "metric": ("The metric's name exactly as the API returns it (`IMPRESSION`, `SAVE_RATE`, "
                        "`SPEND_IN_MICRO_DOLLAR`, ...); the wide views turn each into a lowercase column."),
             "value": ("The value for that day as returned: a count, a ratio (`*_RATE`, `CTR`: never sum) or money "
@@ -97,28 +100,32 @@ RELATIONS: dict[str, Relation] = {
             "is_final": IS_FINAL, "extracted_at": EXTRACTED_AT,
         }),
     "daily_status": Relation(
-        grain="one row per entity per UTC day per split bucket the API reported, with or without metrics",
-        key=("date", "entity_type", "entity_id", "split_field", "split_value"),
+        grain="one row per entity per UTC day per split bucket and content type the API reported, with or without metrics",
+        key=("date", "entity_type", "entity_id", "split_field", "split_value", "content_type"),
         about=("Which days the API reported for each entity and how final they are, also for days without any "
                "metric (`PROCESSING`, `BEFORE_PIN_CREATED`). The wide views take `data_status` and `is_final` "
                "from here."),
         columns={
             "date": DATE, "entity_type": ENTITY_TYPE, "entity_id": ENTITY_ID, "split_field": SPLIT_FIELD,
-            "split_value": SPLIT_VALUE,
+            "split_value": SPLIT_VALUE, "content_type": CONTENT_TYPE,
             "data_status": ORGANIC_DATA_STATUS + " NULL for ads rows (the ads API reports none).",
             "is_final": IS_FINAL, "extracted_at": EXTRACTED_AT,
         }),
     "user_account_daily": Relation(
-        grain="one row per user account per UTC day per split bucket",
-        key=("date", "user_id", "split_field", "split_value"),
-        about=("Daily analytics of each Pinterest user account (all its pins, the API's default content type), one "
-               "lowercase column per metric. `split_field = 'NO_SPLIT'` (`split_value = 'ALL'`) is the total; "
-               "other split fields (`PINTEREST_ORGANIC_SPLITS`, default `APP_TYPE`) break the same total down: "
-               "filter on one `split_field` before summing, or the total is counted twice."),
+        grain="one row per user account per UTC day per split bucket per content type",
+        key=("date", "user_id", "split_field", "split_value", "content_type"),
+        about=("Daily analytics of each Pinterest user account (all its pins), one lowercase column per metric, per "
+               "`content_type`: `ALL` (paid and organic), `ORGANIC`, `PAID` (`PINTEREST_CONTENT_TYPES`). "
+               "`split_field = 'NO_SPLIT'` (`split_value = 'ALL'`) is the total; other split fields "
+               "(`PINTEREST_ORGANIC_SPLITS`, default `APP_TYPE`) break the same total down: filter on one "
+               "`split_field` and one `content_type` before summing, or numbers are counted twice."),
         columns={
             "date": DATE, "user_id": "The user account (join `user_accounts`). " + STRING_ID,
             "split_field": "`NO_SPLIT` for the total, or the split (e.g. `APP_TYPE`) the row is a bucket of.",
             "split_value": "`ALL` for the total, or the bucket (for `APP_TYPE`: `MOBILE`, `WEB`, `TABLET`, ...).",
+            "content_type": ("`ALL` (paid and organic together, the API's default), `ORGANIC` (organic only) or `PAID` "
+                             "(promoted activity only; zero for an account without ads); `ALL` = `ORGANIC` + `PAID` "
+                             "for counts. Rows loaded before content types were stored are `ALL`."),
             "data_status": ORGANIC_DATA_STATUS, "is_final": ORGANIC_IS_FINAL, "extracted_at": EXTRACTED_AT,
         },
         metrics=api_enums.USER_ACCOUNT_METRIC_TYPES),
@@ -440,6 +447,8 @@ def render(con: duckdb.DuckDBPyConnection) -> str:
         "(`attribution` in the views, `split_value` in `metric_daily`); never add numbers of different settings.",
         "- **Splits**: `user_account_daily` holds the total (`split_field = 'NO_SPLIT'`) and each split's buckets "
         "side by side; filter on one `split_field` before summing.",
+        "- **Content types**: `user_account_daily` holds each `content_type` side by side (`ALL` = `ORGANIC` + "
+        "`PAID`); filter on one before summing (`ORGANIC` for organic reach, `ALL` for everything).",
         "",
         "### Metric columns",
         "",

@@ -38,6 +38,8 @@ import pyarrow.parquet as pq
 
 from pipelines.atomic_files import temporary_path, write_error
 from pipelines.faults import LAKE_BETWEEN_RENAMES, LAKE_FILE_WRITTEN, crash_point
+from pipelines.sql_text import identifier, literal
+from pipelines.tables import UNFILTERED_CONTENT
 
 
 class CorruptLakeFileError(Exception):
@@ -46,6 +48,10 @@ class CorruptLakeFileError(Exception):
 
 
 USER, AD_ACCOUNT = "user", "ad_account"
+# Key columns the fact tables gained after lakes were written without them, each with the value every row of such a
+# file means (`content_type`: those answers were fetched without it, so with the API's default, ALL), and the column
+# it follows.
+ADDED_FACT_COLUMNS = {"content_type": (UNFILTERED_CONTENT, "split_value")}
 _IDENTITY = re.compile(r"(user|ad_account)=[0-9]{1,30}")
 _PINTEREST_ID = re.compile(r"[0-9]{1,30}")
 
@@ -125,7 +131,7 @@ class Lake:
     def stage_without_keys(self, path: Path, key_columns: list[str], covered: pa.Table) -> StagedFile | Path | None:
         """A legacy file without the rows whose key (`key_columns`) is in `covered`: a staged replacement, the
         file itself when nothing is left (to retire; an empty one too), or None when it holds none of those keys."""
-        rows = pq.read_table(path)
+        rows = read_fact_file(path)
         if not rows.num_rows:
             return path
         if not covered.num_rows:
@@ -224,6 +230,23 @@ class Lake:
             found += sorted([*folder.glob(f"{source}.parquet"), *folder.glob(f"{source}.*.parquet")])
         return found
 
+    def fact_selects(self, paths: list[Path], names: list[str]) -> list[tuple[list[Path], str]]:
+        """The files grouped by the SQL select list that reads `names` from them: a file written before a column of
+        ADDED_FACT_COLUMNS existed gets that column's value as a constant. Only footers are read; a file whose footer
+        cannot be read is named (CorruptLakeFileError)."""
+        groups: dict[tuple[str, ...], list[Path]] = {}
+        for path in paths:
+            try:
+                present = set(pq.read_schema(path).names)
+            except (OSError, pa.ArrowException) as error:
+                self.verify_before_load([path])
+                raise self.explain_read_failure([path], error) from None
+            groups.setdefault(tuple(name for name in ADDED_FACT_COLUMNS if name in names and name not in present),
+                              []).append(path)
+        return [(files, ", ".join(f"{literal(ADDED_FACT_COLUMNS[name][0])} AS {identifier(name)}" if name in missing
+                                  else identifier(name) for name in names))
+                for missing, files in groups.items()]
+
     def all_files(self) -> list[Path]:
         """Every Parquet file of the lake (what readers see: temporaries are hidden)."""
         return sorted(self.root.rglob("*.parquet")) if self.root.exists() else []
@@ -270,6 +293,19 @@ class Lake:
         else:
             fix = "move it aside: the next `pinterest-etl run` writes a new snapshot"
         return CorruptLakeFileError(f"lake file {path} is corrupt: {problem}; {fix}")
+
+
+def read_fact_file(path: Path, columns: list[str] | None = None) -> pa.Table:
+    """A lake fact file's rows (its `columns`, else all), a column of ADDED_FACT_COLUMNS it was written without
+    filled with the value its rows mean, right after the column it follows."""
+    present = pq.read_schema(path).names
+    rows = pq.read_table(path, columns=[c for c in columns if c in present] if columns is not None else None)
+    for name, (value, after) in ADDED_FACT_COLUMNS.items():
+        if name in present or (columns is not None and name not in columns):
+            continue
+        position = rows.schema.get_field_index(after) + 1 if after in rows.column_names else rows.num_columns
+        rows = rows.add_column(position, name, pa.repeat(pa.scalar(value, pa.string()), rows.num_rows))
+    return rows.select(columns) if columns is not None else rows
 
 
 @dataclasses.dataclass(frozen=True)

@@ -71,12 +71,11 @@ _STALE_NOT_FINAL = Check(
     "no_stale_preliminary_rows",
     "no day older than the daily re-pull window is still PROCESSING/ESTIMATE (organic) or inside the attribution "
     "window (ads): such days would keep preliminary numbers; re-run them or widen the re-pull window",
-    "SELECT date, entity_type, entity_id, split_field, split_value, data_status FROM daily_status "
+    "SELECT date, entity_type, entity_id, split_field, split_value, content_type, data_status FROM daily_status "
     "WHERE entity_type IN (SELECT unnest($types::VARCHAR[])) AND NOT is_final "
     "AND (data_status IS NULL OR data_status IN ('PROCESSING', 'ESTIMATE')) AND date < $stale_before", blocking=False)
 
-_UNIQUE_KEY = Check("unique_key", "metric_daily has at most one row per (date, entity_type, entity_id, split_field, "
-                                  "split_value, metric)", _UNIQUE_KEY_SQL)
+_UNIQUE_KEY = Check("unique_key", f"metric_daily has at most one row per ({_KEY})", _UNIQUE_KEY_SQL)
 _NEGATIVE_VALUES_SQL = f"SELECT {_METRIC_ROW} FROM metric_daily WHERE {_in_scope()} AND value < 0"
 _ORGANIC_FACT_CHECKS = (
     _UNIQUE_KEY,
@@ -85,15 +84,19 @@ _ORGANIC_FACT_CHECKS = (
           f"SELECT {_METRIC_ROW} FROM metric_daily WHERE {_in_scope()} AND metric LIKE '%\\_RATE' ESCAPE '\\' "
           "AND (value < 0 OR value > 1)"),
     Check("pin_totals_within_account_totals",
-          "per day, the impressions, saves and clicks of the pins do not exceed the accounts' (owned content); "
-          "with several Pinterest users, all pins against all accounts (a pin's owner is not stored)",
+          "per day, the impressions, saves and clicks of the pins do not exceed the accounts' organic totals "
+          "(content_type ORGANIC where stored, else ALL); with several Pinterest users, all pins against all accounts "
+          "(a pin's owner is not stored)",
           """WITH pins AS (SELECT date, metric, sum(value) AS pins_sum FROM metric_daily
                           WHERE entity_type = 'pin' AND metric IN ('IMPRESSION', 'SAVE', 'PIN_CLICK', 'OUTBOUND_CLICK')
                             AND 'pin' IN (SELECT unnest($types::VARCHAR[])) AND date BETWEEN $start AND $end
                           GROUP BY ALL),
-                accounts AS (SELECT date, metric, sum(value) AS account_value FROM metric_daily
-                             WHERE entity_type = 'user_account' AND split_field = 'NO_SPLIT'
-                               AND date BETWEEN $start AND $end GROUP BY ALL)
+                per_account AS (SELECT date, entity_id, metric,
+                                       arg_min(value, content_type <> 'ORGANIC') AS account_value
+                                FROM metric_daily
+                                WHERE entity_type = 'user_account' AND split_field = 'NO_SPLIT'
+                                  AND content_type IN ('ORGANIC', 'ALL') AND date BETWEEN $start AND $end GROUP BY ALL),
+                accounts AS (SELECT date, metric, sum(account_value) AS account_value FROM per_account GROUP BY ALL)
                 SELECT p.date, p.metric, p.pins_sum, a.account_value
                 FROM pins p JOIN accounts a USING (date, metric) WHERE p.pins_sum > a.account_value""", blocking=False),
 )

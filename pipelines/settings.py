@@ -92,6 +92,27 @@ def organic_splits(env: Mapping[str, str] = os.environ) -> tuple[str, ...]:
     return splits
 
 
+CONTENT_TYPES_VARIABLE = "PINTEREST_CONTENT_TYPES"
+DEFAULT_CONTENT_TYPES = ("ALL", "ORGANIC", "PAID")
+
+
+def content_types(env: Mapping[str, str] = os.environ) -> tuple[str, ...]:
+    """PINTEREST_CONTENT_TYPES: the `content_type` values user-account analytics are fetched and stored for
+    (comma-separated, each one call per window and split: ALL is paid and organic together, the API's default;
+    default ALL,ORGANIC,PAID)."""
+    from pipelines.api_enums import CONTENT_TYPES
+
+    text = env.get(CONTENT_TYPES_VARIABLE)
+    if text is None:
+        return DEFAULT_CONTENT_TYPES
+    chosen = tuple(dict.fromkeys(t.strip() for t in text.split(",") if t.strip()))
+    unknown = [t for t in chosen if t not in CONTENT_TYPES]
+    if unknown or not chosen:
+        raise SettingsError(f"{CONTENT_TYPES_VARIABLE}: expected a comma-separated list of {', '.join(CONTENT_TYPES)} "
+                            f"(got {text.strip()[:80]!r}); e.g. {','.join(DEFAULT_CONTENT_TYPES)}")
+    return chosen
+
+
 def rate_budgets(env: Mapping[str, str] = os.environ) -> dict[str, int]:
     """PINTEREST_RATE_BUDGETS: calls per minute per rate-limit category, e.g. `org_analytics=300,ads_read=1000`
     (unset categories keep their defaults; see README)."""
@@ -388,6 +409,7 @@ SETTINGS = {
     "PINTEREST_ADS_CLICK_WINDOW_DAYS": ads_attribution, "PINTEREST_ADS_ENGAGEMENT_WINDOW_DAYS": ads_attribution,
     "PINTEREST_ADS_VIEW_WINDOW_DAYS": ads_attribution, "PINTEREST_ADS_CONVERSION_REPORT_TIME": ads_attribution,
     "PINTEREST_REPORT_POLL_SECONDS": report_polling,
+    CONTENT_TYPES_VARIABLE: content_types,
 }
 
 

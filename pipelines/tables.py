@@ -5,23 +5,27 @@ from __future__ import annotations
 import pyarrow as pa
 
 UTC_TIMESTAMP = pa.timestamp("us", tz="UTC")
+# The content a row counts (user-account analytics' `content_type`: ALL = paid and organic, ORGANIC, PAID). Entities
+# whose analytics have no such filter (pins, ads) are ALL, and so is every row of lake files written before the column.
+UNFILTERED_CONTENT = "ALL"
 
-# One row per metric value: per entity, per UTC day, per split bucket. Absent metrics have no row.
+# One row per metric value: per entity, per UTC day, per split bucket, per content type. Absent metrics have no row.
 METRIC_DAILY = pa.schema([
     ("date", pa.date32()),
     ("entity_type", pa.string()),
     ("entity_id", pa.string()),
     ("split_field", pa.string()),
     ("split_value", pa.string()),
+    ("content_type", pa.string()),
     ("metric", pa.string()),
     ("value", pa.float64()),
     ("data_status", pa.string()),
     ("is_final", pa.bool_()),
     ("extracted_at", UTC_TIMESTAMP),
 ])
-METRIC_DAILY_KEY = ("date", "entity_type", "entity_id", "split_field", "split_value", "metric")
+METRIC_DAILY_KEY = ("date", "entity_type", "entity_id", "split_field", "split_value", "content_type", "metric")
 
-# One row per entity per UTC day per split bucket that the API reported, with or without metrics
+# One row per entity per UTC day per split bucket (and content type) that the API reported, with or without metrics
 # (PROCESSING days have none): the wide views take data_status and is_final from here.
 DAILY_STATUS = pa.schema([
     ("date", pa.date32()),
@@ -29,11 +33,12 @@ DAILY_STATUS = pa.schema([
     ("entity_id", pa.string()),
     ("split_field", pa.string()),
     ("split_value", pa.string()),
+    ("content_type", pa.string()),
     ("data_status", pa.string()),
     ("is_final", pa.bool_()),
     ("extracted_at", UTC_TIMESTAMP),
 ])
-DAILY_STATUS_KEY = ("date", "entity_type", "entity_id", "split_field", "split_value")
+DAILY_STATUS_KEY = ("date", "entity_type", "entity_id", "split_field", "split_value", "content_type")
 
 # All-time totals of a pin as last reported (`lifetime_metrics`): one row per pin per metric.
 PIN_LIFETIME = pa.schema([

@@ -16,14 +16,13 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from pipelines.atomic_files import staging_prefix
-from pipelines.lake import Lake, StagedFile, identity_of, keyed
+from pipelines.lake import Lake, StagedFile, identity_of, keyed, read_fact_file
 from pipelines.metric_values import AnswerValueError, DuplicateKeyError
 from pipelines.planning import DateRange
 from pipelines.raw_zone import RawRecord, RawZone
-from pipelines.tables import DAILY_STATUS, DAILY_STATUS_KEY, METRIC_DAILY, PIN_LIFETIME
+from pipelines.tables import DAILY_STATUS, DAILY_STATUS_KEY, METRIC_DAILY, PIN_LIFETIME, UNFILTERED_CONTENT
 
 STAGING_MEMORY_LIMIT = "512MB"
 _FLUSH_ROWS = 500_000  # rows buffered before every date's share is appended to its staging file
@@ -32,7 +31,7 @@ _SOURCE = "source"  # staging column: the answer's number in reading order (newe
 _ANSWERS = pa.schema([(_SOURCE, pa.int64()), ("extracted_at", METRIC_DAILY.field("extracted_at").type),
                       ("requested_metrics", pa.list_(pa.string())), ("entity_type", pa.string()),
                       ("entity_ids", pa.list_(pa.string())), ("split_field", pa.string()), ("split_value", pa.string()),
-                      ("first_date", pa.date32()), ("last_date", pa.date32()), ("final_up_to", pa.date32())])
+                      ("content_type", pa.string()), ("first_date", pa.date32()), ("last_date", pa.date32()), ("final_up_to", pa.date32())])
 # Each entity with each entity it cannot deliver without (an ad with its ad group and its campaign).
 ANCESTRY = pa.schema([("entity_type", pa.string()), ("entity_id", pa.string()), ("ancestor_type", pa.string()),
                       ("ancestor_id", pa.string())])
@@ -66,6 +65,7 @@ class Coverage:
     split_value: str
     dates: DateRange
     final_up_to: dt.date
+    content_type: str = UNFILTERED_CONTENT
 
 
 @dataclasses.dataclass(frozen=True)
@@ -231,7 +231,8 @@ def _answer(number: int, record: RawRecord, rows: Normalized) -> dict:
     if rows.coverage is not None:
         covered = rows.coverage
         answer.update(entity_type=covered.entity_type, entity_ids=list(covered.entity_ids),
-                      split_field=covered.split_field, split_value=covered.split_value, first_date=covered.dates.start,
+                      split_field=covered.split_field, split_value=covered.split_value,
+                      content_type=covered.content_type, first_date=covered.dates.start,
                       last_date=covered.dates.end, final_up_to=covered.final_up_to)
     return answer
 
@@ -329,7 +330,7 @@ def _cover(con: duckdb.DuckDBPyConnection, staged: _Staged, date: dt.date) -> No
     key = ", ".join(DAILY_STATUS_KEY)
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE covered AS
-        SELECT $date AS date, entity_type, unnest(entity_ids) AS entity_id, split_field, split_value, {_SOURCE},
+        SELECT $date AS date, entity_type, unnest(entity_ids) AS entity_id, split_field, split_value, content_type, {_SOURCE},
                $date <= final_up_to AS final, extracted_at
         FROM answers WHERE $date BETWEEN first_date AND last_date""", {"date": date})
     rowless = f"(SELECT * FROM covered ANTI JOIN status_rows USING ({key}, {_SOURCE}))"
@@ -339,7 +340,8 @@ def _cover(con: duckdb.DuckDBPyConnection, staged: _Staged, date: dt.date) -> No
     try:
         con.execute(f"""
             INSERT INTO covered BY NAME
-            SELECT r.date, a.entity_type, a.entity_id, r.split_field, r.split_value, r.{_SOURCE}, r.final, r.extracted_at
+            SELECT r.date, a.entity_type, a.entity_id, r.split_field, r.split_value, r.content_type, r.{_SOURCE}, r.final,
+                   r.extracted_at
             FROM {rowless} r JOIN ancestry a ON a.ancestor_type = r.entity_type AND a.ancestor_id = r.entity_id""")
     finally:
         con.unregister("ancestry")
@@ -413,7 +415,7 @@ def _legacy_without_covered_keys(lake: Lake, date: dt.date, source: str, written
     key_schema = pa.schema([DAILY_STATUS.field(name) for name in DAILY_STATUS_KEY])
     kept = [p for p in lake.files("daily_status", [date], source) if identity_of(p) not in (None, *written)]
     covered = pa.concat_tables([status.select(DAILY_STATUS_KEY).cast(key_schema), without_rows.cast(key_schema),
-                                *(pq.read_table(p, columns=DAILY_STATUS_KEY).cast(key_schema) for p in kept)])
+                                *(read_fact_file(p, list(DAILY_STATUS_KEY)).cast(key_schema) for p in kept)])
     replaced, emptied = [], []
     for path in legacy:
         outcome = lake.stage_without_keys(path, list(DAILY_STATUS_KEY), covered)

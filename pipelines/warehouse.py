@@ -19,12 +19,12 @@ from pipelines.ads.dimensions import AD_ACCOUNTS, AD_GROUPS, ADS, CAMPAIGNS
 from pipelines.ads.extract import DEFAULT_COLUMNS as DEFAULT_ADS_COLUMNS
 from pipelines.atomic_files import write_error
 from pipelines.faults import WAREHOUSE_BEFORE_COMMIT, crash_point
-from pipelines.lake import Lake
+from pipelines.lake import ADDED_FACT_COLUMNS, Lake
 from pipelines.organic.dimensions import BOARDS, PINS, USER_ACCOUNTS
 from pipelines.planning import DateRange
 from pipelines.quality import DIMENSION_KEYS, Check, CheckOutcome, run_check
 from pipelines.sql_text import identifier, literal
-from pipelines.tables import DAILY_STATUS, METRIC_DAILY, PIN_LIFETIME, duckdb_columns
+from pipelines.tables import DAILY_STATUS, METRIC_DAILY, PIN_LIFETIME, UNFILTERED_CONTENT, duckdb_columns
 
 FACT_TABLES = {"metric_daily": METRIC_DAILY, "daily_status": DAILY_STATUS}
 DIMENSIONS = {"user_accounts": USER_ACCOUNTS, "boards": BOARDS, "pins": PINS, "pin_lifetime": PIN_LIFETIME,
@@ -60,7 +60,7 @@ def _ads_view(level: str, metrics: list[str]) -> str:
     LEFT JOIN ad_accounts acc ON acc.ad_account_id = {account}
     LEFT JOIN metric_daily m
       ON m.date = s.date AND m.entity_type = s.entity_type AND m.entity_id = s.entity_id
-     AND m.split_field = s.split_field AND m.split_value = s.split_value
+     AND m.split_field = s.split_field AND m.split_value = s.split_value AND m.content_type = s.content_type
     WHERE s.entity_type = {literal(level)}
     GROUP BY {keys}"""
 PIN_METRICS = tuple(dict.fromkeys(api_enums.PIN_STANDARD_METRIC_TYPES + api_enums.PIN_VIDEO_METRIC_TYPES))
@@ -73,8 +73,10 @@ def _pivot(metrics: tuple[str, ...]) -> str:
 
 
 def _wide_view(name: str, entity_type: str, id_column: str, metrics: tuple[str, ...], with_split: bool) -> str:
-    split = "s.split_field, s.split_value, " if with_split else ""
-    where = "" if with_split else " AND s.split_field = 'NO_SPLIT'"
+    """With `with_split` (the user account) the split bucket and the content type are columns of the key; else (pins,
+    whose analytics have neither) only the unsplit, unfiltered rows are shown."""
+    split = "s.split_field, s.split_value, s.content_type, " if with_split else ""
+    where = "" if with_split else f" AND s.split_field = 'NO_SPLIT' AND s.content_type = {literal(UNFILTERED_CONTENT)}"
     return f"""
     CREATE OR REPLACE VIEW {identifier(name)} AS
     SELECT s.date, s.entity_id AS {identifier(id_column)}, {split}s.data_status, s.is_final,
@@ -83,13 +85,14 @@ def _wide_view(name: str, entity_type: str, id_column: str, metrics: tuple[str, 
     FROM daily_status s
     LEFT JOIN metric_daily m
       ON m.date = s.date AND m.entity_type = s.entity_type AND m.entity_id = s.entity_id
-     AND m.split_field = s.split_field AND m.split_value = s.split_value
+     AND m.split_field = s.split_field AND m.split_value = s.split_value AND m.content_type = s.content_type
     WHERE s.entity_type = {literal(entity_type)}{where}
-    GROUP BY s.date, s.entity_id, s.split_field, s.split_value, s.data_status, s.is_final, s.extracted_at"""
+    GROUP BY s.date, s.entity_id, s.split_field, s.split_value, s.content_type, s.data_status, s.is_final, s.extracted_at"""
 
 
 VIEWS = {
-    # One row per user account per UTC day per split bucket (split_field NO_SPLIT, split_value ALL: unsplit).
+    # One row per user account per UTC day per split bucket (split_field NO_SPLIT, split_value ALL: unsplit) per
+    # content type (ALL: paid and organic; ORGANIC; PAID).
     "user_account_daily": _wide_view("user_account_daily", "user_account", "user_id",
                                      api_enums.USER_ACCOUNT_METRIC_TYPES, with_split=True),
     # One row per pin per UTC day.
@@ -245,9 +248,9 @@ class Warehouse:
         in_scope = "entity_type IN (SELECT unnest(?::VARCHAR[])) AND date IN (SELECT unnest(?::DATE[]))"
         for table, schema in FACT_TABLES.items():
             con.execute(f"DELETE FROM {identifier(table)} WHERE {in_scope}", [list(entity_types), dates])
-            files = lake.files(table, dates, source)
-            if files:
-                _insert_from_lake(con, lake, files, f"INSERT INTO {identifier(table)} SELECT {', '.join(schema.names)} "
+            # Files written before a key column existed are read with the value their rows mean (lake.ADDED_FACT_COLUMNS).
+            for files, columns in lake.fact_selects(lake.files(table, dates, source), schema.names):
+                _insert_from_lake(con, lake, files, f"INSERT INTO {identifier(table)} SELECT {columns} "
                                                     "FROM read_parquet(?, hive_partitioning = false)")
             rows[table] = con.execute(f"SELECT count(*) FROM {identifier(table)} WHERE {in_scope}",
                                       [list(entity_types), dates]).fetchall()[0][0]
@@ -257,6 +260,22 @@ class Warehouse:
 def _create_tables(con: duckdb.DuckDBPyConnection) -> None:
     for name, schema in {**FACT_TABLES, **DIMENSIONS}.items():
         con.execute(f"CREATE TABLE IF NOT EXISTS {identifier(name)} ({duckdb_columns(schema)})")
+    for name, schema in FACT_TABLES.items():
+        _add_missing_fact_columns(con, name, schema)
+
+
+def _add_missing_fact_columns(con: duckdb.DuckDBPyConnection, table: str, schema) -> None:
+    """A fact table of a warehouse created before a column of ADDED_FACT_COLUMNS existed is rebuilt in the contract's
+    column order, its rows given the value they mean (content_type ALL: fetched with the API's default)."""
+    present = {r[0] for r in con.execute("SELECT column_name FROM duckdb_columns() WHERE schema_name = 'main' "
+                                         "AND table_name = ?", [table]).fetchall()}
+    if all(name in present for name in schema.names):
+        return
+    columns = ", ".join(identifier(name) if name in present else f"{literal(ADDED_FACT_COLUMNS[name][0])} AS {identifier(name)}"
+                        for name in schema.names)
+    log.info("adding %s to the warehouse table %s (rows written before it: their default)",
+             ", ".join(n for n in schema.names if n not in present), table)
+    con.execute(f"CREATE OR REPLACE TABLE {identifier(table)} AS SELECT {columns} FROM {identifier(table)}")
 
 
 def _replace_views(con: duckdb.DuckDBPyConnection) -> None:

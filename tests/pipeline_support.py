@@ -15,7 +15,7 @@ from tests.conftest import PARTITIONS_FIRST
 def pipeline_env(monkeypatch, home: Path, server, today: dt.date, **extra: str) -> None:
     """Point the pipeline at `server` with the development tokens, data in `home`, clock at `today`."""
     for key in ("PINTEREST_TOKEN_FILE", "PINTEREST_APP_ID", "PINTEREST_APP_SECRET", "DAGSTER_HOME",
-                "PINTEREST_ORGANIC_SPLITS"):
+                "PINTEREST_ORGANIC_SPLITS", "PINTEREST_CONTENT_TYPES"):
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("PINTEREST_ETL_HOME", str(home))
     monkeypatch.setenv("PINTEREST_API_BASE_URL", server.base_url)

@@ -104,7 +104,8 @@ def test_two_accounts_load_into_one_warehouse_without_mixing_rows(make_sandbox, 
         pins_total, account_total = query(tmp_path, """
             SELECT (SELECT sum(impression) FROM pin_daily p JOIN pins USING (pin_id) JOIN boards b USING (board_id)
                     WHERE b.owner_username = ? AND p.date = ?),
-                   (SELECT impression FROM user_account_daily WHERE user_id = ? AND split_field = 'NO_SPLIT' AND date = ?)
+                   (SELECT impression FROM user_account_daily WHERE user_id = ? AND split_field = 'NO_SPLIT'
+                    AND content_type = 'ORGANIC' AND date = ?)
             """, [username, START, user_id, START])[0]
         assert pins_total is not None and pins_total <= account_total
 

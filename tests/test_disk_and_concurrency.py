@@ -38,8 +38,8 @@ from tests.process_support import (
 
 START, END = TODAY - dt.timedelta(days=6), TODAY - dt.timedelta(days=1)
 ORGANIC = range_args(START, END, "--only", "organic")
-METRIC_KEY = "date, entity_type, entity_id, split_field, split_value, metric"
-STATUS_KEY = "date, entity_type, entity_id, split_field, split_value"
+METRIC_KEY = "date, entity_type, entity_id, split_field, split_value, content_type, metric"
+STATUS_KEY = "date, entity_type, entity_id, split_field, split_value, content_type"
 
 
 def file_size_limit(limit: int):

@@ -153,13 +153,13 @@ def store_newer_answer(home: Path, endpoint: str, query_has: dict, change, *, pa
 
 
 def a_ready_day(home: Path) -> tuple[dt.date, float]:
-    return query(home, "SELECT date, impression FROM user_account_daily WHERE split_field = 'NO_SPLIT' "
+    return query(home, "SELECT date, impression FROM user_account_daily WHERE split_field = 'NO_SPLIT' AND content_type = 'ALL' "
                        "AND data_status = 'READY' ORDER BY date LIMIT 1")[0]
 
 
 def unsplit_day(home: Path, date: dt.date) -> tuple:
     return query(home, "SELECT data_status, is_final, impression FROM user_account_daily "
-                       "WHERE split_field = 'NO_SPLIT' AND date = ?", [date])[0]
+                       "WHERE split_field = 'NO_SPLIT' AND content_type = 'ALL' AND date = ?", [date])[0]
 
 
 def set_day(answer: dict, date: dt.date, **fields) -> dict:
@@ -175,7 +175,7 @@ def metrics_of(answer: dict, date: dt.date) -> dict:
 @pytest.mark.slow
 def test_a_ready_day_answered_processing_later_keeps_its_ready_numbers_and_is_reported(home, capsys):
     date, impression = a_ready_day(home)
-    store_newer_answer(home, "user_account/analytics", {"split_field": "NO_SPLIT"},
+    store_newer_answer(home, "user_account/analytics", {"split_field": "NO_SPLIT", "content_type": "ALL"},
                        lambda answer: set_day(answer, date, data_status="PROCESSING", metrics={}))
     assert run_range(START, END, from_raw=True, only="organic") == 0
     assert unsplit_day(home, date) == ("READY", True, impression)
@@ -189,7 +189,7 @@ def test_a_ready_day_answered_processing_later_keeps_its_ready_numbers_and_is_re
 
 def test_a_newer_ready_answer_replaces_an_older_ready_one(home, capsys):
     date, impression = a_ready_day(home)
-    store_newer_answer(home, "user_account/analytics", {"split_field": "NO_SPLIT"},
+    store_newer_answer(home, "user_account/analytics", {"split_field": "NO_SPLIT", "content_type": "ALL"},
                        lambda answer: set_day(answer, date, metrics={**metrics_of(answer, date),
                                                                      "IMPRESSION": impression + 1000}))
     assert run_range(START, END, from_raw=True, only="organic") == 0
@@ -234,7 +234,7 @@ def test_a_pin_nobody_asked_for_is_dropped_and_reported(home, monkeypatch, capsy
 
 
 READY_DAYS = ("SELECT date, impression, save, pin_click, outbound_click FROM user_account_daily "
-              "WHERE split_field = 'NO_SPLIT' AND data_status = 'READY' ORDER BY date")
+              "WHERE split_field = 'NO_SPLIT' AND content_type = 'ALL' AND data_status = 'READY' ORDER BY date")
 
 
 def test_a_newer_ready_answer_lacking_metrics_keeps_the_older_final_values_and_is_reported(home, capsys):
@@ -246,7 +246,7 @@ def test_a_newer_ready_answer_lacking_metrics_keeps_the_older_final_values_and_i
         set_day(answer, emptied, metrics={})
         return set_day(answer, partial, metrics={"IMPRESSION": impression + 1000})
 
-    store_newer_answer(home, "user_account/analytics", {"split_field": "NO_SPLIT"}, change)
+    store_newer_answer(home, "user_account/analytics", {"split_field": "NO_SPLIT", "content_type": "ALL"}, change)
     assert run_range(START, END, from_raw=True, only="organic") == 0
     after = {date: tuple(rest) for date, *rest in query(home, READY_DAYS)}
     assert after[emptied] == tuple(values)
@@ -359,7 +359,7 @@ def test_a_data_status_outside_the_official_enum_is_refused_naming_it(home, caps
     lake_before = facts(home)
     user_id = query(home, "SELECT user_id FROM user_accounts")[0][0]
     date, _ = a_ready_day(home)
-    raw_file = store_newer_answer(home, "user_account/analytics", {"split_field": "NO_SPLIT"},
+    raw_file = store_newer_answer(home, "user_account/analytics", {"split_field": "NO_SPLIT", "content_type": "ALL"},
                                   lambda answer: set_day(answer, date, data_status=status))
     assert run_range(START, END, from_raw=True, only="organic") == 1
     printed = capsys.readouterr().err
@@ -398,10 +398,10 @@ def test_a_value_echoing_a_token_reaches_no_message_unmasked_or_whole(home, caps
     """Messages show answer values through one helper: credentials masked, cut to 80 characters with the length."""
     date, _ = a_ready_day(home)
     if field == "data_status":
-        store_newer_answer(home, "user_account/analytics", {"split_field": "NO_SPLIT"},
+        store_newer_answer(home, "user_account/analytics", {"split_field": "NO_SPLIT", "content_type": "ALL"},
                            lambda answer: set_day(answer, date, data_status=ECHOED_TOKEN))
     else:
-        store_newer_answer(home, "user_account/analytics", {"split_field": "NO_SPLIT"},
+        store_newer_answer(home, "user_account/analytics", {"split_field": "NO_SPLIT", "content_type": "ALL"},
                            lambda answer: set_impression(answer, date, ECHOED_TOKEN))
     assert run_range(START, END, from_raw=True, only="organic") == 1
     printed = capsys.readouterr().err
@@ -553,8 +553,8 @@ def test_a_newer_ready_answer_of_narrower_metric_types_keeps_no_value_it_did_not
             (day.get("metrics") or {}).pop("IMPRESSION", None)
         return answer
 
-    record = newest_record(home, "user_account/analytics", {"split_field": "NO_SPLIT"})
-    store_newer_answer(home, "user_account/analytics", {"split_field": "NO_SPLIT"}, without_impression,
+    record = newest_record(home, "user_account/analytics", {"split_field": "NO_SPLIT", "content_type": "ALL"})
+    store_newer_answer(home, "user_account/analytics", {"split_field": "NO_SPLIT", "content_type": "ALL"}, without_impression,
                        params={"metric_types": [m for m in record.params["metric_types"] if m != "IMPRESSION"]})
     assert run_range(START, END, from_raw=True, only="organic") == 0
     assert {impression for _, impression, *_ in query(home, READY_DAYS)} == {None}

@@ -73,15 +73,15 @@ def test_a_year_of_history_then_a_month_of_daily_runs(monkeypatch, tmp_path):
     # Work per day does not grow with history: the same calls every day (the planning formula's), and
     # about 30 days of rows rewritten every day.
     assert all(c == calls[0] for c in calls), calls
-    assert calls[0]["user_account/analytics"] == 2 and calls[0]["multi_pins/analytics"] == pin_batches
+    assert calls[0]["user_account/analytics"] == 3 * 2 and calls[0]["multi_pins/analytics"] == pin_batches  # 3 content types
     assert calls[0]["ad_account/analytics"] == 5 and "analytics/create_report" not in calls[0]
     assert max(rewritten) <= 1.1 * min(rewritten)
 
     # No duplicates anywhere, and one row per key in the whole table.
-    assert query(tmp_path, "SELECT count(*) FROM (SELECT date, entity_type, entity_id, split_field, split_value, metric "
-                           "FROM metric_daily GROUP BY ALL HAVING count(*) > 1)") == [(0,)]
-    assert query(tmp_path, "SELECT count(*) FROM (SELECT date, entity_type, entity_id, split_field, split_value "
-                           "FROM daily_status GROUP BY ALL HAVING count(*) > 1)") == [(0,)]
+    assert query(tmp_path, "SELECT count(*) FROM (SELECT date, entity_type, entity_id, split_field, split_value, "
+                           "content_type, metric FROM metric_daily GROUP BY ALL HAVING count(*) > 1)") == [(0,)]
+    assert query(tmp_path, "SELECT count(*) FROM (SELECT date, entity_type, entity_id, split_field, split_value, "
+                           "content_type FROM daily_status GROUP BY ALL HAVING count(*) > 1)") == [(0,)]
     # The warehouse grows with the 30 new days (about as many rows as the backfill's last 30 days), not with
     # the 30 rewrites of 30 days each. The DuckDB file keeps about one re-pull window of freed blocks, which
     # the next load reuses: once that is reached (day 10 here), the file grows only as the rows do.
@@ -102,7 +102,7 @@ def test_a_year_of_history_then_a_month_of_daily_runs(monkeypatch, tmp_path):
                   if d["data_status"] == "READY" for m, v in d["metrics"].items()}
         loaded = {(d, m): v for d, m, v in query(
             tmp_path, "SELECT m.date, m.metric, m.value FROM metric_daily m WHERE m.entity_type = 'user_account' "
-                      "AND m.split_field = 'NO_SPLIT' AND m.is_final AND m.date >= ?",
+                      "AND m.split_field = 'NO_SPLIT' AND m.content_type = 'ALL' AND m.is_final AND m.date >= ?",
             [final_today - dt.timedelta(days=89)])}
         assert len(served) > 500
         assert loaded == served

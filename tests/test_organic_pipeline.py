@@ -25,19 +25,20 @@ def test_a_backfill_makes_exactly_the_planned_calls(make_sandbox, monkeypatch, t
     assert run(START, END) == 0
     days = (END - START).days + 1
     pin_batches = bulk_pin_calls_per_window(server.state.world)  # 449 standard and 51 video pins: 5 + 1
-    analytics = math.ceil(days / 90) * (1 + 1 + pin_batches)  # unsplit + APP_TYPE + pin batches
+    content_types = 3  # PINTEREST_CONTENT_TYPES unset: ALL, ORGANIC, PAID
+    analytics = math.ceil(days / 90) * (content_types * (1 + 1) + pin_batches)  # (unsplit + APP_TYPE) per type + pins
     organic = {k: v for k, v in server_stats(server)["requests"].items() if k in ORGANIC_OPERATIONS}
     assert organic == {
         "user_account/get": 1, "boards/list": 1, "pins/list": 2,  # dimensions: every page
-        "user_account/analytics": 2, "multi_pins/analytics": pin_batches}
+        "user_account/analytics": content_types * 2, "multi_pins/analytics": pin_batches}
     assert organic["user_account/analytics"] + organic["multi_pins/analytics"] == analytics
     assert query(tmp_path, "SELECT count(*) FROM pins")[0][0] == 500
     assert query(tmp_path, "SELECT count(DISTINCT date) FROM daily_status")[0][0] == days
 
 
 def expected_from_raw(home) -> dict:
-    """An independent recomputation: (date, entity_type, entity_id, split_field, split_value, metric) -> value,
-    reading every raw answer with plain json, newest answer per (date, entity, split) winning."""
+    """An independent recomputation: (date, entity_type, entity_id, split_field, split_value, content_type, metric)
+    -> value, reading every raw answer with plain json, newest answer per (date, entity, split, content type) winning."""
     raw = RawZone(home / "raw")
     chosen: dict[tuple, tuple] = {}
     for endpoint in ("user_account/analytics", "multi_pins/analytics"):
@@ -46,21 +47,21 @@ def expected_from_raw(home) -> dict:
             record = raw.read(path)
             body = json.loads(record.body)
             if endpoint == "user_account/analytics":
-                split = record.params["split_field"]
-                entities = [("user_account", record.context["user_id"], split, "ALL" if split == "NO_SPLIT" else bucket, block)
-                            for bucket, block in body.items()]
+                split, content = record.params["split_field"], record.params.get("content_type", "ALL")
+                entities = [("user_account", record.context["user_id"], split, "ALL" if split == "NO_SPLIT" else bucket,
+                             content, block) for bucket, block in body.items()]
             else:
-                entities = [("pin", pin_id, "NO_SPLIT", "ALL", buckets["all"]) for pin_id, buckets in body.items()]
-            for entity_type, entity_id, split, value, block in entities:
+                entities = [("pin", pin_id, "NO_SPLIT", "ALL", "ALL", buckets["all"]) for pin_id, buckets in body.items()]
+            for entity_type, entity_id, split, value, content, block in entities:
                 for day in block["daily_metrics"]:
-                    chosen[(day["date"], entity_type, entity_id, split, value)] = (day["data_status"], day["metrics"])
+                    chosen[(day["date"], entity_type, entity_id, split, value, content)] = (day["data_status"], day["metrics"])
     return {(*key, metric): value for key, (_, metrics) in chosen.items() for metric, value in metrics.items()}
 
 
 def warehouse_values(home) -> dict:
-    rows = query(home, "SELECT date, entity_type, entity_id, split_field, split_value, metric, value FROM metric_daily "
-                       "WHERE entity_type IN ('user_account', 'pin')")
-    return {(str(d), t, i, f, v, m): value for d, t, i, f, v, m, value in rows}
+    rows = query(home, "SELECT date, entity_type, entity_id, split_field, split_value, content_type, metric, value "
+                       "FROM metric_daily WHERE entity_type IN ('user_account', 'pin')")
+    return {(str(d), t, i, f, v, c, m): value for d, t, i, f, v, c, m, value in rows}
 
 
 @pytest.mark.slow
@@ -78,7 +79,7 @@ def test_the_wide_views_show_processing_days_without_metrics(make_sandbox, monke
     pipeline_env(monkeypatch, tmp_path, server, TODAY)
     assert run(END - dt.timedelta(days=6), END) == 0
     rows = query(tmp_path, "SELECT date, data_status, is_final, impression FROM user_account_daily "
-                           "WHERE split_field = 'NO_SPLIT' ORDER BY date")
+                           "WHERE split_field = 'NO_SPLIT' AND content_type = 'ALL' ORDER BY date")
     # today (not in the range) and yesterday are PROCESSING, the two days before ESTIMATE
     assert [r[1] for r in rows] == ["READY"] * 4 + ["ESTIMATE"] * 2 + ["PROCESSING"]
     assert [r[2] for r in rows] == [True] * 4 + [False] * 3
@@ -115,7 +116,8 @@ def test_late_data_converges_to_ready_values_on_a_later_day(make_sandbox, monkey
     pipeline_env(monkeypatch, tmp_path, day1, TODAY)
     assert run(TODAY - dt.timedelta(days=10), TODAY - dt.timedelta(days=1)) == 0
     late = TODAY - dt.timedelta(days=2)
-    before = query(tmp_path, "SELECT data_status, impression FROM user_account_daily WHERE date = ? AND split_field = 'NO_SPLIT'",
+    before = query(tmp_path, "SELECT data_status, impression FROM user_account_daily WHERE date = ? "
+                          "AND split_field = 'NO_SPLIT' AND content_type = 'ALL'",
                    [late])[0]
     assert before[0] == "ESTIMATE"
 
@@ -123,7 +125,8 @@ def test_late_data_converges_to_ready_values_on_a_later_day(make_sandbox, monkey
     day2 = make_sandbox(today=later, epoch=epoch)
     pipeline_env(monkeypatch, tmp_path, day2, later)
     assert run(later - dt.timedelta(days=7), later - dt.timedelta(days=1)) == 0  # the trailing re-pull window
-    after = query(tmp_path, "SELECT data_status, impression FROM user_account_daily WHERE date = ? AND split_field = 'NO_SPLIT'",
+    after = query(tmp_path, "SELECT data_status, impression FROM user_account_daily WHERE date = ? "
+                          "AND split_field = 'NO_SPLIT' AND content_type = 'ALL'",
                   [late])[0]
     final = requests.get(f"{day2.base_url}/user_account/analytics", headers={"Authorization": "Bearer pina_SANDBOX"},
                          params={"start_date": late.isoformat(), "end_date": late.isoformat()}).json()

@@ -23,9 +23,9 @@ def con(tmp_path):
         yield connection
 
 
-def metric(con, entity_type, entity_id, name, value, date=DAY, split=("NO_SPLIT", "ALL")):
-    con.execute("INSERT INTO metric_daily VALUES (?, ?, ?, ?, ?, ?, ?, 'READY', true, ?)",
-                [date, entity_type, entity_id, *split, name, value, NOW])
+def metric(con, entity_type, entity_id, name, value, date=DAY, split=("NO_SPLIT", "ALL"), content_type="ALL"):
+    con.execute("INSERT INTO metric_daily VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'READY', true, ?)",
+                [date, entity_type, entity_id, *split, content_type, name, value, NOW])
 
 
 def violations(con, checks, name, types=("user_account", "pin"), scope=SCOPE) -> int:
@@ -68,6 +68,29 @@ def test_two_users_pins_are_compared_with_both_accounts_once(con):
     assert violations(con, ORGANIC_CHECKS, "pin_totals_within_account_totals") == 1
 
 
+def test_pins_are_compared_with_the_accounts_organic_totals_not_paid_and_organic_together(con):
+    metric(con, "user_account", "1", "IMPRESSION", 1000, content_type="ALL")
+    metric(con, "user_account", "1", "IMPRESSION", 100, content_type="ORGANIC")
+    metric(con, "user_account", "1", "IMPRESSION", 900, content_type="PAID")
+    metric(con, "pin", "7", "IMPRESSION", 150)
+    assert violations(con, ORGANIC_CHECKS, "pin_totals_within_account_totals") == 1  # 150 > 100, though < 1000
+
+
+def test_pins_are_compared_with_the_accounts_all_totals_where_organic_is_not_stored(con):
+    metric(con, "user_account", "1", "IMPRESSION", 100, content_type="ALL")
+    metric(con, "user_account", "1", "IMPRESSION", 60, content_type="PAID")
+    metric(con, "pin", "7", "IMPRESSION", 90)
+    assert violations(con, ORGANIC_CHECKS, "pin_totals_within_account_totals") == 0
+
+
+def test_one_metric_of_each_content_type_is_no_duplicate_key(con):
+    for content_type, value in (("ALL", 10), ("ORGANIC", 4), ("PAID", 6)):
+        metric(con, "user_account", "1", "IMPRESSION", value, content_type=content_type)
+    assert violations(con, ORGANIC_CHECKS, "unique_key") == 0
+    metric(con, "user_account", "1", "IMPRESSION", 4, content_type="ORGANIC")
+    assert violations(con, ORGANIC_CHECKS, "unique_key") == 1
+
+
 def test_rows_outside_the_runs_dates_are_not_checked_again(con):
     metric(con, "pin", "8", "SAVE", -1, date=DAY - dt.timedelta(days=1))
     assert violations(con, ORGANIC_CHECKS, "no_negative_counts") == 0
@@ -87,7 +110,7 @@ def test_ads_that_do_not_add_up_to_their_ad_group_are_found(con):
 
 
 def status(con, entity_type, entity_id, date, data_status, is_final):
-    con.execute("INSERT INTO daily_status VALUES (?, ?, ?, 'NO_SPLIT', 'ALL', ?, ?, ?)",
+    con.execute("INSERT INTO daily_status VALUES (?, ?, ?, 'NO_SPLIT', 'ALL', 'ALL', ?, ?, ?)",
                 [date, entity_type, entity_id, data_status, is_final, NOW])
 
 
@@ -112,10 +135,10 @@ def test_a_failing_check_names_its_offending_rows(con):
     assert (outcome.passed, outcome.violations) == (False, 2)
     assert outcome.sample == (
         {"date": "2026-11-01", "entity_type": "pin", "entity_id": "8", "split_field": "NO_SPLIT", "split_value": "ALL",
-         "metric": "SAVE", "value": -1},
+         "content_type": "ALL", "metric": "SAVE", "value": -1},
         {"date": "2026-11-01", "entity_type": "pin", "entity_id": "9", "split_field": "NO_SPLIT", "split_value": "ALL",
-         "metric": "SAVE", "value": -3})
-    assert "entity_id=8, split_field=NO_SPLIT, split_value=ALL, metric=SAVE, value=-1" in outcome.describe()
+         "content_type": "ALL", "metric": "SAVE", "value": -3})
+    assert "entity_id=8, split_field=NO_SPLIT, split_value=ALL, content_type=ALL, metric=SAVE, value=-1" in outcome.describe()
 
 
 def test_the_sample_of_a_check_holds_at_most_five_rows_and_the_count_all_of_them(con):

@@ -19,7 +19,7 @@ from tests.conftest import TODAY
 from tests.pipeline_support import pipeline_env, query, run
 
 DEMO_START, DEMO_END = TODAY - dt.timedelta(days=35), TODAY - dt.timedelta(days=1)  # the demo warehouse's range
-NO_SPLIT_DAYS = "FROM user_account_daily WHERE split_field = 'NO_SPLIT' AND date BETWEEN ? AND ?"
+NO_SPLIT_DAYS = "FROM user_account_daily WHERE split_field = 'NO_SPLIT' AND content_type = 'ORGANIC' AND date BETWEEN ? AND ?"
 
 
 def write(monkeypatch, home: Path, output: Path, *args: str) -> str:
@@ -170,6 +170,30 @@ def test_the_header_names_the_range_and_the_accounts_and_the_tiles_show_the_tota
     impressions = query(demo_warehouse, f"SELECT sum(impression) {NO_SPLIT_DAYS}", [DEMO_START, DEMO_END])[0][0]
     assert f'<span class="kpi-value" title="{impressions:,.0f}">' in demo_report
     assert 'id="kpis"' in demo_report and "no full previous period" in demo_report  # the demo has no earlier data
+
+
+def test_the_organic_totals_are_the_accounts_organic_content_type_and_the_cards_say_so(demo_report, demo_warehouse):
+    organic, everything = query(demo_warehouse, """
+        SELECT sum(impression) FILTER (WHERE content_type = 'ORGANIC'), sum(impression) FILTER (WHERE content_type = 'ALL')
+        FROM user_account_daily WHERE split_field = 'NO_SPLIT' AND date BETWEEN ? AND ?""", [DEMO_START, DEMO_END])[0]
+    assert organic < everything  # the demo account has ads: ALL counts their paid impressions too
+    assert f'<span class="kpi-value" title="{organic:,.0f}">' in demo_report
+    assert f'title="{everything:,.0f}"' not in demo_report
+    assert "Account totals of <code>content_type = 'ORGANIC'</code>: organic activity only" in demo_report
+
+
+def test_without_organic_rows_the_report_counts_the_all_content_type_and_says_so(monkeypatch, tmp_path):
+    warehouse = Warehouse(tmp_path / "warehouse.duckdb")
+    with warehouse.connect() as con:
+        warehouse.ensure_schema(con)
+        for content_type, impressions in (("ALL", 100), ("PAID", 60)):  # as loaded with PINTEREST_CONTENT_TYPES=ALL,PAID
+            con.execute("INSERT INTO daily_status VALUES (?, 'user_account', '1', 'NO_SPLIT', 'ALL', ?, 'READY', true, "
+                        "now())", [DEMO_END, content_type])
+            con.execute("INSERT INTO metric_daily VALUES (?, 'user_account', '1', 'NO_SPLIT', 'ALL', ?, 'IMPRESSION', ?, "
+                        "'READY', true, now())", [DEMO_END, content_type, impressions])
+    page = write(monkeypatch, tmp_path, tmp_path / "r.html", "--start", str(DEMO_END), "--end", str(DEMO_END))
+    assert '<span class="kpi-value" title="100">' in page
+    assert "Account totals of <code>content_type = 'ALL'</code>: paid activity included" in page
 
 
 def test_the_default_range_is_the_last_28_days_of_data(demo_warehouse, monkeypatch, tmp_path):

@@ -74,11 +74,12 @@ def test_estimate_days_differ_from_their_final_values_and_then_settle(make_sandb
     assert estimates[0] < estimates[1] < final
 
 
-def test_account_totals_equal_the_sum_of_its_pins(make_sandbox, api):
+def test_organic_account_totals_equal_the_sum_of_its_pins(make_sandbox, api):
     server = make_sandbox(boards=5)  # no secret board: every pin is visible
     start, end = days_back(20), days_back(5)
     totals = api.get(f"{server.base_url}/user_account/analytics",
-                     params={"start_date": start, "end_date": end, "metric_types": "IMPRESSION,SAVE"}).json()["all"]
+                     params={"start_date": start, "end_date": end, "metric_types": "IMPRESSION,SAVE",
+                             "content_type": "ORGANIC"}).json()["all"]
     ids = all_pin_ids(api, server)
     assert len(ids) == 500
     pin_sum = {"IMPRESSION": 0, "SAVE": 0}
@@ -116,7 +117,8 @@ def test_weekends_are_busier_than_weekdays(sandbox, api):
 
 def test_split_buckets_add_up_to_the_unsplit_total(sandbox, api):
     total = account_daily(api, sandbox)["all"]["summary_metrics"]["IMPRESSION"]
-    for split_field, buckets in (("APP_TYPE", {"MOBILE", "WEB", "TABLET"}), ("PIN_FORMAT", {"ORGANIC_IMAGE", "ORGANIC_VIDEO"}),
+    pin_formats = {"ORGANIC_IMAGE", "ORGANIC_VIDEO", "ADS_STANDARD", "ADS_VIDEO"}  # content_type ALL: paid formats too
+    for split_field, buckets in (("APP_TYPE", {"MOBILE", "WEB", "TABLET"}), ("PIN_FORMAT", pin_formats),
                                  ("SOURCE", {"YOUR_PINS", "OTHER_PINS"}), ("OWNED_CONTENT", {"CLAIMED", "OTHER"})):
         body = account_daily(api, sandbox, split_field=split_field)
         assert set(body) == buckets

@@ -17,7 +17,7 @@ from pipelines.metric_values import MetricValueError, as_float64
 from pipelines.pinterest.errors import ResponseShapeError
 from pipelines.planning import DateRange
 from pipelines.raw_zone import RawRecord, RawZone
-from pipelines.tables import DAILY_STATUS, METRIC_DAILY
+from pipelines.tables import DAILY_STATUS, METRIC_DAILY, UNFILTERED_CONTENT
 from pipelines.transform import ANCESTRY, Coverage, Normalized, Source
 
 ATTRIBUTION_SPLIT = "ATTRIBUTION"
@@ -89,6 +89,7 @@ def normalize_rows(rows: list, level: str, attribution: str, settle_days: int, f
                        "entity_id": ids,
                        "split_field": pa.repeat(pa.scalar(ATTRIBUTION_SPLIT), n),
                        "split_value": pa.repeat(pa.scalar(attribution), n),
+                       "content_type": pa.repeat(pa.scalar(UNFILTERED_CONTENT), n),
                        "data_status": pa.nulls(n, pa.string()), "is_final": final, "extracted_at": pa.repeat(extracted, n)},
                       schema=DAILY_STATUS)
     take, names, values = [], [], []
@@ -117,6 +118,7 @@ def normalize_rows(rows: list, level: str, attribution: str, settle_days: int, f
                        "entity_id": ids.take(index),
                        "split_field": pa.repeat(pa.scalar(ATTRIBUTION_SPLIT), count),
                        "split_value": pa.repeat(pa.scalar(attribution), count),
+                       "content_type": pa.repeat(pa.scalar(UNFILTERED_CONTENT), count),
                        "metric": names, "value": values,
                        "data_status": pa.nulls(count, pa.string()), "is_final": final.take(index),
                        "extracted_at": pa.repeat(extracted, count)}, schema=METRIC_DAILY)

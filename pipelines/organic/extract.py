@@ -48,12 +48,13 @@ class OrganicPlan:
     unreachable: DateRange | None
     splits: tuple[str, ...]
     pin_batches: tuple[tuple[PinRef, ...], ...]
+    content_types: tuple[str, ...] = ("ALL",)  # user-account analytics are fetched once per content type
 
     @property
     def analytics_calls(self) -> int:
-        """ceil(D/90) x (1 + #splits + ceil(S/100) + ceil(V/100)) with the bulk endpoint (S standard pins,
-        V video pins: one type per bulk call)."""
-        return len(self.windows) * (1 + len(self.splits) + len(self.pin_batches))
+        """ceil(D/90) x (#content types x (1 + #splits) + ceil(S/100) + ceil(V/100)) with the bulk endpoint
+        (S standard pins, V video pins: one type per bulk call)."""
+        return len(self.windows) * (len(self.content_types) * (1 + len(self.splits)) + len(self.pin_batches))
 
 
 def validate_splits(splits: Sequence[str]) -> tuple[str, ...]:
@@ -70,10 +71,12 @@ def plan_pin_batches(pins: Sequence[PinRef]) -> tuple[tuple[PinRef, ...], ...]:
     return tuple(tuple(batch) for same_type in by_type for batch in chunks(same_type, MAX_PIN_IDS))
 
 
-def plan_organic(requested: DateRange, today: dt.date, pins: Sequence[PinRef], splits: Sequence[str]) -> OrganicPlan:
+def plan_organic(requested: DateRange, today: dt.date, pins: Sequence[PinRef], splits: Sequence[str],
+                 content_types: Sequence[str] = ("ALL",)) -> OrganicPlan:
     window_plan = plan_windows(requested, today)
     batches = plan_pin_batches(pins)
-    return OrganicPlan(window_plan.windows, window_plan.unreachable, validate_splits(splits), batches)
+    return OrganicPlan(window_plan.windows, window_plan.unreachable, validate_splits(splits), batches,
+                       tuple(dict.fromkeys(content_types)))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -140,11 +143,14 @@ def extract_organic(client: PinterestClient, raw: RawZone, plan: OrganicPlan, us
     summary = ExtractSummary()
     for window in plan.windows:
         dates = {"start_date": window.start, "end_date": window.end}
-        for split in ("NO_SPLIT", *plan.splits):
-            params = {**dates, "metric_types": list(USER_ACCOUNT_METRICS), "split_field": split}
-            _store(raw, "user_account/analytics", client.fetch("user_account/analytics", params=params), params, window,
-                   context={"user_id": user_id})
-            summary.files += 1
+        for content_type in plan.content_types:
+            for split in ("NO_SPLIT", *plan.splits):
+                # content_type is always sent: the API's default (ALL) counts paid activity too.
+                params = {**dates, "metric_types": list(USER_ACCOUNT_METRICS), "split_field": split,
+                          "content_type": content_type}
+                _store(raw, "user_account/analytics", client.fetch("user_account/analytics", params=params), params,
+                       window, context={"user_id": user_id})
+                summary.files += 1
         _extract_pin_analytics(client, raw, window, plan.pin_batches, summary)
     return summary
 

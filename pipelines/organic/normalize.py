@@ -14,7 +14,7 @@ import pyarrow.compute as pc
 from pipelines.api_enums import DATA_STATUSES
 from pipelines.metric_values import INTEGER, DataStatusError, MetricValueError, as_float64
 from pipelines.pinterest.errors import ResponseShapeError, shown_value
-from pipelines.tables import DAILY_STATUS, METRIC_DAILY, PIN_LIFETIME, UTC_TIMESTAMP
+from pipelines.tables import DAILY_STATUS, METRIC_DAILY, PIN_LIFETIME, UNFILTERED_CONTENT, UTC_TIMESTAMP
 
 NO_SPLIT = "NO_SPLIT"
 UNSPLIT_VALUE = "ALL"
@@ -40,7 +40,7 @@ class _Rows:
         self.metric_value: list = []
 
     def add_block(self, endpoint: str, entity_type: str, entity_id: str, split_field: str, split_value: str,
-                  block: Mapping) -> None:
+                  content_type: str, block: Mapping) -> None:
         # map() with C callables instead of generators: this runs once per pin-day (millions of times).
         daily = _field(block, "daily_metrics", endpoint)
         if not isinstance(daily, list) or not set(map(type, daily)) <= {dict}:
@@ -59,7 +59,7 @@ class _Rows:
         self.metric_counts.extend(map(len, metrics))
         self.metric_name.extend(chain.from_iterable(metrics))
         self.metric_value.extend(chain.from_iterable(map(dict.values, metrics)))
-        for name, value in zip(_BLOCK_COLUMNS, (entity_type, entity_id, split_field, split_value)):
+        for name, value in zip(_BLOCK_COLUMNS, (entity_type, entity_id, split_field, split_value, content_type)):
             self.block_keys[name].append(value)
         self.block_days.append(len(daily))
 
@@ -112,15 +112,17 @@ class _Rows:
                                 self.metric_value[position])
 
     def _entity_of(self, day: int) -> tuple[str, str]:
-        """The entity type and the entity (with its split bucket, if split) of the day at `day` (in answer order)."""
+        """The entity type and the entity (with its split bucket, if split, and its content type, if filtered) of the
+        day at `day` (in answer order)."""
         block = int(np.searchsorted(np.cumsum(self.block_days), day, side="right"))
-        entity = f"{self.block_keys['entity_id'][block]}" + (
-            f" ({self.block_keys['split_field'][block]} {self.block_keys['split_value'][block]})"
-            if self.block_keys["split_field"][block] != NO_SPLIT else "")
-        return self.block_keys["entity_type"][block], entity
+        keys = {name: values[block] for name, values in self.block_keys.items()}
+        entity = f"{keys['entity_id']}" + (
+            f" ({keys['split_field']} {keys['split_value']})" if keys["split_field"] != NO_SPLIT else "") + (
+            f" (content_type {shown_value(keys['content_type'])})" if keys["content_type"] != UNFILTERED_CONTENT else "")
+        return keys["entity_type"], entity
 
 
-_BLOCK_COLUMNS = ("entity_type", "entity_id", "split_field", "split_value")
+_BLOCK_COLUMNS = ("entity_type", "entity_id", "split_field", "split_value", "content_type")
 _NO_METRICS: dict = {}
 _DATA_STATUSES = pa.array(DATA_STATUSES, pa.string())  # the official DataStatus enum: anything else is refused
 
@@ -136,16 +138,17 @@ def _field(mapping: Mapping, name: str, endpoint: str):
         raise ResponseShapeError(f"{endpoint}: the answer lacks the field {name!r}") from None
 
 
-def normalize_user_account_analytics(body: Mapping, user_id: str, split_field: str,
-                                     extracted_at: dt.datetime) -> tuple[pa.Table, pa.Table]:
+def normalize_user_account_analytics(body: Mapping, user_id: str, split_field: str, extracted_at: dt.datetime,
+                                     content_type: str = UNFILTERED_CONTENT) -> tuple[pa.Table, pa.Table]:
     """user_account/analytics → (metric_daily rows, daily_status rows) for entity_type user_account.
-    One bucket per split value; NO_SPLIT's single bucket `all` becomes split_value ALL."""
+    One bucket per split value; NO_SPLIT's single bucket `all` becomes split_value ALL. `content_type`: the one its
+    request sent (ALL, the API's default, when it sent none)."""
     rows = _Rows(extracted_at)
     if not isinstance(body, Mapping):
         raise ResponseShapeError("user_account/analytics: expected a JSON object keyed by split bucket")
     for bucket, block in body.items():
         split_value = UNSPLIT_VALUE if split_field == NO_SPLIT else bucket
-        rows.add_block("user_account/analytics", "user_account", user_id, split_field, split_value, block)
+        rows.add_block("user_account/analytics", "user_account", user_id, split_field, split_value, content_type, block)
     return rows.tables("user_account/analytics")
 
 
@@ -161,7 +164,7 @@ def normalize_pin_analytics(body: Mapping, extracted_at: dt.datetime, pin_id: st
     lifetime_pins, lifetime_metrics, lifetime_values = [], [], []
     for pid, buckets in per_pin.items():
         block = _field(buckets, UNSPLIT_KEY, endpoint)
-        rows.add_block(endpoint, "pin", str(pid), NO_SPLIT, UNSPLIT_VALUE, block)
+        rows.add_block(endpoint, "pin", str(pid), NO_SPLIT, UNSPLIT_VALUE, UNFILTERED_CONTENT, block)
         totals = block.get("lifetime_metrics") or _NO_METRICS
         if not isinstance(totals, Mapping):
             raise ResponseShapeError(f"{endpoint}: 'lifetime_metrics' of pin {shown_value(pid)} is not an object")

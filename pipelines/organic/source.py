@@ -6,6 +6,7 @@ from pipelines.lake import USER, LakeIdentityError, identity
 from pipelines.organic.normalize import normalize_pin_analytics, normalize_user_account_analytics, split_unrequested_pins
 from pipelines.planning import DateRange
 from pipelines.raw_zone import RawRecord, RawZone
+from pipelines.tables import UNFILTERED_CONTENT
 from pipelines.transform import Normalized, Source
 
 
@@ -17,7 +18,8 @@ def _normalize(record: RawRecord) -> Normalized:
     requested_metrics = frozenset(asked.split(",") if isinstance(asked, str) else map(str, asked)) if asked else None
     if record.endpoint == "user_account/analytics":
         metric, status = normalize_user_account_analytics(
-            body, record.context["user_id"], record.params.get("split_field", "NO_SPLIT"), record.fetched_at)
+            body, record.context["user_id"], record.params.get("split_field", "NO_SPLIT"), record.fetched_at,
+            record.params.get("content_type", UNFILTERED_CONTENT))
         return Normalized(metric, status, requested_metrics=requested_metrics)
     unrequested = {}
     if record.endpoint == "multi_pins/analytics":

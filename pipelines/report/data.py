@@ -116,6 +116,8 @@ class ReportData:
     campaigns: list[CampaignResult]
     freshness: list[FreshnessDay]
     latest_extracted_at: dict[str, dt.datetime | None]  # "organic" / "ads" -> newest extraction in the warehouse
+    # The content types the organic account numbers are of (ORGANIC; ALL where ORGANIC is not stored).
+    organic_content_types: tuple[str, ...] = ()
 
     def row_counts(self) -> dict[str, int]:
         """Data points per chart (days, pins, campaigns)."""
@@ -162,21 +164,36 @@ def load_report_data(con: duckdb.DuckDBPyConnection, report_range: DateRange) ->
         top_by_saves=_top_pins(con, report_range, "save"), top_by_impressions=_top_pins(con, report_range, "impression"),
         attribution=attribution, other_attribution_rows=other_rows,
         campaigns=_campaigns(con, report_range, attribution), freshness=_freshness(con, report_range),
-        latest_extracted_at=_latest_extractions(con))
+        latest_extracted_at=_latest_extractions(con), organic_content_types=_organic_content_types(con, report_range))
 
 
 def _between(r: DateRange) -> list[dt.date]:
     return [r.start, r.end]
 
 
+# The unsplit account rows the report counts as organic, per account and day: content_type ORGANIC where stored,
+# else ALL (paid and organic together: rows loaded before content types were stored, or PINTEREST_CONTENT_TYPES
+# without ORGANIC). Parameters: the range's first and last date.
+_ORGANIC_ACCOUNT_ROWS = """
+    (SELECT * FROM user_account_daily
+     WHERE split_field = 'NO_SPLIT' AND content_type IN ('ORGANIC', 'ALL') AND date BETWEEN ? AND ?
+     QUALIFY row_number() OVER (PARTITION BY date, user_id ORDER BY content_type = 'ORGANIC' DESC) = 1)"""
+
+
 def _organic_days(con: duckdb.DuckDBPyConnection, r: DateRange) -> list[OrganicDay]:
-    rows = con.execute("""
+    rows = con.execute(f"""
         SELECT date, sum(impression), sum(save), sum(pin_click), sum(outbound_click), bool_and(is_final),
                string_agg(DISTINCT data_status, ', ' ORDER BY data_status)
-        FROM user_account_daily
-        WHERE split_field = 'NO_SPLIT' AND date BETWEEN ? AND ?
+        FROM {_ORGANIC_ACCOUNT_ROWS}
         GROUP BY date ORDER BY date""", _between(r)).fetchall()
     return [OrganicDay(*row[:6], data_status=row[6] or "") for row in rows]
+
+
+def _organic_content_types(con: duckdb.DuckDBPyConnection, r: DateRange) -> tuple[str, ...]:
+    """The content types of the account rows the organic numbers of the range are made of (ORGANIC first)."""
+    rows = con.execute(f"SELECT DISTINCT content_type FROM {_ORGANIC_ACCOUNT_ROWS} ORDER BY content_type = 'ALL'",
+                       _between(r)).fetchall()
+    return tuple(row[0] for row in rows)
 
 
 def _top_pins(con: duckdb.DuckDBPyConnection, r: DateRange, metric: str) -> list[PinRank]:
@@ -253,9 +270,9 @@ def _accounts(con: duckdb.DuckDBPyConnection, r: DateRange) -> list[CoveredAccou
     return [CoveredAccount(*row) for row in rows]
 
 
-_ORGANIC_TOTALS = """
+_ORGANIC_TOTALS = f"""
     SELECT count(DISTINCT date), sum(impression), sum(save), sum(pin_click), sum(outbound_click)
-    FROM user_account_daily WHERE split_field = 'NO_SPLIT' AND date BETWEEN ? AND ?"""
+    FROM {_ORGANIC_ACCOUNT_ROWS}"""
 _ORGANIC_KPIS = (("Impressions", 1), ("Saves", 2), ("Pin clicks", 3), ("Outbound clicks", 4))
 
 

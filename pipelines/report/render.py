@@ -182,8 +182,21 @@ def _organic_trend(data: ReportData) -> str:
                                  series("Impressions", "impression", "impression"), "impressions", not_final, FULL_WIDTH)
     engagement = svg.daily_lines("chart-organic-engagement", "Daily saves, pin clicks and outbound clicks", domain,
                                  [series(name, column, column) for name, column in _TREND_LINES], "per day", not_final, FULL_WIDTH)
-    return _section("organic", "Organic: daily trend", lede,
-                    _card("Impressions", impressions) + _card("Saves, pin clicks and outbound clicks", engagement))
+    note = _content_type_note(data.organic_content_types)
+    return _section("organic", "Organic: daily trend", lede, _card("Impressions", impressions, note)
+                    + _card("Saves, pin clicks and outbound clicks", engagement, note))
+
+
+def _content_type_note(content_types: tuple[str, ...]) -> str:
+    """Which content type the account numbers are of: ORGANIC (organic activity only) or, where it is not stored,
+    ALL (paid activity included)."""
+    if content_types == ("ORGANIC",):
+        return "Account totals of <code>content_type = 'ORGANIC'</code>: organic activity only, no paid."
+    if content_types == ("ALL",):
+        return ("Account totals of <code>content_type = 'ALL'</code>: paid activity included (no "
+                "<code>ORGANIC</code> rows are stored for this range; see <code>PINTEREST_CONTENT_TYPES</code>).")
+    return ("Account totals of <code>content_type = 'ORGANIC'</code> where stored, else <code>'ALL'</code> "
+            "(paid activity included) on the days or accounts without <code>ORGANIC</code> rows.")
 
 
 def _top_pins(data: ReportData) -> str:

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import threading
 
 import numpy as np
 
 from pipelines.sandbox.hashing import uniform
-from pipelines.sandbox.organic_model import weekday_factor
+from pipelines.sandbox.organic_model import COUNT_METRICS, PROCESSING, reporting_factor, reporting_status, weekday_factor
 from pipelines.sandbox.world import World
 
 TODAY_PARTIAL_FACTOR = 0.45
@@ -45,6 +46,10 @@ CONVERSION_COUNTS = tuple(
     for suffix in (("", "_VALUE_IN_MICRO_DOLLAR") if has_value else ("",))
 ) + ("TOTAL_PAGE_VISIT",)
 BASE_COUNTS = DELIVERY_COUNTS + CONVERSION_COUNTS
+# The user account's metric counted by each delivery column of its ads (paid = first-party, the `_1` columns);
+# the account's other metrics have no paid activity.
+PAID_ACCOUNT_METRICS = {"IMPRESSION": "IMPRESSION_1", "PIN_CLICK": "CLICKTHROUGH_1", "OUTBOUND_CLICK": "OUTBOUND_CLICK_1",
+                        "SAVE": "REPIN_1", "VIDEO_START": "VIDEO_3SEC_VIEWS_1", "VIDEO_MRC_VIEW": "VIDEO_MRC_VIEWS_1"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,6 +125,39 @@ class AdsModel:
 
     def __init__(self, world: World):
         self.world = world
+        self._paid_cache: dict[int, np.ndarray] = {}
+        self._lock = threading.Lock()
+
+    def paid_account_counts_by_format(self, days: np.ndarray) -> np.ndarray:
+        """The user account's paid activity as its analytics report it: the delivery of the ads of the ad accounts
+        the user owns, shape (2 formats [standard, video], len(COUNT_METRICS), len(days)), reported as the organic
+        counts are (ESTIMATE days scaled down, PROCESSING days zero). Zero for a user without ads."""
+        missing = [d for d in days.tolist() if d not in self._paid_cache]
+        if missing:
+            computed = self._owned_ads_delivery(np.array(missing, dtype=np.int64))
+            with self._lock:
+                for j, d in enumerate(missing):
+                    self._paid_cache[d] = computed[:, :, j]
+        return np.stack([self._paid_cache[d] for d in days.tolist()], axis=-1) if len(days) else \
+            np.zeros((2, len(COUNT_METRICS), 0), dtype=np.int64)
+
+    def _owned_ads_delivery(self, days: np.ndarray) -> np.ndarray:
+        w = self.world
+        total = np.zeros((2, len(COUNT_METRICS), len(days)), dtype=np.int64)
+        owned = [i for i, is_owned in enumerate(w.ad_account_owned) if is_owned]
+        ads = np.concatenate([np.arange(r.start, r.stop) for r in map(w.ads_of_account, owned)] or [np.zeros(0, np.int64)])
+        # As the organic counts are reported: ESTIMATE days scaled down, PROCESSING days nothing yet.
+        factor = np.where(reporting_status(w.today_day, days) == PROCESSING, 0.0, reporting_factor(w.today_day, days))
+        for start in range(0, len(ads), _MAX_ADS_PER_CHUNK):
+            chunk = ads[start:start + _MAX_ADS_PER_CHUNK]
+            counts = self.ad_counts(chunk, days, Attribution())
+            video = w.ad_is_video[chunk]
+            for m, metric in enumerate(COUNT_METRICS):
+                if metric in PAID_ACCOUNT_METRICS:
+                    values = counts[PAID_ACCOUNT_METRICS[metric]]
+                    total[0, m] += values[~video].sum(axis=0)
+                    total[1, m] += values[video].sum(axis=0)
+        return np.floor(total * factor[None, None, :]).astype(np.int64)
 
     def ad_counts(self, ads: np.ndarray, days: np.ndarray, attribution: Attribution) -> dict[str, np.ndarray]:
         """Reported base counts per ad per day, shape (len(ads), len(days)), as of the world's today."""

@@ -99,9 +99,22 @@ def _apply_share_filters(request: Request, counts: dict[str, np.ndarray], days: 
         name, everything = _SPLIT_FILTERS[split_field]
         if filters[name] != everything:
             counts = om.split_counts(counts, organic.split_shares(split_field, days, key))[filters[name]]
-    if filters["content_type"] == "PAID":  # the account's organic pins have no paid activity
-        counts = {m: np.zeros_like(v) for m, v in counts.items()}
     return counts
+
+
+def _account_formats(request: Request, days: np.ndarray, content_type: str) -> dict[str, np.ndarray]:
+    """The account's counts per pin format, shape (len(COUNT_METRICS), len(days)), for the formats the content type
+    covers: ORGANIC its pins' own activity, PAID the delivery of the ads of the ad accounts it owns (zero without
+    ads), ALL both (so that ALL = ORGANIC + PAID for every count)."""
+    state = request.state
+    formats = {}
+    if content_type in ("ALL", "ORGANIC"):
+        organic = state.organic.account_counts_by_format(days)
+        formats.update(ORGANIC_IMAGE=organic[0], ORGANIC_VIDEO=organic[1])
+    if content_type in ("ALL", "PAID"):
+        paid = state.ads.paid_account_counts_by_format(days)
+        formats.update(ADS_STANDARD=paid[0], ADS_VIDEO=paid[1])
+    return formats
 
 
 def user_account_analytics(request: Request) -> Reply:
@@ -112,13 +125,12 @@ def user_account_analytics(request: Request) -> Reply:
     split_field = enum_param(q, "split_field", enums.USER_ACCOUNT_SPLIT_FIELDS, "NO_SPLIT")
     filters = _account_filters(request)
     days = _day_range(start, end)
-    by_format = state.organic.account_counts_by_format(days)
-    formats = {"ORGANIC_IMAGE": by_format[0], "ORGANIC_VIDEO": by_format[1]}
+    formats = _account_formats(request, days, filters["content_type"])
     if filters["pin_format"] != "ALL":
         formats = {name: arr if name == filters["pin_format"] else np.zeros_like(arr) for name, arr in formats.items()}
     per_format = {name: _apply_share_filters(request, {m: arr[i] for i, m in enumerate(om.COUNT_METRICS)}, days, filters)
                   for name, arr in formats.items()}
-    total = {m: per_format["ORGANIC_IMAGE"][m] + per_format["ORGANIC_VIDEO"][m] for m in om.COUNT_METRICS}
+    total = {m: sum(counts[m] for counts in per_format.values()) for m in om.COUNT_METRICS}
     filter_name, everything = _SPLIT_FILTERS.get(split_field, ("", ""))
     if split_field == "NO_SPLIT":
         buckets = {"all": total}
@@ -128,7 +140,10 @@ def user_account_analytics(request: Request) -> Reply:
     elif split_field == "PIN_FORMAT":
         buckets = per_format
     else:
-        buckets = om.split_counts(total, state.organic.split_shares(split_field, days, _account_split_key(request)))
+        # Each format split on its own, then summed: a bucket of ALL is then exactly its ORGANIC plus its PAID bucket.
+        shares = state.organic.split_shares(split_field, days, _account_split_key(request))
+        split_formats = [om.split_counts(counts, shares) for counts in per_format.values()]
+        buckets = {name: {m: sum(split[name][m] for split in split_formats) for m in om.COUNT_METRICS} for name, _ in shares}
     statuses = state.organic.account_statuses(days)
     dates = _iso_dates(days)
     return Reply({name: analytics_block(dates, statuses, counts, metrics) for name, counts in buckets.items()})
