@@ -11,13 +11,13 @@ import pytest
 
 from pipelines import settings
 from pipelines.api_enums import USER_ACCOUNT_METRIC_TYPES
-from pipelines.lake import Lake, keyed
+from pipelines.lake import Lake, keyed, read_fact_file
 from pipelines.organic.extract import PinRef, extract_organic, plan_organic
 from pipelines.planning import DateRange
 from pipelines.quality import ORGANIC_CHECKS
 from pipelines.raw_zone import RawZone
 from pipelines.sandbox.organic_model import COUNT_METRICS, RATIO_METRICS
-from pipelines.tables import DAILY_STATUS, METRIC_DAILY
+from pipelines.tables import DAILY_STATUS, DAILY_STATUS_KEY, METRIC_DAILY
 from pipelines.warehouse import Warehouse
 from tests.client_support import make_client, server_stats
 from tests.conftest import TODAY
@@ -129,6 +129,17 @@ def test_lake_files_written_before_content_types_load_as_all(tmp_path):
     assert all(outcome.passed for outcome in loaded.checks if outcome.check.blocking)
     with warehouse.connect(read_only=True) as con:
         assert con.execute("SELECT content_type, impression FROM user_account_daily").fetchall() == [("ALL", 7.0)]
+
+
+def test_a_lake_file_written_before_content_types_reads_with_content_type_all_after_split_value(tmp_path):
+    lake = Lake(tmp_path / "lake")
+    key = {"date": END, "entity_type": "user_account", "entity_id": USER, "split_field": "NO_SPLIT", "split_value": "ALL"}
+    write_old_lake_file(lake, "daily_status", [{**key, "data_status": "READY", "is_final": True,
+                                                "extracted_at": dt.datetime(2026, 11, 20, tzinfo=dt.timezone.utc)}],
+                        DAILY_STATUS)
+    path = lake.files("daily_status", [END], "organic")[0]
+    assert read_fact_file(path).schema.names == DAILY_STATUS.names
+    assert read_fact_file(path, list(DAILY_STATUS_KEY)).to_pylist() == [{**key, "content_type": "ALL"}]
 
 
 def test_a_warehouse_created_before_content_types_gets_the_column_with_its_rows_as_all(tmp_path):
