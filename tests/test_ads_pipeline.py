@@ -168,7 +168,7 @@ def test_a_report_failing_twice_stops_the_run_naming_it_and_loads_nothing(make_s
     pipeline_env(monkeypatch, tmp_path, server, TODAY, PINTEREST_REPORT_POLL_SECONDS="0.01")
     assert run(dt.date(2026, 6, 1), TODAY - dt.timedelta(days=85), only="ads") == 1
     err = capsys.readouterr().err
-    assert "report ADVERTISER 2026-06-01..2026-08-29 ended FAILED" in err
+    assert "report ADVERTISER 2026-06-01..2026-08-30 ended FAILED" in err
     assert not (tmp_path / "lake" / "metric_daily").exists()
     assert not (tmp_path / "warehouse.duckdb").exists()
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from pipelines import settings
 from pipelines.sandbox import SandboxConfig, running_sandbox
 from tests.client_support import server_stats
 from tests.conftest import TODAY, UNLIMITED
@@ -87,8 +88,9 @@ def test_a_token_expiring_under_concurrent_calls_is_refreshed_once_and_persisted
     thread meets a 401 (each call also takes 100 ms, so they are all in flight together), yet exactly one
     refresh happens, its rotated refresh token is saved (0600), and the run completes with all its data."""
     pins, boards, splits = WORLD["pins"], WORLD["boards"], 1  # APP_TYPE, the default split
+    content_types = len(settings.DEFAULT_CONTENT_TYPES)
     sequential_calls = (1 + math.ceil(boards / 250) + math.ceil(pins / 250)  # user account, board and pin pages
-                        + 1 + splits + 1)  # unsplit and split account analytics, the first bulk pin batch
+                        + content_types * (1 + splits) + 1)  # account analytics per content type, the first bulk batch
     server = make_sandbox(**WORLD, token_max_calls=sequential_calls, latency_ms=100)
     pin_batches = bulk_pin_calls_per_window(server.state.world)
     assert pin_batches - 1 <= sequential_calls  # so the refreshed token lasts until the end: one refresh only
