@@ -21,6 +21,7 @@ from pipelines.ads.extract import extract_ads
 from pipelines.ads.normalize import ADS
 from pipelines.lake import AD_ACCOUNT, identity
 from pipelines.pinterest.errors import AuthError
+from pipelines.planning import REPORT_BACK_DAYS
 from pipelines.quality import ADS_CHECKS
 from pipelines.tables import METRIC_DAILY
 
@@ -112,9 +113,10 @@ def ads_raw(context: dg.AssetExecutionContext, pinterest: PinterestResource, sto
     """Raw answers of ads analytics (granularity DAY) at the ad account, campaign, ad group and ad levels for
     the partition range, Pinterest account after account. Calls per ad account per 90-day window: 1 +
     ceil(campaigns/250) + ceil(ad groups/250) + ceil(ads/250), where ad groups and ads of campaigns without
-    any row in the window are left out; plus about log2(30) metrics_ready_state calls to find which recent
-    days are final. Dates older than 90 days (up to 914) come from async reports: one per ad account, level
-    and 186 days."""
+    any row in the window are left out; plus one metrics_ready_state call in the usual case (a binary search
+    when the newest date past the attribution window is not ready yet) to find which days are final. Dates
+    older than the sync endpoints' reach (89 days back, one day inside the API's 90) come from async reports
+    (up to 913 days back, one inside the API's 914): one per ad account, level and 186 days."""
     requested = partition_range(context)
 
     def extract(account: Account, stats):
@@ -129,7 +131,8 @@ def ads_raw(context: dg.AssetExecutionContext, pinterest: PinterestResource, sto
     done = list(results.done.values())
     beyond = next((s.beyond_reports for s, _ in done if s.beyond_reports), None)
     if beyond:
-        context.log.warning(f"{beyond} is older than even async reports serve (914 days): not requested")
+        context.log.warning(f"{beyond} is older than async reports are asked for ({REPORT_BACK_DAYS} days back, one day inside "
+                            "the API's 914): not requested")
     yield dg.MaterializeResult(metadata={
         "range": str(requested), "analytics_calls": sum(s.analytics_calls for s, _ in done),
         "ready_state_calls": sum(s.ready_state_calls for s, _ in done),

@@ -19,7 +19,7 @@ from pipelines.organic.dimensions import BOARDS, PINS, USER_ACCOUNTS, OrganicDim
 from pipelines.organic.extract import ExtractSummary, extract_organic, plan_organic
 from pipelines.organic.source import ORGANIC
 from pipelines.pinterest.errors import shown_value
-from pipelines.planning import DateRange
+from pipelines.planning import SYNC_BACK_DAYS, DateRange
 from pipelines.quality import ORGANIC_CHECKS
 from pipelines.tables import METRIC_DAILY
 
@@ -116,7 +116,8 @@ def organic_raw(context: dg.AssetExecutionContext, pinterest: PinterestResource,
     """Raw answers of user-account and pin analytics for the partition range, gzipped in the raw zone
     (immutable), account after account. Calls per account:
     ceil(days/90) x (content types x (1 + splits) + ceil(standard pins/100) + ceil(video pins/100)).
-    Dates older than the API's 90-day window are not requested: they are reported as unreachable."""
+    Dates older than 89 days back (one day inside the API's 90-day window) are not requested: they are
+    reported as unreachable."""
     requested = partition_range(context)
     plans = []
 
@@ -142,7 +143,8 @@ def organic_raw(context: dg.AssetExecutionContext, pinterest: PinterestResource,
     results = for_each_account(context, pinterest, extract)
     unreachable = plans[0].unreachable if plans else None
     if unreachable:
-        context.log.warning(f"{unreachable} is older than the API's 90-day window: not requested; "
+        context.log.warning(f"{unreachable} is older than {SYNC_BACK_DAYS} days back (one day inside the API's 90-day "
+                            "window): not requested; "
                             "the lake keeps what earlier runs stored, and the raw zone can re-normalize it")
     done = list(results.done.values())
     yield dg.MaterializeResult(metadata={

@@ -44,7 +44,7 @@ def daily_range(scheduled: dt.datetime) -> tuple[dt.date, dt.date]:
              execution_timezone="UTC", default_status=dg.DefaultScheduleStatus.STOPPED)
 def daily_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     """Every day (06:00 UTC by default, PINTEREST_SCHEDULE_CRON): the last max(PINTEREST_ORGANIC_REPULL_DAYS,
-    PINTEREST_ADS_REPULL_DAYS) complete days (30 by default), as one run, so recent values are replaced
+    PINTEREST_ADS_REPULL_DAYS) complete days (33 by default), as one run, so recent values are replaced
     until they are final."""
     start, end = daily_range(context.scheduled_execution_time)
     return dg.RunRequest(run_key=f"daily-{end}", tags={

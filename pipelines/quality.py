@@ -69,8 +69,9 @@ _METRIC_ROW = f"{_KEY}, value"
 # their numbers stay preliminary until someone re-runs them (all dates of the source, not only the run's).
 _STALE_NOT_FINAL = Check(
     "no_stale_preliminary_rows",
-    "no day older than the daily re-pull window is still PROCESSING/ESTIMATE (organic) or inside the attribution "
-    "window (ads): such days would keep preliminary numbers; re-run them or widen the re-pull window",
+    "no day older than the daily re-pull window is still PROCESSING/ESTIMATE (organic) or not final (ads: its "
+    "attribution window not passed or metrics_ready_state not ready yet): such days would keep preliminary numbers; "
+    "re-run them or widen the re-pull window",
     "SELECT date, entity_type, entity_id, split_field, split_value, content_type, data_status FROM daily_status "
     "WHERE entity_type IN (SELECT unnest($types::VARCHAR[])) AND NOT is_final "
     "AND (data_status IS NULL OR data_status IN ('PROCESSING', 'ESTIMATE')) AND date < $stale_before", blocking=False)

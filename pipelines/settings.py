@@ -9,6 +9,8 @@ import urllib.parse
 from collections.abc import Mapping
 from pathlib import Path
 
+from pipelines.planning import SYNC_BACK_DAYS
+
 DEFAULT_API_BASE_URL = "https://api.pinterest.com/v5"
 
 
@@ -49,8 +51,8 @@ def today(env: Mapping[str, str] = os.environ) -> dt.date:
 
 
 def start_date(env: Mapping[str, str] = os.environ, remember: bool = True) -> dt.date:
-    """PINTEREST_START_DATE, the first daily partition. Default: 89 days before today, so a fresh
-    install's full backfill is inside the API's 90-day window; chosen once and kept in
+    """PINTEREST_START_DATE, the first daily partition. Default: 89 days before today (SYNC_BACK_DAYS, one day
+    inside the API's 90-day window), so a fresh install's full backfill is inside it; chosen once and kept in
     PINTEREST_ETL_HOME/start_date so the partitions do not move from day to day (not kept when not `remember`)."""
     text = env.get("PINTEREST_START_DATE")
     if text:
@@ -64,7 +66,7 @@ def start_date(env: Mapping[str, str] = os.environ, remember: bool = True) -> dt
             return dt.date.fromisoformat(remembered.read_text().strip())
         except ValueError:
             raise SettingsError(f"{remembered} does not hold a date as YYYY-MM-DD; fix or delete it") from None
-    chosen = today(env) - dt.timedelta(days=89)
+    chosen = today(env) - dt.timedelta(days=SYNC_BACK_DAYS)
     if not remember:
         return chosen
     try:
@@ -306,16 +308,25 @@ def load_dotenv(path: Path = Path(".env"), env: dict[str, str] | None = None) ->
         target.setdefault(key.strip().removeprefix("export ").strip(), value.strip().strip("'\""))
 
 
-REPULL_DAYS = {"organic": ("PINTEREST_ORGANIC_REPULL_DAYS", 5), "ads": ("PINTEREST_ADS_REPULL_DAYS", 30)}
+REPULL_DAYS = {"organic": ("PINTEREST_ORGANIC_REPULL_DAYS", 5), "ads": ("PINTEREST_ADS_REPULL_DAYS", None)}
+# Days past the attribution window a date is still re-pulled by default: its books may close
+# (metrics_ready_state) a little after the window has passed, and it is final only when both hold.
+READY_LAG_DAYS = 3
 
 
 def repull_days(source: str, env: Mapping[str, str] = os.environ) -> int:
     """How many recent days the daily run pulls again for a source, because their numbers may still change:
     PINTEREST_ORGANIC_REPULL_DAYS (5: organic days stay PROCESSING/ESTIMATE a few days) and
-    PINTEREST_ADS_REPULL_DAYS (30: conversions change for the attribution window)."""
+    PINTEREST_ADS_REPULL_DAYS (default: the attribution window plus READY_LAG_DAYS, 33 with the default
+    30-day windows, at most 89: an ads date is final only once its window has passed and metrics_ready_state
+    says ready, so it must still be re-pulled then). A window of up to 89 days costs the same calls as one day."""
     name, default = REPULL_DAYS[source]
-    text = env.get(name) or str(default)
-    if not text.isdigit() or not 1 <= int(text) <= 90:
+    text = (env.get(name) or "").strip()
+    if not text:
+        if default is not None:
+            return default
+        return min(ads_attribution(env).settle_days + READY_LAG_DAYS, SYNC_BACK_DAYS)
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 90:
         raise SettingsError(f"{name} must be a whole number of days from 1 to 90 (got {text!r})")
     return int(text)
 

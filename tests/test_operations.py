@@ -18,11 +18,14 @@ import pytest
 from dagster._core.test_utils import freeze_time  # Dagster's own clock control for schedule/check tests
 
 from assets.schedules import daily_schedule, freshness_checks
+from pipelines import settings
 from pipelines.definitions import defs
 from tests.conftest import PARTITIONS_FIRST
 
 ROOT = Path(__file__).resolve().parents[1]
 UTC = dt.timezone.utc
+ATTRIBUTION_SETTINGS = ("PINTEREST_ADS_CLICK_WINDOW_DAYS", "PINTEREST_ADS_ENGAGEMENT_WINDOW_DAYS",
+                        "PINTEREST_ADS_VIEW_WINDOW_DAYS")
 
 
 def tick(when: dt.datetime) -> dg.RunRequest:
@@ -30,12 +33,22 @@ def tick(when: dt.datetime) -> dg.RunRequest:
         return daily_schedule(dg.build_schedule_context(instance=instance, scheduled_execution_time=when))
 
 
-def test_the_daily_tick_requests_the_trailing_30_days_as_one_run(monkeypatch):
-    for name in ("PINTEREST_ORGANIC_REPULL_DAYS", "PINTEREST_ADS_REPULL_DAYS"):
+def test_the_daily_tick_requests_the_trailing_33_days_as_one_run(monkeypatch):
+    """The attribution window (30 days) plus 3: an ads date is still re-pulled when its window has passed, to
+    become final once metrics_ready_state says ready."""
+    for name in ("PINTEREST_ORGANIC_REPULL_DAYS", "PINTEREST_ADS_REPULL_DAYS", *ATTRIBUTION_SETTINGS):
         monkeypatch.delenv(name, raising=False)
     request = tick(dt.datetime(2026, 11, 28, 6, 0, tzinfo=UTC))
     assert request.run_key == "daily-2026-11-27"
-    assert request.partition_key_range == dg.PartitionKeyRange("2026-10-29", "2026-11-27")
+    assert request.partition_key_range == dg.PartitionKeyRange("2026-10-26", "2026-11-27")
+
+
+def test_the_default_ads_repull_follows_the_attribution_window(monkeypatch):
+    for name in ("PINTEREST_ORGANIC_REPULL_DAYS", "PINTEREST_ADS_REPULL_DAYS", *ATTRIBUTION_SETTINGS):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PINTEREST_ADS_CLICK_WINDOW_DAYS", "60")
+    assert settings.repull_days("ads") == 63
+    assert tick(dt.datetime(2026, 11, 28, 6, tzinfo=UTC)).partition_key_range.start == "2026-09-26"
     assert daily_schedule.job_name == "pinterest_daily" and daily_schedule.execution_timezone == "UTC"
 
 
