@@ -79,6 +79,7 @@ def test_the_daily_schedule_requests_yesterday_and_the_trailing_window_as_one_ru
     defs.resolve_job_def("pinterest_daily")
     context = dg.build_schedule_context(scheduled_execution_time=dt.datetime(2026, 11, 20, 6, tzinfo=dt.timezone.utc))
     request = daily_schedule(context)
-    assert request.tags["dagster/asset_partition_range_start"] == "2026-10-21"  # 30 days: the ads attribution window
+    # 33 days: the ads attribution window and 3 days for metrics_ready_state
+    assert request.tags["dagster/asset_partition_range_start"] == "2026-10-18"
     assert request.tags["dagster/asset_partition_range_end"] == "2026-11-19"
     assert request.run_key == "daily-2026-11-19"
