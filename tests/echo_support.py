@@ -7,7 +7,10 @@ As in `hostile_support`, the first path segment picks the behaviour and the seco
 - `echo-401`: every API call 401 code 2 quoting the Authorization header it got, so the client refreshes;
   the token endpoint 400 quoting the form and the Authorization header;
 - `echo-400`: every API call 400 code 1 quoting the Authorization header (the token endpoint as above);
-- `wait`: 429 code 8 with the header of the argument (`Retry-After=86400`), the token endpoint too;
+- `wait`: 429 code 8 with the headers of the argument (`Retry-After=86400`, several joined by `&`:
+  `Retry-After=2&X-RateLimit-Reset=67150`; `-` for none, as the official description declares), the token
+  endpoint too;
+- `later-400`: 400 code 12 whose message asks to retry after the argument's seconds;
 - `deep`: a 200 whose body is a JSON array nested 200,000 deep, the token endpoint too;
 - `ok`: 200 with a user account.
 
@@ -84,8 +87,10 @@ def _handler(server: EchoServer) -> type[http.server.BaseHTTPRequestHandler]:
             elif behaviour == "forge":  # a message forging a log line, repainting the terminal, hiding a token
                 self._answer(400, json.dumps({"code": 1, "message": FORGED_MESSAGE}).encode())
             elif behaviour == "wait":
-                name, _, value = argument.partition("=")
-                self._answer(429, b'{"code": 8, "message": "rate limited"}', {name: value})
+                headers = dict(urllib.parse.parse_qsl(argument)) if argument != "-" else {}
+                self._answer(429, b'{"code": 8, "message": "rate limited"}', headers)
+            elif behaviour == "later-400":
+                self._answer(400, json.dumps({"code": 12, "message": f"Retry after {argument} seconds"}).encode())
             elif behaviour == "deep":
                 self._answer(200, DEEP_JSON)
             else:

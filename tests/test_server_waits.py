@@ -4,14 +4,17 @@ Against a real HTTP server whose 429s carry the hint under test; the client's cl
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 import requests
 
 from pipelines import settings
 from pipelines.pinterest.budgets import RateBudgets
 from pipelines.pinterest.client import ClientConfig, PinterestClient
-from pipelines.pinterest.errors import AuthError, RateLimitedError, TransportError
-from pipelines.pinterest.oauth import request_tokens
+from pipelines.pinterest.credentials import Secret, Tokens
+from pipelines.pinterest.errors import AuthError, DailyQuotaError, RateLimitedError, TransportError
+from pipelines.pinterest.oauth import TokenManager, request_tokens
 from pipelines.pinterest.retries import RetryPolicy
 from pipelines.pinterest.transport import HttpLimits
 from tests.client_support import HIGH_BUDGETS, SIMULATOR_APP, make_client
@@ -19,7 +22,7 @@ from tests.conftest import TODAY
 from tests.echo_support import EchoServer
 
 THREE_ATTEMPTS = RetryPolicy(max_attempts=3)
-FAR_HINTS = ["Retry-After=86400", "X-RateLimit-Reset=1e9", "Retry-After=Fri, 31 Dec 9999 23:59:59 GMT"]
+FAR_HINTS = ["Retry-After=86400", "X-RateLimit-Reset=999999999", "Retry-After=Fri, 31 Dec 9999 23:59:59 GMT"]
 
 
 class VirtualTime:
@@ -48,8 +51,8 @@ def virtual_client(base_url: str, time: VirtualTime, retry: RetryPolicy = THREE_
 
 @pytest.mark.parametrize("hint", FAR_HINTS)
 def test_a_429_asking_to_wait_past_the_cap_stops_the_call_at_once_saying_when_to_run_again(api, hint):
-    """Retry-After: 86400 cost a day per call (the budget's block took the hint uncapped); a reset of 1e9 s or
-    an HTTP date in the year 9999, centuries."""
+    """Retry-After: 86400 cost a day per call (the budget's block took the hint uncapped); a reset of 999999999 s
+    (the largest read as seconds, not as a Unix time) or an HTTP date in the year 9999, centuries."""
     time = VirtualTime()
     requests_before = len(api.authorizations)
     with virtual_client(api.url("wait", hint), time) as client, pytest.raises(RateLimitedError) as failure:
@@ -98,3 +101,102 @@ def test_json_nested_deeper_than_the_parser_goes_is_an_unreadable_answer_not_a_c
         client.get("user_account/get")
     with requests.Session() as session, pytest.raises(AuthError, match="token request refused"):
         request_tokens(session, api.url("deep"), SIMULATOR_APP, {"grant_type": "refresh_token"})
+
+
+def test_a_429_without_any_hint_on_every_attempt_is_a_spent_quota_that_stops_the_clients_later_calls(api):
+    """The official description declares no rate-limit header: a hintless 429 code 8 on every attempt was a bare
+    RateLimitedError, and the client's other calls went on hitting the spent limit."""
+    time = VirtualTime()
+    requests_before = len(api.authorizations)
+    with virtual_client(api.url("wait"), time) as client:
+        with pytest.raises(DailyQuotaError) as stop:
+            client.get("user_account/get")
+        with pytest.raises(DailyQuotaError, match="found by an earlier user_account/get call"):
+            client.get("user_account/get")
+    assert len(api.authorizations) == requests_before + THREE_ATTEMPTS.max_attempts
+    message = str(stop.value)
+    assert "the org_read rate limit is spent: 3 attempts in a row were refused with HTTP 429" in message
+    assert "the API did not say when the limit resets (no Retry-After or X-RateLimit-Reset)" in message
+
+
+def test_threads_stop_once_one_call_has_spent_its_attempts_on_hintless_429s(api):
+    """12 calls on 4 threads made 56 requests: each call spent its own attempts."""
+    time = VirtualTime()
+    requests_before = len(api.authorizations)
+    with virtual_client(api.url("wait"), time) as client, pytest.raises(DailyQuotaError):
+        client.map(lambda _: client.get("user_account/get"), list(range(12)))
+    # Only the calls already in flight (one per thread) made attempts: not 12 calls x 3 attempts.
+    assert len(api.authorizations) - requests_before <= client.config.concurrency * THREE_ATTEMPTS.max_attempts
+
+
+def test_hints_that_disagree_are_a_quota_when_any_of_them_is_past_the_cap(api):
+    """Retry-After: 2 with X-RateLimit-Reset: 67150 (the reset of a daily quota) was retried every 2 s."""
+    time = VirtualTime()
+    with virtual_client(api.url("wait", "Retry-After=2&X-RateLimit-Reset=67150"), time) as client, \
+            pytest.raises(DailyQuotaError, match=r"the API asked to wait 67150 s \(18.7 hours\)"):
+        client.get("user_account/get")
+    assert time.sleeps == []
+
+
+def test_a_rate_limit_reset_given_as_a_unix_time_is_read_as_the_moment_it_names(api):
+    """X-RateLimit-Reset: 1796083200 (a Unix time) read as seconds said "run again after 2083"."""
+    reset = dt.datetime.now(dt.timezone.utc).replace(second=0, microsecond=0) + dt.timedelta(hours=5)
+    time = VirtualTime()
+    with virtual_client(api.url("wait", f"X-RateLimit-Reset={reset.timestamp():.0f}"), time) as client, \
+            pytest.raises(DailyQuotaError) as stop:
+        client.get("user_account/get")
+    assert f"Run again after {reset:%Y-%m-%d %H:%M} UTC" in str(stop.value)
+
+
+def test_a_unix_time_reset_years_away_is_not_named_as_a_date(api):
+    years_away = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=3 * 365)
+    time = VirtualTime()
+    with virtual_client(api.url("wait", f"X-RateLimit-Reset={years_away.timestamp():.0f}"), time) as client, \
+            pytest.raises(DailyQuotaError) as stop:
+        client.get("user_account/get")
+    message = str(stop.value)
+    assert "not plausible for a daily quota (try again tomorrow)" in message and str(years_away.year) not in message
+
+
+def test_a_unix_time_reset_within_the_cap_is_waited_out(api):
+    time = VirtualTime()
+    soon = dt.datetime.now(dt.timezone.utc).timestamp() + 30
+    with virtual_client(api.url("wait", f"X-RateLimit-Reset={soon:.0f}"), time) as client, pytest.raises(DailyQuotaError):
+        client.get("user_account/get")
+    assert len(time.sleeps) == 2 and all(wait <= 31 for wait in time.sleeps)  # not 1.8e9 s, nor capped 900 s
+
+
+def test_a_transient_400_asking_to_wait_past_the_cap_is_a_spent_quota(api):
+    time = VirtualTime()
+    requests_before = len(api.authorizations)
+    with virtual_client(api.url("later-400", "70000"), time) as client:
+        with pytest.raises(DailyQuotaError, match="the org_read rate limit is spent: the API asked to wait 70000 s"):
+            client.get("user_account/get")
+        with pytest.raises(DailyQuotaError, match="found by an earlier"):
+            client.get("user_account/get")
+    assert time.sleeps == [] and len(api.authorizations) == requests_before + 1
+
+
+def test_a_spent_quota_of_the_token_endpoint_stops_the_refresh_and_the_clients_later_calls(api):
+    """A 429 of oauth/token (it counts as org_read) was a bare RateLimitedError and later calls tried again."""
+    time = VirtualTime()
+    base_url = api.url("wait", "Retry-After=86400")
+    expired = Tokens(Secret("pina_EXPIRED"), Secret("pinr_SANDBOX"), expires_at=0.0, issued_at=0.0)
+    config = ClientConfig(base_url=base_url, today=lambda: TODAY, retry=THREE_ATTEMPTS)
+    session = requests.Session()
+    tokens = TokenManager(expired, session, base_url, SIMULATOR_APP, None, retry=THREE_ATTEMPTS)
+    requests_before = len(api.authorizations)
+    with PinterestClient(config, tokens, session=session, sleep=time.sleep, seed=1) as client:
+        with pytest.raises(DailyQuotaError, match="oauth/token: HTTP 429, Pinterest code 8: the org_read rate limit is spent"):
+            client.get("user_account/get")
+        with pytest.raises(DailyQuotaError, match="found by an earlier oauth/token call"):
+            client.get("user_account/get")
+    assert len(api.authorizations) == requests_before + 1 and time.sleeps == []
+
+
+def test_a_token_endpoint_refusing_every_attempt_with_hintless_429s_is_a_spent_quota(api):
+    time = VirtualTime()
+    with requests.Session() as session, pytest.raises(DailyQuotaError, match="the org_read rate limit is spent"):
+        request_tokens(session, api.url("wait"), SIMULATOR_APP, {"grant_type": "refresh_token"}, retry=THREE_ATTEMPTS,
+                       sleep=time.sleep)
+    assert len(time.sleeps) == THREE_ATTEMPTS.max_attempts - 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import datetime as dt
+import functools
 import json
 import logging
 import random
@@ -41,6 +42,7 @@ from pipelines.pinterest.retries import (
     capped_wait,
     is_spurious_window_refusal,
     is_transient_400,
+    quota_without_reset,
     refusal_to_wait,
     server_wait_seconds,
 )
@@ -296,7 +298,7 @@ class PinterestClient:
             waited = self.budgets.acquire(spec.category)
             self.stats.add(limiter_wait_seconds=waited)
             self._raise_if_quota_spent(spec.name)
-            token = self.tokens.access_token() if self.tokens else None
+            token = self._quota_checked(self.tokens.access_token) if self.tokens else None
             headers = {"Accept": "application/json"}
             if token is not None:
                 headers["Authorization"] = f"Bearer {token.reveal()}"
@@ -308,7 +310,7 @@ class PinterestClient:
             if failure.kind == "auth":
                 if refreshed or self.tokens is None or not self.tokens.can_refresh():
                     raise failure.error
-                self.tokens.refresh(token)
+                self._quota_checked(functools.partial(self.tokens.refresh, token))
                 refreshed = True
                 continue
             if failure.unanswered:
@@ -319,6 +321,9 @@ class PinterestClient:
                 if window_refusals > self.config.retry.window_refusal_retries or attempt == self.config.retry.max_attempts:
                     raise self._persistent_window_refusal(spec, query, failure.error, window_refusals)
             delay = self._backoff(attempt, failure.wait_hint)
+            if attempt == self.config.retry.max_attempts and failure.kind == "throttled":
+                raise self._spend_quota(DailyQuotaError(failure.error.status, failure.error.code, quota_without_reset(
+                    self.config.retry, attempt, spec.category), spec.name, failure.error.request_id))
             if attempt == self.config.retry.max_attempts or (failure.unanswered and clock.left() <= delay):
                 raise self._final_error(spec, url, attempt, failure)
             if failure.unanswered:
@@ -335,11 +340,23 @@ class PinterestClient:
         refusal = refusal_to_wait(self.config.retry, failure.wait_hint, category=spec.category)
         if refusal and failure.kind in ("throttled", "transient"):
             error = failure.error
-            if failure.kind == "transient":
-                raise type(error)(error.status, error.code, refusal, spec.name, error.request_id)
-            self._quota_spent = self._quota_spent or DailyQuotaError(error.status, error.code, refusal, spec.name,
-                                                                     error.request_id)
-            raise self._quota_spent
+            raise self._spend_quota(DailyQuotaError(error.status, error.code, refusal, spec.name, error.request_id))
+
+    def _spend_quota(self, error: DailyQuotaError) -> DailyQuotaError:
+        """Remember the first spent quota of this client (every later call, on any thread, stops with it) and
+        return the error to raise."""
+        with self._retry_lock:
+            self._quota_spent = self._quota_spent or error
+        return error
+
+    def _quota_checked(self, token_call: Callable[[], T]) -> T:
+        """A call of the token manager: a spent quota of the token endpoint (it counts as org_read) stops this
+        client's later calls like any other."""
+        try:
+            return token_call()
+        except DailyQuotaError as error:
+            self._spend_quota(error)
+            raise
 
     def _raise_if_quota_spent(self, name: str) -> None:
         spent = self._quota_spent
@@ -407,7 +424,9 @@ class PinterestClient:
         error = error_for_status(status)(status, code if isinstance(code, int) else None, message, spec.name, request_id)
         if status == 401 and code in (2, None):
             return _Failure("auth", "access token rejected", None, error)
-        hint = server_wait_seconds(answer.headers, message, secrets=secrets) if status in (400, *RETRYABLE_STATUSES) else None
+        hint = server_wait_seconds(answer.headers, message, secrets=secrets,
+                                   cap=self.config.retry.max_rate_limit_wait_seconds) \
+            if status in (400, *RETRYABLE_STATUSES) else None
         if status == 429:
             self.stats.add(throttled=1)
             return _Failure("throttled", "HTTP 429 (rate limited)", hint, error)

@@ -25,12 +25,13 @@ from pipelines.pinterest.credentials import (
     Tokens,
     clean_secret,
 )
-from pipelines.pinterest.errors import ApiUnreachableError, AuthError, RateLimitedError, TransportError, redacted
+from pipelines.pinterest.errors import ApiUnreachableError, AuthError, DailyQuotaError, TransportError, redacted
 from pipelines.pinterest.retries import (
     RETRYABLE_STATUSES,
     CallClock,
     RetryPolicy,
     backoff_seconds,
+    quota_without_reset,
     refusal_to_wait,
     server_wait_seconds,
 )
@@ -46,6 +47,8 @@ LOGIN_HINT = "run `pinterest-etl auth login` to authorize again"
 # Pinterest's code for a refused grant ("The authorization grant is invalid"): a refresh token or an
 # authorization code that is expired, revoked, already used or not Pinterest's.
 INVALID_GRANT_CODE = 283
+# The official description's x-ratelimit-category of POST /oauth/token: a refresh spends the org_read quota.
+TOKEN_CATEGORY = "org_read"
 
 
 def consent_page_url(base_url: str) -> str:
@@ -107,10 +110,12 @@ def request_tokens(session: requests.Session, base_url: str, app: AppCredentials
                                 f"{shown_message} ({_refusal_hint(answer.status, code, app, form.get('grant_type'))})",
                                 "oauth/token", request_id)
             failure = f"token request answered HTTP {answer.status}"
-            hint = server_wait_seconds(answer.headers, message, secrets=secrets_sent)
-            if answer.status == 429 and (refusal := refusal_to_wait(retry, hint)):
-                raise RateLimitedError(429, code, refusal, "oauth/token", request_id)
+            hint = server_wait_seconds(answer.headers, message, secrets=secrets_sent, cap=retry.max_rate_limit_wait_seconds)
+            if answer.status == 429 and (refusal := refusal_to_wait(retry, hint, category=TOKEN_CATEGORY)):
+                raise DailyQuotaError(429, code, refusal, "oauth/token", request_id)
         throttled = isinstance(answer, Answer) and answer.status == 429
+        if throttled and attempt == retry.max_attempts:
+            raise DailyQuotaError(429, code, quota_without_reset(retry, attempt, TOKEN_CATEGORY), "oauth/token", request_id)
         if not throttled:
             clock.spend(time.monotonic() - started)
         delay = backoff_seconds(retry, attempt, hint, rng)

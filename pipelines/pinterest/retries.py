@@ -61,26 +61,44 @@ def is_spurious_window_refusal(status: int, code: int | None, message: str) -> b
     return status == 400 and code == 1 and SPURIOUS_WINDOW_REFUSAL in (message or "").lower()
 
 
-def server_wait_seconds(headers, message: str = "", now: float | None = None, secrets: Iterable[str] = ()) -> float | None:
-    """The server's own hint, in order: Retry-After, X-RateLimit-Reset (seconds), "Retry after N seconds".
-    A header that is not a valid value is ignored with a warning (the usual backoff applies) showing it
-    without `secrets` (a server may echo them)."""
+# X-RateLimit-Reset counts seconds until the reset; a value this large can only be a moment (a Unix time): about
+# 31 years of seconds, while a reset is hours away at most.
+EPOCH_THRESHOLD_SECONDS = 1_000_000_000
+# A daily quota resets within a day; a reset further away than this is not named as a date (it is not plausible).
+PLAUSIBLE_RESET_SECONDS = 2 * 86_400
+
+
+def server_wait_seconds(headers, message: str = "", now: float | None = None, secrets: Iterable[str] = (),
+                        cap: float | None = None) -> float | None:
+    """The server's own hint: Retry-After, else X-RateLimit-Reset (seconds, or a Unix time), else "Retry after
+    N seconds" in the message. When hints disagree and any of them is longer than `cap` (the longest wait the
+    client honours), the longest wins: a server announcing a daily reset is out of quota, whatever a short
+    Retry-After says. A header that is not a valid value is ignored with a warning (the usual backoff applies)
+    showing it without `secrets` (a server may echo them)."""
+    now = time.time() if now is None else now
+    hints = []
     retry_after = headers.get("Retry-After")
     if retry_after:
-        wait = retry_after_seconds(retry_after, time.time() if now is None else now)
-        if wait is not None:
-            return wait
-        log.warning("ignoring the header Retry-After: %r (neither whole seconds nor an HTTP date)",
-                    redacted(retry_after, secrets)[:40])
+        wait = retry_after_seconds(retry_after, now)
+        if wait is None:
+            log.warning("ignoring the header Retry-After: %r (neither whole seconds nor an HTTP date)",
+                        redacted(retry_after, secrets)[:40])
+        else:
+            hints.append(wait)
     reset = headers.get("X-RateLimit-Reset")
     if reset:
-        wait = reset_seconds(reset)
-        if wait is not None:
-            return wait
-        log.warning("ignoring the header X-RateLimit-Reset: %r (not a finite, non-negative number of seconds)",
-                    redacted(reset, secrets)[:40])
+        wait = reset_seconds(reset, now)
+        if wait is None:
+            log.warning("ignoring the header X-RateLimit-Reset: %r (not a finite, non-negative number of seconds)",
+                        redacted(reset, secrets)[:40])
+        else:
+            hints.append(wait)
     match = _RETRY_AFTER_IN_MESSAGE.search(message or "")
-    return float(match.group(1)) if match else None
+    if match:
+        hints.append(float(match.group(1)))
+    if not hints:
+        return None
+    return max(hints) if cap is not None and max(hints) > cap else hints[0]
 
 
 def retry_after_seconds(value: str, now: float) -> float | None:
@@ -99,13 +117,19 @@ def retry_after_seconds(value: str, now: float) -> float | None:
     return max(moment.timestamp() - now, 0.0)
 
 
-def reset_seconds(value: str) -> float | None:
-    """X-RateLimit-Reset as Pinterest sends it: seconds until the window resets, a finite number >= 0."""
+def reset_seconds(value: str, now: float | None = None) -> float | None:
+    """X-RateLimit-Reset: seconds until the window resets (as Pinterest sends it), or, for a value of
+    EPOCH_THRESHOLD_SECONDS or more, the Unix time of the reset (as GitHub and others send it), as the seconds
+    from `now` (none for a moment past). A finite number >= 0, else None."""
     try:
         seconds = float(value)
     except ValueError:
         return None
-    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+    if not (math.isfinite(seconds) and seconds >= 0):
+        return None
+    if seconds >= EPOCH_THRESHOLD_SECONDS:
+        return max(seconds - (time.time() if now is None else now), 0.0)
+    return seconds
 
 
 @dataclasses.dataclass
@@ -145,12 +169,35 @@ def refusal_to_wait(policy: RetryPolicy, hint: float | None, now: float | None =
     or a nonsensical hint), naming the rate-limit `category` and when to try again; None for a wait within the cap."""
     if hint is None or hint <= policy.max_rate_limit_wait_seconds:
         return None
-    try:
-        until = dt.datetime.fromtimestamp((time.time() if now is None else now) + hint, dt.timezone.utc)
-        when = f"after {until:%Y-%m-%d %H:%M} UTC"
-    except (OverflowError, ValueError, OSError):
-        when = "at a time the API did not give plausibly; try again tomorrow"
     limit = f"the {category} rate limit is spent: " if category else ""
-    return (f"{limit}the API asked to wait {hint:.0f} s ({hint / 3600:.1f} hours; likely a daily quota), longer than "
+    return (f"{limit}the API asked to wait {_duration(hint)} (likely a daily quota), longer than "
             f"PINTEREST_MAX_RATE_LIMIT_WAIT_SECONDS ({policy.max_rate_limit_wait_seconds:g} s); stopping instead of "
-            f"waiting. Run again {when}")
+            f"waiting. Run again {_reset_moment(hint, now)}")
+
+
+def quota_without_reset(policy: RetryPolicy, attempts: int, category: str | None = None) -> str:
+    """Why a call stops when every attempt was refused with a 429 and no answer said when to try again (the
+    official description declares no rate-limit header): the limit is spent for longer than the backoff covers."""
+    limit = f"the {category} rate limit is spent: " if category else ""
+    return (f"{limit}{attempts} attempts in a row were refused with HTTP 429 over about "
+            f"{_duration(_backoff_span(policy, attempts))} of backoff, and the API did not say when the limit resets "
+            f"(no Retry-After or X-RateLimit-Reset); likely a daily quota: stopping instead of calling again. "
+            f"Run again later (a daily quota resets by the next day)")
+
+
+def _backoff_span(policy: RetryPolicy, attempts: int) -> float:
+    """The longest total backoff before the last of `attempts` attempts (each wait at its ceiling)."""
+    return sum(min(policy.backoff_max_seconds, policy.backoff_base_seconds * 2 ** (n - 1)) for n in range(1, attempts))
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 3600 else f"{seconds:.0f} s ({seconds / 3600:.1f} hours)"
+
+
+def _reset_moment(hint: float, now: float | None) -> str:
+    """When to run again: the reset as a UTC time, unless it is further away than a daily quota can be."""
+    if hint > PLAUSIBLE_RESET_SECONDS:
+        return (f"later: the reset the API gave is {hint / 86_400:.0f} days away, not plausible for a daily quota "
+                "(try again tomorrow)")
+    until = dt.datetime.fromtimestamp((time.time() if now is None else now) + hint, dt.timezone.utc)
+    return f"after {until:%Y-%m-%d %H:%M} UTC"
