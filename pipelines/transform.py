@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -174,6 +175,8 @@ class _Staged:
     identities: pa.Array  # per answer number, the identity whose lake files its rows go to
     answers: pa.Table  # per answer number, _ANSWERS
     ancestry: Callable[[], pa.Table]  # ANCESTRY of every raw zone, read when first needed
+    coverage: pa.Table  # one row per entity an answer's coverage holds (_coverage_of)
+    recency: pa.Array  # per answer number, its place among the answers from the oldest (_recency_of)
 
 
 def stage(folder: Path, zones: list[RawZone], requested: DateRange, source: Source) -> _Staged:
@@ -220,8 +223,27 @@ def stage(folder: Path, zones: list[RawZone], requested: DateRange, source: Sour
     empty = PIN_LIFETIME.append(pa.field(_SOURCE, pa.int64())).empty_table()
     ancestry = functools.cache(lambda: pa.concat_tables(
         [ANCESTRY.empty_table(), *(source.ancestry(zone) for zone in zones if source.ancestry)]))
+    answered = pa.Table.from_pylist(answers, _ANSWERS)
     return _Staged(files, metric, status, pa.concat_tables([empty, *lifetime]), unrequested,
-                   pa.array(identities, pa.string()), pa.Table.from_pylist(answers, _ANSWERS), ancestry)
+                   pa.array(identities, pa.string()), answered, ancestry, _coverage_of(answered), _recency_of(answered))
+
+
+def _coverage_of(answers: pa.Table) -> pa.Table:
+    """The answers' coverage with one row per covered entity: _SOURCE, entity_type, entity_id, split_field,
+    split_value, content_type, first_date, last_date, final_up_to, extracted_at."""
+    covering = answers.filter(pc.is_valid(answers.column("entity_ids")))
+    entity_ids = covering.column("entity_ids").combine_chunks()
+    return (covering.drop_columns(["entity_ids", "requested_metrics"]).take(pc.list_parent_indices(entity_ids))
+            .append_column("entity_id", pc.list_flatten(entity_ids)))
+
+
+def _recency_of(answers: pa.Table) -> pa.Array:
+    """Per answer number (answers are numbered 0, 1, ... as read), its place when ordered from the oldest: by
+    extracted_at, then by the number (the later read is the newer)."""
+    order = pc.sort_indices(answers, [("extracted_at", "ascending"), (_SOURCE, "ascending")]).to_numpy()
+    places = np.empty(len(order), np.int64)
+    places[order] = np.arange(len(order))
+    return pa.array(places)
 
 
 def _answer(number: int, record: RawRecord, rows: Normalized) -> dict:
@@ -261,36 +283,100 @@ def choose_newest(con: duckdb.DuckDBPyConnection, staged: _Staged,
     Answers without coverage (organic) leave a final value in place that the winning final answer lacks although its
     request asked for it (absent is not zero: an empty or partial READY day does not wipe READY values): per key and
     metric the newest final value stays, so such a key may mix metrics of two final answers. A metric the request
-    did not ask for (a narrower metric_types) is not rescued. Keys of one answer (a range fetched once, no newer
-    covering answer) are not ranked."""
+    did not ask for (a narrower metric_types) is not rescued.
+    A date where no answer takes anything from another (every key's newest answer wins and no other answer has a row
+    for it: a range fetched once, also when a parent's coverage reaches its children) keeps its staged rows as they
+    are, without ranking (`_ranked`)."""
     status, metric = _rows_of(staged.status, date), _rows_of(staged.metric, date)
+    claims = _claims(staged, date, status)
+    keys = _claimed_keys(claims, staged.recency)
+    if pc.all(keys.column("uncontested")).as_py() is not False:
+        return status, metric, 0, keys.filter(pc.equal(keys.column("rows"), 0)).select(DAILY_STATUS_KEY)
+    return _ranked(con, staged, status, metric, claims)
+
+
+# Each answer's claim on one of a date's keys: its row (has_row), or the key inside its coverage.
+_CLAIMS = pa.schema([*(DAILY_STATUS.field(name) for name in DAILY_STATUS_KEY), (_SOURCE, pa.int64()),
+                     ("final", pa.bool_()), ("extracted_at", DAILY_STATUS.field("extracted_at").type),
+                     ("has_row", pa.bool_())])
+
+
+def _claims(staged: _Staged, date: dt.date, status: pa.Table) -> pa.Table:
+    """Every answer's claims on the date's keys (_CLAIMS): its rows, and the keys its coverage holds."""
+    return pa.concat_tables([_row_claims(status), _covered_claims(staged, date, status)])
+
+
+def _row_claims(status: pa.Table) -> pa.Table:
+    """The claims of a date's staged status rows (_CLAIMS)."""
+    return pa.table([*(status.column(name) for name in (*DAILY_STATUS_KEY, _SOURCE)),
+                     pc.fill_null(status.column("is_final"), False), status.column("extracted_at"),
+                     pa.repeat(pa.scalar(True), status.num_rows)], schema=_CLAIMS)
+
+
+def _covered_claims(staged: _Staged, date: dt.date, status: pa.Table) -> pa.Table:
+    """Every claim the answers' coverage makes on the date's keys (_CLAIMS, has_row false), widened to the
+    descendants of each entity an answer covers without a row (the ancestry is read only when there is one)."""
+    day = pa.scalar(date, pa.date32())
+    coverage = staged.coverage
+    on_date = coverage.filter(pc.and_(pc.less_equal(coverage.column("first_date"), day),
+                                      pc.greater_equal(coverage.column("last_date"), day)))
+    direct = pa.table([pa.repeat(day, on_date.num_rows), *(on_date.column(name) for name in (*DAILY_STATUS_KEY[1:], _SOURCE)),
+                       pc.less_equal(day, on_date.column("final_up_to")), on_date.column("extracted_at"),
+                       pa.repeat(pa.scalar(False), on_date.num_rows)], schema=_CLAIMS)
+    answer_keys = [*DAILY_STATUS_KEY, _SOURCE]
+    rowless = direct.join(status.select(answer_keys), answer_keys, join_type="left anti", use_threads=False) \
+        if direct.num_rows else direct
+    if not rowless.num_rows or not (ancestry := staged.ancestry()).num_rows:
+        return direct
+    descendants = rowless.join(ancestry.rename_columns(["descendant_type", "descendant_id", "entity_type", "entity_id"]),
+                               ["entity_type", "entity_id"], join_type="inner", use_threads=False)
+    widened = descendants.drop_columns(["entity_type", "entity_id"]).rename_columns(
+        {"descendant_type": "entity_type", "descendant_id": "entity_id"}).select(_CLAIMS.names).cast(_CLAIMS)
+    return pa.concat_tables([direct, widened])
+
+
+def _claimed_keys(claims: pa.Table, recency: pa.Array) -> pa.Table:
+    """Per key of the claims: the number of answers with a row for it (`rows`), and whether no answer takes
+    anything from another there (`uncontested`): the answer that wins it (final first, then the newest) is its newest
+    claim, and no other claim has a row. Ranked by each answer's place among all answers (`recency`), so that a
+    final claim outranks every claim that is not."""
+    answers = len(recency)
+    place = pc.take(recency, claims.column(_SOURCE))
+    ranked = pa.table({**{name: claims.column(name) for name in DAILY_STATUS_KEY}, "newest": place,
+                       "top": pc.if_else(claims.column("final"), pc.add(place, answers), place),
+                       "row_place": pc.if_else(claims.column("has_row"), place, -1),
+                       "rows": pc.cast(claims.column("has_row"), pa.int64())})
+    keys = ranked.group_by(list(DAILY_STATUS_KEY), use_threads=False).aggregate(
+        [("newest", "max"), ("top", "max"), ("row_place", "max"), ("rows", "sum")])
+    newest, top, rows = keys.column("newest_max"), keys.column("top_max"), keys.column("rows_sum")
+    winner = pc.if_else(pc.greater_equal(top, answers), pc.subtract(top, answers), top)
+    only_the_winner_has_a_row = pc.or_(pc.equal(rows, 0),
+                                       pc.and_(pc.equal(rows, 1), pc.equal(keys.column("row_place_max"), newest)))
+    return keys.select(DAILY_STATUS_KEY).append_column("rows", rows).append_column(
+        "uncontested", pc.and_(pc.equal(winner, newest), only_the_winner_has_a_row))
+
+
+def _ranked(con: duckdb.DuckDBPyConnection, staged: _Staged, status: pa.Table, metric: pa.Table,
+            claims: pa.Table) -> tuple[pa.Table, pa.Table, int, pa.Table]:
+    """`choose_newest` for a date where answers compete: the keys claimed more than once ranked in DuckDB."""
     key = ", ".join(DAILY_STATUS_KEY)
     con.register("status_rows", status)
     con.register("metric_rows", metric)
     con.register("answers", staged.answers)
+    con.register("claims", claims)
     try:
-        # Each answer's claim on a key: its row, or the date inside its coverage. First by a 64-bit hash of the key
-        # (a day's keys, not the range's, in memory), then only the keys claimed more than once are ranked exactly.
-        claims = f"SELECT {key}, {_SOURCE}, is_final IS TRUE AS final, extracted_at FROM status_rows"
-        covering = con.execute("SELECT count(*) FROM answers WHERE $date BETWEEN first_date AND last_date",
-                               {"date": date}).fetchall()[0][0] > 0
-        if covering:
-            _cover(con, staged, date)
-            claims = f"""
-                SELECT {key}, {_SOURCE}, bool_or(final) AS final, max(extracted_at) AS extracted_at
-                FROM ({claims} UNION ALL BY NAME SELECT * FROM covered)
-                GROUP BY ALL"""
+        # First by a 64-bit hash of the key (a day's keys, not the range's, in memory), then only the keys claimed
+        # more than once are ranked exactly.
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE contested AS
-            WITH claims AS ({claims}),
-                 repeated AS (SELECT hash({key}) AS h FROM claims GROUP BY 1 HAVING count(*) > 1)
+            WITH per_answer AS (SELECT {key}, {_SOURCE}, bool_or(final) AS final, max(extracted_at) AS extracted_at
+                                FROM claims GROUP BY ALL),
+                 repeated AS (SELECT hash({key}) AS h FROM per_answer GROUP BY 1 HAVING count(*) > 1)
             SELECT {key}, {_SOURCE}, final,
                    row_number() OVER (PARTITION BY {key} ORDER BY final DESC, extracted_at DESC, {_SOURCE} DESC) = 1 AS won,
                    row_number() OVER (PARTITION BY {key} ORDER BY extracted_at DESC, {_SOURCE} DESC) = 1 AS newest,
                    count(*) FILTER (final) OVER (PARTITION BY {key}) > 1 AS finals_compete
-            FROM claims WHERE hash({key}) IN (SELECT h FROM repeated)""")
-        if not con.execute("SELECT count(*) FROM contested").fetchall()[0][0]:
-            return status, metric, 0, _without_rows(con, covering, status)
+            FROM per_answer WHERE hash({key}) IN (SELECT h FROM repeated)""")
         lost = f"(SELECT * FROM contested WHERE NOT won) USING ({key}, {_SOURCE})"
         kept_status = con.sql(f"SELECT * FROM status_rows ANTI JOIN {lost}").to_arrow_table()
         # The winning answer's values and, where several final answers compete and the winner has no coverage, the
@@ -315,49 +401,21 @@ def choose_newest(con: duckdb.DuckDBPyConnection, staged: _Staged,
         final_values_kept = con.execute(f"""
             SELECT count(*) FROM (SELECT {key} FROM contested WHERE won AND NOT newest
                                   UNION SELECT {key} FROM rescued)""").fetchall()[0][0]
-        without_rows = _without_rows(con, covering, kept_status)
     finally:
-        con.unregister("status_rows")
-        con.unregister("metric_rows")
-        con.unregister("answers")
+        for name in ("status_rows", "metric_rows", "answers", "claims"):
+            con.unregister(name)
     return (kept_status.select(status.schema.names), kept_metric.select(metric.schema.names), final_values_kept,
-            without_rows)
+            _without_rows(claims, kept_status))
 
 
-def _cover(con: duckdb.DuckDBPyConnection, staged: _Staged, date: dt.date) -> None:
-    """The temp table `covered`: every claim the answers' coverage makes on the date's keys, widened to the
-    descendants of each entity an answer covers without a row (the ancestry is read only when there is one)."""
-    key = ", ".join(DAILY_STATUS_KEY)
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE covered AS
-        SELECT $date AS date, entity_type, unnest(entity_ids) AS entity_id, split_field, split_value, content_type, {_SOURCE},
-               $date <= final_up_to AS final, extracted_at
-        FROM answers WHERE $date BETWEEN first_date AND last_date""", {"date": date})
-    rowless = f"(SELECT * FROM covered ANTI JOIN status_rows USING ({key}, {_SOURCE}))"
-    if not con.execute(f"SELECT count(*) FROM {rowless}").fetchall()[0][0]:
-        return
-    con.register("ancestry", staged.ancestry())
-    try:
-        con.execute(f"""
-            INSERT INTO covered BY NAME
-            SELECT r.date, a.entity_type, a.entity_id, r.split_field, r.split_value, r.content_type, r.{_SOURCE}, r.final,
-                   r.extracted_at
-            FROM {rowless} r JOIN ancestry a ON a.ancestor_type = r.entity_type AND a.ancestor_id = r.entity_id""")
-    finally:
-        con.unregister("ancestry")
-
-
-def _without_rows(con: duckdb.DuckDBPyConnection, covering: bool, kept_status: pa.Table) -> pa.Table:
+def _without_rows(claims: pa.Table, kept_status: pa.Table) -> pa.Table:
     """The date's keys covered by an answer that the kept rows do not hold (restated to no delivery)."""
     names = list(DAILY_STATUS_KEY)
-    if not covering:
-        return DAILY_STATUS.empty_table().select(names)
-    con.register("kept_status", kept_status)
-    try:
-        keys = con.sql(f"SELECT DISTINCT {', '.join(names)} FROM covered ANTI JOIN kept_status USING ({', '.join(names)})")
-        return keys.to_arrow_table().cast(pa.schema([DAILY_STATUS.field(name) for name in names]))
-    finally:
-        con.unregister("kept_status")
+    covered = claims.filter(pc.invert(claims.column("has_row"))).select(names)
+    if not covered.num_rows:
+        return covered
+    return covered.group_by(names, use_threads=False).aggregate([]).join(
+        kept_status.select(names), names, join_type="left anti", use_threads=False).select(names)
 
 
 def write_lake(con: duckdb.DuckDBPyConnection, lake: Lake, staged: _Staged, source: str,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import weakref
 from collections.abc import Callable, Collection, Iterator
 from itertools import compress, repeat
 from operator import itemgetter
@@ -201,22 +202,50 @@ def requested_ids(record: RawRecord, listed: Callable[[str, str], Collection[str
     return record.params.get(ID_PARAMETERS[level])
 
 
-def _entity_lists(raw: RawZone) -> Callable[[str, str], frozenset[str] | None]:
-    """(ad account, level) -> the ids of every entity of the level the raw zone's entity lists of that ad account
-    ever named (all statuses are listed, so an archived entity stays named), or None when the raw zone holds no
-    list of that ad account (nothing to judge by). The dimensions are extracted before the analytics in every
-    run, so a report's raw zone holds the lists of its ad account; each list is read once, when first needed."""
-    known: dict[str, dict[str, set[str]]] = {}
+class _EntityListings:
+    """A raw zone's entity lists (every status, per ad account), each level's pages read and parsed once, when
+    first needed: the ids they name per ad account (what an async report covers) and each listed ad group and ad
+    with the entities it cannot deliver without (ANCESTRY)."""
 
-    def listed(account: str, level: str) -> frozenset[str] | None:
-        if level not in known:
-            per_account = known[level] = {}
-            for page_account, items in _list_pages(raw, level):
+    def __init__(self, raw: RawZone):
+        self.raw = raw
+        self._pages: dict[str, list[tuple[str, list[dict]]]] = {}
+        self._ids: dict[str, dict[str, frozenset[str]]] = {}
+
+    def pages(self, level: str) -> list[tuple[str, list[dict]]]:
+        """(ad account, items) of every page of the level's entity lists, oldest fetch first; of each item only its
+        id and the fields naming its parents are kept."""
+        if level not in self._pages:
+            kept = ("id", *_ANCESTOR_FIELDS.get(level, {}).values())
+            self._pages[level] = [(account, [{name: item.get(name) for name in kept} for item in items])
+                                  for account, items in _list_pages(self.raw, level)]
+        return self._pages[level]
+
+    def listed(self, account: str, level: str) -> frozenset[str] | None:
+        """The ids of every entity of the level the lists of that ad account ever named (all statuses are listed,
+        so an archived entity stays named), or None when the raw zone holds no list of that ad account (nothing to
+        judge by). The dimensions are extracted before the analytics in every run, so a report's raw zone holds the
+        lists of its ad account."""
+        if level not in self._ids:
+            per_account: dict[str, set[str]] = {}
+            for page_account, items in self.pages(level):
                 per_account.setdefault(page_account, set()).update(str(item.get("id")) for item in items)
-        ids = known[level].get(account)
-        return frozenset(ids) if ids is not None else None
+            self._ids[level] = {account: frozenset(ids) for account, ids in per_account.items()}
+        return self._ids[level].get(account)
 
-    return listed
+    def ancestry(self) -> pa.Table:
+        """Every listed ad group with its campaign and every listed ad with its ad group and campaign (ANCESTRY): an
+        answer covering a campaign or an ad group without a row covers them too, as a child cannot deliver without
+        its parent. Without lists nothing is widened (and the warehouse's level sums refuse what is left)."""
+        pairs = {(level, str(item["id"]), ancestor, str(item[field]))
+                 for level, fields in _ANCESTOR_FIELDS.items() for _, items in self.pages(level) for item in items
+                 for ancestor, field in fields.items() if item.get("id") is not None and item.get(field) is not None}
+        return pa.Table.from_pylist([dict(zip(ANCESTRY.names, pair)) for pair in sorted(pairs)], ANCESTRY)
+
+
+# The listings of each raw zone being normalized: made anew by _prepare, which the normalization calls first for
+# every raw zone, and read again by _ancestry, so that one normalization parses each list page once.
+_LISTINGS: weakref.WeakKeyDictionary[RawZone, _EntityListings] = weakref.WeakKeyDictionary()
 
 
 def _list_pages(raw: RawZone, level: str) -> Iterator[tuple[str, list[dict]]]:
@@ -228,13 +257,9 @@ def _list_pages(raw: RawZone, level: str) -> Iterator[tuple[str, list[dict]]]:
 
 
 def _ancestry(raw: RawZone) -> pa.Table:
-    """Every listed ad group with its campaign and every listed ad with its ad group and campaign (ANCESTRY): an
-    answer covering a campaign or an ad group without a row covers them too, as a child cannot deliver without
-    its parent. Without lists nothing is widened (and the warehouse's level sums refuse what is left)."""
-    pairs = {(level, str(item["id"]), ancestor, str(item[field]))
-             for level, fields in _ANCESTOR_FIELDS.items() for _, items in _list_pages(raw, level) for item in items
-             for ancestor, field in fields.items() if item.get("id") is not None and item.get(field) is not None}
-    return pa.Table.from_pylist([dict(zip(ANCESTRY.names, pair)) for pair in sorted(pairs)], ANCESTRY)
+    """The raw zone's ANCESTRY (`_EntityListings.ancestry`), from the lists its normalization already read."""
+    listings = _LISTINGS.get(raw)
+    return (listings if listings is not None else _EntityListings(raw)).ancestry()
 
 
 def _prepare(raw: RawZone, requested: DateRange):
@@ -249,7 +274,7 @@ def _prepare(raw: RawZone, requested: DateRange):
                  if fetched <= moment and isinstance(state, dict) and is_ready(state, conversions)]
         return max(ready, default=None)
 
-    listed = _entity_lists(raw)
+    listings = _LISTINGS[raw] = _EntityListings(raw)
 
     def normalize(record: RawRecord) -> Normalized:
         attribution = record.context["attribution"]
@@ -262,7 +287,7 @@ def _prepare(raw: RawZone, requested: DateRange):
         return normalize_rows(body, record.context["level"], attribution, _settle_days(attribution),
                               record.fetched_at, fetched_on, newest_ready_at(record.fetched_at, carries_conversions(columns)),
                               record.endpoint, requested_columns=columns,
-                              requested_ids=requested_ids(record, listed), window=record.window)
+                              requested_ids=requested_ids(record, listings.listed), window=record.window)
 
     return normalize
 
