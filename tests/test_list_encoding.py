@@ -8,6 +8,7 @@ import datetime as dt
 
 import pytest
 
+from pipelines.pinterest.endpoints import encode_query
 from pipelines.pinterest.errors import InvalidRequestError
 from tests.client_support import make_client, server_stats
 from tests.conftest import TODAY
@@ -86,6 +87,27 @@ def test_an_unknown_list_encoding_is_refused_before_any_call(make_sandbox):
     with make_client(server) as client, pytest.raises(ValueError, match="list_encoding must be one of comma, repeated"):
         bulk_pin_analytics(client, ["1"], list_encoding="semicolon")
     assert server_stats(server)["requests"] == {}
+
+
+def test_each_list_parameter_travels_as_pinterests_sdk_sends_it():
+    """The SDK comma-joins id lists and hands entity_statuses (and creative_types) as lists to parameters its generated
+    client sends as repeated keys; columns and metric types are comma-joined by the description itself."""
+    params = {"campaign_ids": ["1", "2"], "entity_statuses": ["ACTIVE", "ARCHIVED"], "columns": ["SPEND_IN_DOLLAR", "CTR"],
+              "creative_types": ["REGULAR", "VIDEO"], "page_size": 250}
+    assert encode_query(params) == [("campaign_ids", "1,2"), ("entity_statuses", "ACTIVE"), ("entity_statuses", "ARCHIVED"),
+                                    ("columns", "SPEND_IN_DOLLAR,CTR"), ("creative_types", "REGULAR"),
+                                    ("creative_types", "VIDEO"), ("page_size", "250")]
+
+
+@pytest.mark.parametrize("reading", ["reject", "last"])
+def test_the_simulator_reads_entity_statuses_sent_as_repeated_keys_in_full_as_the_sdk_sends_them(make_sandbox, reading):
+    """Its strict reading refused the SDK's own `entity_statuses=ACTIVE&entity_statuses=ARCHIVED` with a 400."""
+    server = make_sandbox(ad_accounts=1, campaigns=40, repeated_list_keys=reading)
+    with make_client(server) as client:
+        account = next(client.paginate("ad_accounts/list"))["id"]
+        statuses = {campaign["status"] for campaign in client.paginate(
+            "campaigns/list", {"ad_account_id": account}, {"entity_statuses": ["ACTIVE", "PAUSED", "ARCHIVED"]})}
+    assert statuses == {"ACTIVE", "PAUSED", "ARCHIVED"}
 
 
 @pytest.mark.slow

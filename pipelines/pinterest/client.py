@@ -19,7 +19,7 @@ import requests
 
 from pipelines.pinterest.accounting import CallStats
 from pipelines.pinterest.budgets import RateBudgets
-from pipelines.pinterest.endpoints import COMMA, ITEMS, PAGE_SIZE, ROWS, Endpoint, endpoint, joins_with_commas
+from pipelines.pinterest.endpoints import COMMA, ITEMS, PAGE_SIZE, ROWS, Endpoint, encode_query, endpoint
 from pipelines.pinterest.errors import (
     ApiError,
     ApiUnreachableError,
@@ -103,25 +103,6 @@ class _Failure:
     def unanswered(self) -> bool:
         """No usable answer (none, an unreadable one, a 5xx): its time counts against the call's time bound."""
         return self.kind in ("no answer", "transport", "server")
-
-
-def _encode(params: Mapping[str, Any], list_encoding: str = COMMA) -> list[tuple[str, str]]:
-    """The query string's (name, value) pairs; list values encoded as `endpoints.joins_with_commas` says."""
-    pairs: list[tuple[str, str]] = []
-    for name, value in params.items():
-        if value is None:
-            continue
-        if isinstance(value, (list, tuple, set, frozenset)):
-            values = [str(v) for v in value]
-            if joins_with_commas(name, list_encoding):
-                pairs.append((name, ",".join(values)))
-            else:
-                pairs.extend((name, v) for v in values)
-        elif isinstance(value, bool):
-            pairs.append((name, "true" if value else "false"))
-        else:
-            pairs.append((name, str(value)))
-    return pairs
 
 
 class PinterestClient:
@@ -278,7 +259,7 @@ class PinterestClient:
 
     def _call(self, spec: Endpoint, path_params: Mapping[str, str], params: Mapping[str, Any], body: Any,
               list_encoding: str = COMMA) -> ApiResponse:
-        query = _encode(params, list_encoding)
+        query = encode_query(params, list_encoding)
         validate_request(spec, params, self.config.today())
         url = self._url(spec, path_params)
         try:

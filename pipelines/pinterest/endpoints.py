@@ -7,6 +7,8 @@ Rate categories are the official description's `x-ratelimit-category` (checked b
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
+from typing import Any
 
 # Organic and sync ads analytics: start at most 90 days back, end at most 90 days after start.
 ANALYTICS_WINDOW_DAYS = 90
@@ -84,23 +86,54 @@ ENDPOINTS: dict[str, Endpoint] = {e.name: e for e in (
     Endpoint("analytics/get_report", "GET", "/ad_accounts/{ad_account_id}/reports", "ads_analytics", required=("token",)),
 )}
 
-# How a list query parameter travels (the one place that says so; `client._encode` applies it).
-# COMMA: every list as one comma-joined value (`pin_ids=1,2,3`), as Pinterest's own SDK sends them and its
-# live integration tests check; the default. REPEATED: what the official description reads as: id lists
-# one key per value (`pin_ids=1&pin_ids=2`, the OpenAPI default style), but a server that keeps one value
-# per key silently drops ids; only for comparing the two (`pinterest-etl probe`).
+# How a list query parameter travels (the one place that says so; `encode_query` applies it), per parameter as
+# Pinterest's own SDK sends it. Evidence: pinterest/pinterest-python-sdk (8ff3e8d) `pinterest/ads/campaigns.py`,
+# `ad_groups.py`, `ads.py` `get_all` pass id lists as `[",".join(ids)]` ("TODO: change to only campaign_ids once v5
+# spec updated") and `entity_statuses` as the list itself, to pinterest/pinterest-python-generated-api-client
+# (0.1.8, 6e8a311), whose `collection_format_map` marks campaign_ids, ad_group_ids, ad_ids, entity_statuses and
+# creative_types 'multi' (one key per list item: `api_client.parameters_to_tuples`) and columns, metric_types and
+# targeting_types 'csv' (one comma-joined value). So on the wire: ids one comma-joined value (a one-item list under
+# 'multi'), entity_statuses and creative_types repeated keys, columns and metric_types comma-joined. pin_ids of
+# GET /pins/analytics is not in that client (the endpoint is newer): comma-joined like every other id list.
+# COMMA: that, the default. REPEATED: what the official description reads as (every array one key per value, the
+# OpenAPI default style), but a server that keeps one value per key silently drops ids; only for comparing the
+# two (`pinterest-etl probe`).
 COMMA = "comma"
 REPEATED = "repeated"
 LIST_ENCODINGS = (COMMA, REPEATED)
 # The description itself marks these style form, explode false: comma-joined under either encoding.
 ALWAYS_COMMA_JOINED = frozenset({"metric_types", "columns", "split_field"})
+# Lists the SDK hands to a 'multi' parameter as they are: repeated keys under either encoding.
+ALWAYS_REPEATED = frozenset({"entity_statuses", "creative_types"})
 
 
 def joins_with_commas(parameter: str, list_encoding: str) -> bool:
     """Whether a list value of `parameter` travels as one comma-joined value under `list_encoding`."""
     if list_encoding not in LIST_ENCODINGS:
         raise ValueError(f"list_encoding must be one of {', '.join(LIST_ENCODINGS)} (got {list_encoding!r})")
+    if parameter in ALWAYS_REPEATED:
+        return False
     return list_encoding == COMMA or parameter in ALWAYS_COMMA_JOINED
+
+
+def encode_query(params: Mapping[str, Any], list_encoding: str = COMMA) -> list[tuple[str, str]]:
+    """The query string's (name, value) pairs: None left out, booleans as true/false, list values encoded as
+    `joins_with_commas` says. Also the identity of a request when a resumed run looks for a stored answer."""
+    pairs: list[tuple[str, str]] = []
+    for name, value in params.items():
+        if value is None:
+            continue
+        if isinstance(value, (list, tuple, set, frozenset)):
+            values = [str(v) for v in value]
+            if joins_with_commas(name, list_encoding):
+                pairs.append((name, ",".join(values)))
+            else:
+                pairs.extend((name, v) for v in values)
+        elif isinstance(value, bool):
+            pairs.append((name, "true" if value else "false"))
+        else:
+            pairs.append((name, str(value)))
+    return pairs
 
 
 def endpoint(name: str) -> Endpoint:

@@ -27,16 +27,23 @@ def many(query: Query, name: str) -> list[str]:
     return [item for value in query.get(name, []) for item in value.split(",") if item != ""]
 
 
+# Lists Pinterest's own SDK sends as repeated keys (its generated client's 'multi' collection format, handed the
+# list itself: `entity_statuses=ACTIVE&entity_statuses=PAUSED`): the real API reads them in full, so every reading
+# does. Ids, columns and metric types the SDK sends comma-joined.
+SDK_REPEATED_KEYS = frozenset({"entity_statuses", "creative_types"})
+
+
 def read_repeated_keys(query: Query, reading: str) -> Query:
     """The query as a server reading repeated keys (`pin_ids=1&pin_ids=2`) that way sees it: "reject" refuses
     them with 400 code 1 (only comma-joined lists are known to work on the real API), "last" keeps one value
-    per key, the last (a server that silently drops ids), "all" keeps every value."""
+    per key, the last (a server that silently drops ids), "all" keeps every value. The parameters the SDK sends
+    as repeated keys (SDK_REPEATED_KEYS) are read in full under every reading."""
     if reading == "all":
         return query
     if reading == "last":
-        return {name: values[-1:] for name, values in query.items()}
+        return {name: values if name in SDK_REPEATED_KEYS else values[-1:] for name, values in query.items()}
     for name, values in query.items():
-        if len(values) > 1:
+        if len(values) > 1 and name not in SDK_REPEATED_KEYS:
             raise invalid(f"Parameter '{name}' was sent {len(values)} times; send a list as one comma-joined value "
                           f"({name}={','.join(values[:3])}{',...' if len(values) > 3 else ''}).")
     return query
