@@ -230,6 +230,22 @@ class Lake:
             found += sorted([*folder.glob(f"{source}.parquet"), *folder.glob(f"{source}.*.parquet")])
         return found
 
+    def oldest_not_final(self, source: str, first: dt.date, last: dt.date) -> dt.date | None:
+        """The oldest date in [first, last] with a `daily_status` row of `source` that is not final, or None. Reads
+        only the `is_final` column, date after date from the oldest, and stops at the first such date. An
+        unreadable file counts as not final (its date is then re-pulled, which rewrites it)."""
+        date = first
+        while date <= last:
+            for path in self.files("daily_status", [date], source):
+                try:
+                    final = pq.read_table(path, columns=["is_final"]).column("is_final")
+                except (OSError, pa.ArrowException, KeyError):
+                    return date
+                if final.null_count or pc.all(final).as_py() is False:
+                    return date
+            date += dt.timedelta(days=1)
+        return None
+
     def fact_selects(self, paths: list[Path], names: list[str]) -> list[tuple[list[Path], str]]:
         """The files grouped by the SQL select list that reads `names` from them: a file written before a column of
         ADDED_FACT_COLUMNS existed gets that column's value as a constant. Only footers are read; a file whose footer

@@ -28,6 +28,12 @@ ATTRIBUTION_SETTINGS = ("PINTEREST_ADS_CLICK_WINDOW_DAYS", "PINTEREST_ADS_ENGAGE
                         "PINTEREST_ADS_VIEW_WINDOW_DAYS")
 
 
+@pytest.fixture(autouse=True)
+def empty_home(monkeypatch, tmp_path):
+    """Each test's own data directory: the daily tick reads the lake (ads dates not final yet)."""
+    monkeypatch.setenv("PINTEREST_ETL_HOME", str(tmp_path))
+
+
 def tick(when: dt.datetime) -> dg.RunRequest:
     with dg.instance_for_test() as instance:
         return daily_schedule(dg.build_schedule_context(instance=instance, scheduled_execution_time=when))
@@ -151,3 +157,31 @@ def test_the_ui_command_serves_the_assets_with_the_embedded_simulator(tmp_path):
 def session_processes(session: int) -> list[str]:
     listing = subprocess.run(["ps", "-o", "pid=,args=", "-s", str(session)], capture_output=True, text=True).stdout
     return [line.strip() for line in listing.splitlines() if line.strip()]
+
+
+def _ads_status_file(home: Path, date: dt.date, final: bool) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from pipelines.tables import DAILY_STATUS
+
+    path = home / "lake" / "daily_status" / f"date={date.isoformat()}" / "ads.ad_account=549764000545.parquet"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    row = {"date": [date], "entity_type": ["ad_account"], "entity_id": ["549764000545"], "split_field": ["ATTRIBUTION"],
+           "split_value": ["CLICK_30D|ENGAGEMENT_30D|VIEW_1D|TIME_OF_AD_ACTION"], "content_type": ["ALL"],
+           "data_status": [None], "is_final": [final], "extracted_at": [dt.datetime(2026, 11, 1, tzinfo=UTC)]}
+    pq.write_table(pa.Table.from_pydict(row, schema=DAILY_STATUS), path)
+
+
+def test_the_daily_tick_reaches_back_to_the_oldest_ads_date_not_final_yet(monkeypatch, tmp_path):
+    """A date whose books were not closed when it left the re-pull window is re-pulled until it is final (same calls:
+    one window either way), never further back than the sync endpoints' 89 days."""
+    for name in ("PINTEREST_ORGANIC_REPULL_DAYS", "PINTEREST_ADS_REPULL_DAYS", *ATTRIBUTION_SETTINGS):
+        monkeypatch.delenv(name, raising=False)
+    _ads_status_file(tmp_path, dt.date(2026, 10, 10), final=True)
+    assert tick(dt.datetime(2026, 11, 28, 6, tzinfo=UTC)).partition_key_range.start == "2026-10-26"
+    _ads_status_file(tmp_path, dt.date(2026, 10, 12), final=False)
+    _ads_status_file(tmp_path, dt.date(2026, 10, 20), final=False)
+    assert tick(dt.datetime(2026, 11, 28, 6, tzinfo=UTC)).partition_key_range.start == "2026-10-12"
+    _ads_status_file(tmp_path, dt.date(2026, 8, 30), final=False)  # 90 days back: out of the sync endpoints' reach
+    assert tick(dt.datetime(2026, 11, 28, 6, tzinfo=UTC)).partition_key_range.start == "2026-10-12"

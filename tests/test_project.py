@@ -70,12 +70,13 @@ def test_sandbox_starts_in_the_foreground_and_answers(tmp_path):
         process.wait(timeout=30)  # once seen taking over 10 s at the end of a full, busy test run
 
 
-def test_the_daily_schedule_requests_yesterday_and_the_trailing_window_as_one_run():
+def test_the_daily_schedule_requests_yesterday_and_the_trailing_window_as_one_run(monkeypatch, tmp_path):
     import datetime as dt
 
     from assets.schedules import daily_schedule
     from pipelines.definitions import defs
 
+    monkeypatch.setenv("PINTEREST_ETL_HOME", str(tmp_path))  # an empty lake: no ads date waiting to be final
     defs.resolve_job_def("pinterest_daily")
     context = dg.build_schedule_context(scheduled_execution_time=dt.datetime(2026, 11, 20, 6, tzinfo=dt.timezone.utc))
     request = daily_schedule(context)
