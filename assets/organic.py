@@ -161,9 +161,11 @@ def organic_raw(context: dg.AssetExecutionContext, pinterest: PinterestResource,
           owners=OWNERS, kinds={"parquet"}, metadata=column_schema("metric_daily", METRIC_DAILY),
           check_specs=lake_check_specs("organic_lake"))
 def organic_lake(context: dg.AssetExecutionContext, storage: StorageResource, pinterest: PinterestResource):
-    """Tidy organic rows in the Parquet lake: `metric_daily` (one row per entity per UTC day per split
-    per metric) and `daily_status` (one row per entity per UTC day per split), entity types user_account
-    and pin, from the newest raw answer per key. No API calls: this is also the re-normalize path."""
+    """Tidy organic rows in the Parquet lake: `metric_daily` (one row per entity per UTC day per split bucket
+    per content type per metric) and `daily_status` (one row per entity per UTC day per split bucket per content
+    type), entity types user_account and pin (pins: NO_SPLIT, content type ALL), from the newest raw answer per key;
+    user-account answers only of the content types in PINTEREST_CONTENT_TYPES. No API calls: this is also the
+    re-normalize path."""
     return normalize_to_lake(storage, partition_range(context), ORGANIC, pinterest.today(), pinterest.accounts())
 
 
@@ -175,7 +177,9 @@ def organic_lake(context: dg.AssetExecutionContext, storage: StorageResource, pi
 def organic_warehouse(context: dg.AssetExecutionContext, storage: StorageResource, pinterest: PinterestResource):
     """The organic rows of the lake for the partition range and the newest dimension snapshots, loaded into
     DuckDB in one transaction (delete the range, insert), behind the wide views `user_account_daily` (one
-    row per account per UTC day per split) and `pin_daily` (one row per pin per UTC day)."""
+    row per account per UTC day per split bucket per content type), `user_account_organic_daily` (the organic
+    numbers: per account per UTC day per split bucket, content type ORGANIC where stored, else ALL) and `pin_daily`
+    (one row per pin per UTC day). The preview shows the organic account totals."""
     yield from load_warehouse(storage, partition_range(context), ORGANIC, ("user_accounts", "boards", "pins", "pin_lifetime"),
-                              ORGANIC_CHECKS, "user_account_daily", "AND split_field = 'NO_SPLIT'",
+                              ORGANIC_CHECKS, "user_account_organic_daily", "AND split_field = 'NO_SPLIT'",
                               pinterest.today() - dt.timedelta(days=settings.repull_days("organic")))

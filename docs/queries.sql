@@ -9,18 +9,22 @@
 -- name: impressions_week_over_week
 -- Organic account impressions per 7-day period ending on the newest day, and the change from the period before.
 -- The newest days may still be PROCESSING (no numbers yet): days_with_numbers says how complete a period is.
--- content_type ORGANIC: organic activity only ('ALL' would add the promoted pins' paid impressions).
-WITH newest AS (SELECT max(date) AS day FROM user_account_daily),
+-- user_account_organic_daily: content_type ORGANIC (organic activity only) where stored, else ALL (paid included:
+-- days loaded before content types were stored); content_types says which, and no change is computed between
+-- periods of different content types (it would measure the switch, not the activity).
+WITH newest AS (SELECT max(date) AS day FROM user_account_organic_daily),
 periods AS (
     SELECT u.user_id, (newest.day - u.date) // 7 AS weeks_back, min(u.date) AS first_day, max(u.date) AS last_day,
-           sum(u.impression) AS impressions, count(u.impression) AS days_with_numbers
-    FROM user_account_daily u, newest
-    WHERE u.split_field = 'NO_SPLIT' AND u.content_type = 'ORGANIC'
+           sum(u.impression) AS impressions, count(u.impression) AS days_with_numbers,
+           string_agg(DISTINCT u.content_type, ',' ORDER BY u.content_type) AS content_types
+    FROM user_account_organic_daily u, newest
+    WHERE u.split_field = 'NO_SPLIT'
     GROUP BY u.user_id, weeks_back
 )
-SELECT user_id, first_day, last_day, days_with_numbers, impressions,
-       impressions - lag(impressions) OVER w AS change,
-       round(100 * (impressions / lag(impressions) OVER w - 1), 1) AS change_pct
+SELECT user_id, first_day, last_day, content_types, days_with_numbers, impressions,
+       CASE WHEN content_types = lag(content_types) OVER w THEN impressions - lag(impressions) OVER w END AS change,
+       CASE WHEN content_types = lag(content_types) OVER w
+            THEN round(100 * (impressions / lag(impressions) OVER w - 1), 1) END AS change_pct
 FROM periods
 WINDOW w AS (PARTITION BY user_id ORDER BY first_day)
 ORDER BY user_id, first_day;
@@ -65,13 +69,15 @@ HAVING sum(d.paid_impression) > 0
 ORDER BY ctr DESC, paid_impressions DESC;
 
 -- name: organic_vs_paid_impressions_by_day
--- Per day: the account's organic impressions from its own analytics (content_type ORGANIC) next to the paid
--- impressions of all ad accounts, for the last 28 days. Paid impressions do not depend on attribution, so one
--- setting is taken per account.
-WITH newest AS (SELECT greatest((SELECT max(date) FROM user_account_daily), (SELECT max(date) FROM ad_account_daily)) AS day),
+-- Per day: the account's organic impressions from its own analytics next to the paid impressions of all ad
+-- accounts, for the last 28 days. user_account_organic_daily: content_type ORGANIC where stored, else ALL (paid
+-- included: days loaded before content types were stored; account_content_types says which, and paid_share is
+-- left out for them). Paid impressions do not depend on attribution, so one setting is taken per account.
+WITH newest AS (SELECT greatest((SELECT max(date) FROM user_account_organic_daily), (SELECT max(date) FROM ad_account_daily)) AS day),
 organic AS (
-    SELECT date, sum(impression) AS account_impressions
-    FROM user_account_daily WHERE split_field = 'NO_SPLIT' AND content_type = 'ORGANIC' GROUP BY date
+    SELECT date, sum(impression) AS account_impressions,
+           string_agg(DISTINCT content_type, ',' ORDER BY content_type) AS account_content_types
+    FROM user_account_organic_daily WHERE split_field = 'NO_SPLIT' GROUP BY date
 ),
 paid AS (
     SELECT date, sum(paid_impression) AS paid_impressions
@@ -79,23 +85,29 @@ paid AS (
           FROM ad_account_daily GROUP BY date, ad_account_id)
     GROUP BY date
 )
-SELECT date, o.account_impressions, p.paid_impressions,
-       round(p.paid_impressions / nullif(o.account_impressions + p.paid_impressions, 0), 3) AS paid_share
+SELECT date, o.account_content_types, o.account_impressions, p.paid_impressions,
+       CASE WHEN o.account_content_types = 'ORGANIC'
+            THEN round(p.paid_impressions / nullif(o.account_impressions + p.paid_impressions, 0), 3) END AS paid_share
 FROM organic o FULL OUTER JOIN paid p USING (date), newest
 WHERE date > newest.day - INTERVAL 28 DAY
 ORDER BY date;
 
 -- name: final_vs_not_final_by_day
--- How final the data is, per day and source: rows that will not change any more vs rows that later runs will
--- still replace (organic: ESTIMATE or PROCESSING; ads: inside the attribution window), for the last 35 days.
+-- How final the data is, per day and source: entities whose numbers will not change any more vs entities that later
+-- runs will still replace (organic: ESTIMATE or PROCESSING; ads: inside the attribution window), for the last 35
+-- days. An entity-day counts once, whatever its split buckets, content types (user accounts) or attribution
+-- settings (ads): final when all its rows are.
 SELECT date,
        CASE WHEN entity_type IN ('user_account', 'pin') THEN 'organic' ELSE 'ads' END AS source,
-       count(*) FILTER (WHERE is_final) AS final_rows,
-       count(*) FILTER (WHERE NOT is_final) AS not_final_rows,
+       count(*) FILTER (WHERE is_final) AS final_entities,
+       count(*) FILTER (WHERE NOT is_final) AS not_final_entities,
        round(count(*) FILTER (WHERE is_final) / count(*), 3) AS final_share,
        string_agg(DISTINCT data_status, ', ' ORDER BY data_status) AS organic_statuses
-FROM daily_status
-WHERE date > (SELECT max(date) FROM daily_status) - INTERVAL 35 DAY
+FROM (SELECT date, entity_type, entity_id, bool_and(is_final) AS is_final,
+             string_agg(DISTINCT data_status, ', ' ORDER BY data_status) AS data_status
+      FROM daily_status
+      WHERE date > (SELECT max(date) FROM daily_status) - INTERVAL 35 DAY
+      GROUP BY ALL)
 GROUP BY ALL
 ORDER BY date DESC, source;
 

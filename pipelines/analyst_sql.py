@@ -7,7 +7,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines.warehouse import WAREHOUSE_MEMORY_LIMIT
+from pipelines.warehouse import WAREHOUSE_MEMORY_LIMIT, require_current_schema
 
 # DESCRIBE, SHOW, SUMMARIZE, VALUES, WITH ... SELECT and FROM-first queries all parse as SELECT statements.
 # EXPLAIN is left out on purpose: EXPLAIN ANALYZE runs the statement it explains (COPY ... TO included).
@@ -34,7 +34,8 @@ def open_read_only(home: Path) -> duckdb.DuckDBPyConnection:
     DROP... on it, but still lets COPY ... TO, EXPORT DATABASE and ATTACH write other files); external access is
     off except reading `home/lake/` (so `read_parquet` of the lake works, while other files, URLs and extension
     installs fail); and the configuration is locked so that no SET can lift either. `check_read_only` adds a
-    statement allow-list on top (COPY ... TO into the lake would otherwise be allowed)."""
+    statement allow-list on top (COPY ... TO into the lake would otherwise be allowed). A warehouse an earlier
+    version wrote is refused with the command that updates it (OutdatedWarehouseError)."""
     path = Path(home).resolve() / "warehouse.duckdb"
     if not path.exists():
         raise NoWarehouseError(f"no warehouse at {path} yet; run `pinterest-etl run` first "
@@ -54,6 +55,7 @@ def open_read_only(home: Path) -> duckdb.DuckDBPyConnection:
         con.execute("SET allowed_directories = ?", [[lake]])
         con.execute("SET enable_external_access = false")
         con.execute("SET lock_configuration = true")
+        require_current_schema(con, path)
     except BaseException:
         con.close()
         raise

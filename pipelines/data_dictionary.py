@@ -129,6 +129,23 @@ RELATIONS: dict[str, Relation] = {
             "data_status": ORGANIC_DATA_STATUS, "is_final": ORGANIC_IS_FINAL, "extracted_at": EXTRACTED_AT,
         },
         metrics=api_enums.USER_ACCOUNT_METRIC_TYPES),
+    "user_account_organic_daily": Relation(
+        grain="one row per user account per UTC day per split bucket",
+        key=("date", "user_id", "split_field", "split_value"),
+        about=("The organic numbers of each user account: the rows of `user_account_daily` of `content_type` "
+               "`ORGANIC` where stored, else of `ALL` (paid activity included: days loaded before content types were "
+               "stored, or `PINTEREST_CONTENT_TYPES` without `ORGANIC`). The report and the example queries read organic "
+               "totals here (the pin-totals check applies the same rule). `content_type` says which a row is: never compare or add "
+               "up periods of different content types without saying so."),
+        columns={
+            "date": DATE, "user_id": "The user account (join `user_accounts`). " + STRING_ID,
+            "split_field": "`NO_SPLIT` for the total, or the split (e.g. `APP_TYPE`) the row is a bucket of.",
+            "split_value": "`ALL` for the total, or the bucket (for `APP_TYPE`: `MOBILE`, `WEB`, `TABLET`, ...).",
+            "content_type": ("`ORGANIC` (organic activity only) or, where no `ORGANIC` row is stored for the account, "
+                             "day and bucket, `ALL` (paid and organic together)."),
+            "data_status": ORGANIC_DATA_STATUS, "is_final": ORGANIC_IS_FINAL, "extracted_at": EXTRACTED_AT,
+        },
+        metrics=api_enums.USER_ACCOUNT_METRIC_TYPES),
     "pin_daily": Relation(
         grain="one row per pin per UTC day",
         key=("date", "pin_id"),

@@ -15,8 +15,8 @@ from pipelines.embedded import embedded_simulator_if_needed
 from pipelines.pinterest.errors import DailyQuotaError
 
 EXAMPLE_QUERIES = {
-    "organic": """SELECT date, impression, save, pin_click, outbound_click, round(save_rate, 4) AS save_rate, data_status
-FROM user_account_daily WHERE split_field = 'NO_SPLIT' AND content_type = 'ORGANIC' ORDER BY date DESC LIMIT 7""",
+    "organic": """SELECT date, user_id, content_type, impression, save, pin_click, outbound_click, round(save_rate, 4) AS save_rate,
+data_status FROM user_account_organic_daily WHERE split_field = 'NO_SPLIT' ORDER BY date DESC, user_id LIMIT 7""",
     "ads": """SELECT date, ad_account_id, currency, round(spend_in_micro_dollar / 1e6, 2) AS spend, paid_impression,
 clickthrough_1, total_conversions, is_final FROM ad_account_daily ORDER BY date DESC, ad_account_id LIMIT 6""",
 }

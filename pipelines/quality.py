@@ -71,10 +71,34 @@ _STALE_NOT_FINAL = Check(
     "no_stale_preliminary_rows",
     "no day older than the daily re-pull window is still PROCESSING/ESTIMATE (organic) or not final (ads: its "
     "attribution window not passed or metrics_ready_state not ready yet): such days would keep preliminary numbers; "
-    "re-run them or widen the re-pull window",
+    "re-run them or widen the re-pull window (a user-account row of a content type no longer in "
+    "PINTEREST_CONTENT_TYPES is not fetched again: it goes when its date is re-normalized, without API calls, by "
+    "`pinterest-etl run --from-raw --start DATE --end DATE`)",
     "SELECT date, entity_type, entity_id, split_field, split_value, content_type, data_status FROM daily_status "
     "WHERE entity_type IN (SELECT unnest($types::VARCHAR[])) AND NOT is_final "
     "AND (data_status IS NULL OR data_status IN ('PROCESSING', 'ESTIMATE')) AND date < $stale_before", blocking=False)
+
+# Counts of user-account analytics: ALL is ORGANIC + PAID for each (rates and averages are not additive).
+ADDITIVE_ACCOUNT_METRICS = ("IMPRESSION", "SAVE", "PIN_CLICK", "OUTBOUND_CLICK", "ENGAGEMENT")
+# An API that ignores content_type answers every content type with ALL's numbers: nothing fails, and the
+# organic numbers silently include paid activity. Only keys with all three stored can be compared.
+_CONTENT_TYPES_ADD_UP = Check(
+    "content_types_add_up",
+    "per user account, day, split bucket and count stored for ALL, ORGANIC and PAID, ALL = ORGANIC + PAID (within "
+    "0.1 %) and ORGANIC < ALL when PAID > 0; otherwise the API most likely ignored content_type (answering every "
+    "content type the same), so the ORGANIC numbers include paid activity: check with `pinterest-etl probe`",
+    f"""SELECT * FROM (
+            SELECT date, entity_id, split_field, split_value, metric,
+                   any_value(value) FILTER (WHERE content_type = 'ALL') AS all_value,
+                   any_value(value) FILTER (WHERE content_type = 'ORGANIC') AS organic_value,
+                   any_value(value) FILTER (WHERE content_type = 'PAID') AS paid_value
+            FROM metric_daily
+            WHERE entity_type = 'user_account' AND 'user_account' IN (SELECT unnest($types::VARCHAR[]))
+              AND date BETWEEN $start AND $end AND metric IN ({literal_list(ADDITIVE_ACCOUNT_METRICS)})
+            GROUP BY ALL)
+        WHERE all_value IS NOT NULL AND organic_value IS NOT NULL AND paid_value IS NOT NULL
+          AND (abs(all_value - organic_value - paid_value) > $tolerance * greatest(abs(all_value), 1)
+               OR (organic_value = all_value AND paid_value > 0))""", blocking=False)
 
 _UNIQUE_KEY = Check("unique_key", f"metric_daily has at most one row per ({_KEY})", _UNIQUE_KEY_SQL)
 _NEGATIVE_VALUES_SQL = f"SELECT {_METRIC_ROW} FROM metric_daily WHERE {_in_scope()} AND value < 0"
@@ -100,6 +124,7 @@ _ORGANIC_FACT_CHECKS = (
                 accounts AS (SELECT date, metric, sum(account_value) AS account_value FROM per_account GROUP BY ALL)
                 SELECT p.date, p.metric, p.pins_sum, a.account_value
                 FROM pins p JOIN accounts a USING (date, metric) WHERE p.pins_sum > a.account_value""", blocking=False),
+    _CONTENT_TYPES_ADD_UP,
 )
 
 

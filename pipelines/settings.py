@@ -101,7 +101,7 @@ DEFAULT_CONTENT_TYPES = ("ALL", "ORGANIC", "PAID")
 def content_types(env: Mapping[str, str] = os.environ) -> tuple[str, ...]:
     """PINTEREST_CONTENT_TYPES: the `content_type` values user-account analytics are fetched and stored for
     (comma-separated, each one call per window and split: ALL is paid and organic together, the API's default;
-    default ALL,ORGANIC,PAID)."""
+    default ALL,ORGANIC,PAID). ORGANIC or ALL is required: the organic totals are read from them."""
     from pipelines.api_enums import CONTENT_TYPES
 
     text = env.get(CONTENT_TYPES_VARIABLE)
@@ -112,6 +112,10 @@ def content_types(env: Mapping[str, str] = os.environ) -> tuple[str, ...]:
     if unknown or not chosen:
         raise SettingsError(f"{CONTENT_TYPES_VARIABLE}: expected a comma-separated list of {', '.join(CONTENT_TYPES)} "
                             f"(got {text.strip()[:80]!r}); e.g. {','.join(DEFAULT_CONTENT_TYPES)}")
+    if not {"ORGANIC", "ALL"} & set(chosen):
+        raise SettingsError(f"{CONTENT_TYPES_VARIABLE}: {','.join(chosen)} leaves out both ORGANIC and ALL, which the "
+                            "report, the pin-totals check and the example queries read the accounts' organic totals "
+                            f"from; add ORGANIC (or ALL), e.g. {','.join(DEFAULT_CONTENT_TYPES)}")
     return chosen
 
 

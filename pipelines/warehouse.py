@@ -26,6 +26,10 @@ from pipelines.quality import DIMENSION_KEYS, Check, CheckOutcome, run_check
 from pipelines.sql_text import identifier, literal
 from pipelines.tables import DAILY_STATUS, METRIC_DAILY, PIN_LIFETIME, UNFILTERED_CONTENT, duckdb_columns
 
+# The content type that counts organic activity only; the organic numbers are of it where it is stored, and of
+# UNFILTERED_CONTENT (ALL: paid included) where it is not: rows loaded before content types were stored.
+ORGANIC_CONTENT = "ORGANIC"
+
 FACT_TABLES = {"metric_daily": METRIC_DAILY, "daily_status": DAILY_STATUS}
 DIMENSIONS = {"user_accounts": USER_ACCOUNTS, "boards": BOARDS, "pins": PINS, "pin_lifetime": PIN_LIFETIME,
               "ad_accounts": AD_ACCOUNTS, "campaigns": CAMPAIGNS, "ad_groups": AD_GROUPS, "ads": ADS}
@@ -97,6 +101,13 @@ VIEWS = {
                                      api_enums.USER_ACCOUNT_METRIC_TYPES, with_split=True),
     # One row per pin per UTC day.
     "pin_daily": _wide_view("pin_daily", "pin", "pin_id", PIN_METRICS, with_split=False),
+    # One row per user account per UTC day per split bucket: the organic numbers (ORGANIC where stored, else ALL).
+    "user_account_organic_daily": f"""
+    CREATE OR REPLACE VIEW user_account_organic_daily AS
+    SELECT * FROM user_account_daily
+    WHERE content_type IN ({literal(ORGANIC_CONTENT)}, {literal(UNFILTERED_CONTENT)})
+    QUALIFY row_number() OVER (PARTITION BY date, user_id, split_field, split_value
+                               ORDER BY content_type = {literal(ORGANIC_CONTENT)} DESC) = 1""",
 }
 
 
@@ -130,6 +141,40 @@ class LoadResult:
 
     rows: dict[str, int]
     checks: tuple[CheckOutcome, ...]
+
+
+class OutdatedWarehouseError(ValueError):
+    """The warehouse was written by an earlier version of the pipeline: a column or view of the contract is
+    missing. Any load brings it up to date from the lake, without API calls; the message gives the command."""
+
+
+def missing_from_contract(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """What a warehouse with fact tables lacks of the contract: their columns (content_type, before it was stored)
+    and the views; empty when it is current, or when it has no fact tables (nothing loaded yet)."""
+    columns: dict[str, set[str]] = {}
+    for table, column in con.execute("SELECT table_name, column_name FROM duckdb_columns() "
+                                     "WHERE schema_name = 'main'").fetchall():
+        columns.setdefault(table, set()).add(column)
+    if not any(table in columns for table in FACT_TABLES):
+        return []
+    missing = [f"{table} has no column {name}" for table, schema in FACT_TABLES.items()
+               for name in schema.names if name not in columns.get(table, ())]
+    return missing + [f"the view {name} is missing" for name in VIEWS if name not in columns]
+
+
+def require_current_schema(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """Refuse, in one line, to read a warehouse an earlier version wrote (OutdatedWarehouseError): queries of this
+    version would fail on it with raw binder errors. Loading its newest date from the lake updates it."""
+    missing = missing_from_contract(con)
+    if not missing:
+        return
+    newest = None
+    with contextlib.suppress(duckdb.CatalogException):  # a warehouse with metric_daily only
+        newest = con.execute("SELECT max(date) FROM daily_status").fetchone()[0]
+    day = newest.isoformat() if newest else "YYYY-MM-DD"
+    raise OutdatedWarehouseError(
+        f"the warehouse {path} was written by an earlier version of pinterest-etl ({'; '.join(missing)}); update it "
+        f"from the lake, without API calls (its data is kept), then try again: pinterest-etl load --start {day} --end {day}")
 
 
 def lock_wait_seconds(env: Mapping[str, str] = os.environ) -> float:

@@ -4,23 +4,32 @@ lakes written before it, and the warehouse."""
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from pipelines import settings
+from pipelines.analyst_sql import named_queries, open_read_only
 from pipelines.api_enums import USER_ACCOUNT_METRIC_TYPES
 from pipelines.lake import Lake, keyed, read_fact_file
-from pipelines.organic.extract import PinRef, extract_organic, plan_organic
+from pipelines.orchestration import EXAMPLE_QUERIES
+from pipelines.organic.extract import ContentTypeRefusedError, PinRef, extract_organic, plan_organic
+from pipelines.organic.source import ORGANIC
+from pipelines.pinterest.errors import InvalidRequestError
 from pipelines.planning import DateRange
-from pipelines.quality import ORGANIC_CHECKS
+from pipelines.quality import ADDITIVE_ACCOUNT_METRICS, ORGANIC_CHECKS
 from pipelines.raw_zone import RawZone
+from pipelines.report import ReportError, write_report
+from pipelines.report.data import load_report_data
 from pipelines.sandbox.organic_model import COUNT_METRICS, RATIO_METRICS
-from pipelines.tables import DAILY_STATUS, DAILY_STATUS_KEY, METRIC_DAILY
-from pipelines.warehouse import Warehouse
+from pipelines.tables import DAILY_STATUS, DAILY_STATUS_KEY, METRIC_DAILY, duckdb_columns
+from pipelines.transform import normalize_range
+from pipelines.warehouse import OutdatedWarehouseError, Warehouse
 from tests.client_support import make_client, server_stats
 from tests.conftest import TODAY
+from tests.content_type_proxy_support import ContentTypeProxy
 from tests.pipeline_support import pipeline_env, query, run
 
 START, END = TODAY - dt.timedelta(days=20), TODAY - dt.timedelta(days=5)  # READY days only
@@ -169,3 +178,207 @@ def test_the_pipeline_stores_each_content_type_per_day_and_all_is_organic_plus_p
         HAVING sum(impression) FILTER (WHERE content_type = 'ALL')
                <> sum(impression) FILTER (WHERE content_type IN ('ORGANIC', 'PAID'))""")
     assert mismatched == []
+
+
+# --- after the upgrade, and against an API that treats content_type differently ---------------------------------
+
+def stored_account_days(con, days: list[dt.date], content_type: str, impressions: float) -> None:
+    """Unsplit, READY user-account rows of `content_type` for `days`, with `impressions` a day."""
+    for day in days:
+        key = [day, "user_account", USER, "NO_SPLIT", "ALL", content_type]
+        con.execute("INSERT INTO daily_status VALUES (?, ?, ?, ?, ?, ?, 'READY', true, now())", key)
+        con.execute("INSERT INTO metric_daily VALUES (?, ?, ?, ?, ?, ?, 'IMPRESSION', ?, 'READY', true, now())",
+                    [*key, impressions])
+
+
+def days_of(first: dt.date, count: int) -> list[dt.date]:
+    return [first + dt.timedelta(days=i) for i in range(count)]
+
+
+def old_warehouse(home: Path) -> Warehouse:
+    """A warehouse as the version before content types wrote it: fact tables without content_type, one row."""
+    warehouse = Warehouse(home / "warehouse.duckdb")
+    with warehouse.connect() as con:
+        for table, schema in (("daily_status", DAILY_STATUS), ("metric_daily", METRIC_DAILY)):
+            con.execute(f"CREATE TABLE {table} ({duckdb_columns(old_schema(schema))})")
+        con.execute(f"INSERT INTO daily_status VALUES (?, 'user_account', '{USER}', 'NO_SPLIT', 'ALL', 'READY', true, "
+                    "now())", [END])
+    return warehouse
+
+
+def test_read_only_commands_refuse_a_warehouse_written_before_content_types_in_one_line_naming_the_load(tmp_path):
+    warehouse = old_warehouse(tmp_path)
+    fix = f"pinterest-etl load --start {END} --end {END}"
+    with pytest.raises(OutdatedWarehouseError) as refused:
+        open_read_only(tmp_path)  # `sql` and `dictionary`
+    assert str(refused.value).endswith(fix) and "daily_status has no column content_type" in str(refused.value)
+    assert "\n" not in str(refused.value)
+    with pytest.raises(ReportError, match=fix):
+        write_report(warehouse, tmp_path / "report.html")
+
+
+def test_the_load_a_refusal_names_brings_an_old_warehouse_up_to_date_for_the_read_only_commands(tmp_path):
+    warehouse = old_warehouse(tmp_path)
+    warehouse.load(Lake(tmp_path / "lake"), "organic", ("user_account", "pin"), [END])
+    with open_read_only(tmp_path) as con:
+        assert con.execute("SELECT content_type FROM daily_status").fetchall() == []  # the lake had nothing for END
+        assert con.execute("SELECT count(*) FROM user_account_organic_daily").fetchall() == [(0,)]
+    assert write_report(warehouse, tmp_path / "report.html", START, END).row_counts["trend_days"] == 0
+
+
+def switched_warehouse(home: Path) -> tuple[Warehouse, list[dt.date], list[dt.date]]:
+    """Seven days of ALL (stored before the upgrade: paid included), then seven of ORGANIC and ALL."""
+    warehouse = Warehouse(home / "warehouse.duckdb")
+    before, after = days_of(END - dt.timedelta(days=13), 7), days_of(END - dt.timedelta(days=6), 7)
+    with warehouse.connect() as con:
+        warehouse.ensure_schema(con)
+        stored_account_days(con, before, "ALL", 1000)
+        stored_account_days(con, after, "ALL", 1000)
+        stored_account_days(con, after, "ORGANIC", 160)
+    return warehouse, before, after
+
+
+def test_the_report_never_compares_organic_totals_with_a_period_of_paid_inclusive_totals(tmp_path):
+    warehouse, before, after = switched_warehouse(tmp_path)
+    with warehouse.connect(read_only=True) as con:
+        kpis = load_report_data(con, DateRange(after[0], after[-1])).kpis
+    impressions = next(k for k in kpis if k.label == "Impressions")
+    assert (impressions.value, impressions.previous) == (7 * 160, None)
+    assert impressions.not_compared.startswith("not comparable: content_type ALL before (paid activity included)")
+    page = write_report(warehouse, tmp_path / "report.html", after[0], after[-1]).path.read_text()
+    assert "not comparable: content_type ALL before" in page and "▼" not in page
+
+
+def test_the_report_trend_names_the_days_whose_totals_include_paid_activity(tmp_path):
+    warehouse, before, after = switched_warehouse(tmp_path)
+    page = write_report(warehouse, tmp_path / "report.html", before[0], after[-1]).path.read_text()
+    assert f"7 day(s) with <code>'ALL'</code>, {before[0]}..{before[-1]}" in page
+    assert f"{after[0]}: 160 impressions (READY; content_type ORGANIC)" in page
+
+
+def test_the_organic_view_takes_organic_where_stored_and_all_elsewhere_so_history_is_kept(tmp_path):
+    _, before, after = switched_warehouse(tmp_path)
+    rows = query(tmp_path, "SELECT content_type, count(*), sum(impression) FROM user_account_organic_daily GROUP BY 1")
+    assert sorted(rows) == [("ALL", 7, 7000.0), ("ORGANIC", 7, 1120.0)]
+
+
+def test_week_over_week_keeps_the_history_before_content_types_and_computes_no_change_across_the_switch(tmp_path):
+    switched_warehouse(tmp_path)
+    sql = named_queries((Path(__file__).resolve().parents[1] / "docs" / "queries.sql").read_text())["impressions_week_over_week"]
+    with open_read_only(tmp_path) as con:
+        rows = con.execute(f"SELECT content_types, impressions, change FROM ({sql})").fetchall()
+    assert rows == [("ALL", 7000.0, None), ("ORGANIC", 1120.0, None)]
+
+
+def test_the_runs_example_query_reads_the_organic_totals_of_a_warehouse_holding_all_only(tmp_path):
+    warehouse = Warehouse(tmp_path / "warehouse.duckdb")
+    with warehouse.connect() as con:
+        warehouse.ensure_schema(con)
+        stored_account_days(con, days_of(START, 3), "ALL", 50)
+        assert len(con.execute(EXAMPLE_QUERIES["organic"]).fetchall()) == 3
+
+
+def test_the_report_counts_each_entity_day_once_in_its_freshness(tmp_path):
+    warehouse = Warehouse(tmp_path / "warehouse.duckdb")
+    with warehouse.connect() as con:
+        warehouse.ensure_schema(con)
+        for content_type in ("ALL", "ORGANIC", "PAID"):
+            stored_account_days(con, [END], content_type, 10)
+        freshness = load_report_data(con, DateRange(END, END)).freshness
+    assert [(d.organic_final, d.organic_not_final) for d in freshness] == [(1, 0)]
+
+
+def test_content_types_without_organic_or_all_are_refused_before_any_call_naming_what_reads_them():
+    with pytest.raises(settings.SettingsError) as refused:
+        settings.check_all({"PINTEREST_CONTENT_TYPES": "PAID"})
+    assert str(refused.value).startswith("PINTEREST_CONTENT_TYPES: PAID leaves out both ORGANIC and ALL")
+    assert "the report" in str(refused.value)
+
+
+def load_extracted(server, home: Path, base_url: str, content_types=("ALL", "ORGANIC", "PAID")):
+    """Extract the unsplit account totals of START..END through `base_url`, normalize them and load them with the
+    organic checks; returns the load's check outcomes by name."""
+    raw = RawZone(home / "raw")
+    with make_client(server, base_url=base_url) as client:
+        extract_organic(client, raw, plan_organic(DateRange(START, END), TODAY, [], (), content_types), USER)
+    lake = Lake(home / "lake")
+    normalize_range([raw], lake, DateRange(START, END), ORGANIC, TODAY)
+    loaded = Warehouse(home / "warehouse.duckdb").load(lake, "organic", ("user_account", "pin"),
+                                                       DateRange(START, END).dates(), checks=ORGANIC_CHECKS)
+    return {outcome.check.name: outcome for outcome in loaded.checks}
+
+
+def test_content_types_that_add_up_pass_the_additivity_check(make_sandbox, tmp_path):
+    server = make_sandbox(pins=0)
+    assert load_extracted(server, tmp_path, server.base_url)["content_types_add_up"].passed
+
+
+def test_an_api_ignoring_content_type_is_flagged_by_a_warning_naming_the_cause_and_the_probe(make_sandbox, tmp_path):
+    server = make_sandbox(pins=0)
+    with ContentTypeProxy(server.root_url, ignore=True) as proxy:
+        outcome = load_extracted(server, tmp_path, proxy.base_url)["content_types_add_up"]
+    assert not outcome.check.blocking
+    assert outcome.violations == ((END - START).days + 1) * len(ADDITIVE_ACCOUNT_METRICS)  # every day, every count
+    assert "ignored content_type" in outcome.check.description and "pinterest-etl probe" in outcome.check.description
+
+
+def lake_content_types(lake: Lake) -> list[tuple[str, int]]:
+    rows = pa.concat_tables([read_fact_file(p) for p in lake.files("daily_status", DateRange(START, END).dates(), "organic")])
+    counts = rows.group_by("content_type").aggregate([("date", "count")]).to_pylist()
+    return sorted((row["content_type"], row["date_count"]) for row in counts)
+
+
+def test_renormalizing_after_narrowing_the_content_types_keeps_only_the_configured_ones(make_sandbox, monkeypatch,
+                                                                                        tmp_path):
+    server = make_sandbox(pins=0)
+    raw, lake = RawZone(tmp_path / "raw"), Lake(tmp_path / "lake")
+    with make_client(server) as client:
+        extract_organic(client, raw, plan_organic(DateRange(START, END), TODAY, [], (), ("ALL", "ORGANIC", "PAID")), USER)
+    days = (END - START).days + 1
+    normalize_range([raw], lake, DateRange(START, END), ORGANIC, TODAY)
+    assert lake_content_types(lake) == [("ALL", days), ("ORGANIC", days), ("PAID", days)]
+    monkeypatch.setenv("PINTEREST_CONTENT_TYPES", "ORGANIC")
+    normalize_range([raw], lake, DateRange(START, END), ORGANIC, TODAY)
+    assert lake_content_types(lake) == [("ORGANIC", days)]
+
+
+def test_an_answer_stored_without_content_type_is_normalized_as_all(api, sandbox, monkeypatch, tmp_path):
+    raw, lake = RawZone(tmp_path / "raw"), Lake(tmp_path / "lake")
+    params = {"start_date": START.isoformat(), "end_date": END.isoformat(), "split_field": "NO_SPLIT"}
+    body = api.get(f"{sandbox.base_url}/user_account/analytics", params=params).content
+    raw.write("user_account/analytics", body, params=params, window=DateRange(START, END), context={"user_id": USER},
+              fetched_at=dt.datetime.now(dt.timezone.utc), request_id=None)
+    monkeypatch.setenv("PINTEREST_CONTENT_TYPES", "ALL")
+    normalize_range([raw], lake, DateRange(START, END), ORGANIC, TODAY)
+    assert lake_content_types(lake) == [("ALL", (END - START).days + 1)]
+    monkeypatch.setenv("PINTEREST_CONTENT_TYPES", "ORGANIC,PAID")
+    assert normalize_range([raw], lake, DateRange(START, END), ORGANIC, TODAY).status_rows == 0
+
+
+def test_the_stale_rows_check_says_how_rows_of_a_dropped_content_type_go():
+    stale = next(check for check in ORGANIC_CHECKS if check.name == "no_stale_preliminary_rows")
+    assert "PINTEREST_CONTENT_TYPES" in stale.description and "pinterest-etl run --from-raw" in stale.description
+
+
+def test_a_refused_content_type_fails_in_one_line_naming_the_setting_and_keeps_what_was_fetched(make_sandbox, tmp_path):
+    server = make_sandbox(pins=0)
+    raw = RawZone(tmp_path / "raw")
+    plan = plan_organic(DateRange(START, END), TODAY, [], ("APP_TYPE",), ("ALL", "ORGANIC", "PAID"))
+    with ContentTypeProxy(server.root_url, refuse="PAID", refusal_message="Invalid parameters.") as proxy, \
+            make_client(server, base_url=proxy.base_url) as client, pytest.raises(ContentTypeRefusedError) as refused:
+        extract_organic(client, raw, plan, USER)
+    message = str(refused.value)
+    assert "content_type=PAID refused: drop PAID from PINTEREST_CONTENT_TYPES, e.g. PINTEREST_CONTENT_TYPES=ALL,ORGANIC" \
+        in message and str(raw.root) in message and "\n" not in message
+    assert proxy.refused == 1
+    assert sorted(r.params["content_type"] for r in raw.records("user_account/analytics", DateRange(START, END))) == \
+        ["ALL", "ALL", "ORGANIC", "ORGANIC"]
+
+
+def test_a_400_on_the_first_content_type_not_naming_content_type_is_not_blamed_on_the_setting(make_sandbox, tmp_path):
+    server = make_sandbox(pins=0)
+    plan = plan_organic(DateRange(START, END), TODAY, [], (), ("ALL", "ORGANIC"))
+    with ContentTypeProxy(server.root_url, refuse="ALL", refusal_message="Invalid parameters.") as proxy, \
+            make_client(server, base_url=proxy.base_url) as client, pytest.raises(InvalidRequestError) as refused:
+        extract_organic(client, RawZone(tmp_path / "raw"), plan, USER)
+    assert not isinstance(refused.value, ContentTypeRefusedError)

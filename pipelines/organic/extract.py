@@ -148,11 +148,36 @@ def extract_organic(client: PinterestClient, raw: RawZone, plan: OrganicPlan, us
                 # content_type is always sent: the API's default (ALL) counts paid activity too.
                 params = {**dates, "metric_types": list(USER_ACCOUNT_METRICS), "split_field": split,
                           "content_type": content_type}
-                _store(raw, "user_account/analytics", client.fetch("user_account/analytics", params=params), params,
-                       window, context={"user_id": user_id})
+                try:
+                    response = client.fetch("user_account/analytics", params=params)
+                except InvalidRequestError as error:
+                    raise _content_type_refusal(error, content_type, plan.content_types, raw) or error from None
+                _store(raw, "user_account/analytics", response, params, window, context={"user_id": user_id})
                 summary.files += 1
         _extract_pin_analytics(client, raw, window, plan.pin_batches, summary)
     return summary
+
+
+class ContentTypeRefusedError(InvalidRequestError):
+    """A 400 on user-account analytics refusing the content_type it was sent: the message names the value and
+    PINTEREST_CONTENT_TYPES without it; the answers fetched before stay in the raw zone."""
+
+
+def _content_type_refusal(error: InvalidRequestError, content_type: str, content_types: Sequence[str],
+                          raw: RawZone) -> ContentTypeRefusedError | None:
+    """The refusal as one about `content_type`, when it is: the API's message names content_type, or the same
+    request with the first configured content type was answered (in this window, split by split) and only the
+    content type differs. None for any other 400 (the last-90-days refusal, for one)."""
+    if "content_type" not in error.api_message.lower() and content_type == content_types[0]:
+        return None
+    suggested = [t for t in content_types if t != content_type]
+    if not {"ORGANIC", "ALL"} & set(suggested):  # the setting needs one of them (settings.content_types)
+        suggested.insert(0, "ORGANIC" if content_type == "ALL" else "ALL")
+    return ContentTypeRefusedError(
+        error.status, error.code,
+        f"{error.api_message} (content_type={content_type} refused: drop {content_type} from PINTEREST_CONTENT_TYPES, "
+        f"e.g. PINTEREST_CONTENT_TYPES={','.join(suggested)}, and run again; the answers fetched before are kept in the "
+        f"raw zone {raw.root})", error.endpoint, error.request_id)
 
 
 # Refusals of the bulk endpoint the official description documents (400 code 1, 401 code 7, 404 code 50) plus

@@ -2,34 +2,53 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Collection
+
+from pipelines import settings
 from pipelines.lake import USER, LakeIdentityError, identity
-from pipelines.organic.normalize import normalize_pin_analytics, normalize_user_account_analytics, split_unrequested_pins
+from pipelines.organic.normalize import (
+    normalize_pin_analytics,
+    normalize_user_account_analytics,
+    split_unreadable_pins,
+    split_unrequested_pins,
+)
 from pipelines.planning import DateRange
 from pipelines.raw_zone import RawRecord, RawZone
-from pipelines.tables import UNFILTERED_CONTENT
+from pipelines.tables import DAILY_STATUS, METRIC_DAILY, UNFILTERED_CONTENT
 from pipelines.transform import Normalized, Source
 
 
-def _normalize(record: RawRecord) -> Normalized:
+def _normalize(record: RawRecord, content_types: Collection[str]) -> Normalized:
     """An organic answer has no coverage: a metric it lacks that its request asked for is absent, not zero (a READY
-    day answered again empty keeps its values); one its request did not ask for (metric_types) is not its to keep."""
-    body = record.json()
+    day answered again empty keeps its values); one its request did not ask for (metric_types) is not its to keep.
+    A user-account answer of a content type not in `content_types` (one without content_type is ALL) gives no
+    rows: a re-normalized date holds exactly the configured content types, and a type PINTEREST_CONTENT_TYPES no
+    longer fetches does not keep its last, perhaps preliminary, numbers for ever."""
     asked = record.params.get("metric_types")
     requested_metrics = frozenset(asked.split(",") if isinstance(asked, str) else map(str, asked)) if asked else None
     if record.endpoint == "user_account/analytics":
+        content_type = record.params.get("content_type", UNFILTERED_CONTENT)
+        if content_type not in content_types:
+            return Normalized(METRIC_DAILY.empty_table(), DAILY_STATUS.empty_table())
         metric, status = normalize_user_account_analytics(
-            body, record.context["user_id"], record.params.get("split_field", "NO_SPLIT"), record.fetched_at,
-            record.params.get("content_type", UNFILTERED_CONTENT))
+            record.json(), record.context["user_id"], record.params.get("split_field", "NO_SPLIT"), record.fetched_at,
+            content_type)
         return Normalized(metric, status, requested_metrics=requested_metrics)
+    # A pin whose answer cannot be read is skipped and reported (the extraction asked it alone, so a later answer
+    # has its days): one malformed block must not block every later normalization of its dates.
+    body, pin_id = record.json(), record.path_params.get("pin_id")
     unrequested = {}
-    if record.endpoint == "multi_pins/analytics":
+    if pin_id is None:
         body, unrequested = split_unrequested_pins(body, record.params.get("pin_ids"))
-    return Normalized(*normalize_pin_analytics(body, record.fetched_at, record.path_params.get("pin_id")),
-                      unrequested=unrequested, requested_metrics=requested_metrics)
+    per_pin, unreadable = split_unreadable_pins(body, pin_id)
+    rows = (normalize_pin_analytics(per_pin[pin_id], record.fetched_at, pin_id) if pin_id is not None and per_pin
+            else normalize_pin_analytics(per_pin, record.fetched_at))
+    return Normalized(*rows, unrequested=unrequested, requested_metrics=requested_metrics, unreadable=unreadable)
 
 
 def _prepare(raw: RawZone, requested: DateRange):
-    return _normalize
+    return functools.partial(_normalize, content_types=settings.content_types())
 
 
 def _identify(raw: RawZone):

@@ -14,7 +14,7 @@ from pathlib import Path
 from pipelines.planning import DateRange
 from pipelines.report.data import ReportError, load_report_data, resolve_range
 from pipelines.report.render import render_report
-from pipelines.warehouse import Warehouse
+from pipelines.warehouse import OutdatedWarehouseError, Warehouse, require_current_schema
 
 __all__ = ["ReportError", "ReportSummary", "write_report"]
 
@@ -32,6 +32,10 @@ def write_report(warehouse: Warehouse, path: Path, start: dt.date | None = None,
     """Render the report of `start..end` (default: the last 28 days of data) to `path`. Readers of `path`
     see the old file or the new one, never a part. FileNotFoundError when there is no warehouse yet."""
     with warehouse.connect(read_only=True) as con:
+        try:
+            require_current_schema(con, warehouse.path)
+        except OutdatedWarehouseError as error:
+            raise ReportError(str(error)) from None
         report_range = resolve_range(con, start, end)
         data = load_report_data(con, report_range)
     html = render_report(data, now or dt.datetime.now(dt.timezone.utc), str(warehouse.path))

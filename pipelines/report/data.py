@@ -31,6 +31,9 @@ class OrganicDay:
     outbound_click: float | None
     is_final: bool
     data_status: str
+    # The content types the day's account totals are of: "ORGANIC", "ALL" (paid included) or both, comma-separated
+    # (accounts differ).
+    content_type: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,7 +65,8 @@ class CampaignResult:
 
 @dataclasses.dataclass(frozen=True)
 class FreshnessDay:
-    """Rows of `daily_status` for one UTC day (every entity and split), final or not, by source."""
+    """Entities with a row in `daily_status` on one UTC day, by source, each counted once: final when every row of
+    it that day (each split bucket, content type or attribution setting) is final."""
 
     date: dt.date
     organic_final: int
@@ -82,13 +86,15 @@ class FreshnessDay:
 @dataclasses.dataclass(frozen=True)
 class Kpi:
     """A total over the range and the same total over the previous range of equal length (None when
-    that range does not have data for as many days, so a change would compare unlike periods)."""
+    that range does not have data for as many days, or counts another content type, so a change would compare
+    unlike periods: `not_compared` then says why)."""
 
     label: str
     value: float | None
     previous: float | None
     currency: str = ""
     higher_is_better: bool | None = True  # None: a change is neither good nor bad (spend)
+    not_compared: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -171,22 +177,21 @@ def _between(r: DateRange) -> list[dt.date]:
     return [r.start, r.end]
 
 
-# The unsplit account rows the report counts as organic, per account and day: content_type ORGANIC where stored,
-# else ALL (paid and organic together: rows loaded before content types were stored, or PINTEREST_CONTENT_TYPES
-# without ORGANIC). Parameters: the range's first and last date.
+# The unsplit account rows the report counts as organic, per account and day (the view's rule: content_type
+# ORGANIC where stored, else ALL, paid and organic together: rows loaded before content types were stored, or
+# PINTEREST_CONTENT_TYPES without ORGANIC). Parameters: the range's first and last date.
 _ORGANIC_ACCOUNT_ROWS = """
-    (SELECT * FROM user_account_daily
-     WHERE split_field = 'NO_SPLIT' AND content_type IN ('ORGANIC', 'ALL') AND date BETWEEN ? AND ?
-     QUALIFY row_number() OVER (PARTITION BY date, user_id ORDER BY content_type = 'ORGANIC' DESC) = 1)"""
+    (SELECT * FROM user_account_organic_daily WHERE split_field = 'NO_SPLIT' AND date BETWEEN ? AND ?)"""
+_CONTENT_TYPES_OF_ROWS = "string_agg(DISTINCT content_type, ', ' ORDER BY content_type)"
 
 
 def _organic_days(con: duckdb.DuckDBPyConnection, r: DateRange) -> list[OrganicDay]:
     rows = con.execute(f"""
         SELECT date, sum(impression), sum(save), sum(pin_click), sum(outbound_click), bool_and(is_final),
-               string_agg(DISTINCT data_status, ', ' ORDER BY data_status)
+               string_agg(DISTINCT data_status, ', ' ORDER BY data_status), {_CONTENT_TYPES_OF_ROWS}
         FROM {_ORGANIC_ACCOUNT_ROWS}
         GROUP BY date ORDER BY date""", _between(r)).fetchall()
-    return [OrganicDay(*row[:6], data_status=row[6] or "") for row in rows]
+    return [OrganicDay(*row[:6], data_status=row[6] or "", content_type=row[7]) for row in rows]
 
 
 def _organic_content_types(con: duckdb.DuckDBPyConnection, r: DateRange) -> tuple[str, ...]:
@@ -241,10 +246,10 @@ def _freshness(con: duckdb.DuckDBPyConnection, r: DateRange) -> list[FreshnessDa
     organic = "entity_type IN ('user_account', 'pin')"
     rows = con.execute(f"""
         SELECT date,
-               count(*) FILTER (WHERE {organic} AND is_final), count(*) FILTER (WHERE {organic} AND is_final IS NOT TRUE),
-               count(*) FILTER (WHERE NOT {organic} AND is_final),
-               count(*) FILTER (WHERE NOT {organic} AND is_final IS NOT TRUE)
-        FROM daily_status WHERE date BETWEEN ? AND ?
+               count(*) FILTER (WHERE {organic} AND is_final), count(*) FILTER (WHERE {organic} AND NOT is_final),
+               count(*) FILTER (WHERE NOT {organic} AND is_final), count(*) FILTER (WHERE NOT {organic} AND NOT is_final)
+        FROM (SELECT date, entity_type, coalesce(bool_and(is_final), false) AS is_final
+              FROM daily_status WHERE date BETWEEN ? AND ? GROUP BY date, entity_type, entity_id)
         GROUP BY date ORDER BY date""", _between(r)).fetchall()
     return [FreshnessDay(*row) for row in rows]
 
@@ -271,9 +276,10 @@ def _accounts(con: duckdb.DuckDBPyConnection, r: DateRange) -> list[CoveredAccou
 
 
 _ORGANIC_TOTALS = f"""
-    SELECT count(DISTINCT date), sum(impression), sum(save), sum(pin_click), sum(outbound_click)
+    SELECT count(DISTINCT date), sum(impression), sum(save), sum(pin_click), sum(outbound_click), {_CONTENT_TYPES_OF_ROWS}
     FROM {_ORGANIC_ACCOUNT_ROWS}"""
 _ORGANIC_KPIS = (("Impressions", 1), ("Saves", 2), ("Pin clicks", 3), ("Outbound clicks", 4))
+_CONTENT_MEANING = {"ORGANIC": "organic activity only", "ALL": "paid activity included"}
 
 
 def _organic_kpis(con: duckdb.DuckDBPyConnection, r: DateRange, previous: DateRange) -> list[Kpi]:
@@ -281,8 +287,24 @@ def _organic_kpis(con: duckdb.DuckDBPyConnection, r: DateRange, previous: DateRa
     if current[0] == 0:
         return []
     before = con.execute(_ORGANIC_TOTALS, _between(previous)).fetchone()
-    comparable = before[0] == current[0]
-    return [Kpi(label, current[i], before[i] if comparable else None) for label, i in _ORGANIC_KPIS]
+    why = _why_not_comparable(current[0], current[5], before[0], before[5])
+    return [Kpi(label, current[i], None if why else before[i], not_compared=why) for label, i in _ORGANIC_KPIS]
+
+
+def _why_not_comparable(days: int, content_types: str, days_before: int, content_types_before: str | None) -> str:
+    """Why two periods' organic totals cannot be compared (empty when they can): the previous one has data for fewer
+    days, or either counts another content type than the other, or mixes two (a change would then measure the
+    switch from paid-inclusive ALL to ORGANIC, not the activity)."""
+    if days_before != days:
+        return "no full previous period to compare"
+    if content_types != content_types_before or content_types not in _CONTENT_MEANING:
+        return (f"not comparable: content_type {content_types_before} before ({_meaning(content_types_before)}), "
+                f"{content_types} now ({_meaning(content_types)})")
+    return ""
+
+
+def _meaning(content_types: str | None) -> str:
+    return _CONTENT_MEANING.get(content_types or "", "organic only on some days or accounts, paid included on others")
 
 
 def _ads_kpis(con: duckdb.DuckDBPyConnection, r: DateRange, previous: DateRange, attribution: str | None) -> list[Kpi]:

@@ -143,7 +143,7 @@ def _kpi(kpi: Kpi, days: int) -> str:
     exact = _money(value, kpi.currency) if kpi.currency else svg.grouped(value)
     shown = svg.compact(round(value, 2)) + (f" <small>{escape(kpi.currency)}</small>" if kpi.currency else "")
     if kpi.previous is None:
-        delta = '<span class="delta none">no full previous period to compare</span>'
+        delta = f'<span class="delta none">{escape(kpi.not_compared or "no full previous period to compare")}</span>'
     elif kpi.previous == 0:
         delta = '<span class="delta none">previous period: 0</span>'
     else:
@@ -175,28 +175,43 @@ def _organic_trend(data: ReportData) -> str:
     def series(name: str, column: str, color: str) -> svg.Series:
         return svg.Series(name, color, [svg.DayValue(
             d.date, getattr(d, column), d.is_final,
-            f"{d.date}: {svg.grouped(getattr(d, column))} {name.lower()} ({d.data_status or 'no status'})")
+            f"{d.date}: {svg.grouped(getattr(d, column))} {name.lower()} ({d.data_status or 'no status'}; "
+            f"content_type {d.content_type})")
             for d in data.organic_days])
 
     impressions = svg.daily_bars("chart-organic-impressions", "Daily organic impressions", domain,
                                  series("Impressions", "impression", "impression"), "impressions", not_final, FULL_WIDTH)
     engagement = svg.daily_lines("chart-organic-engagement", "Daily saves, pin clicks and outbound clicks", domain,
                                  [series(name, column, column) for name, column in _TREND_LINES], "per day", not_final, FULL_WIDTH)
-    note = _content_type_note(data.organic_content_types)
+    note = _content_type_note(data.organic_content_types, [d.date for d in data.organic_days if "ALL" in d.content_type])
     return _section("organic", "Organic: daily trend", lede, _card("Impressions", impressions, note)
                     + _card("Saves, pin clicks and outbound clicks", engagement, note))
 
 
-def _content_type_note(content_types: tuple[str, ...]) -> str:
+def _content_type_note(content_types: tuple[str, ...], days_with_all: list[dt.date]) -> str:
     """Which content type the account numbers are of: ORGANIC (organic activity only) or, where it is not stored,
-    ALL (paid activity included)."""
+    ALL (paid activity included); when they mix, the days with ALL are named, so a step in the trend is not read
+    as a change of activity."""
     if content_types == ("ORGANIC",):
         return "Account totals of <code>content_type = 'ORGANIC'</code>: organic activity only, no paid."
     if content_types == ("ALL",):
         return ("Account totals of <code>content_type = 'ALL'</code>: paid activity included (no "
                 "<code>ORGANIC</code> rows are stored for this range; see <code>PINTEREST_CONTENT_TYPES</code>).")
     return ("Account totals of <code>content_type = 'ORGANIC'</code> where stored, else <code>'ALL'</code> "
-            "(paid activity included) on the days or accounts without <code>ORGANIC</code> rows.")
+            f"(paid activity included) on the days or accounts without <code>ORGANIC</code> rows: "
+            f"{len(days_with_all)} day(s) with <code>'ALL'</code>, {escape(_day_spans(days_with_all))}. "
+            "A step between them is the switch of content type, not a change of activity.")
+
+
+def _day_spans(days: list[dt.date]) -> str:
+    """Sorted days as runs of consecutive days: `2026-10-01..2026-10-20, 2026-10-25`."""
+    spans: list[list[dt.date]] = []
+    for day in days:
+        if spans and day - spans[-1][1] == dt.timedelta(days=1):
+            spans[-1][1] = day
+        else:
+            spans.append([day, day])
+    return ", ".join(str(first) if first == last else f"{first}..{last}" for first, last in spans)
 
 
 def _top_pins(data: ReportData) -> str:
@@ -270,8 +285,9 @@ def _campaign_table(campaigns: list[CampaignResult]) -> str:
 
 
 def _freshness(data: ReportData, generated_at: dt.datetime) -> str:
-    lede = ("Rows of <code>daily_status</code> per UTC day (every entity and split, organic and ads): final rows "
-            "will not change; the others are re-pulled by the daily run until they are final.")
+    lede = ("Entities per UTC day (<code>daily_status</code>, organic and ads), each counted once whatever its split "
+            "buckets, content types or attribution settings: final when all its rows of the day are final, which will "
+            "not change; the others are re-pulled by the daily run until they are final.")
     latest = "".join(f"<dt>Latest {escape(source)} extraction</dt><dd>{escape(_utc(moment) + _age(moment, generated_at))}</dd>"
                      for source, moment in data.latest_extracted_at.items())
     facts = f'<dl class="meta">{latest}</dl>'
@@ -281,14 +297,14 @@ def _freshness(data: ReportData, generated_at: dt.datetime) -> str:
                                                       for d in data.freshness], hatched=state != "final")
               for source, color in (("organic", "final"), ("ads", "series0"))
               for state, column in (("final", f"{source}_final"), ("not final", f"{source}_not_final"))]
-    tooltips = {d.date: f"{d.date}: {d.final:,} final, {d.not_final:,} not final rows\norganic {d.organic_final:,} final, "
+    tooltips = {d.date: f"{d.date}: {d.final:,} final, {d.not_final:,} not final entities\norganic {d.organic_final:,} final, "
                         f"{d.organic_not_final:,} not final\nads {d.ads_final:,} final, {d.ads_not_final:,} not final"
                 for d in data.freshness}
-    chart = svg.stacked_daily_bars("chart-freshness", "Final and not-final rows per day", data.range.dates(),
-                                   stacks, "rows", tooltips, FULL_WIDTH)
+    chart = svg.stacked_daily_bars("chart-freshness", "Final and not-final entities per day", data.range.dates(),
+                                   stacks, "entities", tooltips, FULL_WIDTH)
     not_final_days = sum(1 for d in data.freshness if d.not_final)
     return _section("freshness", "Data freshness", lede, _card(
-        f"Final vs not final rows ({not_final_days} of {len(data.freshness)} days still have rows that may change)",
+        f"Final vs not final entities ({not_final_days} of {len(data.freshness)} days still have numbers that may change)",
         chart + facts))
 
 
