@@ -56,6 +56,11 @@ def normalize_to_lake(storage: StorageResource, requested: DateRange, source: tr
         ids = ", ".join(map(shown_value, rows.entity_ids[:_LOGGED_IDS])) + (", ..." if len(rows.entity_ids) > _LOGGED_IDS else "")
         log.warning(f"{shown_value(rows.endpoint)}: {len(rows.entity_ids)} entit(ies) the request did not ask for ({ids}): "
                     f"{rows.rows} row(s) dropped, raw file {rows.raw_file}")
+    unreadable = [u for s in summaries for u in s.unreadable]
+    for answer in unreadable:
+        parts = "; ".join(f"{what}: {why}" for what, why in list(answer.parts.items())[:_LOGGED_IDS])
+        log.warning(f"{shown_value(answer.endpoint)}: {len(answer.parts)} part(s) of an answer cannot be read and were "
+                    f"skipped ({parts}), raw file {answer.raw_file}; a later readable answer of the same keys is used")
     dropped = sum(u.rows for u in unrequested)
     return dg.MaterializeResult(metadata={
         "range": str(requested), "accounts": ", ".join(a.name for a in accounts),
@@ -72,7 +77,10 @@ def normalize_to_lake(storage: StorageResource, requested: DateRange, source: tr
         "unrequested_entities": dg.MetadataValue.json([
             {"endpoint": shown_value(u.endpoint), "ids": list(map(shown_value, u.entity_ids)), "rows": u.rows,
              "raw_file": u.raw_file}
-            for u in unrequested])},
+            for u in unrequested]),
+        "unreadable_parts_skipped": dg.MetadataValue.int(sum(len(u.parts) for u in unreadable)),
+        "unreadable_parts": dg.MetadataValue.json([
+            {"endpoint": shown_value(u.endpoint), "parts": dict(u.parts), "raw_file": u.raw_file} for u in unreadable])},
         check_results=[
             dg.AssetCheckResult(check_name="no_final_value_regressed", passed=not kept, severity=dg.AssetCheckSeverity.WARN,
                                 metadata={"violations": dg.MetadataValue.int(sum(kept.values())),

@@ -16,7 +16,7 @@ from pipelines import settings
 from pipelines.accounts import Account
 from pipelines.lake import USER, identity
 from pipelines.organic.dimensions import BOARDS, PINS, USER_ACCOUNTS, OrganicDimensions, extract_dimensions
-from pipelines.organic.extract import ExtractSummary, extract_organic, plan_organic
+from pipelines.organic.extract import ExtractSummary, PinNote, extract_organic, first_note_per_pin, plan_organic
 from pipelines.organic.source import ORGANIC
 from pipelines.pinterest.errors import shown_value
 from pipelines.planning import SYNC_BACK_DAYS, DateRange
@@ -38,14 +38,28 @@ def partition_range(context: dg.AssetExecutionContext) -> DateRange:
 
 
 def pins_without_analytics_metadata(done: dict[Account, tuple[ExtractSummary, int]]) -> dict:
-    """The pins left without analytics (refused alone after a bulk answer left them out or a bulk call with them
-    was refused): how many, and the first ones by account and pin id with the reason; and how many pins bulk
-    answers left out (each then asked alone once)."""
-    listed = [{"account": account.name, "pin_id": shown_value(pin), "reason": reason}
-              for account, (summary, _) in done.items() for pin, reason in summary.pins_without_analytics().items()]
-    return {"pins_without_analytics": len(listed),
-            "pins_without_analytics_first": dg.MetadataValue.json(listed[:FIRST_PINS_LISTED]),
+    """Pins worth a look, each kind as a count and the first ones by account and pin id with what happened: left
+    without analytics (refused alone, or answered alone without a readable block or any day), answered without
+    some days of their window, answered with the other pin type's metrics (then asked alone with that type's set);
+    and how many pins bulk answers left out or answered unusably (each then asked alone once)."""
+    kinds = {"pins_without_analytics": lambda s: s.skipped_pins, "pins_with_missing_days": lambda s: s.short_answers,
+             "pins_answered_as_other_type": lambda s: s.retyped_pins}
+    metadata = {}
+    for name, notes in kinds.items():
+        listed = [{"account": account.name, "pin_id": shown_value(pin), "reason": reason}
+                  for account, (summary, _) in done.items() for pin, reason in first_note_per_pin(notes(summary)).items()]
+        metadata[name] = len(listed)
+        metadata[f"{name}_first"] = dg.MetadataValue.json(listed[:FIRST_PINS_LISTED])
+    return {**metadata,
             "pins_missing_from_bulk_answers": sum(summary.pins_missing_from_bulk for summary, _ in done.values())}
+
+
+def log_pin_notes(context: dg.AssetExecutionContext, account: Account, notes: list[PinNote], what: str) -> None:
+    """One warning for pins with notes of one kind: how many, what happened, the first ones."""
+    first_notes = first_note_per_pin(notes)
+    if first_notes:
+        first = "; ".join(f"{shown_value(pin)} ({note})" for pin, note in list(first_notes.items())[:FIRST_PINS_LOGGED])
+        context.log.warning(f"{account.describe()}: {len(first_notes)} pin(s) {what}; first: {first}")
 
 
 def latest_dimensions(storage: StorageResource, account: Account) -> OrganicDimensions:
@@ -130,14 +144,14 @@ def organic_raw(context: dg.AssetExecutionContext, pinterest: PinterestResource,
         with client:
             summary = extract_organic(client, storage.raw(account), plan, dimensions.user_id)
         if not summary.bulk_available:
-            context.log.warning(f"{account.describe()}: bulk pin analytics unavailable to this app: "
-                                "fell back to one call per pin")
-        skipped = summary.pins_without_analytics()
-        if skipped:
-            first = "; ".join(f"{shown_value(pin)} ({reason})" for pin, reason in list(skipped.items())[:FIRST_PINS_LOGGED])
-            context.log.warning(f"{account.describe()}: {len(skipped)} pin(s) have no analytics for (part of) the range: "
-                                f"the API refused them when asked alone (private, deleted or not this account's); "
-                                f"first: {first}")
+            context.log.warning(f"{account.describe()}: multi_pins/analytics refused one-pin calls for pins that "
+                                "pins/analytics answers: taken to be unavailable to this app, one call per pin")
+        for notes, what in ((summary.skipped_pins, "have no analytics for (part of) the range: the API refused them "
+                             "when asked alone (private, deleted or not this account's) or answered without any day"),
+                            (summary.short_answers, "were answered without some days of their window"),
+                            (summary.retyped_pins, "were answered with the other pin type's metrics (asked again "
+                             "with that type's set; check their media type in the pins listing)")):
+            log_pin_notes(context, account, notes, what)
         return summary, len(dimensions.pin_refs())
 
     results = for_each_account(context, pinterest, extract)

@@ -51,6 +51,8 @@ class Normalized:
     coverage: Coverage | None = None
     # The metrics its request asked for (None: every metric); a final value of another metric is not rescued.
     requested_metrics: frozenset[str] | None = None
+    # Parts of the answer skipped because they cannot be read ("pin <id>", "the answer" -> what was wrong with it).
+    unreadable: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,6 +97,15 @@ class Source:
     ancestry: Callable[[RawZone], pa.Table] | None = None
 
 
+@dataclasses.dataclass(frozen=True)
+class UnreadableParts:
+    """Parts of one raw answer skipped because they cannot be read: what ("pin <id>", "the answer") -> why."""
+
+    endpoint: str
+    raw_file: str
+    parts: Mapping[str, str]
+
+
 @dataclasses.dataclass
 class NormalizeSummary:
     raw_files: int = 0
@@ -108,6 +119,7 @@ class NormalizeSummary:
     # Keys that kept a final value over a newer answer not final, or final without that metric (per date).
     final_values_kept: dict[dt.date, int] = dataclasses.field(default_factory=dict)
     unrequested: list[UnrequestedRows] = dataclasses.field(default_factory=list)
+    unreadable: list[UnreadableParts] = dataclasses.field(default_factory=list)
 
 
 class _DateFiles:
@@ -177,6 +189,7 @@ class _Staged:
     ancestry: Callable[[], pa.Table]  # ANCESTRY of every raw zone, read when first needed
     coverage: pa.Table  # one row per entity an answer's coverage holds (_coverage_of)
     recency: pa.Array  # per answer number, its place among the answers from the oldest (_recency_of)
+    unreadable: list[UnreadableParts] = dataclasses.field(default_factory=list)
 
 
 def stage(folder: Path, zones: list[RawZone], requested: DateRange, source: Source) -> _Staged:
@@ -187,6 +200,7 @@ def stage(folder: Path, zones: list[RawZone], requested: DateRange, source: Sour
     metric, status = _DateFiles(folder, "metric_daily", METRIC_DAILY), _DateFiles(folder, "daily_status", DAILY_STATUS)
     lifetime: list[pa.Table] = []
     unrequested: list[UnrequestedRows] = []
+    unreadable: list[UnreadableParts] = []
     answers: list[dict] = []
     first, last = pa.scalar(requested.start, pa.date32()), pa.scalar(requested.end, pa.date32())
     files = 0
@@ -206,6 +220,8 @@ def stage(folder: Path, zones: list[RawZone], requested: DateRange, source: Sour
             if rows.unrequested:
                 unrequested.append(UnrequestedRows(record.endpoint, str(record.path), tuple(rows.unrequested),
                                                    sum(rows.unrequested.values())))
+            if rows.unreadable:
+                unreadable.append(UnreadableParts(record.endpoint, str(record.path), dict(rows.unreadable)))
             for target, table in ((metric, rows.metric), (status, rows.status)):
                 dates = table.column("date")
                 inside = pc.and_(pc.greater_equal(dates, first), pc.less_equal(dates, last))
@@ -225,7 +241,8 @@ def stage(folder: Path, zones: list[RawZone], requested: DateRange, source: Sour
         [ANCESTRY.empty_table(), *(source.ancestry(zone) for zone in zones if source.ancestry)]))
     answered = pa.Table.from_pylist(answers, _ANSWERS)
     return _Staged(files, metric, status, pa.concat_tables([empty, *lifetime]), unrequested,
-                   pa.array(identities, pa.string()), answered, ancestry, _coverage_of(answered), _recency_of(answered))
+                   pa.array(identities, pa.string()), answered, ancestry, _coverage_of(answered), _recency_of(answered),
+                   unreadable)
 
 
 def _coverage_of(answers: pa.Table) -> pa.Table:
@@ -524,4 +541,5 @@ def normalize_range(zones: list[RawZone], lake: Lake, requested: DateRange, sour
         summary = write_lake(con, lake, staged, source.name, snapshot_date)
     summary.raw_files = staged.files
     summary.unrequested = staged.unrequested
+    summary.unreadable = staged.unreadable
     return summary

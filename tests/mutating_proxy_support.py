@@ -1,7 +1,8 @@
 """A mutating HTTP proxy on 127.0.0.1: forwards every request to a simulator and rewrites chosen JSON answers.
 
 The rewrite sees the request path (with its query) and the parsed answer, and returns the answer to send instead
-(or None to send it as it came). A value equal to HOSTILE in the returned answer is written as the proxy's raw
+(or None to send it as it came). An optional `refuse` sees the request path first and returns (status, JSON error
+body) to answer instead of the simulator (or None to forward it). A value equal to HOSTILE in the returned answer is written as the proxy's raw
 JSON text (`1e999`, `NaN`, `true`, `"12"`), which no JSON encoder would produce by itself.
 """
 
@@ -21,13 +22,17 @@ _HOP_BY_HOP = {"connection", "content-length", "transfer-encoding", "content-enc
 
 class MutatingProxy:
     """`with MutatingProxy(server.root_url, rewrite, raw_text) as proxy:`; `proxy.base_url` replaces the
-    simulator's. `rewritten` lists the paths of the answers it changed."""
+    simulator's. `rewritten` lists the paths of the answers it changed, `requests` the path of every request it
+    received."""
 
-    def __init__(self, upstream_root: str, rewrite: Callable[[str, Any], Any | None], raw_text: str = "null"):
+    def __init__(self, upstream_root: str, rewrite: Callable[[str, Any], Any | None], raw_text: str = "null",
+                 refuse: Callable[[str], tuple[int, dict] | None] | None = None):
         upstream = urllib.parse.urlsplit(upstream_root)
         self.upstream = (upstream.hostname, upstream.port)
         self.rewrite, self.raw_text = rewrite, raw_text
         self.rewritten: list[str] = []
+        self.refuse = refuse
+        self.requests: list[str] = []
         self._lock = threading.Lock()
         self._http = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._thread = threading.Thread(target=self._http.serve_forever, daemon=True)
@@ -64,6 +69,18 @@ def _handler(proxy: MutatingProxy) -> type[http.server.BaseHTTPRequestHandler]:
             pass
 
         def _forward(self) -> None:
+            with proxy._lock:
+                proxy.requests.append(self.path)
+            refusal = proxy.refuse(self.path) if proxy.refuse else None
+            if refusal is not None:
+                status, error = refusal
+                body = json.dumps(error).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                return
             length = int(self.headers.get("Content-Length") or 0)
             request_body = self.rfile.read(length) if length else None
             headers = {k: v for k, v in self.headers.items() if k.lower() not in {"host", "accept-encoding", *_HOP_BY_HOP}}

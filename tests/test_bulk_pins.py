@@ -5,16 +5,23 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import urllib.parse
 
 import pytest
 
 from pipelines import api_enums
-from pipelines.organic.extract import ExtractSummary, PinRef, extract_organic, plan_organic
+from pipelines.lake import Lake, read_fact_file
+from pipelines.organic.dimensions import extract_dimensions
+from pipelines.organic.extract import ExtractSummary, PinRef, extract_organic, first_note_per_pin, plan_organic
+from pipelines.organic.source import ORGANIC
+from pipelines.pinterest.errors import InvalidRequestError
 from pipelines.planning import DateRange
 from pipelines.raw_zone import RawZone
+from pipelines.transform import normalize_range
 from tests.client_support import make_client, server_stats
 from tests.conftest import TODAY
 from tests.fault_support import latest_run_metadata
+from tests.mutating_proxy_support import MutatingProxy
 from tests.pipeline_support import pipeline_env, run
 
 WINDOW = DateRange(TODAY - dt.timedelta(days=13), TODAY - dt.timedelta(days=1))
@@ -33,6 +40,56 @@ def extract(server, tmp_path, refs: list[PinRef]) -> tuple[ExtractSummary, RawZo
     with make_client(server) as client:
         summary = extract_organic(client, raw, plan, server.state.world.user_id)
     return summary, raw
+
+
+def extract_through_proxy(server, tmp_path, refs: list[PinRef], rewrite=None, refuse=None
+                          ) -> tuple[ExtractSummary, RawZone, dict[str, int]]:
+    """The organic extraction of `refs` for WINDOW through a MutatingProxy (answers rewritten by `rewrite`, requests
+    refused by `refuse`), with the pin analytics calls the proxy received by endpoint."""
+    raw = RawZone(tmp_path / "raw")
+    with MutatingProxy(server.root_url, rewrite or (lambda path, body: None), refuse=refuse) as proxy, \
+            make_client(server, base_url=proxy.base_url) as client:
+        extract_dimensions(client, raw)  # whose pins the answers are, for normalization
+        summary = extract_organic(client, raw, plan_organic(WINDOW, TODAY, refs, ()), server.state.world.user_id)
+    paths = [urllib.parse.urlsplit(path).path for path in proxy.requests]
+    calls = {"multi_pins/analytics": sum(path == "/v5/pins/analytics" for path in paths),
+             "pins/analytics": sum(path.startswith("/v5/pins/") and path.endswith("/analytics")
+                                   and path != "/v5/pins/analytics" for path in paths)}
+    return summary, raw, calls
+
+
+def is_bulk(path: str) -> bool:
+    return urllib.parse.urlsplit(path).path == "/v5/pins/analytics"
+
+
+def bulk_ids(path: str) -> list[str]:
+    return urllib.parse.parse_qs(urllib.parse.urlsplit(path).query)["pin_ids"][0].split(",")
+
+
+def rewrite_pin(pin_id: str, change):
+    """A rewrite of bulk answers holding `pin_id`: its block becomes change(block)."""
+    def rewrite(path, body):
+        if is_bulk(path) and isinstance(body, dict) and pin_id in body:
+            return {**body, pin_id: change(body[pin_id])}
+        return None
+    return rewrite
+
+
+def refuse_bulk_with(pin_id: str, status: int, code: int, message: str):
+    """A refusal of every bulk call asking for `pin_id`."""
+    return lambda path: (status, {"code": code, "message": message}) if is_bulk(path) and pin_id in bulk_ids(path) else None
+
+
+def lake_days_per_pin(tmp_path, raw: RawZone):
+    """Normalize WINDOW of `raw` into a lake under tmp_path: (the summary, the number of days per pin)."""
+    lake = Lake(tmp_path / "lake")
+    summary = normalize_range([raw], lake, WINDOW, ORGANIC, TODAY)
+    days: dict[str, int] = {}
+    for path in lake.files("daily_status", WINDOW.dates(), "organic"):
+        for row in read_fact_file(path, ["entity_type", "entity_id"]).to_pylist():
+            if row["entity_type"] == "pin":
+                days[row["entity_id"]] = days.get(row["entity_id"], 0) + 1
+    return summary, days
 
 
 def pin_calls(server) -> dict[str, int]:
@@ -109,18 +166,20 @@ def test_a_pin_missing_from_a_bulk_answer_and_refused_alone_is_reported(make_san
 
 
 @pytest.mark.parametrize("refusal", ["403", "401-7", "404-50", "400-1"])
-def test_each_documented_refusal_of_the_first_bulk_call_falls_back_to_one_call_per_pin(make_sandbox, tmp_path, refusal):
+def test_each_documented_refusal_falls_back_to_one_call_per_pin_once_two_one_pin_bulk_calls_are_refused_too(
+        make_sandbox, tmp_path, refusal):
     server = make_sandbox(pins=20, bulk_pin_analytics=False, bulk_pin_refusal=refusal)
     summary, raw = extract(server, tmp_path, pin_refs(server))
 
-    assert pin_calls(server) == {"multi_pins/analytics": 1, "pins/analytics": 20}  # the one bulk call that found out
+    # The refused batch, then a bulk call for each of its first two pins, which answer alone.
+    assert pin_calls(server) == {"multi_pins/analytics": 3, "pins/analytics": 20}
     assert not summary.bulk_available and summary.skipped_pins == []
     assert len(list(raw.records("pins/analytics", WINDOW))) == 20
 
 
 def test_a_first_bulk_refusal_explained_by_a_private_pin_keeps_the_bulk_endpoint(make_sandbox, tmp_path):
-    """401 code 7 on the run's first bulk call: its pins are asked alone, one is refused alone too, so the
-    refusal was about that pin; the next batch goes by the bulk endpoint again."""
+    """401 code 7 on the run's first bulk call: its first pin is refused alone too, the second answers alone and
+    in a bulk call of its own, so the refusal was about pins of the batch: its other 98 pins go in one bulk call."""
     server = make_sandbox(pins=250, private_pins=1)
     private = server.state.world.pin_ids[-1]
     refs = pin_refs(server)
@@ -129,25 +188,29 @@ def test_a_first_bulk_refusal_explained_by_a_private_pin_keeps_the_bulk_endpoint
     first_batch = [standard[-1], *standard[:99]]  # the private pin in the first bulk call of the run
     summary, _ = extract(server, tmp_path, [*first_batch, *standard[99:-1]])
 
-    assert pin_calls(server) == {"multi_pins/analytics": 1 + math.ceil((len(standard) - 100) / 100),
-                                 "pins/analytics": 100}
+    assert pin_calls(server) == {"multi_pins/analytics": 3 + math.ceil((len(standard) - 100) / 100),
+                                 "pins/analytics": 2}
     assert summary.bulk_available
     assert [s.pin_id for s in summary.skipped_pins] == [private]
 
 
-def test_a_later_bulk_refusal_asks_that_batch_pin_by_pin_and_skips_the_refused_pin(make_sandbox, tmp_path):
+def test_a_later_bulk_refusal_bisects_that_batch_and_skips_the_refused_pin(make_sandbox, tmp_path):
     server = make_sandbox(pins=250, private_pins=1)
     private = server.state.world.pin_ids[-1]
-    refs = pin_refs(server)
+    standard = [p for p in pin_refs(server) if not p.is_video]
+    assert private == standard[-1].pin_id and len(standard) >= 200
+    refs = [*standard[:199], standard[-1], *standard[199:-1]]  # the private pin last of the second batch
     batches = plan_organic(WINDOW, TODAY, refs, ()).pin_batches
-    refused = next(batch for batch in batches if private in {p.pin_id for p in batch})
-    assert refused is not batches[0]
     summary, raw = extract(server, tmp_path, refs)
 
-    assert pin_calls(server) == {"multi_pins/analytics": len(batches), "pins/analytics": len(refused)}
+    # The refused batch of 100 is halved 7 times; each first half answers, so each second half is halved without
+    # being asked whole, down to the private pin, asked alone.
+    assert pin_calls(server) == {"multi_pins/analytics": len(batches) + 7, "pins/analytics": 1}
     assert summary.bulk_available
     assert [s.pin_id for s in summary.skipped_pins] == [private]
-    assert len(list(raw.records("pins/analytics", WINDOW))) == len(refused) - 1
+    asked = sorted(pin for record in raw.records("multi_pins/analytics", WINDOW)
+                   for pin in requested_ids(record.params))
+    assert asked == sorted(p.pin_id for p in refs if p.pin_id != private)  # every other pin answered once
 
 
 def test_a_refused_single_pin_is_skipped_and_the_run_goes_on(make_sandbox, tmp_path):
@@ -155,7 +218,7 @@ def test_a_refused_single_pin_is_skipped_and_the_run_goes_on(make_sandbox, tmp_p
     summary, raw = extract(server, tmp_path, pin_refs(server))
 
     private = server.state.world.pin_ids[-2:]
-    assert pin_calls(server) == {"multi_pins/analytics": 1, "pins/analytics": 40}
+    assert pin_calls(server) == {"multi_pins/analytics": 3, "pins/analytics": 40}
     assert sorted(summary.pins_without_analytics()) == sorted(private)
     assert all("HTTP 403" in reason for reason in summary.pins_without_analytics().values())
     assert len(list(raw.records("pins/analytics", WINDOW))) == 38
@@ -177,4 +240,184 @@ def test_pins_left_without_analytics_are_in_the_run_metadata_and_log(make_sandbo
         {"account": "default", "pin_id": private,
          "reason": f"{WINDOW}: HTTP 403, Pinterest code 403: Not authorized to access board or Pin."}]
     assert (f"account 'default': 1 pin(s) have no analytics for (part of) the range: the API refused them when asked "
-            f"alone (private, deleted or not this account's); first: {private} ({WINDOW}: HTTP 403") in capsys.readouterr().err
+            f"alone (private, deleted or not this account's) or answered without any day; first: {private} ({WINDOW}: "
+            "HTTP 403") in capsys.readouterr().err
+
+
+UNREADABLE_BLOCKS = {"empty object": lambda block: {}, "null": lambda block: None,
+                     "upper-case ALL": lambda block: {"ALL": block["all"]},
+                     "no daily_metrics": lambda block: {"all": {}}}
+
+
+@pytest.mark.parametrize("change", UNREADABLE_BLOCKS.values(), ids=UNREADABLE_BLOCKS.keys())
+def test_a_pin_answered_with_an_unreadable_block_is_asked_alone_once(make_sandbox, tmp_path, change):
+    server = make_sandbox(pins=20)
+    refs = pin_refs(server)
+    victim = refs[0].pin_id
+    summary, _, calls = extract_through_proxy(server, tmp_path, refs, rewrite_pin(victim, change))
+
+    assert calls == {"multi_pins/analytics": len(plan_organic(WINDOW, TODAY, refs, ()).pin_batches), "pins/analytics": 1}
+    assert summary.pins_missing_from_bulk == 1 and summary.skipped_pins == []
+
+
+def test_an_unreadable_pin_block_is_skipped_by_normalization_and_the_pins_answer_alone_is_used(make_sandbox, tmp_path):
+    server = make_sandbox(pins=20)
+    refs = pin_refs(server)
+    victim = refs[0].pin_id
+    _, raw, _ = extract_through_proxy(server, tmp_path, refs, rewrite_pin(victim, lambda block: {}))
+    normalized, days = lake_days_per_pin(tmp_path, raw)
+
+    assert days == {p.pin_id: WINDOW.days for p in refs}
+    [skipped] = normalized.unreadable
+    assert skipped.endpoint == "multi_pins/analytics"
+    assert skipped.parts == {f"pin {victim}": "its answer has no 'all' object (keys: [])"}
+    assert skipped.raw_file in {str(r.path) for r in raw.records("multi_pins/analytics", WINDOW)}
+
+
+def test_a_bulk_answer_that_is_not_an_object_has_its_pins_asked_alone_and_is_skipped_by_normalization(
+        make_sandbox, tmp_path):
+    server = make_sandbox(pins=20)
+    refs = pin_refs(server)
+    standard = [p for p in refs if not p.is_video]
+
+    def as_list(path, body):
+        return [{"pin_id": pin, **block} for pin, block in body.items()] if is_bulk(path) \
+            and standard[0].pin_id in body else None
+
+    summary, raw, calls = extract_through_proxy(server, tmp_path, refs, as_list)
+    normalized, days = lake_days_per_pin(tmp_path, raw)
+
+    assert calls["pins/analytics"] == len(standard) and summary.pins_missing_from_bulk == len(standard)
+    assert days == {p.pin_id: WINDOW.days for p in refs}
+    assert [u.parts for u in normalized.unreadable] == [{"the answer": "a list, not an object keyed by pin id"}]
+
+
+def test_a_pin_answered_with_no_day_is_asked_alone_once(make_sandbox, tmp_path):
+    server = make_sandbox(pins=20)
+    refs = pin_refs(server)
+    victim = refs[0].pin_id
+    no_days = rewrite_pin(victim, lambda block: {"all": {**block["all"], "daily_metrics": []}})
+    summary, raw, calls = extract_through_proxy(server, tmp_path, refs, no_days)
+
+    assert calls["pins/analytics"] == 1 and summary.pins_missing_from_bulk == 1
+    assert summary.short_answers == [] and summary.skipped_pins == []
+    assert [r.path_params["pin_id"] for r in raw.records("pins/analytics", WINDOW)] == [victim]
+
+
+def test_a_pin_answered_without_some_days_is_reported_and_not_asked_again(make_sandbox, tmp_path):
+    server = make_sandbox(pins=20)
+    refs = pin_refs(server)
+    victim = refs[0].pin_id
+    one_day = rewrite_pin(victim, lambda block: {"all": {**block["all"], "daily_metrics": block["all"]["daily_metrics"][:1]}})
+    summary, _, calls = extract_through_proxy(server, tmp_path, refs, one_day)
+
+    assert calls["pins/analytics"] == 0
+    assert [(n.pin_id, n.window, n.what) for n in summary.short_answers] == [
+        (victim, WINDOW, f"answered 1 of the {WINDOW.days} days")]
+
+
+def test_days_before_a_pin_was_created_are_answered_so_no_pin_is_reported_short(make_sandbox, tmp_path):
+    server = make_sandbox(pins=250)
+    summary, raw = extract(server, tmp_path, pin_refs(server))
+
+    statuses = {day["data_status"] for record in raw.records("multi_pins/analytics", WINDOW)
+                for block in record.json().values() for day in block["all"]["daily_metrics"]}
+    assert "BEFORE_PIN_CREATED" in statuses  # pins created inside the window
+    assert summary.short_answers == [] and summary.retyped_pins == []
+
+
+def test_a_pin_listed_twice_is_planned_once_as_a_video_pin():
+    standard, video = PinRef("100", is_video=False), PinRef("200", is_video=True)
+    plan = plan_organic(WINDOW, TODAY, [standard, video, PinRef("100", is_video=True), video], ())
+
+    assert plan.pin_batches == ((PinRef("100", is_video=True), video),)
+    assert plan.analytics_calls == 1 + 1
+
+
+def test_a_standard_pin_listed_as_video_is_asked_again_alone_with_the_standard_set(make_sandbox, tmp_path):
+    server = make_sandbox(pins=20)
+    refs = pin_refs(server)
+    victim = next(p for p in refs if not p.is_video)
+    listed = [PinRef(p.pin_id, True) if p == victim else p for p in refs]
+    summary, raw, calls = extract_through_proxy(server, tmp_path, listed)
+
+    assert calls == {"multi_pins/analytics": len(plan_organic(WINDOW, TODAY, listed, ()).pin_batches),
+                     "pins/analytics": 1}
+    [alone] = raw.records("pins/analytics", WINDOW)
+    assert alone.path_params["pin_id"] == victim.pin_id
+    assert requested_metrics(alone.params) == api_enums.PIN_STANDARD_METRIC_TYPES
+    assert [(n.pin_id, n.what) for n in summary.retyped_pins] == [
+        (victim.pin_id, "asked as a video pin, answered with standard pin metrics")]
+
+
+def test_an_answer_with_the_other_types_metrics_is_asked_again_with_that_types_set(make_sandbox, tmp_path):
+    server = make_sandbox(pins=20)
+    refs = pin_refs(server)
+    victim = next(p for p in refs if not p.is_video)
+
+    def with_video_views(block):
+        days = [{**day, "metrics": {**(day.get("metrics") or {}), "VIDEO_START": 7}} for day in block["all"]["daily_metrics"]]
+        return {"all": {**block["all"], "daily_metrics": days}}
+
+    summary, raw, calls = extract_through_proxy(server, tmp_path, refs, rewrite_pin(victim.pin_id, with_video_views))
+
+    assert calls["pins/analytics"] == 1
+    [alone] = raw.records("pins/analytics", WINDOW)
+    assert requested_metrics(alone.params) == api_enums.PIN_VIDEO_METRIC_TYPES
+    assert first_note_per_pin(summary.retyped_pins) == {
+        victim.pin_id: f"{WINDOW}: asked as a standard pin, answered with video pin metrics"}
+
+
+def test_a_persistent_last_90_days_refusal_of_bulk_calls_fails_the_extraction_with_its_own_message(
+        make_sandbox, tmp_path):
+    server = make_sandbox(pins=20)
+
+    def window_refusal(path):
+        return (400, {"code": 1, "message": "You can only get data from the last 90 days."}) if is_bulk(path) else None
+
+    with pytest.raises(InvalidRequestError) as refused:
+        extract_through_proxy(server, tmp_path, pin_refs(server), refuse=window_refusal)
+    assert f"answered 4 times for start_date {WINDOW.start}" in str(refused.value)
+    assert "not available" not in str(refused.value)
+
+
+BULK_REFUSALS_OF_ONE_PIN = {"403": (403, 403, "Not authorized to access board or Pin."),
+                            "400-1": (400, 1, "Invalid multi_pins analytics parameters."),
+                            "401-7": (401, 7, "Not authorized to access board or Pin.")}
+
+
+@pytest.mark.parametrize("refusal", BULK_REFUSALS_OF_ONE_PIN.values(), ids=BULK_REFUSALS_OF_ONE_PIN.keys())
+def test_a_first_bulk_refusal_caused_by_one_pin_that_answers_alone_keeps_the_bulk_endpoint(make_sandbox, tmp_path,
+                                                                                             refusal):
+    server = make_sandbox(pins=20)
+    refs = pin_refs(server)
+    victim = next(p for p in refs if not p.is_video).pin_id  # first of the run's first batch
+    summary, raw, calls = extract_through_proxy(server, tmp_path, refs, refuse=refuse_bulk_with(victim, *refusal))
+
+    # The batch (refused), the victim alone (answered) and in a bulk call of its own (refused), the next pin alone
+    # and in a bulk call of its own (answered), the batch's 98 other pins, the video batch.
+    assert calls == {"multi_pins/analytics": 5, "pins/analytics": 2}
+    assert summary.bulk_available and summary.skipped_pins == []
+    _, days = lake_days_per_pin(tmp_path, raw)
+    assert days == {p.pin_id: WINDOW.days for p in refs}
+
+
+def test_a_refused_pin_in_every_batch_costs_a_bisection_not_a_call_per_pin(make_sandbox, tmp_path):
+    server = make_sandbox(pins=300)
+    standard = [p for p in pin_refs(server) if not p.is_video][:200]
+    refused = {standard[99].pin_id, standard[199].pin_id}  # the last pin of each batch
+
+    def refuse(path):
+        if is_bulk(path) and refused & set(bulk_ids(path)):
+            return 401, {"code": 7, "message": "Not authorized to access board or Pin."}
+        if not is_bulk(path) and urllib.parse.urlsplit(path).path.split("/")[-2] in refused:
+            return 403, {"code": 403, "message": "Not authorized to access board or Pin."}
+        return None
+
+    summary, _, calls = extract_through_proxy(server, tmp_path, standard, refuse=refuse)
+
+    # First batch: refused, its first pin alone and in a bulk call of its own, its 99 other pins (refused) halved 7
+    # times, the refused pin alone. Second batch: refused, halved 7 times, the refused pin alone.
+    assert calls == {"multi_pins/analytics": (3 + 7) + (1 + 7), "pins/analytics": 2 + 1}
+    assert summary.bulk_available
+    assert sorted(summary.pins_without_analytics()) == sorted(refused)

@@ -8,6 +8,7 @@ import logging
 from collections.abc import Sequence
 
 from pipelines import api_enums
+from pipelines.organic.normalize import UNSPLIT_KEY, pin_answer_problem
 from pipelines.pinterest.client import ApiResponse, PinterestClient
 from pipelines.pinterest.endpoints import MAX_PIN_IDS
 from pipelines.pinterest.errors import (
@@ -18,6 +19,7 @@ from pipelines.pinterest.errors import (
     NotFoundError,
     shown_value,
 )
+from pipelines.pinterest.retries import is_spurious_window_refusal
 from pipelines.planning import DateRange, chunks, plan_windows
 from pipelines.raw_zone import RawZone
 
@@ -64,9 +66,19 @@ def validate_splits(splits: Sequence[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(splits))
 
 
+def unique_pins(pins: Sequence[PinRef]) -> list[PinRef]:
+    """One PinRef per pin id, in the order first listed. A pin listed twice with different types is taken as a
+    video pin: a standard pin asked the video set answers without any video metric, which the extraction notices
+    and asks it again with the standard set, while a video pin asked the standard set answers like a standard pin
+    created before 2023-03-20 (no follows, no profile visits), which nothing tells apart."""
+    video = {pin.pin_id for pin in pins if pin.is_video}
+    return [PinRef(pin_id, pin_id in video) for pin_id in dict.fromkeys(pin.pin_id for pin in pins)]
+
+
 def plan_pin_batches(pins: Sequence[PinRef]) -> tuple[tuple[PinRef, ...], ...]:
-    """Bulk calls of at most 100 pins of one type each: the standard pins' batches, then the video pins'.
-    Each batch asks its type's metric set, so a pin is never asked for metrics its type does not have."""
+    """Bulk calls of at most 100 pins of one type each, each pin once: the standard pins' batches, then the video
+    pins'. Each batch asks its type's metric set, so a pin is never asked for metrics its type does not have."""
+    pins = unique_pins(pins)
     by_type = ([p for p in pins if not p.is_video], [p for p in pins if p.is_video])
     return tuple(tuple(batch) for same_type in by_type for batch in chunks(same_type, MAX_PIN_IDS))
 
@@ -80,54 +92,66 @@ def plan_organic(requested: DateRange, today: dt.date, pins: Sequence[PinRef], s
 
 
 @dataclasses.dataclass(frozen=True)
-class SkippedPin:
-    """A pin left without analytics for one window: the API refused it when asked alone (HTTP 403, 404 or 401
-    code 7), after a bulk answer had left it out or a bulk call with it had been refused. `reason` names the
-    refusal (status, Pinterest code, the API's message)."""
+class PinNote:
+    """One pin's answer for one window worth reporting: `what` says what (the refusal that left it without analytics,
+    the days its answer left out, the other pin type's metrics it answered with)."""
 
     pin_id: str
     window: DateRange
-    reason: str
+    what: str
 
 
 @dataclasses.dataclass(frozen=True)
 class PinsOutcome:
-    """What fetching some pins' analytics for one window gave: raw files written, pins a bulk answer left out
-    (each then asked alone once), pins left without analytics."""
+    """What fetching some pins' analytics for one window gave: raw files written; pins a bulk answer left out or
+    answered without a usable block (each then asked alone once); pins left without analytics (`skipped`); pins
+    answered without some days of the window (`short`); pins answered with the other type's metrics, asked alone
+    again with that type's set (`retyped`)."""
 
     files: int = 0
     missing_from_bulk: int = 0
-    skipped: tuple[SkippedPin, ...] = ()
+    skipped: tuple[PinNote, ...] = ()
+    short: tuple[PinNote, ...] = ()
+    retyped: tuple[PinNote, ...] = ()
 
     def __add__(self, other: PinsOutcome) -> PinsOutcome:
-        return PinsOutcome(self.files + other.files, self.missing_from_bulk + other.missing_from_bulk,
-                           self.skipped + other.skipped)
+        return PinsOutcome(*(getattr(self, f.name) + getattr(other, f.name) for f in dataclasses.fields(self)))
 
 
 @dataclasses.dataclass
 class ExtractSummary:
-    """One account's organic extraction: raw files written, whether the bulk pin endpoint served this run,
-    pins a bulk answer left out, and pins left without analytics (per window, with the reason)."""
+    """One account's organic extraction: raw files written, whether the bulk pin endpoint served this run, pins a
+    bulk answer left out or answered unusably, pins left without analytics, pins answered without some days, and
+    pins answered with the other type's metrics (each per window, with what happened)."""
 
     files: int = 0
     bulk_available: bool = True
     # A bulk call answered in this run: the endpoint is available to the app, so later refusals are about pins.
     bulk_proven: bool = False
     pins_missing_from_bulk: int = 0
-    skipped_pins: list[SkippedPin] = dataclasses.field(default_factory=list)
+    skipped_pins: list[PinNote] = dataclasses.field(default_factory=list)
+    short_answers: list[PinNote] = dataclasses.field(default_factory=list)
+    retyped_pins: list[PinNote] = dataclasses.field(default_factory=list)
 
     def add(self, outcome: PinsOutcome) -> None:
         self.files += outcome.files
         self.pins_missing_from_bulk += outcome.missing_from_bulk
         self.skipped_pins.extend(outcome.skipped)
+        self.short_answers.extend(outcome.short)
+        self.retyped_pins.extend(outcome.retyped)
 
     def pins_without_analytics(self) -> dict[str, str]:
         """Each pin left without analytics for a window of the run, once, with the reason of its first refusal,
         by pin id."""
-        reasons: dict[str, str] = {}
-        for skipped in self.skipped_pins:
-            reasons.setdefault(skipped.pin_id, f"{skipped.window}: {skipped.reason}")
-        return dict(sorted(reasons.items()))
+        return first_note_per_pin(self.skipped_pins)
+
+
+def first_note_per_pin(notes: Sequence[PinNote]) -> dict[str, str]:
+    """Each pin of `notes` once, with its first note ("<window>: <what>"), by pin id."""
+    first: dict[str, str] = {}
+    for note in notes:
+        first.setdefault(note.pin_id, f"{note.window}: {note.what}")
+    return dict(sorted(first.items()))
 
 
 def _store(raw: RawZone, endpoint: str, response: ApiResponse, params: dict, window: DateRange,
@@ -181,16 +205,19 @@ def _content_type_refusal(error: InvalidRequestError, content_type: str, content
 
 
 # Refusals of the bulk endpoint the official description documents (400 code 1, 401 code 7, 404 code 50) plus
-# 403, the API's answer to a caller that may not use an endpoint at all. 403 and 400 code 1 are about the app or the
-# request, never one pin; 401 code 7 and 404 are also what a pin of the batch that became private or was deleted
-# gets, so they are ambiguous until the batch's pins are asked alone.
+# 403, the API's answer to a caller that may not use an endpoint at all. 403 and 400 code 1 read like a refusal of
+# the app or the request, 401 code 7 and 404 like one of a pin that became private or was deleted; but a server may
+# answer either for one pin of a batch, so the extraction never concludes from the kind alone (see
+# `_extract_pin_analytics`).
 APP_REFUSAL, PIN_REFUSAL = "app", "pin"
 
 
 def bulk_refusal(error: ApiError) -> str | None:
-    """APP_REFUSAL or PIN_REFUSAL for a documented refusal of multi_pins/analytics, None for any other error
-    (an error of another endpoint included: a single call made for a pin a bulk answer left out)."""
-    if error.endpoint != "multi_pins/analytics":
+    """APP_REFUSAL or PIN_REFUSAL for a documented refusal of multi_pins/analytics, None for any other error: an
+    error of another endpoint, and the last-90-days 400 code 1 the client retried without clearing (a refusal of
+    the dates, not of the app or a pin: it fails the run with its own message)."""
+    if error.endpoint != "multi_pins/analytics" or is_spurious_window_refusal(error.status, error.code,
+                                                                               error.api_message):
         return None
     if isinstance(error, ForbiddenError) or (isinstance(error, InvalidRequestError) and error.code == 1):
         return APP_REFUSAL
@@ -203,14 +230,13 @@ def _extract_pin_analytics(client: PinterestClient, raw: RawZone, window: DateRa
                            batches: Sequence[Sequence[PinRef]], summary: ExtractSummary) -> None:
     """Every pin batch of one window, by the bulk endpoint while the app has it, else one call per pin.
 
-    Whether the app has the bulk endpoint is decided by the run's first bulk calls, made one at a time:
-    - a 403 or a 400 code 1 before any bulk call answered: the endpoint is not available to this app;
-    - a 401 code 7 or a 404: the batch's pins are asked alone. If one of them is refused alone, that pin
-      explains the refusal: it is skipped and reported, and the next batch tries the bulk endpoint again. If
-      every pin answers alone, no pin explains it: the endpoint is not available to this app.
-    Once a bulk call has answered, the endpoint is proven and the remaining batches run on the thread pool;
-    a batch refused with any of those answers is then asked pin by pin (refused pins skipped and reported).
-    Without the endpoint, the refused batch's pins were already asked alone, the rest follow one call per pin."""
+    Until a bulk call has answered in this run, batches go one at a time. A batch refused with a documented refusal
+    (`bulk_refusal`) is diagnosed by `_diagnose_refused_batch`: its pins are asked alone, and a bulk call asks for
+    each that answers alone. Two such one-pin calls refused, the app is taken to lack the endpoint: every other pin
+    goes by one call per pin. One answered, the endpoint is proven and the refusal was about pins of the batch: the
+    rest of the batch is bisected (`_bulk_bisected`). Once proven, the remaining batches run on the thread pool and
+    a refused one is bisected the same way: one refused pin costs one or two bulk calls per halving (at most 15 for
+    100 pins) and one call alone, not a call per pin of its batch."""
     pending = list(batches)
     while pending and summary.bulk_available and not summary.bulk_proven:
         batch = pending.pop(0)
@@ -218,21 +244,11 @@ def _extract_pin_analytics(client: PinterestClient, raw: RawZone, window: DateRa
             summary.add(_bulk_batch(client, raw, window, batch))
             summary.bulk_proven = True
         except ApiError as error:
-            refusal = bulk_refusal(error)
-            if refusal is None:
+            if bulk_refusal(error) is None:
                 raise
-            # On the thread pool: without the endpoint, these are the first of the run's per-pin calls.
-            outcome = sum(client.map(lambda pin: _single_pin(client, raw, window, pin), batch), PinsOutcome())
-            summary.add(outcome)
-            if refusal == APP_REFUSAL or not outcome.skipped:
-                summary.bulk_available = False
-                log.warning("multi_pins/analytics is not available to this app (%s); falling back to one call per "
-                            "pin for this run", error)
-            else:
-                log.warning("multi_pins/analytics refused a batch (%s): %d of its pins are refused alone too; "
-                            "the bulk endpoint stays in use", error, len(outcome.skipped))
+            summary.add(_diagnose_refused_batch(client, raw, window, batch, error, summary))
     if summary.bulk_available:
-        outcomes = client.map(lambda batch: _bulk_batch_or_pins_alone(client, raw, window, batch), pending)
+        outcomes = client.map(lambda batch: _bulk_bisected(client, raw, window, batch), pending)
     else:
         pins = [pin for batch in pending for pin in batch]
         outcomes = client.map(lambda pin: _single_pin(client, raw, window, pin), pins)
@@ -240,43 +256,116 @@ def _extract_pin_analytics(client: PinterestClient, raw: RawZone, window: DateRa
         summary.add(outcome)
 
 
-def _bulk_batch_or_pins_alone(client: PinterestClient, raw: RawZone, window: DateRange,
-                              batch: Sequence[PinRef]) -> PinsOutcome:
-    """One batch once the bulk endpoint is proven: a documented refusal is about a pin of the batch, so the
-    batch is asked pin by pin."""
+# One-pin bulk calls refused for pins the API serves alone, before the bulk endpoint is taken to be unavailable to the
+# app: one could be a pin that only the bulk endpoint refuses.
+UNAVAILABLE_AFTER_REFUSED_PINS = 2
+
+
+def _diagnose_refused_batch(client: PinterestClient, raw: RawZone, window: DateRange, batch: Sequence[PinRef],
+                            refusal: ApiError, summary: ExtractSummary) -> PinsOutcome:
+    """A batch refused before any bulk call answered in this run. Its pins are asked alone, in order; for each that
+    answers, a bulk call asks for that pin only. One answered: the endpoint is proven (summary.bulk_proven), the
+    refusal was about pins of the batch, and the batch's pins not asked yet are bisected (`_bulk_bisected`). Refused
+    for UNAVAILABLE_AFTER_REFUSED_PINS pins the API serves alone: the endpoint is taken to be unavailable to this app
+    (summary.bulk_available false) and the batch's other pins are asked alone. Pins refused alone are skipped and
+    reported; if the batch runs out first, the next batch tries the bulk endpoint again."""
+    outcome, refused_pins = PinsOutcome(), []
+    for position, pin in enumerate(batch):
+        alone = _single_pin(client, raw, window, pin)
+        outcome += alone
+        if alone.skipped:
+            continue
+        rest = batch[position + 1:]
+        try:
+            outcome += _bulk_batch(client, raw, window, [pin])
+        except ApiError as error:
+            if bulk_refusal(error) is None:
+                raise
+            refused_pins.append(pin.pin_id)
+            if len(refused_pins) < UNAVAILABLE_AFTER_REFUSED_PINS:
+                continue
+            summary.bulk_available = False
+            log.warning("multi_pins/analytics refused a batch of %d pins (%s), then a call for each of the pins %s "
+                        "alone (last: %s), which pins/analytics answers: taking the bulk endpoint to be unavailable "
+                        "to this app; one call per pin for the rest of this run", len(batch), refusal,
+                        ", ".join(map(shown_value, refused_pins)), error)
+            return outcome + _pins_alone(client, raw, window, rest)
+        summary.bulk_proven = True
+        log.warning("multi_pins/analytics refused a batch of %d pins (%s) and answered a call for pin %s alone: the "
+                    "refusal is about pins of that batch; bisecting its %d pins not asked yet", len(batch), refusal,
+                    shown_value(pin.pin_id), len(rest))
+        return outcome + (_bulk_bisected(client, raw, window, rest) if rest else PinsOutcome())
+    return outcome
+
+
+def _bulk_bisected(client: PinterestClient, raw: RawZone, window: DateRange, pins: Sequence[PinRef],
+                   refused: bool = False) -> PinsOutcome:
+    """Pins of one type by the bulk endpoint once it is proven. A documented refusal is about pins among them, so
+    the pins are halved and each half asked again, down to single pins asked alone (a pin refused alone is
+    skipped and reported; one that answers alone is kept). `refused`: a bulk call for exactly these pins was
+    refused, or must be (its other half answered), so they are halved without asking for them whole."""
+    if not refused:
+        try:
+            return _bulk_batch(client, raw, window, pins)
+        except ApiError as error:
+            if bulk_refusal(error) is None:
+                raise
+            log.warning("multi_pins/analytics refused %d pins (%s); bisecting them", len(pins), error)
+    if len(pins) == 1:
+        return _single_pin(client, raw, window, pins[0])
+    first, second = pins[:len(pins) // 2], pins[len(pins) // 2:]
     try:
-        return _bulk_batch(client, raw, window, batch)
+        answered = _bulk_batch(client, raw, window, first)
     except ApiError as error:
         if bulk_refusal(error) is None:
             raise
-        log.warning("multi_pins/analytics refused a batch (%s); asking its %d pins one by one", error, len(batch))
-        return _pins_alone(client, raw, window, batch)
+        return _bulk_bisected(client, raw, window, first, refused=True) + _bulk_bisected(client, raw, window, second)
+    return answered + _bulk_bisected(client, raw, window, second, refused=True)
 
 
 def _bulk_batch(client: PinterestClient, raw: RawZone, window: DateRange, batch: Sequence[PinRef]) -> PinsOutcome:
-    """One bulk call for pins of one type, asking that type's metric set. The answer is an object keyed by pin
-    id: a requested pin it leaves out is asked alone once. Ids it has that were not requested are kept in the
-    raw answer; normalization drops their rows and reports them (they cannot be trusted to be this account's)."""
+    """One bulk call for pins of one type, asking that type's metric set (a documented refusal is raised). The
+    answer is an object keyed by pin id, each pin's block checked (`check_pin_answer`): a pin left out, or whose
+    block cannot be read or holds no day of the window, is asked alone once; one answered with the other type's
+    metrics is asked alone with that type's set; one answered without some days is reported. Ids it has that were
+    not requested are kept in the raw answer; normalization drops their rows and reports them."""
     params = {"start_date": window.start, "end_date": window.end, "pin_ids": [p.pin_id for p in batch],
               "metric_types": list(batch[0].metric_types)}
     response = client.fetch("multi_pins/analytics", params=params)
     _store(raw, "multi_pins/analytics", response, params, window)
     answered = response.data if isinstance(response.data, dict) else {}
-    missing = [pin for pin in batch if pin.pin_id not in answered]
-    if not missing:
-        return PinsOutcome(files=1)
-    log.warning("multi_pins/analytics for %s answered without %d of its %d pins (first: %s); asking each alone once",
-                window, len(missing), len(batch), ", ".join(shown_value(p.pin_id) for p in missing[:5]))
-    return PinsOutcome(files=1, missing_from_bulk=len(missing)) + _pins_alone(client, raw, window, missing)
+    outcome, missing, unusable, retyped = PinsOutcome(files=1), [], [], []
+    for pin in batch:
+        if pin.pin_id not in answered:
+            missing.append(pin)
+            continue
+        check = check_pin_answer(answered[pin.pin_id], pin, window)
+        if check.problem is not None:
+            unusable.append(pin)
+            log.warning("multi_pins/analytics for %s: pin %s %s; asking it alone once", window,
+                        shown_value(pin.pin_id), check.problem)
+        elif check.other_type:
+            retyped.append(pin)
+        outcome += check.notes(pin, window)
+    if missing:
+        log.warning("multi_pins/analytics for %s answered without %d of its %d pins (first: %s); asking each alone "
+                    "once", window, len(missing), len(batch), ", ".join(shown_value(p.pin_id) for p in missing[:5]))
+    outcome += PinsOutcome(missing_from_bulk=len(missing) + len(unusable))
+    return (outcome + _pins_alone(client, raw, window, [*missing, *unusable])
+            + _pins_alone(client, raw, window, [_other_type(pin) for pin in retyped], retype=False))
 
 
-def _pins_alone(client: PinterestClient, raw: RawZone, window: DateRange, pins: Sequence[PinRef]) -> PinsOutcome:
-    return sum((_single_pin(client, raw, window, pin) for pin in pins), PinsOutcome())
+def _pins_alone(client: PinterestClient, raw: RawZone, window: DateRange, pins: Sequence[PinRef],
+                retype: bool = True) -> PinsOutcome:
+    return sum((_single_pin(client, raw, window, pin, retype) for pin in pins), PinsOutcome())
 
 
-def _single_pin(client: PinterestClient, raw: RawZone, window: DateRange, pin: PinRef) -> PinsOutcome:
+def _single_pin(client: PinterestClient, raw: RawZone, window: DateRange, pin: PinRef,
+                retype: bool = True) -> PinsOutcome:
     """One pin's analytics with its type's metric set. A pin the API refuses (403, 404, 401 code 7: private,
-    deleted or not the account's) is skipped with a warning and reported; any other error fails the run."""
+    deleted or not the account's) is skipped with a warning and reported; any other error fails the run. An answer
+    that cannot be read or holds no day of the window leaves the pin without analytics (reported); one with the
+    other type's metrics is asked again with that type's set when `retype` (once: the second answer stays)."""
     params = {"start_date": window.start, "end_date": window.end, "metric_types": list(pin.metric_types)}
     try:
         response = client.fetch("pins/analytics", path_params={"pin_id": pin.pin_id}, params=params)
@@ -285,6 +374,64 @@ def _single_pin(client: PinterestClient, raw: RawZone, window: DateRange, pin: P
             raise
         reason = f"HTTP {error.status}, Pinterest code {error.code}: {error.api_message}"
         log.warning("pin %s: the API refused its analytics for %s (%s); skipped", shown_value(pin.pin_id), window, reason)
-        return PinsOutcome(skipped=(SkippedPin(pin.pin_id, window, reason),))
+        return PinsOutcome(skipped=(PinNote(pin.pin_id, window, reason),))
     _store(raw, "pins/analytics", response, params, window, path_params={"pin_id": pin.pin_id})
-    return PinsOutcome(files=1)
+    check = check_pin_answer(response.data, pin, window)
+    if check.problem is not None:
+        log.warning("pin %s: pins/analytics for %s %s; left without analytics", shown_value(pin.pin_id), window,
+                    check.problem)
+        return PinsOutcome(files=1, skipped=(PinNote(pin.pin_id, window, f"pins/analytics: {check.problem}"),))
+    outcome = PinsOutcome(files=1) + check.notes(pin, window)
+    if check.other_type and retype:
+        return outcome + _single_pin(client, raw, window, _other_type(pin), retype=False)
+    return outcome
+
+
+def _other_type(pin: PinRef) -> PinRef:
+    return PinRef(pin.pin_id, not pin.is_video)
+
+
+_STANDARD_ONLY = frozenset(api_enums.PIN_STANDARD_METRIC_TYPES) - frozenset(api_enums.PIN_VIDEO_METRIC_TYPES)
+_VIDEO_ONLY = frozenset(api_enums.PIN_VIDEO_METRIC_TYPES) - frozenset(api_enums.PIN_STANDARD_METRIC_TYPES)
+
+
+@dataclasses.dataclass(frozen=True)
+class PinAnswerCheck:
+    """What one pin's answer for one window holds. `problem`: why it is no answer for the pin (its block cannot be
+    read, or it has no day of the window), None when it is one. `days`: the window's days it answered, of
+    `requested`. `other_type`: its metrics are the other pin type's (a metric only that type has, or a pin asked the
+    video set answered with metrics but none of the video ones)."""
+
+    problem: str | None
+    days: int = 0
+    requested: int = 0
+    other_type: bool = False
+    asked_video: bool = False
+
+    def notes(self, pin: PinRef, window: DateRange) -> PinsOutcome:
+        """The answer's notes to report: days left out, the other type's metrics."""
+        short = (PinNote(pin.pin_id, window, f"answered {self.days} of the {self.requested} days"),) \
+            if self.problem is None and self.days < self.requested else ()
+        kinds = ("video", "standard") if self.asked_video else ("standard", "video")
+        retyped = (PinNote(pin.pin_id, window, f"asked as a {kinds[0]} pin, answered with {kinds[1]} pin metrics"),) \
+            if self.other_type else ()
+        return PinsOutcome(short=short, retyped=retyped)
+
+
+def check_pin_answer(buckets: object, pin: PinRef, window: DateRange) -> PinAnswerCheck:
+    """`PinAnswerCheck` of one pin's answer (its value in a bulk answer, or a single answer whole) for `window`.
+    The API answers every day of the window, days before the pin existed included (BEFORE_PIN_CREATED), so a day
+    left out is worth reporting. A pin asked the standard set that answers without follows or profile visits is not
+    taken for a video pin: standard pins created before 2023-03-20 have neither."""
+    problem = pin_answer_problem(buckets)
+    if problem is not None:
+        return PinAnswerCheck(problem)
+    daily = buckets[UNSPLIT_KEY]["daily_metrics"]
+    wanted = {day.isoformat() for day in window.dates()}
+    days = len(wanted & {day.get("date") for day in daily if isinstance(day.get("date"), str)})
+    if not days:
+        return PinAnswerCheck(f"answered none of the {len(wanted)} days of {window}", requested=len(wanted))
+    metrics = {name for day in daily if isinstance(day.get("metrics"), dict) for name in day["metrics"]}
+    own_only, other_only = (_VIDEO_ONLY, _STANDARD_ONLY) if pin.is_video else (_STANDARD_ONLY, _VIDEO_ONLY)
+    other_type = bool(metrics & other_only) or (pin.is_video and bool(metrics) and not metrics & own_only)
+    return PinAnswerCheck(None, days, len(wanted), other_type, pin.is_video)

@@ -73,7 +73,7 @@ class _Rows:
         except (pa.ArrowInvalid, pa.ArrowTypeError):
             raise ResponseShapeError(f"{endpoint}: a data_status is not a string") from None
         known = pc.is_in(statuses, value_set=_DATA_STATUSES)
-        if not pc.all(known).as_py():
+        if pc.all(known).as_py() is False:  # None for an answer without days
             day = pc.index(known, False).as_py()
             raise DataStatusError(endpoint, self.statuses[day], *self._entity_of(day), self.dates[day])
         # Rows come out ordered by date (stable: the answer's order within a date), so that staging can cut
@@ -185,6 +185,40 @@ def _lifetime_table(endpoint: str, pins: list[str], metrics: list[str], values: 
     table = pa.table({"pin_id": pa.array(pins, pa.string()), "metric": pa.array(metrics, pa.string()), "value": totals,
                       "extracted_at": _repeat(extracted_at, len(pins))}, schema=PIN_LIFETIME)
     return table.filter(pc.is_valid(totals)) if totals.null_count else table
+
+
+def pin_answer_problem(buckets: object) -> str | None:
+    """What keeps one pin's answer (`{"all": {"daily_metrics": [{...}, ...]}}`, the value of its id in a bulk
+    answer or a single answer whole) from being read by `normalize_pin_analytics`, None when nothing does. Checked
+    by the extraction (such a pin is asked alone) and by normalization (such a pin's block is skipped and reported),
+    so that one malformed block neither passes for an answer nor blocks every later normalization of its dates."""
+    if not isinstance(buckets, Mapping):
+        return f"its answer is {_json_kind(buckets)}, not an object"
+    block = buckets.get(UNSPLIT_KEY)
+    if not isinstance(block, Mapping):
+        return f"its answer has no {UNSPLIT_KEY!r} object (keys: {shown_value(sorted(map(str, buckets))[:5])})"
+    daily = block.get("daily_metrics")
+    if not isinstance(daily, list) or not all(isinstance(day, Mapping) for day in daily):
+        return f"its {UNSPLIT_KEY!r} object has no 'daily_metrics' list of objects"
+    return None
+
+
+def _json_kind(value: object) -> str:
+    return {list: "a list", str: "a string", type(None): "null", bool: "a boolean"}.get(type(value), "a number")
+
+
+def split_unreadable_pins(body: object, pin_id: str | None) -> tuple[dict, dict[str, str]]:
+    """A pin analytics answer as {pin id: answer} (`pin_id`: the single answer's pin; else a bulk answer keyed by
+    pin id) without the pins whose answer cannot be read (`pin_answer_problem`), and what was wrong, as
+    {"pin <id>" or "the answer": problem}."""
+    if pin_id is not None:
+        problem = pin_answer_problem(body)
+        return ({pin_id: body}, {}) if problem is None else ({}, {f"pin {shown_value(pin_id)}": problem})
+    if not isinstance(body, Mapping):
+        return {}, {"the answer": f"{_json_kind(body)}, not an object keyed by pin id"}
+    problems = {str(pid): pin_answer_problem(buckets) for pid, buckets in body.items()}
+    return ({pid: buckets for pid, buckets in body.items() if problems[str(pid)] is None},
+            {f"pin {shown_value(pid)}": problem for pid, problem in problems.items() if problem is not None})
 
 
 def split_unrequested_pins(body: object, requested: Collection[str] | None) -> tuple[object, dict[str, int]]:
