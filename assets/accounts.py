@@ -4,6 +4,7 @@ account's failure does not stop the others."""
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
@@ -12,6 +13,8 @@ import dagster as dg
 from assets.resources import PinterestResource
 from pipelines.accounts import Account
 from pipelines.pinterest.accounting import CallStats
+from pipelines.pinterest.errors import DailyQuotaError
+from pipelines.resume import Resumption, with_resume_note
 
 T = TypeVar("T")
 ACCOUNTS_CHECK = "every_account_succeeded"
@@ -43,19 +46,37 @@ def accounts_check(asset: str) -> dg.AssetCheckSpec:
 
 
 def for_each_account(context: dg.AssetExecutionContext, pinterest: PinterestResource,
-                     work: Callable[[Account, CallStats], T]) -> AccountResults[T]:
+                     work: Callable[[Account, CallStats], T], resume: Resumption | None = None) -> AccountResults[T]:
     """`work(account, stats)` for every account in order. With one account an error fails the step as
     usual; with several it is logged, recorded (the `every_account_succeeded` check fails) and the next
-    account goes on."""
+    account goes on. With `resume`, a daily quota that stops an account is recorded for the next run to resume
+    (its message, in the step failure or the check's metadata, says where the answers are and how to resume),
+    and so are the accounts that completed in the same run (the resume re-uses their answers instead of
+    fetching them again); an account that completes in a run nothing stopped has its record removed."""
     accounts, stats = pinterest.accounts(), CallStats()
     results: AccountResults[T] = AccountResults({}, {}, stats)
+    started: dict[Account, dt.datetime] = {}
+    stopped_by_quota = False
     for account in accounts:
+        started[account] = dt.datetime.now(dt.timezone.utc)
         try:
             results.done[account] = work(account, stats)
         except Exception as error:
-            if len(accounts) == 1:
+            if isinstance(error, DailyQuotaError) and resume is not None:
+                resume.stopped(account.name, started[account], error.api_message)
+                error = with_resume_note(error, resume.note(account.raw_root(resume.home)))
+                stopped_by_quota = True
+                if len(accounts) == 1:
+                    raise error from None
+            elif len(accounts) == 1:
                 raise
             message = f"{type(error).__name__}: {error}"
             context.log.error(f"{account.describe()} failed, the other accounts go on: {message}")
             results.failed[account.name] = message
+        else:
+            if resume is not None:
+                resume.completed(account.name)
+    if stopped_by_quota:
+        for account in results.done:
+            resume.stopped(account.name, started[account], "completed in a run a daily quota stopped for another account")
     return results

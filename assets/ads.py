@@ -23,6 +23,7 @@ from pipelines.lake import AD_ACCOUNT, identity
 from pipelines.pinterest.errors import AuthError
 from pipelines.planning import REPORT_BACK_DAYS
 from pipelines.quality import ADS_CHECKS
+from pipelines.resume import Resumption
 from pipelines.tables import METRIC_DAILY
 
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
@@ -118,16 +119,18 @@ def ads_raw(context: dg.AssetExecutionContext, pinterest: PinterestResource, sto
     older than the sync endpoints' reach (89 days back, one day inside the API's 90) come from async reports
     (up to 913 days back, one inside the API's 914): one per ad account, level and 186 days."""
     requested = partition_range(context)
+    resume = Resumption(storage.root, "ads_raw", requested, only="ads")
 
     def extract(account: Account, stats):
         dimensions = latest_ads_dimensions(storage, account)
         client, _ = pinterest.client(account, stats)
+        client.use_replay(resume.index(account.name, storage.raw(account)))
         with client:
             summary = extract_ads(client, storage.raw(account), dimensions, requested, pinterest.today(),
                                   settings.ads_columns(), settings.ads_attribution(), settings.report_polling())
         return summary, dimensions.ad_accounts.num_rows
 
-    results = for_each_account(context, pinterest, extract)
+    results = for_each_account(context, pinterest, extract, resume)
     done = list(results.done.values())
     beyond = next((s.beyond_reports for s, _ in done if s.beyond_reports), None)
     if beyond:

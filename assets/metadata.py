@@ -15,6 +15,7 @@ def api_metadata(stats: CallStats) -> dict:
     return {
         "api_calls": dg.MetadataValue.int(snapshot["calls"]),
         "api_calls_by_endpoint": dg.MetadataValue.json(snapshot["calls_by_endpoint"]),
+        "api_replayed": dg.MetadataValue.int(snapshot["replayed"]),
         "api_retries": dg.MetadataValue.int(snapshot["retries"]),
         "api_429s": dg.MetadataValue.int(snapshot["throttled_429"]),
         "api_5xx": dg.MetadataValue.int(snapshot["server_errors_5xx"]),

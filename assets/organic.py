@@ -21,6 +21,7 @@ from pipelines.organic.source import ORGANIC
 from pipelines.pinterest.errors import shown_value
 from pipelines.planning import SYNC_BACK_DAYS, DateRange
 from pipelines.quality import ORGANIC_CHECKS
+from pipelines.resume import Resumption
 from pipelines.tables import METRIC_DAILY
 
 # BackfillPolicy is marked beta in Dagster 1.13; it is what makes a backfill one run.
@@ -134,6 +135,7 @@ def organic_raw(context: dg.AssetExecutionContext, pinterest: PinterestResource,
     reported as unreachable."""
     requested = partition_range(context)
     plans = []
+    resume = Resumption(storage.root, "organic_raw", requested, only="organic")
 
     def extract(account: Account, stats):
         dimensions = latest_dimensions(storage, account)
@@ -141,6 +143,7 @@ def organic_raw(context: dg.AssetExecutionContext, pinterest: PinterestResource,
                             settings.content_types())
         plans.append(plan)
         client, _ = pinterest.client(account, stats)
+        client.use_replay(resume.index(account.name, storage.raw(account)))
         with client:
             summary = extract_organic(client, storage.raw(account), plan, dimensions.user_id)
         if not summary.bulk_available:
@@ -154,7 +157,7 @@ def organic_raw(context: dg.AssetExecutionContext, pinterest: PinterestResource,
             log_pin_notes(context, account, notes, what)
         return summary, len(dimensions.pin_refs())
 
-    results = for_each_account(context, pinterest, extract)
+    results = for_each_account(context, pinterest, extract, resume)
     unreachable = plans[0].unreachable if plans else None
     if unreachable:
         context.log.warning(f"{unreachable} is older than {SYNC_BACK_DAYS} days back (one day inside the API's 90-day "

@@ -89,8 +89,10 @@ def _run_range(start: dt.date, end: dt.date, command: str, *, from_raw: bool, fr
 def _resume_after_quota(causes: list[str], start: dt.date, end: dt.date, only: str | None) -> str:
     """What to add to a failure when one of its `causes` is a spent daily quota (the client's DailyQuotaError, which
     names the rate-limit category and when it resets): where the answers fetched so far are and the command that
-    resumes. Empty for any other failure."""
-    if not any(cause.startswith(f"{DailyQuotaError.__name__}: ") for cause in causes):
+    resumes. Empty for any other failure, and when the cause says it already (the extraction assets add it, so that
+    the Dagster UI shows it too: pipelines/resume.py)."""
+    quota_stops = [cause for cause in causes if cause.startswith(f"{DailyQuotaError.__name__}: ")]
+    if not quota_stops or all("resume with: " in cause for cause in quota_stops):
         return ""
     only_option = f" --only {only}" if only else ""
     return (f". Everything fetched so far is kept in the raw zone ({settings.etl_home() / 'raw'}); once the quota has "
@@ -124,7 +126,7 @@ def _print_summary(result: dg.ExecuteInProcessResult, example: str) -> None:
         materialization = event.event_specific_data.materialization
         metadata = {k: v.value for k, v in materialization.metadata.items()
                     if k in ("api_calls", "raw_files", "analytics_calls", "metric_rows", "status_rows", "rows",
-                             "unreachable_dates", "dates_not_final", "api_retries", "api_429s", "refused_ad_accounts",
+                             "unreachable_dates", "dates_not_final", "api_retries", "api_429s", "api_replayed", "refused_ad_accounts",
                              "skipped_ad_groups", "skipped_ads", "accounts", "failed_accounts")}
         if metadata and (materialization.partition is None or materialization.partition == result.dagster_run.tags.get(
                 "dagster/asset_partition_range_start")):

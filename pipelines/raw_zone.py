@@ -166,3 +166,25 @@ class RawZone:
                 selected.extend(p for p in window_dir.glob("*.json.gz"))
         for path in sorted(selected, key=lambda p: p.name):
             yield self.read(path)
+
+    def records_fetched_since(self, since: dt.datetime, overlapping: DateRange) -> Iterator[RawRecord]:
+        """Every stored answer of any endpoint fetched at `since` or later whose window overlaps the range (answers
+        not tied to dates left out), oldest fetch first. Files are chosen by name (it starts with the fetch time),
+        so only those are read."""
+        if not self.root.exists():
+            return
+        first_name = f"{since.astimezone(dt.timezone.utc):%Y%m%dT%H%M%S%fZ}"
+        selected = []
+        for endpoint_dir in self.root.iterdir():
+            if not endpoint_dir.is_dir() or endpoint_dir.name.startswith("account="):
+                continue
+            for window_dir in endpoint_dir.iterdir():
+                start, _, end = window_dir.name.removeprefix("window=").partition("_")
+                try:
+                    window = DateRange(dt.date.fromisoformat(start), dt.date.fromisoformat(end))
+                except ValueError:
+                    continue
+                if window.start <= overlapping.end and window.end >= overlapping.start:
+                    selected.extend(p for p in window_dir.glob("*.json.gz") if p.name >= first_name)
+        for path in sorted(selected, key=lambda p: p.name):
+            yield self.read(path)

@@ -14,7 +14,7 @@ import pyarrow as pa
 from pipelines import api_enums
 from pipelines.pinterest.client import ApiResponse, PinterestClient
 from pipelines.pinterest.endpoints import MAX_AD_ENTITY_IDS
-from pipelines.pinterest.errors import ResponseShapeError
+from pipelines.pinterest.errors import ResponseShapeError, shown_value
 from pipelines.planning import DateRange, chunks, plan_windows
 from pipelines.raw_zone import RawZone
 
@@ -103,6 +103,8 @@ class AdsExtractSummary:
 
 def _store(raw: RawZone, endpoint: str, response: ApiResponse, params: dict, path_params: dict, window: DateRange | None,
            context: dict) -> None:
+    if response.replayed:  # a resumed run's answer: already in the raw zone
+        return
     raw.write(endpoint, response.content, params=params, path_params=path_params, window=window, context=context,
               fetched_at=dt.datetime.now(dt.timezone.utc), request_id=response.request_id)
 
@@ -112,10 +114,27 @@ def _ids(table: pa.Table, column: str, where: str, equals: str) -> list[str]:
     return [v for v, owner in zip(values, owners) if owner == equals]
 
 
+READY_FLAGS = ("non_conversion_metrics_ready", "conversion_metrics_ready")
+
+
 def is_ready(state: dict, conversions: bool) -> bool:
     """Whether a metrics_ready_state answer says a date's numbers are finalized: its non-conversion metrics,
-    and its conversion metrics too when the numbers judged carry conversion columns."""
-    return bool(state.get("non_conversion_metrics_ready")) and (not conversions or bool(state.get("conversion_metrics_ready")))
+    and its conversion metrics too when the numbers judged carry conversion columns. Only a JSON `true` says
+    ready: anything else (`"false"`, which Python finds truthy, null, a missing flag) leaves the date not final,
+    to be re-pulled, rather than marking numbers final that the API may still change (`ready_state_problem`
+    names such an answer for the log)."""
+    return state.get("non_conversion_metrics_ready") is True and (
+        not conversions or state.get("conversion_metrics_ready") is True)
+
+
+def ready_state_problem(state: dict, date: dt.date) -> str | None:
+    """Why a metrics_ready_state answer is not the two JSON booleans the API documents (None when it is)."""
+    wrong = [f"{flag} is {shown_value(state.get(flag))}" for flag in READY_FLAGS
+             if not isinstance(state.get(flag), bool)]
+    if not wrong:
+        return None
+    return (f"metrics_ready_state/get for {date}: {', '.join(wrong)}, not a JSON boolean; the date is taken as not "
+            "ready (not final, re-pulled)")
 
 
 def carries_conversions(columns: Collection[str]) -> bool:
@@ -146,6 +165,8 @@ def fetch_ready_states(client: PinterestClient, raw: RawZone, dates: Collection[
         if not isinstance(response.data, dict):
             raise ResponseShapeError(f"metrics_ready_state/get: expected a JSON object for {date}, "
                                      f"got {type(response.data).__name__}")
+        if problem := ready_state_problem(response.data, date):
+            log.warning("%s", problem)
         return is_ready(response.data, conversions)
 
     if not past_window or ready(past_window[0]):

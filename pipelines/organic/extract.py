@@ -156,6 +156,8 @@ def first_note_per_pin(notes: Sequence[PinNote]) -> dict[str, str]:
 
 def _store(raw: RawZone, endpoint: str, response: ApiResponse, params: dict, window: DateRange,
            path_params: dict | None = None, context: dict | None = None) -> None:
+    if response.replayed:  # a resumed run's answer: already in the raw zone
+        return
     raw.write(endpoint, response.content, params=params, path_params=path_params, window=window, context=context,
               fetched_at=dt.datetime.now(dt.timezone.utc), request_id=response.request_id)
 

@@ -13,6 +13,8 @@ class CallStats:
         self._lock = threading.Lock()
         self.calls_by_endpoint: collections.Counter[str] = collections.Counter()
         self.calls_by_category: collections.Counter[str] = collections.Counter()
+        # Answers a resumed run took from the raw zone instead of calling (not calls: no quota spent).
+        self.replayed_by_endpoint: collections.Counter[str] = collections.Counter()
         self.retries = 0
         self.throttled = 0  # 429 answers
         self.server_errors = 0  # 5xx answers
@@ -27,6 +29,10 @@ class CallStats:
             self.calls_by_endpoint[endpoint] += 1
             self.calls_by_category[category] += 1
 
+    def replay(self, endpoint: str) -> None:
+        with self._lock:
+            self.replayed_by_endpoint[endpoint] += 1
+
     def add(self, **amounts: float) -> None:
         with self._lock:
             for name, amount in amounts.items():
@@ -38,6 +44,8 @@ class CallStats:
                 "calls": sum(self.calls_by_endpoint.values()),
                 "calls_by_endpoint": dict(sorted(self.calls_by_endpoint.items())),
                 "calls_by_category": dict(sorted(self.calls_by_category.items())),
+                "replayed": sum(self.replayed_by_endpoint.values()),
+                "replayed_by_endpoint": dict(sorted(self.replayed_by_endpoint.items())),
                 "retries": self.retries,
                 "throttled_429": self.throttled,
                 "server_errors_5xx": self.server_errors,

@@ -57,6 +57,7 @@ from pipelines.pinterest.transport import (
 )
 from pipelines.pinterest.urls import check_base_url, check_url, shown
 from pipelines.pinterest.validation import validate_request
+from pipelines.resume import ReplayIndex, request_key
 
 log = logging.getLogger("pipelines.pinterest")
 T = TypeVar("T")
@@ -87,6 +88,7 @@ class ApiResponse:
     data: Any
     content: bytes
     request_id: str | None
+    replayed: bool = False  # taken from the raw zone for a resumed run (pipelines/resume.py), not called
 
 
 @dataclasses.dataclass
@@ -133,6 +135,13 @@ class PinterestClient:
         # Set once a rate limit asked to wait past the cap (a daily quota): every later call of this client, on
         # any thread, stops at once with it instead of spending a call on the same refusal.
         self._quota_spent: DailyQuotaError | None = None
+        # Answers of a run a daily quota stopped, re-used instead of calling again (see `use_replay`).
+        self._replay: ReplayIndex | None = None
+
+    def use_replay(self, index: ReplayIndex) -> None:
+        """Answer a GET of a non-paged endpoint identical (endpoint, path parameters, encoded query) to one in
+        `index` from it instead of calling: a resumed run's hook (pipelines/resume.py). Counted as replayed."""
+        self._replay = index
 
     def close(self) -> None:
         self.session.close()
@@ -262,11 +271,25 @@ class PinterestClient:
         query = encode_query(params, list_encoding)
         validate_request(spec, params, self.config.today())
         url = self._url(spec, path_params)
+        replayed = self._replayed(spec, path_params, query)
+        if replayed is not None:
+            return replayed
         try:
             return self._call_until_answered(spec, url, query, body)
         except ApiUnreachableError as error:
             self._unreachable = self._unreachable or error
             raise
+
+    def _replayed(self, spec: Endpoint, path_params: Mapping[str, str], query: list) -> ApiResponse | None:
+        """The stored answer of an identical request of the run being resumed, or None. Listings are never
+        replayed: their pages are stored without the bookmark that asked them."""
+        if self._replay is None or spec.method != "GET" or spec.paged:
+            return None
+        stored = self._replay.find(request_key(spec.name, path_params, query))
+        if stored is None:
+            return None
+        self.stats.replay(spec.name)
+        return ApiResponse(json.loads(stored.body), stored.body, stored.request_id, replayed=True)
 
     def _call_until_answered(self, spec: Endpoint, url: str, query: list, body: Any) -> ApiResponse:
         """The retry loop: attempts until an answer, a typed error, the attempt limit or the call's time bound."""

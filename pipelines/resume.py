@@ -1,0 +1,166 @@
+"""Resuming an extraction a daily quota stopped: the record of the stop, and the stored answers the next run re-uses.
+
+When an account's extraction (one asset) stops on a spent daily quota, `PINTEREST_ETL_HOME/resume/<asset>/<account>.json`
+records it: the range asked, since when that run (and the stopped runs it resumed) fetched, and the API's words on
+when the quota resets. The next run of that account and asset whose range overlaps sends no request whose identical
+twin (endpoint, path parameters, encoded query) such a run already answered: the client takes the stored answer
+(`ReplayIndex`), counts it as replayed (not as an API call) and the raw zone does not store it twice. Answers
+fetched more than MAX_REPLAY_AGE ago are never re-used: a date that was not final then may have changed since. The
+record is removed once that account's extraction completes, so an ordinary re-run always fetches fresh answers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import logging
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from pipelines.atomic_files import temporary_path
+from pipelines.pinterest.endpoints import encode_query
+from pipelines.pinterest.errors import DailyQuotaError
+from pipelines.planning import DateRange
+from pipelines.raw_zone import RawZone
+
+log = logging.getLogger(__name__)
+
+# Two days: a resumed run normally comes the day after the stop; older answers of recent, not yet final dates
+# would be too stale to pass for today's.
+MAX_REPLAY_AGE = dt.timedelta(hours=48)
+RequestKey = tuple[str, tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]
+
+
+def request_key(endpoint: str, path_params: Mapping[str, object], query: Iterable[tuple[str, str]]) -> RequestKey:
+    """The identity of a request: endpoint, path parameters and encoded query pairs (order does not matter)."""
+    return endpoint, tuple(sorted((k, str(v)) for k, v in path_params.items())), tuple(sorted(query))
+
+
+@dataclasses.dataclass(frozen=True)
+class StoredAnswer:
+    """An answer the raw zone holds: its body byte for byte, its request id and when it was fetched."""
+
+    body: bytes
+    request_id: str | None
+    fetched_at: dt.datetime
+
+
+class ReplayIndex:
+    """The stored answers a resumed run re-uses, by the identity of their request (the newest of identical ones)."""
+
+    def __init__(self, answers: Mapping[RequestKey, StoredAnswer] | None = None):
+        self._answers = dict(answers or {})
+
+    def __len__(self) -> int:
+        return len(self._answers)
+
+    def find(self, key: RequestKey) -> StoredAnswer | None:
+        return self._answers.get(key)
+
+
+@dataclasses.dataclass(frozen=True)
+class QuotaStop:
+    """An extraction of one account and asset a daily quota stopped: the range asked, the earliest start of the
+    stopped run(s) whose answers a resume re-uses, and when the quota resets as the API said it."""
+
+    asset: str
+    account: str
+    requested: DateRange
+    since: dt.datetime
+    reset: str
+
+    def overlaps(self, requested: DateRange) -> bool:
+        return self.requested.start <= requested.end and self.requested.end >= requested.start
+
+
+def stop_path(home: Path, asset: str, account: str) -> Path:
+    return home / "resume" / asset / f"{account}.json"
+
+
+def read_stop(home: Path, asset: str, account: str) -> QuotaStop | None:
+    """The recorded stop of an account's extraction, or None (none recorded, or a record that cannot be read:
+    then nothing is re-used, which only costs calls)."""
+    path = stop_path(home, asset, account)
+    try:
+        fields = json.loads(path.read_text())
+        return QuotaStop(asset, account, DateRange(dt.date.fromisoformat(fields["start"]), dt.date.fromisoformat(fields["end"])),
+                         dt.datetime.fromisoformat(fields["since"]), str(fields.get("reset", "")))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        log.warning("ignoring the resume record %s (%s: %s): the run fetches every answer again", path,
+                    type(error).__name__, error)
+        return None
+
+
+def record_stop(home: Path, stop: QuotaStop) -> Path:
+    """Write (atomically) the record of a stopped extraction."""
+    path = stop_path(home, stop.asset, stop.account)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temporary_path(path)
+    tmp.write_text(json.dumps({"start": stop.requested.start.isoformat(), "end": stop.requested.end.isoformat(),
+                               "since": stop.since.isoformat(), "reset": stop.reset}, indent=1))
+    os.replace(tmp, path)
+    return path
+
+
+def clear_stop(home: Path, asset: str, account: str) -> None:
+    stop_path(home, asset, account).unlink(missing_ok=True)
+
+
+def replay_index(raw: RawZone, stop: QuotaStop | None, requested: DateRange, now: dt.datetime) -> ReplayIndex:
+    """The answers of the stopped run(s) a run of `requested` may re-use: none without an overlapping stop,
+    none fetched more than MAX_REPLAY_AGE before `now`."""
+    if stop is None or not stop.overlaps(requested):
+        return ReplayIndex()
+    answers = {request_key(record.endpoint, record.path_params, encode_query(record.params)):
+               StoredAnswer(record.body, record.request_id, record.fetched_at)
+               for record in raw.records_fetched_since(max(stop.since, now - MAX_REPLAY_AGE), requested)}
+    return ReplayIndex(answers)
+
+
+@dataclasses.dataclass
+class Resumption:
+    """The resume bookkeeping of one asset's run over its accounts: each account's replay index, and its
+    record written when a quota stops it (or a sibling account) and removed when it completes."""
+
+    home: Path
+    asset: str
+    requested: DateRange
+    only: str  # the `pinterest-etl run --only` value that runs this asset
+
+    def index(self, account: str, raw: RawZone, now: dt.datetime | None = None) -> ReplayIndex:
+        index = replay_index(raw, read_stop(self.home, self.asset, account), self.requested,
+                             now or dt.datetime.now(dt.timezone.utc))
+        if len(index):
+            log.info("account %r: %d answer(s) of the run(s) a daily quota stopped are re-used instead of called again",
+                     account, len(index))
+        return index
+
+    def stopped(self, account: str, started: dt.datetime, reset: str) -> None:
+        """Record that the account's extraction, started at `started`, stopped (or must be resumed with a
+        sibling's): a resume also re-uses what the earlier stopped runs of an overlapping range fetched."""
+        earlier = read_stop(self.home, self.asset, account)
+        if earlier is not None and earlier.overlaps(self.requested):
+            started = min(started, earlier.since)
+        record_stop(self.home, QuotaStop(self.asset, account, self.requested, started, reset))
+
+    def completed(self, account: str) -> None:
+        clear_stop(self.home, self.asset, account)
+
+    def note(self, raw_root: Path) -> str:
+        """What a quota stop's message adds: where the answers are, that they are re-used, the command that resumes."""
+        hours = MAX_REPLAY_AGE.total_seconds() / 3600
+        return (f". Everything fetched so far is kept in the raw zone ({raw_root}) and re-used by a resumed run for "
+                f"{hours:.0f} hours instead of being fetched again; once the quota has reset, materialize the same "
+                f"partitions again or resume with: pinterest-etl run --start {self.requested.start} "
+                f"--end {self.requested.end} --only {self.only}")
+
+
+def with_resume_note(error: DailyQuotaError, note: str) -> DailyQuotaError:
+    """The same quota error, its message followed by `note` (the step failure and the run's metadata show it)."""
+    noted = DailyQuotaError(error.status, error.code, error.api_message, error.endpoint, error.request_id)
+    noted.args = (f"{error}{note}",)
+    return noted

@@ -1,0 +1,155 @@
+"""Resuming after a daily quota: the next run of a stopped account re-uses the answers of identical requests the
+stopped run(s) stored instead of calling again (never counted as calls, never stored twice), for 48 hours at most,
+and only while the stop is recorded; a range needing more calls than a day's quota finishes over several days.
+Real HTTP against the simulator (--daily-quota; POST /_sandbox/reset starts the next UTC day)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+import requests
+
+from pipelines.planning import DateRange
+from pipelines.raw_zone import RawZone
+from pipelines.resume import MAX_REPLAY_AGE, QuotaStop, Resumption, record_stop, replay_index
+from tests.client_support import make_client, server_stats
+from tests.conftest import TODAY
+from tests.pipeline_support import pipeline_env, run
+
+START, END = TODAY - dt.timedelta(days=29), TODAY - dt.timedelta(days=1)
+RANGE = DateRange(START, END)
+WINDOW = {"start_date": START, "end_date": END, "metric_types": ["IMPRESSION", "SAVE"], "split_field": "NO_SPLIT"}
+ORGANIC, PAID = {**WINDOW, "content_type": "ORGANIC"}, {**WINDOW, "content_type": "PAID"}
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def store_answer(client, raw: RawZone, params: dict) -> bytes:
+    """One call, stored as the extraction stores it."""
+    response = client.fetch("user_account/analytics", params=params)
+    raw.write("user_account/analytics", response.content, params=params, window=RANGE, fetched_at=now(),
+              request_id=response.request_id)
+    return response.content
+
+
+def stopped_before(minutes: int = 1) -> QuotaStop:
+    return QuotaStop("organic_raw", "default", RANGE, now() - dt.timedelta(minutes=minutes), "Run again after midnight")
+
+
+def test_a_request_identical_to_one_the_stopped_run_stored_is_answered_from_the_raw_zone_without_a_call(
+        sandbox, tmp_path):
+    raw = RawZone(tmp_path / "raw")
+    with make_client(sandbox) as client:
+        stored = store_answer(client, raw, ORGANIC)
+    with make_client(sandbox) as resumed:
+        resumed.use_replay(replay_index(raw, stopped_before(), RANGE, now()))
+        response = resumed.fetch("user_account/analytics", params=dict(reversed(ORGANIC.items())))  # same request
+    assert response.replayed and response.content == stored
+    snapshot = resumed.stats.snapshot()
+    assert (snapshot["calls"], snapshot["replayed"]) == (0, 1)
+    assert snapshot["replayed_by_endpoint"] == {"user_account/analytics": 1}
+
+
+def test_a_request_differing_in_one_parameter_is_called(make_sandbox, tmp_path):
+    server = make_sandbox()
+    raw = RawZone(tmp_path / "raw")
+    with make_client(server) as client:
+        store_answer(client, raw, ORGANIC)
+    with make_client(server) as resumed:
+        resumed.use_replay(replay_index(raw, stopped_before(), RANGE, now()))
+        assert not resumed.fetch("user_account/analytics", params=PAID).replayed
+    assert server_stats(server)["requests"] == {"user_account/analytics": 2}
+
+
+def test_answers_fetched_before_the_stopped_run_started_are_not_re_used(sandbox, tmp_path):
+    """An ordinary earlier run's answers are not a stopped run's: only what was fetched since the stop's start counts."""
+    raw = RawZone(tmp_path / "raw")
+    with make_client(sandbox) as client:
+        store_answer(client, raw, ORGANIC)
+    later = QuotaStop("organic_raw", "default", RANGE, now() + dt.timedelta(seconds=1), "")
+    assert len(replay_index(raw, later, RANGE, now())) == 0
+
+
+def test_without_a_recorded_stop_nothing_is_re_used(sandbox, tmp_path):
+    raw = RawZone(tmp_path / "raw")
+    with make_client(sandbox) as client:
+        store_answer(client, raw, ORGANIC)
+    assert len(replay_index(raw, None, RANGE, now())) == 0
+
+
+def test_answers_older_than_48_hours_are_not_re_used(sandbox, tmp_path):
+    """A date that was not final when it was fetched may have changed since: such an answer is fetched again."""
+    raw = RawZone(tmp_path / "raw")
+    with make_client(sandbox) as client:
+        store_answer(client, raw, ORGANIC)
+    assert len(replay_index(raw, stopped_before(), RANGE, now() + MAX_REPLAY_AGE - dt.timedelta(minutes=1))) == 1
+    assert len(replay_index(raw, stopped_before(), RANGE, now() + MAX_REPLAY_AGE + dt.timedelta(minutes=1))) == 0
+
+
+def test_a_stop_of_a_range_that_does_not_overlap_re_uses_nothing(sandbox, tmp_path):
+    raw = RawZone(tmp_path / "raw")
+    with make_client(sandbox) as client:
+        store_answer(client, raw, ORGANIC)
+    elsewhere = DateRange(START - dt.timedelta(days=60), START - dt.timedelta(days=31))
+    assert len(replay_index(raw, stopped_before(), elsewhere, now())) == 0
+
+
+def test_a_second_stop_keeps_the_first_stops_start_so_a_third_run_re_uses_both(tmp_path):
+    resume = Resumption(tmp_path, "organic_raw", RANGE, only="organic")
+    first = now() - dt.timedelta(hours=20)
+    resume.stopped("default", first, "Run again after ...")
+    resume.stopped("default", now(), "Run again after ...")
+    record = json.loads((tmp_path / "resume" / "organic_raw" / "default.json").read_text())
+    assert dt.datetime.fromisoformat(record["since"]) == first
+    resume.completed("default")
+    assert not (tmp_path / "resume" / "organic_raw" / "default.json").exists()
+
+
+def test_an_unreadable_record_re_uses_nothing(tmp_path):
+    path = record_stop(tmp_path, stopped_before())
+    path.write_text("{not json")
+    assert len(Resumption(tmp_path, "organic_raw", RANGE, only="organic").index("default", RawZone(tmp_path / "raw"))) == 0
+
+
+@pytest.mark.slow
+def test_a_range_needing_twice_the_daily_quota_finishes_on_the_second_day_and_the_next_run_fetches_fresh(
+        make_sandbox, monkeypatch, tmp_path, capsys):
+    server = make_sandbox(pins=60, daily_quotas={"org_analytics": 1000})
+    home = tmp_path / "etl"
+    pipeline_env(monkeypatch, home, server, TODAY)
+    assert run(START, END) == 0  # an unlimited day: how many org_analytics calls the range needs
+    needed = server_stats(server)["requests"]
+    analytics = {k: v for k, v in needed.items() if k in ("user_account/analytics", "multi_pins/analytics", "pins/analytics")}
+    total = sum(analytics.values())
+    assert total >= 8
+
+    quota = total // 2 + 1  # two days' quota cover the range, one does not
+    stopped = make_sandbox(pins=60, daily_quotas={"org_analytics": quota})
+    home = tmp_path / "stopped"
+    pipeline_env(monkeypatch, home, stopped, TODAY)
+    capsys.readouterr()
+    assert run(START, END) == 1
+    stop = next(line for line in capsys.readouterr().err.splitlines() if "DailyQuotaError" in line)
+    assert "re-used by a resumed run for 48 hours" in stop
+    assert stop.endswith(f"resume with: pinterest-etl run --start {START} --end {END} --only organic")
+    first_day = server_stats(stopped)
+    assert first_day["responses"]["429"] == 1  # the one refusal stopped the extraction
+    assert (home / "resume" / "organic_raw" / "default.json").exists()
+
+    requests.post(f"{stopped.root_url}/_sandbox/reset").raise_for_status()  # the next UTC day
+    assert run(START, END) == 0
+    second_day = server_stats(stopped)["requests"]
+    answered_first_day = quota
+    assert sum(second_day.get(k, 0) for k in analytics) == total - answered_first_day  # only what was missing
+    assert not (home / "resume" / "organic_raw" / "default.json").exists()
+    raw_answers = [p for p in (home / "raw").rglob("*.json.gz") if "analytics" in str(p.relative_to(home / "raw"))]
+    assert len(raw_answers) == total  # each answer stored once
+
+    requests.post(f"{stopped.root_url}/_sandbox/reset").raise_for_status()
+    assert run(START, END) == 1  # an ordinary re-run re-uses nothing: it calls again, and meets the quota again
+    assert server_stats(stopped)["responses"] == {**server_stats(stopped)["responses"], "429": 1}
+    assert sum(server_stats(stopped)["requests"].get(k, 0) for k in analytics) == quota + 1
