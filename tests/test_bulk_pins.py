@@ -7,11 +7,12 @@ import datetime as dt
 import math
 import urllib.parse
 
+import pyarrow as pa
 import pytest
 
 from pipelines import api_enums
 from pipelines.lake import Lake, read_fact_file
-from pipelines.organic.dimensions import extract_dimensions
+from pipelines.organic.dimensions import BOARDS, PINS, USER_ACCOUNTS, OrganicDimensions, extract_dimensions
 from pipelines.organic.extract import ExtractSummary, PinRef, extract_organic, first_note_per_pin, plan_organic
 from pipelines.organic.source import ORGANIC
 from pipelines.pinterest.errors import InvalidRequestError
@@ -421,3 +422,11 @@ def test_a_refused_pin_in_every_batch_costs_a_bisection_not_a_call_per_pin(make_
     assert calls == {"multi_pins/analytics": (3 + 7) + (1 + 7), "pins/analytics": 2 + 1}
     assert summary.bulk_available
     assert sorted(summary.pins_without_analytics()) == sorted(refused)
+
+
+def test_the_pins_listing_gives_each_pin_once_and_a_pin_listed_with_both_types_as_video():
+    listed = pa.Table.from_pylist([{"pin_id": "1", "is_video": False}, {"pin_id": "2", "is_video": False},
+                                   {"pin_id": "1", "is_video": True}], schema=PINS)
+    dimensions = OrganicDimensions(USER_ACCOUNTS.empty_table(), BOARDS.empty_table(), listed)
+
+    assert dimensions.pin_refs() == [PinRef("1", is_video=True), PinRef("2", is_video=False)]

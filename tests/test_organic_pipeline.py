@@ -146,7 +146,7 @@ def test_without_the_bulk_endpoint_it_falls_back_to_one_call_per_pin(make_sandbo
     pipeline_env(monkeypatch, single_home, without, TODAY)
     assert run(*window) == 0
     calls = server_stats(without)["requests"]
-    assert calls["multi_pins/analytics"] == 1  # the one call that found out
+    assert calls["multi_pins/analytics"] == 3  # the refused batch, then one-pin calls for two pins that answer alone
     assert calls["pins/analytics"] == 120
     pin_rows = "SELECT date, entity_id, metric, value FROM metric_daily WHERE entity_type = 'pin' ORDER BY ALL"
     assert query(single_home, pin_rows) == query(bulk_home, pin_rows)

@@ -7,7 +7,7 @@ import datetime as dt
 
 import pyarrow as pa
 
-from pipelines.organic.extract import PinRef
+from pipelines.organic.extract import PinRef, unique_pins
 from pipelines.pinterest.client import PinterestClient
 from pipelines.pinterest.errors import ResponseShapeError
 from pipelines.raw_zone import RawZone
@@ -46,8 +46,9 @@ class OrganicDimensions:
         return self.user_accounts.column("user_id")[0].as_py()
 
     def pin_refs(self) -> list[PinRef]:
-        return [PinRef(pin_id, bool(video)) for pin_id, video in
-                zip(self.pins.column("pin_id").to_pylist(), self.pins.column("is_video").to_pylist())]
+        """Each pin once with its type (a pin the listing gave twice with both types as video: `unique_pins`)."""
+        return unique_pins([PinRef(pin_id, bool(video)) for pin_id, video in
+                            zip(self.pins.column("pin_id").to_pylist(), self.pins.column("is_video").to_pylist())])
 
 
 def _timestamp(text: str | None) -> dt.datetime | None:
