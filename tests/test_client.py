@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import time
 
@@ -257,3 +258,48 @@ def test_only_https_base_urls_except_a_local_simulator(url, ok):
     else:
         with pytest.raises(BaseUrlError, match="PINTEREST_API_BASE_URL"):
             ClientConfig(base_url=url)
+
+
+def test_an_expired_token_met_on_the_last_attempt_is_refreshed_and_the_call_made_again():
+    """Attempt 1 meets a 503, attempt 2 (the last of 2) an expired token: the call is made once more with the
+    refreshed token instead of ending in an internal error."""
+    import http.server
+    import threading
+
+    answers = iter([(503, {"code": 503, "message": "busy"}), (401, {"code": 2, "message": "Authentication failed."}),
+                    (200, {"username": "after_refresh", "account_type": "BUSINESS"})])
+    seen: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def _send(self, status: int, body: dict) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self):  # noqa: N802 (http.server's name)
+            seen.append(self.headers.get("Authorization", ""))
+            self._send(*next(answers))
+
+        def do_POST(self):  # noqa: N802
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self._send(200, {"access_token": "pina_REFRESHED", "refresh_token": "pinr_REFRESHED", "token_type": "bearer",
+                             "expires_in": 3600, "refresh_token_expires_in": 86400, "scope": "user_accounts:read"})
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}/v5"
+        retry = RetryPolicy(max_attempts=2, backoff_base_seconds=0.01, backoff_max_seconds=0.02)
+        with make_client(None, base_url=base, retry=retry) as client:
+            assert client.get("user_account/get")["username"] == "after_refresh"
+            assert client.stats.token_refreshes == 1
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert seen == ["Bearer pina_SANDBOX", "Bearer pina_SANDBOX", "Bearer pina_REFRESHED"]

@@ -296,7 +296,9 @@ class PinterestClient:
         clock = CallClock(self.limits.call_seconds)
         refreshed = False
         window_refusals = 0
-        for attempt in range(1, self.config.retry.max_attempts + 1):
+        attempt = 0
+        while attempt < self.config.retry.max_attempts:
+            attempt += 1
             self._raise_if_unreachable(spec.name)
             self._raise_if_quota_spent(spec.name)
             waited = self.budgets.acquire(spec.category)
@@ -316,6 +318,9 @@ class PinterestClient:
                     raise failure.error
                 self._quota_checked(functools.partial(self.tokens.refresh, token))
                 refreshed = True
+                # The attempt the expired token spoiled is made again with the new one, also after a last attempt
+                # (at most once: `refreshed`).
+                attempt -= 1
                 continue
             if failure.unanswered:
                 clock.spend(time.monotonic() - started)
