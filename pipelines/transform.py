@@ -375,32 +375,60 @@ def _claimed_keys(claims: pa.Table, recency: pa.Array) -> pa.Table:
 
 def _ranked(con: duckdb.DuckDBPyConnection, staged: _Staged, status: pa.Table, metric: pa.Table,
             claims: pa.Table) -> tuple[pa.Table, pa.Table, int, pa.Table]:
-    """`choose_newest` for a date where answers compete: the keys claimed more than once ranked in DuckDB."""
+    """`choose_newest` for a date where answers compete: of each key claimed by several answers, the rows of the
+    answers that lose go (Arrow); final values are rescued (DuckDB) only where a final winner without coverage
+    competes with another final answer."""
+    contested = _contested(claims, staged.recency)
+    answer_key = [*DAILY_STATUS_KEY, _SOURCE]
+    lost = contested.filter(pc.invert(contested.column("won"))).select(answer_key)
+    kept_status, kept_metric = (rows.join(lost, answer_key, join_type="left anti", use_threads=False)
+                                for rows in (status, metric))
+    not_newest = contested.filter(pc.and_(contested.column("won"), pc.invert(contested.column("newest"))))
+    rescuing = contested.filter(pc.and_(pc.and_(contested.column("won"), contested.column("final")),
+                                        contested.column("finals_compete")))
+    if not pc.any(pc.is_null(pc.take(staged.answers.column("entity_ids"), rescuing.column(_SOURCE)))).as_py():
+        return (kept_status.select(status.schema.names), kept_metric.select(metric.schema.names),
+                not_newest.num_rows, _without_rows(claims, kept_status))
+    rescued = _rescued(con, staged, metric, contested)
+    final_values_kept = pa.concat_tables([not_newest.select(DAILY_STATUS_KEY), rescued.select(DAILY_STATUS_KEY)]) \
+        .group_by(list(DAILY_STATUS_KEY), use_threads=False).aggregate([]).num_rows
+    kept_metric = pa.concat_tables([kept_metric.select(metric.schema.names),
+                                    rescued.select(metric.schema.names).cast(metric.schema)])
+    return (kept_status.select(status.schema.names), kept_metric, final_values_kept,
+            _without_rows(claims, kept_status))
+
+
+def _contested(claims: pa.Table, recency: pa.Array) -> pa.Table:
+    """Per answer claiming a key that several answers claim: the key, the answer (_SOURCE), whether its claim is
+    final, whether it wins the key (`won`: final first, then the newest), whether it is the key's newest claim
+    (`newest`), and whether several final claims compete for the key (`finals_compete`)."""
+    answer_key = [*DAILY_STATUS_KEY, _SOURCE]
+    per_answer = claims.group_by(answer_key, use_threads=False).aggregate([("final", "any")]) \
+        .rename_columns([*answer_key, "final"])
+    answers = len(recency)
+    place = pc.take(recency, per_answer.column(_SOURCE))
+    rank = pc.if_else(per_answer.column("final"), pc.add(place, answers), place)
+    per_answer = per_answer.append_column("place", place).append_column("rank", rank)
+    per_key = per_answer.append_column("finals", pc.cast(per_answer.column("final"), pa.int64())).group_by(
+        list(DAILY_STATUS_KEY), use_threads=False).aggregate(
+        [("place", "max"), ("rank", "max"), ("finals", "sum"), (_SOURCE, "count")])
+    per_key = per_key.filter(pc.greater(per_key.column(f"{_SOURCE}_count"), 1))
+    contested = per_answer.join(per_key, list(DAILY_STATUS_KEY), join_type="inner", use_threads=False)
+    return pa.table({**{name: contested.column(name) for name in answer_key}, "final": contested.column("final"),
+                     "won": pc.equal(contested.column("rank"), contested.column("rank_max")),
+                     "newest": pc.equal(contested.column("place"), contested.column("place_max")),
+                     "finals_compete": pc.greater(contested.column("finals_sum"), 1)})
+
+
+def _rescued(con: duckdb.DuckDBPyConnection, staged: _Staged, metric: pa.Table, contested: pa.Table) -> pa.Table:
+    """Where several final answers compete for a key and the winner has no coverage (organic), the final values it
+    lacks of metrics it asked for: of the older final answers, the newest that has each (metric_daily rows)."""
     key = ", ".join(DAILY_STATUS_KEY)
-    con.register("status_rows", status)
     con.register("metric_rows", metric)
     con.register("answers", staged.answers)
-    con.register("claims", claims)
+    con.register("contested", contested)
     try:
-        # First by a 64-bit hash of the key (a day's keys, not the range's, in memory), then only the keys claimed
-        # more than once are ranked exactly.
-        con.execute(f"""
-            CREATE OR REPLACE TEMP TABLE contested AS
-            WITH per_answer AS (SELECT {key}, {_SOURCE}, bool_or(final) AS final, max(extracted_at) AS extracted_at
-                                FROM claims GROUP BY ALL),
-                 repeated AS (SELECT hash({key}) AS h FROM per_answer GROUP BY 1 HAVING count(*) > 1)
-            SELECT {key}, {_SOURCE}, final,
-                   row_number() OVER (PARTITION BY {key} ORDER BY final DESC, extracted_at DESC, {_SOURCE} DESC) = 1 AS won,
-                   row_number() OVER (PARTITION BY {key} ORDER BY extracted_at DESC, {_SOURCE} DESC) = 1 AS newest,
-                   count(*) FILTER (final) OVER (PARTITION BY {key}) > 1 AS finals_compete
-            FROM per_answer WHERE hash({key}) IN (SELECT h FROM repeated)""")
-        lost = f"(SELECT * FROM contested WHERE NOT won) USING ({key}, {_SOURCE})"
-        kept_status = con.sql(f"SELECT * FROM status_rows ANTI JOIN {lost}").to_arrow_table()
-        # The winning answer's values and, where several final answers compete and the winner has no coverage, the
-        # final values it lacks of metrics it asked for: of the older final answers, the newest that has each. Those
-        # are few (none when answers agree on their metrics), so only they are ranked.
-        con.execute(f"""
-            CREATE OR REPLACE TEMP TABLE rescued AS
+        return con.sql(f"""
             WITH winners AS (SELECT c.* EXCLUDE ({_SOURCE}), c.{_SOURCE} AS winner, a.requested_metrics
                              FROM contested c JOIN answers a USING ({_SOURCE})
                              WHERE c.won AND c.final AND c.finals_compete AND a.entity_ids IS NULL),
@@ -412,17 +440,11 @@ def _ranked(con: duckdb.DuckDBPyConnection, staged: _Staged, status: pa.Table, m
             ANTI JOIN (SELECT {key}, metric FROM metric_rows
                        JOIN (SELECT {key}, winner AS {_SOURCE} FROM winners) USING ({key}, {_SOURCE}))
                  USING ({key}, metric)
-            QUALIFY row_number() OVER (PARTITION BY {key}, metric ORDER BY extracted_at DESC, {_SOURCE} DESC) = 1""")
-        kept_metric = con.sql(f"SELECT * FROM metric_rows ANTI JOIN {lost} UNION ALL BY NAME SELECT * FROM rescued"
-                              ).to_arrow_table()
-        final_values_kept = con.execute(f"""
-            SELECT count(*) FROM (SELECT {key} FROM contested WHERE won AND NOT newest
-                                  UNION SELECT {key} FROM rescued)""").fetchall()[0][0]
+            QUALIFY row_number() OVER (PARTITION BY {key}, metric ORDER BY extracted_at DESC, {_SOURCE} DESC) = 1
+            """).to_arrow_table()
     finally:
-        for name in ("status_rows", "metric_rows", "answers", "claims"):
+        for name in ("metric_rows", "answers", "contested"):
             con.unregister(name)
-    return (kept_status.select(status.schema.names), kept_metric.select(metric.schema.names), final_values_kept,
-            _without_rows(claims, kept_status))
 
 
 def _without_rows(claims: pa.Table, kept_status: pa.Table) -> pa.Table:
