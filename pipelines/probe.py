@@ -12,6 +12,7 @@ import datetime as dt
 import json
 import os
 import textwrap
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -34,18 +35,23 @@ from pipelines.pinterest.errors import (
     shown_value,
 )
 from pipelines.pinterest.retries import RetryPolicy
+from pipelines.pinterest.transport import DeadlineAdapter
 
 CALL_LIMIT = 20
 # The longest path through the probe's steps (bulk pin analytics refused: its fallback and the campaign-list
 # comparison), one refresh of the token (the token call and the call it repeats), and the retries left for
 # 429s and 5xx: together never more than CALL_LIMIT.
-MOST_PLANNED_CALLS = 15
+MOST_PLANNED_CALLS = 16
 REFRESH_CALLS = 2
 RETRY_BUDGET = CALL_LIMIT - MOST_PLANNED_CALLS - REFRESH_CALLS
-# A request may cost an attempt, its one retry and a token refresh: none starts without room for all three.
-MOST_CALLS_PER_REQUEST = 3
-# The probe answers in seconds: a rate limit asking for a longer wait is reported, not waited for.
+# A request may cost an attempt, its one retry and one token refresh with its own retry: none starts without
+# room for all four. Whatever the server answers, no request past CALL_LIMIT is sent (`Probe._count`).
+MOST_CALLS_PER_REQUEST = 4
+# The probe answers in seconds: a rate limit asking for a longer wait is reported, not waited for, and the
+# client's pacing (a server announcing X-RateLimit-Limit: 1 paces a category to a call a minute) stops a
+# category's calls once the probe would wait longer than this in all.
 LONGEST_PROBE_WAIT_SECONDS = 30.0
+LONGEST_PROBE_PACING_SECONDS = 30.0
 PROBE_FILE = "probe.json"
 TOKEN_ENDPOINT = "oauth/token"  # the endpoint name of the client's refresh errors
 
@@ -60,6 +66,8 @@ COMPARED_IDS = 5
 # Short windows of settled days: organic days are PROCESSING or ESTIMATE for a few days.
 WINDOW_DAYS = 7
 WINDOW_END_DAYS_BACK = 4
+# metrics_ready_state: yesterday and a week ago (inside the attribution window), and the newest date past it
+# (the date the pipeline asks first), added from the configured window.
 READY_STATE_DAYS_BACK = (1, 7)
 RATE_LIMIT_HEADER_MARK = "ratelimit"
 
@@ -91,12 +99,14 @@ class Check:
 
 @dataclasses.dataclass(frozen=True)
 class Outcome:
-    """One request of the probe: its parsed answer, the error it ended in, or why it was not sent."""
+    """One request of the probe: its parsed answer (strings redacted), the error it ended in, or why it was not
+    sent; `answered`: its last answer's status and content type (`HTTP 200 text/html`), None without one."""
 
     endpoint: str
     data: Any = None
     error: PinterestError | None = None
     not_sent: str | None = None
+    answered: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -317,13 +327,15 @@ def _impressions(data: Any) -> float | None:
     return sum(numbers) if numbers else None
 
 
-def content_type_check(answers: Mapping[str, Outcome], window: str) -> Check:
-    """content_type=ALL/ORGANIC/PAID each accepted, and ORGANIC's totals differ from ALL's (paid activity)."""
-    assumption = ("user-account analytics take content_type ALL, ORGANIC and PAID, and ALL (the API's default) "
-                  "includes paid activity, so ORGANIC totals differ from ALL's when the account has ads")
+def content_type_check(answers: Mapping[str, Outcome], window: str, unknown_reason: str) -> Check:
+    """Each configured content_type (PINTEREST_CONTENT_TYPES, the only ones the pipeline asks) is accepted, and,
+    when ALL and ORGANIC are both asked, ORGANIC's totals differ from ALL's (paid activity)."""
+    asked = ", ".join(answers) or "none"
+    assumption = (f"user-account analytics take the configured content_type values ({asked}), and ALL (the API's "
+                  "default) includes paid activity, so ORGANIC totals differ from ALL's when the account has ads")
     endpoints = ["user_account/analytics"]
     if not answers:
-        return _check("content_type", assumption, "not asked: user_accounts:read is missing", UNKNOWN, endpoints, True)
+        return _check("content_type", assumption, unknown_reason, UNKNOWN, endpoints, True)
     refused = [f"{ct}: {o.failure()}" for ct, o in answers.items() if isinstance(o.error, InvalidRequestError)]
     if refused:
         return _check("content_type", assumption, f"refused: {'; '.join(refused)}", FAILED, endpoints, True)
@@ -333,12 +345,19 @@ def content_type_check(answers: Mapping[str, Outcome], window: str) -> Check:
     totals = {ct: _impressions(o.data) for ct, o in answers.items()}
     shown = ", ".join(f"{ct} {shown_value(value)}" for ct, value in totals.items())
     observed = f"IMPRESSION {window}: {shown}"
-    every, organic, paid = (totals[ct] for ct in CONTENT_TYPES)
-    if None in (every, organic, paid):
+    if None in totals.values():
         return _check("content_type", assumption, f"{observed} (an answer has no IMPRESSION total)", UNKNOWN, endpoints, True)
+    if not {"ALL", "ORGANIC"} <= totals.keys():
+        return _check("content_type", assumption, f"{observed}: accepted (ALL and ORGANIC are not both configured: "
+                      "nothing to compare)", OK, endpoints, True)
+    every, organic, paid = totals["ALL"], totals["ORGANIC"], totals.get("PAID")
     if every != organic:
-        adds_up = "ALL = ORGANIC + PAID" if every == organic + paid else "ALL differs from ORGANIC + PAID"
+        adds_up = ("ALL differs from ORGANIC" if paid is None else "ALL = ORGANIC + PAID" if every == organic + paid
+                   else "ALL differs from ORGANIC + PAID")
         return _check("content_type", assumption, f"{observed} ({adds_up})", OK, endpoints, True)
+    if paid is None:
+        return _check("content_type", assumption, f"{observed}: ALL equals ORGANIC: no paid activity in the window, or "
+                      "content_type is ignored (PAID is not configured, so not asked)", UNKNOWN, endpoints, True)
     if not paid:
         return _check("content_type", assumption, f"{observed}: no paid activity in the window, so no difference "
                       "to see", UNKNOWN, endpoints, True)
@@ -405,8 +424,10 @@ def ready_state_check(states: Mapping[dt.date, Outcome], today: dt.date, settle_
     return _check("metrics_ready_state", assumption, observed, OK, endpoints, True)
 
 
-def rate_limit_check(sightings: Sequence[HeaderSighting]) -> Check:
-    """The rate-limit headers seen, by rate category (the last answer's of each), and any 429 with its own."""
+def rate_limit_check(sightings: Sequence[HeaderSighting], paced: Mapping[str, float] | None = None) -> Check:
+    """The rate-limit headers seen, by rate category (the last answer's of each), any 429 with its own, and the
+    categories the probe stopped asking because the client paced them slower than the probe waits (`paced`:
+    category -> calls a minute)."""
     assumption = ("answers may carry X-RateLimit-* headers (the client adopts a lower limit they give) and a 429 "
                   "says how long to wait (Retry-After or X-RateLimit-Reset); none is required")
     endpoints = sorted({s.endpoint for s in sightings})
@@ -417,7 +438,9 @@ def rate_limit_check(sightings: Sequence[HeaderSighting]) -> Check:
     throttled = [s for s in sightings if s.status == 429]
     parts = [f"{category}: {_headers_text(s.headers)}" for category, s in sorted(latest.items())]
     parts += [f"HTTP 429 on {s.endpoint}: {_headers_text(s.headers) or 'no rate-limit headers'}" for s in throttled]
-    if throttled:
+    parts += [f"{category} paced to {pace:g}/minute by the server's headers: its further calls not sent (the probe "
+              f"waits at most {LONGEST_PROBE_PACING_SECONDS:g} s for pacing in all)" for category, pace in (paced or {}).items()]
+    if throttled or paced:
         return _check("rate_limit_headers", assumption, "; ".join(parts) + " (reported, not waited for beyond "
                       f"{LONGEST_PROBE_WAIT_SECONDS:g} s)", WARNING, endpoints, False)
     if not latest:
@@ -459,28 +482,39 @@ def answer_shape_problem(outcome: Outcome, requested: Sequence[str] = ()) -> str
     return None
 
 
+SHAPES_ASSUMPTION = ("answers have the shape the pipeline parses: user-account analytics under \"all\" with "
+                     "daily_metrics, bulk pin analytics keyed by pin id, lists with items, ads rows as an array")
+
+
 def shapes_check(outcomes: Sequence[tuple[Outcome, Sequence[str]]]) -> Check:
     """Every answer the probe got has the shape the pipeline parses (a list's `items` are checked by the client:
     a list answer without them arrives here as a failed outcome)."""
-    assumption = ("answers have the shape the pipeline parses: user-account analytics under \"all\" with "
-                  "daily_metrics, bulk pin analytics keyed by pin id, lists with items, ads rows as an array")
+    assumption = SHAPES_ASSUMPTION
     parts, broken = [], False
     for outcome, requested in outcomes:
-        if isinstance(outcome.error, ResponseShapeError):
+        if _unparsed(outcome):
+            parts.append(f"{outcome.endpoint}: answered {outcome.answered}, not JSON")
+            broken = True
+        elif isinstance(outcome.error, ResponseShapeError):
             parts.append(f"{outcome.endpoint}: {outcome.error}")
             broken = True
         elif outcome.ok and (problem := answer_shape_problem(outcome, requested)):
             parts.append(f"{outcome.endpoint}: {problem}")
             broken = True
-    answered = [o.endpoint for o, _ in outcomes if o.ok or isinstance(o.error, ResponseShapeError)]
+    answered = [o.endpoint for o, _ in outcomes if o.ok or isinstance(o.error, ResponseShapeError) or _unparsed(o)]
     unchecked = "".join(f"; not checked: {o.endpoint} ({o.failure()})" for o, _ in outcomes
-                        if not o.ok and not isinstance(o.error, ResponseShapeError))
+                        if not o.ok and not isinstance(o.error, ResponseShapeError) and not _unparsed(o))
     if broken:
         return _check("answer_shapes", assumption, "; ".join(parts) + unchecked, FAILED, answered, True)
     if not answered:
         return _check("answer_shapes", assumption, f"no answer to check{unchecked}", UNKNOWN, answered, True)
     return _check("answer_shapes", assumption, f"as parsed: {', '.join(dict.fromkeys(answered))}{unchecked}", OK,
                   answered, True)
+
+
+def _unparsed(outcome: Outcome) -> bool:
+    """A request that failed although its last answer was a 200: the client could not read its body as JSON."""
+    return outcome.error is not None and (outcome.answered or "").startswith("HTTP 200 ")
 
 
 def ad_account_ids(listing: Any) -> list[str]:
@@ -505,36 +539,144 @@ def pins_to_compare(listing: Any) -> tuple[list[str], tuple[str, ...]]:
 
 # ---------------------------------------------------------------------------------------------- the calls
 def probe_retry_policy(policy: RetryPolicy) -> RetryPolicy:
-    """The environment's retry policy narrowed to the probe's call limit: one retry per request, RETRY_BUDGET
-    in all, no rate-limit wait over LONGEST_PROBE_WAIT_SECONDS."""
+    """The environment's retry policy narrowed to the probe's call limit: one retry per request (and per token
+    refresh), RETRY_BUDGET in all, no rate-limit wait over LONGEST_PROBE_WAIT_SECONDS."""
     return dataclasses.replace(policy, max_attempts=2, run_retry_budget=RETRY_BUDGET,
                                max_rate_limit_wait_seconds=min(policy.max_rate_limit_wait_seconds,
                                                                LONGEST_PROBE_WAIT_SECONDS))
 
 
+class CallLimitReached(PinterestError):
+    """A request of the probe (an API call, a retry, a token refresh) would have passed CALL_LIMIT: not sent."""
+
+
+class PacingRefused(PinterestError):
+    """The client's rate budget asked the probe to wait past what is left of LONGEST_PROBE_PACING_SECONDS."""
+
+    def __init__(self, seconds: float):
+        super().__init__(f"the rate budget asks to wait {seconds:.0f} s before the next call")
+        self.seconds = seconds
+
+
+class ApiNotAnsweringError(PinterestError):
+    """The first call (user_account/get) got no answer of the Pinterest API: nothing else can be judged.
+    `unparsed`: it answered 200 with a body that is not JSON."""
+
+    def __init__(self, message: str, unparsed: bool):
+        super().__init__(message)
+        self.unparsed = unparsed
+
+
+class _CountingAdapter(DeadlineAdapter):
+    """The probe's transport: every request is counted by `before_send` as it is sent (answered or not), and one
+    that would pass the call limit raises there instead of being sent."""
+
+    def __init__(self, before_send, **kwargs):
+        super().__init__(**kwargs)
+        self._before_send = before_send
+
+    def send(self, request, *args, **kwargs):
+        self._before_send(request)
+        return super().send(request, *args, **kwargs)
+
+
+class _OneRefreshPerRequest:
+    """The client's TokenManager, allowed one refresh per probe request: a token the server dates to expire at
+    once is used as it is rather than refreshed before every attempt, and a 401 right after a refresh is a
+    refused token, not a reason to refresh again."""
+
+    def __init__(self, manager):
+        self._manager = manager
+        self.refreshed = False
+
+    @property
+    def tokens(self):
+        return self._manager.tokens
+
+    def secrets(self) -> tuple[str, ...]:
+        return self._manager.secrets()
+
+    def can_refresh(self) -> bool:
+        return self._manager.can_refresh()
+
+    def access_token(self):
+        if self.refreshed:
+            return self._manager.tokens.access_token
+        token = self._manager.tokens.access_token
+        fresh = self._manager.access_token()
+        self.refreshed = fresh != token
+        return fresh
+
+    def refresh(self, stale=None):
+        if self.refreshed:
+            raise TokenRefusedError("the API refused the access token a refresh had just issued; run `pinterest-etl "
+                                    "auth login`, or set PINTEREST_ACCESS_TOKEN to a valid token")
+        self.refreshed = True
+        return self._manager.refresh(stale)
+
+
+class _PacingAllowance:
+    """The rate budgets' sleep: waits while the probe's pacing stays within LONGEST_PROBE_PACING_SECONDS in all,
+    and refuses a wait past it (PacingRefused) instead of waiting."""
+
+    def __init__(self, sleep=time.sleep):
+        self._sleep = sleep
+        self.waited = 0.0
+
+    def __call__(self, seconds: float) -> None:
+        if self.waited + seconds > LONGEST_PROBE_PACING_SECONDS:
+            raise PacingRefused(seconds)
+        self.waited += seconds
+        self._sleep(seconds)
+
+
+def _without_secrets(value: Any, secrets: Sequence[str]) -> Any:
+    """A parsed answer with every string (keys too) passed through `redacted`: a server may echo a token in any
+    field, and the probe shows what it answered."""
+    if isinstance(value, str):
+        return redacted(value, secrets)
+    if isinstance(value, Mapping):
+        return {redacted(str(k), secrets): _without_secrets(v, secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_secrets(v, secrets) for v in value]
+    return value
+
+
 class Probe:
     """The probe's requests through one client: each one's outcome, the rate-limit headers of every answer,
-    and the call count (every attempt, and every answered token refresh), never past CALL_LIMIT."""
+    and the call count: every request as it is sent (retries and token refreshes included, answered or not),
+    never past CALL_LIMIT, with at most one token refresh per request and at most
+    LONGEST_PROBE_PACING_SECONDS of rate pacing in all."""
 
-    def __init__(self, client):
+    def __init__(self, client, pacing: _PacingAllowance | None = None):
         self.client = client
         self.sightings: list[HeaderSighting] = []
-        # Refreshes of the token, refused ones included (the client's stats count only those that worked).
-        self.token_requests = 0
+        self.sent: dict[str, int] = {}
+        self.paced: dict[str, float] = {}  # category -> its pace (calls a minute) when the probe stopped asking it
+        self._pacing = pacing
         self._endpoint = ""
+        self._answered: str | None = None
+        self._limit_hit = False
+        adapter = _CountingAdapter(self._count, pool_connections=2, pool_maxsize=client.config.concurrency + 2,
+                                   max_retries=0)
+        client.session.mount("https://", adapter)
+        client.session.mount("http://", adapter)
         client.session.hooks.setdefault("response", []).append(self._observe)
+        self._tokens = _OneRefreshPerRequest(client.tokens) if client.tokens else None
+        if self._tokens:
+            client.tokens = self._tokens
 
     def calls(self) -> int:
-        return sum(self.client.stats.calls_by_endpoint.values()) + self.token_requests
+        return sum(self.sent.values())
+
+    def secrets(self) -> tuple[str, ...]:
+        return self._tokens.secrets() if self._tokens else ()
 
     def throttled_categories(self) -> set[str]:
         return {endpoint(s.endpoint).category for s in self.sightings if s.status == 429}
 
     def calls_by_endpoint(self) -> dict[str, int]:
-        counts = dict(self.client.stats.calls_by_endpoint)
-        if self.token_requests:
-            counts[TOKEN_ENDPOINT] = self.token_requests
-        return dict(sorted(counts.items()))
+        return dict(sorted(self.sent.items()))
 
     def request(self, name: str, path_params: Mapping[str, str] | None = None, params: Mapping[str, Any] | None = None,
                 *, list_encoding: str = COMMA) -> Outcome:
@@ -546,9 +688,14 @@ class Probe:
         if category in self.throttled_categories():
             # The client would pace the category at the limit the 429 announced (a minute per call, or a day).
             return Outcome(name, not_sent=f"{category} answered HTTP 429 earlier in the probe")
-        self._endpoint = name
+        if category in self.paced:
+            return Outcome(name, not_sent=f"{category} is paced to {self.paced[category]:g} calls a minute")
+        self._endpoint, self._answered, self._limit_hit = name, None, False
+        if self._tokens:
+            self._tokens.refreshed = False
         try:
-            return Outcome(name, self.client.fetch(name, path_params, params, list_encoding=list_encoding).data)
+            answer = self.client.fetch(name, path_params, params, list_encoding=list_encoding).data
+            return Outcome(name, _without_secrets(answer, self.secrets()), answered=self._answered)
         except AuthError as error:
             if error.endpoint == TOKEN_ENDPOINT:
                 raise TokenRefusedError(f"the API refused the access token, and refreshing it failed ({TOKEN_ENDPOINT}: "
@@ -557,21 +704,45 @@ class Probe:
                 raise TokenRefusedError(f"the API refused the access token ({name}: HTTP {error.status}, Pinterest "
                                         f"code {error.code}: {error.api_message}); run `pinterest-etl auth login`, or "
                                         "set PINTEREST_ACCESS_TOKEN to a valid token") from None
-            return Outcome(name, error=error)
-        except ApiUnreachableError:
+            return Outcome(name, error=error, answered=self._answered)
+        except (ApiUnreachableError, TokenRefusedError):
             raise
+        except PacingRefused as refused:
+            pace = self.client.budgets.current_budget(category)
+            self.paced[category] = pace
+            return Outcome(name, not_sent=f"{category} is paced to {pace:g} calls a minute (the next call in "
+                                          f"{refused.seconds:.0f} s); the probe waits at most "
+                                          f"{LONGEST_PROBE_PACING_SECONDS:g} s for pacing in all")
         except PinterestError as error:
-            return Outcome(name, error=error)
+            if self._limit_hit:
+                return Outcome(name, not_sent=f"the probe's limit of {CALL_LIMIT} calls is reached (a retry or a "
+                                              "token refresh would have passed it)")
+            return Outcome(name, error=error, answered=self._answered)
+
+    def _count(self, request) -> None:
+        """The adapter's hook, before each request is sent: refuse it past the limit, else count it."""
+        if self.calls() >= CALL_LIMIT:
+            self._limit_hit = True
+            raise CallLimitReached(f"{CALL_LIMIT} calls sent")
+        name = TOKEN_ENDPOINT if _is_token_request(request) else self._endpoint
+        self.sent[name] = self.sent.get(name, 0) + 1
 
     def _observe(self, response, *args, **kwargs) -> None:
-        """requests' response hook: keep the rate-limit headers of each API answer (not the token endpoint's)."""
-        if response.request.path_url.split("?", 1)[0].endswith(f"/{TOKEN_ENDPOINT}"):
-            self.token_requests += 1
+        """requests' response hook: keep the rate-limit headers of each API answer (not the token endpoint's) and
+        what it was (status and content type), names and values redacted."""
+        if _is_token_request(response.request):
             return
-        secrets = self.client.tokens.secrets() if self.client.tokens else ()
-        headers = tuple((name, redacted(value, secrets)[:80]) for name, value in response.headers.items()
+        secrets = self.secrets()
+        content_type = response.headers.get("Content-Type", "no content type").split(";", 1)[0].strip()
+        self._answered = redacted(f"HTTP {response.status_code} {content_type}", secrets)
+        headers = tuple((redacted(name, secrets)[:40], redacted(value, secrets)[:80])
+                        for name, value in response.headers.items()
                         if RATE_LIMIT_HEADER_MARK in name.lower() or name.lower() == "retry-after")
         self.sightings.append(HeaderSighting(self._endpoint, response.status_code, headers))
+
+
+def _is_token_request(request) -> bool:
+    return request.path_url.split("?", 1)[0].endswith(f"/{TOKEN_ENDPOINT}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -586,6 +757,35 @@ class ProbeSettings:
     ad_account_allow_list: frozenset[str] | None
     source: str
     granted_scope: str | None
+    content_types: tuple[str, ...] = CONTENT_TYPES  # PINTEREST_CONTENT_TYPES: the only ones the pipeline asks
+
+
+def not_asked(reason_of: Outcome, scope: str) -> str:
+    """Why a step was skipped after the call it builds on failed: the scope when the API said it is missing,
+    else what that call ended in."""
+    if reason_of.refused_scope():
+        return f"not asked: {scope} is missing ({reason_of.failure()})"
+    return f"not asked: {reason_of.endpoint} failed ({reason_of.failure()})"
+
+
+def first_answer_problem(account: Outcome, base_url: str) -> ApiNotAnsweringError | None:
+    """The error that stops the probe when its first call got no usable answer of the Pinterest API (an HTML
+    page, a 404 of a base URL without /v5, a 5xx): nothing else the probe asks could be judged. None when it
+    answered, or refused only a scope."""
+    if account.ok and isinstance(account.data, Mapping):
+        return None
+    if account.refused_scope() or account.not_sent is not None:
+        return None
+    answered = f"answered {account.answered}" if account.answered else "got no answer"
+    failure = account.failure() if not account.ok else f"not a JSON object ({shown_value(account.data)})"
+    unparsed = account.ok or (account.answered or "").startswith("HTTP 200")
+    if isinstance(account.error, RateLimitedError):
+        advice = "run the probe again once the rate limit resets"
+    else:
+        advice = (f"check that PINTEREST_API_BASE_URL ({base_url}) is the Pinterest API v5 "
+                  "(https://api.pinterest.com/v5); if it is, the API is failing: run the probe again later")
+    return ApiNotAnsweringError(f"user_account/get {answered}, not an answer of the Pinterest API ({failure}); "
+                                f"nothing else could be checked: {advice}", unparsed)
 
 
 def run_probe(probe: Probe, config: ProbeSettings) -> tuple[Check, ...]:
@@ -596,6 +796,8 @@ def run_probe(probe: Probe, config: ProbeSettings) -> tuple[Check, ...]:
     window_text = f"{window['start_date']}..{window['end_date']}"
 
     account = probe.request("user_account/get")
+    if problem := first_answer_problem(account, probe.client.base_url):
+        raise problem
     reads = {"user_account/get": account,
              "boards/list": probe.request("boards/list", params={"page_size": 1}),
              "pins/list": probe.request("pins/list", params={"page_size": PAGE_SIZE}),
@@ -605,16 +807,17 @@ def run_probe(probe: Probe, config: ProbeSettings) -> tuple[Check, ...]:
 
     content = {}
     if account.ok:
-        for content_type in CONTENT_TYPES:
+        for content_type in config.content_types:
             content[content_type] = probe.request("user_account/analytics", params={
                 **window, "metric_types": list(api_enums.USER_ACCOUNT_METRIC_TYPES), "split_field": "NO_SPLIT",
                 "content_type": content_type})
-        shapes.append((content["ALL"], ()))
+        shapes.append((next(iter(content.values())), ()))
 
     pins, metrics = pins_to_compare(reads["pins/list"].data) if reads["pins/list"].ok else ([], ())
     bulk = comma = repeated = None
     compared: list[str] = []
-    no_pins = "not asked: pins:read is missing" if not reads["pins/list"].ok else "the account has fewer than 2 pins"
+    no_pins = (not_asked(reads["pins/list"], "pins:read") if not reads["pins/list"].ok
+               else "the account has fewer than 2 pins")
     if len(pins) >= 2:
         params = {**window, "pin_ids": pins, "metric_types": list(metrics)}
         bulk = comma = probe.request("multi_pins/analytics", params=params)
@@ -631,10 +834,10 @@ def run_probe(probe: Probe, config: ProbeSettings) -> tuple[Check, ...]:
     if config.ad_account_allow_list is not None:
         ad_accounts = [a for a in ad_accounts if a in config.ad_account_allow_list]
     states: dict[dt.date, Outcome] = {}
-    no_ads = ("not asked: ads:read is missing" if not reads["ad_accounts/list"].ok
+    no_ads = (not_asked(reads["ad_accounts/list"], "ads:read") if not reads["ad_accounts/list"].ok
               else "not asked: no ad account to read")
     if ad_accounts:
-        for days_back in READY_STATE_DAYS_BACK:
+        for days_back in (*READY_STATE_DAYS_BACK, config.settle_days):
             date = today - dt.timedelta(days=days_back)
             states[date] = probe.request("metrics_ready_state/get", params={"date": date})
         first = {"ad_account_id": ad_accounts[0]}
@@ -647,9 +850,10 @@ def run_probe(probe: Probe, config: ProbeSettings) -> tuple[Check, ...]:
     comma_check, repeated_check = encoding_checks(compared, comma, repeated, encoding_reason)
     return (token_check(account, config.source), scopes_check(reads, config.granted_scope),
             ad_accounts_check(reads["ad_accounts/list"], config.ad_account_allow_list), comma_check, repeated_check,
-            bulk_check(bulk, _pin_count(account), no_pins), content_type_check(content, window_text),
+            bulk_check(bulk, _pin_count(account), no_pins),
+            content_type_check(content, window_text, not_asked(account, "user_accounts:read")),
             ready_state_check(states, today, config.settle_days, config.conversions, no_ads), shapes_check(shapes),
-            rate_limit_check(probe.sightings))
+            rate_limit_check(probe.sightings, probe.paced))
 
 
 def _campaign_comparison(probe: Probe, path: Mapping[str, str]) -> tuple[Outcome | None, Outcome | None, list[str]]:
@@ -722,33 +926,39 @@ def probe_settings(env: Mapping[str, str], source: str, granted_scope: str | Non
 
     attribution, columns = settings.ads_attribution(env), settings.ads_columns(env)
     return ProbeSettings(settings.today(env), attribution.settle_days, columns, carries_conversions(columns),
-                         attribution.params(), settings.ad_account_allow_list(env), source, granted_scope)
+                         attribution.params(), settings.ad_account_allow_list(env), source, granted_scope,
+                         settings.content_types(env))
 
 
 def probe_configured_api(env: Mapping[str, str], *, embedded: bool = False, account: str | None = None) -> ProbeReport:
     """Probe the API and token `env` configures (PINTEREST_API_BASE_URL, the token file or the environment's
     tokens, as `pinterest-etl run` uses them); `embedded`: `env` points at the embedded simulator, `account`:
-    the accounts file's account `env` holds the credentials of. A refused token or an unreachable API ends
-    the probe early: the report's `stopped` says why in one line."""
+    the accounts file's account `env` holds the credentials of. A refused token, an unreachable API or a first
+    call answered by something else than the Pinterest API ends the probe early: the report's `stopped` says
+    why in one line."""
     from pipelines.pinterest.budgets import RateBudgets
     from pipelines.pinterest.client import ClientConfig
     from pipelines.pinterest.factory import client_from_env
 
     base_url = settings.api_base_url(env)
     config = ClientConfig(base_url=base_url, concurrency=1, today=lambda: settings.today(env))
-    client, source = client_from_env(env, config=config, budgets=RateBudgets(settings.rate_budgets(env)),
+    pacing = _PacingAllowance()
+    client, source = client_from_env(env, config=config, budgets=RateBudgets(settings.rate_budgets(env), sleep=pacing),
                                      retry=probe_retry_policy)
     source = "the embedded simulator: no credentials are configured" if embedded else f"tokens from the {source}"
     if account:
         source = f"account {account!r}, {source}"
     with client:
-        probe = Probe(client)
+        probe = Probe(client, pacing)
+        scope = client.tokens.tokens.scope
         stopped = None
         try:
-            checks = run_probe(probe, probe_settings(env, source, client.tokens.tokens.scope))
-        except (TokenRefusedError, ApiUnreachableError) as error:
+            checks = run_probe(probe, probe_settings(env, source, redacted(scope, probe.secrets()) if scope else None))
+        except (TokenRefusedError, ApiUnreachableError, ApiNotAnsweringError) as error:
             stopped = str(error)
             checks = (_check("token", TOKEN_ASSUMPTION, stopped, FAILED, ["user_account/get"], True),)
+            if isinstance(error, ApiNotAnsweringError) and error.unparsed:
+                checks += (_check("answer_shapes", SHAPES_ASSUMPTION, stopped, FAILED, ["user_account/get"], True),)
         # The base URL is shown as it is: check_base_url refused any with user info, a query or a fragment.
         return ProbeReport(client.base_url, dt.datetime.now(dt.timezone.utc), probe.calls(), probe.calls_by_endpoint(),
                            tuple(checks), source, stopped)

@@ -4,26 +4,30 @@ Against the simulator over real HTTP; calls are counted by the simulator (/_sand
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import logging
 import os
 import re
 import secrets
+import threading
 import time
 
 import pytest
 
 from pipelines.cli import main
 from pipelines.pinterest.credentials import DEFAULT_SCOPES, Secret, TokenFile, Tokens
-from pipelines.probe import CALL_LIMIT, FAILED, MOST_PLANNED_CALLS, OK, Outcome, ready_state_check
+from pipelines.probe import CALL_LIMIT, FAILED, MOST_PLANNED_CALLS, OK, UNKNOWN, WARNING, Outcome, ready_state_check
 from pipelines.sandbox.auth import APP_SECRET
 from tests.client_support import server_stats
 from tests.conftest import TODAY
+from tests.hostile_server_support import HostileServer, Reply
 from tests.process_support import SMALL_WORLD, cli_env
 from tests.test_security import issued_tokens
 
-DEFAULT_CALLS = 12  # 4 reads, 3 content types, 2 bulk (both encodings), 2 ready states, 1 ad account analytics
+DEFAULT_CALLS = 13  # 4 reads, 3 content types, 2 bulk (both encodings), 3 ready states, 1 ad account analytics
+FAST_RETRY = {"PINTEREST_RETRY_BACKOFF_SECONDS": "0.01"}
 DEPENDED_ON = ("token", "scopes", "comma_joined_ids", "content_type", "metrics_ready_state", "answer_shapes")
 
 
@@ -52,7 +56,7 @@ def calls_made(server) -> int:
     return sum(server_stats(server)["requests"].values())
 
 
-def test_the_default_simulator_holds_every_assumption_in_12_calls_with_the_table_and_probe_json_agreeing(
+def test_the_default_simulator_holds_every_assumption_in_13_calls_with_the_table_and_probe_json_agreeing(
         make_sandbox, tmp_path, monkeypatch, capsys, caplog):
     """Tokens from a token file (issued through the consent stand-in, so the granted scopes are recorded): exit
     0, every check the pipeline depends on OK, the repeated-key form refused (the simulator's default, like the
@@ -73,13 +77,16 @@ def test_the_default_simulator_holds_every_assumption_in_12_calls_with_the_table
     assert probe["api_base_url"] == server.base_url and probe["holds"] is True and probe["stopped"] is None
     assert probe["calls"] == calls_made(server) - before == DEFAULT_CALLS <= CALL_LIMIT
     assert probe["calls_by_endpoint"] == {"ad_account/analytics": 1, "ad_accounts/list": 1, "boards/list": 1,
-                                          "metrics_ready_state/get": 2, "multi_pins/analytics": 2, "pins/list": 1,
+                                          "metrics_ready_state/get": 3, "multi_pins/analytics": 2, "pins/list": 1,
                                           "user_account/analytics": 3, "user_account/get": 1}
     assert dt.datetime.fromisoformat(probe["probed_at"]).utcoffset() == dt.timedelta(0)
     assert statuses(probe) == {**dict.fromkeys(DEPENDED_ON, OK), "ad_accounts": OK, "repeated_key_ids": "WARNING",
                                "bulk_pin_analytics": OK, "rate_limit_headers": OK}
     assert observed(probe, "scopes").startswith(f"granted (token file): {', '.join(sorted(DEFAULT_SCOPES))}")
     assert "X-RateLimit-Limit=" in observed(probe, "rate_limit_headers")
+    # The date the pipeline asks first (just past the 30-day attribution window) is asked too.
+    assert f"{TODAY - dt.timedelta(days=30)}: conversion_metrics_ready true, non_conversion_metrics_ready true: final" in \
+        observed(probe, "metrics_ready_state")
     table = " ".join(out.split())
     for check in probe["checks"]:
         assert re.search(rf"^{check['status']}\s+{check['name']}\s", out, re.MULTILINE), check["name"]
@@ -129,7 +136,7 @@ def test_an_app_without_bulk_pin_analytics_is_a_warning_with_its_cost_in_calls_a
     assert statuses(probe)["comma_joined_ids"] == OK and "on campaigns/list: answered all" in observed(
         probe, "comma_joined_ids")
     assert "pins/analytics" in observed(probe, "answer_shapes")
-    assert probe["calls"] == calls_made(server) - before == MOST_PLANNED_CALLS == 15
+    assert probe["calls"] == calls_made(server) - before == MOST_PLANNED_CALLS == 16
     assert probe["calls_by_endpoint"]["campaigns/list"] == 3 and probe["calls_by_endpoint"]["pins/analytics"] == 1
 
 
@@ -153,7 +160,8 @@ def test_a_refused_token_is_one_line_naming_the_fix_exit_1_and_never_shown(
 
 def test_a_daily_quota_429_is_reported_with_its_headers_not_waited_for_and_does_not_fail_the_probe(
         make_sandbox, tmp_path, monkeypatch, capsys):
-    """One ads_analytics call a day: the second metrics_ready_state call meets a 429 asking to wait hours."""
+    """One ads_analytics call a day: the second metrics_ready_state call meets a 429 asking to wait hours; the
+    third and the ad account's analytics are not asked."""
     server = make_sandbox(**SMALL_WORLD, daily_quotas={"ads_analytics": 1})
     started = time.monotonic()
     code, out, err, probe = probe_in_process(monkeypatch, capsys, tmp_path / "etl", server)
@@ -166,8 +174,8 @@ def test_a_daily_quota_429_is_reported_with_its_headers_not_waited_for_and_does_
         probe, "metrics_ready_state")
     assert ("not checked: ad_account/analytics (not asked: ads_analytics answered HTTP 429 earlier in the probe)"
             in observed(probe, "answer_shapes"))
-    # Not retried (the wait is past the probe's cap), and the category's last call not sent.
-    assert probe["calls"] == calls_made(server) == DEFAULT_CALLS - 1
+    # Not retried (the wait is past the probe's cap), and the category's last two calls not sent.
+    assert probe["calls"] == calls_made(server) == DEFAULT_CALLS - 2
 
 
 def test_readiness_that_falls_with_a_dates_age_fails_the_ready_state_assumption():
@@ -188,3 +196,167 @@ def test_the_ready_state_check_says_what_the_pipeline_does_with_each_date(days_o
     from pipelines.probe import finality_of
 
     assert finality_of(TODAY - dt.timedelta(days=days_old), ready, TODAY, 30) == expected
+
+
+# ------------------------------------------------------------------ servers that are not the Pinterest API
+NOT_THE_API = {
+    "an HTML page": Reply(200, b"<html><body>Welcome to nginx!</body></html>", "text/html"),
+    "404 everywhere (no /v5)": Reply(404, {"code": 404, "message": "Not found"}),
+    "502 everywhere": Reply(502, b"<html>Bad gateway</html>", "text/html"),
+}
+
+
+@pytest.mark.parametrize("kind", NOT_THE_API)
+def test_a_base_url_that_is_not_the_pinterest_api_fails_the_probe_in_one_line_naming_the_setting(
+        tmp_path, monkeypatch, capsys, kind):
+    """Nothing the server answers can be parsed: the probe stops after its first request (and its one retry of a
+    5xx or an unreadable 200) instead of calling everything and reporting every check unknown."""
+    reply = NOT_THE_API[kind]
+    with HostileServer(lambda request: reply) as server:
+        code, out, err, probe = probe_in_process(monkeypatch, capsys, tmp_path / "etl", server, **FAST_RETRY)
+    assert code == 1 and out == ""
+    assert len(err.strip().splitlines()) == 1
+    answered = f"user_account/get answered HTTP {reply.status} {reply.content_type}, not an answer of the Pinterest API"
+    assert answered in err and f"PINTEREST_API_BASE_URL ({server.base_url})" in err
+    unparsed = reply.status == 200
+    assert statuses(probe) == {"token": FAILED, **({"answer_shapes": FAILED} if unparsed else {})}
+    assert probe["holds"] is False
+    assert probe["calls"] == server.total() == (1 if reply.status == 404 else 2)
+
+
+def test_a_missing_scope_is_named_only_when_the_api_refused_it_and_otherwise_the_actual_failure():
+    from pipelines.pinterest.errors import AuthError, NotFoundError
+    from pipelines.probe import not_asked
+
+    refused = Outcome("pins/list", error=AuthError(401, 3, "missing scope", "pins/list", None))
+    missing = Outcome("pins/list", error=NotFoundError(404, 404, "Not found", "pins/list", None))
+    assert not_asked(refused, "pins:read").startswith("not asked: pins:read is missing (HTTP 401 code 3")
+    assert not_asked(missing, "pins:read") == "not asked: pins/list failed (HTTP 404 code 404: Not found)"
+
+
+# ----------------------------------------------------------------------------------- the call limit
+def test_the_server_never_receives_more_than_20_requests_from_a_flaky_token_endpoint_issuing_tokens_that_expire_at_once(
+        make_sandbox, tmp_path, monkeypatch, capsys):
+    """The access token is refused (a refresh), the token endpoint answers 503 to every other request and gives
+    tokens `expires_in: 0`, and one API call answers 503: every token request is charged to the probe, at most one
+    refresh per request, and nothing is sent past the limit."""
+    upstream = make_sandbox(**SMALL_WORLD)
+    api_calls = []
+
+    def flaky(request):
+        if request.path.endswith("/oauth/token"):
+            return Reply(503, {"code": 503, "message": "busy"}) if request.of_path % 2 else None
+        api_calls.append(request.path)
+        return Reply(503, {"code": 503, "message": "busy"}) if len(api_calls) == 6 else None
+
+    def expires_at_once(request, reply):
+        if request.path.endswith("/oauth/token") and reply.status == 200:
+            return dataclasses.replace(reply, body={**reply.json(), "expires_in": 0})
+        return reply
+
+    with HostileServer(flaky, upstream.root_url, expires_at_once) as server:
+        code, out, err, probe = probe_in_process(monkeypatch, capsys, tmp_path / "etl", server, **FAST_RETRY,
+                                                 PINTEREST_ACCESS_TOKEN=f"pina_{secrets.token_urlsafe(24)}")
+    assert server.total() == probe["calls"] <= CALL_LIMIT
+    # Five requests (user_account/get, its 401 repeated once; three lists; user_account/analytics ALL, its 503
+    # retried once), one refresh each: a token request and the retry of its 503. The next request could cost 4
+    # calls (21 in all): not sent.
+    assert probe["calls_by_endpoint"] == {"oauth/token": 10, "user_account/get": 2, "boards/list": 1, "pins/list": 1,
+                                          "ad_accounts/list": 1, "user_account/analytics": 2}
+    assert server.received["/v5/oauth/token"] == 10 and probe["calls"] == 17
+    assert code == 0, err  # the checks it could not reach are unknown, with the reason
+    assert "the probe's limit of 20 calls is reached" in json.dumps(probe)
+
+
+def test_token_requests_that_get_no_answer_are_counted_as_sent(tmp_path, monkeypatch, capsys):
+    """The access token is refused and the token endpoint never answers: its two attempts are calls too."""
+    released = threading.Event()
+
+    def silent_token_endpoint(request):
+        if request.path.endswith("/oauth/token"):
+            released.wait(30)
+            return Reply(503, {"code": 503, "message": "late"})
+        return Reply(401, {"code": 2, "message": "Authentication failed."})
+
+    with HostileServer(silent_token_endpoint) as server:
+        try:
+            code, out, err, probe = probe_in_process(monkeypatch, capsys, tmp_path / "etl", server, **FAST_RETRY,
+                                                     PINTEREST_HTTP_TIMEOUT_SECONDS="0.3",
+                                                     PINTEREST_HTTP_CALL_TIMEOUT_SECONDS="2")
+        finally:
+            released.set()
+    assert code == 1
+    assert server.received == {"/v5/user_account": 1, "/v5/oauth/token": 2}
+    assert probe["calls"] == 3 and probe["calls_by_endpoint"] == {"oauth/token": 2, "user_account/get": 1}
+
+
+# ---------------------------------------------------------------------------------------- no secret shown
+def test_a_token_echoed_bare_into_answers_headers_and_the_scope_is_never_printed_or_written(
+        tmp_path, monkeypatch, capsys):
+    """A token not shaped like `pina_...` (the redaction by shape cannot catch it) echoed as the username, an ad
+    account id, a metrics_ready_state flag, a rate-limit header's name and value, and the token file's scope."""
+    token, refresh = secrets.token_hex(20), secrets.token_hex(20)
+    home = tmp_path / "etl"
+    TokenFile(home / "credentials" / "pinterest-token.json").write(Tokens(
+        Secret(token), Secret(refresh), scope=f"user_accounts:read,{token}"))
+
+    def echo(request):
+        bearer = request.headers.get("Authorization", "").split(" ", 1)[-1]
+        headers = ((f"X-RateLimit-{bearer}", bearer), ("X-RateLimit-Limit", "1000"))
+        answers = {"/v5/user_account": {"username": bearer, "account_type": "BUSINESS", "pin_count": 3},
+                   "/v5/ad_accounts": {"items": [{"id": bearer}], "bookmark": None},
+                   "/v5/resources/metrics_ready_state": {"conversion_metrics_ready": bearer,
+                                                         "non_conversion_metrics_ready": True}}
+        body = answers.get(request.path)
+        return Reply(200, body, headers=headers) if body else Reply(404, {"code": 404, "message": bearer}, headers=headers)
+
+    with HostileServer(echo) as server:
+        code, out, err, probe = probe_in_process(monkeypatch, capsys, home, server, PINTEREST_ACCESS_TOKEN="",
+                                                 PINTEREST_REFRESH_TOKEN="")
+    assert server.received["/v5/resources/metrics_ready_state"] >= 1  # the echoed flag was asked for
+    assert statuses(probe)["metrics_ready_state"] == FAILED
+    written = (home / "probe.json").read_text()
+    assert "X-RateLimit-****=****" in written
+    for secret in (token, refresh):
+        assert secret not in out + err + written
+
+
+# ------------------------------------------------------------------------------------- content types
+def test_only_the_configured_content_types_are_asked_and_all_against_organic_still_compares(
+        make_sandbox, tmp_path, monkeypatch, capsys):
+    """PINTEREST_CONTENT_TYPES=ALL,ORGANIC with a server refusing content_type=PAID: the pipeline never asks PAID,
+    so neither does the probe."""
+    upstream = make_sandbox(**SMALL_WORLD)
+
+    def refuse_paid(request):
+        return Reply(400, {"code": 1, "message": "Invalid content_type"}) if "content_type=PAID" in request.query else None
+
+    with HostileServer(refuse_paid, upstream.root_url) as server:
+        code, out, err, probe = probe_in_process(monkeypatch, capsys, tmp_path / "etl", server,
+                                                 PINTEREST_CONTENT_TYPES="ALL,ORGANIC")
+    assert code == 0, err
+    assert statuses(probe)["content_type"] == OK and "(ALL differs from ORGANIC)" in observed(probe, "content_type")
+    assert probe["calls_by_endpoint"]["user_account/analytics"] == 2
+    assert probe["calls"] == server.total() == DEFAULT_CALLS - 1
+
+
+# ------------------------------------------------------------------------------------------- pacing
+def test_a_server_pacing_a_category_to_one_call_a_minute_is_reported_and_not_waited_for(
+        make_sandbox, tmp_path, monkeypatch, capsys):
+    """X-RateLimit-Limit: 1 and Remaining: 0 on every answer: the client would wait a minute before each further
+    call of a category; the probe sends each category's first call and reports the others not sent."""
+    upstream = make_sandbox(**SMALL_WORLD)
+
+    def one_a_minute(request, reply):
+        kept = tuple((k, v) for k, v in reply.headers if not k.lower().startswith("x-ratelimit"))
+        return dataclasses.replace(reply, headers=(*kept, ("X-RateLimit-Limit", "1"), ("X-RateLimit-Remaining", "0")))
+
+    started = time.monotonic()
+    with HostileServer(lambda request: None, upstream.root_url, one_a_minute) as server:
+        code, out, err, probe = probe_in_process(monkeypatch, capsys, tmp_path / "etl", server)
+    assert time.monotonic() - started < 20  # instead of a minute per call (about 8 minutes)
+    assert statuses(probe)["rate_limit_headers"] == WARNING
+    assert "org_read paced to 1/minute by the server's headers" in observed(probe, "rate_limit_headers")
+    assert statuses(probe)["scopes"] == UNKNOWN and "org_read is paced to 1 calls a minute" in observed(probe, "scopes")
+    # One call per category: org_read, org_analytics, ads_read, ads_analytics.
+    assert probe["calls"] == server.total() == 4

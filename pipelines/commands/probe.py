@@ -13,16 +13,22 @@ Makes at most 20 API calls with the configured token against the configured API 
 the credentials exactly as `pinterest-etl run` uses them; without credentials, the embedded simulator) and
 prints a table of each assumption this project makes about the API, what the API answered, and whether it
 holds: the token and its scopes, the readable ad accounts, both id-list encodings (comma-joined, which the
-pipeline sends, and repeated keys), bulk pin analytics, content_type on user-account totals,
-metrics_ready_state for yesterday and a week ago, the answers' shapes, and the rate-limit headers seen
-(a 429 is reported, never waited for beyond 30 s). The same results go to PINTEREST_ETL_HOME/probe.json.
-No token or secret is printed or written.
+pipeline sends, and repeated keys), bulk pin analytics, content_type on user-account totals (only the
+values of PINTEREST_CONTENT_TYPES), metrics_ready_state for yesterday, a week ago and the newest date past
+the attribution window, the answers' shapes, and the rate-limit headers seen (a 429 is reported, never
+waited for beyond 30 s; a category the server paces slower than 30 s of waiting in all is reported
+"paced to N/minute" and not asked further). The same results go to PINTEREST_ETL_HOME/probe.json.
+Every request is counted as it is sent (retries and token refreshes too, answered or not; at most one
+refresh per request) and none is sent past the 20th. No token or secret is printed or written, even
+when the server echoes one.
 
 Statuses: OK (holds), WARNING (does not hold, the pipeline copes: e.g. no bulk pin analytics means one call
 per pin), FAILED, UNKNOWN (could not be checked, with the reason).
 
 Exit codes: 0 when every assumption the pipeline depends on that could be checked holds (warnings and
-unknowns allowed); 1 when one does not (FAILED): the token is refused or the API unreachable, a scope
+unknowns allowed); 1 when one does not (FAILED): the token is refused, the API unreachable, or its first
+call (user_account/get) answered by something else than the Pinterest API (an HTML page, a 404 of a
+base URL without /v5, a 5xx: one line naming PINTEREST_API_BASE_URL), a scope
 the pipeline reads with is missing (user_accounts:read, boards:read, pins:read, ads:read), comma-joined
 id lists lose ids, content_type is refused, metrics_ready_state is not two booleans or readiness falls
 with age, or an answer's shape is not what the pipeline parses; 2 when a setting or the credentials
