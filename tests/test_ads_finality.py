@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import logging
 
 import pytest
 
-from pipelines.ads.extract import DEFAULT_COLUMNS, Attribution, fetch_ready_states
+from pipelines.ads.extract import DEFAULT_COLUMNS, Attribution, fetch_ready_states, is_ready
 from pipelines.ads.normalize import normalize_rows
 from pipelines.planning import DateRange
 from pipelines.raw_zone import RawZone
 from tests.client_support import make_client, server_stats
 from tests.conftest import TODAY
+from tests.hostile_server_support import HostileServer
 from tests.pipeline_support import pipeline_env, query, run
 
 LABEL = Attribution().label  # CLICK_30D|ENGAGEMENT_30D|VIEW_1D|TIME_OF_AD_ACTION: a 30-day window
@@ -83,6 +86,34 @@ def test_delivery_only_columns_need_only_non_conversion_readiness(make_sandbox, 
     server = make_sandbox(conversions_ready_after_days=SETTLE_DAYS + 5)
     assert ready_state_calls(server, tmp_path, days_back(SETTLE_DAYS + 10, 1), DELIVERY_ONLY)[0] == 1
     assert finality(TODAY - dt.timedelta(days=SETTLE_DAYS), TODAY - dt.timedelta(days=1), columns=DELIVERY_ONLY)
+
+
+def flags_as_strings(request, reply):
+    """A server that writes metrics_ready_state's booleans as JSON strings ("true", "false")."""
+    if request.path.endswith("/metrics_ready_state") and reply.status == 200:
+        return dataclasses.replace(reply, body={k: str(v).lower() for k, v in reply.json().items()})
+    return reply
+
+
+def test_ready_flags_that_are_not_json_booleans_leave_every_date_not_final_with_a_warning(
+        make_sandbox, tmp_path, caplog):
+    """"true"/"false" as strings (a Python string is truthy): no date is taken as ready, so none is final and each
+    is re-pulled; the log names the endpoint, the date, the field and its value."""
+    upstream = make_sandbox()  # every date past the 30-day window is ready, as booleans
+    raw = RawZone(tmp_path / "raw")
+    caplog.set_level(logging.WARNING)
+    with HostileServer(lambda request: None, upstream.root_url, flags_as_strings) as server, \
+            make_client(server) as client:
+        calls = fetch_ready_states(client, raw, days_back(SETTLE_DAYS + 10, 1), TODAY, Attribution(), DEFAULT_COLUMNS)
+    # The newest date past the window "not ready", then a binary search over the 10 older ones, none ready.
+    assert calls == server.received["/v5/resources/metrics_ready_state"] == 4
+    states = [r.json() for r in raw.records("metrics_ready_state/get", DateRange(dt.date.min, dt.date.max))]
+    assert states and all(state["conversion_metrics_ready"] == "true" for state in states)
+    assert not any(is_ready(state, conversions) for state in states for conversions in (True, False))
+    newest = TODAY - dt.timedelta(days=SETTLE_DAYS)
+    assert (f'metrics_ready_state/get for {newest}: non_conversion_metrics_ready is "true", conversion_metrics_ready '
+            'is "true", not a JSON boolean; the date is taken as not ready (not final, re-pulled)') in caplog.text
+    assert not finality(newest, newest_ready=None)
 
 
 @pytest.mark.slow

@@ -6,6 +6,7 @@ import dataclasses
 import datetime as dt
 import difflib
 import functools
+import json
 import logging
 from collections.abc import Collection
 
@@ -129,7 +130,8 @@ def is_ready(state: dict, conversions: bool) -> bool:
 
 def ready_state_problem(state: dict, date: dt.date) -> str | None:
     """Why a metrics_ready_state answer is not the two JSON booleans the API documents (None when it is)."""
-    wrong = [f"{flag} is {shown_value(state.get(flag))}" for flag in READY_FLAGS
+    # As JSON text, so that a string "false" shows its quotes.
+    wrong = [f"{flag} is {shown_value(json.dumps(state.get(flag)))}" for flag in READY_FLAGS
              if not isinstance(state.get(flag), bool)]
     if not wrong:
         return None
