@@ -291,7 +291,7 @@ def encoding_checks(requested: Sequence[str], comma: Outcome | None, repeated: O
 def bulk_check(bulk: Outcome | None, pin_count: int | None, unknown_reason: str) -> Check:
     """GET /pins/analytics is open to this app; if not, the pipeline calls once per pin (a warning). The
     refusals are those the pipeline treats so (`organic.extract.bulk_refusal`)."""
-    from pipelines.organic.extract import APP_REFUSAL, bulk_refusal
+    from pipelines.organic.extract import bulk_refusal
 
     assumption = "bulk pin analytics (GET /pins/analytics, beta) is available to this app: 100 pins per call"
     if bulk is None:
@@ -304,11 +304,9 @@ def bulk_check(bulk: Outcome | None, pin_count: int | None, unknown_reason: str)
     pins = f"{pin_count:,} pins" if pin_count is not None else "the account's pins"
     calls = f"{pin_count:,} calls" if pin_count is not None else "one call per pin"
     batches = f"{-(-pin_count // 100):,}" if pin_count is not None else "one per 100 pins"
-    when = ("" if refusal == APP_REFUSAL else
-            " once the refused batch's pins answer when asked alone (this refusal is also what a private or deleted "
-            "pin of a batch gets)")
-    observed = (f"refused ({bulk.failure()}): the pipeline falls back to one call per pin{when}: for {pins}, "
-                f"{calls} per 90-day window instead of {batches}")
+    observed = (f"refused ({bulk.failure()}): the pipeline asks the refused batch's pins alone (the refusal may be "
+                f"a private or deleted pin's) and falls back to one call per pin once bulk calls for two pins that "
+                f"answer alone are refused too: for {pins}, {calls} per window instead of {batches}")
     return _check("bulk_pin_analytics", assumption, observed, WARNING, [bulk.endpoint], False)
 
 

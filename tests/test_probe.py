@@ -131,8 +131,8 @@ def test_an_app_without_bulk_pin_analytics_is_a_warning_with_its_cost_in_calls_a
     code, out, err, probe = probe_in_process(monkeypatch, capsys, tmp_path / "etl", server)
     assert code == 0, err
     assert statuses(probe)["bulk_pin_analytics"] == "WARNING"
-    assert "falls back to one call per pin: for 20 pins, 20 calls per 90-day window instead of 1" in observed(
-        probe, "bulk_pin_analytics")
+    assert ("falls back to one call per pin once bulk calls for two pins that answer alone are refused too: for 20 "
+            "pins, 20 calls per window instead of 1") in observed(probe, "bulk_pin_analytics")
     assert statuses(probe)["comma_joined_ids"] == OK and "on campaigns/list: answered all" in observed(
         probe, "comma_joined_ids")
     assert "pins/analytics" in observed(probe, "answer_shapes")
