@@ -307,6 +307,7 @@ def choose_newest(con: duckdb.DuckDBPyConnection, staged: _Staged,
     status, metric = _rows_of(staged.status, date), _rows_of(staged.metric, date)
     claims = _claims(staged, date, status)
     keys = _claimed_keys(claims, staged.recency)
+    # Only status rows are looked at: an answer's metric rows are of keys it has a status row for.
     if pc.all(keys.column("uncontested")).as_py() is not False:
         return status, metric, 0, keys.filter(pc.equal(keys.column("rows"), 0)).select(DAILY_STATUS_KEY)
     return _ranked(con, staged, status, metric, claims)
