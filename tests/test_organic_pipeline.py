@@ -10,6 +10,7 @@ import pytest
 import requests
 
 from pipelines.raw_zone import RawZone
+from pipelines.tables import METRIC_DAILY_KEY
 from tests.client_support import server_stats
 from tests.conftest import TODAY
 from tests.pipeline_support import bulk_pin_calls_per_window, pipeline_env, query, run
@@ -106,7 +107,7 @@ def test_rerunning_a_range_gives_the_same_tables(make_sandbox, monkeypatch, tmp_
     first = snapshot(tmp_path)
     assert run(START, END) == 0
     assert snapshot(tmp_path) == first
-    key = "date, entity_type, entity_id, split_field, split_value, metric"
+    key = ", ".join(METRIC_DAILY_KEY)
     assert query(tmp_path, f"SELECT count(*) - count(DISTINCT ({key})) FROM metric_daily")[0][0] == 0
 
 
