@@ -101,13 +101,16 @@ VIEWS = {
                                      api_enums.USER_ACCOUNT_METRIC_TYPES, with_split=True),
     # One row per pin per UTC day.
     "pin_daily": _wide_view("pin_daily", "pin", "pin_id", PIN_METRICS, with_split=False),
-    # One row per user account per UTC day per split bucket: the organic numbers (ORGANIC where stored, else ALL).
+    # One row per user account per UTC day per split bucket: the organic numbers. The content type is chosen per
+    # account and day, never per bucket: ORGANIC's answer has no bucket for paid formats (PIN_FORMAT's ADS_STANDARD,
+    # ADS_VIDEO), and taking ALL's row for a bucket ORGANIC lacks would report paid activity as organic. So a day
+    # with any ORGANIC row shows its ORGANIC rows only; a day without any (stored before content types) shows ALL.
     "user_account_organic_daily": f"""
     CREATE OR REPLACE VIEW user_account_organic_daily AS
     SELECT * FROM user_account_daily
     WHERE content_type IN ({literal(ORGANIC_CONTENT)}, {literal(UNFILTERED_CONTENT)})
-    QUALIFY row_number() OVER (PARTITION BY date, user_id, split_field, split_value
-                               ORDER BY content_type = {literal(ORGANIC_CONTENT)} DESC) = 1""",
+    QUALIFY content_type = CASE WHEN bool_or(content_type = {literal(ORGANIC_CONTENT)}) OVER (PARTITION BY date, user_id)
+                                THEN {literal(ORGANIC_CONTENT)} ELSE {literal(UNFILTERED_CONTENT)} END""",
 }
 
 

@@ -382,3 +382,26 @@ def test_a_400_on_the_first_content_type_not_naming_content_type_is_not_blamed_o
             make_client(server, base_url=proxy.base_url) as client, pytest.raises(InvalidRequestError) as refused:
         extract_organic(client, RawZone(tmp_path / "raw"), plan, USER)
     assert not isinstance(refused.value, ContentTypeRefusedError)
+
+
+def test_the_organic_view_chooses_the_content_type_per_account_and_day_never_all_for_a_bucket_organic_lacks(
+        make_sandbox, tmp_path):
+    """PIN_FORMAT split: ORGANIC answers the organic formats only; ALL has the paid formats too (ADS_STANDARD,
+    ADS_VIDEO), which must not enter the organic numbers."""
+    server = make_sandbox(pins=0)
+    raw, lake = RawZone(tmp_path / "raw"), Lake(tmp_path / "lake")
+    with make_client(server) as client:
+        extract_organic(client, raw, plan_organic(DateRange(START, END), TODAY, [], ("PIN_FORMAT",), ("ALL", "ORGANIC")),
+                        USER)
+    normalize_range([raw], lake, DateRange(START, END), ORGANIC, TODAY)
+    Warehouse(tmp_path / "warehouse.duckdb").load(lake, "organic", ("user_account", "pin"), DateRange(START, END).dates())
+
+    buckets = query(tmp_path, "SELECT DISTINCT split_value, content_type FROM user_account_organic_daily "
+                              "WHERE split_field = 'PIN_FORMAT' ORDER BY ALL")
+    assert buckets == [("ORGANIC_IMAGE", "ORGANIC"), ("ORGANIC_VIDEO", "ORGANIC")]
+    totals = query(tmp_path, "SELECT split_field, sum(impression) FROM user_account_organic_daily GROUP BY 1 ORDER BY 1")
+    organic = query(tmp_path, "SELECT sum(impression) FROM user_account_daily "
+                              "WHERE content_type = 'ORGANIC' AND split_field = 'NO_SPLIT'")[0][0]
+    paid = query(tmp_path, "SELECT sum(impression) FROM user_account_daily WHERE split_field = 'PIN_FORMAT' "
+                           "AND split_value LIKE 'ADS%'")[0][0]
+    assert paid > 0 and totals == [("NO_SPLIT", organic), ("PIN_FORMAT", organic)]

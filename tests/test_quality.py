@@ -222,3 +222,14 @@ def test_negative_and_non_finite_lifetime_totals_are_found(con):
     assert outcome.sample == ({"pin_id": "7", "metric": "SAVE", "value": -5},
                               {"pin_id": "8", "metric": "SAVE", "value": "nan"},
                               {"pin_id": "9", "metric": "SAVE", "value": "inf"})
+
+
+def test_pins_are_compared_with_each_accounts_organic_totals_chosen_per_day_never_all_for_a_metric_organic_lacks(con):
+    # Account 1's ORGANIC answer of the day has impressions but no saves: its saves are unknown, not ALL's (paid
+    # included), as in user_account_organic_daily; account 2's organic saves alone are below the pins' saves.
+    metric(con, "user_account", "1", "IMPRESSION", 100, content_type="ORGANIC")
+    metric(con, "user_account", "1", "IMPRESSION", 1000, content_type="ALL")
+    metric(con, "user_account", "1", "SAVE", 1000, content_type="ALL")
+    metric(con, "user_account", "2", "SAVE", 10, content_type="ORGANIC")
+    metric(con, "pin", "7", "SAVE", 500)
+    assert violations(con, ORGANIC_CHECKS, "pin_totals_within_account_totals") == 1  # 500 > 10, though < 1010
