@@ -20,6 +20,7 @@ from assets.organic import organic_dimensions, organic_lake, organic_raw, organi
 from assets.partitions import DAILY, freshness_deadline_cron
 from assets.report import pinterest_report
 from pipelines import settings
+from pipelines.accounts import load_accounts
 from pipelines.lake import Lake
 from pipelines.planning import SYNC_BACK_DAYS
 
@@ -36,17 +37,19 @@ def repull_days() -> int:
     return max(settings.repull_days("organic"), settings.repull_days("ads"))
 
 
-def daily_range(scheduled: dt.datetime, lake: Lake | None = None) -> tuple[dt.date, dt.date]:
+def daily_range(scheduled: dt.datetime, lake: Lake | None = None, accounts: list[str] | None = None) -> tuple[dt.date, dt.date]:
     """The partitions a tick covers: the last `repull_days()` complete UTC days, not before the first partition,
     and, when the lake holds an older ads date that is not final yet (its books not closed when it left the
-    re-pull window), back to it, within the sync endpoints' reach: an ads date is re-pulled until it is final.
-    The older dates cost no extra call (one window of up to 89 days either way)."""
+    re-pull window) of an ad account the next run extracts (`accounts`' latest extractions), back to it, within the
+    sync endpoints' reach: an ads date is re-pulled until it is final. The older dates cost no extra call (one
+    window of up to 89 days either way); an ad account no longer extracted holds nothing back."""
     end = scheduled.astimezone(dt.timezone.utc).date() - dt.timedelta(days=1)
     first = DAILY.start.date()
     start = max(end - dt.timedelta(days=repull_days() - 1), first)
     if lake is not None:
         reach = max(end + dt.timedelta(days=1) - dt.timedelta(days=SYNC_BACK_DAYS), first)
-        pending = lake.oldest_not_final("ads", reach, start - dt.timedelta(days=1))
+        identities = lake.extracted_identities(accounts or [], "ads") if accounts is not None else None
+        pending = lake.oldest_not_final("ads", reach, start - dt.timedelta(days=1), identities)
         if pending is not None:
             start = pending
     return start, end
@@ -58,7 +61,8 @@ def daily_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     """Every day (06:00 UTC by default, PINTEREST_SCHEDULE_CRON): the last max(PINTEREST_ORGANIC_REPULL_DAYS,
     PINTEREST_ADS_REPULL_DAYS) complete days (33 by default), and back to the oldest ads date not final yet,
     as one run, so recent values are replaced until they are final."""
-    start, end = daily_range(context.scheduled_execution_time, Lake(settings.etl_home() / "lake"))
+    accounts = [account.name for account in load_accounts()]
+    start, end = daily_range(context.scheduled_execution_time, Lake(settings.etl_home() / "lake"), accounts)
     return dg.RunRequest(run_key=f"daily-{end}", tags={
         "dagster/asset_partition_range_start": start.isoformat(), "dagster/asset_partition_range_end": end.isoformat()})
 

@@ -230,13 +230,25 @@ class Lake:
             found += sorted([*folder.glob(f"{source}.parquet"), *folder.glob(f"{source}.*.parquet")])
         return found
 
-    def oldest_not_final(self, source: str, first: dt.date, last: dt.date) -> dt.date | None:
-        """The oldest date in [first, last] with a `daily_status` row of `source` that is not final, or None. Reads
-        only the `is_final` column, date after date from the oldest, and stops at the first such date. An
-        unreadable file counts as not final (its date is then re-pulled, which rewrites it)."""
+    def extracted_identities(self, accounts: list[str], source: str) -> set[str] | None:
+        """The identities the latest extraction of `source` of these accounts covered (what their next run extracts
+        again), or None when none of them was recorded (a lake of the legacy layout)."""
+        recorded = [self.account_identities(account, source) for account in accounts]
+        if all(keys is None for keys in recorded):
+            return None
+        return {key for keys in recorded if keys for key in keys}
+
+    def oldest_not_final(self, source: str, first: dt.date, last: dt.date,
+                         identities: set[str] | None = None) -> dt.date | None:
+        """The oldest date in [first, last] with a `daily_status` row of `source` that is not final, or None, among the
+        files of `identities` (None: every file; with identities, legacy files are left out: a run no longer writes
+        them). Reads only the `is_final` column, date after date from the oldest, and stops at the first such date.
+        An unreadable file counts as not final (its date is then re-pulled, which rewrites it)."""
         date = first
         while date <= last:
             for path in self.files("daily_status", [date], source):
+                if identities is not None and identity_of(path) not in identities:
+                    continue
                 try:
                     final = pq.read_table(path, columns=["is_final"]).column("is_final")
                 except (OSError, pa.ArrowException, KeyError):

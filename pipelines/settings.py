@@ -330,8 +330,9 @@ def repull_days(source: str, env: Mapping[str, str] = os.environ) -> int:
         if default is not None:
             return default
         return min(ads_attribution(env).settle_days + READY_LAG_DAYS, SYNC_BACK_DAYS)
-    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 90:
-        raise SettingsError(f"{name} must be a whole number of days from 1 to 90 (got {text!r})")
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= SYNC_BACK_DAYS:
+        raise SettingsError(f"{name} must be a whole number of days from 1 to {SYNC_BACK_DAYS} (the days the sync "
+                            f"endpoints serve, one inside the API's 90; got {text!r})")
     return int(text)
 
 

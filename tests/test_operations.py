@@ -70,7 +70,7 @@ def test_the_window_is_the_longer_of_the_two_repull_settings_and_never_before_th
 
 def test_a_bad_repull_setting_is_refused_with_its_name(monkeypatch):
     monkeypatch.setenv("PINTEREST_ADS_REPULL_DAYS", "120")
-    with pytest.raises(Exception, match="PINTEREST_ADS_REPULL_DAYS must be a whole number of days from 1 to 90"):
+    with pytest.raises(Exception, match="PINTEREST_ADS_REPULL_DAYS must be a whole number of days from 1 to 89"):
         tick(dt.datetime(2026, 11, 28, 6, tzinfo=UTC))
 
 
@@ -184,4 +184,27 @@ def test_the_daily_tick_reaches_back_to_the_oldest_ads_date_not_final_yet(monkey
     _ads_status_file(tmp_path, dt.date(2026, 10, 20), final=False)
     assert tick(dt.datetime(2026, 11, 28, 6, tzinfo=UTC)).partition_key_range.start == "2026-10-12"
     _ads_status_file(tmp_path, dt.date(2026, 8, 30), final=False)  # 90 days back: out of the sync endpoints' reach
+    assert tick(dt.datetime(2026, 11, 28, 6, tzinfo=UTC)).partition_key_range.start == "2026-10-12"
+
+
+@pytest.mark.parametrize("name", ["PINTEREST_ADS_REPULL_DAYS", "PINTEREST_ORGANIC_REPULL_DAYS"])
+def test_a_repull_window_reaching_the_90th_day_back_is_refused(monkeypatch, name):
+    """The 90th day back is beyond the sync endpoints' reach with the one-day margin: a daily run would ask an async
+    report for it every day."""
+    monkeypatch.setenv(name, "90")
+    with pytest.raises(settings.SettingsError, match=f"{name} must be a whole number of days from 1 to 89"):
+        settings.repull_days("ads" if "ADS" in name else "organic")
+
+
+def test_an_ad_account_no_longer_extracted_holds_no_daily_tick_back(monkeypatch, tmp_path):
+    """Only the ad accounts the latest extractions covered (lake/_accounts records) can hold the range back: one
+    dropped by PINTEREST_AD_ACCOUNT_IDS, or whose access was revoked, would never become final."""
+    from pipelines.lake import Lake
+
+    for name in ("PINTEREST_ORGANIC_REPULL_DAYS", "PINTEREST_ADS_REPULL_DAYS", *ATTRIBUTION_SETTINGS):
+        monkeypatch.delenv(name, raising=False)
+    _ads_status_file(tmp_path, dt.date(2026, 10, 12), final=False)  # ad account 549764000545
+    Lake(tmp_path / "lake").record_account_identities("default", "ads", ["ad_account=549764105172"])
+    assert tick(dt.datetime(2026, 11, 28, 6, tzinfo=UTC)).partition_key_range.start == "2026-10-26"
+    Lake(tmp_path / "lake").record_account_identities("default", "ads", ["ad_account=549764000545"])
     assert tick(dt.datetime(2026, 11, 28, 6, tzinfo=UTC)).partition_key_range.start == "2026-10-12"
