@@ -30,6 +30,9 @@ LAKE_CHECKS = {
     "no_unrequested_rows": "No answer held entities its request did not ask for (a pin not in pin_ids, an ad account, "
                            "campaign, ad group or ad not in the call's ids). Their rows are dropped; the metadata "
                            "`unrequested_entities` names the endpoint, the ids and the raw file.",
+    "no_rows_outside_window": "No answer held days outside the window its request asked for. Their rows are dropped "
+                              "(they would replace what the answers of those days said); the metadata "
+                              "`rows_outside_window` names the endpoint, the window, the days and the raw file.",
 }
 _LOGGED_IDS = 10  # ids named per answer in a log line (the metadata holds all of them)
 
@@ -61,6 +64,10 @@ def normalize_to_lake(storage: StorageResource, requested: DateRange, source: tr
         parts = "; ".join(f"{what}: {why}" for what, why in list(answer.parts.items())[:_LOGGED_IDS])
         log.warning(f"{shown_value(answer.endpoint)}: {len(answer.parts)} part(s) of an answer cannot be read and were "
                     f"skipped ({parts}), raw file {answer.raw_file}; a later readable answer of the same keys is used")
+    outside_window = [o for s in summaries for o in s.outside_window]
+    for rows in outside_window:
+        log.warning(f"{shown_value(rows.endpoint)}: {rows.rows} row(s) of day(s) outside the window {rows.window} its "
+                    f"request asked for ({dates_text(list(rows.dates))}) dropped, raw file {rows.raw_file}")
     dropped = sum(u.rows for u in unrequested)
     return dg.MaterializeResult(metadata={
         "range": str(requested), "accounts": ", ".join(a.name for a in accounts),
@@ -78,6 +85,10 @@ def normalize_to_lake(storage: StorageResource, requested: DateRange, source: tr
             {"endpoint": shown_value(u.endpoint), "ids": list(map(shown_value, u.entity_ids)), "rows": u.rows,
              "raw_file": u.raw_file}
             for u in unrequested]),
+        "rows_outside_window_dropped": dg.MetadataValue.int(sum(o.rows for o in outside_window)),
+        "rows_outside_window": dg.MetadataValue.json([
+            {"endpoint": shown_value(o.endpoint), "window": str(o.window), "dates": dates_text(list(o.dates)),
+             "rows": o.rows, "raw_file": o.raw_file} for o in outside_window]),
         "unreadable_parts_skipped": dg.MetadataValue.int(sum(len(u.parts) for u in unreadable)),
         "unreadable_parts": dg.MetadataValue.json([
             {"endpoint": shown_value(u.endpoint), "parts": dict(u.parts), "raw_file": u.raw_file} for u in unreadable])},
@@ -88,7 +99,11 @@ def normalize_to_lake(storage: StorageResource, requested: DateRange, source: tr
             dg.AssetCheckResult(check_name="no_unrequested_rows", passed=not unrequested,
                                 severity=dg.AssetCheckSeverity.WARN,
                                 metadata={"violations": dg.MetadataValue.int(dropped),
-                                          "ids": ", ".join(shown_value(i) for u in unrequested for i in u.entity_ids) or "none"})])
+                                          "ids": ", ".join(shown_value(i) for u in unrequested for i in u.entity_ids) or "none"}),
+            dg.AssetCheckResult(check_name="no_rows_outside_window", passed=not outside_window,
+                                severity=dg.AssetCheckSeverity.WARN,
+                                metadata={"violations": dg.MetadataValue.int(sum(o.rows for o in outside_window)),
+                                          "raw_files": ", ".join(o.raw_file for o in outside_window) or "none"})])
 
 
 def _per_date_sum(counts) -> dict[dt.date, int]:

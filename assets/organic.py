@@ -41,10 +41,12 @@ def partition_range(context: dg.AssetExecutionContext) -> DateRange:
 def pins_without_analytics_metadata(done: dict[Account, tuple[ExtractSummary, int]]) -> dict:
     """Pins worth a look, each kind as a count and the first ones by account and pin id with what happened: left
     without analytics (refused alone, or answered alone without a readable block or any day), answered without
-    some days of their window, answered with the other pin type's metrics (then asked alone with that type's set);
-    and how many pins bulk answers left out or answered unusably (each then asked alone once)."""
+    some days of their window, answered with the other pin type's metrics (then asked alone with that type's set),
+    answered with days outside their window (dropped by normalization); and how many pins bulk answers left out or
+    answered unusably (each then asked alone once)."""
     kinds = {"pins_without_analytics": lambda s: s.skipped_pins, "pins_with_missing_days": lambda s: s.short_answers,
-             "pins_answered_as_other_type": lambda s: s.retyped_pins}
+             "pins_answered_as_other_type": lambda s: s.retyped_pins,
+             "pins_answered_outside_window": lambda s: s.outside_window_answers}
     metadata = {}
     for name, notes in kinds.items():
         listed = [{"account": account.name, "pin_id": shown_value(pin), "reason": reason}
@@ -153,7 +155,9 @@ def organic_raw(context: dg.AssetExecutionContext, pinterest: PinterestResource,
                              "when asked alone (private, deleted or not this account's) or answered without any day"),
                             (summary.short_answers, "were answered without some days of their window"),
                             (summary.retyped_pins, "were answered with the other pin type's metrics (asked again "
-                             "with that type's set; check their media type in the pins listing)")):
+                             "with that type's set; check their media type in the pins listing)"),
+                            (summary.outside_window_answers, "were answered with days outside the window asked for "
+                             "(normalization drops those days)")):
             log_pin_notes(context, account, notes, what)
         return summary, len(dimensions.pin_refs())
 

@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 from pipelines.atomic_files import staging_prefix
 from pipelines.lake import Lake, StagedFile, identity_of, keyed, read_fact_file
 from pipelines.metric_values import AnswerValueError, DuplicateKeyError
+from pipelines.pinterest.errors import ResponseShapeError
 from pipelines.planning import DateRange
 from pipelines.raw_zone import RawRecord, RawZone
 from pipelines.tables import DAILY_STATUS, DAILY_STATUS_KEY, METRIC_DAILY, PIN_LIFETIME, UNFILTERED_CONTENT
@@ -106,6 +107,18 @@ class UnreadableParts:
     parts: Mapping[str, str]
 
 
+@dataclasses.dataclass(frozen=True)
+class RowsOutsideWindow:
+    """Rows of one raw answer dropped because their days are outside the window its request asked for: `dates`
+    those days, `rows` their number of daily_status rows (entity-days)."""
+
+    endpoint: str
+    raw_file: str
+    window: DateRange
+    dates: tuple[dt.date, ...]
+    rows: int
+
+
 @dataclasses.dataclass
 class NormalizeSummary:
     raw_files: int = 0
@@ -120,6 +133,7 @@ class NormalizeSummary:
     final_values_kept: dict[dt.date, int] = dataclasses.field(default_factory=dict)
     unrequested: list[UnrequestedRows] = dataclasses.field(default_factory=list)
     unreadable: list[UnreadableParts] = dataclasses.field(default_factory=list)
+    outside_window: list[RowsOutsideWindow] = dataclasses.field(default_factory=list)
 
 
 class _DateFiles:
@@ -190,19 +204,22 @@ class _Staged:
     coverage: pa.Table  # one row per entity an answer's coverage holds (_coverage_of)
     recency: pa.Array  # per answer number, its place among the answers from the oldest (_recency_of)
     unreadable: list[UnreadableParts] = dataclasses.field(default_factory=list)
+    outside_window: list[RowsOutsideWindow] = dataclasses.field(default_factory=list)
 
 
 def stage(folder: Path, zones: list[RawZone], requested: DateRange, source: Source) -> _Staged:
     """Normalize every stored answer overlapping the range, of every raw zone (each account's folder: an
     identity's answers may be in several after a rename or a move), into per-date staging files, streaming one
-    answer at a time; rows of dates outside the range are dropped."""
+    answer at a time; rows of dates outside the range are dropped, and so are (reported in `outside_window`) rows of
+    days outside the window the answer's request asked for. An answer that cannot be read fails with its raw file
+    named (AnswerValueError)."""
     identities: list[str] = []
     metric, status = _DateFiles(folder, "metric_daily", METRIC_DAILY), _DateFiles(folder, "daily_status", DAILY_STATUS)
     lifetime: list[pa.Table] = []
     unrequested: list[UnrequestedRows] = []
     unreadable: list[UnreadableParts] = []
+    outside_window: list[RowsOutsideWindow] = []
     answers: list[dict] = []
-    first, last = pa.scalar(requested.start, pa.date32()), pa.scalar(requested.end, pa.date32())
     files = 0
     try:
         # Answers are numbered as they are read (per endpoint in fetch order: file names start with fetched_at).
@@ -216,15 +233,24 @@ def stage(folder: Path, zones: list[RawZone], requested: DateRange, source: Sour
                 _refuse_repeated_keys(record.endpoint, rows.status)
             except AnswerValueError as error:
                 raise error.in_raw_file(record.path) from None
+            except ResponseShapeError as error:
+                raise AnswerValueError(str(error), record.path) from None
             answers.append(_answer(number, record, rows))
             if rows.unrequested:
                 unrequested.append(UnrequestedRows(record.endpoint, str(record.path), tuple(rows.unrequested),
                                                    sum(rows.unrequested.values())))
             if rows.unreadable:
                 unreadable.append(UnreadableParts(record.endpoint, str(record.path), dict(rows.unreadable)))
+            if record.window is not None:
+                outside = _rows_outside_window(record, rows.status)
+                if outside is not None:
+                    outside_window.append(outside)
+            window = record.window or requested
+            low = pa.scalar(max(requested.start, window.start), pa.date32())
+            high = pa.scalar(min(requested.end, window.end), pa.date32())
             for target, table in ((metric, rows.metric), (status, rows.status)):
                 dates = table.column("date")
-                inside = pc.and_(pc.greater_equal(dates, first), pc.less_equal(dates, last))
+                inside = pc.and_(pc.greater_equal(dates, low), pc.less_equal(dates, high))
                 if pc.all(inside).as_py() is False:
                     table = table.filter(inside)
                 if table.num_rows:
@@ -242,7 +268,21 @@ def stage(folder: Path, zones: list[RawZone], requested: DateRange, source: Sour
     answered = pa.Table.from_pylist(answers, _ANSWERS)
     return _Staged(files, metric, status, pa.concat_tables([empty, *lifetime]), unrequested,
                    pa.array(identities, pa.string()), answered, ancestry, _coverage_of(answered), _recency_of(answered),
-                   unreadable)
+                   unreadable, outside_window)
+
+
+def _rows_outside_window(record: RawRecord, status: pa.Table) -> RowsOutsideWindow | None:
+    """The days of an answer outside the window its request asked for, if any: nothing the request asked for, so
+    they must not replace what an answer of those days said (a later re-normalization would take them)."""
+    dates = status.column("date")
+    window = record.window
+    outside = pc.or_(pc.less(dates, pa.scalar(window.start, pa.date32())),
+                     pc.greater(dates, pa.scalar(window.end, pa.date32())))
+    if not pc.any(outside).as_py():
+        return None
+    stray = status.filter(outside)
+    return RowsOutsideWindow(record.endpoint, str(record.path), window,
+                             tuple(sorted(set(stray.column("date").to_pylist()))), stray.num_rows)
 
 
 def _coverage_of(answers: pa.Table) -> pa.Table:
@@ -565,4 +605,5 @@ def normalize_range(zones: list[RawZone], lake: Lake, requested: DateRange, sour
     summary.raw_files = staged.files
     summary.unrequested = staged.unrequested
     summary.unreadable = staged.unreadable
+    summary.outside_window = staged.outside_window
     return summary

@@ -8,10 +8,12 @@ import math
 import urllib.parse
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
 from pipelines import api_enums
 from pipelines.lake import Lake, read_fact_file
+from pipelines.metric_values import AnswerValueError
 from pipelines.organic.dimensions import BOARDS, PINS, USER_ACCOUNTS, OrganicDimensions, extract_dimensions
 from pipelines.organic.extract import ExtractSummary, PinRef, extract_organic, first_note_per_pin, plan_organic
 from pipelines.organic.source import ORGANIC
@@ -43,15 +45,15 @@ def extract(server, tmp_path, refs: list[PinRef]) -> tuple[ExtractSummary, RawZo
     return summary, raw
 
 
-def extract_through_proxy(server, tmp_path, refs: list[PinRef], rewrite=None, refuse=None
+def extract_through_proxy(server, tmp_path, refs: list[PinRef], rewrite=None, refuse=None, window: DateRange = WINDOW
                           ) -> tuple[ExtractSummary, RawZone, dict[str, int]]:
-    """The organic extraction of `refs` for WINDOW through a MutatingProxy (answers rewritten by `rewrite`, requests
+    """The organic extraction of `refs` for `window` through a MutatingProxy (answers rewritten by `rewrite`, requests
     refused by `refuse`), with the pin analytics calls the proxy received by endpoint."""
     raw = RawZone(tmp_path / "raw")
     with MutatingProxy(server.root_url, rewrite or (lambda path, body: None), refuse=refuse) as proxy, \
             make_client(server, base_url=proxy.base_url) as client:
         extract_dimensions(client, raw)  # whose pins the answers are, for normalization
-        summary = extract_organic(client, raw, plan_organic(WINDOW, TODAY, refs, ()), server.state.world.user_id)
+        summary = extract_organic(client, raw, plan_organic(window, TODAY, refs, ()), server.state.world.user_id)
     paths = [urllib.parse.urlsplit(path).path for path in proxy.requests]
     calls = {"multi_pins/analytics": sum(path == "/v5/pins/analytics" for path in paths),
              "pins/analytics": sum(path.startswith("/v5/pins/") and path.endswith("/analytics")
@@ -293,6 +295,89 @@ def test_a_bulk_answer_that_is_not_an_object_has_its_pins_asked_alone_and_is_ski
     assert [u.parts for u in normalized.unreadable] == [{"the answer": "a list, not an object keyed by pin id"}]
 
 
+def changed_first_day(change):
+    """A change of a pin's block: its first day changed by change(day) (in place)."""
+    def change_block(block):
+        days = [dict(day) for day in block["all"]["daily_metrics"]]
+        change(days[0])
+        return {"all": {**block["all"], "daily_metrics": days}}
+    return change_block
+
+
+MALFORMED_DAYS = {
+    "date with a time": (changed_first_day(lambda day: day.update(date=f"{day['date']}T00:00:00Z")),
+                         "has a day dated {first}T00:00:00Z, not YYYY-MM-DD"),
+    "null date": (changed_first_day(lambda day: day.update(date=None)), "has a day dated null, not YYYY-MM-DD"),
+    "impossible date": (changed_first_day(lambda day: day.update(date="2026-02-30")),
+                        "has a day dated 2026-02-30, not YYYY-MM-DD"),
+    "no data_status": (changed_first_day(lambda day: day.pop("data_status")), "has no data_status string for {first}"),
+    "metrics a list": (changed_first_day(lambda day: day.update(metrics=[])),
+                       "has 'metrics' of {first} that are a list, not an object"),
+}
+
+
+@pytest.mark.parametrize("change, problem", MALFORMED_DAYS.values(), ids=MALFORMED_DAYS.keys())
+def test_a_pin_block_with_one_malformed_day_is_asked_alone_and_skipped_by_normalization(make_sandbox, tmp_path,
+                                                                                         change, problem):
+    server = make_sandbox(pins=20)
+    refs = pin_refs(server)
+    victim = refs[0].pin_id
+    summary, raw, calls = extract_through_proxy(server, tmp_path, refs, rewrite_pin(victim, change))
+    normalized, days = lake_days_per_pin(tmp_path, raw)
+
+    assert calls["pins/analytics"] == 1 and summary.pins_missing_from_bulk == 1 and summary.skipped_pins == []
+    assert days == {p.pin_id: WINDOW.days for p in refs}  # the pin's answer alone is used
+    [skipped] = normalized.unreadable
+    assert skipped.parts == {f"pin {victim}": problem.format(first=WINDOW.start)}
+
+
+@pytest.mark.parametrize("date", [None, "2026-11-25T00:00:00Z"], ids=["null", "with a time"])
+def test_a_user_account_answer_with_a_malformed_date_fails_normalization_naming_its_raw_file(make_sandbox, tmp_path,
+                                                                                            date):
+    server = make_sandbox(pins=0)
+
+    def malformed(path, body):
+        if urllib.parse.urlsplit(path).path != "/v5/user_account/analytics":
+            return None
+        block = body["all"]
+        return {"all": {**block, "daily_metrics": [{**block["daily_metrics"][0], "date": date},
+                                                   *block["daily_metrics"][1:]]}}
+
+    _, raw, _ = extract_through_proxy(server, tmp_path, [], malformed)
+    [answer] = raw.records("user_account/analytics", WINDOW)
+    with pytest.raises(AnswerValueError) as refused:
+        normalize_range([raw], Lake(tmp_path / "lake"), WINDOW, ORGANIC, TODAY)
+    assert str(refused.value).startswith("user_account/analytics: a daily_metrics date is ")
+    assert f"(raw file {answer.path})" in str(refused.value) and "move the raw file aside" in str(refused.value)
+
+
+def test_days_outside_an_answers_window_are_reported_and_never_replace_those_days(make_sandbox, tmp_path):
+    """A bulk answer for -5..-4 also carrying day -6 of a pin: the extraction reports it (no call more); a later
+    normalization over -8..-4 keeps day -6 as its own answer (-8..-6) said, and reports the dropped row."""
+    server = make_sandbox(pins=20)
+    refs = pin_refs(server)
+    victim = refs[0].pin_id
+    earlier, later = (DateRange(TODAY - dt.timedelta(days=8), TODAY - dt.timedelta(days=6)),
+                      DateRange(TODAY - dt.timedelta(days=5), TODAY - dt.timedelta(days=4)))
+    stray = {"date": earlier.end.isoformat(), "data_status": "READY", "metrics": {"IMPRESSION": 999999}}
+    extract_through_proxy(server, tmp_path, refs, window=earlier)
+    summary, raw, calls = extract_through_proxy(server, tmp_path, refs, rewrite_pin(
+        victim, lambda block: {"all": {**block["all"], "daily_metrics": [stray, *block["all"]["daily_metrics"]]}}),
+        window=later)
+
+    assert calls == {"multi_pins/analytics": len(plan_organic(later, TODAY, refs, ()).pin_batches), "pins/analytics": 0}
+    assert first_note_per_pin(summary.outside_window_answers) == {
+        victim: f"{later}: answered 1 day(s) outside the window (first: {earlier.end}); normalization drops them"}
+    lake = Lake(tmp_path / "lake")
+    normalized = normalize_range([raw], lake, DateRange(earlier.start, later.end), ORGANIC, TODAY)
+    [path] = lake.files("metric_daily", [earlier.end], "organic")
+    impressions = read_fact_file(path).filter((pc.field("entity_id") == victim) & (pc.field("metric") == "IMPRESSION"))
+    assert impressions.num_rows == 1 and impressions.column("value").to_pylist() != [999999]
+    [dropped] = normalized.outside_window
+    assert (dropped.endpoint, dropped.window, dropped.dates, dropped.rows) == (
+        "multi_pins/analytics", later, (earlier.end,), 1)
+
+
 def test_a_pin_answered_with_no_day_is_asked_alone_once(make_sandbox, tmp_path):
     server = make_sandbox(pins=20)
     refs = pin_refs(server)
@@ -351,22 +436,44 @@ def test_a_standard_pin_listed_as_video_is_asked_again_alone_with_the_standard_s
         (victim.pin_id, "asked as a video pin, answered with standard pin metrics")]
 
 
-def test_an_answer_with_the_other_types_metrics_is_asked_again_with_that_types_set(make_sandbox, tmp_path):
+def with_metrics(added: dict, removed: tuple[str, ...] = ()):
+    """A change of a pin's block: every day's metrics with `added`, without `removed`."""
+    def change(block):
+        days = [{**day, "metrics": {**{k: v for k, v in (day.get("metrics") or {}).items() if k not in removed},
+                                    **added}} for day in block["all"]["daily_metrics"]]
+        return {"all": {**block["all"], "daily_metrics": days}}
+    return change
+
+
+def test_an_answer_with_the_other_types_metrics_and_none_of_its_own_is_asked_again_with_that_types_set(
+        make_sandbox, tmp_path):
     server = make_sandbox(pins=20)
     refs = pin_refs(server)
     victim = next(p for p in refs if not p.is_video)
-
-    def with_video_views(block):
-        days = [{**day, "metrics": {**(day.get("metrics") or {}), "VIDEO_START": 7}} for day in block["all"]["daily_metrics"]]
-        return {"all": {**block["all"], "daily_metrics": days}}
-
-    summary, raw, calls = extract_through_proxy(server, tmp_path, refs, rewrite_pin(victim.pin_id, with_video_views))
+    as_video = with_metrics({"VIDEO_START": 7}, removed=("PROFILE_VISIT", "USER_FOLLOW"))
+    summary, raw, calls = extract_through_proxy(server, tmp_path, refs, rewrite_pin(victim.pin_id, as_video))
 
     assert calls["pins/analytics"] == 1
     [alone] = raw.records("pins/analytics", WINDOW)
     assert requested_metrics(alone.params) == api_enums.PIN_VIDEO_METRIC_TYPES
     assert first_note_per_pin(summary.retyped_pins) == {
         victim.pin_id: f"{WINDOW}: asked as a standard pin, answered with video pin metrics"}
+
+
+def test_an_api_answering_more_metrics_than_asked_has_no_pin_asked_again(make_sandbox, tmp_path):
+    """Every pin answered with VIDEO_START and PROFILE_VISIT: each has its own type's metrics, so none is taken for
+    the other type (the extra metrics are stored: normalization keeps every metric an answer has)."""
+    server = make_sandbox(pins=60)
+    refs = pin_refs(server)
+    extra = with_metrics({"VIDEO_START": 0, "PROFILE_VISIT": 0})
+
+    def everything(path, body):
+        return {pin: extra(block) for pin, block in body.items()} if is_bulk(path) else None
+
+    summary, _, calls = extract_through_proxy(server, tmp_path, refs, everything)
+
+    assert calls == {"multi_pins/analytics": len(plan_organic(WINDOW, TODAY, refs, ()).pin_batches), "pins/analytics": 0}
+    assert summary.retyped_pins == []
 
 
 def test_a_persistent_last_90_days_refusal_of_bulk_calls_fails_the_extraction_with_its_own_message(

@@ -106,13 +106,14 @@ class PinsOutcome:
     """What fetching some pins' analytics for one window gave: raw files written; pins a bulk answer left out or
     answered without a usable block (each then asked alone once); pins left without analytics (`skipped`); pins
     answered without some days of the window (`short`); pins answered with the other type's metrics, asked alone
-    again with that type's set (`retyped`)."""
+    again with that type's set (`retyped`); pins answered with days outside the window (`outside_window`)."""
 
     files: int = 0
     missing_from_bulk: int = 0
     skipped: tuple[PinNote, ...] = ()
     short: tuple[PinNote, ...] = ()
     retyped: tuple[PinNote, ...] = ()
+    outside_window: tuple[PinNote, ...] = ()
 
     def __add__(self, other: PinsOutcome) -> PinsOutcome:
         return PinsOutcome(*(getattr(self, f.name) + getattr(other, f.name) for f in dataclasses.fields(self)))
@@ -121,8 +122,9 @@ class PinsOutcome:
 @dataclasses.dataclass
 class ExtractSummary:
     """One account's organic extraction: raw files written, whether the bulk pin endpoint served this run, pins a
-    bulk answer left out or answered unusably, pins left without analytics, pins answered without some days, and
-    pins answered with the other type's metrics (each per window, with what happened)."""
+    bulk answer left out or answered unusably, pins left without analytics, pins answered without some days, pins
+    answered with the other type's metrics, and pins answered with days outside the window (each per window, with
+    what happened)."""
 
     files: int = 0
     bulk_available: bool = True
@@ -132,6 +134,7 @@ class ExtractSummary:
     skipped_pins: list[PinNote] = dataclasses.field(default_factory=list)
     short_answers: list[PinNote] = dataclasses.field(default_factory=list)
     retyped_pins: list[PinNote] = dataclasses.field(default_factory=list)
+    outside_window_answers: list[PinNote] = dataclasses.field(default_factory=list)
 
     def add(self, outcome: PinsOutcome) -> None:
         self.files += outcome.files
@@ -139,6 +142,7 @@ class ExtractSummary:
         self.skipped_pins.extend(outcome.skipped)
         self.short_answers.extend(outcome.short)
         self.retyped_pins.extend(outcome.retyped)
+        self.outside_window_answers.extend(outcome.outside_window)
 
     def pins_without_analytics(self) -> dict[str, str]:
         """Each pin left without analytics for a window of the run, once, with the reason of its first refusal,
@@ -399,25 +403,30 @@ _VIDEO_ONLY = frozenset(api_enums.PIN_VIDEO_METRIC_TYPES) - frozenset(api_enums.
 
 @dataclasses.dataclass(frozen=True)
 class PinAnswerCheck:
-    """What one pin's answer for one window holds. `problem`: why it is no answer for the pin (its block cannot be
-    read, or it has no day of the window), None when it is one. `days`: the window's days it answered, of
-    `requested`. `other_type`: its metrics are the other pin type's (a metric only that type has, or a pin asked the
-    video set answered with metrics but none of the video ones)."""
+    """What one pin's answer for one window holds. `problem`: why it is no answer for the pin (its block or one of
+    its days cannot be read, or it has no day of the window), None when it is one. `days`: the window's days it
+    answered, of `requested`. `other_type`: its metrics are the other pin type's (it has metrics but none only its own
+    type has; a pin asked the standard set also needs one only the video set has, as standard pins created before
+    2023-03-20 have none of their own). `outside_window`: the days it answered outside the window."""
 
     problem: str | None
     days: int = 0
     requested: int = 0
     other_type: bool = False
     asked_video: bool = False
+    outside_window: tuple[str, ...] = ()
 
     def notes(self, pin: PinRef, window: DateRange) -> PinsOutcome:
-        """The answer's notes to report: days left out, the other type's metrics."""
+        """The answer's notes to report: days left out, the other type's metrics, days outside the window."""
         short = (PinNote(pin.pin_id, window, f"answered {self.days} of the {self.requested} days"),) \
             if self.problem is None and self.days < self.requested else ()
         kinds = ("video", "standard") if self.asked_video else ("standard", "video")
         retyped = (PinNote(pin.pin_id, window, f"asked as a {kinds[0]} pin, answered with {kinds[1]} pin metrics"),) \
             if self.other_type else ()
-        return PinsOutcome(short=short, retyped=retyped)
+        outside = (PinNote(pin.pin_id, window, f"answered {len(self.outside_window)} day(s) outside the window (first: "
+                                               f"{self.outside_window[0]}); normalization drops them"),) \
+            if self.outside_window else ()
+        return PinsOutcome(short=short, retyped=retyped, outside_window=outside)
 
 
 def check_pin_answer(buckets: object, pin: PinRef, window: DateRange) -> PinAnswerCheck:
@@ -430,10 +439,13 @@ def check_pin_answer(buckets: object, pin: PinRef, window: DateRange) -> PinAnsw
         return PinAnswerCheck(problem)
     daily = buckets[UNSPLIT_KEY]["daily_metrics"]
     wanted = {day.isoformat() for day in window.dates()}
-    days = len(wanted & {day.get("date") for day in daily if isinstance(day.get("date"), str)})
+    answered = {day["date"] for day in daily}
+    days = len(wanted & answered)
     if not days:
         return PinAnswerCheck(f"answered none of the {len(wanted)} days of {window}", requested=len(wanted))
     metrics = {name for day in daily if isinstance(day.get("metrics"), dict) for name in day["metrics"]}
     own_only, other_only = (_VIDEO_ONLY, _STANDARD_ONLY) if pin.is_video else (_STANDARD_ONLY, _VIDEO_ONLY)
-    other_type = bool(metrics & other_only) or (pin.is_video and bool(metrics) and not metrics & own_only)
-    return PinAnswerCheck(None, days, len(wanted), other_type, pin.is_video)
+    # Only the absence of the own type's metrics says the pin is of the other type: an API may answer more metrics
+    # than asked (the other type's among them) for a pin of the type it was asked as.
+    other_type = bool(metrics) and not metrics & own_only and (pin.is_video or bool(metrics & other_only))
+    return PinAnswerCheck(None, days, len(wanted), other_type, pin.is_video, tuple(sorted(answered - wanted)))

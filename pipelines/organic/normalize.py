@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Collection, Mapping
 from itertools import chain, repeat
 from operator import itemgetter
@@ -68,6 +69,8 @@ class _Rows:
             dates = pa.array(self.dates, type=pa.string()).cast(pa.date32())
         except (pa.ArrowInvalid, pa.ArrowTypeError):
             raise ResponseShapeError(f"{endpoint}: a daily_metrics date is not YYYY-MM-DD") from None
+        if dates.null_count:
+            raise ResponseShapeError(f"{endpoint}: a daily_metrics date is null")
         try:
             statuses = pa.array(self.statuses, type=pa.string())
         except (pa.ArrowInvalid, pa.ArrowTypeError):
@@ -200,7 +203,33 @@ def pin_answer_problem(buckets: object) -> str | None:
     daily = block.get("daily_metrics")
     if not isinstance(daily, list) or not all(isinstance(day, Mapping) for day in daily):
         return f"its {UNSPLIT_KEY!r} object has no 'daily_metrics' list of objects"
+    return next(filter(None, map(_day_problem, daily)), None)
+
+
+def _day_problem(day: Mapping) -> str | None:
+    """What keeps one day of daily_metrics from being read: its date (a YYYY-MM-DD string), its data_status (a
+    string; the enum is checked with the rest of the answer) or its metrics (an object, or null for none)."""
+    date = day.get("date")
+    if not _is_iso_date(date):
+        return f"has a day dated {shown_value(date)}, not YYYY-MM-DD"
+    if not isinstance(day.get("data_status"), str):
+        return f"has no data_status string for {date}"
+    if not isinstance(day.get("metrics"), (Mapping, type(None))):
+        return f"has 'metrics' of {date} that are {_json_kind(day['metrics'])}, not an object"
     return None
+
+
+def _is_iso_date(value: object) -> bool:
+    return isinstance(value, str) and _is_iso_date_text(value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_iso_date_text(value: str) -> bool:
+    # Cached: an answer repeats the same few dates for every pin.
+    try:
+        return dt.date.fromisoformat(value).isoformat() == value
+    except ValueError:
+        return False
 
 
 def _json_kind(value: object) -> str:
