@@ -7,10 +7,12 @@ to a `Check` saying what the project assumes, what the API answered and whether 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import json
 import os
+import re
 import textwrap
 import time
 from collections.abc import Mapping, Sequence
@@ -18,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines import api_enums, settings
-from pipelines.atomic_files import temporary_path, write_error
+from pipelines.atomic_files import DataWriteError, temporary_path, write_error
 from pipelines.pinterest.endpoints import COMMA, PAGE_SIZE, REPEATED, endpoint
 from pipelines.pinterest.errors import (
     ApiError,
@@ -30,7 +32,9 @@ from pipelines.pinterest.errors import (
     PinterestError,
     RateLimitedError,
     ResponseShapeError,
+    ResponseTooLargeError,
     RetryBudgetExhausted,
+    TransportError,
     redacted,
     shown_value,
 )
@@ -52,7 +56,7 @@ MOST_CALLS_PER_REQUEST = 4
 # category's calls once the probe would wait longer than this in all.
 LONGEST_PROBE_WAIT_SECONDS = 30.0
 LONGEST_PROBE_PACING_SECONDS = 30.0
-PROBE_FILE = "probe.json"
+PROBE_FILE = "probe.json"  # of the environment's credentials; an accounts-file account's: probe.<account>.json
 TOKEN_ENDPOINT = "oauth/token"  # the endpoint name of the client's refresh errors
 
 OK, WARNING, FAILED, UNKNOWN = "OK", "WARNING", "FAILED", "UNKNOWN"
@@ -70,6 +74,11 @@ WINDOW_END_DAYS_BACK = 4
 # (the date the pipeline asks first), added from the configured window.
 READY_STATE_DAYS_BACK = (1, 7)
 RATE_LIMIT_HEADER_MARK = "ratelimit"
+DEFAULT_TOKEN_FIX = "run `pinterest-etl auth login`, or set PINTEREST_ACCESS_TOKEN to a valid token"
+# A call refused for the token's user (not for its form): the pipeline's calls of the endpoint are refused too.
+NOT_PERMITTED = ("the pipeline's calls of it would be refused too: the token lacks the endpoint's scope (401 code 3), "
+                 "or its user a permission or role on the account (403: on a shared ad account, Business Access as "
+                 "Owner, Admin, Analyst or Campaign Manager)")
 
 
 class TokenRefusedError(PinterestError):
@@ -123,11 +132,19 @@ class Outcome:
             return f"HTTP {error.status} code {error.code}: {error.api_message}"
         if isinstance(error, RetryBudgetExhausted):
             return f"not retried: the probe's {RETRY_BUDGET} retries are spent"
+        if isinstance(error, ResponseTooLargeError):
+            return f"answer too large: {error}"
+        if isinstance(error, TransportError):
+            return f"no usable answer: {error}"
         return str(error)
 
     def refused_scope(self) -> bool:
         """A 401 other than a refused token: the token lacks the endpoint's scope (code 3)."""
         return isinstance(self.error, AuthError) and self.error.code not in (2, None)
+
+    def not_permitted(self) -> bool:
+        """Refused for the token's user rather than for the request: a missing scope (401 code 3) or a 403."""
+        return self.refused_scope() or isinstance(self.error, ForbiddenError)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -183,24 +200,36 @@ def token_check(account: Outcome, source: str) -> Check:
     return _check("token", assumption, account.failure(), UNKNOWN, ["user_account/get"], True)
 
 
-def scopes_check(reads: Mapping[str, Outcome], granted: str | None) -> Check:
-    """Which of the pipeline's scopes the token has: the token file's `scope` when it records one, and the
-    read each scope allows (Pinterest has no token introspection endpoint)."""
+def granted_scopes(scope: str | None) -> set[str]:
+    """The scopes of a token file's `scope`: comma-separated as Pinterest writes it, or space-separated as
+    RFC 6749 does."""
+    return {part for part in re.split(r"[\s,]+", scope or "") if part}
+
+
+def scopes_check(reads: Mapping[str, Outcome], granted: str | None, login: str = "pinterest-etl auth login") -> Check:
+    """Which of the pipeline's scopes the token has, by the read each scope allows (Pinterest has no token
+    introspection endpoint), with the token file's `scope` shown when it records one. A scope is missing only
+    when the API refused its read for a scope (401 code 3); a 403 on a read is a permission the user lacks
+    (FAILED too); a read that failed otherwise (a 5xx, no answer) leaves its scope unknown."""
     assumption = f"the token has the scopes the pipeline reads with: {', '.join(PIPELINE_SCOPES)}"
-    granted_set = {s.strip() for s in (granted or "").split(",") if s.strip()}
-    verdicts, missing, unknown = [], [], []
+    granted_set = granted_scopes(granted)
+    verdicts, missing, forbidden, unknown = [], [], [], []
     for scope, name in PIPELINE_SCOPES.items():
         outcome = reads[name]
         if outcome.ok:
             verdicts.append(f"{scope} yes")
-        elif scope == "pins:read" and "boards:read" in missing and not granted_set:
+        elif scope == "pins:read" and "boards:read" in missing and outcome.refused_scope():
             verdicts.append(f"{scope} unknown (pins/list needs boards:read too)")
             unknown.append(scope)
-        elif outcome.refused_scope() or (granted_set and scope not in granted_set):
-            verdicts.append(f"{scope} no ({outcome.failure() if not outcome.ok else 'not granted'})")
+        elif outcome.refused_scope():
+            verdicts.append(f"{scope} no ({outcome.failure()})")
             missing.append(scope)
+        elif outcome.not_permitted():
+            verdicts.append(f"{scope}: {name} refused ({outcome.failure()})")
+            forbidden.append(name)
         else:
-            verdicts.append(f"{scope} unknown ({outcome.failure()})")
+            not_granted = ", and not in the token file's scope" if granted_set and scope not in granted_set else ""
+            verdicts.append(f"{scope} unknown ({outcome.failure()}{not_granted})")
             unknown.append(scope)
     observed = f"reads: {'; '.join(verdicts)}"
     if granted_set:
@@ -208,9 +237,11 @@ def scopes_check(reads: Mapping[str, Outcome], granted: str | None) -> Check:
         hidden = [s for s in SECRET_SCOPES if s not in granted_set]
         if hidden:
             observed += f"; without {' and '.join(hidden)} secret boards and their pins are left out"
-    status = FAILED if missing else UNKNOWN if unknown else OK
+    status = FAILED if missing or forbidden else UNKNOWN if unknown else OK
     if missing:
-        observed += f"; run `pinterest-etl auth login` to grant {', '.join(missing)}"
+        observed += f"; run `{login}` to grant {', '.join(missing)}"
+    if forbidden:
+        observed += f"; {', '.join(forbidden)}: {NOT_PERMITTED}"
     return _check("scopes", assumption, observed, status, PIPELINE_SCOPES.values(), True)
 
 
@@ -246,7 +277,7 @@ def answered_ids(endpoint_name: str, data: Any) -> set[str]:
 def _comparison(requested: Sequence[str], outcome: Outcome) -> tuple[str, set[str] | None]:
     """How one encoding's answer compares with the ids asked for: (description, ids answered or None)."""
     if not outcome.ok:
-        return f"refused ({outcome.failure()})", None
+        return f"{'refused' if isinstance(outcome.error, ApiError) else 'failed'} ({outcome.failure()})", None
     got = answered_ids(outcome.endpoint, outcome.data)
     missing = [i for i in requested if i not in got]
     if missing:
@@ -337,6 +368,10 @@ def content_type_check(answers: Mapping[str, Outcome], window: str, unknown_reas
     refused = [f"{ct}: {o.failure()}" for ct, o in answers.items() if isinstance(o.error, InvalidRequestError)]
     if refused:
         return _check("content_type", assumption, f"refused: {'; '.join(refused)}", FAILED, endpoints, True)
+    forbidden = [f"{ct}: {o.failure()}" for ct, o in answers.items() if o.not_permitted()]
+    if forbidden:
+        return _check("content_type", assumption, f"refused: {'; '.join(forbidden)}; {NOT_PERMITTED}", FAILED,
+                      endpoints, True)
     failed = [f"{ct}: {o.failure()}" for ct, o in answers.items() if not o.ok]
     if failed:
         return _check("content_type", assumption, "; ".join(failed), UNKNOWN, endpoints, True)
@@ -400,6 +435,10 @@ def ready_state_check(states: Mapping[dt.date, Outcome], today: dt.date, settle_
     endpoints = ["metrics_ready_state/get"]
     if not states:
         return _check("metrics_ready_state", assumption, unknown_reason, UNKNOWN, endpoints, True)
+    forbidden = [f"{date}: {o.failure()}" for date, o in states.items() if o.not_permitted()]
+    if forbidden:
+        return _check("metrics_ready_state", assumption, f"refused: {'; '.join(forbidden)}; {NOT_PERMITTED}",
+                      FAILED, endpoints, True)
     failed = [f"{date}: {o.failure()}" for date, o in states.items() if not o.ok]
     if failed:
         return _check("metrics_ready_state", assumption, "; ".join(failed), UNKNOWN, endpoints, True)
@@ -445,6 +484,21 @@ def rate_limit_check(sightings: Sequence[HeaderSighting], paced: Mapping[str, fl
         return _check("rate_limit_headers", assumption, "none seen: the client paces at PINTEREST_RATE_BUDGETS and "
                       "backs off exponentially on 429s", UNKNOWN, endpoints, False)
     return _check("rate_limit_headers", assumption, "; ".join(parts), OK, endpoints, False)
+
+
+def answers_check(unanswered: Outcome | None) -> Check:
+    """Every request of the probe got a complete answer within its time bound; `unanswered`: the one that did
+    not (the probe asks nothing after it). Only the repeated-key comparison, which the pipeline never sends,
+    is a warning."""
+    assumption = ("the API answers each call completely within the time bounds (PINTEREST_HTTP_TIMEOUT_SECONDS per "
+                  "attempt, PINTEREST_HTTP_CALL_TIMEOUT_SECONDS per call), as the pipeline's calls need")
+    if unanswered is None:
+        return _check("api_answers", assumption, "no call went unanswered", OK, [], True)
+    status = WARNING if unanswered.endpoint.endswith("(ids as repeated keys)") else FAILED
+    name = unanswered.endpoint.split(" ", 1)[0]
+    observed = (f"{unanswered.failure()}; the probe asked nothing after it (the client stops calling an API that "
+                "did not answer): those checks are unknown")
+    return _check("api_answers", assumption, observed, status, [name], status == FAILED)
 
 
 def _headers_text(headers: Sequence[tuple[str, str]]) -> str:
@@ -511,8 +565,10 @@ def shapes_check(outcomes: Sequence[tuple[Outcome, Sequence[str]]]) -> Check:
 
 
 def _unparsed(outcome: Outcome) -> bool:
-    """A request that failed although its last answer was a 200: the client could not read its body as JSON."""
-    return outcome.error is not None and (outcome.answered or "").startswith("HTTP 200 ")
+    """A request whose last answer was a 200 the client could not read as JSON (a TransportError; not an answer
+    too large for the body cap, nor one that never completed)."""
+    return (isinstance(outcome.error, TransportError) and not isinstance(outcome.error, ApiUnreachableError)
+            and (outcome.answered or "").startswith("HTTP 200 "))
 
 
 def ad_account_ids(listing: Any) -> list[str]:
@@ -583,8 +639,9 @@ class _OneRefreshPerRequest:
     once is used as it is rather than refreshed before every attempt, and a 401 right after a refresh is a
     refused token, not a reason to refresh again."""
 
-    def __init__(self, manager):
+    def __init__(self, manager, token_fix: str = DEFAULT_TOKEN_FIX):
         self._manager = manager
+        self._token_fix = token_fix
         self.refreshed = False
 
     @property
@@ -607,8 +664,7 @@ class _OneRefreshPerRequest:
 
     def refresh(self, stale=None):
         if self.refreshed:
-            raise TokenRefusedError("the API refused the access token a refresh had just issued; run `pinterest-etl "
-                                    "auth login`, or set PINTEREST_ACCESS_TOKEN to a valid token")
+            raise TokenRefusedError(f"the API refused the access token a refresh had just issued; {self._token_fix}")
         self.refreshed = True
         return self._manager.refresh(stale)
 
@@ -646,8 +702,12 @@ class Probe:
     never past CALL_LIMIT, with at most one token refresh per request and at most
     LONGEST_PROBE_PACING_SECONDS of rate pacing in all."""
 
-    def __init__(self, client, pacing: _PacingAllowance | None = None):
+    def __init__(self, client, pacing: _PacingAllowance | None = None, token_fix: str = DEFAULT_TOKEN_FIX):
         self.client = client
+        self.token_fix = token_fix  # how to fix a refused token: the login command and the token's variable
+        # The request the API did not answer within the call's time bound, and its error: the client fails every
+        # later call at once, so the probe's later steps are reported not asked.
+        self.unanswered: Outcome | None = None
         self.sightings: list[HeaderSighting] = []
         self.sent: dict[str, int] = {}
         self.paced: dict[str, float] = {}  # category -> its pace (calls a minute) when the probe stopped asking it
@@ -660,7 +720,7 @@ class Probe:
         client.session.mount("https://", adapter)
         client.session.mount("http://", adapter)
         client.session.hooks.setdefault("response", []).append(self._observe)
-        self._tokens = _OneRefreshPerRequest(client.tokens) if client.tokens else None
+        self._tokens = _OneRefreshPerRequest(client.tokens, token_fix) if client.tokens else None
         if self._tokens:
             client.tokens = self._tokens
 
@@ -678,8 +738,10 @@ class Probe:
 
     def request(self, name: str, path_params: Mapping[str, str] | None = None, params: Mapping[str, Any] | None = None,
                 *, list_encoding: str = COMMA) -> Outcome:
-        """One request; a refused token raises TokenRefusedError, an unreachable API ApiUnreachableError; any
-        other failure is the outcome's."""
+        """One request; a refused token raises TokenRefusedError; any other failure is the outcome's. Once a
+        request got no answer within its time bound (`unanswered`), later ones are not sent."""
+        if self.unanswered is not None:
+            return Outcome(name, not_sent=f"the API stopped answering after {self.unanswered.endpoint}")
         if self.calls() + MOST_CALLS_PER_REQUEST > CALL_LIMIT:
             return Outcome(name, not_sent=f"the probe's limit of {CALL_LIMIT} calls is reached (retries took the rest)")
         category = endpoint(name).category
@@ -697,14 +759,21 @@ class Probe:
         except AuthError as error:
             if error.endpoint == TOKEN_ENDPOINT:
                 raise TokenRefusedError(f"the API refused the access token, and refreshing it failed ({TOKEN_ENDPOINT}: "
-                                        f"HTTP {error.status}, Pinterest code {error.code}: {error.api_message})") from None
+                                        f"HTTP {error.status}, Pinterest code {error.code}: {error.api_message}); "
+                                        f"{self.token_fix}") from None
             if error.code in (2, None):
                 raise TokenRefusedError(f"the API refused the access token ({name}: HTTP {error.status}, Pinterest "
-                                        f"code {error.code}: {error.api_message}); run `pinterest-etl auth login`, or "
-                                        "set PINTEREST_ACCESS_TOKEN to a valid token") from None
+                                        f"code {error.code}: {error.api_message}); {self.token_fix}") from None
             return Outcome(name, error=error, answered=self._answered)
-        except (ApiUnreachableError, TokenRefusedError):
+        except TokenRefusedError:
             raise
+        except ApiUnreachableError as error:
+            if self._limit_hit:
+                return Outcome(name, not_sent=f"the probe's limit of {CALL_LIMIT} calls is reached (a retry or a "
+                                              "token refresh would have passed it)")
+            encoding = " (ids as repeated keys)" if list_encoding == REPEATED else ""
+            self.unanswered = Outcome(name + encoding, error=error, answered=self._answered)
+            return Outcome(name, error=error, answered=self._answered)
         except PacingRefused as refused:
             pace = self.client.budgets.current_budget(category)
             self.paced[category] = pace
@@ -756,6 +825,7 @@ class ProbeSettings:
     source: str
     granted_scope: str | None
     content_types: tuple[str, ...] = CONTENT_TYPES  # PINTEREST_CONTENT_TYPES: the only ones the pipeline asks
+    login: str = "pinterest-etl auth login"  # the command that grants the account's token its scopes
 
 
 def not_asked(reason_of: Outcome, scope: str) -> str:
@@ -776,7 +846,7 @@ def first_answer_problem(account: Outcome, base_url: str) -> ApiNotAnsweringErro
         return None
     answered = f"answered {account.answered}" if account.answered else "got no answer"
     failure = account.failure() if not account.ok else f"not a JSON object ({shown_value(account.data)})"
-    unparsed = account.ok or (account.answered or "").startswith("HTTP 200")
+    unparsed = account.ok or _unparsed(account)
     if isinstance(account.error, RateLimitedError):
         advice = "run the probe again once the rate limit resets"
     else:
@@ -794,6 +864,8 @@ def run_probe(probe: Probe, config: ProbeSettings) -> tuple[Check, ...]:
     window_text = f"{window['start_date']}..{window['end_date']}"
 
     account = probe.request("user_account/get")
+    if isinstance(account.error, ApiUnreachableError):
+        raise account.error  # no answer at all: nothing else can be asked
     if problem := first_answer_problem(account, probe.client.base_url):
         raise problem
     reads = {"user_account/get": account,
@@ -823,7 +895,7 @@ def run_probe(probe: Probe, config: ProbeSettings) -> tuple[Check, ...]:
         shapes.append((bulk, pins))
         if bulk.ok:
             repeated = probe.request("multi_pins/analytics", params=params, list_encoding=REPEATED)
-        else:
+        elif probe.unanswered is None:
             comma = None
             single = probe.request("pins/analytics", {"pin_id": pins[0]}, {**window, "metric_types": list(metrics)})
             shapes.append((single, pins[:1]))
@@ -841,17 +913,17 @@ def run_probe(probe: Probe, config: ProbeSettings) -> tuple[Check, ...]:
         first = {"ad_account_id": ad_accounts[0]}
         shapes.append((probe.request("ad_account/analytics", first, {
             **window, "granularity": "DAY", "columns": list(config.columns), **config.attribution_params}), ()))
-        if comma is None:
+        if comma is None and probe.unanswered is None:
             comma, repeated, compared = _campaign_comparison(probe, first)
 
     encoding_reason = f"{no_pins}, and {no_ads.removeprefix('not asked: ')}"
     comma_check, repeated_check = encoding_checks(compared, comma, repeated, encoding_reason)
-    return (token_check(account, config.source), scopes_check(reads, config.granted_scope),
+    return (token_check(account, config.source), scopes_check(reads, config.granted_scope, config.login),
             ad_accounts_check(reads["ad_accounts/list"], config.ad_account_allow_list), comma_check, repeated_check,
             bulk_check(bulk, _pin_count(account), no_pins),
             content_type_check(content, window_text, not_asked(account, "user_accounts:read")),
             ready_state_check(states, today, config.settle_days, config.conversions, no_ads), shapes_check(shapes),
-            rate_limit_check(probe.sightings, probe.paced))
+            rate_limit_check(probe.sightings, probe.paced), answers_check(probe.unanswered))
 
 
 def _campaign_comparison(probe: Probe, path: Mapping[str, str]) -> tuple[Outcome | None, Outcome | None, list[str]]:
@@ -873,7 +945,9 @@ def _pin_count(account: Outcome) -> int | None:
 
 # ------------------------------------------------------------------------------------------ the outputs
 def write_probe_file(report: ProbeReport, path: Path) -> None:
-    """probe.json, replaced atomically: readers see the previous probe's or this one's, never a part."""
+    """probe.json, replaced atomically: readers see the previous probe's or this one's, never a part. Any
+    failure to write it (a full disk, a directory in its place, PINTEREST_ETL_HOME under a file) is one
+    DataWriteError naming the file and the cause."""
     temporary = temporary_path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -884,11 +958,12 @@ def write_probe_file(report: ProbeReport, path: Path) -> None:
             os.fsync(out.fileno())
         os.replace(temporary, path)
     except OSError as error:
-        temporary.unlink(missing_ok=True)
-        failure = write_error(path, error, "The probe's results are in the table above only.")
-        if failure is None:
-            raise
-        raise failure from None
+        with contextlib.suppress(OSError):  # under a file or a directory in the way, there is no temporary
+            temporary.unlink(missing_ok=True)
+        consequence = "The probe's results are in the table above only."
+        cause = " ".join(str(error).split()) or type(error).__name__
+        raise write_error(path, error, consequence) or DataWriteError(
+            f"could not write {path} ({cause}). {consequence}") from None
 
 
 def render_table(report: ProbeReport, width: int = 110) -> str:
@@ -919,21 +994,44 @@ def verdict(report: ProbeReport) -> str:
             f"{unknown} unknown)")
 
 
-def probe_settings(env: Mapping[str, str], source: str, granted_scope: str | None) -> ProbeSettings:
+def probe_settings(env: Mapping[str, str], source: str, granted_scope: str | None,
+                   login: str = "pinterest-etl auth login") -> ProbeSettings:
     from pipelines.ads.extract import carries_conversions
 
     attribution, columns = settings.ads_attribution(env), settings.ads_columns(env)
     return ProbeSettings(settings.today(env), attribution.settle_days, columns, carries_conversions(columns),
                          attribution.params(), settings.ad_account_allow_list(env), source, granted_scope,
-                         settings.content_types(env))
+                         settings.content_types(env), login)
 
 
-def probe_configured_api(env: Mapping[str, str], *, embedded: bool = False, account: str | None = None) -> ProbeReport:
+def probe_file_name(account: str | None) -> str:
+    """probe.json for the environment's credentials, probe.<account>.json for an accounts-file account (account
+    names are lower-case letters, digits, - and _), so probing each account keeps each one's results."""
+    return PROBE_FILE if account is None else f"probe.{account}.json"
+
+
+def login_command(account: str | None) -> str:
+    """The command that issues a token (with the pipeline's scopes) for this account of the accounts file."""
+    return "pinterest-etl auth login" + (f" --account {account}" if account else "")
+
+
+def token_fix(account: str | None, token_variable: str | None, from_environment: bool) -> str:
+    """How to fix a refused token of this account: its login command, and the variable holding its access token
+    when the token came from the environment (a token file, when there is one, is used before the variable)."""
+    login = login_command(account)
+    if from_environment and token_variable:
+        return f"run `{login}`, or set {token_variable} to a valid token"
+    return f"run `{login}`"
+
+
+def probe_configured_api(env: Mapping[str, str], *, embedded: bool = False, account: str | None = None,
+                         token_variable: str | None = "PINTEREST_ACCESS_TOKEN") -> ProbeReport:
     """Probe the API and token `env` configures (PINTEREST_API_BASE_URL, the token file or the environment's
     tokens, as `pinterest-etl run` uses them); `embedded`: `env` points at the embedded simulator, `account`:
-    the accounts file's account `env` holds the credentials of. A refused token, an unreachable API or a first
-    call answered by something else than the Pinterest API ends the probe early: the report's `stopped` says
-    why in one line."""
+    the accounts file's account `env` holds the credentials of, `token_variable`: the variable its access token
+    is configured in (an accounts-file account's `access_token_env`; None without one). A refused token, no
+    answer to the first call or a first call answered by something else than the Pinterest API ends the probe
+    early: the report's `stopped` says why in one line."""
     from pipelines.pinterest.budgets import RateBudgets
     from pipelines.pinterest.client import ClientConfig
     from pipelines.pinterest.factory import client_from_env
@@ -943,15 +1041,17 @@ def probe_configured_api(env: Mapping[str, str], *, embedded: bool = False, acco
     pacing = _PacingAllowance()
     client, source = client_from_env(env, config=config, budgets=RateBudgets(settings.rate_budgets(env), sleep=pacing),
                                      retry=probe_retry_policy)
+    fix = token_fix(account, token_variable, source == "environment")
     source = "the embedded simulator: no credentials are configured" if embedded else f"tokens from the {source}"
     if account:
         source = f"account {account!r}, {source}"
     with client:
-        probe = Probe(client, pacing)
-        scope = client.tokens.tokens.scope
+        probe = Probe(client, pacing, fix)
+        scope = client.tokens.tokens.scope if client.tokens else None
+        shown_scope = redacted(scope, probe.secrets()) if isinstance(scope, str) and scope else None
         stopped = None
         try:
-            checks = run_probe(probe, probe_settings(env, source, redacted(scope, probe.secrets()) if scope else None))
+            checks = run_probe(probe, probe_settings(env, source, shown_scope, login_command(account)))
         except (TokenRefusedError, ApiUnreachableError, ApiNotAnsweringError) as error:
             stopped = str(error)
             checks = (_check("token", TOKEN_ASSUMPTION, stopped, FAILED, ["user_account/get"], True),)

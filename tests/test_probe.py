@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import gzip
 import json
 import logging
 import os
@@ -28,20 +29,23 @@ from tests.test_security import issued_tokens
 
 DEFAULT_CALLS = 13  # 4 reads, 3 content types, 2 bulk (both encodings), 3 ready states, 1 ad account analytics
 FAST_RETRY = {"PINTEREST_RETRY_BACKOFF_SECONDS": "0.01"}
-DEPENDED_ON = ("token", "scopes", "comma_joined_ids", "content_type", "metrics_ready_state", "answer_shapes")
+DEPENDED_ON = ("token", "scopes", "comma_joined_ids", "content_type", "metrics_ready_state", "answer_shapes",
+               "api_answers")
 
 
-def probe_in_process(monkeypatch, capsys, home, server, **extra) -> tuple[int, str, str, dict]:
-    """`pinterest-etl probe` in this process against `server`: (exit code, stdout, stderr, probe.json)."""
+def probe_in_process(monkeypatch, capsys, home, server, args=(), written_as="probe.json",
+                     **extra) -> tuple[int, str, str, dict]:
+    """`pinterest-etl probe <args>` in this process against `server`: (exit code, stdout, stderr, the JSON file
+    `written_as` in `home`)."""
     for name in [n for n in os.environ if n.startswith(("PINTEREST_", "DAGSTER_"))]:
         monkeypatch.delenv(name)
     for name, value in cli_env(home, server, TODAY, **extra).items():
         monkeypatch.setenv(name, value)
-    monkeypatch.chdir(home.parent)  # no .env of the repository is read
-    code = main(["probe"])
+    monkeypatch.chdir(next(p for p in home.parents if p.is_dir()))  # no .env of the repository is read
+    code = main(["probe", *args])
     shown = capsys.readouterr()
-    written = home / "probe.json"
-    return code, shown.out, shown.err, json.loads(written.read_text()) if written.exists() else {}
+    written = home / written_as
+    return code, shown.out, shown.err, json.loads(written.read_text()) if written.is_file() else {}
 
 
 def statuses(probe: dict) -> dict[str, str]:
@@ -360,3 +364,148 @@ def test_a_server_pacing_a_category_to_one_call_a_minute_is_reported_and_not_wai
     assert statuses(probe)["scopes"] == UNKNOWN and "org_read is paced to 1 calls a minute" in observed(probe, "scopes")
     # One call per category: org_read, org_analytics, ads_read, ads_analytics.
     assert probe["calls"] == server.total() == 4
+
+
+# ---------------------------------------------------------------------------------- round-2 review breaks
+def test_an_endpoint_that_stops_answering_mid_probe_fails_api_answers_and_keeps_every_other_check(
+        make_sandbox, tmp_path, monkeypatch, capsys):
+    """Bulk pin analytics answers after the call's time bound: its step is the failure (api_answers FAILED naming
+    it), the checks already made are kept and printed, the steps after it are reported not asked (the client
+    stops calling an API that did not answer) and the token is not blamed."""
+    upstream = make_sandbox(**SMALL_WORLD)
+    released = threading.Event()
+
+    def slow_bulk(request):
+        if request.path == "/v5/pins/analytics":
+            released.wait(30)
+        return None
+
+    with HostileServer(slow_bulk, upstream.root_url) as server:
+        try:
+            code, out, err, probe = probe_in_process(monkeypatch, capsys, tmp_path / "etl", server, **FAST_RETRY,
+                                                     PINTEREST_HTTP_TIMEOUT_SECONDS="0.3",
+                                                     PINTEREST_HTTP_CALL_TIMEOUT_SECONDS="0.3")
+        finally:
+            released.set()
+    assert code == 1 and probe["stopped"] is None
+    assert statuses(probe) == {"token": OK, "scopes": OK, "ad_accounts": OK, "comma_joined_ids": UNKNOWN,
+                               "repeated_key_ids": UNKNOWN, "bulk_pin_analytics": UNKNOWN, "content_type": OK,
+                               "metrics_ready_state": UNKNOWN, "answer_shapes": OK, "rate_limit_headers": OK,
+                               "api_answers": FAILED}
+    assert observed(probe, "api_answers").startswith(
+        "no usable answer: multi_pins/analytics: the API at 127.0.0.1 did not answer within 0.3 s")
+    assert "not asked: the API stopped answering after multi_pins/analytics" in observed(probe, "metrics_ready_state")
+    assert "multi_pins/analytics: failed (no usable answer" in observed(probe, "comma_joined_ids")
+    assert re.search(r"^FAILED\s+api_answers\s", out, re.MULTILINE) and "do not hold: api_answers" in out
+    # One attempt of the bulk call (the 0.3 s bound is spent), nothing after it.
+    assert probe["calls_by_endpoint"] == {"ad_accounts/list": 1, "boards/list": 1, "multi_pins/analytics": 1,
+                                          "pins/list": 1, "user_account/analytics": 3, "user_account/get": 1}
+    assert probe["calls"] == server.total() == 8
+
+
+def test_a_token_file_scope_written_as_a_list_is_read_comma_joined_and_any_other_value_is_ignored(tmp_path, caplog):
+    path = tmp_path / "token.json"
+    for scope, read in ((["ads:read", "boards:read"], "ads:read,boards:read"), ({"scope": 1}, None), (7, None)):
+        path.write_text(json.dumps({"access_token": "pina_x", "scope": scope}))
+        path.chmod(0o600)
+        assert TokenFile(path).read().scope == read
+    assert f"the scope in {path} is neither text nor a list of texts (a int); it is ignored" in caplog.text
+    assert Tokens.from_token_response({"access_token": "pina_x", "scope": ["pins:read", "user_accounts:read"]}
+                                      ).scope == "pins:read,user_accounts:read"
+
+
+def test_a_space_separated_scope_and_a_503_leave_the_scope_unknown_never_missing(
+        make_sandbox, tmp_path, monkeypatch, capsys):
+    """The token file's scope written as RFC 6749 does (spaces) is read scope by scope, and boards/list answering
+    503 says nothing about boards:read: unknown, not 'run auth login'."""
+    upstream = make_sandbox(**SMALL_WORLD)
+    home = tmp_path / "etl"
+    TokenFile(home / "credentials" / "pinterest-token.json").write(Tokens(
+        Secret("pina_SANDBOX"), Secret("pinr_SANDBOX"), scope="user_accounts:read boards:read pins:read ads:read"))
+
+    def busy_boards(request):
+        return Reply(503, {"code": 503, "message": "busy"}) if request.path == "/v5/boards" else None
+
+    with HostileServer(busy_boards, upstream.root_url) as server:
+        code, out, err, probe = probe_in_process(monkeypatch, capsys, home, server, **FAST_RETRY,
+                                                 PINTEREST_ACCESS_TOKEN="", PINTEREST_REFRESH_TOKEN="")
+    assert code == 0, err
+    scopes = observed(probe, "scopes")
+    assert statuses(probe)["scopes"] == UNKNOWN
+    assert scopes.startswith("granted (token file): ads:read, boards:read, pins:read, user_accounts:read; reads: ")
+    assert "boards:read unknown (HTTP 503 code 503: busy)" in scopes and "auth login" not in scopes
+
+
+def test_a_403_on_calls_the_pipeline_depends_on_fails_the_probe_naming_the_permission(
+        make_sandbox, tmp_path, monkeypatch, capsys):
+    """Every call but user_account/get refused with 403: the pipeline would fail on each, so the scopes and
+    content_type checks fail (a permission or role the user lacks) instead of an exit 0 with 'unknown'."""
+    upstream = make_sandbox(**SMALL_WORLD)
+
+    def forbidden(request):
+        if request.path == "/v5/user_account":
+            return None
+        return Reply(403, {"code": 29, "message": "You are not permitted to access that resource."})
+
+    with HostileServer(forbidden, upstream.root_url) as server:
+        code, out, err, probe = probe_in_process(monkeypatch, capsys, tmp_path / "etl", server)
+    assert code == 1
+    assert {name for name, status in statuses(probe).items() if status == FAILED} == {"scopes", "content_type"}
+    assert "boards:read: boards/list refused (HTTP 403 code 29" in observed(probe, "scopes")
+    for name in ("scopes", "content_type"):
+        assert "or its user a permission or role on the account (403" in observed(probe, name)
+    assert "do not hold: scopes, content_type" in out
+
+
+def test_a_decompression_bomb_is_named_an_answer_too_large_not_an_unparsed_one(
+        make_sandbox, tmp_path, monkeypatch, capsys):
+    upstream = make_sandbox(**SMALL_WORLD)
+    bomb = gzip.compress(b'{"items": [], "bookmark": "' + b"a" * (3 * 1024 * 1024) + b'"}', 9)
+
+    def bomb_pins(request):
+        if request.path == "/v5/pins":
+            return Reply(200, bomb, headers=(("Content-Encoding", "gzip"),))
+        return None
+
+    with HostileServer(bomb_pins, upstream.root_url) as server:
+        code, out, err, probe = probe_in_process(monkeypatch, capsys, tmp_path / "etl", server,
+                                                 PINTEREST_HTTP_MAX_BODY_MB="1")
+    assert code == 0, err
+    shapes = observed(probe, "answer_shapes")
+    assert statuses(probe)["answer_shapes"] == OK and "not JSON" not in shapes
+    assert "not checked: pins/list (answer too large: pins/list: the answer is larger than 1 MB" in shapes
+
+
+@pytest.mark.parametrize("blocked", ["PINTEREST_ETL_HOME under a file", "probe.json a directory"])
+def test_probe_json_that_cannot_be_written_is_one_line_naming_the_file_after_the_table(
+        make_sandbox, tmp_path, monkeypatch, capsys, blocked):
+    """Exit 1 (probe.json, which scripts read, is missing or stale), the table and the verdict shown, no traceback."""
+    server = make_sandbox(**SMALL_WORLD)
+    if blocked == "probe.json a directory":
+        home = tmp_path / "etl"
+        (home / "probe.json").mkdir(parents=True)
+    else:
+        (tmp_path / "a-file").write_text("")
+        home = tmp_path / "a-file" / "etl"
+    code, out, err, probe = probe_in_process(monkeypatch, capsys, home, server)
+    assert code == 1 and probe == {}
+    assert "every assumption the pipeline depends on that could be checked holds" in out
+    assert err.strip().splitlines() == [
+        next(line for line in err.splitlines() if line.startswith("pinterest-etl probe: error: could not write "))]
+    assert f"could not write {home / 'probe.json'}" in err and "The probe's results are in the table above only" in err
+
+
+def test_an_accounts_file_accounts_refused_token_names_its_own_variable_and_login_and_its_own_probe_file(
+        make_sandbox, tmp_path, monkeypatch, capsys):
+    server = make_sandbox(**SMALL_WORLD)
+    home = tmp_path / "etl"
+    home.mkdir()
+    (home / "accounts.toml").write_text('[[account]]\nname = "brand-b"\naccess_token_env = "BRAND_B_ACCESS_TOKEN"\n')
+    token = f"pina_{secrets.token_urlsafe(24)}"
+    code, out, err, probe = probe_in_process(monkeypatch, capsys, home, server, ["--account", "brand-b"],
+                                             "probe.brand-b.json", BRAND_B_ACCESS_TOKEN=token)
+    assert code == 1
+    assert ("run `pinterest-etl auth login --account brand-b`, or set BRAND_B_ACCESS_TOKEN to a valid token" in err
+            and "PINTEREST_ACCESS_TOKEN" not in err and token not in err)
+    assert statuses(probe) == {"token": FAILED} and "account 'brand-b'" in probe["credentials"]
+    assert not (home / "probe.json").exists()

@@ -17,7 +17,11 @@ pipeline sends, and repeated keys), bulk pin analytics, content_type on user-acc
 values of PINTEREST_CONTENT_TYPES), metrics_ready_state for yesterday, a week ago and the newest date past
 the attribution window, the answers' shapes, and the rate-limit headers seen (a 429 is reported, never
 waited for beyond 30 s; a category the server paces slower than 30 s of waiting in all is reported
-"paced to N/minute" and not asked further). The same results go to PINTEREST_ETL_HOME/probe.json.
+"paced to N/minute" and not asked further), and whether every call was answered within the time bounds
+(PINTEREST_HTTP_TIMEOUT_SECONDS, PINTEREST_HTTP_CALL_TIMEOUT_SECONDS): a call that was not is that step's
+failure, the checks already made are kept, and the later steps are reported "not asked: the API stopped
+answering after <step>". The same results go to PINTEREST_ETL_HOME/probe.json (probe.<account>.json for
+an account of the accounts file, so each account keeps its own).
 Every request is counted as it is sent (retries and token refreshes too, answered or not; at most one
 refresh per request) and none is sent past the 20th. No token or secret is printed or written, even
 when the server echoes one.
@@ -29,10 +33,14 @@ Exit codes: 0 when every assumption the pipeline depends on that could be checke
 unknowns allowed); 1 when one does not (FAILED): the token is refused, the API unreachable, or its first
 call (user_account/get) answered by something else than the Pinterest API (an HTML page, a 404 of a
 base URL without /v5, a 5xx: one line naming PINTEREST_API_BASE_URL), a scope
-the pipeline reads with is missing (user_accounts:read, boards:read, pins:read, ads:read), comma-joined
+the pipeline reads with is missing (the API answered 401 code 3: user_accounts:read, boards:read, pins:read,
+ads:read; a 5xx or no answer leaves a scope unknown), a call the pipeline makes is refused with 403 (a
+permission or Business Access role the user lacks), a call got no answer within its time bound, comma-joined
 id lists lose ids, content_type is refused, metrics_ready_state is not two booleans or readiness falls
-with age, or an answer's shape is not what the pipeline parses; 2 when a setting or the credentials
-cannot be used (nothing is called)."""
+with age, or an answer's shape is not what the pipeline parses; also 1 when probe.json cannot be written
+(the table and the verdict are printed, then one line naming the file and the cause); 2 when a setting or
+the credentials cannot be used (nothing is called). A refused token's message names the account's login
+command and token variable (`pinterest-etl auth login --account NAME`, its access_token_env)."""
 
 
 def add_parser(commands) -> None:
@@ -50,9 +58,10 @@ def _fail(message: str, code: int) -> int:
     return code
 
 
-def _account_environment(name: str | None) -> tuple[dict[str, str], str | None]:
-    """The environment the probe's client is built from, and the account it is of: the named account of the
-    accounts file, else its first one, else (no accounts file) the process's own environment."""
+def _account_environment(name: str | None):
+    """The environment the probe's client is built from, and the account it is of (an `accounts.Account`): the
+    named account of the accounts file, else its first one, else (no accounts file, account None) the
+    process's own environment."""
     from pipelines.accounts import accounts_file, load_accounts
     from pipelines.pinterest.credentials import CredentialsError
 
@@ -63,7 +72,7 @@ def _account_environment(name: str | None) -> tuple[dict[str, str], str | None]:
     if chosen is None:
         raise CredentialsError(f"--account {name}: no such account in the accounts file (accounts: "
                                f"{', '.join(a.name for a in accounts) or 'none'})")
-    return chosen.environment(os.environ), chosen.name
+    return chosen.environment(os.environ), chosen
 
 
 def _probe(args: argparse.Namespace) -> int:
@@ -72,15 +81,17 @@ def _probe(args: argparse.Namespace) -> int:
     from pipelines.pinterest.credentials import CredentialsError
     from pipelines.pinterest.factory import check_client_settings
     from pipelines.pinterest.urls import BaseUrlError
-    from pipelines.probe import PROBE_FILE, probe_configured_api, render_table, verdict, write_probe_file
+    from pipelines.probe import probe_configured_api, probe_file_name, render_table, verdict, write_probe_file
 
     settings.load_dotenv()
     try:
         with embedded_simulator_if_needed(os.environ) as simulator_url:
             env, account = _account_environment(args.account)
             check_client_settings(env)
-            report = probe_configured_api(env, embedded=simulator_url is not None, account=account)
-            target = settings.etl_home(env) / PROBE_FILE
+            name = account.name if account else None
+            report = probe_configured_api(env, embedded=simulator_url is not None, account=name,
+                                          token_variable=account.access_token_env if account else "PINTEREST_ACCESS_TOKEN")
+            target = settings.etl_home(env) / probe_file_name(name)
     except (settings.SettingsError, CredentialsError, BaseUrlError) as error:
         return _fail(str(error), 2)
     if not report.stopped:
@@ -88,6 +99,12 @@ def _probe(args: argparse.Namespace) -> int:
     try:
         write_probe_file(report, target)
     except DataWriteError as error:
+        # The verdict is shown (the table holds the results); the exit code is 1: probe.json, which scripts
+        # read, is missing or stale.
+        if report.stopped:
+            _fail(report.stopped, 1)
+        else:
+            print(f"\n{verdict(report)}.")
         return _fail(str(error), 1)
     if report.stopped:
         return _fail(f"{report.stopped} (details in {target})", 1)

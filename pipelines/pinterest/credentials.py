@@ -106,9 +106,22 @@ class Tokens:
             expires_at=now + _number(body, "expires_in") if body.get("expires_in") is not None else None,
             refresh_token_expires_at=_number(body, "refresh_token_expires_at") if body.get("refresh_token_expires_at")
             else (previous.refresh_token_expires_at if previous else None),
-            scope=body.get("scope") or (previous.scope if previous else None),
+            scope=scope_text(body.get("scope"), "the token endpoint's answer") or (previous.scope if previous else None),
             issued_at=now,
         )
+
+
+def scope_text(value: object, origin: str) -> str | None:
+    """A token's granted scopes as one string, as the token endpoint gives them (comma-separated; some servers
+    separate them with spaces, as RFC 6749 writes them): text as it is, a list of texts comma-joined, anything
+    else (a number, an object) ignored with a warning naming `origin`, never shown (it may hold anything)."""
+    if value is None or isinstance(value, str):
+        return value or None
+    if isinstance(value, (list, tuple)) and all(isinstance(item, str) for item in value):
+        return ",".join(value) or None
+    log.warning("the scope in %s is neither text nor a list of texts (a %s); it is ignored: the scopes the token "
+                "has are judged by the API's answers alone", origin, type(value).__name__)
+    return None
 
 
 def _number(body: Mapping, name: str) -> float:
@@ -152,7 +165,7 @@ class TokenFile:
                 if data.get("refresh_token") else None,
                 expires_at=data.get("expires_at"),
                 refresh_token_expires_at=data.get("refresh_token_expires_at"),
-                scope=data.get("scope"),
+                scope=scope_text(data.get("scope"), str(self.path)),
                 issued_at=data.get("issued_at"),
             )
         except (ValueError, KeyError, TypeError):
