@@ -15,7 +15,14 @@ from pipelines import api_enums
 from pipelines.lake import Lake, read_fact_file
 from pipelines.metric_values import AnswerValueError
 from pipelines.organic.dimensions import BOARDS, PINS, USER_ACCOUNTS, OrganicDimensions, extract_dimensions
-from pipelines.organic.extract import ExtractSummary, PinRef, extract_organic, first_note_per_pin, plan_organic
+from pipelines.organic.extract import (
+    ExtractSummary,
+    PinAnalyticsAccessLostError,
+    PinRef,
+    extract_organic,
+    first_note_per_pin,
+    plan_organic,
+)
 from pipelines.organic.source import ORGANIC
 from pipelines.pinterest.errors import InvalidRequestError
 from pipelines.planning import DateRange
@@ -206,9 +213,9 @@ def test_a_later_bulk_refusal_bisects_that_batch_and_skips_the_refused_pin(make_
     batches = plan_organic(WINDOW, TODAY, refs, ()).pin_batches
     summary, raw = extract(server, tmp_path, refs)
 
-    # The refused batch of 100 is halved 7 times; each first half answers, so each second half is halved without
-    # being asked whole, down to the private pin, asked alone.
-    assert pin_calls(server) == {"multi_pins/analytics": len(batches) + 7, "pins/analytics": 1}
+    # The refused batch of 100 is halved 7 times, both halves asked each time (the half without the private pin
+    # answers), down to the private pin, asked alone.
+    assert pin_calls(server) == {"multi_pins/analytics": len(batches) + 2 * 7, "pins/analytics": 1}
     assert summary.bulk_available
     assert [s.pin_id for s in summary.skipped_pins] == [private]
     asked = sorted(pin for record in raw.records("multi_pins/analytics", WINDOW)
@@ -525,10 +532,100 @@ def test_a_refused_pin_in_every_batch_costs_a_bisection_not_a_call_per_pin(make_
     summary, _, calls = extract_through_proxy(server, tmp_path, standard, refuse=refuse)
 
     # First batch: refused, its first pin alone and in a bulk call of its own, its 99 other pins (refused) halved 7
-    # times, the refused pin alone. Second batch: refused, halved 7 times, the refused pin alone.
-    assert calls == {"multi_pins/analytics": (3 + 7) + (1 + 7), "pins/analytics": 2 + 1}
+    # times (both halves asked), the refused pin alone. Second batch: refused, halved 7 times, the refused pin alone.
+    assert calls == {"multi_pins/analytics": (3 + 2 * 7) + (1 + 2 * 7), "pins/analytics": 2 + 1}
     assert summary.bulk_available
     assert sorted(summary.pins_without_analytics()) == sorted(refused)
+
+
+def refuse_every_pin_call_after_the_first_bulk_answer():
+    """Access revoked during the run: the first bulk call answers, every pin analytics call after it is refused."""
+    answered = []
+
+    def refuse(path):
+        if not urllib.parse.urlsplit(path).path.endswith("/analytics") or "/pins" not in path:
+            return None
+        if not answered and is_bulk(path):
+            answered.append(path)
+            return None
+        return 403, {"code": 403, "message": "Not authorized to access board or Pin."}
+    return refuse
+
+
+def test_pins_refused_one_after_the_other_stop_the_run_once_a_pin_it_had_answered_is_refused_too(make_sandbox,
+                                                                                                 tmp_path):
+    server = make_sandbox(pins=300)
+    standard = [p for p in pin_refs(server) if not p.is_video][:200]
+
+    with pytest.raises(PinAnalyticsAccessLostError) as stopped:
+        extract_through_proxy(server, tmp_path, standard, refuse=refuse_every_pin_call_after_the_first_bulk_answer())
+
+    message = str(stopped.value)
+    assert "one after the other" in message and f"pin {standard[0].pin_id}, answered earlier in this run" in message
+    assert "pinterest-etl probe" in message and str(tmp_path / "raw") in message and "\n" not in message
+
+
+def test_access_lost_during_the_run_costs_a_bounded_number_of_calls(make_sandbox, tmp_path):
+    """The second batch: refused whole, each level of its bisection (100 -> 50 -> ... -> 3 -> 1, 2) asked both
+    halves, the 2-pin half's two pins in bulk calls of their own; its first three leaves refused alone, then the pin
+    the first batch answered, refused too: 16 bulk and 4 single calls instead of about 3 a pin."""
+    server = make_sandbox(pins=300)
+    standard = [p for p in pin_refs(server) if not p.is_video][:200]
+    with MutatingProxy(server.root_url, lambda path, body: None,
+                       refuse=refuse_every_pin_call_after_the_first_bulk_answer()) as proxy, \
+            make_client(server, base_url=proxy.base_url) as client, pytest.raises(PinAnalyticsAccessLostError):
+        extract_organic(client, RawZone(tmp_path / "raw"), plan_organic(WINDOW, TODAY, standard, ()),
+                        server.state.world.user_id)
+    paths = [urllib.parse.urlsplit(path).path for path in proxy.requests if path.startswith("/v5/pins")]
+    assert (sum(path == "/v5/pins/analytics" for path in paths), len(paths)) == (16, 16 + 4)
+
+
+def test_bulk_access_revoked_during_the_run_stops_the_bisection_and_asks_each_other_pin_alone(make_sandbox, tmp_path):
+    """The first bulk call answers, every later one is refused, pins answer alone: the second batch's bisection
+    (16 bulk calls, as above) reaches two pins served alone and none of its bulk calls answered, so the bulk
+    endpoint is taken to be unavailable: each of its 100 pins is asked alone once."""
+    server = make_sandbox(pins=300)
+    standard = [p for p in pin_refs(server) if not p.is_video][:200]
+    first = []
+
+    def refuse_bulk_after_the_first(path):
+        if not is_bulk(path) or not first:
+            first.extend([path] if is_bulk(path) else [])
+            return None
+        return 403, {"code": 403, "message": "Not authorized to access this endpoint."}
+
+    summary, _, calls = extract_through_proxy(server, tmp_path, standard, refuse=refuse_bulk_after_the_first)
+
+    assert calls == {"multi_pins/analytics": 16, "pins/analytics": 100}
+    assert not summary.bulk_available and summary.skipped_pins == []
+
+
+def test_no_pin_answered_and_pins_refused_alone_stop_the_run_after_three(make_sandbox, tmp_path):
+    server = make_sandbox(pins=20)
+    refs = pin_refs(server)
+
+    def refuse_all(path):
+        pin_analytics = "/pins" in path and urllib.parse.urlsplit(path).path.endswith("/analytics")
+        return (403, {"code": 403, "message": "Not authorized to access board or Pin."}) if pin_analytics else None
+
+    with pytest.raises(PinAnalyticsAccessLostError, match="no pin analytics call has answered in this run"):
+        extract_through_proxy(server, tmp_path, refs, refuse=refuse_all)
+
+
+def test_a_limit_on_pins_per_bulk_call_is_learned_once_and_blames_no_pin(make_sandbox, tmp_path):
+    server = make_sandbox(pins=400)
+    standard = [p for p in pin_refs(server) if not p.is_video][:300]
+
+    def refuse_over_50(path):
+        return (400, {"code": 1, "message": "Invalid parameters."}) if is_bulk(path) and len(bulk_ids(path)) > 50 else None
+
+    summary, raw, calls = extract_through_proxy(server, tmp_path, standard, refuse=refuse_over_50)
+
+    # The first batch (refused), its first pin alone and in a bulk call of its own, its other 99 (refused), their
+    # halves of 49 and 50 (answered): at most 50 a call from then on, two calls for each of the other two batches.
+    assert calls == {"multi_pins/analytics": 1 + 1 + 1 + 2 + 2 * 2, "pins/analytics": 1}
+    assert summary.bulk_available and summary.skipped_pins == []
+    assert max(len(requested_ids(r.params)) for r in raw.records("multi_pins/analytics", WINDOW)) == 50
 
 
 def test_the_pins_listing_gives_each_pin_once_and_a_pin_listed_with_both_types_as_video():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
+import threading
 from collections.abc import Sequence
 
 from pipelines import api_enums
@@ -17,6 +18,7 @@ from pipelines.pinterest.errors import (
     ForbiddenError,
     InvalidRequestError,
     NotFoundError,
+    PinterestError,
     shown_value,
 )
 from pipelines.pinterest.retries import is_spurious_window_refusal
@@ -171,6 +173,7 @@ def extract_organic(client: PinterestClient, raw: RawZone, plan: OrganicPlan, us
     per pin if the app lacks it (see `_extract_pin_analytics`); pins the API refuses are skipped and listed in
     the summary, the run goes on."""
     summary = ExtractSummary()
+    pin_calls = _PinCalls(client, raw, summary)
     for window in plan.windows:
         dates = {"start_date": window.start, "end_date": window.end}
         for content_type in plan.content_types:
@@ -184,7 +187,7 @@ def extract_organic(client: PinterestClient, raw: RawZone, plan: OrganicPlan, us
                     raise _content_type_refusal(error, content_type, plan.content_types, raw) or error from None
                 _store(raw, "user_account/analytics", response, params, window, context={"user_id": user_id})
                 summary.files += 1
-        _extract_pin_analytics(client, raw, window, plan.pin_batches, summary)
+        _extract_pin_analytics(pin_calls, window, plan.pin_batches)
     return summary
 
 
@@ -232,8 +235,79 @@ def bulk_refusal(error: ApiError) -> str | None:
     return None
 
 
-def _extract_pin_analytics(client: PinterestClient, raw: RawZone, window: DateRange,
-                           batches: Sequence[Sequence[PinRef]], summary: ExtractSummary) -> None:
+class PinAnalyticsAccessLostError(PinterestError):
+    """Pin analytics calls refused for every pin asked alone, a pin this run had answered included (or none
+    answered yet): the token or the app lost access to the account's pins; asking each other pin would only be
+    refused too. The answers fetched before are kept in the raw zone."""
+
+
+# One-pin bulk calls refused for pins the API serves alone, before the bulk endpoint is taken to be unavailable to the
+# app: one could be a pin that only the bulk endpoint refuses.
+UNAVAILABLE_AFTER_REFUSED_PINS = 2
+# Pins refused alone one after the other (no pin call answered in between) before a pin this run had answered is
+# asked again: refused too (or none answered yet), access to the pins is lost and the extraction stops.
+REFUSED_ALONE_BEFORE_ACCESS_CHECK = 3
+
+
+class _PinCalls:
+    """The pin analytics calls of one account's extraction, on the client's threads, and what they taught about
+    the API for the rest of the run: whether the bulk endpoint serves this app (`summary.bulk_available`,
+    `summary.bulk_proven`), the largest number of pins a bulk call may ask (`batch_limit`: lowered when a refused
+    call's halves both answer, i.e. the API refused the size), the pins refused alone since the last pin call that
+    answered, and a pin that answered (to tell pins refused one by one from a token that lost access)."""
+
+    def __init__(self, client: PinterestClient, raw: RawZone, summary: ExtractSummary):
+        self.client, self.raw, self.summary = client, raw, summary
+        self.batch_limit = MAX_PIN_IDS
+        self._lock = threading.Lock()
+        self._refused_alone: list[str] = []
+        self._witness: PinRef | None = None
+        self._lost: PinAnalyticsAccessLostError | None = None
+
+    def answered(self, pins: Sequence[PinRef]) -> None:
+        with self._lock:
+            self._refused_alone.clear()
+            self._witness = self._witness or pins[0]
+
+    def lower_batch_limit(self, refused: int, answered: int, window: DateRange, error: ApiError) -> None:
+        with self._lock:
+            if answered >= self.batch_limit:
+                return
+            self.batch_limit = answered
+        log.warning("multi_pins/analytics refused %d pins (%s) and answered each half of them: taking the API to refuse "
+                    "more than %d pins a call (%s); the rest of this run asks at most %d pins a call", refused, error,
+                    answered, window, answered)
+
+    def refused_alone(self, pin: PinRef, window: DateRange, reason: str) -> None:
+        """A pin refused alone. The REFUSED_ALONE_BEFORE_ACCESS_CHECK-th in a row has a pin this run had answered
+        asked again: refused too, or none answered yet, the run stops (PinAnalyticsAccessLostError)."""
+        with self._lock:
+            self._refused_alone.append(pin.pin_id)
+            if len(self._refused_alone) != REFUSED_ALONE_BEFORE_ACCESS_CHECK:
+                return
+            refused, witness = list(self._refused_alone), self._witness
+        if witness is not None and not _single_pin(self, window, witness, retype=False, check_access=False).skipped:
+            with self._lock:
+                self._refused_alone.clear()
+            return
+        checked = (f"pin {shown_value(witness.pin_id)}, answered earlier in this run, is refused now too" if witness
+                   else "no pin analytics call has answered in this run")
+        lost = PinAnalyticsAccessLostError(
+            f"pins/analytics refused pins {', '.join(map(shown_value, refused))} one after the other ({window}; last: "
+            f"{reason}) and {checked}: the token or the app has lost access to this account's pins; check it with "
+            f"`pinterest-etl probe` (or `pinterest-etl auth status`), then re-run: the answers fetched before are kept "
+            f"in the raw zone {self.raw.root}")
+        with self._lock:
+            self._lost = self._lost or lost
+        raise lost
+
+    def check_not_lost(self) -> None:
+        """Raise the run's PinAnalyticsAccessLostError, once one thread found access lost: no other call is made."""
+        if self._lost is not None:
+            raise self._lost
+
+
+def _extract_pin_analytics(calls: _PinCalls, window: DateRange, batches: Sequence[Sequence[PinRef]]) -> None:
     """Every pin batch of one window, by the bulk endpoint while the app has it, else one call per pin.
 
     Until a bulk call has answered in this run, batches go one at a time. A batch refused with a documented refusal
@@ -241,34 +315,30 @@ def _extract_pin_analytics(client: PinterestClient, raw: RawZone, window: DateRa
     each that answers alone. Two such one-pin calls refused, the app is taken to lack the endpoint: every other pin
     goes by one call per pin. One answered, the endpoint is proven and the refusal was about pins of the batch: the
     rest of the batch is bisected (`_bulk_bisected`). Once proven, the remaining batches run on the thread pool and
-    a refused one is bisected the same way: one refused pin costs one or two bulk calls per halving (at most 15 for
-    100 pins) and one call alone, not a call per pin of its batch."""
+    a refused one is bisected the same way. Pins refused alone one after the other stop the run once a pin it had
+    answered is refused too (`_PinCalls.refused_alone`)."""
+    summary = calls.summary
     pending = list(batches)
     while pending and summary.bulk_available and not summary.bulk_proven:
         batch = pending.pop(0)
         try:
-            summary.add(_bulk_batch(client, raw, window, batch))
+            summary.add(_bulk_batch(calls, window, batch))
             summary.bulk_proven = True
         except ApiError as error:
             if bulk_refusal(error) is None:
                 raise
-            summary.add(_diagnose_refused_batch(client, raw, window, batch, error, summary))
+            summary.add(_diagnose_refused_batch(calls, window, batch, error))
     if summary.bulk_available:
-        outcomes = client.map(lambda batch: _bulk_bisected(client, raw, window, batch), pending)
+        outcomes = calls.client.map(lambda batch: _bulk_bisected(calls, window, batch), pending)
     else:
         pins = [pin for batch in pending for pin in batch]
-        outcomes = client.map(lambda pin: _single_pin(client, raw, window, pin), pins)
+        outcomes = calls.client.map(lambda pin: _single_pin(calls, window, pin), pins)
     for outcome in outcomes:
         summary.add(outcome)
 
 
-# One-pin bulk calls refused for pins the API serves alone, before the bulk endpoint is taken to be unavailable to the
-# app: one could be a pin that only the bulk endpoint refuses.
-UNAVAILABLE_AFTER_REFUSED_PINS = 2
-
-
-def _diagnose_refused_batch(client: PinterestClient, raw: RawZone, window: DateRange, batch: Sequence[PinRef],
-                            refusal: ApiError, summary: ExtractSummary) -> PinsOutcome:
+def _diagnose_refused_batch(calls: _PinCalls, window: DateRange, batch: Sequence[PinRef],
+                            refusal: ApiError) -> PinsOutcome:
     """A batch refused before any bulk call answered in this run. Its pins are asked alone, in order; for each that
     answers, a bulk call asks for that pin only. One answered: the endpoint is proven (summary.bulk_proven), the
     refusal was about pins of the batch, and the batch's pins not asked yet are bisected (`_bulk_bisected`). Refused
@@ -277,68 +347,114 @@ def _diagnose_refused_batch(client: PinterestClient, raw: RawZone, window: DateR
     reported; if the batch runs out first, the next batch tries the bulk endpoint again."""
     outcome, refused_pins = PinsOutcome(), []
     for position, pin in enumerate(batch):
-        alone = _single_pin(client, raw, window, pin)
+        alone = _single_pin(calls, window, pin)
         outcome += alone
         if alone.skipped:
             continue
         rest = batch[position + 1:]
         try:
-            outcome += _bulk_batch(client, raw, window, [pin])
+            outcome += _bulk_batch(calls, window, [pin])
         except ApiError as error:
             if bulk_refusal(error) is None:
                 raise
             refused_pins.append(pin.pin_id)
             if len(refused_pins) < UNAVAILABLE_AFTER_REFUSED_PINS:
                 continue
-            summary.bulk_available = False
-            log.warning("multi_pins/analytics refused a batch of %d pins (%s), then a call for each of the pins %s "
-                        "alone (last: %s), which pins/analytics answers: taking the bulk endpoint to be unavailable "
-                        "to this app; one call per pin for the rest of this run", len(batch), refusal,
-                        ", ".join(map(shown_value, refused_pins)), error)
-            return outcome + _pins_alone(client, raw, window, rest)
-        summary.bulk_proven = True
+            _take_bulk_unavailable(calls, f"a batch of {len(batch)} pins ({refusal})", refused_pins, error)
+            return outcome + _pins_alone(calls, window, rest)
+        calls.summary.bulk_proven = True
         log.warning("multi_pins/analytics refused a batch of %d pins (%s) and answered a call for pin %s alone: the "
                     "refusal is about pins of that batch; bisecting its %d pins not asked yet", len(batch), refusal,
                     shown_value(pin.pin_id), len(rest))
-        return outcome + (_bulk_bisected(client, raw, window, rest) if rest else PinsOutcome())
+        return outcome + (_bulk_bisected(calls, window, rest) if rest else PinsOutcome())
     return outcome
 
 
-def _bulk_bisected(client: PinterestClient, raw: RawZone, window: DateRange, pins: Sequence[PinRef],
-                   refused: bool = False) -> PinsOutcome:
-    """Pins of one type by the bulk endpoint once it is proven. A documented refusal is about pins among them, so
-    the pins are halved and each half asked again, down to single pins asked alone (a pin refused alone is
-    skipped and reported; one that answers alone is kept). `refused`: a bulk call for exactly these pins was
-    refused, or must be (its other half answered), so they are halved without asking for them whole."""
-    if not refused:
-        try:
-            return _bulk_batch(client, raw, window, pins)
-        except ApiError as error:
-            if bulk_refusal(error) is None:
-                raise
-            log.warning("multi_pins/analytics refused %d pins (%s); bisecting them", len(pins), error)
-    if len(pins) == 1:
-        return _single_pin(client, raw, window, pins[0])
-    first, second = pins[:len(pins) // 2], pins[len(pins) // 2:]
+def _take_bulk_unavailable(calls: _PinCalls, refused: str, pins: Sequence[str], error: ApiError) -> None:
+    calls.summary.bulk_available = False
+    log.warning("multi_pins/analytics refused %s, then a call for each of the pins %s alone (last: %s), which "
+                "pins/analytics answers: taking the bulk endpoint to be unavailable to this app; one call per pin for "
+                "the rest of this run", refused, ", ".join(map(shown_value, pins)), error)
+
+
+@dataclasses.dataclass
+class _Bisection:
+    """One refused batch being bisected: whether a bulk call of it answered, and the pins it reached asked alone
+    after their one-pin bulk call was refused that the API answered alone."""
+
+    answered: bool = False
+    served_alone: list[str] = dataclasses.field(default_factory=list)
+
+
+def _bulk_bisected(calls: _PinCalls, window: DateRange, pins: Sequence[PinRef]) -> PinsOutcome:
+    """Pins of one type by the bulk endpoint once it is proven, at most `batch_limit` a call. A documented refusal
+    is about pins among them or about their number, so the pins are halved and each half asked, down to single pins
+    asked alone (a pin refused alone is skipped and reported; one that answers alone is kept). Both halves answered:
+    the API refused the number of pins, and later calls ask at most the larger half's. A bisection whose bulk calls
+    were all refused and that reached UNAVAILABLE_AFTER_REFUSED_PINS pins the API answers alone takes the bulk
+    endpoint to be unavailable to the app (it was revoked during the run): its other pins, and every later one, go
+    by one call per pin."""
+    if not calls.summary.bulk_available:
+        return _pins_alone(calls, window, pins)
+    if len(pins) > calls.batch_limit:
+        return sum((_bulk_bisected(calls, window, part) for part in chunks(pins, calls.batch_limit)), PinsOutcome())
     try:
-        answered = _bulk_batch(client, raw, window, first)
+        return _bulk_batch(calls, window, pins)
     except ApiError as error:
         if bulk_refusal(error) is None:
             raise
-        return _bulk_bisected(client, raw, window, first, refused=True) + _bulk_bisected(client, raw, window, second)
-    return answered + _bulk_bisected(client, raw, window, second, refused=True)
+        log.warning("multi_pins/analytics refused %d pins (%s); bisecting them", len(pins), error)
+        return _refused_bisected(calls, window, pins, error, _Bisection())
 
 
-def _bulk_batch(client: PinterestClient, raw: RawZone, window: DateRange, batch: Sequence[PinRef]) -> PinsOutcome:
+def _refused_bisected(calls: _PinCalls, window: DateRange, pins: Sequence[PinRef], refusal: ApiError,
+                      bisection: _Bisection) -> PinsOutcome:
+    """Pins a bulk call asking for exactly them was refused for: each half asked, the refused halves bisected."""
+    if not calls.summary.bulk_available:
+        return _pins_alone(calls, window, pins)
+    if len(pins) == 1:
+        return _refused_in_bulk(calls, window, pins[0], refusal, bisection)
+    outcome, refused = PinsOutcome(), []
+    halves = (pins[:len(pins) // 2], pins[len(pins) // 2:])
+    for half in halves:
+        try:
+            outcome += _bulk_batch(calls, window, half)
+            bisection.answered = True
+        except ApiError as error:
+            if bulk_refusal(error) is None:
+                raise
+            refused.append((half, error))
+    if not refused:
+        calls.lower_batch_limit(len(pins), max(map(len, halves)), window, refusal)
+    for half, error in refused:
+        outcome += _refused_bisected(calls, window, half, error, bisection)
+    return outcome
+
+
+def _refused_in_bulk(calls: _PinCalls, window: DateRange, pin: PinRef, refusal: ApiError,
+                     bisection: _Bisection) -> PinsOutcome:
+    """A pin whose one-pin bulk call was refused, asked alone."""
+    alone = _single_pin(calls, window, pin)
+    if not alone.skipped and not bisection.answered:
+        bisection.served_alone.append(pin.pin_id)
+        if len(bisection.served_alone) == UNAVAILABLE_AFTER_REFUSED_PINS and calls.summary.bulk_available:
+            _take_bulk_unavailable(calls, "every call of a batch it had served before in this run",
+                                   bisection.served_alone, refusal)
+    return alone
+
+
+def _bulk_batch(calls: _PinCalls, window: DateRange, batch: Sequence[PinRef]) -> PinsOutcome:
     """One bulk call for pins of one type, asking that type's metric set (a documented refusal is raised). The
     answer is an object keyed by pin id, each pin's block checked (`check_pin_answer`): a pin left out, or whose
     block cannot be read or holds no day of the window, is asked alone once; one answered with the other type's
     metrics is asked alone with that type's set; one answered without some days is reported. Ids it has that were
     not requested are kept in the raw answer; normalization drops their rows and reports them."""
+    calls.check_not_lost()
     params = {"start_date": window.start, "end_date": window.end, "pin_ids": [p.pin_id for p in batch],
               "metric_types": list(batch[0].metric_types)}
-    response = client.fetch("multi_pins/analytics", params=params)
-    _store(raw, "multi_pins/analytics", response, params, window)
+    response = calls.client.fetch("multi_pins/analytics", params=params)
+    calls.answered(batch)
+    _store(calls.raw, "multi_pins/analytics", response, params, window)
     answered = response.data if isinstance(response.data, dict) else {}
     outcome, missing, unusable, retyped = PinsOutcome(files=1), [], [], []
     for pin in batch:
@@ -357,31 +473,36 @@ def _bulk_batch(client: PinterestClient, raw: RawZone, window: DateRange, batch:
         log.warning("multi_pins/analytics for %s answered without %d of its %d pins (first: %s); asking each alone "
                     "once", window, len(missing), len(batch), ", ".join(shown_value(p.pin_id) for p in missing[:5]))
     outcome += PinsOutcome(missing_from_bulk=len(missing) + len(unusable))
-    return (outcome + _pins_alone(client, raw, window, [*missing, *unusable])
-            + _pins_alone(client, raw, window, [_other_type(pin) for pin in retyped], retype=False))
+    return (outcome + _pins_alone(calls, window, [*missing, *unusable])
+            + _pins_alone(calls, window, [_other_type(pin) for pin in retyped], retype=False))
 
 
-def _pins_alone(client: PinterestClient, raw: RawZone, window: DateRange, pins: Sequence[PinRef],
-                retype: bool = True) -> PinsOutcome:
-    return sum((_single_pin(client, raw, window, pin, retype) for pin in pins), PinsOutcome())
+def _pins_alone(calls: _PinCalls, window: DateRange, pins: Sequence[PinRef], retype: bool = True) -> PinsOutcome:
+    return sum((_single_pin(calls, window, pin, retype) for pin in pins), PinsOutcome())
 
 
-def _single_pin(client: PinterestClient, raw: RawZone, window: DateRange, pin: PinRef,
-                retype: bool = True) -> PinsOutcome:
+def _single_pin(calls: _PinCalls, window: DateRange, pin: PinRef, retype: bool = True,
+                check_access: bool = True) -> PinsOutcome:
     """One pin's analytics with its type's metric set. A pin the API refuses (403, 404, 401 code 7: private,
-    deleted or not the account's) is skipped with a warning and reported; any other error fails the run. An answer
+    deleted or not the account's) is skipped with a warning and reported (`check_access`: counted towards the
+    refusals in a row that stop the run, `_PinCalls.refused_alone`); any other error fails the run. An answer
     that cannot be read or holds no day of the window leaves the pin without analytics (reported); one with the
     other type's metrics is asked again with that type's set when `retype` (once: the second answer stays)."""
+    calls.check_not_lost()
     params = {"start_date": window.start, "end_date": window.end, "metric_types": list(pin.metric_types)}
     try:
-        response = client.fetch("pins/analytics", path_params={"pin_id": pin.pin_id}, params=params)
+        response = calls.client.fetch("pins/analytics", path_params={"pin_id": pin.pin_id}, params=params)
     except (ForbiddenError, NotFoundError, AuthError) as error:
         if isinstance(error, AuthError) and error.code != 7:
             raise
-        reason = f"HTTP {error.status}, Pinterest code {error.code}: {error.api_message}"
+        response, reason = None, f"HTTP {error.status}, Pinterest code {error.code}: {error.api_message}"
+    if response is None:
         log.warning("pin %s: the API refused its analytics for %s (%s); skipped", shown_value(pin.pin_id), window, reason)
+        if check_access:
+            calls.refused_alone(pin, window, reason)
         return PinsOutcome(skipped=(PinNote(pin.pin_id, window, reason),))
-    _store(raw, "pins/analytics", response, params, window, path_params={"pin_id": pin.pin_id})
+    calls.answered([pin])
+    _store(calls.raw, "pins/analytics", response, params, window, path_params={"pin_id": pin.pin_id})
     check = check_pin_answer(response.data, pin, window)
     if check.problem is not None:
         log.warning("pin %s: pins/analytics for %s %s; left without analytics", shown_value(pin.pin_id), window,
@@ -389,7 +510,7 @@ def _single_pin(client: PinterestClient, raw: RawZone, window: DateRange, pin: P
         return PinsOutcome(files=1, skipped=(PinNote(pin.pin_id, window, f"pins/analytics: {check.problem}"),))
     outcome = PinsOutcome(files=1) + check.notes(pin, window)
     if check.other_type and retype:
-        return outcome + _single_pin(client, raw, window, _other_type(pin), retype=False)
+        return outcome + _single_pin(calls, window, _other_type(pin), retype=False)
     return outcome
 
 
