@@ -286,9 +286,11 @@ class _PinCalls:
             if len(self._refused_alone) != REFUSED_ALONE_BEFORE_ACCESS_CHECK:
                 return
             refused, witness = list(self._refused_alone), self._witness
-        if witness is not None and not _single_pin(self, window, witness, retype=False, check_access=False).skipped:
+        checked = _single_pin(self, window, witness, retype=False, check_access=False) if witness else None
+        if checked is not None and not checked.skipped:
             with self._lock:
                 self._refused_alone.clear()
+                self.summary.files += checked.files  # its answer is in the raw zone like any other
             return
         checked = (f"pin {shown_value(witness.pin_id)}, answered earlier in this run, is refused now too" if witness
                    else "no pin analytics call has answered in this run")
