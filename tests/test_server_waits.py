@@ -5,6 +5,8 @@ Against a real HTTP server whose 429s carry the hint under test; the client's cl
 from __future__ import annotations
 
 import datetime as dt
+import time as pytime
+from collections.abc import Callable
 
 import pytest
 import requests
@@ -20,8 +22,11 @@ from pipelines.pinterest.transport import HttpLimits
 from tests.client_support import HIGH_BUDGETS, SIMULATOR_APP, make_client
 from tests.conftest import TODAY
 from tests.echo_support import EchoServer
+from tests.hostile_server_support import HostileServer, Reply, Request
 
 THREE_ATTEMPTS = RetryPolicy(max_attempts=3)
+DEFAULT_POLICY = RetryPolicy()
+THROTTLE_SPAN_SECONDS = DEFAULT_POLICY.throttle_span_seconds
 FAR_HINTS = ["Retry-After=86400", "X-RateLimit-Reset=999999999", "Retry-After=Fri, 31 Dec 9999 23:59:59 GMT"]
 
 
@@ -113,10 +118,11 @@ def test_a_429_without_any_hint_on_every_attempt_is_a_spent_quota_that_stops_the
             client.get("user_account/get")
         with pytest.raises(DailyQuotaError, match="found by an earlier user_account/get call"):
             client.get("user_account/get")
-    assert len(api.authorizations) == requests_before + THREE_ATTEMPTS.max_attempts
+    attempts = len(api.authorizations) - requests_before
+    assert attempts == len(time.sleeps) + 1 and attempts >= THREE_ATTEMPTS.max_attempts  # none after the stop
     message = str(stop.value)
-    assert "the org_read rate limit is spent: 3 attempts in a row were refused with HTTP 429" in message
-    assert "the API did not say when the limit resets (no Retry-After or X-RateLimit-Reset)" in message
+    assert f"the org_read rate limit is spent: {attempts} attempt(s) were refused with HTTP 429" in message
+    assert "the API did not say when the limit resets (no usable Retry-After or X-RateLimit-Reset)" in message
 
 
 def test_threads_stop_once_one_call_has_spent_its_attempts_on_hintless_429s(api):
@@ -125,8 +131,9 @@ def test_threads_stop_once_one_call_has_spent_its_attempts_on_hintless_429s(api)
     requests_before = len(api.authorizations)
     with virtual_client(api.url("wait"), time) as client, pytest.raises(DailyQuotaError):
         client.map(lambda _: client.get("user_account/get"), list(range(12)))
-    # Only the calls already in flight (one per thread) made attempts: not 12 calls x 3 attempts.
-    assert len(api.authorizations) - requests_before <= client.config.concurrency * THREE_ATTEMPTS.max_attempts
+    # Only the calls already in flight (one per thread) made attempts: not 12 calls x their attempts (at most 10
+    # each: the backoff's shortest waits reach two minutes at the 10th).
+    assert len(api.authorizations) - requests_before <= client.config.concurrency * 10
 
 
 def test_hints_that_disagree_are_a_quota_when_any_of_them_is_past_the_cap(api):
@@ -161,9 +168,11 @@ def test_a_unix_time_reset_years_away_is_not_named_as_a_date(api):
 def test_a_unix_time_reset_within_the_cap_is_waited_out(api):
     time = VirtualTime()
     soon = dt.datetime.now(dt.timezone.utc).timestamp() + 30
-    with virtual_client(api.url("wait", f"X-RateLimit-Reset={soon:.0f}"), time) as client, pytest.raises(DailyQuotaError):
+    with virtual_client(api.url("wait", f"X-RateLimit-Reset={soon:.0f}"), time) as client, \
+            pytest.raises(RateLimitedError) as stop:
         client.get("user_account/get")
-    assert len(time.sleeps) == 2 and all(wait <= 31 for wait in time.sleeps)  # not 1.8e9 s, nor capped 900 s
+    assert all(29 <= wait <= 31 for wait in time.sleeps)  # not 1.8e9 s, nor capped 900 s
+    assert type(stop.value) is RateLimitedError  # the API said when: a limit that did not clear, not a quota
 
 
 def test_a_transient_400_asking_to_wait_past_the_cap_is_a_spent_quota(api):
@@ -199,4 +208,98 @@ def test_a_token_endpoint_refusing_every_attempt_with_hintless_429s_is_a_spent_q
     with requests.Session() as session, pytest.raises(DailyQuotaError, match="the org_read rate limit is spent"):
         request_tokens(session, api.url("wait"), SIMULATOR_APP, {"grant_type": "refresh_token"}, retry=THREE_ATTEMPTS,
                        sleep=time.sleep)
-    assert len(time.sleeps) == THREE_ATTEMPTS.max_attempts - 1
+    assert len(time.sleeps) >= THREE_ATTEMPTS.max_attempts - 1 and sum(time.sleeps) >= THROTTLE_SPAN_SECONDS
+
+
+RATE_LIMITED = {"code": 8, "message": "Rate limited"}
+
+
+class Throttle:
+    """A server's rate limit that refuses every request with a 429 (carrying `headers`) until the virtual clock
+    reaches `seconds`, then answers."""
+
+    def __init__(self, time: VirtualTime, seconds: float, headers: Callable[[], tuple] = tuple):
+        self.time, self.seconds, self.headers = time, seconds, headers
+
+    def __call__(self, request: Request) -> Reply:
+        if self.time.now < self.seconds:
+            return Reply(429, RATE_LIMITED, headers=self.headers())
+        return Reply(200, {"username": "throttled"})
+
+
+class ThrottlingServer:
+    """One server for a test's throttled calls, each through its own `Throttle`."""
+
+    def __init__(self, server: HostileServer, throttles: list[Throttle]):
+        self.server, self._throttles = server, throttles
+
+    def call(self, throttle: Throttle, retry: RetryPolicy = DEFAULT_POLICY, seed: int = 1) -> tuple[object, int]:
+        """One call through `throttle`: its result (or the error raised) and the requests it made."""
+        self._throttles.append(throttle)
+        before = self.server.total()
+        budgets = RateBudgets(HIGH_BUDGETS, clock=lambda: throttle.time.now, sleep=throttle.time.sleep)
+        config = ClientConfig(base_url=self.server.base_url, today=lambda: TODAY, retry=retry,
+                              limits=HttpLimits(attempt_seconds=5))
+        with PinterestClient(config, None, budgets=budgets, sleep=throttle.time.sleep, seed=seed) as client:
+            try:
+                return client.get("user_account/get"), self.server.total() - before
+            except RateLimitedError as error:
+                return error, self.server.total() - before
+
+
+@pytest.fixture(scope="module")
+def throttling():
+    throttles: list[Throttle] = []
+    with HostileServer(lambda request: throttles[-1](request)) as server:
+        yield ThrottlingServer(server, throttles)
+
+
+SHORT_HINTS = {
+    "Retry-After 1 with X-RateLimit-Reset 55": lambda: (("Retry-After", "1"), ("X-RateLimit-Reset", "55")),
+    "Retry-After 5": lambda: (("Retry-After", "5"),),
+    "Retry-After 0": lambda: (("Retry-After", "0"),),
+    "a reset Unix time already past": lambda: (("X-RateLimit-Reset", f"{pytime.time() - 5:.0f}"),),
+}
+
+
+@pytest.mark.parametrize("hints", SHORT_HINTS.values(), ids=SHORT_HINTS.keys())
+def test_a_per_minute_limit_with_short_or_disagreeing_hints_is_waited_out_not_taken_for_a_daily_quota(throttling, hints):
+    """Each of these stopped the run as a "daily quota" whose message said the API gave no reset."""
+    answer, requests_made = throttling.call(Throttle(VirtualTime(), 90, hints))
+    assert answer == {"username": "throttled"}
+    assert requests_made <= 9
+
+
+def test_disagreeing_hints_within_the_cap_are_waited_by_the_longest(throttling):
+    time = VirtualTime()
+    answer, requests_made = throttling.call(Throttle(time, 55, SHORT_HINTS["Retry-After 1 with X-RateLimit-Reset 55"]))
+    assert answer == {"username": "throttled"} and requests_made == 2  # one wait of 55 s, not eight of 1 s
+    assert 55 <= time.sleeps[0] <= 55.25
+
+
+@pytest.mark.parametrize("backoff_base", [1.0, 0.5, 0.25])
+def test_a_hintless_throttle_shorter_than_two_minutes_never_stops_the_call_whatever_the_backoff_setting(throttling, backoff_base):
+    """At PINTEREST_RETRY_BACKOFF_SECONDS=0.5 a 70-s throttle stopped every call as a quota (8 attempts fit in it)."""
+    for seed in range(3):
+        answer, _ = throttling.call(Throttle(VirtualTime(), 110), RetryPolicy(backoff_base_seconds=backoff_base), seed)
+        assert answer == {"username": "throttled"}, f"seed {seed}: {answer}"
+
+
+@pytest.mark.parametrize("backoff_base", [1.0, 0.25])
+def test_hintless_429s_lasting_past_two_minutes_are_a_spent_quota_saying_how_long_they_lasted(throttling, backoff_base):
+    time = VirtualTime()
+    stop, requests_made = throttling.call(Throttle(time, float("inf")), RetryPolicy(backoff_base_seconds=backoff_base))
+    assert isinstance(stop, DailyQuotaError)
+    assert THROTTLE_SPAN_SECONDS <= time.now <= THROTTLE_SPAN_SECONDS + 61
+    assert requests_made >= RetryPolicy().max_attempts
+    assert f"{requests_made} attempt(s) were refused with HTTP 429 over {time.now:.0f} s" in str(stop)
+    assert "the API did not say when the limit resets" in str(stop)
+
+
+def test_hinted_429s_that_never_clear_are_a_rate_limit_saying_what_the_api_asked_not_a_quota(throttling):
+    time = VirtualTime()
+    stop, _ = throttling.call(Throttle(time, float("inf"), SHORT_HINTS["Retry-After 5"]))
+    assert type(stop) is RateLimitedError
+    message = str(stop)
+    assert "the org_read rate limit did not clear" in message and "at most 5 s" in message
+    assert "did not say" not in message and "daily quota" not in message

@@ -27,6 +27,7 @@ from pipelines.pinterest.errors import (
     PageLimitError,
     PaginationLoopError,
     PinterestError,
+    RateLimitedError,
     ResponseShapeError,
     RetryBudgetExhausted,
     TransportError,
@@ -38,13 +39,14 @@ from pipelines.pinterest.retries import (
     RETRYABLE_STATUSES,
     CallClock,
     RetryPolicy,
+    Throttling,
     backoff_seconds,
     capped_wait,
     is_spurious_window_refusal,
     is_transient_400,
-    quota_without_reset,
     refusal_to_wait,
     server_wait_seconds,
+    throttled_wait_seconds,
 )
 from pipelines.pinterest.sessions import isolated
 from pipelines.pinterest.transport import (
@@ -294,10 +296,11 @@ class PinterestClient:
     def _call_until_answered(self, spec: Endpoint, url: str, query: list, body: Any) -> ApiResponse:
         """The retry loop: attempts until an answer, a typed error, the attempt limit or the call's time bound."""
         clock = CallClock(self.limits.call_seconds)
+        throttling = Throttling()
         refreshed = False
         window_refusals = 0
         attempt = 0
-        while attempt < self.config.retry.max_attempts:
+        while True:
             attempt += 1
             self._raise_if_unreachable(spec.name)
             self._raise_if_quota_spent(spec.name)
@@ -327,20 +330,31 @@ class PinterestClient:
             self._refuse_a_wait_beyond_the_cap(spec, failure)
             if failure.kind == "window refused":
                 window_refusals += 1
-                if window_refusals > self.config.retry.window_refusal_retries or attempt == self.config.retry.max_attempts:
+                if window_refusals > self.config.retry.window_refusal_retries or attempt >= self.config.retry.max_attempts:
                     raise self._persistent_window_refusal(spec, query, failure.error, window_refusals)
-            delay = self._backoff(attempt, failure.wait_hint)
-            if attempt == self.config.retry.max_attempts and failure.kind == "throttled":
-                raise self._spend_quota(DailyQuotaError(failure.error.status, failure.error.code, quota_without_reset(
-                    self.config.retry, attempt, spec.category), spec.name, failure.error.request_id))
-            if attempt == self.config.retry.max_attempts or (failure.unanswered and clock.left() <= delay):
-                raise self._final_error(spec, url, attempt, failure)
+            if failure.kind == "throttled":
+                throttling.refused(failure.wait_hint)
+                if throttling.gives_up(self.config.retry, attempt):
+                    raise self._throttled_error(spec, failure.error, throttling)
+                delay = self._throttled_wait(attempt, failure.wait_hint)
+            else:
+                delay = self._backoff(attempt, failure.wait_hint)
+                if attempt >= self.config.retry.max_attempts or (failure.unanswered and clock.left() <= delay):
+                    raise self._final_error(spec, url, attempt, failure)
             if failure.unanswered:
                 clock.spend(delay)
+            throttling.waited(delay)
             if failure.kind == "throttled" and failure.wait_hint is not None:
                 self.budgets.block(spec.category, capped_wait(self.config.retry, failure.wait_hint))
             self._wait_before_retry(spec.name, attempt, delay, failure.description)
-        raise AssertionError("unreachable")
+
+    def _throttled_error(self, spec: Endpoint, error: ApiError, throttling: Throttling) -> RateLimitedError:
+        """A call that gave up on 429s: a spent quota (stopping the client's later calls) when no 429 said when to
+        come back, else a rate limit that did not clear (this call's failure only)."""
+        message = throttling.message(spec.category)
+        if throttling.is_quota():
+            return self._spend_quota(DailyQuotaError(error.status, error.code, message, spec.name, error.request_id))
+        return RateLimitedError(error.status, error.code, message, spec.name, error.request_id)
 
     def _refuse_a_wait_beyond_the_cap(self, spec: Endpoint, failure: _Failure) -> None:
         """A rate limit (429, or a 400 asking to retry later) whose wait is longer than the cap is a quota:
@@ -433,8 +447,7 @@ class PinterestClient:
         error = error_for_status(status)(status, code if isinstance(code, int) else None, message, spec.name, request_id)
         if status == 401 and code in (2, None):
             return _Failure("auth", "access token rejected", None, error)
-        hint = server_wait_seconds(answer.headers, message, secrets=secrets,
-                                   cap=self.config.retry.max_rate_limit_wait_seconds) \
+        hint = server_wait_seconds(answer.headers, message, secrets=secrets) \
             if status in (400, *RETRYABLE_STATUSES) else None
         if status == 429:
             self.stats.add(throttled=1)
@@ -459,6 +472,10 @@ class PinterestClient:
     def _backoff(self, attempt: int, hint: float | None) -> float:
         with self._rng_lock:
             return backoff_seconds(self.config.retry, attempt, hint, self._rng)
+
+    def _throttled_wait(self, attempt: int, hint: float | None) -> float:
+        with self._rng_lock:
+            return throttled_wait_seconds(self.config.retry, attempt, hint, self._rng)
 
     def _wait_before_retry(self, name: str, attempt: int, delay: float, description: str) -> None:
         with self._retry_lock:

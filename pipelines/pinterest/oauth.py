@@ -25,15 +25,23 @@ from pipelines.pinterest.credentials import (
     Tokens,
     clean_secret,
 )
-from pipelines.pinterest.errors import ApiUnreachableError, AuthError, DailyQuotaError, TransportError, redacted
+from pipelines.pinterest.errors import (
+    ApiUnreachableError,
+    AuthError,
+    DailyQuotaError,
+    RateLimitedError,
+    TransportError,
+    redacted,
+)
 from pipelines.pinterest.retries import (
     RETRYABLE_STATUSES,
     CallClock,
     RetryPolicy,
+    Throttling,
     backoff_seconds,
-    quota_without_reset,
     refusal_to_wait,
     server_wait_seconds,
+    throttled_wait_seconds,
 )
 from pipelines.pinterest.sessions import isolated
 from pipelines.pinterest.transport import Answer, HttpLimits, NoAnswer, exchange, unreachable_message
@@ -89,7 +97,10 @@ def request_tokens(session: requests.Session, base_url: str, app: AppCredentials
                     *(form[name] for name in ("refresh_token", "code") if form.get(name)))
     rng = random.Random()
     clock = CallClock(limits.call_seconds)
-    for attempt in range(1, retry.max_attempts + 1):
+    throttling = Throttling()
+    attempt = 0
+    while True:
+        attempt += 1
         started = time.monotonic()
         answer = exchange(session, "POST", url, what="oauth/token", limits=limits, seconds=clock.left(), data=form,
                           headers={"Authorization": f"Basic {basic}", "Accept": "application/json"})
@@ -110,24 +121,28 @@ def request_tokens(session: requests.Session, base_url: str, app: AppCredentials
                                 f"{shown_message} ({_refusal_hint(answer.status, code, app, form.get('grant_type'))})",
                                 "oauth/token", request_id)
             failure = f"token request answered HTTP {answer.status}"
-            hint = server_wait_seconds(answer.headers, message, secrets=secrets_sent, cap=retry.max_rate_limit_wait_seconds)
+            hint = server_wait_seconds(answer.headers, message, secrets=secrets_sent)
             if answer.status == 429 and (refusal := refusal_to_wait(retry, hint, category=TOKEN_CATEGORY)):
                 raise DailyQuotaError(429, code, refusal, "oauth/token", request_id)
         throttled = isinstance(answer, Answer) and answer.status == 429
-        if throttled and attempt == retry.max_attempts:
-            raise DailyQuotaError(429, code, quota_without_reset(retry, attempt, TOKEN_CATEGORY), "oauth/token", request_id)
-        if not throttled:
+        if throttled:
+            throttling.refused(hint)
+            if throttling.gives_up(retry, attempt):
+                error = DailyQuotaError if throttling.is_quota() else RateLimitedError
+                raise error(429, code, throttling.message(TOKEN_CATEGORY), "oauth/token", request_id)
+            delay = throttled_wait_seconds(retry, attempt, hint, rng)
+        else:
             clock.spend(time.monotonic() - started)
-        delay = backoff_seconds(retry, attempt, hint, rng)
-        if attempt == retry.max_attempts or (not throttled and clock.left() <= delay):
+            delay = backoff_seconds(retry, attempt, hint, rng)
+        if not throttled and (attempt >= retry.max_attempts or clock.left() <= delay):
             if isinstance(answer, NoAnswer):
                 raise ApiUnreachableError(unreachable_message(url, limits, attempt, answer.description), "oauth/token")
             raise TransportError(f"{failure} ({attempt} attempts)", "oauth/token")
         if not throttled:
             clock.spend(delay)
+        throttling.waited(delay)
         log.warning("oauth/token: %s; retry %d in %.1f s", failure, attempt, delay)
         sleep(delay)
-    raise AssertionError("unreachable")
 
 
 def _json_or_none(content: bytes):

@@ -38,6 +38,10 @@ class RetryPolicy:
     # Retries of a call refused as "You can only get data from the last 90 days." although its window is inside
     # them (the client checks every window before sending); past them the refusal is final.
     window_refusal_retries: int = 3
+    # A call gives up on HTTP 429s only once it has waited this long since its first (and made its attempts): a
+    # per-minute limit clears within a minute, so 429s lasting past two minutes are no per-minute limit, whatever
+    # the backoff setting.
+    throttle_span_seconds: float = 120.0
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
@@ -46,6 +50,8 @@ class RetryPolicy:
             raise ValueError(f"run_retry_budget must be >= 0 (got {self.run_retry_budget})")
         if self.window_refusal_retries < 0:
             raise ValueError(f"window_refusal_retries must be >= 0 (got {self.window_refusal_retries})")
+        if self.throttle_span_seconds < 0:
+            raise ValueError(f"throttle_span_seconds must be >= 0 (got {self.throttle_span_seconds})")
         if not self.max_rate_limit_wait_seconds > 0:
             raise ValueError(f"max_rate_limit_wait_seconds must be more than 0 (got {self.max_rate_limit_wait_seconds})")
 
@@ -68,13 +74,13 @@ EPOCH_THRESHOLD_SECONDS = 1_000_000_000
 PLAUSIBLE_RESET_SECONDS = 2 * 86_400
 
 
-def server_wait_seconds(headers, message: str = "", now: float | None = None, secrets: Iterable[str] = (),
-                        cap: float | None = None) -> float | None:
+def server_wait_seconds(headers, message: str = "", now: float | None = None,
+                        secrets: Iterable[str] = ()) -> float | None:
     """The server's own hint: Retry-After, else X-RateLimit-Reset (seconds, or a Unix time), else "Retry after
-    N seconds" in the message. When hints disagree and any of them is longer than `cap` (the longest wait the
-    client honours), the longest wins: a server announcing a daily reset is out of quota, whatever a short
-    Retry-After says. A header that is not a valid value is ignored with a warning (the usual backoff applies)
-    showing it without `secrets` (a server may echo them)."""
+    N seconds" in the message. When hints disagree, the longest wins: a short Retry-After with a reset 55 s away
+    is a per-minute limit that clears in 55 s, and with a daily reset it is a spent quota. A header that is not a
+    valid value is ignored with a warning (the usual backoff applies) showing it without `secrets` (a server may
+    echo them)."""
     now = time.time() if now is None else now
     hints = []
     retry_after = headers.get("Retry-After")
@@ -98,7 +104,7 @@ def server_wait_seconds(headers, message: str = "", now: float | None = None, se
         hints.append(float(match.group(1)))
     if not hints:
         return None
-    return max(hints) if cap is not None and max(hints) > cap else hints[0]
+    return max(hints)
 
 
 def retry_after_seconds(value: str, now: float) -> float | None:
@@ -147,6 +153,57 @@ class CallClock:
         self.spent_seconds += seconds
 
 
+@dataclasses.dataclass
+class Throttling:
+    """The HTTP 429s one call met: how many, the longest usable wait they asked for (a hint of 0 or a moment past
+    is none: the usual backoff applies), and the seconds waited since the first of them."""
+
+    refusals: int = 0
+    longest_hint: float | None = None
+    seconds: float = 0.0
+
+    def refused(self, hint: float | None) -> None:
+        self.refusals += 1
+        if hint is not None and hint > 0:
+            self.longest_hint = max(hint, self.longest_hint or 0.0)
+
+    def waited(self, seconds: float) -> None:
+        if self.refusals:
+            self.seconds += seconds
+
+    def gives_up(self, policy: RetryPolicy, attempt: int) -> bool:
+        """Whether a call whose attempt number `attempt` met a 429 stops: only after its attempts and the policy's
+        throttle span of waiting since its first 429 (a per-minute limit has cleared by then)."""
+        return attempt >= policy.max_attempts and self.seconds >= policy.throttle_span_seconds
+
+    def is_quota(self) -> bool:
+        """No 429 of the call said when to come back: the limit outlasted every wait, likely a daily quota. With a
+        usable hint the API said the limit clears soon: it is a rate limit that did not clear, not a quota."""
+        return self.longest_hint is None
+
+    def message(self, category: str | None = None) -> str:
+        """Why the call stops, as it happened."""
+        limit = f"the {category} rate limit " if category else "the rate limit "
+        refused = (f"{self.refusals} attempt(s) were refused with HTTP 429 over {_duration(self.seconds)} of "
+                   "waiting between them")
+        if self.is_quota():
+            return (f"{limit}is spent: {refused}, and the API did not say when the limit resets (no usable Retry-After "
+                    f"or X-RateLimit-Reset); likely a daily quota: stopping instead of calling again. Run again later "
+                    f"(a daily quota resets by the next day)")
+        return (f"{limit}did not clear: {refused}, each wait at least as long as the API asked (at most "
+                f"{_duration(self.longest_hint)}); stopping this call. Run again later, or lower PINTEREST_RATE_BUDGETS "
+                "if other programs share this app's limits")
+
+
+def throttled_wait_seconds(policy: RetryPolicy, attempt: int, hint: float | None, rng: random.Random) -> float:
+    """Wait before retrying a 429: as long as the server asked (capped) but never shorter than the usual backoff,
+    so a short hint repeated on every attempt still spreads the attempts over a limit's minute."""
+    backoff = backoff_seconds(policy, attempt, None, rng)
+    if hint is None or hint <= 0:
+        return backoff
+    return max(backoff_seconds(policy, attempt, hint, rng), backoff)
+
+
 def backoff_seconds(policy: RetryPolicy, attempt: int, hint: float | None, rng: random.Random) -> float:
     """Wait before retry number `attempt` (1-based): the server's hint plus a little jitter (up to a quarter
     of the backoff base, so threads told the same wait do not return at once), else exponential backoff
@@ -173,21 +230,6 @@ def refusal_to_wait(policy: RetryPolicy, hint: float | None, now: float | None =
     return (f"{limit}the API asked to wait {_duration(hint)} (likely a daily quota), longer than "
             f"PINTEREST_MAX_RATE_LIMIT_WAIT_SECONDS ({policy.max_rate_limit_wait_seconds:g} s); stopping instead of "
             f"waiting. Run again {_reset_moment(hint, now)}")
-
-
-def quota_without_reset(policy: RetryPolicy, attempts: int, category: str | None = None) -> str:
-    """Why a call stops when every attempt was refused with a 429 and no answer said when to try again (the
-    official description declares no rate-limit header): the limit is spent for longer than the backoff covers."""
-    limit = f"the {category} rate limit is spent: " if category else ""
-    return (f"{limit}{attempts} attempts in a row were refused with HTTP 429 over about "
-            f"{_duration(_backoff_span(policy, attempts))} of backoff, and the API did not say when the limit resets "
-            f"(no Retry-After or X-RateLimit-Reset); likely a daily quota: stopping instead of calling again. "
-            f"Run again later (a daily quota resets by the next day)")
-
-
-def _backoff_span(policy: RetryPolicy, attempts: int) -> float:
-    """The longest total backoff before the last of `attempts` attempts (each wait at its ceiling)."""
-    return sum(min(policy.backoff_max_seconds, policy.backoff_base_seconds * 2 ** (n - 1)) for n in range(1, attempts))
 
 
 def _duration(seconds: float) -> str:
