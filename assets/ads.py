@@ -119,14 +119,17 @@ def ads_raw(context: dg.AssetExecutionContext, pinterest: PinterestResource, sto
     older than the sync endpoints' reach (89 days back, one day inside the API's 90) come from async reports
     (up to 913 days back, one inside the API's 914): one per ad account, level and 186 days."""
     requested = partition_range(context)
-    resume = Resumption(storage.root, "ads_raw", requested, only="ads")
+    resume = Resumption(storage.root, "ads_raw", requested, only="ads",
+                        settings=f"{settings.api_base_url()} columns={settings.ads_columns()} "
+                                 f"attribution={settings.ads_attribution().label}")
 
     def extract(account: Account, stats):
         dimensions = latest_ads_dimensions(storage, account)
         client, _ = pinterest.client(account, stats)
         client.use_replay(resume.index(account.name, storage.raw(account)))
         with client:
-            summary = extract_ads(client, storage.raw(account), dimensions, requested, pinterest.today(),
+            summary = extract_ads(client, storage.raw(account), dimensions, requested,
+                                  resume.planning_day(account.name, pinterest.today()),
                                   settings.ads_columns(), settings.ads_attribution(), settings.report_polling())
         return summary, dimensions.ad_accounts.num_rows
 

@@ -137,12 +137,14 @@ def organic_raw(context: dg.AssetExecutionContext, pinterest: PinterestResource,
     reported as unreachable."""
     requested = partition_range(context)
     plans = []
-    resume = Resumption(storage.root, "organic_raw", requested, only="organic")
+    resume = Resumption(storage.root, "organic_raw", requested, only="organic",
+                        settings=f"{settings.api_base_url()} splits={settings.organic_splits()} "
+                                 f"content_types={settings.content_types()}")
 
     def extract(account: Account, stats):
         dimensions = latest_dimensions(storage, account)
-        plan = plan_organic(requested, pinterest.today(), dimensions.pin_refs(), settings.organic_splits(),
-                            settings.content_types())
+        plan = plan_organic(requested, resume.planning_day(account.name, pinterest.today()), dimensions.pin_refs(),
+                            settings.organic_splits(), settings.content_types())
         plans.append(plan)
         client, _ = pinterest.client(account, stats)
         client.use_replay(resume.index(account.name, storage.raw(account)))

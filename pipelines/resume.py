@@ -5,8 +5,11 @@ records it: the range asked, since when that run (and the stopped runs it resume
 when the quota resets. The next run of that account and asset whose range overlaps sends no request whose identical
 twin (endpoint, path parameters, encoded query) such a run already answered: the client takes the stored answer
 (`ReplayIndex`), counts it as replayed (not as an API call) and the raw zone does not store it twice. Answers
-fetched more than MAX_REPLAY_AGE ago are never re-used: a date that was not final then may have changed since. The
-record is removed once that account's extraction completes, so an ordinary re-run always fetches fresh answers.
+fetched more than MAX_REPLAY_AGE ago are never re-used: a date that was not final then may have changed since. A
+resumed run plans its windows as of the stopped run's day when that is at most BOUNDARY_MARGIN_DAYS earlier, so its
+requests match the stored ones after midnight UTC (the window's start is then the API's own oldest day, still inside
+its 90). The record is removed once a run of that account completes the whole stopped range with the same settings,
+so an ordinary re-run always fetches fresh answers and a shorter run (the daily schedule's) leaves it in place.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from pathlib import Path
 from pipelines.atomic_files import temporary_path
 from pipelines.pinterest.endpoints import encode_query
 from pipelines.pinterest.errors import DailyQuotaError
-from pipelines.planning import DateRange
+from pipelines.planning import BOUNDARY_MARGIN_DAYS, DateRange
 from pipelines.raw_zone import RawZone
 
 log = logging.getLogger(__name__)
@@ -40,11 +43,12 @@ def request_key(endpoint: str, path_params: Mapping[str, object], query: Iterabl
 
 @dataclasses.dataclass(frozen=True)
 class StoredAnswer:
-    """An answer the raw zone holds: its body byte for byte, its request id and when it was fetched."""
+    """An answer the raw zone holds: its body byte for byte, its request id, when it was fetched and its raw file."""
 
     body: bytes
     request_id: str | None
     fetched_at: dt.datetime
+    path: Path
 
 
 class ReplayIndex:
@@ -63,16 +67,23 @@ class ReplayIndex:
 @dataclasses.dataclass(frozen=True)
 class QuotaStop:
     """An extraction of one account and asset a daily quota stopped: the range asked, the earliest start of the
-    stopped run(s) whose answers a resume re-uses, and when the quota resets as the API said it."""
+    stopped run(s) whose answers a resume re-uses, when the quota resets as the API said it, the day the stopped
+    run planned its windows as of, and the settings that shaped its requests (`Resumption.settings`)."""
 
     asset: str
     account: str
     requested: DateRange
     since: dt.datetime
     reset: str
+    planned_on: dt.date | None = None
+    settings: str = ""
 
     def overlaps(self, requested: DateRange) -> bool:
         return self.requested.start <= requested.end and self.requested.end >= requested.start
+
+    def completed_by(self, requested: DateRange, settings: str) -> bool:
+        """Whether a completed run of `requested` with `settings` fetched everything the stopped run(s) set out to."""
+        return requested.start <= self.requested.start and requested.end >= self.requested.end and settings == self.settings
 
 
 def stop_path(home: Path, asset: str, account: str) -> Path:
@@ -85,8 +96,10 @@ def read_stop(home: Path, asset: str, account: str) -> QuotaStop | None:
     path = stop_path(home, asset, account)
     try:
         fields = json.loads(path.read_text())
+        planned_on = fields.get("planned_on")
         return QuotaStop(asset, account, DateRange(dt.date.fromisoformat(fields["start"]), dt.date.fromisoformat(fields["end"])),
-                         dt.datetime.fromisoformat(fields["since"]), str(fields.get("reset", "")))
+                         dt.datetime.fromisoformat(fields["since"]), str(fields.get("reset", "")),
+                         dt.date.fromisoformat(planned_on) if planned_on else None, str(fields.get("settings", "")))
     except FileNotFoundError:
         return None
     except (OSError, ValueError, KeyError, TypeError) as error:
@@ -101,7 +114,9 @@ def record_stop(home: Path, stop: QuotaStop) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temporary_path(path)
     tmp.write_text(json.dumps({"start": stop.requested.start.isoformat(), "end": stop.requested.end.isoformat(),
-                               "since": stop.since.isoformat(), "reset": stop.reset}, indent=1))
+                               "since": stop.since.isoformat(), "reset": stop.reset,
+                               "planned_on": stop.planned_on.isoformat() if stop.planned_on else None,
+                               "settings": stop.settings}, indent=1))
     os.replace(tmp, path)
     return path
 
@@ -116,7 +131,7 @@ def replay_index(raw: RawZone, stop: QuotaStop | None, requested: DateRange, now
     if stop is None or not stop.overlaps(requested):
         return ReplayIndex()
     answers = {request_key(record.endpoint, record.path_params, encode_query(record.params)):
-               StoredAnswer(record.body, record.request_id, record.fetched_at)
+               StoredAnswer(record.body, record.request_id, record.fetched_at, record.path)
                for record in raw.records_fetched_since(max(stop.since, now - MAX_REPLAY_AGE), requested)}
     return ReplayIndex(answers)
 
@@ -130,10 +145,29 @@ class Resumption:
     asset: str
     requested: DateRange
     only: str  # the `pinterest-etl run --only` value that runs this asset
+    # What else shapes this asset's requests (content types and splits, ads columns and attribution): a completed
+    # run with other settings fetched other answers, so it leaves a stop's record in place.
+    settings: str = ""
+    _planned_on: dict[str, dt.date] = dataclasses.field(default_factory=dict)
+
+    def planning_day(self, account: str, today: dt.date) -> dt.date:
+        """The day the account's windows are planned as of: the stopped run's when it is at most
+        BOUNDARY_MARGIN_DAYS before `today` (its windows' oldest start is then the API's own oldest day, so the
+        resumed run sends the requests the stopped one stored, instead of windows one day shorter that match
+        none), else `today`."""
+        stop = read_stop(self.home, self.asset, account)
+        day = today
+        if (stop is not None and stop.overlaps(self.requested) and stop.planned_on is not None
+                and dt.timedelta(0) <= today - stop.planned_on <= dt.timedelta(days=BOUNDARY_MARGIN_DAYS)):
+            day = stop.planned_on
+        self._planned_on[account] = day
+        return day
 
     def index(self, account: str, raw: RawZone, now: dt.datetime | None = None) -> ReplayIndex:
-        index = replay_index(raw, read_stop(self.home, self.asset, account), self.requested,
-                             now or dt.datetime.now(dt.timezone.utc))
+        stop = read_stop(self.home, self.asset, account)
+        if stop is not None and stop.settings != self.settings:  # another API base URL or other settings
+            stop = None
+        index = replay_index(raw, stop, self.requested, now or dt.datetime.now(dt.timezone.utc))
         if len(index):
             log.info("account %r: %d answer(s) of the run(s) a daily quota stopped are re-used instead of called again",
                      account, len(index))
@@ -145,10 +179,14 @@ class Resumption:
         earlier = read_stop(self.home, self.asset, account)
         if earlier is not None and earlier.overlaps(self.requested):
             started = min(started, earlier.since)
-        record_stop(self.home, QuotaStop(self.asset, account, self.requested, started, reset))
+        record_stop(self.home, QuotaStop(self.asset, account, self.requested, started, reset,
+                                         self._planned_on.get(account), self.settings))
 
     def completed(self, account: str) -> None:
-        clear_stop(self.home, self.asset, account)
+        """Remove the account's record when this run fetched everything its stopped run(s) set out to."""
+        stop = read_stop(self.home, self.asset, account)
+        if stop is not None and stop.completed_by(self.requested, self.settings):
+            clear_stop(self.home, self.asset, account)
 
     def note(self, raw_root: Path) -> str:
         """What a quota stop's message adds: where the answers are, that they are re-used, the command that resumes."""

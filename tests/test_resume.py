@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import urllib.parse
 
 import pytest
 import requests
@@ -16,6 +17,7 @@ from pipelines.raw_zone import RawZone
 from pipelines.resume import MAX_REPLAY_AGE, QuotaStop, Resumption, record_stop, replay_index
 from tests.client_support import make_client, server_stats
 from tests.conftest import TODAY
+from tests.hostile_server_support import HostileServer
 from tests.pipeline_support import pipeline_env, run
 
 START, END = TODAY - dt.timedelta(days=29), TODAY - dt.timedelta(days=1)
@@ -153,3 +155,79 @@ def test_a_range_needing_twice_the_daily_quota_finishes_on_the_second_day_and_th
     assert run(START, END) == 1  # an ordinary re-run re-uses nothing: it calls again, and meets the quota again
     assert server_stats(stopped)["responses"] == {**server_stats(stopped)["responses"], "429": 1}
     assert sum(server_stats(stopped)["requests"].get(k, 0) for k in analytics) == quota + 1
+
+
+def test_a_completed_run_of_a_shorter_range_keeps_the_record_of_the_stopped_backfill(tmp_path):
+    """The daily schedule's 33-day run completed each morning and deleted the record: a backfill never finished."""
+    Resumption(tmp_path, "organic_raw", RANGE, only="organic").stopped("default", now(), "Run again after ...")
+    last_days = DateRange(END - dt.timedelta(days=5), END)
+    Resumption(tmp_path, "organic_raw", last_days, only="organic").completed("default")
+    assert (tmp_path / "resume" / "organic_raw" / "default.json").exists()
+    Resumption(tmp_path, "organic_raw", RANGE, only="organic").completed("default")
+    assert not (tmp_path / "resume" / "organic_raw" / "default.json").exists()
+
+
+def test_a_completed_run_with_other_settings_keeps_the_record_and_re_uses_nothing(sandbox, tmp_path):
+    raw = RawZone(tmp_path / "raw")
+    with make_client(sandbox) as client:
+        store_answer(client, raw, ORGANIC)
+    Resumption(tmp_path, "organic_raw", RANGE, only="organic", settings="content_types=ORGANIC").stopped(
+        "default", now() - dt.timedelta(minutes=1), "Run again after ...")
+    other = Resumption(tmp_path, "organic_raw", RANGE, only="organic", settings="content_types=ALL")
+    assert len(other.index("default", raw)) == 0
+    other.completed("default")
+    assert (tmp_path / "resume" / "organic_raw" / "default.json").exists()
+    same = Resumption(tmp_path, "organic_raw", RANGE, only="organic", settings="content_types=ORGANIC")
+    assert len(same.index("default", raw)) == 1
+
+
+def test_a_resume_the_next_day_plans_as_of_the_stopped_day_and_later_as_of_its_own(tmp_path):
+    """Planned as of its own day, the resumed 89-day range started one day later: no request matched a stored one."""
+    stopped = Resumption(tmp_path, "organic_raw", RANGE, only="organic")
+    assert stopped.planning_day("default", TODAY) == TODAY
+    stopped.stopped("default", now(), "Run again after ...")
+    tomorrow, later = TODAY + dt.timedelta(days=1), TODAY + dt.timedelta(days=2)
+    assert Resumption(tmp_path, "organic_raw", RANGE, only="organic").planning_day("default", tomorrow) == TODAY
+    assert Resumption(tmp_path, "organic_raw", RANGE, only="organic").planning_day("default", later) == later
+    elsewhere = DateRange(START - dt.timedelta(days=60), START - dt.timedelta(days=31))
+    assert Resumption(tmp_path, "organic_raw", elsewhere, only="organic").planning_day("default", tomorrow) == tomorrow
+
+
+@pytest.mark.slow
+def test_a_default_range_stopped_by_the_quota_is_resumed_after_midnight_re_using_every_stored_answer(
+        make_sandbox, monkeypatch, tmp_path):
+    """The day after the stop, the default range (89 days back) starts one day inside the API's oldest day: the
+    resumed run asks the stopped run's windows (the API's oldest day then starts them), so its stored answers
+    recur instead of every request changing by one day."""
+    start, end = TODAY - dt.timedelta(days=89), TODAY - dt.timedelta(days=1)
+    analytics = ("user_account/analytics", "multi_pins/analytics", "pins/analytics")
+    stopped = make_sandbox(pins=60, daily_quotas={"org_analytics": 5}, epoch=TODAY)
+    tomorrow = TODAY + dt.timedelta(days=1)
+    resumed = make_sandbox(pins=60, epoch=TODAY, today=tomorrow)  # the same world, a day older
+    home = tmp_path / "stopped"
+    with HostileServer(lambda request: None, stopped.root_url) as api:  # one API base URL on both days
+        pipeline_env(monkeypatch, home, api, TODAY)
+        assert run(start, end, only="organic") == 1
+        answered_first_day = 5
+        api.upstream = urllib.parse.urlsplit(resumed.root_url)
+        pipeline_env(monkeypatch, home, api, tomorrow)
+        assert run(start, end, only="organic") == 0
+    second_day = server_stats(resumed)["requests"]
+    fresh = make_sandbox(pins=60, epoch=TODAY, today=tomorrow)
+    pipeline_env(monkeypatch, tmp_path / "fresh", fresh, tomorrow)
+    assert run(start, end, only="organic") == 0
+    needed = sum(server_stats(fresh)["requests"].get(k, 0) for k in analytics)
+    assert sum(second_day.get(k, 0) for k in analytics) == needed - answered_first_day
+    assert not (home / "resume" / "organic_raw" / "default.json").exists()
+
+
+def test_a_campaigns_answer_lacking_campaign_ids_is_refused_before_it_is_stored_so_no_resume_replays_it(
+        make_sandbox, monkeypatch, tmp_path):
+    """It was stored, then refused: a resume within 48 hours replayed the bad answer and failed the same way."""
+    server = make_sandbox(drop_field="CAMPAIGN_ID", pins=5, ad_accounts=1, campaigns=2)
+    pipeline_env(monkeypatch, tmp_path, server, TODAY)
+    assert run(START, END, only="ads") == 1
+    assert server_stats(server)["requests"]["campaigns/analytics"] == 1
+    raw_files = [str(p.relative_to(tmp_path / "raw")) for p in (tmp_path / "raw").rglob("*.json.gz")]
+    assert any(p.startswith("ad_account__analytics") for p in raw_files)
+    assert not [p for p in raw_files if p.startswith("campaigns__analytics")]

@@ -192,19 +192,24 @@ def _fetch_level(client: PinterestClient, raw: RawZone, account: str, window: Da
         params[ID_PARAMETERS[level]] = batch
     path = {"ad_account_id": account}
     response = client.fetch(ENDPOINTS[level], path, params)
+    if level == "campaign":  # checked before it is stored: a stored answer is re-used by a resumed run
+        _check_campaign_rows(response, account, window)
     _store(raw, ENDPOINTS[level], response, params, path, window,
            {"level": level, "ad_account_id": account, "attribution": attribution.label, "today": today.isoformat()})
     return response.data
 
 
+def _check_campaign_rows(response: ApiResponse, account: str, window: DateRange) -> None:
+    """Every row of a campaigns answer names its campaign (which campaigns' children are asked for depends on it)."""
+    if any(not isinstance(row, dict) or row.get("CAMPAIGN_ID") is None for row in response.data):
+        source = f" (replayed from {response.replayed_from})" if response.replayed_from else ""
+        raise ResponseShapeError(f"campaigns/analytics: a row lacks the field 'CAMPAIGN_ID' (ad account {account}, "
+                                 f"window {window}){source}")
+
+
 def _campaigns_with_rows(answers: list[list]) -> set[str]:
-    active = set()
-    for rows in answers:
-        for row in rows:
-            if not isinstance(row, dict) or row.get("CAMPAIGN_ID") is None:
-                raise ResponseShapeError("campaigns/analytics: a row lacks the field 'CAMPAIGN_ID'")
-            active.add(str(row["CAMPAIGN_ID"]))
-    return active
+    """The campaigns with any row in checked campaigns answers (`_check_campaign_rows`)."""
+    return {str(row["CAMPAIGN_ID"]) for rows in answers for row in rows}
 
 
 def extract_ads(client: PinterestClient, raw: RawZone, dimensions, requested: DateRange, today: dt.date,

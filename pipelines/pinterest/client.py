@@ -91,6 +91,7 @@ class ApiResponse:
     content: bytes
     request_id: str | None
     replayed: bool = False  # taken from the raw zone for a resumed run (pipelines/resume.py), not called
+    replayed_from: str | None = None  # the raw file a replayed answer was taken from, for errors about it
 
 
 @dataclasses.dataclass
@@ -291,7 +292,8 @@ class PinterestClient:
         if stored is None:
             return None
         self.stats.replay(spec.name)
-        return ApiResponse(json.loads(stored.body), stored.body, stored.request_id, replayed=True)
+        return ApiResponse(json.loads(stored.body), stored.body, stored.request_id, replayed=True,
+                           replayed_from=str(stored.path))
 
     def _call_until_answered(self, spec: Endpoint, url: str, query: list, body: Any) -> ApiResponse:
         """The retry loop: attempts until an answer, a typed error, the attempt limit or the call's time bound."""
