@@ -106,8 +106,9 @@ def with_value(rows: pa.Table, where: pa.ChunkedArray, value) -> pa.Table:
 
 
 def row_of(rows: pa.Table, entity_type: str, metric: str, split_field: str | None = None) -> tuple[pa.ChunkedArray, dict]:
-    """A mask selecting the first row of that entity type, metric (and split field), and that row."""
+    """A mask selecting the first row of that entity type, metric (and split field) of content type ALL, and that row."""
     candidates = pc.and_(pc.equal(rows.column("entity_type"), entity_type), pc.equal(rows.column("metric"), metric))
+    candidates = pc.and_(candidates, pc.equal(rows.column("content_type"), "ALL"))
     if split_field:
         candidates = pc.and_(candidates, pc.equal(rows.column("split_field"), split_field))
     first = pc.index(candidates, True).as_py()
@@ -233,7 +234,7 @@ def test_the_failed_blocking_check_is_recorded_with_its_sample_and_warnings_are_
     assert (failed.passed, failed.metadata["violations"].value) == (False, 1)
     assert failed.metadata["sample"].value == [{
         "date": DAY.isoformat(), "entity_type": "pin", "entity_id": row["entity_id"], "split_field": "NO_SPLIT",
-        "split_value": "ALL", "metric": "IMPRESSION", "value": -7}]
+        "split_value": "ALL", "content_type": "ALL", "metric": "IMPRESSION", "value": -7}]
     assert {name for name, e in evaluations.items() if e.passed} == {c.name for c in ORGANIC_CHECKS} - {"no_negative_counts"}
     assert not result.get_asset_materialization_events()
 
