@@ -155,16 +155,7 @@ class RawZone:
         folder = self.root / _slug(endpoint)
         if not folder.exists():
             return
-        selected = []
-        for window_dir in folder.iterdir():
-            start, _, end = window_dir.name.removeprefix("window=").partition("_")
-            try:
-                window = DateRange(dt.date.fromisoformat(start), dt.date.fromisoformat(end))
-            except ValueError:
-                continue
-            if window.start <= overlapping.end and window.end >= overlapping.start:
-                selected.extend(p for p in window_dir.glob("*.json.gz"))
-        for path in sorted(selected, key=lambda p: p.name):
+        for path in sorted(_files_overlapping(folder, overlapping), key=lambda p: p.name):
             yield self.read(path)
 
     def records_fetched_since(self, since: dt.datetime, overlapping: DateRange) -> Iterator[RawRecord]:
@@ -178,13 +169,19 @@ class RawZone:
         for endpoint_dir in self.root.iterdir():
             if not endpoint_dir.is_dir() or endpoint_dir.name.startswith("account="):
                 continue
-            for window_dir in endpoint_dir.iterdir():
-                start, _, end = window_dir.name.removeprefix("window=").partition("_")
-                try:
-                    window = DateRange(dt.date.fromisoformat(start), dt.date.fromisoformat(end))
-                except ValueError:
-                    continue
-                if window.start <= overlapping.end and window.end >= overlapping.start:
-                    selected.extend(p for p in window_dir.glob("*.json.gz") if p.name >= first_name)
+            selected.extend(p for p in _files_overlapping(endpoint_dir, overlapping) if p.name >= first_name)
         for path in sorted(selected, key=lambda p: p.name):
             yield self.read(path)
+
+
+def _files_overlapping(endpoint_dir: Path, overlapping: DateRange) -> Iterator[Path]:
+    """The answer files of one endpoint's folder whose window (`window=<start>_<end>`) overlaps the range; folders
+    not named for a window (`window=none`) are left out."""
+    for window_dir in endpoint_dir.iterdir():
+        start, _, end = window_dir.name.removeprefix("window=").partition("_")
+        try:
+            window = DateRange(dt.date.fromisoformat(start), dt.date.fromisoformat(end))
+        except ValueError:
+            continue
+        if window.start <= overlapping.end and window.end >= overlapping.start:
+            yield from window_dir.glob("*.json.gz")
