@@ -303,3 +303,31 @@ def test_hinted_429s_that_never_clear_are_a_rate_limit_saying_what_the_api_asked
     message = str(stop)
     assert "the org_read rate limit did not clear" in message and "at most 5 s" in message
     assert "did not say" not in message and "daily quota" not in message
+
+
+class ThrottledTwicePerCall:
+    """A per-minute limit met by every call: each path is refused twice with a hintless 429, then answered."""
+
+    def __init__(self) -> None:
+        self.refused = 0
+
+    def __call__(self, request: Request) -> Reply:
+        if request.of_path <= 2:
+            self.refused += 1
+            return Reply(429, RATE_LIMITED)
+        return Reply(200, {"all": {"daily_metrics": []}})
+
+
+def test_429s_met_by_every_call_of_a_long_run_are_not_charged_to_the_run_retry_budget():
+    """800 calls each meeting two hintless 429s stopped at the 500th with RetryBudgetExhausted ("the API is failing
+    persistently"): every 429 wait was charged to the run's budget of 1000 retries."""
+    time = VirtualTime()
+    calls = 6
+    window = {"start_date": TODAY - dt.timedelta(days=5), "end_date": TODAY - dt.timedelta(days=1),
+              "metric_types": ["IMPRESSION"]}
+    with HostileServer(ThrottledTwicePerCall()) as server, \
+            virtual_client(server.base_url, time, RetryPolicy(run_retry_budget=4)) as client:
+        answers = [client.get("pins/analytics", path_params={"pin_id": str(1000 + pin)}, params=window)
+                   for pin in range(calls)]
+        assert answers == [{"all": {"daily_metrics": []}}] * calls
+        assert server.total() == 3 * calls and len(time.sleeps) == 2 * calls  # 12 waits on a budget of 4

@@ -348,7 +348,8 @@ class PinterestClient:
             throttling.waited(delay)
             if failure.kind == "throttled" and failure.wait_hint is not None:
                 self.budgets.block(spec.category, capped_wait(self.config.retry, failure.wait_hint))
-            self._wait_before_retry(spec.name, attempt, delay, failure.description)
+            self._wait_before_retry(spec.name, attempt, delay, failure.description,
+                                    charged=failure.kind != "throttled")
 
     def _throttled_error(self, spec: Endpoint, error: ApiError, throttling: Throttling) -> RateLimitedError:
         """A call that gave up on 429s: a spent quota (stopping the client's later calls) when no 429 said when to
@@ -479,13 +480,19 @@ class PinterestClient:
         with self._rng_lock:
             return throttled_wait_seconds(self.config.retry, attempt, hint, self._rng)
 
-    def _wait_before_retry(self, name: str, attempt: int, delay: float, description: str) -> None:
-        with self._retry_lock:
-            if self._retries_left <= 0:
-                raise RetryBudgetExhausted(
-                    f"{name}: the run's retry budget ({self.config.retry.run_retry_budget} retries) is spent; "
-                    f"last failure: {description}. The API is failing persistently; try again later.")
-            self._retries_left -= 1
+    def _wait_before_retry(self, name: str, attempt: int, delay: float, description: str, *,
+                           charged: bool = True) -> None:
+        """Sleep `delay` before retry number `attempt`. A `charged` retry (a failure: 5xx, no answer, an unreadable
+        answer, a transient 400) spends one of the run's retry budget; a 429's is not charged: a per-minute limit
+        met on every call of a long run is no persistent failure, and each call's 429s are already bounded
+        (RetryPolicy.throttle_span_seconds, the wait cap)."""
+        if charged:
+            with self._retry_lock:
+                if self._retries_left <= 0:
+                    raise RetryBudgetExhausted(
+                        f"{name}: the run's retry budget ({self.config.retry.run_retry_budget} retries) is spent; "
+                        f"last failure: {description}. The API is failing persistently; try again later.")
+                self._retries_left -= 1
         log.warning("%s: %s; retry %d in %.1f s", name, description, attempt, delay)
         self.stats.add(retries=1, retry_wait_seconds=delay)
         self._sleep(delay)

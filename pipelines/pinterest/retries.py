@@ -29,7 +29,7 @@ class RetryPolicy:
     """Retry limits and backoff. Every wait honours the server's hint, else backs off exponentially."""
 
     max_attempts: int = 8  # per request, the first attempt included
-    run_retry_budget: int = 1000  # retries per run, all requests together
+    run_retry_budget: int = 1000  # retries of failures per run, all requests together (429s are not counted)
     backoff_base_seconds: float = 1.0
     backoff_max_seconds: float = 60.0
     # The longest wait a server's hint (Retry-After, X-RateLimit-Reset) may impose; a rate limit asking for
