@@ -14,7 +14,7 @@ import requests
 
 from pipelines.planning import DateRange
 from pipelines.raw_zone import RawZone
-from pipelines.resume import MAX_REPLAY_AGE, QuotaStop, Resumption, record_stop, replay_index
+from pipelines.resume import MAX_REPLAY_AGE, QuotaStop, Resumption, record_stops, replay_index, stop_path
 from tests.client_support import make_client, server_stats
 from tests.conftest import TODAY
 from tests.hostile_server_support import HostileServer
@@ -48,7 +48,7 @@ def test_a_request_identical_to_one_the_stopped_run_stored_is_answered_from_the_
     with make_client(sandbox) as client:
         stored = store_answer(client, raw, ORGANIC)
     with make_client(sandbox) as resumed:
-        resumed.use_replay(replay_index(raw, stopped_before(), RANGE, now()))
+        resumed.use_replay(replay_index(raw, [stopped_before()], RANGE, now()))
         response = resumed.fetch("user_account/analytics", params=dict(reversed(ORGANIC.items())))  # same request
     assert response.replayed and response.content == stored
     snapshot = resumed.stats.snapshot()
@@ -62,7 +62,7 @@ def test_a_request_differing_in_one_parameter_is_called(make_sandbox, tmp_path):
     with make_client(server) as client:
         store_answer(client, raw, ORGANIC)
     with make_client(server) as resumed:
-        resumed.use_replay(replay_index(raw, stopped_before(), RANGE, now()))
+        resumed.use_replay(replay_index(raw, [stopped_before()], RANGE, now()))
         assert not resumed.fetch("user_account/analytics", params=PAID).replayed
     assert server_stats(server)["requests"] == {"user_account/analytics": 2}
 
@@ -73,14 +73,14 @@ def test_answers_fetched_before_the_stopped_run_started_are_not_re_used(sandbox,
     with make_client(sandbox) as client:
         store_answer(client, raw, ORGANIC)
     later = QuotaStop("organic_raw", "default", RANGE, now() + dt.timedelta(seconds=1), "")
-    assert len(replay_index(raw, later, RANGE, now())) == 0
+    assert len(replay_index(raw, [later], RANGE, now())) == 0
 
 
 def test_without_a_recorded_stop_nothing_is_re_used(sandbox, tmp_path):
     raw = RawZone(tmp_path / "raw")
     with make_client(sandbox) as client:
         store_answer(client, raw, ORGANIC)
-    assert len(replay_index(raw, None, RANGE, now())) == 0
+    assert len(replay_index(raw, [], RANGE, now())) == 0
 
 
 def test_answers_older_than_48_hours_are_not_re_used(sandbox, tmp_path):
@@ -88,8 +88,8 @@ def test_answers_older_than_48_hours_are_not_re_used(sandbox, tmp_path):
     raw = RawZone(tmp_path / "raw")
     with make_client(sandbox) as client:
         store_answer(client, raw, ORGANIC)
-    assert len(replay_index(raw, stopped_before(), RANGE, now() + MAX_REPLAY_AGE - dt.timedelta(minutes=1))) == 1
-    assert len(replay_index(raw, stopped_before(), RANGE, now() + MAX_REPLAY_AGE + dt.timedelta(minutes=1))) == 0
+    assert len(replay_index(raw, [stopped_before()], RANGE, now() + MAX_REPLAY_AGE - dt.timedelta(minutes=1))) == 1
+    assert len(replay_index(raw, [stopped_before()], RANGE, now() + MAX_REPLAY_AGE + dt.timedelta(minutes=1))) == 0
 
 
 def test_a_stop_of_a_range_that_does_not_overlap_re_uses_nothing(sandbox, tmp_path):
@@ -97,7 +97,7 @@ def test_a_stop_of_a_range_that_does_not_overlap_re_uses_nothing(sandbox, tmp_pa
     with make_client(sandbox) as client:
         store_answer(client, raw, ORGANIC)
     elsewhere = DateRange(START - dt.timedelta(days=60), START - dt.timedelta(days=31))
-    assert len(replay_index(raw, stopped_before(), elsewhere, now())) == 0
+    assert len(replay_index(raw, [stopped_before()], elsewhere, now())) == 0
 
 
 def test_a_second_stop_keeps_the_first_stops_start_so_a_third_run_re_uses_both(tmp_path):
@@ -106,13 +106,13 @@ def test_a_second_stop_keeps_the_first_stops_start_so_a_third_run_re_uses_both(t
     resume.stopped("default", first, "Run again after ...")
     resume.stopped("default", now(), "Run again after ...")
     record = json.loads((tmp_path / "resume" / "organic_raw" / "default.json").read_text())
-    assert dt.datetime.fromisoformat(record["since"]) == first
+    assert [dt.datetime.fromisoformat(stop["since"]) for stop in record["stops"]] == [first]
     resume.completed("default")
     assert not (tmp_path / "resume" / "organic_raw" / "default.json").exists()
 
 
 def test_an_unreadable_record_re_uses_nothing(tmp_path):
-    path = record_stop(tmp_path, stopped_before())
+    path = record_stops(tmp_path, "organic_raw", "default", [stopped_before()])
     path.write_text("{not json")
     assert len(Resumption(tmp_path, "organic_raw", RANGE, only="organic").index("default", RawZone(tmp_path / "raw"))) == 0
 
@@ -165,6 +165,55 @@ def test_a_completed_run_of_a_shorter_range_keeps_the_record_of_the_stopped_back
     assert (tmp_path / "resume" / "organic_raw" / "default.json").exists()
     Resumption(tmp_path, "organic_raw", RANGE, only="organic").completed("default")
     assert not (tmp_path / "resume" / "organic_raw" / "default.json").exists()
+
+
+def stopped_ranges(home) -> list[tuple[str, str]]:
+    record = json.loads(stop_path(home, "organic_raw", "default").read_text())
+    return [(stop["start"], stop["end"]) for stop in record["stops"]]
+
+
+def test_a_shorter_run_that_stopped_too_and_then_completed_keeps_the_stopped_backfills_record(sandbox, tmp_path):
+    """The daily schedule's 33-day run met the quota after the 89-day backfill had: its record replaced the
+    backfill's, and its completion the next morning removed it (the backfill's resume re-used nothing)."""
+    raw = RawZone(tmp_path / "raw")
+    with make_client(sandbox) as client:
+        store_answer(client, raw, ORGANIC)
+    backfill, schedule = DateRange(END - dt.timedelta(days=88), END), DateRange(END - dt.timedelta(days=32), END)
+    Resumption(tmp_path, "organic_raw", backfill, only="organic").stopped("default", now() - dt.timedelta(hours=3), "q")
+    Resumption(tmp_path, "organic_raw", schedule, only="organic").stopped("default", now(), "q")
+    assert stopped_ranges(tmp_path) == [(str(backfill.start), str(END)), (str(schedule.start), str(END))]
+    Resumption(tmp_path, "organic_raw", schedule, only="organic").completed("default")
+    assert stopped_ranges(tmp_path) == [(str(backfill.start), str(END))]
+    assert len(Resumption(tmp_path, "organic_raw", backfill, only="organic").index("default", raw)) == 1
+
+
+def test_a_stop_of_a_range_apart_keeps_the_first_stop_whose_resume_re_uses_its_answers(sandbox, tmp_path):
+    """The second stop's record named only its own range: the first range's resume fetched everything again."""
+    raw = RawZone(tmp_path / "raw")
+    with make_client(sandbox) as client:
+        store_answer(client, raw, ORGANIC)
+    elsewhere = DateRange(START - dt.timedelta(days=60), START - dt.timedelta(days=31))
+    Resumption(tmp_path, "organic_raw", RANGE, only="organic").stopped("default", now() - dt.timedelta(minutes=1), "q")
+    Resumption(tmp_path, "organic_raw", elsewhere, only="organic").stopped("default", now(), "q")
+    Resumption(tmp_path, "organic_raw", elsewhere, only="organic").completed("default")
+    assert stopped_ranges(tmp_path) == [(str(START), str(END))]
+    assert len(Resumption(tmp_path, "organic_raw", RANGE, only="organic").index("default", raw)) == 1
+
+
+def test_a_record_of_a_single_stop_is_read_as_that_stop(sandbox, tmp_path):
+    """Records written before stops were kept per range hold one stop's fields at the top level."""
+    raw = RawZone(tmp_path / "raw")
+    with make_client(sandbox) as client:
+        store_answer(client, raw, ORGANIC)
+    path = stop_path(tmp_path, "organic_raw", "default")
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"start": str(START), "end": str(END), "reset": "q", "planned_on": str(TODAY),
+                                "since": (now() - dt.timedelta(minutes=1)).isoformat(), "settings": ""}))
+    resume = Resumption(tmp_path, "organic_raw", RANGE, only="organic")
+    assert len(resume.index("default", raw)) == 1
+    assert resume.planning_day("default", TODAY + dt.timedelta(days=1)) == TODAY
+    resume.completed("default")
+    assert not path.exists()
 
 
 def test_a_completed_run_with_other_settings_keeps_the_record_and_re_uses_nothing(sandbox, tmp_path):
