@@ -27,6 +27,7 @@ from pipelines.organic.source import ORGANIC
 from pipelines.pinterest.errors import InvalidRequestError
 from pipelines.planning import DateRange
 from pipelines.raw_zone import RawZone
+from pipelines.resume import QuotaStop, replay_index
 from pipelines.transform import normalize_range
 from tests.client_support import make_client, server_stats
 from tests.conftest import TODAY
@@ -600,16 +601,38 @@ def test_bulk_access_revoked_during_the_run_stops_the_bisection_and_asks_each_ot
     assert not summary.bulk_available and summary.skipped_pins == []
 
 
+def refuse_every_pin_analytics_call(path):
+    """Access lost: every pin analytics call (bulk or single) is refused."""
+    pin_analytics = "/pins" in path and urllib.parse.urlsplit(path).path.endswith("/analytics")
+    return (403, {"code": 403, "message": "Not authorized to access board or Pin."}) if pin_analytics else None
+
+
 def test_no_pin_answered_and_pins_refused_alone_stop_the_run_after_three(make_sandbox, tmp_path):
     server = make_sandbox(pins=20)
-    refs = pin_refs(server)
-
-    def refuse_all(path):
-        pin_analytics = "/pins" in path and urllib.parse.urlsplit(path).path.endswith("/analytics")
-        return (403, {"code": 403, "message": "Not authorized to access board or Pin."}) if pin_analytics else None
-
     with pytest.raises(PinAnalyticsAccessLostError, match="no pin analytics call has answered in this run"):
-        extract_through_proxy(server, tmp_path, refs, refuse=refuse_all)
+        extract_through_proxy(server, tmp_path, pin_refs(server), refuse=refuse_every_pin_analytics_call)
+
+
+def test_answers_a_resumed_run_replays_prove_no_access_so_lost_access_stops_it_after_three_refused_pins(
+        make_sandbox, tmp_path):
+    """Replayed answers set the pin asked again to check access, and that check was answered from the raw zone
+    too: a resumed run whose access was revoked asked every pin it had not stored (and ended as a success)."""
+    server = make_sandbox(pins=20, bulk_pin_analytics=False)
+    refs = pin_refs(server)
+    raw = RawZone(tmp_path / "raw")
+    stop = QuotaStop("organic_raw", "default", WINDOW, dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=1), "q")
+    with make_client(server) as client:  # the stopped run: the first 12 pins answered, alone
+        extract_organic(client, raw, plan_organic(WINDOW, TODAY, refs[:12], ()), server.state.world.user_id)
+    with MutatingProxy(server.root_url, lambda path, body: None, refuse=refuse_every_pin_analytics_call) as proxy, \
+            make_client(server, base_url=proxy.base_url) as resumed, \
+            pytest.raises(PinAnalyticsAccessLostError, match="no pin analytics call has answered in this run"):
+        resumed.use_replay(replay_index(raw, [stop], WINDOW, dt.datetime.now(dt.timezone.utc)))
+        extract_organic(resumed, raw, plan_organic(WINDOW, TODAY, refs, ()), server.state.world.user_id)
+    paths = [urllib.parse.urlsplit(path).path for path in proxy.requests if path.startswith("/v5/pins")]
+    # Standard pins go first: those stored are replayed, the batch and two one-pin bulk calls are refused, then
+    # three pins refused alone stop the run (not every pin left asked, each refused).
+    assert resumed.stats.snapshot()["replayed_by_endpoint"]["pins/analytics"] == sum(not p.is_video for p in refs[:12])
+    assert (sum(path == "/v5/pins/analytics" for path in paths), len(paths)) == (3, 3 + 3)
 
 
 def test_a_limit_on_pins_per_bulk_call_is_learned_once_and_blames_no_pin(make_sandbox, tmp_path):

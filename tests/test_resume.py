@@ -67,6 +67,18 @@ def test_a_request_differing_in_one_parameter_is_called(make_sandbox, tmp_path):
     assert server_stats(server)["requests"] == {"user_account/analytics": 2}
 
 
+def test_a_call_asked_without_replay_is_sent_even_when_a_stored_answer_matches(make_sandbox, tmp_path):
+    """An access check must hear the API now, not a stopped run's answer."""
+    server = make_sandbox()
+    raw = RawZone(tmp_path / "raw")
+    with make_client(server) as client:
+        store_answer(client, raw, ORGANIC)
+    with make_client(server) as resumed:
+        resumed.use_replay(replay_index(raw, [stopped_before()], RANGE, now()))
+        assert not resumed.fetch("user_account/analytics", params=ORGANIC, replay=False).replayed
+    assert server_stats(server)["requests"] == {"user_account/analytics": 2}
+
+
 def test_answers_fetched_before_the_stopped_run_started_are_not_re_used(sandbox, tmp_path):
     """An ordinary earlier run's answers are not a stopped run's: only what was fetched since the stop's start counts."""
     raw = RawZone(tmp_path / "raw")

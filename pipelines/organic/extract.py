@@ -130,7 +130,8 @@ class ExtractSummary:
 
     files: int = 0
     bulk_available: bool = True
-    # A bulk call answered in this run: the endpoint is available to the app, so later refusals are about pins.
+    # A bulk call the API answered in this run (a resumed run's replayed answer is none): the endpoint is available
+    # to the app, so later refusals are about pins.
     bulk_proven: bool = False
     pins_missing_from_bulk: int = 0
     skipped_pins: list[PinNote] = dataclasses.field(default_factory=list)
@@ -265,6 +266,7 @@ class _PinCalls:
         self._lost: PinAnalyticsAccessLostError | None = None
 
     def answered(self, pins: Sequence[PinRef]) -> None:
+        """Pins the API answered now (never a resumed run's replayed answer: it says nothing of today's access)."""
         with self._lock:
             self._refused_alone.clear()
             self._witness = self._witness or pins[0]
@@ -286,7 +288,7 @@ class _PinCalls:
             if len(self._refused_alone) != REFUSED_ALONE_BEFORE_ACCESS_CHECK:
                 return
             refused, witness = list(self._refused_alone), self._witness
-        checked = _single_pin(self, window, witness, retype=False, check_access=False) if witness else None
+        checked = _single_pin(self, window, witness, retype=False, access_check=True) if witness else None
         if checked is not None and not checked.skipped:
             with self._lock:
                 self._refused_alone.clear()
@@ -318,14 +320,14 @@ def _extract_pin_analytics(calls: _PinCalls, window: DateRange, batches: Sequenc
     goes by one call per pin. One answered, the endpoint is proven and the refusal was about pins of the batch: the
     rest of the batch is bisected (`_bulk_bisected`). Once proven, the remaining batches run on the thread pool and
     a refused one is bisected the same way. Pins refused alone one after the other stop the run once a pin it had
-    answered is refused too (`_PinCalls.refused_alone`)."""
+    answered is refused too (`_PinCalls.refused_alone`). Only the API's answers of this run prove the endpoint or
+    access: a resumed run's replayed answers do not."""
     summary = calls.summary
     pending = list(batches)
     while pending and summary.bulk_available and not summary.bulk_proven:
         batch = pending.pop(0)
         try:
             summary.add(_bulk_batch(calls, window, batch))
-            summary.bulk_proven = True
         except ApiError as error:
             if bulk_refusal(error) is None:
                 raise
@@ -342,8 +344,8 @@ def _extract_pin_analytics(calls: _PinCalls, window: DateRange, batches: Sequenc
 def _diagnose_refused_batch(calls: _PinCalls, window: DateRange, batch: Sequence[PinRef],
                             refusal: ApiError) -> PinsOutcome:
     """A batch refused before any bulk call answered in this run. Its pins are asked alone, in order; for each that
-    answers, a bulk call asks for that pin only. One answered: the endpoint is proven (summary.bulk_proven), the
-    refusal was about pins of the batch, and the batch's pins not asked yet are bisected (`_bulk_bisected`). Refused
+    answers, a bulk call asks for that pin only. One answered: the refusal was about pins of the batch (and the
+    endpoint is proven, summary.bulk_proven, unless the answer was a resumed run's replayed one), and the batch's pins not asked yet are bisected (`_bulk_bisected`). Refused
     for UNAVAILABLE_AFTER_REFUSED_PINS pins the API serves alone: the endpoint is taken to be unavailable to this app
     (summary.bulk_available false) and the batch's other pins are asked alone. Pins refused alone are skipped and
     reported; if the batch runs out first, the next batch tries the bulk endpoint again."""
@@ -364,7 +366,6 @@ def _diagnose_refused_batch(calls: _PinCalls, window: DateRange, batch: Sequence
                 continue
             _take_bulk_unavailable(calls, f"a batch of {len(batch)} pins ({refusal})", refused_pins, error)
             return outcome + _pins_alone(calls, window, rest)
-        calls.summary.bulk_proven = True
         log.warning("multi_pins/analytics refused a batch of %d pins (%s) and answered a call for pin %s alone: the "
                     "refusal is about pins of that batch; bisecting its %d pins not asked yet", len(batch), refusal,
                     shown_value(pin.pin_id), len(rest))
@@ -455,7 +456,9 @@ def _bulk_batch(calls: _PinCalls, window: DateRange, batch: Sequence[PinRef]) ->
     params = {"start_date": window.start, "end_date": window.end, "pin_ids": [p.pin_id for p in batch],
               "metric_types": list(batch[0].metric_types)}
     response = calls.client.fetch("multi_pins/analytics", params=params)
-    calls.answered(batch)
+    if not response.replayed:  # a stored answer of a stopped run proves neither the endpoint nor access today
+        calls.answered(batch)
+        calls.summary.bulk_proven = True
     _store(calls.raw, "multi_pins/analytics", response, params, window)
     answered = response.data if isinstance(response.data, dict) else {}
     outcome, missing, unusable, retyped = PinsOutcome(files=1), [], [], []
@@ -484,26 +487,29 @@ def _pins_alone(calls: _PinCalls, window: DateRange, pins: Sequence[PinRef], ret
 
 
 def _single_pin(calls: _PinCalls, window: DateRange, pin: PinRef, retype: bool = True,
-                check_access: bool = True) -> PinsOutcome:
+                access_check: bool = False) -> PinsOutcome:
     """One pin's analytics with its type's metric set. A pin the API refuses (403, 404, 401 code 7: private,
-    deleted or not the account's) is skipped with a warning and reported (`check_access`: counted towards the
-    refusals in a row that stop the run, `_PinCalls.refused_alone`); any other error fails the run. An answer
+    deleted or not the account's) is skipped with a warning and reported (counted towards the refusals in a row
+    that stop the run, `_PinCalls.refused_alone`, unless the call is that check's own: `access_check`, which always
+    asks the API, never a resumed run's stored answer); any other error fails the run. An answer
     that cannot be read or holds no day of the window leaves the pin without analytics (reported); one with the
     other type's metrics is asked again with that type's set when `retype` (once: the second answer stays)."""
     calls.check_not_lost()
     params = {"start_date": window.start, "end_date": window.end, "metric_types": list(pin.metric_types)}
     try:
-        response = calls.client.fetch("pins/analytics", path_params={"pin_id": pin.pin_id}, params=params)
+        response = calls.client.fetch("pins/analytics", path_params={"pin_id": pin.pin_id}, params=params,
+                                      replay=not access_check)
     except (ForbiddenError, NotFoundError, AuthError) as error:
         if isinstance(error, AuthError) and error.code != 7:
             raise
         response, reason = None, f"HTTP {error.status}, Pinterest code {error.code}: {error.api_message}"
     if response is None:
         log.warning("pin %s: the API refused its analytics for %s (%s); skipped", shown_value(pin.pin_id), window, reason)
-        if check_access:
+        if not access_check:
             calls.refused_alone(pin, window, reason)
         return PinsOutcome(skipped=(PinNote(pin.pin_id, window, reason),))
-    calls.answered([pin])
+    if not response.replayed:
+        calls.answered([pin])
     _store(calls.raw, "pins/analytics", response, params, window, path_params={"pin_id": pin.pin_id})
     check = check_pin_answer(response.data, pin, window)
     if check.problem is not None:

@@ -161,12 +161,15 @@ class PinterestClient:
         return self.fetch(name, path_params, params).data
 
     def fetch(self, name: str, path_params: Mapping[str, str] | None = None,
-              params: Mapping[str, Any] | None = None, *, list_encoding: str = COMMA) -> ApiResponse:
+              params: Mapping[str, Any] | None = None, *, list_encoding: str = COMMA,
+              replay: bool = True) -> ApiResponse:
         """One call of a GET endpoint; returns the parsed body with its exact bytes and request id.
         `list_encoding` says how list parameters travel: "comma" (`pin_ids=1,2`, the default, what Pinterest's
         SDK sends) or "repeated" (`pin_ids=1&pin_ids=2`, the official description's default style; only
-        for comparing the two, as `pinterest-etl probe` does: a server may keep one value per key)."""
-        return self._call(endpoint(name), path_params or {}, params or {}, None, list_encoding)
+        for comparing the two, as `pinterest-etl probe` does: a server may keep one value per key).
+        `replay=False` always asks the API, even for a request a resumed run stored (`use_replay`): for a call
+        whose point is what the API answers now (an access check)."""
+        return self._call(endpoint(name), path_params or {}, params or {}, None, list_encoding, replay)
 
     def post(self, name: str, path_params: Mapping[str, str] | None = None, body: Any = None) -> Any:
         """One call of a POST endpoint with a JSON body."""
@@ -270,11 +273,11 @@ class PinterestClient:
         return f"{self.base_url}{path}"
 
     def _call(self, spec: Endpoint, path_params: Mapping[str, str], params: Mapping[str, Any], body: Any,
-              list_encoding: str = COMMA) -> ApiResponse:
+              list_encoding: str = COMMA, replay: bool = True) -> ApiResponse:
         query = encode_query(params, list_encoding)
         validate_request(spec, params, self.config.today())
         url = self._url(spec, path_params)
-        replayed = self._replayed(spec, path_params, query)
+        replayed = self._replayed(spec, path_params, query) if replay else None
         if replayed is not None:
             return replayed
         try:
