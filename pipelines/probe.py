@@ -7,6 +7,7 @@ to a `Check` saying what the project assumes, what the API answered and whether 
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
 import datetime as dt
@@ -42,10 +43,10 @@ from pipelines.pinterest.retries import RetryPolicy
 from pipelines.pinterest.transport import DeadlineAdapter
 
 CALL_LIMIT = 20
-# The longest path through the probe's steps (bulk pin analytics refused: its fallback and the campaign-list
-# comparison), one refresh of the token (the token call and the call it repeats), and the retries left for
+# The longest path through the probe's steps (bulk pin analytics refused: its fallback, the campaign-list
+# comparison and the comma-joined campaign analytics call), one refresh of the token (the token call and the call it repeats), and the retries left for
 # 429s and 5xx: together never more than CALL_LIMIT.
-MOST_PLANNED_CALLS = 16
+MOST_PLANNED_CALLS = 17
 REFRESH_CALLS = 2
 RETRY_BUDGET = CALL_LIMIT - MOST_PLANNED_CALLS - REFRESH_CALLS
 # A request may cost an attempt, its one retry and one token refresh with its own retry: none starts without
@@ -65,8 +66,14 @@ PIPELINE_SCOPES = {"user_accounts:read": "user_account/get", "boards:read": "boa
                    "pins:read": "pins/list", "ads:read": "ad_accounts/list"}
 SECRET_SCOPES = ("boards:read_secret", "pins:read_secret")
 CONTENT_TYPES = ("ALL", "ORGANIC", "PAID")
-# Pins compared between the two list encodings, and campaigns when the bulk endpoint is refused.
+# Pins compared between the two list encodings, and campaigns (their list when the bulk endpoint is refused,
+# and always their analytics: the ads analytics family takes comma-joined ids too).
 COMPARED_IDS = 5
+QUOTA_CODE = 8  # Pinterest's code of a 429 past a rate limit; without a short wait hint, most likely a daily quota
+LIKELY_QUOTA = "most likely the app's daily quota is spent (trial apps: 1,000 calls a day)"
+# The ads columns that measure paid delivery, most direct first: evidence that user-account ALL totals hold paid
+# activity.
+PAID_DELIVERY_COLUMNS = ("PAID_IMPRESSION", "TOTAL_IMPRESSION", "IMPRESSION_1")
 # Short windows of settled days: organic days are PROCESSING or ESTIMATE for a few days.
 WINDOW_DAYS = 7
 WINDOW_END_DAYS_BACK = 4
@@ -127,7 +134,8 @@ class Outcome:
             return f"not asked: {self.not_sent}"
         error = self.error
         if isinstance(error, RateLimitedError):
-            return f"rate limited (HTTP 429 code {error.code}); the probe does not wait for long rate limits"
+            quota = f": {LIKELY_QUOTA}" if error.code == QUOTA_CODE else ""
+            return f"rate limited (HTTP 429 code {error.code}{quota}); the probe does not wait for long rate limits"
         if isinstance(error, ApiError):
             return f"HTTP {error.status} code {error.code}: {error.api_message}"
         if isinstance(error, RetryBudgetExhausted):
@@ -167,6 +175,7 @@ class ProbeReport:
     checks: tuple[Check, ...]
     source: str
     stopped: str | None = None  # why the probe ended before its last step (a refused token, no answer)
+    quota_refused: tuple[str, ...] = ()  # the endpoints answered HTTP 429 code 8 (QUOTA_CODE), in order
 
     @property
     def broken(self) -> list[Check]:
@@ -176,7 +185,8 @@ class ProbeReport:
         return {"api_base_url": self.base_url, "probed_at": self.probed_at.isoformat(timespec="seconds"),
                 "credentials": self.source, "calls": self.calls, "call_limit": CALL_LIMIT,
                 "calls_by_endpoint": dict(self.calls_by_endpoint), "holds": not self.broken,
-                "stopped": self.stopped, "checks": [check.as_json() for check in self.checks]}
+                "stopped": self.stopped, "quota_refused": list(self.quota_refused),
+                "checks": [check.as_json() for check in self.checks]}
 
 
 # ------------------------------------------------------------------------------------------------- checks
@@ -267,11 +277,38 @@ def ad_accounts_check(listing: Outcome, allow: frozenset[str] | None) -> Check:
 
 
 def answered_ids(endpoint_name: str, data: Any) -> set[str]:
-    """The ids an answer holds: a bulk pin answer's keys, a list's item ids."""
+    """The ids an answer holds: a bulk pin answer's keys, a campaign analytics answer's CAMPAIGN_IDs, a list's item
+    ids."""
     if endpoint_name == "multi_pins/analytics":
         return {str(key) for key in data} if isinstance(data, Mapping) else set()
+    if endpoint_name == "campaigns/analytics":
+        rows = data if isinstance(data, list) else ()
+        return {str(row.get("CAMPAIGN_ID")) for row in rows if isinstance(row, Mapping)}
     items = data.get("items") if isinstance(data, Mapping) else None
     return {str(item.get("id")) for item in items or () if isinstance(item, Mapping)}
+
+
+@dataclasses.dataclass(frozen=True)
+class IdComparison:
+    """One endpoint asked for the same ids comma-joined (what the pipeline sends) and, when it was asked, as
+    repeated keys. `every_id_answers`: the answer holds every id asked for (a list, bulk pin analytics); analytics
+    rows hold only the ids with delivery in the window."""
+
+    requested: tuple[str, ...]
+    comma: Outcome
+    repeated: Outcome | None = None
+    every_id_answers: bool = True
+
+    @property
+    def endpoint(self) -> str:
+        return self.comma.endpoint
+
+
+_STATUS_RANK = {FAILED: 3, WARNING: 2, UNKNOWN: 1, OK: 0}
+
+
+def _worst(statuses: Sequence[str]) -> str:
+    return max(statuses, key=_STATUS_RANK.__getitem__)
 
 
 def _comparison(requested: Sequence[str], outcome: Outcome) -> tuple[str, set[str] | None]:
@@ -285,43 +322,115 @@ def _comparison(requested: Sequence[str], outcome: Outcome) -> tuple[str, set[st
     return f"answered all {len(requested)} ids", got
 
 
-def encoding_checks(requested: Sequence[str], comma: Outcome | None, repeated: Outcome | None,
-                    unknown_reason: str) -> tuple[Check, Check]:
-    """Both id-list encodings against one endpoint: comma-joined (what the pipeline sends; it depends on it)
-    and repeated keys (the description's style; reported, never a failure)."""
-    comma_assumption = ("an id list sent comma-joined (pin_ids=1,2,3, as Pinterest's SDK sends it) is answered "
-                        "for every id: the pipeline sends every list that way")
+def _refusal(outcome: Outcome) -> bool:
+    """Refused for the request itself (not a 429, a 5xx or no answer, which say nothing about an encoding)."""
+    return isinstance(outcome.error, (InvalidRequestError, ForbiddenError, NotFoundError, AuthError))
+
+
+def comma_verdict(comparison: IdComparison) -> tuple[str, str]:
+    """(status, observation) of the comma-joined form on one endpoint."""
+    requested, comma, repeated = comparison.requested, comparison.comma, comparison.repeated
+    text, got = _comparison(requested, comma)
+    repeated_ids = answered_ids(repeated.endpoint, repeated.data) if repeated is not None and repeated.ok else None
+    where = f"{len(requested)} ids on {comparison.endpoint}"
+    if got is None:
+        if repeated_ids is not None and isinstance(comma.error, InvalidRequestError):
+            return FAILED, (f"{where}: the comma-joined encoding is refused on {comparison.endpoint} ({comma.failure()}), "
+                            "while the same ids as repeated keys are answered")
+        return (FAILED if _refusal(comma) else UNKNOWN), f"{where}: {text}"
+    missing = [i for i in requested if i not in got]
+    if not missing:
+        return OK, f"{where}: {text}"
+    if comparison.every_id_answers or (repeated_ids is not None and set(missing) & repeated_ids):
+        return FAILED, f"{where}: {text}: the comma-joined list is read in part"
+    if got:
+        return OK, (f"{where}: rows for {len(requested) - len(missing)} of {len(requested)} ids (a campaign without "
+                    "delivery in the window has none)")
+    return WARNING, (f"{where}: no rows for any of them: none delivered in the window, or the server did not read the "
+                     "comma-joined list")
+
+
+def repeated_verdict(comparison: IdComparison) -> tuple[str, str]:
+    """(status, observation) of the repeated-key form on one endpoint: informational, never a failure."""
+    requested, comma, repeated = comparison.requested, comparison.comma, comparison.repeated
+    _, comma_ids = _comparison(requested, comma)
+    repeated_text, repeated_ids = _comparison(requested, repeated)
+    where = f"{len(requested)} ids on {comparison.endpoint}"
+    if repeated_ids is not None and comma_ids is not None and repeated_ids == comma_ids:
+        return OK, f"{where}: {repeated_text}, the same as comma-joined"
+    if repeated_ids is None:
+        return WARNING, f"{where}: {repeated_text}; harmless: the pipeline sends ids comma-joined"
+    return WARNING, (f"{where}: {repeated_text}: a server that reads one value per key; harmless: the pipeline "
+                     "sends ids comma-joined")
+
+
+def encoding_checks(comparisons: Sequence[IdComparison], unknown_reason: str) -> tuple[Check, Check]:
+    """Both id-list encodings: comma-joined (what the pipeline sends on every endpoint; it depends on it: FAILED
+    naming the endpoint when it is refused or loses ids) and repeated keys (the description's style; reported,
+    never a failure)."""
+    comma_assumption = ("an id list sent comma-joined (pin_ids=1,2,3, campaign_ids=1,2, as Pinterest's SDK sends it) "
+                        "is answered for every id, on bulk pin analytics (or a list) and on the ads analytics "
+                        "endpoints: the pipeline sends every list that way")
     repeated_assumption = ("an id list sent as repeated keys (pin_ids=1&pin_ids=2) gets the same answer; "
                            "informational: the pipeline does not send it")
-    if comma is None or len(requested) < 2:
-        reason = unknown_reason if comma is None else f"fewer than 2 ids to compare ({unknown_reason})"
-        return (_check("comma_joined_ids", comma_assumption, reason, UNKNOWN, [], True),
-                _check("repeated_key_ids", repeated_assumption, reason, UNKNOWN, [], False))
-    endpoints = [comma.endpoint]
-    comma_text, comma_ids = _comparison(requested, comma)
-    comma_status = OK if comma_ids is not None and set(requested) <= comma_ids else FAILED
-    if comma_ids is None and not isinstance(comma.error, (InvalidRequestError, ForbiddenError, NotFoundError, AuthError)):
-        comma_status = UNKNOWN  # a 429, a 5xx, no answer: says nothing about the encoding
-    comma_check = _check("comma_joined_ids", comma_assumption, f"{len(requested)} ids on {comma.endpoint}: {comma_text}",
-                         comma_status, endpoints, True)
-    if repeated is None:
-        return comma_check, _check("repeated_key_ids", repeated_assumption, "not compared: the comma-joined call failed",
-                                   UNKNOWN, endpoints, False)
-    repeated_text, repeated_ids = _comparison(requested, repeated)
-    same = repeated_ids is not None and comma_ids is not None and repeated_ids == comma_ids
-    if same:
-        observed, status = f"{repeated_text}, the same as comma-joined", OK
-    elif repeated_ids is None:
-        observed, status = f"{repeated_text}; harmless: the pipeline sends ids comma-joined", WARNING
-    else:
-        observed, status = (f"{repeated_text}: a server that reads one value per key; harmless: the pipeline "
-                            "sends ids comma-joined"), WARNING
-    return comma_check, _check("repeated_key_ids", repeated_assumption, observed, status, endpoints, False)
+    compared = [c for c in comparisons if len(c.requested) >= 2]
+    if not compared:
+        return (_check("comma_joined_ids", comma_assumption, unknown_reason, UNKNOWN, [], True),
+                _check("repeated_key_ids", repeated_assumption, unknown_reason, UNKNOWN, [], False))
+    comma = [comma_verdict(c) for c in compared]
+    comma_check = _check("comma_joined_ids", comma_assumption, "; ".join(text for _, text in comma),
+                         _worst([status for status, _ in comma]), [c.endpoint for c in compared], True)
+    with_repeated = [c for c in compared if c.repeated is not None]
+    if not with_repeated:
+        return comma_check, _check("repeated_key_ids", repeated_assumption, "not compared: the comma-joined call "
+                                   "failed", UNKNOWN, [c.endpoint for c in compared], False)
+    repeated = [repeated_verdict(c) for c in with_repeated]
+    return comma_check, _check("repeated_key_ids", repeated_assumption, "; ".join(text for _, text in repeated),
+                               _worst([status for status, _ in repeated]), [c.endpoint for c in with_repeated], False)
 
 
-def bulk_check(bulk: Outcome | None, pin_count: int | None, unknown_reason: str) -> Check:
+@dataclasses.dataclass(frozen=True)
+class PinTypes:
+    """The account's pins by type, as the pins listing shows them: `complete` when the listing had no further
+    page, else the totals scaled from the listed pins' shares to `user_account/get`'s pin_count."""
+
+    standard: int
+    video: int
+    complete: bool
+
+    @property
+    def pins(self) -> int:
+        return self.standard + self.video
+
+    @property
+    def bulk_calls(self) -> int:
+        """One bulk call per MAX_PIN_IDS pins of one type: the pipeline batches standard and video pins apart."""
+        from pipelines.pinterest.endpoints import MAX_PIN_IDS
+
+        return -(-self.standard // MAX_PIN_IDS) + -(-self.video // MAX_PIN_IDS)
+
+
+def pin_types(listing: Outcome, pin_count: int | None) -> PinTypes | None:
+    """The account's standard and video pins from the first page of pins/list (None without it)."""
+    from pipelines.organic.dimensions import normalize_pins
+
+    if not listing.ok or not isinstance(listing.data, Mapping):
+        return None
+    table = normalize_pins(list(listing.data.get("items") or ()), dt.datetime.now(dt.timezone.utc))
+    video = sum(bool(v) for v in table.column("is_video").to_pylist())
+    standard = table.num_rows - video
+    if not listing.data.get("bookmark"):
+        return PinTypes(standard, video, True)
+    if pin_count is None or not table.num_rows or pin_count <= table.num_rows:
+        return PinTypes(standard, video, False)
+    scaled_video = round(pin_count * video / table.num_rows)
+    return PinTypes(pin_count - scaled_video, scaled_video, False)
+
+
+def bulk_check(bulk: Outcome | None, repeated: Outcome | None, types: PinTypes | None, unknown_reason: str) -> Check:
     """GET /pins/analytics is open to this app; if not, the pipeline calls once per pin (a warning). The
-    refusals are those the pipeline treats so (`organic.extract.bulk_refusal`)."""
+    refusals are those the pipeline treats so (`organic.extract.bulk_refusal`). Refused comma-joined but answered
+    with repeated keys, it is available: the encoding's refusal is comma_joined_ids' failure."""
     from pipelines.organic.extract import bulk_refusal
 
     assumption = "bulk pin analytics (GET /pins/analytics, beta) is available to this app: 100 pins per call"
@@ -329,15 +438,21 @@ def bulk_check(bulk: Outcome | None, pin_count: int | None, unknown_reason: str)
         return _check("bulk_pin_analytics", assumption, unknown_reason, UNKNOWN, [], False)
     if bulk.ok:
         return _check("bulk_pin_analytics", assumption, "available", OK, [bulk.endpoint], False)
+    if repeated is not None and repeated.ok:
+        return _check("bulk_pin_analytics", assumption, "available with the pin ids as repeated keys; the comma-joined "
+                      "encoding the pipeline sends is refused (see comma_joined_ids)", OK, [bulk.endpoint], False)
     refusal = bulk_refusal(bulk.error) if isinstance(bulk.error, ApiError) else None
     if refusal is None:
         return _check("bulk_pin_analytics", assumption, bulk.failure(), UNKNOWN, [bulk.endpoint], False)
-    pins = f"{pin_count:,} pins" if pin_count is not None else "the account's pins"
-    calls = f"{pin_count:,} calls" if pin_count is not None else "one call per pin"
-    batches = f"{-(-pin_count // 100):,}" if pin_count is not None else "one per 100 pins"
+    if types is None:
+        cost = "one call per pin per window instead of one per 100 pins of a type"
+    else:
+        about = "" if types.complete else "about "
+        cost = (f"for {about}{types.pins:,} pins ({types.standard:,} standard, {types.video:,} video), {types.pins:,} "
+                f"calls per window instead of {types.bulk_calls:,} (one bulk call per 100 pins of one type)")
     observed = (f"refused ({bulk.failure()}): the pipeline asks the refused batch's pins alone (the refusal may be "
                 f"a private or deleted pin's) and falls back to one call per pin once bulk calls for two pins that "
-                f"answer alone are refused too: for {pins}, {calls} per window instead of {batches}")
+                f"answer alone are refused too: {cost}")
     return _check("bulk_pin_analytics", assumption, observed, WARNING, [bulk.endpoint], False)
 
 
@@ -356,9 +471,27 @@ def _impressions(data: Any) -> float | None:
     return sum(numbers) if numbers else None
 
 
-def content_type_check(answers: Mapping[str, Outcome], window: str, unknown_reason: str) -> Check:
+def paid_delivery(answer: Outcome | None) -> tuple[str, float] | None:
+    """The ad account's paid delivery in the probe's window, from its ad_account/analytics answer: (column,
+    total) of the first of PAID_DELIVERY_COLUMNS the rows carry; None without an answer or such a column."""
+    rows = answer.data if answer is not None and answer.ok and isinstance(answer.data, list) else None
+    if rows is None:
+        return None
+    for column in PAID_DELIVERY_COLUMNS:
+        values = [row.get(column) for row in rows if isinstance(row, Mapping)]
+        numbers = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        if numbers:
+            return column, sum(numbers)
+    return (PAID_DELIVERY_COLUMNS[0], 0) if not rows else None
+
+
+def content_type_check(answers: Mapping[str, Outcome], window: str, unknown_reason: str,
+                       delivery: tuple[str, float] | None = None) -> Check:
     """Each configured content_type (PINTEREST_CONTENT_TYPES, the only ones the pipeline asks) is accepted, and,
-    when ALL and ORGANIC are both asked, ORGANIC's totals differ from ALL's (paid activity)."""
+    when ALL and ORGANIC are both asked, ORGANIC's totals differ from ALL's when there was paid activity: PAID's
+    total when it is asked, else the ad account's paid delivery in the window (`delivery`, from `paid_delivery`).
+    ALL equal to ORGANIC with paid activity means the API ignores content_type: the pipeline would store paid
+    activity as ORGANIC, so it fails."""
     asked = ", ".join(answers) or "none"
     assumption = (f"user-account analytics take the configured content_type values ({asked}), and ALL (the API's "
                   "default) includes paid activity, so ORGANIC totals differ from ALL's when the account has ads")
@@ -388,14 +521,24 @@ def content_type_check(answers: Mapping[str, Outcome], window: str, unknown_reas
         adds_up = ("ALL differs from ORGANIC" if paid is None else "ALL = ORGANIC + PAID" if every == organic + paid
                    else "ALL differs from ORGANIC + PAID")
         return _check("content_type", assumption, f"{observed} ({adds_up})", OK, endpoints, True)
+    ignored = ("the API ignores content_type: the pipeline would store paid activity as ORGANIC (organic numbers "
+               "inflated by the ads'); do not run it against this API as it is, and report it to Pinterest")
+    if paid:
+        return _check("content_type", assumption, f"{observed}: PAID has activity but ALL equals ORGANIC: {ignored}",
+                      FAILED, endpoints, True)
+    if paid is None and delivery is not None and delivery[1] > 0:
+        column, total = delivery
+        return _check("content_type", assumption, f"{observed}: ALL equals ORGANIC although the ad account delivered "
+                      f"{column} {shown_value(total)} in the same window (ad_account/analytics): {ignored}", FAILED,
+                      [*endpoints, "ad_account/analytics"], True)
     if paid is None:
+        evidence = ("no ad delivery in the window either" if delivery is not None
+                    else "no ad account's delivery to compare with")
         return _check("content_type", assumption, f"{observed}: ALL equals ORGANIC: no paid activity in the window, or "
-                      "content_type is ignored (PAID is not configured, so not asked)", UNKNOWN, endpoints, True)
-    if not paid:
-        return _check("content_type", assumption, f"{observed}: no paid activity in the window, so no difference "
-                      "to see", UNKNOWN, endpoints, True)
-    return _check("content_type", assumption, f"{observed}: PAID has activity but ALL equals ORGANIC (the API "
-                  "seems to ignore content_type)", WARNING, endpoints, True)
+                      f"content_type is ignored (PAID is not configured, so not asked; {evidence})", UNKNOWN,
+                      endpoints, True)
+    return _check("content_type", assumption, f"{observed}: no paid activity in the window, so no difference "
+                  "to see", UNKNOWN, endpoints, True)
 
 
 def _ready(state: Any, conversions: bool) -> bool | None:
@@ -474,7 +617,10 @@ def rate_limit_check(sightings: Sequence[HeaderSighting], paced: Mapping[str, fl
             latest[endpoint(sighting.endpoint).category] = sighting
     throttled = [s for s in sightings if s.status == 429]
     parts = [f"{category}: {_headers_text(s.headers)}" for category, s in sorted(latest.items())]
-    parts += [f"HTTP 429 on {s.endpoint}: {_headers_text(s.headers) or 'no rate-limit headers'}" for s in throttled]
+    # One line per endpoint and headers seen on its 429s, with how many there were (a retried call repeats them).
+    seen_429 = collections.Counter((s.endpoint, _headers_text(s.headers) or "no rate-limit headers") for s in throttled)
+    parts += [f"HTTP 429 on {name}{f' ({times} times)' if times > 1 else ''}: {headers}"
+              for (name, headers), times in seen_429.items()]
     parts += [f"{category} paced to {pace:g}/minute by the server's headers: its further calls not sent (the probe "
               f"waits at most {LONGEST_PROBE_PACING_SECONDS:g} s for pacing in all)" for category, pace in (paced or {}).items()]
     if throttled or paced:
@@ -594,8 +740,9 @@ def pins_to_compare(listing: Any) -> tuple[list[str], tuple[str, ...]]:
 # ---------------------------------------------------------------------------------------------- the calls
 def probe_retry_policy(policy: RetryPolicy) -> RetryPolicy:
     """The environment's retry policy narrowed to the probe's call limit: one retry per request (and per token
-    refresh), RETRY_BUDGET in all, no rate-limit wait over LONGEST_PROBE_WAIT_SECONDS."""
-    return dataclasses.replace(policy, max_attempts=2, run_retry_budget=RETRY_BUDGET,
+    refresh), RETRY_BUDGET in all, no rate-limit wait over LONGEST_PROBE_WAIT_SECONDS, and a request's 429s retried
+    once only (no throttle span: the pipeline's calls keep retrying 429s for minutes, the probe reports them)."""
+    return dataclasses.replace(policy, max_attempts=2, run_retry_budget=RETRY_BUDGET, throttle_span_seconds=0.0,
                                max_rate_limit_wait_seconds=min(policy.max_rate_limit_wait_seconds,
                                                                LONGEST_PROBE_WAIT_SECONDS))
 
@@ -711,6 +858,7 @@ class Probe:
         self.sightings: list[HeaderSighting] = []
         self.sent: dict[str, int] = {}
         self.paced: dict[str, float] = {}  # category -> its pace (calls a minute) when the probe stopped asking it
+        self.quota_refused: list[str] = []  # the requests answered HTTP 429 code 8 (QUOTA_CODE)
         self._pacing = pacing
         self._endpoint = ""
         self._answered: str | None = None
@@ -747,7 +895,9 @@ class Probe:
         category = endpoint(name).category
         if category in self.throttled_categories():
             # The client would pace the category at the limit the 429 announced (a minute per call, or a day).
-            return Outcome(name, not_sent=f"{category} answered HTTP 429 earlier in the probe")
+            quota = (f" code {QUOTA_CODE} ({LIKELY_QUOTA})" if any(endpoint(n).category == category
+                                                                    for n in self.quota_refused) else "")
+            return Outcome(name, not_sent=f"{category} answered HTTP 429{quota} earlier in the probe")
         if category in self.paced:
             return Outcome(name, not_sent=f"{category} is paced to {self.paced[category]:g} calls a minute")
         self._endpoint, self._answered, self._limit_hit = name, None, False
@@ -784,6 +934,9 @@ class Probe:
             if self._limit_hit:
                 return Outcome(name, not_sent=f"the probe's limit of {CALL_LIMIT} calls is reached (a retry or a "
                                               "token refresh would have passed it)")
+            if isinstance(error, RateLimitedError) and error.code == QUOTA_CODE and (self._answered or "").startswith(
+                    "HTTP 429"):  # answered so, not stopped by the client after an earlier quota's 429
+                self.quota_refused.append(name)
             return Outcome(name, error=error, answered=self._answered)
 
     def _count(self, request) -> None:
@@ -883,27 +1036,35 @@ def run_probe(probe: Probe, config: ProbeSettings) -> tuple[Check, ...]:
                 "content_type": content_type})
         shapes.append((next(iter(content.values())), ()))
 
-    pins, metrics = pins_to_compare(reads["pins/list"].data) if reads["pins/list"].ok else ([], ())
-    bulk = comma = repeated = None
-    compared: list[str] = []
-    no_pins = (not_asked(reads["pins/list"], "pins:read") if not reads["pins/list"].ok
-               else "the account has fewer than 2 pins")
-    if len(pins) >= 2:
+    pins_listing = reads["pins/list"]
+    pins, metrics = pins_to_compare(pins_listing.data) if pins_listing.ok else ([], ())
+    bulk = bulk_repeated = None
+    comparisons: list[IdComparison] = []
+    if not pins_listing.ok:
+        no_pins = not_asked(pins_listing, "pins:read")
+    elif len(pins) < 2:
+        no_pins = "the account lists fewer than 2 pins of one type"
+    else:
         params = {**window, "pin_ids": pins, "metric_types": list(metrics)}
-        bulk = comma = probe.request("multi_pins/analytics", params=params)
-        compared = pins
+        bulk = probe.request("multi_pins/analytics", params=params)
         shapes.append((bulk, pins))
-        if bulk.ok:
-            repeated = probe.request("multi_pins/analytics", params=params, list_encoding=REPEATED)
+        if bulk.ok or isinstance(bulk.error, InvalidRequestError):
+            # A 400 may refuse the comma-joined encoding rather than the app: the repeated form tells which.
+            bulk_repeated = probe.request("multi_pins/analytics", params=params, list_encoding=REPEATED)
+        if bulk.ok or (bulk_repeated is not None and bulk_repeated.ok):
+            comparisons.append(IdComparison(tuple(pins), bulk, bulk_repeated))
+            if not bulk.ok:
+                shapes.append((bulk_repeated, pins))
         elif probe.unanswered is None:
-            comma = None
             single = probe.request("pins/analytics", {"pin_id": pins[0]}, {**window, "metric_types": list(metrics)})
             shapes.append((single, pins[:1]))
+        no_pins = f"multi_pins/analytics: {_comparison(pins, bulk)[0]}" if not comparisons else ""
 
     ad_accounts = ad_account_ids(reads["ad_accounts/list"].data) if reads["ad_accounts/list"].ok else []
     if config.ad_account_allow_list is not None:
         ad_accounts = [a for a in ad_accounts if a in config.ad_account_allow_list]
     states: dict[dt.date, Outcome] = {}
+    ads_answer = None
     no_ads = (not_asked(reads["ad_accounts/list"], "ads:read") if not reads["ad_accounts/list"].ok
               else "not asked: no ad account to read")
     if ad_accounts:
@@ -911,31 +1072,47 @@ def run_probe(probe: Probe, config: ProbeSettings) -> tuple[Check, ...]:
             date = today - dt.timedelta(days=days_back)
             states[date] = probe.request("metrics_ready_state/get", params={"date": date})
         first = {"ad_account_id": ad_accounts[0]}
-        shapes.append((probe.request("ad_account/analytics", first, {
-            **window, "granularity": "DAY", "columns": list(config.columns), **config.attribution_params}), ()))
-        if comma is None and probe.unanswered is None:
-            comma, repeated, compared = _campaign_comparison(probe, first)
+        ads_answer = probe.request("ad_account/analytics", first, {
+            **window, "granularity": "DAY", "columns": list(config.columns), **config.attribution_params})
+        shapes.append((ads_answer, ()))
+        campaign_comparisons, no_ads = _campaign_comparisons(probe, first, window, config, lists=not comparisons,
+                                                             repeated=bulk_repeated is None)
+        comparisons += campaign_comparisons
 
-    encoding_reason = f"{no_pins}, and {no_ads.removeprefix('not asked: ')}"
-    comma_check, repeated_check = encoding_checks(compared, comma, repeated, encoding_reason)
+    encoding_reason = "; ".join(r.removeprefix("not asked: ") for r in (no_pins, no_ads) if r)
+    comma_check, repeated_check = encoding_checks(comparisons, encoding_reason)
+    pin_count = _pin_count(account)
     return (token_check(account, config.source), scopes_check(reads, config.granted_scope, config.login),
             ad_accounts_check(reads["ad_accounts/list"], config.ad_account_allow_list), comma_check, repeated_check,
-            bulk_check(bulk, _pin_count(account), no_pins),
-            content_type_check(content, window_text, not_asked(account, "user_accounts:read")),
+            bulk_check(bulk, bulk_repeated, pin_types(pins_listing, pin_count), no_pins),
+            content_type_check(content, window_text, not_asked(account, "user_accounts:read"), paid_delivery(ads_answer)),
             ready_state_check(states, today, config.settle_days, config.conversions, no_ads), shapes_check(shapes),
             rate_limit_check(probe.sightings, probe.paced), answers_check(probe.unanswered))
 
 
-def _campaign_comparison(probe: Probe, path: Mapping[str, str]) -> tuple[Outcome | None, Outcome | None, list[str]]:
-    """The encoding comparison on an ad account's campaign list (when bulk pin analytics cannot carry it)."""
+def _campaign_comparisons(probe: Probe, path: Mapping[str, str], window: Mapping[str, dt.date], config: ProbeSettings,
+                          lists: bool, repeated: bool) -> tuple[list[IdComparison], str]:
+    """Comma-joined campaign ids on the ads analytics family (one campaigns/analytics call), and, when bulk pin
+    analytics could not carry the comparison (`lists`), on the campaign list, in both encodings unless the repeated
+    form was already asked of the pins (`repeated`): (the comparisons, why none could be made, empty when some
+    were)."""
     listing = probe.request("campaigns/list", path, {"page_size": COMPARED_IDS})
-    ids = ad_account_ids(listing.data) if listing.ok else []
+    if not listing.ok:
+        return [], f"campaigns/list: {listing.failure()}"
+    ids = tuple(ad_account_ids(listing.data))
     if len(ids) < 2:
-        return None, None, ids
-    comma = probe.request("campaigns/list", path, {"campaign_ids": ids, "page_size": PAGE_SIZE})
-    repeated = (probe.request("campaigns/list", path, {"campaign_ids": ids, "page_size": PAGE_SIZE},
-                              list_encoding=REPEATED) if comma.ok else None)
-    return comma, repeated, ids
+        return [], f"the ad account has {len(ids)} campaign(s), fewer than 2 to compare"
+    comparisons = []
+    if lists and probe.unanswered is None:
+        comma = probe.request("campaigns/list", path, {"campaign_ids": ids, "page_size": PAGE_SIZE})
+        repeated_keys = (probe.request("campaigns/list", path, {"campaign_ids": ids, "page_size": PAGE_SIZE},
+                                       list_encoding=REPEATED) if comma.ok and repeated else None)
+        comparisons.append(IdComparison(ids, comma, repeated_keys))
+    analytics = probe.request("campaigns/analytics", path, {
+        **window, "campaign_ids": ids, "granularity": "DAY", "columns": list(config.columns),
+        **config.attribution_params})
+    comparisons.append(IdComparison(ids, analytics, every_id_answers=False))
+    return comparisons, ""
 
 
 def _pin_count(account: Outcome) -> int | None:
@@ -983,13 +1160,25 @@ def render_table(report: ProbeReport, width: int = 110) -> str:
     return "\n".join(lines)
 
 
+def quota_note(report: ProbeReport) -> str:
+    """What to add to the verdict when the API answered 429 code 8 (QUOTA_CODE): the endpoints, the likely spent
+    daily quota and what to do; empty otherwise."""
+    if not report.quota_refused:
+        return ""
+    return (f"; HTTP 429 code {QUOTA_CODE} on {', '.join(report.quota_refused)}: {LIKELY_QUOTA}, so the checks "
+            "after it could not be judged: run the probe again once the quota has reset")
+
+
 def verdict(report: ProbeReport) -> str:
     """The last line: whether the pipeline can run as it is, and which assumptions stop it."""
     if report.broken:
         return (f"{len(report.broken)} assumption(s) the pipeline depends on do not hold: "
-                f"{', '.join(c.name for c in report.broken)}")
+                f"{', '.join(c.name for c in report.broken)}{quota_note(report)}")
     warnings = sum(c.status == WARNING for c in report.checks)
     unknown = sum(c.status == UNKNOWN for c in report.checks)
+    if report.quota_refused:
+        return (f"no assumption the pipeline depends on failed, but {unknown} check(s) are unknown ({warnings} "
+                f"warning(s)){quota_note(report)}")
     return (f"every assumption the pipeline depends on that could be checked holds ({warnings} warning(s), "
             f"{unknown} unknown)")
 
@@ -1059,4 +1248,4 @@ def probe_configured_api(env: Mapping[str, str], *, embedded: bool = False, acco
                 checks += (_check("answer_shapes", SHAPES_ASSUMPTION, stopped, FAILED, ["user_account/get"], True),)
         # The base URL is shown as it is: check_base_url refused any with user info, a query or a fragment.
         return ProbeReport(client.base_url, dt.datetime.now(dt.timezone.utc), probe.calls(), probe.calls_by_endpoint(),
-                           tuple(checks), source, stopped)
+                           tuple(checks), source, stopped, tuple(dict.fromkeys(probe.quota_refused)))

@@ -27,7 +27,8 @@ from tests.hostile_server_support import HostileServer, Reply
 from tests.process_support import SMALL_WORLD, cli_env
 from tests.test_security import issued_tokens
 
-DEFAULT_CALLS = 13  # 4 reads, 3 content types, 2 bulk (both encodings), 3 ready states, 1 ad account analytics
+DEFAULT_CALLS = 15  # 4 reads, 3 content types, 2 bulk (both encodings), 3 ready states, 1 ad account analytics,
+# 1 campaign list and 1 campaign analytics (comma-joined campaign ids)
 FAST_RETRY = {"PINTEREST_RETRY_BACKOFF_SECONDS": "0.01"}
 DEPENDED_ON = ("token", "scopes", "comma_joined_ids", "content_type", "metrics_ready_state", "answer_shapes",
                "api_answers")
@@ -60,7 +61,7 @@ def calls_made(server) -> int:
     return sum(server_stats(server)["requests"].values())
 
 
-def test_the_default_simulator_holds_every_assumption_in_13_calls_with_the_table_and_probe_json_agreeing(
+def test_the_default_simulator_holds_every_assumption_in_15_calls_with_the_table_and_probe_json_agreeing(
         make_sandbox, tmp_path, monkeypatch, capsys, caplog):
     """Tokens from a token file (issued through the consent stand-in, so the granted scopes are recorded): exit
     0, every check the pipeline depends on OK, the repeated-key form refused (the simulator's default, like the
@@ -81,7 +82,7 @@ def test_the_default_simulator_holds_every_assumption_in_13_calls_with_the_table
     assert probe["api_base_url"] == server.base_url and probe["holds"] is True and probe["stopped"] is None
     assert probe["calls"] == calls_made(server) - before == DEFAULT_CALLS <= CALL_LIMIT
     assert probe["calls_by_endpoint"] == {"ad_account/analytics": 1, "ad_accounts/list": 1, "boards/list": 1,
-                                          "metrics_ready_state/get": 3, "multi_pins/analytics": 2, "pins/list": 1,
+                                          "campaigns/analytics": 1, "campaigns/list": 1, "metrics_ready_state/get": 3, "multi_pins/analytics": 2, "pins/list": 1,
                                           "user_account/analytics": 3, "user_account/get": 1}
     assert dt.datetime.fromisoformat(probe["probed_at"]).utcoffset() == dt.timedelta(0)
     assert statuses(probe) == {**dict.fromkeys(DEPENDED_ON, OK), "ad_accounts": OK, "repeated_key_ids": "WARNING",
@@ -135,13 +136,17 @@ def test_an_app_without_bulk_pin_analytics_is_a_warning_with_its_cost_in_calls_a
     code, out, err, probe = probe_in_process(monkeypatch, capsys, tmp_path / "etl", server)
     assert code == 0, err
     assert statuses(probe)["bulk_pin_analytics"] == "WARNING"
+    # One bulk call per 100 pins of one type: the 18 standard pins and the 2 video pins are two batches.
     assert ("falls back to one call per pin once bulk calls for two pins that answer alone are refused too: for 20 "
-            "pins, 20 calls per window instead of 1") in observed(probe, "bulk_pin_analytics")
+            "pins (18 standard, 2 video), 20 calls per window instead of 2 (one bulk call per 100 pins of one type)"
+            ) in observed(probe, "bulk_pin_analytics")
     assert statuses(probe)["comma_joined_ids"] == OK and "on campaigns/list: answered all" in observed(
         probe, "comma_joined_ids")
     assert "pins/analytics" in observed(probe, "answer_shapes")
-    assert probe["calls"] == calls_made(server) - before == MOST_PLANNED_CALLS == 16
+    assert "on campaigns/analytics: rows for" in observed(probe, "comma_joined_ids")
+    assert probe["calls"] == calls_made(server) - before == MOST_PLANNED_CALLS == 17
     assert probe["calls_by_endpoint"]["campaigns/list"] == 3 and probe["calls_by_endpoint"]["pins/analytics"] == 1
+    assert probe["calls_by_endpoint"]["campaigns/analytics"] == 1
 
 
 @pytest.mark.parametrize("refresh_token, calls, cause", [
@@ -176,10 +181,13 @@ def test_a_daily_quota_429_is_reported_with_its_headers_not_waited_for_and_does_
     assert "X-RateLimit-Reset=" in observed(probe, "rate_limit_headers").split("HTTP 429")[1]
     assert statuses(probe)["metrics_ready_state"] == "UNKNOWN" and "rate limited (HTTP 429" in observed(
         probe, "metrics_ready_state")
-    assert ("not checked: ad_account/analytics (not asked: ads_analytics answered HTTP 429 earlier in the probe)"
-            in observed(probe, "answer_shapes"))
-    # Not retried (the wait is past the probe's cap), and the category's last two calls not sent.
-    assert probe["calls"] == calls_made(server) == DEFAULT_CALLS - 2
+    assert ("not checked: ad_account/analytics (not asked: ads_analytics answered HTTP 429 code 8 (most likely the "
+            "app's daily quota is spent" in observed(probe, "answer_shapes"))
+    assert probe["quota_refused"] == ["metrics_ready_state/get"]
+    assert "HTTP 429 code 8 on metrics_ready_state/get: most likely the app's daily quota is spent" in out
+    # Not retried (the wait is past the probe's cap); the category's last two calls not sent, nor the campaign
+    # calls (the client stops every call once a daily quota is met).
+    assert probe["calls"] == calls_made(server) == DEFAULT_CALLS - 4
 
 
 def test_readiness_that_falls_with_a_dates_age_fails_the_ready_state_assumption():
@@ -509,3 +517,126 @@ def test_an_accounts_file_accounts_refused_token_names_its_own_variable_and_logi
             and "PINTEREST_ACCESS_TOKEN" not in err and token not in err)
     assert statuses(probe) == {"token": FAILED} and "account 'brand-b'" in probe["credentials"]
     assert not (home / "probe.json").exists()
+
+
+# ---------------------------------------------------------------------------------- round-3 review breaks
+def test_an_api_ignoring_content_type_with_paid_activity_fails_the_probe(make_sandbox, tmp_path, monkeypatch, capsys):
+    """Every content type answered with ALL's numbers: PAID has activity and ALL equals ORGANIC, so the pipeline
+    would store paid activity as ORGANIC: FAILED, exit 1."""
+    from tests.content_type_proxy_support import ContentTypeProxy
+
+    upstream = make_sandbox(**SMALL_WORLD)
+    with ContentTypeProxy(upstream.root_url, ignore=True) as proxy:
+        code, out, err, probe = probe_in_process(monkeypatch, capsys, tmp_path / "etl", proxy)
+    assert code == 1
+    assert statuses(probe)["content_type"] == FAILED and probe["holds"] is False
+    assert "PAID has activity but ALL equals ORGANIC: the API ignores content_type" in observed(probe, "content_type")
+    assert "do not hold: content_type" in out
+
+
+def test_all_equal_to_organic_while_the_ad_account_delivered_fails_the_probe_when_paid_is_not_configured(
+        make_sandbox, tmp_path, monkeypatch, capsys):
+    """PINTEREST_CONTENT_TYPES=ALL,ORGANIC against an API ignoring content_type: PAID is not asked, but the ad
+    account's analytics (already asked) show paid impressions in the same window: FAILED, no extra call."""
+    from tests.content_type_proxy_support import ContentTypeProxy
+
+    upstream = make_sandbox(**SMALL_WORLD)
+    before = calls_made(upstream)
+    with ContentTypeProxy(upstream.root_url, ignore=True) as proxy:
+        code, out, err, probe = probe_in_process(monkeypatch, capsys, tmp_path / "etl", proxy,
+                                                 PINTEREST_CONTENT_TYPES="ALL,ORGANIC")
+    assert code == 1
+    assert statuses(probe)["content_type"] == FAILED
+    assert re.search(r"ALL equals ORGANIC although the ad account delivered PAID_IMPRESSION [1-9][\d,]* in the same "
+                     r"window \(ad_account/analytics\): the API ignores content_type", observed(probe, "content_type"))
+    assert probe["calls"] == calls_made(upstream) - before == DEFAULT_CALLS - 1
+
+
+def test_comma_joined_campaign_ids_refused_on_the_ads_analytics_endpoints_fails_the_probe_naming_the_endpoint(
+        make_sandbox, tmp_path, monkeypatch, capsys):
+    """Bulk pin analytics take comma-joined ids, campaigns/analytics refuses them (400): the run would fail on
+    the ads analytics, so the probe does."""
+    upstream = make_sandbox(**SMALL_WORLD)
+
+    def refuse_comma_campaigns(request):
+        if request.path.endswith("/campaigns/analytics") and re.search(r"campaign_ids=[^&]*%2C", request.query):
+            return Reply(400, {"code": 1, "message": "Invalid parameters. campaign_ids: must be repeated"})
+        return None
+
+    with HostileServer(refuse_comma_campaigns, upstream.root_url) as server:
+        code, out, err, probe = probe_in_process(monkeypatch, capsys, tmp_path / "etl", server)
+    assert code == 1
+    assert statuses(probe)["comma_joined_ids"] == FAILED and "do not hold: comma_joined_ids" in out
+    assert "5 ids on multi_pins/analytics: answered all 5 ids" in observed(probe, "comma_joined_ids")
+    assert ("2 ids on campaigns/analytics: refused (HTTP 400 code 1: Invalid parameters. campaign_ids: must be "
+            "repeated)") in observed(probe, "comma_joined_ids")
+    assert probe["calls"] == server.total() == DEFAULT_CALLS
+
+
+def test_a_daily_quota_met_mid_probe_without_headers_names_the_spent_quota_and_never_blames_the_account(
+        make_sandbox, tmp_path, monkeypatch, capsys):
+    """429 code 8 without any header after the first 6 calls: the pins and ad accounts were listed, so no check
+    says the account has too few pins or no ad account; the failures name the likely spent daily quota, the
+    verdict says so instead of "every assumption holds", and the 429 lines are not repeated."""
+    upstream = make_sandbox(**SMALL_WORLD)
+
+    def quota_after_6(request):
+        if request.number > 6:
+            return Reply(429, {"code": 8, "message": "You have exceeded your rate limit. Try again later."})
+        return None
+
+    started = time.monotonic()
+    with HostileServer(quota_after_6, upstream.root_url) as server:
+        code, out, err, probe = probe_in_process(monkeypatch, capsys, tmp_path / "etl", server, **FAST_RETRY)
+    assert time.monotonic() - started < 30  # the probe's 429s are retried once, never for minutes
+    assert code == 0, err
+    comma = observed(probe, "comma_joined_ids")
+    assert "fewer than 2" not in comma and "no ad account" not in comma
+    assert ("multi_pins/analytics: failed (not asked: org_analytics answered HTTP 429 code 8 (most likely the app's "
+            "daily quota is spent") in comma
+    assert "campaigns/list: rate limited (HTTP 429 code 8: most likely the app's daily quota is spent" in comma
+    assert probe["quota_refused"] == ["user_account/analytics"]
+    verdict_line = out.strip().splitlines()[-1]
+    assert verdict_line.startswith("no assumption the pipeline depends on failed, but ")
+    assert "most likely the app's daily quota is spent" in verdict_line and "every assumption" not in verdict_line
+    limits = observed(probe, "rate_limit_headers").split("; ")
+    assert len(limits) == len(set(limits))
+    assert limits[-1].startswith("HTTP 429 on user_account/analytics (2 times): no rate-limit headers")
+    assert probe["calls"] == server.total() <= CALL_LIMIT
+
+
+def test_comma_joined_pin_ids_refused_with_400_while_repeated_keys_answer_is_a_refused_encoding_not_a_refused_bulk(
+        make_sandbox, tmp_path, monkeypatch, capsys):
+    """A 400 on the comma-joined bulk call may refuse the encoding, not the app: the repeated form is asked once;
+    it answers, so comma_joined_ids fails naming multi_pins/analytics and bulk pin analytics is available."""
+    upstream = make_sandbox(**SMALL_WORLD, repeated_list_keys="all")
+
+    def refuse_comma_pins(request):
+        if request.path == "/v5/pins/analytics" and re.search(r"pin_ids=[^&]*%2C", request.query):
+            return Reply(400, {"code": 1, "message": "Invalid parameters. pin_ids: must be repeated"})
+        return None
+
+    with HostileServer(refuse_comma_pins, upstream.root_url) as server:
+        code, out, err, probe = probe_in_process(monkeypatch, capsys, tmp_path / "etl", server)
+    assert code == 1
+    assert statuses(probe)["comma_joined_ids"] == FAILED and statuses(probe)["bulk_pin_analytics"] == OK
+    assert ("the comma-joined encoding is refused on multi_pins/analytics (HTTP 400 code 1: Invalid parameters. "
+            "pin_ids: must be repeated), while the same ids as repeated keys are answered") in observed(
+        probe, "comma_joined_ids")
+    assert "refused" not in observed(probe, "bulk_pin_analytics").split(";")[0]
+    assert probe["calls_by_endpoint"]["multi_pins/analytics"] == 2 and "pins/analytics" not in probe["calls_by_endpoint"]
+    assert probe["calls"] == server.total() == DEFAULT_CALLS
+
+
+def test_bulk_pin_analytics_refused_with_400_in_both_encodings_is_a_bulk_refusal_within_the_longest_path(
+        make_sandbox, tmp_path, monkeypatch, capsys):
+    """The documented 400 code 1 refusal of the beta endpoint: the repeated form is refused too, so it is the
+    app's refusal (a warning), the encodings are compared on campaigns; at most MOST_PLANNED_CALLS calls."""
+    server = make_sandbox(**{**SMALL_WORLD, "campaigns": 6}, bulk_pin_analytics=False, bulk_pin_refusal="400-1")
+    before = calls_made(server)
+    code, out, err, probe = probe_in_process(monkeypatch, capsys, tmp_path / "etl", server)
+    assert code == 0, err
+    assert statuses(probe)["bulk_pin_analytics"] == WARNING and statuses(probe)["comma_joined_ids"] == OK
+    assert "on campaigns/list: answered all" in observed(probe, "comma_joined_ids")
+    assert probe["calls_by_endpoint"]["multi_pins/analytics"] == 2
+    assert probe["calls"] == calls_made(server) - before == MOST_PLANNED_CALLS
