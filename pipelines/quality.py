@@ -81,13 +81,17 @@ _STALE_NOT_FINAL = Check(
 # Counts of user-account analytics: ALL is ORGANIC + PAID for each (rates and averages are not additive).
 ADDITIVE_ACCOUNT_METRICS = ("IMPRESSION", "SAVE", "PIN_CLICK", "OUTBOUND_CLICK", "ENGAGEMENT")
 # An API that ignores content_type answers every content type with ALL's numbers: nothing fails, and the
-# organic numbers silently include paid activity. Only keys with all three stored can be compared.
+# organic numbers silently include paid activity. Keys with all three stored are compared; without PAID stored,
+# an account-day whose unsplit ORGANIC impressions equal ALL's while the warehouse holds paid ad impressions that
+# day (metric_daily of the ad accounts, when the ads assets ran) is flagged too. Ad accounts are not tied to a
+# Pinterest user in the warehouse: any ad account's delivery that day counts (a warning, never blocking).
 _CONTENT_TYPES_ADD_UP = Check(
     "content_types_add_up",
     "per user account, day, split bucket and count stored for ALL, ORGANIC and PAID, ALL = ORGANIC + PAID (within "
-    "0.1 %) and ORGANIC < ALL when PAID > 0; otherwise the API most likely ignored content_type (answering every "
+    "0.1 %) and ORGANIC < ALL when PAID > 0; without PAID stored, unsplit ORGANIC impressions below ALL's on a day "
+    "the ad accounts have paid impressions; otherwise the API most likely ignored content_type (answering every "
     "content type the same), so the ORGANIC numbers include paid activity: check with `pinterest-etl probe`",
-    f"""SELECT * FROM (
+    f"""WITH account AS (
             SELECT date, entity_id, split_field, split_value, metric,
                    any_value(value) FILTER (WHERE content_type = 'ALL') AS all_value,
                    any_value(value) FILTER (WHERE content_type = 'ORGANIC') AS organic_value,
@@ -95,10 +99,19 @@ _CONTENT_TYPES_ADD_UP = Check(
             FROM metric_daily
             WHERE entity_type = 'user_account' AND 'user_account' IN (SELECT unnest($types::VARCHAR[]))
               AND date BETWEEN $start AND $end AND metric IN ({literal_list(ADDITIVE_ACCOUNT_METRICS)})
+            GROUP BY ALL),
+        ads_delivery AS (
+            SELECT date, sum(value) AS ads_paid_impressions FROM metric_daily
+            WHERE entity_type = 'ad_account' AND metric = 'PAID_IMPRESSION' AND date BETWEEN $start AND $end
             GROUP BY ALL)
-        WHERE all_value IS NOT NULL AND organic_value IS NOT NULL AND paid_value IS NOT NULL
-          AND (abs(all_value - organic_value - paid_value) > $tolerance * greatest(abs(all_value), 1)
-               OR (organic_value = all_value AND paid_value > 0))""", blocking=False)
+        SELECT account.*, ads_delivery.ads_paid_impressions
+        FROM account LEFT JOIN ads_delivery USING (date)
+        WHERE all_value IS NOT NULL AND organic_value IS NOT NULL
+          AND ((paid_value IS NOT NULL
+                AND (abs(all_value - organic_value - paid_value) > $tolerance * greatest(abs(all_value), 1)
+                     OR (organic_value = all_value AND paid_value > 0)))
+               OR (paid_value IS NULL AND metric = 'IMPRESSION' AND split_field = 'NO_SPLIT'
+                   AND organic_value = all_value AND ads_paid_impressions > 0))""", blocking=False)
 
 _UNIQUE_KEY = Check("unique_key", f"metric_daily has at most one row per ({_KEY})", _UNIQUE_KEY_SQL)
 _NEGATIVE_VALUES_SQL = f"SELECT {_METRIC_ROW} FROM metric_daily WHERE {_in_scope()} AND value < 0"

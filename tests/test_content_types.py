@@ -405,3 +405,46 @@ def test_the_organic_view_chooses_the_content_type_per_account_and_day_never_all
     paid = query(tmp_path, "SELECT sum(impression) FROM user_account_daily WHERE split_field = 'PIN_FORMAT' "
                            "AND split_value LIKE 'ADS%'")[0][0]
     assert paid > 0 and totals == [("NO_SPLIT", organic), ("PIN_FORMAT", organic)]
+
+
+def stored_ad_delivery(con, day: dt.date, paid_impressions: float) -> None:
+    con.execute("INSERT INTO metric_daily VALUES (?, 'ad_account', '549764000201', 'NO_SPLIT', 'ALL', 'ALL', "
+                "'PAID_IMPRESSION', ?, NULL, true, now())", [day, paid_impressions])
+
+
+def additivity_of(con, days: list[dt.date]):
+    from pipelines.quality import run_check
+
+    check = next(c for c in ORGANIC_CHECKS if c.name == "content_types_add_up")
+    return run_check(con, check, ("user_account",), DateRange(min(days), max(days)))
+
+
+def test_organic_equal_to_all_without_paid_stored_is_flagged_on_the_days_the_ad_accounts_delivered(tmp_path):
+    """PINTEREST_CONTENT_TYPES=ALL,ORGANIC against an API ignoring content_type: ORGANIC = ALL every day; only the
+    day the ad accounts had paid impressions is a violation (a warning), the day without delivery is not."""
+    days = days_of(START, 2)
+    warehouse = Warehouse(tmp_path / "warehouse.duckdb")
+    with warehouse.connect() as con:
+        warehouse.ensure_schema(con)
+        for content_type in ("ALL", "ORGANIC"):
+            stored_account_days(con, days, content_type, 100)
+        stored_ad_delivery(con, days[0], 40)
+        stored_ad_delivery(con, days[1], 0)
+        outcome = additivity_of(con, days)
+    assert not outcome.check.blocking
+    assert outcome.violations == 1
+    assert outcome.sample[0]["date"] == str(days[0]) and outcome.sample[0]["ads_paid_impressions"] == 40
+    assert "the ad accounts have paid impressions" in outcome.check.description
+
+
+def test_organic_below_all_or_no_ads_stored_passes_the_additivity_check_without_paid(tmp_path):
+    days = days_of(START, 1)
+    warehouse = Warehouse(tmp_path / "warehouse.duckdb")
+    with warehouse.connect() as con:
+        warehouse.ensure_schema(con)
+        stored_account_days(con, days, "ALL", 100)
+        stored_account_days(con, days, "ORGANIC", 100)
+        assert additivity_of(con, days).passed  # no ads rows in the warehouse: nothing says there was paid activity
+        con.execute("UPDATE metric_daily SET value = 60 WHERE content_type = 'ORGANIC'")
+        stored_ad_delivery(con, days[0], 40)
+        assert additivity_of(con, days).passed
