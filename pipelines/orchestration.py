@@ -66,7 +66,11 @@ def _run_range(start: dt.date, end: dt.date, command: str, *, from_raw: bool, fr
                 tags={"dagster/asset_partition_range_start": start.isoformat(),
                       "dagster/asset_partition_range_end": end.isoformat(), **owner_tags()})
             timing = _step_timing(instance, result.run_id)
+        descriptions = {spec.key: spec.description for asset in selection
+                        for spec in getattr(asset, "check_specs", ()) if spec.description}
         if not result.success:
+            # What the steps that succeeded loaded and checked, before the failure that stopped the run.
+            _print_steps_summary(result, descriptions)
             for event in result.all_events:
                 if event.is_step_failure:
                     cause = _root_cause(event.step_failure_data.error)
@@ -74,7 +78,8 @@ def _run_range(start: dt.date, end: dt.date, command: str, *, from_raw: bool, fr
                           f"{_resume_after_quota([cause], start, end, only)}", file=sys.stderr)
             return 1
         print(timing)
-        _print_summary(result, EXAMPLE_QUERIES[only or "organic"])
+        _print_steps_summary(result, descriptions)
+        _print_warehouse_summary(EXAMPLE_QUERIES[only or "organic"])
         failures = {name: message for evaluation in result.get_asset_check_evaluations()
                     if evaluation.check_name == "every_account_succeeded" and not evaluation.passed
                     for name, message in evaluation.metadata["failed_accounts"].value.items()}
@@ -118,10 +123,9 @@ def _step_timing(instance: dg.DagsterInstance, run_id: str) -> str:
     return f"  run: {run.end_time - run.start_time:.2f} s; steps: {parts}"
 
 
-def _print_summary(result: dg.ExecuteInProcessResult, example: str) -> None:
-    from pipelines.sql_text import identifier
-    from pipelines.warehouse import Warehouse
-
+def _print_steps_summary(result: dg.ExecuteInProcessResult, descriptions: dict) -> None:
+    """Each materialization's counts and each check's verdict; a failed warning check (it does not stop the run)
+    says so with its description: what it means and what to do."""
     for event in result.get_asset_materialization_events():
         materialization = event.event_specific_data.materialization
         metadata = {k: v.value for k, v in materialization.metadata.items()
@@ -136,7 +140,18 @@ def _print_summary(result: dg.ExecuteInProcessResult, example: str) -> None:
         if not evaluation.passed:
             details = {k: v.value for k, v in evaluation.metadata.items() if k in ("violations", "failed_accounts")}
             verdict += f" ({', '.join(f'{k}: {v}' for k, v in details.items())})" if details else ""
+            if evaluation.severity == dg.AssetCheckSeverity.WARN:
+                meaning = evaluation.description or descriptions.get(
+                    dg.AssetCheckKey(evaluation.asset_key, evaluation.check_name), "")
+                verdict += f"; a warning (it does not stop the run): {meaning}" if meaning else "; a warning"
         print(f"  check {evaluation.asset_key.to_user_string()}.{evaluation.check_name}: {verdict}")
+
+
+def _print_warehouse_summary(example: str) -> None:
+    """The warehouse's tables with their row counts, and an example query with its answer."""
+    from pipelines.sql_text import identifier
+    from pipelines.warehouse import Warehouse
+
     warehouse = Warehouse(settings.etl_home() / "warehouse.duckdb")
     with warehouse.connect(read_only=True) as con:
         print(f"\nWarehouse {warehouse.path}:")

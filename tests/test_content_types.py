@@ -448,3 +448,33 @@ def test_organic_below_all_or_no_ads_stored_passes_the_additivity_check_without_
         con.execute("UPDATE metric_daily SET value = 60 WHERE content_type = 'ORGANIC'")
         stored_ad_delivery(con, days[0], 40)
         assert additivity_of(con, days).passed
+
+
+def test_a_run_against_an_api_ignoring_content_type_prints_the_failed_warning_check_with_what_it_means(
+        make_sandbox, monkeypatch, tmp_path, capsys):
+    """The run goes on (a warning), and its summary says what the failed check means and what to do, not only
+    how many rows break it."""
+    server = make_sandbox(pins=0)
+    days = days_of(END, 1)
+    with ContentTypeProxy(server.root_url, ignore=True) as proxy:
+        pipeline_env(monkeypatch, tmp_path, proxy, TODAY)
+        assert run(days[0], days[-1]) == 0
+    printed = capsys.readouterr().out
+    buckets = 4  # NO_SPLIT and the 3 APP_TYPE buckets
+    violations = len(days) * buckets * len(ADDITIVE_ACCOUNT_METRICS)
+    assert (f"check organic_warehouse.content_types_add_up: FAILED (violations: {violations}); "
+            "a warning (it does not stop the run): per user account, day, split bucket and count") in printed
+    assert "the API most likely ignored content_type" in printed and "check with `pinterest-etl probe`" in printed
+
+
+def test_a_failed_run_prints_what_its_steps_that_succeeded_loaded_before_the_failure(
+        make_sandbox, monkeypatch, tmp_path, capsys):
+    """content_type=PAID refused: the extraction fails; the dimensions it read first are summarized on stdout,
+    the failure on stderr."""
+    server = make_sandbox(pins=0)
+    with ContentTypeProxy(server.root_url, refuse="PAID") as proxy:
+        pipeline_env(monkeypatch, tmp_path, proxy, TODAY)
+        assert run(END, END) == 1
+    printed = capsys.readouterr()
+    assert "  user_accounts: " in printed.out
+    assert "step organic_raw failed: ContentTypeRefusedError" in printed.err
