@@ -75,6 +75,7 @@ def test_an_account_gets_its_own_credentials_and_token_file(tmp_path):
     assert env["PINTEREST_AD_ACCOUNT_IDS"] == "7"
 
 
+@pytest.mark.slow
 def test_two_accounts_load_into_one_warehouse_without_mixing_rows(make_sandbox, monkeypatch, tmp_path):
     server = make_sandbox(**WORLD)
     accounts_env(monkeypatch, tmp_path, server, TWO_ACCOUNTS, **TOKENS)

@@ -21,6 +21,7 @@ def ads_calls(server) -> dict:
     return {k: v for k, v in server_stats(server)["requests"].items() if k in ADS_OPERATIONS}
 
 
+@pytest.mark.slow
 def test_a_backfill_makes_one_call_per_level_and_id_batch_never_one_per_entity(make_sandbox, monkeypatch, tmp_path):
     server = make_sandbox(campaigns=30, ad_groups=10, ads=3)  # 300 ad groups and 900 ads per account
     pipeline_env(monkeypatch, tmp_path, server, TODAY)
@@ -40,6 +41,7 @@ def test_a_backfill_makes_one_call_per_level_and_id_batch_never_one_per_entity(m
     assert calls["ads/list"] == 2 * math.ceil(900 / 250)
 
 
+@pytest.mark.slow
 def test_archived_entities_are_kept_and_levels_add_up(make_sandbox, monkeypatch, tmp_path):
     server = make_sandbox()
     pipeline_env(monkeypatch, tmp_path, server, TODAY)
@@ -66,6 +68,7 @@ def test_money_stays_integer_micro_units_with_the_account_currency(make_sandbox,
     assert sorted(currencies.values()) == ["EUR", "USD"]
 
 
+@pytest.mark.slow
 def test_recent_conversions_change_until_final_and_then_converge(make_sandbox, monkeypatch, tmp_path):
     epoch = TODAY - dt.timedelta(days=40)
     date = TODAY - dt.timedelta(days=10)
@@ -173,6 +176,7 @@ def test_a_report_failing_twice_stops_the_run_naming_it_and_loads_nothing(make_s
     assert not (tmp_path / "warehouse.duckdb").exists()
 
 
+@pytest.mark.slow
 def test_rerunning_ads_gives_the_same_tables(make_sandbox, monkeypatch, tmp_path):
     server = make_sandbox()
     pipeline_env(monkeypatch, tmp_path, server, TODAY)

@@ -72,6 +72,7 @@ def test_requests_breaking_a_documented_limit_fail_locally_without_a_call(make_s
     assert server_stats(server)["requests"] == {}
 
 
+@pytest.mark.slow
 def test_429_bursts_with_headers_are_retried_and_lose_nothing(make_sandbox):
     clean, faulty = make_sandbox(), make_sandbox(throttle_rate=0.5)
     with make_client(clean) as a, make_client(faulty) as b:

@@ -29,6 +29,7 @@ def schema(demo_warehouse):
         return warehouse_schema(con)
 
 
+@pytest.mark.slow
 def test_the_committed_dictionary_is_the_one_of_the_built_warehouse(demo_warehouse):
     with open_read_only(demo_warehouse) as con:
         rendered = render(con)

@@ -48,6 +48,7 @@ def faulty_run(make_sandbox, monkeypatch, tmp_path, **faults):
 
 @pytest.mark.parametrize("headers", [True, pytest.param(False, marks=pytest.mark.slow)],
                          ids=["with-rate-limit-headers", "without-headers"])
+@pytest.mark.slow
 def test_a_run_meeting_30_percent_429s_completes_with_the_same_data(make_sandbox, monkeypatch, tmp_path, clean_home,
                                                                     headers):
     server, home, dagster_home = faulty_run(make_sandbox, monkeypatch, tmp_path, throttle_rate=0.3,

@@ -136,6 +136,7 @@ def test_a_new_bookmark_on_every_page_stops_at_the_page_limit(hostile):
 
 @pytest.mark.parametrize("header", ["Retry-After=nan", "Retry-After=inf", "Retry-After=-5", "Retry-After=1e3",
                                     "Retry-After=soon", "X-RateLimit-Reset=nan", "X-RateLimit-Reset=-5"])
+@pytest.mark.slow
 def test_an_unusable_wait_header_is_ignored_with_a_warning_and_the_call_retried(hostile, header, caplog):
     waits: list[float] = []
     with client_for(hostile, "wait", header, sleep=waits.append) as client:

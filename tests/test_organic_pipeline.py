@@ -20,6 +20,7 @@ ORGANIC_OPERATIONS = {"user_account/get", "boards/list", "pins/list", "user_acco
                       "pins/analytics"}
 
 
+@pytest.mark.slow
 def test_a_backfill_makes_exactly_the_planned_calls(make_sandbox, monkeypatch, tmp_path):
     server = make_sandbox()
     pipeline_env(monkeypatch, tmp_path, server, TODAY)
@@ -111,6 +112,7 @@ def test_rerunning_a_range_gives_the_same_tables(make_sandbox, monkeypatch, tmp_
     assert query(tmp_path, f"SELECT count(*) - count(DISTINCT ({key})) FROM metric_daily")[0][0] == 0
 
 
+@pytest.mark.slow
 def test_late_data_converges_to_ready_values_on_a_later_day(make_sandbox, monkeypatch, tmp_path):
     epoch = TODAY - dt.timedelta(days=30)
     day1 = make_sandbox(today=TODAY, epoch=epoch)
@@ -138,6 +140,7 @@ def test_late_data_converges_to_ready_values_on_a_later_day(make_sandbox, monkey
     assert untouched > 0
 
 
+@pytest.mark.slow
 def test_without_the_bulk_endpoint_it_falls_back_to_one_call_per_pin(make_sandbox, monkeypatch, tmp_path):
     bulk_home, single_home = tmp_path / "bulk", tmp_path / "single"
     with_bulk, without = make_sandbox(pins=120), make_sandbox(pins=120, bulk_pin_analytics=False)
@@ -182,6 +185,7 @@ def test_dates_older_than_the_window_are_reported_not_requested(make_sandbox, mo
     (["--start", "2026-11-20", "PINTEREST_ORGANIC_SPLITS=APP_TYPE,BY_MOOD"], "unknown split field(s) BY_MOOD"),
     (["--start", "2026-11-20", "PINTEREST_RATE_BUDGETS=org_reads=5"], "PINTEREST_RATE_BUDGETS"),
 ])
+@pytest.mark.slow
 def test_bad_input_fails_before_any_call_and_writes_nothing(make_sandbox, monkeypatch, tmp_path, args, message):
     import subprocess
     import sys
@@ -196,6 +200,7 @@ def test_bad_input_fails_before_any_call_and_writes_nothing(make_sandbox, monkey
     assert not (tmp_path / "home" / "warehouse.duckdb").exists() and not (tmp_path / "home" / "raw").exists()
 
 
+@pytest.mark.slow
 def test_a_failure_between_lake_and_warehouse_leaves_both_consistent_and_the_next_run_repairs(
         make_sandbox, monkeypatch, tmp_path, capsys):
     import subprocess
@@ -238,6 +243,7 @@ def duckdb_lake_statuses(home, date: dt.date) -> set[str]:
         return {r[0] for r in con.execute("SELECT DISTINCT data_status FROM read_parquet(?)", [str(path)]).fetchall()}
 
 
+@pytest.mark.slow
 def test_dates_the_api_no_longer_serves_are_renormalized_from_raw(make_sandbox, monkeypatch, tmp_path):
     epoch = TODAY - dt.timedelta(days=30)
     early = make_sandbox(today=TODAY, epoch=epoch)

@@ -42,6 +42,7 @@ def test_cli_help_documents_every_simulator_flag():
     (["--port", "65536"], "argument --port: expected a port between 0 and 65535"),
     (["--port", "-1"], "argument --port: expected a port between 0 and 65535"),
 ])
+@pytest.mark.slow
 def test_sandbox_rejects_bad_flags_with_a_clear_message(args, fragment):
     result = subprocess.run([*CLI, "sandbox", *args], capture_output=True, text=True, timeout=60)
     assert result.returncode == 2

@@ -235,6 +235,7 @@ def test_an_empty_warehouse_needs_a_range_and_bad_ranges_are_refused(monkeypatch
     assert "<svg" not in page
 
 
+@pytest.mark.slow
 def test_an_organic_only_run_renders_the_report_in_the_same_run_with_a_no_ads_panel(make_sandbox, monkeypatch, tmp_path):
     server = make_sandbox()
     pipeline_env(monkeypatch, tmp_path / "home", server, TODAY)

@@ -73,6 +73,7 @@ def readable_contents(path: Path) -> bytes:
     return content
 
 
+@pytest.mark.slow
 def test_a_full_run_with_refreshes_retries_and_errors_leaks_no_secret(make_sandbox, tmp_path):
     """Every access token expires after 6 calls (so tokens rotate several times), 10 % of calls meet a 429 and
     5 % a 5xx, one ad account answers 403; the run is recorded in a real Dagster instance. No token, refresh

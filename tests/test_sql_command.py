@@ -292,6 +292,7 @@ def sql_process(*args: str, home: Path, **env: str) -> subprocess.CompletedProce
 @pytest.mark.parametrize("force", [[], ["--force"]], ids=["", "force"])
 @pytest.mark.parametrize("target", ["/proc/self/fd/1", "nowhere.csv", "kept.csv"],
                          ids=["link to standard output", "dangling link", "link to a file"])
+@pytest.mark.slow
 def test_output_onto_a_symlink_is_refused_with_or_without_force(tmp_path, target, force):
     (tmp_path / "kept.csv").write_text("keep me\n")
     link = tmp_path / "out.csv"
