@@ -83,6 +83,13 @@ _SUMMARY_STATUS = ("Pinterest's summary of its delivery state, e.g. `RUNNING`, `
                    "`COMPLETED`, `ARCHIVED`.")
 _SNAPSHOT = "latest state: each run replaces it with the newest snapshot (dated snapshots stay in the lake)"
 
+# The columns that place a user-account row: its day, account and split bucket (the same in both account relations).
+_ACCOUNT_DAY_BUCKET = {
+    "date": DATE, "user_id": "The user account (join `user_accounts`). " + STRING_ID,
+    "split_field": "`NO_SPLIT` for the total, or the split (e.g. `APP_TYPE`) the row is a bucket of.",
+    "split_value": "`ALL` for the total, or the bucket (for `APP_TYPE`: `MOBILE`, `WEB`, `TABLET`, ...).",
+}
+
 RELATIONS: dict[str, Relation] = {
     "metric_daily": Relation(
         grain="one row per metric value: per entity, UTC day, split bucket, content type and metric",
@@ -120,9 +127,7 @@ RELATIONS: dict[str, Relation] = {
                "(`PINTEREST_ORGANIC_SPLITS`, default `APP_TYPE`) break the same total down: filter on one "
                "`split_field` and one `content_type` before summing, or numbers are counted twice."),
         columns={
-            "date": DATE, "user_id": "The user account (join `user_accounts`). " + STRING_ID,
-            "split_field": "`NO_SPLIT` for the total, or the split (e.g. `APP_TYPE`) the row is a bucket of.",
-            "split_value": "`ALL` for the total, or the bucket (for `APP_TYPE`: `MOBILE`, `WEB`, `TABLET`, ...).",
+            **_ACCOUNT_DAY_BUCKET,
             "content_type": ("`ALL` (paid and organic together, the API's default), `ORGANIC` (organic only) or `PAID` "
                              "(promoted activity only; zero for an account without ads); `ALL` = `ORGANIC` + `PAID` "
                              "for counts. Rows loaded before content types were stored are `ALL`."),
@@ -138,11 +143,9 @@ RELATIONS: dict[str, Relation] = {
                "totals here (the pin-totals check applies the same rule). `content_type` says which a row is: never compare or add "
                "up periods of different content types without saying so."),
         columns={
-            "date": DATE, "user_id": "The user account (join `user_accounts`). " + STRING_ID,
-            "split_field": "`NO_SPLIT` for the total, or the split (e.g. `APP_TYPE`) the row is a bucket of.",
-            "split_value": "`ALL` for the total, or the bucket (for `APP_TYPE`: `MOBILE`, `WEB`, `TABLET`, ...).",
-            "content_type": ("`ORGANIC` (organic activity only) or, where no `ORGANIC` row is stored for the account, "
-                             "day and bucket, `ALL` (paid and organic together)."),
+            **_ACCOUNT_DAY_BUCKET,
+            "content_type": ("`ORGANIC` (organic activity only) or, where no `ORGANIC` row is stored for the account "
+                             "and day, `ALL` (paid and organic together)."),
             "data_status": ORGANIC_DATA_STATUS, "is_final": ORGANIC_IS_FINAL, "extracted_at": EXTRACTED_AT,
         },
         metrics=api_enums.USER_ACCOUNT_METRIC_TYPES),
