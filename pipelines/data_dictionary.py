@@ -8,7 +8,7 @@ import dataclasses
 import duckdb
 
 from pipelines import api_enums
-from pipelines.warehouse import PIN_METRICS
+from pipelines.catalog import PIN_METRICS
 
 REGENERATE = ".venv/bin/pinterest-etl dictionary --output docs/data-dictionary.md"
 ADS_METRICS = tuple(dict.fromkeys(api_enums.ADS_ANALYTICS_COLUMNS + api_enums.ASYNC_REPORT_COLUMNS))

@@ -9,8 +9,9 @@ import math
 import duckdb
 
 from pipelines.planning import DateRange
-from pipelines.sql_text import literal, literal_list
-from pipelines.tables import METRIC_DAILY_KEY
+from pipelines import catalog
+from pipelines.sql_text import identifier, literal, literal_list
+from pipelines.tables import DAILY_STATUS_KEY, METRIC_DAILY_KEY
 
 SAMPLE_ROWS = 5  # offending rows shown in a check's metadata and in the error of a failed load
 
@@ -54,15 +55,40 @@ def _in_scope(alias: str = "") -> str:
     return (f"{alias}entity_type IN (SELECT unnest($types::VARCHAR[])) AND {alias}date BETWEEN $start AND $end")
 
 
-# Keys whose 64-bit hash repeats first (a small aggregate), then those keys' rows compared exactly: about three
-# times cheaper than grouping millions of rows by six text columns, and as exact.
-_KEY = ", ".join(METRIC_DAILY_KEY)
-_UNIQUE_KEY_SQL = f"""
-    WITH repeated AS (SELECT hash({_KEY}) AS h FROM metric_daily WHERE {_in_scope()} GROUP BY 1 HAVING count(*) > 1)
-    SELECT {_KEY}, count(*) AS rows_with_this_key
-    FROM metric_daily WHERE {_in_scope()} AND hash({_KEY}) IN (SELECT h FROM repeated)
+def _table_in_scope(table: catalog.FactTable) -> str:
+    """A wide table's rows of the run (when its entity type is one of the run's)."""
+    return f"{literal(table.entity_type)} IN (SELECT unnest($types::VARCHAR[])) AND date BETWEEN $start AND $end"
+
+
+def _values_where(tables: tuple[catalog.FactTable, ...], row_condition: str, value_condition: str) -> str:
+    """The metric values of the run's rows as metric_daily has them (its key, metric, value) where the wide row
+    matches `row_condition` (cheap: only those rows are unpivoted; `{metrics}` stands for the row's metric
+    columns) and the value matches `value_condition`."""
+    return "\nUNION ALL ".join(
+        f"SELECT {', '.join(METRIC_DAILY_KEY)}, value FROM ("
+        + catalog.long_select(table, f"{_table_in_scope(table)} AND ({row_condition.format(metrics=catalog.metrics_of(table))})")
+        + f") WHERE {value_condition}" for table in tables)
+
+
+# The wide tables are filled from the lake's long rows, in temporary tables a load keeps until its checks have run:
+# a key twice there (two files holding it: a crash between the renames of a legacy file's trimming) would be folded
+# into one wide row, so the key is checked there. Keys whose 64-bit hash repeats first (a small aggregate), then
+# those keys' rows compared exactly: about three times cheaper than grouping millions of rows by the text columns.
+def _repeated_keys(relation: str, key: tuple[str, ...], what: str) -> str:
+    columns = ", ".join(key)
+    return f"""SELECT {columns}{'' if 'metric' in key else ', NULL AS metric'}, {literal(what)} AS lake_rows,
+                      count(*) AS rows_with_this_key
+    FROM {relation}
+    WHERE {_in_scope()} AND hash({columns}) IN (SELECT hash({columns}) FROM {relation} WHERE {_in_scope()}
+                                                  GROUP BY 1 HAVING count(*) > 1)
     GROUP BY ALL HAVING count(*) > 1"""
-_METRIC_ROW = f"{_KEY}, value"
+
+
+_KEY = ", ".join(METRIC_DAILY_KEY)
+_UNIQUE_KEY_SQL = (_repeated_keys("incoming_metric_daily", METRIC_DAILY_KEY, "metric values") + "\nUNION ALL\n"
+                   + _repeated_keys("incoming_daily_status", DAILY_STATUS_KEY, "entity-days"))
+_ORGANIC_TABLES = tuple(t for t in catalog.FACT_TABLES.values() if t.source == "organic")
+_ADS_TABLES = tuple(t for t in catalog.FACT_TABLES.values() if t.source == "ads")
 
 
 # Not final although older than the re-pull window: the daily schedule will not pull these days again, so
@@ -92,18 +118,19 @@ _CONTENT_TYPES_ADD_UP = Check(
     "the ad accounts have paid impressions; otherwise the API most likely ignored content_type (answering every "
     "content type the same), so the ORGANIC numbers include paid activity: check with `pinterest-etl probe`",
     f"""WITH account AS (
-            SELECT date, entity_id, split_field, split_value, metric,
+            SELECT date, user_id AS entity_id, split_field, split_value, upper(metric) AS metric,
                    any_value(value) FILTER (WHERE content_type = 'ALL') AS all_value,
                    any_value(value) FILTER (WHERE content_type = 'ORGANIC') AS organic_value,
                    any_value(value) FILTER (WHERE content_type = 'PAID') AS paid_value
-            FROM metric_daily
-            WHERE entity_type = 'user_account' AND 'user_account' IN (SELECT unnest($types::VARCHAR[]))
-              AND date BETWEEN $start AND $end AND metric IN ({literal_list(ADDITIVE_ACCOUNT_METRICS)})
+            FROM (UNPIVOT (SELECT date, user_id, split_field, split_value, content_type,
+                                  {', '.join(m.lower() for m in ADDITIVE_ACCOUNT_METRICS)}
+                           FROM user_account_daily
+                           WHERE 'user_account' IN (SELECT unnest($types::VARCHAR[])) AND date BETWEEN $start AND $end)
+                  ON {', '.join(m.lower() for m in ADDITIVE_ACCOUNT_METRICS)} INTO NAME metric VALUE value)
             GROUP BY ALL),
         ads_delivery AS (
-            SELECT date, sum(value) AS ads_paid_impressions FROM metric_daily
-            WHERE entity_type = 'ad_account' AND metric = 'PAID_IMPRESSION' AND date BETWEEN $start AND $end
-            GROUP BY ALL)
+            SELECT date, sum(paid_impression) AS ads_paid_impressions FROM ad_account_daily
+            WHERE date BETWEEN $start AND $end GROUP BY ALL)
         SELECT account.*, ads_delivery.ads_paid_impressions
         FROM account LEFT JOIN ads_delivery USING (date)
         WHERE all_value IS NOT NULL AND organic_value IS NOT NULL
@@ -113,37 +140,37 @@ _CONTENT_TYPES_ADD_UP = Check(
                OR (paid_value IS NULL AND metric = 'IMPRESSION' AND split_field = 'NO_SPLIT'
                    AND organic_value = all_value AND ads_paid_impressions > 0))""", blocking=False)
 
-_UNIQUE_KEY = Check("unique_key", f"metric_daily has at most one row per ({_KEY})", _UNIQUE_KEY_SQL)
-_NEGATIVE_VALUES_SQL = f"SELECT {_METRIC_ROW} FROM metric_daily WHERE {_in_scope()} AND value < 0"
+_UNIQUE_KEY = Check("unique_key", f"the lake's rows loaded hold each key at most once: one value per ({_KEY}), one "
+                   "day's status per entity, day and bucket (else two answers' values would be mixed)", _UNIQUE_KEY_SQL)
+_PIN_TOTALS = ("IMPRESSION", "SAVE", "PIN_CLICK", "OUTBOUND_CLICK")
+
+
+def _negative_values(tables: tuple[catalog.FactTable, ...]) -> str:
+    return _values_where(tables, "least(*{metrics}) < 0", "value < 0")
+
+
 _ORGANIC_FACT_CHECKS = (
     _UNIQUE_KEY,
-    Check("no_negative_counts", "no metric value is negative", _NEGATIVE_VALUES_SQL),
+    Check("no_negative_counts", "no metric value is negative", _negative_values(_ORGANIC_TABLES)),
     Check("rates_within_0_1", "every *_RATE metric lies within [0, 1]",
-          f"SELECT {_METRIC_ROW} FROM metric_daily WHERE {_in_scope()} AND metric LIKE '%\\_RATE' ESCAPE '\\' "
-          "AND (value < 0 OR value > 1)"),
+          _values_where(_ORGANIC_TABLES, "least(*COLUMNS('.*_rate$')) < 0 OR greatest(*COLUMNS('.*_rate$')) > 1",
+                        "metric LIKE '%\\_RATE' ESCAPE '\\' AND (value < 0 OR value > 1)")),
     Check("pin_totals_within_account_totals",
           "per day, the impressions, saves and clicks of the pins do not exceed the accounts' organic totals "
           "(as user_account_organic_daily takes them: per account and day ORGANIC when stored, else ALL, never ALL "
           "for a metric the ORGANIC answer lacks); with several Pinterest users, all pins against all accounts "
           "(a pin's owner is not stored)",
-          """WITH pins AS (SELECT date, metric, sum(value) AS pins_sum FROM metric_daily
-                          WHERE entity_type = 'pin' AND metric IN ('IMPRESSION', 'SAVE', 'PIN_CLICK', 'OUTBOUND_CLICK')
-                            AND 'pin' IN (SELECT unnest($types::VARCHAR[])) AND date BETWEEN $start AND $end
-                          GROUP BY ALL),
-                organic_days AS (SELECT date, entity_id FROM daily_status
-                                 WHERE entity_type = 'user_account' AND content_type = 'ORGANIC'
-                                   AND date BETWEEN $start AND $end
-                                 UNION SELECT date, entity_id FROM metric_daily
-                                 WHERE entity_type = 'user_account' AND content_type = 'ORGANIC'
-                                   AND date BETWEEN $start AND $end),
-                per_account AS (SELECT m.date, m.entity_id, m.metric, m.value AS account_value
-                                FROM metric_daily m LEFT JOIN organic_days o USING (date, entity_id)
-                                WHERE m.entity_type = 'user_account' AND m.split_field = 'NO_SPLIT'
-                                  AND m.date BETWEEN $start AND $end
-                                  AND m.content_type = CASE WHEN o.date IS NULL THEN 'ALL' ELSE 'ORGANIC' END),
-                accounts AS (SELECT date, metric, sum(account_value) AS account_value FROM per_account GROUP BY ALL)
-                SELECT p.date, p.metric, p.pins_sum, a.account_value
-                FROM pins p JOIN accounts a USING (date, metric) WHERE p.pins_sum > a.account_value""", blocking=False),
+          f"""WITH pins AS (SELECT date, {', '.join(f'sum({m.lower()}) AS {m.lower()}' for m in _PIN_TOTALS)} FROM pin_daily
+                           WHERE 'pin' IN (SELECT unnest($types::VARCHAR[])) AND date BETWEEN $start AND $end
+                           GROUP BY ALL),
+                 accounts AS (SELECT date, {', '.join(f'sum({m.lower()}) AS {m.lower()}' for m in _PIN_TOTALS)}
+                              FROM user_account_organic_daily
+                              WHERE split_field = 'NO_SPLIT' AND date BETWEEN $start AND $end GROUP BY ALL)
+             SELECT p.date, m.metric, m.pins_sum, m.account_value
+             FROM pins p JOIN accounts a USING (date),
+                  LATERAL (VALUES {', '.join(f"({literal(m)}, p.{m.lower()}, a.{m.lower()})" for m in _PIN_TOTALS)})
+                      m(metric, pins_sum, account_value)
+             WHERE m.pins_sum > m.account_value""", blocking=False),
     _CONTENT_TYPES_ADD_UP,
 )
 
@@ -219,8 +246,7 @@ _KNOWN_ADS_ENTITIES = Check(
     "every ads row of the run (metric_daily, daily_status) is of an entity in its dimension table",
     f"""WITH seen AS (
             SELECT entity_type, entity_id, min(date) AS first_date, max(date) AS last_date
-            FROM (SELECT date, entity_type, entity_id FROM daily_status WHERE {_in_scope()}
-                  UNION ALL SELECT date, entity_type, entity_id FROM metric_daily WHERE {_in_scope()})
+            FROM daily_status WHERE {_in_scope()}
             GROUP BY ALL),
         known AS ({" UNION ALL ".join(f"SELECT {literal(level)} AS entity_type, {DIMENSION_KEYS[table][0]} AS entity_id "
                                       f"FROM {table}" for level, (table, _, _) in _ADS_LEVELS.items())})
@@ -230,22 +256,26 @@ _KNOWN_ADS_ENTITIES = Check(
 
 def _adds_up_to_parent(child: str, name: str) -> Check:
     """Compared from the children's side: a parent with no row (or without the metric) counts as 0, so a child's
-    value never goes unchecked; a parent whose children have no rows is not compared (they were skipped)."""
+    value never goes unchecked; a parent whose children have no rows (or no value of a metric) is not compared."""
     table, parent, shared = _ADS_LEVELS[child]
+    child_table, parent_table = catalog.BY_ENTITY_TYPE[child], catalog.BY_ENTITY_TYPE[parent]
+    columns = [m.lower() for m in ADDITIVE_ADS_METRICS]
     return Check(
         name,
         f"per day, the additive columns of the {table} sum to their {parent}'s (a missing {parent} value counts as 0)",
-        f"""SELECT c.date, {literal(parent)} AS entity_type, x.parent_id AS entity_id, c.split_value, c.metric,
-               any_value(p.value) AS value, sum(c.value) AS {table}_sum
-        FROM metric_daily c
-        JOIN (SELECT {DIMENSION_KEYS[table][0]} AS id, {shared[0]} AS parent_id FROM {table}) x ON x.id = c.entity_id
-        LEFT JOIN metric_daily p ON p.entity_type = {literal(parent)} AND p.date = c.date AND p.metric = c.metric
-         AND p.split_value = c.split_value AND p.entity_id = x.parent_id AND p.date BETWEEN $start AND $end
-        WHERE c.entity_type = {literal(child)} AND c.metric IN ({literal_list(ADDITIVE_ADS_METRICS)})
-          AND {literal(child)} IN (SELECT unnest($types::VARCHAR[])) AND c.date BETWEEN $start AND $end
-        GROUP BY c.date, c.metric, c.split_value, x.parent_id
-        HAVING abs(sum(c.value) - coalesce(any_value(p.value), 0))
-               > $tolerance * greatest(abs(coalesce(any_value(p.value), 0)), 1)""")
+        f"""WITH sums AS (SELECT date, attribution, {shared[0]} AS parent_id,
+                                {', '.join(f'sum({c}) AS {c}' for c in columns)}
+                         FROM {identifier(child_table.name)}
+                         WHERE {_table_in_scope(child_table)} GROUP BY ALL)
+        SELECT s.date, {literal(parent)} AS entity_type, s.parent_id AS entity_id, s.attribution AS split_value,
+               m.metric, m.value, m.children_sum AS {table}_sum
+        FROM sums s
+        LEFT JOIN {identifier(parent_table.name)} p
+          ON p.date = s.date AND p.attribution = s.attribution AND p.{parent_table.id_column} = s.parent_id,
+        LATERAL (VALUES {', '.join(f"({literal(m)}, p.{c}, s.{c})" for m, c in zip(ADDITIVE_ADS_METRICS, columns))})
+            m(metric, value, children_sum)
+        WHERE m.children_sum IS NOT NULL
+          AND abs(m.children_sum - coalesce(m.value, 0)) > $tolerance * greatest(abs(coalesce(m.value, 0)), 1)""")
 
 
 # The load replaces the dimension tables whole: their checks read all of them (small next to the facts).
@@ -259,7 +289,7 @@ ORGANIC_CHECKS = (
 
 ADS_CHECKS = (
     _UNIQUE_KEY,
-    Check("no_negative_values", "no ads metric value is negative (spend included)", _NEGATIVE_VALUES_SQL),
+    Check("no_negative_values", "no ads metric value is negative (spend included)", _negative_values(_ADS_TABLES)),
     _KNOWN_ADS_ENTITIES,
     _adds_up_to_parent("ad", "ads_add_up_to_ad_groups"),
     _adds_up_to_parent("ad_group", "ad_groups_add_up_to_campaigns"),

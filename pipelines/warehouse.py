@@ -14,9 +14,8 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines import api_enums, settings
+from pipelines import catalog, settings
 from pipelines.ads.dimensions import AD_ACCOUNTS, AD_GROUPS, ADS, CAMPAIGNS
-from pipelines.ads.extract import DEFAULT_COLUMNS as DEFAULT_ADS_COLUMNS
 from pipelines.atomic_files import write_error
 from pipelines.faults import WAREHOUSE_BEFORE_COMMIT, crash_point
 from pipelines.lake import ADDED_FACT_COLUMNS, Lake
@@ -24,94 +23,15 @@ from pipelines.organic.dimensions import BOARDS, PINS, USER_ACCOUNTS
 from pipelines.planning import DateRange
 from pipelines.quality import DIMENSION_KEYS, Check, CheckOutcome, run_check
 from pipelines.sql_text import identifier, literal
-from pipelines.tables import DAILY_STATUS, METRIC_DAILY, PIN_LIFETIME, UNFILTERED_CONTENT, duckdb_columns
+from pipelines.tables import DAILY_STATUS, METRIC_DAILY, PIN_LIFETIME, duckdb_columns
 
-# The content type that counts organic activity only; the organic numbers are of it where it is stored, and of
-# UNFILTERED_CONTENT (ALL: paid included) where it is not: rows loaded before content types were stored.
-ORGANIC_CONTENT = "ORGANIC"
-
-FACT_TABLES = {"metric_daily": METRIC_DAILY, "daily_status": DAILY_STATUS}
+FACT_TABLES = catalog.FACT_TABLES
 DIMENSIONS = {"user_accounts": USER_ACCOUNTS, "boards": BOARDS, "pins": PINS, "pin_lifetime": PIN_LIFETIME,
               "ad_accounts": AD_ACCOUNTS, "campaigns": CAMPAIGNS, "ad_groups": AD_GROUPS, "ads": ADS}
 ADS_ENTITY_TYPES = ("ad_account", "campaign", "ad_group", "ad")
-# Parent ids a wide ads view carries, from the dimension tables: (column, SQL expression).
-_ADS_PARENTS = {
-    "ad_account": ("ad_account_id", [], "s.entity_id"),
-    "campaign": ("campaign_id", [("ad_account_id", "c.ad_account_id")], "c.ad_account_id"),
-    "ad_group": ("ad_group_id", [("campaign_id", "g.campaign_id"), ("ad_account_id", "g.ad_account_id")], "g.ad_account_id"),
-    "ad": ("ad_id", [("ad_group_id", "a.ad_group_id"), ("campaign_id", "a.campaign_id"),
-                     ("ad_account_id", "a.ad_account_id"), ("pin_id", "a.pin_id")], "a.ad_account_id"),
-}
-_ADS_JOINS = {"ad_account": "", "campaign": "LEFT JOIN campaigns c ON c.campaign_id = s.entity_id",
-              "ad_group": "LEFT JOIN ad_groups g ON g.ad_group_id = s.entity_id",
-              "ad": "LEFT JOIN ads a ON a.ad_id = s.entity_id"}
-
-
-def _ads_view(level: str, metrics: list[str]) -> str:
-    """One row per entity per UTC day per attribution setting, with its parents' ids and the account's
-    currency (money columns are micro-units of that currency; nothing is converted)."""
-    id_column, parents, account = _ADS_PARENTS[level]
-    parent_columns = "".join(f"{expression} AS {identifier(name)}, " for name, expression in parents)
-    keys = ", ".join(["s.date", "s.entity_id", *[e for _, e in parents], "acc.currency", "s.split_value", "s.is_final",
-                      "s.extracted_at"])
-    return f"""
-    CREATE OR REPLACE VIEW {identifier(f"{level}_daily")} AS
-    SELECT s.date, s.entity_id AS {identifier(id_column)}, {parent_columns}acc.currency, s.split_value AS attribution, s.is_final,
-        {_pivot(tuple(metrics))},
-        s.extracted_at
-    FROM daily_status s
-    {_ADS_JOINS[level]}
-    LEFT JOIN ad_accounts acc ON acc.ad_account_id = {account}
-    LEFT JOIN metric_daily m
-      ON m.date = s.date AND m.entity_type = s.entity_type AND m.entity_id = s.entity_id
-     AND m.split_field = s.split_field AND m.split_value = s.split_value AND m.content_type = s.content_type
-    WHERE s.entity_type = {literal(level)}
-    GROUP BY {keys}"""
-PIN_METRICS = tuple(dict.fromkeys(api_enums.PIN_STANDARD_METRIC_TYPES + api_enums.PIN_VIDEO_METRIC_TYPES))
-
-
-def _pivot(metrics: tuple[str, ...]) -> str:
-    # Metric names may come from the data (configured ads columns): quoted, never pasted.
-    return ",\n        ".join(f"max(m.value) FILTER (WHERE m.metric = {literal(m)}) AS {identifier(m.lower())}"
-                               for m in metrics)
-
-
-def _wide_view(name: str, entity_type: str, id_column: str, metrics: tuple[str, ...], with_split: bool) -> str:
-    """With `with_split` (the user account) the split bucket and the content type are columns of the key; else (pins,
-    whose analytics have neither) only the unsplit, unfiltered rows are shown."""
-    split = "s.split_field, s.split_value, s.content_type, " if with_split else ""
-    where = "" if with_split else f" AND s.split_field = 'NO_SPLIT' AND s.content_type = {literal(UNFILTERED_CONTENT)}"
-    return f"""
-    CREATE OR REPLACE VIEW {identifier(name)} AS
-    SELECT s.date, s.entity_id AS {identifier(id_column)}, {split}s.data_status, s.is_final,
-        {_pivot(metrics)},
-        s.extracted_at
-    FROM daily_status s
-    LEFT JOIN metric_daily m
-      ON m.date = s.date AND m.entity_type = s.entity_type AND m.entity_id = s.entity_id
-     AND m.split_field = s.split_field AND m.split_value = s.split_value AND m.content_type = s.content_type
-    WHERE s.entity_type = {literal(entity_type)}{where}
-    GROUP BY s.date, s.entity_id, s.split_field, s.split_value, s.content_type, s.data_status, s.is_final, s.extracted_at"""
-
-
-VIEWS = {
-    # One row per user account per UTC day per split bucket (split_field NO_SPLIT, split_value ALL: unsplit) per
-    # content type (ALL: paid and organic; ORGANIC; PAID).
-    "user_account_daily": _wide_view("user_account_daily", "user_account", "user_id",
-                                     api_enums.USER_ACCOUNT_METRIC_TYPES, with_split=True),
-    # One row per pin per UTC day.
-    "pin_daily": _wide_view("pin_daily", "pin", "pin_id", PIN_METRICS, with_split=False),
-    # One row per user account per UTC day per split bucket: the organic numbers. The content type is chosen per
-    # account and day, never per bucket: ORGANIC's answer has no bucket for paid formats (PIN_FORMAT's ADS_STANDARD,
-    # ADS_VIDEO), and taking ALL's row for a bucket ORGANIC lacks would report paid activity as organic. So a day
-    # with any ORGANIC row shows its ORGANIC rows only; a day without any (stored before content types) shows ALL.
-    "user_account_organic_daily": f"""
-    CREATE OR REPLACE VIEW user_account_organic_daily AS
-    SELECT * FROM user_account_daily
-    WHERE content_type IN ({literal(ORGANIC_CONTENT)}, {literal(UNFILTERED_CONTENT)})
-    QUALIFY content_type = CASE WHEN bool_or(content_type = {literal(ORGANIC_CONTENT)}) OVER (PARTITION BY date, user_id)
-                                THEN {literal(ORGANIC_CONTENT)} ELSE {literal(UNFILTERED_CONTENT)} END""",
-}
+# The lake's long fact files, read into these temporary tables by a load, then pivoted into the wide tables.
+INCOMING = {"metric_daily": ("incoming_metric_daily", METRIC_DAILY), "daily_status": ("incoming_daily_status", DAILY_STATUS)}
+LONG_VIEWS = ("metric_daily", "daily_status")
 
 
 # Loads and checks of 17 million rows ran as fast with 512 MB as with 1 GB (bench/NOTES.md), and the whole run
@@ -144,6 +64,10 @@ class LoadResult:
 
     rows: dict[str, int]
     checks: tuple[CheckOutcome, ...]
+    # Metric columns this load added (a metric first seen: a new PINTEREST_ADS_COLUMNS, a new API metric) and
+    # BIGINT columns it widened to DOUBLE (a value that is not a whole number), per wide table.
+    added_columns: dict[str, list[str]] = dataclasses.field(default_factory=dict)
+    widened_columns: dict[str, list[str]] = dataclasses.field(default_factory=dict)
 
 
 class OutdatedWarehouseError(ValueError):
@@ -152,32 +76,33 @@ class OutdatedWarehouseError(ValueError):
 
 
 def missing_from_contract(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """What a warehouse with fact tables lacks of the contract: their columns (content_type, before it was stored)
-    and the views; empty when it is current, or when it has no fact tables (nothing loaded yet)."""
-    columns: dict[str, set[str]] = {}
-    for table, column in con.execute("SELECT table_name, column_name FROM duckdb_columns() "
-                                     "WHERE schema_name = 'main'").fetchall():
-        columns.setdefault(table, set()).add(column)
-    if not any(table in columns for table in FACT_TABLES):
+    """What a warehouse with facts lacks of the contract: the wide tables (a warehouse of the long layout stored
+    metric_daily as a table and the wide ones as views over it) and the views; empty when it is current, or when it
+    has no facts (nothing loaded yet)."""
+    kinds = dict(con.execute("SELECT table_name, table_type FROM information_schema.tables "
+                             "WHERE table_schema = 'main'").fetchall())
+    if kinds.get("metric_daily") == "BASE TABLE":
+        return ["its facts are in the long layout (metric_daily and daily_status as tables, the wide tables as views)"]
+    if not any(name in kinds for name in (*FACT_TABLES, *LONG_VIEWS)):
         return []
-    missing = [f"{table} has no column {name}" for table, schema in FACT_TABLES.items()
-               for name in schema.names if name not in columns.get(table, ())]
-    return missing + [f"the view {name} is missing" for name in VIEWS if name not in columns]
+    missing = [f"the table {name} is missing" for name in FACT_TABLES if kinds.get(name) != "BASE TABLE"]
+    return missing + [f"the view {name} is missing" for name in catalog.derived_views()
+                      if name not in kinds]
 
 
 def require_current_schema(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     """Refuse, in one line, to read a warehouse an earlier version wrote (OutdatedWarehouseError): queries of this
-    version would fail on it with raw binder errors. Loading its newest date from the lake updates it."""
+    version would fail on it with raw binder errors. Any load brings it up to date, from its own rows."""
     missing = missing_from_contract(con)
     if not missing:
         return
     newest = None
-    with contextlib.suppress(duckdb.CatalogException):  # a warehouse with metric_daily only
+    with contextlib.suppress(duckdb.Error):  # a warehouse without daily_status
         newest = con.execute("SELECT max(date) FROM daily_status").fetchone()[0]
     day = newest.isoformat() if newest else "YYYY-MM-DD"
     raise OutdatedWarehouseError(
         f"the warehouse {path} was written by an earlier version of pinterest-etl ({'; '.join(missing)}); update it "
-        f"from the lake, without API calls (its data is kept), then try again: pinterest-etl load --start {day} --end {day}")
+        f"without API calls (its data is kept), then try again: pinterest-etl load --start {day} --end {day}")
 
 
 def lock_wait_seconds(env: Mapping[str, str] = os.environ) -> float:
@@ -240,13 +165,15 @@ class Warehouse:
     def load(self, lake: Lake, source: str, entity_types: tuple[str, ...], dates: list[dt.date],
              dimensions: dict[str, list[Path]] | None = None, checks: tuple[Check, ...] = (),
              stale_before: dt.date | None = None) -> LoadResult:
-        """In one transaction: the source's fact rows for those dates are replaced by the lake's files (every
-        account's), each given dimension table becomes exactly the union of its snapshots (the newest of every
-        account; an entity two accounts see is kept once, as last extracted), and the views are rebuilt on the
-        new rows. Then, before COMMIT, the checks run on the new rows and dimensions; a failing blocking one rolls
-        everything back, tables and views (BlockingCheckError)."""
+        """In one transaction: each given dimension table becomes exactly the union of its snapshots (the newest of
+        every account; an entity two accounts see is kept once, as last extracted), then the source's wide fact rows
+        for those dates are replaced by the lake's files (every account's), pivoted to one row per entity, day and
+        bucket with their parents' ids from the dimensions, and the views are rebuilt. Then, before COMMIT, the
+        checks run on the new rows and dimensions; a failing blocking one rolls everything back, tables and views
+        (BlockingCheckError). A warehouse of the long layout is converted first, in the same transaction."""
         rows: dict[str, int] = {}
         outcomes: tuple[CheckOutcome, ...] = ()
+        changes = _ColumnChanges()
         finish_later = (f"`pinterest-etl load --start {min(dates)} --end {max(dates)} --only {source}`" if dates
                         else f"`pinterest-etl load --only {source}`")
         try:
@@ -259,9 +186,7 @@ class Warehouse:
             with con:
                 con.execute("BEGIN TRANSACTION")
                 try:
-                    _create_tables(con)
-                    if dates:
-                        rows.update(self._replace_facts(con, lake, source, entity_types, dates))
+                    _create_tables(con, changes)
                     for name, paths in (dimensions or {}).items():
                         schema, key = DIMENSIONS[name], ", ".join(DIMENSION_KEYS[name])
                         con.execute(f"DELETE FROM {identifier(name)}")
@@ -270,7 +195,9 @@ class Warehouse:
                                           "FROM read_parquet(?, hive_partitioning = false, union_by_name = true) "
                                           f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY extracted_at DESC) = 1")
                         rows[name] = con.execute(f"SELECT count(*) FROM {identifier(name)}").fetchall()[0][0]
-                    # After the facts: an ads view has a column per metric present, the new ones included.
+                    if dates:
+                        rows.update(self._replace_facts(con, lake, source, entity_types, dates, changes))
+                    # After the facts: metric_daily has a column's values once the column exists.
                     _replace_views(con)
                     if dates:
                         outcomes = tuple(run_check(con, check, entity_types, DateRange(min(dates), max(dates)),
@@ -287,34 +214,164 @@ class Warehouse:
             raise write_error(self.path, error, "It keeps its previous data (the load's transaction was rolled "
                                                 f"back), and the lake holds the new data: once fixed, load it without "
                                                 f"API calls: {finish_later}") or error from None
-        return LoadResult(rows, outcomes)
+        if changes.added or changes.widened:
+            log.warning("the warehouse's wide tables changed: %s", changes.describe())
+        return LoadResult(rows, outcomes, changes.added, changes.widened)
 
     @staticmethod
     def _replace_facts(con: duckdb.DuckDBPyConnection, lake: Lake, source: str, entity_types: tuple[str, ...],
-                       dates: list[dt.date]) -> dict[str, int]:
-        rows = {}
-        in_scope = "entity_type IN (SELECT unnest(?::VARCHAR[])) AND date IN (SELECT unnest(?::DATE[]))"
-        for table, schema in FACT_TABLES.items():
-            con.execute(f"DELETE FROM {identifier(table)} WHERE {in_scope}", [list(entity_types), dates])
+                       dates: list[dt.date], changes: _ColumnChanges) -> dict[str, int]:
+        """The lake's long rows of the dates, read into temporary tables (kept for the checks of the load), then
+        pivoted into each wide table of the entity types, whose rows of those dates they replace."""
+        for table, (incoming, schema) in INCOMING.items():
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {incoming} ({duckdb_columns(schema)})")
             # Files written before a key column existed are read with the value their rows mean (lake.ADDED_FACT_COLUMNS).
             for files, columns in lake.fact_selects(lake.files(table, dates, source), schema.names):
-                _insert_from_lake(con, lake, files, f"INSERT INTO {identifier(table)} SELECT {columns} "
+                _insert_from_lake(con, lake, files, f"INSERT INTO {incoming} SELECT {columns} "
                                                     "FROM read_parquet(?, hive_partitioning = false)")
-            rows[table] = con.execute(f"SELECT count(*) FROM {identifier(table)} WHERE {in_scope}",
-                                      [list(entity_types), dates]).fetchall()[0][0]
+        rows = {"metric_daily": 0, "daily_status": 0}
+        for entity_type in entity_types:
+            table = catalog.BY_ENTITY_TYPE[entity_type]
+            con.execute(f"DELETE FROM {identifier(table.name)} WHERE date IN (SELECT unnest(?::DATE[]))", [dates])
+            _pivot_into(con, table, INCOMING["metric_daily"][0], INCOMING["daily_status"][0], changes)
+            wide, values = _rows_and_values(con, table, dates)
+            rows[table.name] = wide
+            rows["daily_status"] += wide
+            rows["metric_daily"] += values
         return rows
 
 
-def _create_tables(con: duckdb.DuckDBPyConnection) -> None:
-    for name, schema in {**FACT_TABLES, **DIMENSIONS}.items():
+@dataclasses.dataclass
+class _ColumnChanges:
+    """Columns a load added to the wide tables or widened from BIGINT to DOUBLE, per table."""
+
+    added: dict[str, list[str]] = dataclasses.field(default_factory=dict)
+    widened: dict[str, list[str]] = dataclasses.field(default_factory=dict)
+
+    def describe(self) -> str:
+        parts = [f"{table}: new metric column(s) {', '.join(columns)} (rows loaded before read NULL)"
+                 for table, columns in self.added.items()]
+        parts += [f"{table}: column(s) {', '.join(columns)} widened from BIGINT to DOUBLE (the API sent values that "
+                  "are not whole numbers)" for table, columns in self.widened.items()]
+        return "; ".join(parts)
+
+
+def _metric_columns(con: duckdb.DuckDBPyConnection, table: catalog.FactTable) -> dict[str, str]:
+    """The metric columns a wide table has now, with their SQL types, in table order."""
+    present = con.execute("SELECT column_name, data_type FROM duckdb_columns() WHERE schema_name = 'main' "
+                          "AND table_name = ? ORDER BY column_index", [table.name]).fetchall()
+    base = {name for name, _ in table.base_columns()}
+    return {name: kind for name, kind in present if name not in base}
+
+
+def _pivot_into(con: duckdb.DuckDBPyConnection, table: catalog.FactTable, metric_rows: str, status_rows: str,
+                changes: _ColumnChanges) -> None:
+    """Insert the long rows of `table`'s entity type (relations `metric_rows`, `status_rows`: the long layout's
+    columns) into the wide table: one row per key, a column per metric (added when first seen, widened to DOUBLE
+    when a value is not a whole number), the parents' ids and the account's currency from the dimensions. Every key
+    of either relation gets a row (a status row without metrics has NULL metrics)."""
+    entity = [table.entity_type]
+    # Pins have no split and no content type: only their unsplit, unfiltered rows are theirs.
+    only_unsplit = "" if table.entity_type != "pin" else " AND split_field = 'NO_SPLIT' AND content_type = 'ALL'"
+    incoming = [r[0] for r in con.execute(f"SELECT DISTINCT metric FROM {metric_rows} WHERE entity_type = ?"
+                                          f"{only_unsplit} ORDER BY 1", entity).fetchall()]
+    columns = _metric_columns(con, table)
+    for metric in incoming:
+        column = catalog.metric_column(metric)
+        if column not in columns:
+            kind = catalog.metric_type(metric)
+            con.execute(f"ALTER TABLE {identifier(table.name)} ADD COLUMN {identifier(column)} {kind}")
+            columns[column] = kind
+            changes.added.setdefault(table.name, []).append(column)
+    whole = [m for m in incoming if columns[catalog.metric_column(m)] == "BIGINT"]
+    if whole:
+        fractional = [r[0] for r in con.execute(
+            f"SELECT DISTINCT metric FROM {metric_rows} WHERE entity_type = ?{only_unsplit} "
+            "AND metric IN (SELECT unnest(?::VARCHAR[])) AND (value <> trunc(value) OR abs(value) >= 9.2e18) "
+            "ORDER BY 1", [table.entity_type, whole]).fetchall()]
+        for metric in fractional:
+            column = catalog.metric_column(metric)
+            con.execute(f"ALTER TABLE {identifier(table.name)} ALTER COLUMN {identifier(column)} TYPE DOUBLE")
+            columns[column] = "DOUBLE"
+            changes.widened.setdefault(table.name, []).append(column)
+    key = ("date", "entity_id", "split_field", "split_value", "content_type")
+    pivoted = ",\n            ".join(
+        f"max(value) FILTER (WHERE metric = {literal(m)})::{columns[catalog.metric_column(m)]} "
+        f"AS {identifier(catalog.metric_column(m))}" for m in incoming)
+    metrics_select = f"SELECT {', '.join(key)}, {pivoted} FROM {metric_rows} WHERE entity_type = ?{only_unsplit} GROUP BY ALL" \
+        if incoming else f"SELECT {', '.join(key)} FROM {metric_rows} WHERE false"
+    # The long form's key back to the table's split columns.
+    splits = {column: f"k.{expression}" for column, expression in table.splits}
+    parents = {p: f"d.{p}" for p in table.parents}
+    account = "k.entity_id" if table.entity_type == "ad_account" else "d.ad_account_id"
+    joins = (f"LEFT JOIN {identifier(table.parent_dimension)} d ON d.{identifier(table.id_column)} = k.entity_id "
+             if table.parent_dimension else "")
+    if table.currency:
+        joins += f"LEFT JOIN ad_accounts acc ON acc.ad_account_id = {account} "
+    targets = [name for name, _ in table.base_columns()] + [catalog.metric_column(m) for m in incoming]
+    values = ["k.date", "k.entity_id", *parents.values(), *(["acc.currency"] if table.currency else []),
+              *splits.values(), "k.data_status", "k.is_final", "k.extracted_at",
+              *(f"m.{identifier(catalog.metric_column(m))}" for m in incoming)]
+    con.execute(f"""
+        INSERT INTO {identifier(table.name)} ({', '.join(identifier(t) for t in targets)})
+        WITH statuses AS (SELECT {', '.join(key)}, data_status, is_final, extracted_at FROM {status_rows}
+                          WHERE entity_type = ?{only_unsplit}),
+             metrics AS ({metrics_select}),
+             k AS (SELECT * FROM statuses
+                   UNION ALL
+                   SELECT {', '.join(f'x.{c}' for c in key)}, any_value(x.data_status), bool_and(x.is_final), max(x.extracted_at)
+                   FROM {metric_rows} x ANTI JOIN statuses s USING ({', '.join(key)})
+                   WHERE x.entity_type = ?{only_unsplit.replace(" AND ", " AND x.")} GROUP BY ALL)
+        SELECT {', '.join(values)}
+        FROM k LEFT JOIN metrics m USING ({', '.join(key)})
+        {joins}""", [table.entity_type] * (3 if incoming else 2))
+
+
+def _rows_and_values(con: duckdb.DuckDBPyConnection, table: catalog.FactTable, dates: list[dt.date]) -> tuple[int, int]:
+    """A wide table's rows of the dates, and the metric values (non-NULL cells) they hold."""
+    metric_columns = list(_metric_columns(con, table))
+    values = " + ".join(f"count({identifier(c)})" for c in metric_columns) or "0"
+    rows, cells = con.execute(f"SELECT count(*), {values} FROM {identifier(table.name)} "
+                              "WHERE date IN (SELECT unnest(?::DATE[]))", [dates]).fetchone()
+    return rows, cells or 0
+
+
+def _create_tables(con: duckdb.DuckDBPyConnection, changes: _ColumnChanges | None = None) -> None:
+    """The dimension and wide fact tables the contract names; a warehouse of the long layout is converted."""
+    for name, schema in DIMENSIONS.items():
         con.execute(f"CREATE TABLE IF NOT EXISTS {identifier(name)} ({duckdb_columns(schema)})")
-    for name, schema in FACT_TABLES.items():
+    kinds = dict(con.execute("SELECT table_name, table_type FROM information_schema.tables "
+                             "WHERE table_schema = 'main'").fetchall())
+    long_layout = kinds.get("metric_daily") == "BASE TABLE"
+    if long_layout:
+        for name in (*FACT_TABLES, "user_account_organic_daily"):
+            if kinds.get(name) == "VIEW":
+                con.execute(f"DROP VIEW {identifier(name)}")
+    for table in FACT_TABLES.values():
+        columns = [*table.base_columns(), *((catalog.metric_column(m), catalog.metric_type(m)) for m in table.default_metrics)]
+        con.execute(f"CREATE TABLE IF NOT EXISTS {identifier(table.name)} "
+                    f"({', '.join(f'{identifier(n)} {t}' for n, t in columns)})")
+    if long_layout:
+        _convert_long_layout(con, changes or _ColumnChanges())
+
+
+def _convert_long_layout(con: duckdb.DuckDBPyConnection, changes: _ColumnChanges) -> None:
+    """Move every row of a warehouse of the long layout (metric_daily and daily_status tables) into the wide tables,
+    then drop the long tables (the long views replace them): nothing is read from the lake or the API, and rows whose
+    lake files are gone are kept. Tables written before content types were stored read `ALL` for them."""
+    log.info("converting the warehouse %s to wide fact tables (from its own rows, in the load's transaction)",
+             con.execute("SELECT current_database()").fetchone()[0])
+    for name, (_, schema) in INCOMING.items():
         _add_missing_fact_columns(con, name, schema)
+    for table in FACT_TABLES.values():
+        _pivot_into(con, table, "metric_daily", "daily_status", changes)
+    con.execute("DROP TABLE metric_daily")
+    con.execute("DROP TABLE daily_status")
 
 
 def _add_missing_fact_columns(con: duckdb.DuckDBPyConnection, table: str, schema) -> None:
-    """A fact table of a warehouse created before a column of ADDED_FACT_COLUMNS existed is rebuilt in the contract's
-    column order, its rows given the value they mean (content_type ALL: fetched with the API's default)."""
+    """A long fact table of a warehouse created before a column of ADDED_FACT_COLUMNS existed is rebuilt in the
+    layout's column order, its rows given the value they mean (content_type ALL: fetched with the API's default)."""
     present = {r[0] for r in con.execute("SELECT column_name FROM duckdb_columns() WHERE schema_name = 'main' "
                                          "AND table_name = ?", [table]).fetchall()}
     if all(name in present for name in schema.names):
@@ -327,15 +384,9 @@ def _add_missing_fact_columns(con: duckdb.DuckDBPyConnection, table: str, schema
 
 
 def _replace_views(con: duckdb.DuckDBPyConnection) -> None:
-    for sql in VIEWS.values():
+    """The views derived from the wide tables, bound to each table's columns as they are now."""
+    for sql in catalog.derived_views().values():
         con.execute(sql)
-    # The ads views have a column per metric present (the configured columns may differ from the defaults).
-    present = [r[0] for r in con.execute(
-        "SELECT DISTINCT metric FROM metric_daily WHERE entity_type IN (SELECT unnest(?::VARCHAR[])) ORDER BY 1",
-        [list(ADS_ENTITY_TYPES)]).fetchall()]
-    metrics = list(dict.fromkeys([*DEFAULT_ADS_COLUMNS, *present]))
-    for level in ADS_ENTITY_TYPES:
-        con.execute(_ads_view(level, metrics))
 
 
 def _blocked_load_message(outcomes: tuple[CheckOutcome, ...], lake: Lake, source: str, finish_later: str) -> str:
