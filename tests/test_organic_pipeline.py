@@ -76,7 +76,7 @@ def test_the_warehouse_equals_an_independent_recomputation_from_raw(make_sandbox
     assert len(expected) > 100_000
 
 
-def test_the_wide_views_show_processing_days_without_metrics(make_sandbox, monkeypatch, tmp_path):
+def test_the_wide_tables_show_processing_days_without_metrics(make_sandbox, monkeypatch, tmp_path):
     server = make_sandbox()
     pipeline_env(monkeypatch, tmp_path, server, TODAY)
     assert run(END - dt.timedelta(days=6), END) == 0
@@ -86,8 +86,11 @@ def test_the_wide_views_show_processing_days_without_metrics(make_sandbox, monke
     assert [r[1] for r in rows] == ["READY"] * 4 + ["ESTIMATE"] * 2 + ["PROCESSING"]
     assert [r[2] for r in rows] == [True] * 4 + [False] * 3
     assert rows[-1][3] is None and rows[0][3] > 0
-    views = {r[0] for r in query(tmp_path, "SELECT view_name FROM duckdb_views() WHERE NOT internal")}
-    assert {"user_account_daily", "pin_daily"} <= views
+    kinds = dict(query(tmp_path, "SELECT table_name, table_type FROM information_schema.tables"))
+    assert {name: kinds[name] for name in ("user_account_daily", "pin_daily", "metric_daily", "daily_status",
+                                           "user_account_organic_daily")} == {
+        "user_account_daily": "BASE TABLE", "pin_daily": "BASE TABLE",
+        "metric_daily": "VIEW", "daily_status": "VIEW", "user_account_organic_daily": "VIEW"}
     assert query(tmp_path, "SELECT count(*) FROM pin_daily WHERE date = ?", [END])[0][0] == 500
 
 

@@ -9,6 +9,7 @@ import pytest
 from pipelines.planning import DateRange
 from pipelines.quality import ADS_CHECKS, ORGANIC_CHECKS, run_check
 from pipelines.warehouse import Warehouse
+from tests.wide_support import INCOMING_METRIC, INCOMING_STATUS, publish_incoming, start_incoming
 
 DAY = dt.date(2026, 11, 1)
 SCOPE = DateRange(DAY, DAY)
@@ -20,22 +21,31 @@ def con(tmp_path):
     warehouse = Warehouse(tmp_path / "warehouse.duckdb")
     with warehouse.connect() as connection:
         warehouse.ensure_schema(connection)
+        start_incoming(connection)
         yield connection
 
 
 def metric(con, entity_type, entity_id, name, value, date=DAY, split=("NO_SPLIT", "ALL"), content_type="ALL"):
-    con.execute("INSERT INTO metric_daily VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'READY', true, ?)",
+    """One metric value as the lake holds it (a long row), to be loaded by `checked`."""
+    con.execute(f"INSERT INTO {INCOMING_METRIC} VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'READY', true, ?)",
                 [date, entity_type, entity_id, *split, content_type, name, value, NOW])
 
 
+def checked(con, checks, name, types=("user_account", "pin"), scope=SCOPE, stale_before=None):
+    """The named check's outcome on the rows stated so far, loaded into the wide tables as a load would."""
+    publish_incoming(con)
+    return run_check(con, next(c for c in checks if c.name == name), types, scope, stale_before)
+
+
 def violations(con, checks, name, types=("user_account", "pin"), scope=SCOPE) -> int:
-    return run_check(con, next(c for c in checks if c.name == name), types, scope).violations
+    return checked(con, checks, name, types, scope).violations
 
 
 def test_clean_organic_rows_pass_every_check(con):
     metric(con, "user_account", "1", "IMPRESSION", 100)
     metric(con, "pin", "7", "IMPRESSION", 60)
     metric(con, "pin", "7", "SAVE_RATE", 0.1)
+    publish_incoming(con)
     assert all(run_check(con, c, ("user_account", "pin"), SCOPE).passed for c in ORGANIC_CHECKS)
 
 
@@ -105,18 +115,17 @@ def test_ads_that_do_not_add_up_to_their_ad_group_are_found(con):
     metric(con, "ad_group", "g1", "SPEND_IN_MICRO_DOLLAR", 3_000_000, split=attribution)
     types = ("ad_account", "campaign", "ad_group", "ad")
     assert violations(con, ADS_CHECKS, "ads_add_up_to_ad_groups", types) == 0
-    con.execute("UPDATE metric_daily SET value = 3_500_000 WHERE entity_id = 'g1'")
+    con.execute(f"UPDATE {INCOMING_METRIC} SET value = 3_500_000 WHERE entity_id = 'g1'")
     assert violations(con, ADS_CHECKS, "ads_add_up_to_ad_groups", types) == 1
 
 
 def status(con, entity_type, entity_id, date, data_status, is_final):
-    con.execute("INSERT INTO daily_status VALUES (?, ?, ?, 'NO_SPLIT', 'ALL', 'ALL', ?, ?, ?)",
+    con.execute(f"INSERT INTO {INCOMING_STATUS} VALUES (?, ?, ?, 'NO_SPLIT', 'ALL', 'ALL', ?, ?, ?)",
                 [date, entity_type, entity_id, data_status, is_final, NOW])
 
 
 def test_preliminary_days_older_than_the_repull_window_are_flagged(con):
-    check = next(c for c in ORGANIC_CHECKS if c.name == "no_stale_preliminary_rows")
-    assert not check.blocking
+    assert not next(c for c in ORGANIC_CHECKS if c.name == "no_stale_preliminary_rows").blocking
     stale_before = DAY - dt.timedelta(days=5)
     status(con, "user_account", "1", stale_before - dt.timedelta(days=1), "ESTIMATE", False)  # stale
     status(con, "pin", "7", stale_before - dt.timedelta(days=2), "PROCESSING", False)  # stale
@@ -124,14 +133,15 @@ def test_preliminary_days_older_than_the_repull_window_are_flagged(con):
     status(con, "pin", "8", stale_before - dt.timedelta(days=9), "BEFORE_PIN_CREATED", False)  # final in effect
     status(con, "pin", "9", stale_before - dt.timedelta(days=9), "READY", True)
     status(con, "campaign", "5", stale_before - dt.timedelta(days=9), None, False)  # another source's row
-    assert run_check(con, check, ("user_account", "pin"), SCOPE, stale_before).violations == 2
-    assert run_check(con, check, ("campaign",), SCOPE, stale_before).violations == 1
+    stale = "no_stale_preliminary_rows"
+    assert checked(con, ORGANIC_CHECKS, stale, ("user_account", "pin"), stale_before=stale_before).violations == 2
+    assert checked(con, ORGANIC_CHECKS, stale, ("campaign",), stale_before=stale_before).violations == 1
 
 
 def test_a_failing_check_names_its_offending_rows(con):
     metric(con, "pin", "8", "SAVE", -1)
     metric(con, "pin", "9", "SAVE", -3)
-    outcome = run_check(con, next(c for c in ORGANIC_CHECKS if c.name == "no_negative_counts"), ("pin",), SCOPE)
+    outcome = checked(con, ORGANIC_CHECKS, "no_negative_counts", ("pin",))
     assert (outcome.passed, outcome.violations) == (False, 2)
     assert outcome.sample == (
         {"date": "2026-11-01", "entity_type": "pin", "entity_id": "8", "split_field": "NO_SPLIT", "split_value": "ALL",
@@ -144,7 +154,7 @@ def test_a_failing_check_names_its_offending_rows(con):
 def test_the_sample_of_a_check_holds_at_most_five_rows_and_the_count_all_of_them(con):
     for pin in range(8):
         metric(con, "pin", str(pin), "SAVE", -1)
-    outcome = run_check(con, next(c for c in ORGANIC_CHECKS if c.name == "no_negative_counts"), ("pin",), SCOPE)
+    outcome = checked(con, ORGANIC_CHECKS, "no_negative_counts", ("pin",))
     assert outcome.violations == 8
     assert [row["entity_id"] for row in outcome.sample] == ["0", "1", "2", "3", "4"]
 
@@ -154,7 +164,7 @@ def test_a_sum_that_does_not_add_up_names_the_parent_the_day_and_both_values(con
     con.execute("INSERT INTO ads (ad_id, ad_group_id, campaign_id, ad_account_id) VALUES ('a1', 'g1', 'c1', 'x')")
     metric(con, "ad", "a1", "SPEND_IN_MICRO_DOLLAR", 2_000_000_000, split=attribution)
     metric(con, "ad_group", "g1", "SPEND_IN_MICRO_DOLLAR", 2_000_000, split=attribution)
-    outcome = run_check(con, next(c for c in ADS_CHECKS if c.name == "ads_add_up_to_ad_groups"), ("ad", "ad_group"), SCOPE)
+    outcome = checked(con, ADS_CHECKS, "ads_add_up_to_ad_groups", ("ad", "ad_group"))
     assert outcome.sample == ({"date": "2026-11-01", "entity_type": "ad_group", "entity_id": "g1",
                                "split_value": "CLICK_30D", "metric": "SPEND_IN_MICRO_DOLLAR", "value": 2_000_000,
                                "ads_sum": 2_000_000_000},)
@@ -169,7 +179,7 @@ def test_an_ad_whose_ad_group_has_no_value_that_day_is_compared_with_zero(con):
     metric(con, "ad", "a1", "SPEND_IN_MICRO_DOLLAR", 2_000_000, split=ATTRIBUTION)
     metric(con, "ad", "a1", "PAID_IMPRESSION", 0, split=ATTRIBUTION)
     metric(con, "ad_group", "g1", "PAID_IMPRESSION", 0, split=ATTRIBUTION)  # present, but without spend
-    outcome = run_check(con, next(c for c in ADS_CHECKS if c.name == "ads_add_up_to_ad_groups"), ADS_TYPES, SCOPE)
+    outcome = checked(con, ADS_CHECKS, "ads_add_up_to_ad_groups", ADS_TYPES)
     assert outcome.sample == ({"date": "2026-11-01", "entity_type": "ad_group", "entity_id": "g1",
                                "split_value": "CLICK_30D", "metric": "SPEND_IN_MICRO_DOLLAR", "value": None,
                                "ads_sum": 2_000_000},)
@@ -186,7 +196,7 @@ def test_ads_rows_of_entities_missing_from_the_dimensions_are_found(con):
     metric(con, "campaign", "c1", "SPEND_IN_MICRO_DOLLAR", 1, split=ATTRIBUTION)
     metric(con, "ad", "a9", "SPEND_IN_MICRO_DOLLAR", 1, split=ATTRIBUTION)
     status(con, "ad_group", "g9", DAY, None, False)
-    outcome = run_check(con, next(c for c in ADS_CHECKS if c.name == "ads_rows_have_known_entities"), ADS_TYPES, SCOPE)
+    outcome = checked(con, ADS_CHECKS, "ads_rows_have_known_entities", ADS_TYPES)
     assert outcome.sample == (
         {"entity_type": "ad", "entity_id": "a9", "first_date": "2026-11-01", "last_date": "2026-11-01"},
         {"entity_type": "ad_group", "entity_id": "g9", "first_date": "2026-11-01", "last_date": "2026-11-01"})
@@ -200,7 +210,7 @@ def test_ads_entities_whose_parent_is_missing_null_or_of_another_campaign_are_fo
                 "('a2', NULL, 'c1', 'x'), ('a3', 'g9', 'c1', 'x'), ('a4', 'g1', 'c2', 'x')")
     assert violations(con, ADS_CHECKS, "campaigns_have_known_ad_account", ADS_TYPES) == 1
     assert violations(con, ADS_CHECKS, "ad_groups_have_known_campaign", ADS_TYPES) == 0
-    outcome = run_check(con, next(c for c in ADS_CHECKS if c.name == "ads_have_known_ad_group"), ADS_TYPES, SCOPE)
+    outcome = checked(con, ADS_CHECKS, "ads_have_known_ad_group", ADS_TYPES)
     assert [row["ad_id"] for row in outcome.sample] == ["a2", "a3", "a4"]
 
 
@@ -217,8 +227,7 @@ def test_dimension_keys_that_repeat_or_are_missing_are_found(con):
 def test_negative_and_non_finite_lifetime_totals_are_found(con):
     con.execute("INSERT INTO pin_lifetime VALUES ('7', 'SAVE', -5, ?), ('8', 'SAVE', 'nan', ?), "
                 "('9', 'SAVE', 'inf', ?), ('10', 'SAVE', 0, ?)", [NOW] * 4)
-    outcome = run_check(con, next(c for c in ORGANIC_CHECKS if c.name == "pin_lifetime_finite_non_negative"),
-                        ("pin",), SCOPE)
+    outcome = checked(con, ORGANIC_CHECKS, "pin_lifetime_finite_non_negative", ("pin",))
     assert outcome.sample == ({"pin_id": "7", "metric": "SAVE", "value": -5},
                               {"pin_id": "8", "metric": "SAVE", "value": "nan"},
                               {"pin_id": "9", "metric": "SAVE", "value": "inf"})

@@ -40,8 +40,7 @@ def one_content_type_homes(demo_warehouse, tmp_path_factory) -> dict[str, Path]:
         home = tmp_path_factory.mktemp(f"only-{content_type.lower()}")
         shutil.copy(demo_warehouse / "warehouse.duckdb", home / "warehouse.duckdb")
         with duckdb.connect(str(home / "warehouse.duckdb")) as con:
-            for table in ("metric_daily", "daily_status"):
-                con.execute(f"DELETE FROM {table} WHERE entity_type = 'user_account' AND content_type <> ?", [content_type])
+            con.execute("DELETE FROM user_account_daily WHERE content_type <> ?", [content_type])
         homes[content_type] = home
     return homes
 

@@ -187,10 +187,9 @@ def test_without_organic_rows_the_report_counts_the_all_content_type_and_says_so
     with warehouse.connect() as con:
         warehouse.ensure_schema(con)
         for content_type, impressions in (("ALL", 100), ("PAID", 60)):  # as loaded with PINTEREST_CONTENT_TYPES=ALL,PAID
-            con.execute("INSERT INTO daily_status VALUES (?, 'user_account', '1', 'NO_SPLIT', 'ALL', ?, 'READY', true, "
-                        "now())", [DEMO_END, content_type])
-            con.execute("INSERT INTO metric_daily VALUES (?, 'user_account', '1', 'NO_SPLIT', 'ALL', ?, 'IMPRESSION', ?, "
-                        "'READY', true, now())", [DEMO_END, content_type, impressions])
+            con.execute("INSERT INTO user_account_daily (date, user_id, split_field, split_value, content_type, "
+                        "data_status, is_final, extracted_at, impression) "
+                        "VALUES (?, '1', 'NO_SPLIT', 'ALL', ?, 'READY', true, now(), ?)", [DEMO_END, content_type, impressions])
     page = write(monkeypatch, tmp_path, tmp_path / "r.html", "--start", str(DEMO_END), "--end", str(DEMO_END))
     assert '<span class="kpi-value" title="100">' in page
     assert "Account totals of <code>content_type = 'ALL'</code>: paid activity included" in page
