@@ -8,7 +8,7 @@ import dataclasses
 import duckdb
 
 from pipelines import api_enums
-from pipelines.catalog import PIN_METRICS
+from pipelines.catalog import FACT_TABLES
 
 REGENERATE = ".venv/bin/pinterest-etl dictionary --output docs/data-dictionary.md"
 ADS_METRICS = tuple(dict.fromkeys(api_enums.ADS_ANALYTICS_COLUMNS + api_enums.ASYNC_REPORT_COLUMNS))
@@ -60,16 +60,37 @@ ENTITY_ID = "The id of that entity (a `user_id`, `pin_id`, `ad_account_id`, ...)
 ENTITY_STATUS = "Status set by the advertiser: `ACTIVE`, `PAUSED` or `ARCHIVED` (archived ones are kept, with history)."
 
 
-def _ads_view(level: str, grain_entity: str, parents: dict[str, str]) -> Relation:
-    return Relation(
-        grain=f"one row per {grain_entity} per UTC day per attribution setting",
-        key=("date", f"{level}_id", "attribution"),
-        about=(f"Daily delivery and conversions of each {grain_entity}, one lowercase column per ads analytics column "
-               "(`PINTEREST_ADS_COLUMNS`; the defaults are listed here), with its parents' ids and the account's "
-               "currency. A day the API reported without a value for a column has NULL in it."),
-        columns={"date": DATE, f"{level}_id": f"The {grain_entity}'s id. " + STRING_ID, **parents,
-                 "currency": CURRENCY, "attribution": ATTRIBUTION, "is_final": ADS_IS_FINAL,
-                 "extracted_at": EXTRACTED_AT},
+# Closes the description of every wide fact table.
+WIDE_TABLE = (
+    "The stored tidy form of the API's numbers (loaded from the lake's long `metric_daily` and `daily_status` rows): "
+    "one row per observation, one column per metric, typed by its name (counts and micro-unit money BIGINT; rates, "
+    "ratios, averages and prices DOUBLE; a column becomes DOUBLE if the API ever sends a fraction for it). A metric "
+    "requested later adds a column, NULL in the rows loaded before; a metric the API returned no value for that day "
+    "is NULL (absent is not zero).")
+ADS_DATA_STATUS = ("Always NULL: the ads API reports no status for a day (`is_final` says whether its numbers may "
+                   "still change).")
+
+
+def _fact_table(name: str, about: str, columns: dict[str, str], metrics: tuple[str, ...] | None = None) -> Relation:
+    """A wide fact table's Relation: its grain and key as the catalog declares them, `about` its own rows, then
+    WIDE_TABLE; `metrics` default to the catalog's default metrics."""
+    table = FACT_TABLES[name]
+    return Relation(grain=table.grain, key=table.key, about=f"{about} {WIDE_TABLE}", columns=columns,
+                    metrics=table.default_metrics if metrics is None else metrics)
+
+
+def _ads_table(level: str, entity: str, parents: dict[str, str]) -> Relation:
+    """An ads level's wide table; `parents` describes its parents' id columns."""
+    table = FACT_TABLES[f"{level}_daily"]
+    parents_from = f"their parents' ids from `{table.parent_dimension}` and " if table.parent_dimension else ""
+    return _fact_table(
+        table.name,
+        about=(f"Daily delivery and conversions of each {entity} per attribution setting, one lowercase column per ads "
+               "analytics column (`PINTEREST_ADS_COLUMNS`; the defaults are listed here). When a day is loaded, its rows "
+               f"get {parents_from}the account's currency from `ad_accounts`."),
+        columns={"date": DATE, table.id_column: f"The {entity}'s id. " + STRING_ID, **parents,
+                 "currency": CURRENCY, "attribution": ATTRIBUTION, "data_status": ADS_DATA_STATUS,
+                 "is_final": ADS_IS_FINAL, "extracted_at": EXTRACTED_AT},
         metrics=ADS_METRICS)
 
 
@@ -81,6 +102,7 @@ _CREATED_TIME = "When it was created (UTC)."
 _UPDATED_TIME = "When it was last changed (UTC)."
 _SUMMARY_STATUS = ("Pinterest's summary of its delivery state, e.g. `RUNNING`, `PAUSED`, `NOT_STARTED`, "
                    "`COMPLETED`, `ARCHIVED`.")
+_WIDE_TABLE_NAMES = ", ".join(f"`{name}`" for name in FACT_TABLES)
 _SNAPSHOT = "latest state: each run replaces it with the newest snapshot (dated snapshots stay in the lake)"
 
 # The columns that place a user-account row: its day, account and split bucket (the same in both account relations).
@@ -91,80 +113,82 @@ _ACCOUNT_DAY_BUCKET = {
 }
 
 RELATIONS: dict[str, Relation] = {
-    "metric_daily": Relation(
-        grain="one row per metric value: per entity, UTC day, split bucket, content type and metric",
-        key=("date", "entity_type", "entity_id", "split_field", "split_value", "content_type", "metric"),
-        about=("The canonical store of every daily metric value of every entity, organic and ads, exactly as the "
-               "API returned it. A metric the API did not return has no row. The wide views below pivot it."),
-        columns={
-            "date": DATE, "entity_type": ENTITY_TYPE, "entity_id": ENTITY_ID, "split_field": SPLIT_FIELD,
-            "split_value": SPLIT_VALUE, "content_type": CONTENT_TYPE,
-            "metric": ("The metric's name exactly as the API returns it (`IMPRESSION`, `SAVE_RATE`, "
-                       "`SPEND_IN_MICRO_DOLLAR`, ...); the wide views turn each into a lowercase column."),
-            "value": ("The value for that day as returned: a count, a ratio (`*_RATE`, `CTR`: never sum) or money "
-                      "(`*_MICRO_DOLLAR`: micro-units of the ad account's currency); see the metric rules."),
-            "data_status": ORGANIC_DATA_STATUS + " NULL for ads rows (the ads API reports none).",
-            "is_final": IS_FINAL, "extracted_at": EXTRACTED_AT,
-        }),
-    "daily_status": Relation(
-        grain="one row per entity per UTC day per split bucket and content type the API reported, with or without metrics",
-        key=("date", "entity_type", "entity_id", "split_field", "split_value", "content_type"),
-        about=("Which days the API reported for each entity and how final they are, also for days without any "
-               "metric (`PROCESSING`, `BEFORE_PIN_CREATED`). The wide views take `data_status` and `is_final` "
-               "from here."),
-        columns={
-            "date": DATE, "entity_type": ENTITY_TYPE, "entity_id": ENTITY_ID, "split_field": SPLIT_FIELD,
-            "split_value": SPLIT_VALUE, "content_type": CONTENT_TYPE,
-            "data_status": ORGANIC_DATA_STATUS + " NULL for ads rows (the ads API reports none).",
-            "is_final": IS_FINAL, "extracted_at": EXTRACTED_AT,
-        }),
-    "user_account_daily": Relation(
-        grain="one row per user account per UTC day per split bucket per content type",
-        key=("date", "user_id", "split_field", "split_value", "content_type"),
+    "user_account_daily": _fact_table(
+        "user_account_daily",
         about=("Daily analytics of each Pinterest user account (all its pins), one lowercase column per metric, per "
                "`content_type`: `ALL` (paid and organic), `ORGANIC`, `PAID` (`PINTEREST_CONTENT_TYPES`). "
                "`split_field = 'NO_SPLIT'` (`split_value = 'ALL'`) is the total; other split fields "
                "(`PINTEREST_ORGANIC_SPLITS`, default `APP_TYPE`) break the same total down: filter on one "
-               "`split_field` and one `content_type` before summing, or numbers are counted twice."),
+               "`split_field` and one `content_type` before summing, or numbers are counted twice. A day the API "
+               "reported without numbers (`PROCESSING`) is a row with NULL metrics."),
         columns={
             **_ACCOUNT_DAY_BUCKET,
             "content_type": ("`ALL` (paid and organic together, the API's default), `ORGANIC` (organic only) or `PAID` "
                              "(promoted activity only; zero for an account without ads); `ALL` = `ORGANIC` + `PAID` "
                              "for counts. Rows loaded before content types were stored are `ALL`."),
             "data_status": ORGANIC_DATA_STATUS, "is_final": ORGANIC_IS_FINAL, "extracted_at": EXTRACTED_AT,
-        },
-        metrics=api_enums.USER_ACCOUNT_METRIC_TYPES),
+        }),
     "user_account_organic_daily": Relation(
         grain="one row per user account per UTC day per split bucket",
         key=("date", "user_id", "split_field", "split_value"),
-        about=("The organic numbers of each user account: the rows of `user_account_daily` of `content_type` "
-               "`ORGANIC` where stored, else of `ALL` (paid activity included: days loaded before content types were "
-               "stored, or `PINTEREST_CONTENT_TYPES` without `ORGANIC`). The report and the example queries read organic "
-               "totals here (the pin-totals check applies the same rule). `content_type` says which a row is: never compare or add "
-               "up periods of different content types without saying so."),
+        about=("A view over `user_account_daily`, with its columns: the organic numbers of each user account, the rows "
+               "of `content_type` `ORGANIC` where stored, else of `ALL` (paid activity included: days loaded before "
+               "content types were stored, or `PINTEREST_CONTENT_TYPES` without `ORGANIC`). The report and the example "
+               "queries read organic totals here (the pin-totals check applies the same rule). `content_type` says "
+               "which a row is: never compare or add up periods of different content types without saying so."),
         columns={
             **_ACCOUNT_DAY_BUCKET,
             "content_type": ("`ORGANIC` (organic activity only) or, where no `ORGANIC` row is stored for the account "
                              "and day, `ALL` (paid and organic together)."),
             "data_status": ORGANIC_DATA_STATUS, "is_final": ORGANIC_IS_FINAL, "extracted_at": EXTRACTED_AT,
         },
-        metrics=api_enums.USER_ACCOUNT_METRIC_TYPES),
-    "pin_daily": Relation(
-        grain="one row per pin per UTC day",
-        key=("date", "pin_id"),
-        about=("Daily analytics of each pin of the user accounts, one lowercase column per pin metric; days before "
-               "the pin existed or still `PROCESSING` are rows with NULL metrics, and video metrics are NULL for "
-               "pins that are not videos."),
+        metrics=FACT_TABLES["user_account_daily"].default_metrics),
+    "pin_daily": _fact_table(
+        "pin_daily",
+        about=("Daily analytics of each pin of the user accounts, one lowercase column per pin metric. A day the API "
+               "reported without numbers (before the pin existed: `BEFORE_PIN_CREATED`; or still `PROCESSING`) is a "
+               "row with NULL metrics, and video metrics are NULL for pins that are not videos."),
         columns={
             "date": DATE, "pin_id": "The pin (join `pins` for its title, board and creative type). " + STRING_ID,
             "data_status": ORGANIC_DATA_STATUS, "is_final": ORGANIC_IS_FINAL, "extracted_at": EXTRACTED_AT,
-        },
-        metrics=PIN_METRICS),
-    "ad_account_daily": _ads_view("ad_account", "ad account", {}),
-    "campaign_daily": _ads_view("campaign", "campaign", {"ad_account_id": _ACCOUNT_ID}),
-    "ad_group_daily": _ads_view("ad_group", "ad group", {"campaign_id": _CAMPAIGN_ID, "ad_account_id": _ACCOUNT_ID}),
-    "ad_daily": _ads_view("ad", "ad", {"ad_group_id": _AD_GROUP_ID, "campaign_id": _CAMPAIGN_ID,
-                                       "ad_account_id": _ACCOUNT_ID, "pin_id": _PROMOTED_PIN_ID}),
+        }),
+    "ad_account_daily": _ads_table("ad_account", "ad account", {}),
+    "campaign_daily": _ads_table("campaign", "campaign", {"ad_account_id": _ACCOUNT_ID}),
+    "ad_group_daily": _ads_table("ad_group", "ad group", {"campaign_id": _CAMPAIGN_ID, "ad_account_id": _ACCOUNT_ID}),
+    "ad_daily": _ads_table("ad", "ad", {"ad_group_id": _AD_GROUP_ID, "campaign_id": _CAMPAIGN_ID,
+                                        "ad_account_id": _ACCOUNT_ID, "pin_id": _PROMOTED_PIN_ID}),
+    "metric_daily": Relation(
+        grain="one row per metric value: per entity, UTC day, split bucket, content type and metric",
+        key=("date", "entity_type", "entity_id", "split_field", "split_value", "content_type", "metric"),
+        about=(f"A view derived from the wide tables ({_WIDE_TABLE_NAMES}): every daily metric value of every "
+               "entity, organic and ads, one row per value, in the long layout the lake stores (same columns, key and "
+               "meaning as the lake's `metric_daily` files). For generic analysis across entity types and metrics; "
+               "the wide tables are faster. A metric that is NULL in its wide table has no row here."),
+        columns={
+            "date": DATE, "entity_type": ENTITY_TYPE, "entity_id": ENTITY_ID, "split_field": SPLIT_FIELD,
+            "split_value": SPLIT_VALUE, "content_type": CONTENT_TYPE,
+            "metric": ("The metric's name exactly as the API returns it (`IMPRESSION`, `SAVE_RATE`, "
+                       "`SPEND_IN_MICRO_DOLLAR`, ...): the wide tables' lowercase column, in upper case."),
+            "value": ("The value for that day as returned, DOUBLE whatever its wide column's type: a count, a ratio "
+                      "(`*_RATE`, `CTR`: never sum) or money (`*_MICRO_DOLLAR`: micro-units of the ad account's "
+                      "currency); see the metric rules."),
+            "data_status": ORGANIC_DATA_STATUS + " NULL for ads rows (the ads API reports none).",
+            "is_final": IS_FINAL, "extracted_at": EXTRACTED_AT,
+        }),
+    "daily_status": Relation(
+        grain="one row per entity per UTC day per split bucket and content type the API reported, with or without metrics",
+        key=("date", "entity_type", "entity_id", "split_field", "split_value", "content_type"),
+        about=(f"A view derived from the wide tables ({_WIDE_TABLE_NAMES}), one row per wide row without its metrics, "
+               "keyed like `metric_daily` (same columns, key and meaning as the lake's `daily_status` files): which "
+               "days the API reported for each entity and how final they are, also for days without any metric "
+               "(`PROCESSING`, `BEFORE_PIN_CREATED`). For generic analysis across entity types; the wide tables hold "
+               "the same `data_status` and `is_final` and are faster."),
+        columns={
+            "date": DATE, "entity_type": ENTITY_TYPE, "entity_id": ENTITY_ID, "split_field": SPLIT_FIELD,
+            "split_value": SPLIT_VALUE, "content_type": CONTENT_TYPE,
+            "data_status": ORGANIC_DATA_STATUS + " NULL for ads rows (the ads API reports none).",
+            "is_final": IS_FINAL, "extracted_at": EXTRACTED_AT,
+        }),
     "user_accounts": Relation(
         grain="one row per Pinterest user account", key=("user_id",),
         about=f"The user accounts whose organic analytics are loaded; {_SNAPSHOT}.",
@@ -225,7 +249,7 @@ RELATIONS: dict[str, Relation] = {
             "ad_account_id": "The ad account's id. " + STRING_ID, "name": "Its name.",
             "owner_user_id": "The Pinterest user who owns it. " + STRING_ID,
             "owner_username": "That owner's username.", "country": "Its country (ISO 3166-1 alpha-2).",
-            "currency": ("Its currency (ISO 4217): all its money columns, here and in the ads views, are in "
+            "currency": ("Its currency (ISO 4217): all its money columns, here and in the ads tables, are in "
                          "micro-units of it."),
             "permissions": "The token's roles on it, comma-separated (e.g. `OWNER`, `ADMIN`, `ANALYST`).",
             "created_time": _CREATED_TIME, "updated_time": _UPDATED_TIME,
@@ -316,7 +340,7 @@ METRIC_MEANINGS = {
 
 # How to add up a metric column, by the pattern of its name; the first that matches applies.
 METRIC_RULES: tuple[tuple[str, str], ...] = (
-    ("cost per unit (`CPC_*`, `CPM_*`, `ECP*`, `*COST_PER*`)",
+    ("cost per unit (`CPC_*`, `CPM_*`, `CPV_*`, `CPCV_*`, `ECP*`, `*COST_PER*`)",
      "Cost ratio for the day in the money unit of its name: never sum or average it; recompute from sums, e.g. "
      "`sum(spend_in_micro_dollar) / sum(clickthrough_1)`."),
     ("rate (`*_RATE`, `CTR`, `*_CTR*`, `ECTR`)",
@@ -329,8 +353,8 @@ METRIC_RULES: tuple[tuple[str, str], ...] = (
     ("distinct people (`*_USER`, `*UNIQUE*`)",
      "Count of distinct people for the day: not additive across days or entities (one person counts in each)."),
     ("money in micro-units (`*_IN_MICRO_DOLLAR`, `*_MICRO_DOLLAR`)",
-     "Money in micro-units of the row's `currency` (divide by 1,000,000; an integer held as DOUBLE): sum it within "
-     "one currency, never across currencies."),
+     "Money in micro-units of the row's `currency` (divide by 1,000,000; an integer: BIGINT): sum it within one "
+     "currency, never across currencies."),
     ("money (`*_IN_DOLLAR*`, `*_IN_LOCAL_CURRENCY`)",
      "Money in whole units of the row's `currency`: sum it within one currency, never across currencies."),
     ("count (everything else)", "Count for the day: sum it across days and entities."),
@@ -340,7 +364,7 @@ METRIC_RULES: tuple[tuple[str, str], ...] = (
 def metric_rule(metric: str) -> str:
     """Which of METRIC_RULES applies to an API metric name: cost, rate, roas, average, people, micro, money or count."""
     name = metric.upper()
-    if name.startswith(("CPC_", "CPM_", "ECP")) or "COST_PER" in name:
+    if name.startswith(("CPC_", "CPM_", "CPV_", "CPCV_", "ECP")) or "COST_PER" in name:
         return "cost"
     if name.endswith("_RATE") or name in ("CTR", "ECTR") or name.startswith("CTR_") or "_CTR" in name:
         return "rate"
@@ -446,15 +470,18 @@ def render(con: duckdb.DuckDBPyConnection) -> str:
         "",
         "Every table and view of the DuckDB warehouse (`PINTEREST_ETL_HOME/warehouse.duckdb`, schema `main`), "
         "with the grain (what one row is), the key and the meaning and unit of every column. The Parquet lake "
-        "(`PINTEREST_ETL_HOME/lake/<table>/`) holds the same tables. Worked queries: "
-        "[queries.sql](queries.sql).",
+        "(`PINTEREST_ETL_HOME/lake/<table>/`) holds the dimension tables and the long `metric_daily` and "
+        "`daily_status` rows the wide tables are loaded from. Worked queries: [queries.sql](queries.sql).",
         "",
         "## Conventions",
         "",
         "- **Dates** are UTC calendar days: Pinterest reports analytics by UTC day.",
         "- **Ids are strings** everywhere (Pinterest ids exceed 2^53): never cast them to numbers.",
-        "- **Absent is not zero**: a metric the API did not return has no row in `metric_daily` and is NULL in the "
-        "wide views.",
+        f"- **Wide tables, long views**: the wide tables ({_WIDE_TABLE_NAMES}) store the numbers, one typed column "
+        "per metric; `metric_daily` and `daily_status` are views over them in the lake's long layout, for analysis "
+        "across entity types.",
+        "- **Absent is not zero**: a metric the API did not return is NULL in the wide tables and has no row in "
+        "`metric_daily`.",
         "- **`data_status` and `is_final`**: organic days are `PROCESSING` (no numbers yet), then `ESTIMATE` (may "
         "change), then `READY` (final, `is_final` true). Ads days have no `data_status` (NULL) and are final once "
         "the attribution window has passed and `metrics_ready_state` says the date is ready. The daily run re-pulls "
@@ -464,7 +491,8 @@ def render(con: duckdb.DuckDBPyConnection) -> str:
         "- **Rates, ratios and averages must not be summed or averaged across rows**: recompute them from summed "
         "counts (`sum(save) / sum(impression)`, `sum(clickthrough_1) / sum(paid_impression)`).",
         "- **Ads attribution**: ads numbers carry the attribution settings they were computed with "
-        "(`attribution` in the views, `split_value` in `metric_daily`); never add numbers of different settings.",
+        "(`attribution` in the ads tables, `split_value` in `metric_daily`); never add numbers of different "
+        "settings.",
         "- **Splits**: `user_account_daily` holds the total (`split_field = 'NO_SPLIT'`) and each split's buckets "
         "side by side; filter on one `split_field` before summing.",
         "- **Content types**: `user_account_daily` holds each `content_type` side by side (`ALL` = `ORGANIC` + "
@@ -472,16 +500,20 @@ def render(con: duckdb.DuckDBPyConnection) -> str:
         "",
         "### Metric columns",
         "",
-        "The wide views have one lowercase column per API metric (`save_rate` is the API's `SAVE_RATE`), DOUBLE, "
-        "NULL when the API returned no value that day (absent is not zero). How to add one up follows from its name; the first rule "
-        "that matches applies:",
+        "The wide tables have one lowercase column per API metric (`save_rate` is the API's `SAVE_RATE`), NULL when "
+        "the API returned no value that day (absent is not zero). Its type follows from its name: counts and "
+        "micro-unit money are BIGINT; rates, ratios, averages, prices and watch times are DOUBLE (each table below "
+        "gives the stored type). A BIGINT column becomes DOUBLE if the API ever sends a value that is not a whole "
+        "number for it (nothing is rounded), and a metric first requested later (say a column added to "
+        "`PINTEREST_ADS_COLUMNS`) adds a column, NULL in the rows loaded before. `metric_daily.value` is DOUBLE for "
+        "every metric. How to add one up follows from its name; the first rule that matches applies:",
         "",
         "| metric name | unit and how to aggregate |",
         "|---|---|",
         *[f"| {_cell(pattern)} | {_cell(rule)} |" for pattern, rule in METRIC_RULES],
         "",
         "Suffixes of ads columns: `_1` is paid (on the promoted pin itself), `_2` earned (later organic activity on "
-        "the promoted pin), `TOTAL_` both. The ads views have one column per configured ads column "
+        "the promoted pin), `TOTAL_` both. The ads tables have one column per configured ads column "
         "(`PINTEREST_ADS_COLUMNS`); this document lists the default ones.",
         "",
         "## Tables and views",
