@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines import settings
+from pipelines import catalog, settings
 from pipelines.analyst_sql import named_queries, open_read_only
 from pipelines.api_enums import USER_ACCOUNT_METRIC_TYPES
 from pipelines.lake import Lake, keyed, read_fact_file
@@ -26,7 +26,7 @@ from pipelines.report.data import load_report_data
 from pipelines.sandbox.organic_model import COUNT_METRICS, RATIO_METRICS
 from pipelines.tables import DAILY_STATUS, DAILY_STATUS_KEY, METRIC_DAILY, duckdb_columns
 from pipelines.transform import normalize_range
-from pipelines.warehouse import OutdatedWarehouseError, Warehouse
+from pipelines.warehouse import DIMENSIONS, OutdatedWarehouseError, Warehouse
 from tests.client_support import make_client, server_stats
 from tests.conftest import TODAY
 from tests.content_type_proxy_support import ContentTypeProxy
@@ -134,7 +134,7 @@ def test_lake_files_written_before_content_types_load_as_all(tmp_path):
                                                 "is_final": True, "extracted_at": moment}], METRIC_DAILY)
     warehouse = Warehouse(tmp_path / "warehouse.duckdb")
     loaded = warehouse.load(lake, "organic", ("user_account", "pin"), [END], checks=ORGANIC_CHECKS)
-    assert loaded.rows == {"metric_daily": 1, "daily_status": 1}
+    assert loaded.rows == {"metric_daily": 1, "daily_status": 1, "user_account_daily": 1, "pin_daily": 0}
     assert all(outcome.passed for outcome in loaded.checks if outcome.check.blocking)
     with warehouse.connect(read_only=True) as con:
         assert con.execute("SELECT content_type, impression FROM user_account_daily").fetchall() == [("ALL", 7.0)]
@@ -152,15 +152,16 @@ def test_a_lake_file_written_before_content_types_reads_with_content_type_all_af
 
 
 def test_a_warehouse_created_before_content_types_gets_the_column_with_its_rows_as_all(tmp_path):
-    warehouse = Warehouse(tmp_path / "warehouse.duckdb")
-    with warehouse.connect() as con:
-        con.execute("CREATE TABLE daily_status (date DATE, entity_type VARCHAR, entity_id VARCHAR, split_field VARCHAR, "
-                    "split_value VARCHAR, data_status VARCHAR, is_final BOOLEAN, extracted_at TIMESTAMPTZ)")
-        con.execute(f"INSERT INTO daily_status VALUES (?, 'user_account', '{USER}', 'NO_SPLIT', 'ALL', 'READY', true, "
-                    "now())", [START])
-        warehouse.ensure_schema(con)
+    """Its first load converts it in place (the lake has nothing for END: START's row comes from the warehouse)."""
+    warehouse = old_warehouse(tmp_path, START)
+    warehouse.load(Lake(tmp_path / "lake"), "organic", ("user_account", "pin"), [END])
+    with warehouse.connect(read_only=True) as con:
         assert [r[0] for r in con.execute("DESCRIBE daily_status").fetchall()] == DAILY_STATUS.names
         assert con.execute("SELECT date, content_type FROM daily_status").fetchall() == [(START, "ALL")]
+        assert con.execute("SELECT date, content_type, impression FROM user_account_daily").fetchall() == \
+            [(START, "ALL", 7)]
+        assert table_types(con, "metric_daily", "daily_status", *catalog.FACT_TABLES) == {
+            "metric_daily": "VIEW", "daily_status": "VIEW", **dict.fromkeys(catalog.FACT_TABLES, "BASE TABLE")}
 
 
 def test_the_pipeline_stores_each_content_type_per_day_and_all_is_organic_plus_paid(make_sandbox, monkeypatch, tmp_path):
@@ -182,28 +183,50 @@ def test_the_pipeline_stores_each_content_type_per_day_and_all_is_organic_plus_p
 
 # --- after the upgrade, and against an API that treats content_type differently ---------------------------------
 
-def stored_account_days(con, days: list[dt.date], content_type: str, impressions: float) -> None:
+def stored_account_days(con, days: list[dt.date], content_type: str, impressions: int) -> None:
     """Unsplit, READY user-account rows of `content_type` for `days`, with `impressions` a day."""
     for day in days:
-        key = [day, "user_account", USER, "NO_SPLIT", "ALL", content_type]
-        con.execute("INSERT INTO daily_status VALUES (?, ?, ?, ?, ?, ?, 'READY', true, now())", key)
-        con.execute("INSERT INTO metric_daily VALUES (?, ?, ?, ?, ?, ?, 'IMPRESSION', ?, 'READY', true, now())",
-                    [*key, impressions])
+        con.execute("INSERT INTO user_account_daily (date, user_id, split_field, split_value, content_type, data_status, "
+                    "is_final, extracted_at, impression) VALUES (?, ?, 'NO_SPLIT', 'ALL', ?, 'READY', true, now(), ?)",
+                    [day, USER, content_type, impressions])
 
 
 def days_of(first: dt.date, count: int) -> list[dt.date]:
     return [first + dt.timedelta(days=i) for i in range(count)]
 
 
-def old_warehouse(home: Path) -> Warehouse:
-    """A warehouse as the version before content types wrote it: fact tables without content_type, one row."""
+def old_wide_view(table: catalog.FactTable) -> str:
+    """A wide relation as the version before content types defined it: a view pivoting the long tables (of its
+    metrics, impressions only)."""
+    return (f"CREATE VIEW {table.name} AS SELECT s.date, s.entity_id AS {table.id_column}, s.split_field, "
+            "s.split_value, s.data_status, s.is_final, max(m.value) FILTER (WHERE m.metric = 'IMPRESSION') AS impression, "
+            "s.extracted_at FROM daily_status s "
+            "LEFT JOIN metric_daily m USING (date, entity_type, entity_id, split_field, split_value) "
+            f"WHERE s.entity_type = '{table.entity_type}' GROUP BY ALL")
+
+
+def old_warehouse(home: Path, day: dt.date = END) -> Warehouse:
+    """A warehouse as the version before content types wrote it (the long layout): the dimension tables, the fact
+    tables metric_daily and daily_status without content_type, the wide relations as views over them, and one
+    unsplit, READY user-account row of `day` with 7 impressions."""
     warehouse = Warehouse(home / "warehouse.duckdb")
     with warehouse.connect() as con:
+        for name, schema in DIMENSIONS.items():
+            con.execute(f"CREATE TABLE {name} ({duckdb_columns(schema)})")
         for table, schema in (("daily_status", DAILY_STATUS), ("metric_daily", METRIC_DAILY)):
             con.execute(f"CREATE TABLE {table} ({duckdb_columns(old_schema(schema))})")
-        con.execute(f"INSERT INTO daily_status VALUES (?, 'user_account', '{USER}', 'NO_SPLIT', 'ALL', 'READY', true, "
-                    "now())", [END])
+        for table in catalog.FACT_TABLES.values():
+            con.execute(old_wide_view(table))
+        key = [day, "user_account", USER, "NO_SPLIT", "ALL"]
+        con.execute("INSERT INTO daily_status VALUES (?, ?, ?, ?, ?, 'READY', true, now())", key)
+        con.execute("INSERT INTO metric_daily VALUES (?, ?, ?, ?, ?, 'IMPRESSION', 7, 'READY', true, now())", key)
     return warehouse
+
+
+def table_types(con, *names: str) -> dict[str, str]:
+    """Whether each named relation is a BASE TABLE or a VIEW."""
+    return dict(con.execute("SELECT table_name, table_type FROM information_schema.tables "
+                            "WHERE table_name IN (SELECT unnest(?::VARCHAR[]))", [list(names)]).fetchall())
 
 
 def test_read_only_commands_refuse_a_warehouse_written_before_content_types_in_one_line_naming_the_load(tmp_path):
@@ -211,7 +234,10 @@ def test_read_only_commands_refuse_a_warehouse_written_before_content_types_in_o
     fix = f"pinterest-etl load --start {END} --end {END}"
     with pytest.raises(OutdatedWarehouseError) as refused:
         open_read_only(tmp_path)  # `sql` and `dictionary`
-    assert str(refused.value).endswith(fix) and "daily_status has no column content_type" in str(refused.value)
+    assert str(refused.value) == (
+        f"the warehouse {(tmp_path / 'warehouse.duckdb').resolve()} was written by an earlier version of pinterest-etl "
+        "(its facts are in the long layout (metric_daily and daily_status as tables, the wide tables as views)); "
+        f"update it without API calls (its data is kept), then try again: {fix}")
     assert "\n" not in str(refused.value)
     with pytest.raises(ReportError, match=fix):
         write_report(warehouse, tmp_path / "report.html")
@@ -407,9 +433,11 @@ def test_the_organic_view_chooses_the_content_type_per_account_and_day_never_all
     assert paid > 0 and totals == [("NO_SPLIT", organic), ("PIN_FORMAT", organic)]
 
 
-def stored_ad_delivery(con, day: dt.date, paid_impressions: float) -> None:
-    con.execute("INSERT INTO metric_daily VALUES (?, 'ad_account', '549764000201', 'NO_SPLIT', 'ALL', 'ALL', "
-                "'PAID_IMPRESSION', ?, NULL, true, now())", [day, paid_impressions])
+def stored_ad_delivery(con, day: dt.date, paid_impressions: int) -> None:
+    """One ad account's paid impressions of `day` (ads rows have no data_status)."""
+    con.execute("INSERT INTO ad_account_daily (date, ad_account_id, attribution, is_final, extracted_at, paid_impression) "
+                "VALUES (?, '549764000201', 'CLICK_30D|ENGAGEMENT_30D|VIEW_1D|TIME_OF_AD_ACTION', true, now(), ?)",
+                [day, paid_impressions])
 
 
 def additivity_of(con, days: list[dt.date]):
@@ -445,7 +473,7 @@ def test_organic_below_all_or_no_ads_stored_passes_the_additivity_check_without_
         stored_account_days(con, days, "ALL", 100)
         stored_account_days(con, days, "ORGANIC", 100)
         assert additivity_of(con, days).passed  # no ads rows in the warehouse: nothing says there was paid activity
-        con.execute("UPDATE metric_daily SET value = 60 WHERE content_type = 'ORGANIC'")
+        con.execute("UPDATE user_account_daily SET impression = 60 WHERE content_type = 'ORGANIC'")
         stored_ad_delivery(con, days[0], 40)
         assert additivity_of(con, days).passed
 
