@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 
 from assets.accounts import accounts_check, for_each_account
 from assets.loading import check_specs, lake_check_specs, load_warehouse, normalize_to_lake
-from assets.metadata import api_metadata, column_schema, preview
+from assets.metadata import api_metadata, column_schema, fact_table_schema, preview
 from assets.organic import OWNERS, SINGLE_RUN, partition_range
 from assets.partitions import DAILY, warehouse_freshness_policy
 from assets.resources import PinterestResource, StorageResource
@@ -159,11 +159,12 @@ def ads_lake(context: dg.AssetExecutionContext, storage: StorageResource, pinter
 
 @dg.asset(partitions_def=DAILY, backfill_policy=SINGLE_RUN, deps=["ads_lake", *ADS_DIMENSIONS], group_name="warehouse",
           owners=OWNERS, kinds={"duckdb"}, pool="warehouse", freshness_policy=warehouse_freshness_policy(),
-          metadata=column_schema("metric_daily", METRIC_DAILY),
+          metadata=fact_table_schema("campaign_daily"),
           check_specs=check_specs("ads_warehouse", ADS_CHECKS))
 def ads_warehouse(context: dg.AssetExecutionContext, storage: StorageResource, pinterest: PinterestResource):
     """The ads rows of the lake for the range and the newest ads dimension snapshots, loaded into DuckDB in one
-    transaction, behind `ad_account_daily`, `campaign_daily`, `ad_group_daily` and `ad_daily` (one row per
-    entity per UTC day per attribution setting, with parent ids and the account's currency)."""
+    transaction as the wide tables `ad_account_daily`, `campaign_daily`, `ad_group_daily` and `ad_daily`
+    (one row per entity per UTC day per attribution setting, with parent ids, the account's currency and one
+    column per ads column)."""
     yield from load_warehouse(storage, partition_range(context), ADS, ADS_DIMENSIONS, ADS_CHECKS, "campaign_daily",
                               stale_before=pinterest.today() - dt.timedelta(days=settings.repull_days("ads")))

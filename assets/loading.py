@@ -129,12 +129,29 @@ def load_warehouse(storage: StorageResource, requested: DateRange, source: trans
     except BlockingCheckError as error:
         yield from (check_result(outcome) for outcome in error.outcomes)
         raise dg.Failure(description=str(error), allow_retries=False) from None
+    if loaded.added_columns or loaded.widened_columns:
+        dg.get_dagster_logger().warning(f"{source.name}: {column_changes_text(loaded.added_columns, loaded.widened_columns)}")
     with warehouse.connect(read_only=True) as con:
         sample = con.sql(f"SELECT * FROM {preview_view} WHERE date BETWEEN ? AND ? {preview_filter} "
                          "ORDER BY date DESC LIMIT 5", params=[requested.start, requested.end]).to_arrow_table()
     yield dg.MaterializeResult(metadata={
         "range": str(requested), **{f"rows_{k}": dg.MetadataValue.int(v) for k, v in loaded.rows.items()},
+        "columns_added": dg.MetadataValue.json(loaded.added_columns),
+        "columns_widened": dg.MetadataValue.json(loaded.widened_columns),
         f"preview_{preview_view}": preview(sample)}, check_results=[check_result(o) for o in loaded.checks])
+
+
+def column_changes_text(added: dict[str, list[str]], widened: dict[str, list[str]]) -> str:
+    """One line on the columns a load added to the wide tables and widened from BIGINT to DOUBLE."""
+    parts = [f"new metric column(s) {qualified_columns(added)} (rows loaded before read NULL in them)"] if added else []
+    parts += [f"column(s) {qualified_columns(widened)} widened from BIGINT to DOUBLE (a value was not a whole number "
+              "or beyond BIGINT's range; nothing was rounded)"] if widened else []
+    return f"the load changed the warehouse's wide tables: {'; '.join(parts)}"
+
+
+def qualified_columns(columns: dict[str, list[str]]) -> str:
+    """Columns per table (LoadResult.added_columns, widened_columns) as `table.column, table.column`."""
+    return ", ".join(f"{table}.{column}" for table, names in columns.items() for column in names)
 
 
 def check_result(outcome: CheckOutcome) -> dg.AssetCheckResult:

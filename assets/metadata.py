@@ -56,3 +56,17 @@ def column_schema(table: str, schema: pa.Schema) -> dict:
                for field in schema]
     grain = RELATIONS[table].grain if table in RELATIONS else None
     return {"dagster/column_schema": dg.TableSchema(columns=columns), **({"grain": grain} if grain else {})}
+
+
+def fact_table_schema(table: str) -> dict:
+    """Definition metadata of a wide fact table as pipelines/catalog.py declares it: its key and parent columns,
+    then one column per default metric, with their SQL types, meanings (from the data dictionary) and its grain. A
+    load adds a column for a metric first seen (PINTEREST_ADS_COLUMNS beyond the defaults): the materialization's
+    `columns_added` names those."""
+    from pipelines import catalog
+    from pipelines.data_dictionary import describe_column
+
+    fact = catalog.FACT_TABLES[table]
+    declared = [*fact.base_columns(), *((catalog.metric_column(m), catalog.metric_type(m)) for m in fact.default_metrics)]
+    columns = [dg.TableColumn(name, kind, description=describe_column(table, name) or None) for name, kind in declared]
+    return {"dagster/column_schema": dg.TableSchema(columns=columns), "grain": fact.grain}

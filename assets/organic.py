@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 
 from assets.accounts import accounts_check, for_each_account
 from assets.loading import check_specs, lake_check_specs, load_warehouse, normalize_to_lake
-from assets.metadata import api_metadata, column_schema, preview
+from assets.metadata import api_metadata, column_schema, fact_table_schema, preview
 from assets.partitions import DAILY, warehouse_freshness_policy
 from assets.resources import PinterestResource, StorageResource
 from pipelines import settings
@@ -195,14 +195,14 @@ def organic_lake(context: dg.AssetExecutionContext, storage: StorageResource, pi
 @dg.asset(partitions_def=DAILY, backfill_policy=SINGLE_RUN, deps=["organic_lake", "user_accounts", "boards", "pins"],
           group_name="warehouse",
           owners=OWNERS, kinds={"duckdb"}, pool="warehouse", freshness_policy=warehouse_freshness_policy(),
-          metadata=column_schema("metric_daily", METRIC_DAILY),
+          metadata=fact_table_schema("user_account_daily"),
           check_specs=check_specs("organic_warehouse", ORGANIC_CHECKS))
 def organic_warehouse(context: dg.AssetExecutionContext, storage: StorageResource, pinterest: PinterestResource):
     """The organic rows of the lake for the partition range and the newest dimension snapshots, loaded into
-    DuckDB in one transaction (delete the range, insert), behind the wide views `user_account_daily` (one
-    row per account per UTC day per split bucket per content type), `user_account_organic_daily` (the organic
-    numbers: per account per UTC day per split bucket, content type ORGANIC where stored, else ALL) and `pin_daily`
-    (one row per pin per UTC day). The preview shows the organic account totals."""
+    DuckDB in one transaction (delete the range, insert) as the wide tables `user_account_daily` (one row per
+    account per UTC day per split bucket per content type, one column per metric) and `pin_daily` (one row per pin
+    per UTC day), behind the view `user_account_organic_daily` (the organic numbers: per account per UTC day per
+    split bucket, content type ORGANIC where stored, else ALL). The preview shows the organic account totals."""
     yield from load_warehouse(storage, partition_range(context), ORGANIC, ("user_accounts", "boards", "pins", "pin_lifetime"),
                               ORGANIC_CHECKS, "user_account_organic_daily", "AND split_field = 'NO_SPLIT'",
                               pinterest.today() - dt.timedelta(days=settings.repull_days("organic")))

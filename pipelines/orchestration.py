@@ -124,14 +124,19 @@ def _step_timing(instance: dg.DagsterInstance, run_id: str) -> str:
 
 
 def _print_steps_summary(result: dg.ExecuteInProcessResult, descriptions: dict) -> None:
-    """Each materialization's counts and each check's verdict; a failed warning check (it does not stop the run)
-    says so with its description: what it means and what to do."""
+    """Each materialization's counts (and the wide tables' column changes of a load, when it made any) and each
+    check's verdict; a failed warning check (it does not stop the run) says so with its description: what it means
+    and what to do."""
+    from assets.loading import qualified_columns
+
     for event in result.get_asset_materialization_events():
         materialization = event.event_specific_data.materialization
         metadata = {k: v.value for k, v in materialization.metadata.items()
                     if k in ("api_calls", "raw_files", "analytics_calls", "metric_rows", "status_rows", "rows",
                              "unreachable_dates", "dates_not_final", "api_retries", "api_429s", "api_replayed", "refused_ad_accounts",
                              "skipped_ad_groups", "skipped_ads", "accounts", "failed_accounts")}
+        metadata.update({k: f"[{qualified_columns(v.value)}]" for k, v in materialization.metadata.items()
+                         if k in ("columns_added", "columns_widened") and v.value})
         if metadata and (materialization.partition is None or materialization.partition == result.dagster_run.tags.get(
                 "dagster/asset_partition_range_start")):
             print(f"  {materialization.asset_key.to_user_string()}: " + ", ".join(f"{k}={v}" for k, v in metadata.items()))
