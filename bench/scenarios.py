@@ -404,6 +404,9 @@ def run_scenario(scenario: Scenario, keep: bool, base_home: Path | None = None) 
     if "normalization_seconds" in t and t["normalization_seconds"] + t["loading_seconds"] > 0:
         span = t["normalization_seconds"] + t["loading_seconds"]
         record["rows"]["metric_rows_per_second_normalize_load"] = round(record["rows"]["metric_rows_normalized"] / span)
+    from bench.queries import measure
+
+    record["queries"] = measure(home / "warehouse.duckdb")
     record["storage"] = {"warehouse": size_of(home / "warehouse.duckdb", home / "warehouse.duckdb.wal"),
                          "lake": size_of(home / "lake"), "raw": size_of(home / "raw")}
     if scenario.default_budgets:
