@@ -39,7 +39,8 @@ import pyarrow.parquet as pq
 from pipelines.atomic_files import temporary_path, write_error
 from pipelines.faults import LAKE_BETWEEN_RENAMES, LAKE_FILE_WRITTEN, crash_point
 from pipelines.sql_text import identifier, literal
-from pipelines.tables import UNFILTERED_CONTENT
+from pipelines import catalog, wide
+from pipelines.tables import DAILY_STATUS, METRIC_DAILY, UNFILTERED_CONTENT
 
 
 class CorruptLakeFileError(Exception):
@@ -240,13 +241,14 @@ class Lake:
 
     def oldest_not_final(self, source: str, first: dt.date, last: dt.date,
                          identities: set[str] | None = None) -> dt.date | None:
-        """The oldest date in [first, last] with a `daily_status` row of `source` that is not final, or None, among the
-        files of `identities` (None: every file; with identities, legacy files are left out: a run no longer writes
-        them). Reads only the `is_final` column, date after date from the oldest, and stops at the first such date.
-        An unreadable file counts as not final (its date is then re-pulled, which rewrites it)."""
+        """The oldest date in [first, last] with a row of `source` that is not final, or None, among the files of
+        `identities` (None: every file; with identities, legacy files are left out: a run no longer writes them).
+        Reads only the `is_final` column of the source's wide tables, date after date from the oldest, and stops at
+        the first such date. An unreadable file counts as not final (its date is then re-pulled, which rewrites it)."""
+        tables = [t.name for t in catalog.FACT_TABLES.values() if t.source == source]
         date = first
         while date <= last:
-            for path in self.files("daily_status", [date], source):
+            for path in (p for table in tables for p in self.files(table, [date], source)):
                 if identities is not None and identity_of(path) not in identities:
                     continue
                 try:
@@ -257,6 +259,40 @@ class Lake:
                     return date
             date += dt.timedelta(days=1)
         return None
+
+    def convert_long_layout(self) -> int:
+        """Rewrite the fact files of the earlier long layout (`metric_daily/`, `daily_status/`: one row per metric
+        value) as files of the wide tables (pipelines/wide.py), date by date, each under the same name (an
+        identity's file stays that identity's, a legacy file stays legacy); then remove the long files. No API
+        calls, nothing re-normalized: the rows are those the long files held. A crash part-way leaves the long
+        files of the dates not done (the next call converts them again, replacing the wide files it wrote);
+        returns the number of long files converted."""
+        long_files = sorted(self.root.glob("metric_daily/date=*/*.parquet")) + sorted(
+            self.root.glob("daily_status/date=*/*.parquet"))
+        if not long_files:
+            return 0
+        by_date: dict[tuple[str, str], dict[str, Path]] = {}
+        for path in long_files:
+            by_date.setdefault((path.parent.name, path.name), {})[path.parent.parent.name] = path
+        with duckdb.connect() as con:
+            con.execute("SET TimeZone = 'UTC'")
+            for (folder, name), paths in sorted(by_date.items()):
+                date = dt.date.fromisoformat(folder.removeprefix("date="))
+                stem, source = name.removesuffix(".parquet"), name.split(".")[0]
+                status = read_fact_file(paths["daily_status"]) if "daily_status" in paths else None
+                metric = read_fact_file(paths["metric_daily"]) if "metric_daily" in paths else None
+                status = status.select(DAILY_STATUS.names).cast(DAILY_STATUS) if status is not None else DAILY_STATUS.empty_table()
+                metric = metric.select(METRIC_DAILY.names).cast(METRIC_DAILY) if metric is not None else METRIC_DAILY.empty_table()
+                staged = [self.stage_rows(table.name, date, stem, wide.to_wide(con, table, status, metric))
+                          for table in catalog.FACT_TABLES.values() if table.source == source]
+                self.commit(staged, list(paths.values()))
+        for folder in ("metric_daily", "daily_status"):
+            for empty_dir in sorted((self.root / folder).glob("date=*"), reverse=True):
+                with contextlib.suppress(OSError):
+                    empty_dir.rmdir()
+            with contextlib.suppress(OSError):
+                (self.root / folder).rmdir()
+        return len(long_files)
 
     def fact_selects(self, paths: list[Path], names: list[str]) -> list[tuple[list[Path], str]]:
         """The files grouped by the SQL select list that reads `names` from them: a file written before a column of

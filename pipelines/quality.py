@@ -11,7 +11,7 @@ import duckdb
 from pipelines.planning import DateRange
 from pipelines import catalog
 from pipelines.sql_text import identifier, literal, literal_list
-from pipelines.tables import DAILY_STATUS_KEY, METRIC_DAILY_KEY
+from pipelines.tables import METRIC_DAILY_KEY
 
 SAMPLE_ROWS = 5  # offending rows shown in a check's metadata and in the error of a failed load
 
@@ -70,23 +70,21 @@ def _values_where(tables: tuple[catalog.FactTable, ...], row_condition: str, val
         + f") WHERE {value_condition}" for table in tables)
 
 
-# The wide tables are filled from the lake's long rows, in temporary tables a load keeps until its checks have run:
-# a key twice there (two files holding it: a crash between the renames of a legacy file's trimming) would be folded
-# into one wide row, so the key is checked there. Keys whose 64-bit hash repeats first (a small aggregate), then
-# those keys' rows compared exactly: about three times cheaper than grouping millions of rows by the text columns.
-def _repeated_keys(relation: str, key: tuple[str, ...], what: str) -> str:
-    columns = ", ".join(key)
-    return f"""SELECT {columns}{'' if 'metric' in key else ', NULL AS metric'}, {literal(what)} AS lake_rows,
-                      count(*) AS rows_with_this_key
-    FROM {relation}
-    WHERE {_in_scope()} AND hash({columns}) IN (SELECT hash({columns}) FROM {relation} WHERE {_in_scope()}
-                                                  GROUP BY 1 HAVING count(*) > 1)
+# Keys whose 64-bit hash repeats first (a small aggregate), then those keys' rows compared exactly: about three
+# times cheaper than grouping millions of rows by the text columns, and as exact. A key twice comes from two lake
+# files holding it (a crash between the renames of a legacy file's trimming), never from one file.
+def _repeated_keys(table: catalog.FactTable) -> str:
+    key = ", ".join(identifier(c) for c in table.key)
+    long_key = ", ".join(f"{expression} AS {name}" for name, expression in table.long_keys().items())
+    return f"""SELECT date, {literal(table.entity_type)} AS entity_type, {identifier(table.id_column)} AS entity_id,
+                      {long_key}, count(*) AS rows_with_this_key
+    FROM {identifier(table.name)}
+    WHERE {_table_in_scope(table)} AND hash({key}) IN (SELECT hash({key}) FROM {identifier(table.name)}
+                                                        WHERE {_table_in_scope(table)} GROUP BY 1 HAVING count(*) > 1)
     GROUP BY ALL HAVING count(*) > 1"""
 
 
-_KEY = ", ".join(METRIC_DAILY_KEY)
-_UNIQUE_KEY_SQL = (_repeated_keys("incoming_metric_daily", METRIC_DAILY_KEY, "metric values") + "\nUNION ALL\n"
-                   + _repeated_keys("incoming_daily_status", DAILY_STATUS_KEY, "entity-days"))
+_UNIQUE_KEY_SQL = "\nUNION ALL\n".join(_repeated_keys(table) for table in catalog.FACT_TABLES.values())
 _ORGANIC_TABLES = tuple(t for t in catalog.FACT_TABLES.values() if t.source == "organic")
 _ADS_TABLES = tuple(t for t in catalog.FACT_TABLES.values() if t.source == "ads")
 
@@ -140,8 +138,8 @@ _CONTENT_TYPES_ADD_UP = Check(
                OR (paid_value IS NULL AND metric = 'IMPRESSION' AND split_field = 'NO_SPLIT'
                    AND organic_value = all_value AND ads_paid_impressions > 0))""", blocking=False)
 
-_UNIQUE_KEY = Check("unique_key", f"the lake's rows loaded hold each key at most once: one value per ({_KEY}), one "
-                   "day's status per entity, day and bucket (else two answers' values would be mixed)", _UNIQUE_KEY_SQL)
+_UNIQUE_KEY = Check("unique_key", "each wide table holds one row per key (entity, day and split bucket, content type "
+                   "or attribution): two lake files holding a key would count its numbers twice", _UNIQUE_KEY_SQL)
 _PIN_TOTALS = ("IMPRESSION", "SAVE", "PIN_CLICK", "OUTBOUND_CLICK")
 
 

@@ -17,9 +17,11 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from pipelines.atomic_files import staging_prefix
-from pipelines.lake import Lake, StagedFile, identity_of, keyed, read_fact_file
+from pipelines import catalog, wide
+from pipelines.lake import Lake, StagedFile, identity_of, keyed
 from pipelines.metric_values import AnswerValueError, DuplicateKeyError
 from pipelines.pinterest.errors import ResponseShapeError
 from pipelines.planning import DateRange
@@ -498,13 +500,14 @@ def _without_rows(claims: pa.Table, kept_status: pa.Table) -> pa.Table:
         kept_status.select(names), names, join_type="left anti", use_threads=False).select(names)
 
 
-def write_lake(con: duckdb.DuckDBPyConnection, lake: Lake, staged: _Staged, source: str,
+def write_lake(con: duckdb.DuckDBPyConnection, lake: Lake, staged: _Staged, source: Source,
                snapshot_date: dt.date) -> NormalizeSummary:
-    """Replace, date by date, each identity's files of the source for every date that has answers (each from its
-    own staging file, one answer per key: `choose_newest`); snapshot pin lifetimes per identity. A date's files of
-    the legacy layout (named after an account) lose, in the same commit, every key an identity's file holds."""
+    """Replace, date by date, each identity's files of the source's wide tables for every date that has answers
+    (each from its own staging file, one answer per key: `choose_newest`, then pivoted: pipelines/wide.py);
+    snapshot pin lifetimes per identity. A date's files of the legacy layout (named after an account) lose, in the
+    same commit, every key an identity's file holds."""
     summary = NormalizeSummary(dates_written=staged.status.dates)
-    counts = {"metric_daily": 0, "daily_status": 0}
+    tables = [catalog.BY_ENTITY_TYPE[entity_type] for entity_type in source.entity_types]
     not_final, identities = [], set()
     staged_files, legacy_files, retired = [], [], []
     try:
@@ -514,18 +517,20 @@ def write_lake(con: duckdb.DuckDBPyConnection, lake: Lake, staged: _Staged, sour
                 summary.final_values_kept[date] = final_values_kept
             # Every identity answered for the date, also one left without rows (each restated to no delivery).
             written = pc.unique(pc.take(staged.identities, _rows_of(staged.status, date).column(_SOURCE))).to_pylist()
-            for table, rows, schema in (("metric_daily", metric, METRIC_DAILY), ("daily_status", status, DAILY_STATUS)):
+            for table in tables:
+                rows = wide.to_wide(con, table, status, metric, carry=(_SOURCE,))
                 owners = pc.take(staged.identities, rows.column(_SOURCE))
                 for key in written:
-                    own = rows.filter(pc.equal(owners, key)).select(schema.names).cast(schema)
-                    staged_files.append(lake.stage_rows(table, date, keyed(source, key), own))
-                    counts[table] += own.num_rows
+                    own = rows.filter(pc.equal(owners, key)).drop_columns([_SOURCE])
+                    staged_files.append(lake.stage_rows(table.name, date, keyed(source.name, key), own))
+                    summary.status_rows += own.num_rows
+                    summary.metric_rows += _values_in(own, table)
             identities.update(written)
             if pc.any(pc.and_kleene(pc.invert(status.column("is_final")), pc.or_kleene(
                     pc.is_null(status.column("data_status")),
                     pc.is_in(status.column("data_status"), pa.array(["PROCESSING", "ESTIMATE"]))))).as_py():
                 not_final.append(date)
-            replaced, emptied = _legacy_without_covered_keys(lake, date, source, written, status, without_rows)
+            replaced, emptied = _legacy_without_covered_keys(lake, date, source.name, tables, written, status, without_rows)
             legacy_files += replaced
             retired += emptied
     except BaseException:
@@ -534,7 +539,7 @@ def write_lake(con: duckdb.DuckDBPyConnection, lake: Lake, staged: _Staged, sour
     # Identities' files first: a crash before the legacy ones are trimmed leaves keys twice, which the warehouse's
     # blocking unique-key check refuses, rather than keys missing, which no check could see.
     lake.commit(staged_files + legacy_files, retired)
-    summary.metric_rows, summary.status_rows, summary.not_final_dates = counts["metric_daily"], counts["daily_status"], not_final
+    summary.not_final_dates = not_final
     summary.identities, summary.legacy_files_retired = sorted(identities), len(retired)
     owners = pc.take(staged.identities, staged.lifetime.column(_SOURCE))
     summary.lifetime_rows = sum(_snapshot_lifetime(con, lake, staged.lifetime.filter(pc.equal(owners, key)), snapshot_date, key)
@@ -542,25 +547,33 @@ def write_lake(con: duckdb.DuckDBPyConnection, lake: Lake, staged: _Staged, sour
     return summary
 
 
-def _legacy_without_covered_keys(lake: Lake, date: dt.date, source: str, written: list[str], status: pa.Table,
+def _values_in(rows: pa.Table, table: catalog.FactTable) -> int:
+    """The metric values (non-NULL metric cells) of wide rows."""
+    base = {name for name, _ in wide.lake_columns(table)}
+    return sum(len(rows.column(name)) - rows.column(name).null_count for name in rows.column_names if name not in base)
+
+
+def _legacy_without_covered_keys(lake: Lake, date: dt.date, source: str, tables: list[catalog.FactTable],
+                                 written: list[str], status: pa.Table,
                                  without_rows: pa.Table) -> tuple[list[StagedFile], list[Path]]:
-    """The date's legacy files of the source without the keys identities' files hold (those written now and
-    those already there) or the answers now cover without a row: replacements to stage, and files left empty to
-    remove."""
-    legacy = [path for table in ("metric_daily", "daily_status") for path in lake.legacy_files(table, date, source)]
-    if not legacy:
-        return [], []
-    key_schema = pa.schema([DAILY_STATUS.field(name) for name in DAILY_STATUS_KEY])
-    kept = [p for p in lake.files("daily_status", [date], source) if identity_of(p) not in (None, *written)]
-    covered = pa.concat_tables([status.select(DAILY_STATUS_KEY).cast(key_schema), without_rows.cast(key_schema),
-                                *(read_fact_file(p, list(DAILY_STATUS_KEY)).cast(key_schema) for p in kept)])
+    """The date's legacy files of the source's tables without the keys identities' files hold (those written now
+    and those already there) or the answers now cover without a row: replacements to stage, and files left empty
+    to remove."""
     replaced, emptied = [], []
-    for path in legacy:
-        outcome = lake.stage_without_keys(path, list(DAILY_STATUS_KEY), covered)
-        if isinstance(outcome, StagedFile):
-            replaced.append(outcome)
-        elif outcome is not None:
-            emptied.append(outcome)
+    for table in tables:
+        legacy = lake.legacy_files(table.name, date, source)
+        if not legacy:
+            continue
+        key = list(table.key)
+        kept = [p for p in lake.files(table.name, [date], source) if identity_of(p) not in (None, *written)]
+        now = [wide.long_keys_as_wide(table, rows.select(DAILY_STATUS_KEY)) for rows in (status, without_rows)]
+        covered = pa.concat_tables([*now, *(pq.read_table(p, columns=key) for p in kept)], promote_options="permissive")
+        for path in legacy:
+            outcome = lake.stage_without_keys(path, key, covered)
+            if isinstance(outcome, StagedFile):
+                replaced.append(outcome)
+            elif outcome is not None:
+                emptied.append(outcome)
     return replaced, emptied
 
 
@@ -600,8 +613,9 @@ def normalize_range(zones: list[RawZone], lake: Lake, requested: DateRange, sour
         con.execute("SET preserve_insertion_order = false")
         if temp_directory:
             con.execute("SET temp_directory = ?", [temp_directory])
+        lake.convert_long_layout()
         staged = stage(Path(folder), zones, requested, source)
-        summary = write_lake(con, lake, staged, source.name, snapshot_date)
+        summary = write_lake(con, lake, staged, source, snapshot_date)
     summary.raw_files = staged.files
     summary.unrequested = staged.unrequested
     summary.unreadable = staged.unreadable

@@ -13,8 +13,10 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
 
-from pipelines import catalog, settings
+from pipelines import catalog, settings, wide
 from pipelines.ads.dimensions import AD_ACCOUNTS, AD_GROUPS, ADS, CAMPAIGNS
 from pipelines.atomic_files import write_error
 from pipelines.faults import WAREHOUSE_BEFORE_COMMIT, crash_point
@@ -29,8 +31,8 @@ FACT_TABLES = catalog.FACT_TABLES
 DIMENSIONS = {"user_accounts": USER_ACCOUNTS, "boards": BOARDS, "pins": PINS, "pin_lifetime": PIN_LIFETIME,
               "ad_accounts": AD_ACCOUNTS, "campaigns": CAMPAIGNS, "ad_groups": AD_GROUPS, "ads": ADS}
 ADS_ENTITY_TYPES = ("ad_account", "campaign", "ad_group", "ad")
-# The lake's long fact files, read into these temporary tables by a load, then pivoted into the wide tables.
-INCOMING = {"metric_daily": ("incoming_metric_daily", METRIC_DAILY), "daily_status": ("incoming_daily_status", DAILY_STATUS)}
+# The long fact tables of the earlier layout, converted by the first load (_convert_long_layout).
+LONG_TABLES = {"metric_daily": METRIC_DAILY, "daily_status": DAILY_STATUS}
 LONG_VIEWS = ("metric_daily", "daily_status")
 
 
@@ -174,6 +176,7 @@ class Warehouse:
         rows: dict[str, int] = {}
         outcomes: tuple[CheckOutcome, ...] = ()
         changes = _ColumnChanges()
+        lake.convert_long_layout()
         finish_later = (f"`pinterest-etl load --start {min(dates)} --end {max(dates)} --only {source}`" if dates
                         else f"`pinterest-etl load --only {source}`")
         try:
@@ -221,24 +224,106 @@ class Warehouse:
     @staticmethod
     def _replace_facts(con: duckdb.DuckDBPyConnection, lake: Lake, source: str, entity_types: tuple[str, ...],
                        dates: list[dt.date], changes: _ColumnChanges) -> dict[str, int]:
-        """The lake's long rows of the dates, read into temporary tables (kept for the checks of the load), then
-        pivoted into each wide table of the entity types, whose rows of those dates they replace."""
-        for table, (incoming, schema) in INCOMING.items():
-            con.execute(f"CREATE OR REPLACE TEMP TABLE {incoming} ({duckdb_columns(schema)})")
-            # Files written before a key column existed are read with the value their rows mean (lake.ADDED_FACT_COLUMNS).
-            for files, columns in lake.fact_selects(lake.files(table, dates, source), schema.names):
-                _insert_from_lake(con, lake, files, f"INSERT INTO {incoming} SELECT {columns} "
-                                                    "FROM read_parquet(?, hive_partitioning = false)")
+        """Each wide table of the entity types: its rows of those dates replaced by the lake's files of the source
+        (every identity's), with their parents' ids and the account's currency from the dimensions."""
         rows = {"metric_daily": 0, "daily_status": 0}
         for entity_type in entity_types:
             table = catalog.BY_ENTITY_TYPE[entity_type]
             con.execute(f"DELETE FROM {identifier(table.name)} WHERE date IN (SELECT unnest(?::DATE[]))", [dates])
-            _pivot_into(con, table, INCOMING["metric_daily"][0], INCOMING["daily_status"][0], changes)
+            files = lake.files(table.name, dates, source)
+            if files:
+                _insert_lake_files(con, lake, table, files, changes)
             wide, values = _rows_and_values(con, table, dates)
             rows[table.name] = wide
             rows["daily_status"] += wide
             rows["metric_daily"] += values
         return rows
+
+
+class LakeFileSchemaError(ValueError):
+    """A lake file whose columns disagree with the catalog (a manual edit, a file of another layout); the message
+    names the file and the column. Nothing of the load is kept."""
+
+
+_PARQUET_KINDS = {"BIGINT": ("int64", "int32", "int16", "int8"), "DOUBLE": ("double", "float")}
+
+
+def _lake_file_metrics(lake: Lake, table: catalog.FactTable, files: list[Path]) -> dict[str, str]:
+    """The metric columns the files hold, each BIGINT or DOUBLE (DOUBLE when any file has it so), after checking
+    every file's columns against the catalog: its key and status columns with their types, and metric columns
+    named as metrics are (lower-case API names) holding numbers. Only footers are read."""
+    expected = {f.name: f.type for f in wide.lake_schema(table, {})}
+    metrics: dict[str, str] = {}
+    for path in files:
+        try:
+            schema = pq.read_schema(path)
+        except (OSError, pa.ArrowException) as error:
+            lake.verify_before_load([path])
+            raise lake.explain_read_failure([path], error) from None
+        fields = {f.name: f.type for f in schema}
+        for name, kind in expected.items():
+            if name not in fields:
+                raise LakeFileSchemaError(f"lake file {path} has no column {name}, which {table.name} needs: it is not "
+                                          f"a file this version wrote; {_rebuild(lake, path)}")
+            if fields[name] != kind and not (pa.types.is_timestamp(kind) and pa.types.is_timestamp(fields[name])):
+                raise LakeFileSchemaError(f"lake file {path}: column {name} is {fields[name]}, {table.name} needs "
+                                          f"{kind}; {_rebuild(lake, path)}")
+        for name, kind in fields.items():
+            if name in expected:
+                continue
+            sql = next((k for k, arrow in _PARQUET_KINDS.items() if str(kind) in arrow), None)
+            if sql is None or not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+                raise LakeFileSchemaError(f"lake file {path}: column {name!r} ({kind}) is not a metric column of "
+                                          f"{table.name} (lower-case API metric names holding numbers); {_rebuild(lake, path)}")
+            metrics[name] = "DOUBLE" if "DOUBLE" in (sql, metrics.get(name)) else "BIGINT"
+    return metrics
+
+
+def _rebuild(lake: Lake, path: Path) -> str:
+    date = re.search(r"date=(\d{4}-\d{2}-\d{2})", str(path))
+    day = date.group(1) if date else "YYYY-MM-DD"
+    return (f"move it aside and rebuild it from the raw zone (no API calls): `pinterest-etl run --from-raw --only "
+            f"{path.name.split('.')[0]} --start {day} --end {day}`")
+
+
+def _insert_lake_files(con: duckdb.DuckDBPyConnection, lake: Lake, table: catalog.FactTable, files: list[Path],
+                       changes: _ColumnChanges) -> None:
+    """Insert the wide lake files of one table (checked against their checksums and the catalog first): a metric
+    column the table lacks is added (typed as the catalog says, DOUBLE if a file holds fractions), a BIGINT column
+    a file holds fractions in is widened to DOUBLE, and the parents' ids and the account's currency are taken from
+    the dimensions (Pinterest never moves an entity to another parent)."""
+    lake.verify_before_load(files)
+    incoming = _lake_file_metrics(lake, table, files)
+    columns = _metric_columns(con, table)
+    for column, kind in incoming.items():
+        if column not in columns:
+            wanted = "DOUBLE" if kind == "DOUBLE" else catalog.metric_type(column.upper())
+            con.execute(f"ALTER TABLE {identifier(table.name)} ADD COLUMN {identifier(column)} {wanted}")
+            columns[column] = wanted
+            changes.added.setdefault(table.name, []).append(column)
+    source = "read_parquet(?, hive_partitioning = false, union_by_name = true)"
+    paths = [str(p) for p in files]
+    for column, kind in incoming.items():
+        if kind == "DOUBLE" and columns[column] == "BIGINT":
+            fractional = con.execute(f"SELECT count(*) FROM {source} WHERE {identifier(column)} <> trunc({identifier(column)}) "
+                                     f"OR abs({identifier(column)}) >= 9.2e18", [paths]).fetchone()[0]
+            if fractional:
+                con.execute(f"ALTER TABLE {identifier(table.name)} ALTER COLUMN {identifier(column)} TYPE DOUBLE")
+                columns[column] = "DOUBLE"
+                changes.widened.setdefault(table.name, []).append(column)
+    joins, parents = "", []
+    if table.parent_dimension:
+        joins = f"LEFT JOIN {identifier(table.parent_dimension)} d ON d.{identifier(table.id_column)} = f.{identifier(table.id_column)} "
+        parents = [f"d.{identifier(p)}" for p in table.parents]
+    if table.currency:
+        account = f"f.{identifier(table.id_column)}" if table.entity_type == "ad_account" else "d.ad_account_id"
+        joins += f"LEFT JOIN ad_accounts acc ON acc.ad_account_id = {account} "
+        parents.append("acc.currency")
+    try:
+        con.execute(f"INSERT INTO {identifier(table.name)} BY NAME SELECT f.*{''.join(', ' + p for p in parents)} "
+                    f"FROM {source} f {joins}", [paths])
+    except (duckdb.InvalidInputException, duckdb.IOException) as error:
+        raise lake.explain_read_failure(files, error) from None
 
 
 @dataclasses.dataclass
@@ -365,7 +450,7 @@ def _convert_long_layout(con: duckdb.DuckDBPyConnection, changes: _ColumnChanges
     lake files are gone are kept. Tables written before content types were stored read `ALL` for them."""
     log.info("converting the warehouse %s to wide fact tables (from its own rows, in the load's transaction)",
              con.execute("SELECT current_database()").fetchone()[0])
-    for name, (_, schema) in INCOMING.items():
+    for name, schema in LONG_TABLES.items():
         _add_missing_fact_columns(con, name, schema)
     for table in FACT_TABLES.values():
         _pivot_into(con, table, "metric_daily", "daily_status", changes)

@@ -1,0 +1,106 @@
+"""Long rows (one per metric value, and one status row per entity, day and bucket) → the wide rows of one fact table.
+
+The lake and the warehouse store the wide form (pipelines/catalog.py): one row per entity per UTC day per split
+bucket, content type or attribution setting, one typed column per metric. Normalization works on long rows (one
+answer's values, ranked key by key), and this module turns the chosen rows of a date into the wide rows written
+to the lake; it also converts lake files of the earlier long layout.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pipelines import catalog
+from pipelines.sql_text import identifier, literal
+from pipelines.tables import UTC_TIMESTAMP
+
+_LONG_KEY = ("date", "entity_id", "split_field", "split_value", "content_type")
+_ARROW = {"DATE": pa.date32(), "VARCHAR": pa.string(), "BOOLEAN": pa.bool_(), "TIMESTAMPTZ": UTC_TIMESTAMP,
+          "BIGINT": pa.int64(), "DOUBLE": pa.float64()}
+
+
+def lake_columns(table: catalog.FactTable) -> list[tuple[str, str]]:
+    """The columns a lake file of the table has before its metrics: its key, data_status, is_final and
+    extracted_at (the parents' ids and the currency are added by the warehouse, from the dimensions)."""
+    return [(name, kind) for name, kind in table.base_columns() if name not in (*table.parents, "currency")]
+
+
+def lake_schema(table: catalog.FactTable, metrics: dict[str, str]) -> pa.Schema:
+    """The Arrow schema of a lake file with these metric columns (column -> SQL type)."""
+    return pa.schema([(name, _ARROW[kind]) for name, kind in [*lake_columns(table), *metrics.items()]])
+
+
+def empty(table: catalog.FactTable) -> pa.Table:
+    """A lake file's rows when there are none: the table's default metric columns."""
+    return lake_schema(table, {catalog.metric_column(m): catalog.metric_type(m) for m in table.default_metrics}).empty_table()
+
+
+def to_wide(con: duckdb.DuckDBPyConnection, table: catalog.FactTable, status: pa.Table, metric: pa.Table,
+            carry: tuple[str, ...] = ()) -> pa.Table:
+    """The wide rows of `table` from long rows of any entity types (`status`: daily_status's columns, `metric`:
+    metric_daily's): one row per key of either (a key with a status row and no value has NULL metrics; a value
+    without a status row takes its status from its own row), a column per default metric of the table and per
+    metric present, typed as the catalog says, except a count with a value that is not a whole number (or beyond
+    BIGINT), which is DOUBLE here. `carry`: status columns kept as they are (the rows' answer numbers), after the
+    metrics. Pins have neither split nor content type: only their unsplit, unfiltered rows are theirs."""
+    con.register("long_status", status)
+    con.register("long_metric", metric)
+    try:
+        scope = "entity_type = $entity" + (" AND split_field = 'NO_SPLIT' AND content_type = 'ALL'"
+                                           if table.entity_type == "pin" else "")
+        params = {"entity": table.entity_type}
+        present = [r[0] for r in con.execute(f"SELECT DISTINCT metric FROM long_metric WHERE {scope} ORDER BY 1",
+                                             params).fetchall()]
+        metrics = list(dict.fromkeys([*table.default_metrics, *present]))
+        kinds = {m: catalog.metric_type(m) for m in metrics}
+        counted = [m for m in present if kinds[m] == "BIGINT"]
+        if counted:
+            for (fraction,) in con.execute(
+                    f"SELECT DISTINCT metric FROM long_metric WHERE {scope} AND metric IN (SELECT unnest($counted)) "
+                    "AND (value <> trunc(value) OR abs(value) >= 9.2e18)", {**params, "counted": counted}).fetchall():
+                kinds[fraction] = "DOUBLE"
+        columns = {catalog.metric_column(m): kinds[m] for m in metrics}
+        pivot = ", ".join(f"max(value) FILTER (WHERE metric = {literal(m)})::{kinds[m]} AS {identifier(catalog.metric_column(m))}"
+                          for m in present) or "NULL AS no_metric"
+        key = ", ".join(_LONG_KEY)
+        splits = {column: expression for column, expression in table.splits}
+        selected = ["k.date", f"k.entity_id AS {identifier(table.id_column)}",
+                    *(f"k.{expression} AS {identifier(column)}" for column, expression in splits.items()),
+                    "k.data_status", "k.is_final", "k.extracted_at",
+                    *(f"m.{identifier(c)}" if m in present else f"NULL::{kinds[m]} AS {identifier(c)}"
+                      for m, c in zip(metrics, columns)),
+                    *(f"k.{identifier(c)}" for c in carry)]
+        carried = "".join(f", {identifier(c)}" for c in carry)
+        orphan_carry = "".join(f", any_value(x.{identifier(c)})" for c in carry)
+        rows = con.sql(f"""
+            WITH statuses AS (SELECT {key}, data_status, is_final, extracted_at{carried} FROM long_status WHERE {scope}),
+                 values AS (SELECT {key}, {pivot} FROM long_metric WHERE {scope} GROUP BY ALL),
+                 k AS (SELECT * FROM statuses
+                       UNION ALL
+                       SELECT {', '.join(f'x.{c}' for c in _LONG_KEY)}, any_value(x.data_status), bool_and(x.is_final),
+                              max(x.extracted_at){orphan_carry}
+                       FROM long_metric x ANTI JOIN statuses s USING ({key})
+                       WHERE x.{scope.replace(' AND ', ' AND x.')} GROUP BY ALL)
+            SELECT {', '.join(selected)} FROM k LEFT JOIN values m USING ({key})
+            ORDER BY k.entity_id, k.split_field, k.split_value, k.content_type""", params=params).to_arrow_table()
+    finally:
+        con.unregister("long_status")
+        con.unregister("long_metric")
+    schema = lake_schema(table, columns)
+    for name in carry:
+        schema = schema.append(status.schema.field(name))
+    return rows.rename_columns(schema.names).cast(schema)
+
+
+def long_keys_as_wide(table: catalog.FactTable, keys: pa.Table) -> pa.Table:
+    """Long keys (date, entity_type, entity_id, split_field, split_value, content_type) of the table's entity type
+    as the table's key columns (pins: their unsplit, unfiltered keys only)."""
+    mine = pc.equal(keys.column("entity_type"), table.entity_type)
+    if table.entity_type == "pin":
+        mine = pc.and_(mine, pc.and_(pc.equal(keys.column("split_field"), "NO_SPLIT"),
+                                     pc.equal(keys.column("content_type"), "ALL")))
+    rows = keys.filter(mine)
+    return pa.table({"date": rows.column("date"), table.id_column: rows.column("entity_id"),
+                     **{column: rows.column(expression) for column, expression in table.splits}})
