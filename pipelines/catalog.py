@@ -40,12 +40,16 @@ def metric_type(metric: str) -> str:
     return "DOUBLE" if _FRACTION_WORDS.search(metric) else "BIGINT"
 
 
-def metric_column(metric: str) -> str:
+def metric_column(metric: str, table: FactTable | None = None) -> str:
     """A metric's column: its API name in lower case (`IMPRESSION` -> `impression`). Names that would not come back
-    the same from the column (lower case, spaces) are refused: `metric_daily` gives the API name back as upper(column)."""
+    the same from the column (lower case, spaces) are refused: `metric_daily` gives the API name back as
+    upper(column); so is a name that is one of `table`'s key or status columns (`DATA_STATUS`, `PIN_ID`)."""
     if not _METRIC_NAME.fullmatch(metric):
         raise MetricNameError(f"the metric name {metric[:80]!r} is not an API metric name (upper-case letters, digits "
                               "and underscores): it cannot become a column of the wide tables")
+    if table is not None and metric.lower() in {name for name, _ in table.base_columns()}:
+        raise MetricNameError(f"the metric name {metric!r} is the name of a key or status column of {table.name}: it "
+                              "cannot become a metric column of it")
     return metric.lower()
 
 

@@ -508,6 +508,13 @@ def write_lake(con: duckdb.DuckDBPyConnection, lake: Lake, staged: _Staged, sour
     same commit, every key an identity's file holds."""
     summary = NormalizeSummary(dates_written=staged.status.dates)
     tables = [catalog.BY_ENTITY_TYPE[entity_type] for entity_type in source.entity_types]
+    # Every metric a covering request (ads) asked of an entity type is a column of its lake files, with or without
+    # a value: the ads API leaves zero values out, and a configured column must exist before a value arrives.
+    requested: dict[str, set[str]] = {}
+    for entity_type, metrics in zip(staged.answers.column("entity_type").to_pylist(),
+                                    staged.answers.column("requested_metrics").to_pylist()):
+        if entity_type and metrics:
+            requested.setdefault(entity_type, set()).update(metrics)
     not_final, identities = [], set()
     staged_files, legacy_files, retired = [], [], []
     try:
@@ -518,7 +525,8 @@ def write_lake(con: duckdb.DuckDBPyConnection, lake: Lake, staged: _Staged, sour
             # Every identity answered for the date, also one left without rows (each restated to no delivery).
             written = pc.unique(pc.take(staged.identities, _rows_of(staged.status, date).column(_SOURCE))).to_pylist()
             for table in tables:
-                rows = wide.to_wide(con, table, status, metric, carry=(_SOURCE,))
+                rows = wide.to_wide(con, table, status, metric, carry=(_SOURCE,),
+                                    requested=tuple(sorted(requested.get(table.entity_type, ()))))
                 owners = pc.take(staged.identities, rows.column(_SOURCE))
                 for key in written:
                     own = rows.filter(pc.equal(owners, key)).drop_columns([_SOURCE])

@@ -361,12 +361,8 @@ def _pivot_into(con: duckdb.DuckDBPyConnection, table: catalog.FactTable, metric
     incoming = [r[0] for r in con.execute(f"SELECT DISTINCT metric FROM {metric_rows} WHERE entity_type = ?"
                                           f"{only_unsplit} ORDER BY 1", entity).fetchall()]
     columns = _metric_columns(con, table)
-    base = {name for name, _ in table.base_columns()}
     for metric in incoming:
-        column = catalog.metric_column(metric)
-        if column in base:
-            raise catalog.MetricNameError(f"the metric name {metric!r} is the name of a key or status column of "
-                                          f"{table.name}: it cannot become a metric column of it")
+        column = catalog.metric_column(metric, table)
         if column not in columns:
             kind = catalog.metric_type(metric)
             con.execute(f"ALTER TABLE {identifier(table.name)} ADD COLUMN {identifier(column)} {kind}")

@@ -38,13 +38,14 @@ def empty(table: catalog.FactTable) -> pa.Table:
 
 
 def to_wide(con: duckdb.DuckDBPyConnection, table: catalog.FactTable, status: pa.Table, metric: pa.Table,
-            carry: tuple[str, ...] = ()) -> pa.Table:
+            carry: tuple[str, ...] = (), requested: tuple[str, ...] = ()) -> pa.Table:
     """The wide rows of `table` from long rows of any entity types (`status`: daily_status's columns, `metric`:
     metric_daily's): one row per key of either (a key with a status row and no value has NULL metrics; a value
     without a status row takes its status from its own row), a column per default metric of the table and per
     metric present, typed as the catalog says, except a count with a value that is not a whole number (or beyond
-    BIGINT), which is DOUBLE here. `carry`: status columns kept as they are (the rows' answer numbers), after the
-    metrics. Pins have neither split nor content type: only their unsplit, unfiltered rows are theirs."""
+    BIGINT), which is DOUBLE here; `requested`: metrics asked for, columns even when no value came (the ads API
+    leaves zeros out). `carry`: status columns kept as they are (the rows' answer numbers), after the metrics.
+    Pins have neither split nor content type: only their unsplit, unfiltered rows are theirs."""
     con.register("long_status", status)
     con.register("long_metric", metric)
     try:
@@ -53,7 +54,7 @@ def to_wide(con: duckdb.DuckDBPyConnection, table: catalog.FactTable, status: pa
         params = {"entity": table.entity_type}
         present = [r[0] for r in con.execute(f"SELECT DISTINCT metric FROM long_metric WHERE {scope} ORDER BY 1",
                                              params).fetchall()]
-        metrics = list(dict.fromkeys([*table.default_metrics, *present]))
+        metrics = list(dict.fromkeys([*table.default_metrics, *requested, *present]))
         kinds = {m: catalog.metric_type(m) for m in metrics}
         counted = [m for m in present if kinds[m] == "BIGINT"]
         if counted:
@@ -61,7 +62,7 @@ def to_wide(con: duckdb.DuckDBPyConnection, table: catalog.FactTable, status: pa
                     f"SELECT DISTINCT metric FROM long_metric WHERE {scope} AND metric IN (SELECT unnest($counted)) "
                     "AND (value <> trunc(value) OR abs(value) >= 9.2e18)", {**params, "counted": counted}).fetchall():
                 kinds[fraction] = "DOUBLE"
-        columns = {catalog.metric_column(m): kinds[m] for m in metrics}
+        columns = {catalog.metric_column(m, table): kinds[m] for m in metrics}
         pivot = ", ".join(f"max(value) FILTER (WHERE metric = {literal(m)})::{kinds[m]} AS {identifier(catalog.metric_column(m))}"
                           for m in present) or "NULL AS no_metric"
         key = ", ".join(_LONG_KEY)

@@ -52,12 +52,14 @@ def normalize_rows(rows: list, level: str, attribution: str, settle_days: int, f
     carries) before the fetch (None: none was, so nothing is final)."""
     final_up_to = min(fetched_on - dt.timedelta(days=settle_days), newest_ready or dt.date.min)
 
+    asked = frozenset(c for c in requested_columns if c not in NOT_METRICS) or None
+
     def answered(metric: pa.Table, status: pa.Table, unrequested: dict[str, int]) -> Normalized:
         if window is None:
-            return Normalized(metric, status, unrequested=unrequested)
+            return Normalized(metric, status, unrequested=unrequested, requested_metrics=asked)
         entities = requested_ids if requested_ids is not None else pc.unique(status.column("entity_id")).to_pylist()
         coverage = Coverage(level, tuple(map(str, entities)), ATTRIBUTION_SPLIT, attribution, window, final_up_to)
-        return Normalized(metric, status, unrequested=unrequested, coverage=coverage)
+        return Normalized(metric, status, unrequested=unrequested, coverage=coverage, requested_metrics=asked)
 
     if not isinstance(rows, list):
         raise ResponseShapeError(f"{endpoint}: expected a JSON array of rows")
