@@ -1,5 +1,10 @@
 """The Parquet lake: `lake/<table>/date=YYYY-MM-DD/<source>.<identity>.parquet`, each file replaced atomically.
 
+Fact files are of the wide tables of pipelines/catalog.py (`pin_daily`, `campaign_daily`, ...): one row per entity
+per UTC day per split bucket, content type or attribution setting, one typed column per metric, sorted by id
+(pipelines/wide.py). Lakes of the earlier long layout (`metric_daily/`, `daily_status/`: one row per metric value)
+are converted in place by `convert_long_layout`, which every normalization and load calls first.
+
 A file belongs to one source ("organic", "ads") and one stable Pinterest identity: `user=<user id>` for organic
 data, `ad_account=<ad account id>` for ads data. Loading one never touches another's rows, and the name an
 accounts file gives a login plays no part: renaming an account, moving an ad account to another login, or
@@ -36,10 +41,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from pipelines import catalog, wide
 from pipelines.atomic_files import temporary_path, write_error
 from pipelines.faults import LAKE_BETWEEN_RENAMES, LAKE_FILE_WRITTEN, crash_point
-from pipelines.sql_text import identifier, literal
-from pipelines import catalog, wide
 from pipelines.tables import DAILY_STATUS, METRIC_DAILY, UNFILTERED_CONTENT
 
 
@@ -49,7 +53,7 @@ class CorruptLakeFileError(Exception):
 
 
 USER, AD_ACCOUNT = "user", "ad_account"
-# Key columns the fact tables gained after lakes were written without them, each with the value every row of such a
+# Key columns the long fact tables gained after lakes were written without them, each with the value every row of such a
 # file means (`content_type`: those answers were fetched without it, so with the API's default, ALL), and the column
 # it follows.
 ADDED_FACT_COLUMNS = {"content_type": (UNFILTERED_CONTENT, "split_value")}
@@ -294,23 +298,6 @@ class Lake:
                 (self.root / folder).rmdir()
         return len(long_files)
 
-    def fact_selects(self, paths: list[Path], names: list[str]) -> list[tuple[list[Path], str]]:
-        """The files grouped by the SQL select list that reads `names` from them: a file written before a column of
-        ADDED_FACT_COLUMNS existed gets that column's value as a constant. Only footers are read; a file whose footer
-        cannot be read is named (CorruptLakeFileError)."""
-        groups: dict[tuple[str, ...], list[Path]] = {}
-        for path in paths:
-            try:
-                present = set(pq.read_schema(path).names)
-            except (OSError, pa.ArrowException) as error:
-                self.verify_before_load([path])
-                raise self.explain_read_failure([path], error) from None
-            groups.setdefault(tuple(name for name in ADDED_FACT_COLUMNS if name in names and name not in present),
-                              []).append(path)
-        return [(files, ", ".join(f"{literal(ADDED_FACT_COLUMNS[name][0])} AS {identifier(name)}" if name in missing
-                                  else identifier(name) for name in names))
-                for missing, files in groups.items()]
-
     def all_files(self) -> list[Path]:
         """Every Parquet file of the lake (what readers see: temporaries are hidden)."""
         return sorted(self.root.rglob("*.parquet")) if self.root.exists() else []
@@ -360,8 +347,8 @@ class Lake:
 
 
 def read_fact_file(path: Path, columns: list[str] | None = None) -> pa.Table:
-    """A lake fact file's rows (its `columns`, else all), a column of ADDED_FACT_COLUMNS it was written without
-    filled with the value its rows mean, right after the column it follows."""
+    """A lake fact file's rows (its `columns`, else all); a long-layout file written without a column of
+    ADDED_FACT_COLUMNS gets it filled with the value its rows mean, right after the column it follows."""
     present = pq.read_schema(path).names
     rows = pq.read_table(path, columns=[c for c in columns if c in present] if columns is not None else None)
     for name, (value, after) in ADDED_FACT_COLUMNS.items():

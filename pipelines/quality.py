@@ -8,9 +8,9 @@ import math
 
 import duckdb
 
-from pipelines.planning import DateRange
 from pipelines import catalog
-from pipelines.sql_text import identifier, literal, literal_list
+from pipelines.planning import DateRange
+from pipelines.sql_text import identifier, literal
 from pipelines.tables import METRIC_DAILY_KEY
 
 SAMPLE_ROWS = 5  # offending rows shown in a check's metadata and in the error of a failed load

@@ -19,8 +19,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pipelines.atomic_files import staging_prefix
 from pipelines import catalog, wide
+from pipelines.atomic_files import staging_prefix
 from pipelines.lake import Lake, StagedFile, identity_of, keyed
 from pipelines.metric_values import AnswerValueError, DuplicateKeyError
 from pipelines.pinterest.errors import ResponseShapeError
