@@ -24,7 +24,6 @@ from pipelines.pinterest.errors import AuthError
 from pipelines.planning import REPORT_BACK_DAYS
 from pipelines.quality import ADS_CHECKS
 from pipelines.resume import Resumption
-from pipelines.tables import METRIC_DAILY
 
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 ADS_DIMENSIONS = tuple(SCHEMAS)
@@ -149,11 +148,12 @@ def ads_raw(context: dg.AssetExecutionContext, pinterest: PinterestResource, sto
 
 
 @dg.asset(partitions_def=DAILY, backfill_policy=SINGLE_RUN, deps=["ads_raw"], group_name="ads", owners=OWNERS,
-          kinds={"parquet"}, metadata=column_schema("metric_daily", METRIC_DAILY), check_specs=lake_check_specs("ads_lake"))
+          kinds={"parquet"}, metadata=fact_table_schema("campaign_daily", lake=True), check_specs=lake_check_specs("ads_lake"))
 def ads_lake(context: dg.AssetExecutionContext, storage: StorageResource, pinterest: PinterestResource):
-    """Tidy ads rows in the Parquet lake: `metric_daily` (one row per entity per UTC day per attribution
-    setting per metric) and `daily_status` (one row per entity per day with delivery, with is_final), for
-    entity types ad_account, campaign, ad_group, ad. No API calls."""
+    """Tidy ads rows in the Parquet lake, as the wide tables `ad_account_daily`, `campaign_daily`,
+    `ad_group_daily` and `ad_daily` (one row per entity per UTC day with delivery per attribution setting, one
+    typed column per requested ads column, with is_final; the warehouse adds the parents' ids and currency).
+    No API calls."""
     return normalize_to_lake(storage, partition_range(context), ADS, pinterest.today(), pinterest.accounts())
 
 

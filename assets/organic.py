@@ -22,7 +22,6 @@ from pipelines.pinterest.errors import shown_value
 from pipelines.planning import SYNC_BACK_DAYS, DateRange
 from pipelines.quality import ORGANIC_CHECKS
 from pipelines.resume import Resumption
-from pipelines.tables import METRIC_DAILY
 
 # BackfillPolicy is marked beta in Dagster 1.13; it is what makes a backfill one run.
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
@@ -181,14 +180,13 @@ def organic_raw(context: dg.AssetExecutionContext, pinterest: PinterestResource,
 
 
 @dg.asset(partitions_def=DAILY, backfill_policy=SINGLE_RUN, deps=["organic_raw"], group_name="organic",
-          owners=OWNERS, kinds={"parquet"}, metadata=column_schema("metric_daily", METRIC_DAILY),
+          owners=OWNERS, kinds={"parquet"}, metadata=fact_table_schema("pin_daily", lake=True),
           check_specs=lake_check_specs("organic_lake"))
 def organic_lake(context: dg.AssetExecutionContext, storage: StorageResource, pinterest: PinterestResource):
-    """Tidy organic rows in the Parquet lake: `metric_daily` (one row per entity per UTC day per split bucket
-    per content type per metric) and `daily_status` (one row per entity per UTC day per split bucket per content
-    type), entity types user_account and pin (pins: NO_SPLIT, content type ALL), from the newest raw answer per key;
-    user-account answers only of the content types in PINTEREST_CONTENT_TYPES. No API calls: this is also the
-    re-normalize path."""
+    """Tidy organic rows in the Parquet lake, as the wide tables `user_account_daily` (one row per account per UTC
+    day per split bucket per content type) and `pin_daily` (one row per pin per UTC day), one typed column per
+    metric, from the newest raw answer per key; user-account answers only of the content types in
+    PINTEREST_CONTENT_TYPES. No API calls: this is also the re-normalize path."""
     return normalize_to_lake(storage, partition_range(context), ORGANIC, pinterest.today(), pinterest.accounts())
 
 
