@@ -62,7 +62,7 @@ ENTITY_STATUS = "Status set by the advertiser: `ACTIVE`, `PAUSED` or `ARCHIVED` 
 
 # Closes the description of every wide fact table.
 WIDE_TABLE = (
-    "The stored tidy form of the API's numbers (loaded from the lake's long `metric_daily` and `daily_status` rows): "
+    "The stored tidy form of the API's numbers (the lake holds the same table, without the parents' ids and currency): "
     "one row per observation, one column per metric, typed by its name (counts and micro-unit money BIGINT; rates, "
     "ratios, averages and prices DOUBLE; a column becomes DOUBLE if the API ever sends a fraction for it). A metric "
     "requested later adds a column, NULL in the rows loaded before; a metric the API returned no value for that day "
@@ -161,8 +161,8 @@ RELATIONS: dict[str, Relation] = {
         grain="one row per metric value: per entity, UTC day, split bucket, content type and metric",
         key=("date", "entity_type", "entity_id", "split_field", "split_value", "content_type", "metric"),
         about=(f"A view derived from the wide tables ({_WIDE_TABLE_NAMES}): every daily metric value of every "
-               "entity, organic and ads, one row per value, in the long layout the lake stores (same columns, key and "
-               "meaning as the lake's `metric_daily` files). For generic analysis across entity types and metrics; "
+               "entity, organic and ads, one row per value, in the long layout earlier versions stored (same columns, key "
+               "and meaning as before). For generic analysis across entity types and metrics; "
                "the wide tables are faster. A metric that is NULL in its wide table has no row here."),
         columns={
             "date": DATE, "entity_type": ENTITY_TYPE, "entity_id": ENTITY_ID, "split_field": SPLIT_FIELD,
@@ -179,7 +179,7 @@ RELATIONS: dict[str, Relation] = {
         grain="one row per entity per UTC day per split bucket and content type the API reported, with or without metrics",
         key=("date", "entity_type", "entity_id", "split_field", "split_value", "content_type"),
         about=(f"A view derived from the wide tables ({_WIDE_TABLE_NAMES}), one row per wide row without its metrics, "
-               "keyed like `metric_daily` (same columns, key and meaning as the lake's `daily_status` files): which "
+               "keyed like `metric_daily` (same columns, key and meaning as earlier versions' table): which "
                "days the API reported for each entity and how final they are, also for days without any metric "
                "(`PROCESSING`, `BEFORE_PIN_CREATED`). For generic analysis across entity types; the wide tables hold "
                "the same `data_status` and `is_final` and are faster."),
@@ -470,15 +470,16 @@ def render(con: duckdb.DuckDBPyConnection) -> str:
         "",
         "Every table and view of the DuckDB warehouse (`PINTEREST_ETL_HOME/warehouse.duckdb`, schema `main`), "
         "with the grain (what one row is), the key and the meaning and unit of every column. The Parquet lake "
-        "(`PINTEREST_ETL_HOME/lake/<table>/`) holds the dimension tables and the long `metric_daily` and "
-        "`daily_status` rows the wide tables are loaded from. Worked queries: [queries.sql](queries.sql).",
+        "(`PINTEREST_ETL_HOME/lake/<table>/`) holds the wide fact tables (`date=YYYY-MM-DD/` folders; without the "
+        "parents' ids and currency, which the warehouse takes from the dimensions) and dated snapshots of the "
+        "dimension tables. Worked queries: [queries.sql](queries.sql).",
         "",
         "## Conventions",
         "",
         "- **Dates** are UTC calendar days: Pinterest reports analytics by UTC day.",
         "- **Ids are strings** everywhere (Pinterest ids exceed 2^53): never cast them to numbers.",
         f"- **Wide tables, long views**: the wide tables ({_WIDE_TABLE_NAMES}) store the numbers, one typed column "
-        "per metric; `metric_daily` and `daily_status` are views over them in the lake's long layout, for analysis "
+        "per metric; `metric_daily` and `daily_status` are views over them in long form, for analysis "
         "across entity types.",
         "- **Absent is not zero**: a metric the API did not return is NULL in the wide tables and has no row in "
         "`metric_daily`.",
