@@ -253,6 +253,7 @@ def _lake_file_metrics(lake: Lake, table: catalog.FactTable, files: list[Path]) 
     every file's columns against the catalog: its key and status columns with their types, and metric columns
     named as metrics are (lower-case API names) holding numbers. Only footers are read."""
     expected = {f.name: f.type for f in wide.lake_schema(table, {})}
+    warehouse_columns = {name for name, _ in table.base_columns()}  # the parents' ids and currency are added at load
     metrics: dict[str, str] = {}
     for path in files:
         try:
@@ -265,14 +266,15 @@ def _lake_file_metrics(lake: Lake, table: catalog.FactTable, files: list[Path]) 
             if name not in fields:
                 raise LakeFileSchemaError(f"lake file {path} has no column {name}, which {table.name} needs: it is not "
                                           f"a file this version wrote; {_rebuild(lake, path)}")
-            if fields[name] != kind and not (pa.types.is_timestamp(kind) and pa.types.is_timestamp(fields[name])):
+            same_instant = pa.types.is_timestamp(kind) and pa.types.is_timestamp(fields[name]) and fields[name].tz
+            if fields[name] != kind and not same_instant:
                 raise LakeFileSchemaError(f"lake file {path}: column {name} is {fields[name]}, {table.name} needs "
                                           f"{kind}; {_rebuild(lake, path)}")
         for name, kind in fields.items():
             if name in expected:
                 continue
             sql = next((k for k, arrow in _PARQUET_KINDS.items() if str(kind) in arrow), None)
-            if sql is None or not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+            if sql is None or not re.fullmatch(r"[a-z][a-z0-9_]*", name) or name in warehouse_columns:
                 raise LakeFileSchemaError(f"lake file {path}: column {name!r} ({kind}) is not a metric column of "
                                           f"{table.name} (lower-case API metric names holding numbers); {_rebuild(lake, path)}")
             metrics[name] = "DOUBLE" if "DOUBLE" in (sql, metrics.get(name)) else "BIGINT"
