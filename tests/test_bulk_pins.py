@@ -9,10 +9,11 @@ import urllib.parse
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import pytest
 
 from pipelines import api_enums
-from pipelines.lake import Lake, read_fact_file
+from pipelines.lake import Lake
 from pipelines.metric_values import AnswerValueError
 from pipelines.organic.dimensions import BOARDS, PINS, USER_ACCOUNTS, OrganicDimensions, extract_dimensions
 from pipelines.organic.extract import (
@@ -96,10 +97,9 @@ def lake_days_per_pin(tmp_path, raw: RawZone):
     lake = Lake(tmp_path / "lake")
     summary = normalize_range([raw], lake, WINDOW, ORGANIC, TODAY)
     days: dict[str, int] = {}
-    for path in lake.files("daily_status", WINDOW.dates(), "organic"):
-        for row in read_fact_file(path, ["entity_type", "entity_id"]).to_pylist():
-            if row["entity_type"] == "pin":
-                days[row["entity_id"]] = days.get(row["entity_id"], 0) + 1
+    for path in lake.files("pin_daily", WINDOW.dates(), "organic"):
+        for pin_id in pq.read_table(path, columns=["pin_id"]).column("pin_id").to_pylist():
+            days[pin_id] = days.get(pin_id, 0) + 1
     return summary, days
 
 
@@ -378,9 +378,9 @@ def test_days_outside_an_answers_window_are_reported_and_never_replace_those_day
         victim: f"{later}: answered 1 day(s) outside the window (first: {earlier.end}); normalization drops them"}
     lake = Lake(tmp_path / "lake")
     normalized = normalize_range([raw], lake, DateRange(earlier.start, later.end), ORGANIC, TODAY)
-    [path] = lake.files("metric_daily", [earlier.end], "organic")
-    impressions = read_fact_file(path).filter((pc.field("entity_id") == victim) & (pc.field("metric") == "IMPRESSION"))
-    assert impressions.num_rows == 1 and impressions.column("value").to_pylist() != [999999]
+    [path] = lake.files("pin_daily", [earlier.end], "organic")
+    [impression] = pq.read_table(path).filter(pc.field("pin_id") == victim).column("impression").to_pylist()
+    assert impression is not None and impression != 999999
     [dropped] = normalized.outside_window
     assert (dropped.endpoint, dropped.window, dropped.dates, dropped.rows) == (
         "multi_pins/analytics", later, (earlier.end,), 1)

@@ -13,8 +13,9 @@ import pytest
 from pipelines import catalog, settings
 from pipelines.analyst_sql import named_queries, open_read_only
 from pipelines.api_enums import USER_ACCOUNT_METRIC_TYPES
-from pipelines.lake import Lake, keyed, read_fact_file
+from pipelines.lake import Lake, keyed
 from pipelines.orchestration import EXAMPLE_QUERIES
+from pipelines.organic.dimensions import extract_dimensions
 from pipelines.organic.extract import ContentTypeRefusedError, PinRef, extract_organic, plan_organic
 from pipelines.organic.source import ORGANIC
 from pipelines.pinterest.errors import InvalidRequestError
@@ -24,7 +25,7 @@ from pipelines.raw_zone import RawZone
 from pipelines.report import ReportError, write_report
 from pipelines.report.data import load_report_data
 from pipelines.sandbox.organic_model import COUNT_METRICS, RATIO_METRICS
-from pipelines.tables import DAILY_STATUS, DAILY_STATUS_KEY, METRIC_DAILY, duckdb_columns
+from pipelines.tables import DAILY_STATUS, METRIC_DAILY, duckdb_columns
 from pipelines.transform import normalize_range
 from pipelines.warehouse import DIMENSIONS, OutdatedWarehouseError, Warehouse
 from tests.client_support import make_client, server_stats
@@ -118,13 +119,18 @@ def old_schema(schema: pa.Schema) -> pa.Schema:
 
 
 def write_old_lake_file(lake: Lake, table: str, rows: list[dict], schema: pa.Schema) -> None:
-    """A lake file as written before content_type existed (no checksum file: as old as checksums too)."""
+    """A file of the long lake layout as written before content_type existed (no checksum file: as old as checksums
+    too)."""
     path = lake.path(table, END, keyed("organic", f"user={USER}"))
     path.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(pa.Table.from_pylist(rows, old_schema(schema)), path)
 
 
-def test_lake_files_written_before_content_types_load_as_all(tmp_path):
+def lake_files(lake: Lake) -> list[str]:
+    return [str(path.relative_to(lake.root)) for path in lake.all_files()]
+
+
+def test_a_long_layout_lake_written_before_content_types_is_converted_by_the_load_with_its_rows_as_all(tmp_path):
     lake = Lake(tmp_path / "lake")
     moment = dt.datetime(2026, 11, 20, tzinfo=dt.timezone.utc)
     key = {"date": END, "entity_type": "user_account", "entity_id": USER, "split_field": "NO_SPLIT", "split_value": "ALL"}
@@ -134,21 +140,59 @@ def test_lake_files_written_before_content_types_load_as_all(tmp_path):
                                                 "is_final": True, "extracted_at": moment}], METRIC_DAILY)
     warehouse = Warehouse(tmp_path / "warehouse.duckdb")
     loaded = warehouse.load(lake, "organic", ("user_account", "pin"), [END], checks=ORGANIC_CHECKS)
+    assert lake_files(lake) == [f"{table}/date={END}/organic.user={USER}.parquet" for table in ("pin_daily",
+                                                                                               "user_account_daily")]
     assert loaded.rows == {"metric_daily": 1, "daily_status": 1, "user_account_daily": 1, "pin_daily": 0}
     assert all(outcome.passed for outcome in loaded.checks if outcome.check.blocking)
     with warehouse.connect(read_only=True) as con:
-        assert con.execute("SELECT content_type, impression FROM user_account_daily").fetchall() == [("ALL", 7.0)]
+        assert con.execute("SELECT content_type, impression FROM user_account_daily").fetchall() == [("ALL", 7)]
 
 
-def test_a_lake_file_written_before_content_types_reads_with_content_type_all_after_split_value(tmp_path):
+def test_a_long_layout_file_written_before_content_types_converts_to_a_wide_file_with_content_type_all_after_split_value(
+        tmp_path):
     lake = Lake(tmp_path / "lake")
+    moment = dt.datetime(2026, 11, 20, tzinfo=dt.timezone.utc)
     key = {"date": END, "entity_type": "user_account", "entity_id": USER, "split_field": "NO_SPLIT", "split_value": "ALL"}
-    write_old_lake_file(lake, "daily_status", [{**key, "data_status": "READY", "is_final": True,
-                                                "extracted_at": dt.datetime(2026, 11, 20, tzinfo=dt.timezone.utc)}],
+    write_old_lake_file(lake, "daily_status", [{**key, "data_status": "READY", "is_final": True, "extracted_at": moment}],
                         DAILY_STATUS)
-    path = lake.files("daily_status", [END], "organic")[0]
-    assert read_fact_file(path).schema.names == DAILY_STATUS.names
-    assert read_fact_file(path, list(DAILY_STATUS_KEY)).to_pylist() == [{**key, "content_type": "ALL"}]
+    assert lake.convert_long_layout() == 1
+    table = catalog.FACT_TABLES["user_account_daily"]
+    [path] = lake.files(table.name, [END], "organic")
+    rows = pq.read_table(path)
+    assert rows.schema.names == ["date", "user_id", "split_field", "split_value", "content_type", "data_status",
+                                 "is_final", "extracted_at", *(metric.lower() for metric in USER_ACCOUNT_METRIC_TYPES)]
+    assert rows.select(table.key).to_pylist() == [
+        {"date": END, "user_id": USER, "split_field": "NO_SPLIT", "split_value": "ALL", "content_type": "ALL"}]
+    assert lake.files("daily_status", [END], "organic") == []
+
+
+@pytest.mark.xfail(strict=True, reason="Lake.stage_without_keys reads the legacy file with read_fact_file, which "
+                   "adds content_type (ADDED_FACT_COLUMNS) to every file without it, pin and ads tables' wide files too: "
+                   "the trimmed file gets a content_type column the load refuses (LakeFileSchemaError)")
+def test_a_legacy_pin_file_trimmed_by_a_new_normalization_keeps_its_columns_and_loads(make_sandbox, tmp_path):
+    """content_type is added only to long-layout files written before it existed: pins have no content type, and a
+    pin_daily file of the legacy layout (named after an account) keeps, once the identity's file of its date holds
+    the other pins, the row of a pin no answer holds any more, with the columns it had."""
+    server = make_sandbox(pins=5)
+    raw, lake = RawZone(tmp_path / "raw"), Lake(tmp_path / "lake")
+    with make_client(server) as client:
+        pins = extract_dimensions(client, raw).pin_refs()
+        extract_organic(client, raw, plan_organic(DateRange(END, END), TODAY, pins, (), ("ALL",)),
+                        server.state.world.user_id)
+    normalize_range([raw], lake, DateRange(END, END), ORGANIC, TODAY)
+    [identity_file] = lake.files("pin_daily", [END], "organic")
+    rows = pq.read_table(identity_file)
+    deleted_pin = rows.slice(0, 1).set_column(rows.schema.get_field_index("pin_id"), "pin_id", pa.array(["999"]))
+    legacy = lake.path("pin_daily", END, "organic")
+    lake.commit([lake.stage_rows("pin_daily", END, "organic", pa.concat_tables([rows, deleted_pin]))], [identity_file])
+
+    normalize_range([raw], lake, DateRange(END, END), ORGANIC, TODAY)
+
+    assert lake.files("pin_daily", [END], "organic") == [legacy, identity_file]
+    assert pq.read_schema(legacy).names == rows.schema.names
+    assert pq.read_table(legacy, columns=["pin_id"]).column("pin_id").to_pylist() == ["999"]
+    loaded = Warehouse(tmp_path / "warehouse.duckdb").load(lake, "organic", ("user_account", "pin"), [END])
+    assert loaded.rows["pin_daily"] == len(pins) + 1
 
 
 def test_a_warehouse_created_before_content_types_gets_the_column_with_its_rows_as_all(tmp_path):
@@ -349,7 +393,8 @@ def test_an_api_ignoring_content_type_is_flagged_by_a_warning_naming_the_cause_a
 
 
 def lake_content_types(lake: Lake) -> list[tuple[str, int]]:
-    rows = pa.concat_tables([read_fact_file(p) for p in lake.files("daily_status", DateRange(START, END).dates(), "organic")])
+    rows = pa.concat_tables([pq.read_table(p) for p in lake.files("user_account_daily", DateRange(START, END).dates(),
+                                                                  "organic")])
     counts = rows.group_by("content_type").aggregate([("date", "count")]).to_pylist()
     return sorted((row["content_type"], row["date_count"]) for row in counts)
 
