@@ -13,6 +13,7 @@ import re
 
 from pipelines import api_enums
 from pipelines.ads.extract import DEFAULT_COLUMNS as DEFAULT_ADS_COLUMNS
+from pipelines.pinterest.errors import shown_value
 from pipelines.sql_text import identifier, literal
 from pipelines.tables import UNFILTERED_CONTENT
 
@@ -43,9 +44,10 @@ def metric_type(metric: str) -> str:
 def metric_column(metric: str, table: FactTable | None = None) -> str:
     """A metric's column: its API name in lower case (`IMPRESSION` -> `impression`). Names that would not come back
     the same from the column (lower case, spaces) are refused: `metric_daily` gives the API name back as
-    upper(column); so is a name that is one of `table`'s key or status columns (`DATA_STATUS`, `PIN_ID`)."""
+    upper(column); so is a name that is one of `table`'s key or status columns (`DATA_STATUS`, `PIN_ID`). The name
+    may come from an answer: it is shown as `shown_value` shows answer values (credentials masked, cut)."""
     if not _METRIC_NAME.fullmatch(metric):
-        raise MetricNameError(f"the metric name {metric[:80]!r} is not an API metric name (upper-case letters, digits "
+        raise MetricNameError(f"the metric name {shown_value(metric)!r} is not an API metric name (upper-case letters, digits "
                               "and underscores): it cannot become a column of the wide tables")
     if table is not None and metric.lower() in {name for name, _ in table.base_columns()}:
         raise MetricNameError(f"the metric name {metric!r} is the name of a key or status column of {table.name}: it "

@@ -269,8 +269,10 @@ class Lake:
         value) as files of the wide tables (pipelines/wide.py), date by date, each under the same name (an
         identity's file stays that identity's, a legacy file stays legacy); then remove the long files. No API
         calls, nothing re-normalized: the rows are those the long files held. A crash part-way leaves the long
-        files of the dates not done (the next call converts them again, replacing the wide files it wrote);
-        returns the number of long files converted."""
+        files of the dates not done (the next call converts them again, replacing the wide files it wrote), or,
+        between a date's two removals, its daily_status file beside the wide files (removed, not converted again:
+        alone it has no values); returns the number of long files converted. A metric name that cannot be a
+        column fails naming the file (catalog.MetricNameError), which stays as it was."""
         long_files = sorted(self.root.glob("metric_daily/date=*/*.parquet")) + sorted(
             self.root.glob("daily_status/date=*/*.parquet"))
         if not long_files:
@@ -283,13 +285,24 @@ class Lake:
             for (folder, name), paths in sorted(by_date.items()):
                 date = dt.date.fromisoformat(folder.removeprefix("date="))
                 stem, source = name.removesuffix(".parquet"), name.split(".")[0]
+                tables = [table for table in catalog.FACT_TABLES.values() if table.source == source]
+                # Earlier versions wrote both files of a date, and the wide ones are put in place before either is
+                # removed: a daily_status file alone beside them is what a crash between the removals left.
+                if list(paths) == ["daily_status"] and all(self.path(t.name, date, stem).exists() for t in tables):
+                    self.commit([], [paths["daily_status"]])
+                    continue
                 status = read_fact_file(paths["daily_status"]) if "daily_status" in paths else None
                 metric = read_fact_file(paths["metric_daily"]) if "metric_daily" in paths else None
                 status = status.select(DAILY_STATUS.names).cast(DAILY_STATUS) if status is not None else DAILY_STATUS.empty_table()
                 metric = metric.select(METRIC_DAILY.names).cast(METRIC_DAILY) if metric is not None else METRIC_DAILY.empty_table()
-                staged = [self.stage_rows(table.name, date, stem, wide.to_wide(con, table, status, metric))
-                          for table in catalog.FACT_TABLES.values() if table.source == source]
-                self.commit(staged, list(paths.values()))
+                try:
+                    rows = [wide.to_wide(con, table, status, metric) for table in tables]
+                except catalog.MetricNameError as error:
+                    raise catalog.MetricNameError(
+                        f"lake file {paths['metric_daily']}: {error}; move it aside, then rebuild its date from the raw "
+                        f"zone (no API calls): `pinterest-etl run --from-raw --only {source} --start {date} --end {date}`"
+                    ) from None
+                self.commit([self.stage_rows(t.name, date, stem, r) for t, r in zip(tables, rows)], list(paths.values()))
         for folder in ("metric_daily", "daily_status"):
             for empty_dir in sorted((self.root / folder).glob("date=*"), reverse=True):
                 with contextlib.suppress(OSError):

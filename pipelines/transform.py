@@ -233,6 +233,7 @@ def stage(folder: Path, zones: list[RawZone], requested: DateRange, source: Sour
             try:
                 rows = normalize(record)
                 _refuse_repeated_keys(record.endpoint, rows.status)
+                _refuse_unusable_metric_names(record.endpoint, rows.metric)
             except AnswerValueError as error:
                 raise error.in_raw_file(record.path) from None
             except ResponseShapeError as error:
@@ -327,6 +328,19 @@ def _refuse_repeated_keys(endpoint: str, status: pa.Table) -> None:
     first = keys.filter(pc.greater(keys.column("count_all"), 1)).slice(0, 1).to_pylist()[0]
     raise DuplicateKeyError(endpoint, first["entity_type"], first["entity_id"], first["date"],
                             f"{first['split_field']} {first['split_value']}")
+
+
+def _refuse_unusable_metric_names(endpoint: str, metric: pa.Table) -> None:
+    """Every metric name of an answer can be a column of its entity type's wide table (catalog.metric_column):
+    refused here, where the raw file is known, not once the date's lake files are pivoted."""
+    if not metric.num_rows:
+        return
+    names = metric.group_by(["entity_type", "metric"], use_threads=False).aggregate([])
+    for entity_type, name in zip(names.column("entity_type").to_pylist(), names.column("metric").to_pylist()):
+        try:
+            catalog.metric_column(name, catalog.BY_ENTITY_TYPE[entity_type])
+        except catalog.MetricNameError as error:
+            raise AnswerValueError(f"{endpoint}: {error}") from None
 
 
 def choose_newest(con: duckdb.DuckDBPyConnection, staged: _Staged,

@@ -1,5 +1,6 @@
-"""The wide fact tables: an old warehouse is upgraded in place, new metrics add columns, types never round a value,
-bad metric names are refused, PROCESSING days are rows without metrics, and column changes reach the user.
+"""The wide fact tables, in the warehouse and in the lake: an old warehouse or lake is upgraded in place, new metrics
+add columns, types never round a value, bad metric names and bad lake columns are refused, PROCESSING days are rows
+without metrics, and column changes reach the user.
 
 One organic and ads run of a small world (START..END: an ESTIMATE day, then a PROCESSING one) is made once; tests
 that change data work on a copy. Lake files are rewritten through the Lake API (checksums match), so that only
@@ -11,34 +12,45 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import io
+import json
 import logging
 import shutil
+import signal
 from pathlib import Path
 
 import dagster as dg
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import pytest
 
 from pipelines import catalog
 from pipelines.ads.extract import DEFAULT_COLUMNS as DEFAULT_ADS_COLUMNS
 from pipelines.catalog import MetricNameError
 from pipelines.cli import main
+from pipelines.faults import CRASH_AT, LAKE_BETWEEN_RENAMES, LAKE_FILE_WRITTEN
 from pipelines.lake import Lake
-from pipelines.warehouse import Warehouse
+from pipelines.metric_values import AnswerValueError
+from pipelines.organic.source import ORGANIC
+from pipelines.planning import DateRange
+from pipelines.raw_zone import RawZone
+from pipelines.transform import normalize_range
+from pipelines.warehouse import ADS_ENTITY_TYPES, LakeFileSchemaError, Warehouse
 from tests.client_support import server_stats
 from tests.conftest import TODAY, UNLIMITED
 from tests.fault_support import latest_run_metadata
 from tests.pipeline_support import pipeline_env, query, run
-from tests.process_support import SMALL_WORLD, warehouse_contents
-from tests.test_checks_before_commit import DAY as START
-from tests.test_checks_before_commit import lake_rows, rewrite_lake_file, row_of, with_column, with_value
+from tests.process_support import SMALL_WORLD, cli_env, lake_files, range_args, run_cli, warehouse_contents
+from tests.wide_lake_support import fact_files, first_row, lake_file, lake_rows, rewrite_lake_file, to_long_lake, with_cell
 
+START = TODAY - dt.timedelta(days=2)  # ESTIMATE for organic: metrics in both sources
 END = TODAY - dt.timedelta(days=1)  # PROCESSING for organic: a wide row per key, without metrics
 ADS_TABLES = ("ad_account_daily", "campaign_daily", "ad_group_daily", "ad_daily")
 # Valid ads columns the defaults do not request: earned impressions (a count) and spend in dollars (money units).
 NEW_ADS_COLUMNS = ("IMPRESSION_2", "SPEND_IN_DOLLAR")
+# A valid ads column the small world never has a value of (no click checkouts): the API leaves zeros out.
+ABSENT_ADS_COLUMN = "TOTAL_CLICK_CHECKOUT"
 
 
 @pytest.fixture(scope="module")
@@ -66,8 +78,8 @@ def home(loaded, tmp_path, monkeypatch) -> Path:
 
 @pytest.fixture(scope="module")
 def evolved(loaded, tmp_path_factory):
-    """A copy of the loaded data directory after a second run, of END only, asking for NEW_ADS_COLUMNS too: its
-    home, its DAGSTER_HOME (the run is recorded there) and what the run printed."""
+    """A copy of the loaded data directory after a second run, of END only, asking for NEW_ADS_COLUMNS and
+    ABSENT_ADS_COLUMN too: its home, its DAGSTER_HOME (the run is recorded there) and what the run printed."""
     original, server = loaded
     home = tmp_path_factory.mktemp("evolved") / "home"
     shutil.copytree(original, home)
@@ -76,13 +88,18 @@ def evolved(loaded, tmp_path_factory):
     printed = io.StringIO()
     with pytest.MonkeyPatch.context() as monkeypatch, contextlib.redirect_stdout(printed):
         pipeline_env(monkeypatch, home, server, TODAY, DAGSTER_HOME=str(dagster_home),
-                     PINTEREST_ADS_COLUMNS=",".join((*DEFAULT_ADS_COLUMNS, *NEW_ADS_COLUMNS)))
+                     PINTEREST_ADS_COLUMNS=",".join((*DEFAULT_ADS_COLUMNS, *NEW_ADS_COLUMNS, ABSENT_ADS_COLUMN)))
         assert run(END, END, only=None) == 0
     return home, dagster_home, printed.getvalue()
 
 
+def load(home: Path, source: str, date: dt.date):
+    entity_types = ("user_account", "pin") if source == "organic" else ADS_ENTITY_TYPES
+    return Warehouse(home / "warehouse.duckdb").load(Lake(home / "lake"), source, entity_types, [date])
+
+
 def load_organic(home: Path, date: dt.date):
-    return Warehouse(home / "warehouse.duckdb").load(Lake(home / "lake"), "organic", ("user_account", "pin"), [date])
+    return load(home, "organic", date)
 
 
 def column_types(home: Path, tables: tuple[str, ...]) -> dict[str, dict[str, str]]:
@@ -98,6 +115,12 @@ def metric_types(home: Path, table: str) -> dict[str, str]:
     """A wide table's metric columns (all but the catalog's base columns) and their types, in table order."""
     base = {name for name, _ in catalog.FACT_TABLES[table].base_columns()}
     return {column: kind for column, kind in column_types(home, (table,))[table].items() if column not in base}
+
+
+def rebuild(source: str, date: dt.date) -> str:
+    """The way out a refused lake file's message gives."""
+    return (f"move it aside and rebuild it from the raw zone (no API calls): `pinterest-etl run --from-raw --only "
+            f"{source} --start {date} --end {date}`")
 
 
 # Upgrade in place
@@ -143,9 +166,8 @@ def test_a_warehouse_of_the_long_layout_is_converted_in_place_by_the_first_load_
     old_statuses = query(home, "SELECT * FROM daily_status ORDER BY ALL")
     assert relation_kinds(home)["metric_daily"] == "BASE TABLE" and relation_kinds(home)["pin_daily"] == "VIEW"
     assert {d for d, *_ in old_metrics} == {START, END}
-    for table in ("metric_daily", "daily_status"):  # START is kept only by the warehouse from now on
-        for path in Lake(home / "lake").files(table, [START], "organic") + Lake(home / "lake").files(table, [START], "ads"):
-            path.unlink()
+    for table in catalog.FACT_TABLES.values():  # START is kept only by the warehouse from now on
+        lake_file(home, table.name, START).unlink()
     capsys.readouterr()
 
     assert main(["sql", "SELECT count(*) FROM metric_daily"]) == 1
@@ -170,6 +192,145 @@ def test_a_warehouse_of_the_long_layout_is_converted_in_place_by_the_first_load_
     assert capsys.readouterr().out == f"  n\n---\n{len(old_metrics)}\n(1 rows)\n"
 
 
+# Lakes of the long layout
+
+@pytest.fixture
+def long_lake(home) -> tuple[dict[tuple[dt.date, str], str], dict[str, list[tuple]]]:
+    """The copy's lake in the layout of the versions before the wide lake: per date and source, a metric_daily and a
+    daily_status file, named after the identity (START organic, END ads) or in the legacy way, after an account
+    (START ads: `ads.parquet`, END organic: `organic.main.parquet`), the ads ones written before content_type
+    existed; no wide file. Returns their stems and what the warehouse's long views held."""
+    organic, ads = (lake_file(home, table, START).name.removesuffix(".parquet") for table in ("pin_daily", "ad_daily"))
+    stems = {(START, "organic"): organic, (START, "ads"): "ads", (END, "organic"): "organic.main", (END, "ads"): ads}
+    before = long_views(home)
+    to_long_lake(home, stems, without_content_type=frozenset({(START, "ads"), (END, "ads")}))
+    assert fact_files(home) == long_files(stems)
+    return stems, before
+
+
+def long_views(home: Path) -> dict[str, list[tuple]]:
+    return {name: query(home, f"SELECT * FROM {name} ORDER BY ALL") for name in ("metric_daily", "daily_status")}
+
+
+def long_files(stems: dict[tuple[dt.date, str], str]) -> list[str]:
+    return sorted(f"{folder}/date={date}/{stem}.parquet" for (date, _), stem in stems.items()
+                  for folder in ("metric_daily", "daily_status"))
+
+
+def wide_files(stems: dict[tuple[dt.date, str], str]) -> list[str]:
+    """The wide files a lake of these long files' stems has once converted: one per table of the source, same name."""
+    return sorted(f"{table.name}/date={date}/{stem}.parquet" for (date, source), stem in stems.items()
+                  for table in catalog.FACT_TABLES.values() if table.source == source)
+
+
+def without_warehouse(home: Path) -> None:
+    """Nothing loaded: whatever the warehouse holds after the next load comes from the lake."""
+    for path in home.glob("warehouse.duckdb*"):
+        path.unlink()
+
+
+def test_a_lake_of_the_long_layout_is_converted_by_the_next_load_into_wide_files_holding_the_same_numbers(
+        loaded, home, long_lake):
+    stems, before = long_lake
+    without_warehouse(home)
+    calls = server_stats(loaded[1])["requests"]
+
+    assert run(START, END, only=None, from_lake=True) == 0
+
+    assert server_stats(loaded[1])["requests"] == calls
+    assert fact_files(home) == wide_files(stems)
+    assert not (home / "lake" / "metric_daily").exists() and not (home / "lake" / "daily_status").exists()
+    assert long_views(home) == before
+
+
+@pytest.mark.slow
+def test_a_run_from_the_raw_zone_converts_every_date_of_a_long_layout_lake_not_only_its_range(loaded, home, long_lake):
+    stems, before = long_lake
+    calls = server_stats(loaded[1])["requests"]
+
+    assert run(END, END, only=None, from_raw=True) == 0
+
+    # START converted; END normalized again, into the identity's file, which holds every key of the legacy file
+    # END's organic data was in: that one is retired.
+    assert fact_files(home) == wide_files({**stems, (END, "organic"): stems[START, "organic"]})
+    without_warehouse(home)
+    assert run(START, END, only=None, from_lake=True) == 0
+    assert server_stats(loaded[1])["requests"] == calls
+    assert long_views(home) == before
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("point, done, renamed", [
+    # START's ads files are converted first (4 wide files, 3 crash points between renames), then START's organic.
+    (f"{LAKE_BETWEEN_RENAMES}@1", (), ("ad_account_daily/date={START}/ads.parquet",)),
+    (f"{LAKE_BETWEEN_RENAMES}@4", ((START, "ads"),), ("user_account_daily/date={START}/{organic}.parquet",)),
+    (f"{LAKE_FILE_WRITTEN}@6", ((START, "ads"),), ()),
+], ids=["inside_the_first_date", "inside_the_second_date", "a_wide_file_written_not_renamed"])
+def test_a_crash_while_converting_a_long_layout_lake_loses_and_doubles_nothing(loaded, home, long_lake, point, done,
+                                                                               renamed):
+    stems, before = long_lake
+    without_warehouse(home)
+    env = cli_env(home, loaded[1], TODAY)
+    calls = server_stats(loaded[1])["requests"]
+
+    crashed = run_cli(["load", *range_args(START, END)], {**env, CRASH_AT: point})
+
+    assert crashed.returncode == -signal.SIGKILL, crashed.stderr
+    left = {key: stem for key, stem in stems.items() if key not in done}
+    assert fact_files(home) == sorted([*long_files(left), *wide_files({key: stems[key] for key in done}),
+                                       *(name.format(START=START, organic=stems[START, "organic"]) for name in renamed)])
+    finished = run_cli(["load", *range_args(START, END)], env)
+    assert finished.returncode == 0, finished.stderr
+    assert server_stats(loaded[1])["requests"] == calls
+    assert fact_files(home) == wide_files(stems)
+    assert long_views(home) == before
+
+
+def test_a_daily_status_file_left_by_a_crash_after_its_date_was_converted_is_removed_not_converted_again(home,
+                                                                                                     long_lake):
+    """Converting a date puts its wide files in place, then removes its metric_daily file, then its daily_status
+    file: a crash between the two leaves the daily_status file alone, beside wide files that hold its values."""
+    stems, before = long_lake
+    lake = Lake(home / "lake")
+    [status_file] = lake.files("daily_status", [START], "organic")
+    status = pq.read_table(status_file)
+    lake.convert_long_layout()
+    lake.commit([lake.stage_rows("daily_status", START, stems[START, "organic"], status)])
+    without_warehouse(home)
+
+    assert run(START, END, only=None, from_lake=True) == 0
+
+    assert fact_files(home) == wide_files(stems)
+    assert long_views(home) == before
+
+
+def test_a_long_layout_file_with_a_metric_name_that_cannot_be_a_column_is_refused_naming_both_and_kept(home,
+                                                                                                     long_lake):
+    stems, _ = long_lake
+    lake = Lake(home / "lake")
+    [metric_file] = lake.files("metric_daily", [START], "organic")
+    rows = pq.read_table(metric_file)
+    mask, _ = first_row(rows, pc.and_(pc.equal(rows.column("entity_type"), "pin"), pc.equal(rows.column("metric"), "SAVE")))
+    lake.commit([lake.stage_rows("metric_daily", START, stems[START, "organic"], with_cell(rows, "metric", mask, "SAVE RATE"))])
+    before = warehouse_contents(home)
+
+    def date_files() -> dict[str, bytes]:  # the long files of that date and source, and any wide file of them
+        return {name: path.read_bytes() for name, path in lake_files(home).items()
+                if f"/date={START}/{stems[START, 'organic']}." in name}
+
+    files = date_files()
+    assert sorted(files) == long_files({(START, "organic"): stems[START, "organic"]})
+
+    with pytest.raises(MetricNameError) as refused:
+        load_organic(home, START)
+
+    assert str(refused.value) == (
+        f"lake file {metric_file}: the metric name 'SAVE RATE' {NOT_AN_API_NAME}; move it aside, then rebuild its "
+        f"date from the raw zone (no API calls): `pinterest-etl run --from-raw --only organic --start {START} --end {START}`")
+    assert date_files() == files
+    assert warehouse_contents(home) == before
+
+
 # Schema evolution
 
 def test_new_ads_columns_are_added_to_the_four_ads_tables_typed_and_rows_loaded_before_read_null(evolved):
@@ -184,21 +345,38 @@ def test_new_ads_columns_are_added_to_the_four_ads_tables_typed_and_rows_loaded_
         assert by_date == [(START, 1, 0, 0, 0), (END, 1, 1, 1, 1)], table
 
 
+def test_a_configured_ads_column_the_api_sent_no_value_of_is_a_null_column_of_the_four_ads_tables(evolved):
+    home, _, _ = evolved
+    raw = RawZone(home / "raw")
+    answers = [r for endpoint in ("ad_account/analytics", "campaigns/analytics", "ad_groups/analytics", "ads/analytics")
+               for r in raw.records(endpoint, DateRange(END, END)) if ABSENT_ADS_COLUMN in r.params["columns"]]
+    assert {r.endpoint for r in answers} == {"ad_account/analytics", "campaigns/analytics", "ad_groups/analytics",
+                                            "ads/analytics"}
+    assert all(rows and not any(ABSENT_ADS_COLUMN in row for row in rows) for rows in (r.json() for r in answers))
+
+    column = catalog.metric_column(ABSENT_ADS_COLUMN)
+    assert {table: types[column] for table, types in column_types(home, ADS_TABLES).items()} == \
+        {table: "BIGINT" for table in ADS_TABLES}
+    for table in ADS_TABLES:
+        assert query(home, f"SELECT date, count(*), count({column}) FROM {table} GROUP BY date ORDER BY date") == \
+            [(START, 1, 0), (END, 1, 0)], table
+        assert column in lake_rows(home, table, END).column_names, table
+
+
 def test_an_organic_metric_the_catalog_does_not_know_becomes_a_column_the_load_names(home):
-    rows = lake_rows(home, "organic")
-    impressions = rows.filter(pc.and_(pc.equal(rows.column("entity_type"), "user_account"),
-                                      pc.equal(rows.column("metric"), "IMPRESSION")))
-    new = with_value(with_column(impressions, "metric", pa.repeat(True, impressions.num_rows), "NEW_METRIC"),
-                     pa.repeat(True, impressions.num_rows), 3)
-    rewrite_lake_file(home, "organic", pa.concat_tables([rows, new]))
+    rows = lake_rows(home, "user_account_daily", START)
+    counted = pc.is_valid(rows.column("impression"))
+    valued = pc.sum(counted).as_py()
+    rewrite_lake_file(home, "user_account_daily", START, rows.append_column(
+        "new_metric", pc.if_else(counted, pa.scalar(3, pa.int64()), pa.scalar(None, pa.int64()))))
 
     loaded = load_organic(home, START)
 
     assert (loaded.added_columns, loaded.widened_columns) == ({"user_account_daily": ["new_metric"]}, {})
     assert column_types(home, ("user_account_daily",))["user_account_daily"]["new_metric"] == "BIGINT"
     assert query(home, "SELECT date, count(*), count(new_metric), sum(new_metric) FROM user_account_daily "
-                       "GROUP BY date ORDER BY date") == [(START, 12, new.num_rows, 3 * new.num_rows), (END, 12, 0, None)]
-    assert query(home, "SELECT count(*) FROM metric_daily WHERE metric = 'NEW_METRIC'") == [(new.num_rows,)]
+                       "GROUP BY date ORDER BY date") == [(START, 12, valued, 3 * valued), (END, 12, 0, None)]
+    assert query(home, "SELECT count(*) FROM metric_daily WHERE metric = 'NEW_METRIC'") == [(valued,)]
 
 
 # Typing
@@ -222,9 +400,9 @@ def test_counts_are_bigint_and_rates_double_in_a_loaded_warehouse(loaded):
 @pytest.mark.parametrize("value", [12.5, 2.0 ** 63, -1e19], ids=["fraction", "2^63", "below_bigint"])
 def test_a_value_a_bigint_column_cannot_hold_widens_it_to_double_without_rounding_anything(home, value):
     before = query(home, "SELECT pin_id, impression FROM pin_daily WHERE date = ? ORDER BY pin_id", [START])
-    rows = lake_rows(home, "organic")
-    mask, row = row_of(rows, "pin", "IMPRESSION")
-    rewrite_lake_file(home, "organic", with_value(rows, mask, value))
+    rows = lake_rows(home, "pin_daily", START)
+    mask, row = first_row(rows, pc.is_valid(rows.column("impression")))
+    rewrite_lake_file(home, "pin_daily", START, with_cell(rows, "impression", mask, value, pa.float64()))
 
     loaded = load_organic(home, START)
 
@@ -232,9 +410,22 @@ def test_a_value_a_bigint_column_cannot_hold_widens_it_to_double_without_roundin
     types = column_types(home, ("pin_daily", "user_account_daily"))
     assert (types["pin_daily"]["impression"], types["user_account_daily"]["impression"]) == ("DOUBLE", "BIGINT")
     after = query(home, "SELECT pin_id, impression FROM pin_daily WHERE date = ? ORDER BY pin_id", [START])
-    assert after == [(pin, value if pin == row["entity_id"] else old) for pin, old in before]
+    assert after == [(pin, value if pin == row["pin_id"] else old) for pin, old in before]
     assert query(home, "SELECT value FROM metric_daily WHERE entity_id = ? AND metric = 'IMPRESSION' AND date = ?",
-                 [row["entity_id"], START]) == [(value,)]
+                 [row["pin_id"], START]) == [(value,)]
+
+
+def test_a_count_a_lake_file_holds_as_whole_doubles_leaves_its_bigint_column_as_it_is(home):
+    before = query(home, "SELECT pin_id, impression FROM pin_daily WHERE date = ? ORDER BY pin_id", [START])
+    rows = lake_rows(home, "pin_daily", START)
+    rewrite_lake_file(home, "pin_daily", START, rows.set_column(
+        rows.schema.get_field_index("impression"), "impression", rows.column("impression").cast(pa.float64())))
+
+    loaded = load_organic(home, START)
+
+    assert (loaded.added_columns, loaded.widened_columns) == ({}, {})
+    assert column_types(home, ("pin_daily",))["pin_daily"]["impression"] == "BIGINT"
+    assert query(home, "SELECT pin_id, impression FROM pin_daily WHERE date = ? ORDER BY pin_id", [START]) == before
 
 
 # Bad input
@@ -242,20 +433,96 @@ def test_a_value_a_bigint_column_cannot_hold_widens_it_to_double_without_roundin
 NOT_AN_API_NAME = "is not an API metric name (upper-case letters, digits and underscores): it cannot become a column " \
                   "of the wide tables"
 A_PIN_DAILY_COLUMN = "is the name of a key or status column of pin_daily: it cannot become a metric column of it"
+NOT_A_PIN_DAILY_METRIC = "is not a metric column of pin_daily (lower-case API metric names holding numbers)"
 
 
 @pytest.mark.parametrize("metric, why", [("impression", NOT_AN_API_NAME), ("SAVE RATE", NOT_AN_API_NAME),
                                          ("DATA_STATUS", A_PIN_DAILY_COLUMN), ("PIN_ID", A_PIN_DAILY_COLUMN)])
-def test_a_metric_name_that_cannot_be_a_column_fails_the_load_naming_it_and_keeps_the_previous_rows(home, metric, why):
-    before = warehouse_contents(home)
-    rows = lake_rows(home, "organic")
-    mask, _ = row_of(rows, "pin", "SAVE")
-    rewrite_lake_file(home, "organic", with_column(rows, "metric", mask, metric))
+def test_a_metric_name_from_the_api_that_cannot_be_a_column_fails_normalization_naming_it_and_its_raw_file(
+        home, metric, why):
+    before = {name: path.read_bytes() for name, path in lake_files(home).items()}
+    raw = RawZone(home / "raw")
+    answer = list(raw.records("multi_pins/analytics", DateRange(START, START)))[-1]
+    body = answer.json()
+    day = next(d for d in body[next(iter(body))]["all"]["daily_metrics"] if d["date"] == START.isoformat())
+    day["metrics"][metric] = day["metrics"].pop("SAVE")
+    stored = raw.write(answer.endpoint, json.dumps(body).encode(), params=answer.params, path_params=answer.path_params,
+                       window=answer.window, context=answer.context,
+                       fetched_at=answer.fetched_at + dt.timedelta(seconds=1), request_id="bad-metric-name")
 
-    with pytest.raises(MetricNameError) as refused:
+    with pytest.raises(AnswerValueError) as refused:
+        normalize_range([raw], Lake(home / "lake"), DateRange(START, START), ORGANIC, TODAY)
+
+    assert str(refused.value) == (
+        f"multi_pins/analytics: the metric name {metric!r} {why} (raw file {stored}): the answer is malformed; move the "
+        "raw file aside and re-run its dates to fetch them again, or report it if the API keeps sending it")
+    assert {name: path.read_bytes() for name, path in lake_files(home).items()} == before
+
+
+def test_a_metric_name_from_the_api_echoing_a_token_is_shown_masked_and_cut(home):
+    raw = RawZone(home / "raw")
+    answer = list(raw.records("multi_pins/analytics", DateRange(START, START)))[-1]
+    body = answer.json()
+    day = next(d for d in body[next(iter(body))]["all"]["daily_metrics"] if d["date"] == START.isoformat())
+    day["metrics"]["echo Bearer pina_SANDBOX " + "Z" * 5000] = day["metrics"].pop("SAVE")
+    raw.write(answer.endpoint, json.dumps(body).encode(), params=answer.params, path_params=answer.path_params,
+              window=answer.window, context=answer.context, fetched_at=answer.fetched_at + dt.timedelta(seconds=1),
+              request_id="token-as-metric-name")
+
+    with pytest.raises(AnswerValueError) as refused:
+        normalize_range([raw], Lake(home / "lake"), DateRange(START, START), ORGANIC, TODAY)
+
+    assert str(refused.value).startswith(
+        f"multi_pins/analytics: the metric name 'echo Bearer **** {'Z' * 63}… (5025 chars)' {NOT_AN_API_NAME} (raw file ")
+    assert "pina_" not in str(refused.value) and "Z" * 64 not in str(refused.value)
+
+
+@pytest.mark.parametrize("column, problem", [
+    ("SAVE", f"column 'SAVE' (int64) {NOT_A_PIN_DAILY_METRIC}"),
+    ("save rate", f"column 'save rate' (int64) {NOT_A_PIN_DAILY_METRIC}"),
+    ("data_status", "column data_status is int64, pin_daily needs string"),
+    ("pin_id", "column pin_id is int64, pin_daily needs string"),
+], ids=["upper_case", "with_a_space", "a_status_column", "a_key_column"])
+def test_a_lake_column_that_cannot_be_a_metric_column_fails_the_load_naming_file_and_column_and_keeps_the_previous_rows(
+        home, column, problem):
+    before = warehouse_contents(home)
+    rows = lake_rows(home, "pin_daily", START)
+    path = rewrite_lake_file(home, "pin_daily", START,
+                             rows.rename_columns([column if name == "save" else name for name in rows.column_names]))
+
+    with pytest.raises(LakeFileSchemaError) as refused:
         load_organic(home, START)
 
-    assert str(refused.value) == f"the metric name {metric!r} {why}"
+    assert str(refused.value) == f"lake file {path}: {problem}; {rebuild('organic', START)}"
+    assert warehouse_contents(home) == before
+
+
+@pytest.mark.parametrize("table, column, kind, problem", [
+    ("pin_daily", "pin_id", None, "has no column pin_id, which pin_daily needs"),
+    ("pin_daily", "data_status", None, "has no column data_status, which pin_daily needs"),
+    ("user_account_daily", "content_type", None, "has no column content_type, which user_account_daily needs"),
+    ("campaign_daily", "attribution", None, "has no column attribution, which campaign_daily needs"),
+    ("pin_daily", "pin_id", pa.int64(), ": column pin_id is int64, pin_daily needs string"),
+    ("pin_daily", "date", pa.string(), ": column date is string, pin_daily needs date32[day]"),
+    ("pin_daily", "is_final", pa.string(), ": column is_final is string, pin_daily needs bool"),
+    ("campaign_daily", "extracted_at", pa.timestamp("us"),
+     ": column extracted_at is timestamp[us], campaign_daily needs timestamp[us, tz=UTC]"),
+], ids=["no_pin_id", "no_data_status", "no_content_type", "no_attribution", "numeric_pin_id", "text_date",
+        "text_is_final", "naive_extracted_at"])
+def test_a_lake_file_whose_key_or_status_column_is_missing_or_mistyped_is_refused_naming_file_and_column(
+        home, table, column, kind, problem):
+    source = catalog.FACT_TABLES[table].source
+    before = warehouse_contents(home)
+    rows = lake_rows(home, table, START)
+    changed = rows.drop_columns([column]) if kind is None else rows.set_column(
+        rows.schema.get_field_index(column), column, rows.column(column).cast(kind))
+    path = rewrite_lake_file(home, table, START, changed)
+
+    with pytest.raises(LakeFileSchemaError) as refused:
+        load(home, source, START)
+
+    missing = ": it is not a file this version wrote" if kind is None else ""
+    assert str(refused.value) == f"lake file {path}{' ' if kind is None else ''}{problem}{missing}; {rebuild(source, START)}"
     assert warehouse_contents(home) == before
 
 
@@ -278,10 +545,11 @@ def test_a_processing_day_is_a_wide_row_with_null_metrics_and_its_status(loaded)
 def test_the_loads_report_the_columns_they_changed_in_metadata_log_and_run_summary(evolved):
     home, dagster_home, printed = evolved
     metadata = latest_run_metadata(dagster_home)
-    added = {table: ["impression_2", "spend_in_dollar"] for table in ADS_TABLES}
+    new_columns = ["impression_2", "spend_in_dollar", "total_click_checkout"]
+    added = {table: new_columns for table in ADS_TABLES}
     assert (metadata["ads_warehouse"]["columns_added"], metadata["ads_warehouse"]["columns_widened"]) == (added, {})
     assert (metadata["organic_warehouse"]["columns_added"], metadata["organic_warehouse"]["columns_widened"]) == ({}, {})
-    named = ", ".join(f"{table}.{column}" for table in ADS_TABLES for column in ("impression_2", "spend_in_dollar"))
+    named = ", ".join(f"{table}.{column}" for table in ADS_TABLES for column in new_columns)
     assert f"  ads_warehouse: columns_added=[{named}]\n" in printed
     assert "columns_widened" not in printed
     with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
