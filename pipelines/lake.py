@@ -136,7 +136,7 @@ class Lake:
     def stage_without_keys(self, path: Path, key_columns: list[str], covered: pa.Table) -> StagedFile | Path | None:
         """A legacy file without the rows whose key (`key_columns`) is in `covered`: a staged replacement, the
         file itself when nothing is left (to retire; an empty one too), or None when it holds none of those keys."""
-        rows = read_fact_file(path)
+        rows = pq.read_table(path)  # a wide file (long ones are converted first): nothing to add
         if not rows.num_rows:
             return path
         if not covered.num_rows:

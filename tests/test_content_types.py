@@ -166,9 +166,6 @@ def test_a_long_layout_file_written_before_content_types_converts_to_a_wide_file
     assert lake.files("daily_status", [END], "organic") == []
 
 
-@pytest.mark.xfail(strict=True, reason="Lake.stage_without_keys reads the legacy file with read_fact_file, which "
-                   "adds content_type (ADDED_FACT_COLUMNS) to every file without it, pin and ads tables' wide files too: "
-                   "the trimmed file gets a content_type column the load refuses (LakeFileSchemaError)")
 def test_a_legacy_pin_file_trimmed_by_a_new_normalization_keeps_its_columns_and_loads(make_sandbox, tmp_path):
     """content_type is added only to long-layout files written before it existed: pins have no content type, and a
     pin_daily file of the legacy layout (named after an account) keeps, once the identity's file of its date holds
