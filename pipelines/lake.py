@@ -247,9 +247,12 @@ class Lake:
                          identities: set[str] | None = None) -> dt.date | None:
         """The oldest date in [first, last] with a row of `source` that is not final, or None, among the files of
         `identities` (None: every file; with identities, legacy files are left out: a run no longer writes them).
-        Reads only the `is_final` column of the source's wide tables, date after date from the oldest, and stops at
-        the first such date. An unreadable file counts as not final (its date is then re-pulled, which rewrites it)."""
+        Reads only the `is_final` column of the source's wide tables (and of the long layout's `daily_status` files
+        while a lake has them), date after date from the oldest, and stops at the first such date. An unreadable
+        file counts as not final (its date is then re-pulled, which rewrites it)."""
         tables = [t.name for t in catalog.FACT_TABLES.values() if t.source == source]
+        # A lake of the long layout not converted yet (the schedule reads it before any run converts it).
+        tables += ["daily_status"] if (self.root / "daily_status").is_dir() else []
         date = first
         while date <= last:
             for path in (p for table in tables for p in self.files(table, [date], source)):

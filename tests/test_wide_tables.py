@@ -35,6 +35,7 @@ from pipelines.metric_values import AnswerValueError
 from pipelines.organic.source import ORGANIC
 from pipelines.planning import DateRange
 from pipelines.raw_zone import RawZone
+from pipelines.tables import DAILY_STATUS
 from pipelines.transform import normalize_range
 from pipelines.warehouse import ADS_ENTITY_TYPES, LakeFileSchemaError, Warehouse
 from tests.client_support import server_stats
@@ -576,3 +577,18 @@ def test_the_warehouse_assets_declare_the_columns_of_their_main_wide_table_as_a_
         assert (declared, metadata["grain"]) == (created[table], grain), asset
     assert list(created["campaign_daily"])[:9] == ["date", "campaign_id", "ad_account_id", "currency", "attribution",
                                                    "data_status", "is_final", "extracted_at", "spend_in_micro_dollar"]
+
+
+def test_the_daily_tick_reads_is_final_of_a_long_layout_lake_not_converted_yet(tmp_path):
+    """The schedule asks the lake for the oldest ads day not final before any run has converted an earlier
+    version's lake: its daily_status files still answer, so the re-pull window reaches back to that day."""
+    lake = Lake(tmp_path)
+    day = dt.date(2026, 11, 1)
+    path = tmp_path / "daily_status" / f"date={day}" / "ads.ad_account=5.parquet"
+    path.parent.mkdir(parents=True)
+    row = {"date": day, "entity_type": "campaign", "entity_id": "7", "split_field": "ATTRIBUTION", "split_value": "X",
+           "content_type": "ALL", "data_status": None, "is_final": False,
+           "extracted_at": dt.datetime(2026, 11, 2, tzinfo=dt.timezone.utc)}
+    pq.write_table(pa.Table.from_pylist([row], DAILY_STATUS), path)
+    assert lake.oldest_not_final("ads", day - dt.timedelta(days=3), day + dt.timedelta(days=3)) == day
+    assert lake.oldest_not_final("organic", day - dt.timedelta(days=3), day + dt.timedelta(days=3)) is None
