@@ -95,10 +95,12 @@ def windows(start: dt.date = START, end: dt.date = END, today: dt.date = TODAY) 
 
 
 def ready_state_calls(spans: list[tuple[dt.date, dt.date]], today: dt.date = TODAY) -> tuple[int, int]:
-    """(dates still inside the attribution window, most calls a binary search over them takes: ceil(log2(n + 1)))."""
-    recent = {start + dt.timedelta(days=i) for start, end in spans for i in range((end - start).days + 1)
-              if (today - (start + dt.timedelta(days=i))).days < SETTLE_DAYS}
-    return len(recent), math.ceil(math.log2(len(recent) + 1))
+    """(requested dates past the attribution window, the metrics_ready_state calls they take without faults): the
+    pipeline asks about the newest of them first, and the answer that it is ready covers every older one, so one
+    call when there is any, none otherwise (a binary search only when the newest is not ready yet)."""
+    past = {start + dt.timedelta(days=i) for start, end in spans for i in range((end - start).days + 1)
+            if (today - (start + dt.timedelta(days=i))).days >= SETTLE_DAYS}
+    return len(past), 1 if past else 0
 
 
 def pages(n: int, size: int = IDS_PER_CALL) -> int:
@@ -153,8 +155,8 @@ def warehouse_facts(path: Path, start: dt.date = START, end: dt.date = END, toda
 
 def planned_calls(facts: dict) -> dict:
     """The planner's formula on the data: per ad account and window, 1 + ceil(campaigns/250) + ceil(active ad
-    groups/250) + ceil(active ads/250); the dimensions, one call per page of 250; metrics_ready_state, a binary
-    search over the dates still inside the attribution window."""
+    groups/250) + ceil(active ads/250); the dimensions, one call per page of 250; metrics_ready_state, one call
+    when a requested date is past the attribution window (ready_state_calls)."""
     spans = facts.get("spans") or windows()
     accounts, entities = facts["accounts"], facts["entities"]
 
@@ -473,7 +475,7 @@ def main(argv: list[str] | None = None) -> int:
                      "plan_rule": "per ad account per window: 1 + ceil(campaigns/250) + ceil(active ad groups/250) + "
                                   "ceil(active ads/250), active = of a campaign with a daily_status row in the window; "
                                   "dimensions: max(1, ceil(n/250)) pages per list (ad accounts once, the rest per ad "
-                                  "account); metrics_ready_state: ceil(log2(n + 1)) for the n dates younger than 30 days",
+                                  "account); metrics_ready_state: 1 when a requested date is past the 30-day attribution window, else 0",
                      "airbyte_rule": airbyte_calls.__doc__ and " ".join(airbyte_calls.__doc__.split())},
         "results": results,
         "total_seconds": round(time.perf_counter() - started, 1),

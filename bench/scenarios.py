@@ -314,8 +314,8 @@ def call_plans(scenario: Scenario, home: Path) -> dict:
                                  "pages (250 a page); "
                                  "ads: per ad account per window 1 + ceil(campaigns/250) + ceil(active ad groups/250) + "
                                  "ceil(active ads/250) (active: of a campaign with rows in the window), list pages of 250, "
-                                 "and at most ceil(log2(n + 1)) metrics_ready_state calls for the n dates younger than "
-                                 "the 30-day attribution window",
+                                 "and one metrics_ready_state call when a requested date is past the 30-day attribution "
+                                 "window (none otherwise)",
                       "airbyte": "one request per entity per 30-day slice per stream (the user account once per split "
                                  "view, every pin, every ad account, campaign, ad group and ad of every status); lists "
                                  "25 a page",
