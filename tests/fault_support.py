@@ -8,6 +8,8 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
+from pipelines import catalog
+from pipelines.sql_text import identifier, literal
 from tests.conftest import TODAY
 
 # Small enough for fast runs, big enough that the organic pin analytics run on the thread pool
@@ -16,24 +18,29 @@ WORLD = {"pins": 800, "boards": 3, "ad_accounts": 2, "campaigns": 3, "ad_groups"
 RANGE = (TODAY - dt.timedelta(days=5), TODAY - dt.timedelta(days=1))  # PROCESSING, ESTIMATE and READY days
 # Retries without a server hint back off from 10 ms instead of 1 s (PINTEREST_RETRY_BACKOFF_SECONDS).
 FAST_RETRIES = {"PINTEREST_RETRY_BACKOFF_SECONDS": "0.01"}
-ORGANIC_ENTITIES = ("user_account", "pin")
 ORGANIC_TABLES = ("user_accounts", "boards", "pins", "pin_lifetime")
 ADS_TABLES = ("ad_accounts", "campaigns", "ad_groups", "ads")
-FACT_TABLES = ("metric_daily", "daily_status")
+ORGANIC_FACT_TABLES = tuple(table.name for table in catalog.FACT_TABLES.values() if table.source == "organic")
+ADS_FACT_TABLES = tuple(table.name for table in catalog.FACT_TABLES.values() if table.source == "ads")
 
 
 def warehouse_differences(home_a: Path, home_b: Path, *, organic_only: bool = False) -> dict[str, tuple[int, int, int]]:
-    """Per table: (rows in a, rows of a missing from b, rows of b missing from a), comparing every column
-    but `extracted_at` (when a row was fetched) with EXCEPT ALL, so duplicates count too."""
-    tables = FACT_TABLES + ORGANIC_TABLES + (() if organic_only else ADS_TABLES)
-    where = f"WHERE entity_type IN {ORGANIC_ENTITIES}" if organic_only else ""
+    """Per table (the wide fact tables and the dimensions): (rows in a, rows of a missing from b, rows of b missing
+    from a), comparing every column but `extracted_at` (when a row was fetched) with EXCEPT ALL, so duplicates count
+    too. Both sides must have the same columns (in any order)."""
+    tables = ORGANIC_FACT_TABLES + ORGANIC_TABLES + (() if organic_only else ADS_FACT_TABLES + ADS_TABLES)
     result = {}
     with duckdb.connect() as con:
-        con.execute(f"ATTACH '{home_a / 'warehouse.duckdb'}' AS a (READ_ONLY)")
-        con.execute(f"ATTACH '{home_b / 'warehouse.duckdb'}' AS b (READ_ONLY)")
+        for side, home in (("a", home_a), ("b", home_b)):
+            con.execute(f"ATTACH {literal(str(home / 'warehouse.duckdb'))} AS {side} (READ_ONLY)")
         for table in tables:
-            rows = {side: f"SELECT * EXCLUDE (extracted_at) FROM {side}.{table} {where if table in FACT_TABLES else ''}"
-                    for side in ("a", "b")}
+            columns = {side: [r[0] for r in con.execute(
+                "SELECT column_name FROM duckdb_columns() WHERE database_name = ? AND table_name = ? "
+                "AND column_name <> 'extracted_at' ORDER BY column_index", [side, table]).fetchall()]
+                for side in ("a", "b")}
+            assert sorted(columns["a"]) == sorted(columns["b"]), (table, columns)
+            selected = ", ".join(identifier(c) for c in columns["a"])
+            rows = {side: f"SELECT {selected} FROM {side}.{table}" for side in ("a", "b")}
             count = con.execute(f"SELECT count(*) FROM ({rows['a']})").fetchone()[0]
             only_a = con.execute(f"SELECT count(*) FROM ({rows['a']} EXCEPT ALL {rows['b']})").fetchone()[0]
             only_b = con.execute(f"SELECT count(*) FROM ({rows['b']} EXCEPT ALL {rows['a']})").fetchone()[0]

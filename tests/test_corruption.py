@@ -57,7 +57,7 @@ def a_raw_answer(home: Path, endpoint: str = "multi_pins__analytics") -> Path:
     return sorted((home / "raw" / endpoint).rglob("*.json.gz"))[0]
 
 
-def a_lake_file(home: Path, table: str = "metric_daily", day: dt.date = DAY) -> Path:
+def a_lake_file(home: Path, table: str = "pin_daily", day: dt.date = DAY) -> Path:
     [path] = (home / "lake" / table / f"date={day}").glob("organic.user=*.parquet")  # the one user's file
     return path
 
@@ -81,7 +81,7 @@ def test_verify_lists_every_damaged_raw_and_lake_file_and_exits_1(home, capsys):
     raw_count, lake_count = len(RawZone(home / "raw").all_files()), len(lake_files(home))
     assert f"Checked {raw_count} raw files and {lake_count} lake files under {home}.\nEvery file is intact.\n" == intact.out
     damaged = {a_raw_answer(home, "multi_pins__analytics"): flip_a_byte, a_raw_answer(home, "user_account__analytics"): truncate,
-               a_lake_file(home, "metric_daily"): flip_a_byte, a_lake_file(home, "daily_status"): truncate}
+               a_lake_file(home, "pin_daily"): flip_a_byte, a_lake_file(home, "user_account_daily"): truncate}
     for path, damage in damaged.items():
         damage(path)
     assert main(["verify"]) == 1
@@ -90,7 +90,7 @@ def test_verify_lists_every_damaged_raw_and_lake_file_and_exits_1(home, capsys):
     reported = {line.split(": ", 1)[0].removeprefix("BAD "): line.split(": ", 1)[1]
                 for line in printed.err.splitlines() if line.startswith("BAD ")}
     assert set(reported) == {str(p) for p in damaged}
-    assert reported[str(a_lake_file(home, "metric_daily"))].startswith("its content does not match the checksum")
+    assert reported[str(a_lake_file(home, "pin_daily"))].startswith("its content does not match the checksum")
     assert "4 bad file(s)." in printed.err
 
 

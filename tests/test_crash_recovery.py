@@ -102,7 +102,7 @@ def test_a_crash_after_a_parquet_file_is_written_but_not_renamed_changes_nothing
     home = crash(homes, tmp_path, LAKE_FILE_WRITTEN)
     assert new_date_files(home, homes) == []
     [leftover] = temporaries(home)
-    assert leftover.parent == home / "lake" / "metric_daily" / f"date={START}" and leftover.name.startswith(".")
+    assert leftover.parent == home / "lake" / "user_account_daily" / f"date={START}" and leftover.name.startswith(".")
     assert warehouse_contents(home) == warehouse_contents(homes.old)
     staging = list((home / "tmp").glob("normalize-*"))  # the killed run's staging folder
     assert len(staging) == 1
@@ -113,14 +113,14 @@ def test_a_crash_after_a_parquet_file_is_written_but_not_renamed_changes_nothing
 
 def test_a_crash_between_renames_leaves_each_date_file_old_or_new_and_the_warehouse_old(homes, tmp_path):
     home = crash(homes, tmp_path, f"{LAKE_BETWEEN_RENAMES}@5")
-    # Staged files are renamed date by date (metric_daily, then daily_status): five are in place, the
+    # Staged files are renamed date by date (user_account_daily, then pin_daily): five are in place, the
     # sixth's checksum is recorded but the file is still the old one, and that old file still verifies.
     user_file = next(Path(name).name for name in lake_files(homes.new) if "organic.user=" in name)
     assert new_date_files(home, homes) == sorted([
-        f"metric_daily/date={START}/{user_file}", f"daily_status/date={START}/{user_file}",
-        f"metric_daily/date={START + dt.timedelta(days=1)}/{user_file}",
-        f"daily_status/date={START + dt.timedelta(days=1)}/{user_file}",
-        f"metric_daily/date={START + dt.timedelta(days=2)}/{user_file}"])
+        f"user_account_daily/date={START}/{user_file}", f"pin_daily/date={START}/{user_file}",
+        f"user_account_daily/date={START + dt.timedelta(days=1)}/{user_file}",
+        f"pin_daily/date={START + dt.timedelta(days=1)}/{user_file}",
+        f"user_account_daily/date={START + dt.timedelta(days=2)}/{user_file}"])
     assert warehouse_contents(home) == warehouse_contents(homes.old)  # the load never started: it lags the lake
     assert_repaired(home, homes)
 

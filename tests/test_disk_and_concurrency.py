@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from pipelines import catalog
 from pipelines.orchestration import run_range
 from tests.conftest import TODAY
 from tests.pipeline_support import pipeline_env, query
@@ -38,8 +39,6 @@ from tests.process_support import (
 
 START, END = TODAY - dt.timedelta(days=6), TODAY - dt.timedelta(days=1)
 ORGANIC = range_args(START, END, "--only", "organic")
-METRIC_KEY = "date, entity_type, entity_id, split_field, split_value, content_type, metric"
-STATUS_KEY = "date, entity_type, entity_id, split_field, split_value, content_type"
 
 
 def file_size_limit(limit: int):
@@ -92,14 +91,14 @@ def test_a_lake_folder_that_cannot_be_written_fails_naming_the_file_and_leaves_n
                                                                                               tmp_path, capsys):
     pipeline_env(monkeypatch, tmp_path, make_sandbox(**SMALL_WORLD), TODAY)
     (tmp_path / "lake").mkdir()
-    (tmp_path / "lake" / "daily_status").write_text("in the way\n")
+    (tmp_path / "lake" / "pin_daily").write_text("in the way\n")
     assert run_range(START, END, only="organic") == 1
     printed = capsys.readouterr().err
-    assert re.search(rf"step organic_lake failed: DataWriteError: could not write {tmp_path}/lake/daily_status/"
+    assert re.search(rf"step organic_lake failed: DataWriteError: could not write {tmp_path}/lake/pin_daily/"
                      rf"date={START}/organic\.user=[0-9]+\.parquet: a part of the path is a file, not a directory", printed)
     assert "Nothing was replaced: the lake keeps its previous files." in printed
     assert temporaries(tmp_path) == []
-    # The first date's metric_daily file was complete but is discarded with the rest of the run's files.
+    # The first date's user_account_daily file was complete but is discarded with the rest of the run's files.
     assert [name for name in lake_files(tmp_path) if "/date=" in name] == []
     assert not (tmp_path / "warehouse.duckdb").exists()
 
@@ -111,7 +110,7 @@ import duckdb
 from pipelines.lake import Lake
 lake = Lake(sys.argv[1])
 with duckdb.connect() as con:
-    staged = [lake.stage(con, "metric_daily", dt.date(2026, 11, 1), "organic",
+    staged = [lake.stage(con, "pin_daily", dt.date(2026, 11, 1), "organic",
                          "SELECT range AS n, md5(range::VARCHAR) AS text FROM range(10000)")]
     lake.commit(staged)
 """
@@ -124,11 +123,11 @@ def test_a_full_disk_while_writing_a_lake_file_keeps_the_old_one_and_names_the_p
 
     lake = Lake(tmp_path / "lake")
     with duckdb.connect() as con:
-        lake.commit([lake.stage(con, "metric_daily", dt.date(2026, 11, 1), "organic", "SELECT 1 AS n")])
+        lake.commit([lake.stage(con, "pin_daily", dt.date(2026, 11, 1), "organic", "SELECT 1 AS n")])
     before = every_file(tmp_path)
     child = subprocess.run([sys.executable, "-c", REPLACE_LAKE_FILE, str(lake.root)], capture_output=True, text=True,
                            preexec_fn=file_size_limit(16384), timeout=120)
-    target = lake.path("metric_daily", dt.date(2026, 11, 1), "organic")
+    target = lake.path("pin_daily", dt.date(2026, 11, 1), "organic")
     assert child.returncode == 1
     assert f"DataWriteError: could not write {target}: the disk is full, or the file-size limit of this process " \
            "is reached" in child.stderr
@@ -185,9 +184,10 @@ def hold_the_run_lock(home: Path, run: subprocess.Popen) -> None:
 
 
 def assert_each_row_once(home: Path) -> None:
-    for table, key in (("metric_daily", METRIC_KEY), ("daily_status", STATUS_KEY)):
-        [(rows, keys)] = query(home, f"SELECT count(*), count(DISTINCT ({key})) FROM {table}")
-        assert rows == keys > 0
+    """Every key of the organic wide tables held by one row."""
+    for table in (t for t in catalog.FACT_TABLES.values() if t.source == "organic"):
+        [(rows, keys)] = query(home, f"SELECT count(*), count(DISTINCT ({', '.join(table.key)})) FROM {table.name}")
+        assert rows == keys > 0, table.name
 
 
 @pytest.mark.slow

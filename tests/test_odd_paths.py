@@ -7,6 +7,7 @@ import datetime as dt
 
 import pytest
 
+from pipelines import catalog
 from pipelines.sandbox import SandboxConfig, running_sandbox
 from pipelines.sql_text import literal
 from tests.conftest import TODAY, UNLIMITED
@@ -31,9 +32,9 @@ def test_a_data_directory_with_a_quote_spaces_and_accents_runs_loads_verifies_re
     reported = run_cli(["report", "--output", str(odd / "report 'copy'.html")], env)
     assert reported.returncode == 0, reported.stderr
     assert (odd / "report 'copy'.html").read_text().startswith("<!DOCTYPE html>")
-    lake_glob = literal(str(odd / "lake" / "metric_daily" / "*" / "*.parquet"))
-    queried = run_cli(["sql", f"SELECT (SELECT count(*) FROM metric_daily) = (SELECT count(*) FROM read_parquet({lake_glob})) "
-                              "AS lake_and_warehouse_agree"], env)
+    agree = " AND ".join(f"(SELECT count(*) FROM {table}) = (SELECT count(*) FROM read_parquet("
+                         f"{literal(str(odd / 'lake' / table / '*' / '*.parquet'))}))" for table in catalog.FACT_TABLES)
+    queried = run_cli(["sql", f"SELECT {agree} AS lake_and_warehouse_agree"], env)
     assert queried.returncode == 0, queried.stderr
     assert queried.stdout.splitlines()[2].strip() == "True"
     assert warehouse_contents(odd, ignore=("extracted_at",)) == warehouse_contents(plain, ignore=("extracted_at",))

@@ -159,18 +159,21 @@ def session_processes(session: int) -> list[str]:
     return [line.strip() for line in listing.splitlines() if line.strip()]
 
 
-def _ads_status_file(home: Path, date: dt.date, final: bool) -> None:
+def _ads_lake_file(home: Path, date: dt.date, final: bool, table_name: str = "ad_account_daily",
+                   entity_id: str = "549764000545") -> None:
+    """Ad account 549764000545's lake file of the date for an ads wide table: one row (the ad account's own, or one
+    of its campaigns', ad groups' or ads'), the table's default metric columns without a value."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from pipelines.tables import DAILY_STATUS
+    from pipelines import catalog, wide
 
-    path = home / "lake" / "daily_status" / f"date={date.isoformat()}" / "ads.ad_account=549764000545.parquet"
+    table = catalog.FACT_TABLES[table_name]
+    path = home / "lake" / table.name / f"date={date.isoformat()}" / "ads.ad_account=549764000545.parquet"
     path.parent.mkdir(parents=True, exist_ok=True)
-    row = {"date": [date], "entity_type": ["ad_account"], "entity_id": ["549764000545"], "split_field": ["ATTRIBUTION"],
-           "split_value": ["CLICK_30D|ENGAGEMENT_30D|VIEW_1D|TIME_OF_AD_ACTION"], "content_type": ["ALL"],
-           "data_status": [None], "is_final": [final], "extracted_at": [dt.datetime(2026, 11, 1, tzinfo=UTC)]}
-    pq.write_table(pa.Table.from_pydict(row, schema=DAILY_STATUS), path)
+    row = {"date": date, table.id_column: entity_id, "attribution": "CLICK_30D|ENGAGEMENT_30D|VIEW_1D|TIME_OF_AD_ACTION",
+           "data_status": None, "is_final": final, "extracted_at": dt.datetime(2026, 11, 1, tzinfo=UTC)}
+    pq.write_table(pa.Table.from_pylist([row], schema=wide.empty(table).schema), path)
 
 
 def test_the_daily_tick_reaches_back_to_the_oldest_ads_date_not_final_yet(monkeypatch, tmp_path):
@@ -178,12 +181,12 @@ def test_the_daily_tick_reaches_back_to_the_oldest_ads_date_not_final_yet(monkey
     one window either way), never further back than the sync endpoints' 89 days."""
     for name in ("PINTEREST_ORGANIC_REPULL_DAYS", "PINTEREST_ADS_REPULL_DAYS", *ATTRIBUTION_SETTINGS):
         monkeypatch.delenv(name, raising=False)
-    _ads_status_file(tmp_path, dt.date(2026, 10, 10), final=True)
+    _ads_lake_file(tmp_path, dt.date(2026, 10, 10), final=True)
     assert tick(dt.datetime(2026, 11, 28, 6, tzinfo=UTC)).partition_key_range.start == "2026-10-26"
-    _ads_status_file(tmp_path, dt.date(2026, 10, 12), final=False)
-    _ads_status_file(tmp_path, dt.date(2026, 10, 20), final=False)
+    _ads_lake_file(tmp_path, dt.date(2026, 10, 12), final=False, table_name="ad_daily", entity_id="687194767361")
+    _ads_lake_file(tmp_path, dt.date(2026, 10, 20), final=False)
     assert tick(dt.datetime(2026, 11, 28, 6, tzinfo=UTC)).partition_key_range.start == "2026-10-12"
-    _ads_status_file(tmp_path, dt.date(2026, 8, 30), final=False)  # 90 days back: out of the sync endpoints' reach
+    _ads_lake_file(tmp_path, dt.date(2026, 8, 30), final=False)  # 90 days back: out of the sync endpoints' reach
     assert tick(dt.datetime(2026, 11, 28, 6, tzinfo=UTC)).partition_key_range.start == "2026-10-12"
 
 
@@ -203,7 +206,7 @@ def test_an_ad_account_no_longer_extracted_holds_no_daily_tick_back(monkeypatch,
 
     for name in ("PINTEREST_ORGANIC_REPULL_DAYS", "PINTEREST_ADS_REPULL_DAYS", *ATTRIBUTION_SETTINGS):
         monkeypatch.delenv(name, raising=False)
-    _ads_status_file(tmp_path, dt.date(2026, 10, 12), final=False)  # ad account 549764000545
+    _ads_lake_file(tmp_path, dt.date(2026, 10, 12), final=False)  # ad account 549764000545
     Lake(tmp_path / "lake").record_account_identities("default", "ads", ["ad_account=549764105172"])
     assert tick(dt.datetime(2026, 11, 28, 6, tzinfo=UTC)).partition_key_range.start == "2026-10-26"
     Lake(tmp_path / "lake").record_account_identities("default", "ads", ["ad_account=549764000545"])

@@ -141,11 +141,11 @@ def test_sql_cannot_read_files_outside_the_lake(demo, tmp_path, capsys):
 
 WRITES = [
     ("INSERT INTO pins SELECT * FROM pins", "INSERT is not allowed"),
-    ("DELETE FROM metric_daily", "DELETE is not allowed"),
+    ("DELETE FROM pin_daily", "DELETE is not allowed"),
     ("UPDATE pins SET title = 'x'", "UPDATE is not allowed"),
     ("CREATE TABLE t AS SELECT 1", "CREATE is not allowed"),
     ("CREATE TEMP TABLE t AS SELECT 1", "CREATE is not allowed"),
-    ("DROP VIEW pin_daily", "DROP is not allowed"),
+    ("DROP VIEW metric_daily", "DROP is not allowed"),
     ("ALTER TABLE pins ADD COLUMN x INTEGER", "ALTER is not allowed"),
     ("COPY pins TO '{tmp}/out.csv'", "COPY is not allowed"),
     ("COPY (SELECT 1) TO '{home}/lake/out.csv'", "COPY is not allowed"),
@@ -244,7 +244,7 @@ def test_parquet_through_a_symlink_to_the_warehouse_is_refused(home, tmp_path, c
 def test_output_into_the_lake_or_raw_zone_is_refused_even_with_force(home, zone, name, capsys):
     (home / zone).mkdir(exist_ok=True)
     before = snapshot(home)
-    target = home / zone / "metric_daily" / "export.csv"
+    target = home / zone / "pin_daily" / "export.csv"
     assert sql("SELECT 1 AS n", "--csv", str(target), "--force") == 2
     assert f"it is inside the {name} ({home / zone})" in capsys.readouterr().err
     assert snapshot(home) == before
@@ -337,7 +337,7 @@ def test_force_never_writes_in_the_data_directory_dagster_home_or_onto_the_secre
 
 
 def lake_file(home: Path) -> Path:
-    path = home / "lake" / "metric_daily" / "organic.user=1" / "date=2026-11-01.parquet"
+    path = home / "lake" / "pin_daily" / "date=2026-11-01" / "organic.user=1.parquet"
     path.parent.mkdir(parents=True)
     path.write_bytes(b"lake bytes")
     return path
@@ -346,8 +346,8 @@ def lake_file(home: Path) -> Path:
 def test_force_never_writes_into_the_lake_through_a_symlinked_folder(tmp_path):
     home = tmp_path / "home"
     target = lake_file(home)
-    (tmp_path / "linked").symlink_to(home / "lake" / "metric_daily")
-    for name in (target.relative_to(home / "lake" / "metric_daily"), "new.parquet"):
+    (tmp_path / "linked").symlink_to(home / "lake" / "pin_daily")
+    for name in (target.relative_to(home / "lake" / "pin_daily"), "new.parquet"):
         done = sql_process("SELECT 42", "--parquet", str(tmp_path / "linked" / name), "--force", home=home)
         assert done.returncode == 2 and "it is inside the lake" in done.stderr, done.stderr
     assert target.read_bytes() == b"lake bytes" and sorted(target.parent.iterdir()) == [target]
