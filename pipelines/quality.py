@@ -254,7 +254,9 @@ _KNOWN_ADS_ENTITIES = Check(
 
 def _adds_up_to_parent(child: str, name: str) -> Check:
     """Compared from the children's side: a parent with no row (or without the metric) counts as 0, so a child's
-    value never goes unchecked; a parent whose children have no rows (or no value of a metric) is not compared."""
+    value never goes unchecked; a parent whose children have no rows (or no value of a metric) is not compared.
+    A child the dimensions do not know has no parent id (the load takes it from them): ads_rows_have_known_entities
+    names it, and it is not summed here under a parent "None"."""
     table, parent, shared = _ADS_LEVELS[child]
     child_table, parent_table = catalog.BY_ENTITY_TYPE[child], catalog.BY_ENTITY_TYPE[parent]
     columns = [m.lower() for m in ADDITIVE_ADS_METRICS]
@@ -264,7 +266,7 @@ def _adds_up_to_parent(child: str, name: str) -> Check:
         f"""WITH sums AS (SELECT date, attribution, {shared[0]} AS parent_id,
                                 {', '.join(f'sum({c}) AS {c}' for c in columns)}
                          FROM {identifier(child_table.name)}
-                         WHERE {_table_in_scope(child_table)} GROUP BY ALL)
+                         WHERE {_table_in_scope(child_table)} AND {shared[0]} IS NOT NULL GROUP BY ALL)
         SELECT s.date, {literal(parent)} AS entity_type, s.parent_id AS entity_id, s.attribution AS split_value,
                m.metric, m.value, m.children_sum AS {table}_sum
         FROM sums s
