@@ -12,6 +12,7 @@ import stat
 import pytest
 import requests
 
+from pipelines import catalog
 from pipelines.cli import main
 from pipelines.pinterest.credentials import Secret, TokenFile, Tokens
 from pipelines.pinterest.errors import ResponseShapeError
@@ -169,7 +170,7 @@ def test_an_answer_missing_a_field_stops_the_run_naming_endpoint_and_field(make_
     assert code == 1 and f"pinterest-etl run: step {step} failed: " in printed and message in printed, printed
     assert "KeyError" not in printed
     assert not (tmp_path / "warehouse.duckdb").exists()
-    assert not [p for table in ("metric_daily", "daily_status") for p in (tmp_path / "lake" / table).rglob("*")]
+    assert not [p for table in catalog.FACT_TABLES for p in (tmp_path / "lake" / table).rglob("*")]
 
 
 def simulator_answer(server, path: str, **params) -> dict | list:

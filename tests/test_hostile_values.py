@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from pipelines import catalog
 from pipelines.orchestration import run_range
 from pipelines.planning import DateRange
 from pipelines.raw_zone import RawRecord, RawZone
@@ -55,9 +56,11 @@ def home(loaded, tmp_path, monkeypatch, sandbox) -> Path:
 
 
 def facts(home: Path) -> dict[str, bytes]:
-    """The lake's fact files (metric_daily, daily_status) by path, with their bytes."""
-    return {name: path.read_bytes() for name, path in lake_files(home).items()
-            if name.startswith(("metric_daily/", "daily_status/"))}
+    """The lake's fact files (of the wide tables) by path, with their bytes."""
+    found = {name: path.read_bytes() for name, path in lake_files(home).items()
+             if name.startswith(tuple(f"{table}/" for table in catalog.FACT_TABLES))}
+    assert found  # what the tests compare is there
+    return found
 
 
 class FirstValue:
