@@ -241,7 +241,7 @@ def _known_parent(level: str) -> Check:
 # every entity of every status, and the analytics calls ask only for the ids they listed.
 _KNOWN_ADS_ENTITIES = Check(
     "ads_rows_have_known_entities",
-    "every ads row of the run (metric_daily, daily_status) is of an entity in its dimension table",
+    "every ads row of the run (the four ads tables) is of an entity in its dimension table",
     f"""WITH seen AS (
             SELECT entity_type, entity_id, min(date) AS first_date, max(date) AS last_date
             FROM daily_status WHERE {_in_scope()}
