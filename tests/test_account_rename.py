@@ -11,9 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.lake import LakeIdentityError, identity, keyed
+from pipelines import catalog
+from pipelines.lake import LakeIdentityError, checksum_path, identity, identity_of, keyed
 from tests.conftest import TODAY
 from tests.process_support import SMALL_WORLD, cli_env, lake_files, range_args, run_cli, warehouse_contents
+from tests.wide_lake_support import fact_files, to_long_lake
 
 START, END = TODAY - dt.timedelta(days=4), TODAY - dt.timedelta(days=1)
 # Two ad accounts: the user's own and one shared with it, so that one can move between the file's accounts.
@@ -84,9 +86,9 @@ def test_moving_an_ad_account_to_another_account_counts_no_fact_twice(clean, tmp
 
 
 def _ads_tables(tables: dict[str, list[tuple]]) -> dict[str, list[tuple]]:
-    ads = {name: rows for name, rows in tables.items() if name in ("ad_accounts", "campaigns", "ad_groups", "ads")}
-    ads["metric_daily"] = [row for row in tables["metric_daily"] if row[1] in ("ad_account", "campaign", "ad_group", "ad")]
-    return ads
+    ads = ("ad_accounts", "campaigns", "ad_groups", "ads",
+           *(t.name for t in catalog.FACT_TABLES.values() if t.source == "ads"))
+    return {name: rows for name, rows in tables.items() if name in ads}
 
 
 @pytest.mark.slow
@@ -110,8 +112,15 @@ def test_a_lake_of_the_name_keyed_layout_is_taken_over_without_a_double_count(cl
     home.mkdir()
     (home / "accounts.toml").write_text(account_table("brand-a"))
     run(home, env)
-    # What the earlier layout wrote: every file named after the account, no record of identities.
+    # What the earlier layout wrote: every file named after the account, no record of identities; facts in the
+    # long layout (metric_daily/, daily_status/: one file per date and source, both ad accounts' rows in it).
+    dates = {(dt.date.fromisoformat(p.parent.name.removeprefix("date=")), table.source)
+             for table in catalog.FACT_TABLES.values() for p in (home / "lake" / table.name).glob("date=*/*.parquet")}
+    to_long_lake(home, {(date, source): f"{source}.brand-a" for date, source in dates})
     for path in lake_files(home).values():
+        if identity_of(path) is None:  # a long file, named after the account already
+            checksum_path(path).unlink()
+            continue
         legacy = path.with_name(re.sub(r"\.(user|ad_account)=[0-9]+\.parquet$", ".brand-a.parquet", path.name))
         if legacy.exists():  # an ads date or snapshot of two ad accounts: the earlier layout had one file for both
             legacy_rows = legacy.with_name(legacy.name + ".part")
@@ -123,6 +132,7 @@ def test_a_lake_of_the_name_keyed_layout_is_taken_over_without_a_double_count(cl
     for manifest in (home / "lake" / "_accounts").iterdir():
         manifest.unlink()
     assert all(".brand-a.parquet" in name for name in lake_files(home))
+    assert {name.split("/")[0] for name in fact_files(home)} == {"metric_daily", "daily_status"}
 
     run(home, env)
     assert contents(home) == expected
@@ -163,10 +173,9 @@ def test_a_key_restated_to_no_delivery_leaves_the_legacy_file_of_its_date_too(ma
     date, ad, group, campaign = query(home, "SELECT date, ad_id, ad_group_id, campaign_id FROM ad_daily "
                                             "WHERE paid_impression > 0 "
                                             "ORDER BY date, ad_id LIMIT 1")[0]
-    for table in ("metric_daily", "daily_status"):
-        for path in (home / "lake" / table / f"date={date.isoformat()}").glob("ads.ad_account=*.parquet"):
-            path.rename(path.with_name("ads.parquet"))
-            path.with_name(f".{path.name}.sha256").unlink()
+    to_long_lake(home, {(date, "ads"): "ads"})  # the date's ads facts in the long layout's legacy file, ads.parquet
+    for path in (home / "lake").glob(f"*/date={date.isoformat()}/ads.parquet"):
+        checksum_path(path).unlink()
     raw = RawZone(home / "raw")
     records = [r for p in raw.all_files() if (r := raw.read(p)).endpoint.endswith("/analytics")]
     ad_row = next(row for r in records if r.endpoint == "ads/analytics" for row in json.loads(r.body)

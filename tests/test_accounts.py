@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from pipelines import catalog
 from pipelines.accounts import load_accounts, parse_accounts
 from pipelines.settings import SettingsError
 from tests.conftest import TODAY
@@ -84,17 +85,23 @@ def test_two_accounts_load_into_one_warehouse_without_mixing_rows(make_sandbox, 
     users = dict(query(tmp_path, "SELECT username, user_id FROM user_accounts"))
     assert set(users) == {"sandbox_studio", "sandbox_studio_2"}
     # Each Pinterest user's and ad account's rows come from its own lake files, named by its id; no entity is in two.
-    lake = tmp_path / "lake" / "metric_daily" / f"date={END}"
+    lake = tmp_path / "lake"
     ad_accounts = [row[0] for row in query(tmp_path, "SELECT ad_account_id FROM ad_accounts")]
-    assert sorted(p.name for p in lake.glob("*.parquet")) == sorted(
-        [*(f"ads.ad_account={a}.parquet" for a in ad_accounts), *(f"organic.user={u}.parquet" for u in users.values())])
-    overlap = query(tmp_path, "SELECT count(*) FROM (SELECT DISTINCT entity_id FROM read_parquet(?) "
-                    "INTERSECT SELECT DISTINCT entity_id FROM read_parquet(?))",
-                    [str(lake / f"organic.user={u}.parquet") for u in users.values()])
+    own_files = {"ads": [f"ads.ad_account={a}.parquet" for a in ad_accounts],
+                 "organic": [f"organic.user={u}.parquet" for u in users.values()]}
+    for table in catalog.FACT_TABLES.values():
+        assert sorted(p.name for p in (lake / table.name / f"date={END}").glob("*.parquet")) == sorted(
+            own_files[table.source]), table.name
+    organic = [t for t in catalog.FACT_TABLES.values() if t.source == "organic"]
+    entities_of_user = " UNION ".join(f"SELECT {t.id_column} FROM read_parquet(?)" for t in organic)
+    overlap = query(tmp_path, f"SELECT count(*) FROM (({entities_of_user}) INTERSECT ({entities_of_user}))",
+                    [str(lake / t.name / f"date={END}" / f"organic.user={u}.parquet") for u in users.values() for t in organic])
     assert overlap == [(0,)]
     # The warehouse holds exactly both accounts' lake rows, each account's pins under its own user.
-    lake_rows = query(tmp_path, "SELECT count(*) FROM read_parquet(?)", [str(tmp_path / "lake/metric_daily/*/*.parquet")])
-    assert query(tmp_path, "SELECT count(*) FROM metric_daily") == lake_rows
+    for table in catalog.FACT_TABLES.values():
+        lake_rows = query(tmp_path, "SELECT count(*) FROM read_parquet(?, union_by_name = true)",
+                          [str(lake / table.name / "*/*.parquet")])
+        assert query(tmp_path, f"SELECT count(*) FROM {table.name}") == lake_rows, table.name
     assert query(tmp_path, "SELECT count(DISTINCT entity_id) FROM metric_daily WHERE entity_type = 'user_account'") == [(2,)]
     assert query(tmp_path, "SELECT count(*) FROM pins") == [(2 * WORLD["pins"],)]
     assert query(tmp_path, "SELECT count(DISTINCT pin_id) FROM pin_daily") == [(2 * WORLD["pins"],)]

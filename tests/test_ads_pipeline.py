@@ -8,6 +8,7 @@ import math
 import pytest
 import requests
 
+from pipelines import catalog
 from tests.client_support import server_stats
 from tests.conftest import TODAY
 from tests.pipeline_support import pipeline_env, query, run
@@ -172,7 +173,7 @@ def test_a_report_failing_twice_stops_the_run_naming_it_and_loads_nothing(make_s
     assert run(dt.date(2026, 6, 1), TODAY - dt.timedelta(days=85), only="ads") == 1
     err = capsys.readouterr().err
     assert "report ADVERTISER 2026-06-01..2026-08-30 ended FAILED" in err
-    assert not (tmp_path / "lake" / "metric_daily").exists()
+    assert not [t.name for t in catalog.FACT_TABLES.values() if (tmp_path / "lake" / t.name).exists()]
     assert not (tmp_path / "warehouse.duckdb").exists()
 
 

@@ -241,9 +241,12 @@ def test_a_failure_between_lake_and_warehouse_leaves_both_consistent_and_the_nex
 def duckdb_lake_statuses(home, date: dt.date) -> set[str]:
     import duckdb
 
-    [path] = (home / "lake" / "daily_status" / f"date={date}").glob("organic.user=*.parquet")
+    paths = [path for table in ("user_account_daily", "pin_daily")
+             for path in (home / "lake" / table / f"date={date}").glob("organic.user=*.parquet")]
+    assert len(paths) == 2  # the account's file and its pins' file
     with duckdb.connect() as con:
-        return {r[0] for r in con.execute("SELECT DISTINCT data_status FROM read_parquet(?)", [str(path)]).fetchall()}
+        return {r[0] for r in con.execute("SELECT DISTINCT data_status FROM read_parquet(?, union_by_name = true)",
+                                          [[str(p) for p in paths]]).fetchall()}
 
 
 @pytest.mark.slow
