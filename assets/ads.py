@@ -148,7 +148,7 @@ def ads_raw(context: dg.AssetExecutionContext, pinterest: PinterestResource, sto
 
 
 @dg.asset(partitions_def=DAILY, backfill_policy=SINGLE_RUN, deps=["ads_raw"], group_name="ads", owners=OWNERS,
-          kinds={"parquet"}, metadata=fact_table_schema("campaign_daily", lake=True), check_specs=lake_check_specs("ads_lake"))
+          kinds={"parquet"}, metadata=fact_table_schema("campaign_daily", "ad_account_daily", "ad_group_daily", "ad_daily", lake=True), check_specs=lake_check_specs("ads_lake"))
 def ads_lake(context: dg.AssetExecutionContext, storage: StorageResource, pinterest: PinterestResource):
     """Tidy ads rows in the Parquet lake, as the wide tables `ad_account_daily`, `campaign_daily`,
     `ad_group_daily` and `ad_daily` (one row per entity per UTC day with delivery per attribution setting, one
@@ -159,7 +159,7 @@ def ads_lake(context: dg.AssetExecutionContext, storage: StorageResource, pinter
 
 @dg.asset(partitions_def=DAILY, backfill_policy=SINGLE_RUN, deps=["ads_lake", *ADS_DIMENSIONS], group_name="warehouse",
           owners=OWNERS, kinds={"duckdb"}, pool="warehouse", freshness_policy=warehouse_freshness_policy(),
-          metadata=fact_table_schema("campaign_daily"),
+          metadata=fact_table_schema("campaign_daily", "ad_account_daily", "ad_group_daily", "ad_daily"),
           check_specs=check_specs("ads_warehouse", ADS_CHECKS))
 def ads_warehouse(context: dg.AssetExecutionContext, storage: StorageResource, pinterest: PinterestResource):
     """The ads rows of the lake for the range and the newest ads dimension snapshots, loaded into DuckDB in one

@@ -58,17 +58,23 @@ def column_schema(table: str, schema: pa.Schema) -> dict:
     return {"dagster/column_schema": dg.TableSchema(columns=columns), **({"grain": grain} if grain else {})}
 
 
-def fact_table_schema(table: str, lake: bool = False) -> dict:
-    """Definition metadata of a wide fact table as pipelines/catalog.py declares it: its key and parent columns
-    (`lake`: as its lake files hold it, without the parents' ids and currency the warehouse adds), then one column
-    per default metric, with their SQL types, meanings (from the data dictionary) and its grain. A load adds a
-    column for a metric first seen (PINTEREST_ADS_COLUMNS beyond the defaults): the materialization's
-    `columns_added` names those."""
+def fact_table_schema(*tables: str, lake: bool = False) -> dict:
+    """Definition metadata of the wide fact tables an asset writes, as pipelines/catalog.py declares them: each
+    table's key and parent columns (`lake`: as its lake files hold them, without the parents' ids and currency the
+    warehouse adds), then one column per default metric, with their SQL types and meanings (from the data
+    dictionary). Dagster shows one column schema per asset: the first table's; every table's is `schema_<table>`,
+    and `grain` gives each table's grain. A load adds a column for a metric first seen (PINTEREST_ADS_COLUMNS beyond
+    the defaults): the materialization's `columns_added` names those."""
     from pipelines import catalog, wide
     from pipelines.data_dictionary import describe_column
 
-    fact = catalog.FACT_TABLES[table]
-    base = wide.lake_columns(fact) if lake else fact.base_columns()
-    declared = [*base, *((catalog.metric_column(m), catalog.metric_type(m)) for m in fact.default_metrics)]
-    columns = [dg.TableColumn(name, kind, description=describe_column(table, name) or None) for name, kind in declared]
-    return {"dagster/column_schema": dg.TableSchema(columns=columns), "grain": fact.grain}
+    schemas = {}
+    for table in tables:
+        fact = catalog.FACT_TABLES[table]
+        base = wide.lake_columns(fact) if lake else fact.base_columns()
+        declared = [*base, *((catalog.metric_column(m), catalog.metric_type(m)) for m in fact.default_metrics)]
+        schemas[table] = dg.TableSchema(columns=[dg.TableColumn(name, kind, description=describe_column(table, name) or None)
+                                                 for name, kind in declared])
+    return {"dagster/column_schema": schemas[tables[0]],
+            **{f"schema_{table}": dg.MetadataValue.table_schema(schema) for table, schema in schemas.items()},
+            "grain": "; ".join(f"{table}: {catalog.FACT_TABLES[table].grain}" for table in tables)}

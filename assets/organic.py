@@ -180,7 +180,7 @@ def organic_raw(context: dg.AssetExecutionContext, pinterest: PinterestResource,
 
 
 @dg.asset(partitions_def=DAILY, backfill_policy=SINGLE_RUN, deps=["organic_raw"], group_name="organic",
-          owners=OWNERS, kinds={"parquet"}, metadata=fact_table_schema("pin_daily", lake=True),
+          owners=OWNERS, kinds={"parquet"}, metadata=fact_table_schema("user_account_daily", "pin_daily", lake=True),
           check_specs=lake_check_specs("organic_lake"))
 def organic_lake(context: dg.AssetExecutionContext, storage: StorageResource, pinterest: PinterestResource):
     """Tidy organic rows in the Parquet lake, as the wide tables `user_account_daily` (one row per account per UTC
@@ -193,7 +193,7 @@ def organic_lake(context: dg.AssetExecutionContext, storage: StorageResource, pi
 @dg.asset(partitions_def=DAILY, backfill_policy=SINGLE_RUN, deps=["organic_lake", "user_accounts", "boards", "pins"],
           group_name="warehouse",
           owners=OWNERS, kinds={"duckdb"}, pool="warehouse", freshness_policy=warehouse_freshness_policy(),
-          metadata=fact_table_schema("user_account_daily"),
+          metadata=fact_table_schema("user_account_daily", "pin_daily"),
           check_specs=check_specs("organic_warehouse", ORGANIC_CHECKS))
 def organic_warehouse(context: dg.AssetExecutionContext, storage: StorageResource, pinterest: PinterestResource):
     """The organic rows of the lake for the partition range and the newest dimension snapshots, loaded into

@@ -560,21 +560,27 @@ def test_the_loads_report_the_columns_they_changed_in_metadata_log_and_run_summa
                         "before read NULL in them)"]
 
 
-def test_the_warehouse_assets_declare_the_columns_of_their_main_wide_table_as_a_new_warehouse_has_them(tmp_path):
+def test_the_lake_and_warehouse_assets_declare_every_wide_table_they_write_as_a_new_warehouse_has_it(tmp_path):
+    """Each lake and warehouse asset declares the columns of every wide table it writes (`schema_<table>`; the
+    first as Dagster's column schema) and each table's grain; lake files lack the parents' ids and currency."""
     from pipelines.definitions import defs
 
     warehouse = Warehouse(tmp_path / "warehouse.duckdb")
     with warehouse.connect() as con:
         warehouse.ensure_schema(con)
-    created = column_types(tmp_path, ("user_account_daily", "campaign_daily"))
+    created = column_types(tmp_path, tuple(catalog.FACT_TABLES))
     graph = defs.resolve_asset_graph()
-    for asset, table, grain in (("organic_warehouse", "user_account_daily",
-                                 "one row per user account per UTC day per split bucket per content type"),
-                                ("ads_warehouse", "campaign_daily",
-                                 "one row per campaign per UTC day per attribution setting")):
-        metadata = graph.get(dg.AssetKey(asset)).metadata
-        declared = {c.name: str(duckdb.type(c.type)) for c in metadata["dagster/column_schema"].columns}
-        assert (declared, metadata["grain"]) == (created[table], grain), asset
+    written = {"organic": ("user_account_daily", "pin_daily"),
+               "ads": ("campaign_daily", "ad_account_daily", "ad_group_daily", "ad_daily")}
+    for source, tables in written.items():
+        for asset, lake in ((f"{source}_warehouse", False), (f"{source}_lake", True)):
+            metadata = graph.get(dg.AssetKey(asset)).metadata
+            assert metadata["dagster/column_schema"] == metadata[f"schema_{tables[0]}"].schema, asset
+            assert metadata["grain"] == "; ".join(f"{t}: {catalog.FACT_TABLES[t].grain}" for t in tables), asset
+            for table in tables:
+                declared = {c.name: str(duckdb.type(c.type)) for c in metadata[f"schema_{table}"].schema.columns}
+                added_at_load = {*catalog.FACT_TABLES[table].parents, "currency"} if lake else set()
+                assert declared == {n: t for n, t in created[table].items() if n not in added_at_load}, (asset, table)
     assert list(created["campaign_daily"])[:9] == ["date", "campaign_id", "ad_account_id", "currency", "attribution",
                                                    "data_status", "is_final", "extracted_at", "spend_in_micro_dollar"]
 
