@@ -49,10 +49,17 @@ def metric_column(metric: str, table: FactTable | None = None) -> str:
     if not _METRIC_NAME.fullmatch(metric):
         raise MetricNameError(f"the metric name {shown_value(metric)!r} is not an API metric name (upper-case letters, digits "
                               "and underscores): it cannot become a column of the wide tables")
-    if table is not None and metric.lower() in {name for name, _ in table.base_columns()}:
-        raise MetricNameError(f"the metric name {metric!r} is the name of a key or status column of {table.name}: it "
-                              "cannot become a metric column of it")
+    if table is not None and metric.lower() in reserved_columns():
+        raise MetricNameError(f"the metric name {metric!r} is the name of a key, parent or status column of the wide "
+                              f"tables or of metric_daily: it cannot become a metric column of {table.name}")
     return metric.lower()
+
+
+def reserved_columns() -> frozenset[str]:
+    """Column names no metric column may take: every base column of every wide table (keys, parents' ids, currency,
+    statuses) and the long views' columns (metric_daily's `metric` and `value` among them)."""
+    return frozenset({name for table in FACT_TABLES.values() for name, _ in table.base_columns()}
+                     | {"entity_type", "entity_id", "split_field", "split_value", "content_type", "metric", "value"})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -125,14 +132,15 @@ def metrics_of(table: FactTable) -> str:
     return f"COLUMNS(lambda c: c NOT IN ({', '.join(literal(n) for n, _ in table.base_columns())}))"
 
 
-def long_select(table: FactTable, where: str = "") -> str:
-    """`metric_daily`'s rows of one wide table (of its rows matching `where`, an SQL condition on the wide row):
-    one row per non-NULL metric value, the metric named in upper case, the value as DOUBLE."""
+def long_select(table: FactTable, where: str = "", rows: str | None = None) -> str:
+    """`metric_daily`'s rows of one wide table (of its rows matching `where`, an SQL condition on the wide row, or
+    of `rows`, a subquery of its rows with its columns): one row per non-NULL metric value, the metric named in
+    upper case, the value as DOUBLE."""
     keys = table.long_keys()
     return (f"SELECT date, {literal(table.entity_type)} AS entity_type, {identifier(table.id_column)} AS entity_id, "
             + ", ".join(f"{expression} AS {name}" for name, expression in keys.items())
             + ", upper(metric) AS metric, value, data_status, is_final, extracted_at "
-            f"FROM (UNPIVOT (SELECT * FROM {identifier(table.name)}{f' WHERE {where}' if where else ''}) "
+            f"FROM (UNPIVOT ({rows or f'SELECT * FROM {identifier(table.name)}' + (f' WHERE {where}' if where else '')}) "
             f"ON {metrics_of(table)} INTO NAME metric VALUE value)")
 
 

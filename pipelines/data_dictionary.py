@@ -4,6 +4,7 @@ from the schema of a real warehouse (names and types come from DuckDB, meanings 
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import duckdb
 
@@ -433,7 +434,9 @@ def describe_column(relation: str, column: str) -> str:
         return ""
     if column in entry.columns:
         return entry.columns[column]
-    if column.upper() in entry.metrics:
+    # Every other column of a wide relation is a metric column, also one a load added for a metric first seen.
+    if column.upper() in entry.metrics or (relation in (*FACT_TABLES, "user_account_organic_daily")
+                                           and re.fullmatch(r"[a-z][a-z0-9_]*", column)):
         return describe_metric(column)
     return ""
 

@@ -60,14 +60,20 @@ def _table_in_scope(table: catalog.FactTable) -> str:
     return f"{literal(table.entity_type)} IN (SELECT unnest($types::VARCHAR[])) AND date BETWEEN $start AND $end"
 
 
-def _values_where(tables: tuple[catalog.FactTable, ...], row_condition: str, value_condition: str) -> str:
+def _values_where(tables: tuple[catalog.FactTable, ...], row_condition: str, value_condition: str,
+                  columns: str | None = None) -> str:
     """The metric values of the run's rows as metric_daily has them (its key, metric, value) where the wide row
-    matches `row_condition` (cheap: only those rows are unpivoted; `{metrics}` stands for the row's metric
-    columns) and the value matches `value_condition`."""
-    return "\nUNION ALL ".join(
-        f"SELECT {', '.join(METRIC_DAILY_KEY)}, value FROM ("
-        + catalog.long_select(table, f"{_table_in_scope(table)} AND ({row_condition.format(metrics=catalog.metrics_of(table))})")
-        + f") WHERE {value_condition}" for table in tables)
+    matches `row_condition` (cheap: only those rows are unpivoted), which sees `_lo` and `_hi`, the row's smallest
+    and largest value (as DOUBLE) of `columns` (a DuckDB COLUMNS expression; default: every metric column; least()
+    ignores NaN, greatest() takes it), and the value matches `value_condition`."""
+    parts = []
+    for table in tables:
+        spread = columns or catalog.metrics_of(table)
+        rows = (f"SELECT * EXCLUDE (_lo, _hi) FROM (SELECT *, least(*{spread})::DOUBLE AS _lo, greatest(*{spread})::DOUBLE "
+                f"AS _hi FROM {identifier(table.name)} WHERE {_table_in_scope(table)}) WHERE {row_condition}")
+        parts.append(f"SELECT {', '.join(METRIC_DAILY_KEY)}, value FROM ({catalog.long_select(table, rows=rows)}) "
+                     f"WHERE {value_condition}")
+    return "\nUNION ALL ".join(parts)
 
 
 # Keys whose 64-bit hash repeats first (a small aggregate), then those keys' rows compared exactly: about three
@@ -144,15 +150,17 @@ _PIN_TOTALS = ("IMPRESSION", "SAVE", "PIN_CLICK", "OUTBOUND_CLICK")
 
 
 def _negative_values(tables: tuple[catalog.FactTable, ...]) -> str:
-    return _values_where(tables, "least(*{metrics}) < 0", "value < 0")
+    """Values below zero, and values that are not finite numbers (NaN, infinities: only a lake file edited by hand
+    holds them, as normalization refuses them): least() ignores NaN, greatest() takes it."""
+    return _values_where(tables, "_lo < 0 OR NOT isfinite(_lo) OR NOT isfinite(_hi)", "value < 0 OR NOT isfinite(value)")
 
 
 _ORGANIC_FACT_CHECKS = (
     _UNIQUE_KEY,
-    Check("no_negative_counts", "no metric value is negative", _negative_values(_ORGANIC_TABLES)),
+    Check("no_negative_counts", "no metric value is negative, NaN or infinite", _negative_values(_ORGANIC_TABLES)),
     Check("rates_within_0_1", "every *_RATE metric lies within [0, 1]",
-          _values_where(_ORGANIC_TABLES, "least(*COLUMNS('.*_rate$')) < 0 OR greatest(*COLUMNS('.*_rate$')) > 1",
-                        "metric LIKE '%\\_RATE' ESCAPE '\\' AND (value < 0 OR value > 1)")),
+          _values_where(_ORGANIC_TABLES, "_lo < 0 OR _hi > 1",
+                        "metric LIKE '%\\_RATE' ESCAPE '\\' AND (value < 0 OR value > 1)", "COLUMNS('.*_rate$')")),
     Check("pin_totals_within_account_totals",
           "per day, the impressions, saves and clicks of the pins do not exceed the accounts' organic totals "
           "(as user_account_organic_daily takes them: per account and day ORGANIC when stored, else ALL, never ALL "
@@ -289,7 +297,8 @@ ORGANIC_CHECKS = (
 
 ADS_CHECKS = (
     _UNIQUE_KEY,
-    Check("no_negative_values", "no ads metric value is negative (spend included)", _negative_values(_ADS_TABLES)),
+    Check("no_negative_values", "no ads metric value is negative (spend included), NaN or infinite",
+          _negative_values(_ADS_TABLES)),
     _KNOWN_ADS_ENTITIES,
     _adds_up_to_parent("ad", "ads_add_up_to_ad_groups"),
     _adds_up_to_parent("ad_group", "ad_groups_add_up_to_campaigns"),

@@ -253,7 +253,7 @@ def _lake_file_metrics(lake: Lake, table: catalog.FactTable, files: list[Path]) 
     every file's columns against the catalog: its key and status columns with their types, and metric columns
     named as metrics are (lower-case API names) holding numbers. Only footers are read."""
     expected = {f.name: f.type for f in wide.lake_schema(table, {})}
-    warehouse_columns = {name for name, _ in table.base_columns()}  # the parents' ids and currency are added at load
+    reserved = catalog.reserved_columns()  # keys, parents' ids (added at load), currency, the long views' columns
     metrics: dict[str, str] = {}
     for path in files:
         try:
@@ -261,6 +261,9 @@ def _lake_file_metrics(lake: Lake, table: catalog.FactTable, files: list[Path]) 
         except (OSError, pa.ArrowException) as error:
             lake.verify_before_load([path])
             raise lake.explain_read_failure([path], error) from None
+        if len(set(schema.names)) < len(schema.names):
+            twice = sorted({name for name in schema.names if schema.names.count(name) > 1})
+            raise LakeFileSchemaError(f"lake file {path} has the column {twice[0]} twice; {_rebuild(lake, path)}")
         fields = {f.name: f.type for f in schema}
         for name, kind in expected.items():
             if name not in fields:
@@ -274,11 +277,28 @@ def _lake_file_metrics(lake: Lake, table: catalog.FactTable, files: list[Path]) 
             if name in expected:
                 continue
             sql = next((k for k, arrow in _PARQUET_KINDS.items() if str(kind) in arrow), None)
-            if sql is None or not re.fullmatch(r"[a-z][a-z0-9_]*", name) or name in warehouse_columns:
+            if sql is None or not re.fullmatch(r"[a-z][a-z0-9_]*", name) or name in reserved:
                 raise LakeFileSchemaError(f"lake file {path}: column {name!r} ({kind}) is not a metric column of "
                                           f"{table.name} (lower-case API metric names holding numbers); {_rebuild(lake, path)}")
             metrics[name] = "DOUBLE" if "DOUBLE" in (sql, metrics.get(name)) else "BIGINT"
     return metrics
+
+
+def _refuse_rows_out_of_place(con: duckdb.DuckDBPyConnection, lake: Lake, table: catalog.FactTable, source: str,
+                              paths: list[str]) -> None:
+    """Refuse (LakeFileSchemaError naming the file) lake files holding a row dated other than their folder, or with
+    a NULL key column: a load replaces the rows of its dates, so such a row would escape both the replacement and
+    the checks of its date (and pile up with every load)."""
+    keyless = " OR ".join(f"{identifier(c)} IS NULL" for c in table.key if c != "date")
+    found = con.execute(f"""
+        SELECT filename, any_value(date) FROM {source.replace("union_by_name = true", "union_by_name = true, filename = true")}
+        WHERE date IS DISTINCT FROM regexp_extract(filename, 'date=([0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}})', 1)::DATE OR {keyless}
+        GROUP BY filename ORDER BY filename LIMIT 1""", [paths]).fetchone()
+    if found:
+        path = Path(found[0])
+        raise LakeFileSchemaError(f"lake file {path} holds a row dated {found[1]} or without its key "
+                                  f"({', '.join(table.key)}): a file of date=D holds only rows of D with every key "
+                                  f"column set; {_rebuild(lake, path)}")
 
 
 def _rebuild(lake: Lake, path: Path) -> str:
@@ -307,12 +327,16 @@ def _insert_lake_files(con: duckdb.DuckDBPyConnection, lake: Lake, table: catalo
     paths = [str(p) for p in files]
     for column, kind in incoming.items():
         if kind == "DOUBLE" and columns[column] == "BIGINT":
-            fractional = con.execute(f"SELECT count(*) FROM {source} WHERE {identifier(column)} <> trunc({identifier(column)}) "
-                                     f"OR abs({identifier(column)}) >= 9.2e18", [paths]).fetchone()[0]
-            if fractional:
+            # max() and min() rather than isnan() or a WHERE: DuckDB answers those from the Parquet statistics, which
+            # leave NaN out (isnan() of a NaN read from Parquet gave false); NaN sorts above every number.
+            value = identifier(column)
+            high, low, fraction = con.execute(f"SELECT max({value}), min({value}), bool_or({value} <> trunc({value})) "
+                                              f"FROM {source}", [paths]).fetchone()
+            if fraction or any(x is not None and not abs(x) < 9.2e18 for x in (high, low)):
                 con.execute(f"ALTER TABLE {identifier(table.name)} ALTER COLUMN {identifier(column)} TYPE DOUBLE")
                 columns[column] = "DOUBLE"
                 changes.widened.setdefault(table.name, []).append(column)
+    _refuse_rows_out_of_place(con, lake, table, source, paths)
     joins, parents = "", []
     if table.parent_dimension:
         joins = f"LEFT JOIN {identifier(table.parent_dimension)} d ON d.{identifier(table.id_column)} = f.{identifier(table.id_column)} "

@@ -27,17 +27,20 @@ import pytest
 
 from pipelines import catalog
 from pipelines.ads.extract import DEFAULT_COLUMNS as DEFAULT_ADS_COLUMNS
+from pipelines.analyst_sql import open_read_only
 from pipelines.catalog import MetricNameError
 from pipelines.cli import main
+from pipelines.data_dictionary import render
 from pipelines.faults import CRASH_AT, LAKE_BETWEEN_RENAMES, LAKE_FILE_WRITTEN
 from pipelines.lake import Lake
 from pipelines.metric_values import AnswerValueError
 from pipelines.organic.source import ORGANIC
 from pipelines.planning import DateRange
+from pipelines.quality import ORGANIC_CHECKS
 from pipelines.raw_zone import RawZone
 from pipelines.tables import DAILY_STATUS
 from pipelines.transform import normalize_range
-from pipelines.warehouse import ADS_ENTITY_TYPES, LakeFileSchemaError, Warehouse
+from pipelines.warehouse import ADS_ENTITY_TYPES, BlockingCheckError, LakeFileSchemaError, Warehouse
 from tests.client_support import server_stats
 from tests.conftest import TODAY, UNLIMITED
 from tests.fault_support import latest_run_metadata
@@ -433,7 +436,7 @@ def test_a_count_a_lake_file_holds_as_whole_doubles_leaves_its_bigint_column_as_
 
 NOT_AN_API_NAME = "is not an API metric name (upper-case letters, digits and underscores): it cannot become a column " \
                   "of the wide tables"
-A_PIN_DAILY_COLUMN = "is the name of a key or status column of pin_daily: it cannot become a metric column of it"
+A_PIN_DAILY_COLUMN = "is the name of a key, parent or status column of the wide tables or of metric_daily: it cannot become a metric column of pin_daily"
 NOT_A_PIN_DAILY_METRIC = "is not a metric column of pin_daily (lower-case API metric names holding numbers)"
 
 
@@ -481,9 +484,11 @@ def test_a_metric_name_from_the_api_echoing_a_token_is_shown_masked_and_cut(home
 @pytest.mark.parametrize("column, problem", [
     ("SAVE", f"column 'SAVE' (int64) {NOT_A_PIN_DAILY_METRIC}"),
     ("save rate", f"column 'save rate' (int64) {NOT_A_PIN_DAILY_METRIC}"),
-    ("data_status", "column data_status is int64, pin_daily needs string"),
-    ("pin_id", "column pin_id is int64, pin_daily needs string"),
-], ids=["upper_case", "with_a_space", "a_status_column", "a_key_column"])
+    ("data_status", "has the column data_status twice"),
+    ("pin_id", "has the column pin_id twice"),
+    ("user_id", f"column 'user_id' (int64) {NOT_A_PIN_DAILY_METRIC}"),
+    ("value", f"column 'value' (int64) {NOT_A_PIN_DAILY_METRIC}"),
+], ids=["upper_case", "with_a_space", "a_status_column", "a_key_column", "another_tables_key", "a_long_view_column"])
 def test_a_lake_column_that_cannot_be_a_metric_column_fails_the_load_naming_file_and_column_and_keeps_the_previous_rows(
         home, column, problem):
     before = warehouse_contents(home)
@@ -494,8 +499,67 @@ def test_a_lake_column_that_cannot_be_a_metric_column_fails_the_load_naming_file
     with pytest.raises(LakeFileSchemaError) as refused:
         load_organic(home, START)
 
-    assert str(refused.value) == f"lake file {path}: {problem}; {rebuild('organic', START)}"
+    separator = " " if problem.startswith("has ") else ": "
+    assert str(refused.value) == f"lake file {path}{separator}{problem}; {rebuild('organic', START)}"
     assert warehouse_contents(home) == before
+
+
+@pytest.mark.parametrize("change", ["other_date", "null_date", "null_pin_id"])
+def test_a_lake_row_dated_other_than_its_folder_or_without_its_key_is_refused_naming_the_file(home, change):
+    """A load replaces the rows of its dates: a row of another date (or none) would escape the replacement and the
+    checks of its date, and pile up with every load; a row without its key could never be replaced."""
+    before = warehouse_contents(home)
+    rows = lake_rows(home, "pin_daily", START)
+    stray = rows.slice(0, 1)
+    if change == "null_pin_id":
+        stray = with_cell(stray, "pin_id", pa.array([True]), None)
+    else:
+        stray = with_cell(stray, "date", pa.array([True]), None if change == "null_date" else END)
+    path = rewrite_lake_file(home, "pin_daily", START, pa.concat_tables([rows, stray.cast(rows.schema)]))
+
+    with pytest.raises(LakeFileSchemaError) as refused:
+        load_organic(home, START)
+
+    dated = {"other_date": END, "null_date": None, "null_pin_id": START}[change]
+    assert str(refused.value) == (f"lake file {path} holds a row dated {dated} or without its key (date, pin_id): a file "
+                                  f"of date=D holds only rows of D with every key column set; {rebuild('organic', START)}")
+    assert warehouse_contents(home) == before
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")], ids=["nan", "inf", "minus_inf"])
+@pytest.mark.parametrize("column", ["save_rate", "impression"], ids=["a_double_column", "a_bigint_column"])
+def test_a_value_that_is_not_a_finite_number_in_a_lake_file_is_not_published(home, column, value):
+    """Normalization refuses NaN and infinities from the API; a lake file edited by hand can still hold them (a
+    count's column then widens): the blocking no_negative_counts check refuses them by name, nothing is kept."""
+    before = warehouse_contents(home)
+    rows = lake_rows(home, "pin_daily", START)
+    where, row = first_row(rows, pc.is_valid(rows.column(column)))
+    rewrite_lake_file(home, "pin_daily", START, with_cell(rows, column, where, value, pa.float64()))
+
+    with pytest.raises(BlockingCheckError) as refused:
+        Warehouse(home / "warehouse.duckdb").load(Lake(home / "lake"), "organic", ("user_account", "pin"), [START],
+                                                  checks=ORGANIC_CHECKS)
+
+    failed = {o.check.name: o for o in refused.value.outcomes if o.check.blocking and not o.passed}
+    # A rate that is not a finite number is outside [0, 1] too (NaN compares above every number).
+    assert set(failed) == ({"no_negative_counts", "rates_within_0_1"} if column.endswith("_rate") else {"no_negative_counts"})
+    assert failed["no_negative_counts"].violations == 1
+    assert failed["no_negative_counts"].sample[0]["entity_id"] == row["pin_id"]
+    assert failed["no_negative_counts"].sample[0]["metric"] == column.upper()
+    assert warehouse_contents(home) == before
+
+
+def test_the_dictionary_describes_a_metric_column_a_load_added(loaded, tmp_path):
+    """A metric first seen adds a column; the data dictionary describes it from its name instead of refusing the
+    warehouse."""
+    home, _ = loaded
+    copy = tmp_path / "home"
+    shutil.copytree(home, copy)
+    with duckdb.connect(str(copy / "warehouse.duckdb")) as con:
+        con.execute("ALTER TABLE ad_daily ADD COLUMN total_new_thing BIGINT")
+    with open_read_only(copy) as con:
+        rendered = render(con)
+    assert "| `total_new_thing` | BIGINT |" in rendered
 
 
 @pytest.mark.parametrize("table, column, kind, problem", [
