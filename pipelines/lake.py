@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
+import fcntl
 import hashlib
 import json
 import os
@@ -276,8 +277,23 @@ class Lake:
         between a date's two removals, its daily_status file beside the wide files (removed, not converted again:
         alone it has no values); returns the number of long files converted. A metric name that cannot be a
         column fails naming the file (catalog.MetricNameError), which stays as it was."""
-        long_files = sorted(self.root.glob("metric_daily/date=*/*.parquet")) + sorted(
-            self.root.glob("daily_status/date=*/*.parquet"))
+        if not self._long_files():
+            return 0
+        # Several processes may start at once (the lake steps of one multiprocess run, a load beside them): one
+        # converts while the others wait, then find nothing left. The kernel's lock goes away with its process.
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / ".convert.lock", "a+") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                return self._convert_long_files(self._long_files())
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _long_files(self) -> list[Path]:
+        return sorted(self.root.glob("metric_daily/date=*/*.parquet")) + sorted(self.root.glob("daily_status/date=*/*.parquet"))
+
+    def _convert_long_files(self, long_files: list[Path]) -> int:
+        """`convert_long_layout` of these files, under its lock."""
         if not long_files:
             return 0
         by_date: dict[tuple[str, str], dict[str, Path]] = {}

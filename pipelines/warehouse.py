@@ -229,8 +229,12 @@ class Warehouse:
         rows = {"metric_daily": 0, "daily_status": 0}
         for entity_type in entity_types:
             table = catalog.BY_ENTITY_TYPE[entity_type]
-            con.execute(f"DELETE FROM {identifier(table.name)} WHERE date IN (SELECT unnest(?::DATE[]))", [dates])
             files = lake.files(table.name, dates, source)
+            # Only the dates the lake has files of are replaced: a date without any (never normalized, or a lake
+            # lost) keeps the warehouse's rows, which may be all that is left of it (a normalization that ran
+            # writes a file for every identity it read answers of, an empty one too).
+            present = sorted({dt.date.fromisoformat(path.parent.name.removeprefix("date=")) for path in files})
+            con.execute(f"DELETE FROM {identifier(table.name)} WHERE date IN (SELECT unnest(?::DATE[]))", [present])
             if files:
                 _insert_lake_files(con, lake, table, files, changes)
             wide, values = _rows_and_values(con, table, dates)

@@ -14,8 +14,11 @@ import datetime as dt
 import io
 import json
 import logging
+import os
 import shutil
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import dagster as dg
@@ -245,6 +248,48 @@ def test_a_lake_of_the_long_layout_is_converted_by_the_next_load_into_wide_files
     assert fact_files(home) == wide_files(stems)
     assert not (home / "lake" / "metric_daily").exists() and not (home / "lake" / "daily_status").exists()
     assert long_views(home) == before
+
+
+def test_two_processes_converting_one_long_layout_lake_at_once_both_succeed_with_the_same_numbers(home, long_lake):
+    """The two lake steps of one multiprocess run (and a load beside them) each convert first: one converts while
+    the other waits for its lock, then finds nothing left."""
+    stems, before = long_lake
+    code = ("import sys; from pathlib import Path; from pipelines.lake import Lake; "
+            "print(Lake(Path(sys.argv[1])).convert_long_layout())")
+    children = [subprocess.Popen([sys.executable, "-c", code, str(home / "lake")], stdout=subprocess.PIPE, text=True,
+                                 env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+                for _ in range(2)]
+    converted = sorted(int(child.communicate(timeout=60)[0]) for child in children)
+
+    assert [child.returncode for child in children] == [0, 0]
+    assert converted == [0, len(long_files(stems))]
+    assert fact_files(home) == wide_files(stems)
+    without_warehouse(home)
+    assert run(START, END, only=None, from_lake=True) == 0
+    assert long_views(home) == before
+
+
+def test_a_load_of_dates_the_lake_has_no_files_of_keeps_the_warehouses_rows(home):
+    """A date without any lake file (never normalized, or a lake lost) keeps what the warehouse holds of it: that
+    may be all there is (the refusal of a warehouse of the long layout suggests loading its newest date)."""
+    before = long_views(home)
+    shutil.rmtree(home / "lake")
+
+    assert run(START, END, only=None, from_lake=True) == 0
+
+    assert long_views(home) == before
+
+
+def test_verify_does_not_report_a_lake_file_gone_since_it_was_listed(home, monkeypatch):
+    """A run replacing or retiring a file (or converting a long-layout lake) while verify runs leaves it a listed
+    file that is no longer there: nothing is wrong with it."""
+    from pipelines.commands.verify import find_corrupt_files
+
+    listed = Lake.all_files(Lake(home / "lake"))
+    gone = listed[0].with_name("organic.user=1.parquet")
+    monkeypatch.setattr(Lake, "all_files", lambda self: [*listed, gone])
+
+    assert find_corrupt_files(home)[2] == []
 
 
 @pytest.mark.slow
