@@ -30,6 +30,7 @@ from pipelines.tables import DAILY_STATUS, DAILY_STATUS_KEY, METRIC_DAILY, PIN_L
 
 STAGING_MEMORY_LIMIT = "512MB"
 _FLUSH_ROWS = 500_000  # rows buffered before every date's share is appended to its staging file
+_PIVOT_ROWS = 1_000_000  # chosen metric values of several dates pivoted to wide rows together (memory stays bounded)
 _SOURCE = "source"  # staging column: the answer's number in reading order (newer fetches have higher numbers)
 # Per staged answer: when it was fetched, the metrics its request asked for, and its coverage (null when it has none).
 _ANSWERS = pa.schema([(_SOURCE, pa.int64()), ("extracted_at", METRIC_DAILY.field("extracted_at").type),
@@ -531,6 +532,28 @@ def write_lake(con: duckdb.DuckDBPyConnection, lake: Lake, staged: _Staged, sour
             requested.setdefault(entity_type, set()).update(metrics)
     not_final, identities = [], set()
     staged_files, legacy_files, retired = [], [], []
+    pending: list[tuple[dt.date, pa.Table, pa.Table, list[str]]] = []  # dates chosen, not pivoted yet
+
+    def pivot_pending() -> None:
+        """The pending dates' chosen rows pivoted together (a few calls for many small dates, instead of one per
+        date and table), then staged date by date, table by table, identity by identity."""
+        status = pa.concat_tables([chosen for _, chosen, _, _ in pending])
+        metric = pa.concat_tables([values for _, _, values, _ in pending])
+        wide_rows = {table.name: wide.to_wide(con, table, status, metric, carry=(_SOURCE,),
+                                              requested=tuple(sorted(requested.get(table.entity_type, ()))))
+                     for table in tables}
+        for date, _, _, written in pending:
+            for table in tables:
+                rows = wide_rows[table.name]
+                on_date = rows.filter(pc.equal(rows.column("date"), pa.scalar(date, pa.date32())))
+                owners = pc.take(staged.identities, on_date.column(_SOURCE))
+                for key in written:
+                    own = on_date.filter(pc.equal(owners, key)).drop_columns([_SOURCE])
+                    staged_files.append(lake.stage_rows(table.name, date, keyed(source.name, key), own))
+                    summary.status_rows += own.num_rows
+                    summary.metric_rows += _values_in(own, table)
+        pending.clear()
+
     try:
         for date in summary.dates_written:
             status, metric, final_values_kept, without_rows = choose_newest(con, staged, date)
@@ -538,15 +561,9 @@ def write_lake(con: duckdb.DuckDBPyConnection, lake: Lake, staged: _Staged, sour
                 summary.final_values_kept[date] = final_values_kept
             # Every identity answered for the date, also one left without rows (each restated to no delivery).
             written = pc.unique(pc.take(staged.identities, _rows_of(staged.status, date).column(_SOURCE))).to_pylist()
-            for table in tables:
-                rows = wide.to_wide(con, table, status, metric, carry=(_SOURCE,),
-                                    requested=tuple(sorted(requested.get(table.entity_type, ()))))
-                owners = pc.take(staged.identities, rows.column(_SOURCE))
-                for key in written:
-                    own = rows.filter(pc.equal(owners, key)).drop_columns([_SOURCE])
-                    staged_files.append(lake.stage_rows(table.name, date, keyed(source.name, key), own))
-                    summary.status_rows += own.num_rows
-                    summary.metric_rows += _values_in(own, table)
+            pending.append((date, status, metric, written))
+            if sum(values.num_rows for _, _, values, _ in pending) >= _PIVOT_ROWS:
+                pivot_pending()
             identities.update(written)
             if pc.any(pc.and_kleene(pc.invert(status.column("is_final")), pc.or_kleene(
                     pc.is_null(status.column("data_status")),
@@ -555,6 +572,8 @@ def write_lake(con: duckdb.DuckDBPyConnection, lake: Lake, staged: _Staged, sour
             replaced, emptied = _legacy_without_covered_keys(lake, date, source.name, tables, written, status, without_rows)
             legacy_files += replaced
             retired += emptied
+        if pending:
+            pivot_pending()
     except BaseException:
         lake.discard(staged_files + legacy_files)  # a failure while writing leaves every date as it was
         raise
