@@ -7,7 +7,9 @@ import datetime as dt
 
 import duckdb
 
+from pipelines import catalog
 from pipelines.planning import DateRange
+from pipelines.sql_text import literal
 
 DEFAULT_DAYS = 28
 TOP_PINS = 10
@@ -243,15 +245,27 @@ def _campaigns(con: duckdb.DuckDBPyConnection, r: DateRange, attribution: str | 
 
 
 def _freshness(con: duckdb.DuckDBPyConnection, r: DateRange) -> list[FreshnessDay]:
-    organic = "entity_type IN ('user_account', 'pin')"
+    """Per day, entities final and not, by source, from each wide table: a table keyed by more than the entity and
+    the day (split buckets, content types, attribution settings) counts an entity final when all its rows are;
+    `pin_daily` has one row per pin and day and is counted as it is (grouping its millions of rows by pin would
+    take the memory the report is given)."""
+    per_table = []
+    for table in catalog.FACT_TABLES.values():
+        source = "organic" if table.source == "organic" else "ads"
+        if table.key == ("date", table.id_column):
+            final = f"SELECT date, coalesce(is_final, false) AS final FROM {table.name} WHERE date BETWEEN $start AND $end"
+        else:
+            final = (f"SELECT date, coalesce(bool_and(is_final), false) AS final FROM {table.name} "
+                     f"WHERE date BETWEEN $start AND $end GROUP BY date, {table.id_column}")
+        per_table.append(f"SELECT date, {literal(source)} AS source, count(*) FILTER (WHERE final) AS final, "
+                         f"count(*) FILTER (WHERE NOT final) AS not_final FROM ({final}) GROUP BY date")
     rows = con.execute(f"""
         SELECT date,
-               count(*) FILTER (WHERE {organic} AND is_final), count(*) FILTER (WHERE {organic} AND NOT is_final),
-               count(*) FILTER (WHERE NOT {organic} AND is_final), count(*) FILTER (WHERE NOT {organic} AND NOT is_final)
-        FROM (SELECT date, entity_type, coalesce(bool_and(is_final), false) AS is_final
-              FROM daily_status WHERE date BETWEEN ? AND ? GROUP BY date, entity_type, entity_id)
-        GROUP BY date ORDER BY date""", _between(r)).fetchall()
-    return [FreshnessDay(*row) for row in rows]
+               coalesce(sum(final) FILTER (WHERE source = 'organic'), 0), coalesce(sum(not_final) FILTER (WHERE source = 'organic'), 0),
+               coalesce(sum(final) FILTER (WHERE source = 'ads'), 0), coalesce(sum(not_final) FILTER (WHERE source = 'ads'), 0)
+        FROM ({' UNION ALL '.join(per_table)}) GROUP BY date ORDER BY date""",
+                       {"start": r.start, "end": r.end}).fetchall()
+    return [FreshnessDay(*map(lambda v: v if isinstance(v, dt.date) else int(v), row)) for row in rows]
 
 
 def _latest_extractions(con: duckdb.DuckDBPyConnection) -> dict[str, dt.datetime | None]:
