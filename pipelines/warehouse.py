@@ -169,10 +169,11 @@ class Warehouse:
              stale_before: dt.date | None = None) -> LoadResult:
         """In one transaction: each given dimension table becomes exactly the union of its snapshots (the newest of
         every account; an entity two accounts see is kept once, as last extracted), then the source's wide fact rows
-        for those dates are replaced by the lake's files (every account's), pivoted to one row per entity, day and
-        bucket with their parents' ids from the dimensions, and the views are rebuilt. Then, before COMMIT, the
+        of those dates are replaced by the lake's wide files (every account's; a date without any file keeps its
+        rows), with their parents' ids and currency from the dimensions, and the views are rebuilt. Then, before COMMIT, the
         checks run on the new rows and dimensions; a failing blocking one rolls everything back, tables and views
-        (BlockingCheckError). A warehouse of the long layout is converted first, in the same transaction."""
+        (BlockingCheckError). A lake of the long layout is converted first, and a warehouse of the long layout in
+        the same transaction."""
         rows: dict[str, int] = {}
         outcomes: tuple[CheckOutcome, ...] = ()
         changes = _ColumnChanges()
