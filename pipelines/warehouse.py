@@ -297,7 +297,7 @@ def _refuse_rows_out_of_place(con: duckdb.DuckDBPyConnection, lake: Lake, table:
     keyless = " OR ".join(f"{identifier(c)} IS NULL" for c in table.key if c != "date")
     found = con.execute(f"""
         SELECT filename, any_value(date) FROM {source.replace("union_by_name = true", "union_by_name = true, filename = true")}
-        WHERE date IS DISTINCT FROM regexp_extract(filename, 'date=([0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}})', 1)::DATE OR {keyless}
+        WHERE date IS DISTINCT FROM regexp_extract(filename, 'date=([0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}})/[^/]*$', 1)::DATE OR {keyless}
         GROUP BY filename ORDER BY filename LIMIT 1""", [paths]).fetchone()
     if found:
         path = Path(found[0])

@@ -571,6 +571,13 @@ def test_a_lake_row_dated_other_than_its_folder_or_without_its_key_is_refused_na
     assert warehouse_contents(home) == before
 
 
+def test_a_data_directory_under_a_folder_named_like_a_date_partition_loads(home, tmp_path):
+    """A row's date is checked against its own folder (the last `date=` of its path), not a folder above it."""
+    odd = tmp_path / "date=2001-01-01" / "home"
+    shutil.copytree(home, odd)
+    assert load_organic(odd, START).rows["pin_daily"] > 0
+
+
 @pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")], ids=["nan", "inf", "minus_inf"])
 @pytest.mark.parametrize("column", ["save_rate", "impression"], ids=["a_double_column", "a_bigint_column"])
 def test_a_value_that_is_not_a_finite_number_in_a_lake_file_is_not_published(home, column, value):
