@@ -9,6 +9,7 @@ has by default; the warehouse loader, the checks, the derived long views and the
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 
 from pipelines import api_enums
@@ -55,6 +56,7 @@ def metric_column(metric: str, table: FactTable | None = None) -> str:
     return metric.lower()
 
 
+@functools.cache
 def reserved_columns() -> frozenset[str]:
     """Column names no metric column may take: every base column of every wide table (keys, parents' ids, currency,
     statuses) and the long views' columns (metric_daily's `metric` and `value` among them)."""
