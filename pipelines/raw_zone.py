@@ -18,9 +18,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from pipelines.atomic_files import temporary_path, write_error
+from pipelines.pinterest.json_values import loads
 from pipelines.planning import DateRange
 
 
@@ -42,26 +41,9 @@ class RawRecord:
 
     def json(self) -> Any:
         try:
-            return _loads(self.body)
+            return loads(self.body)
         except ValueError:
             raise RawZoneError(f"{self.path}: the stored response is not JSON") from None
-
-
-# orjson parses answers in about half the time of the standard library, but reads integers beyond 64 bits (ids
-# sent as JSON numbers) as floats. A body with a run of 20 digits, or a minus and 19, anywhere goes to the standard
-# parser, and so does whatever orjson refuses (NaN, Infinity): the result is always exactly the standard parser's.
-_DIGITS_AS_NUL = bytes.maketrans(b"0123456789", bytes(10))
-_BEYOND_64_BITS = (bytes(20), b"-" + bytes(19))
-
-
-def _loads(body: bytes) -> Any:
-    digits = body.translate(_DIGITS_AS_NUL)
-    if all(digits.find(run) < 0 for run in _BEYOND_64_BITS):
-        try:
-            return orjson.loads(body)
-        except orjson.JSONDecodeError:
-            pass
-    return json.loads(body)
 
 
 # gzip's CRC-32 and length check catch a flipped bit or a truncation anywhere in a stored answer.
@@ -93,6 +75,9 @@ def _jsonable(params: dict) -> dict:
             for k, v in params.items()}
 
 
+COMPRESSLEVEL = 5
+
+
 class RawZone:
     def __init__(self, root: Path):
         self.root = Path(root)
@@ -111,7 +96,7 @@ class RawZone:
         tmp = temporary_path(target)
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            with gzip.open(tmp, "wb", compresslevel=5) as out:
+            with gzip.open(tmp, "wb", compresslevel=COMPRESSLEVEL) as out:
                 out.write(json.dumps(header, separators=(",", ":")).encode() + b"\n")
                 out.write(body)
             os.replace(tmp, target)
@@ -135,7 +120,7 @@ class RawZone:
     def check_file(path: Path) -> str | None:
         """What is wrong with a stored answer, or None: gzip integrity, its request line and its body as JSON."""
         try:
-            json.loads(_parse(path).body)
+            loads(_parse(path).body)
         except _UNREADABLE as error:
             return _describe(error)
         return None

@@ -6,7 +6,6 @@ import concurrent.futures
 import dataclasses
 import datetime as dt
 import functools
-import json
 import logging
 import random
 import threading
@@ -34,6 +33,7 @@ from pipelines.pinterest.errors import (
     error_for_status,
     redacted,
 )
+from pipelines.pinterest.json_values import loads
 from pipelines.pinterest.oauth import TokenManager
 from pipelines.pinterest.retries import (
     RETRYABLE_STATUSES,
@@ -295,7 +295,7 @@ class PinterestClient:
         if stored is None:
             return None
         self.stats.replay(spec.name)
-        return ApiResponse(json.loads(stored.body), stored.body, stored.request_id, replayed=True,
+        return ApiResponse(loads(stored.body), stored.body, stored.request_id, replayed=True,
                            replayed_from=str(stored.path))
 
     def _call_until_answered(self, spec: Endpoint, url: str, query: list, body: Any) -> ApiResponse:
@@ -432,7 +432,7 @@ class PinterestClient:
         self.budgets.observe(spec.category, _header_int(answer.headers, "X-RateLimit-Limit"),
                              _header_int(answer.headers, "X-RateLimit-Remaining"))
         try:
-            parsed = json.loads(content) if content else None
+            parsed = loads(content) if content else None
         except (ValueError, RecursionError):  # RecursionError: JSON nested deeper than the parser goes
             parsed = _UNREADABLE
         status = answer.status
