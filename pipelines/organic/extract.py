@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from itertools import chain
+from operator import itemgetter, methodcaller
 
 from pipelines import api_enums
-from pipelines.organic.normalize import UNSPLIT_KEY, pin_answer_problem
+from pipelines.organic.pin_answers import UNSPLIT_KEY, pin_answer_problem, pin_problems
 from pipelines.pinterest.client import ApiResponse, PinterestClient
 from pipelines.pinterest.endpoints import MAX_PIN_IDS
 from pipelines.pinterest.errors import (
@@ -461,12 +464,13 @@ def _bulk_batch(calls: _PinCalls, window: DateRange, batch: Sequence[PinRef]) ->
         calls.summary.bulk_proven = True
     _store(calls.raw, "multi_pins/analytics", response, params, window)
     answered = response.data if isinstance(response.data, dict) else {}
+    checks = check_bulk_answer(answered, batch, window)
     outcome, missing, unusable, retyped = PinsOutcome(files=1), [], [], []
     for pin in batch:
-        if pin.pin_id not in answered:
+        if pin.pin_id not in checks:
             missing.append(pin)
             continue
-        check = check_pin_answer(answered[pin.pin_id], pin, window)
+        check = checks[pin.pin_id]
         if check.problem is not None:
             unusable.append(pin)
             log.warning("multi_pins/analytics for %s: pin %s %s; asking it alone once", window,
@@ -559,22 +563,40 @@ class PinAnswerCheck:
 
 
 def check_pin_answer(buckets: object, pin: PinRef, window: DateRange) -> PinAnswerCheck:
-    """`PinAnswerCheck` of one pin's answer (its value in a bulk answer, or a single answer whole) for `window`.
-    The API answers every day of the window, days before the pin existed included (BEFORE_PIN_CREATED), so a day
-    left out is worth reporting. A pin asked the standard set that answers without follows or profile visits is not
-    taken for a video pin: standard pins created before 2023-03-20 have neither."""
+    """`PinAnswerCheck` of one pin's answer (its value in a bulk answer, or a single answer whole) for `window`."""
     problem = pin_answer_problem(buckets)
-    if problem is not None:
-        return PinAnswerCheck(problem)
+    return PinAnswerCheck(problem) if problem is not None else _check_readable_answer(buckets, pin, window)
+
+
+def check_bulk_answer(answered: Mapping, pins: Sequence[PinRef], window: DateRange) -> dict[str, PinAnswerCheck]:
+    """`check_pin_answer` of each of `pins` a bulk answer (an object keyed by pin id) holds, by pin id; the days of
+    all its pins are checked at once (`pin_problems`)."""
+    problems = pin_problems(answered)
+    return {pin.pin_id: PinAnswerCheck(problems[pin.pin_id]) if pin.pin_id in problems
+            else _check_readable_answer(answered[pin.pin_id], pin, window) for pin in pins if pin.pin_id in answered}
+
+
+def _check_readable_answer(buckets: Mapping, pin: PinRef, window: DateRange) -> PinAnswerCheck:
+    """`check_pin_answer` of an answer `pin_answer_problem` finds nothing wrong with. The API answers every day of
+    the window, days before the pin existed included (BEFORE_PIN_CREATED), so a day left out is worth reporting. A
+    pin asked the standard set that answers without follows or profile visits is not taken for a video pin: standard
+    pins created before 2023-03-20 have neither."""
     daily = buckets[UNSPLIT_KEY]["daily_metrics"]
-    wanted = {day.isoformat() for day in window.dates()}
-    answered = {day["date"] for day in daily}
+    wanted = _window_dates(window)
+    answered = set(map(itemgetter("date"), daily))
     days = len(wanted & answered)
     if not days:
         return PinAnswerCheck(f"answered none of the {len(wanted)} days of {window}", requested=len(wanted))
-    metrics = {name for day in daily if isinstance(day.get("metrics"), dict) for name in day["metrics"]}
+    # A day's metrics are an object or null here (empty or null: no name to add).
+    metrics = set(chain.from_iterable(filter(None, map(methodcaller("get", "metrics"), daily))))
     own_only, other_only = (_VIDEO_ONLY, _STANDARD_ONLY) if pin.is_video else (_STANDARD_ONLY, _VIDEO_ONLY)
     # Only the absence of the own type's metrics says the pin is of the other type: an API may answer more metrics
     # than asked (the other type's among them) for a pin of the type it was asked as.
     other_type = bool(metrics) and not metrics & own_only and (pin.is_video or bool(metrics & other_only))
     return PinAnswerCheck(None, days, len(wanted), other_type, pin.is_video, tuple(sorted(answered - wanted)))
+
+
+@functools.lru_cache(maxsize=64)
+def _window_dates(window: DateRange) -> frozenset[str]:
+    """The window's dates as the API writes them (YYYY-MM-DD); cached: every pin of a window asks for them."""
+    return frozenset(day.isoformat() for day in window.dates())
