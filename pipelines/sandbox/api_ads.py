@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 
 import numpy as np
 
@@ -167,7 +168,7 @@ def _buckets(days: np.ndarray, granularity: str) -> tuple[list[str | None], np.n
 
 def metric_rows(request: Request, level: str, entities: list[int], columns: list[str], start: dt.date, end: dt.date,
                 granularity: str, attribution: Attribution, *, zero_fill: bool = False) -> list[tuple[int, dict]]:
-    """(entity, row) pairs of an analytics answer: one row per entity per bucket with delivery."""
+    """(entity, row) pairs of an analytics answer: one row per entity per bucket with delivery, entity by entity."""
     w = request.state.world
     days = np.arange(start.toordinal(), end.toordinal() + 1, dtype=np.int64)
     counts = request.state.ads.entity_counts([ads_of(w, level, e) for e in entities], days, attribution)
@@ -177,31 +178,37 @@ def metric_rows(request: Request, level: str, entities: list[int], columns: list
         labels = [f"{day_to_iso(d)} {h:02d}:00:00" for d in days.tolist() for h in range(24)]
     else:
         labels, bucket_of_day = _buckets(days, granularity)
-        counts = {m: np.stack([v[:, bucket_of_day == b].sum(axis=1) for b in range(len(labels))], axis=1)
-                  for m, v in counts.items()}
+        first_days = np.searchsorted(bucket_of_day, np.arange(len(labels)))  # a bucket's days are consecutive
+        counts = {m: np.add.reduceat(v, first_days, axis=1) for m, v in counts.items()}
     values = derived_columns(counts)
     delivered = counts["IMPRESSION_1"] + counts["IMPRESSION_2"] + counts["SPEND_IN_MICRO_DOLLAR"] > 0
     metric_columns = [c for c in columns if c not in ATTRIBUTE_LEVELS and c in values
                       and not (hourly and is_conversion_column(c))]
-    as_lists = {c: values[c].tolist() for c in metric_columns}
-    id_column = ID_COLUMN[level]
+    row_entities, row_buckets = np.nonzero(delivered)  # entity by entity, each one's buckets in order
+    values_by_row = zip(*(values[c][row_entities, row_buckets].tolist() for c in metric_columns)) if metric_columns \
+        else itertools.repeat(())
+    heads = [_row_head(w, level, entity, columns, dated=labels[0] is not None) for entity in entities]
     rows = []
-    for e, entity in enumerate(entities):
-        attributes = {c: attribute_value(w, c, level, entity) for c in columns if c in ATTRIBUTE_LEVELS}
-        attributes = {c: v for c, v in attributes.items() if v is not None}
-        for b, label in enumerate(labels):
-            if not delivered[e, b]:
-                continue
-            row = {id_column: attribute_value(w, id_column, level, entity)}
-            if label is not None:
-                row["DATE"] = label
-            row.update(attributes)
-            for c in metric_columns:
-                value = as_lists[c][e][b]
-                if value or zero_fill:
-                    row[c] = value
-            rows.append((entity, row))
+    for e, b, row_values in zip(row_entities.tolist(), row_buckets.tolist(), values_by_row):
+        row = dict(heads[e])
+        if labels[b] is not None:
+            row["DATE"] = labels[b]
+        # Zero values are left out of the API's rows (a report file in CSV has every column).
+        row.update(zip(metric_columns, row_values) if zero_fill else itertools.compress(zip(metric_columns, row_values), row_values))
+        rows.append((entities[e], row))
     return rows
+
+
+def _row_head(w: World, level: str, entity: int, columns: list[str], *, dated: bool) -> dict:
+    """What every row of an entity starts with: its id, the DATE (a placeholder, so it keeps its place) and the
+    requested columns describing it."""
+    id_column = ID_COLUMN[level]
+    head = {id_column: attribute_value(w, id_column, level, entity)}
+    if dated:
+        head["DATE"] = None
+    attributes = {c: attribute_value(w, c, level, entity) for c in columns if c in ATTRIBUTE_LEVELS}
+    head.update((c, v) for c, v in attributes.items() if v is not None)
+    return head
 
 
 def _spread_over_hours(values: np.ndarray) -> np.ndarray:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 
 import numpy as np
 
@@ -56,18 +57,30 @@ def _iso_dates(days: np.ndarray) -> list[str]:
     return [day_to_iso(day) for day in days.tolist()]
 
 
+def analytics_blocks(dates: list[str], statuses: list[list[str]], counts: dict[str, np.ndarray],
+                     metrics: list[list[str]]) -> list[dict]:
+    """{daily_metrics, summary_metrics} of each entity (or split bucket of one) from its daily counts: entity i is
+    row i of every `counts` array (shape (entities, days)), with `statuses[i]` its days' data_status and
+    `metrics[i]` the metrics it reports. `dates` are the window's days as YYYY-MM-DD (see `_iso_dates`)."""
+    wanted = list(dict.fromkeys(itertools.chain.from_iterable(metrics)))
+    daily, summary = om.with_derived(counts), om.with_derived({m: v.sum(axis=1) for m, v in counts.items()})
+    daily_columns = {m: daily[m].tolist() for m in wanted}
+    summary_columns = {m: summary[m].tolist() for m in wanted}
+    return [{"daily_metrics": _daily_metrics(dates, statuses[i], names, [daily_columns[m][i] for m in names]),
+             "summary_metrics": {m: summary_columns[m][i] for m in names}}
+            for i, names in enumerate(metrics)]
+
+
+def _daily_metrics(dates: list[str], statuses: list[str], names: list[str], columns: list[list]) -> list[dict]:
+    """One entity's daily_metrics: its values by day (`columns`, one list per metric of `names`)."""
+    values_by_day = zip(*columns) if columns else itertools.repeat(())
+    return [{"date": date, "data_status": status, "metrics": dict(zip(names, values)) if status in _WITH_METRICS else {}}
+            for date, status, values in zip(dates, statuses, values_by_day)]
+
+
 def analytics_block(dates: list[str], statuses: np.ndarray, counts: dict[str, np.ndarray], metrics: list[str]) -> dict:
-    """{daily_metrics, summary_metrics} for one entity (and split bucket) from its daily counts.
-    `dates` are the window's days as YYYY-MM-DD, formatted once per request (see `_iso_dates`)."""
-    values = om.with_derived(counts)
-    columns = {m: values[m].tolist() for m in metrics}
-    daily = []
-    for j, date in enumerate(dates):
-        status = str(statuses[j])
-        metrics_of_day = {m: columns[m][j] for m in metrics} if status in _WITH_METRICS else {}
-        daily.append({"date": date, "data_status": status, "metrics": metrics_of_day})
-    summary_values = om.with_derived({m: v.sum(keepdims=True) for m, v in counts.items()})
-    return {"daily_metrics": daily, "summary_metrics": {m: summary_values[m].tolist()[0] for m in metrics}}
+    """`analytics_blocks` of one entity: counts and statuses of shape (len(days),)."""
+    return analytics_blocks(dates, [statuses.tolist()], {m: v[None, :] for m, v in counts.items()}, [metrics])[0]
 
 
 # ------------------------------------------------------------------------------------------- account
@@ -324,33 +337,30 @@ def _pin_metric_types(request: Request) -> list[str]:
 
 
 def _pin_analytics(request: Request, pins: list[int], metrics: list[str], split_field: str, app_type: str) -> list[dict]:
+    """Each pin's answer: its buckets (`all`, or app types) of daily and summary metrics, with lifetime totals."""
     state = request.state
     start, end = date_window(request.query, state.world.today, message="Invalid pins analytics parameters.")
     days = _day_range(start, end)
     idx = np.array(pins, dtype=np.int64)
     counts = state.organic.reported_pin_counts(idx, days)
-    statuses = state.organic.pin_statuses(idx, days)
-    _, lifetime = pin_totals(request, idx)
+    keys = state.world.pin_keys[idx]
+    if app_type != "ALL":
+        counts = om.split_counts(counts, state.organic.split_shares_of("APP_TYPE", days, keys))[app_type]
+    if split_field != "APP_TYPE":
+        buckets = {"all": counts}
+    elif app_type != "ALL":
+        buckets = {app_type: counts}  # already narrowed to one app type by the filter
+    else:
+        buckets = om.split_counts(counts, state.organic.split_shares_of("APP_TYPE", days, keys))
+    # A pin has the metrics of its type: the video set (no follows or profile visits) or the standard one.
+    own = [[m for m in metrics if m in (VIDEO_METRICS if video else STANDARD_METRICS)]
+           for video in state.world.pin_is_video[idx].tolist()]
+    statuses = state.organic.pin_statuses(idx, days).tolist()
     dates = _iso_dates(days)
-    out = []
-    for j, pin in enumerate(pins):
-        pin_counts = {m: v[j] for m, v in counts.items()}
-        key = int(state.world.pin_keys[pin])
-        if app_type != "ALL":
-            pin_counts = om.split_counts(pin_counts, state.organic.split_shares("APP_TYPE", days, key))[app_type]
-        # A pin has the metrics of its type: the video set (no follows or profile visits) or the standard one.
-        own = VIDEO_METRICS if state.world.pin_is_video[pin] else STANDARD_METRICS
-        pin_metrics = [m for m in metrics if m in own]
-        if split_field == "APP_TYPE" and app_type != "ALL":
-            buckets = {app_type: pin_counts}  # already narrowed to one app type by the filter
-        elif split_field == "APP_TYPE":
-            buckets = om.split_counts(pin_counts, state.organic.split_shares("APP_TYPE", days, key))
-        else:
-            buckets = {"all": pin_counts}
-        lifetime_metrics = {m: int(lifetime[m][j]) for m in _LIFETIME_METRICS}
-        out.append({name: {**analytics_block(dates, statuses[j], c, pin_metrics), "lifetime_metrics": lifetime_metrics}
-                    for name, c in buckets.items()})
-    return out
+    blocks = {name: analytics_blocks(dates, statuses, c, own) for name, c in buckets.items()}
+    _, lifetime = pin_totals(request, idx)
+    lifetime_metrics = [dict(zip(_LIFETIME_METRICS, totals)) for totals in zip(*(lifetime[m].tolist() for m in _LIFETIME_METRICS))]
+    return [{name: {**blocks[name][j], "lifetime_metrics": lifetime_metrics[j]} for name in buckets} for j in range(len(pins))]
 
 
 def pin_analytics(request: Request) -> Reply:

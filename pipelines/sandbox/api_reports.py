@@ -16,6 +16,7 @@ from pipelines import api_enums as enums
 from pipelines.sandbox.ads_model import Attribution
 from pipelines.sandbox.api_ads import ATTRIBUTE_LEVELS, ID_COLUMN, LEVEL_DEPTH, ad_account_index, attribute_value, metric_rows
 from pipelines.sandbox.errors import ApiError, invalid
+from pipelines.sandbox.json_body import encode_json
 from pipelines.sandbox.routing import Reply, Request, Route
 
 REPORT_LIFETIME_SECONDS = 3600  # "the report is valid for one hour"
@@ -177,7 +178,7 @@ def _render(request: Request, report: Report) -> tuple[bytes, str]:
     grouped: dict[str, list[dict]] = {}
     for _, row in rows:
         grouped.setdefault(row[ID_COLUMN[level]], []).append(row)
-    return json.dumps(grouped, separators=(",", ":")).encode(), "application/json"
+    return encode_json(grouped), "application/json"
 
 
 def get_report(request: Request) -> Reply:

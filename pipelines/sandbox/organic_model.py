@@ -184,15 +184,20 @@ class OrganicModel:
 
     def split_shares(self, split_field: str, days: np.ndarray, key: int) -> list[tuple[str, np.ndarray]]:
         """Per-day shares of each bucket of a split (they sum to 1 on every day)."""
+        return [(name, shares[0]) for name, shares in self.split_shares_of(split_field, days, np.array([key], dtype=np.uint64))]
+
+    def split_shares_of(self, split_field: str, days: np.ndarray, keys: np.ndarray) -> list[tuple[str, np.ndarray]]:
+        """`split_shares` of many keys at once: each bucket's shares have shape (len(keys), len(days))."""
         buckets = SPLIT_SHARES[split_field]
-        noise = uniform(np.array([key], dtype=np.uint64), days, _SPLIT_STREAMS[split_field])[0]
+        noise = uniform(keys, days, _SPLIT_STREAMS[split_field])
         raw = np.array([share * (0.9 + 0.2 * ((noise * (i + 3)) % 1.0)) for i, (_, share) in enumerate(buckets)])
         raw /= raw.sum(axis=0, keepdims=True)
         return [(name, raw[i]) for i, (name, _) in enumerate(buckets)]
 
 
 def split_counts(counts: dict[str, np.ndarray], shares: list[tuple[str, np.ndarray]]) -> dict[str, dict[str, np.ndarray]]:
-    """Split integer counts into buckets by per-day shares so that the buckets add up exactly."""
+    """Split integer counts into buckets by per-day shares so that the buckets add up exactly (counts of shape
+    (len(days),) with shares of one key, or (entities, len(days)) with shares of one key or one per entity)."""
     out: dict[str, dict[str, np.ndarray]] = {name: {} for name, _ in shares}
     for metric, values in counts.items():
         previous = np.zeros_like(values)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import collections
 import contextlib
 import itertools
-import json
 import logging
 import random
 import threading
@@ -21,6 +20,7 @@ from pipelines.sandbox.answer_faults import reshape_answer
 from pipelines.sandbox.auth import TokenStore
 from pipelines.sandbox.config import SandboxConfig
 from pipelines.sandbox.errors import LAST_90_DAYS_MESSAGE, RATE_LIMIT_MESSAGE, ApiError, invalid, missing_scope
+from pipelines.sandbox.json_body import encode_json
 from pipelines.sandbox.organic_model import OrganicModel
 from pipelines.sandbox.params import read_repeated_keys
 from pipelines.sandbox.ratelimit import RateLimiter
@@ -262,7 +262,7 @@ class _Handler(BaseHTTPRequestHandler):
         elif reply.body is None:
             payload = b""
         else:
-            payload = json.dumps(reply.body, separators=(",", ":"), ensure_ascii=False).encode()
+            payload = encode_json(reply.body)
         declared = len(payload)
         if truncate:
             # A connection cut mid-body: the header promises more bytes than arrive.
