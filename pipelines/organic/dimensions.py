@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections.abc import Callable
 
 import pyarrow as pa
 
@@ -105,11 +106,19 @@ def extract_dimensions(client: PinterestClient, raw: RawZone) -> OrganicDimensio
     now = dt.datetime.now(dt.timezone.utc)
     account = client.fetch("user_account/get")
     raw.write("user_account/get", account.content, fetched_at=now, request_id=account.request_id)
-    collected: dict[str, list[dict]] = {"boards/list": [], "pins/list": []}
-    for name in collected:
-        for page in client.pages(name):
-            raw.write(name, page.content, params={"page_size": 250}, fetched_at=dt.datetime.now(dt.timezone.utc),
-                      request_id=page.request_id)
-            collected[name].extend(page.data["items"])
-    return OrganicDimensions(normalize_user_account(account.data, now), normalize_boards(collected["boards/list"], now),
-                             normalize_pins(collected["pins/list"], now))
+    return OrganicDimensions(normalize_user_account(account.data, now),
+                             listed_rows(client, raw, "boards/list", normalize_boards, now),
+                             listed_rows(client, raw, "pins/list", normalize_pins, now))
+
+
+def listed_rows(client: PinterestClient, raw: RawZone, name: str,
+                normalize: Callable[[list[dict], dt.datetime], pa.Table], extracted_at: dt.datetime) -> pa.Table:
+    """Every page of a listing into the raw zone, each normalized as it arrives. Only one page's items are Python
+    objects at a time: 100,000 pins held as dicts until the last page left about 300 MB of Python heap the process
+    kept for the rest of the run (the few objects that outlive each page pin its freed memory)."""
+    tables = []
+    for page in client.pages(name):
+        raw.write(name, page.content, params={"page_size": 250}, fetched_at=dt.datetime.now(dt.timezone.utc),
+                  request_id=page.request_id)
+        tables.append(normalize(page.data["items"], extracted_at))
+    return pa.concat_tables(tables).combine_chunks()
