@@ -35,7 +35,15 @@ from pathlib import Path
 
 import dagster as dg
 import yaml
+from dagster._core.events.log import EventLogEntry
 from dagster._core.instance.ref import InstanceRef
+from dagster._core.instance.types import InstanceType
+from dagster._core.launcher.sync_in_memory_run_launcher import SyncInMemoryRunLauncher
+from dagster._core.run_coordinator import DefaultRunCoordinator
+from dagster._core.storage.event_log import InMemoryEventLogStorage
+from dagster._core.storage.noop_compute_log_manager import NoOpComputeLogManager
+from dagster._core.storage.root import TemporaryLocalArtifactStorage
+from dagster._core.storage.runs import InMemoryRunStorage
 
 OWNER_PID_TAG = "pinterest-etl/pid"
 OWNER_START_TAG = "pinterest-etl/process-start"  # the process's start time, in clock ticks after boot
@@ -66,8 +74,35 @@ def command_instance() -> dg.DagsterInstance:
     run, which for a run not launched through the queue means no pool claims; an ephemeral one without it."""
     home = os.environ.get("DAGSTER_HOME")
     if not home:
-        return dg.DagsterInstance.ephemeral()
+        return _ephemeral_instance()
     return dg.DagsterInstance.from_ref(InstanceRef.from_dir(home, overrides=_run_granularity_pools(Path(home))))
+
+
+class OneRunEventLog(InMemoryEventLogStorage):
+    """The event log of an ephemeral instance: in memory, gone with the process, read only by the run it records
+    and its summary.
+
+    What a partitioned run plans, Dagster records per partition: one event per asset per partition (89 days x 14
+    assets at the default world), so that a persistent instance can mark each partition of a failed run failed,
+    and one row per check per partition, each holding the whole serialized event, for the UI's check history.
+    Nothing outlives this log: it takes one planned event per asset for the run's whole range and no planned check
+    rows (a check's evaluation is stored as its row all the same, as for a check run without a plan)."""
+
+    @property
+    def supports_partition_subset_in_asset_materialization_planned_events(self) -> bool:
+        return True
+
+    def store_asset_check_event(self, event: EventLogEntry, event_id: int | None) -> None:
+        if event.dagster_event_type != dg.DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED:
+            super().store_asset_check_event(event, event_id)
+
+
+def _ephemeral_instance() -> dg.DagsterInstance:
+    """Dagster's ephemeral instance (`DagsterInstance.ephemeral`), with OneRunEventLog as its event log."""
+    return dg.DagsterInstance(instance_type=InstanceType.EPHEMERAL, local_artifact_storage=TemporaryLocalArtifactStorage(),
+                              run_storage=InMemoryRunStorage(), event_storage=OneRunEventLog(),
+                              compute_log_manager=NoOpComputeLogManager(), run_coordinator=DefaultRunCoordinator(),
+                              run_launcher=SyncInMemoryRunLauncher())
 
 
 def _run_granularity_pools(home: Path) -> dict:

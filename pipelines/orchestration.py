@@ -21,6 +21,8 @@ data_status FROM user_account_organic_daily WHERE split_field = 'NO_SPLIT' ORDER
 clickthrough_1, total_conversions, is_final FROM ad_account_daily ORDER BY date DESC, ad_account_id LIMIT 6""",
 }
 
+_STEP_BOUNDS = (dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE)
+
 
 def run_range(start: dt.date, end: dt.date, *, from_raw: bool = False, from_lake: bool = False,
               only: str | None = None) -> int:
@@ -115,11 +117,16 @@ def _root_cause(error) -> str:
 
 
 def _step_timing(instance: dg.DagsterInstance, run_id: str) -> str:
-    """The run's duration and each step's, in the order they ran (Dagster's own overhead is the difference)."""
+    """The run's duration and each step's, in the order they ran (Dagster's own overhead is the difference). Read
+    from the steps' start and end events only: Dagster's step statistics deserialize every materialization of the
+    run too, one per asset per partition."""
     run = instance.get_run_stats(run_id)
-    steps = sorted((s for s in instance.get_run_step_stats(run_id) if s.start_time and s.end_time),
-                   key=lambda s: s.start_time)
-    parts = ", ".join(f"{s.step_key} {s.end_time - s.start_time:.2f} s" for s in steps)
+    starts, ends = {}, {}
+    for entry in instance.all_logs(run_id, of_type=set(_STEP_BOUNDS)):
+        bounds = starts if entry.dagster_event_type == dg.DagsterEventType.STEP_START else ends
+        bounds[entry.step_key] = entry.timestamp
+    steps = sorted((start, step) for step, start in starts.items() if step in ends)
+    parts = ", ".join(f"{step} {ends[step] - start:.2f} s" for start, step in steps)
     return f"  run: {run.end_time - run.start_time:.2f} s; steps: {parts}"
 
 
