@@ -226,18 +226,26 @@ def get_board(request: Request) -> Reply:
     return Reply(request.state.world.board_resource(_board_index(request)))
 
 
+def _recent_days(state) -> np.ndarray:
+    """The last 90 days, today included: the days of a pin's `90d` totals."""
+    today = state.world.today_day
+    return np.arange(today - 89, today + 1, dtype=np.int64)
+
+
 def pin_totals(request: Request, pins: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Per-pin sums over the last 90 days (today included) and lifetime totals (all time, whatever the
     request window)."""
-    state = request.state
-    today = state.world.today_day
-    days = np.arange(today - 89, today + 1, dtype=np.int64)
-    recent = state.organic.pin_window_totals(pins, days)
+    recent = request.state.organic.pin_window_totals(pins, _recent_days(request.state))
+    return recent, _lifetime_totals(request.state, pins, recent)
+
+
+def _lifetime_totals(state, pins: np.ndarray, recent: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Lifetime totals of pins from their sums over the last 90 days (`recent`)."""
+    days = _recent_days(state)
     # Days older than the 90-day window are not simulated one by one: their total is extrapolated from
     # the recent daily average, scaled up because pins were more active when new.
     older_days = np.maximum(days[0] - state.world.pin_created_day[pins], 0)
-    lifetime = {m: v + np.floor(v / float(len(days)) * older_days * 1.3).astype(np.int64) for m, v in recent.items()}
-    return recent, lifetime
+    return {m: v + np.floor(v / float(len(days)) * older_days * 1.3).astype(np.int64) for m, v in recent.items()}
 
 
 def _pin_resources(request: Request, pins: list[int]) -> list[dict]:
@@ -342,7 +350,13 @@ def _pin_analytics(request: Request, pins: list[int], metrics: list[str], split_
     start, end = date_window(request.query, state.world.today, message="Invalid pins analytics parameters.")
     days = _day_range(start, end)
     idx = np.array(pins, dtype=np.int64)
-    counts = state.organic.reported_pin_counts(idx, days)
+    # The window's counts and the last 90 days' (for the lifetime totals) from one run of the model over both:
+    # a pin's reported count of a day does not depend on the other days asked for.
+    recent_days = _recent_days(state)
+    span = np.arange(min(days[0], recent_days[0]), max(days[-1], recent_days[-1]) + 1, dtype=np.int64)
+    reported = state.organic.reported_pin_counts(idx, span)
+    counts = {m: v[:, days[0] - span[0]:days[-1] - span[0] + 1] for m, v in reported.items()}
+    recent = {m: v[:, recent_days[0] - span[0]:recent_days[-1] - span[0] + 1].sum(axis=1) for m, v in reported.items()}
     keys = state.world.pin_keys[idx]
     if app_type != "ALL":
         counts = om.split_counts(counts, state.organic.split_shares_of("APP_TYPE", days, keys))[app_type]
@@ -358,7 +372,7 @@ def _pin_analytics(request: Request, pins: list[int], metrics: list[str], split_
     statuses = state.organic.pin_statuses(idx, days).tolist()
     dates = _iso_dates(days)
     blocks = {name: analytics_blocks(dates, statuses, c, own) for name, c in buckets.items()}
-    _, lifetime = pin_totals(request, idx)
+    lifetime = _lifetime_totals(state, idx, recent)
     lifetime_metrics = [dict(zip(_LIFETIME_METRICS, totals)) for totals in zip(*(lifetime[m].tolist() for m in _LIFETIME_METRICS))]
     return [{name: {**blocks[name][j], "lifetime_metrics": lifetime_metrics[j]} for name in buckets} for j in range(len(pins))]
 
