@@ -219,7 +219,10 @@ class AdsModel:
                 stop += 1
             chunk = groups[start:stop]
             ads = np.concatenate([np.arange(g.start, g.stop) for g in chunk]) if n_ads else np.zeros(0, dtype=np.int64)
-            if len(ads):
+            if all(len(g) == 1 for g in chunk):  # one ad per entity (an ads answer): the sums are the ads' own counts
+                for name, values in self.ad_counts(ads, days, attribution).items():
+                    totals[name][start:stop] = values
+            elif len(ads):
                 counts = self.ad_counts(ads, days, attribution)
                 offsets = np.cumsum([0] + [len(g) for g in chunk[:-1]])
                 nonempty = np.array([len(g) > 0 for g in chunk])

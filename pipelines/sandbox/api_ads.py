@@ -178,8 +178,9 @@ def metric_rows(request: Request, level: str, entities: list[int], columns: list
         labels = [f"{day_to_iso(d)} {h:02d}:00:00" for d in days.tolist() for h in range(24)]
     else:
         labels, bucket_of_day = _buckets(days, granularity)
-        first_days = np.searchsorted(bucket_of_day, np.arange(len(labels)))  # a bucket's days are consecutive
-        counts = {m: np.add.reduceat(v, first_days, axis=1) for m, v in counts.items()}
+        if len(labels) < len(days):  # a DAY bucket is its day; reduceat would pay per entity and bucket
+            first_days = np.searchsorted(bucket_of_day, np.arange(len(labels)))  # a bucket's days are consecutive
+            counts = {m: np.add.reduceat(v, first_days, axis=1) for m, v in counts.items()}
     values = derived_columns(counts)
     delivered = counts["IMPRESSION_1"] + counts["IMPRESSION_2"] + counts["SPEND_IN_MICRO_DOLLAR"] > 0
     metric_columns = [c for c in columns if c not in ATTRIBUTE_LEVELS and c in values
