@@ -18,6 +18,7 @@ from pipelines.sandbox import organic_model as om
 from pipelines.sandbox.ads_model import derived_columns
 from pipelines.sandbox.api_ads import ATTRIBUTE_LEVELS, ID_COLUMN, ads_of, attribute_value, attribution_from_query
 from pipelines.sandbox.api_organic import STANDARD_METRICS, VIDEO_METRICS, pin_totals
+from pipelines.sandbox.json_body import encode_json
 from pipelines.sandbox.world import day_to_iso
 from tests.conftest import TODAY
 
@@ -75,12 +76,13 @@ def reference_pin_answer(state, pin: int, metrics: list[str], split_field: str, 
 
 def reference_rows(state, level: str, entities: list[int], columns: list[str], days: np.ndarray, granularity: str,
                    query: dict, *, zero_fill: bool = False) -> list[dict]:
-    """Rows of an ads answer at DAY, WEEK or TOTAL granularity, one entity and one bucket at a time."""
+    """Rows of an ads answer at DAY, WEEK, MONTH or TOTAL granularity, one entity and one bucket at a time."""
     w = state.world
     counts = state.ads.entity_counts([ads_of(w, level, e) for e in entities], days,
                                      attribution_from_query({k: [str(v)] for k, v in query.items()}))
     dates = [dt.date.fromordinal(d) for d in days.tolist()]
-    starts = {"DAY": dates, "WEEK": [d - dt.timedelta(days=d.weekday()) for d in dates], "TOTAL": [None] * len(dates)}[granularity]
+    starts = {"DAY": dates, "WEEK": [d - dt.timedelta(days=d.weekday()) for d in dates],
+              "MONTH": [d.replace(day=1) for d in dates], "TOTAL": [None] * len(dates)}[granularity]
     labels = list(dict.fromkeys(None if s is None else s.isoformat() for s in starts))
     bucket_of_day = np.array([labels.index(None if s is None else s.isoformat()) for s in starts])
     counts = {m: np.stack([v[:, bucket_of_day == b].sum(axis=1) for b in range(len(labels))], axis=1) for m, v in counts.items()}
@@ -127,7 +129,7 @@ def test_a_pin_split_by_app_type_equals_the_answer_built_bucket_by_bucket(make_s
         assert as_parsed(answer.content) == as_parsed(json.dumps(reference))
 
 
-@pytest.mark.parametrize("granularity", ["DAY", "WEEK", "TOTAL"])
+@pytest.mark.parametrize("granularity", ["DAY", "WEEK", "MONTH", "TOTAL"])
 def test_ads_answers_equal_the_rows_built_entity_by_entity(make_sandbox, api, granularity):
     server = make_sandbox(**WORLDS["older"])
     w = server.state.world
@@ -156,3 +158,15 @@ def test_a_csv_report_has_the_values_of_the_rows_built_entity_by_entity(make_san
                           days_of(WINDOW["start_date"], "2026-11-27"), "DAY", {}, zero_fill=True)
     header = ["DATE", *ADS_COLUMNS]
     assert list(csv.reader(io.StringIO(text))) == [header] + [[str(row.get(c, "")) for c in header] for row in rows]
+
+
+def test_encoded_floats_parse_back_to_the_same_floats():
+    values = [0.1 + 0.2, 1e-05, 1e16, 5e-324, 1.7976931348623157e308, 123456789.123, 2 / 3, np.float64(0.7) * 3, 0.0, 7]
+    parsed = json.loads(encode_json(values))
+    assert parsed == values
+    assert [type(v) for v in parsed] == [float] * 9 + [int]
+
+
+def test_what_orjson_refuses_is_encoded_by_the_json_module():
+    assert encode_json({"id": 2**70, "n": 1}) == b'{"id":1180591620717411303424,"n":1}'
+    assert encode_json({3: "three"}) == b'{"3":"three"}'
