@@ -1,7 +1,8 @@
 """Normalization: raw answers of a date range → the newest value per key → the Parquet lake.
 
 One machinery for every source (organic, ads): a `Source` says which raw answers it reads and how one
-answer becomes rows; staging, choosing the newest answer per key and writing the lake are shared.
+answer becomes wide rows (one per key: entity, day, split bucket; one column per metric); staging, choosing the
+newest answer per key and writing the wide tables' lake files are shared.
 """
 
 from __future__ import annotations
@@ -26,14 +27,16 @@ from pipelines.metric_values import AnswerValueError, DuplicateKeyError
 from pipelines.pinterest.errors import ResponseShapeError
 from pipelines.planning import DateRange
 from pipelines.raw_zone import RawRecord, RawZone
-from pipelines.tables import DAILY_STATUS, DAILY_STATUS_KEY, METRIC_DAILY, PIN_LIFETIME, UNFILTERED_CONTENT
+from pipelines.sql_text import identifier, literal
+from pipelines.tables import DAILY_STATUS, DAILY_STATUS_KEY, PIN_LIFETIME, UNFILTERED_CONTENT
 
 STAGING_MEMORY_LIMIT = "512MB"
-_FLUSH_ROWS = 500_000  # rows buffered before every date's share is appended to its staging file
-_PIVOT_ROWS = 1_000_000  # chosen metric values of several dates pivoted to wide rows together (memory stays bounded)
+_FLUSH_ROWS = 500_000  # rows buffered before each date's share is written to a staging file of its own
 _SOURCE = "source"  # staging column: the answer's number in reading order (newer fetches have higher numbers)
+# The columns every normalized row starts with (daily_status's); the answer's metric columns follow, float64 each.
+ROW_COLUMNS = DAILY_STATUS
 # Per staged answer: when it was fetched, the metrics its request asked for, and its coverage (null when it has none).
-_ANSWERS = pa.schema([(_SOURCE, pa.int64()), ("extracted_at", METRIC_DAILY.field("extracted_at").type),
+_ANSWERS = pa.schema([(_SOURCE, pa.int64()), ("extracted_at", DAILY_STATUS.field("extracted_at").type),
                       ("requested_metrics", pa.list_(pa.string())), ("entity_type", pa.string()),
                       ("entity_ids", pa.list_(pa.string())), ("split_field", pa.string()), ("split_value", pa.string()),
                       ("content_type", pa.string()), ("first_date", pa.date32()), ("last_date", pa.date32()), ("final_up_to", pa.date32())])
@@ -44,10 +47,11 @@ ANCESTRY = pa.schema([("entity_type", pa.string()), ("entity_id", pa.string()), 
 
 @dataclasses.dataclass(frozen=True)
 class Normalized:
-    """The rows one raw answer contributes."""
+    """The rows one raw answer contributes. `rows`: one per key it answers (entity, day, split bucket; a day
+    without numbers too), ROW_COLUMNS then one float64 column per metric it has a value of, named as the API names
+    it (NULL: no value, absent rather than zero), ordered by date."""
 
-    metric: pa.Table
-    status: pa.Table
+    rows: pa.Table
     lifetime: pa.Table | None = None
     # Entities the answer holds although its request did not ask for them (id -> rows dropped).
     unrequested: Mapping[str, int] = dataclasses.field(default_factory=dict)
@@ -57,6 +61,16 @@ class Normalized:
     requested_metrics: frozenset[str] | None = None
     # Parts of the answer skipped because they cannot be read ("pin <id>", "the answer" -> what was wrong with it).
     unreadable: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+    @property
+    def status(self) -> pa.Table:
+        """The rows' daily_status columns."""
+        return self.rows.select(ROW_COLUMNS.names)
+
+
+def metric_names(rows: pa.Table) -> list[str]:
+    """The metric columns of normalized (or staged) rows: every column after ROW_COLUMNS but the answer number."""
+    return [name for name in rows.column_names[len(ROW_COLUMNS):] if name != _SOURCE]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -140,21 +154,22 @@ class NormalizeSummary:
 
 
 class _DateFiles:
-    """Rows of one table, tagged with their answer's number, appended to one staging file per date as answers are
-    read: memory holds at most _FLUSH_ROWS rows, and each date's lake file is then written from its own staging
-    file, without sorting or scanning the whole range. Staging files are Arrow IPC (uncompressed, memory-mapped
-    when read back): writing and reading them costs next to nothing next to the lake's Parquet."""
+    """Wide rows, tagged with their answer's number, buffered as answers are read and written to staging files per
+    date: memory holds at most _FLUSH_ROWS rows, and each date's lake files are then written from its own staging
+    files, without sorting or scanning the whole range. Answers carry different metric columns, so each flush
+    writes one file per date with the columns its rows have (reading a date unites them, NULL where a file lacks a
+    column). Staging files are Arrow IPC (uncompressed, memory-mapped when read back): writing and reading them
+    costs next to nothing next to the lake's Parquet."""
 
-    def __init__(self, folder: Path, name: str, schema: pa.Schema):
-        self.folder, self.name, self.schema = folder, name, schema.append(pa.field(_SOURCE, pa.int64()))
+    def __init__(self, folder: Path, name: str):
+        self.folder, self.name = folder, name
         self.parts: dict[dt.date, list[pa.Table]] = {}
         self.buffered = 0
-        self.writers: dict[dt.date, pa.ipc.RecordBatchFileWriter] = {}
-        self.rows: dict[dt.date, int] = {}
+        self.files: dict[dt.date, list[Path]] = {}
 
     @property
     def dates(self) -> list[dt.date]:
-        return sorted(self.writers)
+        return sorted(self.files)
 
     def add(self, table: pa.Table, number: int) -> None:
         """An answer's rows; cut into per-date slices (sorted first unless the normalizer gave them by date)."""
@@ -174,31 +189,29 @@ class _DateFiles:
 
     def flush(self) -> None:
         for date, parts in self.parts.items():
-            if date not in self.writers:
-                self.writers[date] = pa.ipc.new_file(str(self.path(date)), self.schema)
-            rows = pa.concat_tables(parts).combine_chunks()
-            self.writers[date].write_table(rows)
-            self.rows[date] = self.rows.get(date, 0) + rows.num_rows
+            files = self.files.setdefault(date, [])
+            path = self.folder / f"{self.name}-{date.isoformat()}-{len(files)}.arrow"
+            rows = pa.concat_tables(parts, promote_options="permissive").combine_chunks()
+            with pa.ipc.new_file(str(path), rows.schema) as writer:
+                writer.write_table(rows)
+            files.append(path)
         self.parts, self.buffered = {}, 0
-
-    def path(self, date: dt.date) -> Path:
-        return self.folder / f"{self.name}-{date.isoformat()}.arrow"
 
     def close(self) -> None:
         self.flush()
-        for writer in self.writers.values():
-            writer.close()
 
     def read(self, date: dt.date) -> pa.Table:
-        """A date's rows, memory-mapped."""
-        return pa.ipc.open_file(pa.memory_map(str(self.path(date)))).read_all()
+        """A date's rows, memory-mapped (one table when a single file holds them)."""
+        parts = [pa.ipc.open_file(pa.memory_map(str(path))).read_all() for path in self.files.get(date, ())]
+        if not parts:
+            return ROW_COLUMNS.append(pa.field(_SOURCE, pa.int64())).empty_table()
+        return parts[0] if len(parts) == 1 else pa.concat_tables(parts, promote_options="permissive")
 
 
 @dataclasses.dataclass
 class _Staged:
     files: int
-    metric: _DateFiles
-    status: _DateFiles
+    rows: _DateFiles
     lifetime: pa.Table
     unrequested: list[UnrequestedRows]
     identities: pa.Array  # per answer number, the identity whose lake files its rows go to
@@ -217,7 +230,7 @@ def stage(folder: Path, zones: list[RawZone], requested: DateRange, source: Sour
     days outside the window the answer's request asked for. An answer that cannot be read fails with its raw file
     named (AnswerValueError)."""
     identities: list[str] = []
-    metric, status = _DateFiles(folder, "metric_daily", METRIC_DAILY), _DateFiles(folder, "daily_status", DAILY_STATUS)
+    staged_rows = _DateFiles(folder, "rows")
     lifetime: list[pa.Table] = []
     unrequested: list[UnrequestedRows] = []
     unreadable: list[UnreadableParts] = []
@@ -233,8 +246,8 @@ def stage(folder: Path, zones: list[RawZone], requested: DateRange, source: Sour
             identities.append(identify(record))
             try:
                 rows = normalize(record)
-                _refuse_repeated_keys(record.endpoint, rows.status)
-                _refuse_unusable_metric_names(record.endpoint, rows.metric)
+                _refuse_unusable_metric_names(record.endpoint, rows.rows)
+                _refuse_repeated_keys(record.endpoint, rows.rows)
             except AnswerValueError as error:
                 raise error.in_raw_file(record.path) from None
             except ResponseShapeError as error:
@@ -246,31 +259,30 @@ def stage(folder: Path, zones: list[RawZone], requested: DateRange, source: Sour
             if rows.unreadable:
                 unreadable.append(UnreadableParts(record.endpoint, str(record.path), dict(rows.unreadable)))
             if record.window is not None:
-                outside = _rows_outside_window(record, rows.status)
+                outside = _rows_outside_window(record, rows.rows)
                 if outside is not None:
                     outside_window.append(outside)
             window = record.window or requested
             low = pa.scalar(max(requested.start, window.start), pa.date32())
             high = pa.scalar(min(requested.end, window.end), pa.date32())
-            for target, table in ((metric, rows.metric), (status, rows.status)):
-                dates = table.column("date")
-                inside = pc.and_(pc.greater_equal(dates, low), pc.less_equal(dates, high))
-                if pc.all(inside).as_py() is False:
-                    table = table.filter(inside)
-                if table.num_rows:
-                    target.add(table, number)
+            table = rows.rows
+            dates = table.column("date")
+            inside = pc.and_(pc.greater_equal(dates, low), pc.less_equal(dates, high))
+            if pc.all(inside).as_py() is False:
+                table = table.filter(inside)
+            if table.num_rows:
+                staged_rows.add(table, number)
             if rows.lifetime is not None and rows.lifetime.num_rows:
                 lifetime.append(rows.lifetime.append_column(
                     _SOURCE, pa.repeat(pa.scalar(number, pa.int64()), rows.lifetime.num_rows)))
             files += 1
     finally:
-        metric.close()
-        status.close()
+        staged_rows.close()
     empty = PIN_LIFETIME.append(pa.field(_SOURCE, pa.int64())).empty_table()
     ancestry = functools.cache(lambda: pa.concat_tables(
         [ANCESTRY.empty_table(), *(source.ancestry(zone) for zone in zones if source.ancestry)]))
     answered = pa.Table.from_pylist(answers, _ANSWERS)
-    return _Staged(files, metric, status, pa.concat_tables([empty, *lifetime]), unrequested,
+    return _Staged(files, staged_rows, pa.concat_tables([empty, *lifetime]), unrequested,
                    pa.array(identities, pa.string()), answered, ancestry, _coverage_of(answered), _recency_of(answered),
                    unreadable, outside_window)
 
@@ -331,23 +343,26 @@ def _refuse_repeated_keys(endpoint: str, status: pa.Table) -> None:
                             f"{first['split_field']} {first['split_value']}")
 
 
-def _refuse_unusable_metric_names(endpoint: str, metric: pa.Table) -> None:
+def _refuse_unusable_metric_names(endpoint: str, rows: pa.Table) -> None:
     """Every metric name of an answer can be a column of its entity type's wide table (catalog.metric_column):
-    refused here, where the raw file is known, not once the date's lake files are pivoted."""
-    if not metric.num_rows:
+    refused here, where the raw file is known, not once the date's lake files are written. Checked first: a name
+    like `date` would otherwise stand beside the row's own column of that name."""
+    names = rows.column_names[len(ROW_COLUMNS):]
+    if not names or not rows.num_rows:
         return
-    names = metric.group_by(["entity_type", "metric"], use_threads=False).aggregate([])
-    for entity_type, name in zip(names.column("entity_type").to_pylist(), names.column("metric").to_pylist()):
-        try:
-            catalog.metric_column(name, catalog.BY_ENTITY_TYPE[entity_type])
-        except catalog.MetricNameError as error:
-            raise AnswerValueError(f"{endpoint}: {error}") from None
+    for entity_type in pc.unique(rows.column(ROW_COLUMNS.get_field_index("entity_type"))).to_pylist():
+        for name in names:
+            try:
+                catalog.metric_column(name, catalog.BY_ENTITY_TYPE[entity_type])
+            except catalog.MetricNameError as error:
+                raise AnswerValueError(f"{endpoint}: {error}") from None
 
 
-def choose_newest(con: duckdb.DuckDBPyConnection, staged: _Staged,
-                  date: dt.date) -> tuple[pa.Table, pa.Table, int, pa.Table]:
-    """A date's staged rows with one answer per key: (daily_status rows, metric_daily rows, the number of keys that
-    kept a final value a newer answer did not hold as final, the keys answers cover that are left without a row).
+def choose_newest(con: duckdb.DuckDBPyConnection, staged: _Staged, date: dt.date,
+                  rows: pa.Table | None = None) -> tuple[pa.Table, int, pa.Table]:
+    """A date's staged rows (`rows`: read when not given) with one answer per key: (the rows, the number of keys
+    that kept a final value a newer answer did not hold as final, the keys answers cover that are left without a
+    row).
     The answers of a key are those with a row for it and those whose coverage holds it (ads: every requested entity,
     day and attribution, with or without a row, and the descendants of an entity it holds without a row: an ad group
     cannot deliver without its campaign). Per key one answer wins: a final one over one that is not (a READY
@@ -356,18 +371,17 @@ def choose_newest(con: duckdb.DuckDBPyConnection, staged: _Staged,
     covering the key without a row removes it (ads: restated to no delivery).
     Answers without coverage (organic) leave a final value in place that the winning final answer lacks although its
     request asked for it (absent is not zero: an empty or partial READY day does not wipe READY values): per key and
-    metric the newest final value stays, so such a key may mix metrics of two final answers. A metric the request
-    did not ask for (a narrower metric_types) is not rescued.
+    metric the newest final value stays (filled into the winner's row), so such a key may mix metrics of two final
+    answers. A metric the request did not ask for (a narrower metric_types) is not rescued.
     A date where no answer takes anything from another (every key's newest answer wins and no other answer has a row
     for it: a range fetched once, also when a parent's coverage reaches its children) keeps its staged rows as they
     are, without ranking (`_ranked`)."""
-    status, metric = _rows_of(staged.status, date), _rows_of(staged.metric, date)
-    claims = _claims(staged, date, status)
+    rows = staged.rows.read(date) if rows is None else rows
+    claims = _claims(staged, date, rows)
     keys = _claimed_keys(claims, staged.recency)
-    # Only status rows are looked at: an answer's metric rows are of keys it has a status row for.
     if pc.all(keys.column("uncontested")).as_py() is not False:
-        return status, metric, 0, keys.filter(pc.equal(keys.column("rows"), 0)).select(DAILY_STATUS_KEY)
-    return _ranked(con, staged, status, metric, claims)
+        return rows, 0, keys.filter(pc.equal(keys.column("rows"), 0)).select(DAILY_STATUS_KEY)
+    return _ranked(con, staged, rows, claims)
 
 
 # Each answer's claim on one of a date's keys: its row (has_row), or the key inside its coverage.
@@ -431,29 +445,26 @@ def _claimed_keys(claims: pa.Table, recency: pa.Array) -> pa.Table:
         "uncontested", pc.and_(pc.equal(winner, newest), only_the_winner_has_a_row))
 
 
-def _ranked(con: duckdb.DuckDBPyConnection, staged: _Staged, status: pa.Table, metric: pa.Table,
-            claims: pa.Table) -> tuple[pa.Table, pa.Table, int, pa.Table]:
+def _ranked(con: duckdb.DuckDBPyConnection, staged: _Staged, rows: pa.Table,
+            claims: pa.Table) -> tuple[pa.Table, int, pa.Table]:
     """`choose_newest` for a date where answers compete: of each key claimed by several answers, the rows of the
     answers that lose go (Arrow); final values are rescued (DuckDB) only where a final winner without coverage
     competes with another final answer."""
     contested = _contested(claims, staged.recency)
     answer_key = [*DAILY_STATUS_KEY, _SOURCE]
     lost = contested.filter(pc.invert(contested.column("won"))).select(answer_key)
-    kept_status, kept_metric = (rows.join(lost, answer_key, join_type="left anti", use_threads=False)
-                                for rows in (status, metric))
+    kept = rows.join(lost, answer_key, join_type="left anti", use_threads=False).select(rows.column_names)
     not_newest = contested.filter(pc.and_(contested.column("won"), pc.invert(contested.column("newest"))))
     rescuing = contested.filter(pc.and_(pc.and_(contested.column("won"), contested.column("final")),
                                         contested.column("finals_compete")))
     if not pc.any(pc.is_null(pc.take(staged.answers.column("entity_ids"), rescuing.column(_SOURCE)))).as_py():
-        return (kept_status.select(status.schema.names), kept_metric.select(metric.schema.names),
-                not_newest.num_rows, _without_rows(claims, kept_status))
-    rescued = _rescued(con, staged, metric, contested)
-    final_values_kept = pa.concat_tables([not_newest.select(DAILY_STATUS_KEY), rescued.select(DAILY_STATUS_KEY)]) \
+        return kept, not_newest.num_rows, _without_rows(claims, kept)
+    filled, rescued_keys = _rescued(con, staged, rows, contested)
+    final_values_kept = pa.concat_tables([not_newest.select(DAILY_STATUS_KEY), rescued_keys]) \
         .group_by(list(DAILY_STATUS_KEY), use_threads=False).aggregate([]).num_rows
-    kept_metric = pa.concat_tables([kept_metric.select(metric.schema.names),
-                                    rescued.select(metric.schema.names).cast(metric.schema)])
-    return (kept_status.select(status.schema.names), kept_metric, final_values_kept,
-            _without_rows(claims, kept_status))
+    kept = pa.concat_tables([kept.join(filled.select(answer_key), answer_key, join_type="left anti", use_threads=False)
+                            .select(rows.column_names), filled.select(rows.column_names).cast(rows.schema)])
+    return kept, final_values_kept, _without_rows(claims, kept)
 
 
 def _contested(claims: pa.Table, recency: pa.Array) -> pa.Table:
@@ -478,31 +489,42 @@ def _contested(claims: pa.Table, recency: pa.Array) -> pa.Table:
                      "finals_compete": pc.greater(contested.column("finals_sum"), 1)})
 
 
-def _rescued(con: duckdb.DuckDBPyConnection, staged: _Staged, metric: pa.Table, contested: pa.Table) -> pa.Table:
-    """Where several final answers compete for a key and the winner has no coverage (organic), the final values it
-    lacks of metrics it asked for: of the older final answers, the newest that has each (metric_daily rows)."""
+def _rescued(con: duckdb.DuckDBPyConnection, staged: _Staged, rows: pa.Table,
+             contested: pa.Table) -> tuple[pa.Table, pa.Table]:
+    """Where several final answers compete for a key and the winner has no coverage (organic), the winner's rows
+    with the final values they lack of metrics its request asked for filled in: of the older final answers, the
+    newest that has each; and the keys where a value was filled in."""
     key = ", ".join(DAILY_STATUS_KEY)
-    con.register("metric_rows", metric)
+    metrics = [identifier(name) for name in metric_names(rows)]
+    if not metrics:
+        return rows.schema.empty_table(), pa.table({name: rows.column(name).slice(0, 0) for name in DAILY_STATUS_KEY})
+    asked = {m: f"(w.requested_metrics IS NULL OR list_contains(w.requested_metrics, {literal(name)}))"
+             for m, name in zip(metrics, metric_names(rows))}
+    con.register("staged_rows", rows)
     con.register("answers", staged.answers)
     con.register("contested", contested)
     try:
-        return con.sql(f"""
+        con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE rescued AS
             WITH winners AS (SELECT c.* EXCLUDE ({_SOURCE}), c.{_SOURCE} AS winner, a.requested_metrics
                              FROM contested c JOIN answers a USING ({_SOURCE})
                              WHERE c.won AND c.final AND c.finals_compete AND a.entity_ids IS NULL),
-                 older AS (SELECT m.*, w.winner, w.requested_metrics FROM metric_rows m
-                           JOIN (SELECT * FROM contested WHERE final AND NOT won) c USING ({key}, {_SOURCE})
-                           JOIN winners w USING ({key})
-                           WHERE w.requested_metrics IS NULL OR list_contains(w.requested_metrics, m.metric))
-            SELECT * EXCLUDE (winner, requested_metrics) FROM older
-            ANTI JOIN (SELECT {key}, metric FROM metric_rows
-                       JOIN (SELECT {key}, winner AS {_SOURCE} FROM winners) USING ({key}, {_SOURCE}))
-                 USING ({key}, metric)
-            QUALIFY row_number() OVER (PARTITION BY {key}, metric ORDER BY extracted_at DESC, {_SOURCE} DESC) = 1
-            """).to_arrow_table()
+                 older AS (SELECT {key}, {', '.join(
+                               f"arg_max(r.{m}, struct_pack(r.extracted_at, r.{_SOURCE})) FILTER (WHERE r.{m} IS NOT NULL) AS {m}"
+                               for m in metrics)}
+                           FROM staged_rows r JOIN (SELECT * FROM contested WHERE final AND NOT won) USING ({key}, {_SOURCE})
+                           JOIN winners USING ({key})
+                           GROUP BY ALL)
+            SELECT r.* REPLACE ({', '.join(f"coalesce(r.{m}, CASE WHEN {asked[m]} THEN o.{m} END) AS {m}" for m in metrics)}),
+                   {' OR '.join(f"(r.{m} IS NULL AND {asked[m]} AND o.{m} IS NOT NULL)" for m in metrics)} AS filled
+            FROM staged_rows r JOIN winners w USING ({key}) LEFT JOIN older o USING ({key})
+            WHERE r.{_SOURCE} = w.winner""")
+        filled = con.sql("SELECT * EXCLUDE (filled) FROM rescued").to_arrow_table()
+        keys = con.sql(f"SELECT {key} FROM rescued WHERE filled").to_arrow_table()
     finally:
-        for name in ("metric_rows", "answers", "contested"):
+        for name in ("staged_rows", "answers", "contested"):
             con.unregister(name)
+    return filled, keys
 
 
 def _without_rows(claims: pa.Table, kept_status: pa.Table) -> pa.Table:
@@ -518,10 +540,10 @@ def _without_rows(claims: pa.Table, kept_status: pa.Table) -> pa.Table:
 def write_lake(con: duckdb.DuckDBPyConnection, lake: Lake, staged: _Staged, source: Source,
                snapshot_date: dt.date) -> NormalizeSummary:
     """Replace, date by date, each identity's files of the source's wide tables for every date that has answers
-    (each from its own staging file, one answer per key: `choose_newest`, then pivoted: pipelines/wide.py);
+    (each from its own staging files, one answer per key: `choose_newest`, then typed: `wide.lake_rows`);
     snapshot pin lifetimes per identity. A date's files of the legacy layout (named after an account) lose, in the
     same commit, every key an identity's file holds."""
-    summary = NormalizeSummary(dates_written=staged.status.dates)
+    summary = NormalizeSummary(dates_written=staged.rows.dates)
     tables = [catalog.BY_ENTITY_TYPE[entity_type] for entity_type in source.entity_types]
     # Every metric a covering request (ads) asked of an entity type is a column of its lake files, with or without
     # a value: the ads API leaves zero values out, and a configured column must exist before a value arrives.
@@ -532,48 +554,30 @@ def write_lake(con: duckdb.DuckDBPyConnection, lake: Lake, staged: _Staged, sour
             requested.setdefault(entity_type, set()).update(metrics)
     not_final, identities = [], set()
     staged_files, legacy_files, retired = [], [], []
-    pending: list[tuple[dt.date, pa.Table, pa.Table, list[str]]] = []  # dates chosen, not pivoted yet
-
-    def pivot_pending() -> None:
-        """The pending dates' chosen rows pivoted together (a few calls for many small dates, instead of one per
-        date and table), then staged date by date, table by table, identity by identity."""
-        status = pa.concat_tables([chosen for _, chosen, _, _ in pending])
-        metric = pa.concat_tables([values for _, _, values, _ in pending])
-        wide_rows = {table.name: wide.to_wide(con, table, status, metric, carry=(_SOURCE,),
-                                              requested=tuple(sorted(requested.get(table.entity_type, ()))))
-                     for table in tables}
-        for date, _, _, written in pending:
-            for table in tables:
-                rows = wide_rows[table.name]
-                on_date = rows.filter(pc.equal(rows.column("date"), pa.scalar(date, pa.date32())))
-                owners = pc.take(staged.identities, on_date.column(_SOURCE))
-                for key in written:
-                    own = on_date.filter(pc.equal(owners, key)).drop_columns([_SOURCE])
-                    staged_files.append(lake.stage_rows(table.name, date, keyed(source.name, key), own))
-                    summary.status_rows += own.num_rows
-                    summary.metric_rows += _values_in(own, table)
-        pending.clear()
-
     try:
         for date in summary.dates_written:
-            status, metric, final_values_kept, without_rows = choose_newest(con, staged, date)
+            answered = staged.rows.read(date)
+            rows, final_values_kept, without_rows = choose_newest(con, staged, date, answered)
             if final_values_kept:
                 summary.final_values_kept[date] = final_values_kept
             # Every identity answered for the date, also one left without rows (each restated to no delivery).
-            written = pc.unique(pc.take(staged.identities, _rows_of(staged.status, date).column(_SOURCE))).to_pylist()
-            pending.append((date, status, metric, written))
-            if sum(values.num_rows for _, _, values, _ in pending) >= _PIVOT_ROWS:
-                pivot_pending()
+            written = pc.unique(pc.take(staged.identities, answered.column(_SOURCE))).to_pylist()
+            for table in tables:
+                on_date = wide.lake_rows(table, rows, requested.get(table.entity_type, ()), carry=(_SOURCE,))
+                owners = pc.take(staged.identities, on_date.column(_SOURCE))
+                for key in written:
+                    own = (on_date if len(written) == 1 else on_date.filter(pc.equal(owners, key))).drop_columns([_SOURCE])
+                    staged_files.append(lake.stage_rows(table.name, date, keyed(source.name, key), own))
+                    summary.status_rows += own.num_rows
+                    summary.metric_rows += _values_in(own, table)
             identities.update(written)
-            if pc.any(pc.and_kleene(pc.invert(status.column("is_final")), pc.or_kleene(
-                    pc.is_null(status.column("data_status")),
-                    pc.is_in(status.column("data_status"), pa.array(["PROCESSING", "ESTIMATE"]))))).as_py():
+            if pc.any(pc.and_kleene(pc.invert(rows.column("is_final")), pc.or_kleene(
+                    pc.is_null(rows.column("data_status")),
+                    pc.is_in(rows.column("data_status"), pa.array(["PROCESSING", "ESTIMATE"]))))).as_py():
                 not_final.append(date)
-            replaced, emptied = _legacy_without_covered_keys(lake, date, source.name, tables, written, status, without_rows)
+            replaced, emptied = _legacy_without_covered_keys(lake, date, source.name, tables, written, rows, without_rows)
             legacy_files += replaced
             retired += emptied
-        if pending:
-            pivot_pending()
     except BaseException:
         lake.discard(staged_files + legacy_files)  # a failure while writing leaves every date as it was
         raise
@@ -616,12 +620,6 @@ def _legacy_without_covered_keys(lake: Lake, date: dt.date, source: str, tables:
             elif outcome is not None:
                 emptied.append(outcome)
     return replaced, emptied
-
-
-def _rows_of(files: _DateFiles, date: dt.date) -> pa.Table:
-    """A date's staged rows, memory-mapped. A date whose answers carry no metric (all PROCESSING) gets an empty
-    table, so that its (empty) file replaces any older one."""
-    return files.read(date) if date in files.writers else files.schema.empty_table()
 
 
 def _snapshot_lifetime(con: duckdb.DuckDBPyConnection, lake: Lake, lifetime: pa.Table, snapshot_date: dt.date,

@@ -1,12 +1,15 @@
-"""Long rows (one per metric value, and one status row per entity, day and bucket) → the wide rows of one fact table.
+"""Normalized rows → the typed wide rows of one fact table, as its lake files hold them.
 
 The lake and the warehouse store the wide form (pipelines/catalog.py): one row per entity per UTC day per split
-bucket, content type or attribution setting, one typed column per metric. Normalization works on long rows (one
-answer's values, ranked key by key), and this module turns the chosen rows of a date into the wide rows written
-to the lake; it also converts lake files of the earlier long layout.
+bucket, content type or attribution setting, one typed column per metric. Normalization gives rows of that grain
+for every entity type of a source, with one float64 column per metric the answers had (pipelines/transform.py);
+`lake_rows` takes one table's share, names and types its columns. `to_wide` converts lake files of the earlier
+long layout (one row per metric value).
 """
 
 from __future__ import annotations
+
+from collections.abc import Collection
 
 import duckdb
 import pyarrow as pa
@@ -14,8 +17,9 @@ import pyarrow.compute as pc
 
 from pipelines import catalog
 from pipelines.sql_text import identifier, literal
-from pipelines.tables import UTC_TIMESTAMP
+from pipelines.tables import DAILY_STATUS, UTC_TIMESTAMP
 
+DAILY_STATUS_NAMES = tuple(DAILY_STATUS.names)
 _LONG_KEY = ("date", "entity_id", "split_field", "split_value", "content_type")
 _ARROW = {"DATE": pa.date32(), "VARCHAR": pa.string(), "BOOLEAN": pa.bool_(), "TIMESTAMPTZ": UTC_TIMESTAMP,
           "BIGINT": pa.int64(), "DOUBLE": pa.float64()}
@@ -35,6 +39,55 @@ def lake_schema(table: catalog.FactTable, metrics: dict[str, str]) -> pa.Schema:
 def empty(table: catalog.FactTable) -> pa.Table:
     """A lake file's rows when there are none: the table's default metric columns."""
     return lake_schema(table, {catalog.metric_column(m): catalog.metric_type(m) for m in table.default_metrics}).empty_table()
+
+
+_BIGINT_LIMIT = 9.2e18  # whole numbers at or beyond this do not fit BIGINT (2**63 ~ 9.22e18)
+
+
+def lake_rows(table: catalog.FactTable, rows: pa.Table, requested: Collection[str] = (),
+              carry: tuple[str, ...] = ()) -> pa.Table:
+    """The rows of `table` among normalized rows of any entity types (daily_status's columns, then one float64
+    column per metric named as the API names it, NULL where absent), as its lake file holds them: the key with the
+    table's own column names, data_status, is_final, extracted_at, then a column per default metric of the table,
+    per metric `requested` (asked for: a column even when no value came; the ads API leaves zeros out) and per
+    metric with a value here (in name order), typed as the catalog says, except a count holding a value that is
+    not a whole number (or beyond BIGINT), which stays DOUBLE; then the `carry` columns as they are. Ordered by
+    entity and split. Pins have neither split nor content type: only their unsplit, unfiltered rows are theirs."""
+    mine = pc.equal(rows.column("entity_type"), table.entity_type)
+    if table.entity_type == "pin":
+        mine = pc.and_(mine, pc.and_(pc.equal(rows.column("split_field"), "NO_SPLIT"),
+                                     pc.equal(rows.column("content_type"), "ALL")))
+    if pc.all(mine).as_py() is False:
+        rows = rows.filter(mine)
+    base = set(DAILY_STATUS_NAMES) | set(carry)
+    present = sorted(name for name in rows.column_names
+                     if name not in base and rows.column(name).null_count < rows.num_rows)
+    metrics = list(dict.fromkeys([*table.default_metrics, *sorted(requested), *present]))
+    rows = rows.take(pc.sort_indices(rows, [(name, "ascending") for name in _LONG_KEY[1:]]))
+    columns = {"date": rows.column("date"), table.id_column: rows.column("entity_id"),
+               **{column: rows.column(expression) for column, expression in table.splits},
+               **{name: rows.column(name) for name in ("data_status", "is_final", "extracted_at")}}
+    kinds = {}
+    for metric in metrics:
+        name = catalog.metric_column(metric, table)
+        if name in kinds:
+            raise catalog.MetricNameError(f"two metrics of {table.name} have the column {name!r}")
+        kinds[name] = catalog.metric_type(metric)
+        values = rows.column(metric) if metric in present else pa.nulls(rows.num_rows, pa.float64())
+        if kinds[name] == "BIGINT" and metric in present and not _whole(values):
+            kinds[name] = "DOUBLE"
+        columns[name] = values
+    schema = lake_schema(table, kinds)
+    for name in carry:
+        columns[name] = rows.column(name)
+        schema = schema.append(rows.schema.field(name))
+    return pa.table(list(columns.values()), names=list(columns)).cast(schema)
+
+
+def _whole(values: pa.ChunkedArray) -> bool:
+    """Every value a whole number BIGINT holds."""
+    fits = pc.and_(pc.equal(values, pc.trunc(values)), pc.less(pc.abs(values), _BIGINT_LIMIT))
+    return pc.all(fits).as_py() is not False
 
 
 def to_wide(con: duckdb.DuckDBPyConnection, table: catalog.FactTable, status: pa.Table, metric: pa.Table,

@@ -259,7 +259,7 @@ def test_a_20_digit_id_sent_as_a_json_number_is_kept_exactly():
     rows = json.loads('[{"AD_ID": 12345678901234567890, "DATE": "2026-11-20", "SPEND_IN_MICRO_DOLLAR": 5}]')
     normalized = normalize_rows(rows, "ad", "CLICK_30D|ENGAGEMENT_30D|VIEW_1D|TIME_OF_AD_ACTION", 30, now, TODAY, None,
                                 "ads/analytics")
-    assert normalized.metric.column("entity_id").to_pylist() == ["12345678901234567890"]
+    assert normalized.rows.column("entity_id").to_pylist() == ["12345678901234567890"]
 
 
 @pytest.mark.parametrize("args, start_date, message", [

@@ -65,8 +65,8 @@ def staged(tmp_path: Path):
 
 def ranked(con: duckdb.DuckDBPyConnection, staged, date: dt.date) -> tuple:
     """What ranking every claim of the date chooses."""
-    status, metric = transform._rows_of(staged.status, date), transform._rows_of(staged.metric, date)
-    return transform._ranked(con, staged, status, metric, transform._claims(staged, date, status))
+    answered = staged.rows.read(date)
+    return transform._ranked(con, staged, answered, transform._claims(staged, date, answered))
 
 
 def rows(table: pa.Table, schema: pa.Schema) -> list[str]:
@@ -75,11 +75,11 @@ def rows(table: pa.Table, schema: pa.Schema) -> list[str]:
 
 
 def same_choice(chosen: tuple, expected: tuple) -> bool:
-    """The same rows of daily_status and metric_daily, keys kept final and covered keys without a row."""
-    (status, metric, kept, without_rows), (status2, metric2, kept2, without_rows2) = chosen, expected
+    """The same wide rows, keys kept final and covered keys without a row."""
+    (chosen_rows, kept, without_rows), (chosen_rows2, kept2, without_rows2) = chosen, expected
     return kept == kept2 and all(table.schema.names == other.schema.names
                                  and rows(table, table.schema) == rows(other, table.schema)
-                                 for table, other in ((status, status2), (metric, metric2), (without_rows, without_rows2)))
+                                 for table, other in ((chosen_rows, chosen_rows2), (without_rows, without_rows2)))
 
 
 @pytest.mark.parametrize("date", [FIRST, GAP], ids=["rows", "parent-covers-child-without-rows"])
@@ -93,8 +93,8 @@ def test_a_date_fetched_once_is_chosen_without_ranking_as_ranking_would(staged, 
     monkeypatch.setattr(transform, "_ranked", refuse)
     chosen = transform.choose_newest(con, staged, date)
     assert same_choice(chosen, expected)
-    status, _, kept, without_rows = chosen
-    assert (status.num_rows, kept) == ((2, 0) if date == FIRST else (0, 0))
+    chosen_rows, kept, without_rows = chosen
+    assert (chosen_rows.num_rows, kept) == ((2, 0) if date == FIRST else (0, 0))
     covered_without_rows = {(r["entity_type"], r["entity_id"]) for r in without_rows.to_pylist()}
     assert covered_without_rows == ({("campaign", SILENT), ("ad_group", SILENT_GROUP)} if date == FIRST else
                                     {("campaign", SILENT), ("ad_group", SILENT_GROUP), ("campaign", DELIVERING),
@@ -106,8 +106,8 @@ def test_a_restated_date_is_ranked_and_loses_the_rows_the_restatement_left_out(s
     expected = ranked(con, staged, RESTATED)
     calls = []
     monkeypatch.setattr(transform, "_ranked", lambda *args: calls.append(RESTATED) or expected)
-    status, metric, kept, without_rows = transform.choose_newest(con, staged, RESTATED)
+    chosen_rows, kept, without_rows = transform.choose_newest(con, staged, RESTATED)
     assert calls == [RESTATED]
-    assert (status.num_rows, metric.num_rows, kept) == (0, 0, 0)  # the campaign and its ad group: no delivery
+    assert (chosen_rows.num_rows, kept) == (0, 0)  # the campaign and its ad group: no delivery
     assert {(r["entity_type"], r["entity_id"]) for r in without_rows.to_pylist()} == {
         ("campaign", SILENT), ("ad_group", SILENT_GROUP), ("campaign", DELIVERING), ("ad_group", ITS_GROUP)}

@@ -18,7 +18,7 @@ from pipelines.metric_values import MetricValueError, as_float64
 from pipelines.pinterest.errors import ResponseShapeError
 from pipelines.planning import DateRange
 from pipelines.raw_zone import RawRecord, RawZone
-from pipelines.tables import DAILY_STATUS, METRIC_DAILY, UNFILTERED_CONTENT
+from pipelines.tables import DAILY_STATUS, UNFILTERED_CONTENT
 from pipelines.transform import ANCESTRY, Coverage, Normalized, Source
 
 ATTRIBUTION_SPLIT = "ATTRIBUTION"
@@ -39,9 +39,9 @@ def normalize_rows(rows: list, level: str, attribution: str, settle_days: int, f
                    fetched_on: dt.date, newest_ready: dt.date | None, endpoint: str, *,
                    requested_columns: Collection[str] = (), requested_ids: Collection[str] | None = None,
                    window: DateRange | None = None) -> Normalized:
-    """Flat analytics rows → metric_daily rows (one per metric column) and daily_status rows (one per entity per
-    day, data_status NULL: the ads API reports none). Built column-wise: one Python list per column, then Arrow
-    unpivots the metric columns.
+    """Flat analytics rows → wide rows: one per entity per day (daily_status's columns, data_status NULL: the ads
+    API reports none), then one float64 column per metric column with a value (named as the API names it). Built
+    column-wise: one Python list per column.
     A requested column (but those of NOT_METRICS) must hold finite JSON numbers (or nulls), and so must any other
     column holding numbers; rows of entities outside `requested_ids` (None: every entity of the ad account) are
     dropped and counted in `Normalized.unrequested`.
@@ -54,12 +54,12 @@ def normalize_rows(rows: list, level: str, attribution: str, settle_days: int, f
 
     asked = frozenset(c for c in requested_columns if c not in NOT_METRICS) or None
 
-    def answered(metric: pa.Table, status: pa.Table, unrequested: dict[str, int]) -> Normalized:
+    def answered(rows: pa.Table, unrequested: dict[str, int]) -> Normalized:
         if window is None:
-            return Normalized(metric, status, unrequested=unrequested, requested_metrics=asked)
-        entities = requested_ids if requested_ids is not None else pc.unique(status.column("entity_id")).to_pylist()
+            return Normalized(rows, unrequested=unrequested, requested_metrics=asked)
+        entities = requested_ids if requested_ids is not None else pc.unique(rows.column("entity_id")).to_pylist()
         coverage = Coverage(level, tuple(map(str, entities)), ATTRIBUTION_SPLIT, attribution, window, final_up_to)
-        return Normalized(metric, status, unrequested=unrequested, coverage=coverage, requested_metrics=asked)
+        return Normalized(rows, unrequested=unrequested, coverage=coverage, requested_metrics=asked)
 
     if not isinstance(rows, list):
         raise ResponseShapeError(f"{endpoint}: expected a JSON array of rows")
@@ -67,7 +67,7 @@ def normalize_rows(rows: list, level: str, attribution: str, settle_days: int, f
         bad = next(row for row in rows if not isinstance(row, dict))
         raise ResponseShapeError(f"{endpoint}: expected rows as JSON objects, got {type(bad).__name__}")
     if not rows:
-        return answered(METRIC_DAILY.empty_table(), DAILY_STATUS.empty_table(), {})
+        return answered(DAILY_STATUS.empty_table(), {})
     id_column = ID_COLUMNS[level]
     columns = _columns(rows)
     for required in ("DATE", id_column):
@@ -82,12 +82,12 @@ def normalize_rows(rows: list, level: str, attribution: str, settle_days: int, f
             unrequested = dict(zip(dropped.field("values").to_pylist(), dropped.field("counts").to_pylist()))
             rows = list(compress(rows, wanted.to_pylist()))
             if not rows:
-                return answered(METRIC_DAILY.empty_table(), DAILY_STATUS.empty_table(), unrequested)
+                return answered(DAILY_STATUS.empty_table(), unrequested)
             columns, ids = _columns(rows), ids.filter(wanted)
     date_array = _dates(columns["DATE"], endpoint)
     final = pc.less_equal(date_array, pa.scalar(final_up_to, pa.date32()))
     n = len(rows)
-    extracted = pa.scalar(fetched_at, type=METRIC_DAILY.field("extracted_at").type)
+    extracted = pa.scalar(fetched_at, type=DAILY_STATUS.field("extracted_at").type)
     status = pa.table({"date": date_array, "entity_type": pa.repeat(pa.scalar(level), n),
                        "entity_id": ids,
                        "split_field": pa.repeat(pa.scalar(ATTRIBUTION_SPLIT), n),
@@ -95,7 +95,7 @@ def normalize_rows(rows: list, level: str, attribution: str, settle_days: int, f
                        "content_type": pa.repeat(pa.scalar(UNFILTERED_CONTENT), n),
                        "data_status": pa.nulls(n, pa.string()), "is_final": final, "extracted_at": pa.repeat(extracted, n)},
                       schema=DAILY_STATUS)
-    take, names, values = [], [], []
+    rows = status
     for name, column in columns.items():
         if name in NOT_METRICS:
             continue
@@ -104,28 +104,10 @@ def normalize_rows(rows: list, level: str, attribution: str, settle_days: int, f
             raise MetricValueError(endpoint, name, level, ids[invalid].as_py(), columns["DATE"][invalid], column[invalid])
         if measured is None or measured.null_count == len(measured):
             continue
-        valid = pa.array(np.arange(n)) if not measured.null_count else pc.indices_nonzero(measured.is_valid())
-        take.append(valid)
-        names.append(pa.repeat(pa.scalar(name), len(valid)))
-        values.append(measured.take(valid) if measured.null_count else measured)
-    index = pa.concat_arrays([a.cast(pa.int64()) for a in take]) if take else pa.array([], pa.int64())
-    names = pa.concat_arrays(names) if names else pa.array([], pa.string())
-    values = pa.concat_arrays(values) if values else pa.array([], pa.float64())
+        rows = rows.append_column(pa.field(name, pa.float64()), measured)
     # Rows come out ordered by date (stable), so that staging can cut each answer into per-date slices.
     day_numbers = date_array.cast(pa.int32()).to_numpy(zero_copy_only=False)
-    status = status.take(np.argsort(day_numbers, kind="stable"))
-    by_date = pa.array(np.argsort(day_numbers[index.to_numpy()], kind="stable"))
-    index, names, values = index.take(by_date), names.take(by_date), values.take(by_date)
-    count = len(index)
-    metric = pa.table({"date": date_array.take(index), "entity_type": pa.repeat(pa.scalar(level), count),
-                       "entity_id": ids.take(index),
-                       "split_field": pa.repeat(pa.scalar(ATTRIBUTION_SPLIT), count),
-                       "split_value": pa.repeat(pa.scalar(attribution), count),
-                       "content_type": pa.repeat(pa.scalar(UNFILTERED_CONTENT), count),
-                       "metric": names, "value": values,
-                       "data_status": pa.nulls(count, pa.string()), "is_final": final.take(index),
-                       "extracted_at": pa.repeat(extracted, count)}, schema=METRIC_DAILY)
-    return answered(metric, status, unrequested)
+    return answered(rows.take(pa.array(np.argsort(day_numbers, kind="stable"))), unrequested)
 
 
 def _columns(rows: list[dict]) -> dict[str, list]:

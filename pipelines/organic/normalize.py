@@ -1,11 +1,11 @@
-"""Pure functions from organic analytics answers to rows of the tidy tables (Arrow)."""
+"""Pure functions from organic analytics answers to wide rows of the tidy tables (Arrow)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
 from collections.abc import Collection, Mapping
-from itertools import chain, repeat
+from itertools import repeat
 from operator import itemgetter
 
 import numpy as np
@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 from pipelines.api_enums import DATA_STATUSES
 from pipelines.metric_values import INTEGER, DataStatusError, MetricValueError, as_float64
 from pipelines.pinterest.errors import ResponseShapeError, shown_value
-from pipelines.tables import DAILY_STATUS, METRIC_DAILY, PIN_LIFETIME, UNFILTERED_CONTENT, UTC_TIMESTAMP
+from pipelines.tables import DAILY_STATUS, PIN_LIFETIME, UNFILTERED_CONTENT, UTC_TIMESTAMP
 
 NO_SPLIT = "NO_SPLIT"
 UNSPLIT_VALUE = "ALL"
@@ -23,48 +23,35 @@ UNSPLIT_KEY = "all"  # the API's bucket key for NO_SPLIT
 
 
 class _Rows:
-    """Rows of metric_daily and daily_status, collected block by block and built column-wise.
+    """Wide rows (one per entity, day and split bucket: daily_status's columns, then one float64 column per metric
+    the answer has, named as the API names it), collected block by block and built column-wise.
 
-    Per block (one entity and split bucket) it keeps the block's key once and the number of its days; per day
-    its date and data_status; per metric value only the metric's name, its value and (as a count per day) its
-    day. Everything else is repeated by Arrow when the tables are built: an answer of 100 pins x 90 days has
-    ~80,000 values, and per-value Python work dominated."""
+    Per block (one entity and split bucket) it keeps the block's key once and the number of its days; the days
+    themselves are the answer's own objects. Columns are then read metric by metric with C-level calls (`map` with
+    `dict.get`), so no Python runs per metric value: an answer of 100 pins x 90 days has ~80,000 values."""
 
     def __init__(self, extracted_at: dt.datetime):
         self.extracted_at = extracted_at
         self.block_keys: dict[str, list[str]] = {name: [] for name in _BLOCK_COLUMNS}
         self.block_days: list[int] = []
+        self.days: list[dict] = []
         self.dates: list = []
-        self.statuses: list = []
-        self.metric_counts: list[int] = []
-        self.metric_name: list[str] = []
-        self.metric_value: list = []
 
     def add_block(self, endpoint: str, entity_type: str, entity_id: str, split_field: str, split_value: str,
                   content_type: str, block: Mapping) -> None:
-        # map() with C callables instead of generators: this runs once per pin-day (millions of times).
         daily = _field(block, "daily_metrics", endpoint)
         if not isinstance(daily, list) or not set(map(type, daily)) <= {dict}:
             raise ResponseShapeError(f"{endpoint}: 'daily_metrics' is not a list of objects")
-        for name, column in (("date", self.dates), ("data_status", self.statuses)):
-            try:
-                column.extend(map(itemgetter(name), daily))
-            except KeyError:
-                raise ResponseShapeError(f"{endpoint}: the answer lacks the field {name!r}") from None
-        metrics = list(map(dict.get, daily, repeat("metrics"), repeat(_NO_METRICS)))
-        if not all(metrics):  # "metrics": null (or empty)
-            metrics = [m or _NO_METRICS for m in metrics]
-        if not set(map(type, metrics)) <= {dict}:
-            bad = next(day for day, m in zip(daily, metrics) if not isinstance(m, dict))
-            raise ResponseShapeError(f"{endpoint}: 'metrics' of {shown_value(bad.get('date'))} is not an object")
-        self.metric_counts.extend(map(len, metrics))
-        self.metric_name.extend(chain.from_iterable(metrics))
-        self.metric_value.extend(chain.from_iterable(map(dict.values, metrics)))
+        self.days.extend(daily)
         for name, value in zip(_BLOCK_COLUMNS, (entity_type, entity_id, split_field, split_value, content_type)):
             self.block_keys[name].append(value)
         self.block_days.append(len(daily))
 
-    def tables(self, endpoint: str) -> tuple[pa.Table, pa.Table]:
+    def table(self, endpoint: str) -> pa.Table:
+        """The wide rows, ordered by date (stable: the answer's order within a date), so that staging can cut each
+        answer into per-date slices without sorting it again."""
+        self.dates = self._day_field("date", endpoint)
+        statuses = self._day_field("data_status", endpoint)
         try:
             dates = pa.array(self.dates, type=pa.string()).cast(pa.date32())
         except (pa.ArrowInvalid, pa.ArrowTypeError):
@@ -72,47 +59,54 @@ class _Rows:
         if dates.null_count:
             raise ResponseShapeError(f"{endpoint}: a daily_metrics date is null")
         try:
-            statuses = pa.array(self.statuses, type=pa.string())
+            status = pa.array(statuses, type=pa.string())
         except (pa.ArrowInvalid, pa.ArrowTypeError):
             raise ResponseShapeError(f"{endpoint}: a data_status is not a string") from None
-        known = pc.is_in(statuses, value_set=_DATA_STATUSES)
+        known = pc.is_in(status, value_set=_DATA_STATUSES)
         if pc.all(known).as_py() is False:  # None for an answer without days
             day = pc.index(known, False).as_py()
-            raise DataStatusError(endpoint, self.statuses[day], *self._entity_of(day), self.dates[day])
-        # Rows come out ordered by date (stable: the answer's order within a date), so that staging can cut
-        # each answer into per-date slices without sorting it again.
+            raise DataStatusError(endpoint, statuses[day], *self._entity_of(day), self.dates[day])
+        metrics = self._metrics(endpoint)
+        block = pa.array(np.repeat(np.arange(len(self.block_days), dtype=np.int64), self.block_days))
+        rows = pa.table({
+            "date": dates,
+            **{name: pa.array(self.block_keys[name], type=pa.string()).take(block) for name in _BLOCK_COLUMNS},
+            "data_status": status,
+            "is_final": pc.equal(status, "READY"),  # organic values are final only when READY
+            "extracted_at": _repeat(self.extracted_at, len(dates)),
+        }, schema=DAILY_STATUS)
+        for name, values in metrics.items():
+            rows = rows.append_column(pa.field(name, pa.float64()), values)
         day_order = np.argsort(dates.cast(pa.int32()).to_numpy(zero_copy_only=False), kind="stable")
-        day_block = pa.array(np.repeat(np.arange(len(self.block_days), dtype=np.int64), self.block_days)[day_order])
-        day_columns = {
-            "date": dates.take(day_order),
-            **{name: pa.array(self.block_keys[name], type=pa.string()).take(day_block) for name in _BLOCK_COLUMNS},
-            "data_status": statuses.take(day_order),
-        }
-        day_columns["is_final"] = pc.equal(day_columns["data_status"], "READY")  # organic values are final only when READY
-        status = pa.table({**day_columns, "extracted_at": _repeat(self.extracted_at, len(dates))}, schema=DAILY_STATUS)
-        values, invalid = as_float64(self.metric_value)
-        if invalid is not None:
-            raise self._invalid_value(endpoint, invalid)
-        counts = np.asarray(self.metric_counts, dtype=np.int64)
-        sorted_counts = counts[day_order]
-        first_value = np.cumsum(counts) - counts  # where each day's values start, in answer order
-        # Position of each value in answer order, for the values taken day by day in date order.
-        value_order = pa.array(np.arange(int(sorted_counts.sum()), dtype=np.int64) + np.repeat(
-            first_value[day_order] - (np.cumsum(sorted_counts) - sorted_counts), sorted_counts))
-        index = pa.array(np.repeat(np.arange(len(dates), dtype=np.int64), sorted_counts))  # each value's (sorted) day
-        columns = {name: day_columns[name].take(index) for name in ("date", *_BLOCK_COLUMNS, "data_status", "is_final")}
-        values = values.take(value_order)
-        metric = pa.table({**columns, "metric": pa.array(self.metric_name, type=pa.string()).take(value_order),
-                           "value": values, "extracted_at": _repeat(self.extracted_at, len(values))}, schema=METRIC_DAILY)
-        if values.null_count:
-            metric = metric.filter(pc.is_valid(values))
-        return metric, status
+        return rows.take(pa.array(day_order))
 
-    def _invalid_value(self, endpoint: str, position: int) -> MetricValueError:
-        """The error naming the metric value at `position` (in answer order), its day and its entity."""
-        day = int(np.searchsorted(np.cumsum(self.metric_counts), position, side="right"))
-        return MetricValueError(endpoint, self.metric_name[position], *self._entity_of(day), self.dates[day],
-                                self.metric_value[position])
+    def _day_field(self, name: str, endpoint: str) -> list:
+        try:
+            return list(map(itemgetter(name), self.days))
+        except KeyError:
+            raise ResponseShapeError(f"{endpoint}: the answer lacks the field {name!r}") from None
+
+    def _metrics(self, endpoint: str) -> dict[str, pa.Array]:
+        """One float64 column per metric name a day has a value of (null where a day has none: absent, not zero), in
+        name order. An invalid value fails naming the first in answer order."""
+        metrics = list(map(dict.get, self.days, repeat("metrics"), repeat(_NO_METRICS)))
+        if not all(metrics):  # "metrics": null (or empty)
+            metrics = [m or _NO_METRICS for m in metrics]
+        if not set(map(type, metrics)) <= {dict}:
+            bad = next(day for day, m in zip(self.days, metrics) if not isinstance(m, dict))
+            raise ResponseShapeError(f"{endpoint}: 'metrics' of {shown_value(bad.get('date'))} is not an object")
+        columns, invalid = {}, []
+        for name in sorted(set().union(*metrics)):
+            values = list(map(dict.get, metrics, repeat(name)))
+            column, position = as_float64(values)
+            if position is not None:
+                invalid.append((position, list(metrics[position]).index(name), name, values[position]))
+            elif column.null_count < len(column):
+                columns[name] = column
+        if invalid:
+            day, _, name, value = min(invalid)
+            raise MetricValueError(endpoint, name, *self._entity_of(day), self.dates[day], value)
+        return columns
 
     def _entity_of(self, day: int) -> tuple[str, str]:
         """The entity type and the entity (with its split bucket, if split, and its content type, if filtered) of the
@@ -142,8 +136,8 @@ def _field(mapping: Mapping, name: str, endpoint: str):
 
 
 def normalize_user_account_analytics(body: Mapping, user_id: str, split_field: str, extracted_at: dt.datetime,
-                                     content_type: str = UNFILTERED_CONTENT) -> tuple[pa.Table, pa.Table]:
-    """user_account/analytics → (metric_daily rows, daily_status rows) for entity_type user_account.
+                                     content_type: str = UNFILTERED_CONTENT) -> pa.Table:
+    """user_account/analytics → wide rows (`_Rows`) for entity_type user_account.
     One bucket per split value; NO_SPLIT's single bucket `all` becomes split_value ALL. `content_type`: the one its
     request sent (ALL, the API's default, when it sent none)."""
     rows = _Rows(extracted_at)
@@ -152,13 +146,13 @@ def normalize_user_account_analytics(body: Mapping, user_id: str, split_field: s
     for bucket, block in body.items():
         split_value = UNSPLIT_VALUE if split_field == NO_SPLIT else bucket
         rows.add_block("user_account/analytics", "user_account", user_id, split_field, split_value, content_type, block)
-    return rows.tables("user_account/analytics")
+    return rows.table("user_account/analytics")
 
 
 def normalize_pin_analytics(body: Mapping, extracted_at: dt.datetime, pin_id: str | None = None
-                            ) -> tuple[pa.Table, pa.Table, pa.Table]:
+                            ) -> tuple[pa.Table, pa.Table]:
     """Bulk `multi_pins/analytics` ({pin_id: {"all": ...}}) or, with `pin_id`, single `pins/analytics`
-    ({"all": ...}) → (metric_daily rows, daily_status rows, pin_lifetime rows) for entity_type pin."""
+    ({"all": ...}) → (wide rows (`_Rows`), pin_lifetime rows) for entity_type pin."""
     endpoint = "pins/analytics" if pin_id is not None else "multi_pins/analytics"
     if not isinstance(body, Mapping):
         raise ResponseShapeError(f"{endpoint}: expected a JSON object")
@@ -174,8 +168,7 @@ def normalize_pin_analytics(body: Mapping, extracted_at: dt.datetime, pin_id: st
         lifetime_pins.extend(repeat(str(pid), len(totals)))
         lifetime_metrics.extend(totals)
         lifetime_values.extend(totals.values())
-    metric, status = rows.tables(endpoint)
-    return metric, status, _lifetime_table(endpoint, lifetime_pins, lifetime_metrics, lifetime_values, extracted_at)
+    return rows.table(endpoint), _lifetime_table(endpoint, lifetime_pins, lifetime_metrics, lifetime_values, extracted_at)
 
 
 def _lifetime_table(endpoint: str, pins: list[str], metrics: list[str], values: list, extracted_at: dt.datetime

@@ -15,7 +15,7 @@ from pipelines.organic.normalize import (
 )
 from pipelines.planning import DateRange
 from pipelines.raw_zone import RawRecord, RawZone
-from pipelines.tables import DAILY_STATUS, METRIC_DAILY, UNFILTERED_CONTENT
+from pipelines.tables import DAILY_STATUS, UNFILTERED_CONTENT
 from pipelines.transform import Normalized, Source
 
 
@@ -30,11 +30,11 @@ def _normalize(record: RawRecord, content_types: Collection[str]) -> Normalized:
     if record.endpoint == "user_account/analytics":
         content_type = record.params.get("content_type", UNFILTERED_CONTENT)
         if content_type not in content_types:
-            return Normalized(METRIC_DAILY.empty_table(), DAILY_STATUS.empty_table())
-        metric, status = normalize_user_account_analytics(
+            return Normalized(DAILY_STATUS.empty_table())
+        rows = normalize_user_account_analytics(
             record.json(), record.context["user_id"], record.params.get("split_field", "NO_SPLIT"), record.fetched_at,
             content_type)
-        return Normalized(metric, status, requested_metrics=requested_metrics)
+        return Normalized(rows, requested_metrics=requested_metrics)
     # A pin whose answer cannot be read is skipped and reported (the extraction asked it alone, so a later answer
     # has its days): one malformed block must not block every later normalization of its dates.
     body, pin_id = record.json(), record.path_params.get("pin_id")
@@ -42,9 +42,10 @@ def _normalize(record: RawRecord, content_types: Collection[str]) -> Normalized:
     if pin_id is None:
         body, unrequested = split_unrequested_pins(body, record.params.get("pin_ids"))
     per_pin, unreadable = split_unreadable_pins(body, pin_id)
-    rows = (normalize_pin_analytics(per_pin[pin_id], record.fetched_at, pin_id) if pin_id is not None and per_pin
-            else normalize_pin_analytics(per_pin, record.fetched_at))
-    return Normalized(*rows, unrequested=unrequested, requested_metrics=requested_metrics, unreadable=unreadable)
+    rows, lifetime = (normalize_pin_analytics(per_pin[pin_id], record.fetched_at, pin_id) if pin_id is not None and per_pin
+                      else normalize_pin_analytics(per_pin, record.fetched_at))
+    return Normalized(rows, lifetime, unrequested=unrequested, requested_metrics=requested_metrics,
+                      unreadable=unreadable)
 
 
 def _prepare(raw: RawZone, requested: DateRange):
