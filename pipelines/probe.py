@@ -655,7 +655,8 @@ def answer_shape_problem(outcome: Outcome, requested: Sequence[str] = ()) -> str
     """Why a successful answer is not what the pipeline parses (None when it is), by the pipeline's own
     normalizers where there is one."""
     from pipelines.metric_values import DataStatusError, MetricValueError
-    from pipelines.organic.normalize import UNSPLIT_KEY, normalize_pin_analytics, normalize_user_account_analytics
+    from pipelines.organic.normalize import normalize_pin_analytics, normalize_user_account_analytics
+    from pipelines.organic.pin_answers import UNSPLIT_KEY
 
     data, name, now = outcome.data, outcome.endpoint, dt.datetime.now(dt.timezone.utc)
     try:

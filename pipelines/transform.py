@@ -335,12 +335,27 @@ def _answer(number: int, record: RawRecord, rows: Normalized) -> dict:
 def _refuse_repeated_keys(endpoint: str, status: pa.Table) -> None:
     """One answer holds each key (entity, day, split bucket) at most once: twice (a date repeated, or written once
     with a time of day) leaves no way to tell which value is the answer's."""
+    if _unique_entity_days(status):
+        return
     keys = status.group_by(list(DAILY_STATUS_KEY)).aggregate([([], "count_all")])
     if keys.num_rows == status.num_rows:
         return
     first = keys.filter(pc.greater(keys.column("count_all"), 1)).slice(0, 1).to_pylist()[0]
     raise DuplicateKeyError(endpoint, first["entity_type"], first["entity_id"], first["date"],
                             f"{first['split_field']} {first['split_value']}")
+
+
+def _unique_entity_days(rows: pa.Table) -> bool:
+    """Whether rows whose split and content type are the same throughout hold each entity's day once (False also
+    when they vary: then only grouping by the whole key tells): numbers compared, not six text columns grouped."""
+    for name in ("entity_type", "split_field", "split_value", "content_type"):
+        column = rows.column(name)
+        if len(column) and pc.all(pc.equal(column, column[0])).as_py() is not True:
+            return False
+    entities = rows.column("entity_id").combine_chunks().dictionary_encode().indices.to_numpy().astype(np.int64)
+    days = rows.column("date").combine_chunks().cast(pa.int32()).to_numpy(zero_copy_only=False).astype(np.int64)
+    keys = (entities << 32) | (days & 0xFFFFFFFF)
+    return len(np.unique(keys)) == len(keys)
 
 
 def _refuse_unusable_metric_names(endpoint: str, rows: pa.Table) -> None:

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-import functools
-from collections.abc import Collection, Mapping
-from itertools import repeat
+from collections.abc import Mapping
+from itertools import chain, repeat
 from operator import itemgetter
 
 import numpy as np
@@ -14,12 +13,12 @@ import pyarrow.compute as pc
 
 from pipelines.api_enums import DATA_STATUSES
 from pipelines.metric_values import INTEGER, DataStatusError, MetricValueError, as_float64
+from pipelines.organic.pin_answers import UNSPLIT_KEY
 from pipelines.pinterest.errors import ResponseShapeError, shown_value
 from pipelines.tables import DAILY_STATUS, PIN_LIFETIME, UNFILTERED_CONTENT, UTC_TIMESTAMP
 
 NO_SPLIT = "NO_SPLIT"
 UNSPLIT_VALUE = "ALL"
-UNSPLIT_KEY = "all"  # the API's bucket key for NO_SPLIT
 
 
 class _Rows:
@@ -95,8 +94,18 @@ class _Rows:
         if not set(map(type, metrics)) <= {dict}:
             bad = next(day for day, m in zip(self.days, metrics) if not isinstance(m, dict))
             raise ResponseShapeError(f"{endpoint}: 'metrics' of {shown_value(bad.get('date'))} is not an object")
+        names = sorted(set().union(*metrics))
+        if set(map(type, chain.from_iterable(map(dict.values, metrics)))) <= _NUMBER_TYPES:
+            try:  # every value a JSON number or null: one conversion in C for all columns
+                struct = pa.array(metrics, type=pa.struct([(name, pa.float64()) for name in names]))
+            except (pa.ArrowInvalid, OverflowError):  # an integer beyond a double's exact range: column by column
+                struct = None
+            if struct is not None:
+                columns = dict(zip(names, struct.flatten()))
+                if all(pc.all(pc.is_finite(column)).as_py() is not False for column in columns.values()):
+                    return {name: column for name, column in columns.items() if column.null_count < len(column)}
         columns, invalid = {}, []
-        for name in sorted(set().union(*metrics)):
+        for name in names:
             values = list(map(dict.get, metrics, repeat(name)))
             column, position = as_float64(values)
             if position is not None:
@@ -121,6 +130,7 @@ class _Rows:
 
 _BLOCK_COLUMNS = ("entity_type", "entity_id", "split_field", "split_value", "content_type")
 _NO_METRICS: dict = {}
+_NUMBER_TYPES = frozenset({int, float, type(None)})  # what a JSON number (or null) parses to; bool is its own type
 _DATA_STATUSES = pa.array(DATA_STATUSES, pa.string())  # the official DataStatus enum: anything else is refused
 
 
@@ -181,82 +191,3 @@ def _lifetime_table(endpoint: str, pins: list[str], metrics: list[str], values: 
     table = pa.table({"pin_id": pa.array(pins, pa.string()), "metric": pa.array(metrics, pa.string()), "value": totals,
                       "extracted_at": _repeat(extracted_at, len(pins))}, schema=PIN_LIFETIME)
     return table.filter(pc.is_valid(totals)) if totals.null_count else table
-
-
-def pin_answer_problem(buckets: object) -> str | None:
-    """What keeps one pin's answer (`{"all": {"daily_metrics": [{...}, ...]}}`, the value of its id in a bulk
-    answer or a single answer whole) from being read by `normalize_pin_analytics`, None when nothing does. Checked
-    by the extraction (such a pin is asked alone) and by normalization (such a pin's block is skipped and reported),
-    so that one malformed block neither passes for an answer nor blocks every later normalization of its dates."""
-    if not isinstance(buckets, Mapping):
-        return f"its answer is {_json_kind(buckets)}, not an object"
-    block = buckets.get(UNSPLIT_KEY)
-    if not isinstance(block, Mapping):
-        return f"its answer has no {UNSPLIT_KEY!r} object (keys: {shown_value(sorted(map(str, buckets))[:5])})"
-    daily = block.get("daily_metrics")
-    if not isinstance(daily, list) or not all(isinstance(day, Mapping) for day in daily):
-        return f"its {UNSPLIT_KEY!r} object has no 'daily_metrics' list of objects"
-    return next(filter(None, map(_day_problem, daily)), None)
-
-
-def _day_problem(day: Mapping) -> str | None:
-    """What keeps one day of daily_metrics from being read: its date (a YYYY-MM-DD string), its data_status (a
-    string; the enum is checked with the rest of the answer) or its metrics (an object, or null for none)."""
-    date = day.get("date")
-    if not _is_iso_date(date):
-        return f"has a day dated {shown_value(date)}, not YYYY-MM-DD"
-    if not isinstance(day.get("data_status"), str):
-        return f"has no data_status string for {date}"
-    if not isinstance(day.get("metrics"), (Mapping, type(None))):
-        return f"has 'metrics' of {date} that are {_json_kind(day['metrics'])}, not an object"
-    return None
-
-
-def _is_iso_date(value: object) -> bool:
-    return isinstance(value, str) and _is_iso_date_text(value)
-
-
-@functools.lru_cache(maxsize=4096)
-def _is_iso_date_text(value: str) -> bool:
-    # Cached: an answer repeats the same few dates for every pin.
-    try:
-        return dt.date.fromisoformat(value).isoformat() == value
-    except ValueError:
-        return False
-
-
-def _json_kind(value: object) -> str:
-    return {list: "a list", str: "a string", type(None): "null", bool: "a boolean"}.get(type(value), "a number")
-
-
-def split_unreadable_pins(body: object, pin_id: str | None) -> tuple[dict, dict[str, str]]:
-    """A pin analytics answer as {pin id: answer} (`pin_id`: the single answer's pin; else a bulk answer keyed by
-    pin id) without the pins whose answer cannot be read (`pin_answer_problem`), and what was wrong, as
-    {"pin <id>" or "the answer": problem}."""
-    if pin_id is not None:
-        problem = pin_answer_problem(body)
-        return ({pin_id: body}, {}) if problem is None else ({}, {f"pin {shown_value(pin_id)}": problem})
-    if not isinstance(body, Mapping):
-        return {}, {"the answer": f"{_json_kind(body)}, not an object keyed by pin id"}
-    problems = {str(pid): pin_answer_problem(buckets) for pid, buckets in body.items()}
-    return ({pid: buckets for pid, buckets in body.items() if problems[str(pid)] is None},
-            {f"pin {shown_value(pid)}": problem for pid, problem in problems.items() if problem is not None})
-
-
-def split_unrequested_pins(body: object, requested: Collection[str] | None) -> tuple[object, dict[str, int]]:
-    """A bulk pin analytics answer without the pins its request did not ask for, and those pins with the number
-    of days each carried (their rows are dropped: nobody asked for them, so nothing says they are this account's)."""
-    if requested is None or not isinstance(body, Mapping):
-        return body, {}
-    wanted = set(map(str, requested))
-    unrequested = [pid for pid in body if str(pid) not in wanted]
-    if not unrequested:
-        return body, {}
-    return ({pid: buckets for pid, buckets in body.items() if str(pid) in wanted},
-            {str(pid): _days(body[pid]) for pid in unrequested})
-
-
-def _days(buckets: object) -> int:
-    block = buckets.get(UNSPLIT_KEY) if isinstance(buckets, Mapping) else None
-    daily = block.get("daily_metrics") if isinstance(block, Mapping) else None
-    return len(daily) if isinstance(daily, list) else 0

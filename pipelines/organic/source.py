@@ -7,12 +7,8 @@ from collections.abc import Collection
 
 from pipelines import settings
 from pipelines.lake import USER, LakeIdentityError, identity
-from pipelines.organic.normalize import (
-    normalize_pin_analytics,
-    normalize_user_account_analytics,
-    split_unreadable_pins,
-    split_unrequested_pins,
-)
+from pipelines.organic.normalize import normalize_pin_analytics, normalize_user_account_analytics
+from pipelines.organic.pin_answers import split_unreadable_pins, split_unrequested_pins
 from pipelines.planning import DateRange
 from pipelines.raw_zone import RawRecord, RawZone
 from pipelines.tables import DAILY_STATUS, UNFILTERED_CONTENT
