@@ -32,7 +32,10 @@ from pipelines.tables import DAILY_STATUS, DAILY_STATUS_KEY, PIN_LIFETIME, UNFIL
 
 STAGING_MEMORY_LIMIT = "512MB"
 _FLUSH_ROWS = 500_000  # rows buffered before each date's share is written to a staging file of its own
-_SOURCE = "source"  # staging column: the answer's number in reading order (newer fetches have higher numbers)
+# Staging column: the answer's number in reading order (newer fetches have higher numbers). Its leading underscore
+# keeps it apart from every metric column, whose API name starts with a letter (catalog.metric_column); so do the
+# other helper columns named in SQL beside metric columns (DuckDB compares names without case).
+_SOURCE = "_source"
 # The columns every normalized row starts with (daily_status's); the answer's metric columns follow, float64 each.
 ROW_COLUMNS = DAILY_STATUS
 # Per staged answer: when it was fetched, the metrics its request asked for, and its coverage (null when it has none).
@@ -513,7 +516,7 @@ def _rescued(con: duckdb.DuckDBPyConnection, staged: _Staged, rows: pa.Table,
     metrics = [identifier(name) for name in metric_names(rows)]
     if not metrics:
         return rows.schema.empty_table(), pa.table({name: rows.column(name).slice(0, 0) for name in DAILY_STATUS_KEY})
-    asked = {m: f"(w.requested_metrics IS NULL OR list_contains(w.requested_metrics, {literal(name)}))"
+    asked = {m: f"(w._requested IS NULL OR list_contains(w._requested, {literal(name)}))"
              for m, name in zip(metrics, metric_names(rows))}
     con.register("staged_rows", rows)
     con.register("answers", staged.answers)
@@ -521,7 +524,7 @@ def _rescued(con: duckdb.DuckDBPyConnection, staged: _Staged, rows: pa.Table,
     try:
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE rescued AS
-            WITH winners AS (SELECT c.* EXCLUDE ({_SOURCE}), c.{_SOURCE} AS winner, a.requested_metrics
+            WITH winners AS (SELECT c.* EXCLUDE ({_SOURCE}), c.{_SOURCE} AS _winner, a.requested_metrics AS _requested
                              FROM contested c JOIN answers a USING ({_SOURCE})
                              WHERE c.won AND c.final AND c.finals_compete AND a.entity_ids IS NULL),
                  older AS (SELECT {key}, {', '.join(
@@ -531,11 +534,11 @@ def _rescued(con: duckdb.DuckDBPyConnection, staged: _Staged, rows: pa.Table,
                            JOIN winners USING ({key})
                            GROUP BY ALL)
             SELECT r.* REPLACE ({', '.join(f"coalesce(r.{m}, CASE WHEN {asked[m]} THEN o.{m} END) AS {m}" for m in metrics)}),
-                   {' OR '.join(f"(r.{m} IS NULL AND {asked[m]} AND o.{m} IS NOT NULL)" for m in metrics)} AS filled
+                   {' OR '.join(f"(r.{m} IS NULL AND {asked[m]} AND o.{m} IS NOT NULL)" for m in metrics)} AS _filled
             FROM staged_rows r JOIN winners w USING ({key}) LEFT JOIN older o USING ({key})
-            WHERE r.{_SOURCE} = w.winner""")
-        filled = con.sql("SELECT * EXCLUDE (filled) FROM rescued").to_arrow_table()
-        keys = con.sql(f"SELECT {key} FROM rescued WHERE filled").to_arrow_table()
+            WHERE r.{_SOURCE} = w._winner""")
+        filled = con.sql("SELECT * EXCLUDE (_filled) FROM rescued").to_arrow_table()
+        keys = con.sql(f"SELECT {key} FROM rescued WHERE _filled").to_arrow_table()
     finally:
         for name in ("staged_rows", "answers", "contested"):
             con.unregister(name)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.parquet  # noqa: F401 - pa.parquet
 import pytest
 
 from pipelines import transform
@@ -111,3 +112,39 @@ def test_a_restated_date_is_ranked_and_loses_the_rows_the_restatement_left_out(s
     assert (chosen_rows.num_rows, kept) == (0, 0)  # the campaign and its ad group: no delivery
     assert {(r["entity_type"], r["entity_id"]) for r in without_rows.to_pylist()} == {
         ("campaign", SILENT), ("ad_group", SILENT_GROUP), ("campaign", DELIVERING), ("ad_group", ITS_GROUP)}
+
+
+PIN, USER = "900000000001", "700000000001"
+
+
+def store_pin_answer(raw: RawZone, day: dt.date, metrics: dict, minutes: int, asked: list[str]) -> None:
+    """A bulk pin answer for one READY day of PIN asking the `asked` metrics, fetched `minutes` after FETCHED."""
+    window = DateRange(day, day)
+    body = {PIN: {"all": {"daily_metrics": [{"date": day.isoformat(), "data_status": "READY", "metrics": metrics}]}}}
+    raw.write("multi_pins/analytics", json.dumps(body).encode(), window=window,
+              params={"start_date": str(day), "end_date": str(day), "pin_ids": [PIN], "metric_types": asked},
+              fetched_at=FETCHED + dt.timedelta(minutes=minutes), request_id=f"pins-{minutes}")
+
+
+def test_metrics_named_like_the_choosing_machinerys_own_columns_are_kept_through_a_rescue(tmp_path):
+    """Two READY answers of a pin's day, the later without SAVE (kept from the earlier: a final value is not wiped
+    by a partial answer), with metrics named FILLED, SOURCE and WINNER: names the choosing SQL and the staging
+    use for columns of their own, compared without case by DuckDB."""
+    from pipelines.lake import Lake
+    from pipelines.organic.source import ORGANIC
+
+    raw = RawZone(tmp_path / "raw")
+    raw.write("user_account/get", json.dumps({"id": USER, "username": "u"}).encode(),
+              fetched_at=FETCHED - dt.timedelta(minutes=1), request_id="user")
+    odd = {"FILLED": 7, "SOURCE": 3, "WINNER": 5, "REQUESTED": 6}
+    asked = ["IMPRESSION", "SAVE", *odd]
+    store_pin_answer(raw, FIRST, {"IMPRESSION": 10, "SAVE": 2, **odd}, minutes=0, asked=asked)
+    store_pin_answer(raw, FIRST, {"IMPRESSION": 11, **odd}, minutes=5, asked=asked)
+    lake = Lake(tmp_path / "lake")
+    summary = transform.normalize_range([raw], lake, DateRange(FIRST, FIRST), ORGANIC, FIRST,
+                                        temp_directory=str(tmp_path))
+    [path] = lake.files("pin_daily", [FIRST], "organic")
+    row = pa.parquet.read_table(path).to_pylist()[0]
+    assert {name: row[name] for name in ("pin_id", "impression", "save", "filled", "source", "winner", "requested")} == {
+        "pin_id": PIN, "impression": 11, "save": 2, "filled": 7, "source": 3, "winner": 5, "requested": 6}
+    assert summary.final_values_kept == {FIRST: 1}

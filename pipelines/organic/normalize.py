@@ -87,7 +87,8 @@ class _Rows:
 
     def _metrics(self, endpoint: str) -> dict[str, pa.Array]:
         """One float64 column per metric name a day has a value of (null where a day has none: absent, not zero), in
-        name order. An invalid value fails naming the first in answer order."""
+        name order. An invalid value fails naming, of each column's first invalid value (one that is not a JSON
+        number before one that is not finite), the earliest in answer order."""
         metrics = list(map(dict.get, self.days, repeat("metrics"), repeat(_NO_METRICS)))
         if not all(metrics):  # "metrics": null (or empty)
             metrics = [m or _NO_METRICS for m in metrics]
