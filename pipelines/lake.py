@@ -35,6 +35,7 @@ import hashlib
 import json
 import os
 import re
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import duckdb
@@ -58,6 +59,8 @@ USER, AD_ACCOUNT = "user", "ad_account"
 # file means (`content_type`: those answers were fetched without it, so with the API's default, ALL), and the column
 # it follows.
 ADDED_FACT_COLUMNS = {"content_type": (UNFILTERED_CONTENT, "split_value")}
+# Files flushed to disk at once before a commit's renames (see `_flush`).
+_FLUSHING_THREADS = 16
 _IDENTITY = re.compile(r"(user|ad_account)=[0-9]{1,30}")
 _PINTEREST_ID = re.compile(r"[0-9]{1,30}")
 
@@ -108,23 +111,22 @@ class Lake:
     def stage(self, con: duckdb.DuckDBPyConnection, table: str, date: dt.date, source: str, select_sql: str,
               params: list | None = None) -> StagedFile:
         """Write the rows of `select_sql` beside the date's file of `source`, to be put in place by `commit`."""
-        target = self.path(table, date, source)
-        tmp, digest = _write_temporary(con, select_sql, params or [], target)
+        staged = _write_temporary(con, select_sql, params or [], self.path(table, date, source))
         crash_point(LAKE_FILE_WRITTEN)
-        return StagedFile(tmp, target, digest)
+        return staged
 
     def stage_rows(self, table: str, date: dt.date, source: str, rows: pa.Table) -> StagedFile:
         """As `stage`, for rows already in memory: written by pyarrow (about 3 times faster than DuckDB's COPY)."""
-        target = self.path(table, date, source)
-        tmp, digest = _write_temporary(None, "", [], target, rows)
+        staged = _write_temporary(None, "", [], self.path(table, date, source), rows)
         crash_point(LAKE_FILE_WRITTEN)
-        return StagedFile(tmp, target, digest)
+        return staged
 
     @staticmethod
     def commit(staged: list[StagedFile], retired: list[Path] = ()) -> None:
-        """Put staged files in place (each rename is atomic), after every one of them was written, then remove
-        the `retired` files. A crash part-way leaves some dates new and the others old, each file whole;
+        """Put staged files in place (each rename is atomic), after every one of them was written and flushed to
+        disk, then remove the `retired` files. A crash part-way leaves some dates new and the others old, each file whole;
         re-running the range repairs it."""
+        _flush(staged)
         for number, file in enumerate(staged):
             _put_in_place(file, crash_point_before_rename=number > 0)
         for path in retired:
@@ -148,8 +150,7 @@ class Lake:
             return None
         if not left.num_rows:
             return path
-        tmp, digest = _write_temporary(None, "", [], path, left.select(rows.column_names).cast(rows.schema))
-        return StagedFile(tmp, path, digest)
+        return _write_temporary(None, "", [], path, left.select(rows.column_names).cast(rows.schema))
 
     @staticmethod
     def discard(staged: list[StagedFile]) -> None:
@@ -165,8 +166,7 @@ class Lake:
     def snapshot_rows(self, table: str, snapshot_date: dt.date, key: str, rows: pa.Table) -> Path:
         """As `snapshot`, for rows already in memory."""
         target = self.snapshot_path(table, snapshot_date, key)
-        tmp, digest = _write_temporary(None, "", [], target, rows)
-        _put_in_place(StagedFile(tmp, target, digest))
+        _put_flushed_in_place(_write_temporary(None, "", [], target, rows))
         return target
 
     def latest_snapshot(self, table: str, key: str) -> Path | None:
@@ -437,9 +437,9 @@ def _put_in_place(file: StagedFile, crash_point_before_rename: bool = False) -> 
 
 
 def _write_temporary(con: duckdb.DuckDBPyConnection | None, select_sql: str, params: list, target: Path,
-                     rows: pa.Table | None = None) -> tuple[Path, str]:
-    """COPY (or, given `rows`, pyarrow's writer) to a temporary file beside the target and flush it to disk; on
-    failure nothing is left. Returns the temporary and the SHA-256 of its bytes."""
+                     rows: pa.Table | None = None) -> StagedFile:
+    """COPY (or, given `rows`, pyarrow's writer) to a temporary file beside the target, not yet flushed to disk
+    (`_flush`, before it is put in place), with the SHA-256 of its bytes; on failure nothing is left."""
     tmp = temporary_path(target)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -448,8 +448,6 @@ def _write_temporary(con: duckdb.DuckDBPyConnection | None, select_sql: str, par
             con.execute(f"COPY ({select_sql}) TO ? (FORMAT PARQUET, COMPRESSION ZSTD)", [*params, str(tmp)])
         else:
             pq.write_table(rows, tmp, compression="zstd")
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
         digest = _sha256(tmp)
     except BaseException as error:
         _remove(tmp)
@@ -457,7 +455,36 @@ def _write_temporary(con: duckdb.DuckDBPyConnection | None, select_sql: str, par
         if failure:
             raise failure from None
         raise
-    return tmp, digest
+    return StagedFile(tmp, target, digest)
+
+
+def _flush(files: list[StagedFile]) -> None:
+    """Flush written temporaries to disk, before any is renamed (a file renamed unflushed could be empty or torn
+    after a power loss), several at once: one fsync at a time waits for a journal commit each (2-3 ms), concurrent
+    ones share them. On failure every temporary is removed and nothing was replaced."""
+    try:
+        with ThreadPoolExecutor(max_workers=_FLUSHING_THREADS) as pool:
+            list(pool.map(_fsync, files))
+    except BaseException:
+        Lake.discard(files)
+        raise
+
+
+def _fsync(file: StagedFile) -> None:
+    try:
+        descriptor = os.open(file.tmp, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+    except OSError as error:
+        raise write_error(file.target, error, "Nothing was replaced: the lake keeps its previous files.") \
+            or error from None
+
+
+def _put_flushed_in_place(file: StagedFile) -> None:
+    _flush([file])
+    _put_in_place(file)
 
 
 def _remove_in_place(path: Path) -> None:
@@ -504,6 +531,5 @@ def _remove(path: Path) -> None:
 
 def _write_atomically(con: duckdb.DuckDBPyConnection, select_sql: str, params: list, target: Path) -> Path:
     """A temporary file beside the target, renamed over it once complete."""
-    tmp, digest = _write_temporary(con, select_sql, params, target)
-    _put_in_place(StagedFile(tmp, target, digest))
+    _put_flushed_in_place(_write_temporary(con, select_sql, params, target))
     return target
