@@ -7,6 +7,7 @@ import atexit
 import gc
 import sys
 
+from pipelines import heap
 from pipelines.commands import auth, dictionary, probe, report, run, sandbox, sql, ui, verify
 
 # Exiting, the interpreter tears its modules down with garbage collections that each walk every object of Dagster,
@@ -14,6 +15,7 @@ from pipelines.commands import auth, dictionary, probe, report, run, sandbox, sq
 # freed by reference counting as before and never walked; nothing left at exit needs a collection (every command
 # has closed its files and connections; exit handlers still run).
 atexit.register(gc.freeze)
+heap.return_large_blocks()
 
 
 def build_parser() -> argparse.ArgumentParser:
