@@ -7,6 +7,11 @@ from assets.organic import organic_dimensions, organic_lake, organic_raw, organi
 from assets.report import pinterest_report
 from assets.resources import PinterestResource, StorageResource
 from assets.schedules import daily_job, daily_schedule, freshness_checks, freshness_sensor
+from pipelines import heap
+
+# Runs launched from the Dagster UI import this module, not the CLI: their large freed answers go back to the
+# system too (pipelines/heap.py).
+heap.return_large_blocks()
 
 ORGANIC_ASSETS = [organic_dimensions, organic_raw, organic_lake, organic_warehouse]
 ADS_ASSETS = [ads_dimensions, ads_raw, ads_lake, ads_warehouse]
