@@ -13,7 +13,8 @@ import os
 import signal
 
 CRASH_AT = "PINTEREST_ETL_CRASH_AT"
-# A lake Parquet file is complete and flushed under its temporary name, not yet renamed into place.
+# A lake Parquet file is complete under its temporary name (flushed to disk later, with the commit's other files
+# before the first rename), not yet renamed into place.
 LAKE_FILE_WRITTEN = "lake-file-written"
 # Some of a normalization's lake files are renamed into place, the others not yet (the next one's checksum
 # is already recorded): `@N` leaves N files in place.
