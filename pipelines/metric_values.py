@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+from itertools import chain
 from pathlib import Path
 
 import pyarrow as pa
@@ -94,6 +95,20 @@ def as_float64(values: list, expected: str = FINITE_NUMBER) -> tuple[pa.Array | 
         array = pa.array(floats, type=pa.float64())
     bad = _not_expected(array, expected)
     return (array, None) if bad is None else (None, bad)
+
+
+def fields_as_float64(objects: list[dict], names: list[str]) -> dict[str, pa.Array] | None:
+    """The named fields of JSON objects as float64 columns (null where an object lacks one), in one conversion in C,
+    when every value of every object is a finite JSON number or null; None otherwise, and for an integer beyond a
+    double's exact range: then `as_float64`, field by field, gives the same columns or names the first bad value."""
+    if not set(map(type, chain.from_iterable(map(dict.values, objects)))) <= _NUMBER_TYPES:
+        return None
+    try:
+        struct = pa.array(objects, type=pa.struct([(name, pa.float64()) for name in names]))
+    except (pa.ArrowInvalid, OverflowError):
+        return None
+    columns = dict(zip(names, struct.flatten()))
+    return None if any(_not_expected(column, FINITE_NUMBER) is not None for column in columns.values()) else columns
 
 
 def _not_expected(array: pa.Array, expected: str) -> int | None:

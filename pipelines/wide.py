@@ -69,9 +69,7 @@ def lake_rows(table: catalog.FactTable, rows: pa.Table, requested: Collection[st
                **{name: rows.column(name) for name in ("data_status", "is_final", "extracted_at")}}
     kinds = {}
     for metric in metrics:
-        name = catalog.metric_column(metric, table)
-        if name in kinds:
-            raise catalog.MetricNameError(f"two metrics of {table.name} have the column {name!r}")
+        name = catalog.metric_column(metric, table)  # distinct per metric: API names are upper case
         kinds[name] = catalog.metric_type(metric)
         values = rows.column(metric) if metric in present else pa.nulls(rows.num_rows, pa.float64())
         if kinds[name] == "BIGINT" and metric in present and not _whole(values):

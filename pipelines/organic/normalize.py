@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from itertools import chain, repeat
+from itertools import repeat
 from operator import itemgetter
 
 import numpy as np
@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipelines.api_enums import DATA_STATUSES
-from pipelines.metric_values import INTEGER, DataStatusError, MetricValueError, as_float64
+from pipelines.metric_values import INTEGER, DataStatusError, MetricValueError, as_float64, fields_as_float64
 from pipelines.organic.pin_answers import UNSPLIT_KEY
 from pipelines.pinterest.errors import ResponseShapeError, shown_value
 from pipelines.tables import DAILY_STATUS, PIN_LIFETIME, UNFILTERED_CONTENT, UTC_TIMESTAMP
@@ -97,15 +97,9 @@ class _Rows:
             bad = next(day for day, m in zip(self.days, metrics) if not isinstance(m, dict))
             raise ResponseShapeError(f"{endpoint}: 'metrics' of {shown_value(bad.get('date'))} is not an object")
         names = sorted(set().union(*metrics))
-        if set(map(type, chain.from_iterable(map(dict.values, metrics)))) <= _NUMBER_TYPES:
-            try:  # every value a JSON number or null: one conversion in C for all columns
-                struct = pa.array(metrics, type=pa.struct([(name, pa.float64()) for name in names]))
-            except (pa.ArrowInvalid, OverflowError):  # an integer beyond a double's exact range: column by column
-                struct = None
-            if struct is not None:
-                columns = dict(zip(names, struct.flatten()))
-                if all(pc.all(pc.is_finite(column)).as_py() is not False for column in columns.values()):
-                    return {name: column for name, column in columns.items() if column.null_count < len(column)}
+        columns = fields_as_float64(metrics, names)
+        if columns is not None:
+            return {name: column for name, column in columns.items() if column.null_count < len(column)}
         columns, invalid = {}, []
         for name in names:
             values = list(map(dict.get, metrics, repeat(name)))
@@ -132,7 +126,6 @@ class _Rows:
 
 _BLOCK_COLUMNS = ("entity_type", "entity_id", "split_field", "split_value", "content_type")
 _NO_METRICS: dict = {}
-_NUMBER_TYPES = frozenset({int, float, type(None)})  # what a JSON number (or null) parses to; bool is its own type
 _DATA_STATUSES = pa.array(DATA_STATUSES, pa.string())  # the official DataStatus enum: anything else is refused
 
 
