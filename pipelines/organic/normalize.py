@@ -72,7 +72,7 @@ class _Rows:
             "date": dates,
             **{name: pa.array(self.block_keys[name], type=pa.string()).take(block) for name in _BLOCK_COLUMNS},
             "data_status": status,
-            "is_final": pc.equal(status, "READY"),  # organic values are final only when READY
+            "is_final": pc.is_in(status, value_set=_FINAL_DATA_STATUSES),
             "extracted_at": _repeat(self.extracted_at, len(dates)),
         }, schema=DAILY_STATUS)
         for name, values in metrics.items():
@@ -127,6 +127,16 @@ class _Rows:
 _BLOCK_COLUMNS = ("entity_type", "entity_id", "split_field", "split_value", "content_type")
 _NO_METRICS: dict = {}
 _DATA_STATUSES = pa.array(DATA_STATUSES, pa.string())  # the official DataStatus enum: anything else is refused
+# The statuses of a day whose numbers can no longer change. The official description gives the enum no meanings
+# ("Metrics availability"), so the rule reads the names: READY is settled, and every BEFORE_* status says the day
+# precedes a date in the past (the pin or account created or claimed, a metric or filter started, the retention
+# cut-off), which no later answer can move. Not final: PROCESSING and ESTIMATE (numbers still coming), and the
+# statuses whose cause can still go away: IN_BAD_TAG_DATE (conversion-tag data flagged for the day; Pinterest may
+# correct it) and the *_SMALLER_THAN_THRESHOLD ones (suppressed for too few purchasers or audience: late
+# conversions can lift the count past the threshold). Calling one of those final by mistake would stop its
+# re-pulls and let an old value win over a corrected one; calling it not final costs only re-pulls in the window.
+FINAL_DATA_STATUSES = ("READY", *(status for status in DATA_STATUSES if status.startswith("BEFORE_")))
+_FINAL_DATA_STATUSES = pa.array(FINAL_DATA_STATUSES, pa.string())
 
 
 def _repeat(moment: dt.datetime, count: int) -> pa.Array:
