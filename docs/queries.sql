@@ -2,70 +2,76 @@
 -- Each query starts with a `-- name:` line; run one with
 --   pinterest-etl sql --file docs/queries.sql --name NAME [--csv out.csv | --parquet out.parquet]
 -- Periods are relative to the newest date in the data, never fixed dates. Rates are recomputed from summed
--- counts (never summed or averaged), money is in micro-units of each ad account's currency (grouped by
--- currency, never added across currencies), and ads numbers are kept apart per attribution setting.
+-- counts (never summed or averaged), money is grouped by each ad account's currency (never added across
+-- currencies), and ads numbers are kept apart per attribution setting. The reporting views (campaign_performance,
+-- ad_group_performance, ad_performance, pin_performance, top_pins) carry names, money in currency units and zeros
+-- where the API leaves them out; the wide tables (money in micro-units) hold every metric.
 -- Column meanings and units: docs/data-dictionary.md. The test suite runs every query on a demo warehouse.
 
 -- name: impressions_week_over_week
--- Organic account impressions per 7-day period ending on the newest day, and the change from the period before.
--- The newest days may still be PROCESSING (no numbers yet): days_with_numbers says how complete a period is.
--- user_account_organic_daily: content_type ORGANIC (organic activity only) where stored, else ALL (paid included:
--- days loaded before content types were stored); content_types says which, and no change is computed between
--- periods of different content types (it would measure the switch, not the activity).
-WITH newest AS (SELECT max(date) AS day FROM user_account_organic_daily),
+-- Organic account impressions per 7-day period, compared like with like: periods end on the newest day whose
+-- numbers are final, only final days count (final_days says how many a period has: 7 when complete), and the change
+-- is of the average per final day (impressions_per_final_day), so a period with fewer final days is no drop.
+-- user_account_organic_daily: content_type ORGANIC where stored, else ALL (paid included: days loaded before
+-- content types were stored); content_types says which, and no change is computed between periods of different
+-- content types (it would measure the switch, not the activity).
+WITH final_days AS (
+    SELECT user_id, date, impression, content_type
+    FROM user_account_organic_daily
+    WHERE split_field = 'NO_SPLIT' AND is_final AND impression IS NOT NULL
+),
+newest AS (SELECT user_id, max(date) AS day FROM final_days GROUP BY user_id),
 periods AS (
-    SELECT u.user_id, (newest.day - u.date) // 7 AS weeks_back, min(u.date) AS first_day, max(u.date) AS last_day,
-           sum(u.impression) AS impressions, count(u.impression) AS days_with_numbers,
-           string_agg(DISTINCT u.content_type, ',' ORDER BY u.content_type) AS content_types
-    FROM user_account_organic_daily u, newest
-    WHERE u.split_field = 'NO_SPLIT'
-    GROUP BY u.user_id, weeks_back
+    SELECT f.user_id, ((n.day - f.date) // 7)::INTEGER AS weeks_back, n.day - 7 * weeks_back - 6 AS first_day,
+           n.day - 7 * weeks_back AS last_day, count(*) AS final_days, sum(f.impression) AS impressions,
+           sum(f.impression) / count(*) AS per_day,
+           string_agg(DISTINCT f.content_type, ',' ORDER BY f.content_type) AS content_types
+    FROM final_days f JOIN newest n USING (user_id)
+    GROUP BY f.user_id, weeks_back, n.day
 )
-SELECT user_id, first_day, last_day, content_types, days_with_numbers, impressions,
-       CASE WHEN content_types = lag(content_types) OVER w THEN impressions - lag(impressions) OVER w END AS change,
+SELECT user_id, first_day, last_day, content_types, final_days, impressions,
+       round(per_day, 1) AS impressions_per_final_day,
+       CASE WHEN content_types = lag(content_types) OVER w THEN round(per_day - lag(per_day) OVER w, 1) END
+           AS change_per_day,
        CASE WHEN content_types = lag(content_types) OVER w
-            THEN round(100 * (impressions / lag(impressions) OVER w - 1), 1) END AS change_pct
+            THEN round(100 * (per_day / lag(per_day) OVER w - 1), 1) END AS change_pct_per_day
 FROM periods
 WINDOW w AS (PARTITION BY user_id ORDER BY first_day)
 ORDER BY user_id, first_day;
 
 -- name: top_pins_by_saves_28d
--- The 10 pins saved most in the last 28 days, with their titles, and their save rate recomputed from counts.
-SELECT p.pin_id, p.title, p.creative_type, sum(d.save) AS saves, sum(d.impression) AS impressions,
-       round(sum(d.save) / nullif(sum(d.impression), 0), 4) AS save_rate
-FROM pin_daily d
-JOIN pins p USING (pin_id)
-WHERE d.date > (SELECT max(date) FROM pin_daily) - INTERVAL 28 DAY
-GROUP BY p.pin_id, p.title, p.creative_type
-ORDER BY saves DESC NULLS LAST, impressions DESC NULLS LAST
-LIMIT 10;
+-- The 10 pins saved most over the 28 days ending on the newest day final for every pin (top_pins: final days only),
+-- with their titles and boards, and their save rate recomputed from counts.
+SELECT saves_rank, pin_id, title, board_name, media_type, saves, impressions,
+       round(saves / nullif(impressions, 0), 4) AS save_rate, window_first_day, window_last_day
+FROM top_pins
+WHERE saves_rank <= 10
+ORDER BY saves_rank, impressions DESC;
 
 -- name: spend_and_roas_by_campaign
 -- Spend, checkout value and ROAS (checkout value / spend) per campaign over the last 28 days, in the campaign's
--- account currency (amounts divided by 10^6; never added across currencies), per attribution setting.
-SELECT d.currency, c.name AS campaign, c.objective_type, d.attribution,
-       round(sum(d.spend_in_micro_dollar) / 1e6, 2) AS spend,
-       round(sum(d.total_checkout_value_in_micro_dollar) / 1e6, 2) AS checkout_value,
-       round(sum(d.total_checkout_value_in_micro_dollar) / nullif(sum(d.spend_in_micro_dollar), 0), 2) AS roas,
-       count(*) FILTER (WHERE NOT d.is_final) AS days_not_final
-FROM campaign_daily d
-JOIN campaigns c USING (campaign_id)
-WHERE d.date > (SELECT max(date) FROM campaign_daily) - INTERVAL 28 DAY
+-- account currency (never added across currencies), per attribution setting; ROAS is 0, not missing, for a campaign
+-- that spent without checkouts (the ads API leaves zeros out; campaign_performance reads them as 0).
+SELECT p.currency, p.campaign_name AS campaign, c.objective_type, p.attribution,
+       round(sum(p.spend), 2) AS spend, round(sum(p.checkout_value), 2) AS checkout_value,
+       round(sum(p.checkout_value) / nullif(sum(p.spend), 0), 2) AS roas,
+       count(*) FILTER (WHERE NOT p.is_final) AS days_not_final
+FROM campaign_performance p
+JOIN campaigns c USING (campaign_id, ad_account_id)
+WHERE p.date > (SELECT max(date) FROM campaign_performance) - INTERVAL 28 DAY
 GROUP BY ALL
-ORDER BY d.currency, spend DESC;
+ORDER BY p.currency, spend DESC;
 
 -- name: ctr_by_ad
 -- Click-through rate of each ad over the last 28 days, computed from summed clicks and paid impressions
 -- (averaging the daily ctr column would weigh a 20-impression day like a 10,000-impression one).
-SELECT a.ad_id, a.name AS ad, p.title AS pin_title, sum(d.clickthrough_1) AS clicks,
-       sum(d.paid_impression) AS paid_impressions,
-       round(sum(d.clickthrough_1) / nullif(sum(d.paid_impression), 0), 4) AS ctr
-FROM ad_daily d
-JOIN ads a USING (ad_id)
-LEFT JOIN pins p ON p.pin_id = d.pin_id
-WHERE d.date > (SELECT max(date) FROM ad_daily) - INTERVAL 28 DAY
-GROUP BY a.ad_id, a.name, p.title
-HAVING sum(d.paid_impression) > 0
+SELECT a.ad_id, a.ad_name AS ad, p.title AS pin_title, sum(a.clicks) AS clicks, sum(a.impressions) AS paid_impressions,
+       round(sum(a.clicks) / nullif(sum(a.impressions), 0), 4) AS ctr
+FROM ad_performance a
+LEFT JOIN pins p USING (pin_id)
+WHERE a.date > (SELECT max(date) FROM ad_performance) - INTERVAL 28 DAY
+GROUP BY a.ad_id, a.ad_name, p.title
+HAVING sum(a.impressions) > 0
 ORDER BY ctr DESC, paid_impressions DESC;
 
 -- name: organic_vs_paid_impressions_by_day
@@ -127,14 +133,12 @@ ORDER BY entity_type, oldest_date;
 
 -- name: save_rate_by_board
 -- Saves, impressions and save rate per board over the last 28 days, recomputed from the pins' counts.
-SELECT b.name AS board, count(DISTINCT p.pin_id) AS pins, sum(d.impression) AS impressions, sum(d.save) AS saves,
-       round(sum(d.save) / nullif(sum(d.impression), 0), 4) AS save_rate,
-       round(sum(d.outbound_click) / nullif(sum(d.impression), 0), 4) AS outbound_click_rate
-FROM pin_daily d
-JOIN pins p USING (pin_id)
-JOIN boards b USING (board_id)
-WHERE d.date > (SELECT max(date) FROM pin_daily) - INTERVAL 28 DAY
-GROUP BY b.name
+SELECT board_name AS board, count(DISTINCT pin_id) AS pins, sum(impressions) AS impressions, sum(saves) AS saves,
+       round(sum(saves) / nullif(sum(impressions), 0), 4) AS save_rate,
+       round(sum(outbound_clicks) / nullif(sum(impressions), 0), 4) AS outbound_click_rate
+FROM pin_performance
+WHERE date > (SELECT max(date) FROM pin_performance) - INTERVAL 28 DAY
+GROUP BY board_name
 ORDER BY impressions DESC NULLS LAST;
 
 -- name: pin_performance_by_creative_type
@@ -154,7 +158,8 @@ ORDER BY impressions DESC NULLS LAST;
 
 -- name: daily_spend_pacing_by_account
 -- Spend per ad account per day over the last 14 days, its 7-day average, and the share of the daily budgets of
--- the account's active ad groups it used (the budgets as they are now: the warehouse keeps no budget history).
+-- the account's active ad groups it used (the budgets as they are now: the warehouse keeps no budget history). A day
+-- without a row spent nothing (the ads API leaves all-zero rows out), so the average is over 7 calendar days.
 WITH budgets AS (
     SELECT ad_account_id, sum(budget_in_micro_currency) AS daily_budget
     FROM ad_groups WHERE status = 'ACTIVE' AND budget_type = 'DAILY' GROUP BY ad_account_id
@@ -164,8 +169,8 @@ spend AS (
     FROM ad_account_daily GROUP BY date, ad_account_id, currency
 )
 SELECT s.date, a.name AS ad_account, s.currency, round(s.spend / 1e6, 2) AS spend,
-       round(avg(s.spend) OVER (PARTITION BY s.ad_account_id ORDER BY s.date ROWS 6 PRECEDING) / 1e6, 2)
-           AS spend_7d_avg,
+       round(sum(s.spend) OVER (PARTITION BY s.ad_account_id ORDER BY s.date
+                                RANGE BETWEEN INTERVAL 6 DAY PRECEDING AND CURRENT ROW) / 7 / 1e6, 2) AS spend_7d_avg,
        round(b.daily_budget / 1e6, 2) AS active_daily_budgets,
        round(s.spend / nullif(b.daily_budget, 0), 3) AS budget_used
 FROM spend s
@@ -194,32 +199,31 @@ ORDER BY ad_account, d.attribution;
 -- name: cost_per_result_by_objective
 -- CPC, CPM and cost per conversion per campaign objective and currency over the last 28 days, recomputed from
 -- summed spend, clicks and impressions (never from the daily cpc/cpm columns).
-SELECT c.objective_type, d.currency, d.attribution, count(DISTINCT d.campaign_id) AS campaigns,
-       round(sum(d.spend_in_micro_dollar) / 1e6, 2) AS spend,
-       round(sum(d.spend_in_micro_dollar) / nullif(sum(d.clickthrough_1), 0) / 1e6, 2) AS cpc,
-       round(1000 * sum(d.spend_in_micro_dollar) / nullif(sum(d.paid_impression), 0) / 1e6, 2) AS cpm,
-       round(sum(d.spend_in_micro_dollar) / nullif(sum(d.total_conversions), 0) / 1e6, 2) AS cost_per_conversion
-FROM campaign_daily d
-JOIN campaigns c USING (campaign_id)
-WHERE d.date > (SELECT max(date) FROM campaign_daily) - INTERVAL 28 DAY
+SELECT c.objective_type, p.currency, p.attribution, count(DISTINCT p.campaign_id) AS campaigns,
+       round(sum(p.spend), 2) AS spend,
+       round(sum(p.spend) / nullif(sum(p.clicks), 0), 2) AS cpc,
+       round(1000 * sum(p.spend) / nullif(sum(p.impressions), 0), 2) AS cpm,
+       round(sum(p.spend) / nullif(sum(p.conversions), 0), 2) AS cost_per_conversion
+FROM campaign_performance p
+JOIN campaigns c USING (campaign_id, ad_account_id)
+WHERE p.date > (SELECT max(date) FROM campaign_performance) - INTERVAL 28 DAY
 GROUP BY ALL
-ORDER BY d.currency, spend DESC;
+ORDER BY p.currency, spend DESC;
 
 -- name: promoted_pins_organic_and_paid
--- Pins that are promoted: their organic numbers (pin analytics) next to their paid numbers (all ads of the pin)
--- over the last 28 days.
-WITH newest AS (SELECT max(date) AS day FROM pin_daily),
+-- Pins that are promoted: their organic numbers (pin_performance) next to their paid numbers (all ads of the pin,
+-- ad_performance) over the last 28 days.
+WITH newest AS (SELECT greatest((SELECT max(date) FROM pin_performance), (SELECT max(date) FROM ad_performance)) AS day),
 organic AS (
-    SELECT pin_id, sum(impression) AS organic_impressions, sum(save) AS organic_saves
-    FROM pin_daily, newest WHERE date > newest.day - INTERVAL 28 DAY GROUP BY pin_id
+    SELECT pin_id, sum(impressions) AS organic_impressions, sum(saves) AS organic_saves
+    FROM pin_performance, newest WHERE date > newest.day - INTERVAL 28 DAY GROUP BY pin_id
 ),
 paid AS (
-    SELECT pin_id, attribution, count(DISTINCT ad_id) AS ads, sum(paid_impression) AS paid_impressions,
-           sum(repin_1) AS paid_saves
-    FROM ad_daily, newest WHERE date > newest.day - INTERVAL 28 DAY GROUP BY pin_id, attribution
+    SELECT pin_id, count(DISTINCT ad_id) AS ads, sum(impressions) AS paid_impressions, sum(clicks) AS paid_clicks
+    FROM ad_performance, newest WHERE date > newest.day - INTERVAL 28 DAY GROUP BY pin_id
 )
-SELECT p.pin_id, p.title, paid.attribution, paid.ads, o.organic_impressions, paid.paid_impressions,
-       o.organic_saves, paid.paid_saves
+SELECT p.pin_id, p.title, paid.ads, o.organic_impressions, paid.paid_impressions, o.organic_saves,
+       paid.paid_clicks
 FROM paid
 JOIN pins p USING (pin_id)
 LEFT JOIN organic o USING (pin_id)
@@ -228,12 +232,13 @@ LIMIT 20;
 
 -- name: video_pin_funnel
 -- Video pins over the last 28 days: starts, views, 10-second views and 95 % completions, with each step as a
--- share of starts (from sums), and the average watch time weighted by views.
+-- share of starts (from sums), and the average play time per start in seconds: total play time / starts, which is
+-- how Pinterest's average is made (video_avg_watch_time = video_v50_watch_time / video_start, in milliseconds).
 SELECT p.pin_id, p.title, sum(d.video_start) AS starts, sum(d.video_mrc_view) AS views,
        sum(d.video_10s_view) AS views_10s, sum(d.quartile_95_percent_view) AS completions_95,
        round(sum(d.video_mrc_view) / nullif(sum(d.video_start), 0), 3) AS view_share,
        round(sum(d.quartile_95_percent_view) / nullif(sum(d.video_start), 0), 3) AS completion_share,
-       round(sum(d.video_avg_watch_time * d.video_mrc_view) / nullif(sum(d.video_mrc_view), 0), 1) AS avg_watch_time
+       round(sum(d.video_v50_watch_time) / nullif(sum(d.video_start), 0) / 1000, 2) AS avg_seconds_per_start
 FROM pin_daily d
 JOIN pins p USING (pin_id)
 WHERE p.is_video AND d.date > (SELECT max(date) FROM pin_daily) - INTERVAL 28 DAY

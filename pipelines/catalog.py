@@ -12,7 +12,7 @@ import dataclasses
 import functools
 import re
 
-from pipelines import api_enums
+from pipelines import api_enums, reporting_views
 from pipelines.ads.extract import DEFAULT_COLUMNS as DEFAULT_ADS_COLUMNS
 from pipelines.pinterest.errors import shown_value
 from pipelines.sql_text import identifier, literal
@@ -156,8 +156,9 @@ def status_select(table: FactTable) -> str:
 
 def derived_views() -> dict[str, str]:
     """CREATE OR REPLACE statements of the views derived from the wide tables: `metric_daily` (long: one row per
-    metric value), `daily_status` (one row per wide row, without metrics) and `user_account_organic_daily` (the
-    organic rows of user_account_daily). They are created again after a load changes a table's columns."""
+    metric value), `daily_status` (one row per wide row, without metrics), `user_account_organic_daily` (the
+    organic rows of user_account_daily), then the reporting views (`reporting_views`: names, currency units, rates),
+    in the order they must be created. They are created again after every load."""
     return {
         "metric_daily": "CREATE OR REPLACE VIEW metric_daily AS\n" + "\nUNION ALL ".join(
             long_select(table) for table in FACT_TABLES.values()),
@@ -173,4 +174,5 @@ def derived_views() -> dict[str, str]:
     WHERE content_type IN ({literal(ORGANIC_CONTENT)}, {literal(UNFILTERED_CONTENT)})
     QUALIFY content_type = CASE WHEN bool_or(content_type = {literal(ORGANIC_CONTENT)}) OVER (PARTITION BY date, user_id)
                                 THEN {literal(ORGANIC_CONTENT)} ELSE {literal(UNFILTERED_CONTENT)} END""",
+        **reporting_views.create_statements(),
     }

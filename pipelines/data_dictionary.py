@@ -10,6 +10,7 @@ import duckdb
 
 from pipelines import api_enums
 from pipelines.catalog import FACT_TABLES
+from pipelines.reporting_views import REPORTING_VIEWS, ReportingView
 
 REGENERATE = ".venv/bin/pinterest-etl dictionary --output docs/data-dictionary.md"
 ADS_METRICS = tuple(dict.fromkeys(api_enums.ADS_ANALYTICS_COLUMNS + api_enums.ASYNC_REPORT_COLUMNS))
@@ -113,6 +114,14 @@ _ACCOUNT_DAY_BUCKET = {
     "split_value": "`ALL` for the total, or the bucket (for `APP_TYPE`: `MOBILE`, `WEB`, `TABLET`, ...).",
 }
 
+
+
+def _reporting_view(view: ReportingView) -> Relation:
+    """A reporting view's Relation, from its declaration (pipelines/reporting_views.py)."""
+    return Relation(grain=view.grain, key=view.key, about=view.about,
+                    columns={column.name: column.meaning for column in view.columns})
+
+
 RELATIONS: dict[str, Relation] = {
     "user_account_daily": _fact_table(
         "user_account_daily",
@@ -190,6 +199,7 @@ RELATIONS: dict[str, Relation] = {
             "data_status": ORGANIC_DATA_STATUS + " NULL for ads rows (the ads API reports none).",
             "is_final": IS_FINAL, "extracted_at": EXTRACTED_AT,
         }),
+    **{name: _reporting_view(view) for name, view in REPORTING_VIEWS.items()},
     "user_accounts": Relation(
         grain="one row per Pinterest user account", key=("user_id",),
         about=f"The user accounts whose organic analytics are loaded; {_SNAPSHOT}.",
@@ -318,9 +328,14 @@ METRIC_MEANINGS = {
     "VIDEO_10S_VIEW": "Video views of 10 seconds or more.",
     "QUARTILE_95_PERCENT_VIEW": "Video views that reached 95 % of the video.",
     "VIDEO_START": "Video starts.",
-    "VIDEO_V50_WATCH_TIME": "Total time the video was played, in the unit the API reports (its description does "
-                            "not name one).",
-    "VIDEO_AVG_WATCH_TIME": "Average play time per view, in the unit of `video_v50_watch_time`.",
+    "VIDEO_V50_WATCH_TIME": ("Total play time of the video, in milliseconds (the official description calls it "
+                             "\"Total play time\" without a unit; its ads reporting columns of the same measure are "
+                             "`VIDEO_SUM_V50_WATCHTIME_IN_MILLISECOND` and `VIDEO_AVG_WATCHTIME_IN_MILLISECOND`, and its "
+                             "example average, 2,507.75, is a pin video's play time as milliseconds, 2.5 s, not as "
+                             "seconds, 42 minutes)."),
+    "VIDEO_AVG_WATCH_TIME": ("Average play time per video start, in milliseconds: `video_v50_watch_time / video_start` "
+                             "(so the stored rows say; not per MRC view). Over several rows: "
+                             "`sum(video_v50_watch_time) / sum(video_start)`."),
     "SPEND_IN_MICRO_DOLLAR": "Amount spent.",
     "PAID_IMPRESSION": "Paid impressions of the promoted pins.",
     "TOTAL_IMPRESSION": "Paid and earned impressions (earned: later organic views of the promoted pin).",
@@ -350,7 +365,8 @@ METRIC_RULES: tuple[tuple[str, str], ...] = (
     ("return on ad spend (`*ROAS`)",
      "Ratio for the day: never sum or average it; recompute as `sum(value) / sum(spend)`."),
     ("average (`*AVG*`, `*AVERAGE*`, `*FREQUENCY`)",
-     "Average for the day: never sum it; weight it by its base (e.g. views) to combine rows."),
+     "Average for the day: never sum it; combine rows from its total and its base (`video_avg_watch_time`: "
+     "`sum(video_v50_watch_time) / sum(video_start)`)."),
     ("distinct people (`*_USER`, `*UNIQUE*`)",
      "Count of distinct people for the day: not additive across days or entities (one person counts in each)."),
     ("money in micro-units (`*_IN_MICRO_DOLLAR`, `*_MICRO_DOLLAR`)",
@@ -486,6 +502,14 @@ def render(con: duckdb.DuckDBPyConnection) -> str:
         "across entity types.",
         "- **Absent is not zero**: a metric the API did not return is NULL in the wide tables and has no row in "
         "`metric_daily`.",
+        "- **Reporting views** (`campaign_performance`, `ad_group_performance`, `ad_performance`, `pin_performance`, "
+        "`top_pins`): one row per entity per day with names, statuses, money in currency units and rates recomputed "
+        "from the row's counts, for people who do not speak API; start there. Counts are BIGINT; where the API's "
+        "omission means zero they read 0 (ads answers leave zeros out, the official description says JSON reports "
+        "\"will not zero-fill metrics\"), where it does not they stay NULL (organic answers send their zeros: a NULL "
+        "count is a day still `PROCESSING`); every division is NULL when its denominator is 0. Ids have the same "
+        "names in every view and table: join USING all the ids two relations share, e.g. `campaign_performance JOIN "
+        "campaigns USING (campaign_id, ad_account_id) JOIN ad_accounts USING (ad_account_id)`.",
         "- **`data_status` and `is_final`**: organic days are `PROCESSING` (no numbers yet), then `ESTIMATE` (may "
         "change), then `READY` (final, `is_final` true). Ads days have no `data_status` (NULL) and are final once "
         "the attribution window has passed and `metrics_ready_state` says the date is ready. The daily run re-pulls "

@@ -334,7 +334,7 @@ def test_week_over_week_keeps_the_history_before_content_types_and_computes_no_c
     switched_warehouse(tmp_path)
     sql = named_queries((Path(__file__).resolve().parents[1] / "docs" / "queries.sql").read_text())["impressions_week_over_week"]
     with open_read_only(tmp_path) as con:
-        rows = con.execute(f"SELECT content_types, impressions, change FROM ({sql})").fetchall()
+        rows = con.execute(f"SELECT content_types, impressions, change_per_day FROM ({sql})").fetchall()
     assert rows == [("ALL", 7000.0, None), ("ORGANIC", 1120.0, None)]
 
 

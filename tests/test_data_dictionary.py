@@ -20,6 +20,7 @@ from pipelines.data_dictionary import (
     render,
     warehouse_schema,
 )
+from pipelines.reporting_views import REPORTING_VIEWS
 from pipelines.warehouse import DIMENSIONS
 
 DICTIONARY_FILE = Path(__file__).resolve().parents[1] / "docs" / "data-dictionary.md"
@@ -59,7 +60,7 @@ def test_the_dictionary_covers_every_table_and_view_of_the_warehouse(schema):
 
 def test_every_column_of_the_warehouse_has_a_description(schema):
     columns = [(name, column) for name, (_, cols) in schema.items() for column, _ in cols]
-    assert len(columns) == 266  # the 17 relations of a warehouse built with the default settings
+    assert len(columns) == 364  # the 22 relations of a warehouse built with the default settings
     assert [f"{name}.{column}" for name, column in columns if not describe_column(name, column).strip()] == []
 
 
@@ -79,7 +80,10 @@ def test_every_wide_table_is_documented_as_a_table_with_the_catalogs_grain_and_k
 def test_the_derived_relations_are_documented_as_views_over_the_wide_tables(sections):
     for name in derived_views():
         assert f"\nView. **Grain:** {RELATIONS[name].grain}." in sections[name], name
-        assert "`user_account_daily`" in RELATIONS[name].about, name
+        if name in REPORTING_VIEWS:
+            assert any(f"`{table}`" in RELATIONS[name].about for table in (*FACT_TABLES, "pin_performance")), name
+        else:
+            assert "`user_account_daily`" in RELATIONS[name].about, name
     assert "\n| [`metric_daily`](#metric_daily) | view |" in sections["Tables and views"]
     assert "\n| [`pin_daily`](#pin_daily) | table |" in sections["Tables and views"]
 
@@ -102,6 +106,19 @@ def test_the_metric_rules_agree_with_the_catalogs_column_types(rule, sql_type):
     metrics = sorted(m for m in API_METRICS if metric_rule(m) == rule)
     assert metrics
     assert [m for m in metrics if metric_type(m) != sql_type] == []
+
+
+def test_a_reporting_view_is_documented_with_its_declared_columns_and_their_types(sections):
+    for name, view in REPORTING_VIEWS.items():
+        assert RELATIONS[name].columns == {column.name: column.meaning for column in view.columns}, name
+    assert "\n| `spend` | DECIMAL(18,6) | Amount spent, in units of `currency`" in sections["campaign_performance"]
+    assert "\n| `impressions` | BIGINT | " in sections["pin_performance"]
+
+
+def test_video_watch_time_is_documented_in_milliseconds_and_averaged_per_start():
+    assert "in milliseconds" in describe_metric("VIDEO_V50_WATCH_TIME")
+    average = describe_metric("VIDEO_AVG_WATCH_TIME")
+    assert "in milliseconds" in average and "sum(video_v50_watch_time) / sum(video_start)" in average
 
 
 def test_a_column_or_table_the_dictionary_does_not_know_is_reported():
