@@ -169,7 +169,75 @@ def test_the_header_names_the_range_and_the_accounts_and_the_tiles_show_the_tota
     assert "@" + query(demo_warehouse, "SELECT username FROM user_accounts")[0][0] in demo_report
     impressions = query(demo_warehouse, f"SELECT sum(impression) {NO_SPLIT_DAYS}", [DEMO_START, DEMO_END])[0][0]
     assert f'<span class="kpi-value" title="{impressions:,.0f}">' in demo_report
-    assert 'id="kpis"' in demo_report and "no full previous period" in demo_report  # the demo has no earlier data
+    assert 'id="kpis"' in demo_report and "no data for the 35 days before to compare" in demo_report  # nothing earlier
+
+
+# Per UTC day, a tile's total and whether all the rows it sums are final, as the report must compute it.
+DAILY_TOTALS = {
+    "Impressions": "SELECT date, sum(impression) AS value, bool_and(is_final) AS final FROM user_account_daily "
+                   "WHERE split_field = 'NO_SPLIT' AND content_type = 'ORGANIC' GROUP BY date",
+    "Conversions": "SELECT date, coalesce(sum(total_conversions), 0) AS value, bool_and(is_final) AS final "
+                   "FROM ad_account_daily GROUP BY date",
+    "Ad spend (USD)": "SELECT date, coalesce(sum(spend_in_micro_dollar), 0) / 1e6 AS value, bool_and(is_final) AS final "
+                      "FROM ad_account_daily WHERE currency = 'USD' GROUP BY date",
+}
+
+
+def expected_tile(home: Path, label: str, start: dt.date, end: dt.date) -> tuple[float, float, int, int]:
+    """Recomputed in SQL: the totals of the days compared (each day of the range final with a number, with the day
+    one period earlier final with a number), how many they are, and the days of the range not final yet."""
+    days = (end - start).days + 1
+    return query(home, f"""
+        WITH days AS ({DAILY_TOTALS[label]}),
+             pairs AS (SELECT now.value AS now, before.value AS before FROM days now JOIN days before
+                       ON before.date = now.date - {days}::INTEGER
+                       WHERE now.date BETWEEN $start AND $end AND now.final AND before.final
+                         AND now.value IS NOT NULL AND before.value IS NOT NULL)
+        SELECT (SELECT sum(now) FROM pairs), (SELECT sum(before) FROM pairs), (SELECT count(*) FROM pairs),
+               (SELECT count(*) FROM days WHERE date BETWEEN $start AND $end AND NOT final)""",
+                 {"start": start, "end": end})[0]
+
+
+def tile(page: str, label: str) -> str:
+    match = re.search(rf'<div class="kpi"><span class="kpi-label">{re.escape(label)}</span>.*?</div>', page)
+    assert match, f"no tile {label}"
+    return html.unescape(re.sub(r"<[^>]+>", " | ", match.group(0)))
+
+
+@pytest.mark.parametrize("first, last", [(None, None), (TODAY - dt.timedelta(days=31), TODAY - dt.timedelta(days=28))],
+                         ids=["default-28-days", "4-days-half-settled"])
+def test_changes_compare_only_the_days_final_in_both_periods(demo_warehouse, monkeypatch, tmp_path, first, last):
+    """The demo's organic days near today are ESTIMATE/PROCESSING, its ads days inside the 30-day attribution window
+    are not final: they never enter a change, and each tile says what it compares and what may still change."""
+    dates = ["--start", str(first), "--end", str(last)] if first else []
+    page = write(monkeypatch, demo_warehouse, tmp_path / "r.html", *dates)
+    first, last = first or DEMO_END - dt.timedelta(days=27), last or DEMO_END
+    days = (last - first).days + 1
+    compared_any = False
+    for label in DAILY_TOTALS:
+        now, before, pairs, not_final = expected_tile(demo_warehouse, label, first, last)
+        shown = tile(page, label)
+        if pairs:
+            compared_any = True
+            change = (now - before) / before
+            assert f"{'▲' if change > 0 else '▼'} {abs(change):.1%} vs the {days} days before" in shown, shown
+            assert (f"all {days} days final in both periods" if pairs == days else
+                    f"{pairs} of {days} days: those final in both periods") in shown
+        else:
+            assert "no change shown" in shown or f"no data for the {days} days before" in shown, shown
+            assert "%" not in shown
+        assert (f"not final yet: {not_final} day" in shown) == bool(not_final), shown
+    assert compared_any
+
+
+def test_conversions_inside_the_attribution_window_make_no_change(demo_report, demo_warehouse, monkeypatch, tmp_path):
+    page = write(monkeypatch, demo_warehouse, tmp_path / "r.html")
+    final_days = query(demo_warehouse, "SELECT count(DISTINCT date) FILTER (WHERE is_final) FROM ad_account_daily "
+                                       "WHERE date > ?", [DEMO_END - dt.timedelta(days=28)])[0][0]
+    assert final_days == 0  # the last 28 days are all inside the demo's 30-day attribution window
+    conversions = tile(page, "Conversions")
+    assert "no change shown: no day of this period is final yet" in conversions and "%" not in conversions
+    assert "not final yet: 28 days" in conversions and "may still change" in conversions
 
 
 def test_the_organic_totals_are_the_accounts_organic_content_type_and_the_cards_say_so(demo_report, demo_warehouse):
@@ -199,7 +267,26 @@ def test_the_default_range_is_the_last_28_days_of_data(demo_warehouse, monkeypat
     page = write(monkeypatch, demo_warehouse, tmp_path / "r.html")
     last = query(demo_warehouse, "SELECT max(date) FROM daily_status")[0][0]
     assert f"28 UTC days ({last - dt.timedelta(days=27)}..{last})" in page
+    assert f"the 28 days before ({last - dt.timedelta(days=55)}..{last - dt.timedelta(days=28)})" in page
     assert len(marks(chart(page, "chart-freshness"), "mark day")) == 28
+
+
+def test_the_default_range_ends_on_the_last_complete_day(demo_warehouse, monkeypatch, tmp_path):
+    """With the clock two days earlier, the days after yesterday are not complete yet and are left out."""
+    monkeypatch.setenv("PINTEREST_ETL_TODAY", str(DEMO_END - dt.timedelta(days=1)))
+    page = write(monkeypatch, demo_warehouse, tmp_path / "r.html")
+    end = DEMO_END - dt.timedelta(days=2)
+    assert f"28 UTC days ({end - dt.timedelta(days=27)}..{end})" in page
+
+
+def test_the_freshness_card_counts_the_days_that_may_change_per_source(demo_report, demo_warehouse):
+    organic, ads = query(demo_warehouse, """
+        SELECT count(DISTINCT date) FILTER (WHERE entity_type IN ('user_account', 'pin') AND NOT is_final),
+               count(DISTINCT date) FILTER (WHERE entity_type NOT IN ('user_account', 'pin') AND NOT is_final)
+        FROM daily_status WHERE date BETWEEN ? AND ?""", [DEMO_START, DEMO_END])[0]
+    assert 0 < organic < 5 < ads  # days before a pin existed are final: only the last few organic days may change
+    assert (f"organic numbers may still change on {organic} of 35 days; ads numbers on {ads} (conversions still "
+            "arrive inside the attribution window)") in demo_report
 
 
 def test_text_from_the_warehouse_is_escaped_in_the_charts():
@@ -214,24 +301,47 @@ def test_without_a_warehouse_the_command_fails_clearly_and_writes_nothing(monkey
     monkeypatch.setenv("PINTEREST_ETL_HOME", str(tmp_path))
     assert main(["report"]) == 1
     error = capsys.readouterr().err
-    assert f"no warehouse at {tmp_path / 'warehouse.duckdb'} yet" in error and "pinterest-etl run" in error
+    assert error == (f"pinterest-etl report: error: no warehouse at {tmp_path / 'warehouse.duckdb'} yet; "
+                     "run `pinterest-etl run` first\n")
     assert list(tmp_path.iterdir()) == []
 
 
-def test_an_empty_warehouse_needs_a_range_and_bad_ranges_are_refused(monkeypatch, tmp_path, capsys):
+def test_an_empty_warehouse_is_refused_in_one_line(monkeypatch, tmp_path, capsys):
     warehouse = Warehouse(tmp_path / "warehouse.duckdb")
     with warehouse.connect() as con:
         warehouse.ensure_schema(con)
     monkeypatch.setenv("PINTEREST_ETL_HOME", str(tmp_path))
     assert main(["report"]) == 1
-    assert "holds no daily rows yet" in capsys.readouterr().err
-    assert main(["report", "--start", "2026-11-02", "--end", "2026-11-01"]) == 1
-    assert "--start 2026-11-02 is after --end 2026-11-01" in capsys.readouterr().err
+    assert capsys.readouterr().err == ("pinterest-etl report: error: the warehouse holds no daily rows of a complete "
+                                       "day yet; run `pinterest-etl run` first\n")
+    assert main(["report", "--start", "2026-11-01", "--end", "2026-11-07"]) == 1
+    assert capsys.readouterr().err == ("pinterest-etl report: error: the warehouse has no daily rows from 2026-11-01 to "
+                                       "2026-11-07 (it holds no daily rows yet); choose dates inside that range\n")
     assert not (tmp_path / "report.html").exists()
-    page = write(monkeypatch, tmp_path, tmp_path / "report.html", "--start", "2026-11-01", "--end", "2026-11-07")
-    for panel in ("kpis-empty", "organic-empty", "top-pins-empty", "ads-empty", "freshness-empty"):
-        assert f'id="{panel}"' in page
-    assert "<svg" not in page
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--start", "2026-11-02", "--end", "2026-11-01"],
+     "--start 2026-11-02 is after --end 2026-11-01; give a start on or before the end"),
+    (["--start", "2025-01-01", "--end", "2025-01-31"],
+     f"the warehouse has no daily rows from 2025-01-01 to 2025-01-31 (it holds {DEMO_START} to {DEMO_END}); "
+     "choose dates inside that range"),
+    (["--start", str(TODAY + dt.timedelta(days=3))],
+     f"--start {TODAY + dt.timedelta(days=3)} is after the last complete day with data, {DEMO_END}; give --end too"),
+], ids=["end-before-start", "no-data", "start-after-data"])
+def test_a_range_it_cannot_report_is_refused_in_one_line(demo_warehouse, monkeypatch, tmp_path, capsys, args, message):
+    monkeypatch.setenv("PINTEREST_ETL_HOME", str(demo_warehouse))
+    assert main(["report", "--output", str(tmp_path / "r.html"), *args]) == 1
+    assert capsys.readouterr().err == f"pinterest-etl report: error: {message}\n"
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_the_help_says_what_the_default_range_is_and_how_changes_compare(capsys):
+    with pytest.raises(SystemExit):
+        main(["report", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "the last 28 complete UTC days with data" in text and "over the days final in both" in text
+    assert "--start YYYY-MM-DD" in text and "--end YYYY-MM-DD" in text
 
 
 @pytest.mark.slow
@@ -252,7 +362,7 @@ def test_an_organic_only_run_renders_the_report_in_the_same_run_with_a_no_ads_pa
     metadata = event.asset_materialization.metadata
     assert metadata["path"].value == str(report.resolve())
     assert metadata["url"].value == report.resolve().as_uri()
-    assert metadata["range"].value == f"{start}..{end}"
+    assert metadata["range"].value == f"{end - dt.timedelta(days=27)}..{end}"  # 28 days, whatever the run loaded
     assert metadata["rows_campaigns"].value == 0 and metadata["rows_freshness_days"].value == 7
     assert event.run_id == warehouse_run  # rendered in the run that loaded the warehouse
 
@@ -280,7 +390,12 @@ def test_the_daily_job_renders_the_report_in_its_run(make_sandbox, monkeypatch, 
     assert result.success
     reports = [e for e in result.get_asset_materialization_events() if e.asset_key == dg.AssetKey("pinterest_report")]
     assert [e.partition for e in reports] == [str(start + dt.timedelta(days=i)) for i in range(3)]
-    assert 'id="chart-spend-conversions-usd"' in (tmp_path / "report.html").read_text(encoding="utf-8")
+    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert 'id="chart-spend-conversions-usd"' in page
+    # A 3-day run leaves the default report: the trailing 28 days, compared with the 28 before.
+    assert f"28 UTC days ({end - dt.timedelta(days=27)}..{end})" in page
+    assert f"the 28 days before ({end - dt.timedelta(days=55)}..{end - dt.timedelta(days=28)})" in page
+    assert "no data for the 28 days before to compare" in page
 
 
 @pytest.mark.slow
@@ -321,4 +436,5 @@ def test_a_ui_backfill_renders_the_report_in_the_run_of_the_warehouse_loads(make
                              "pinterest_report"})
     assert len(runs) == 2 and partitioned in runs
     assert runs[partitioned].tags["dagster/asset_partition_range_start"] == days[0]
-    assert f"3 UTC days ({days[0]}..{days[-1]})" in (tmp_path / "report.html").read_text(encoding="utf-8")
+    end = dt.date.fromisoformat(days[-1])  # a 3-day backfill still leaves the 28-day report
+    assert f"28 UTC days ({end - dt.timedelta(days=27)}..{end})" in (tmp_path / "report.html").read_text(encoding="utf-8")

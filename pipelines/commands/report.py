@@ -15,10 +15,13 @@ def add_parser(commands) -> None:
         "report", help="write a self-contained HTML report of the warehouse",
         description="Write one HTML file (inline CSS and SVG charts, nothing loaded from the network) with the organic "
                     "trend, the top pins, spend vs conversions by campaign and data freshness, read from "
-                    "PINTEREST_ETL_HOME/warehouse.duckdb (read-only).")
+                    "PINTEREST_ETL_HOME/warehouse.duckdb (read-only). Changes compare the range with as many days "
+                    "before it, over the days final in both. Without dates: the last 28 complete UTC days with data, "
+                    "as `pinterest-etl run` writes it.")
     p.add_argument("--output", type=Path, help="the HTML file to write (default: PINTEREST_ETL_HOME/report.html)")
-    p.add_argument("--start", type=iso_date, help="first UTC date (default: 27 days before --end)")
-    p.add_argument("--end", type=iso_date, help="last UTC date (default: the last date with data)")
+    p.add_argument("--start", type=iso_date, metavar="YYYY-MM-DD", help="first UTC date (default: 27 days before --end)")
+    p.add_argument("--end", type=iso_date, metavar="YYYY-MM-DD",
+                   help="last UTC date (default: the last complete day with data)")
     p.set_defaults(handler=_report)
 
 
@@ -32,7 +35,7 @@ def _report(args: argparse.Namespace) -> int:
     home = settings.etl_home()
     output = args.output or home / "report.html"
     try:
-        summary = write_report(Warehouse(home / "warehouse.duckdb"), output, args.start, args.end)
+        summary = write_report(Warehouse(home / "warehouse.duckdb"), output, args.start, args.end, today=settings.today())
     except (FileNotFoundError, ReportError, WarehouseLockedError, duckdb.Error) as error:
         print(f"pinterest-etl report: error: {error}", file=sys.stderr)
         return 1

@@ -28,17 +28,19 @@ class ReportSummary:
 
 
 def write_report(warehouse: Warehouse, path: Path, start: dt.date | None = None, end: dt.date | None = None,
-                 now: dt.datetime | None = None) -> ReportSummary:
-    """Render the report of `start..end` (default: the last 28 days of data) to `path`. Readers of `path`
-    see the old file or the new one, never a part. FileNotFoundError when there is no warehouse yet."""
+                 now: dt.datetime | None = None, today: dt.date | None = None) -> ReportSummary:
+    """Render the report of `start..end` (default: the trailing 28 complete days with data before `today`, UTC,
+    and the 28 before them as the period compared) to `path`. Readers of `path` see the old file or the new one,
+    never a part. FileNotFoundError when there is no warehouse yet; ReportError for a range it cannot report."""
+    now = now or dt.datetime.now(dt.timezone.utc)
     with warehouse.connect(read_only=True) as con:
         try:
             require_current_schema(con, warehouse.path)
         except OutdatedWarehouseError as error:
             raise ReportError(str(error)) from None
-        report_range = resolve_range(con, start, end)
+        report_range = resolve_range(con, start, end, today or now.astimezone(dt.timezone.utc).date())
         data = load_report_data(con, report_range)
-    html = render_report(data, now or dt.datetime.now(dt.timezone.utc), str(warehouse.path))
+    html = render_report(data, now, str(warehouse.path))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.partial")

@@ -86,17 +86,43 @@ class FreshnessDay:
 
 
 @dataclasses.dataclass(frozen=True)
+class DayTotal:
+    """A metric summed over one UTC day's rows (None: no number yet) and whether every row summed is final."""
+
+    value: float | None
+    final: bool
+    content_type: str = ""  # organic: the content types summed, as OrganicDay.content_type; ads: empty
+
+    @property
+    def settled(self) -> bool:
+        return self.final and self.value is not None
+
+
+@dataclasses.dataclass(frozen=True)
+class Change:
+    """A metric over the comparable days of two periods: the days of the range that are final with a number whose
+    day one period earlier is final with a number too, each paired with that day (so as many days on both sides,
+    and for 28-day periods the same weekdays)."""
+
+    current: float
+    previous: float
+    days: int
+
+
+@dataclasses.dataclass(frozen=True)
 class Kpi:
-    """A total over the range and the same total over the previous range of equal length (None when
-    that range does not have data for as many days, or counts another content type, so a change would compare
-    unlike periods: `not_compared` then says why)."""
+    """A total over the range (every day with a number, final or not), the part of it that is not final yet, and the
+    change against the period before over comparable days only (None: `not_compared` says why)."""
 
     label: str
     value: float | None
-    previous: float | None
+    range_days: int
+    change: Change | None
+    not_compared: str = ""
+    not_final_days: int = 0  # days of the range not final yet, with or without a number
+    not_final_value: float = 0.0  # what those days add to `value` so far
     currency: str = ""
     higher_is_better: bool | None = True  # None: a change is neither good nor bad (spend)
-    not_compared: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -134,28 +160,34 @@ class ReportData:
                 "freshness_days": len(self.freshness)}
 
 
-def data_dates(con: duckdb.DuckDBPyConnection) -> DateRange | None:
-    """The first and last UTC date with any row in `daily_status`, or None for an empty warehouse."""
-    first, last = con.execute("SELECT min(date), max(date) FROM daily_status").fetchone()
-    return DateRange(first, last) if first else None
+def data_dates(con: duckdb.DuckDBPyConnection, last: dt.date | None = None) -> DateRange | None:
+    """The first and last UTC date with any row in `daily_status` (up to `last`), or None when there is none."""
+    first, newest = con.execute("SELECT min(date), max(date) FROM daily_status WHERE date <= coalesce(?, date)",
+                                [last]).fetchone()
+    return DateRange(first, newest) if first else None
 
 
-def resolve_range(con: duckdb.DuckDBPyConnection, start: dt.date | None, end: dt.date | None) -> DateRange:
-    """The explicit range, with a missing end taken as the last day of data and a missing start as 27 days
-    before the end (the last 28 days, or all the data when there is less)."""
-    if start and end:
-        if start > end:
-            raise ReportError(f"--start {start} is after --end {end}")
-        return DateRange(start, end)
-    available = data_dates(con)
-    if available is None:
-        raise ReportError("the warehouse holds no daily rows yet; run `pinterest-etl run` first "
-                          "(or give --start and --end to render an empty report)")
-    end = end or available.end
-    start = start or max(available.start, end - dt.timedelta(days=DEFAULT_DAYS - 1))
+def resolve_range(con: duckdb.DuckDBPyConnection, start: dt.date | None, end: dt.date | None,
+                  today: dt.date) -> DateRange:
+    """The range to report: by default the trailing DEFAULT_DAYS complete days with data (ending on the last day
+    before `today` with rows), whatever the range of the last run; a missing end is that day, a missing start is
+    DEFAULT_DAYS - 1 days before the end. A range without any daily row is refused: its report would be empty."""
+    if start and end and start > end:
+        raise ReportError(f"--start {start} is after --end {end}; give a start on or before the end")
+    if end is None:
+        complete = data_dates(con, today - dt.timedelta(days=1))
+        if complete is None:
+            raise ReportError("the warehouse holds no daily rows of a complete day yet; run `pinterest-etl run` first")
+        end = complete.end
+    start = start or end - dt.timedelta(days=DEFAULT_DAYS - 1)
     if start > end:
-        raise ReportError(f"--start {start} is after the last day of data {end}; give --end too")
-    return DateRange(start, end)
+        raise ReportError(f"--start {start} is after the last complete day with data, {end}; give --end too")
+    report_range = DateRange(start, end)
+    if not con.execute("SELECT count(*) FROM daily_status WHERE date BETWEEN ? AND ?", _between(report_range)).fetchone()[0]:
+        available = data_dates(con)
+        held = f"it holds {available.start} to {available.end}" if available else "it holds no daily rows yet"
+        raise ReportError(f"the warehouse has no daily rows from {start} to {end} ({held}); choose dates inside that range")
+    return report_range
 
 
 def previous_range(current: DateRange) -> DateRange:
@@ -165,10 +197,11 @@ def previous_range(current: DateRange) -> DateRange:
 def load_report_data(con: duckdb.DuckDBPyConnection, report_range: DateRange) -> ReportData:
     previous = previous_range(report_range)
     attribution, other_rows = _attribution(con, report_range)
+    organic_days = _organic_days(con, DateRange(previous.start, report_range.end))
     return ReportData(
         range=report_range, previous=previous, accounts=_accounts(con, report_range),
-        kpis=_organic_kpis(con, report_range, previous) + _ads_kpis(con, report_range, previous, attribution),
-        organic_days=_organic_days(con, report_range),
+        kpis=_organic_kpis(organic_days, report_range) + _ads_kpis(con, report_range, attribution),
+        organic_days=[d for d in organic_days if d.date >= report_range.start],
         top_by_saves=_top_pins(con, report_range, "save"), top_by_impressions=_top_pins(con, report_range, "impression"),
         attribution=attribution, other_attribution_rows=other_rows,
         campaigns=_campaigns(con, report_range, attribution), freshness=_freshness(con, report_range),
@@ -188,6 +221,7 @@ _CONTENT_TYPES_OF_ROWS = "string_agg(DISTINCT content_type, ', ' ORDER BY conten
 
 
 def _organic_days(con: duckdb.DuckDBPyConnection, r: DateRange) -> list[OrganicDay]:
+    """The unsplit organic totals of each day of `r` with account rows."""
     rows = con.execute(f"""
         SELECT date, sum(impression), sum(save), sum(pin_click), sum(outbound_click), bool_and(is_final),
                string_agg(DISTINCT data_status, ', ' ORDER BY data_status), {_CONTENT_TYPES_OF_ROWS}
@@ -289,51 +323,84 @@ def _accounts(con: duckdb.DuckDBPyConnection, r: DateRange) -> list[CoveredAccou
     return [CoveredAccount(*row) for row in rows]
 
 
-_ORGANIC_TOTALS = f"""
-    SELECT count(DISTINCT date), sum(impression), sum(save), sum(pin_click), sum(outbound_click), {_CONTENT_TYPES_OF_ROWS}
-    FROM {_ORGANIC_ACCOUNT_ROWS}"""
-_ORGANIC_KPIS = (("Impressions", 1), ("Saves", 2), ("Pin clicks", 3), ("Outbound clicks", 4))
+_ORGANIC_KPIS = (("Impressions", "impression"), ("Saves", "save"), ("Pin clicks", "pin_click"),
+                 ("Outbound clicks", "outbound_click"))
 _CONTENT_MEANING = {"ORGANIC": "organic activity only", "ALL": "paid activity included"}
+_ADS_SETTLE = "ads numbers are final once the conversion attribution window has passed"
 
 
-def _organic_kpis(con: duckdb.DuckDBPyConnection, r: DateRange, previous: DateRange) -> list[Kpi]:
-    current = con.execute(_ORGANIC_TOTALS, _between(r)).fetchone()
-    if current[0] == 0:
+def kpi(label: str, days: dict[dt.date, DayTotal], r: DateRange, not_final_why: str = "", **shown) -> Kpi:
+    """A metric's tile from its daily totals (over the range and the period before it): the total, the part not
+    final yet, and the change over the comparable days (`comparable_days`), or why there is none."""
+    current = [days[d] for d in r.dates() if d in days]
+    with_numbers = [t.value for t in current if t.value is not None]
+    pending = [t for t in current if not t.final]
+    pairs = comparable_days(days, r)
+    change = Change(sum(now.value for now, _ in pairs), sum(before.value for _, before in pairs), len(pairs)) \
+        if pairs else None
+    why = _why_not_comparable(pairs) if pairs else _why_no_pairs(days, r, not_final_why)
+    return Kpi(label, sum(with_numbers) if with_numbers else None, r.days, None if why else change, why,
+               len(pending), sum(t.value for t in pending if t.value is not None), **shown)
+
+
+def comparable_days(days: dict[dt.date, DayTotal], r: DateRange) -> list[tuple[DayTotal, DayTotal]]:
+    """Each day of the range that is final with a number, paired with the day one period earlier when that one is
+    final with a number too: numbers that may still change never enter a change, and both sides have as many days."""
+    shift = dt.timedelta(days=r.days)
+    return [(days[d], days[d - shift]) for d in r.dates()
+            if d in days and days[d].settled and d - shift in days and days[d - shift].settled]
+
+
+def _why_no_pairs(days: dict[dt.date, DayTotal], r: DateRange, not_final_why: str) -> str:
+    previous = previous_range(r)
+    if not any(d in days and days[d].value is not None for d in previous.dates()):
+        return f"no data for the {r.days} days before to compare"
+    if not any(d in days and days[d].settled for d in r.dates()):
+        return "no change shown: no day of this period is final yet" + (f" ({not_final_why})" if not_final_why else "")
+    return "no change shown: no day is final in both periods"
+
+
+def _why_not_comparable(pairs: list[tuple[DayTotal, DayTotal]]) -> str:
+    """Why the compared days' totals are not comparable (empty when they are): either side counts another content
+    type than the other, or mixes two (a change would then measure the switch from paid-inclusive ALL to ORGANIC,
+    not the activity)."""
+    now = ", ".join(sorted({t.content_type for t, _ in pairs}))
+    before = ", ".join(sorted({t.content_type for _, t in pairs}))
+    if now == before and (now in _CONTENT_MEANING or now == ""):
+        return ""
+    return (f"not comparable: content_type {before} before ({_meaning(before)}), "
+            f"{now} now ({_meaning(now)})")
+
+
+def _meaning(content_types: str) -> str:
+    return _CONTENT_MEANING.get(content_types, "organic only on some days or accounts, paid included on others")
+
+
+def _organic_kpis(days: list[OrganicDay], r: DateRange) -> list[Kpi]:
+    if not any(r.start <= d.date for d in days):
         return []
-    before = con.execute(_ORGANIC_TOTALS, _between(previous)).fetchone()
-    why = _why_not_comparable(current[0], current[5], before[0], before[5])
-    return [Kpi(label, current[i], None if why else before[i], not_compared=why) for label, i in _ORGANIC_KPIS]
+    return [kpi(label, {d.date: DayTotal(getattr(d, column), d.is_final, d.content_type) for d in days}, r)
+            for label, column in _ORGANIC_KPIS]
 
 
-def _why_not_comparable(days: int, content_types: str, days_before: int, content_types_before: str | None) -> str:
-    """Why two periods' organic totals cannot be compared (empty when they can): the previous one has data for fewer
-    days, or either counts another content type than the other, or mixes two (a change would then measure the
-    switch from paid-inclusive ALL to ORGANIC, not the activity)."""
-    if days_before != days:
-        return "no full previous period to compare"
-    if content_types != content_types_before or content_types not in _CONTENT_MEANING:
-        return (f"not comparable: content_type {content_types_before} before ({_meaning(content_types_before)}), "
-                f"{content_types} now ({_meaning(content_types)})")
-    return ""
-
-
-def _meaning(content_types: str | None) -> str:
-    return _CONTENT_MEANING.get(content_types or "", "organic only on some days or accounts, paid included on others")
-
-
-def _ads_kpis(con: duckdb.DuckDBPyConnection, r: DateRange, previous: DateRange, attribution: str | None) -> list[Kpi]:
+def _ads_kpis(con: duckdb.DuckDBPyConnection, r: DateRange, attribution: str | None) -> list[Kpi]:
+    """Spend per currency (never added across currencies) and conversions over every ad account, from
+    ad_account_daily under the report's attribution setting."""
     if attribution is None:
         return []
-    totals = f"""
-        SELECT currency, count(DISTINCT date), coalesce(sum(spend_in_micro_dollar), 0) / {MICRO},
-               coalesce(sum(total_conversions), 0)
+    rows = con.execute(f"""
+        SELECT coalesce(currency, '?'), date, coalesce(sum(spend_in_micro_dollar), 0) / {MICRO},
+               coalesce(sum(total_conversions), 0), bool_and(coalesce(is_final, false))
         FROM ad_account_daily WHERE date BETWEEN ? AND ? AND attribution = ?
-        GROUP BY currency ORDER BY currency"""
-    current = {row[0]: row[1:] for row in con.execute(totals, [*_between(r), attribution]).fetchall()}
-    before = {row[0]: row[1:] for row in con.execute(totals, [*_between(previous), attribution]).fetchall()}
-    comparable = {c for c, (days, *_) in current.items() if before.get(c, (0,))[0] == days}
-    kpis = [Kpi("Ad spend", spend, before[c][1] if c in comparable else None, currency=c or "?", higher_is_better=None)
-            for c, (_, spend, _) in current.items()]
-    conversions_before = sum(v[2] for v in before.values()) if comparable == set(current) else None
-    kpis.append(Kpi("Conversions", sum(v[2] for v in current.values()), conversions_before))
-    return kpis
+        GROUP BY ALL ORDER BY 1, 2""", [previous_range(r).start, r.end, attribution]).fetchall()
+    spend: dict[str, dict[dt.date, DayTotal]] = {}
+    conversions: dict[dt.date, list[tuple[float, bool]]] = {}
+    for currency, date, money, converted, final in rows:
+        spend.setdefault(currency, {})[date] = DayTotal(money, final)
+        conversions.setdefault(date, []).append((converted, final))
+    current_currencies = [c for c, days in spend.items() if any(r.start <= d for d in days)]
+    if not current_currencies:
+        return []
+    kpis = [kpi("Ad spend", spend[c], r, _ADS_SETTLE, currency=c, higher_is_better=None) for c in current_currencies]
+    per_day = {d: DayTotal(sum(v for v, _ in day), all(f for _, f in day)) for d, day in conversions.items()}
+    return kpis + [kpi("Conversions", per_day, r, _ADS_SETTLE)]

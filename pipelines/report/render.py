@@ -49,6 +49,8 @@ dl.meta dd { margin: 0; }
 .delta { font-size: 13px; font-weight: 600; font-variant-numeric: tabular-nums; }
 .delta.good { color: var(--good); } .delta.bad { color: var(--bad); } .delta.neutral, .delta.none { color: var(--muted); }
 .delta.none { font-weight: 400; }
+.basis, .pending { display: block; color: var(--muted); font-size: 12px; margin-top: 2px; }
+.pending { color: var(--c-not_final); }
 .grid-2 { display: grid; grid-template-columns: repeat(auto-fit, minmax(440px, 1fr)); gap: 16px; }
 .card { background: var(--card); border: 1px solid var(--border); border-radius: 12px; padding: 16px 18px;
         margin-bottom: 16px; min-width: 0; }
@@ -123,8 +125,9 @@ def _header(data: ReportData, generated_at: dt.datetime) -> str:
     return (
         '<header class="top"><div><p class="eyebrow">Pinterest analytics report</p>'
         f"<h1>{escape(range_label(data.range))}</h1>"
-        f'<p class="sub">{data.range.days} UTC days ({data.range}); changes are against the {data.range.days} days '
-        f"before ({data.previous})</p></div>"
+        f'<p class="sub">{data.range.days} UTC days ({data.range}); changes compare them with the {data.range.days} '
+        f"days before ({data.previous}), each day with the day {data.range.days} days earlier, over the days final in "
+        "both: numbers that may still change are shown apart, never in a change</p></div>"
         '<dl class="meta">'
         f"<dt>Pinterest accounts</dt><dd>{accounts['Pinterest'] or 'none in this range'}</dd>"
         f"<dt>Ad accounts</dt><dd>{accounts['Ads'] or 'none in this range'}</dd>"
@@ -135,27 +138,47 @@ def _header(data: ReportData, generated_at: dt.datetime) -> str:
 def _kpis(data: ReportData) -> str:
     if not data.kpis:
         return _empty("kpis-empty", "No data in this range", "Nothing was loaded for these dates yet.")
-    return f'<section class="kpis" id="kpis">{"".join(_kpi(k, data.range.days) for k in data.kpis)}</section>'
+    return f'<section class="kpis" id="kpis">{"".join(_kpi(k) for k in data.kpis)}</section>'
 
 
-def _kpi(kpi: Kpi, days: int) -> str:
+def _kpi(kpi: Kpi) -> str:
+    """A tile: the range's total, the change over the comparable days with what it compares, and the part of the
+    total not final yet."""
     value = 0.0 if kpi.value is None else kpi.value
     exact = _money(value, kpi.currency) if kpi.currency else svg.grouped(value)
     shown = svg.compact(round(value, 2)) + (f" <small>{escape(kpi.currency)}</small>" if kpi.currency else "")
-    if kpi.previous is None:
-        delta = f'<span class="delta none">{escape(kpi.not_compared or "no full previous period to compare")}</span>'
-    elif kpi.previous == 0:
-        delta = '<span class="delta none">previous period: 0</span>'
-    else:
-        change = (value - kpi.previous) / kpi.previous
-        tone = "neutral" if kpi.higher_is_better is None or abs(change) < 0.0005 else \
-            ("good" if (change > 0) == kpi.higher_is_better else "bad")
-        arrow = "▲" if change > 0 else ("▼" if change < 0 else "■")
-        delta = (f'<span class="delta {tone}" title="previous {days} days: {escape(svg.grouped(kpi.previous, 2 if kpi.currency else 0))}">'
-                 f"{arrow} {abs(change):.1%} vs previous {days} days</span>")
     label = kpi.label + (f" ({kpi.currency})" if kpi.currency else "")
     return (f'<div class="kpi"><span class="kpi-label">{escape(label)}</span>'
-            f'<span class="kpi-value" title="{escape(exact)}">{shown}</span>{delta}</div>')
+            f'<span class="kpi-value" title="{escape(exact)}">{shown}</span>{_delta(kpi)}{_pending(kpi)}</div>')
+
+
+def _delta(kpi: Kpi) -> str:
+    """The change and, below it, the days it compares (all of the range's, or those final in both periods)."""
+    change = kpi.change
+    if change is None:
+        return f'<span class="delta none">{escape(kpi.not_compared)}</span>'
+    basis = (f"all {change.days} days final in both periods" if change.days == kpi.range_days else
+             f"{change.days} of {kpi.range_days} days: those final in both periods")
+    basis = f'<span class="basis">{basis}, each with the day {kpi.range_days} days before</span>'
+    if change.previous == 0:
+        return f'<span class="delta none">previous period: 0</span>{basis}'
+    ratio = (change.current - change.previous) / change.previous
+    tone = "neutral" if kpi.higher_is_better is None or abs(ratio) < 0.0005 else \
+        ("good" if (ratio > 0) == kpi.higher_is_better else "bad")
+    arrow = "▲" if ratio > 0 else ("▼" if ratio < 0 else "■")
+    digits = 2 if kpi.currency else 0
+    title = (f"these {change.days} days: {svg.grouped(change.current, digits)}; "
+             f"the same days a period before: {svg.grouped(change.previous, digits)}")
+    return (f'<span class="delta {tone}" title="{escape(title)}">{arrow} {abs(ratio):.1%} vs the '
+            f"{kpi.range_days} days before</span>{basis}")
+
+
+def _pending(kpi: Kpi) -> str:
+    if not kpi.not_final_days:
+        return ""
+    so_far = f", {svg.compact(round(kpi.not_final_value, 2))} so far" if kpi.not_final_value else ""
+    return (f'<span class="pending">not final yet: {kpi.not_final_days} day{"s" if kpi.not_final_days != 1 else ""}'
+            f"{escape(so_far)}, may still change</span>")
 
 
 _TREND_LINES = (("Saves", "save"), ("Pin clicks", "pin_click"), ("Outbound clicks", "outbound_click"))
@@ -302,10 +325,23 @@ def _freshness(data: ReportData, generated_at: dt.datetime) -> str:
                 for d in data.freshness}
     chart = svg.stacked_daily_bars("chart-freshness", "Final and not-final entities per day", data.range.dates(),
                                    stacks, "entities", tooltips, FULL_WIDTH)
-    not_final_days = sum(1 for d in data.freshness if d.not_final)
     return _section("freshness", "Data freshness", lede, _card(
-        f"Final vs not final entities ({not_final_days} of {len(data.freshness)} days still have numbers that may change)",
-        chart + facts))
+        f"Final vs not final entities ({_days_that_may_change(data)})", chart + facts))
+
+
+def _days_that_may_change(data: ReportData) -> str:
+    """How many days of each source still have numbers that may change: organic days still PROCESSING or ESTIMATE,
+    ads days inside the conversion attribution window (they are not final for a month by design)."""
+    days = len(data.freshness)
+    organic = sum(1 for d in data.freshness if d.organic_not_final)
+    ads = sum(1 for d in data.freshness if d.ads_not_final)
+    has_ads = any(d.ads_final or d.ads_not_final for d in data.freshness)
+    has_organic = any(d.organic_final or d.organic_not_final for d in data.freshness)
+    parts = ([f"organic numbers may still change on {organic} of {days} days"] if has_organic else []) + \
+        ([f"ads numbers on {ads} (conversions still arrive inside the attribution window)" if has_organic else
+          f"ads numbers may still change on {ads} of {days} days (conversions still arrive inside the attribution "
+          "window)"] if has_ads else [])
+    return "; ".join(parts)
 
 
 def _footer(warehouse_path: str) -> str:
