@@ -169,11 +169,11 @@ def _ads_view(level: AdsLevel) -> ReportingView:
                "0 here: the ads API omits zeros (so a column left out of `PINTEREST_ADS_COLUMNS` would read 0 too: the "
                "views read default columns). A day without any row for the entity had nothing to report. "
                "Join the other views and the dimensions USING all the ids they share."),
-        source=(f"FROM {level.fact_table} f\nLEFT JOIN {level.dimension} e ON e.{level.id_column} = f.{level.id_column}"
-                f"{joins}\n"
-                # One attribution setting per account and day: the newest extraction's (arg_max over the day's rows).
-                "QUALIFY f.attribution = arg_max(f.attribution, f.extracted_at) "
-                "OVER (PARTITION BY f.ad_account_id, f.date)"),
+        # One attribution setting per account and day: the newest extraction's (arg_max over the day's rows). Chosen
+        # before the names are joined: a window over the joined rows made a 28-day query of 2.2 M ad-days 3x slower.
+        source=(f"FROM (SELECT * FROM {level.fact_table} QUALIFY attribution = arg_max(attribution, extracted_at) "
+                f"OVER (PARTITION BY ad_account_id, date)) f\n"
+                f"LEFT JOIN {level.dimension} e ON e.{level.id_column} = f.{level.id_column}{joins}"),
         columns=_ads_columns(level))
 
 
@@ -183,6 +183,7 @@ _PIN_COUNTS = (("impressions", "impression", "Times the pin was shown"),
                ("outbound_clicks", "outbound_click", "Clicks to the pin's destination URL, off Pinterest"))
 # Pin analytics have no ENGAGEMENT metric (user-account analytics do): a pin's engagements are its stored interactions.
 _PIN_ENGAGEMENTS = "d.save + d.pin_click + d.outbound_click"
+_SINCE_THE_PIN_EXISTS = "d.data_status NOT LIKE 'BEFORE%'"  # BEFORE_PIN_CREATED and the like: no data, not zero
 _ENGAGEMENTS = ("Engagements: `saves + pin_clicks + outbound_clicks` (pin analytics return no engagement count of "
                 "their own; Pinterest's account-level `engagement` also counts other interactions)")
 _PIN_DESCRIPTION = (
@@ -204,7 +205,7 @@ PIN_PERFORMANCE = ReportingView(
            "still `PROCESSING` (no numbers yet; `is_final` false). Days before the pin existed (`BEFORE_PIN_CREATED`: "
            "no data, not zero) are left out. Sums of a column equal the sums of `pin_daily` over the same days."),
     source=("FROM pin_daily d\nLEFT JOIN pins p ON p.pin_id = d.pin_id\nLEFT JOIN boards b ON b.board_id = p.board_id\n"
-            "WHERE d.data_status NOT LIKE 'BEFORE%'"),
+            f"WHERE {_SINCE_THE_PIN_EXISTS}"),
     columns=(
         Column("date", "d.date", DATE), *_PIN_DESCRIPTION,
         Column("is_final", "d.is_final", "True once Pinterest reports the day `READY`: its numbers will not change."),
@@ -217,7 +218,6 @@ PIN_PERFORMANCE = ReportingView(
     ))
 
 TOP_PINS_DAYS = 28
-_TOP_PIN_TOTALS = (*(name for name, _, _ in _PIN_COUNTS), "engagements")
 TOP_PINS = ReportingView(
     name="top_pins",
     grain=f"one row per pin with numbers in the {TOP_PINS_DAYS} days ending on the newest final day",
@@ -225,15 +225,19 @@ TOP_PINS = ReportingView(
     about=(f"The pins ranked by their organic numbers over the {TOP_PINS_DAYS} calendar days ending on the newest day "
            "whose numbers are final for every pin, counting final days only, from the stored pin data "
            f"(`pin_performance`). Equal totals share a rank: `WHERE saves_rank <= 10` may give more than 10 pins."),
+    # From pin_daily itself, with pin_performance's rows (the days since each pin exists) and engagement: joining the
+    # names to the 28 days' totals, not to every pin-day, took a 100,000-pin warehouse's top_pins from 2.4-3.1 s to %s.
     source=(
         "FROM (\n"
-        "    WITH final_day AS (SELECT date FROM pin_performance GROUP BY date HAVING bool_and(is_final)),\n"
+        f"    WITH final_day AS (SELECT date FROM pin_daily d WHERE {_SINCE_THE_PIN_EXISTS} GROUP BY date "
+        "HAVING bool_and(is_final)),\n"
         "    last AS (SELECT max(date) AS day FROM final_day)\n"
-        "    SELECT pin_id, last.day AS window_last_day, count(*) AS final_days, "
-        + ", ".join(f"sum({n})::BIGINT AS {n}" for n in _TOP_PIN_TOTALS) + "\n"
-        "    FROM pin_performance JOIN final_day USING (date), last\n"
-        f"    WHERE date > last.day - {TOP_PINS_DAYS}\n"
-        "    GROUP BY pin_id, last.day\n"
+        "    SELECT d.pin_id, last.day AS window_last_day, count(*) AS final_days, "
+        + ", ".join(f"sum(d.{column})::BIGINT AS {name}" for name, column, _ in _PIN_COUNTS)
+        + f", sum({_PIN_ENGAGEMENTS})::BIGINT AS engagements\n"
+        "    FROM pin_daily d JOIN final_day USING (date), last\n"
+        f"    WHERE d.date > last.day - {TOP_PINS_DAYS} AND {_SINCE_THE_PIN_EXISTS}\n"
+        "    GROUP BY d.pin_id, last.day\n"
         ") t\nLEFT JOIN pins p ON p.pin_id = t.pin_id\nLEFT JOIN boards b ON b.board_id = p.board_id"),
     columns=(
         Column("window_first_day", f"t.window_last_day - {TOP_PINS_DAYS - 1}",
