@@ -226,7 +226,7 @@ TOP_PINS = ReportingView(
            "whose numbers are final for every pin, counting final days only, from the stored pin data "
            f"(`pin_performance`). Equal totals share a rank: `WHERE saves_rank <= 10` may give more than 10 pins."),
     # From pin_daily itself, with pin_performance's rows (the days since each pin exists) and engagement: joining the
-    # names to the 28 days' totals, not to every pin-day, took a 100,000-pin warehouse's top_pins from 2.4-3.1 s to %s.
+    # names to the 28 days' totals, not to every pin-day, took top_pins on 8.9 M pin-days from 2.4-3.1 s to 1.3-1.5 s.
     source=(
         "FROM (\n"
         f"    WITH final_day AS (SELECT date FROM pin_daily d WHERE {_SINCE_THE_PIN_EXISTS} GROUP BY date "
