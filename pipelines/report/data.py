@@ -326,7 +326,7 @@ def _accounts(con: duckdb.DuckDBPyConnection, r: DateRange) -> list[CoveredAccou
 _ORGANIC_KPIS = (("Impressions", "impression"), ("Saves", "save"), ("Pin clicks", "pin_click"),
                  ("Outbound clicks", "outbound_click"))
 _CONTENT_MEANING = {"ORGANIC": "organic activity only", "ALL": "paid activity included"}
-_ADS_SETTLE = "ads numbers are final once the conversion attribution window has passed"
+_ADS_SETTLE = "ads days are final once the attribution window has passed"
 
 
 def kpi(label: str, days: dict[dt.date, DayTotal], r: DateRange, not_final_why: str = "", **shown) -> Kpi:

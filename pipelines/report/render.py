@@ -125,9 +125,9 @@ def _header(data: ReportData, generated_at: dt.datetime) -> str:
     return (
         '<header class="top"><div><p class="eyebrow">Pinterest analytics report</p>'
         f"<h1>{escape(range_label(data.range))}</h1>"
-        f'<p class="sub">{data.range.days} UTC days ({data.range}); changes compare them with the {data.range.days} '
-        f"days before ({data.previous}), each day with the day {data.range.days} days earlier, over the days final in "
-        "both: numbers that may still change are shown apart, never in a change</p></div>"
+        f'<p class="sub">{data.range.days} UTC days ({data.range}), compared with the {data.range.days} days before '
+        f"({data.previous}): each day with the day {data.range.days} days earlier, on the days final in both. "
+        "Numbers that may still change are shown apart, never in a change.</p></div>"
         '<dl class="meta">'
         f"<dt>Pinterest accounts</dt><dd>{accounts['Pinterest'] or 'none in this range'}</dd>"
         f"<dt>Ad accounts</dt><dd>{accounts['Ads'] or 'none in this range'}</dd>"
@@ -174,8 +174,11 @@ def _delta(kpi: Kpi) -> str:
 
 
 def _pending(kpi: Kpi) -> str:
+    """The days of the total not final yet, and what they add to it so far (unless the whole total)."""
     if not kpi.not_final_days:
         return ""
+    if kpi.not_final_days == kpi.range_days:
+        return f'<span class="pending">not final yet: all {kpi.range_days} days, may still change</span>'
     so_far = f", {svg.compact(round(kpi.not_final_value, 2))} so far" if kpi.not_final_value else ""
     return (f'<span class="pending">not final yet: {kpi.not_final_days} day{"s" if kpi.not_final_days != 1 else ""}'
             f"{escape(so_far)}, may still change</span>")
@@ -326,7 +329,7 @@ def _freshness(data: ReportData, generated_at: dt.datetime) -> str:
     chart = svg.stacked_daily_bars("chart-freshness", "Final and not-final entities per day", data.range.dates(),
                                    stacks, "entities", tooltips, FULL_WIDTH)
     return _section("freshness", "Data freshness", lede, _card(
-        f"Final vs not final entities ({_days_that_may_change(data)})", chart + facts))
+        "Final vs not final entities", chart + facts, _days_that_may_change(data)))
 
 
 def _days_that_may_change(data: ReportData) -> str:
@@ -337,11 +340,10 @@ def _days_that_may_change(data: ReportData) -> str:
     ads = sum(1 for d in data.freshness if d.ads_not_final)
     has_ads = any(d.ads_final or d.ads_not_final for d in data.freshness)
     has_organic = any(d.organic_final or d.organic_not_final for d in data.freshness)
-    parts = ([f"organic numbers may still change on {organic} of {days} days"] if has_organic else []) + \
-        ([f"ads numbers on {ads} (conversions still arrive inside the attribution window)" if has_organic else
-          f"ads numbers may still change on {ads} of {days} days (conversions still arrive inside the attribution "
-          "window)"] if has_ads else [])
-    return "; ".join(parts)
+    parts = ([f"organic numbers on {organic} of {days} days"] if has_organic else []) + \
+        ([f"ads numbers on {ads} of {days} days, as conversions still arrive inside the attribution window"]
+         if has_ads else [])
+    return f"May still change: {'; '.join(parts)}." if parts else ""
 
 
 def _footer(warehouse_path: str) -> str:
