@@ -6,6 +6,7 @@ import argparse
 import atexit
 import gc
 import sys
+import traceback
 
 from pipelines import heap
 from pipelines.commands import auth, dictionary, probe, report, run, sandbox, sql, ui, verify
@@ -17,6 +18,10 @@ from pipelines.commands import auth, dictionary, probe, report, run, sandbox, sq
 atexit.register(gc.freeze)
 heap.return_large_blocks()
 
+DEBUG_HELP = "show the traceback of every error, and Dagster's own log of a failed step"
+UNEXPECTED = ("pinterest-etl {command}: the error above is unexpected: please report it with the command you ran and "
+              "this output.")
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -24,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Pinterest API v5 analytics ETL: extract analytics by UTC date, keep every raw answer, load tidy "
                     "tables into DuckDB and Parquet.",
     )
+    parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run.add_parser(commands)
     run.add_load_parser(commands)
@@ -35,12 +41,16 @@ def build_parser() -> argparse.ArgumentParser:
     auth.add_parser(commands)
     probe.add_parser(commands)
     sandbox.add_parser(commands)
+    for command in commands.choices.values():
+        # Also after the command's name; SUPPRESS leaves the value given before it when it is not repeated.
+        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command; a setting or credential error any command meets outside its own checks (a malformed
-    `.env`, say) is one line and exit code 2, never a traceback."""
+    `.env`, say) is one line and exit code 2, its traceback only with --debug. Any other error keeps its
+    traceback and says how to report it (exit code 1)."""
     from pipelines.pinterest.credentials import CredentialsError
     from pipelines.pinterest.errors import UnsafeUrlError
     from pipelines.settings import SettingsError
@@ -49,8 +59,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.handler(args)
     except (SettingsError, CredentialsError, UnsafeUrlError) as error:
+        if args.debug:
+            traceback.print_exc()
         print(f"pinterest-etl {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except Exception:
+        traceback.print_exc()
+        print(UNEXPECTED.format(command=args.command), file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

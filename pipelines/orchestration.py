@@ -5,13 +5,17 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import sys
+import traceback
 
 import dagster as dg
 
 from pipelines import run_lock, settings
 from pipelines.atomic_files import remove_stray_staging, remove_stray_temporaries
+from pipelines.console_log import command_line_console
 from pipelines.dagster_instance import command_instance, free_dead_runs, owner_tags
 from pipelines.embedded import embedded_simulator_if_needed
+from pipelines.known_errors import cause_text, step_failure_text
+from pipelines.next_steps import next_steps
 from pipelines.pinterest.errors import DailyQuotaError
 
 EXAMPLE_QUERIES = {
@@ -21,14 +25,17 @@ data_status FROM user_account_organic_daily WHERE split_field = 'NO_SPLIT' ORDER
 clickthrough_1, total_conversions, is_final FROM ad_account_daily ORDER BY date DESC, ad_account_id LIMIT 6""",
 }
 
+# The job name dg.materialize gives its runs (kept until shell runs get a named job: issue 15, item 5).
+RUN_JOB_NAME = "__ephemeral_asset_job__"
 _STEP_BOUNDS = (dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE)
 
 
 def run_range(start: dt.date, end: dt.date, *, from_raw: bool = False, from_lake: bool = False,
-              only: str | None = None) -> int:
+              only: str | None = None, debug: bool = False) -> int:
     """The range as one Dagster run: every asset, or (`from_raw`) the lake and warehouse assets, or (`from_lake`)
     only the warehouse loads. Holds the data directory's run lock throughout, and first removes temporary
-    files an interrupted run left. Returns the exit code."""
+    files an interrupted run left. A failed step is printed as one paragraph when its error is a known one (with
+    its traceback too when `debug`). Returns the exit code."""
     command = "load" if from_lake else "run"
     home = settings.etl_home()
     try:
@@ -38,13 +45,16 @@ def run_range(start: dt.date, end: dt.date, *, from_raw: bool = False, from_lake
                        *remove_stray_staging(home / "tmp")]
             if removed:
                 print(f"Removed {len(removed)} temporary file(s) an interrupted run left, e.g. {removed[0]}")
-            return _run_range(start, end, command, from_raw=from_raw, from_lake=from_lake, only=only)
+            return _run_range(start, end, command, from_raw=from_raw, from_lake=from_lake, only=only, debug=debug)
     except (run_lock.RunLockTimeout, OSError) as error:
+        if debug:
+            traceback.print_exc()
         print(f"pinterest-etl {command}: error: {error}", file=sys.stderr)
         return 1
 
 
-def _run_range(start: dt.date, end: dt.date, command: str, *, from_raw: bool, from_lake: bool, only: str | None) -> int:
+def _run_range(start: dt.date, end: dt.date, command: str, *, from_raw: bool, from_lake: bool, only: str | None,
+               debug: bool) -> int:
     # Loading from the lake calls no API, so it needs no simulator.
     with contextlib.nullcontext() if from_lake else embedded_simulator_if_needed() as simulator:
         if simulator:
@@ -62,11 +72,9 @@ def _run_range(start: dt.date, end: dt.date, command: str, *, from_raw: bool, fr
         # With DAGSTER_HOME (the Makefile sets ./.dagster) runs are recorded and show up in the UI.
         with command_instance() as instance:
             free_dead_runs(instance, report=print)
-            result = dg.materialize(
-                selection, instance=instance, resources=defs.resources, raise_on_error=False,
-                run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
-                tags={"dagster/asset_partition_range_start": start.isoformat(),
-                      "dagster/asset_partition_range_end": end.isoformat(), **owner_tags()})
+            result = _materialize(selection, defs.resources, instance, debug=debug,
+                                  tags={"dagster/asset_partition_range_start": start.isoformat(),
+                                        "dagster/asset_partition_range_end": end.isoformat(), **owner_tags()})
             timing = _step_timing(instance, result.run_id)
         descriptions = {spec.key: spec.description for asset in selection
                         for spec in getattr(asset, "check_specs", ()) if spec.description}
@@ -75,9 +83,10 @@ def _run_range(start: dt.date, end: dt.date, command: str, *, from_raw: bool, fr
             _print_steps_summary(result, descriptions)
             for event in result.all_events:
                 if event.is_step_failure:
-                    cause = _root_cause(event.step_failure_data.error)
+                    error = event.step_failure_data.error
+                    cause = cause_text(error)
                     print(f"pinterest-etl {command}: step {event.step_key} failed: {cause}"
-                          f"{_resume_after_quota([cause], start, end, only)}", file=sys.stderr)
+                          f"{_resume_after_quota([cause], start, end, only)}{step_failure_text(error)}", file=sys.stderr)
             return 1
         print(timing)
         _print_steps_summary(result, descriptions)
@@ -90,7 +99,18 @@ def _run_range(start: dt.date, end: dt.date, command: str, *, from_raw: bool, fr
                   f"the other accounts were loaded{_resume_after_quota(list(failures.values()), start, end, only)}",
                   file=sys.stderr)
             return 1
+    print(next_steps(settings.etl_home(), only))
     return 0
+
+
+def _materialize(selection: list, resources: dict, instance: dg.DagsterInstance, *, debug: bool,
+                 tags: dict[str, str]) -> dg.ExecuteInProcessResult:
+    """What dg.materialize does, with the command line's console log (console_log.py) in place of Dagster's."""
+    defs = dg.Definitions(jobs=[dg.define_asset_job(RUN_JOB_NAME)], assets=selection, resources=resources,
+                          loggers={"console": command_line_console})
+    return defs.resolve_job_def(RUN_JOB_NAME).execute_in_process(
+        run_config={"loggers": {"console": {"config": {"log_level": "INFO", "debug": debug}}}},
+        instance=instance, raise_on_error=False, tags=tags)
 
 
 def _resume_after_quota(causes: list[str], start: dt.date, end: dt.date, only: str | None) -> str:
@@ -104,16 +124,6 @@ def _resume_after_quota(causes: list[str], start: dt.date, end: dt.date, only: s
     only_option = f" --only {only}" if only else ""
     return (f". Everything fetched so far is kept in the raw zone ({settings.etl_home() / 'raw'}); once the quota has "
             f"reset, resume with: pinterest-etl run --start {start} --end {end}{only_option}")
-
-
-def _root_cause(error) -> str:
-    """The message of the error that made a step fail (Dagster wraps it in its own execution errors)."""
-    if error is None:
-        return "unknown"
-    while error.cause is not None:
-        error = error.cause
-    _, named, message = error.message.strip().partition(f"{error.cls_name}: ")  # without the module path
-    return f"{error.cls_name}: {message}" if named else error.message.strip()
 
 
 def _step_timing(instance: dg.DagsterInstance, run_id: str) -> str:

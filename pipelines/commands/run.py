@@ -7,6 +7,7 @@ import argparse
 import datetime as dt
 import os
 import sys
+import traceback
 
 from pipelines import settings
 from pipelines.planning import REPORT_BACK_DAYS, SYNC_BACK_DAYS
@@ -47,7 +48,10 @@ def add_load_parser(commands) -> None:
     p.set_defaults(handler=_load)
 
 
-def _fail(message: str, command: str = "run") -> int:
+def _fail(message: str, command: str = "run", *, debug: bool = False) -> int:
+    """A refused setting or range: one line, exit code 2 (with the traceback of the error being handled if `debug`)."""
+    if debug:
+        traceback.print_exc()
     print(f"pinterest-etl {command}: error: {message}", file=sys.stderr)
     return 2
 
@@ -110,10 +114,10 @@ def _run(args: argparse.Namespace) -> int:
     try:
         start, end = check_before_running(args.start, args.end, from_raw=args.from_raw, only=args.only)
     except _check_errors() as error:
-        return _fail(str(error))
+        return _fail(str(error), debug=args.debug)
     from pipelines.orchestration import run_range
 
-    return run_range(start, end, from_raw=args.from_raw, only=args.only)
+    return run_range(start, end, from_raw=args.from_raw, only=args.only, debug=args.debug)
 
 
 def _load(args: argparse.Namespace) -> int:
@@ -121,10 +125,10 @@ def _load(args: argparse.Namespace) -> int:
     try:
         start, end = check_before_running(args.start, args.end, from_raw=True, only=args.only)
     except _check_errors() as error:
-        return _fail(str(error), "load")
+        return _fail(str(error), "load", debug=args.debug)
     from pipelines.orchestration import run_range
 
-    return run_range(start, end, from_lake=True, only=args.only)
+    return run_range(start, end, from_lake=True, only=args.only, debug=args.debug)
 
 
 def check_before_running(start: dt.date | None, end: dt.date | None, *, from_raw: bool,
