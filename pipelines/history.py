@@ -10,8 +10,13 @@ of the newest snapshot date, exactly the rows of the latest-state table.
 The state on each snapshot date is the warehouse's latest-state rule applied to the snapshots up to that date: the
 newest snapshot of every identity (`user=`, `ad_account=`), an entity two identities list kept once, as last
 extracted. An identity without a snapshot on a date (its account failed or was not extracted that run) keeps its
-previous one: its entities' versions go on. Tables are rebuilt whole from the lake on every load: nothing in them
-is not in the snapshots.
+previous one: its entities' versions go on.
+
+Every load makes the tables what a build from all the snapshots would make, but reads only what it must: the table
+`history_snapshot_files` records the files each history was built from, and a load rebuilds from the newest
+snapshot date up to which those files are all still there, unchanged, and no file was added: the versions open on
+that date go on, later ones are replaced. A daily run thus reads one snapshot per identity and the new ones; a lake
+changed before that date (a snapshot dated in the past, a file rewritten or removed) rebuilds the whole history.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ import duckdb
 import pyarrow as pa
 
 from pipelines.ads.dimensions import AD_ACCOUNTS, AD_GROUPS, ADS, CAMPAIGNS
-from pipelines.lake import Lake, identity_of
+from pipelines.lake import Lake, checksum_path, identity_of
 from pipelines.organic.dimensions import BOARDS, PINS
 from pipelines.quality import DIMENSION_KEYS
 from pipelines.sql_text import identifier
@@ -37,6 +42,9 @@ TRACKED_DIMENSIONS = {"ad_accounts": AD_ACCOUNTS, "campaigns": CAMPAIGNS, "ad_gr
 # Columns that differ in every snapshot by nature: a change in them is no new version, and they are left out.
 UNTRACKED_COLUMNS = ("extracted_at",)
 VALIDITY = pa.schema([("valid_from", pa.date32()), ("valid_to", pa.date32()), ("is_current", pa.bool_())])
+BUILT_FROM = "history_snapshot_files"
+BUILT_FROM_SCHEMA = pa.schema([("dimension", pa.string()), ("snapshot_date", pa.date32()), ("path", pa.string()),
+                               ("fingerprint", pa.string())])
 
 
 def history_table(dimension: str) -> str:
@@ -56,6 +64,7 @@ class SnapshotFile:
     path: Path
     identity: str
     date: dt.date
+    fingerprint: str = ""  # changes whenever the file is replaced (its recorded SHA-256, size and mtime)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,63 +78,137 @@ class Timeline:
     stand_ins: list[tuple[int, int]]
 
 
-def timeline(files: Iterable[SnapshotFile]) -> Timeline:
-    """The Timeline of a dimension's snapshot files."""
+def timeline(files: Iterable[SnapshotFile], since: dt.date | None = None) -> Timeline:
+    """The Timeline of a dimension's snapshot files, from the date `since` on (None: from the first): the files
+    standing for the identities on that date are their newest up to it."""
     files = sorted(files, key=lambda f: (f.date, f.identity))
     by_date: dict[dt.date, list[int]] = {}
     for index, file in enumerate(files):
         by_date.setdefault(file.date, []).append(index)
-    dates = sorted(by_date)
+    dates = [d for d in sorted(by_date) if since is None or d >= since]
+    standing: dict[str, int] = {}
+    for date in (d for d in sorted(by_date) if since is not None and d < since):
+        standing.update({files[i].identity: i for i in by_date[date]})
+    paths: dict[int, int] = {}  # index into `files` -> index into the Timeline's paths
     stand_ins: list[tuple[int, int]] = []
-    latest: dict[str, int] = {}
     for date_index, date in enumerate(dates):
-        latest.update({files[i].identity: i for i in by_date[date]})
-        stand_ins += [(file_index, date_index) for file_index in latest.values()]
-    return Timeline([str(f.path) for f in files], dates, stand_ins)
+        standing.update({files[i].identity: i for i in by_date[date]})
+        stand_ins += [(paths.setdefault(i, len(paths)), date_index) for i in standing.values()]
+    return Timeline([str(files[i].path) for i in paths], dates, stand_ins)
 
 
 def snapshot_files(lake: Lake, dimension: str) -> list[SnapshotFile]:
-    """Every dated snapshot of a dimension in the lake, with its identity (legacy snapshots, named after an
-    account, are split per identity first, as the latest-state reader does)."""
-    lake.adopt_legacy_snapshots()
+    """Every dated snapshot of a dimension in the lake, with its identity (once legacy snapshots, named after an
+    account, are split per identity: Lake.adopt_legacy_snapshots)."""
     found = []
     for path in sorted((lake.root / dimension).glob("snapshot_date=*/*.parquet")):
-        if path.name.startswith("."):
-            continue  # a temporary of a writer
-        found.append(SnapshotFile(path, identity_of(path), dt.date.fromisoformat(
-            path.parent.name.removeprefix("snapshot_date="))))
+        day = dt.date.fromisoformat(path.parent.name.removeprefix("snapshot_date="))
+        found.append(SnapshotFile(path, identity_of(path), day, _fingerprint(path)))
     return found
+
+
+def _fingerprint(path: Path) -> str:
+    try:
+        recorded = checksum_path(path).read_text().split()[:1]
+    except FileNotFoundError:
+        recorded = []  # written before checksums were kept
+    stat = path.stat()
+    return ":".join([*recorded, str(stat.st_size), str(stat.st_mtime_ns)])
+
+
+def _same_files(files: list[SnapshotFile], built: list[SnapshotFile]) -> bool:
+    return {(str(f.path), f.fingerprint) for f in files} == {(str(f.path), f.fingerprint) for f in built}
+
+
+def resume_date(files: list[SnapshotFile], built: list[SnapshotFile]) -> dt.date | None:
+    """The newest snapshot date up to which the lake's files are exactly those the history was `built` from
+    (the same paths, unchanged), or None: then the whole history is built again."""
+    def by_date(snapshots: list[SnapshotFile]) -> dict[dt.date, set[tuple[str, str]]]:
+        grouped: dict[dt.date, set[tuple[str, str]]] = {}
+        for file in snapshots:
+            grouped.setdefault(file.date, set()).add((str(file.path), file.fingerprint))
+        return grouped
+
+    now, before = by_date(files), by_date(built)
+    resumed = None
+    for date in sorted(now.keys() | before.keys()):
+        if now.get(date) != before.get(date):
+            break
+        resumed = date
+    return resumed
 
 
 def replace_history(con: duckdb.DuckDBPyConnection, lake: Lake,
                     dimensions: Iterable[str] = tuple(TRACKED_DIMENSIONS)) -> dict[str, int]:
-    """Rebuild the history table of each given dimension that has one (others are ignored) from all its snapshots
-    in the lake, inside the caller's transaction; returns the rows (versions) per history table. Snapshot files are
-    checked against their checksums first; one that cannot be read is named (CorruptLakeFileError)."""
+    """Make the history table of each given dimension that has one (others are ignored) what all its snapshots in
+    the lake show, inside the caller's transaction, reading only the snapshots from the date it resumes at
+    (module docstring); returns the rows (versions) per history table. The files read are checked against their
+    checksums first; one that cannot be read is named (CorruptLakeFileError)."""
+    create_history_tables(con)
+    lake.adopt_legacy_snapshots()  # as the latest-state reader does
     rows = {}
     for dimension in (d for d in dimensions if d in TRACKED_DIMENSIONS):
-        files = snapshot_files(lake, dimension)
-        lake.verify_before_load([f.path for f in files])
+        files, built = snapshot_files(lake, dimension), _built_from(con, lake, dimension)
+        if not files or not _same_files(files, built):
+            _build_since(con, lake, dimension, files, resume_date(files, built))
+            _record_built_from(con, lake, dimension, files)
         table = identifier(history_table(dimension))
-        try:
-            con.execute(f"CREATE OR REPLACE TABLE {table} ({duckdb_columns(history_schema(dimension))})")
-            if files:
-                _insert_versions(con, dimension, timeline(files))
-        except (duckdb.InvalidInputException, duckdb.IOException) as error:
-            raise lake.explain_read_failure([f.path for f in files], error) from None
         rows[history_table(dimension)] = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
     return rows
 
 
+def _build_since(con: duckdb.DuckDBPyConnection, lake: Lake, dimension: str, files: list[SnapshotFile],
+                 since: dt.date | None) -> None:
+    """The history of `dimension` from the snapshot date `since` on (None: all of it) from the lake's `files`."""
+    line = timeline(files, since)
+    paths = [Path(p) for p in line.paths]
+    lake.verify_before_load(paths)
+    try:
+        if since is None:
+            con.execute(f"DELETE FROM {identifier(history_table(dimension))}")
+        if line.dates:
+            _insert_versions(con, dimension, line)
+    except (duckdb.InvalidInputException, duckdb.IOException) as error:
+        raise lake.explain_read_failure(paths, error) from None
+
+
 def create_history_tables(con: duckdb.DuckDBPyConnection) -> None:
-    """The history tables, empty, where they do not exist yet (a warehouse before its first load of a source)."""
+    """The history tables and history_snapshot_files, empty, where they do not exist yet. A history table of
+    other columns (an earlier version's) is made anew, empty, and forgets what it was built from: the next
+    load builds it whole."""
+    con.execute(f"CREATE TABLE IF NOT EXISTS {BUILT_FROM} ({duckdb_columns(BUILT_FROM_SCHEMA)})")
     for dimension in TRACKED_DIMENSIONS:
-        con.execute(f"CREATE TABLE IF NOT EXISTS {identifier(history_table(dimension))} "
-                    f"({duckdb_columns(history_schema(dimension))})")
+        table, schema = history_table(dimension), history_schema(dimension)
+        present = [r[0] for r in con.execute(
+            "SELECT column_name FROM duckdb_columns() WHERE database_name = current_database() AND schema_name = 'main' "
+            "AND table_name = ? ORDER BY column_index", [table]).fetchall()]
+        if present != schema.names:
+            con.execute(f"CREATE OR REPLACE TABLE {identifier(table)} ({duckdb_columns(schema)})")
+            con.execute(f"DELETE FROM {BUILT_FROM} WHERE dimension = ?", [dimension])
+
+
+def _built_from(con: duckdb.DuckDBPyConnection, lake: Lake, dimension: str) -> list[SnapshotFile]:
+    """The snapshot files the dimension's history was last built from (paths are kept relative to the lake)."""
+    rows = con.execute(f"SELECT path, snapshot_date, fingerprint FROM {BUILT_FROM} WHERE dimension = ?",
+                       [dimension]).fetchall()
+    return [SnapshotFile(lake.root / path, "", date, fingerprint) for path, date, fingerprint in rows]
+
+
+def _record_built_from(con: duckdb.DuckDBPyConnection, lake: Lake, dimension: str, files: list[SnapshotFile]) -> None:
+    con.execute(f"DELETE FROM {BUILT_FROM} WHERE dimension = ?", [dimension])
+    built = pa.table({"dimension": [dimension] * len(files), "snapshot_date": [f.date for f in files],
+                      "path": [str(f.path.relative_to(lake.root)) for f in files],
+                      "fingerprint": [f.fingerprint for f in files]}, schema=BUILT_FROM_SCHEMA)
+    con.register("_history_built_from", built)
+    try:
+        con.execute(f"INSERT INTO {BUILT_FROM} SELECT * FROM _history_built_from")
+    finally:
+        con.unregister("_history_built_from")
 
 
 def _insert_versions(con: duckdb.DuckDBPyConnection, dimension: str, line: Timeline) -> None:
-    """Insert the versions of `dimension` that the snapshots of `line` show (the table is empty).
+    """Replace the versions of `dimension` from the first date of `line` on by those its snapshots show; the
+    versions open on that date go on (keeping their valid_from), those closed before it stay.
 
     Joins and aggregates over integers, not window functions over each entity's dates nor aggregates of structs:
     at 100,000 pins x 8 snapshots those took several times as long. Consecutive states are compared by a 64-bit
@@ -134,18 +217,26 @@ def _insert_versions(con: duckdb.DuckDBPyConnection, dimension: str, line: Timel
     keys = [identifier(k) for k in DIMENSION_KEYS[dimension]]
     tracked = [identifier(f.name) for f in schema
                if f.name not in UNTRACKED_COLUMNS and f.name not in DIMENSION_KEYS[dimension]]
-    typed = ", ".join(f"CAST(r.{identifier(f.name)} AS {_sql_type(f)}) AS {identifier(f.name)}" for f in schema if f.name not in UNTRACKED_COLUMNS)
+    typed = ", ".join(f"CAST(r.{identifier(f.name)} AS {_sql_type(f)}) AS {identifier(f.name)}"
+                      for f in schema if f.name not in UNTRACKED_COLUMNS)
 
     def same_entity(other: str, this: str) -> str:
         return " AND ".join(f"{other}.{k} = {this}.{k}" for k in keys)
 
     stand_ins = pa.table({"file_index": pa.array([f for f, _ in line.stand_ins], pa.uint64()),
                           "date_index": [d for _, d in line.stand_ins]})
+    table = identifier(history_table(dimension))
     con.register("_history_stand_ins", stand_ins)
     read = "read_parquet($paths, union_by_name = true, hive_partitioning = false, file_row_number = true)"
     try:
+        # The versions that include the first date: they go on, in the rows that replace them.
         con.execute(f"""
-            INSERT INTO {identifier(history_table(dimension))} BY NAME
+            CREATE OR REPLACE TEMP TABLE _history_open AS
+            SELECT {', '.join(keys)}, valid_from FROM {table}
+            WHERE valid_from <= $first AND (valid_to IS NULL OR valid_to > $first)""", {"first": line.dates[0]})
+        con.execute(f"DELETE FROM {table} WHERE valid_to IS NULL OR valid_to > ?", [line.dates[0]])
+        con.execute(f"""
+            INSERT INTO {table} BY NAME
             WITH
             -- The dimension as the latest-state rule saw it on each snapshot date: per entity, the row of the newest
             -- extraction among the files standing for the identities on that date. `seen` orders rows by extraction
@@ -176,14 +267,17 @@ def _insert_versions(con: duckdb.DuckDBPyConnection, dimension: str, line: Timel
                 ON {same_entity('l', 'f')} AND l.digest = f.digest AND l.date_index >= f.date_index
             )
             SELECT {typed},
-                   $dates[v.date_index + 1] AS valid_from,
+                   CASE WHEN v.date_index = 0 THEN coalesce(o.valid_from, $dates[1])
+                        ELSE $dates[v.date_index + 1] END AS valid_from,
                    $dates[v.last_index + 2] AS valid_to,
                    v.last_index = $last_index AS is_current
             FROM {read} r JOIN versions v ON v.file_index = r.file_index AND v.row = r.file_row_number
+            LEFT JOIN _history_open o ON {same_entity('o', 'r')}
             ORDER BY {', '.join(f'r.{k}' for k in keys)}, v.date_index
         """, {"paths": line.paths, "dates": line.dates, "last_index": len(line.dates) - 1})
     finally:
         con.unregister("_history_stand_ins")
+        con.execute("DROP TABLE IF EXISTS _history_open")
 
 
 def _sql_type(field: pa.Field) -> str:

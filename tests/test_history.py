@@ -153,9 +153,21 @@ def _valid_on(con: duckdb.DuckDBPyConnection, dimension: str, day: dt.date) -> s
 
 def test_the_versions_valid_on_each_date_are_that_dates_snapshot_through_many_changes(tmp_path):
     """Twelve dates of random renames, deletions, new pins and failed runs of two identities."""
-    lake, chance = Lake(tmp_path / "lake"), random.Random(15)
+    lake = Lake(tmp_path / "lake")
+    days = list(_random_snapshots(lake, [D1 + dt.timedelta(days=n) for n in range(12)]))
+    with duckdb.connect() as con:
+        versions = replace_history(con, lake, ["pins"])["pins_history"]
+        for day in days:
+            assert _valid_on(con, "pins", day) == _state_on(lake, "pins", day), day
+        assert con.execute("SELECT count(*) FROM pins_history WHERE is_current").fetchall()[0][0] == \
+            len(_state_on(lake, "pins", days[-1]))
+    assert versions > 100  # changes happened
+
+
+def _random_snapshots(lake: Lake, days: list[dt.date], seed: int = 15):
+    """Per date, random renames, deletions, new pins and failed runs of two identities; yields after each date."""
+    chance = random.Random(seed)
     pins = {USER_A: {str(n): f"A{n}" for n in range(40)}, USER_B: {str(n): f"B{n}" for n in range(30, 60)}}
-    days = [D1 + dt.timedelta(days=n) for n in range(12)]
     for number, day in enumerate(days):
         for user, titles in pins.items():
             if number and chance.random() < 0.25:
@@ -168,13 +180,66 @@ def test_the_versions_valid_on_each_date_are_that_dates_snapshot_through_many_ch
                     del titles[pin]
             titles[f"{user}-{number}"] = "new"
             lake.snapshot_rows("pins", day, user, _pins(day, titles, minute=number % 2 + (user == USER_B)))
+        yield day
+
+
+def _all_versions(con: duckdb.DuckDBPyConnection) -> list[tuple]:
+    return con.execute("SELECT * FROM pins_history ORDER BY ALL").fetchall()
+
+
+def test_a_history_extended_load_after_load_is_the_one_built_from_all_snapshots(tmp_path):
+    lake = Lake(tmp_path / "lake")
+    with duckdb.connect() as step_by_step, duckdb.connect() as at_once:
+        for day in _random_snapshots(lake, [D1 + dt.timedelta(days=n) for n in range(10)]):
+            replace_history(step_by_step, lake, ["pins"])
+            if day.day % 3 == 0:  # the same day's run again, with other values: the day's last snapshot wins
+                lake.snapshot_rows("pins", day, USER_A, _pins(day, {"1": f"again {day}", "2": "A2"}, minute=30))
+                replace_history(step_by_step, lake, ["pins"])
+        replace_history(at_once, lake, ["pins"])
+        assert _all_versions(step_by_step) == _all_versions(at_once)
+
+
+def test_a_snapshot_dated_before_the_history_rebuilds_it_whole(tmp_path):
+    lake = Lake(tmp_path / "lake")
+    lake.snapshot_rows("pins", D2, USER_A, _pins(D2, {"1": "Stew"}))
+    lake.snapshot_rows("pins", D3, USER_A, _pins(D3, {"1": "Stew"}))
     with duckdb.connect() as con:
-        versions = replace_history(con, lake, ["pins"])["pins_history"]
-        for day in days:
-            assert _valid_on(con, "pins", day) == _state_on(lake, "pins", day), day
-        assert con.execute("SELECT count(*) FROM pins_history WHERE is_current").fetchall()[0][0] == \
-            len(_state_on(lake, "pins", days[-1]))
-    assert versions > 100  # changes happened
+        replace_history(con, lake, ["pins"])
+        lake.snapshot_rows("pins", D1, USER_A, _pins(D1, {"1": "Soup"}))
+        replace_history(con, lake, ["pins"])
+        assert con.execute("SELECT title, valid_from, valid_to FROM pins_history ORDER BY 2").fetchall() == \
+            [("Soup", D1, D2), ("Stew", D2, None)]
+
+
+def test_a_history_table_of_an_earlier_version_is_built_anew(tmp_path):
+    lake = Lake(tmp_path / "lake")
+    for day, title in ((D1, "Soup"), (D2, "Stew")):
+        lake.snapshot_rows("pins", day, USER_A, _pins(day, {"1": title}))
+    with duckdb.connect() as con:
+        replace_history(con, lake, ["pins"])
+        con.execute("ALTER TABLE pins_history DROP COLUMN dominant_color")
+        assert replace_history(con, lake, ["pins"]) == {"pins_history": 2}
+        assert [r[0] for r in con.execute("DESCRIBE pins_history").fetchall()] == history.history_schema("pins").names
+
+
+def test_a_load_reads_the_snapshots_of_the_newest_unchanged_date_and_after(tmp_path):
+    """After a daily run: one file per identity of the last built date, and the new ones."""
+    lake = Lake(tmp_path / "lake")
+    for day in (D1, D2):
+        lake.snapshot_rows("pins", day, USER_A, _pins(day, {"1": "Soup"}))
+    lake.snapshot_rows("pins", D1, USER_B, _pins(D1, {"5": "Cake"}))
+    with duckdb.connect() as con:
+        replace_history(con, lake, ["pins"])
+        built = history._built_from(con, lake, "pins")
+    lake.snapshot_rows("pins", D3, USER_A, _pins(D3, {"1": "Soup"}))
+    files = history.snapshot_files(lake, "pins")
+    assert history.resume_date(files, built) == D2
+    read = history.timeline(files, D2).paths
+    assert sorted(Path(p).parent.name + "/" + Path(p).name.split(".", 1)[1] for p in read) == \
+        [f"snapshot_date={D1}/{USER_B}.parquet", f"snapshot_date={D2}/{USER_A}.parquet",
+         f"snapshot_date={D3}/{USER_A}.parquet"]
+    lake.snapshot_rows("pins", D2, USER_A, _pins(D2, {"1": "Stew"}))  # D2 run again
+    assert history.resume_date(history.snapshot_files(lake, "pins"), built) == D1
 
 
 def test_without_snapshots_the_history_table_is_empty_with_its_columns(tmp_path):
@@ -185,7 +250,7 @@ def test_without_snapshots_the_history_table_is_empty_with_its_columns(tmp_path)
         tables = {r[0] for r in con.execute("SHOW TABLES").fetchall()}
     assert columns == history.history_schema("pins").names
     assert columns[-3:] == ["valid_from", "valid_to", "is_current"] and "extracted_at" not in columns
-    assert tables == {f"{d}_history" for d in TRACKED_DIMENSIONS}
+    assert tables == {f"{d}_history" for d in TRACKED_DIMENSIONS} | {"history_snapshot_files"}
 
 
 def test_a_changed_snapshot_file_is_named_and_nothing_is_built(tmp_path):
