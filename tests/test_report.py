@@ -439,3 +439,10 @@ def test_a_ui_backfill_renders_the_report_in_the_run_of_the_warehouse_loads(make
     assert runs[partitioned].tags["dagster/asset_partition_range_start"] == days[0]
     end = dt.date.fromisoformat(days[-1])  # a 3-day backfill still leaves the 28-day report
     assert f"28 UTC days ({end - dt.timedelta(days=27)}..{end})" in (tmp_path / "report.html").read_text(encoding="utf-8")
+
+
+def test_a_range_of_final_days_says_so_and_shows_nothing_pending(demo_warehouse, monkeypatch, tmp_path):
+    first, last = DEMO_START, DEMO_START + dt.timedelta(days=4)
+    assert query(demo_warehouse, "SELECT bool_and(is_final) FROM daily_status WHERE date BETWEEN ? AND ?", [first, last])[0][0]
+    page = write(monkeypatch, demo_warehouse, tmp_path / "r.html", "--start", str(first), "--end", str(last))
+    assert "Every number of these days is final." in page and 'class="pending"' not in page

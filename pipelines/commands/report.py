@@ -18,7 +18,7 @@ def add_parser(commands) -> None:
                     "PINTEREST_ETL_HOME/warehouse.duckdb (read-only). Changes compare the range with as many days "
                     "before it, over the days final in both. Without dates: the last 28 complete UTC days with data, "
                     "as `pinterest-etl run` writes it.")
-    p.add_argument("--output", type=Path, help="the HTML file to write (default: PINTEREST_ETL_HOME/report.html)")
+    p.add_argument("--output", type=Path, metavar="FILE", help="the HTML file to write (default: PINTEREST_ETL_HOME/report.html)")
     p.add_argument("--start", type=iso_date, metavar="YYYY-MM-DD", help="first UTC date (default: 27 days before --end)")
     p.add_argument("--end", type=iso_date, metavar="YYYY-MM-DD",
                    help="last UTC date (default: the last complete day with data)")

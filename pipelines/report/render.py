@@ -338,12 +338,10 @@ def _days_that_may_change(data: ReportData) -> str:
     days = len(data.freshness)
     organic = sum(1 for d in data.freshness if d.organic_not_final)
     ads = sum(1 for d in data.freshness if d.ads_not_final)
-    has_ads = any(d.ads_final or d.ads_not_final for d in data.freshness)
-    has_organic = any(d.organic_final or d.organic_not_final for d in data.freshness)
-    parts = ([f"organic numbers on {organic} of {days} days"] if has_organic else []) + \
+    parts = ([f"organic numbers on {organic} of {days} days"] if organic else []) + \
         ([f"ads numbers on {ads} of {days} days, as conversions still arrive inside the attribution window"]
-         if has_ads else [])
-    return f"May still change: {'; '.join(parts)}." if parts else ""
+         if ads else [])
+    return f"May still change: {'; '.join(parts)}." if parts else "Every number of these days is final."
 
 
 def _footer(warehouse_path: str) -> str:
