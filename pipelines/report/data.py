@@ -124,6 +124,11 @@ class Kpi:
     currency: str = ""
     higher_is_better: bool | None = True  # None: a change is neither good nor bad (spend)
 
+    @property
+    def previous(self) -> float | None:
+        """The period before's total over the days compared (None: no change)."""
+        return None if self.change is None else self.change.previous
+
 
 @dataclasses.dataclass(frozen=True)
 class CoveredAccount:
