@@ -36,11 +36,13 @@ ORGANIC_DATA_STATUS = (
     "available yet: metrics NULL), or `BEFORE_...` such as `BEFORE_PIN_CREATED` (the day precedes the pin, the "
     "account or the metric: metrics NULL).")
 IS_FINAL = (
-    "True when the numbers will not change any more: organic days once `READY`; ads days once the attribution "
+    "True when the numbers will not change any more: organic days once `READY`, and days with a `BEFORE_...` "
+    "status (they precede the pin, the account or the metric); ads days once the attribution "
     "window has passed and `metrics_ready_state` says the date is ready. Rows not final are re-pulled and replaced "
     "by later runs.")
-ORGANIC_IS_FINAL = ("True once Pinterest reports the day `READY`: its numbers will not change any more. Days not final "
-                    "are re-pulled and replaced by later runs.")
+ORGANIC_IS_FINAL = ("True once the day's numbers will not change any more: Pinterest reports it `READY`, or a "
+                    "`BEFORE_...` status (the day precedes the pin, the account or the metric). Days not final are "
+                    "re-pulled and replaced by later runs.")
 ADS_IS_FINAL = ("True when the day's numbers will not change any more: once the attribution window has passed and "
                 "`metrics_ready_state` says the date is ready; until then conversions may still grow, and later runs "
                 "replace them.")
@@ -511,7 +513,8 @@ def render(con: duckdb.DuckDBPyConnection) -> str:
         "names in every view and table: join USING all the ids two relations share, e.g. `campaign_performance JOIN "
         "campaigns USING (campaign_id, ad_account_id) JOIN ad_accounts USING (ad_account_id)`.",
         "- **`data_status` and `is_final`**: organic days are `PROCESSING` (no numbers yet), then `ESTIMATE` (may "
-        "change), then `READY` (final, `is_final` true). Ads days have no `data_status` (NULL) and are final once "
+        "change), then `READY` (final, `is_final` true); days before the pin, the account or the metric existed "
+        "(`BEFORE_...`, no numbers) are final too. Ads days have no `data_status` (NULL) and are final once "
         "the attribution window has passed and `metrics_ready_state` says the date is ready. The daily run re-pulls "
         "the days not final and replaces them.",
         "- **Money** (`*_micro_dollar`, `*_micro_currency`, spend caps) is in micro-units of the ad account's "
