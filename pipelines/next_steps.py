@@ -3,6 +3,8 @@ loaded, find the files. Printed last, so it is the first thing the user reads.""
 
 from __future__ import annotations
 
+import shutil
+import sys
 from pathlib import Path
 
 from assets.report import REPORT_FILE
@@ -35,17 +37,28 @@ def example_queries(only: str | None) -> tuple[str, str]:
     return EXAMPLE_QUERIES[only]
 
 
-def next_steps(home: Path, only: str | None) -> str:
-    """The block printed after a successful run: at most eight lines, every path absolute."""
+def cli_command(invoked: str | None = None) -> str:
+    """How to run pinterest-etl again: its name when PATH finds this one, else the path it was run by
+    (`.venv/bin/pinterest-etl` after `make run`, whose virtual environment is not on PATH)."""
+    invoked = Path(invoked or sys.argv[0])
+    if invoked.name != "pinterest-etl":  # python -m pipelines.cli, or a test runner
+        return "pinterest-etl"
+    on_path = shutil.which("pinterest-etl")
+    return "pinterest-etl" if on_path and Path(on_path).resolve() == invoked.resolve() else str(invoked)
+
+
+def next_steps(home: Path, only: str | None, command: str = "pinterest-etl") -> str:
+    """The block printed after a successful run: at most eight lines, every path absolute; `command` is how the
+    user runs pinterest-etl (cli_command)."""
     home = home.resolve()
     report = home / REPORT_FILE
     lines = ["", "What next:"]
     if report.exists():
         lines.append(f"  report      {report.as_uri()}")
-    lines.append("  Dagster UI  make ui  (or: pinterest-etl ui), then open http://127.0.0.1:3000")
-    lines.extend(f'  query       pinterest-etl sql "{query}"' for query in example_queries(only))
+    lines.append(f"  Dagster UI  make ui  (or: {command} ui), then open http://127.0.0.1:3000")
+    lines.extend(f'  query       {command} sql "{query}"' for query in example_queries(only))
     if WORKED_QUERIES.is_file():
-        lines.append(f"  worked      pinterest-etl sql --file {WORKED_QUERIES} --name {WORKED_EXAMPLE[only or 'organic']}"
+        lines.append(f"  worked      {command} sql --file {WORKED_QUERIES} --name {WORKED_EXAMPLE[only or 'organic']}"
                      f"  (every name: grep -- '-- name:' {WORKED_QUERIES})")
     lines.append(f"  data        warehouse {home / 'warehouse.duckdb'}, Parquet lake {home / 'lake'}, "
                  f"raw API answers {home / 'raw'}")

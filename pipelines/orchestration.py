@@ -15,7 +15,7 @@ from pipelines.console_log import command_line_console
 from pipelines.dagster_instance import command_instance, free_dead_runs, owner_tags
 from pipelines.embedded import embedded_simulator_if_needed
 from pipelines.known_errors import cause_text, step_failure_text
-from pipelines.next_steps import next_steps
+from pipelines.next_steps import cli_command, next_steps
 from pipelines.pinterest.errors import DailyQuotaError
 
 EXAMPLE_QUERIES = {
@@ -99,7 +99,7 @@ def _run_range(start: dt.date, end: dt.date, command: str, *, from_raw: bool, fr
                   f"the other accounts were loaded{_resume_after_quota(list(failures.values()), start, end, only)}",
                   file=sys.stderr)
             return 1
-    print(next_steps(settings.etl_home(), only))
+    print(next_steps(settings.etl_home(), only, cli_command()))
     return 0
 
 

@@ -17,7 +17,7 @@ from dagster._utils.error import serializable_error_info_from_exc_info
 
 from pipelines.cli import main
 from pipelines.known_errors import REPORT_HINT, step_failure_text
-from pipelines.next_steps import EXAMPLE_QUERIES, example_queries
+from pipelines.next_steps import EXAMPLE_QUERIES, cli_command, example_queries, next_steps
 from pipelines.warehouse import WarehouseLockedError
 from tests.conftest import TODAY
 from tests.pipeline_support import pipeline_env
@@ -59,6 +59,17 @@ def test_a_successful_run_ends_with_the_report_the_ui_two_queries_that_answer_an
         assert main(["sql", sql]) == 0
         answer = capsys.readouterr().out
         assert re.search(r"\((\d+) rows\)", answer).group(1) != "0", answer
+
+
+def test_the_commands_are_shown_as_the_user_can_type_them(monkeypatch):
+    installed = Path(sys.executable).parent / "pinterest-etl"
+    monkeypatch.setenv("PATH", "/nonexistent")  # `make run`: the virtual environment is not on PATH
+    assert cli_command(str(installed)) == str(installed)
+    monkeypatch.setenv("PATH", str(installed.parent))
+    assert cli_command(str(installed)) == "pinterest-etl"
+    assert cli_command(str(ROOT / "pipelines" / "cli.py")) == "pinterest-etl"  # python -m pipelines.cli
+    lines = next_steps_block(next_steps(ROOT / "data", "ads", ".venv/bin/pinterest-etl"))
+    assert [line.split()[1] for line in lines if line.startswith("  query")] == [".venv/bin/pinterest-etl"] * 2
 
 
 def test_run_from_the_repository_names_its_worked_queries(make_sandbox, monkeypatch, tmp_path, capsys):
