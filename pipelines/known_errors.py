@@ -43,6 +43,13 @@ KNOWN_ERRORS: tuple[type[BaseException], ...] = (
     dg.Failure,
 )
 
+# What to do, for a known error whose message is the API's own and so cannot say it.
+ADVICE = {
+    "AuthError": "The API refused the access token (invalid, expired and not refreshable, or without a scope it "
+                 "needs): `pinterest-etl auth status` shows "
+                 "where the tokens come from and whether they work; `pinterest-etl auth login` gets new ones (or set "
+                 "PINTEREST_ACCESS_TOKEN).",
+}
 REPORT_HINT = ("This error is unexpected: please report it with the command you ran and the output above "
                "(`--debug` adds Dagster's own log of the failure).")
 
@@ -79,8 +86,11 @@ def cause_text(error: SerializableErrorInfo | None) -> str:
 
 
 def step_failure_text(error: SerializableErrorInfo | None) -> str:
-    """What the command line prints after `step X failed: <cause>`: nothing more for a known error; the traceback
-    and how to report it for any other."""
-    if error is None or is_known(root_cause(error).cls_name):
+    """What the command line prints after `step X failed: <cause>`: for a known error what to do when its message
+    cannot say it (ADVICE), else nothing; the traceback and how to report it for any other."""
+    if error is None:
         return ""
+    cause = root_cause(error).cls_name
+    if is_known(cause):
+        return f". {ADVICE[cause]}" if cause in ADVICE else ""
     return f"\n{error.to_string().rstrip()}\n{REPORT_HINT}"

@@ -16,7 +16,7 @@ import pytest
 from dagster._utils.error import serializable_error_info_from_exc_info
 
 from pipelines.cli import main
-from pipelines.known_errors import REPORT_HINT, step_failure_text
+from pipelines.known_errors import ADVICE, REPORT_HINT, step_failure_text
 from pipelines.next_steps import EXAMPLE_QUERIES, cli_command, example_queries, next_steps
 from pipelines.warehouse import WarehouseLockedError
 from tests.conftest import TODAY
@@ -95,6 +95,19 @@ def test_a_run_stopped_by_a_locked_warehouse_prints_one_paragraph_no_traceback_a
     failures = [line for line in printed.err.splitlines() if line.startswith("pinterest-etl run:")]
     assert len(failures) == 1 and failures[0].startswith(LOCKED), printed.err
     assert failures[0].endswith(f"load it without API calls: `pinterest-etl load --start {END} --end {END} --only organic`")
+
+
+def test_a_refused_token_is_one_paragraph_saying_how_to_check_and_renew_the_credentials(
+        make_sandbox, monkeypatch, tmp_path, capsys):
+    pipeline_env(monkeypatch, tmp_path / "home", make_sandbox(**SMALL_WORLD), TODAY, PINTEREST_ACCESS_TOKEN="pina_WRONG")
+    monkeypatch.delenv("PINTEREST_REFRESH_TOKEN")
+    assert main(["run", *range_args(END, END, "--only", "organic")]) == 1
+    printed = capsys.readouterr()
+    assert "What next:" not in printed.out and "Stack Trace" not in printed.err and "pina_WRONG" not in printed.err
+    failures = [line for line in printed.err.splitlines() if line.startswith("pinterest-etl run:")]
+    assert failures == ["pinterest-etl run: step organic_dimensions failed: AuthError: user_account/get: HTTP 401, "
+                        "Pinterest code 2: Authentication failed. (x-pinterest-rid: 0000000000000001). "
+                        f"{ADVICE['AuthError']}"]
 
 
 @pytest.mark.parametrize("args", [["--debug", "run"], ["run", "--debug"]], ids=["before", "after"])
