@@ -42,9 +42,17 @@ def build_parser() -> argparse.ArgumentParser:
     probe.add_parser(commands)
     sandbox.add_parser(commands)
     for command in commands.choices.values():
-        # Also after the command's name; SUPPRESS leaves the value given before it when it is not repeated.
-        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
+        _accept_debug(command)
     return parser
+
+
+def _accept_debug(command: argparse.ArgumentParser) -> None:
+    """--debug after a command's name too (`auth status --debug`); SUPPRESS keeps the value given before it."""
+    command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
+    for action in command._actions:  # argparse lists a command's own subcommands only here
+        if isinstance(action, argparse._SubParsersAction):
+            for subcommand in action.choices.values():
+                _accept_debug(subcommand)
 
 
 def main(argv: list[str] | None = None) -> int:

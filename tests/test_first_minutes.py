@@ -15,7 +15,7 @@ from urllib.parse import unquote, urlparse
 import pytest
 from dagster._utils.error import serializable_error_info_from_exc_info
 
-from pipelines.cli import main
+from pipelines.cli import build_parser, main
 from pipelines.known_errors import ADVICE, REPORT_HINT, step_failure_text
 from pipelines.next_steps import EXAMPLE_QUERIES, cli_command, example_queries, next_steps
 from pipelines.warehouse import WarehouseLockedError
@@ -121,6 +121,13 @@ def test_debug_before_or_after_the_command_shows_the_traceback_of_a_locked_wareh
     assert code == 1
     assert "Stack Trace:" in printed and 'in load\n    raise WarehouseLockedError(' in printed
     assert LOCKED in printed
+
+
+@pytest.mark.parametrize("args", [["--debug", "auth", "status"], ["auth", "--debug", "status"], ["auth", "status", "--debug"],
+                                  ["sql", "SELECT 1", "--debug"], ["--debug", "sandbox", "--tour"]])
+def test_debug_is_taken_before_or_after_every_command(args):
+    assert build_parser().parse_args(args).debug is True
+    assert build_parser().parse_args([a for a in args if a != "--debug"]).debug is False
 
 
 @pytest.mark.parametrize("debug", [[], ["--debug"]], ids=["plain", "debug"])
