@@ -140,11 +140,15 @@ class RawZone:
 
     def records(self, endpoint: str, overlapping: DateRange) -> Iterator[RawRecord]:
         """Every stored answer of `endpoint` whose window overlaps the range, oldest fetch first."""
+        for path in self.paths(endpoint, overlapping):
+            yield self.read(path)
+
+    def paths(self, endpoint: str, overlapping: DateRange) -> list[Path]:
+        """The files of `records(endpoint, overlapping)`, in its order, unread."""
         folder = self.root / _slug(endpoint)
         if not folder.exists():
-            return
-        for path in sorted(_files_overlapping(folder, overlapping), key=lambda p: p.name):
-            yield self.read(path)
+            return []
+        return sorted(_files_overlapping(folder, overlapping), key=lambda p: p.name)
 
     def records_fetched_since(self, since: dt.datetime, overlapping: DateRange) -> Iterator[RawRecord]:
         """Every stored answer of any endpoint fetched at `since` or later whose window overlaps the range (answers

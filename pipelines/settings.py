@@ -356,6 +356,22 @@ def schedule_cron(env: Mapping[str, str] = os.environ) -> str:
     return text
 
 
+MAX_NORMALIZE_WORKERS = 16
+
+
+def normalize_workers(env: Mapping[str, str] = os.environ) -> int:
+    """PINTEREST_NORMALIZE_WORKERS: how many processes normalize raw answers beside the pipeline's own when a
+    range's answers are large enough to repay starting them (0: none, every answer in the pipeline's process).
+    Default: 2, or 0 on a machine with a single CPU (a worker there only takes turns with the pipeline)."""
+    text = (env.get("PINTEREST_NORMALIZE_WORKERS") or "").strip()
+    if not text:
+        return 2 if len(os.sched_getaffinity(0)) > 1 else 0
+    if not (text.isascii() and text.isdigit()) or int(text) > MAX_NORMALIZE_WORKERS:
+        raise SettingsError(f"PINTEREST_NORMALIZE_WORKERS must be a whole number from 0 (normalize in the pipeline's "
+                            f"process) to {MAX_NORMALIZE_WORKERS} (got {text!r})")
+    return int(text)
+
+
 def check_dagster_home(env: Mapping[str, str] = os.environ) -> None:
     """DAGSTER_HOME, when set, must be an existing directory (Dagster refuses anything else with a traceback)."""
     home = env.get("DAGSTER_HOME")
@@ -425,6 +441,7 @@ SETTINGS = {
     "PINTEREST_ADS_CLICK_WINDOW_DAYS": ads_attribution, "PINTEREST_ADS_ENGAGEMENT_WINDOW_DAYS": ads_attribution,
     "PINTEREST_ADS_VIEW_WINDOW_DAYS": ads_attribution, "PINTEREST_ADS_CONVERSION_REPORT_TIME": ads_attribution,
     "PINTEREST_REPORT_POLL_SECONDS": report_polling,
+    "PINTEREST_NORMALIZE_WORKERS": normalize_workers,
     CONTENT_TYPES_VARIABLE: content_types,
 }
 

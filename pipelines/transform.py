@@ -10,8 +10,9 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
+import pickle
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import duckdb
@@ -20,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pipelines import catalog, wide
+from pipelines import catalog, normalize_workers, settings, wide
 from pipelines.atomic_files import staging_prefix
 from pipelines.lake import Lake, StagedFile, identity_of, keyed
 from pipelines.metric_values import AnswerValueError, DuplicateKeyError
@@ -226,12 +227,14 @@ class _Staged:
     outside_window: list[RowsOutsideWindow] = dataclasses.field(default_factory=list)
 
 
-def stage(folder: Path, zones: list[RawZone], requested: DateRange, source: Source) -> _Staged:
+def stage(folder: Path, zones: list[RawZone], requested: DateRange, source: Source,
+          workers: int | None = None) -> _Staged:
     """Normalize every stored answer overlapping the range, of every raw zone (each account's folder: an
     identity's answers may be in several after a rename or a move), into per-date staging files, streaming one
     answer at a time; rows of dates outside the range are dropped, and so are (reported in `outside_window`) rows of
     days outside the window the answer's request asked for. An answer that cannot be read fails with its raw file
-    named (AnswerValueError)."""
+    named (AnswerValueError). `workers`: processes normalizing answers beside this one (0: none; None: as
+    PINTEREST_NORMALIZE_WORKERS says when the answers are large, `_worker_count`); staged the same either way."""
     identities: list[str] = []
     staged_rows = _DateFiles(folder, "rows")
     lifetime: list[pa.Table] = []
@@ -242,42 +245,20 @@ def stage(folder: Path, zones: list[RawZone], requested: DateRange, source: Sour
     files = 0
     try:
         # Answers are numbered as they are read (per endpoint in fetch order: file names start with fetched_at).
-        records = ((normalize, identify, record) for zone in zones
-                   for normalize, identify in [(source.prepare(zone, requested), source.identify(zone))]
-                   for endpoint in source.endpoints for record in zone.records(endpoint, requested))
-        for number, (normalize, identify, record) in enumerate(records):
-            identities.append(identify(record))
-            try:
-                rows = normalize(record)
-                _refuse_unusable_metric_names(record.endpoint, rows.rows)
-                _refuse_repeated_keys(record.endpoint, rows.rows)
-            except AnswerValueError as error:
-                raise error.in_raw_file(record.path) from None
-            except ResponseShapeError as error:
-                raise AnswerValueError(str(error), record.path) from None
-            answers.append(_answer(number, record, rows))
-            if rows.unrequested:
-                unrequested.append(UnrequestedRows(record.endpoint, str(record.path), tuple(rows.unrequested),
-                                                   sum(rows.unrequested.values())))
-            if rows.unreadable:
-                unreadable.append(UnreadableParts(record.endpoint, str(record.path), dict(rows.unreadable)))
-            if record.window is not None:
-                outside = _rows_outside_window(record, rows.rows)
-                if outside is not None:
-                    outside_window.append(outside)
-            window = record.window or requested
-            low = pa.scalar(max(requested.start, window.start), pa.date32())
-            high = pa.scalar(min(requested.end, window.end), pa.date32())
-            table = rows.rows
-            dates = table.column("date")
-            inside = pc.and_(pc.greater_equal(dates, low), pc.less_equal(dates, high))
-            if pc.all(inside).as_py() is False:
-                table = table.filter(inside)
-            if table.num_rows:
-                staged_rows.add(table, number)
-            if rows.lifetime is not None and rows.lifetime.num_rows:
-                lifetime.append(rows.lifetime.append_column(
-                    _SOURCE, pa.repeat(pa.scalar(number, pa.int64()), rows.lifetime.num_rows)))
+        for number, answer in enumerate(_normalized_answers(zones, requested, source, workers)):
+            identities.append(answer.identity)
+            answers.append({_SOURCE: number, **answer.answer})
+            if answer.unrequested is not None:
+                unrequested.append(answer.unrequested)
+            if answer.unreadable is not None:
+                unreadable.append(answer.unreadable)
+            if answer.outside_window is not None:
+                outside_window.append(answer.outside_window)
+            if answer.rows.num_rows:
+                staged_rows.add(answer.rows, number)
+            if answer.lifetime is not None and answer.lifetime.num_rows:
+                lifetime.append(answer.lifetime.append_column(
+                    _SOURCE, pa.repeat(pa.scalar(number, pa.int64()), answer.lifetime.num_rows)))
             files += 1
     finally:
         staged_rows.close()
@@ -288,6 +269,104 @@ def stage(folder: Path, zones: list[RawZone], requested: DateRange, source: Sour
     return _Staged(files, staged_rows, pa.concat_tables([empty, *lifetime]), unrequested,
                    pa.array(identities, pa.string()), answered, ancestry, _coverage_of(answered), _recency_of(answered),
                    unreadable, outside_window)
+
+
+@dataclasses.dataclass(frozen=True)
+class _NormalizedAnswer:
+    """One raw answer as staging takes it (picklable: workers send it): the identity its rows belong to, its row of
+    _ANSWERS but the number, its rows inside the range and its request's window, its pin lifetimes, and what was
+    dropped or skipped of it."""
+
+    identity: str
+    answer: dict
+    rows: pa.Table
+    lifetime: pa.Table | None
+    unrequested: UnrequestedRows | None
+    unreadable: UnreadableParts | None
+    outside_window: RowsOutsideWindow | None
+
+
+def normalize_answer(record: RawRecord, normalize: Callable[[RawRecord], Normalized],
+                     identify: Callable[[RawRecord], str], requested: DateRange) -> _NormalizedAnswer:
+    """One raw answer normalized (by the source's prepared `normalize`) and checked, its rows cut to the range and
+    the window its request asked for. A value the API does not send fails with the raw file named."""
+    identity = identify(record)
+    try:
+        rows = normalize(record)
+        _refuse_unusable_metric_names(record.endpoint, rows.rows)
+        _refuse_repeated_keys(record.endpoint, rows.rows)
+    except AnswerValueError as error:
+        raise error.in_raw_file(record.path) from None
+    except ResponseShapeError as error:
+        raise AnswerValueError(str(error), record.path) from None
+    window = record.window or requested
+    low = pa.scalar(max(requested.start, window.start), pa.date32())
+    high = pa.scalar(min(requested.end, window.end), pa.date32())
+    table = rows.rows
+    dates = table.column("date")
+    inside = pc.and_(pc.greater_equal(dates, low), pc.less_equal(dates, high))
+    if pc.all(inside).as_py() is False:
+        table = table.filter(inside)
+    return _NormalizedAnswer(
+        identity, _answer(record, rows), table, rows.lifetime,
+        UnrequestedRows(record.endpoint, str(record.path), tuple(rows.unrequested), sum(rows.unrequested.values()))
+        if rows.unrequested else None,
+        UnreadableParts(record.endpoint, str(record.path), dict(rows.unreadable)) if rows.unreadable else None,
+        _rows_outside_window(record, rows.rows) if record.window is not None else None)
+
+
+def _normalized_answers(zones: list[RawZone], requested: DateRange, source: Source,
+                        workers: int | None) -> Iterator[_NormalizedAnswer]:
+    """Every stored answer of the source overlapping the range, normalized, in reading order: zone by zone,
+    endpoint by endpoint, oldest fetch first. In worker processes when `_worker_count` says so."""
+    paths = [(zone, [path for endpoint in source.endpoints for path in zone.paths(endpoint, requested)])
+             for zone in zones]
+    count = _worker_count(paths, source) if workers is None else workers
+    if not count:
+        return (normalize_answer(zone.read(path), normalize, identify, requested) for zone, files in paths
+                for normalize, identify in [(source.prepare(zone, requested), source.identify(zone))]
+                for path in files)
+    # A zone without answers is prepared all the same (as in this process): what its preparation refuses still fails.
+    tasks = ((source, zone.root, requested, path) for zone, files in paths for path in (files or [None]))
+    return (answer for answer in normalize_workers.map_in_order(_normalize_file, tasks, count, _task_text)
+            if answer is not None)
+
+
+def _worker_count(paths: list[tuple[RawZone, list[Path]]], source: Source) -> int:
+    """Worker processes for normalizing these answers: PINTEREST_NORMALIZE_WORKERS when they are large enough to
+    repay starting them (normalize_workers.WORKER_MIN_RAW_BYTES) and the source can be sent to a worker, else 0."""
+    workers = settings.normalize_workers()
+    if not workers:
+        return 0
+    raw_bytes = sum(path.stat().st_size for _, files in paths for path in files)
+    if raw_bytes < normalize_workers.WORKER_MIN_RAW_BYTES:
+        return 0
+    try:
+        pickle.dumps(source)
+    except (pickle.PicklingError, AttributeError, TypeError):
+        return 0  # a source made on the fly (its functions not at a module's top level) normalizes here
+    return workers
+
+
+# In a worker process: per source, raw folder and range, the source's prepared normalize and identify functions.
+_PREPARED: dict[tuple[str, Path, DateRange], tuple[Callable[[RawRecord], Normalized], Callable[[RawRecord], str]]] = {}
+
+
+def _normalize_file(source: Source, root: Path, requested: DateRange, path: Path | None) -> _NormalizedAnswer | None:
+    """A worker's task: the raw file at `path` of the raw folder `root`, normalized (None: the folder only prepared)."""
+    key = (source.name, root, requested)
+    if key not in _PREPARED:
+        zone = RawZone(root)
+        _PREPARED[key] = source.prepare(zone, requested), source.identify(zone)
+    if path is None:
+        return None
+    normalize, identify = _PREPARED[key]
+    return normalize_answer(RawZone.read(path), normalize, identify, requested)
+
+
+def _task_text(task: tuple) -> str:
+    _, root, _, path = task
+    return f"raw file {path}" if path is not None else f"the raw folder {root}"
 
 
 def _rows_outside_window(record: RawRecord, status: pa.Table) -> RowsOutsideWindow | None:
@@ -322,9 +401,9 @@ def _recency_of(answers: pa.Table) -> pa.Array:
     return pa.array(places)
 
 
-def _answer(number: int, record: RawRecord, rows: Normalized) -> dict:
-    """An answer's row of _ANSWERS."""
-    answer = {_SOURCE: number, "extracted_at": record.fetched_at,
+def _answer(record: RawRecord, rows: Normalized) -> dict:
+    """An answer's row of _ANSWERS, but its number."""
+    answer = {"extracted_at": record.fetched_at,
               "requested_metrics": sorted(rows.requested_metrics) if rows.requested_metrics is not None else None}
     if rows.coverage is not None:
         covered = rows.coverage
@@ -659,10 +738,10 @@ def _snapshot_lifetime(con: duckdb.DuckDBPyConnection, lake: Lake, lifetime: pa.
 
 
 def normalize_range(zones: list[RawZone], lake: Lake, requested: DateRange, source: Source, snapshot_date: dt.date,
-                    temp_directory: str | None = None) -> NormalizeSummary:
+                    temp_directory: str | None = None, workers: int | None = None) -> NormalizeSummary:
     """Raw zones → lake for a date range, with zero API calls (this is also the re-normalize path). `zones`: every
     account's raw folder there is, so that an identity's file of a date is made of all its answers, whichever
-    account name fetched them."""
+    account name fetched them. `workers`: as `stage` takes it."""
     with tempfile.TemporaryDirectory(prefix=staging_prefix(), dir=temp_directory) as folder, duckdb.connect() as con:
         # Staging streams through files, and DuckDB is bounded in memory (spilling to temp_directory), so the
         # number of pins does not set the peak RSS.
@@ -671,7 +750,7 @@ def normalize_range(zones: list[RawZone], lake: Lake, requested: DateRange, sour
         if temp_directory:
             con.execute("SET temp_directory = ?", [temp_directory])
         lake.convert_long_layout()
-        staged = stage(Path(folder), zones, requested, source)
+        staged = stage(Path(folder), zones, requested, source, workers)
         summary = write_lake(con, lake, staged, source, snapshot_date)
     summary.raw_files = staged.files
     summary.unrequested = staged.unrequested

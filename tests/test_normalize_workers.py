@@ -1,0 +1,182 @@
+"""Normalizing raw answers in worker processes: the same lake as in the pipeline's process, answers numbered in
+reading order, an answer's error reaching the user as it does without workers, a dead worker failing the step with a
+clear message, and the setting that chooses the number of workers."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from pipelines import catalog, normalize_workers, settings, transform
+from pipelines.ads.normalize import ADS
+from pipelines.lake import Lake
+from pipelines.metric_values import MetricValueError
+from pipelines.normalize_workers import WorkerProcessError, map_in_order
+from pipelines.orchestration import run_range
+from pipelines.organic.source import ORGANIC
+from pipelines.planning import DateRange
+from pipelines.raw_zone import RawZone
+from pipelines.sandbox import SandboxConfig, running_sandbox
+from tests.conftest import TODAY, UNLIMITED
+from tests.pipeline_support import pipeline_env
+from tests.process_support import SMALL_WORLD, lake_files
+from tests.worker_support import die, fail, shout
+
+START, END = TODAY - dt.timedelta(days=6), TODAY - dt.timedelta(days=1)  # READY, ESTIMATE and PROCESSING days
+WHOLE = DateRange(START, END)
+USER = "4242"
+
+
+def test_results_come_in_the_order_of_the_tasks():
+    words = [(f"word{n}",) for n in range(12)]
+    assert list(map_in_order(shout, words, 2)) == [f"WORD{n}" for n in range(12)]
+
+
+def test_an_error_raised_in_a_worker_reaches_the_caller_with_its_class_message_and_attributes():
+    """MetricValueError cannot be pickled the standard way (its __init__ takes six arguments, its args one)."""
+    expected = MetricValueError("some/endpoint", "IMPRESSION", "pin", "p1", "2026-11-20", float("inf"))
+    with pytest.raises(MetricValueError) as raised:
+        list(map_in_order(fail, [("p1",)], 1))
+    assert str(raised.value) == str(expected)
+    assert vars(raised.value) == {**vars(expected), "value": raised.value.value}
+    assert raised.value.value == float("inf")
+
+
+def test_a_worker_that_dies_fails_with_a_message_naming_the_task_and_the_way_out():
+    with pytest.raises(WorkerProcessError) as raised:
+        list(map_in_order(die, [("doomed",)], 1, describe=lambda task: f"task {task[0]}"))
+    assert str(raised.value) == (
+        "a normalization worker process ended unexpectedly (killed, or out of memory?) before task doomed was "
+        "normalized; nothing was written. Run again, or set PINTEREST_NORMALIZE_WORKERS=0 to normalize in the "
+        "pipeline's own process")
+
+
+@pytest.mark.parametrize("text, workers", [("0", 0), ("1", 1), ("3", 3), (" 2 ", 2)])
+def test_the_setting_chooses_the_number_of_workers(text, workers):
+    assert settings.normalize_workers({"PINTEREST_NORMALIZE_WORKERS": text}) == workers
+
+
+def test_by_default_two_workers_normalize_on_a_machine_of_several_cpus():
+    assert settings.normalize_workers({}) == (2 if len(os.sched_getaffinity(0)) > 1 else 0)
+
+
+@pytest.mark.parametrize("text", ["two", "-1", "17", "1.5", "２"])
+def test_a_worker_count_that_is_not_a_whole_number_up_to_16_is_refused_naming_the_setting(text):
+    with pytest.raises(settings.SettingsError) as raised:
+        settings.normalize_workers({"PINTEREST_NORMALIZE_WORKERS": text})
+    assert str(raised.value) == ("PINTEREST_NORMALIZE_WORKERS must be a whole number from 0 (normalize in the "
+                                 f"pipeline's process) to 16 (got {text.strip()!r})")
+
+
+def store_account_answer(raw: RawZone, date: dt.date, impression_text: str, minutes: int) -> Path:
+    """A user_account/analytics answer of one READY day whose IMPRESSION is `impression_text` (raw JSON)."""
+    day = f'{{"date": "{date}", "data_status": "READY", "metrics": {{"IMPRESSION": {impression_text}, "SAVE": 1}}}}'
+    body = f'{{"all": {{"daily_metrics": [{day}]}}}}'
+    return raw.write("user_account/analytics", body.encode(), params={"split_field": "NO_SPLIT", "content_type": "ALL"},
+                     window=WHOLE, context={"user_id": USER},
+                     fetched_at=dt.datetime(2026, 11, 27, 8, minutes, tzinfo=dt.timezone.utc), request_id="test")
+
+
+def test_a_hostile_value_fails_in_a_worker_exactly_as_in_the_pipelines_process(tmp_path, monkeypatch):
+    """The error names the raw file and shows the value as the user sees it without workers."""
+    monkeypatch.delenv("PINTEREST_CONTENT_TYPES", raising=False)
+    raw = RawZone(tmp_path / "raw")
+    store_account_answer(raw, START, "3", minutes=0)
+    hostile = store_account_answer(raw, END, "1e999", minutes=1)
+    errors = []
+    for workers in (0, 2):
+        (tmp_path / f"staging{workers}").mkdir()
+        with pytest.raises(MetricValueError) as raised:
+            transform.stage(tmp_path / f"staging{workers}", [raw], WHOLE, ORGANIC, workers)
+        errors.append(raised.value)
+    here, in_worker = errors
+    assert str(in_worker) == str(here)
+    assert in_worker.raw_file == here.raw_file == hostile
+    assert f"is Infinity, not a finite number (raw file {hostile})" in str(in_worker)
+
+
+def test_answers_keep_their_reading_order_numbers_in_workers(tmp_path, monkeypatch):
+    """The newest answer per key is chosen by fetch time, then by the number: staged the same with workers."""
+    monkeypatch.delenv("PINTEREST_CONTENT_TYPES", raising=False)
+    raw = RawZone(tmp_path / "raw")
+    for minutes in range(6):
+        store_account_answer(raw, START + dt.timedelta(days=minutes % 3), str(minutes), minutes)
+    staged = {}
+    for workers in (0, 2):
+        (tmp_path / f"staging{workers}").mkdir()
+        staged[workers] = transform.stage(tmp_path / f"staging{workers}", [raw], WHOLE, ORGANIC, workers)
+    here, in_workers = staged[0], staged[2]
+    assert in_workers.answers.equals(here.answers)
+    assert in_workers.identities.equals(here.identities)
+    for date in here.rows.dates:
+        assert in_workers.rows.read(date).equals(here.rows.read(date))
+    assert here.rows.read(START).column("_source").to_pylist() == [0, 3]
+
+
+def test_small_raw_zones_are_normalized_without_workers(tmp_path, monkeypatch):
+    monkeypatch.setenv("PINTEREST_NORMALIZE_WORKERS", "2")
+    raw = RawZone(tmp_path / "raw")
+    answer = store_account_answer(raw, START, "3", minutes=0)
+    assert answer.stat().st_size < normalize_workers.WORKER_MIN_RAW_BYTES
+    assert transform._worker_count([(raw, [answer])], ORGANIC) == 0
+
+
+@pytest.fixture(scope="module")
+def loaded(tmp_path_factory) -> Path:
+    """A data directory of one run (organic and ads) of the range, then every analytics answer stored again a
+    minute later (each key has two answers to choose from), a campaigns answer restated to no delivery and user
+    account answers restated with another IMPRESSION and without SAVE (a READY day keeps its older final SAVE)."""
+    home = tmp_path_factory.mktemp("loaded") / "home"
+    with running_sandbox(SandboxConfig(today=TODAY, rate_limits=dict(UNLIMITED), **SMALL_WORLD)) as server, \
+            pytest.MonkeyPatch.context() as monkeypatch:
+        pipeline_env(monkeypatch, home, server, TODAY)
+        assert run_range(START, END) == 0
+    raw = RawZone(home / "raw")
+    for path in raw.all_files():
+        record = raw.read(path)
+        if record.window is None or record.endpoint == "metrics_ready_state/get":
+            continue
+        body = json.loads(record.body)
+        if record.endpoint == "campaigns/analytics":
+            body = body[1:]
+        elif record.endpoint == "user_account/analytics":
+            for day in (day for bucket in body.values() for day in bucket["daily_metrics"]):
+                day.setdefault("metrics", {})["IMPRESSION"] = 7
+                day["metrics"].pop("SAVE", None)
+        raw.write(record.endpoint, json.dumps(body).encode(), params=record.params, path_params=record.path_params,
+                  window=record.window, context=record.context, fetched_at=record.fetched_at + dt.timedelta(minutes=1),
+                  request_id="restated")
+    return home
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("source", [ORGANIC, ADS], ids=["organic", "ads"])
+def test_workers_write_the_same_lake_as_the_pipelines_process(loaded, tmp_path, monkeypatch, source):
+    """Every lake file of the source, normalized in the pipeline's process and in two workers: same files, same
+    rows in the same order, same summary."""
+    monkeypatch.delenv("PINTEREST_CONTENT_TYPES", raising=False)
+    lakes, summaries = {}, {}
+    for workers in (0, 2):
+        home = tmp_path / f"home{workers}"
+        shutil.copytree(loaded, home)
+        summaries[workers] = transform.normalize_range([RawZone(home / "raw")], Lake(home / "lake"), WHOLE, source,
+                                                       TODAY, workers=workers)
+        lakes[workers] = lake_files(home)
+    here, in_workers = lakes[0], lakes[2]
+    assert set(in_workers) == set(here)
+    tables = tuple(f"{catalog.BY_ENTITY_TYPE[entity_type].name}/" for entity_type in source.entity_types)
+    written = [name for name in here if name.startswith(tables)]
+    assert written
+    for name in here:
+        assert pq.read_table(in_workers[name]).equals(pq.read_table(here[name])), name
+    summary_here, summary_in_workers = summaries[0], summaries[2]
+    assert str(summary_in_workers).replace(str(tmp_path / "home2"), "HOME") == \
+        str(summary_here).replace(str(tmp_path / "home0"), "HOME")
+    assert summary_here.final_values_kept or source is ADS
+    assert summary_here.status_rows > 0
