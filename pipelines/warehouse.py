@@ -16,7 +16,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipelines import catalog, settings, wide
+from pipelines import catalog, settings, warehouse_comments, warehouse_format, wide
 from pipelines.ads.dimensions import AD_ACCOUNTS, AD_GROUPS, ADS, CAMPAIGNS
 from pipelines.atomic_files import write_error
 from pipelines.faults import WAREHOUSE_BEFORE_COMMIT, crash_point
@@ -126,13 +126,35 @@ def lock_holder(message: str) -> str:
     return f"process {pid} ({' '.join((command or program).split())[:200]})"
 
 
+def _config(read_only: bool) -> dict[str, str]:
+    # Bounded memory: big loads and checks spill to <warehouse>.duckdb.tmp/ instead of growing the process.
+    config = {"memory_limit": WAREHOUSE_MEMORY_LIMIT}
+    if not read_only:  # applies to a file this creates; an existing file keeps its format
+        config["storage_compatibility_version"] = warehouse_format.STORAGE_VERSION
+    return config
+
+
 class Warehouse:
     def __init__(self, path: Path):
         self.path = Path(path)
 
     def connect(self, read_only: bool = False) -> duckdb.DuckDBPyConnection:
         """A connection; while another process holds the file, retry with backoff (logging who holds it) for up
-        to PINTEREST_WAREHOUSE_LOCK_WAIT_SECONDS, then raise WarehouseLockedError."""
+        to PINTEREST_WAREHOUSE_LOCK_WAIT_SECONDS, then raise WarehouseLockedError. A new warehouse is created in
+        the storage format DuckDB 1.1 and newer read; opening one in a newer format read-write converts it first
+        (warehouse_format.convert, while no other process has it open)."""
+        con = self._open(read_only)
+        if read_only or not warehouse_format.needs_conversion(self.path):
+            return con
+        try:
+            warehouse_format.convert(con, self.path)
+        except (duckdb.Error, OSError) as error:
+            raise write_error(self.path, error, "It was kept as it was (in the storage format of a newer DuckDB); "
+                                                "the next load converts it again.") or error from None
+        return self._open(read_only)
+
+    def _open(self, read_only: bool) -> duckdb.DuckDBPyConnection:
+        """A connection to the file, waiting for another process's lock as `connect` says."""
         if read_only and not self.path.exists():
             raise FileNotFoundError(f"no warehouse at {self.path} yet; run `pinterest-etl run` first")
         try:
@@ -144,8 +166,7 @@ class Warehouse:
         pause = 0.5
         while True:
             try:
-                # Bounded memory: big loads and checks spill to <warehouse>.duckdb.tmp/ instead of growing the process.
-                return duckdb.connect(str(self.path), read_only=read_only, config={"memory_limit": WAREHOUSE_MEMORY_LIMIT})
+                return duckdb.connect(str(self.path), read_only=read_only, config=_config(read_only))
             except duckdb.IOException as error:
                 if "could not set lock" not in str(error).lower():
                     raise write_error(self.path, error, "Nothing was changed.") or error from None
@@ -160,9 +181,10 @@ class Warehouse:
                 pause = min(pause * 2, _LONGEST_LOCK_RETRY_SECONDS)
 
     def ensure_schema(self, con: duckdb.DuckDBPyConnection) -> None:
-        """The tables and the views (a load creates them inside its transaction instead)."""
+        """The tables and the views, with their comments (a load creates them inside its transaction instead)."""
         _create_tables(con)
         _replace_views(con)
+        warehouse_comments.set_comments(con)
 
     def load(self, lake: Lake, source: str, entity_types: tuple[str, ...], dates: list[dt.date],
              dimensions: dict[str, list[Path]] | None = None, checks: tuple[Check, ...] = (),
@@ -170,10 +192,11 @@ class Warehouse:
         """In one transaction: each given dimension table becomes exactly the union of its snapshots (the newest of
         every account; an entity two accounts see is kept once, as last extracted), then the source's wide fact rows
         of those dates are replaced by the lake's wide files (every account's; a date without any file keeps its
-        rows), with their parents' ids and currency from the dimensions, and the views are rebuilt. Then, before COMMIT, the
-        checks run on the new rows and dimensions; a failing blocking one rolls everything back, tables and views
-        (BlockingCheckError). A lake of the long layout is converted first, and a warehouse of the long layout in
-        the same transaction."""
+        rows), with their parents' ids and currency from the dimensions, and the views are rebuilt, every table, view
+        and column with its comment from the data dictionary. Then, before COMMIT, the checks run on the new rows and
+        dimensions; a failing blocking one rolls everything back, tables and views (BlockingCheckError). A lake of the
+        long layout is converted first, and a warehouse of the long layout in the same transaction; a warehouse in a
+        storage format DuckDB 1.1 cannot read is converted when it is opened (`connect`)."""
         rows: dict[str, int] = {}
         outcomes: tuple[CheckOutcome, ...] = ()
         changes = _ColumnChanges()
@@ -203,6 +226,7 @@ class Warehouse:
                         rows.update(self._replace_facts(con, lake, source, entity_types, dates, changes))
                     # After the facts: metric_daily has a column's values once the column exists.
                     _replace_views(con)
+                    warehouse_comments.set_comments(con)
                     if dates:
                         outcomes = tuple(run_check(con, check, entity_types, DateRange(min(dates), max(dates)),
                                                    stale_before) for check in checks)
