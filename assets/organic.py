@@ -18,7 +18,8 @@ from pipelines.lake import USER, identity
 from pipelines.organic.dimensions import BOARDS, PINS, USER_ACCOUNTS, OrganicDimensions, extract_dimensions
 from pipelines.organic.extract import ExtractSummary, PinNote, extract_organic, first_note_per_pin, plan_organic
 from pipelines.organic.source import ORGANIC
-from pipelines.pinterest.errors import shown_value
+from pipelines.organic.top_pins import SORT_METRICS, TOP_PINS_API, fetch_top_pins, top_pins_window
+from pipelines.pinterest.errors import PinterestError, shown_value
 from pipelines.planning import SYNC_BACK_DAYS, DateRange
 from pipelines.quality import ORGANIC_CHECKS
 from pipelines.resume import Resumption
@@ -79,6 +80,15 @@ def latest_dimensions(storage: StorageResource, account: Account) -> OrganicDime
 
 
 ORGANIC_DIMENSIONS = ("user_accounts", "boards", "pins")
+
+
+def _user_id(lake, account: Account, user: str) -> str:
+    """The Pinterest user id of an account's lake identity, from its newest user_accounts snapshot."""
+    snapshot = lake.latest_snapshot("user_accounts", user)
+    if snapshot is None:
+        raise dg.Failure(f"no snapshot of user_accounts for {account.describe()} in {lake.root}; "
+                         "materialize the organic dimensions first")
+    return pq.read_table(snapshot, columns=["user_id"]).column("user_id")[0].as_py()
 
 
 @dg.multi_asset(
@@ -179,6 +189,66 @@ def organic_raw(context: dg.AssetExecutionContext, pinterest: PinterestResource,
     yield results.check_result("organic_raw")
 
 
+RANKINGS_CHECK = dg.AssetCheckSpec(
+    "rankings_fetched", asset="top_pins_api",
+    description="The API's top-pins rankings were fetched for every account. The ranking is secondary: an account "
+                "whose ranking the API refuses or answers unusably keeps its previous one, and the run goes on.")
+
+
+@dg.asset(partitions_def=DAILY, backfill_policy=SINGLE_RUN, deps=["user_accounts"], group_name="organic",
+          owners=OWNERS, kinds={"pinterest", "parquet"}, metadata=column_schema("top_pins_api", TOP_PINS_API),
+          check_specs=[RANKINGS_CHECK])
+def top_pins_api(context: dg.AssetExecutionContext, pinterest: PinterestResource, storage: StorageResource):
+    """The API's own top-pins rankings (by impressions, saves and outbound clicks, 50 pins each) over the 28 days
+    ending at the range's last date, as a dated snapshot in the lake: one row per account per ranking per place.
+    One call per ranking per account (3); the answers are kept in the raw zone. The warehouse's `top_pins` ranks
+    the stored pin data the same way, so the two can be compared. An API error or an unusable answer fails the
+    `rankings_fetched` check (a warning), not the run: the account keeps its previous ranking."""
+    lake, today = storage.lake(), pinterest.today()
+    window = top_pins_window(partition_range(context), today)
+    refused: dict[str, str] = {}
+
+    def extract(account: Account, stats) -> pa.Table | None:
+        user = _organic_identity(lake, account)
+        client, _ = pinterest.client(account, stats)
+        try:
+            with client:
+                rows = fetch_top_pins(client, storage.raw(account), window, _user_id(lake, account, user))
+        except PinterestError as error:
+            refused[account.name] = f"{type(error).__name__}: {error}"
+            context.log.warning(f"{account.describe()}: no top-pins ranking this run ({refused[account.name]}); "
+                                "the previous one stays")
+            return None
+        lake.snapshot_rows("top_pins_api", today, user, rows)
+        return rows
+
+    if window is None:
+        context.log.warning(f"{partition_range(context)} has no day the API still serves: no top-pins ranking fetched")
+        yield dg.MaterializeResult(metadata={"window": "none", "rows": 0})
+        yield dg.AssetCheckResult(check_name="rankings_fetched", passed=True, metadata={"window": "none"})
+        return
+    results = for_each_account(context, pinterest, extract)
+    tables = [table for table in results.done.values() if table is not None]
+    table = pa.concat_tables(tables) if tables else None
+    failed = {**results.failed, **refused}
+    yield dg.MaterializeResult(metadata={
+        "window": str(window), "rankings": ", ".join(SORT_METRICS),
+        "rows": dg.MetadataValue.int(table.num_rows if table is not None else 0),
+        "preview": preview(table) if table is not None else dg.MetadataValue.md("(no rows)"),
+        **results.metadata(), "failed_accounts": dg.MetadataValue.json(failed), **api_metadata(results.stats)})
+    yield dg.AssetCheckResult(check_name="rankings_fetched", passed=not failed, severity=dg.AssetCheckSeverity.WARN,
+                              metadata={"window": str(window), "failed_accounts": dg.MetadataValue.json(failed)})
+
+
+def _organic_identity(lake, account: Account) -> str:
+    """The lake identity (`user=<id>`) of an account's Pinterest user, recorded by the organic dimensions."""
+    users = lake.account_identities(account.name, "organic")
+    if not users:
+        raise dg.Failure(f"no user account of {account.describe()} in {lake.root}; "
+                         "materialize the organic dimensions first")
+    return users[0]
+
+
 @dg.asset(partitions_def=DAILY, backfill_policy=SINGLE_RUN, deps=["organic_raw"], group_name="organic",
           owners=OWNERS, kinds={"parquet"}, metadata=fact_table_schema("user_account_daily", "pin_daily", lake=True),
           check_specs=lake_check_specs("organic_lake"))
@@ -190,7 +260,8 @@ def organic_lake(context: dg.AssetExecutionContext, storage: StorageResource, pi
     return normalize_to_lake(storage, partition_range(context), ORGANIC, pinterest.today(), pinterest.accounts())
 
 
-@dg.asset(partitions_def=DAILY, backfill_policy=SINGLE_RUN, deps=["organic_lake", "user_accounts", "boards", "pins"],
+@dg.asset(partitions_def=DAILY, backfill_policy=SINGLE_RUN,
+          deps=["organic_lake", "user_accounts", "boards", "pins", "top_pins_api"],
           group_name="warehouse",
           owners=OWNERS, kinds={"duckdb"}, pool="warehouse", freshness_policy=warehouse_freshness_policy(),
           metadata=fact_table_schema("user_account_daily", "pin_daily"),
@@ -201,6 +272,6 @@ def organic_warehouse(context: dg.AssetExecutionContext, storage: StorageResourc
     account per UTC day per split bucket per content type, one column per metric) and `pin_daily` (one row per pin
     per UTC day), behind the view `user_account_organic_daily` (the organic numbers: per account per UTC day per
     split bucket, content type ORGANIC where stored, else ALL). The preview shows the organic account totals."""
-    yield from load_warehouse(storage, partition_range(context), ORGANIC, ("user_accounts", "boards", "pins", "pin_lifetime"),
+    yield from load_warehouse(storage, partition_range(context), ORGANIC, ("user_accounts", "boards", "pins", "pin_lifetime", "top_pins_api"),
                               ORGANIC_CHECKS, "user_account_organic_daily", "AND split_field = 'NO_SPLIT'",
                               pinterest.today() - dt.timedelta(days=settings.repull_days("organic")))

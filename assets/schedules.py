@@ -16,7 +16,7 @@ import warnings
 import dagster as dg
 
 from assets.ads import ads_dimensions, ads_lake, ads_raw, ads_warehouse
-from assets.organic import organic_dimensions, organic_lake, organic_raw, organic_warehouse
+from assets.organic import organic_dimensions, organic_lake, organic_raw, organic_warehouse, top_pins_api
 from assets.partitions import DAILY, freshness_deadline_cron
 from assets.report import pinterest_report
 from pipelines import settings
@@ -26,7 +26,7 @@ from pipelines.planning import SYNC_BACK_DAYS
 
 daily_job = dg.define_asset_job(
     "pinterest_daily",
-    selection=[organic_dimensions, organic_raw, organic_lake, organic_warehouse,
+    selection=[organic_dimensions, organic_raw, top_pins_api, organic_lake, organic_warehouse,
                ads_dimensions, ads_raw, ads_lake, ads_warehouse, pinterest_report],
     description="Every asset for a partition range, raw to warehouse, organic and ads.")
 

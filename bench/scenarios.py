@@ -51,6 +51,7 @@ from bench.common import (
     video_pins,
 )
 from bench.simulator import load_average, machine_info
+from pipelines.organic.top_pins import SORT_METRICS as TOP_PINS_RANKINGS
 
 RESULTS = ROOT / "bench" / "results"
 TODAY = dt.date(2026, 11, 28)  # the backfill scenarios' today; the world is built around it (--epoch)
@@ -273,11 +274,13 @@ def warehouse_rows(path: Path, start: dt.date, end: dt.date) -> dict:
 # ------------------------------------------------------------------------------------------- call plans
 def organic_minimum(pins: int, videos: int, days: int) -> dict[str, int]:
     """The organic planner: ceil(days/90) x (content types x (1 + splits) + ceil(standard pins/100) + ceil(video
-    pins/100)) analytics calls (one pin type per bulk call), plus the dimension pages."""
+    pins/100)) analytics calls (one pin type per bulk call), plus the dimension pages and one top-pins ranking per
+    sort metric."""
     windows = math.ceil(days / WINDOW_DAYS)
     return {"user_account/get": 1, "boards/list": max(1, math.ceil(BOARDS / PAGE_SIZE)),
             "pins/list": max(1, math.ceil(pins / PAGE_SIZE)), "user_account/analytics": windows * CONTENT_TYPES * (1 + SPLITS),
-            "multi_pins/analytics": windows * pin_analytics_batches(pins, videos)}
+            "multi_pins/analytics": windows * pin_analytics_batches(pins, videos),
+            "user_account/analytics/top_pins": len(TOP_PINS_RANKINGS)}
 
 
 def organic_airbyte(pins: int, days: int) -> dict[str, int]:
@@ -291,7 +294,8 @@ def organic_airbyte(pins: int, days: int) -> dict[str, int]:
 def organic_meltano(pins: int, days: int) -> dict[str, int]:
     """MeltanoLabs' tap: one pin analytics call per pin (per 90-day window), the account as ours, lists as ours."""
     windows = math.ceil(days / WINDOW_DAYS)
-    return {**{k: v for k, v in organic_minimum(pins, 0, days).items() if k != "multi_pins/analytics"},
+    return {**{k: v for k, v in organic_minimum(pins, 0, days).items()
+               if k not in ("multi_pins/analytics", "user_account/analytics/top_pins")},
             "pins/analytics": windows * pins}
 
 
@@ -311,7 +315,7 @@ def call_plans(scenario: Scenario, home: Path) -> dict:
             "airbyte": airbyte, "airbyte_total": sum(airbyte.values()),
             "meltano_organic": meltano, "meltano_organic_total": sum(meltano.values()),
             "rules": {"minimum": "organic: ceil(days/90) x (1 + splits + ceil(standard pins/100) + ceil(video pins/100)) + dimension "
-                                 "pages (250 a page); "
+                                 "pages (250 a page) + one top-pins ranking per sort metric (3); "
                                  "ads: per ad account per window 1 + ceil(campaigns/250) + ceil(active ad groups/250) + "
                                  "ceil(active ads/250) (active: of a campaign with rows in the window), list pages of 250, "
                                  "and one metrics_ready_state call when a requested date is past the 30-day attribution "

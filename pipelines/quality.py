@@ -219,7 +219,8 @@ ADS_SUM_TOLERANCE = 0.001  # relative
 # The key of each dimension table: a load keeps one row per key (the newest), and its checks refuse NULL keys.
 DIMENSION_KEYS = {"user_accounts": ("user_id",), "boards": ("board_id",), "pins": ("pin_id",),
                   "pin_lifetime": ("pin_id", "metric"), "ad_accounts": ("ad_account_id",),
-                  "campaigns": ("campaign_id",), "ad_groups": ("ad_group_id",), "ads": ("ad_id",)}
+                  "campaigns": ("campaign_id",), "ad_groups": ("ad_group_id",), "ads": ("ad_id",),
+                  "top_pins_api": ("user_id", "sort_by", "rank")}
 # Each ads level: its dimension table, its parent level and the id columns it shares with its parent's row
 # (the parent's id first); an entity's parent ids must be those of an existing parent row.
 _ADS_LEVELS = {"ad_account": ("ad_accounts", None, ()),
@@ -289,7 +290,7 @@ def _adds_up_to_parent(child: str, name: str) -> Check:
 # The load replaces the dimension tables whole: their checks read all of them (small next to the facts).
 ORGANIC_CHECKS = (
     *_ORGANIC_FACT_CHECKS,
-    *(_unique_dimension_key(table) for table in ("user_accounts", "boards", "pins", "pin_lifetime")),
+    *(_unique_dimension_key(table) for table in ("user_accounts", "boards", "pins", "pin_lifetime", "top_pins_api")),
     Check("pin_lifetime_finite_non_negative", "every all-time total of pin_lifetime is a finite number, not negative",
           "SELECT pin_id, metric, value FROM pin_lifetime WHERE value IS NULL OR NOT isfinite(value) OR value < 0"),
     _STALE_NOT_FINAL,

@@ -22,6 +22,7 @@ from pipelines.atomic_files import write_error
 from pipelines.faults import WAREHOUSE_BEFORE_COMMIT, crash_point
 from pipelines.lake import ADDED_FACT_COLUMNS, Lake
 from pipelines.organic.dimensions import BOARDS, PINS, USER_ACCOUNTS
+from pipelines.organic.top_pins import TOP_PINS_API
 from pipelines.planning import DateRange
 from pipelines.quality import DIMENSION_KEYS, Check, CheckOutcome, run_check
 from pipelines.sql_text import identifier, literal
@@ -29,7 +30,8 @@ from pipelines.tables import DAILY_STATUS, METRIC_DAILY, PIN_LIFETIME, duckdb_co
 
 FACT_TABLES = catalog.FACT_TABLES
 DIMENSIONS = {"user_accounts": USER_ACCOUNTS, "boards": BOARDS, "pins": PINS, "pin_lifetime": PIN_LIFETIME,
-              "ad_accounts": AD_ACCOUNTS, "campaigns": CAMPAIGNS, "ad_groups": AD_GROUPS, "ads": ADS}
+              "ad_accounts": AD_ACCOUNTS, "campaigns": CAMPAIGNS, "ad_groups": AD_GROUPS, "ads": ADS,
+              "top_pins_api": TOP_PINS_API}
 ADS_ENTITY_TYPES = ("ad_account", "campaign", "ad_group", "ad")
 # The long fact tables of the earlier layout, converted by the first load (_convert_long_layout).
 LONG_TABLES = {"metric_daily": METRIC_DAILY, "daily_status": DAILY_STATUS}

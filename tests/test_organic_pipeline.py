@@ -17,7 +17,7 @@ from tests.pipeline_support import bulk_pin_calls_per_window, pipeline_env, quer
 
 START, END = TODAY - dt.timedelta(days=89), TODAY - dt.timedelta(days=1)  # 89 complete days
 ORGANIC_OPERATIONS = {"user_account/get", "boards/list", "pins/list", "user_account/analytics", "multi_pins/analytics",
-                      "pins/analytics"}
+                      "pins/analytics", "user_account/analytics/top_pins"}
 
 
 @pytest.mark.slow
@@ -32,7 +32,8 @@ def test_a_backfill_makes_exactly_the_planned_calls(make_sandbox, monkeypatch, t
     organic = {k: v for k, v in server_stats(server)["requests"].items() if k in ORGANIC_OPERATIONS}
     assert organic == {
         "user_account/get": 1, "boards/list": 1, "pins/list": 2,  # dimensions: every page
-        "user_account/analytics": content_types * 2, "multi_pins/analytics": pin_batches}
+        "user_account/analytics": content_types * 2, "multi_pins/analytics": pin_batches,
+        "user_account/analytics/top_pins": 3}  # one ranking per sort metric per run
     assert organic["user_account/analytics"] + organic["multi_pins/analytics"] == analytics
     assert query(tmp_path, "SELECT count(*) FROM pins")[0][0] == 500
     assert query(tmp_path, "SELECT count(DISTINCT date) FROM daily_status")[0][0] == days
