@@ -195,15 +195,16 @@ RANKINGS_CHECK = dg.AssetCheckSpec(
                 "whose ranking the API refuses or answers unusably keeps its previous one, and the run goes on.")
 
 
-@dg.asset(partitions_def=DAILY, backfill_policy=SINGLE_RUN, deps=["user_accounts"], group_name="organic",
+@dg.asset(partitions_def=DAILY, backfill_policy=SINGLE_RUN, deps=["organic_raw"], group_name="organic",
           owners=OWNERS, kinds={"pinterest", "parquet"}, metadata=column_schema("top_pins_api", TOP_PINS_API),
           check_specs=[RANKINGS_CHECK])
 def top_pins_api(context: dg.AssetExecutionContext, pinterest: PinterestResource, storage: StorageResource):
     """The API's own top-pins rankings (by impressions, saves and outbound clicks, 50 pins each) over the 28 days
     ending at the range's last date, as a dated snapshot in the lake: one row per account per ranking per place.
     One call per ranking per account (3); the answers are kept in the raw zone. The warehouse's `top_pins` ranks
-    the stored pin data the same way, so the two can be compared. An API error or an unusable answer fails the
-    `rankings_fetched` check (a warning), not the run: the account keeps its previous ranking."""
+    the stored pin data the same way, so the two can be compared. After `organic_raw`, so that a tight quota is
+    spent on the daily numbers first. An API error or an unusable answer fails the `rankings_fetched` check (a
+    warning), not the run: the account keeps its previous ranking."""
     lake, today = storage.lake(), pinterest.today()
     window = top_pins_window(partition_range(context), today)
     refused: dict[str, str] = {}
