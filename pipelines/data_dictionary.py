@@ -255,6 +255,30 @@ RELATIONS: dict[str, Relation] = {
             "value": "The all-time count when extracted (a count: it already covers every day, never add days).",
             "extracted_at": "When the pipeline received it (UTC).",
         }),
+    "top_pins_api": Relation(
+        grain="one row per user account per ranking (`sort_by`) per place", key=("user_id", "sort_by", "rank"),
+        about=("Pinterest's own ranking of each user account's top pins (`/user_account/analytics/top_pins`, at most 50 "
+               "pins by impressions, saves and outbound clicks) over the 28 days ending at the last date of the run "
+               "that fetched it (at most yesterday); replaced by each run that fetches it. Compare it with the stored "
+               "pin data over the same window (`window_start`..`window_end`): the worked query "
+               "`top_pins_api_vs_stored` does. `top_pins` ranks final days only, so its window may end earlier."),
+        columns={
+            "user_id": "The user account whose pins are ranked (join `user_accounts`). " + STRING_ID,
+            "sort_by": "The metric the ranking sorts by: `IMPRESSION`, `SAVE` or `OUTBOUND_CLICK`.",
+            "rank": "The pin's place in the API's answer (1 = most); ties are in the API's order.",
+            "pin_id": "The ranked pin (join `pins`; pins of other accounts can appear). " + STRING_ID,
+            "window_start": "The first UTC day of the window the API ranked over.",
+            "window_end": "The last UTC day of that window.",
+            **{m.lower(): f"The pin's {m.lower().replace('_', ' ')}s over the window, as the API ranked it. Count."
+               for m in ("IMPRESSION", "SAVE", "PIN_CLICK", "OUTBOUND_CLICK")},
+            "engagement": "The pin's engagements over the window (Pinterest's `ENGAGEMENT`). Count.",
+            "data_status": "The API's `data_status` of the sort metric over the window (`READY` when every day is "
+                           "final; `ESTIMATE` or `PROCESSING` while days of the window may change).",
+            "is_final": "True when every metric of the row is `READY`: the numbers will not change.",
+            "latest_available_date": ("The last UTC day the API's numbers include (its `date_availability`), NULL "
+                                      "when it does not say."),
+            "extracted_at": "When the pipeline received the ranking (UTC).",
+        }),
     "ad_accounts": Relation(
         grain="one row per ad account the tokens can read", key=("ad_account_id",),
         about=f"Ad accounts, shared ones included (or those in `PINTEREST_AD_ACCOUNT_IDS`); {_SNAPSHOT}.",
