@@ -48,6 +48,29 @@ FROM top_pins
 WHERE saves_rank <= 10
 ORDER BY saves_rank, impressions DESC;
 
+-- name: top_pins_api_vs_stored
+-- Pinterest's own top 10 by impressions (top_pins_api, fetched by each run over its window) beside the same pins'
+-- impressions summed from the stored pin data over the same window, and each pin's place in the stored ranking:
+-- a difference means the two saw different numbers (days of the window not final when the ranking was fetched, or
+-- pins of other accounts the API ranks). is_final says whether the API's numbers were final.
+WITH api AS (SELECT * FROM top_pins_api WHERE sort_by = 'IMPRESSION'),
+stored AS (
+    SELECT w.window_start, w.window_end, d.pin_id, sum(d.impression) AS impressions
+    FROM pin_daily d JOIN (SELECT DISTINCT window_start, window_end FROM api) w
+      ON d.date BETWEEN w.window_start AND w.window_end
+    GROUP BY ALL
+),
+stored_rank AS (
+    SELECT *, rank() OVER (PARTITION BY window_start, window_end ORDER BY impressions DESC) AS stored_rank FROM stored
+)
+SELECT a.user_id, a.rank AS api_rank, s.stored_rank, a.pin_id, p.title, a.impression AS api_impressions,
+       s.impressions AS stored_impressions, a.is_final, a.window_start, a.window_end
+FROM api a
+LEFT JOIN stored_rank s USING (pin_id, window_start, window_end)
+LEFT JOIN pins p USING (pin_id)
+WHERE a.rank <= 10
+ORDER BY a.user_id, a.rank;
+
 -- name: spend_and_roas_by_campaign
 -- Spend, checkout value and ROAS (checkout value / spend) per campaign over the last 28 days, in the campaign's
 -- account currency (never added across currencies), per attribution setting; ROAS is 0, not missing, for a campaign
