@@ -8,7 +8,7 @@ import re
 
 import duckdb
 
-from pipelines import api_enums
+from pipelines import api_enums, history
 from pipelines.catalog import FACT_TABLES
 from pipelines.reporting_views import REPORTING_VIEWS, ReportingView
 
@@ -334,6 +334,38 @@ RELATIONS: dict[str, Relation] = {
             "updated_time": _UPDATED_TIME, "extracted_at": "When this snapshot was taken (UTC).",
         }),
 }
+
+_HISTORY_COLUMNS = {
+    "valid_from": "The snapshot date (the UTC date of the run that took it) this version was first seen.",
+    "valid_to": ("The first snapshot date on which it was no longer this version (exclusive): the next version's "
+                 "`valid_from`, or the date of the first snapshot that no longer listed the entity (deleted or no "
+                 "longer listed: no version follows). NULL while current."),
+    "is_current": "True for the versions of the newest snapshots: exactly the rows of the latest-state table.",
+}
+
+
+def _history(dimension: str) -> Relation:
+    """The history table of a dimension: its columns but `extracted_at`, then the validity columns."""
+    latest = RELATIONS[dimension]
+    return Relation(
+        grain=f"one row per version of each row of `{dimension}`", key=(*latest.key, "valid_from"),
+        about=(f"Every version of `{dimension}` the lake's dated snapshots show (a slowly changing dimension, type 2): a "
+               "new version whenever any column but `extracted_at` differs from the previous snapshot (counts "
+               "included). The version valid on day D: `valid_from <= D AND (valid_to IS NULL OR valid_to > D)`. "
+               "Snapshots are taken once per run, so a change is dated at the first run that saw it; an account whose "
+               "run failed keeps its entities' versions open (its previous snapshot stands). Rebuilt by each load "
+               "from the snapshots in the lake: deleting old snapshot folders deletes their versions."),
+        columns={**{c: m for c, m in latest.columns.items() if c != "extracted_at"}, **_HISTORY_COLUMNS})
+
+
+RELATIONS.update({history.history_table(dimension): _history(dimension) for dimension in history.TRACKED_DIMENSIONS})
+RELATIONS[history.BUILT_FROM] = Relation(
+    grain="one row per lake snapshot file a history table was built from", key=("dimension", "path"),
+    about=("Bookkeeping for the history tables: a load rebuilds each history from the newest snapshot date whose "
+           "files are unchanged. Not for analysis."),
+    columns={"dimension": "The dimension (`pins`, `campaigns`, ...).", "snapshot_date": "The snapshot's date.",
+             "path": "The file, relative to the lake.",
+             "fingerprint": "Its recorded SHA-256, size and modification time (a change means it was rewritten)."})
 
 # What the main metrics count; other metric columns are described from their names (see describe_metric).
 METRIC_MEANINGS = {

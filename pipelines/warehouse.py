@@ -16,7 +16,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipelines import catalog, settings, warehouse_comments, warehouse_format, wide
+from pipelines import catalog, history, settings, warehouse_comments, warehouse_format, wide
 from pipelines.ads.dimensions import AD_ACCOUNTS, AD_GROUPS, ADS, CAMPAIGNS
 from pipelines.atomic_files import write_error
 from pipelines.faults import WAREHOUSE_BEFORE_COMMIT, crash_point
@@ -224,6 +224,7 @@ class Warehouse:
                                           "FROM read_parquet(?, hive_partitioning = false, union_by_name = true) "
                                           f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY extracted_at DESC) = 1")
                         rows[name] = con.execute(f"SELECT count(*) FROM {identifier(name)}").fetchall()[0][0]
+                    rows.update(history.replace_history(con, lake, dimensions or {}))
                     if dates:
                         rows.update(self._replace_facts(con, lake, source, entity_types, dates, changes))
                     # After the facts: metric_daily has a column's values once the column exists.
@@ -484,6 +485,7 @@ def _create_tables(con: duckdb.DuckDBPyConnection, changes: _ColumnChanges | Non
     """The dimension and wide fact tables the contract names; a warehouse of the long layout is converted."""
     for name, schema in DIMENSIONS.items():
         con.execute(f"CREATE TABLE IF NOT EXISTS {identifier(name)} ({duckdb_columns(schema)})")
+    history.create_history_tables(con)
     kinds = dict(con.execute("SELECT table_name, table_type FROM information_schema.tables "
                              "WHERE table_schema = 'main'").fetchall())
     long_layout = kinds.get("metric_daily") == "BASE TABLE"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines import api_enums
+from pipelines import api_enums, history
 from pipelines.analyst_sql import open_read_only
 from pipelines.catalog import FACT_TABLES, derived_views, metric_column, metric_type
 from pipelines.cli import main
@@ -54,13 +54,14 @@ def test_the_committed_dictionary_is_the_one_of_the_built_warehouse(demo_warehou
 
 
 def test_the_dictionary_covers_every_table_and_view_of_the_warehouse(schema):
-    assert set(schema) == {*FACT_TABLES, *DIMENSIONS, *derived_views()}
+    assert set(schema) == {*FACT_TABLES, *DIMENSIONS, *derived_views(), history.BUILT_FROM,
+                           *map(history.history_table, history.TRACKED_DIMENSIONS)}
     assert problems(schema) == []
 
 
 def test_every_column_of_the_warehouse_has_a_description(schema):
     columns = [(name, column) for name, (_, cols) in schema.items() for column, _ in cols]
-    assert len(columns) == 379  # the 23 relations of a warehouse built with the default settings
+    assert len(columns) == 472  # the 30 relations of a warehouse built with the default settings
     assert [f"{name}.{column}" for name, column in columns if not describe_column(name, column).strip()] == []
 
 
