@@ -280,3 +280,23 @@ JOIN pins p USING (pin_id)
 GROUP BY p.pin_id, p.title, created
 ORDER BY comments DESC NULLS LAST, reactions DESC NULLS LAST
 LIMIT 10;
+
+-- name: campaign_changes_over_time
+-- Every version of each campaign the runs have seen (status, budget caps, name), oldest first: a campaign paused,
+-- resumed or re-budgeted shows one row per state, dated by the first run that saw it (campaigns_history).
+SELECT h.campaign_id, h.name, a.name AS ad_account, h.status, h.daily_spend_cap / 1e6 AS daily_spend_cap,
+       h.lifetime_spend_cap / 1e6 AS lifetime_spend_cap, a.currency, h.valid_from, h.valid_to, h.is_current
+FROM campaigns_history h
+LEFT JOIN ad_accounts a USING (ad_account_id)
+ORDER BY h.campaign_id, h.valid_from;
+
+-- name: ad_groups_as_they_were_a_week_ago
+-- Ad groups in the state they had 7 days before the newest snapshot (the version valid on that day; the oldest one
+-- while the history is shorter), beside their state now: what changed in the last week.
+WITH day AS (SELECT greatest(min(valid_from), max(valid_from) - 7) AS d FROM ad_groups_history)
+SELECT h.ad_group_id, h.name, h.status AS status_then, n.status AS status_now,
+       h.budget_in_micro_currency / 1e6 AS budget_then, n.budget_in_micro_currency / 1e6 AS budget_now
+FROM ad_groups_history h, day
+JOIN ad_groups n USING (ad_group_id)
+WHERE h.valid_from <= day.d AND (h.valid_to IS NULL OR h.valid_to > day.d)
+ORDER BY h.ad_group_id;
