@@ -296,7 +296,8 @@ ORDER BY h.campaign_id, h.valid_from;
 WITH day AS (SELECT greatest(min(valid_from), max(valid_from) - 7) AS d FROM ad_groups_history)
 SELECT h.ad_group_id, h.name, h.status AS status_then, n.status AS status_now,
        h.budget_in_micro_currency / 1e6 AS budget_then, n.budget_in_micro_currency / 1e6 AS budget_now
-FROM ad_groups_history h, day
+FROM ad_groups_history h
 JOIN ad_groups n USING (ad_group_id)
+CROSS JOIN day
 WHERE h.valid_from <= day.d AND (h.valid_to IS NULL OR h.valid_to > day.d)
 ORDER BY h.ad_group_id;
