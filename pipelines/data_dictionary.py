@@ -41,8 +41,9 @@ IS_FINAL = (
     "window has passed and `metrics_ready_state` says the date is ready. Rows not final are re-pulled and replaced "
     "by later runs.")
 ORGANIC_IS_FINAL = ("True once the day's numbers will not change any more: Pinterest reports it `READY`, or a "
-                    "`BEFORE_...` status (the day precedes the pin, the account or the metric). Days not final are "
-                    "re-pulled and replaced by later runs.")
+                    "`BEFORE_...` status (the day precedes the pin, the account, the retention cut-off or the metric). "
+                    "`PROCESSING`, `ESTIMATE`, `IN_BAD_TAG_DATE` and the `..._SMALLER_THAN_THRESHOLD` statuses are not "
+                    "final. Days not final are re-pulled and replaced by later runs.")
 ADS_IS_FINAL = ("True when the day's numbers will not change any more: once the attribution window has passed and "
                 "`metrics_ready_state` says the date is ready; until then conversions may still grow, and later runs "
                 "replace them.")
