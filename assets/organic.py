@@ -1,6 +1,7 @@
 """Organic assets: dimensions, raw answers, the lake's tidy tables and their load into the warehouse."""
 
 import datetime as dt
+import traceback
 import warnings
 
 import dagster as dg
@@ -215,10 +216,11 @@ def top_pins_api(context: dg.AssetExecutionContext, pinterest: PinterestResource
         try:
             with client:
                 rows = fetch_top_pins(client, storage.raw(account), window, _user_id(lake, account, user))
-        except PinterestError as error:
+        except Exception as error:  # the ranking is secondary: nothing about it may stop the day's data
             refused[account.name] = f"{type(error).__name__}: {error}"
+            unexpected = "" if isinstance(error, PinterestError) else f"\n{traceback.format_exc()}"
             context.log.warning(f"{account.describe()}: no top-pins ranking this run ({refused[account.name]}); "
-                                "the previous one stays")
+                                f"the previous one stays{unexpected}")
             return None
         lake.snapshot_rows("top_pins_api", today, user, rows)
         return rows

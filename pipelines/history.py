@@ -30,7 +30,7 @@ import duckdb
 import pyarrow as pa
 
 from pipelines.ads.dimensions import AD_ACCOUNTS, AD_GROUPS, ADS, CAMPAIGNS
-from pipelines.lake import Lake, checksum_path, identity_of
+from pipelines.lake import Lake, checksum_path, identity_of, snapshot_date_of
 from pipelines.organic.dimensions import BOARDS, PINS
 from pipelines.quality import DIMENSION_KEYS
 from pipelines.sql_text import identifier
@@ -101,9 +101,8 @@ def snapshot_files(lake: Lake, dimension: str) -> list[SnapshotFile]:
     """Every dated snapshot of a dimension in the lake, with its identity (once legacy snapshots, named after an
     account, are split per identity: Lake.adopt_legacy_snapshots)."""
     found = []
-    for path in sorted((lake.root / dimension).glob("snapshot_date=*/*.parquet")):
-        day = dt.date.fromisoformat(path.parent.name.removeprefix("snapshot_date="))
-        found.append(SnapshotFile(path, identity_of(path), day, _fingerprint(path)))
+    for path in lake.snapshots(dimension):
+        found.append(SnapshotFile(path, identity_of(path), snapshot_date_of(path), _fingerprint(path)))
     return found
 
 

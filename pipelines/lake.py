@@ -65,6 +65,28 @@ _IDENTITY = re.compile(r"(user|ad_account)=[0-9]{1,30}")
 _PINTEREST_ID = re.compile(r"[0-9]{1,30}")
 
 
+class StraySnapshotFolderError(CorruptLakeFileError):
+    """A folder among a dimension's snapshots that is not named `snapshot_date=YYYY-MM-DD` (a copy or a backup put
+    there by hand): which snapshot is the newest cannot be told, so it is refused, naming it."""
+
+
+_SNAPSHOT_FOLDER = re.compile(r"snapshot_date=(\d{4}-\d{2}-\d{2})")
+
+
+def snapshot_date_of(path: Path) -> dt.date:
+    """The date of a snapshot file, from its folder's name (StraySnapshotFolderError if that is not a date)."""
+    match = _SNAPSHOT_FOLDER.fullmatch(path.parent.name)
+    try:
+        if match:
+            return dt.date.fromisoformat(match.group(1))
+    except ValueError:
+        pass
+    raise StraySnapshotFolderError(
+        f"{path.parent} is not a snapshot folder of the lake (snapshot_date=YYYY-MM-DD), so the newest snapshot of "
+        f"{path.parent.parent.name} cannot be told: the pipeline never writes such a folder; move it out of the lake "
+        "(keep it elsewhere if it is a backup) and run again")
+
+
 class LakeIdentityError(ValueError):
     """An id that cannot name a lake file (not a numeric Pinterest id), or a legacy file whose Pinterest identity
     cannot be told; the message names it."""
@@ -169,10 +191,15 @@ class Lake:
         _put_flushed_in_place(_write_temporary(None, "", [], target, rows))
         return target
 
+    def snapshots(self, table: str, name: str = "*.parquet") -> list[Path]:
+        """The snapshot files of a dimension (all, or those matching `name`), oldest first; a folder that is not
+        a snapshot date is refused (StraySnapshotFolderError)."""
+        return sorted((self.root / table).glob(f"snapshot_date=*/{name}"), key=lambda p: (snapshot_date_of(p), p.name))
+
     def latest_snapshot(self, table: str, key: str) -> Path | None:
         """The newest snapshot file of a dimension for one identity, or None if there is none yet."""
         self.adopt_legacy_snapshots()
-        snapshots = sorted((self.root / table).glob(f"snapshot_date=*/{keyed(table, key)}.parquet"))
+        snapshots = self.snapshots(table, f"{keyed(table, key)}.parquet")
         return snapshots[-1] if snapshots else None
 
     def latest_snapshots(self, table: str) -> list[Path]:
@@ -180,7 +207,7 @@ class Lake:
         renaming an account or moving an ad account between logins adds no second, stale one."""
         self.adopt_legacy_snapshots()
         newest: dict[str, Path] = {}
-        for path in sorted((self.root / table).glob("snapshot_date=*/*.parquet")):
+        for path in self.snapshots(table):
             newest[path.name] = path
         return sorted(newest.values())
 
@@ -194,7 +221,7 @@ class Lake:
             return
         users = _legacy_users([p for p in legacy if p.parent.parent.name == "user_accounts"])
         for path in sorted(legacy, key=lambda p: p.parent.parent.name == "user_accounts"):  # users last: others need them
-            table, day = path.parent.parent.name, dt.date.fromisoformat(path.parent.name.removeprefix("snapshot_date="))
+            table, day = path.parent.parent.name, snapshot_date_of(path)
             rows = pq.read_table(path)
             for key, part in _split_by_identity(rows, path, users.get(_legacy_account(path), []), day):
                 target = self.snapshot_path(table, day, key)
@@ -502,7 +529,7 @@ def _legacy_users(user_snapshots: list[Path]) -> dict[str, list[tuple[dt.date, s
     """Per legacy account name, its user id on each day it had a `user_accounts` snapshot, oldest first."""
     users: dict[str, list[tuple[dt.date, str]]] = {}
     for path in sorted(user_snapshots):
-        day = dt.date.fromisoformat(path.parent.name.removeprefix("snapshot_date="))
+        day = snapshot_date_of(path)
         for user_id in pq.read_table(path, columns=["user_id"]).column("user_id").unique().to_pylist():
             users.setdefault(_legacy_account(path), []).append((day, user_id))
     return users

@@ -71,10 +71,10 @@ def test_a_ranking_answer_becomes_one_row_per_place():
     (_answer([{"metrics": {}}]), "a pin of the answer has no string pin_id"),
     (_answer([{"pin_id": 12, "metrics": {}}]), "a pin of the answer has no string pin_id"),
     (_answer([{"pin_id": "1", "metrics": [1]}]), "metrics of pin 1 is [1], not an object"),
-    (_answer([_pin("1", -1)]), "metric IMPRESSION of pin 1 is -1, not a non-negative integer"),
-    (_answer([_pin("1", 1.5)]), "metric IMPRESSION of pin 1 is 1.5, not a non-negative integer"),
-    (_answer([_pin("1", True)]), "metric IMPRESSION of pin 1 is true, not a non-negative integer"),
-    (_answer([_pin("1", "12")]), 'metric IMPRESSION of pin 1 is "12", not a non-negative integer'),
+    (_answer([_pin("1", -1)]), "metric IMPRESSION of pin 1 is -1, not a non-negative integer within BIGINT"),
+    (_answer([_pin("1", 1.5)]), "metric IMPRESSION of pin 1 is 1.5, not a non-negative integer within BIGINT"),
+    (_answer([_pin("1", True)]), "metric IMPRESSION of pin 1 is true, not a non-negative integer within BIGINT"),
+    (_answer([_pin("1", "12")]), 'metric IMPRESSION of pin 1 is "12", not a non-negative integer within BIGINT'),
     (_answer([_pin("1", status="DONE")]), 'data_status of pin 1 is {"IMPRESSION": "DONE"'),
 ])
 def test_an_unusable_ranking_answer_is_refused_naming_what_is_wrong(answer, message):
@@ -141,6 +141,37 @@ def test_an_unusable_ranking_fails_only_its_warning_check_and_the_day_loads(make
     bad = [p for p in RawZone(tmp_path / "raw").all_files() if b'"SAVE":-3' in RawZone.read(p).body.replace(b" ", b"")]
     assert len(bad) == 1
     assert (f"check top_pins_api.rankings_fetched: FAILED (failed_accounts: {{'default': 'AnswerValueError: {ENDPOINT}: "
-            f"metric SAVE of pin ") in out and f"is -3, not a non-negative integer (raw file {bad[0]})" in out, out
+            f"metric SAVE of pin ") in out and f"is -3, not a non-negative integer within BIGINT (raw file {bad[0]})" in out, out
     assert query(tmp_path, "SELECT count(*) FROM top_pins_api")[0][0] == 0  # no ranking half-stored
     assert query(tmp_path, "SELECT count(DISTINCT date) FROM pin_daily")[0][0] == 3  # the day's data loaded
+
+
+@pytest.mark.parametrize("value", [1e19, 2**70, 2.0**63])
+def test_a_count_beyond_bigint_is_refused_as_an_unusable_answer(value):
+    with pytest.raises(AnswerValueError) as refused:
+        ranking_rows(_answer([_pin("1", value)]), "IMPRESSION", WINDOW, "7", EXTRACTED_AT)
+    assert "metric IMPRESSION of pin 1 is" in str(refused.value) and "within BIGINT" in str(refused.value)
+
+
+@pytest.mark.parametrize("stamp", [9e14, -9e14, -1, float("nan"), "1764460799000", True])
+def test_a_latest_available_timestamp_that_is_no_date_reads_null(stamp):
+    answer = {**_answer([_pin("1")]), "date_availability": {"latest_available_timestamp": stamp}}
+    rows = ranking_rows(answer, "IMPRESSION", WINDOW, "7", EXTRACTED_AT)
+    assert rows.column("latest_available_date").to_pylist() == [None]
+
+
+@pytest.mark.slow
+def test_a_ranking_value_beyond_bigint_fails_only_the_warning_check(make_sandbox, monkeypatch, tmp_path, capsys):
+    server = make_sandbox(**SMALL_WORLD)
+
+    def huge(path: str, answer):
+        if "/user_account/analytics/top_pins" in path and "sort_by=SAVE" in path:
+            answer["pins"][0]["metrics"]["SAVE"] = 1e19
+            return answer
+        return None
+
+    with MutatingProxy(server.root_url, huge) as proxy:
+        pipeline_env(monkeypatch, tmp_path, proxy, TODAY)
+        assert run(TODAY - dt.timedelta(days=3), TODAY - dt.timedelta(days=1)) == 0
+    assert "check top_pins_api.rankings_fetched: FAILED" in capsys.readouterr().out
+    assert query(tmp_path, "SELECT count(DISTINCT date) FROM pin_daily")[0][0] == 3

@@ -29,6 +29,9 @@ METRICS = ("IMPRESSION", "SAVE", "PIN_CLICK", "OUTBOUND_CLICK", "ENGAGEMENT")
 PINS_PER_RANKING = 50  # the API's maximum `num_of_pins`
 WINDOW_DAYS = 28
 FINAL_STATUS = "READY"
+_BIGINT_LIMIT = 2.0 ** 63
+# Epoch milliseconds of 1970-01-01 and 9999-12-31: a `latest_available_timestamp` outside is no date.
+_TIMESTAMP_RANGE = (0, 253_402_300_799_999)
 
 TOP_PINS_API = pa.schema([
     ("user_id", pa.string()), ("sort_by", pa.string()), ("rank", pa.int64()), ("pin_id", pa.string()),
@@ -118,14 +121,16 @@ def _counts(pins: Sequence[Mapping], pin_ids: list[str], metric: str) -> pa.Arra
                                    "not an object")
         values.append(metrics.get(metric))
     array, bad = as_float64(values, INTEGER)
-    if array is None or (bad := _first_negative(array)) is not None:
+    if array is None or (bad := _first_outside_bigint(array)) is not None:
         raise AnswerValueError(f"{ENDPOINT}: metric {metric} of pin {shown_value(pin_ids[bad])} is "
-                               f"{as_json(values[bad])}, not a non-negative integer")
+                               f"{as_json(values[bad])}, not a non-negative integer within BIGINT")
     return array.cast(pa.int64())
 
 
-def _first_negative(array: pa.Array) -> int | None:
-    return next((i for i, value in enumerate(array.to_pylist()) if value is not None and value < 0), None)
+def _first_outside_bigint(array: pa.Array) -> int | None:
+    """The first value that is negative or too large for BIGINT (2^63 and beyond as a double), if any."""
+    return next((i for i, value in enumerate(array.to_pylist())
+                 if value is not None and not 0 <= value < _BIGINT_LIMIT), None)
 
 
 def _statuses(pin: Mapping, pin_id: str) -> dict[str, str]:
@@ -141,7 +146,7 @@ def _latest_available_date(answer: Mapping) -> dt.date | None:
     that day's last millisecond), or None when the answer does not say."""
     availability = answer.get("date_availability")
     stamp = availability.get("latest_available_timestamp") if isinstance(availability, Mapping) else None
-    if type(stamp) not in (int, float) or not -1e15 < stamp < 1e15:
+    if type(stamp) not in (int, float) or not _TIMESTAMP_RANGE[0] <= stamp <= _TIMESTAMP_RANGE[1]:
         return None
     return dt.datetime.fromtimestamp(stamp / 1000, dt.timezone.utc).date()
 
