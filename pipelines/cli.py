@@ -9,7 +9,7 @@ import sys
 import traceback
 
 from pipelines import heap
-from pipelines.commands import auth, dictionary, probe, report, run, sandbox, sql, ui, verify
+from pipelines.commands import auth, dictionary, failure, probe, report, run, sandbox, sql, ui, verify
 
 # Exiting, the interpreter tears its modules down with garbage collections that each walk every object of Dagster,
 # pyarrow and pandas: about a second after every command (1.0-1.7 s after a run at S). Frozen at exit, they are
@@ -64,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     from pipelines.settings import SettingsError
 
     args = build_parser().parse_args(argv)
+    failure.show_tracebacks(args.debug)
     try:
         return args.handler(args)
     except (SettingsError, CredentialsError, UnsafeUrlError) as error:

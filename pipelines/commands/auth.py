@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import sys
 import time
 import webbrowser
 
 from pipelines import settings
+from pipelines.commands.failure import fail
 from pipelines.pinterest.credentials import DEFAULT_REDIRECT_URI, DEFAULT_SCOPES, CredentialsError, TokenFile, Tokens
 from pipelines.pinterest.errors import PinterestError
 
@@ -58,8 +58,7 @@ def _environment(args: argparse.Namespace) -> dict[str, str]:
 
 
 def _fail(message: str) -> int:
-    print(f"pinterest-etl auth: error: {message}", file=sys.stderr)
-    return 1
+    return fail("auth", message)
 
 
 def _when(epoch: float | None) -> str:

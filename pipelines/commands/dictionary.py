@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from pipelines import settings
+from pipelines.commands.failure import fail
 
 
 def add_parser(commands) -> None:
@@ -41,6 +42,5 @@ def _dictionary(args: argparse.Namespace) -> int:
                 temporary.unlink(missing_ok=True)
             print(f"wrote {args.output}", file=sys.stderr)
     except (NoWarehouseError, WarehouseBusyError, ValueError, duckdb.Error, OSError) as error:
-        print(f"pinterest-etl dictionary: error: {str(error).strip().splitlines()[0]}", file=sys.stderr)
-        return 1
+        return fail("dictionary", str(error).strip().splitlines()[0])
     return 0

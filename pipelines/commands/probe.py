@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 
 from pipelines import settings
+from pipelines.commands.failure import fail
 
 DESCRIPTION = """\
 Makes at most 20 API calls with the configured token against the configured API (PINTEREST_API_BASE_URL and
@@ -54,8 +54,7 @@ def add_parser(commands) -> None:
 
 
 def _fail(message: str, code: int) -> int:
-    print(f"pinterest-etl probe: error: {message}", file=sys.stderr)
-    return code
+    return fail("probe", message, code)
 
 
 def _account_environment(name: str | None):

@@ -10,6 +10,7 @@ import sys
 import time
 import urllib.request
 
+from pipelines.commands.failure import fail
 from pipelines.sandbox import SandboxConfig, SandboxServer
 from pipelines.sandbox.auth import APP_ID, APP_SECRET, DEV_ACCESS_TOKEN, DEV_REFRESH_TOKEN
 from pipelines.sandbox.config import BULK_PIN_REFUSALS, DEFAULT_RATE_LIMITS_PER_MINUTE, SandboxConfigError
@@ -177,8 +178,7 @@ def _run_sandbox(args: argparse.Namespace) -> int:
     try:
         config = _sandbox_config(args)
     except SandboxConfigError as error:
-        print(f"pinterest-etl sandbox: error: {error}", file=sys.stderr)
-        return 2
+        return fail("sandbox", error, 2)
     logging.basicConfig(level=logging.DEBUG if args.log_requests else logging.INFO, format="%(asctime)s %(message)s")
     started = time.perf_counter()
     try:

@@ -16,6 +16,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from pipelines import settings
+from pipelines.commands.failure import fail
 
 NUMERIC_TYPES = frozenset({"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
                            "UBIGINT", "UHUGEINT", "FLOAT", "DOUBLE", "DECIMAL"})
@@ -278,14 +279,12 @@ def _sql(args: argparse.Namespace) -> int:
                 if written:
                     print(f"{rows} rows written to {' and '.join(written)}", file=sys.stderr)
     except OutputRefusedError as error:
-        print(f"pinterest-etl sql: error: {error}", file=sys.stderr)
-        return 2
+        return fail("sql", error, 2)
     except (UsageError, NoWarehouseError, WarehouseBusyError, QueryRefusedError, duckdb.Error, pa.ArrowException,
             OSError, ValueError) as error:
         text = str(error).strip()  # DuckDB's messages go on with the query and a caret: the first line says it
         message = text.splitlines()[0] if text else type(error).__name__
         if isinstance(error, duckdb.PermissionException):
             message += f" (SQL here may read only the lake: files under {settings.etl_home().resolve() / 'lake'}/)"
-        print(f"pinterest-etl sql: error: {message}", file=sys.stderr)
-        return 1
+        return fail("sql", message)
     return 0

@@ -1,0 +1,23 @@
+"""How a command reports an error it expected: one line on standard error, `pinterest-etl COMMAND: error: ...`;
+with `--debug` (cli.main turns it on for the process), the traceback of the error being handled goes first."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+
+_debug = False
+
+
+def show_tracebacks(on: bool) -> None:
+    """Whether `fail` prints the traceback of the error being handled (the global `--debug`)."""
+    global _debug
+    _debug = on
+
+
+def fail(command: str, message: object, code: int = 1) -> int:
+    """Print the one-line error of `command` (after its traceback, with --debug) and return `code`."""
+    if _debug and sys.exc_info()[1] is not None:
+        traceback.print_exc()
+    print(f"pinterest-etl {command}: error: {message}", file=sys.stderr)
+    return code
