@@ -23,6 +23,7 @@ from pipelines.faults import WAREHOUSE_BEFORE_COMMIT, crash_point
 from pipelines.lake import ADDED_FACT_COLUMNS, Lake
 from pipelines.organic.dimensions import BOARDS, PINS, USER_ACCOUNTS
 from pipelines.organic.top_pins import TOP_PINS_API
+from pipelines.pinterest.errors import redacted
 from pipelines.planning import DateRange
 from pipelines.quality import DIMENSION_KEYS, Check, CheckOutcome, run_check
 from pipelines.sql_text import identifier, literal
@@ -115,6 +116,9 @@ def lock_wait_seconds(env: Mapping[str, str] = os.environ) -> float:
     return settings.seconds(LOCK_WAIT_VARIABLE, DEFAULT_LOCK_WAIT_SECONDS, env)
 
 
+_SECRET_VARIABLES = ("PINTEREST_ACCESS_TOKEN", "PINTEREST_REFRESH_TOKEN", "PINTEREST_APP_SECRET")
+
+
 def lock_holder(message: str) -> str:
     """The process DuckDB's lock error names, with its command line when /proc shows it."""
     found = re.search(r"held in (.*?) \(PID (\d+)\)", message)
@@ -125,7 +129,9 @@ def lock_holder(message: str) -> str:
         command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
     except OSError:
         command = ""
-    return f"process {pid} ({' '.join((command or program).split())[:200]})"
+    # Another process's command line may carry a token or the app secret (`env PINTEREST_ACCESS_TOKEN=... duckdb`).
+    secrets = [os.environ.get(name, "") for name in _SECRET_VARIABLES]
+    return f"process {pid} ({redacted(' '.join((command or program).split()), secrets)[:200]})"
 
 
 def _config(read_only: bool) -> dict[str, str]:

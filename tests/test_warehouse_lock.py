@@ -132,3 +132,32 @@ def assert_warehouse_equals_lake(home: Path) -> None:
                     assert set(rows.column_names) <= set(columns), name
                     in_lake.update(tuple(row.get(c) for c in columns) for row in rows.to_pylist())
             assert in_lake and in_warehouse == in_lake, table
+
+
+def test_a_secret_on_the_lock_holders_command_line_is_never_printed(monkeypatch, tmp_path, capsys):
+    """The locked-warehouse message names the process holding it with its command line, which may carry a token
+    or the app secret: they are masked (a token by its shape, the app secret because the environment holds it)."""
+    import subprocess
+    import sys
+
+    from pipelines.cli import main
+    from pipelines.warehouse import Warehouse
+
+    monkeypatch.setenv("PINTEREST_ETL_HOME", str(tmp_path))
+    monkeypatch.setenv("PINTEREST_WAREHOUSE_LOCK_WAIT_SECONDS", "1")
+    monkeypatch.setenv("PINTEREST_APP_SECRET", "appsecret-9f8e7d")
+    warehouse = Warehouse(tmp_path / "warehouse.duckdb")
+    with warehouse.connect() as con:
+        warehouse.ensure_schema(con)
+    holder = subprocess.Popen([sys.executable, "-c", "import duckdb,sys,time; c=duckdb.connect(sys.argv[-1]); "
+                               "print('ok', flush=True); time.sleep(20)", "pina_SECRETholder42", "appsecret-9f8e7d",
+                               str(warehouse.path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "ok"
+        assert main(["report"]) == 1
+    finally:
+        holder.kill()
+        holder.wait()
+    printed = capsys.readouterr()
+    assert f"process {holder.pid}" in printed.err
+    assert "SECRETholder42" not in printed.out + printed.err and "appsecret-9f8e7d" not in printed.out + printed.err
