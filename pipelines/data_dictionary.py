@@ -585,6 +585,8 @@ def render(con: duckdb.DuckDBPyConnection) -> str:
         "side by side; filter on one `split_field` before summing.",
         "- **Content types**: `user_account_daily` holds each `content_type` side by side (`ALL` = `ORGANIC` + "
         "`PAID`); filter on one before summing (`ORGANIC` for organic reach, `ALL` for everything).",
+        "- **Comments**: every table, view and column also carries its description as a DuckDB comment "
+        "(`duckdb_tables().comment`, `duckdb_columns().comment`), so any client shows it.",
         "",
         "### Metric columns",
         "",

@@ -21,6 +21,8 @@ LAKE_FILE_WRITTEN = "lake-file-written"
 LAKE_BETWEEN_RENAMES = "lake-between-renames"
 # Inside the warehouse load's transaction: the range's rows deleted and the lake's inserted, COMMIT not yet.
 WAREHOUSE_BEFORE_COMMIT = "warehouse-before-commit"
+# A warehouse of a newer storage format converted: the copy complete and synced beside it, not yet renamed into place.
+WAREHOUSE_CONVERTED_NOT_RENAMED = "warehouse-converted-not-renamed"
 
 _passes: collections.Counter[str] = collections.Counter()
 

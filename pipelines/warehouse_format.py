@@ -18,7 +18,7 @@ from pathlib import Path
 import duckdb
 
 from pipelines.atomic_files import temporary_path
-from pipelines.faults import crash_point
+from pipelines.faults import WAREHOUSE_CONVERTED_NOT_RENAMED, crash_point
 from pipelines.sql_text import identifier, literal
 
 # The oldest DuckDB that opens the warehouse, as DuckDB's storage_compatibility_version / STORAGE_VERSION names it.
@@ -27,8 +27,6 @@ OLDEST_READER = "1.1"
 # The storage version number in the file header: DuckDB 0.10 to 1.1 write (and read) 64; 1.2 writes 65, 1.3 66,
 # 1.4 67, 1.5 68, 2.0 999. A file with a larger number is unreadable by DuckDB 1.1.
 READABLE_STORAGE_NUMBER = 64
-# Crash injection (pipelines/faults.py): the converted copy is complete and synced, not yet renamed into place.
-CONVERTED_NOT_RENAMED = "warehouse-converted-not-renamed"
 _HEADER = struct.Struct("<8x4sQ")  # checksum, b"DUCK", storage version number
 _CONVERTED = "converted_warehouse"
 
@@ -74,7 +72,7 @@ def convert(con: duckdb.DuckDBPyConnection, path: Path) -> None:
         con.execute(f"COPY FROM DATABASE {identifier(source)} TO {_CONVERTED}")
         _check_copy(con, source)
         con.execute(f"DETACH {_CONVERTED}")  # checkpoints and syncs the copy
-        crash_point(CONVERTED_NOT_RENAMED)
+        crash_point(WAREHOUSE_CONVERTED_NOT_RENAMED)
         os.replace(target, path)
         _sync_directory(path.parent)
     except BaseException:

@@ -19,7 +19,7 @@ import pytest
 
 from pipelines import data_dictionary, warehouse_format
 from pipelines.cli import main
-from pipelines.faults import CRASH_AT
+from pipelines.faults import CRASH_AT, WAREHOUSE_CONVERTED_NOT_RENAMED
 from pipelines.sandbox import SandboxConfig, running_sandbox
 from pipelines.sql_text import identifier, literal
 from pipelines.warehouse import Warehouse
@@ -123,7 +123,7 @@ def test_a_crash_during_the_conversion_leaves_the_old_warehouse_whole_and_the_ne
     copy_in_format(home / "warehouse.duckdb", path, NEWEST_FORMAT)
     before, number = contents(path), warehouse_format.storage_number(path)
     opener = f"from pipelines.warehouse import Warehouse; Warehouse({str(path)!r}).connect()"
-    crashed = subprocess.run([sys.executable, "-c", opener], env={**os.environ, CRASH_AT: warehouse_format.CONVERTED_NOT_RENAMED},
+    crashed = subprocess.run([sys.executable, "-c", opener], env={**os.environ, CRASH_AT: WAREHOUSE_CONVERTED_NOT_RENAMED},
                              capture_output=True, text=True, timeout=120)
     assert crashed.returncode == -signal.SIGKILL, crashed.stderr
     assert temporaries(path.parent) != []  # the complete copy, never renamed into place
