@@ -130,8 +130,9 @@ def test_small_raw_zones_are_normalized_without_workers(tmp_path, monkeypatch):
 @pytest.fixture(scope="module")
 def loaded(tmp_path_factory) -> Path:
     """A data directory of one run (organic and ads) of the range, then every analytics answer stored again a
-    minute later (each key has two answers to choose from), a campaigns answer restated to no delivery and user
-    account answers restated with another IMPRESSION and without SAVE (a READY day keeps its older final SAVE)."""
+    minute later (each key has two answers to choose from), campaigns answers restated without their first row
+    (restated to no delivery) and user account answers restated with another IMPRESSION and without SAVE (a READY
+    day keeps its older final SAVE)."""
     home = tmp_path_factory.mktemp("loaded") / "home"
     with running_sandbox(SandboxConfig(today=TODAY, rate_limits=dict(UNLIMITED), **SMALL_WORLD)) as server, \
             pytest.MonkeyPatch.context() as monkeypatch:
