@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
+from pipelines import heap
+
 # Raw bytes (gzipped, as stored) from which workers repay their start: about 5 s of normalizing organic answers of
 # the simulator in the pipeline's process (1.7 MB/s gzipped), against 1 s of spawning two workers.
 WORKER_MIN_RAW_BYTES = 8 * 1024 * 1024
@@ -60,7 +62,9 @@ def map_in_order(function: Callable[..., Any], tasks: Iterable[tuple], workers: 
     """`function(*task)` of every task, computed in `workers` spawned processes, yielded in the tasks' order. The
     first task that raises ends the iteration with its exception; `function`, the tasks and the results must be
     picklable (`function` defined at a module's top level). `describe(task)` names a task in an error message."""
-    pool = concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    # Each worker returns freed answers to the system as the pipeline's process does (pipelines/heap.py).
+    pool = concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                                  initializer=heap.return_large_blocks)
     pending: collections.deque[tuple[tuple, concurrent.futures.Future]] = collections.deque()
     try:
         for task in tasks:
