@@ -3,6 +3,7 @@ account's failure does not stop the others."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 from collections.abc import Callable
@@ -14,6 +15,7 @@ from assets.resources import PinterestResource
 from pipelines.accounts import Account
 from pipelines.pinterest.accounting import CallStats
 from pipelines.pinterest.errors import DailyQuotaError
+from pipelines.progress import StepProgress, watching
 from pipelines.resume import Resumption, with_resume_note
 
 T = TypeVar("T")
@@ -46,14 +48,22 @@ def accounts_check(asset: str) -> dg.AssetCheckSpec:
 
 
 def for_each_account(context: dg.AssetExecutionContext, pinterest: PinterestResource,
-                     work: Callable[[Account, CallStats], T], resume: Resumption | None = None) -> AccountResults[T]:
+                     work: Callable[[Account, CallStats], T], resume: Resumption | None = None,
+                     progress: StepProgress | None = None) -> AccountResults[T]:
     """`work(account, stats)` for every account in order. With one account an error fails the step as
     usual; with several it is logged, recorded (the `every_account_succeeded` check fails) and the next
     account goes on. With `resume`, a daily quota that stops an account is recorded for the next run to resume
     (its message, in the step failure or the check's metadata, says where the answers are and how to resume),
     and so are the accounts that completed in the same run (the resume re-uses their answers instead of
-    fetching them again); an account that completes in a run nothing stopped has its record removed."""
-    accounts, stats = pinterest.accounts(), CallStats()
+    fetching them again); an account that completes in a run nothing stopped has its record removed. With
+    `progress`, the API calls made are its count while the accounts run (the work plans each account's calls)."""
+    stats = CallStats()
+    with watching(progress, stats.calls_made) if progress is not None else contextlib.nullcontext():
+        return _each_account(context, pinterest.accounts(), stats, work, resume)
+
+
+def _each_account(context: dg.AssetExecutionContext, accounts: list[Account], stats: CallStats,
+                  work: Callable[[Account, CallStats], T], resume: Resumption | None) -> AccountResults[T]:
     results: AccountResults[T] = AccountResults({}, {}, stats)
     started: dict[Account, dt.datetime] = {}
     stopped_by_quota = False
@@ -80,3 +90,18 @@ def for_each_account(context: dg.AssetExecutionContext, pinterest: PinterestReso
         for account in results.done:
             resume.stopped(account.name, started[account], "completed in a run a daily quota stopped for another account")
     return results
+
+
+class ApiProgress(StepProgress):
+    """A raw step's progress in API calls: done of planned (each account's work plans its calls, `plan`), with the
+    time left at the rate budget of `category` of the client calling now (`pace_by`: each account's client has
+    budgets of its own), in the terminal and in the step's Dagster log."""
+
+    def __init__(self, context: dg.AssetExecutionContext, category: str):
+        self._budgets = None
+        super().__init__(context.op_execution_context.op_handle.name, "API calls", log=context.log.info,
+                         per_minute=lambda: self._budgets.current_budget(category) if self._budgets else 0.0)
+
+    def pace_by(self, client) -> None:
+        """The client whose rate budget paces the calls from now on."""
+        self._budgets = client.budgets

@@ -1,6 +1,7 @@
 """Ads assets: ad accounts and their entities, raw answers, the lake's tidy rows and the warehouse load."""
 
 import datetime as dt
+import math
 import warnings
 
 import dagster as dg
@@ -8,7 +9,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from assets.accounts import accounts_check, for_each_account
+from assets.accounts import ApiProgress, accounts_check, for_each_account
 from assets.loading import check_specs, lake_check_specs, load_warehouse, normalize_to_lake
 from assets.metadata import api_metadata, column_schema, fact_table_schema, preview
 from assets.organic import OWNERS, SINGLE_RUN, partition_range
@@ -17,11 +18,11 @@ from assets.resources import PinterestResource, StorageResource
 from pipelines import settings
 from pipelines.accounts import Account
 from pipelines.ads.dimensions import SCHEMAS, AdsDimensions, extract_ads_dimensions
-from pipelines.ads.extract import extract_ads
+from pipelines.ads.extract import MAX_AD_ENTITY_IDS, extract_ads, plan_windows
 from pipelines.ads.normalize import ADS
 from pipelines.lake import AD_ACCOUNT, identity
 from pipelines.pinterest.errors import AuthError
-from pipelines.planning import REPORT_BACK_DAYS
+from pipelines.planning import REPORT_BACK_DAYS, DateRange
 from pipelines.quality import ADS_CHECKS
 from pipelines.resume import Resumption
 
@@ -107,6 +108,18 @@ def ads_dimensions(context: dg.AssetExecutionContext, pinterest: PinterestResour
     yield results.check_result("ad_accounts")
 
 
+def planned_ads_calls(dimensions: AdsDimensions, requested: DateRange, today: dt.date) -> int:
+    """The most analytics calls the sync endpoints take for the range: per ad account per window, the account, its
+    campaigns, ad groups and ads in batches of 250 (ad groups and ads of campaigns without delivery are then left
+    out, so a run may end below the plan), and one metrics_ready_state call. Async reports (dates beyond the sync
+    endpoints' reach) are not planned: their polling takes as many calls as the reports take time."""
+    windows = len(plan_windows(requested, today).windows)
+    per_account = [1 + sum(math.ceil(pc.sum(pc.equal(table.column("ad_account_id"), account)).as_py() / MAX_AD_ENTITY_IDS)
+                           for table in (dimensions.campaigns, dimensions.ad_groups, dimensions.ads))
+                   for account in dimensions.ad_accounts.column("ad_account_id").to_pylist()]
+    return windows * sum(per_account) + (1 if per_account else 0)
+
+
 @dg.asset(partitions_def=DAILY, backfill_policy=SINGLE_RUN, deps=list(ADS_DIMENSIONS), group_name="ads",
           owners=OWNERS, kinds={"pinterest", "json"}, check_specs=[accounts_check("ads_raw")])
 def ads_raw(context: dg.AssetExecutionContext, pinterest: PinterestResource, storage: StorageResource):
@@ -118,6 +131,7 @@ def ads_raw(context: dg.AssetExecutionContext, pinterest: PinterestResource, sto
     older than the sync endpoints' reach (89 days back, one day inside the API's 90) come from async reports
     (up to 913 days back, one inside the API's 914): one per ad account, level and 186 days."""
     requested = partition_range(context)
+    progress = ApiProgress(context, "ads_analytics")
     resume = Resumption(storage.root, "ads_raw", requested, only="ads",
                         settings=f"{settings.api_base_url()} columns={settings.ads_columns()} "
                                  f"attribution={settings.ads_attribution().label}")
@@ -126,13 +140,15 @@ def ads_raw(context: dg.AssetExecutionContext, pinterest: PinterestResource, sto
         dimensions = latest_ads_dimensions(storage, account)
         client, _ = pinterest.client(account, stats)
         client.use_replay(resume.index(account.name, storage.raw(account)))
+        day = resume.planning_day(account.name, pinterest.today())
+        progress.plan(planned_ads_calls(dimensions, requested, day))
+        progress.pace_by(client)
         with client:
             summary = extract_ads(client, storage.raw(account), dimensions, requested,
-                                  resume.planning_day(account.name, pinterest.today()),
-                                  settings.ads_columns(), settings.ads_attribution(), settings.report_polling())
+                                  day, settings.ads_columns(), settings.ads_attribution(), settings.report_polling())
         return summary, dimensions.ad_accounts.num_rows
 
-    results = for_each_account(context, pinterest, extract, resume)
+    results = for_each_account(context, pinterest, extract, resume, progress)
     done = list(results.done.values())
     beyond = next((s.beyond_reports for s, _ in done if s.beyond_reports), None)
     if beyond:
@@ -154,7 +170,7 @@ def ads_lake(context: dg.AssetExecutionContext, storage: StorageResource, pinter
     `ad_group_daily` and `ad_daily` (one row per entity per UTC day with delivery per attribution setting, one
     typed column per requested ads column, with is_final; the warehouse adds the parents' ids and currency).
     No API calls."""
-    return normalize_to_lake(storage, partition_range(context), ADS, pinterest.today(), pinterest.accounts())
+    return normalize_to_lake(context, storage, partition_range(context), ADS, pinterest.today(), pinterest.accounts())
 
 
 @dg.asset(partitions_def=DAILY, backfill_policy=SINGLE_RUN, deps=["ads_lake", *ADS_DIMENSIONS], group_name="warehouse",
@@ -166,5 +182,5 @@ def ads_warehouse(context: dg.AssetExecutionContext, storage: StorageResource, p
     transaction as the wide tables `ad_account_daily`, `campaign_daily`, `ad_group_daily` and `ad_daily`
     (one row per entity per UTC day per attribution setting, with parent ids, the account's currency and one
     column per ads column)."""
-    yield from load_warehouse(storage, partition_range(context), ADS, ADS_DIMENSIONS, ADS_CHECKS, "campaign_daily",
+    yield from load_warehouse(context, storage, partition_range(context), ADS, ADS_DIMENSIONS, ADS_CHECKS, "campaign_daily",
                               stale_before=pinterest.today() - dt.timedelta(days=settings.repull_days("ads")))

@@ -4,7 +4,14 @@ import datetime as dt
 
 import dagster as dg
 
-from assets.metadata import dates_text, preview
+from assets.metadata import (
+    add_rows_per_partition,
+    dates_text,
+    fact_tables_of,
+    lake_rows_per_date,
+    preview,
+    warehouse_rows_per_date,
+)
 from assets.resources import StorageResource
 from pipelines import transform
 from pipelines.accounts import Account
@@ -42,12 +49,16 @@ def lake_check_specs(asset: str) -> list[dg.AssetCheckSpec]:
             for name, description in LAKE_CHECKS.items()]
 
 
-def normalize_to_lake(storage: StorageResource, requested: DateRange, source: transform.Source, today,
-                      accounts: list[Account]) -> dg.MaterializeResult:
+def normalize_to_lake(context: dg.AssetExecutionContext, storage: StorageResource, requested: DateRange,
+                      source: transform.Source, today, accounts: list[Account]) -> dg.MaterializeResult:
     """The raw answers of the range, of every account's raw folder, into the lake files of their Pinterest
-    identities (no API calls), with the warnings of LAKE_CHECKS in the log, the metadata and the checks' results."""
+    identities (no API calls), with the warnings of LAKE_CHECKS in the log, the metadata and the checks' results.
+    Each day's materialization carries the rows the lake holds of that day per wide table (`rows_<table>`); the
+    run's counts (`metric_rows`, `status_rows`: rows this run normalized; `run_rows_<table>`) are on every one."""
     summaries = [transform.normalize_range(storage.raw_zones(), storage.lake(), requested, source, today,
                                            storage.temp_directory())]
+    daily_rows = lake_rows_per_date(storage.lake(), fact_tables_of(source.name), requested.dates(), source.name)
+    add_rows_per_partition(context, requested.dates(), daily_rows)
     kept = _per_date_sum(s.final_values_kept for s in summaries)
     unrequested = [u for s in summaries for u in s.unrequested]
     log = dg.get_dagster_logger()
@@ -78,6 +89,7 @@ def normalize_to_lake(storage: StorageResource, requested: DateRange, source: tr
         "metric_rows": sum(s.metric_rows for s in summaries), "status_rows": sum(s.status_rows for s in summaries),
         "dates_not_final": dates_text(sorted({d for s in summaries for d in s.not_final_dates})),
         "pin_lifetime_rows": sum(s.lifetime_rows for s in summaries),
+        **{f"run_rows_{table}": dg.MetadataValue.int(sum(per_date.values())) for table, per_date in daily_rows.items()},
         "final_values_kept": dg.MetadataValue.int(sum(kept.values())),
         "final_values_kept_per_date": dg.MetadataValue.json({str(d): n for d, n in kept.items()}),
         "unrequested_rows_dropped": dg.MetadataValue.int(dropped),
@@ -115,12 +127,15 @@ def _per_date_sum(counts) -> dict[dt.date, int]:
     return dict(sorted(total.items()))
 
 
-def load_warehouse(storage: StorageResource, requested: DateRange, source: transform.Source, dimensions: tuple[str, ...],
+def load_warehouse(context: dg.AssetExecutionContext, storage: StorageResource, requested: DateRange,
+                   source: transform.Source, dimensions: tuple[str, ...],
                    checks: tuple[Check, ...], preview_view: str, preview_filter: str = "",
                    stale_before: dt.date | None = None):
     """The range's lake files of the source and the newest snapshots of its dimensions, in one transaction whose
     checks run before COMMIT; then a preview of its main view. A failing blocking check yields every check's
-    result (so the UI shows which one failed, with its sample rows) and fails the step: nothing is published."""
+    result (so the UI shows which one failed, with its sample rows) and fails the step: nothing is published. Each
+    day's materialization carries that day's rows per wide table (`rows_<table>`); the run's totals are
+    `run_rows_<table>` (and `rows_<dimension>`: the dimension tables are not dated)."""
     warehouse, lake = storage.warehouse(), storage.lake()
     snapshots = {name: lake.latest_snapshots(name) for name in dimensions}
     try:
@@ -131,11 +146,15 @@ def load_warehouse(storage: StorageResource, requested: DateRange, source: trans
         raise dg.Failure(description=str(error), allow_retries=False) from None
     if loaded.added_columns or loaded.widened_columns:
         dg.get_dagster_logger().warning(f"{source.name}: {column_changes_text(loaded.added_columns, loaded.widened_columns)}")
+    facts = [table for table in fact_tables_of(source.name) if table in loaded.rows]
     with warehouse.connect(read_only=True) as con:
+        add_rows_per_partition(context, requested.dates(),
+                               warehouse_rows_per_date(con, facts, requested.start, requested.end))
         sample = con.sql(f"SELECT * FROM {preview_view} WHERE date BETWEEN ? AND ? {preview_filter} "
                          "ORDER BY date DESC LIMIT 5", params=[requested.start, requested.end]).to_arrow_table()
     yield dg.MaterializeResult(metadata={
-        "range": str(requested), **{f"rows_{k}": dg.MetadataValue.int(v) for k, v in loaded.rows.items()},
+        "range": str(requested),
+        **{f"{'run_rows' if k in facts else 'rows'}_{k}": dg.MetadataValue.int(v) for k, v in loaded.rows.items()},
         "columns_added": dg.MetadataValue.json(loaded.added_columns),
         "columns_widened": dg.MetadataValue.json(loaded.widened_columns),
         f"preview_{preview_view}": preview(sample)}, check_results=[check_result(o) for o in loaded.checks])

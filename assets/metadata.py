@@ -78,3 +78,40 @@ def fact_table_schema(*tables: str, lake: bool = False) -> dict:
     return {"dagster/column_schema": schemas[tables[0]],
             **{f"schema_{table}": dg.MetadataValue.table_schema(schema) for table, schema in schemas.items()},
             "grain": "; ".join(f"{table}: {catalog.FACT_TABLES[table].grain}" for table in tables)}
+
+
+def fact_tables_of(source: str) -> list[str]:
+    """The wide fact tables of a source ("organic", "ads"), as pipelines/catalog.py declares them."""
+    from pipelines import catalog
+
+    return [table.name for table in catalog.FACT_TABLES.values() if table.source == source]
+
+
+def lake_rows_per_date(lake, tables: list[str], dates: list[dt.date], source: str) -> dict[str, dict[dt.date, int]]:
+    """Per wide table, the rows the lake holds of each date for the source (every identity's file), read from the
+    Parquet footers only."""
+    import pyarrow.parquet as pq
+
+    counts: dict[str, dict[dt.date, int]] = {}
+    for table in tables:
+        per_date = counts[table] = {}
+        for date in dates:
+            per_date[date] = sum(pq.ParquetFile(path).metadata.num_rows for path in lake.files(table, [date], source))
+    return counts
+
+
+def warehouse_rows_per_date(con, tables: list[str], first: dt.date, last: dt.date) -> dict[str, dict[dt.date, int]]:
+    """Per wide table, the warehouse's rows of each date from `first` to `last` (a date without rows is absent)."""
+    from pipelines.sql_text import identifier
+
+    return {table: dict(con.execute(f"SELECT date, count(*) FROM {identifier(table)} WHERE date BETWEEN ? AND ? "
+                                    "GROUP BY date", [first, last]).fetchall())
+            for table in tables}
+
+
+def add_rows_per_partition(context, dates: list[dt.date], rows: dict[str, dict[dt.date, int]]) -> None:
+    """Each daily partition's materialization gets that day's rows per table (`rows_<table>`), in place of the
+    run's totals that Dagster otherwise copies onto every partition of a range (those are `run_rows_<table>`)."""
+    for date in dates:
+        context.add_asset_metadata({f"rows_{table}": dg.MetadataValue.int(per_date.get(date, 0))
+                                    for table, per_date in rows.items()}, partition_key=date.isoformat())

@@ -8,7 +8,7 @@ import dagster as dg
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from assets.accounts import accounts_check, for_each_account
+from assets.accounts import ApiProgress, accounts_check, for_each_account
 from assets.loading import check_specs, lake_check_specs, load_warehouse, normalize_to_lake
 from assets.metadata import api_metadata, column_schema, fact_table_schema, preview
 from assets.partitions import DAILY, warehouse_freshness_policy
@@ -147,6 +147,7 @@ def organic_raw(context: dg.AssetExecutionContext, pinterest: PinterestResource,
     reported as unreachable."""
     requested = partition_range(context)
     plans = []
+    progress = ApiProgress(context, "org_analytics")
     resume = Resumption(storage.root, "organic_raw", requested, only="organic",
                         settings=f"{settings.api_base_url()} splits={settings.organic_splits()} "
                                  f"content_types={settings.content_types()}")
@@ -158,6 +159,8 @@ def organic_raw(context: dg.AssetExecutionContext, pinterest: PinterestResource,
         plans.append(plan)
         client, _ = pinterest.client(account, stats)
         client.use_replay(resume.index(account.name, storage.raw(account)))
+        progress.plan(plan.analytics_calls)
+        progress.pace_by(client)
         with client:
             summary = extract_organic(client, storage.raw(account), plan, dimensions.user_id)
         if not summary.bulk_available:
@@ -173,7 +176,7 @@ def organic_raw(context: dg.AssetExecutionContext, pinterest: PinterestResource,
             log_pin_notes(context, account, notes, what)
         return summary, len(dimensions.pin_refs())
 
-    results = for_each_account(context, pinterest, extract, resume)
+    results = for_each_account(context, pinterest, extract, resume, progress)
     unreachable = plans[0].unreachable if plans else None
     if unreachable:
         context.log.warning(f"{unreachable} is older than {SYNC_BACK_DAYS} days back (one day inside the API's 90-day "
@@ -260,7 +263,7 @@ def organic_lake(context: dg.AssetExecutionContext, storage: StorageResource, pi
     day per split bucket per content type) and `pin_daily` (one row per pin per UTC day), one typed column per
     metric, from the newest raw answer per key; user-account answers only of the content types in
     PINTEREST_CONTENT_TYPES. No API calls: this is also the re-normalize path."""
-    return normalize_to_lake(storage, partition_range(context), ORGANIC, pinterest.today(), pinterest.accounts())
+    return normalize_to_lake(context, storage, partition_range(context), ORGANIC, pinterest.today(), pinterest.accounts())
 
 
 @dg.asset(partitions_def=DAILY, backfill_policy=SINGLE_RUN,
@@ -275,6 +278,6 @@ def organic_warehouse(context: dg.AssetExecutionContext, storage: StorageResourc
     account per UTC day per split bucket per content type, one column per metric) and `pin_daily` (one row per pin
     per UTC day), behind the view `user_account_organic_daily` (the organic numbers: per account per UTC day per
     split bucket, content type ORGANIC where stored, else ALL). The preview shows the organic account totals."""
-    yield from load_warehouse(storage, partition_range(context), ORGANIC, ("user_accounts", "boards", "pins", "pin_lifetime", "top_pins_api"),
+    yield from load_warehouse(context, storage, partition_range(context), ORGANIC, ("user_accounts", "boards", "pins", "pin_lifetime", "top_pins_api"),
                               ORGANIC_CHECKS, "user_account_organic_daily", "AND split_field = 'NO_SPLIT'",
                               pinterest.today() - dt.timedelta(days=settings.repull_days("organic")))

@@ -25,8 +25,6 @@ data_status FROM user_account_organic_daily WHERE split_field = 'NO_SPLIT' ORDER
 clickthrough_1, total_conversions, is_final FROM ad_account_daily ORDER BY date DESC, ad_account_id LIMIT 6""",
 }
 
-# The job name dg.materialize gives its runs (kept until shell runs get a named job: issue 15, item 5).
-RUN_JOB_NAME = "__ephemeral_asset_job__"
 _STEP_BOUNDS = (dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE)
 
 
@@ -59,20 +57,17 @@ def _run_range(start: dt.date, end: dt.date, command: str, *, from_raw: bool, fr
     with contextlib.nullcontext() if from_lake else embedded_simulator_if_needed() as simulator:
         if simulator:
             print(f"No Pinterest credentials configured: using the embedded simulator ({simulator}).")
-        from pipelines.definitions import ADS_ASSETS, ALL_ASSETS, ORGANIC_ASSETS, REPORT_ASSETS, defs
+        from assets.schedules import run_shape
+        from pipelines.definitions import ALL_ASSETS, defs
 
-        no_api = {dg.AssetKey(k) for k in ("organic_lake", "organic_warehouse", "ads_lake", "ads_warehouse",
-                                           "pinterest_report")}
-        loads = {dg.AssetKey(k) for k in ("organic_warehouse", "ads_warehouse", "pinterest_report")}
-        chosen = {"organic": [*ORGANIC_ASSETS, *REPORT_ASSETS], "ads": [*ADS_ASSETS, *REPORT_ASSETS], None: ALL_ASSETS}[only]
-        selection = [a for a in chosen if (not from_raw or set(a.keys) <= no_api) and (not from_lake or set(a.keys) <= loads)]
+        job_name, selection = run_shape(only, "load" if from_lake else "from_raw" if from_raw else "")
         how = " from the raw zone (no API calls)" if from_raw else " from the lake into the warehouse (no API calls)" \
             if from_lake else ""
         print(f"Running {start}..{end} as one Dagster run{how}...")
         # With DAGSTER_HOME (the Makefile sets ./.dagster) runs are recorded and show up in the UI.
         with command_instance() as instance:
             free_dead_runs(instance, report=print)
-            result = _materialize(selection, defs.resources, instance, debug=debug,
+            result = _materialize(job_name, ALL_ASSETS, defs.resources, instance, debug=debug,
                                   tags={"dagster/asset_partition_range_start": start.isoformat(),
                                         "dagster/asset_partition_range_end": end.isoformat(), **owner_tags()})
             timing = _step_timing(instance, result.run_id)
@@ -103,12 +98,15 @@ def _run_range(start: dt.date, end: dt.date, command: str, *, from_raw: bool, fr
     return 0
 
 
-def _materialize(selection: list, resources: dict, instance: dg.DagsterInstance, *, debug: bool,
+def _materialize(job_name: str, assets: list, resources: dict, instance: dg.DagsterInstance, *, debug: bool,
                  tags: dict[str, str]) -> dg.ExecuteInProcessResult:
-    """What dg.materialize does, with the command line's console log (console_log.py) in place of Dagster's."""
-    defs = dg.Definitions(jobs=[dg.define_asset_job(RUN_JOB_NAME)], assets=selection, resources=resources,
+    """The named job's run (assets/schedules.py `run_shape`: `pinterest_daily` or a backfill job, as the UI lists
+    them), in this process, with the command line's console log (console_log.py) in place of Dagster's."""
+    from assets.schedules import backfill_jobs, daily_job
+
+    defs = dg.Definitions(jobs=[daily_job, *backfill_jobs], assets=assets, resources=resources,
                           loggers={"console": command_line_console})
-    return defs.resolve_job_def(RUN_JOB_NAME).execute_in_process(
+    return defs.resolve_job_def(job_name).execute_in_process(
         run_config={"loggers": {"console": {"config": {"log_level": "INFO", "debug": debug}}}},
         instance=instance, raise_on_error=False, tags=tags)
 

@@ -1,6 +1,7 @@
 """Live progress of a long step (API calls done of planned, answers normalized, rows loaded): on a terminal one line
 rewritten in place with the expected time left; otherwise one line when the step ends; and the same counts in the
-step's Dagster log, every LOG_EVERY_SECONDS and at the end.
+step's Dagster log, every LOG_EVERY_SECONDS and at the end (a step with a log ends with the log's line only: the
+command line prints the step's log on standard error too).
 
 A step owns one StepProgress; whatever does the work reports the count so far (`update`), or a `watching` thread
 reads it from a counter the work keeps anyway (the client's CallStats), so the hot path gains nothing."""
@@ -58,21 +59,30 @@ class StepProgress:
         with self._lock:
             self.done = done
             now = self._clock()
+            if self._log and now - self._logged_at >= LOG_EVERY_SECONDS:
+                self._log_line(self.line())
+                self._logged_at = now
             if self._live and now - self._drawn_at >= REDRAW_EVERY_SECONDS:
                 self._write(f"\r{self.line()}\x1b[K")
                 self._drawn_at, self._drawn = now, True
-            if self._log and now - self._logged_at >= LOG_EVERY_SECONDS:
-                self._log(self.line())
-                self._logged_at = now
 
     def finish(self, *, stopped: bool = False) -> None:
         """The step's last line (`done`, or `stopped` by an error): in place of the live one on a terminal, the only
-        one otherwise; and in the log."""
+        one otherwise. With a log, the log's line is that line (the command line prints the step's log on the same
+        standard error: written twice it would show twice)."""
         with self._lock:
             line = self.line(ended="stopped" if stopped else "done")
-            self._write(f"\r{line}\x1b[K\n" if self._drawn else f"{line}\n")
             if self._log:
-                self._log(line)
+                self._log_line(line)
+            else:
+                self._write(f"\r{line}\x1b[K\n" if self._drawn else f"{line}\n")
+
+    def _log_line(self, line: str) -> None:
+        """A line into the step's log; the live line is erased first, so the log's line starts on a clean line."""
+        if self._drawn:
+            self._write("\r\x1b[K")
+            self._drawn = False
+        self._log(line)
 
     def line(self, *, ended: str | None = None) -> str:
         """`organic_raw: 120 of 400 API calls (30 %), about 3 min left at 100 calls/min`."""

@@ -38,6 +38,11 @@ class CallStats:
             for name, amount in amounts.items():
                 setattr(self, name, getattr(self, name) + amount)
 
+    def calls_made(self) -> int:
+        """API calls made so far (answers replayed from the raw zone are not calls)."""
+        with self._lock:
+            return sum(self.calls_by_endpoint.values())
+
     def snapshot(self) -> dict:
         with self._lock:
             return {
