@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
 import dagster as dg
@@ -93,15 +93,21 @@ def _each_account(context: dg.AssetExecutionContext, accounts: list[Account], st
 
 
 class ApiProgress(StepProgress):
-    """A raw step's progress in API calls: done of planned (each account's work plans its calls, `plan`), with the
-    time left at the rate budget of `category` of the client calling now (`pace_by`: each account's client has
-    budgets of its own), in the terminal and in the step's Dagster log."""
+    """A raw step's progress in API calls: done of planned, with the time left at the rate budget of `category` of
+    the client calling now (each account's client has budgets of its own), in the terminal and in the step's
+    Dagster log."""
 
     def __init__(self, context: dg.AssetExecutionContext, category: str):
         self._budgets = None
         super().__init__(context.op_execution_context.op_handle.name, "API calls", log=context.log.info,
                          per_minute=lambda: self._budgets.current_budget(category) if self._budgets else 0.0)
 
-    def pace_by(self, client) -> None:
-        """The client whose rate budget paces the calls from now on."""
-        self._budgets = client.budgets
+    @contextlib.contextmanager
+    def account(self, client, planned: int, stats: CallStats) -> Iterator[None]:
+        """One account's calls: `planned` more, paced by `client`'s budget. When the account is done its plan
+        becomes the calls it made: a plan may be an upper bound (ads leave out the ad groups and ads of campaigns
+        without delivery) or count answers a resumed run replays instead of calling."""
+        self.plan(planned)
+        self._budgets, before = client.budgets, stats.calls_made()
+        yield
+        self.plan(stats.calls_made() - before - planned)

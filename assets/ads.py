@@ -141,9 +141,7 @@ def ads_raw(context: dg.AssetExecutionContext, pinterest: PinterestResource, sto
         client, _ = pinterest.client(account, stats)
         client.use_replay(resume.index(account.name, storage.raw(account)))
         day = resume.planning_day(account.name, pinterest.today())
-        progress.plan(planned_ads_calls(dimensions, requested, day))
-        progress.pace_by(client)
-        with client:
+        with client, progress.account(client, planned_ads_calls(dimensions, requested, day), stats):
             summary = extract_ads(client, storage.raw(account), dimensions, requested,
                                   day, settings.ads_columns(), settings.ads_attribution(), settings.report_polling())
         return summary, dimensions.ad_accounts.num_rows

@@ -159,9 +159,7 @@ def organic_raw(context: dg.AssetExecutionContext, pinterest: PinterestResource,
         plans.append(plan)
         client, _ = pinterest.client(account, stats)
         client.use_replay(resume.index(account.name, storage.raw(account)))
-        progress.plan(plan.analytics_calls)
-        progress.pace_by(client)
-        with client:
+        with client, progress.account(client, plan.analytics_calls, stats):
             summary = extract_organic(client, storage.raw(account), plan, dimensions.user_id)
         if not summary.bulk_available:
             context.log.warning(f"{account.describe()}: multi_pins/analytics refused one-pin calls for pins that "

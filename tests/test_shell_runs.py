@@ -9,9 +9,13 @@ import contextlib
 import datetime as dt
 import io
 import re
+from pathlib import Path
 
 import dagster as dg
 import pytest
+from dagster._core.definitions.repository_definition.valid_definitions import SINGLETON_REPOSITORY_NAME
+from dagster._core.storage.tags import REPOSITORY_LABEL_TAG
+from dagster._core.workspace.load import location_origins_from_yaml_paths
 
 from assets.schedules import ALL_ASSETS, daily_job, run_shape
 from pipelines.definitions import defs
@@ -20,6 +24,7 @@ from tests.conftest import TODAY, UNLIMITED
 from tests.pipeline_support import pipeline_env, query, run
 from tests.process_support import SMALL_WORLD
 
+ROOT = Path(__file__).resolve().parents[1]
 START, END = TODAY - dt.timedelta(days=3), TODAY - dt.timedelta(days=1)
 DAYS = [str(START + dt.timedelta(days=i)) for i in range(3)]
 SHAPES = {(None, ""): "pinterest_daily", ("organic", ""): "pinterest_organic", ("ads", ""): "pinterest_ads",
@@ -76,6 +81,13 @@ def test_shell_runs_show_in_the_instance_under_their_job(organic_run):
         assert [(r.job_name, r.status) for r in runs] == [("pinterest_organic_load", dg.DagsterRunStatus.SUCCESS),
                                                           ("pinterest_organic", dg.DagsterRunStatus.SUCCESS)]
         assert runs[1].tags["dagster/asset_partition_range_start"] == DAYS[0]
+        # What the UI asks for a job's runs (its Runs tab, the Overview): the job's name in the code location that
+        # workspace.yaml loads, by the repository label Dagster gives the runs it launches itself.
+        (location,) = location_origins_from_yaml_paths([str(ROOT / "workspace.yaml")])
+        label = f"{SINGLETON_REPOSITORY_NAME}@{location.location_name}"
+        for shell_run in runs:
+            listed = instance.get_runs(dg.RunsFilter(job_name=shell_run.job_name, tags={REPOSITORY_LABEL_TAG: label}))
+            assert [r.run_id for r in listed] == [shell_run.run_id]
 
 
 def test_each_partition_carries_that_days_rows_and_every_one_the_runs_totals(organic_run):
