@@ -1,6 +1,8 @@
 """What the lake and warehouse assets of every source do: normalize a range, then load it with checks."""
 
+import contextlib
 import datetime as dt
+from collections.abc import Iterator
 
 import dagster as dg
 
@@ -17,6 +19,7 @@ from pipelines import transform
 from pipelines.accounts import Account
 from pipelines.pinterest.errors import shown_value
 from pipelines.planning import DateRange
+from pipelines.progress import StepProgress
 from pipelines.quality import Check, CheckOutcome
 from pipelines.warehouse import BlockingCheckError
 
@@ -55,8 +58,9 @@ def normalize_to_lake(context: dg.AssetExecutionContext, storage: StorageResourc
     identities (no API calls), with the warnings of LAKE_CHECKS in the log, the metadata and the checks' results.
     Each day's materialization carries the rows the lake holds of that day per wide table (`rows_<table>`); the
     run's counts (`metric_rows`, `status_rows`: rows this run normalized; `run_rows_<table>`) are on every one."""
-    summaries = [transform.normalize_range(storage.raw_zones(), storage.lake(), requested, source, today,
-                                           storage.temp_directory())]
+    with _step_progress(context, "answers normalized") as progress:
+        summaries = [transform.normalize_range(storage.raw_zones(), storage.lake(), requested, source, today,
+                                               storage.temp_directory(), progress=progress)]
     daily_rows = lake_rows_per_date(storage.lake(), fact_tables_of(source.name), requested.dates(), source.name)
     add_rows_per_partition(context, requested.dates(), daily_rows)
     kept = _per_date_sum(s.final_values_kept for s in summaries)
@@ -139,8 +143,12 @@ def load_warehouse(context: dg.AssetExecutionContext, storage: StorageResource, 
     warehouse, lake = storage.warehouse(), storage.lake()
     snapshots = {name: lake.latest_snapshots(name) for name in dimensions}
     try:
-        loaded = warehouse.load(lake, source.name, source.entity_types, requested.dates(),
-                                {name: paths for name, paths in snapshots.items() if paths}, checks, stale_before)
+        with _step_progress(context, "rows loaded") as progress:
+            lake_rows = lake_rows_per_date(lake, fact_tables_of(source.name), requested.dates(), source.name)
+            progress.plan(sum(n for per_date in lake_rows.values() for n in per_date.values()))
+            loaded = warehouse.load(lake, source.name, source.entity_types, requested.dates(),
+                                    {name: paths for name, paths in snapshots.items() if paths}, checks, stale_before,
+                                    progress)
     except BlockingCheckError as error:
         yield from (check_result(outcome) for outcome in error.outcomes)
         raise dg.Failure(description=str(error), allow_retries=False) from None
@@ -182,3 +190,15 @@ def check_result(outcome: CheckOutcome) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(check_name=outcome.check.name, passed=outcome.passed,
                                severity=dg.AssetCheckSeverity.ERROR if outcome.check.blocking else dg.AssetCheckSeverity.WARN,
                                metadata=metadata)
+
+
+@contextlib.contextmanager
+def _step_progress(context: dg.AssetExecutionContext, unit: str) -> Iterator[StepProgress]:
+    """The step's progress in `unit`: live on a terminal, its last line in the step's log (also when it fails)."""
+    progress = StepProgress(context.op_execution_context.op_handle.name, unit, log=context.log.info)
+    stopped = True
+    try:
+        yield progress
+        stopped = False
+    finally:
+        progress.finish(stopped=stopped)

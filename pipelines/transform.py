@@ -27,6 +27,7 @@ from pipelines.lake import Lake, StagedFile, identity_of, keyed
 from pipelines.metric_values import AnswerValueError, DuplicateKeyError
 from pipelines.pinterest.errors import ResponseShapeError
 from pipelines.planning import DateRange
+from pipelines.progress import StepProgress
 from pipelines.raw_zone import RawRecord, RawZone
 from pipelines.sql_text import identifier, literal
 from pipelines.tables import DAILY_STATUS, DAILY_STATUS_KEY, PIN_LIFETIME, UNFILTERED_CONTENT
@@ -228,13 +229,14 @@ class _Staged:
 
 
 def stage(folder: Path, zones: list[RawZone], requested: DateRange, source: Source,
-          workers: int | None = None) -> _Staged:
+          workers: int | None = None, progress: StepProgress | None = None) -> _Staged:
     """Normalize every stored answer overlapping the range, of every raw zone (each account's folder: an
     identity's answers may be in several after a rename or a move), into per-date staging files, streaming one
     answer at a time; rows of dates outside the range are dropped, and so are (reported in `outside_window`) rows of
     days outside the window the answer's request asked for. An answer that cannot be read fails with its raw file
     named (AnswerValueError). `workers`: processes normalizing answers beside this one (0: none; None: as
-    PINTEREST_NORMALIZE_WORKERS says when the answers are large, `_worker_count`); staged the same either way."""
+    PINTEREST_NORMALIZE_WORKERS says when the answers are large, `_worker_count`); staged the same either way.
+    `progress` is told the answers planned and normalized so far."""
     identities: list[str] = []
     staged_rows = _DateFiles(folder, "rows")
     lifetime: list[pa.Table] = []
@@ -245,7 +247,9 @@ def stage(folder: Path, zones: list[RawZone], requested: DateRange, source: Sour
     files = 0
     try:
         # Answers are numbered as they are read (per endpoint in fetch order: file names start with fetched_at).
-        for number, answer in enumerate(_normalized_answers(zones, requested, source, workers)):
+        for number, answer in enumerate(_normalized_answers(zones, requested, source, workers, progress)):
+            if progress is not None:
+                progress.update(number + 1)
             identities.append(answer.identity)
             answers.append({_SOURCE: number, **answer.answer})
             if answer.unrequested is not None:
@@ -315,12 +319,14 @@ def normalize_answer(record: RawRecord, normalize: Callable[[RawRecord], Normali
         _rows_outside_window(record, rows.rows) if record.window is not None else None)
 
 
-def _normalized_answers(zones: list[RawZone], requested: DateRange, source: Source,
-                        workers: int | None) -> Iterator[_NormalizedAnswer]:
+def _normalized_answers(zones: list[RawZone], requested: DateRange, source: Source, workers: int | None,
+                        progress: StepProgress | None = None) -> Iterator[_NormalizedAnswer]:
     """Every stored answer of the source overlapping the range, normalized, in reading order: zone by zone,
     endpoint by endpoint, oldest fetch first. In worker processes when `_worker_count` says so."""
     paths = [(zone, [path for endpoint in source.endpoints for path in zone.paths(endpoint, requested)])
              for zone in zones]
+    if progress is not None:
+        progress.plan(sum(len(files) for _, files in paths))
     count = _worker_count(paths, source) if workers is None else workers
     if not count:
         return (normalize_answer(zone.read(path), normalize, identify, requested) for zone, files in paths
@@ -738,10 +744,11 @@ def _snapshot_lifetime(con: duckdb.DuckDBPyConnection, lake: Lake, lifetime: pa.
 
 
 def normalize_range(zones: list[RawZone], lake: Lake, requested: DateRange, source: Source, snapshot_date: dt.date,
-                    temp_directory: str | None = None, workers: int | None = None) -> NormalizeSummary:
+                    temp_directory: str | None = None, workers: int | None = None,
+                    progress: StepProgress | None = None) -> NormalizeSummary:
     """Raw zones → lake for a date range, with zero API calls (this is also the re-normalize path). `zones`: every
     account's raw folder there is, so that an identity's file of a date is made of all its answers, whichever
-    account name fetched them. `workers`: as `stage` takes it."""
+    account name fetched them. `workers` and `progress`: as `stage` takes them."""
     with tempfile.TemporaryDirectory(prefix=staging_prefix(), dir=temp_directory) as folder, duckdb.connect() as con:
         # Staging streams through files, and DuckDB is bounded in memory (spilling to temp_directory), so the
         # number of pins does not set the peak RSS.
@@ -750,7 +757,7 @@ def normalize_range(zones: list[RawZone], lake: Lake, requested: DateRange, sour
         if temp_directory:
             con.execute("SET temp_directory = ?", [temp_directory])
         lake.convert_long_layout()
-        staged = stage(Path(folder), zones, requested, source, workers)
+        staged = stage(Path(folder), zones, requested, source, workers, progress)
         summary = write_lake(con, lake, staged, source, snapshot_date)
     summary.raw_files = staged.files
     summary.unrequested = staged.unrequested

@@ -25,6 +25,7 @@ from pipelines.organic.dimensions import BOARDS, PINS, USER_ACCOUNTS
 from pipelines.organic.top_pins import TOP_PINS_API
 from pipelines.pinterest.errors import redacted
 from pipelines.planning import DateRange
+from pipelines.progress import StepProgress
 from pipelines.quality import DIMENSION_KEYS, Check, CheckOutcome, run_check
 from pipelines.sql_text import identifier, literal
 from pipelines.tables import DAILY_STATUS, METRIC_DAILY, PIN_LIFETIME, duckdb_columns
@@ -196,7 +197,7 @@ class Warehouse:
 
     def load(self, lake: Lake, source: str, entity_types: tuple[str, ...], dates: list[dt.date],
              dimensions: dict[str, list[Path]] | None = None, checks: tuple[Check, ...] = (),
-             stale_before: dt.date | None = None) -> LoadResult:
+             stale_before: dt.date | None = None, progress: StepProgress | None = None) -> LoadResult:
         """In one transaction: each given dimension table becomes exactly the union of its snapshots (the newest of
         every account; an entity two accounts see is kept once, as last extracted), then the source's wide fact rows
         of those dates are replaced by the lake's wide files (every account's; a date without any file keeps its
@@ -204,7 +205,8 @@ class Warehouse:
         and column with its comment from the data dictionary. Then, before COMMIT, the checks run on the new rows and
         dimensions; a failing blocking one rolls everything back, tables and views (BlockingCheckError). A lake of the
         long layout is converted first, and a warehouse of the long layout in the same transaction; a warehouse in a
-        storage format DuckDB 1.1 cannot read is converted when it is opened (`connect`)."""
+        storage format DuckDB 1.1 cannot read is converted when it is opened (`connect`). `progress` is told the wide
+        rows loaded so far after each table."""
         rows: dict[str, int] = {}
         outcomes: tuple[CheckOutcome, ...] = ()
         changes = _ColumnChanges()
@@ -232,7 +234,7 @@ class Warehouse:
                         rows[name] = con.execute(f"SELECT count(*) FROM {identifier(name)}").fetchall()[0][0]
                     rows.update(history.replace_history(con, lake, dimensions or {}))
                     if dates:
-                        rows.update(self._replace_facts(con, lake, source, entity_types, dates, changes))
+                        rows.update(self._replace_facts(con, lake, source, entity_types, dates, changes, progress))
                     # After the facts: metric_daily has a column's values once the column exists.
                     _replace_views(con)
                     warehouse_comments.set_comments(con)
@@ -257,7 +259,8 @@ class Warehouse:
 
     @staticmethod
     def _replace_facts(con: duckdb.DuckDBPyConnection, lake: Lake, source: str, entity_types: tuple[str, ...],
-                       dates: list[dt.date], changes: _ColumnChanges) -> dict[str, int]:
+                       dates: list[dt.date], changes: _ColumnChanges,
+                       progress: StepProgress | None = None) -> dict[str, int]:
         """Each wide table of the entity types: its rows of those dates replaced by the lake's files of the source
         (every identity's), with their parents' ids and the account's currency from the dimensions."""
         rows = {"metric_daily": 0, "daily_status": 0}
@@ -275,6 +278,8 @@ class Warehouse:
             rows[table.name] = wide
             rows["daily_status"] += wide
             rows["metric_daily"] += values
+            if progress is not None:
+                progress.update(rows["daily_status"])
         return rows
 
 

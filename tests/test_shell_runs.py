@@ -129,3 +129,16 @@ def test_the_raw_step_prints_its_api_calls_once_at_the_end_and_logs_them(organic
     # Not a terminal: no live line, only the log's line (the command line prints the step's log on stderr).
     assert "\r" not in printed
     assert len(re.findall(rf" - organic_raw - {re.escape(line)}\n", printed)) == 1
+
+
+def test_the_lake_and_warehouse_steps_log_answers_normalized_and_rows_loaded(organic_run):
+    home, dagster_home, printed = organic_run
+    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+        run_id = instance.get_runs()[1].run_id
+        logged = {entry.step_key: entry.user_message for entry in instance.all_logs(run_id)
+                  if entry.step_key in ("organic_lake", "organic_warehouse") and "%), done" in entry.user_message}
+        raw_files = materializations(instance, run_id, "organic_raw")[0].metadata["raw_files"].value
+    assert logged["organic_lake"] == f"organic_lake: {raw_files:,} of {raw_files:,} answers normalized (100 %), done"
+    loaded = query(home, "SELECT (SELECT count(*) FROM user_account_daily) + (SELECT count(*) FROM pin_daily)")[0][0]
+    assert logged["organic_warehouse"] == f"organic_warehouse: {loaded:,} of {loaded:,} rows loaded (100 %), done"
+    assert "\r" not in printed
