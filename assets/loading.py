@@ -5,6 +5,7 @@ import datetime as dt
 from collections.abc import Iterator
 
 import dagster as dg
+import pyarrow as pa
 
 from assets.metadata import (
     add_rows_per_partition,
@@ -144,8 +145,7 @@ def load_warehouse(context: dg.AssetExecutionContext, storage: StorageResource, 
     snapshots = {name: lake.latest_snapshots(name) for name in dimensions}
     try:
         with _step_progress(context, "rows loaded") as progress:
-            lake_rows = lake_rows_per_date(lake, fact_tables_of(source.name), requested.dates(), source.name)
-            progress.plan(sum(n for per_date in lake_rows.values() for n in per_date.values()))
+            _plan_rows(progress, lake, source.name, requested)
             loaded = warehouse.load(lake, source.name, source.entity_types, requested.dates(),
                                     {name: paths for name, paths in snapshots.items() if paths}, checks, stale_before,
                                     progress)
@@ -202,3 +202,13 @@ def _step_progress(context: dg.AssetExecutionContext, unit: str) -> Iterator[Ste
         stopped = False
     finally:
         progress.finish(stopped=stopped)
+
+
+def _plan_rows(progress: StepProgress, lake, source: str, requested: DateRange) -> None:
+    """The rows the load will insert, from the lake files' footers; a file that cannot be read leaves the plan
+    open (the load names it: it checks every file before reading it)."""
+    try:
+        per_table = lake_rows_per_date(lake, fact_tables_of(source), requested.dates(), source)
+    except (OSError, pa.ArrowException):
+        return
+    progress.plan(sum(n for per_date in per_table.values() for n in per_date.values()))
