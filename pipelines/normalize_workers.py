@@ -11,7 +11,13 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
+import contextlib
+import ctypes
 import multiprocessing
+import os
+import pickle
+import signal
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
@@ -24,6 +30,7 @@ WORKER_MIN_RAW_BYTES = 8 * 1024 * 1024
 # Tasks given out ahead of the one whose result is awaited, per worker: enough to keep every worker busy, few
 # enough that the results waiting for their turn stay a few answers' rows.
 _AHEAD_PER_WORKER = 2
+_PR_SET_PDEATHSIG = 1  # prctl option (linux/prctl.h): the signal a process gets when its parent ends
 # The longest wait for one task's result; normalizing the largest answer takes well under a second.
 TASK_TIMEOUT_SECONDS = 600.0
 
@@ -40,7 +47,18 @@ class _Failure:
         self.error = error
 
     def __reduce__(self):
-        return _failure, (type(self.error), self.error.args, vars(self.error))
+        return _failure, (type(self.error), self.error.args, {name: _sendable(value)
+                                                             for name, value in vars(self.error).items()})
+
+
+def _sendable(value: Any) -> Any:
+    """An exception's attribute as it can cross to the pipeline's process: itself, or its text when pickle cannot
+    take it (a metric value nested hundreds of lists deep: the message, already text, says the same)."""
+    try:
+        pickle.dumps(value)
+    except Exception:  # RecursionError, PicklingError, TypeError: whatever pickle raises, the text goes instead
+        return str(value)
+    return value
 
 
 def _failure(kind: type[BaseException], args: tuple, attributes: dict) -> _Failure:
@@ -48,6 +66,20 @@ def _failure(kind: type[BaseException], args: tuple, attributes: dict) -> _Failu
     error.args = args
     error.__dict__.update(attributes)
     return _Failure(error)
+
+
+def _start_worker(parent: int) -> None:
+    """A worker returns freed answers to the system as the pipeline's process does (pipelines/heap.py), and is
+    killed when the process that started it ends, however it ends (kill -9, the OOM killer): else it would wait for
+    ever on its task queue, holding the pipeline's standard output and error open (`... | logger` would never end).
+    Linux's PR_SET_PDEATHSIG; elsewhere a worker ends when it next finds its queue broken."""
+    heap.return_large_blocks()
+    if not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # the parent ended before the signal was asked for
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _run(function: Callable[..., Any], arguments: tuple) -> Any:
@@ -62,9 +94,8 @@ def map_in_order(function: Callable[..., Any], tasks: Iterable[tuple], workers: 
     """`function(*task)` of every task, computed in `workers` spawned processes, yielded in the tasks' order. The
     first task that raises ends the iteration with its exception; `function`, the tasks and the results must be
     picklable (`function` defined at a module's top level). `describe(task)` names a task in an error message."""
-    # Each worker returns freed answers to the system as the pipeline's process does (pipelines/heap.py).
     pool = concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                                  initializer=heap.return_large_blocks)
+                                                  initializer=_start_worker, initargs=(os.getpid(),))
     pending: collections.deque[tuple[tuple, concurrent.futures.Future]] = collections.deque()
     try:
         for task in tasks:

@@ -4,6 +4,7 @@ clear message, and the setting that chooses the number of workers."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -181,3 +182,90 @@ def test_workers_write_the_same_lake_as_the_pipelines_process(loaded, tmp_path, 
         str(summary_here).replace(str(tmp_path / "home0"), "HOME")
     assert summary_here.final_values_kept or source is ADS
     assert summary_here.status_rows > 0
+
+
+NESTED = "[" * 600 + "]" * 600  # a metric value JSON parses (json.loads goes to ~990 levels), pickle cannot send
+
+
+def test_a_deeply_nested_metric_value_fails_in_a_worker_as_in_the_pipelines_process(tmp_path, monkeypatch):
+    """The error's `value` attribute (the nested list) cannot be pickled back: its text crosses instead, and the
+    error is the same class with the same message as in the pipeline's process."""
+    monkeypatch.delenv("PINTEREST_CONTENT_TYPES", raising=False)
+    raw = RawZone(tmp_path / "raw")
+    store_account_answer(raw, START, "3", minutes=0)
+    hostile = store_account_answer(raw, END, NESTED, minutes=1)
+    errors = []
+    for workers in (0, 2):
+        (tmp_path / f"staging{workers}").mkdir()
+        with pytest.raises(Exception) as raised:
+            transform.stage(tmp_path / f"staging{workers}", [raw], WHOLE, ORGANIC, workers)
+        errors.append(raised.value)
+    here, in_worker = errors
+    assert isinstance(here, MetricValueError) and here.raw_file == hostile
+    assert type(in_worker) is type(here), repr(in_worker)
+    assert str(in_worker) == str(here)
+
+
+def test_a_dead_worker_and_a_malformed_answer_are_known_errors_printed_as_one_paragraph():
+    """Their messages say what happened and what to do: no traceback, no 'unexpected, please report it'."""
+    from pipelines import known_errors
+    assert known_errors.is_known("WorkerProcessError")
+    assert known_errors.is_known("MetricValueError") and known_errors.is_known("DuplicateKeyError")
+
+
+CHILD = """
+import time
+from pipelines.normalize_workers import map_in_order
+from tests.worker_support import shout
+def tasks():
+    yield ("a",)
+    time.sleep(60)
+    yield ("b",)
+for _ in map_in_order(shout, tasks(), 2):
+    pass
+"""
+
+
+def _children(pid: int) -> list[int]:
+    import os
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    if int(stat.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        found.append(int(entry))
+            except OSError:
+                pass
+    return found
+
+
+def test_workers_end_when_the_pipelines_process_is_killed():
+    """kill -9 (or the OOM killer) of the pipeline's process while workers run: the workers end too, instead of
+    waiting for ever on their task queue as orphans holding the pipeline's standard output and error open
+    (`pinterest-etl run ... | logger` would never end)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    child = subprocess.Popen([sys.executable, "-c", CHILD], cwd=Path(__file__).resolve().parents[1])
+    workers: list[int] = []
+    try:
+        deadline = time.monotonic() + 20
+        while not workers and time.monotonic() < deadline:
+            time.sleep(0.1)
+            workers = [pid for pid in _children(child.pid)
+                       if b"spawn_main" in open(f"/proc/{pid}/cmdline", "rb").read()]
+        assert workers, "no worker started"
+        time.sleep(0.5)
+        child.kill()
+        child.wait()
+        time.sleep(2)
+        alive = [pid for pid in workers if os.path.exists(f"/proc/{pid}") and
+                 open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"]
+        assert not alive, f"worker process(es) {alive} still running after the pipeline's process was killed"
+    finally:
+        for pid in workers:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
