@@ -14,6 +14,7 @@ from pathlib import Path
 import duckdb
 import pyarrow.parquet as pq
 
+from pipelines import history
 from tests.conftest import PARTITIONS_FIRST
 
 # A small world, so that a child-process run takes a few seconds.
@@ -77,9 +78,11 @@ def lake_files(home: Path) -> dict[str, Path]:
 
 
 def warehouse_contents(home: Path, ignore: tuple[str, ...] = ()) -> dict[str, list[tuple]]:
-    """Every table of the warehouse, rows sorted, without the columns in `ignore`."""
+    """Every table of the warehouse but the history's bookkeeping (which files it was built from, with their
+    modification times), rows sorted, without the columns in `ignore`."""
     with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
-        tables = [r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() ORDER BY 1").fetchall()]
+        tables = [r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE table_name <> ? ORDER BY 1",
+                                            [history.BUILT_FROM]).fetchall()]
         contents = {}
         for table in tables:
             columns = [r[0] for r in con.execute("SELECT column_name FROM duckdb_columns() WHERE table_name = ? "
