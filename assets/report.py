@@ -5,7 +5,7 @@ import dagster as dg
 from assets.organic import OWNERS
 from assets.resources import StorageResource
 from pipelines import settings
-from pipelines.report import ReportError, write_report
+from pipelines.report import ReportError, ReportWriteError, write_report
 
 REPORT_FILE = "report.html"
 
@@ -24,7 +24,7 @@ def pinterest_report(context: dg.AssetExecutionContext, storage: StorageResource
     path = storage.root / REPORT_FILE
     try:
         summary = write_report(storage.warehouse(), path, today=settings.today())
-    except (FileNotFoundError, ReportError) as error:
+    except (FileNotFoundError, ReportError, ReportWriteError) as error:
         raise dg.Failure(f"no report: {error}") from None
     context.log.info(f"Report of {summary.range} written to {summary.path}")
     return dg.MaterializeResult(metadata={

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 import re
+import shutil
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -447,3 +448,102 @@ def test_a_range_of_final_days_says_so_and_shows_nothing_pending(demo_warehouse,
     assert query(demo_warehouse, "SELECT bool_and(is_final) FROM daily_status WHERE date BETWEEN ? AND ?", [first, last])[0][0]
     page = write(monkeypatch, demo_warehouse, tmp_path / "r.html", "--start", str(first), "--end", str(last))
     assert "Every number of these days is final." in page and 'class="pending"' not in page
+
+
+# Where the report may be written: never over the pipeline's data, never over a file it did not write unless --force,
+# and nothing left behind when writing fails.
+
+@pytest.fixture
+def home(demo_warehouse, tmp_path) -> Path:
+    """A PINTEREST_ETL_HOME with a copy of the demo warehouse, a lake, raw zone and tmp file, and a start_date file."""
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.copy(demo_warehouse / "warehouse.duckdb", home / "warehouse.duckdb")
+    for folder in ("lake", "raw", "tmp", "credentials"):
+        (home / folder).mkdir()
+        (home / folder / "report.html").write_text("pipeline data")
+    (home / "start_date").write_text("2026-10-01")
+    return home
+
+
+def refused(monkeypatch, capsys, home: Path, output: Path, *args: str) -> str:
+    """The one error line of a report command that must fail with exit 1."""
+    monkeypatch.setenv("PINTEREST_ETL_HOME", str(home))
+    assert main(["report", "--output", str(output), *args]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("pinterest-etl report: error: "), err
+    return err.removeprefix("pinterest-etl report: error: ").rstrip("\n")
+
+
+@pytest.mark.parametrize("force", [(), ("--force",)], ids=["", "force"])
+def test_the_report_never_overwrites_the_warehouse(home, monkeypatch, capsys, force):
+    warehouse = home / "warehouse.duckdb"
+    before = warehouse.read_bytes()
+    message = refused(monkeypatch, capsys, home, warehouse, *force)
+    assert message == f"refusing to write {warehouse}: it is the warehouse ({warehouse}); give another file name"
+    assert warehouse.read_bytes() == before
+
+
+@pytest.mark.parametrize("inside", ["lake/report.html", "raw/report.html", "tmp/report.html",
+                                    "credentials/report.html", "start_date", "lake/new.html"])
+def test_the_report_never_writes_inside_the_lake_raw_zone_or_the_data_directorys_other_files(home, monkeypatch, capsys,
+                                                                                              inside):
+    output = home / inside
+    before = output.read_bytes() if output.exists() else None
+    message = refused(monkeypatch, capsys, home, output, "--force")
+    assert message.startswith(f"refusing to write {output}: it is inside the ") and "which only the pipeline writes" in message
+    assert (output.read_bytes() if output.exists() else None) == before
+
+
+def test_a_report_through_a_symlink_to_the_lake_is_refused(home, tmp_path, monkeypatch, capsys):
+    (tmp_path / "elsewhere").symlink_to(home / "lake")
+    message = refused(monkeypatch, capsys, home, tmp_path / "elsewhere" / "report.html", "--force")
+    assert message.startswith(f"refusing to write {tmp_path / 'elsewhere' / 'report.html'}: it is inside the lake")
+    assert (home / "lake" / "report.html").read_text() == "pipeline data"
+
+
+def test_another_html_file_beside_the_warehouse_is_a_report_like_the_default(home, monkeypatch):
+    assert write(monkeypatch, home, home / "october.html").startswith("<!DOCTYPE html>")
+
+
+def test_an_output_that_is_a_directory_is_refused_in_one_line_and_leaves_nothing(home, tmp_path, monkeypatch, capsys):
+    target = tmp_path / "out"
+    target.mkdir()
+    message = refused(monkeypatch, capsys, home, target, "--force")
+    assert message == (f"refusing to write {target}: it is a directory, which is never replaced, even with --force; "
+                       f"give a file name, for example {target / 'report.html'}")
+    assert list(target.iterdir()) == [] and sorted(p.name for p in tmp_path.iterdir()) == ["home", "out"]
+
+
+def test_an_output_that_is_a_symlink_is_refused_even_with_force(home, tmp_path, monkeypatch, capsys):
+    (tmp_path / "mine.html").write_text("mine")
+    (tmp_path / "link.html").symlink_to(tmp_path / "mine.html")
+    message = refused(monkeypatch, capsys, home, tmp_path / "link.html", "--force")
+    assert message.startswith(f"refusing to write {tmp_path / 'link.html'}: it is a symbolic link, which is never replaced")
+    assert (tmp_path / "link.html").is_symlink() and (tmp_path / "mine.html").read_text() == "mine"
+
+
+def test_an_existing_file_that_is_not_a_report_is_replaced_only_with_force(home, tmp_path, monkeypatch, capsys):
+    notes = tmp_path / "notes.html"
+    notes.write_text("<!DOCTYPE html><title>My notes</title>")
+    message = refused(monkeypatch, capsys, home, notes)
+    assert message == (f"refusing to replace {notes}: it exists and is not a report of pinterest-etl; give --force to "
+                       "replace it, or another file name")
+    assert notes.read_text() == "<!DOCTYPE html><title>My notes</title>"
+    assert "<title>Pinterest report " in write(monkeypatch, home, notes, "--force")
+
+
+def test_an_earlier_report_is_replaced_without_force(home, tmp_path, monkeypatch):
+    output = tmp_path / "r.html"
+    write(monkeypatch, home, output, "--start", str(DEMO_END), "--end", str(DEMO_END))
+    page = write(monkeypatch, home, output, "--start", str(DEMO_END - dt.timedelta(days=1)), "--end", str(DEMO_END))
+    assert f"<title>Pinterest report {DEMO_END - dt.timedelta(days=1)}..{DEMO_END}</title>" in page
+
+
+def test_a_failed_write_names_the_path_and_leaves_no_partial_file(home, tmp_path, monkeypatch, capsys):
+    (tmp_path / "a-file").write_text("x")
+    output = tmp_path / "a-file" / "report.html"
+    message = refused(monkeypatch, capsys, home, output)
+    assert message == (f"could not write the report to {output}: a part of the path is a file, not a directory; "
+                       "nothing was written")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file", "home"]

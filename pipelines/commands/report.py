@@ -18,7 +18,12 @@ def add_parser(commands) -> None:
                     "PINTEREST_ETL_HOME/warehouse.duckdb (read-only). Changes compare the range with as many days "
                     "before it, over the days final in both. Without dates: the last 28 complete UTC days with data, "
                     "as `pinterest-etl run` writes it.")
-    p.add_argument("--output", type=Path, metavar="FILE", help="the HTML file to write (default: PINTEREST_ETL_HOME/report.html)")
+    p.add_argument("--output", type=Path, metavar="FILE",
+                   help="the HTML file to write (default: PINTEREST_ETL_HOME/report.html); never the warehouse or a "
+                        "file in the lake, raw zone or another folder of PINTEREST_ETL_HOME, never a directory or "
+                        "symlink; an existing file that is not a report only with --force")
+    p.add_argument("--force", action="store_true", help="replace --output even if it is an existing file that is not "
+                                                        "a report (never one the pipeline owns)")
     p.add_argument("--start", type=iso_date, metavar="YYYY-MM-DD", help="first UTC date (default: 27 days before --end)")
     p.add_argument("--end", type=iso_date, metavar="YYYY-MM-DD",
                    help="last UTC date (default: the last complete day with data)")
@@ -28,15 +33,17 @@ def add_parser(commands) -> None:
 def _report(args: argparse.Namespace) -> int:
     import duckdb
 
-    from pipelines.report import ReportError, write_report
+    from pipelines.report import OutputRefusedError, ReportError, ReportWriteError, check_report_output, write_report
     from pipelines.warehouse import Warehouse, WarehouseLockedError
 
     settings.load_dotenv()
     home = settings.etl_home()
     output = args.output or home / "report.html"
     try:
+        check_report_output(output, home, args.force)
         summary = write_report(Warehouse(home / "warehouse.duckdb"), output, args.start, args.end, today=settings.today())
-    except (FileNotFoundError, ReportError, WarehouseLockedError, duckdb.Error) as error:
+    except (FileNotFoundError, ReportError, OutputRefusedError, ReportWriteError, WarehouseLockedError,
+            duckdb.Error) as error:
         print(f"pinterest-etl report: error: {error}", file=sys.stderr)
         return 1
     counts = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in summary.row_counts.items())

@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 
 from pipelines import settings
 from pipelines.commands.failure import fail
+from pipelines.protected_paths import OutputRefusedError, mode_without_following, refuse_protected
 
 NUMERIC_TYPES = frozenset({"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
                            "UBIGINT", "UHUGEINT", "FLOAT", "DOUBLE", "DECIMAL"})
@@ -86,11 +87,6 @@ class UsageError(ValueError):
     """The command line does not say which one query to run."""
 
 
-class OutputRefusedError(ValueError):
-    """An output file of --csv/--parquet would write where the pipeline keeps its data or secrets, onto something
-    that is not a plain file, or (without --force) onto an existing file; the message names it."""
-
-
 def check_output_paths(paths: list[str], home: Path, force: bool, env: Mapping[str, str] = os.environ) -> None:
     """Refuse, before any query runs, outputs that would overwrite data: anything in the data directory (the
     warehouse, lake, raw zone, credentials, run lock...) or in DAGSTER_HOME, the token and accounts files,
@@ -103,8 +99,8 @@ def check_output_paths(paths: list[str], home: Path, force: bool, env: Mapping[s
         if real in seen:
             raise OutputRefusedError(f"{given} is given twice; write --csv and --parquet to different files")
         seen.add(real)
-        _refuse_protected(given, real, home, env)
-        mode = _mode_without_following(given)
+        refuse_protected(given, real, home, env)
+        mode = mode_without_following(given)
         if mode is not None and not stat.S_ISREG(mode):
             what = "a symbolic link" if stat.S_ISLNK(mode) else "a directory" if stat.S_ISDIR(mode) else \
                 "not a regular file (a device, pipe or socket)"
@@ -113,56 +109,6 @@ def check_output_paths(paths: list[str], home: Path, force: bool, env: Mapping[s
         if mode is not None and not force:
             raise OutputRefusedError(f"refusing to replace the existing file {given}; give --force to replace it, or "
                                      "another file name")
-
-
-def _refuse_protected(given: str, real: Path, home: Path, env: Mapping[str, str]) -> None:
-    """Refuse a path the pipeline owns: its data directory, DAGSTER_HOME, its secrets, a `.env` file. Folders are
-    compared by device and inode as well as by name, so neither a symlink nor a bind mount of the lake leads in."""
-    from pipelines.accounts import load_accounts
-    from pipelines.commands.ui import DEFAULT_DAGSTER_HOME
-
-    home = home.resolve()
-    warehouse = [home / "warehouse.duckdb", home / "warehouse.duckdb.wal"]
-    if real in warehouse or any(_same_file(real, f) for f in warehouse):
-        raise OutputRefusedError(f"refusing to write {given}: it is the warehouse ({real}); give another file name")
-    folders = {"lake": home / "lake", "raw zone": home / "raw",
-               "data directory (PINTEREST_ETL_HOME: warehouse, lake, raw zone, credentials, run lock)": home,
-               "Dagster instance (DAGSTER_HOME)": Path(env.get("DAGSTER_HOME") or DEFAULT_DAGSTER_HOME)}
-    existing = [folder for folder in (real, *real.parents) if folder.exists()]  # the file, if there, and its folders
-    for zone, folder in folders.items():
-        if real.is_relative_to(folder.resolve()) or any(_same_file(f, folder) for f in existing):
-            raise OutputRefusedError(f"refusing to write {given}: it is inside the {zone} ({folder}), which only "
-                                     "the pipeline writes; give a file outside it")
-    if real.name == ".env" or _same_file(real, Path(".env")):
-        raise OutputRefusedError(f"refusing to write {given}: it is a .env file, which may hold tokens; give another "
-                                 "file name")
-    secrets = {"the token file": settings.token_file_path(env)}
-    if env.get("PINTEREST_ACCOUNTS_FILE"):
-        secrets["the accounts file (PINTEREST_ACCOUNTS_FILE)"] = Path(env["PINTEREST_ACCOUNTS_FILE"])
-    try:
-        accounts = load_accounts(env)
-    except settings.SettingsError:  # an accounts file that cannot be read names no token file; queries need none
-        accounts = []
-    secrets.update({f"the token file of {a.describe()}": a.token_file_path(env) for a in accounts})
-    for what, path in secrets.items():
-        if real == path.resolve() or _same_file(real, path):
-            raise OutputRefusedError(f"refusing to write {given}: it is {what}; give another file name")
-
-
-def _mode_without_following(path: str | Path) -> int | None:
-    """The file type and mode of the path itself (a symlink is a symlink), None when nothing is there."""
-    try:
-        return os.lstat(path).st_mode
-    except FileNotFoundError:
-        return None
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    """Whether both paths name one file (a hard link included)."""
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return False
 
 
 def read_query(args: argparse.Namespace, stdin=None) -> str:
@@ -220,8 +166,8 @@ def write_result(reader: pa.RecordBatchReader, csv_path: str | None, parquet_pat
         for writer in writers:
             writer.close()
         for _, final in files.values():
-            _refuse_protected(str(final), final.resolve(), home, env)
-            mode = _mode_without_following(final)  # what is there now, not what was there when the query started
+            refuse_protected(str(final), final.resolve(), home, env)
+            mode = mode_without_following(final)  # what is there now, not what was there when the query started
             if mode is not None and not (force and stat.S_ISREG(mode)):
                 raise OutputRefusedError(f"refusing to write {final}: something was put there while the query ran; "
                                          "it is left as it is")

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import os
 from pathlib import Path
 
 from pipelines.planning import DateRange
 from pipelines.report.data import ReportError, load_report_data, resolve_range
+from pipelines.report.output import OutputRefusedError, ReportWriteError, check_report_output, write_whole
 from pipelines.report.render import render_report
 from pipelines.warehouse import OutdatedWarehouseError, Warehouse, require_current_schema
 
-__all__ = ["ReportError", "ReportSummary", "write_report"]
+__all__ = ["OutputRefusedError", "ReportError", "ReportSummary", "ReportWriteError", "check_report_output", "write_report"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,7 +31,8 @@ def write_report(warehouse: Warehouse, path: Path, start: dt.date | None = None,
                  now: dt.datetime | None = None, today: dt.date | None = None) -> ReportSummary:
     """Render the report of `start..end` (default: the trailing 28 complete days with data before `today`, UTC,
     and the 28 before them as the period compared) to `path`. Readers of `path` see the old file or the new one,
-    never a part. FileNotFoundError when there is no warehouse yet; ReportError for a range it cannot report."""
+    never a part. FileNotFoundError when there is no warehouse yet; ReportError for a range it cannot report;
+    ReportWriteError when the file cannot be written (nothing is left behind)."""
     now = now or dt.datetime.now(dt.timezone.utc)
     with warehouse.connect(read_only=True) as con:
         try:
@@ -42,8 +43,5 @@ def write_report(warehouse: Warehouse, path: Path, start: dt.date | None = None,
         data = load_report_data(con, report_range)
     html = render_report(data, now, str(warehouse.path))
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(html, encoding="utf-8")
-    os.replace(partial, path)
+    write_whole(path, html)
     return ReportSummary(path, report_range, data.row_counts(), len(html.encode("utf-8")))
