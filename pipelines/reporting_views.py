@@ -80,6 +80,14 @@ ADS_LEVELS = (
 )
 
 
+def one_attribution_per_account_day(fact_table: str) -> str:
+    """A SELECT of the rows of an ads wide table under one attribution setting per ad account and UTC day: the newest
+    extraction's (arg_max over the day's rows; the only setting unless the settings were changed and days re-pulled).
+    The one home of the rule: the ads views and the report read ads rows through it."""
+    return (f"SELECT * FROM {identifier(fact_table)} QUALIFY attribution = arg_max(attribution, extracted_at) "
+            "OVER (PARTITION BY ad_account_id, date)")
+
+
 def _zero_if_omitted(column: str) -> str:
     """An ads metric column, 0 where the API left it out of a row (it omits zeros)."""
     return f"coalesce(f.{identifier(column)}, 0)"
@@ -169,10 +177,9 @@ def _ads_view(level: AdsLevel) -> ReportingView:
                "0 here: the ads API omits zeros (so a column left out of `PINTEREST_ADS_COLUMNS` would read 0 too: the "
                "views read default columns). A day without any row for the entity had nothing to report. "
                "Join the other views and the dimensions USING all the ids they share."),
-        # One attribution setting per account and day: the newest extraction's (arg_max over the day's rows). Chosen
-        # before the names are joined: a window over the joined rows made a 28-day query of 2.2 M ad-days 3x slower.
-        source=(f"FROM (SELECT * FROM {level.fact_table} QUALIFY attribution = arg_max(attribution, extracted_at) "
-                f"OVER (PARTITION BY ad_account_id, date)) f\n"
+        # Chosen before the names are joined: a window over the joined rows made a 28-day query of 2.2 M ad-days 3x
+        # slower.
+        source=(f"FROM ({one_attribution_per_account_day(level.fact_table)}) f\n"
                 f"LEFT JOIN {level.dimension} e ON e.{level.id_column} = f.{level.id_column}{joins}"),
         columns=_ads_columns(level))
 

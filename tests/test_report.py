@@ -10,10 +10,13 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 import pytest
 
 from pipelines.cli import main
+from pipelines.planning import DateRange
 from pipelines.report import svg
+from pipelines.report.data import load_report_data
 from pipelines.warehouse import Warehouse
 from tests.client_support import server_stats
 from tests.conftest import TODAY
@@ -547,3 +550,81 @@ def test_a_failed_write_names_the_path_and_leaves_no_partial_file(home, tmp_path
     assert message == (f"could not write the report to {output}: a part of the path is a file, not a directory; "
                        "nothing was written")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file", "home"]
+
+
+# After the attribution settings changed: the report counts each ad account and day under the setting of its newest
+# extraction, as the reporting views do, and says the range mixes settings.
+
+DEFAULT_SETTING, OTHER_SETTING = ("CLICK_30D|ENGAGEMENT_30D|VIEW_1D|TIME_OF_AD_ACTION",
+                                  "CLICK_7D|ENGAGEMENT_30D|VIEW_1D|TIME_OF_AD_ACTION")
+
+
+def repull_under_another_setting(con, first: dt.date, last: dt.date) -> None:
+    """As a re-run of first..last with PINTEREST_ADS_CLICK_WINDOW_DAYS=7 leaves them: a second set of ads rows,
+    extracted later, under another attribution setting."""
+    for table in ("ad_account_daily", "campaign_daily", "ad_group_daily", "ad_daily"):
+        con.execute(f"INSERT INTO {table} SELECT * REPLACE (? AS attribution, extracted_at + INTERVAL 1 HOUR AS "
+                    f"extracted_at) FROM {table} WHERE date BETWEEN ? AND ?", [OTHER_SETTING, first, last])
+
+
+def test_after_an_attribution_change_the_ads_tiles_and_campaigns_equal_the_views(home):
+    """Before: the report kept only the rows of the newest setting (the 3 days re-pulled) for the whole range, and
+    said there was no data in the 28 days before."""
+    r = DateRange(DEMO_END - dt.timedelta(days=27), DEMO_END)
+    with duckdb.connect(str(home / "warehouse.duckdb")) as con:
+        repull_under_another_setting(con, DEMO_END - dt.timedelta(days=2), DEMO_END)
+        views = dict(con.execute("SELECT currency, sum(spend)::DOUBLE FROM campaign_performance "
+                                 "WHERE date BETWEEN ? AND ? GROUP BY 1", [r.start, r.end]).fetchall())
+        per_campaign = con.execute("SELECT campaign_id, sum(spend)::DOUBLE, sum(conversions)::DOUBLE, count(*) "
+                                   "FROM campaign_performance WHERE date BETWEEN ? AND ? GROUP BY 1 ORDER BY 1",
+                                   [r.start, r.end]).fetchall()
+        accounts = con.execute("SELECT count(DISTINCT ad_account_id) FROM ad_account_daily").fetchone()[0]
+        superseded = con.execute("SELECT count(*) FROM campaign_daily WHERE date >= ? AND attribution <> ?",
+                                 [DEMO_END - dt.timedelta(days=2), OTHER_SETTING]).fetchone()[0]
+        data = load_report_data(con, r)
+    spend = [k for k in data.kpis if k.label == "Ad spend"]
+    assert {k.currency: k.value for k in spend} == pytest.approx(views, rel=1e-9)
+    assert not any("no data for the 28 days before" in k.not_compared for k in spend)
+    assert sorted((c.campaign_id, c.spend, c.conversions, c.days) for c in data.campaigns) == per_campaign
+    assert list(data.attributions.items()) == [(OTHER_SETTING, 3 * accounts), (DEFAULT_SETTING, 25 * accounts)]
+    assert data.other_attribution_rows == superseded > 0
+
+
+def test_the_ads_card_says_when_the_range_mixes_attribution_settings(home, monkeypatch, tmp_path):
+    with duckdb.connect(str(home / "warehouse.duckdb")) as con:
+        repull_under_another_setting(con, DEMO_END - dt.timedelta(days=2), DEMO_END)
+        superseded = con.execute("SELECT count(*) FROM campaign_daily WHERE date >= ? AND attribution <> ?",
+                                 [DEMO_END - dt.timedelta(days=2), OTHER_SETTING]).fetchone()[0]
+        accounts = con.execute("SELECT count(DISTINCT ad_account_id) FROM ad_account_daily").fetchone()[0]
+    page = html.unescape(re.sub(r"<[^>]+>", "", write(monkeypatch, home, tmp_path / "r.html")))
+    assert (f"The attribution settings changed inside this range: its conversions are counted under different windows "
+            f"({OTHER_SETTING} on {3 * accounts} account-days; {DEFAULT_SETTING} on {25 * accounts} account-days; "
+            "newest first).") in page
+    assert f"{superseded} campaign-day rows of this range, loaded under a setting replaced since, are not shown" in page
+
+
+def test_conversions_under_other_attribution_settings_make_no_change_but_spend_does(home):
+    """Days final in both periods, the current ones re-pulled under a 7-day click window: their conversions count
+    other windows than the days before, so no change is shown for them; spend is not attributed and is compared."""
+    r = DateRange(DEMO_START + dt.timedelta(days=4), DEMO_START + dt.timedelta(days=7))
+    with duckdb.connect(str(home / "warehouse.duckdb")) as con:
+        con.execute("UPDATE ad_account_daily SET is_final = true")
+        repull_under_another_setting(con, r.start, r.end)
+        data = load_report_data(con, r)
+    conversions = next(k for k in data.kpis if k.label == "Conversions")
+    assert conversions.change is None
+    assert conversions.not_compared == (f"not comparable: counted under attribution {DEFAULT_SETTING} before, "
+                                        f"{OTHER_SETTING} now")
+    assert all(k.change is not None and k.change.days == 4 for k in data.kpis if k.label == "Ad spend")
+
+
+def test_a_campaign_that_spent_without_checkouts_shows_checkout_value_and_roas_zero(demo_report, demo_warehouse):
+    """As the views: the ads API omits a zero checkout value; the report showed "–" for it."""
+    rows = query(demo_warehouse, "SELECT campaign_id, currency FROM campaign_performance WHERE date BETWEEN ? AND ? "
+                                 "GROUP BY ALL HAVING sum(spend) > 0 AND sum(checkout_value) = 0", [DEMO_START, DEMO_END])
+    assert rows
+    table = re.search(r'<table id="campaigns-table">.*?</table>', demo_report, re.DOTALL).group(0)
+    for campaign_id, currency in rows:
+        row = re.search(rf"<tr><td>[^<]*<br><small class=sub>{campaign_id}</small>.*?</tr>", table).group(0)
+        cells = re.findall(r"<td>(.*?)</td>", row)
+        assert cells[5:7] == [f"0.00 {currency}", "0.00"], cells

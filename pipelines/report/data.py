@@ -9,6 +9,7 @@ import duckdb
 
 from pipelines import catalog
 from pipelines.planning import DateRange
+from pipelines.reporting_views import one_attribution_per_account_day
 from pipelines.sql_text import literal
 
 DEFAULT_DAYS = 28
@@ -51,8 +52,9 @@ class PinRank:
 
 @dataclasses.dataclass(frozen=True)
 class CampaignResult:
-    """One campaign's delivery over the report range under one attribution setting; money in units of
-    `currency` (converted from micro-units, never between currencies)."""
+    """One campaign's delivery over the report range, as `campaign_performance` shows it (each day under the
+    attribution setting of its ad account's newest extraction); money in units of `currency` (converted from
+    micro-units, never between currencies)."""
 
     campaign_id: str
     name: str | None
@@ -60,7 +62,7 @@ class CampaignResult:
     currency: str
     spend: float
     conversions: float
-    checkout_value: float | None  # None: the API returned no checkout value (absent is not zero)
+    checkout_value: float | None  # None: unknown (the view has no checkout value: it was not requested)
     days: int
     not_final_days: int
 
@@ -92,6 +94,7 @@ class DayTotal:
     value: float | None
     final: bool
     content_type: str = ""  # organic: the content types summed, as OrganicDay.content_type; ads: empty
+    attribution: str = ""  # conversions: the attribution settings the day's rows are counted under, comma-separated
 
     @property
     def settled(self) -> bool:
@@ -150,8 +153,10 @@ class ReportData:
     organic_days: list[OrganicDay]
     top_by_saves: list[PinRank]
     top_by_impressions: list[PinRank]
-    attribution: str | None
-    other_attribution_rows: int
+    # The attribution settings the range's ads numbers are counted under (one per ad account and day: the newest
+    # extraction's, as in the views), each with its account-days, newest first; several when the settings changed.
+    attributions: dict[str, int]
+    other_attribution_rows: int  # campaign-day rows of the range under a setting not chosen for their day (not shown)
     campaigns: list[CampaignResult]
     freshness: list[FreshnessDay]
     latest_extracted_at: dict[str, dt.datetime | None]  # "organic" / "ads" -> newest extraction in the warehouse
@@ -201,15 +206,15 @@ def previous_range(current: DateRange) -> DateRange:
 
 def load_report_data(con: duckdb.DuckDBPyConnection, report_range: DateRange) -> ReportData:
     previous = previous_range(report_range)
-    attribution, other_rows = _attribution(con, report_range)
+    attributions, other_rows = _attributions(con, report_range)
     organic_days = _organic_days(con, DateRange(previous.start, report_range.end))
     return ReportData(
         range=report_range, previous=previous, accounts=_accounts(con, report_range),
-        kpis=_organic_kpis(organic_days, report_range) + _ads_kpis(con, report_range, attribution),
+        kpis=_organic_kpis(organic_days, report_range) + _ads_kpis(con, report_range),
         organic_days=[d for d in organic_days if d.date >= report_range.start],
         top_by_saves=_top_pins(con, report_range, "save"), top_by_impressions=_top_pins(con, report_range, "impression"),
-        attribution=attribution, other_attribution_rows=other_rows,
-        campaigns=_campaigns(con, report_range, attribution), freshness=_freshness(con, report_range),
+        attributions=attributions, other_attribution_rows=other_rows,
+        campaigns=_campaigns(con, report_range), freshness=_freshness(con, report_range),
         latest_extracted_at=_latest_extractions(con), organic_content_types=_organic_content_types(con, report_range))
 
 
@@ -254,32 +259,34 @@ def _top_pins(con: duckdb.DuckDBPyConnection, r: DateRange, metric: str) -> list
     return [PinRank(*row) for row in rows]
 
 
-def _attribution(con: duckdb.DuckDBPyConnection, r: DateRange) -> tuple[str | None, int]:
-    """The attribution setting of the newest ads rows in the range (numbers under different settings are
-    never added up), and how many campaign rows of the range are under another setting."""
-    newest = con.execute("""SELECT attribution FROM campaign_daily WHERE date BETWEEN ? AND ?
-                            ORDER BY extracted_at DESC, attribution LIMIT 1""", _between(r)).fetchone()
-    if newest is None:
-        return None, 0
-    others = con.execute("SELECT count(*) FROM campaign_daily WHERE date BETWEEN ? AND ? AND attribution <> ?",
-                         [*_between(r), newest[0]]).fetchone()[0]
-    return newest[0], others
+# The ad account rows the report counts, one attribution setting per account and day (the views' rule).
+_AD_ACCOUNT_ROWS = f"({one_attribution_per_account_day('ad_account_daily')})"
 
 
-def _campaigns(con: duckdb.DuckDBPyConnection, r: DateRange, attribution: str | None) -> list[CampaignResult]:
-    if attribution is None:
-        return []
+def _attributions(con: duckdb.DuckDBPyConnection, r: DateRange) -> tuple[dict[str, int], int]:
+    """The attribution settings the range's ad account-days are counted under, with their account-days (newest
+    extraction first), and how many campaign rows of the range are under a setting not chosen for their day."""
+    settings = con.execute(f"""SELECT attribution, count(*) FROM {_AD_ACCOUNT_ROWS} WHERE date BETWEEN ? AND ?
+                               GROUP BY attribution ORDER BY max(extracted_at) DESC, attribution""",
+                           _between(r)).fetchall()
+    others = con.execute("""SELECT (SELECT count(*) FROM campaign_daily WHERE date BETWEEN $start AND $end)
+                                   - (SELECT count(*) FROM campaign_performance WHERE date BETWEEN $start AND $end)""",
+                         {"start": r.start, "end": r.end}).fetchone()[0]
+    return dict(settings), others
+
+
+def _campaigns(con: duckdb.DuckDBPyConnection, r: DateRange) -> list[CampaignResult]:
+    """Each campaign's totals over the range from `campaign_performance` (its setting per day, its zeros)."""
     # A campaign the dimensions do not know, or an ad account listed without a currency, leaves them NULL.
     rows = con.execute(f"""
-        SELECT d.campaign_id, any_value(c.name), coalesce(any_value(d.ad_account_id), '{UNKNOWN}'),
-               coalesce(any_value(d.currency), '{UNKNOWN}'),
-               coalesce(sum(d.spend_in_micro_dollar), 0) / {MICRO}, coalesce(sum(d.total_conversions), 0),
-               sum(d.total_checkout_value_in_micro_dollar) / {MICRO},
-               count(*), count(*) FILTER (WHERE NOT d.is_final)
-        FROM campaign_daily d LEFT JOIN campaigns c USING (campaign_id)
-        WHERE d.date BETWEEN ? AND ? AND d.attribution = ?
-        GROUP BY d.campaign_id
-        ORDER BY any_value(d.currency), 5 DESC, d.campaign_id""", [*_between(r), attribution]).fetchall()
+        SELECT campaign_id, any_value(campaign_name), coalesce(any_value(ad_account_id), '{UNKNOWN}'),
+               coalesce(any_value(currency), '{UNKNOWN}'), coalesce(sum(spend), 0)::DOUBLE,
+               coalesce(sum(conversions), 0)::DOUBLE, sum(checkout_value)::DOUBLE,
+               count(*), count(*) FILTER (WHERE NOT is_final)
+        FROM campaign_performance
+        WHERE date BETWEEN ? AND ?
+        GROUP BY campaign_id
+        ORDER BY any_value(currency), 5 DESC, campaign_id""", _between(r)).fetchall()
     return [CampaignResult(*row) for row in rows]
 
 
@@ -366,9 +373,24 @@ def _why_no_pairs(days: dict[dt.date, DayTotal], r: DateRange, not_final_why: st
 
 
 def _why_not_comparable(pairs: list[tuple[DayTotal, DayTotal]]) -> str:
-    """Why the compared days' totals are not comparable (empty when they are): either side counts another content
-    type than the other, or mixes two (a change would then measure the switch from paid-inclusive ALL to ORGANIC,
-    not the activity)."""
+    """Why the compared days' totals are not comparable (empty when they are): content types or attribution
+    settings differ between the two sides or are mixed."""
+    return _content_types_differ(pairs) or _attributions_differ(pairs)
+
+
+def _attributions_differ(pairs: list[tuple[DayTotal, DayTotal]]) -> str:
+    """Conversions counted under other attribution settings before than now, or under several (the settings were
+    changed): a change would measure the new windows, not the conversions."""
+    now = ", ".join(sorted({t.attribution for t, _ in pairs}))
+    before = ", ".join(sorted({t.attribution for _, t in pairs}))
+    if now == before and "," not in now:
+        return ""
+    return f"not comparable: counted under attribution {before} before, {now} now"
+
+
+def _content_types_differ(pairs: list[tuple[DayTotal, DayTotal]]) -> str:
+    """Either side counts another content type than the other, or mixes two (a change would then measure the switch
+    from paid-inclusive ALL to ORGANIC, not the activity)."""
     now = ", ".join(sorted({t.content_type for t, _ in pairs}))
     before = ", ".join(sorted({t.content_type for _, t in pairs}))
     if now == before and (now in _CONTENT_MEANING or now == ""):
@@ -388,24 +410,24 @@ def _organic_kpis(days: list[OrganicDay], r: DateRange) -> list[Kpi]:
             for label, column in _ORGANIC_KPIS]
 
 
-def _ads_kpis(con: duckdb.DuckDBPyConnection, r: DateRange, attribution: str | None) -> list[Kpi]:
+def _ads_kpis(con: duckdb.DuckDBPyConnection, r: DateRange) -> list[Kpi]:
     """Spend per currency (never added across currencies) and conversions over every ad account, from
-    ad_account_daily under the report's attribution setting."""
-    if attribution is None:
-        return []
+    ad_account_daily under one attribution setting per account and day (the views' rule)."""
     rows = con.execute(f"""
         SELECT coalesce(currency, '?'), date, coalesce(sum(spend_in_micro_dollar), 0) / {MICRO},
-               coalesce(sum(total_conversions), 0), bool_and(coalesce(is_final, false))
-        FROM ad_account_daily WHERE date BETWEEN ? AND ? AND attribution = ?
-        GROUP BY ALL ORDER BY 1, 2""", [previous_range(r).start, r.end, attribution]).fetchall()
+               coalesce(sum(total_conversions), 0), bool_and(coalesce(is_final, false)),
+               string_agg(DISTINCT attribution, ', ' ORDER BY attribution)
+        FROM {_AD_ACCOUNT_ROWS} WHERE date BETWEEN ? AND ?
+        GROUP BY ALL ORDER BY 1, 2""", [previous_range(r).start, r.end]).fetchall()
     spend: dict[str, dict[dt.date, DayTotal]] = {}
-    conversions: dict[dt.date, list[tuple[float, bool]]] = {}
-    for currency, date, money, converted, final in rows:
+    conversions: dict[dt.date, list[tuple[float, bool, str]]] = {}
+    for currency, date, money, converted, final, attribution in rows:
         spend.setdefault(currency, {})[date] = DayTotal(money, final)
-        conversions.setdefault(date, []).append((converted, final))
+        conversions.setdefault(date, []).append((converted, final, attribution))
     current_currencies = [c for c, days in spend.items() if any(r.start <= d for d in days)]
     if not current_currencies:
         return []
     kpis = [kpi("Ad spend", spend[c], r, _ADS_SETTLE, currency=c, higher_is_better=None) for c in current_currencies]
-    per_day = {d: DayTotal(sum(v for v, _ in day), all(f for _, f in day)) for d, day in conversions.items()}
+    per_day = {d: DayTotal(sum(v for v, _, _ in day), all(f for _, f, _ in day),
+                           attribution=", ".join(sorted({a for _, _, a in day}))) for d, day in conversions.items()}
     return kpis + [kpi("Conversions", per_day, r, _ADS_SETTLE)]

@@ -265,8 +265,9 @@ def _top_pins(data: ReportData) -> str:
 
 def _campaigns(data: ReportData) -> str:
     lede = ("Spend and conversions per campaign over the range, one chart per currency (money is never converted "
-            "between currencies; <code>*_micro_dollar</code> / 10<sup>6</sup>)"
-            + (f", attribution <code>{escape(data.attribution)}</code>" if data.attribution else "") + ".")
+            "between currencies; <code>*_micro_dollar</code> / 10<sup>6</sup>), as <code>campaign_performance</code> "
+            "shows them" + (f", attribution <code>{escape(next(iter(data.attributions)))}</code>"
+                            if len(data.attributions) == 1 else "") + ".")
     if not data.campaigns:
         return _section("ads", "Ads: spend vs conversions by campaign", lede, _empty(
             "ads-empty", "No ads data in this range",
@@ -279,12 +280,27 @@ def _campaigns(data: ReportData) -> str:
         chart = svg.scatter(f"chart-spend-conversions-{currency.lower()}", f"Spend vs conversions, {currency}", points,
                             f"spend ({currency})", "conversions", f"series{i % 4}")
         charts.append(_card(f"{currency}: {len(points)} campaign{'s' if len(points) != 1 else ''}", chart))
-    note = ""
-    if data.other_attribution_rows:
-        note = (f'<p class="note">{data.other_attribution_rows} campaign-day rows of this range were loaded under '
-                "another attribution setting and are not shown (numbers under different settings are never added).</p>")
+    note = _attribution_note(data.attributions, data.other_attribution_rows)
     return _section("ads", "Ads: spend vs conversions by campaign", lede,
                     f'<div class="grid-2">{"".join(charts)}</div>' + _campaign_table(data.campaigns) + note)
+
+
+def _attribution_note(attributions: dict[str, int], superseded_rows: int) -> str:
+    """What the ads numbers are counted under when the settings changed: each ad account and day under its newest
+    extraction's setting, as in the views; rows of replaced settings are not shown."""
+    if len(attributions) < 2 and not superseded_rows:
+        return ""
+    text = ""
+    if len(attributions) > 1:
+        shares = "; ".join(f"<code>{escape(setting)}</code> on {days} account-day{'s' if days != 1 else ''}"
+                           for setting, days in attributions.items())
+        text = (f"The attribution settings changed inside this range: its conversions are counted under different "
+                f"windows ({shares}; newest first). Each ad account and day is shown under the setting of its newest "
+                "extraction, as in the reporting views; re-pull the older days to count them alike. ")
+    if superseded_rows:
+        text += (f"{superseded_rows} campaign-day rows of this range, loaded under a setting replaced since, are not "
+                 "shown (numbers under different settings are never added).")
+    return f'<p class="note" id="attribution-note">{text.strip()}</p>'
 
 
 def _campaign_tooltip(c: CampaignResult) -> str:
