@@ -70,8 +70,10 @@ WIDE_TABLE = (
     "The stored tidy form of the API's numbers (the lake holds the same table, without the parents' ids and currency): "
     "one row per observation, one column per metric, typed by its name (counts and micro-unit money BIGINT; rates, "
     "ratios, averages and prices DOUBLE; a column becomes DOUBLE if the API ever sends a fraction for it). A metric "
-    "requested later adds a column, NULL in the rows loaded before; a metric the API returned no value for that day "
-    "is NULL (absent is not zero).")
+    "requested later adds a column, NULL in the rows loaded before. Ads: a requested metric the API left out of a "
+    "row is 0 (ads answers omit zeros), a metric not requested is NULL (unknown; rows normalized before requested "
+    "metrics were filled hold NULL for left-out zeros until `pinterest-etl run --from-raw`). Organic: a metric the "
+    "API returned no value for that day is NULL (absent is not zero).")
 ADS_DATA_STATUS = ("Always NULL: the ads API reports no status for a day (`is_final` says whether its numbers may "
                    "still change).")
 
@@ -559,14 +561,18 @@ def render(con: duckdb.DuckDBPyConnection) -> str:
         f"- **Wide tables, long views**: the wide tables ({_WIDE_TABLE_NAMES}) store the numbers, one typed column "
         "per metric; `metric_daily` and `daily_status` are views over them in long form, for analysis "
         "across entity types.",
-        "- **Absent is not zero**: a metric the API did not return is NULL in the wide tables and has no row in "
-        "`metric_daily`.",
+        "- **Absent is not zero, unless the API says so**: a metric the API did not return is NULL in the wide "
+        "tables and has no row in `metric_daily`, but for ads metrics the request asked for: ads answers leave zeros "
+        "out (the official description says JSON reports \"will not zero-fill metrics\"), so those are stored as 0. "
+        "An ads metric not requested (left out of `PINTEREST_ADS_COLUMNS`) stays NULL: unknown, not a measured zero. "
+        "Ads rows normalized before this rule hold NULL for left-out zeros until `pinterest-etl run --from-raw` "
+        "normalizes them again.",
         "- **Reporting views** (`campaign_performance`, `ad_group_performance`, `ad_performance`, `pin_performance`, "
         "`top_pins`): one row per entity per day with names, statuses, money in currency units and rates recomputed "
-        "from the row's counts, for people who do not speak API; start there. Counts are BIGINT; where the API's "
-        "omission means zero they read 0 (ads answers leave zeros out, the official description says JSON reports "
-        "\"will not zero-fill metrics\"), where it does not they stay NULL (organic answers send their zeros: a NULL "
-        "count is a day still `PROCESSING`); every division is NULL when its denominator is 0. Ids have the same "
+        "from the row's counts, for people who do not speak API; start there. Counts are BIGINT and read as stored: "
+        "ads zeros the API left out are 0, ads metrics not requested are NULL, and organic counts are NULL only on a "
+        "day still `PROCESSING` (organic answers send their zeros); every division is NULL when its denominator is 0 "
+        "or NULL. Ids have the same "
         "names in every view and table: join USING all the ids two relations share, e.g. `campaign_performance JOIN "
         "campaigns USING (campaign_id, ad_account_id) JOIN ad_accounts USING (ad_account_id)`.",
         "- **`data_status` and `is_final`**: organic days are `PROCESSING` (no numbers yet), then `ESTIMATE` (may "
@@ -591,7 +597,7 @@ def render(con: duckdb.DuckDBPyConnection) -> str:
         "### Metric columns",
         "",
         "The wide tables have one lowercase column per API metric (`save_rate` is the API's `SAVE_RATE`), NULL when "
-        "the API returned no value that day (absent is not zero). Its type follows from its name: counts and "
+        "the API returned no value that day (absent is not zero; an ads metric requested and left out is 0). Its type follows from its name: counts and "
         "micro-unit money are BIGINT; rates, ratios, averages, prices and watch times are DOUBLE (each table below "
         "gives the stored type). A BIGINT column becomes DOUBLE if the API ever sends a value that is not a whole "
         "number for it (nothing is rounded), and a metric first requested later (say a column added to "

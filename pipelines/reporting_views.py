@@ -7,8 +7,12 @@ declarations.
 Where the API's omission means zero (the rule per source, from the official description):
 - Ads analytics (sync `*/analytics` and async reports) answer rows whose metrics are free-form properties
   (`additionalProperties`): "Reports in JSON will not zero-fill metrics [...] Both report formats will omit rows where
-  all the columns are equal to 0." A metric absent from an ads row is therefore zero: the ads views read it as 0. An
-  entity-day without any row had nothing to report (all zero) and has no row in the views either.
+  all the columns are equal to 0." A metric the request asked for and a row left out is therefore zero: normalization
+  stores it as 0 (pipelines/ads/normalize.py), and the views read it as stored. A metric the request did not ask for
+  (a column left out of `PINTEREST_ADS_COLUMNS`) is unknown, not zero: NULL in the tables and the views, and so is every
+  rate computed from it. Rows normalized before requested metrics were filled hold NULL for left-out zeros until
+  `pinterest-etl run --from-raw` normalizes them again. An entity-day without any row had nothing to report (all zero)
+  and has no row in the views either.
 - Organic analytics answer one row per requested day, with a `data_status`, and send their zeros (`"SAVE": 0`). A
   metric that is NULL there is unknown, not zero: the day is still `PROCESSING` (no numbers yet) or lies before the pin
   existed (`BEFORE_PIN_CREATED`, "no data, not zero"). `pin_performance` keeps PROCESSING days with NULL counts and
@@ -24,6 +28,7 @@ from pipelines.sql_text import identifier
 
 DATE = "The UTC calendar day the numbers are for (Pinterest reports by UTC day)."
 STRING_ID = "A string: Pinterest ids exceed 2^53, so never cast them to numbers."
+OMITTED = "0 when the API left it out of the row, NULL when it was not requested"
 NEVER_SUM = "A ratio for the row: never sum or average it; recompute it from summed columns"
 
 
@@ -88,9 +93,10 @@ def one_attribution_per_account_day(fact_table: str) -> str:
             "OVER (PARTITION BY ad_account_id, date)")
 
 
-def _zero_if_omitted(column: str) -> str:
-    """An ads metric column, 0 where the API left it out of a row (it omits zeros)."""
-    return f"coalesce(f.{identifier(column)}, 0)"
+def _metric(column: str) -> str:
+    """An ads metric column as stored: 0 where the API left a requested metric out of a row, NULL where it was not
+    requested (unknown)."""
+    return f"f.{identifier(column)}"
 
 
 def _ratio(numerator: str, denominator: str) -> str:
@@ -98,9 +104,9 @@ def _ratio(numerator: str, denominator: str) -> str:
     return f"{numerator} / nullif({denominator}, 0)"
 
 
-_SPEND, _IMPRESSIONS, _CLICKS = (_zero_if_omitted(c) for c in ("spend_in_micro_dollar", "paid_impression",
+_SPEND, _IMPRESSIONS, _CLICKS = (_metric(c) for c in ("spend_in_micro_dollar", "paid_impression",
                                                                 "clickthrough_1"))
-_CHECKOUT_VALUE = _zero_if_omitted("total_checkout_value_in_micro_dollar")
+_CHECKOUT_VALUE = _metric("total_checkout_value_in_micro_dollar")
 
 
 def _money(micro_units: str) -> str:
@@ -135,10 +141,10 @@ def _ads_columns(level: AdsLevel) -> tuple[Column, ...]:
                                          "has passed and Pinterest says the day is ready); until then conversions may "
                                          "still grow."),
         Column("spend", _money(_SPEND), "Amount spent, in units of `currency` (`spend_in_micro_dollar` / 1,000,000; "
-                                        "0 when the API reported none). Sum it within one currency."),
-        Column("impressions", _IMPRESSIONS, "Paid impressions (`paid_impression`; 0 when the API reported none). "
+                                        f"{OMITTED}). Sum it within one currency."),
+        Column("impressions", _IMPRESSIONS, f"Paid impressions (`paid_impression`; {OMITTED}). "
                                             "Count; sum it."),
-        Column("clicks", _CLICKS, "Paid pin clicks (`clickthrough_1`; 0 when the API reported none). Count; sum it."),
+        Column("clicks", _CLICKS, f"Paid pin clicks (`clickthrough_1`; {OMITTED}). Count; sum it."),
         Column("ctr", _ratio(_CLICKS, _IMPRESSIONS),
                f"Click-through rate: `clicks / impressions` (0 to 1), NULL without impressions. {NEVER_SUM}: "
                "`sum(clicks) / sum(impressions)`."),
@@ -148,14 +154,14 @@ def _ads_columns(level: AdsLevel) -> tuple[Column, ...]:
         Column("cpm", _ratio(f"{_SPEND} / 1e3", _IMPRESSIONS),
                f"Cost per 1,000 impressions in units of `currency`: `1000 * spend / impressions`, NULL without "
                f"impressions. {NEVER_SUM}: `1000 * sum(spend) / sum(impressions)`."),
-        Column("conversions", _zero_if_omitted("total_conversions"),
-               "Conversions of every type under `attribution` (`total_conversions`; 0 when the API reported none). "
+        Column("conversions", _metric("total_conversions"),
+               f"Conversions of every type under `attribution` (`total_conversions`; {OMITTED}). "
                "Count; sum it."),
-        Column("checkouts", _zero_if_omitted("total_checkout"),
-               "Checkout conversions under `attribution` (`total_checkout`; 0 when the API reported none). Count; sum it."),
+        Column("checkouts", _metric("total_checkout"),
+               f"Checkout conversions under `attribution` (`total_checkout`; {OMITTED}). Count; sum it."),
         Column("checkout_value", _money(_CHECKOUT_VALUE),
                "Order value of the checkout conversions in units of `currency` (`total_checkout_value_in_micro_dollar` "
-               "/ 1,000,000; 0 when the API reported none): the conversion value the API reports (it has none for "
+               f"/ 1,000,000; {OMITTED}): the conversion value the API reports (it has none for "
                "all conversion types together). Sum it within one currency."),
         Column("roas", _ratio(_CHECKOUT_VALUE, _SPEND),
                f"Return on ad spend: `checkout_value / spend`, NULL without spend. {NEVER_SUM}: "
@@ -174,8 +180,8 @@ def _ads_view(level: AdsLevel) -> ReportingView:
                f"units: `{level.fact_table}` for people who do not speak API, its rows of one attribution setting per "
                "ad account and day (the newest extraction's; the only one unless the settings were changed), so sums of "
                f"a column equal the sums of `{level.fact_table}` over those rows. A metric the API left out of a row is "
-               "0 here: the ads API omits zeros (so a column left out of `PINTEREST_ADS_COLUMNS` would read 0 too: the "
-               "views read default columns). A day without any row for the entity had nothing to report. "
+               "0 (the ads API omits zeros); one that was not requested (left out of `PINTEREST_ADS_COLUMNS`) is NULL, "
+               "and so are the rates computed from it. A day without any row for the entity had nothing to report. "
                "Join the other views and the dimensions USING all the ids they share."),
         # Chosen before the names are joined: a window over the joined rows made a 28-day query of 2.2 M ad-days 3x
         # slower.

@@ -270,12 +270,12 @@ LATER = {"today": (TODAY + dt.timedelta(days=60)).isoformat()}  # fetched long a
 
 def test_a_newer_final_ads_answer_with_a_null_column_replaces_the_older_values_without_warning(home, capsys):
     """Two later fetches of every ads answer, both final: the newest has SPEND_IN_MICRO_DOLLAR null in every row,
-    which for the ads API is no value (as a left-out zero): the spend goes, nothing was taken back."""
+    which for the ads API is no value (as a left-out zero): the spend is 0, nothing was taken back."""
     restate_ads(home, lambda level, rows: rows, minutes=1, context=LATER)
     restate_ads(home, lambda level, rows: every_row(None, "SPEND_IN_MICRO_DOLLAR")(rows), minutes=2, context=LATER)
     before = query(home, CAMPAIGN_DAYS)
     assert run_range(START, END, from_raw=True, only="ads") == 0
-    assert query(home, CAMPAIGN_DAYS) == [(campaign, date, None, True) for campaign, date, *_ in before]
+    assert query(home, CAMPAIGN_DAYS) == [(campaign, date, 0, True) for campaign, date, *_ in before]
     assert "check ads_lake.no_final_value_regressed: passed" in capsys.readouterr().out
     assert latest_run_metadata(home.parent / "dagster")["ads_lake"]["final_values_kept"] == 0
 
@@ -486,10 +486,11 @@ def level_values(home: Path, entities: dict[str, str], date: dt.date) -> dict[tu
     return {(level, metric): value for level, _, metric, value in query(home, LEVEL_DAYS, [date, *entities.values()])}
 
 
-def expected_after(before: dict, credited: dict[str, float]) -> dict:
-    """Every level's values less what was credited back; zeros have no value."""
+def expected_after(before: dict, credited: dict[str, float], whole_row: bool) -> dict:
+    """Every level's values less what was credited back (a requested metric left out is stored as 0); no values of
+    the ad when its whole row was left out."""
     after = {(level, metric): value - credited.get(metric, 0) for (level, metric), value in before.items()}
-    return {key: value for key, value in after.items() if value}
+    return {key: value for key, value in after.items() if not (whole_row and key[0] == "ad")}
 
 
 @pytest.mark.parametrize("whole_row", [False, True], ids=["column-left-out", "row-left-out"])
@@ -503,9 +504,9 @@ def test_a_final_ads_restatement_leaving_out_zeros_is_taken_at_every_level(home,
     restate_ads(home, lambda level, rows: rows, minutes=1, context=LATER)
     restate_ads(home, credit_back(home, entities, date, whole_row=whole_row), minutes=2, context=LATER)
     assert run_range(START, END, from_raw=True, only="ads") == 0
-    assert level_values(home, entities, date) == expected_after(before, credited)
+    assert level_values(home, entities, date) == expected_after(before, credited, whole_row)
     ad_days = query(home, "SELECT clickthrough_1 FROM ad_daily WHERE ad_id = ? AND date = ?", [entities["ad"], date])
-    assert ad_days == ([] if whole_row else [(None,)])
+    assert ad_days == ([] if whole_row else [(0,)])
     printed = capsys.readouterr().out
     assert "check ads_lake.no_final_value_regressed: passed" in printed
     assert "check ads_warehouse.ads_add_up_to_ad_groups: passed" in printed

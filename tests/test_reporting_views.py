@@ -12,6 +12,8 @@ import pytest
 
 from pipelines.analyst_sql import open_read_only
 from pipelines.reporting_views import ADS_LEVELS, REPORTING_VIEWS, TOP_PINS_DAYS
+from tests.conftest import TODAY
+from tests.pipeline_support import pipeline_env, run
 
 # (view column, the fact table's column) for every count and money column of the ads views.
 ADS_SUMS = (("spend * 1000000", "spend_in_micro_dollar"), ("impressions", "paid_impression"),
@@ -36,14 +38,13 @@ def writable(demo_warehouse, tmp_path) -> duckdb.DuckDBPyConnection:
         yield connection
 
 
-def per_day_differences(con, view: str, table: str, sums, where: str = "TRUE", omitted_is_zero: bool = True) -> list[tuple]:
-    """The (date, column) pairs whose sum over the view differs from the sum over the fact table's rows (`where`): a
-    NULL of the fact table is 0 when `omitted_is_zero` (ads), else it stays NULL (organic: no numbers yet)."""
+def per_day_differences(con, view: str, table: str, sums, where: str = "TRUE") -> list[tuple]:
+    """The (date, column) pairs whose sum over the view differs from the sum over the fact table's rows (`where`):
+    the views read the numbers as stored (ads zeros the API left out are stored as 0)."""
     differences = []
-    for view_column, fact_column in sums:
-        fact = f"coalesce({fact_column}, 0)" if omitted_is_zero else fact_column
+    for view_column, fact in sums:
         differences += con.execute(f"""
-            SELECT coalesce(v.date, f.date), '{fact_column}' FROM
+            SELECT coalesce(v.date, f.date), '{fact}' FROM
                 (SELECT date, sum({view_column}) AS total FROM {view} GROUP BY date) v
             FULL JOIN (SELECT date, sum({fact}) AS total FROM {table} WHERE {where} GROUP BY date) f
             USING (date)
@@ -59,7 +60,7 @@ def test_an_ads_views_sums_equal_its_fact_tables_per_day_and_column(con, level):
 
 def test_pin_performances_sums_equal_pin_daily_per_day_and_column(con):
     assert per_day_differences(con, "pin_performance", "pin_daily", PIN_SUMS,
-                               where="data_status NOT LIKE 'BEFORE%'", omitted_is_zero=False) == []
+                               where="data_status NOT LIKE 'BEFORE%'") == []
 
 
 @pytest.mark.parametrize("name", list(REPORTING_VIEWS))
@@ -86,16 +87,21 @@ def test_counts_are_bigint_and_money_exact_decimals(con):
 
 
 def test_a_checkout_value_the_ads_api_left_out_reads_zero_and_roas_is_zero_not_null(con):
-    omitted = con.execute("SELECT count(*) FROM campaign_daily WHERE total_checkout_value_in_micro_dollar IS NULL "
+    """The API leaves a requested zero out of its rows; normalization stores it as 0."""
+    omitted = con.execute("SELECT count(*) FROM campaign_daily WHERE total_checkout_value_in_micro_dollar = 0 "
                           "AND spend_in_micro_dollar > 0").fetchone()[0]
     assert omitted > 0  # the default world has campaigns spending without checkouts
+    assert con.execute("SELECT count(*) FROM campaign_daily WHERE total_checkout_value_in_micro_dollar IS NULL"
+                       ).fetchone()[0] == 0
     assert con.execute("""
         SELECT count(*) FROM campaign_daily f JOIN campaign_performance v USING (date, campaign_id)
-        WHERE f.total_checkout_value_in_micro_dollar IS NULL AND f.spend_in_micro_dollar > 0
+        WHERE f.total_checkout_value_in_micro_dollar = 0 AND f.spend_in_micro_dollar > 0
           AND v.checkout_value = 0 AND v.roas = 0""").fetchone()[0] == omitted
 
 
-def test_a_row_the_api_answered_with_spend_only_has_zero_counts_and_null_rates(writable):
+def test_a_row_without_values_of_metrics_not_requested_has_null_counts_and_rates(writable):
+    """A row with spend only (stored so when only spend was requested, or normalized before requested metrics were
+    filled): what was not requested is unknown, not a measured zero."""
     campaign, account, currency = writable.execute(
         "SELECT campaign_id, ad_account_id, currency FROM campaign_daily LIMIT 1").fetchone()
     day = writable.execute("SELECT min(date) - 1 FROM campaign_daily").fetchone()[0]
@@ -104,7 +110,7 @@ def test_a_row_the_api_answered_with_spend_only_has_zero_counts_and_null_rates(w
                      [day, campaign, account, currency])
     row = writable.execute("SELECT spend, impressions, clicks, ctr, cpc, cpm, conversions, checkout_value, roas "
                            "FROM campaign_performance WHERE date = ? AND campaign_id = ?", [day, campaign]).fetchall()
-    assert [tuple(map(str, r)) for r in row] == [("1.234567", "0", "0", "None", "None", "None", "0", "0.000000", "0.0")]
+    assert [tuple(map(str, r)) for r in row] == [("1.234567", *["None"] * 8)]
 
 
 def differs(rate: str, recomputed: str) -> str:
@@ -200,3 +206,14 @@ def test_top_pins_ranks_by_each_metric_with_ties_sharing_a_rank(con, metric):
     for (value, rank), (next_value, next_rank) in zip(rows, rows[1:], strict=False):
         assert next_value <= value and (next_rank == rank) == (next_value == value)
 
+
+
+def test_a_metric_not_requested_is_null_not_zero_and_so_are_its_rates(sandbox, tmp_path, monkeypatch):
+    """PINTEREST_ADS_COLUMNS without CLICKTHROUGH_1 and TOTAL_CHECKOUT_VALUE_IN_MICRO_DOLLAR: the views read clicks,
+    ctr and roas as NULL (unknown), never as a measured 0; the requested spend and impressions are there."""
+    pipeline_env(monkeypatch, tmp_path, sandbox, TODAY, PINTEREST_ADS_COLUMNS="SPEND_IN_MICRO_DOLLAR,PAID_IMPRESSION")
+    assert run(TODAY - dt.timedelta(days=2), TODAY - dt.timedelta(days=1), only="ads") == 0
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as con:
+        counts = con.execute("SELECT count(*), count(spend), count(impressions), count(clicks), count(ctr), "
+                             "count(conversions), count(checkout_value), count(roas) FROM campaign_performance").fetchone()
+    assert counts[0] > 0 and counts[1:] == (counts[0], counts[0], 0, 0, 0, 0, 0)

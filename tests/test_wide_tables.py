@@ -394,7 +394,9 @@ def test_new_ads_columns_are_added_to_the_four_ads_tables_typed_and_rows_loaded_
         assert by_date == [(START, 1, 0, 0, 0), (END, 1, 1, 1, 1)], table
 
 
-def test_a_configured_ads_column_the_api_sent_no_value_of_is_a_null_column_of_the_four_ads_tables(evolved):
+def test_a_configured_ads_column_the_api_sent_no_value_of_is_zero_in_the_four_ads_tables_and_null_before(evolved):
+    """The ads API leaves out a requested metric that is zero: 0 from the day it is configured; NULL (unknown) on
+    the days before, when it was not requested."""
     home, _, _ = evolved
     raw = RawZone(home / "raw")
     answers = [r for endpoint in ("ad_account/analytics", "campaigns/analytics", "ad_groups/analytics", "ads/analytics")
@@ -407,8 +409,8 @@ def test_a_configured_ads_column_the_api_sent_no_value_of_is_a_null_column_of_th
     assert {table: types[column] for table, types in column_types(home, ADS_TABLES).items()} == \
         {table: "BIGINT" for table in ADS_TABLES}
     for table in ADS_TABLES:
-        assert query(home, f"SELECT date, count(*), count({column}) FROM {table} GROUP BY date ORDER BY date") == \
-            [(START, 1, 0), (END, 1, 0)], table
+        assert query(home, f"SELECT date, count(*), count({column}), sum({column}) FROM {table} GROUP BY date "
+                           "ORDER BY date") == [(START, 1, 0, None), (END, 1, 1, 0)], table
         assert column in lake_rows(home, table, END).column_names, table
 
 

@@ -105,9 +105,23 @@ def normalize_rows(rows: list, level: str, attribution: str, settle_days: int, f
         if measured is None or measured.null_count == len(measured):
             continue
         rows = rows.append_column(pa.field(name, pa.float64()), measured)
+    rows = _zero_where_omitted(rows, asked or frozenset())
     # Rows come out ordered by date (stable), so that staging can cut each answer into per-date slices.
     day_numbers = date_array.cast(pa.int32()).to_numpy(zero_copy_only=False)
     return answered(rows.take(pa.array(np.argsort(day_numbers, kind="stable"))), unrequested)
+
+
+def _zero_where_omitted(rows: pa.Table, asked: frozenset[str]) -> pa.Table:
+    """Each metric the request asked for, 0 where a row lacks it: ads reports "will not zero-fill metrics" (the
+    official description), so a requested metric left out of a row is a zero. A metric not asked for stays absent:
+    unknown, not zero."""
+    for name in sorted(asked):
+        if name in rows.column_names:
+            rows = rows.set_column(rows.schema.get_field_index(name), pa.field(name, pa.float64()),
+                                   pc.fill_null(rows.column(name), 0.0))
+        else:
+            rows = rows.append_column(pa.field(name, pa.float64()), pa.repeat(pa.scalar(0.0), rows.num_rows))
+    return rows
 
 
 def _columns(rows: list[dict]) -> dict[str, list]:
