@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from pipelines import settings
+from pipelines.commands.failure import fail
 from pipelines.commands.run import _date as iso_date
 
 
@@ -44,8 +44,7 @@ def _report(args: argparse.Namespace) -> int:
         summary = write_report(Warehouse(home / "warehouse.duckdb"), output, args.start, args.end, today=settings.today())
     except (FileNotFoundError, ReportError, OutputRefusedError, ReportWriteError, WarehouseLockedError,
             duckdb.Error) as error:
-        print(f"pinterest-etl report: error: {error}", file=sys.stderr)
-        return 1
+        return fail("report", error)
     counts = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in summary.row_counts.items())
     print(f"Report of {summary.range} written to {summary.path} ({summary.bytes:,} bytes; {counts})")
     return 0
