@@ -19,6 +19,16 @@ class OutputRefusedError(ValueError):
     plain file, or (without --force) onto an existing file; the message names it and what to do instead."""
 
 
+def resolved_output(given: str | Path) -> Path:
+    """`given` with every symlink followed (so a link to the warehouse is seen as the warehouse); a path that loops
+    through symlinks is refused, as nothing can be written there."""
+    try:
+        return Path(given).resolve()
+    except (RuntimeError, OSError) as error:  # Python 3.11 raises RuntimeError for a symlink loop
+        raise OutputRefusedError(f"refusing to write {given}: its path cannot be followed ({error}); give another "
+                                 "file name") from None
+
+
 def refuse_protected(given: str, real: Path, home: Path, env: Mapping[str, str],
                      reports_in_home: bool = False) -> None:
     """Refuse a path the pipeline owns: its data directory, DAGSTER_HOME, its secrets, a `.env` file. Folders are

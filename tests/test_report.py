@@ -628,3 +628,60 @@ def test_a_campaign_that_spent_without_checkouts_shows_checkout_value_and_roas_z
         row = re.search(rf"<tr><td>[^<]*<br><small class=sub>{campaign_id}</small>.*?</tr>", table).group(0)
         cells = re.findall(r"<td>(.*?)</td>", row)
         assert cells[5:7] == [f"0.00 {currency}", "0.00"], cells
+
+
+def _one_error_line(monkeypatch, capsys, home: Path, *args: str) -> str:
+    """The command's one error line; its exit code is that of a refused output (report 1, sql 2)."""
+    monkeypatch.setenv("PINTEREST_ETL_HOME", str(home))
+    assert main(list(args)) == (2 if args[0] == "sql" else 1)
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and " error: " in err, err
+    return err
+
+
+@pytest.mark.parametrize("command", [["report", "--output"], ["sql", "SELECT 1", "--csv"]], ids=["report", "sql"])
+@pytest.mark.parametrize("inside", ["", "r.html"], ids=["loop", "under-loop"])
+def test_an_output_through_a_symlink_loop_fails_in_one_line(tmp_path, monkeypatch, capsys, command, inside):
+    (tmp_path / "loop1").symlink_to(tmp_path / "loop2")
+    (tmp_path / "loop2").symlink_to(tmp_path / "loop1")
+    (tmp_path / "data").mkdir()
+    err = _one_error_line(monkeypatch, capsys, tmp_path / "data", *command, str(tmp_path / "loop1" / inside))
+    assert "its path cannot be followed" in err
+
+
+def test_a_failed_write_leaves_no_folders_it_created(tmp_path):
+    from pipelines.report.output import ReportWriteError, write_whole
+
+    output = tmp_path / "newA" / "newB" / ("x" * 300 + ".html")  # too long a name: fails after the folders are made
+    with pytest.raises(ReportWriteError, match="nothing was written"):
+        write_whole(output, "<!DOCTYPE html>")
+    assert list(tmp_path.iterdir()) == []
+
+
+def _forget_conversions(con, first: dt.date, last: dt.date) -> None:
+    """As a re-pull of those days with PINTEREST_ADS_COLUMNS without TOTAL_CONVERSIONS leaves them."""
+    for table in ("ad_account_daily", "campaign_daily", "ad_group_daily", "ad_daily"):
+        con.execute(f"UPDATE {table} SET total_conversions = NULL WHERE date BETWEEN ? AND ?", [first, last])
+
+
+def test_conversions_not_requested_are_unknown_in_the_report_not_zero(home):
+    r = DateRange(TODAY - dt.timedelta(days=7), TODAY - dt.timedelta(days=1))
+    with duckdb.connect(str(home / "warehouse.duckdb")) as con:
+        _forget_conversions(con, r.start, r.end)
+        data = load_report_data(con, r)
+    tiles = [k for k in data.kpis if k.label == "Conversions"]
+    assert tiles and tiles[0].value is None and tiles[0].change is None
+    assert data.campaigns and all(c.conversions is None for c in data.campaigns)
+    from pipelines.report.render import render_report
+
+    page = render_report(data, dt.datetime(2026, 11, 30, tzinfo=dt.timezone.utc), str(home / "warehouse.duckdb"))
+    assert "Conversions were not requested" in page and "chart-spend-conversions" not in page
+
+
+def test_a_change_never_compares_unrequested_conversions_with_measured_ones(home):
+    r = DateRange(TODAY - dt.timedelta(days=7), TODAY - dt.timedelta(days=1))
+    with duckdb.connect(str(home / "warehouse.duckdb")) as con:
+        con.execute("UPDATE ad_account_daily SET is_final = true")
+        _forget_conversions(con, r.start, r.end)
+        data = load_report_data(con, r)
+    assert next(k for k in data.kpis if k.label == "Conversions").change is None

@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 
 from pipelines import settings
 from pipelines.commands.failure import fail
-from pipelines.protected_paths import OutputRefusedError, mode_without_following, refuse_protected
+from pipelines.protected_paths import OutputRefusedError, mode_without_following, refuse_protected, resolved_output
 
 NUMERIC_TYPES = frozenset({"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
                            "UBIGINT", "UHUGEINT", "FLOAT", "DOUBLE", "DECIMAL"})
@@ -95,7 +95,7 @@ def check_output_paths(paths: list[str], home: Path, force: bool, env: Mapping[s
     files = [p for p in paths if p != "-"]
     seen: set[Path] = set()
     for given in files:
-        real = Path(given).resolve()  # symlinks followed, so a link to the warehouse is seen as the warehouse
+        real = resolved_output(given)
         if real in seen:
             raise OutputRefusedError(f"{given} is given twice; write --csv and --parquet to different files")
         seen.add(real)
@@ -166,7 +166,7 @@ def write_result(reader: pa.RecordBatchReader, csv_path: str | None, parquet_pat
         for writer in writers:
             writer.close()
         for _, final in files.values():
-            refuse_protected(str(final), final.resolve(), home, env)
+            refuse_protected(str(final), resolved_output(final), home, env)
             mode = mode_without_following(final)  # what is there now, not what was there when the query started
             if mode is not None and not (force and stat.S_ISREG(mode)):
                 raise OutputRefusedError(f"refusing to write {final}: something was put there while the query ran; "

@@ -61,7 +61,7 @@ class CampaignResult:
     ad_account_id: str
     currency: str
     spend: float
-    conversions: float
+    conversions: float | None  # None: unknown (not requested: PINTEREST_ADS_COLUMNS left TOTAL_CONVERSIONS out)
     checkout_value: float | None  # None: unknown (the view has no checkout value: it was not requested)
     days: int
     not_final_days: int
@@ -281,7 +281,7 @@ def _campaigns(con: duckdb.DuckDBPyConnection, r: DateRange) -> list[CampaignRes
     rows = con.execute(f"""
         SELECT campaign_id, any_value(campaign_name), coalesce(any_value(ad_account_id), '{UNKNOWN}'),
                coalesce(any_value(currency), '{UNKNOWN}'), coalesce(sum(spend), 0)::DOUBLE,
-               coalesce(sum(conversions), 0)::DOUBLE, sum(checkout_value)::DOUBLE,
+               sum(conversions)::DOUBLE, sum(checkout_value)::DOUBLE,
                count(*), count(*) FILTER (WHERE NOT is_final)
         FROM campaign_performance
         WHERE date BETWEEN ? AND ?
@@ -415,12 +415,12 @@ def _ads_kpis(con: duckdb.DuckDBPyConnection, r: DateRange) -> list[Kpi]:
     ad_account_daily under one attribution setting per account and day (the views' rule)."""
     rows = con.execute(f"""
         SELECT coalesce(currency, '?'), date, coalesce(sum(spend_in_micro_dollar), 0) / {MICRO},
-               coalesce(sum(total_conversions), 0), bool_and(coalesce(is_final, false)),
+               sum(total_conversions), bool_and(coalesce(is_final, false)),
                string_agg(DISTINCT attribution, ', ' ORDER BY attribution)
         FROM {_AD_ACCOUNT_ROWS} WHERE date BETWEEN ? AND ?
         GROUP BY ALL ORDER BY 1, 2""", [previous_range(r).start, r.end]).fetchall()
     spend: dict[str, dict[dt.date, DayTotal]] = {}
-    conversions: dict[dt.date, list[tuple[float, bool, str]]] = {}
+    conversions: dict[dt.date, list[tuple[float | None, bool, str]]] = {}
     for currency, date, money, converted, final, attribution in rows:
         spend.setdefault(currency, {})[date] = DayTotal(money, final)
         conversions.setdefault(date, []).append((converted, final, attribution))
@@ -428,6 +428,14 @@ def _ads_kpis(con: duckdb.DuckDBPyConnection, r: DateRange) -> list[Kpi]:
     if not current_currencies:
         return []
     kpis = [kpi("Ad spend", spend[c], r, _ADS_SETTLE, currency=c, higher_is_better=None) for c in current_currencies]
-    per_day = {d: DayTotal(sum(v for v, _, _ in day), all(f for _, f, _ in day),
+    # A day whose conversions were not requested (NULL: PINTEREST_ADS_COLUMNS without TOTAL_CONVERSIONS) has no
+    # number: it is never shown as 0 nor compared with a day that has one.
+    per_day = {d: DayTotal(_known_sum(v for v, _, _ in day), all(f for _, f, _ in day),
                            attribution=", ".join(sorted({a for _, _, a in day}))) for d, day in conversions.items()}
     return kpis + [kpi("Conversions", per_day, r, _ADS_SETTLE)]
+
+
+def _known_sum(values) -> float | None:
+    """The sum of the values that are known, None when none is."""
+    known = [v for v in values if v is not None]
+    return sum(known) if known else None

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from pipelines.atomic_files import temporary_path, write_failure_cause
-from pipelines.protected_paths import OutputRefusedError, mode_without_following, refuse_protected
+from pipelines.protected_paths import OutputRefusedError, mode_without_following, refuse_protected, resolved_output
 
 # Every page render_report writes starts so (the title names the range): what tells an earlier report from any
 # other file.
@@ -32,7 +32,7 @@ def check_report_output(given: Path, home: Path, force: bool, env: Mapping[str, 
     the lake, the raw zone, the data directory's other files and folders, DAGSTER_HOME, token and accounts files,
     a `.env`; an `.html` file directly in PINTEREST_ETL_HOME is fine), a directory, a symlink or anything but a
     regular file (even with `force`), and an existing file that is not a report this command wrote, unless `force`."""
-    refuse_protected(str(given), given.resolve(), home, env, reports_in_home=True)
+    refuse_protected(str(given), resolved_output(given), home, env, reports_in_home=True)
     mode = mode_without_following(given)
     if mode is None:
         return
@@ -62,6 +62,7 @@ def write_whole(path: Path, html: str) -> None:
     """Write `html` to `path` under a temporary name beside it and rename it over `path`: readers see the old file or
     the new one. Any failure removes the temporary and raises ReportWriteError naming `path`."""
     temporary = temporary_path(path)
+    created = [folder for folder in path.parents if not folder.exists()]  # the folders it makes, deepest first
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary.write_text(html, encoding="utf-8")
@@ -69,6 +70,9 @@ def write_whole(path: Path, html: str) -> None:
     except BaseException as error:
         with contextlib.suppress(OSError):
             temporary.unlink(missing_ok=True)
+        for folder in created:  # nothing left behind: the folders this write made go too (if still empty)
+            with contextlib.suppress(OSError):
+                folder.rmdir()
         if not isinstance(error, OSError):
             raise
         cause = write_failure_cause(error) or (_NOT_A_FOLDER if isinstance(error, FileExistsError) else

@@ -276,7 +276,12 @@ def _campaigns(data: ReportData) -> str:
     charts = []
     for i, currency in enumerate(currencies):
         points = [svg.ScatterPoint(c.campaign_id, c.spend, c.conversions, c.name or c.campaign_id, _campaign_tooltip(c))
-                  for c in data.campaigns if c.currency == currency]
+                  for c in data.campaigns if c.currency == currency and c.conversions is not None]
+        if not points:  # conversions not requested (PINTEREST_ADS_COLUMNS): unknown, never drawn as 0
+            charts.append(_card(f"{currency}: no conversions", _empty(
+                f"conversions-unknown-{currency.lower()}", "Conversions were not requested",
+                "<code>PINTEREST_ADS_COLUMNS</code> leaves <code>TOTAL_CONVERSIONS</code> out for this range.")))
+            continue
         chart = svg.scatter(f"chart-spend-conversions-{currency.lower()}", f"Spend vs conversions, {currency}", points,
                             f"spend ({currency})", "conversions", f"series{i % 4}")
         charts.append(_card(f"{currency}: {len(points)} campaign{'s' if len(points) != 1 else ''}", chart))
@@ -319,7 +324,7 @@ def _campaign_table(campaigns: list[CampaignResult]) -> str:
         roas = f"{c.checkout_value / c.spend:.2f}" if c.spend and c.checkout_value is not None else "–"
         rows.append(f"<tr><td>{escape(c.name or '(unnamed)')}<br><small class=sub>{escape(c.campaign_id)}</small></td>"
                     f"<td>{escape(c.ad_account_id)}</td><td>{escape(_money(c.spend, c.currency))}</td>"
-                    f"<td>{svg.grouped(c.conversions)}</td><td>{escape(per_conversion)}</td>"
+                    f"<td>{'–' if c.conversions is None else svg.grouped(c.conversions)}</td><td>{escape(per_conversion)}</td>"
                     f"<td>{escape(value)}</td><td>{roas}</td>"
                     f"<td>{c.days} ({c.not_final_days})</td></tr>")
     return (f'<div class="card"><h3>Every campaign with delivery</h3><div class="table-wrap">'
