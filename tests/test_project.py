@@ -68,7 +68,11 @@ def test_sandbox_starts_in_the_foreground_and_answers(tmp_path):
         assert requests.get(f"{base_url}/user_account", headers={"Authorization": "Bearer pina_SANDBOX"}, timeout=10).ok
     finally:
         process.terminate()
-        process.wait(timeout=30)  # once seen taking over 10 s at the end of a full, busy test run
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # seen twice in busy full runs (a process stalled on I/O): not this test's claim
+            process.kill()
+            process.wait(timeout=30)
 
 
 def test_the_daily_schedule_requests_yesterday_and_the_trailing_window_as_one_run(monkeypatch, tmp_path):
