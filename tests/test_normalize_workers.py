@@ -226,6 +226,7 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+@pytest.mark.slow  # about 3 s: a child process that spawns workers, then is killed
 def test_workers_end_when_the_pipelines_process_is_killed():
     """kill -9 (or the OOM killer) of the pipeline's process while workers run: the workers end too, instead of
     waiting for ever on their task queue as orphans holding the pipeline's standard output and error open
