@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -119,13 +120,21 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def _interrupts_ignored() -> None:
+    """As a background job of a script starts (SIGINT ignored), after Dagster mapped SIGTERM to SIGINT's handler."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 @pytest.mark.slow
-def test_the_ui_command_serves_the_assets_with_the_embedded_simulator(tmp_path):
+@pytest.mark.parametrize("preexec_fn", [None, _interrupts_ignored], ids=["signals-default", "started-ignoring-interrupts"])
+def test_the_ui_command_serves_the_assets_with_the_embedded_simulator(tmp_path, preexec_fn):
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PINTEREST_")}
     env.update(PINTEREST_ETL_HOME=str(tmp_path / "data"), DAGSTER_HOME=str(tmp_path / "dagster"))
     process = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "ui", "--port", str(port)], cwd=ROOT, env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+                               preexec_fn=preexec_fn)
     try:
         query = json.dumps({"query": "{ assetNodes { assetKey { path } groupName } }"}).encode()
         deadline, nodes = time.monotonic() + 120, None
