@@ -38,6 +38,27 @@ def dagster_dev_command(port: int) -> list[str]:
 
 
 def _ui(args: argparse.Namespace) -> int:
+    # A SIGTERM to this command (a supervisor, `kill`) stops the UI too, as Ctrl+C does: before `dagster dev` runs,
+    # as a KeyboardInterrupt; after, by stopping it. Both handlers are set first, so that `dagster dev` starts with
+    # both signals at their defaults: a command started with SIGINT ignored (a background job of a script, nohup)
+    # would otherwise pass that on, and Dagster maps SIGTERM to SIGINT's handler, so the UI would never stop.
+    started: list[subprocess.Popen] = []
+    signal.signal(signal.SIGTERM, lambda *_: _stop(started))
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        return _serve(args, started)
+    except KeyboardInterrupt:
+        return 130
+
+
+def _stop(started: list[subprocess.Popen]) -> None:
+    if not started:
+        raise KeyboardInterrupt
+    for process in started:
+        process.terminate()
+
+
+def _serve(args: argparse.Namespace, started: list[subprocess.Popen]) -> int:
     import dagster as dg
 
     from pipelines.dagster_instance import free_dead_runs, free_dead_runs_until
@@ -58,13 +79,6 @@ def _ui(args: argparse.Namespace) -> int:
             print(f"No Pinterest credentials configured: runs launched from the UI use the embedded simulator ({simulator}).")
         print(f"Dagster UI: http://127.0.0.1:{args.port} (DAGSTER_HOME={os.environ['DAGSTER_HOME']}, "
               f"data in {settings.etl_home().resolve()})", flush=True)
-        # A SIGTERM to this command (a supervisor, `kill`) stops the UI too, as Ctrl+C does. The handlers are set
-        # before `dagster dev` starts so that it starts with both signals at their defaults: a command started with
-        # SIGINT ignored (a background job of a script, nohup) would otherwise pass that on, and Dagster maps
-        # SIGTERM to SIGINT's handler, so the UI would ignore both and never stop.
-        started: list[subprocess.Popen] = []
-        signal.signal(signal.SIGTERM, lambda *_: [p.terminate() for p in started])
-        signal.signal(signal.SIGINT, signal.default_int_handler)
         # The UI's code server and run workers inherit this environment (simulator URL, data directory).
         process = subprocess.Popen(dagster_dev_command(args.port), cwd=PROJECT_ROOT, env=os.environ.copy())
         started.append(process)
