@@ -1,6 +1,7 @@
 """The ephemeral Dagster instance of `pinterest-etl run`/`load` without DAGSTER_HOME: a range run of partitioned
 assets still materializes each partition and evaluates each check once, with one planned event per asset (not
-one per partition), and its timing line names each step."""
+one per partition) and one stored materialization per asset (the run's result holds all of them), and its timing
+line names each step."""
 
 import re
 
@@ -52,3 +53,12 @@ def test_the_timing_line_names_each_step_in_the_order_they_ran(range_run):
     instance, result = range_run
     assert re.fullmatch(r"  run: \d+\.\d\d s; steps: days \d+\.\d\d s, later_days \d+\.\d\d s",
                         _step_timing(instance, result.run_id))
+
+
+def test_the_ephemeral_log_keeps_one_materialization_per_asset_and_the_run_result_all_of_them(range_run):
+    instance, result = range_run
+    stored = instance.all_logs(result.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION)
+    assert sorted(entry.dagster_event.asset_key.to_user_string() for entry in stored) == ["days", "later_days"]
+    assert len(result.get_asset_materialization_events()) == 20
+    latest = instance.get_latest_materialization_event(dg.AssetKey("days"))
+    assert latest is not None and latest.dagster_event.partition == "2026-11-01"
