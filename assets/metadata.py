@@ -90,13 +90,13 @@ def fact_tables_of(source: str) -> list[str]:
 def lake_rows_per_date(lake, tables: list[str], dates: list[dt.date], source: str) -> dict[str, dict[dt.date, int]]:
     """Per wide table, the rows the lake holds of each date for the source (every identity's file), read from the
     Parquet footers only."""
-    import pyarrow.parquet as pq
+    from pipelines.lake import footer
 
     counts: dict[str, dict[dt.date, int]] = {}
     for table in tables:
         per_date = counts[table] = {}
         for date in dates:
-            per_date[date] = sum(pq.ParquetFile(path).metadata.num_rows for path in lake.files(table, [date], source))
+            per_date[date] = sum(footer(path)[0] for path in lake.files(table, [date], source))
     return counts
 
 

@@ -7,12 +7,17 @@ newest answer per key and writing the wide tables' lake files are shared.
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import dataclasses
 import datetime as dt
 import functools
+import itertools
 import pickle
+import queue
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import duckdb
@@ -174,7 +179,7 @@ class _DateFiles:
 
     @property
     def dates(self) -> list[dt.date]:
-        return sorted(self.files)
+        return sorted(self.files.keys() | self.parts.keys())
 
     def add(self, table: pa.Table, number: int) -> None:
         """An answer's rows; cut into per-date slices (sorted first unless the normalizer gave them by date)."""
@@ -203,11 +208,15 @@ class _DateFiles:
         self.parts, self.buffered = {}, 0
 
     def close(self) -> None:
-        self.flush()
+        """The rows still buffered go to their files, unless no flush was ever needed: a range that fits the buffer
+        (a daily run, a small account) is read back from memory."""
+        if self.files:
+            self.flush()
 
     def read(self, date: dt.date) -> pa.Table:
-        """A date's rows, memory-mapped (one table when a single file holds them)."""
+        """A date's rows, memory-mapped (one table when a single file holds them), or from the buffer."""
         parts = [pa.ipc.open_file(pa.memory_map(str(path))).read_all() for path in self.files.get(date, ())]
+        parts += self.parts.get(date, [])
         if not parts:
             return ROW_COLUMNS.append(pa.field(_SOURCE, pa.int64())).empty_table()
         return parts[0] if len(parts) == 1 else pa.concat_tables(parts, promote_options="permissive")
@@ -640,12 +649,90 @@ def _without_rows(claims: pa.Table, kept_status: pa.Table) -> pa.Table:
         kept_status.select(names), names, join_type="left anti", use_threads=False).select(names)
 
 
+@dataclasses.dataclass
+class _DateLakeRows:
+    """One date's lake rows, chosen and typed: per identity answered for the date (also one left without rows),
+    its rows of each table (`files`: table name, identity, rows), and what the summary needs."""
+    date: dt.date
+    files: list[tuple[str, str, pa.Table]]
+    identities: list[str]
+    status_rows: int
+    metric_rows: int
+    final_values_kept: int
+    not_final: bool
+    rows: pa.Table  # the chosen rows (daily_status's columns), for the legacy layout's files
+    without_rows: pa.Table
+
+
+def _date_lake_rows(con: duckdb.DuckDBPyConnection, staged: _Staged, tables: list[catalog.FactTable],
+                    requested: dict[str, set[str]], date: dt.date) -> _DateLakeRows:
+    """A date's staged rows with one answer per key (`choose_newest`), typed per table (`wide.lake_rows`) and split
+    by identity. Pure but for reading the date's staging files: runs on a worker thread (`_lake_rows_by_date`)."""
+    answered = staged.rows.read(date)
+    rows, final_values_kept, without_rows = choose_newest(con, staged, date, answered)
+    written = pc.unique(pc.take(staged.identities, answered.column(_SOURCE))).to_pylist()
+    outcome = _DateLakeRows(date, [], written, 0, 0, final_values_kept, False, rows, without_rows)
+    for table in tables:
+        on_date = wide.lake_rows(table, rows, requested.get(table.entity_type, ()), carry=(_SOURCE,))
+        owners = pc.take(staged.identities, on_date.column(_SOURCE))
+        for key in written:
+            own = (on_date if len(written) == 1 else on_date.filter(pc.equal(owners, key))).drop_columns([_SOURCE])
+            outcome.files.append((table.name, key, own))
+            outcome.status_rows += own.num_rows
+            outcome.metric_rows += _values_in(own, table)
+    outcome.not_final = pc.any(pc.and_kleene(pc.invert(rows.column("is_final")), pc.or_kleene(
+        pc.is_null(rows.column("data_status")),
+        pc.is_in(rows.column("data_status"), pa.array(["PROCESSING", "ESTIMATE"]))))).as_py() is True
+    return outcome
+
+
+_DATE_THREADS = 2  # dates chosen and typed at once: Arrow's kernels and DuckDB run without the GIL
+
+
+def _lake_rows_by_date(con: duckdb.DuckDBPyConnection, staged: _Staged, tables: list[catalog.FactTable],
+                       requested: dict[str, set[str]]) -> Iterator[_DateLakeRows]:
+    """`_date_lake_rows` of every staged date, in date order, computed `_DATE_THREADS` at a time (each thread with a
+    DuckDB cursor of its own) while the caller takes the one before, so memory holds three dates at most."""
+    cursors = queue.SimpleQueue()
+    opened = [con.cursor() for _ in range(_DATE_THREADS)]
+    for cursor in opened:
+        cursors.put(cursor)
+
+    def one_date(date: dt.date) -> _DateLakeRows:
+        cursor = cursors.get()
+        try:
+            return _date_lake_rows(cursor, staged, tables, requested, date)
+        finally:
+            cursors.put(cursor)
+
+    pending: collections.deque = collections.deque()
+    dates = iter(staged.rows.dates)
+    with ThreadPoolExecutor(max_workers=_DATE_THREADS, thread_name_prefix="lake-date") as pool:
+        try:
+            for date in itertools.islice(dates, _DATE_THREADS):
+                pending.append(pool.submit(one_date, date))
+            while pending:
+                outcome = pending.popleft().result()
+                for date in itertools.islice(dates, 1):
+                    pending.append(pool.submit(one_date, date))
+                yield outcome
+        finally:
+            for future in pending:
+                future.cancel()
+            for future in pending:
+                with contextlib.suppress(BaseException):
+                    future.result()
+            for cursor in opened:
+                cursor.close()
+
+
 def write_lake(con: duckdb.DuckDBPyConnection, lake: Lake, staged: _Staged, source: Source,
                snapshot_date: dt.date) -> NormalizeSummary:
     """Replace, date by date, each identity's files of the source's wide tables for every date that has answers
-    (each from its own staging files, one answer per key: `choose_newest`, then typed: `wide.lake_rows`);
-    snapshot pin lifetimes per identity. A date's files of the legacy layout (named after an account) lose, in the
-    same commit, every key an identity's file holds."""
+    (each from its own staging files, one answer per key: `choose_newest`, then typed: `wide.lake_rows`; dates are
+    prepared on threads, `_lake_rows_by_date`, and written on others, `Lake.row_stager`); snapshot pin lifetimes per
+    identity. A date's files of the legacy layout (named after an account) lose, in the same commit, every key an
+    identity's file holds."""
     summary = NormalizeSummary(dates_written=staged.rows.dates)
     tables = [catalog.BY_ENTITY_TYPE[entity_type] for entity_type in source.entity_types]
     # Every metric a covering request (ads) asked of an entity type is a column of its lake files, with or without
@@ -656,33 +743,26 @@ def write_lake(con: duckdb.DuckDBPyConnection, lake: Lake, staged: _Staged, sour
         if entity_type and metrics:
             requested.setdefault(entity_type, set()).update(metrics)
     not_final, identities = [], set()
-    staged_files, legacy_files, retired = [], [], []
+    stager, legacy_files, retired = lake.row_stager(), [], []
     try:
-        for date in summary.dates_written:
-            answered = staged.rows.read(date)
-            rows, final_values_kept, without_rows = choose_newest(con, staged, date, answered)
-            if final_values_kept:
-                summary.final_values_kept[date] = final_values_kept
-            # Every identity answered for the date, also one left without rows (each restated to no delivery).
-            written = pc.unique(pc.take(staged.identities, answered.column(_SOURCE))).to_pylist()
-            for table in tables:
-                on_date = wide.lake_rows(table, rows, requested.get(table.entity_type, ()), carry=(_SOURCE,))
-                owners = pc.take(staged.identities, on_date.column(_SOURCE))
-                for key in written:
-                    own = (on_date if len(written) == 1 else on_date.filter(pc.equal(owners, key))).drop_columns([_SOURCE])
-                    staged_files.append(lake.stage_rows(table.name, date, keyed(source.name, key), own))
-                    summary.status_rows += own.num_rows
-                    summary.metric_rows += _values_in(own, table)
-            identities.update(written)
-            if pc.any(pc.and_kleene(pc.invert(rows.column("is_final")), pc.or_kleene(
-                    pc.is_null(rows.column("data_status")),
-                    pc.is_in(rows.column("data_status"), pa.array(["PROCESSING", "ESTIMATE"]))))).as_py():
+        for prepared in _lake_rows_by_date(con, staged, tables, requested):
+            date = prepared.date
+            if prepared.final_values_kept:
+                summary.final_values_kept[date] = prepared.final_values_kept
+            for table_name, key, own in prepared.files:
+                stager.stage_rows(table_name, date, keyed(source.name, key), own)
+            summary.status_rows += prepared.status_rows
+            summary.metric_rows += prepared.metric_rows
+            identities.update(prepared.identities)
+            if prepared.not_final:
                 not_final.append(date)
-            replaced, emptied = _legacy_without_covered_keys(lake, date, source.name, tables, written, rows, without_rows)
+            replaced, emptied = _legacy_without_covered_keys(lake, date, source.name, tables, prepared.identities,
+                                                             prepared.rows, prepared.without_rows)
             legacy_files += replaced
             retired += emptied
+        staged_files = stager.files()
     except BaseException:
-        lake.discard(staged_files + legacy_files)  # a failure while writing leaves every date as it was
+        lake.discard(stager.abandon() + legacy_files)  # a failure while writing leaves every date as it was
         raise
     # Identities' files first: a crash before the legacy ones are trimmed leaves keys twice, which the warehouse's
     # blocking unique-key check refuses, rather than keys missing, which no check could see.

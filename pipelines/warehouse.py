@@ -14,13 +14,12 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from pipelines import catalog, history, settings, warehouse_comments, warehouse_format, wide
 from pipelines.ads.dimensions import AD_ACCOUNTS, AD_GROUPS, ADS, CAMPAIGNS
 from pipelines.atomic_files import write_error
 from pipelines.faults import WAREHOUSE_BEFORE_COMMIT, crash_point
-from pipelines.lake import ADDED_FACT_COLUMNS, Lake
+from pipelines.lake import ADDED_FACT_COLUMNS, Lake, footer
 from pipelines.organic.dimensions import BOARDS, PINS, USER_ACCOUNTS
 from pipelines.organic.top_pins import TOP_PINS_API
 from pipelines.pinterest.errors import redacted
@@ -300,7 +299,7 @@ def _lake_file_metrics(lake: Lake, table: catalog.FactTable, files: list[Path]) 
     metrics: dict[str, str] = {}
     for path in files:
         try:
-            schema = pq.read_schema(path)
+            _, schema = footer(path)
         except (OSError, pa.ArrowException) as error:
             lake.verify_before_load([path])
             raise lake.explain_read_failure([path], error) from None

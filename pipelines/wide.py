@@ -67,19 +67,24 @@ def lake_rows(table: catalog.FactTable, rows: pa.Table, requested: Collection[st
     columns = {"date": rows.column("date"), table.id_column: rows.column("entity_id"),
                **{column: rows.column(expression) for column, expression in table.splits},
                **{name: rows.column(name) for name in ("data_status", "is_final", "extracted_at")}}
+    counted = [metric for metric in metrics if metric in present and catalog.metric_type(metric) == "BIGINT"]
+    # One check of every count column at once (the API sends whole numbers); column by column only when one is not.
+    fractional = set() if _whole(_concatenated(rows, counted)) else {m for m in counted if not _whole(rows.column(m))}
     kinds = {}
     for metric in metrics:
         name = catalog.metric_column(metric, table)  # distinct per metric: API names are upper case
-        kinds[name] = catalog.metric_type(metric)
-        values = rows.column(metric) if metric in present else pa.nulls(rows.num_rows, pa.float64())
-        if kinds[name] == "BIGINT" and metric in present and not _whole(values):
-            kinds[name] = "DOUBLE"
-        columns[name] = values
+        kinds[name] = "DOUBLE" if metric in fractional else catalog.metric_type(metric)
+        columns[name] = rows.column(metric) if metric in present else pa.nulls(rows.num_rows, pa.float64())
     schema = lake_schema(table, kinds)
     for name in carry:
         columns[name] = rows.column(name)
         schema = schema.append(rows.schema.field(name))
     return pa.table(list(columns.values()), names=list(columns)).cast(schema)
+
+
+def _concatenated(rows: pa.Table, names: list[str]) -> pa.ChunkedArray:
+    """The float64 columns `names` of `rows` as one array (their chunks, not copied)."""
+    return pa.chunked_array([chunk for name in names for chunk in rows.column(name).chunks], pa.float64())
 
 
 def _whole(values: pa.ChunkedArray) -> bool:

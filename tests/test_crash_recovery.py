@@ -101,13 +101,15 @@ def assert_repaired(home: Path, homes: Homes) -> str:
 def test_a_crash_after_a_parquet_file_is_written_but_not_renamed_changes_nothing_readers_see(homes, tmp_path):
     home = crash(homes, tmp_path, LAKE_FILE_WRITTEN)
     assert new_date_files(home, homes) == []
-    [leftover] = temporaries(home)
-    assert leftover.parent == home / "lake" / "user_account_daily" / f"date={START}" and leftover.name.startswith(".")
+    # The first file asked for was written; the lake's writing threads may have written a few more meanwhile.
+    leftovers = temporaries(home)
+    assert home / "lake" / "user_account_daily" / f"date={START}" in {leftover.parent for leftover in leftovers}
+    assert all(leftover.name.startswith(".") for leftover in leftovers)
     assert warehouse_contents(home) == warehouse_contents(homes.old)
     staging = list((home / "tmp").glob("normalize-*"))  # the killed run's staging folder
     assert len(staging) == 1
-    # The next run removes both (the lake temporary and the staging folder) and repairs everything.
-    assert "Removed 2 temporary file(s) an interrupted run left" in assert_repaired(home, homes)
+    # The next run removes them all (the lake temporaries and the staging folder) and repairs everything.
+    assert f"Removed {len(leftovers) + 1} temporary file(s) an interrupted run left" in assert_repaired(home, homes)
     assert not staging[0].exists()
 
 

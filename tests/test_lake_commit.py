@@ -7,7 +7,9 @@ import datetime as dt
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
+from pipelines.atomic_files import DataWriteError
 from pipelines.lake import Lake
 
 FIRST = dt.date(2026, 11, 1)
@@ -39,3 +41,33 @@ def test_a_discarded_stage_leaves_the_files_in_place(tmp_path):
     path = lake.path("pin_daily", FIRST, "organic.user=1")
     assert pq.read_table(path).equals(rows(0, 1)) and Lake.check_file(path) is None
     assert sorted(p.name for p in path.parent.iterdir()) == [f".{path.name}.sha256", path.name]
+
+
+def test_a_row_stager_writes_on_threads_and_gives_the_files_in_the_order_asked(tmp_path):
+    lake = Lake(tmp_path / "lake")
+    stager = lake.row_stager()
+    asked = [(FIRST + dt.timedelta(days=day), f"organic.user={user}") for day in range(DATES) for user in range(IDENTITIES)]
+    for day, (date, stem) in enumerate(asked):
+        stager.stage_rows("pin_daily", date, stem, rows(day // IDENTITIES, day % IDENTITIES))
+    staged = stager.files()
+    assert [file.target for file in staged] == [lake.path("pin_daily", date, stem) for date, stem in asked]
+    lake.commit(staged)
+    for number, (date, stem) in enumerate(asked):
+        assert pq.read_table(lake.path("pin_daily", date, stem)).equals(rows(number // IDENTITIES, number % IDENTITIES))
+    assert list((tmp_path / "lake").rglob("*.tmp")) == []
+
+
+def test_a_failed_write_of_a_row_stager_is_raised_and_abandoning_it_leaves_no_temporary(tmp_path):
+    lake = Lake(tmp_path / "lake")
+    lake.commit([lake.stage_rows("pin_daily", FIRST, "organic.user=1", rows(0, 1))])
+    (tmp_path / "lake" / "pin_daily" / f"date={FIRST + dt.timedelta(days=7)}").write_text("in the way\n")
+    stager = lake.row_stager()
+    with pytest.raises(DataWriteError, match="a part of the path is a file, not a directory"):  # raised by a later
+        for day in range(DATES):                                                                # stage_rows or files()
+            stager.stage_rows("pin_daily", FIRST + dt.timedelta(days=day), "organic.user=1", rows(day + 1, 1))
+        stager.files()
+    Lake.discard(stager.abandon())
+    assert list((tmp_path / "lake").rglob("*.tmp")) == []
+    path = lake.path("pin_daily", FIRST, "organic.user=1")
+    assert pq.read_table(path).equals(rows(0, 1))
+    assert len(lake.all_files()) == 1

@@ -256,3 +256,28 @@ def test_workers_end_when_the_pipelines_process_is_killed():
         for pid in workers:
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("source", [ORGANIC, ADS], ids=["organic", "ads"])
+def test_staging_in_memory_or_in_files_and_one_or_two_date_threads_write_the_same_lake(loaded, tmp_path, monkeypatch,
+                                                                                      source):
+    """A range that fits the staging buffer is read back from memory, a larger one from per-date staging files
+    (flushed every 40 rows here), and dates are chosen and typed on one thread or two: the same files, the same
+    rows in the same order, the same summary."""
+    monkeypatch.delenv("PINTEREST_CONTENT_TYPES", raising=False)
+    lakes, summaries = {}, {}
+    for name, flush_rows, threads in (("memory", transform._FLUSH_ROWS, 2), ("files", 40, 2), ("one-thread", 40, 1)):
+        monkeypatch.setattr(transform, "_FLUSH_ROWS", flush_rows)
+        monkeypatch.setattr(transform, "_DATE_THREADS", threads)
+        home = tmp_path / name
+        shutil.copytree(loaded, home)
+        summaries[name] = str(transform.normalize_range([RawZone(home / "raw")], Lake(home / "lake"), WHOLE, source,
+                                                        TODAY, workers=0)).replace(str(home), "HOME")
+        lakes[name] = lake_files(home)
+    assert summaries["memory"] == summaries["files"] == summaries["one-thread"]
+    assert set(lakes["memory"]) == set(lakes["files"]) == set(lakes["one-thread"])
+    for name, path in lakes["memory"].items():
+        rows = pq.read_table(path)
+        assert rows.equals(pq.read_table(lakes["files"][name])), name
+        assert rows.equals(pq.read_table(lakes["one-thread"][name])), name
