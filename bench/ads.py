@@ -63,16 +63,17 @@ from bench.common import (
     write_and_introduce,
 )
 from bench.simulator import load_average, machine_info
+from pipelines.ads import levels as ads_levels
 
 RESULTS = ROOT / "bench" / "results" / "ads.json"
 # Ad accounts, campaigns per ad account, ad groups per campaign, ads per ad group.
 WORLDS = {"default": {"ad_accounts": 2, "campaigns": 6, "ad_groups": 2, "ads": 3},
           "large": {"ad_accounts": 5, "campaigns": 200, "ad_groups": 5, "ads": 5}}
 ADS_STEPS = ("ads_dimensions", "ads_raw", "ads_lake", "ads_warehouse")
-LEVELS = ("ad_account", "campaign", "ad_group", "ad")
-ANALYTICS = {"ad_account": "ad_account/analytics", "campaign": "campaigns/analytics", "ad_group": "ad_groups/analytics",
-             "ad": "ads/analytics"}
-LISTS = {"ad_account": "ad_accounts/list", "campaign": "campaigns/list", "ad_group": "ad_groups/list", "ad": "ads/list"}
+LEVELS = ads_levels.NAMES
+ANALYTICS = {level.name: level.analytics_endpoint for level in ads_levels.LEVELS}
+LISTS = {level.name: level.list_endpoint for level in ads_levels.LEVELS}
+UNDER_ACCOUNT = tuple(level.name for level in ads_levels.UNDER_ACCOUNT)  # listed and fetched per ad account
 READY = "metrics_ready_state/get"
 IDS_PER_CALL = 250  # the pipeline: MAX_AD_ENTITY_IDS ids per analytics call, and PAGE_SIZE items per list page
 WINDOW_DAYS = 90  # a sync analytics call covers at most 90 dates, none older than 90 days
@@ -115,14 +116,11 @@ def batches(n: int) -> int:
 
 WAREHOUSE_SQL = {
     "entities": "SELECT ad_account_id, status, count(*) FROM {table} GROUP BY ALL",
-    "active_campaigns": "SELECT ad_account_id, count(*) FROM campaigns WHERE campaign_id IN (SELECT entity_id FROM "
-                        "daily_status WHERE entity_type = 'campaign' AND date BETWEEN ? AND ?) GROUP BY ALL",
-    "active_ad_groups": "SELECT ad_account_id, count(*) FROM ad_groups WHERE campaign_id IN (SELECT entity_id FROM "
-                        "daily_status WHERE entity_type = 'campaign' AND date BETWEEN ? AND ?) GROUP BY ALL",
-    "active_ads": "SELECT ad_account_id, count(*) FROM ads WHERE campaign_id IN (SELECT entity_id FROM "
-                  "daily_status WHERE entity_type = 'campaign' AND date BETWEEN ? AND ?) GROUP BY ALL",
+    # A level's entities per ad account that belong to a campaign with a row in the window (a campaign: itself).
+    "active": "SELECT ad_account_id, count(*) FROM {table} WHERE campaign_id IN (SELECT entity_id FROM "
+              "daily_status WHERE entity_type = 'campaign' AND date BETWEEN ? AND ?) GROUP BY ALL",
 }
-TABLES = {"campaign": "campaigns", "ad_group": "ad_groups", "ad": "ads"}
+TABLES = {level: ads_levels.BY_NAME[level].dimension for level in UNDER_ACCOUNT}
 
 
 def warehouse_facts(path: Path, start: dt.date = START, end: dt.date = END, today: dt.date = TODAY) -> dict:
@@ -146,8 +144,8 @@ def warehouse_facts(path: Path, start: dt.date = START, end: dt.date = END, toda
         active = []  # per window: level -> account -> n
         for start, end in spans:
             per_level = {}
-            for level, key in (("campaign", "active_campaigns"), ("ad_group", "active_ad_groups"), ("ad", "active_ads")):
-                per_level[level] = dict(con.execute(WAREHOUSE_SQL[key], [start, end]).fetchall())
+            for level, table in TABLES.items():
+                per_level[level] = dict(con.execute(WAREHOUSE_SQL["active"].format(table=table), [start, end]).fetchall())
             active.append(per_level)
     return {"accounts": accounts, "entities": entities, "active": active, "rows": rows, "rows_by_entity_type": by_type,
             "spans": spans, "today": today}
@@ -164,7 +162,7 @@ def planned_calls(facts: dict) -> dict:
         return sum(entities[level].get(account, {}).values())
 
     plan = {LISTS["ad_account"]: pages(len(accounts))}
-    for level in ("campaign", "ad_group", "ad"):
+    for level in UNDER_ACCOUNT:
         plan[LISTS[level]] = sum(pages(total(level, a)) for a in accounts)
     plan[ANALYTICS["ad_account"]] = len(accounts) * len(spans)
     plan[ANALYTICS["campaign"]] = sum(batches(total("campaign", a)) for a in accounts) * len(spans)
@@ -175,10 +173,9 @@ def planned_calls(facts: dict) -> dict:
             "analytics": sum(plan[ANALYTICS[level]] for level in LEVELS),
             "dimensions": sum(plan[LISTS[level]] for level in LEVELS), "ready_state": plan[READY],
             "ready_state_dates": recent, "windows": [f"{a}..{b}" for a, b in spans],
-            "per_account": {a: {"campaigns": total("campaign", a), "ad_groups": total("ad_group", a), "ads": total("ad", a),
-                                "active_campaigns": [w["campaign"].get(a, 0) for w in facts["active"]],
-                                "active_ad_groups": [w["ad_group"].get(a, 0) for w in facts["active"]],
-                                "active_ads": [w["ad"].get(a, 0) for w in facts["active"]]} for a in accounts}}
+            "per_account": {a: {**{TABLES[level]: total(level, a) for level in UNDER_ACCOUNT},
+                                **{f"active_{TABLES[level]}": [w[level].get(a, 0) for w in facts["active"]]
+                                   for level in UNDER_ACCOUNT}} for a in accounts}}
 
 
 def airbyte_calls(facts: dict, days: int = DAYS) -> dict:
@@ -195,14 +192,14 @@ def airbyte_calls(facts: dict, days: int = DAYS) -> dict:
             return sum(n for status, n in entities[level].get(account, {}).items() if statuses is None or status in statuses)
 
         analytics = {ANALYTICS["ad_account"]: len(accounts) * slices}
-        for level in ("campaign", "ad_group", "ad"):
+        for level in UNDER_ACCOUNT:
             analytics[ANALYTICS[level]] = sum(count(level, a) for a in accounts) * slices
         lists = {LISTS["ad_account"]: pages(len(accounts), AIRBYTE_PAGE_SIZE)}
-        for level in ("campaign", "ad_group", "ad"):
+        for level in UNDER_ACCOUNT:
             lists[LISTS[level]] = sum(pages(count(level, a), AIRBYTE_PAGE_SIZE) for a in accounts)
         out[label] = {"analytics_by_endpoint": analytics, "analytics": sum(analytics.values()), "lists_by_endpoint": lists,
                       "lists": sum(lists.values()), "total": sum(analytics.values()) + sum(lists.values()),
-                      "entities": {level: sum(count(level, a) for a in accounts) for level in ("campaign", "ad_group", "ad")}}
+                      "entities": {level: sum(count(level, a) for a in accounts) for level in UNDER_ACCOUNT}}
     return out
 
 

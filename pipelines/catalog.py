@@ -13,6 +13,7 @@ import functools
 import re
 
 from pipelines import api_enums, reporting_views
+from pipelines.ads import levels as ads_levels
 from pipelines.ads.extract import DEFAULT_COLUMNS as DEFAULT_ADS_COLUMNS
 from pipelines.pinterest.errors import shown_value
 from pipelines.sql_text import identifier, literal
@@ -106,23 +107,23 @@ class FactTable:
 _ACCOUNT_SPLITS = (("split_field", "split_field"), ("split_value", "split_value"), ("content_type", "content_type"))
 _ATTRIBUTION = (("attribution", "split_value"),)
 
+
+
+def _ads_fact_table(level: ads_levels.AdsLevel) -> FactTable:
+    """An ads level's wide table: its parents' ids (and an ad's promoted pin) come from its own dimension table."""
+    carried = ads_levels.carried_ids(level)
+    return FactTable(level.fact_table, level.name, "ads", level.id_column,
+                     f"one row per {level.word} per UTC day per attribution setting", DEFAULT_ADS_COLUMNS,
+                     splits=_ATTRIBUTION, parents=carried, parent_dimension=level.dimension if carried else None,
+                     currency=True)
+
+
 FACT_TABLES: dict[str, FactTable] = {table.name: table for table in (
     FactTable("user_account_daily", "user_account", "organic", "user_id",
               "one row per user account per UTC day per split bucket per content type",
               api_enums.USER_ACCOUNT_METRIC_TYPES, splits=_ACCOUNT_SPLITS),
     FactTable("pin_daily", "pin", "organic", "pin_id", "one row per pin per UTC day", PIN_METRICS),
-    FactTable("ad_account_daily", "ad_account", "ads", "ad_account_id",
-              "one row per ad account per UTC day per attribution setting", DEFAULT_ADS_COLUMNS,
-              splits=_ATTRIBUTION, currency=True),
-    FactTable("campaign_daily", "campaign", "ads", "campaign_id",
-              "one row per campaign per UTC day per attribution setting", DEFAULT_ADS_COLUMNS,
-              splits=_ATTRIBUTION, parents=("ad_account_id",), parent_dimension="campaigns", currency=True),
-    FactTable("ad_group_daily", "ad_group", "ads", "ad_group_id",
-              "one row per ad group per UTC day per attribution setting", DEFAULT_ADS_COLUMNS,
-              splits=_ATTRIBUTION, parents=("campaign_id", "ad_account_id"), parent_dimension="ad_groups", currency=True),
-    FactTable("ad_daily", "ad", "ads", "ad_id", "one row per ad per UTC day per attribution setting",
-              DEFAULT_ADS_COLUMNS, splits=_ATTRIBUTION, parents=("ad_group_id", "campaign_id", "ad_account_id", "pin_id"),
-              parent_dimension="ads", currency=True),
+    *(_ads_fact_table(level) for level in ads_levels.LEVELS),
 )}
 BY_ENTITY_TYPE = {table.entity_type: table for table in FACT_TABLES.values()}
 ENTITY_TYPES = tuple(BY_ENTITY_TYPE)

@@ -9,6 +9,7 @@ import re
 import duckdb
 
 from pipelines import api_enums, history
+from pipelines.ads.levels import ACCOUNT, LEVELS, AdsLevel, parent_ids
 from pipelines.catalog import FACT_TABLES
 from pipelines.reporting_views import REPORTING_VIEWS, ReportingView
 
@@ -86,24 +87,28 @@ def _fact_table(name: str, about: str, columns: dict[str, str], metrics: tuple[s
                     metrics=table.default_metrics if metrics is None else metrics)
 
 
-def _ads_table(level: str, entity: str, parents: dict[str, str]) -> Relation:
-    """An ads level's wide table; `parents` describes its parents' id columns."""
-    table = FACT_TABLES[f"{level}_daily"]
+def _ads_table(level: AdsLevel) -> Relation:
+    """An ads level's wide table, with its parents' id columns (and an ad's promoted pin)."""
+    table = FACT_TABLES[level.fact_table]
     parents_from = f"their parents' ids from `{table.parent_dimension}` and " if table.parent_dimension else ""
+    parents = {column: _BELONGS_TO[column] for column in parent_ids(level)}
+    if level.pin_column:
+        parents[level.pin_column] = _PROMOTED_PIN_ID
     return _fact_table(
         table.name,
-        about=(f"Daily delivery and conversions of each {entity} per attribution setting, one lowercase column per ads "
-               "analytics column (`PINTEREST_ADS_COLUMNS`; the defaults are listed here). When a day is loaded, its rows "
-               f"get {parents_from}the account's currency from `ad_accounts`."),
-        columns={"date": DATE, table.id_column: f"The {entity}'s id. " + STRING_ID, **parents,
+        about=(f"Daily delivery and conversions of each {level.word} per attribution setting, one lowercase column per "
+               "ads analytics column (`PINTEREST_ADS_COLUMNS`; the defaults are listed here). When a day is loaded, its "
+               f"rows get {parents_from}the account's currency from `{ACCOUNT.dimension}`."),
+        columns={"date": DATE, table.id_column: f"The {level.word}'s id. " + STRING_ID, **parents,
                  "currency": CURRENCY, "attribution": ATTRIBUTION, "data_status": ADS_DATA_STATUS,
                  "is_final": ADS_IS_FINAL, "extracted_at": EXTRACTED_AT},
         metrics=ADS_METRICS)
 
 
-_ACCOUNT_ID = "The ad account it belongs to (join `ad_accounts`). " + STRING_ID
-_CAMPAIGN_ID = "The campaign it belongs to (join `campaigns`). " + STRING_ID
-_AD_GROUP_ID = "The ad group it belongs to (join `ad_groups`). " + STRING_ID
+# An ads parent's id column in its children's rows, by id column: "The campaign it belongs to (join `campaigns`)."
+_BELONGS_TO = {level.id_column: f"The {level.word} it belongs to (join `{level.dimension}`). " + STRING_ID
+               for level in LEVELS}
+_ACCOUNT_ID, _CAMPAIGN_ID, _AD_GROUP_ID = (_BELONGS_TO[c] for c in ("ad_account_id", "campaign_id", "ad_group_id"))
 _PROMOTED_PIN_ID = "The promoted pin (join `pins` when the pin is one of the user account's). " + STRING_ID
 _CREATED_TIME = "When it was created (UTC)."
 _UPDATED_TIME = "When it was last changed (UTC)."
@@ -167,11 +172,7 @@ RELATIONS: dict[str, Relation] = {
             "date": DATE, "pin_id": "The pin (join `pins` for its title, board and creative type). " + STRING_ID,
             "data_status": ORGANIC_DATA_STATUS, "is_final": ORGANIC_IS_FINAL, "extracted_at": EXTRACTED_AT,
         }),
-    "ad_account_daily": _ads_table("ad_account", "ad account", {}),
-    "campaign_daily": _ads_table("campaign", "campaign", {"ad_account_id": _ACCOUNT_ID}),
-    "ad_group_daily": _ads_table("ad_group", "ad group", {"campaign_id": _CAMPAIGN_ID, "ad_account_id": _ACCOUNT_ID}),
-    "ad_daily": _ads_table("ad", "ad", {"ad_group_id": _AD_GROUP_ID, "campaign_id": _CAMPAIGN_ID,
-                                        "ad_account_id": _ACCOUNT_ID, "pin_id": _PROMOTED_PIN_ID}),
+    **{level.fact_table: _ads_table(level) for level in LEVELS},
     "metric_daily": Relation(
         grain="one row per metric value: per entity, UTC day, split bucket, content type and metric",
         key=("date", "entity_type", "entity_id", "split_field", "split_value", "content_type", "metric"),

@@ -29,7 +29,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from pipelines.ads.dimensions import AD_ACCOUNTS, AD_GROUPS, ADS, CAMPAIGNS
+from pipelines.ads.dimensions import SCHEMAS as ADS_DIMENSIONS
 from pipelines.lake import Lake, checksum_path, identity_of, snapshot_date_of
 from pipelines.organic.dimensions import BOARDS, PINS
 from pipelines.quality import DIMENSION_KEYS
@@ -37,8 +37,7 @@ from pipelines.sql_text import identifier
 from pipelines.tables import duckdb_columns
 
 # The dimensions with a history table, each with its snapshot schema.
-TRACKED_DIMENSIONS = {"ad_accounts": AD_ACCOUNTS, "campaigns": CAMPAIGNS, "ad_groups": AD_GROUPS, "ads": ADS,
-                      "boards": BOARDS, "pins": PINS}
+TRACKED_DIMENSIONS = {**ADS_DIMENSIONS, "boards": BOARDS, "pins": PINS}
 # Columns that differ in every snapshot by nature: a change in them is no new version, and they are left out.
 UNTRACKED_COLUMNS = ("extracted_at",)
 VALIDITY = pa.schema([("valid_from", pa.date32()), ("valid_to", pa.date32()), ("is_current", pa.bool_())])

@@ -9,6 +9,7 @@ import math
 import duckdb
 
 from pipelines import catalog
+from pipelines.ads.levels import LEVELS, UNDER_ACCOUNT, AdsLevel, parent_ids, parent_of
 from pipelines.planning import DateRange
 from pipelines.sql_text import identifier, literal
 from pipelines.tables import METRIC_DAILY_KEY
@@ -218,15 +219,8 @@ ADS_SUM_TOLERANCE = 0.001  # relative
 
 # The key of each dimension table: a load keeps one row per key (the newest), and its checks refuse NULL keys.
 DIMENSION_KEYS = {"user_accounts": ("user_id",), "boards": ("board_id",), "pins": ("pin_id",),
-                  "pin_lifetime": ("pin_id", "metric"), "ad_accounts": ("ad_account_id",),
-                  "campaigns": ("campaign_id",), "ad_groups": ("ad_group_id",), "ads": ("ad_id",),
+                  "pin_lifetime": ("pin_id", "metric"), **{level.dimension: (level.id_column,) for level in LEVELS},
                   "top_pins_api": ("user_id", "sort_by", "rank")}
-# Each ads level: its dimension table, its parent level and the id columns it shares with its parent's row
-# (the parent's id first); an entity's parent ids must be those of an existing parent row.
-_ADS_LEVELS = {"ad_account": ("ad_accounts", None, ()),
-               "campaign": ("campaigns", "ad_account", ("ad_account_id",)),
-               "ad_group": ("ad_groups", "campaign", ("campaign_id", "ad_account_id")),
-               "ad": ("ads", "ad_group", ("ad_group_id", "campaign_id", "ad_account_id"))}
 
 
 def _unique_dimension_key(table: str) -> Check:
@@ -236,14 +230,16 @@ def _unique_dimension_key(table: str) -> Check:
                  f"SELECT {key}, count(*) AS rows_with_this_key FROM {table} GROUP BY ALL HAVING count(*) > 1 OR {no_key}")
 
 
-def _known_parent(level: str) -> Check:
-    table, parent, shared = _ADS_LEVELS[level]
-    parent_table = _ADS_LEVELS[parent][0]
+def _known_parent(level: AdsLevel) -> Check:
+    """An entity's parent ids (the parent's first, then the parent's own parents') must be those of an existing
+    parent row."""
+    table, parent, shared = level.dimension, parent_of(level), parent_ids(level)
     same = " AND ".join(f"p.{column} = e.{column}" for column in shared)
-    return Check(f"{table}_have_known_{parent}",
-                 f"every row of {table} names an existing {parent}: a row of {parent_table} with the same {', '.join(shared)}",
-                 f"SELECT e.{DIMENSION_KEYS[table][0]}, {', '.join(f'e.{c}' for c in shared)} FROM {table} e "
-                 f"WHERE NOT EXISTS (SELECT 1 FROM {parent_table} p WHERE {same})")
+    return Check(f"{table}_have_known_{parent.name}",
+                 f"every row of {table} names an existing {parent.name}: a row of {parent.dimension} with the same "
+                 f"{', '.join(shared)}",
+                 f"SELECT e.{level.id_column}, {', '.join(f'e.{c}' for c in shared)} FROM {table} e "
+                 f"WHERE NOT EXISTS (SELECT 1 FROM {parent.dimension} p WHERE {same})")
 
 
 # An ads row of an entity the dimensions do not know is wrong data, never a timing gap: the dimensions list
@@ -255,28 +251,29 @@ _KNOWN_ADS_ENTITIES = Check(
             SELECT entity_type, entity_id, min(date) AS first_date, max(date) AS last_date
             FROM daily_status WHERE {_in_scope()}
             GROUP BY ALL),
-        known AS ({" UNION ALL ".join(f"SELECT {literal(level)} AS entity_type, {DIMENSION_KEYS[table][0]} AS entity_id "
-                                      f"FROM {table}" for level, (table, _, _) in _ADS_LEVELS.items())})
+        known AS ({" UNION ALL ".join(f"SELECT {literal(level.name)} AS entity_type, {level.id_column} AS entity_id "
+                                      f"FROM {level.dimension}" for level in LEVELS)})
         SELECT * FROM seen
         WHERE NOT EXISTS (SELECT 1 FROM known k WHERE k.entity_type = seen.entity_type AND k.entity_id = seen.entity_id)""")
 
 
-def _adds_up_to_parent(child: str, name: str) -> Check:
+def _adds_up_to_parent(child: AdsLevel) -> Check:
     """Compared from the children's side: a parent with no row (or without the metric) counts as 0, so a child's
     value never goes unchecked; a parent whose children have no rows (or no value of a metric) is not compared.
     A child the dimensions do not know has no parent id (the load takes it from them): ads_rows_have_known_entities
     names it, and it is not summed here under a parent "None"."""
-    table, parent, shared = _ADS_LEVELS[child]
-    child_table, parent_table = catalog.BY_ENTITY_TYPE[child], catalog.BY_ENTITY_TYPE[parent]
+    table, parent = child.dimension, parent_of(child)
+    child_table, parent_table = catalog.BY_ENTITY_TYPE[child.name], catalog.BY_ENTITY_TYPE[parent.name]
     columns = [m.lower() for m in ADDITIVE_ADS_METRICS]
     return Check(
-        name,
-        f"per day, the additive columns of the {table} sum to their {parent}'s (a missing {parent} value counts as 0)",
-        f"""WITH sums AS (SELECT date, attribution, {shared[0]} AS parent_id,
+        child.adds_up_check,
+        f"per day, the additive columns of the {table} sum to their {parent.name}'s (a missing {parent.name} value "
+        "counts as 0)",
+        f"""WITH sums AS (SELECT date, attribution, {parent.id_column} AS parent_id,
                                 {', '.join(f'sum({c}) AS {c}' for c in columns)}
                          FROM {identifier(child_table.name)}
-                         WHERE {_table_in_scope(child_table)} AND {shared[0]} IS NOT NULL GROUP BY ALL)
-        SELECT s.date, {literal(parent)} AS entity_type, s.parent_id AS entity_id, s.attribution AS split_value,
+                         WHERE {_table_in_scope(child_table)} AND {parent.id_column} IS NOT NULL GROUP BY ALL)
+        SELECT s.date, {literal(parent.name)} AS entity_type, s.parent_id AS entity_id, s.attribution AS split_value,
                m.metric, m.value, m.children_sum AS {table}_sum
         FROM sums s
         LEFT JOIN {identifier(parent_table.name)} p
@@ -301,10 +298,8 @@ ADS_CHECKS = (
     Check("no_negative_values", "no ads metric value is negative (spend included), NaN or infinite",
           _negative_values(_ADS_TABLES)),
     _KNOWN_ADS_ENTITIES,
-    _adds_up_to_parent("ad", "ads_add_up_to_ad_groups"),
-    _adds_up_to_parent("ad_group", "ad_groups_add_up_to_campaigns"),
-    _adds_up_to_parent("campaign", "campaigns_add_up_to_accounts"),
-    *(_unique_dimension_key(_ADS_LEVELS[level][0]) for level in _ADS_LEVELS),
-    *(_known_parent(level) for level in ("campaign", "ad_group", "ad")),
+    *(_adds_up_to_parent(level) for level in reversed(UNDER_ACCOUNT)),  # from the ads up
+    *(_unique_dimension_key(level.dimension) for level in LEVELS),
+    *(_known_parent(level) for level in UNDER_ACCOUNT),
     _STALE_NOT_FINAL,
 )

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from pipelines.ads.levels import LEVELS, AdsLevel, ancestors
 from pipelines.sql_text import identifier
 
 DATE = "The UTC calendar day the numbers are for (Pinterest reports by UTC day)."
@@ -59,30 +60,9 @@ class ReportingView:
         return f"CREATE OR REPLACE VIEW {identifier(self.name)} AS\nSELECT {select}\n{self.source}"
 
 
-@dataclasses.dataclass(frozen=True)
-class AdsLevel:
-    """An ads level as the reporting views see it: its wide table, its dimension (alias `e`), and the parents whose
-    ids and names the view carries, each as (entity word, id column, dimension table)."""
-
-    view: str
-    fact_table: str
-    entity: str
-    word: str  # the entity in a sentence: "ad group"
-    id_column: str
-    dimension: str
-    parents: tuple[tuple[str, str, str], ...]
-
-
-_ACCOUNT = ("ad_account", "ad_account_id", "ad_accounts")
-_CAMPAIGN = ("campaign", "campaign_id", "campaigns")
-_AD_GROUP = ("ad_group", "ad_group_id", "ad_groups")
-
-ADS_LEVELS = (
-    AdsLevel("campaign_performance", "campaign_daily", "campaign", "campaign", "campaign_id", "campaigns", (_ACCOUNT,)),
-    AdsLevel("ad_group_performance", "ad_group_daily", "ad_group", "ad group", "ad_group_id", "ad_groups",
-             (_ACCOUNT, _CAMPAIGN)),
-    AdsLevel("ad_performance", "ad_daily", "ad", "ad", "ad_id", "ads", (_ACCOUNT, _CAMPAIGN, _AD_GROUP)),
-)
+# The ads levels with a reporting view: each view reads the level's wide table, joins its dimension (alias `e`) and
+# carries the ids and names of its ancestors, the ad account first.
+ADS_LEVELS = tuple(level for level in LEVELS if level.view)
 
 
 def one_attribution_per_account_day(fact_table: str) -> str:
@@ -117,18 +97,20 @@ def _money(micro_units: str) -> str:
 def _ads_columns(level: AdsLevel) -> tuple[Column, ...]:
     """A level's columns: the day, the ids, names and statuses of the entity and its parents, then the numbers."""
     names = []
-    for entity, id_column, _ in level.parents:
-        word = entity.replace("_", " ")
-        names += [Column(id_column, f"f.{id_column}", f"The {word} it belongs to (join `{entity}s` USING "
-                                                       f"(`{id_column}`)). {STRING_ID}"),
-                  Column(f"{entity}_name", f"{entity}.name", f"The {word}'s name, as now (NULL if it is no longer listed).")]
+    for parent in reversed(ancestors(level)):
+        names += [Column(parent.id_column, f"f.{parent.id_column}",
+                         f"The {parent.word} it belongs to (join `{parent.dimension}` USING (`{parent.id_column}`)). "
+                         f"{STRING_ID}"),
+                  Column(f"{parent.name}_name", f"{parent.name}.name",
+                         f"The {parent.word}'s name, as now (NULL if it is no longer listed).")]
     own = [Column(level.id_column, f"f.{level.id_column}", f"The {level.word}'s id. {STRING_ID}"),
-           Column(f"{level.entity}_name", "e.name", f"The {level.word}'s name, as now (NULL if it is no longer listed)."),
-           Column(f"{level.entity}_status", "e.status",
+           Column(f"{level.name}_name", "e.name", f"The {level.word}'s name, as now (NULL if it is no longer listed)."),
+           Column(f"{level.name}_status", "e.status",
                   f"The {level.word}'s status as set by the advertiser, as now: `ACTIVE`, `PAUSED` or `ARCHIVED`.")]
-    promoted_pin = ([Column("pin_id", "f.pin_id", "The promoted pin (join `pin_performance` USING (`date`, `pin_id`) for "
-                                                  f"its organic numbers, `pins` for its title). {STRING_ID}")]
-                    if level.entity == "ad" else [])
+    promoted_pin = ([Column(level.pin_column, f"f.{level.pin_column}",
+                            f"The promoted pin (join `pin_performance` USING (`date`, `{level.pin_column}`) for its "
+                            f"organic numbers, `pins` for its title). {STRING_ID}")]
+                    if level.pin_column else [])
     return (
         Column("date", "f.date", DATE), *names, *own, *promoted_pin,
         Column("currency", "f.currency", "The ad account's currency (ISO 4217): `spend`, `checkout_value`, `cpc` and "
@@ -170,8 +152,8 @@ def _ads_columns(level: AdsLevel) -> tuple[Column, ...]:
 
 
 def _ads_view(level: AdsLevel) -> ReportingView:
-    joins = "".join(f"\nLEFT JOIN {dimension} {entity} ON {entity}.{id_column} = f.{id_column}"
-                    for entity, id_column, dimension in level.parents)
+    joins = "".join(f"\nLEFT JOIN {parent.dimension} {parent.name} ON {parent.name}.{parent.id_column} = "
+                    f"f.{parent.id_column}" for parent in reversed(ancestors(level)))
     return ReportingView(
         name=level.view,
         grain=f"one row per {level.word} per UTC day",

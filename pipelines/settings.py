@@ -260,7 +260,7 @@ def ads_attribution(env: Mapping[str, str] = os.environ):
     ConversionReportTimeType). The description documents no constraint on their combinations (neither the
     analytics endpoints' query parameters nor AdsAnalyticsCreateAsyncRequest), so every combination is accepted."""
     from pipelines import api_enums
-    from pipelines.ads.extract import Attribution
+    from pipelines.ads.attribution import Attribution
 
     windows = ", ".join(map(str, api_enums.ATTRIBUTION_WINDOW_DAYS))
 

@@ -16,7 +16,7 @@ import duckdb
 import pyarrow as pa
 
 from pipelines import catalog, history, settings, warehouse_comments, warehouse_format, wide
-from pipelines.ads.dimensions import AD_ACCOUNTS, AD_GROUPS, ADS, CAMPAIGNS
+from pipelines.ads.dimensions import SCHEMAS as ADS_DIMENSIONS
 from pipelines.atomic_files import write_error
 from pipelines.faults import WAREHOUSE_BEFORE_COMMIT, crash_point
 from pipelines.lake import ADDED_FACT_COLUMNS, Lake, footer
@@ -31,9 +31,7 @@ from pipelines.tables import DAILY_STATUS, METRIC_DAILY, PIN_LIFETIME, duckdb_co
 
 FACT_TABLES = catalog.FACT_TABLES
 DIMENSIONS = {"user_accounts": USER_ACCOUNTS, "boards": BOARDS, "pins": PINS, "pin_lifetime": PIN_LIFETIME,
-              "ad_accounts": AD_ACCOUNTS, "campaigns": CAMPAIGNS, "ad_groups": AD_GROUPS, "ads": ADS,
-              "top_pins_api": TOP_PINS_API}
-ADS_ENTITY_TYPES = ("ad_account", "campaign", "ad_group", "ad")
+              **ADS_DIMENSIONS, "top_pins_api": TOP_PINS_API}
 # The long fact tables of the earlier layout, converted by the first load (_convert_long_layout).
 LONG_TABLES = {"metric_daily": METRIC_DAILY, "daily_status": DAILY_STATUS}
 LONG_VIEWS = ("metric_daily", "daily_status")

@@ -8,7 +8,8 @@ import logging
 
 import pytest
 
-from pipelines.ads.extract import DEFAULT_COLUMNS, Attribution, fetch_ready_states, is_ready
+from pipelines.ads.attribution import Attribution
+from pipelines.ads.extract import DEFAULT_COLUMNS, fetch_ready_states, is_ready
 from pipelines.ads.normalize import normalize_rows
 from pipelines.planning import DateRange
 from pipelines.raw_zone import RawZone

@@ -30,6 +30,7 @@ import pytest
 
 from pipelines import catalog
 from pipelines.ads.extract import DEFAULT_COLUMNS as DEFAULT_ADS_COLUMNS
+from pipelines.ads.levels import NAMES as ADS_ENTITY_TYPES
 from pipelines.analyst_sql import open_read_only
 from pipelines.catalog import MetricNameError
 from pipelines.cli import main
@@ -43,7 +44,7 @@ from pipelines.quality import ORGANIC_CHECKS
 from pipelines.raw_zone import RawZone
 from pipelines.tables import DAILY_STATUS
 from pipelines.transform import normalize_range
-from pipelines.warehouse import ADS_ENTITY_TYPES, BlockingCheckError, LakeFileSchemaError, Warehouse
+from pipelines.warehouse import BlockingCheckError, LakeFileSchemaError, Warehouse
 from tests.client_support import server_stats
 from tests.conftest import TODAY, UNLIMITED
 from tests.fault_support import latest_run_metadata

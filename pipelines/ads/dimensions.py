@@ -9,6 +9,7 @@ from collections.abc import Mapping
 
 import pyarrow as pa
 
+from pipelines.ads.levels import ACCOUNT, BY_DIMENSION, UNDER_ACCOUNT
 from pipelines.pinterest.client import PinterestClient
 from pipelines.pinterest.errors import ForbiddenError, NotFoundError, ResponseShapeError
 from pipelines.raw_zone import RawZone
@@ -44,8 +45,8 @@ ADS = pa.schema([
     ("created_time", _SECONDS), ("updated_time", _SECONDS), ("extracted_at", _TS),
 ])
 SCHEMAS = {"ad_accounts": AD_ACCOUNTS, "campaigns": CAMPAIGNS, "ad_groups": AD_GROUPS, "ads": ADS}
-# The entities listed under each ad account, in the order they are extracted: each level's list endpoint.
-ENTITY_LEVELS = {"campaigns": "campaigns/list", "ad_groups": "ad_groups/list", "ads": "ads/list"}
+# The dimensions listed under each ad account, in the order they are extracted.
+LISTED_PER_ACCOUNT = tuple(level.dimension for level in UNDER_ACCOUNT)
 
 
 @dataclasses.dataclass
@@ -90,13 +91,12 @@ def _row(item: dict, schema: pa.Schema, renames: dict[str, str], extracted_at: d
 
 def normalize(name: str, items: list[dict], extracted_at: dt.datetime) -> pa.Table:
     schema = SCHEMAS[name]
-    endpoint = {"ad_accounts": "ad_accounts/list", "campaigns": "campaigns/list", "ad_groups": "ad_groups/list",
-                "ads": "ads/list"}[name]
+    endpoint = BY_DIMENSION[name].list_endpoint
     renames = {schema.names[0]: "id"}
     rows = []
     for item in items:
         row = _row(item, schema, renames, extracted_at, endpoint)
-        if name == "ad_accounts":
+        if name == ACCOUNT.dimension:
             owner = item.get("owner") or {}
             row.update(owner_user_id=owner.get("id"), owner_username=owner.get("username"),
                        permissions=",".join(item.get("permissions") or []))
@@ -112,10 +112,10 @@ def extract_ads_dimensions(client: PinterestClient, raw: RawZone, allow: frozens
     wanted: list[dict] = []
     skipped: dict[str, str] = {}
     params = {"include_shared_accounts": True}
-    for page in client.pages("ad_accounts/list", params=params):
-        raw.write("ad_accounts/list", page.content, params=params, fetched_at=now, request_id=page.request_id)
+    for page in client.pages(ACCOUNT.list_endpoint, params=params):
+        raw.write(ACCOUNT.list_endpoint, page.content, params=params, fetched_at=now, request_id=page.request_id)
         for account in page.data["items"]:
-            account_id = _id(account, "id", "ad_accounts/list")
+            account_id = _id(account, "id", ACCOUNT.list_endpoint)
             if taken and account_id in taken:
                 skipped[account_id] = taken[account_id]
             elif allow is None or account_id in allow:
@@ -124,11 +124,11 @@ def extract_ads_dimensions(client: PinterestClient, raw: RawZone, allow: frozens
     missing = sorted((allow or frozenset()) - {str(a.get("id")) for a in wanted} - set(skipped))
     for account_id in missing:
         refused[account_id] = "not among the ad accounts this token can see"
-    readable, levels = [], {name: [] for name in ENTITY_LEVELS}
+    readable, levels = [], {name: [] for name in LISTED_PER_ACCOUNT}
     for account in wanted:
         account_id = str(account["id"])
         try:
-            tables = {name: _account_entities(client, raw, name, account_id, now) for name in ENTITY_LEVELS}
+            tables = {name: _account_entities(client, raw, name, account_id, now) for name in LISTED_PER_ACCOUNT}
         except (ForbiddenError, NotFoundError) as error:
             log.warning("ad account %s cannot be read (%s); it is skipped", account_id, error.api_message)
             refused[account_id] = f"HTTP {error.status}: {error.api_message}"
@@ -136,7 +136,7 @@ def extract_ads_dimensions(client: PinterestClient, raw: RawZone, allow: frozens
         readable.append(account)
         for name, table in tables.items():
             levels[name].append(table)
-    return AdsDimensions(normalize("ad_accounts", readable, now),
+    return AdsDimensions(normalize(ACCOUNT.dimension, readable, now),
                          **{name: pa.concat_tables([normalize(name, [], now), *tables]).combine_chunks()
                             for name, tables in levels.items()},
                          refused=refused, taken=skipped)
@@ -147,7 +147,7 @@ def _account_entities(client: PinterestClient, raw: RawZone, name: str, account_
     """One ad account's entities of one level, of every status; every page into the raw zone, each normalized as it
     arrives (the entities of 5 x 200 x 5 x 5 accounts held as dicts until the end left about 50 MB of Python heap
     the process kept for the rest of the run)."""
-    endpoint, entity_params = ENTITY_LEVELS[name], {"entity_statuses": list(ENTITY_STATUSES)}
+    endpoint, entity_params = BY_DIMENSION[name].list_endpoint, {"entity_statuses": list(ENTITY_STATUSES)}
     tables = []
     for page in client.pages(endpoint, {"ad_account_id": account_id}, entity_params):
         raw.write(endpoint, page.content, params=entity_params, path_params={"ad_account_id": account_id},

@@ -13,19 +13,19 @@ from collections.abc import Callable, Collection
 import pyarrow as pa
 
 from pipelines import api_enums
+from pipelines.ads.attribution import Attribution
+from pipelines.ads.levels import ACCOUNT, BY_NAME, LEVELS, AdsLevel, ancestors
+from pipelines.ads.reports import ReportPolling, extract_reports, plan_report_ranges
 from pipelines.pinterest.client import ApiResponse, PinterestClient
 from pipelines.pinterest.endpoints import MAX_AD_ENTITY_IDS
 from pipelines.pinterest.errors import ResponseShapeError, shown_value
-from pipelines.planning import DateRange, chunks, plan_windows
+from pipelines.planning import REPORT_BACK_DAYS, DateRange, chunks, plan_windows
 from pipelines.raw_zone import RawZone
 
 log = logging.getLogger(__name__)
 
-LEVELS = ("ad_account", "campaign", "ad_group", "ad")
-ENDPOINTS = {"ad_account": "ad_account/analytics", "campaign": "campaigns/analytics",
-             "ad_group": "ad_groups/analytics", "ad": "ads/analytics"}
-ID_PARAMETERS = {"campaign": "campaign_ids", "ad_group": "ad_group_ids", "ad": "ad_ids"}
-ID_COLUMNS = {"ad_account": "AD_ACCOUNT_ID", "campaign": "CAMPAIGN_ID", "ad_group": "AD_GROUP_ID", "ad": "AD_ID"}
+CAMPAIGN = BY_NAME["campaign"]  # the level whose answers decide which ad groups and ads are asked for
+
 # Spend, paid impressions, clicks, outbound clicks, saves, engagements, video views, conversions and their
 # values, and the API's own CTR/CPC/CPM. Money columns are micro-units of the ad account's currency.
 DEFAULT_COLUMNS = (
@@ -45,39 +45,6 @@ DELIVERY_COLUMNS = frozenset({
     "ECPC_IN_DOLLAR", "CPM_IN_MICRO_DOLLAR", "CPM_IN_DOLLAR", "ECPM_IN_MICRO_DOLLAR", "AD_ACCOUNT_ID",
     "ADVERTISER_ID", "CAMPAIGN_ID", "AD_GROUP_ID", "AD_ID", "PIN_ID", "PIN_PROMOTION_ID",
 })
-
-
-@dataclasses.dataclass(frozen=True)
-class Attribution:
-    """Conversion attribution settings; they change the numbers, so they are part of every row's key."""
-
-    click_window_days: int = 30
-    engagement_window_days: int = 30
-    view_window_days: int = 1
-    conversion_report_time: str = "TIME_OF_AD_ACTION"
-
-    def __post_init__(self) -> None:
-        for name in ("click_window_days", "engagement_window_days", "view_window_days"):
-            if getattr(self, name) not in api_enums.ATTRIBUTION_WINDOW_DAYS:
-                raise ValueError(f"{name} must be one of {', '.join(map(str, api_enums.ATTRIBUTION_WINDOW_DAYS))} "
-                                 f"(got {getattr(self, name)!r})")
-        if self.conversion_report_time not in api_enums.CONVERSION_REPORT_TIMES:
-            raise ValueError(f"conversion_report_time must be one of {', '.join(api_enums.CONVERSION_REPORT_TIMES)}")
-
-    @property
-    def label(self) -> str:
-        """The split_value of ads rows: e.g. CLICK_30D|ENGAGEMENT_30D|VIEW_1D|TIME_OF_AD_ACTION."""
-        return (f"CLICK_{self.click_window_days}D|ENGAGEMENT_{self.engagement_window_days}D|"
-                f"VIEW_{self.view_window_days}D|{self.conversion_report_time}")
-
-    @property
-    def settle_days(self) -> int:
-        """Days after which a date's conversions can no longer change."""
-        return max(self.click_window_days, self.engagement_window_days, self.view_window_days)
-
-    def params(self) -> dict:
-        return {"click_window_days": self.click_window_days, "engagement_window_days": self.engagement_window_days,
-                "view_window_days": self.view_window_days, "conversion_report_time": self.conversion_report_time}
 
 
 def validate_columns(columns: tuple[str, ...]) -> tuple[str, ...]:
@@ -184,35 +151,36 @@ def fetch_ready_states(client: PinterestClient, raw: RawZone, dates: Collection[
 
 
 def _fetch_level(client: PinterestClient, raw: RawZone, account: str, window: DateRange, columns: tuple[str, ...],
-                 attribution: Attribution, today: dt.date, level: str, batch: list[str] | None) -> ApiResponse:
+                 attribution: Attribution, today: dt.date, level: AdsLevel, batch: list[str] | None) -> ApiResponse:
     """One analytics call: a level of one ad account over one window, for a batch of ids (none for the account)."""
     params = {"start_date": window.start, "end_date": window.end, "granularity": "DAY", "columns": list(columns),
               **attribution.params()}
     if batch is not None:
-        params[ID_PARAMETERS[level]] = batch
+        params[level.id_parameter] = batch
     path = {"ad_account_id": account}
-    response = client.fetch(ENDPOINTS[level], path, params)
-    if level == "campaign":  # checked before it is stored: a stored answer is re-used by a resumed run
+    response = client.fetch(level.analytics_endpoint, path, params)
+    if level is CAMPAIGN:  # checked before it is stored: a stored answer is re-used by a resumed run
         _check_campaign_rows(response, account, window)
-    _store(raw, ENDPOINTS[level], response, params, path, window,
-           {"level": level, "ad_account_id": account, "attribution": attribution.label, "today": today.isoformat()})
+    _store(raw, level.analytics_endpoint, response, params, path, window,
+           {"level": level.name, "ad_account_id": account, "attribution": attribution.label, "today": today.isoformat()})
     return response
 
 
 def _check_campaign_rows(response: ApiResponse, account: str, window: DateRange) -> None:
     """Every row of a campaigns answer names its campaign (which campaigns' children are asked for depends on it)."""
-    if any(not isinstance(row, dict) or row.get("CAMPAIGN_ID") is None for row in response.data):
+    if any(not isinstance(row, dict) or row.get(CAMPAIGN.row_id_field) is None for row in response.data):
         source = f" (replayed from {response.replayed_from})" if response.replayed_from else ""
-        raise ResponseShapeError(f"campaigns/analytics: a row lacks the field 'CAMPAIGN_ID' (ad account {account}, "
-                                 f"window {window}){source}")
+        raise ResponseShapeError(f"{CAMPAIGN.analytics_endpoint}: a row lacks the field '{CAMPAIGN.row_id_field}' "
+                                 f"(ad account {account}, window {window}){source}")
 
 
-def _fetch_campaigns(fetch: Callable[[str, list[str] | None], ApiResponse], batch: list[str]) -> set[str]:
+def _fetch_campaigns(fetch: Callable[[AdsLevel, list[str] | None], ApiResponse], batch: list[str]) -> set[str]:
     """One campaigns call (`_fetch_level`): the campaigns with any row in its checked answer."""
-    return {str(row["CAMPAIGN_ID"]) for row in fetch("campaign", batch).data}
+    return {str(row[CAMPAIGN.row_id_field]) for row in fetch(CAMPAIGN, batch).data}
 
 
-def _fetch_children(fetch: Callable[[str, list[str] | None], ApiResponse], level: str, batch: list[str]) -> None:
+def _fetch_children(fetch: Callable[[AdsLevel, list[str] | None], ApiResponse], level: AdsLevel,
+                    batch: list[str]) -> None:
     """One ad groups or ads call (`_fetch_level`), its answer dropped once stored: nothing here reads it. (Kept
     until the level's last answer came, an account's 20 ads answers of 250 ads x 89 days, 6 MB of JSON and 16 MB
     parsed each, raised ads_raw's memory by 390 MB at 5x200x5x5 ads, 310 MB of which it never gave back.)"""
@@ -224,8 +192,6 @@ def extract_ads(client: PinterestClient, raw: RawZone, dimensions, requested: Da
     """Every analytics call for the readable ad accounts: per window, the account (1 call), its campaigns, then
     the ad groups and ads of the campaigns that had any row in the window, in batches of 250 ids. Dates
     older than the sync endpoints serve come from async reports (up to 914 days back)."""
-    from pipelines.ads.reports import REPORT_BACK_DAYS, ReportPolling, extract_reports, plan_report_ranges
-
     plan = plan_windows(requested, today)
     summary = AdsExtractSummary(windows=plan.windows, unreachable=plan.unreachable)
     report_ranges = plan_report_ranges(plan.unreachable, today)
@@ -234,18 +200,21 @@ def extract_ads(client: PinterestClient, raw: RawZone, dimensions, requested: Da
             plan.unreachable.end, today - dt.timedelta(days=REPORT_BACK_DAYS + 1)))
     summary.ready_state_calls = fetch_ready_states(
         client, raw, [d for r in (*report_ranges, *plan.windows) for d in r.dates()], today, attribution, columns)
+    tables = dimensions.tables()
+    accounts = tables[ACCOUNT.dimension].column(ACCOUNT.id_column).to_pylist()
     if report_ranges:
-        summary.reports = extract_reports(client, raw, dimensions.ad_accounts.column("ad_account_id").to_pylist(),
-                                          report_ranges, today, columns, attribution, polling or ReportPolling())
-    children = {"ad_group": list(zip(dimensions.ad_groups.column("ad_group_id").to_pylist(),
-                                     dimensions.ad_groups.column("campaign_id").to_pylist())),
-                "ad": list(zip(dimensions.ads.column("ad_id").to_pylist(), dimensions.ads.column("campaign_id").to_pylist()))}
-    for account in dimensions.ad_accounts.column("ad_account_id").to_pylist():
-        campaigns = _ids(dimensions.campaigns, "campaign_id", "ad_account_id", account)
+        summary.reports = extract_reports(client, raw, accounts, report_ranges, today, columns, attribution,
+                                          polling or ReportPolling())
+    # The entities of each level below the campaigns, with their campaign.
+    children = {level: list(zip(tables[level.dimension].column(level.id_column).to_pylist(),
+                                tables[level.dimension].column(CAMPAIGN.id_column).to_pylist()))
+                for level in LEVELS if CAMPAIGN in ancestors(level)}
+    for account in accounts:
+        campaigns = _ids(tables[CAMPAIGN.dimension], CAMPAIGN.id_column, ACCOUNT.id_column, account)
         own = set(campaigns)
         for window in plan.windows:
             fetch = functools.partial(_fetch_level, client, raw, account, window, columns, attribution, today)
-            fetch("ad_account", None)
+            fetch(ACCOUNT, None)
             campaign_batches = chunks(campaigns, MAX_AD_ENTITY_IDS)
             active = set().union(*client.map(functools.partial(_fetch_campaigns, fetch), campaign_batches))
             summary.analytics_calls += 1 + len(campaign_batches)
@@ -255,7 +224,7 @@ def extract_ads(client: PinterestClient, raw: RawZone, dimensions, requested: Da
                 of_account = [(entity, campaign) for entity, campaign in entities if campaign in own]
                 wanted = [entity for entity, campaign in of_account if campaign in active]
                 skipped = len(of_account) - len(wanted)
-                if level == "ad_group":
+                if level.name == "ad_group":
                     summary.skipped_ad_groups += skipped
                 else:
                     summary.skipped_ads += skipped

@@ -12,7 +12,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.ads.extract import ENDPOINTS, ID_COLUMNS, ID_PARAMETERS, carries_conversions, is_ready
+from pipelines.ads.extract import carries_conversions, is_ready
+from pipelines.ads.levels import ACCOUNT, BY_NAME, LEVELS, NAMES, ancestors
 from pipelines.lake import AD_ACCOUNT, identity
 from pipelines.metric_values import MetricValueError, as_float64
 from pipelines.pinterest.errors import ResponseShapeError
@@ -22,10 +23,10 @@ from pipelines.tables import DAILY_STATUS, UNFILTERED_CONTENT
 from pipelines.transform import ANCESTRY, Coverage, Normalized, Source
 
 ATTRIBUTION_SPLIT = "ATTRIBUTION"
-# The listing of each level's entities (per ad account, of every status): what an async report may hold.
-_ENTITY_LISTS = {"campaign": "campaigns/list", "ad_group": "ad_groups/list", "ad": "ads/list"}
-# The field of each level's listed entities naming an entity it cannot deliver without.
-_ANCESTOR_FIELDS = {"ad_group": {"campaign": "campaign_id"}, "ad": {"campaign": "campaign_id", "ad_group": "ad_group_id"}}
+# The fields of each level's listed entities naming the entities it cannot deliver without (its ancestors under the
+# ad account: every answer is of one ad account already).
+_ANCESTOR_FIELDS = {level.name: fields for level in LEVELS if (fields := {
+    ancestor.name: ancestor.id_column for ancestor in ancestors(level) if ancestor is not ACCOUNT})}
 # Columns that name or describe the entity rather than measure it; every other requested column is a metric.
 NOT_METRICS = frozenset({"DATE", "AD_ACCOUNT_ID", "ADVERTISER_ID", "CAMPAIGN_ID", "AD_GROUP_ID", "AD_ID", "PIN_ID",
                          "PIN_PROMOTION_ID", "CAMPAIGN_NAME", "AD_GROUP_NAME", "AD_NAME", "CAMPAIGN_ENTITY_STATUS",
@@ -68,7 +69,7 @@ def normalize_rows(rows: list, level: str, attribution: str, settle_days: int, f
         raise ResponseShapeError(f"{endpoint}: expected rows as JSON objects, got {type(bad).__name__}")
     if not rows:
         return answered(DAILY_STATUS.empty_table(), {})
-    id_column = ID_COLUMNS[level]
+    id_column = BY_NAME[level].row_id_field
     columns = _columns(rows)
     for required in ("DATE", id_column):
         if required not in columns or None in columns[required]:
@@ -176,7 +177,7 @@ def report_rows(report: dict, level: str) -> list[dict]:
     """An async report file ({entity_id: [rows]}) as flat rows carrying the level's id column."""
     if not isinstance(report, dict):
         raise ResponseShapeError("analytics/report: expected a JSON object keyed by entity id")
-    id_column = ID_COLUMNS[level]
+    id_column = BY_NAME[level].row_id_field
     if not all(isinstance(rows, list) and all(isinstance(row, dict) for row in rows) for rows in report.values()):
         raise ResponseShapeError("analytics/report: expected a list of row objects per entity id")
     return [{**row, id_column: row.get(id_column, entity_id)} for entity_id, rows in report.items() for row in rows]
@@ -197,7 +198,7 @@ def requested_ids(record: RawRecord, listed: Callable[[str, str], Collection[str
         return [str(account)] if account is not None else None
     if record.endpoint == "analytics/report":
         return listed(str(account), level)
-    return record.params.get(ID_PARAMETERS[level])
+    return record.params.get(BY_NAME[level].id_parameter)
 
 
 class _EntityListings:
@@ -248,7 +249,7 @@ _LISTINGS: weakref.WeakKeyDictionary[RawZone, _EntityListings] = weakref.WeakKey
 
 def _list_pages(raw: RawZone, level: str) -> Iterator[tuple[str, list[dict]]]:
     """(ad account, items) of every page of the level's entity lists the raw zone holds, oldest fetch first."""
-    for record in raw.undated_records(_ENTITY_LISTS[level]):
+    for record in raw.undated_records(BY_NAME[level].list_endpoint):
         page = record.json()
         items = page.get("items") if isinstance(page, dict) else None
         yield str(record.path_params.get("ad_account_id")), [item for item in items or () if isinstance(item, dict)]
@@ -295,6 +296,6 @@ def _identify(raw: RawZone):
     return lambda record: identity(AD_ACCOUNT, record.path_params.get("ad_account_id"))
 
 
-ADS = Source(name="ads", entity_types=("ad_account", "campaign", "ad_group", "ad"),
-             endpoints=("analytics/report", *ENDPOINTS.values()), prepare=_prepare, identify=_identify,
-             ancestry=_ancestry)
+ADS = Source(name="ads", entity_types=NAMES,
+             endpoints=("analytics/report", *(level.analytics_endpoint for level in LEVELS)),
+             prepare=_prepare, identify=_identify, ancestry=_ancestry)

@@ -8,7 +8,8 @@ import logging
 import time
 from collections.abc import Callable
 
-from pipelines.ads.extract import Attribution
+from pipelines.ads.attribution import Attribution
+from pipelines.ads.levels import LEVELS
 from pipelines.pinterest.client import PinterestClient
 from pipelines.pinterest.errors import PinterestError, shown_value
 from pipelines.planning import REPORT_BACK_DAYS, DateRange
@@ -18,9 +19,6 @@ log = logging.getLogger(__name__)
 
 # Async reports are asked for dates up to REPORT_BACK_DAYS (913) back, one day inside the API's 914,
 REPORT_SPAN_DAYS = 186  # over at most 186 days per report
-# Report level per entity type, and the id column its rows carry.
-REPORT_LEVELS = {"ad_account": "ADVERTISER", "campaign": "CAMPAIGN", "ad_group": "AD_GROUP", "ad": "PIN_PROMOTION"}
-REPORT_ID_COLUMNS = {"ad_account": "AD_ACCOUNT_ID", "campaign": "CAMPAIGN_ID", "ad_group": "AD_GROUP_ID", "ad": "AD_ID"}
 TERMINAL_FAILURES = ("FAILED", "EXPIRED", "CANCELLED", "DOES_NOT_EXIST")
 
 
@@ -82,9 +80,9 @@ def extract_reports(client: PinterestClient, raw: RawZone, accounts: list[str], 
     reports = 0
     for account in accounts:
         for window in ranges:
-            for level, report_level in REPORT_LEVELS.items():
+            for level in LEVELS:
                 body = {"start_date": window.start.isoformat(), "end_date": window.end.isoformat(), "granularity": "DAY",
-                        "level": report_level, "columns": [REPORT_ID_COLUMNS[level], *columns], "report_format": "JSON",
+                        "level": level.report_level, "columns": [level.row_id_field, *columns], "report_format": "JSON",
                         **attribution.params()}
                 try:
                     content = _run_report(client, account, body, polling, sleep)
@@ -92,7 +90,7 @@ def extract_reports(client: PinterestClient, raw: RawZone, accounts: list[str], 
                     log.warning("%s; requesting it once more", first)
                     content = _run_report(client, account, body, polling, sleep)
                 raw.write("analytics/report", content, params=body, path_params={"ad_account_id": account}, window=window,
-                          context={"level": level, "ad_account_id": account, "attribution": attribution.label,
+                          context={"level": level.name, "ad_account_id": account, "attribution": attribution.label,
                                    "today": today.isoformat()},
                           fetched_at=dt.datetime.now(dt.timezone.utc), request_id=None)
                 reports += 1

@@ -8,6 +8,7 @@ import datetime as dt
 import duckdb
 
 from pipelines import catalog
+from pipelines.ads.levels import ACCOUNT, BY_NAME
 from pipelines.planning import DateRange
 from pipelines.reporting_views import one_attribution_per_account_day
 from pipelines.sql_text import literal
@@ -17,6 +18,7 @@ TOP_PINS = 10
 ORGANIC_ENTITY_TYPES = ("user_account", "pin")
 MICRO = 1_000_000
 UNKNOWN = "unknown"  # a dimension attribute the warehouse lacks, as the report shows it
+CAMPAIGN = BY_NAME["campaign"]  # the ads level the report charts
 
 
 class ReportError(Exception):
@@ -260,7 +262,7 @@ def _top_pins(con: duckdb.DuckDBPyConnection, r: DateRange, metric: str) -> list
 
 
 # The ad account rows the report counts, one attribution setting per account and day (the views' rule).
-_AD_ACCOUNT_ROWS = f"({one_attribution_per_account_day('ad_account_daily')})"
+_AD_ACCOUNT_ROWS = f"({one_attribution_per_account_day(ACCOUNT.fact_table)})"
 
 
 def _attributions(con: duckdb.DuckDBPyConnection, r: DateRange) -> tuple[dict[str, int], int]:
@@ -269,8 +271,8 @@ def _attributions(con: duckdb.DuckDBPyConnection, r: DateRange) -> tuple[dict[st
     settings = con.execute(f"""SELECT attribution, count(*) FROM {_AD_ACCOUNT_ROWS} WHERE date BETWEEN ? AND ?
                                GROUP BY attribution ORDER BY max(extracted_at) DESC, attribution""",
                            _between(r)).fetchall()
-    others = con.execute("""SELECT (SELECT count(*) FROM campaign_daily WHERE date BETWEEN $start AND $end)
-                                   - (SELECT count(*) FROM campaign_performance WHERE date BETWEEN $start AND $end)""",
+    others = con.execute(f"""SELECT (SELECT count(*) FROM {CAMPAIGN.fact_table} WHERE date BETWEEN $start AND $end)
+                                    - (SELECT count(*) FROM {CAMPAIGN.view} WHERE date BETWEEN $start AND $end)""",
                          {"start": r.start, "end": r.end}).fetchone()[0]
     return dict(settings), others
 
@@ -283,7 +285,7 @@ def _campaigns(con: duckdb.DuckDBPyConnection, r: DateRange) -> list[CampaignRes
                coalesce(any_value(currency), '{UNKNOWN}'), coalesce(sum(spend), 0)::DOUBLE,
                sum(conversions)::DOUBLE, sum(checkout_value)::DOUBLE,
                count(*), count(*) FILTER (WHERE NOT is_final)
-        FROM campaign_performance
+        FROM {CAMPAIGN.view}
         WHERE date BETWEEN ? AND ?
         GROUP BY campaign_id
         ORDER BY any_value(currency), 5 DESC, campaign_id""", _between(r)).fetchall()
@@ -323,14 +325,14 @@ def _latest_extractions(con: duckdb.DuckDBPyConnection) -> dict[str, dt.datetime
 
 
 def _accounts(con: duckdb.DuckDBPyConnection, r: DateRange) -> list[CoveredAccount]:
-    rows = con.execute("""
+    rows = con.execute(f"""
         SELECT 'Pinterest', d.user_id, coalesce('@' || any_value(u.username), d.user_id)
         FROM (SELECT DISTINCT user_id FROM user_account_daily WHERE date BETWEEN ? AND ?) d
         LEFT JOIN user_accounts u USING (user_id) GROUP BY d.user_id
         UNION ALL
         SELECT 'Ads', d.ad_account_id, coalesce(any_value(a.name), d.ad_account_id) || ' (' || coalesce(any_value(a.currency), '?') || ')'
-        FROM (SELECT DISTINCT ad_account_id FROM ad_account_daily WHERE date BETWEEN ? AND ?) d
-        LEFT JOIN ad_accounts a USING (ad_account_id) GROUP BY d.ad_account_id
+        FROM (SELECT DISTINCT ad_account_id FROM {ACCOUNT.fact_table} WHERE date BETWEEN ? AND ?) d
+        LEFT JOIN {ACCOUNT.dimension} a USING (ad_account_id) GROUP BY d.ad_account_id
         ORDER BY 1 DESC, 3""", [*_between(r), *_between(r)]).fetchall()
     return [CoveredAccount(*row) for row in rows]
 
