@@ -108,7 +108,6 @@ _ACCOUNT_SPLITS = (("split_field", "split_field"), ("split_value", "split_value"
 _ATTRIBUTION = (("attribution", "split_value"),)
 
 
-
 def _ads_fact_table(level: ads_levels.AdsLevel) -> FactTable:
     """An ads level's wide table: its parents' ids (and an ad's promoted pin) come from its own dimension table."""
     carried = ads_levels.carried_ids(level)

@@ -97,12 +97,12 @@ def _money(micro_units: str) -> str:
 def _ads_columns(level: AdsLevel) -> tuple[Column, ...]:
     """A level's columns: the day, the ids, names and statuses of the entity and its parents, then the numbers."""
     names = []
-    for parent in reversed(ancestors(level)):
-        names += [Column(parent.id_column, f"f.{parent.id_column}",
-                         f"The {parent.word} it belongs to (join `{parent.dimension}` USING (`{parent.id_column}`)). "
+    for ancestor in reversed(ancestors(level)):
+        names += [Column(ancestor.id_column, f"f.{ancestor.id_column}",
+                         f"The {ancestor.word} it belongs to (join `{ancestor.dimension}` USING (`{ancestor.id_column}`)). "
                          f"{STRING_ID}"),
-                  Column(f"{parent.name}_name", f"{parent.name}.name",
-                         f"The {parent.word}'s name, as now (NULL if it is no longer listed).")]
+                  Column(f"{ancestor.name}_name", f"{ancestor.name}.name",
+                         f"The {ancestor.word}'s name, as now (NULL if it is no longer listed).")]
     own = [Column(level.id_column, f"f.{level.id_column}", f"The {level.word}'s id. {STRING_ID}"),
            Column(f"{level.name}_name", "e.name", f"The {level.word}'s name, as now (NULL if it is no longer listed)."),
            Column(f"{level.name}_status", "e.status",
@@ -152,8 +152,8 @@ def _ads_columns(level: AdsLevel) -> tuple[Column, ...]:
 
 
 def _ads_view(level: AdsLevel) -> ReportingView:
-    joins = "".join(f"\nLEFT JOIN {parent.dimension} {parent.name} ON {parent.name}.{parent.id_column} = "
-                    f"f.{parent.id_column}" for parent in reversed(ancestors(level)))
+    joins = "".join(f"\nLEFT JOIN {ancestor.dimension} {ancestor.name} ON {ancestor.name}.{ancestor.id_column} = "
+                    f"f.{ancestor.id_column}" for ancestor in reversed(ancestors(level)))
     return ReportingView(
         name=level.view,
         grain=f"one row per {level.word} per UTC day",

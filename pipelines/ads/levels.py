@@ -15,7 +15,7 @@ class AdsLevel:
     name: str  # the rows' entity_type: "ad_group"
     word: str  # the level in a sentence: "ad group"
     parent: str | None  # the level it belongs to
-    id_column: str  # its id in the dimension tables, the wide tables and the entity lists' items: "ad_group_id"
+    id_column: str  # its id column in the dimension and wide tables, and its children's listed items: "ad_group_id"
     list_endpoint: str  # the listing of its entities (client endpoint name): "ad_groups/list"
     analytics_endpoint: str  # its sync analytics (client endpoint name): "ad_groups/analytics"
     id_parameter: str | None  # the analytics query parameter naming a batch of its ids (None: the id is in the path)
