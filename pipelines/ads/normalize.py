@@ -194,7 +194,7 @@ def requested_ids(record: RawRecord, listed: Callable[[str, str], Collection[str
     entities `listed` (ad account, level) names. None: every entity is taken."""
     level = record.context["level"]
     account = record.path_params.get("ad_account_id")
-    if level == "ad_account":
+    if level == ACCOUNT.name:
         return [str(account)] if account is not None else None
     if record.endpoint == "analytics/report":
         return listed(str(account), level)
