@@ -10,7 +10,8 @@ import json
 import sys
 from pathlib import Path
 
-from bench.scenarios import RESULTS, ROOT, SCENARIOS
+from bench.common import ROOT
+from bench.worlds import RESULTS, SCENARIOS
 
 OUTPUT = ROOT / "BENCHMARKS.md"
 NOTES = ROOT / "bench" / "NOTES.md"
