@@ -126,6 +126,33 @@ def _interrupts_ignored() -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
+def test_a_sigterm_while_the_ui_process_is_being_started_stops_it_once_it_runs():
+    """The handler runs in the middle of starting `dagster dev` (here: right after the fork, before the command
+    has its process): it must not raise there, which would leave the process running unowned."""
+    from pipelines.commands.ui import UiProcess
+
+    ui = UiProcess()
+
+    class SignalledWhileStarting(subprocess.Popen):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            ui.stop()
+
+    process = ui.start([sys.executable, "-c", "import time; time.sleep(60)"], popen=SignalledWhileStarting)
+    assert process.wait(timeout=20) == -signal.SIGTERM
+
+
+def test_a_sigterm_before_the_ui_process_is_started_stops_the_command_and_after_stops_the_process():
+    from pipelines.commands.ui import UiProcess
+
+    ui = UiProcess()
+    with pytest.raises(KeyboardInterrupt):
+        ui.stop()
+    process = ui.start([sys.executable, "-c", "import time; time.sleep(60)"])
+    ui.stop()
+    assert process.wait(timeout=20) == -signal.SIGTERM
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("preexec_fn", [None, _interrupts_ignored], ids=["signals-default", "started-ignoring-interrupts"])
 def test_the_ui_command_serves_the_assets_with_the_embedded_simulator(tmp_path, preexec_fn):

@@ -42,23 +42,44 @@ def _ui(args: argparse.Namespace) -> int:
     # as a KeyboardInterrupt; after, by stopping it. Both handlers are set first, so that `dagster dev` starts with
     # both signals at their defaults: a command started with SIGINT ignored (a background job of a script, nohup)
     # would otherwise pass that on, and Dagster maps SIGTERM to SIGINT's handler, so the UI would never stop.
-    started: list[subprocess.Popen] = []
-    signal.signal(signal.SIGTERM, lambda *_: _stop(started))
+    ui = UiProcess()
+    signal.signal(signal.SIGTERM, lambda *_: ui.stop())
     signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        return _serve(args, started)
+        return _serve(args, ui)
     except KeyboardInterrupt:
         return 130
 
 
-def _stop(started: list[subprocess.Popen]) -> None:
-    if not started:
-        raise KeyboardInterrupt
-    for process in started:
-        process.terminate()
+class UiProcess:
+    """`dagster dev`, started once, and what a SIGTERM does to it: before it is started, stop the command (a
+    KeyboardInterrupt); while it is being started, stop it as soon as it runs (raising in the middle of starting
+    could leave it running with nobody to stop it); once started, stop it."""
+
+    def __init__(self) -> None:
+        self.process: subprocess.Popen | None = None
+        self._starting = False
+        self._stop_when_started = False
+
+    def start(self, command: list[str], popen=subprocess.Popen, **options) -> subprocess.Popen:
+        self._starting = True
+        process = popen(command, **options)
+        self.process = process
+        self._starting = False
+        if self._stop_when_started:
+            process.terminate()
+        return process
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+        elif self._starting:
+            self._stop_when_started = True
+        else:
+            raise KeyboardInterrupt
 
 
-def _serve(args: argparse.Namespace, started: list[subprocess.Popen]) -> int:
+def _serve(args: argparse.Namespace, ui: UiProcess) -> int:
     import dagster as dg
 
     from pipelines.dagster_instance import free_dead_runs, free_dead_runs_until
@@ -80,8 +101,7 @@ def _serve(args: argparse.Namespace, started: list[subprocess.Popen]) -> int:
         print(f"Dagster UI: http://127.0.0.1:{args.port} (DAGSTER_HOME={os.environ['DAGSTER_HOME']}, "
               f"data in {settings.etl_home().resolve()})", flush=True)
         # The UI's code server and run workers inherit this environment (simulator URL, data directory).
-        process = subprocess.Popen(dagster_dev_command(args.port), cwd=PROJECT_ROOT, env=os.environ.copy())
-        started.append(process)
+        process = ui.start(dagster_dev_command(args.port), cwd=PROJECT_ROOT, env=os.environ.copy())
         try:
             return process.wait()
         except KeyboardInterrupt:
