@@ -85,6 +85,18 @@ class RawZone:
     def __init__(self, root: Path):
         self.root = Path(root)
 
+    def store_answer(self, endpoint: str, response, *, params: dict | None = None, path_params: dict | None = None,
+                     window: DateRange | None = None, context: dict | None = None,
+                     fetched_at: dt.datetime | None = None) -> Path | None:
+        """`write` an API answer (the client's ApiResponse: its content and request id), fetched now unless
+        `fetched_at` says when, except one a resumed run replayed from this zone (already stored there): the path
+        written, or None."""
+        if response.replayed:
+            return None
+        return self.write(endpoint, response.content, params=params, path_params=path_params, window=window,
+                          context=context, fetched_at=fetched_at or dt.datetime.now(dt.timezone.utc),
+                          request_id=response.request_id)
+
     def write(self, endpoint: str, body: bytes, *, params: dict | None = None, path_params: dict | None = None,
               window: DateRange | None = None, context: dict | None = None, fetched_at: dt.datetime,
               request_id: str | None) -> Path:

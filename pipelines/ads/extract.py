@@ -69,14 +69,6 @@ class AdsExtractSummary:
     beyond_reports: DateRange | None = None  # older than even async reports serve (914 days)
 
 
-def _store(raw: RawZone, endpoint: str, response: ApiResponse, params: dict, path_params: dict, window: DateRange | None,
-           context: dict) -> None:
-    if response.replayed:  # a resumed run's answer: already in the raw zone
-        return
-    raw.write(endpoint, response.content, params=params, path_params=path_params, window=window, context=context,
-              fetched_at=dt.datetime.now(dt.timezone.utc), request_id=response.request_id)
-
-
 def _ids(table: pa.Table, column: str, where: str, equals: str) -> list[str]:
     values, owners = table.column(column).to_pylist(), table.column(where).to_pylist()
     return [v for v, owner in zip(values, owners) if owner == equals]
@@ -129,7 +121,7 @@ def fetch_ready_states(client: PinterestClient, raw: RawZone, dates: Collection[
         nonlocal calls
         params = {"date": date}
         response = client.fetch("metrics_ready_state/get", params=params)
-        _store(raw, "metrics_ready_state/get", response, params, {}, DateRange(date, date), {})
+        raw.store_answer("metrics_ready_state/get", response, params=params, window=DateRange(date, date))
         calls += 1
         if not isinstance(response.data, dict):
             raise ResponseShapeError(f"metrics_ready_state/get: expected a JSON object for {date}, "
@@ -161,8 +153,8 @@ def _fetch_level(client: PinterestClient, raw: RawZone, account: str, window: Da
     response = client.fetch(level.analytics_endpoint, path, params)
     if level is CAMPAIGN:  # checked before it is stored: a stored answer is re-used by a resumed run
         _check_campaign_rows(response, account, window)
-    _store(raw, level.analytics_endpoint, response, params, path, window,
-           {"level": level.name, "ad_account_id": account, "attribution": attribution.label, "today": today.isoformat()})
+    raw.store_answer(level.analytics_endpoint, response, params=params, path_params=path, window=window, context={
+        "level": level.name, "ad_account_id": account, "attribution": attribution.label, "today": today.isoformat()})
     return response
 
 

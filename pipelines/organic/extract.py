@@ -13,7 +13,7 @@ from operator import itemgetter, methodcaller
 
 from pipelines import api_enums
 from pipelines.organic.pin_answers import UNSPLIT_KEY, pin_answer_problem, pin_problems
-from pipelines.pinterest.client import ApiResponse, PinterestClient
+from pipelines.pinterest.client import PinterestClient
 from pipelines.pinterest.endpoints import MAX_PIN_IDS
 from pipelines.pinterest.errors import (
     ApiError,
@@ -164,14 +164,6 @@ def first_note_per_pin(notes: Sequence[PinNote]) -> dict[str, str]:
     return dict(sorted(first.items()))
 
 
-def _store(raw: RawZone, endpoint: str, response: ApiResponse, params: dict, window: DateRange,
-           path_params: dict | None = None, context: dict | None = None) -> None:
-    if response.replayed:  # a resumed run's answer: already in the raw zone
-        return
-    raw.write(endpoint, response.content, params=params, path_params=path_params, window=window, context=context,
-              fetched_at=dt.datetime.now(dt.timezone.utc), request_id=response.request_id)
-
-
 def extract_organic(client: PinterestClient, raw: RawZone, plan: OrganicPlan, user_id: str) -> ExtractSummary:
     """Fetch every planned call into the raw zone. Pins go by the bulk endpoint, one type per call, or one call
     per pin if the app lacks it (see `_extract_pin_analytics`); pins the API refuses are skipped and listed in
@@ -189,7 +181,7 @@ def extract_organic(client: PinterestClient, raw: RawZone, plan: OrganicPlan, us
                     response = client.fetch("user_account/analytics", params=params)
                 except InvalidRequestError as error:
                     raise _content_type_refusal(error, content_type, plan.content_types, raw) or error from None
-                _store(raw, "user_account/analytics", response, params, window, context={"user_id": user_id})
+                raw.store_answer("user_account/analytics", response, params=params, window=window, context={"user_id": user_id})
                 summary.files += 1
         _extract_pin_analytics(pin_calls, window, plan.pin_batches)
     return summary
@@ -462,7 +454,7 @@ def _bulk_batch(calls: _PinCalls, window: DateRange, batch: Sequence[PinRef]) ->
     if not response.replayed:  # a stored answer of a stopped run proves neither the endpoint nor access today
         calls.answered(batch)
         calls.summary.bulk_proven = True
-    _store(calls.raw, "multi_pins/analytics", response, params, window)
+    calls.raw.store_answer("multi_pins/analytics", response, params=params, window=window)
     answered = response.data if isinstance(response.data, dict) else {}
     checks = check_bulk_answer(answered, batch, window)
     outcome, missing, unusable, retyped = PinsOutcome(files=1), [], [], []
@@ -514,7 +506,7 @@ def _single_pin(calls: _PinCalls, window: DateRange, pin: PinRef, retype: bool =
         return PinsOutcome(skipped=(PinNote(pin.pin_id, window, reason),))
     if not response.replayed:
         calls.answered([pin])
-    _store(calls.raw, "pins/analytics", response, params, window, path_params={"pin_id": pin.pin_id})
+    calls.raw.store_answer("pins/analytics", response, params=params, window=window, path_params={"pin_id": pin.pin_id})
     check = check_pin_answer(response.data, pin, window)
     if check.problem is not None:
         log.warning("pin %s: pins/analytics for %s %s; left without analytics", shown_value(pin.pin_id), window,

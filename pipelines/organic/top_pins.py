@@ -64,10 +64,8 @@ def fetch_top_pins(client: PinterestClient, raw: RawZone, window: DateRange, use
         params = ranking_params(window, sort_by)
         response = client.fetch(ENDPOINT, params=params)
         extracted_at = dt.datetime.now(dt.timezone.utc)
-        path = None
-        if not response.replayed:
-            path = raw.write(ENDPOINT, response.content, params=params, window=window, context={"user_id": user_id},
-                             fetched_at=extracted_at, request_id=response.request_id)
+        path = raw.store_answer(ENDPOINT, response, params=params, window=window, context={"user_id": user_id},
+                                fetched_at=extracted_at)
         try:
             rankings.append(ranking_rows(response.data, sort_by, window, user_id, extracted_at))
         except AnswerValueError as error:
