@@ -67,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     failure.show_tracebacks(args.debug)
     try:
         return args.handler(args)
+    except BrokenPipeError:
+        return failure.reader_gone()
     except (SettingsError, CredentialsError, UnsafeUrlError) as error:
         if args.debug:
             traceback.print_exc()

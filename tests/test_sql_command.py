@@ -108,6 +108,20 @@ def test_the_query_can_come_from_standard_input_and_csv_go_to_standard_output(de
     assert done.stderr == ""
 
 
+@pytest.mark.parametrize("output", [("--csv", "-"), ("--max-rows", "100000")], ids=["csv", "table"])
+def test_a_reader_that_goes_away_ends_the_command_quietly_as_unix_commands_do(demo_warehouse, output):
+    """`pinterest-etl sql ... | head -1`: no error message, the exit status of a command its pipe's reader left."""
+    reader, writer = os.pipe()
+    command = subprocess.Popen([str(CLI), "sql", *output, "SELECT * FROM pin_daily, range(20)"], stdout=writer,
+                               stderr=subprocess.PIPE, text=True, cwd=demo_warehouse,
+                               env={**os.environ, "PINTEREST_ETL_HOME": str(demo_warehouse)})
+    os.close(writer)
+    with os.fdopen(reader, "rb") as pipe:
+        assert pipe.readline()
+    _, stderr = command.communicate(timeout=120)
+    assert (command.returncode, stderr) == (141, "")
+
+
 def test_a_named_query_runs_from_a_file(demo, capsys):
     sql_text = named_queries(QUERIES_FILE.read_text())["top_pins_by_saves_28d"]
     expected = query(demo, sql_text)

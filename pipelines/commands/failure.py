@@ -3,6 +3,7 @@ with `--debug` (cli.main turns it on for the process), the traceback of the erro
 
 from __future__ import annotations
 
+import os
 import sys
 import traceback
 
@@ -21,3 +22,16 @@ def fail(command: str, message: object, code: int = 1) -> int:
         traceback.print_exc()
     print(f"pinterest-etl {command}: error: {message}", file=sys.stderr)
     return code
+
+
+# 128 + SIGPIPE: the status a Unix command ends with when its reader goes away.
+READER_GONE = 141
+
+
+def reader_gone() -> int:
+    """Standard output's reader went away (`pinterest-etl sql ... | head`): as Unix commands do, stop quietly, with
+    READER_GONE. Standard output now points at /dev/null, so that Python's last flush finds nowhere to complain."""
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, sys.stdout.fileno())
+    os.close(null)
+    return READER_GONE

@@ -16,7 +16,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from pipelines import settings
-from pipelines.commands.failure import fail
+from pipelines.commands.failure import fail, reader_gone
 from pipelines.protected_paths import OutputRefusedError, mode_without_following, refuse_protected, resolved_output
 
 NUMERIC_TYPES = frozenset({"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
@@ -224,6 +224,8 @@ def _sql(args: argparse.Namespace) -> int:
                 written = [p for p in (args.csv, args.parquet) if p is not None and p != "-"]
                 if written:
                     print(f"{rows} rows written to {' and '.join(written)}", file=sys.stderr)
+    except BrokenPipeError:
+        return reader_gone()
     except OutputRefusedError as error:
         return fail("sql", error, 2)
     except (UsageError, NoWarehouseError, WarehouseBusyError, QueryRefusedError, duckdb.Error, pa.ArrowException,
