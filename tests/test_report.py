@@ -536,6 +536,32 @@ def test_an_existing_file_that_is_not_a_report_is_replaced_only_with_force(home,
     assert "<title>Pinterest report " in write(monkeypatch, home, notes, "--force")
 
 
+@pytest.mark.parametrize("made, force, refusal", [
+    ("file", (), "it exists and is not a report of pinterest-etl"),
+    ("symlink", ("--force",), "it is a symbolic link"),
+], ids=["file", "symlink-with-force"])
+def test_what_is_made_at_the_output_while_the_report_is_built_is_refused_and_kept(home, tmp_path, monkeypatch, capsys,
+                                                                               made, force, refusal):
+    """The output is checked again just before the page is put in place: a file another program wrote there while
+    the report was being built (here: during rendering) is not replaced without --force, nor a link ever."""
+    import pipelines.report as report
+
+    output, render = tmp_path / "out.html", report.render_report
+
+    def render_while_another_program_writes(*args, **kwargs):
+        if made == "file":
+            output.write_text("written meanwhile")
+        else:
+            output.symlink_to(tmp_path / "elsewhere.html")
+        return render(*args, **kwargs)
+
+    monkeypatch.setattr(report, "render_report", render_while_another_program_writes)
+    message = refused(monkeypatch, capsys, home, output, *force)
+    assert refusal in message and message.startswith("refusing to")
+    assert output.is_symlink() if made == "symlink" else output.read_text() == "written meanwhile"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["home", "out.html"]
+
+
 def test_an_earlier_report_is_replaced_without_force(home, tmp_path, monkeypatch):
     output = tmp_path / "r.html"
     write(monkeypatch, home, output, "--start", str(DEMO_END), "--end", str(DEMO_END))

@@ -41,7 +41,8 @@ def _report(args: argparse.Namespace) -> int:
     output = args.output or home / "report.html"
     try:
         check_report_output(output, home, args.force)
-        summary = write_report(Warehouse(home / "warehouse.duckdb"), output, args.start, args.end, today=settings.today())
+        summary = write_report(Warehouse(home / "warehouse.duckdb"), output, args.start, args.end, today=settings.today(),
+                               check_output=lambda: check_report_output(output, home, args.force))
     except (FileNotFoundError, ReportError, OutputRefusedError, ReportWriteError, WarehouseLockedError,
             duckdb.Error) as error:
         return fail("report", error)

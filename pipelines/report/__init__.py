@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections.abc import Callable
 from pathlib import Path
 
 from pipelines.planning import DateRange
@@ -28,11 +29,13 @@ class ReportSummary:
 
 
 def write_report(warehouse: Warehouse, path: Path, start: dt.date | None = None, end: dt.date | None = None,
-                 now: dt.datetime | None = None, today: dt.date | None = None) -> ReportSummary:
+                 now: dt.datetime | None = None, today: dt.date | None = None,
+                 check_output: Callable[[], None] | None = None) -> ReportSummary:
     """Render the report of `start..end` (default: the trailing 28 complete days with data before `today`, UTC,
     and the 28 before them as the period compared) to `path`. Readers of `path` see the old file or the new one,
     never a part. FileNotFoundError when there is no warehouse yet; ReportError for a range it cannot report;
-    ReportWriteError when the file cannot be written (nothing is left behind)."""
+    ReportWriteError when the file cannot be written (nothing is left behind). `check_output` runs again just before
+    the page is put in place (what `path` is may have changed while the report was built)."""
     now = now or dt.datetime.now(dt.timezone.utc)
     with warehouse.connect(read_only=True) as con:
         try:
@@ -43,5 +46,5 @@ def write_report(warehouse: Warehouse, path: Path, start: dt.date | None = None,
         data = load_report_data(con, report_range)
     html = render_report(data, now, str(warehouse.path))
     path = Path(path)
-    write_whole(path, html)
+    write_whole(path, html, check_output)
     return ReportSummary(path, report_range, data.row_counts(), len(html.encode("utf-8")))

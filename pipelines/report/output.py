@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from pipelines.atomic_files import temporary_path, write_failure_cause
@@ -58,14 +58,17 @@ def is_report(path: Path) -> bool:
     return head.startswith(_REPORT_START) and _REPORT_TITLE in head
 
 
-def write_whole(path: Path, html: str) -> None:
-    """Write `html` to `path` under a temporary name beside it and rename it over `path`: readers see the old file or
-    the new one. Any failure removes the temporary and raises ReportWriteError naming `path`."""
+def write_whole(path: Path, html: str, check: Callable[[], None] | None = None) -> None:
+    """Write `html` to `path` under a temporary name beside it and, once `check` (if given) passes, rename it over
+    `path`: readers see the old file or the new one. Any failure, `check`'s refusal too, removes the temporary;
+    a write failure raises ReportWriteError naming `path`."""
     temporary = temporary_path(path)
     created = [folder for folder in path.parents if not folder.exists()]  # the folders it makes, deepest first
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary.write_text(html, encoding="utf-8")
+        if check is not None:
+            check()
         os.replace(temporary, path)
     except BaseException as error:
         with contextlib.suppress(OSError):
