@@ -420,11 +420,12 @@ _FOOTERS_KEPT = 8192
 
 def footer(path: Path) -> tuple[int, pa.Schema]:
     """A Parquet file's row count and Arrow schema, from its footer. A run reads the same footers several times (the
-    lake step's rows per date, the load's plan and its column checks), so each version of a file (its inode, size
-    and modification time: a replaced or edited file is another) is read once per process, the last
-    `_FOOTERS_KEPT` kept. Raises OSError or ArrowException for a missing or unreadable file."""
+    lake step's rows per date, the load's plan and its column checks), so each version of a file is read once per
+    process, the last `_FOOTERS_KEPT` kept. A version is the file's inode, size, modification time and status-change
+    time: a replaced file has another inode, and any write changes the status-change time, which no tool can set back
+    (an edit that keeps size and modification time, `touch -r`, `rsync --inplace -t`, is another version too). Raises OSError or ArrowException for a missing or unreadable file."""
     stat = os.stat(path)
-    key = (str(path), stat.st_ino, stat.st_size, stat.st_mtime_ns)
+    key = (str(path), stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
     found = _FOOTERS.get(key)
     if found is None:
         metadata = pq.read_metadata(path)
@@ -461,8 +462,8 @@ class RowStager:
     rows until written, so memory stays bounded). Writing a small Parquet file is mostly fixed cost in pyarrow's C++
     (about 2 ms for a date's 24 x 22 ads rows), which runs without the GIL: a backfill writes hundreds of them, and
     the caller's next date (DuckDB, Arrow compute) overlaps with them. `files()` gives the staged files in the
-    order they were asked for (the crash-test pass counts in that order too); on any failure, `abandon()` waits
-    for the writes in flight and gives back those written, to discard."""
+    order they were asked for (the crash-test pass counts in that order too); after any failure, `abandon()`
+    waits for every write in flight and gives back those written, to discard, and the first write error."""
 
     def __init__(self, lake: Lake):
         self._lake = lake
@@ -477,7 +478,9 @@ class RowStager:
             self._collect_oldest()
 
     def _collect_oldest(self) -> None:
-        self._done.append(self._pending.pop(0).result())
+        # Taken off the list only once written: interrupted while waiting (Ctrl+C), abandon() still waits for it.
+        self._done.append(self._pending[0].result())
+        self._pending.pop(0)
         crash_point(LAKE_FILE_WRITTEN)
 
     def files(self) -> list[StagedFile]:
@@ -487,14 +490,19 @@ class RowStager:
         self._pool.shutdown()
         return self._done
 
-    def abandon(self) -> list[StagedFile]:
-        """The files written, after every write in flight has ended (a failed one leaves nothing)."""
+    def abandon(self) -> tuple[list[StagedFile], Exception | None]:
+        """After a failure: the files written, once every write in flight has ended (a failed write leaves no
+        file), and the first write error in the order the files were asked for, if any (written one by one, that
+        error would have come first). A second Ctrl+C while waiting is not held back."""
+        first_error = None
         for future in self._pending:
-            with contextlib.suppress(BaseException):
+            try:
                 self._done.append(future.result())
+            except Exception as error:  # noqa: BLE001 - reported to the caller, which decides which error to raise
+                first_error = first_error or error
         self._pending.clear()
         self._pool.shutdown()
-        return self._done
+        return self._done, first_error
 
 
 def checksum_path(path: Path) -> Path:

@@ -712,18 +712,22 @@ def _lake_rows_by_date(con: duckdb.DuckDBPyConnection, staged: _Staged, tables: 
             for date in itertools.islice(dates, _DATE_THREADS):
                 pending.append(pool.submit(one_date, date))
             while pending:
-                outcome = pending.popleft().result()
+                outcome = pending[0].result()  # off the list once done: interrupted, the finally waits for it
+                pending.popleft()
                 for date in itertools.islice(dates, 1):
                     pending.append(pool.submit(one_date, date))
                 yield outcome
         finally:
+            # A date's thread may be inside DuckDB: its cursor can be closed only once it has returned. A second
+            # Ctrl+C while waiting is not held back (the cursors then go with the process).
             for future in pending:
                 future.cancel()
             for future in pending:
-                with contextlib.suppress(BaseException):
+                with contextlib.suppress(Exception):
                     future.result()
             for cursor in opened:
-                cursor.close()
+                with contextlib.suppress(duckdb.Error):  # still busy after a second Ctrl+C: goes with the process
+                    cursor.close()
 
 
 def write_lake(con: duckdb.DuckDBPyConnection, lake: Lake, staged: _Staged, source: Source,
@@ -761,8 +765,11 @@ def write_lake(con: duckdb.DuckDBPyConnection, lake: Lake, staged: _Staged, sour
             legacy_files += replaced
             retired += emptied
         staged_files = stager.files()
-    except BaseException:
-        lake.discard(stager.abandon() + legacy_files)  # a failure while writing leaves every date as it was
+    except BaseException as error:
+        written, write_error = stager.abandon()
+        lake.discard(written + legacy_files)  # a failure while writing leaves every date as it was
+        if write_error is not None and write_error is not error and isinstance(error, Exception):
+            raise write_error from None  # an earlier date's file failed first (the one-by-one order)
         raise
     # Identities' files first: a crash before the legacy ones are trimmed leaves keys twice, which the warehouse's
     # blocking unique-key check refuses, rather than keys missing, which no check could see.

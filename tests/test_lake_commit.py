@@ -66,7 +66,9 @@ def test_a_failed_write_of_a_row_stager_is_raised_and_abandoning_it_leaves_no_te
         for day in range(DATES):                                                                # stage_rows or files()
             stager.stage_rows("pin_daily", FIRST + dt.timedelta(days=day), "organic.user=1", rows(day + 1, 1))
         stager.files()
-    Lake.discard(stager.abandon())
+    written, first_error = stager.abandon()
+    assert isinstance(first_error, DataWriteError) and "date=2026-11-08" in str(first_error)
+    Lake.discard(written)
     assert list((tmp_path / "lake").rglob("*.tmp")) == []
     path = lake.path("pin_daily", FIRST, "organic.user=1")
     assert pq.read_table(path).equals(rows(0, 1))
