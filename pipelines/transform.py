@@ -749,21 +749,23 @@ def write_lake(con: duckdb.DuckDBPyConnection, lake: Lake, staged: _Staged, sour
     not_final, identities = [], set()
     stager, legacy_files, retired = lake.row_stager(), [], []
     try:
-        for prepared in _lake_rows_by_date(con, staged, tables, requested):
-            date = prepared.date
-            if prepared.final_values_kept:
-                summary.final_values_kept[date] = prepared.final_values_kept
-            for table_name, key, own in prepared.files:
-                stager.stage_rows(table_name, date, keyed(source.name, key), own)
-            summary.status_rows += prepared.status_rows
-            summary.metric_rows += prepared.metric_rows
-            identities.update(prepared.identities)
-            if prepared.not_final:
-                not_final.append(date)
-            replaced, emptied = _legacy_without_covered_keys(lake, date, source.name, tables, prepared.identities,
-                                                             prepared.rows, prepared.without_rows)
-            legacy_files += replaced
-            retired += emptied
+        # closing(): on a failure here, the dates' threads are done and their cursors closed before anything else.
+        with contextlib.closing(_lake_rows_by_date(con, staged, tables, requested)) as prepared_dates:
+            for prepared in prepared_dates:
+                date = prepared.date
+                if prepared.final_values_kept:
+                    summary.final_values_kept[date] = prepared.final_values_kept
+                for table_name, key, own in prepared.files:
+                    stager.stage_rows(table_name, date, keyed(source.name, key), own)
+                summary.status_rows += prepared.status_rows
+                summary.metric_rows += prepared.metric_rows
+                identities.update(prepared.identities)
+                if prepared.not_final:
+                    not_final.append(date)
+                replaced, emptied = _legacy_without_covered_keys(lake, date, source.name, tables, prepared.identities,
+                                                                 prepared.rows, prepared.without_rows)
+                legacy_files += replaced
+                retired += emptied
         staged_files = stager.files()
     except BaseException as error:
         written, write_error = stager.abandon()
