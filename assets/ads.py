@@ -15,7 +15,6 @@ from assets.metadata import api_metadata, column_schema, fact_table_schema, prev
 from assets.organic import OWNERS, SINGLE_RUN, partition_range
 from assets.partitions import DAILY, warehouse_freshness_policy
 from assets.resources import PinterestResource, StorageResource
-from pipelines import settings
 from pipelines.accounts import Account
 from pipelines.ads.dimensions import SCHEMAS, AdsDimensions, extract_ads_dimensions
 from pipelines.ads.extract import MAX_AD_ENTITY_IDS, extract_ads, plan_windows
@@ -74,7 +73,7 @@ def ads_dimensions(context: dg.AssetExecutionContext, pinterest: PinterestResour
         with client:
             try:
                 dimensions = extract_ads_dimensions(client, storage.raw(account),
-                                                    settings.ad_account_allow_list(account.environment()), taken)
+                                                    pinterest.account_settings(account).ad_account_ids, taken)
             except AuthError as error:
                 if error.code != 3:
                     raise
@@ -130,11 +129,11 @@ def ads_raw(context: dg.AssetExecutionContext, pinterest: PinterestResource, sto
     when the newest date past the attribution window is not ready yet) to find which days are final. Dates
     older than the sync endpoints' reach (89 days back, one day inside the API's 90) come from async reports
     (up to 913 days back, one inside the API's 914): one per ad account, level and 186 days."""
-    requested = partition_range(context)
+    requested, configured = partition_range(context), pinterest.settings
     progress = ApiProgress(context, "ads_analytics")
     resume = Resumption(storage.root, "ads_raw", requested, only="ads",
-                        settings=f"{settings.api_base_url()} columns={settings.ads_columns()} "
-                                 f"attribution={settings.ads_attribution().label}")
+                        settings=f"{configured.api_base_url} columns={configured.ads_columns} "
+                                 f"attribution={configured.ads_attribution.label}")
 
     def extract(account: Account, stats):
         dimensions = latest_ads_dimensions(storage, account)
@@ -143,7 +142,7 @@ def ads_raw(context: dg.AssetExecutionContext, pinterest: PinterestResource, sto
         day = resume.planning_day(account.name, pinterest.today())
         with client, progress.account(client, planned_ads_calls(dimensions, requested, day), stats):
             summary = extract_ads(client, storage.raw(account), dimensions, requested,
-                                  day, settings.ads_columns(), settings.ads_attribution(), settings.report_polling())
+                                  day, configured.ads_columns, configured.ads_attribution, configured.report_polling)
         return summary, dimensions.ad_accounts.num_rows
 
     results = for_each_account(context, pinterest, extract, resume, progress)
@@ -181,4 +180,4 @@ def ads_warehouse(context: dg.AssetExecutionContext, storage: StorageResource, p
     (one row per entity per UTC day per attribution setting, with parent ids, the account's currency and one
     column per ads column)."""
     yield from load_warehouse(context, storage, partition_range(context), ADS, ADS_DIMENSIONS, ADS_CHECKS, "campaign_daily",
-                              stale_before=pinterest.today() - dt.timedelta(days=settings.repull_days("ads")))
+                              stale_before=pinterest.today() - dt.timedelta(days=pinterest.settings.ads_repull_days))

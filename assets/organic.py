@@ -13,7 +13,6 @@ from assets.loading import check_specs, lake_check_specs, load_warehouse, normal
 from assets.metadata import api_metadata, column_schema, fact_table_schema, preview
 from assets.partitions import DAILY, warehouse_freshness_policy
 from assets.resources import PinterestResource, StorageResource
-from pipelines import settings
 from pipelines.accounts import Account
 from pipelines.lake import USER, identity
 from pipelines.organic.dimensions import BOARDS, PINS, USER_ACCOUNTS, OrganicDimensions, extract_dimensions
@@ -145,17 +144,17 @@ def organic_raw(context: dg.AssetExecutionContext, pinterest: PinterestResource,
     ceil(days/90) x (content types x (1 + splits) + ceil(standard pins/100) + ceil(video pins/100)).
     Dates older than 89 days back (one day inside the API's 90-day window) are not requested: they are
     reported as unreachable."""
-    requested = partition_range(context)
+    requested, configured = partition_range(context), pinterest.settings
     plans = []
     progress = ApiProgress(context, "org_analytics")
     resume = Resumption(storage.root, "organic_raw", requested, only="organic",
-                        settings=f"{settings.api_base_url()} splits={settings.organic_splits()} "
-                                 f"content_types={settings.content_types()}")
+                        settings=f"{configured.api_base_url} splits={configured.organic_splits} "
+                                 f"content_types={configured.content_types}")
 
     def extract(account: Account, stats):
         dimensions = latest_dimensions(storage, account)
         plan = plan_organic(requested, resume.planning_day(account.name, pinterest.today()), dimensions.pin_refs(),
-                            settings.organic_splits(), settings.content_types())
+                            configured.organic_splits, configured.content_types)
         plans.append(plan)
         client, _ = pinterest.client(account, stats)
         client.use_replay(resume.index(account.name, storage.raw(account)))
@@ -278,4 +277,4 @@ def organic_warehouse(context: dg.AssetExecutionContext, storage: StorageResourc
     split bucket, content type ORGANIC where stored, else ALL). The preview shows the organic account totals."""
     yield from load_warehouse(context, storage, partition_range(context), ORGANIC, ("user_accounts", "boards", "pins", "pin_lifetime", "top_pins_api"),
                               ORGANIC_CHECKS, "user_account_organic_daily", "AND split_field = 'NO_SPLIT'",
-                              pinterest.today() - dt.timedelta(days=settings.repull_days("organic")))
+                              pinterest.today() - dt.timedelta(days=pinterest.settings.organic_repull_days))

@@ -3,8 +3,7 @@
 import dagster as dg
 
 from assets.organic import OWNERS
-from assets.resources import StorageResource
-from pipelines import settings
+from assets.resources import PinterestResource, StorageResource
 from pipelines.report import ReportError, ReportWriteError, write_report
 
 REPORT_FILE = "report.html"
@@ -16,14 +15,15 @@ REPORT_FILE = "report.html"
 # unpartitioned asset downstream of partitioned ones that way). The file is not a table: the warehouse is only read.
 @dg.asset(deps=["organic_warehouse", "ads_warehouse"], group_name="warehouse", owners=OWNERS, kinds={"html"},
           pool="warehouse")
-def pinterest_report(context: dg.AssetExecutionContext, storage: StorageResource) -> dg.MaterializeResult:
+def pinterest_report(context: dg.AssetExecutionContext, storage: StorageResource,
+                     pinterest: PinterestResource) -> dg.MaterializeResult:
     """PINTEREST_ETL_HOME/report.html: one self-contained HTML page over the trailing 28 complete UTC days with data
     in the warehouse, compared with the 28 before, whatever range the run loaded (a 3-day backfill still leaves a
     28-day report): organic trend per UTC day, top pins, spend vs conversions per campaign, final vs not-final rows
     per day. Renders what exists: a source without rows in the range gets a "no data" panel."""
     path = storage.root / REPORT_FILE
     try:
-        summary = write_report(storage.warehouse(), path, today=settings.today())
+        summary = write_report(storage.warehouse(), path, today=pinterest.today())
     except (FileNotFoundError, ReportError, ReportWriteError) as error:
         raise dg.Failure(f"no report: {error}") from None
     context.log.info(f"Report of {summary.range} written to {summary.path}")

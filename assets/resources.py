@@ -1,4 +1,4 @@
-"""Dagster resources: where the data lives, and the Pinterest client for one run."""
+"""Dagster resources: where the data lives, and the settings and Pinterest clients of one run."""
 
 from __future__ import annotations
 
@@ -7,15 +7,17 @@ import os
 from pathlib import Path
 
 import dagster as dg
+from pydantic import PrivateAttr
 
 from pipelines import settings
-from pipelines.accounts import ENVIRONMENT_ACCOUNT, Account, load_accounts, raw_roots
+from pipelines.accounts import ENVIRONMENT_ACCOUNT, Account, raw_roots
+from pipelines.clients import client_from_settings
+from pipelines.embedded import EmbeddedSimulator
 from pipelines.lake import Lake
 from pipelines.pinterest.accounting import CallStats
-from pipelines.pinterest.budgets import RateBudgets
-from pipelines.pinterest.client import ClientConfig, PinterestClient
-from pipelines.pinterest.factory import client_from_env
+from pipelines.pinterest.client import PinterestClient
 from pipelines.raw_zone import RawZone
+from pipelines.run_settings import RunSettings
 from pipelines.warehouse import Warehouse
 
 
@@ -49,22 +51,44 @@ class StorageResource(dg.ConfigurableResource):
 
 
 class PinterestResource(dg.ConfigurableResource):
-    """The Pinterest API clients of the configured accounts (base URL, tokens, token files from the
-    environment and the accounts file)."""
+    """The run's settings, read once when the run starts (pipelines/run_settings.py: the environment's and each
+    account's), and the Pinterest API clients of its accounts. `api_base_url`, `access_token` and
+    `refresh_token`, when set, replace the environment's: `pinterest-etl run` sets them to the embedded
+    simulator's URL and development tokens (real credentials are only ever read from the environment)."""
 
     concurrency: int = 4
+    api_base_url: str = ""
+    access_token: str = ""
+    refresh_token: str = ""
+    _run: RunSettings = PrivateAttr()
+
+    def with_simulator(self, simulator: EmbeddedSimulator) -> PinterestResource:
+        """This resource, calling `simulator` with its development tokens."""
+        return PinterestResource(concurrency=self.concurrency, api_base_url=simulator.base_url,
+                                 access_token=simulator.access_token, refresh_token=simulator.refresh_token)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        configured = {"PINTEREST_API_BASE_URL": self.api_base_url, "PINTEREST_ACCESS_TOKEN": self.access_token,
+                      "PINTEREST_REFRESH_TOKEN": self.refresh_token}
+        self._run = RunSettings.from_env({**os.environ, **{k: v for k, v in configured.items() if v}})
+
+    @property
+    def settings(self) -> settings.Settings:
+        """The environment's settings (those of the run as a whole: dates, repull windows, columns ...)."""
+        return self._run.environment
 
     def today(self) -> dt.date:
-        return settings.today()
+        return self.settings.today()
 
     def accounts(self) -> list[Account]:
-        return load_accounts(os.environ)
+        return list(self._run.accounts)
 
-    def client(self, account: Account = ENVIRONMENT_ACCOUNT, stats: CallStats | None = None) -> tuple[PinterestClient, str]:
+    def account_settings(self, account: Account) -> settings.Settings:
+        """The settings of `account`'s environment: its own tokens, token file, app and ad accounts."""
+        return self._run.accounts[account]
+
+    def client(self, account: Account, stats: CallStats | None = None) -> tuple[PinterestClient, str]:
         """A client with the account's tokens and rate budgets of its own (limits are per Pinterest user);
         calls are counted in `stats` (shared by the accounts of a step, for its metadata)."""
-        env = account.environment(os.environ)
-        config = ClientConfig(base_url=settings.api_base_url(env), concurrency=self.concurrency,
-                              today=lambda: settings.today(env))
-        return client_from_env(env, config=config, stats=stats or CallStats(),
-                               budgets=RateBudgets(settings.rate_budgets(env)))
+        return client_from_settings(self.account_settings(account), concurrency=self.concurrency,
+                                    stats=stats or CallStats())

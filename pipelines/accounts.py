@@ -98,22 +98,9 @@ def raw_roots(home: Path) -> list[Path]:
     return [raw, *sorted(p for p in raw.glob("account=*") if p.is_dir())]
 
 
-def accounts_file(env: Mapping[str, str] = os.environ) -> Path | None:
-    """PINTEREST_ACCOUNTS_FILE, else PINTEREST_ETL_HOME/accounts.toml if it exists; None: one account."""
-    explicit = env.get("PINTEREST_ACCOUNTS_FILE")
-    if explicit:
-        path = Path(explicit)
-        if not path.is_file():
-            raise SettingsError(f"PINTEREST_ACCOUNTS_FILE={explicit}: no such file; create it (see README, "
-                                "'Several Pinterest accounts') or unset the variable")
-        return path
-    default = settings.etl_home(env) / "accounts.toml"
-    return default if default.is_file() else None
-
-
 def load_accounts(env: Mapping[str, str] = os.environ) -> list[Account]:
     """The accounts to extract, in the file's order (or the environment's one account)."""
-    path = accounts_file(env)
+    path = settings.accounts_file(env)
     return [ENVIRONMENT_ACCOUNT] if path is None else parse_accounts(path.read_text(), str(path))
 
 

@@ -3,32 +3,31 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import logging
 import os
-from collections.abc import Iterator, Mapping, MutableMapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from pipelines import settings
-from pipelines.pinterest.credentials import TokenFile, tokens_from_env
 
 log = logging.getLogger(__name__)
 
 
-def credentials_configured(env: Mapping[str, str]) -> bool:
-    """Whether real credentials are configured. A token file set explicitly (PINTEREST_TOKEN_FILE) that does not
-    exist, with no tokens in the environment, is an error (SettingsError), not a reason to use the simulator:
-    simulated data must never land in a warehouse meant for real data."""
-    from pipelines.accounts import accounts_file
+@dataclasses.dataclass(frozen=True)
+class EmbeddedSimulator:
+    """A running simulator and the development tokens it accepts (its own, public: no real credential)."""
 
-    if tokens_from_env(env) is not None or accounts_file(env) is not None:
-        return True
-    if TokenFile(settings.token_file_path(env)).exists():
-        return True
-    if env.get("PINTEREST_TOKEN_FILE"):
-        raise settings.SettingsError(f"PINTEREST_TOKEN_FILE={env['PINTEREST_TOKEN_FILE']}: no such file; create it "
-                                     "with `pinterest-etl auth login`, or unset the variable")
-    return False
+    base_url: str
+    access_token: str
+    refresh_token: str
+
+    def environment(self) -> dict[str, str]:
+        """The variables that point a client at it, for what is configured through an environment (a probe's
+        client, the processes `dagster dev` starts)."""
+        return {"PINTEREST_API_BASE_URL": self.base_url, "PINTEREST_ACCESS_TOKEN": self.access_token,
+                "PINTEREST_REFRESH_TOKEN": self.refresh_token}
 
 
 def simulator_epoch(home: Path, today: dt.date) -> dt.date:
@@ -43,10 +42,10 @@ def simulator_epoch(home: Path, today: dt.date) -> dt.date:
 
 
 @contextlib.contextmanager
-def embedded_simulator_if_needed(env: MutableMapping[str, str] = os.environ) -> Iterator[str | None]:
-    """When no credentials are configured, start the simulator and point the environment at it for the
-    duration; yields its base URL (None when real credentials are used)."""
-    if credentials_configured(env):
+def embedded_simulator_if_needed(env: Mapping[str, str] = os.environ) -> Iterator[EmbeddedSimulator | None]:
+    """When no credentials are configured, start the simulator for the duration and yield it (None when real
+    credentials are used). `env` is only read: the caller hands the simulator to what calls the API."""
+    if settings.credentials_configured(env):
         yield None
         return
     from pipelines.sandbox import SandboxConfig, running_sandbox
@@ -55,15 +54,5 @@ def embedded_simulator_if_needed(env: MutableMapping[str, str] = os.environ) -> 
     today = settings.today(env)
     config = SandboxConfig(today=today, epoch=simulator_epoch(settings.etl_home(env), today))
     with running_sandbox(config) as server:
-        saved = {k: env.get(k) for k in ("PINTEREST_API_BASE_URL", "PINTEREST_ACCESS_TOKEN", "PINTEREST_REFRESH_TOKEN")}
-        env.update(PINTEREST_API_BASE_URL=server.base_url, PINTEREST_ACCESS_TOKEN=DEV_ACCESS_TOKEN,
-                   PINTEREST_REFRESH_TOKEN=DEV_REFRESH_TOKEN)
         log.info("no Pinterest credentials configured: using the embedded simulator at %s", server.base_url)
-        try:
-            yield server.base_url
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    env.pop(key, None)
-                else:
-                    env[key] = value
+        yield EmbeddedSimulator(server.base_url, DEV_ACCESS_TOKEN, DEV_REFRESH_TOKEN)

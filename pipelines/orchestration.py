@@ -43,7 +43,7 @@ def run_range(start: dt.date, end: dt.date, *, from_raw: bool = False, from_lake
     command = "load" if from_lake else "run"
     home = settings.etl_home()
     try:
-        with run_lock.run_lock(home, f"pinterest-etl {command} {start}..{end}", run_lock.wait_seconds(),
+        with run_lock.run_lock(home, f"pinterest-etl {command} {start}..{end}", settings.run_lock_wait_seconds(),
                                on_wait=lambda message: print(f"pinterest-etl {command}: {message}", file=sys.stderr)):
             removed = [*remove_stray_temporaries(home / "lake"), *remove_stray_temporaries(home / "raw"),
                        *remove_stray_staging(home / "tmp")]
@@ -62,9 +62,12 @@ def _run_range(start: dt.date, end: dt.date, command: str, *, from_raw: bool, fr
     # Loading from the lake calls no API, so it needs no simulator.
     with contextlib.nullcontext() if from_lake else embedded_simulator_if_needed() as simulator:
         if simulator:
-            print(f"No Pinterest credentials configured: using the embedded simulator ({simulator}).")
+            print(f"No Pinterest credentials configured: using the embedded simulator ({simulator.base_url}).")
         from assets.schedules import run_shape
         from pipelines.definitions import ALL_ASSETS, defs
+
+        resources = {**defs.resources, "pinterest": defs.resources["pinterest"].with_simulator(simulator)} \
+            if simulator else defs.resources
 
         job_name, selection = run_shape(only, "load" if from_lake else "from_raw" if from_raw else "")
         how = " from the raw zone (no API calls)" if from_raw else " from the lake into the warehouse (no API calls)" \
@@ -73,7 +76,7 @@ def _run_range(start: dt.date, end: dt.date, command: str, *, from_raw: bool, fr
         # With DAGSTER_HOME (the Makefile sets ./.dagster) runs are recorded and show up in the UI.
         with command_instance() as instance:
             free_dead_runs(instance, report=print)
-            result = _materialize(job_name, ALL_ASSETS, defs.resources, instance, debug=debug,
+            result = _materialize(job_name, ALL_ASSETS, resources, instance, debug=debug,
                                   tags={REPOSITORY_LABEL_TAG: REPOSITORY_LABEL,
                                         "dagster/asset_partition_range_start": start.isoformat(),
                                         "dagster/asset_partition_range_end": end.isoformat(), **owner_tags()})

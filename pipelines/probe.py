@@ -1184,14 +1184,14 @@ def verdict(report: ProbeReport) -> str:
             f"{unknown} unknown)")
 
 
-def probe_settings(env: Mapping[str, str], source: str, granted_scope: str | None,
+def probe_settings(configured: settings.Settings, source: str, granted_scope: str | None,
                    login: str = "pinterest-etl auth login") -> ProbeSettings:
     from pipelines.ads.extract import carries_conversions
 
-    attribution, columns = settings.ads_attribution(env), settings.ads_columns(env)
-    return ProbeSettings(settings.today(env), attribution.settle_days, columns, carries_conversions(columns),
-                         attribution.params(), settings.ad_account_allow_list(env), source, granted_scope,
-                         settings.content_types(env), login)
+    attribution, columns = configured.ads_attribution, configured.ads_columns
+    return ProbeSettings(configured.today(), attribution.settle_days, columns, carries_conversions(columns),
+                         attribution.params(), configured.ad_account_ids, source, granted_scope,
+                         configured.content_types, login)
 
 
 def probe_file_name(account: str | None) -> str:
@@ -1222,15 +1222,13 @@ def probe_configured_api(env: Mapping[str, str], *, embedded: bool = False, acco
     is configured in (an accounts-file account's `access_token_env`; None without one). A refused token, no
     answer to the first call or a first call answered by something else than the Pinterest API ends the probe
     early: the report's `stopped` says why in one line."""
+    from pipelines.clients import client_from_settings
     from pipelines.pinterest.budgets import RateBudgets
-    from pipelines.pinterest.client import ClientConfig
-    from pipelines.pinterest.factory import client_from_env
 
-    base_url = settings.api_base_url(env)
-    config = ClientConfig(base_url=base_url, concurrency=1, today=lambda: settings.today(env))
+    configured = settings.Settings.from_env(env)
     pacing = _PacingAllowance()
-    client, source = client_from_env(env, config=config, budgets=RateBudgets(settings.rate_budgets(env), sleep=pacing),
-                                     retry=probe_retry_policy)
+    client, source = client_from_settings(configured, concurrency=1, retry=probe_retry_policy,
+                                          budgets=RateBudgets(dict(configured.rate_budgets), sleep=pacing))
     fix = token_fix(account, token_variable, source == "environment")
     source = "the embedded simulator: no credentials are configured" if embedded else f"tokens from the {source}"
     if account:
@@ -1241,7 +1239,7 @@ def probe_configured_api(env: Mapping[str, str], *, embedded: bool = False, acco
         shown_scope = redacted(scope, probe.secrets()) if isinstance(scope, str) and scope else None
         stopped = None
         try:
-            checks = run_probe(probe, probe_settings(env, source, shown_scope, login_command(account)))
+            checks = run_probe(probe, probe_settings(configured, source, shown_scope, login_command(account)))
         except (TokenRefusedError, ApiUnreachableError, ApiNotAnsweringError) as error:
             stopped = str(error)
             checks = (_check("token", TOKEN_ASSUMPTION, stopped, FAILED, ["user_account/get"], True),)

@@ -20,12 +20,13 @@ import datetime as dt
 import json
 import logging
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from pathlib import Path
 
 from pipelines.atomic_files import temporary_path
 from pipelines.pinterest.endpoints import encode_query
 from pipelines.pinterest.errors import DailyQuotaError
+from pipelines.pinterest.replay import ReplayIndex, StoredAnswer, request_key
 from pipelines.planning import BOUNDARY_MARGIN_DAYS, DateRange
 from pipelines.raw_zone import RawZone
 
@@ -34,37 +35,6 @@ log = logging.getLogger(__name__)
 # Two days: a resumed run normally comes the day after the stop; older answers of recent, not yet final dates
 # would be too stale to pass for today's.
 MAX_REPLAY_AGE = dt.timedelta(hours=48)
-RequestKey = tuple[str, tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]
-
-
-def request_key(endpoint: str, path_params: Mapping[str, object], query: Iterable[tuple[str, str]]) -> RequestKey:
-    """The identity of a request: endpoint, path parameters and encoded query pairs (order does not matter)."""
-    return endpoint, tuple(sorted((k, str(v)) for k, v in path_params.items())), tuple(sorted(query))
-
-
-@dataclasses.dataclass(frozen=True)
-class StoredAnswer:
-    """An answer the raw zone holds: its body byte for byte, its request id, when it was fetched and its raw file."""
-
-    body: bytes
-    request_id: str | None
-    fetched_at: dt.datetime
-    path: Path
-
-
-class ReplayIndex:
-    """The stored answers a resumed run re-uses, by the identity of their request (the newest of identical ones)."""
-
-    def __init__(self, answers: Mapping[RequestKey, StoredAnswer] | None = None):
-        self._answers = dict(answers or {})
-
-    def __len__(self) -> int:
-        return len(self._answers)
-
-    def find(self, key: RequestKey) -> StoredAnswer | None:
-        return self._answers.get(key)
-
-
 @dataclasses.dataclass(frozen=True)
 class QuotaStop:
     """An extraction of one account and asset a daily quota stopped: the range asked, the earliest start of the

@@ -17,27 +17,19 @@ import fcntl
 import json
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
 from pipelines import settings
 from pipelines.atomic_files import write_error
 
-WAIT_VARIABLE = "PINTEREST_RUN_LOCK_WAIT_SECONDS"
-DEFAULT_WAIT_SECONDS = 600.0
 LOCK_FILE = ".run.lock"
 _LONGEST_PAUSE_SECONDS = 5.0
 
 
 class RunLockTimeout(Exception):
     """Another run held the data directory for longer than this one may wait; the message names it."""
-
-
-def wait_seconds(env: Mapping[str, str] = os.environ) -> float:
-    """PINTEREST_RUN_LOCK_WAIT_SECONDS: how long a run waits for another run of the same PINTEREST_ETL_HOME
-    to finish (default 600; 0: give up at once)."""
-    return settings.seconds(WAIT_VARIABLE, DEFAULT_WAIT_SECONDS, env)
 
 
 @contextlib.contextmanager
@@ -111,9 +103,9 @@ def _acquire(handle: IO[str], path: Path, wait: float, deadline: float,
         left = deadline - time.monotonic()
         if left <= 0:
             raise RunLockTimeout(f"another pipeline run holds {path}: {_holder(path)}; gave up after waiting "
-                                 f"{wait:g} s ({WAIT_VARIABLE}). Run again once it has finished.")
+                                 f"{wait:g} s ({settings.RUN_LOCK_WAIT_VARIABLE}). Run again once it has finished.")
         on_wait(lambda: f"another pipeline run holds {path}: {_holder(path)}; waiting for it to finish "
-                        f"(up to {wait:g} s, {WAIT_VARIABLE})")
+                        f"(up to {wait:g} s, {settings.RUN_LOCK_WAIT_VARIABLE})")
         time.sleep(min(pause, left))
         pause = min(pause * 2, _LONGEST_PAUSE_SECONDS)
 

@@ -1,15 +1,29 @@
-"""Settings read from the environment (and `.env`): data directory, API base URL, token file, today."""
+"""Settings read from the environment (and `.env`): one parser per variable, and `Settings`, every one of them
+read and checked at once (pipelines/run_settings.py builds it for a run and each of its accounts)."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 import ssl
+import types
 import urllib.parse
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from pipelines.pinterest.credentials import AppCredentials, TokenFile, Tokens, app_credentials_from_env, tokens_from_env
+from pipelines.pinterest.oauth import token_endpoint_url
+from pipelines.pinterest.retries import RetryPolicy
+from pipelines.pinterest.sessions import proxies_set_in
+from pipelines.pinterest.transport import MB, HttpLimits
+from pipelines.pinterest.urls import check_base_url
 from pipelines.planning import SYNC_BACK_DAYS
+
+if TYPE_CHECKING:
+    from pipelines.ads.extract import Attribution
+    from pipelines.ads.reports import ReportPolling
 
 DEFAULT_API_BASE_URL = "https://api.pinterest.com/v5"
 
@@ -39,15 +53,24 @@ def api_base_url(env: Mapping[str, str] = os.environ) -> str:
     return (env.get("PINTEREST_API_BASE_URL") or DEFAULT_API_BASE_URL).rstrip("/")
 
 
-def today(env: Mapping[str, str] = os.environ) -> dt.date:
-    """PINTEREST_ETL_TODAY (YYYY-MM-DD) or the real UTC date."""
+def fixed_today(env: Mapping[str, str] = os.environ) -> dt.date | None:
+    """PINTEREST_ETL_TODAY (YYYY-MM-DD): the date the pipeline takes as today; None when unset."""
     text = env.get("PINTEREST_ETL_TODAY")
     if not text:
-        return dt.datetime.now(dt.timezone.utc).date()
+        return None
     try:
         return dt.date.fromisoformat(text)
     except ValueError:
         raise SettingsError(f"PINTEREST_ETL_TODAY must be a date as YYYY-MM-DD (got {text!r})") from None
+
+
+def today(env: Mapping[str, str] = os.environ) -> dt.date:
+    """PINTEREST_ETL_TODAY or the real UTC date."""
+    return fixed_today(env) or utc_today()
+
+
+def utc_today() -> dt.date:
+    return dt.datetime.now(dt.timezone.utc).date()
 
 
 def start_date(env: Mapping[str, str] = os.environ, remember: bool = True) -> dt.date:
@@ -142,8 +165,6 @@ def retry_policy(env: Mapping[str, str] = os.environ):
     (default 1 s, doubling up to 60 s; a server's Retry-After is honoured up to the next setting);
     PINTEREST_MAX_RATE_LIMIT_WAIT_SECONDS (900): the longest wait a server's hint may impose; a rate limit
     asking for longer (a daily quota) stops the call with a message saying when to run again."""
-    from pipelines.pinterest.retries import RetryPolicy
-
     longest = seconds("PINTEREST_MAX_RATE_LIMIT_WAIT_SECONDS", 900.0, env, maximum=86_400)
     if longest < 1:
         raise SettingsError(f"PINTEREST_MAX_RATE_LIMIT_WAIT_SECONDS must be at least 1 second (got {longest:g})")
@@ -210,8 +231,6 @@ def http_limits(env: Mapping[str, str] = os.environ):
     waits are not counted: they have their own cap);
     PINTEREST_HTTP_MAX_BODY_MB (256): one answer, decompressed;
     PINTEREST_MAX_PAGES (1000): pages of one listing (Pinterest caps an account at 200,000 pins, 800 pages)."""
-    from pipelines.pinterest.transport import MB, HttpLimits
-
     def whole(name: str, default: int) -> int:
         text = (env.get(name) or "").strip() or str(default)
         if not text.isdigit() or not 1 <= int(text) <= 1_000_000:
@@ -394,60 +413,132 @@ def seconds(name: str, default: float, env: Mapping[str, str] = os.environ, maxi
     return value
 
 
-def _storage_waits(env: Mapping[str, str]) -> None:
-    from pipelines import run_lock, warehouse
 
-    run_lock.wait_seconds(env)
-    warehouse.lock_wait_seconds(env)
-
-
-def _client(env: Mapping[str, str]) -> None:
-    from pipelines.pinterest.factory import check_client_settings
-
-    check_client_settings(env)
+def run_lock_wait_seconds(env: Mapping[str, str] = os.environ) -> float:
+    """PINTEREST_RUN_LOCK_WAIT_SECONDS: how long a run waits for another run of the same PINTEREST_ETL_HOME
+    to finish (default 600; 0: give up at once)."""
+    return seconds(RUN_LOCK_WAIT_VARIABLE, 600.0, env)
 
 
-def _accounts(env: Mapping[str, str]) -> None:
-    from pipelines.accounts import load_accounts
-
-    load_accounts(env)
+RUN_LOCK_WAIT_VARIABLE = "PINTEREST_RUN_LOCK_WAIT_SECONDS"
+WAREHOUSE_LOCK_WAIT_VARIABLE = "PINTEREST_WAREHOUSE_LOCK_WAIT_SECONDS"
 
 
-def _credentials(env: Mapping[str, str]) -> None:
-    from pipelines.embedded import credentials_configured
-
-    credentials_configured(env)
-
-
-# Every PINTEREST_* variable the pipeline reads, with the check that parses it (one check may read several).
-# `check_all` runs them before anything is called or written; tests/test_settings_checks.py fails when the code
-# reads a variable that is not here.
-SETTINGS = {
-    "PINTEREST_ETL_HOME": etl_home, "PINTEREST_ETL_TODAY": today,
-    "PINTEREST_START_DATE": lambda env: start_date(env, remember=False),
-    "PINTEREST_ORGANIC_REPULL_DAYS": lambda env: repull_days("organic", env),
-    "PINTEREST_ADS_REPULL_DAYS": lambda env: repull_days("ads", env),
-    "PINTEREST_FRESHNESS_DEADLINE_HOUR": freshness_deadline_hour, "PINTEREST_SCHEDULE_CRON": schedule_cron,
-    "PINTEREST_RUN_LOCK_WAIT_SECONDS": _storage_waits, "PINTEREST_WAREHOUSE_LOCK_WAIT_SECONDS": _storage_waits,
-    "PINTEREST_API_BASE_URL": _client, "PINTEREST_ACCESS_TOKEN": _client, "PINTEREST_REFRESH_TOKEN": _client,
-    "PINTEREST_APP_ID": _client, "PINTEREST_APP_SECRET": _client, "PINTEREST_HTTPS_PROXY": _client,
-    "PINTEREST_CA_BUNDLE": _client,
-    "PINTEREST_HTTP_TIMEOUT_SECONDS": _client, "PINTEREST_HTTP_CALL_TIMEOUT_SECONDS": _client,
-    "PINTEREST_HTTP_MAX_BODY_MB": _client, "PINTEREST_MAX_PAGES": _client,
-    "PINTEREST_RETRY_BACKOFF_SECONDS": retry_policy, "PINTEREST_MAX_RATE_LIMIT_WAIT_SECONDS": retry_policy,
-    "PINTEREST_TOKEN_FILE": _credentials, "PINTEREST_ACCOUNTS_FILE": _accounts,
-    "PINTEREST_RATE_BUDGETS": rate_budgets, "PINTEREST_AD_ACCOUNT_IDS": ad_account_allow_list,
-    "PINTEREST_ORGANIC_SPLITS": organic_splits, "PINTEREST_ADS_COLUMNS": ads_columns,
-    "PINTEREST_ADS_CLICK_WINDOW_DAYS": ads_attribution, "PINTEREST_ADS_ENGAGEMENT_WINDOW_DAYS": ads_attribution,
-    "PINTEREST_ADS_VIEW_WINDOW_DAYS": ads_attribution, "PINTEREST_ADS_CONVERSION_REPORT_TIME": ads_attribution,
-    "PINTEREST_REPORT_POLL_SECONDS": report_polling,
-    "PINTEREST_NORMALIZE_WORKERS": normalize_workers,
-    CONTENT_TYPES_VARIABLE: content_types,
-}
+def warehouse_lock_wait_seconds(env: Mapping[str, str] = os.environ) -> float:
+    """PINTEREST_WAREHOUSE_LOCK_WAIT_SECONDS: how long opening the warehouse waits, retrying with backoff, while
+    another process (an analyst's read-write session) holds it (default 60; 0: fail at once)."""
+    return seconds(WAREHOUSE_LOCK_WAIT_VARIABLE, 60.0, env)
 
 
-def check_all(env: Mapping[str, str] = os.environ) -> None:
-    """Check every setting, writing nothing: SettingsError, or the client's CredentialsError/BaseUrlError,
-    naming the variable. Each check runs once."""
-    for check in dict.fromkeys(SETTINGS.values()):
-        check(env)
+def accounts_file(env: Mapping[str, str] = os.environ) -> Path | None:
+    """PINTEREST_ACCOUNTS_FILE, else PINTEREST_ETL_HOME/accounts.toml if it exists; None: one account
+    (pipelines/accounts.py reads the file)."""
+    explicit = env.get("PINTEREST_ACCOUNTS_FILE")
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise SettingsError(f"PINTEREST_ACCOUNTS_FILE={explicit}: no such file; create it (see README, "
+                                "'Several Pinterest accounts') or unset the variable")
+        return path
+    default = etl_home(env) / "accounts.toml"
+    return default if default.is_file() else None
+
+
+def credentials_configured(env: Mapping[str, str]) -> bool:
+    """Whether real credentials are configured. A token file set explicitly (PINTEREST_TOKEN_FILE) that does not
+    exist, with no tokens in the environment, is an error (SettingsError), not a reason to use the simulator:
+    simulated data must never land in a warehouse meant for real data."""
+    if tokens_from_env(env) is not None or accounts_file(env) is not None:
+        return True
+    if TokenFile(token_file_path(env)).exists():
+        return True
+    if env.get("PINTEREST_TOKEN_FILE"):
+        raise SettingsError(f"PINTEREST_TOKEN_FILE={env['PINTEREST_TOKEN_FILE']}: no such file; create it "
+                            "with `pinterest-etl auth login`, or unset the variable")
+    return False
+
+
+def _reads(*variables: str):
+    """A field of `Settings`, read from these variables."""
+    return dataclasses.field(metadata={"variables": variables})
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Every setting of one environment (the process's, or one account's: `Account.environment`), read and
+    checked once by `from_env`. Each field names the variables it is read from (`variables()`)."""
+
+    etl_home: Path = _reads("PINTEREST_ETL_HOME")
+    fixed_today: dt.date | None = _reads("PINTEREST_ETL_TODAY")
+    start_date: dt.date = _reads("PINTEREST_START_DATE")
+    api_base_url: str = _reads("PINTEREST_API_BASE_URL")
+    tokens: Tokens | None = _reads("PINTEREST_ACCESS_TOKEN", "PINTEREST_REFRESH_TOKEN")
+    app: AppCredentials | None = _reads("PINTEREST_APP_ID", "PINTEREST_APP_SECRET")
+    token_file: Path = _reads("PINTEREST_TOKEN_FILE")
+    accounts_file: Path | None = _reads("PINTEREST_ACCOUNTS_FILE")
+    https_proxy: str | None = _reads("PINTEREST_HTTPS_PROXY")
+    # Not settings of the pipeline: the environment's proxy variables that are set, which the client ignores
+    # (and warns about: pipelines/pinterest/sessions.py).
+    environment_proxies: tuple[str, ...] = _reads()
+    ca_bundle: str | None = _reads("PINTEREST_CA_BUNDLE")
+    http_limits: HttpLimits = _reads("PINTEREST_HTTP_TIMEOUT_SECONDS", "PINTEREST_HTTP_CALL_TIMEOUT_SECONDS",
+                                     "PINTEREST_HTTP_MAX_BODY_MB", "PINTEREST_MAX_PAGES")
+    retry_policy: RetryPolicy = _reads("PINTEREST_RETRY_BACKOFF_SECONDS", "PINTEREST_MAX_RATE_LIMIT_WAIT_SECONDS")
+    rate_budgets: Mapping[str, int] = _reads("PINTEREST_RATE_BUDGETS")
+    ad_account_ids: frozenset[str] | None = _reads("PINTEREST_AD_ACCOUNT_IDS")
+    organic_splits: tuple[str, ...] = _reads("PINTEREST_ORGANIC_SPLITS")
+    content_types: tuple[str, ...] = _reads(CONTENT_TYPES_VARIABLE)
+    ads_columns: tuple[str, ...] = _reads("PINTEREST_ADS_COLUMNS")
+    ads_attribution: Attribution = _reads("PINTEREST_ADS_CLICK_WINDOW_DAYS", "PINTEREST_ADS_ENGAGEMENT_WINDOW_DAYS",
+                                          "PINTEREST_ADS_VIEW_WINDOW_DAYS", "PINTEREST_ADS_CONVERSION_REPORT_TIME")
+    report_polling: ReportPolling = _reads("PINTEREST_REPORT_POLL_SECONDS")
+    organic_repull_days: int = _reads(REPULL_DAYS["organic"][0])
+    ads_repull_days: int = _reads(REPULL_DAYS["ads"][0])
+    freshness_deadline_hour: int = _reads("PINTEREST_FRESHNESS_DEADLINE_HOUR")
+    schedule_cron: str = _reads("PINTEREST_SCHEDULE_CRON")
+    normalize_workers: int = _reads("PINTEREST_NORMALIZE_WORKERS")
+    run_lock_wait_seconds: float = _reads(RUN_LOCK_WAIT_VARIABLE)
+    warehouse_lock_wait_seconds: float = _reads(WAREHOUSE_LOCK_WAIT_VARIABLE)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
+        """Every setting of `env`, or the first refused one: SettingsError, or the client's CredentialsError or
+        BaseUrlError, naming the variable and what it accepts. Writes nothing: a first partition not chosen yet
+        is computed, not kept (the Dagster definitions keep it). An existing token file is read, to refuse one
+        that cannot be used before anything is called."""
+        base_url = check_base_url(api_base_url(env))
+        token_endpoint_url(base_url)
+        token_file = token_file_path(env)
+        if TokenFile(token_file).exists():
+            TokenFile(token_file).read()
+        return cls(
+            etl_home=etl_home(env), fixed_today=fixed_today(env), start_date=start_date(env, remember=False),
+            api_base_url=base_url, tokens=tokens_from_env(env), app=app_credentials_from_env(env),
+            token_file=token_file, accounts_file=accounts_file(env), https_proxy=https_proxy(env),
+            environment_proxies=proxies_set_in(env), ca_bundle=ca_bundle(env),
+            http_limits=http_limits(env), retry_policy=retry_policy(env),
+            rate_budgets=types.MappingProxyType(rate_budgets(env)), ad_account_ids=ad_account_allow_list(env),
+            organic_splits=organic_splits(env), content_types=content_types(env), ads_columns=ads_columns(env),
+            ads_attribution=ads_attribution(env), report_polling=report_polling(env),
+            organic_repull_days=repull_days("organic", env), ads_repull_days=repull_days("ads", env),
+            freshness_deadline_hour=freshness_deadline_hour(env), schedule_cron=schedule_cron(env),
+            normalize_workers=normalize_workers(env), run_lock_wait_seconds=run_lock_wait_seconds(env),
+            warehouse_lock_wait_seconds=warehouse_lock_wait_seconds(env))
+
+    @classmethod
+    def variables(cls) -> dict[str, str]:
+        """Every variable the settings are read from, with the field it goes to."""
+        return {variable: field.name for field in dataclasses.fields(cls) for variable in field.metadata["variables"]}
+
+    def today(self) -> dt.date:
+        """PINTEREST_ETL_TODAY, else the real UTC date (read at each call: a run may pass midnight)."""
+        return self.fixed_today or utc_today()
+
+    def repull_days(self, source: str) -> int:
+        """The recent days the daily run pulls again for `source` (organic or ads): see `repull_days`."""
+        return {"organic": self.organic_repull_days, "ads": self.ads_repull_days}[source]
+
+
+# Every PINTEREST_* variable the pipeline reads, with the field of `Settings` it is read into: building the object
+# (`check_all`) checks each. tests/test_settings_checks.py fails when the code reads a variable that is not here.
+SETTINGS = Settings.variables()

@@ -9,7 +9,6 @@ import logging
 import os
 import re
 import time
-from collections.abc import Mapping
 from pathlib import Path
 
 import duckdb
@@ -40,8 +39,6 @@ LONG_VIEWS = ("metric_daily", "daily_status")
 # Loads and checks of 17 million rows ran as fast with 512 MB as with 1 GB (bench/NOTES.md), and the whole run
 # then stays under 1 GB; DuckDB spills to <warehouse>.duckdb.tmp/ beyond it.
 WAREHOUSE_MEMORY_LIMIT = "512MB"
-LOCK_WAIT_VARIABLE = "PINTEREST_WAREHOUSE_LOCK_WAIT_SECONDS"
-DEFAULT_LOCK_WAIT_SECONDS = 60.0
 _LONGEST_LOCK_RETRY_SECONDS = 10.0
 
 log = logging.getLogger(__name__)
@@ -108,12 +105,6 @@ def require_current_schema(con: duckdb.DuckDBPyConnection, path: Path) -> None:
         f"without API calls (its data is kept), then try again: pinterest-etl load --start {day} --end {day}")
 
 
-def lock_wait_seconds(env: Mapping[str, str] = os.environ) -> float:
-    """PINTEREST_WAREHOUSE_LOCK_WAIT_SECONDS: how long opening the warehouse waits, retrying with backoff, while
-    another process (an analyst's read-write session) holds it (default 60; 0: fail at once)."""
-    return settings.seconds(LOCK_WAIT_VARIABLE, DEFAULT_LOCK_WAIT_SECONDS, env)
-
-
 _SECRET_VARIABLES = ("PINTEREST_ACCESS_TOKEN", "PINTEREST_REFRESH_TOKEN", "PINTEREST_APP_SECRET")
 
 
@@ -167,7 +158,7 @@ class Warehouse:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise write_error(self.path, error, "Nothing was changed.") or error from None
-        budget = lock_wait_seconds()
+        budget = settings.warehouse_lock_wait_seconds()
         deadline = time.monotonic() + budget
         pause = 0.5
         while True:
@@ -179,10 +170,10 @@ class Warehouse:
                 holder, left = lock_holder(str(error)), deadline - time.monotonic()
                 if left <= 0:
                     raise WarehouseLockedError(f"the warehouse {self.path} is still locked by {holder} after waiting "
-                                               f"{budget:g} s ({LOCK_WAIT_VARIABLE})") from None
+                                               f"{budget:g} s ({settings.WAREHOUSE_LOCK_WAIT_VARIABLE})") from None
                 pause = min(pause, left)
                 log.warning("the warehouse %s is locked by %s; retrying in %.1f s (waiting up to %g s in all, %s)",
-                            self.path, holder, pause, budget, LOCK_WAIT_VARIABLE)
+                            self.path, holder, pause, budget, settings.WAREHOUSE_LOCK_WAIT_VARIABLE)
                 time.sleep(pause)
                 pause = min(pause * 2, _LONGEST_LOCK_RETRY_SECONDS)
 

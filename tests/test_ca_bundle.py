@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 
 from pipelines import settings
+from pipelines.clients import client_from_env
 from pipelines.pinterest.errors import CertificateError
-from pipelines.pinterest.factory import client_from_env
+from pipelines.run_settings import check_all
 from tests.fault_support import FAST_RETRIES
 
 USER_ACCOUNT = {"username": "behind_the_proxy", "account_type": "BUSINESS"}
@@ -119,7 +120,7 @@ def test_a_ca_bundle_that_cannot_work_is_refused_before_anything_runs(tmp_path, 
         bundle.write_text("not a certificate\n")
     env = {"PINTEREST_ETL_HOME": str(tmp_path / "home"), "PINTEREST_CA_BUNDLE": str(bundle)}
     with pytest.raises(settings.SettingsError, match=f"PINTEREST_CA_BUNDLE names {bundle}, which"):
-        settings.check_all(env)
+        check_all(env)
 
 
 def test_auth_login_reads_the_http_limits_and_the_ca_bundle_before_the_consent_page(tmp_path):

@@ -24,6 +24,7 @@ from pipelines.quality import ADDITIVE_ACCOUNT_METRICS, ORGANIC_CHECKS
 from pipelines.raw_zone import RawZone
 from pipelines.report import ReportError, write_report
 from pipelines.report.data import load_report_data
+from pipelines.run_settings import check_all
 from pipelines.sandbox.organic_model import COUNT_METRICS, RATIO_METRICS
 from pipelines.tables import DAILY_STATUS, METRIC_DAILY, duckdb_columns
 from pipelines.transform import normalize_range
@@ -92,7 +93,7 @@ def test_content_types_default_to_all_organic_and_paid():
 @pytest.mark.parametrize("value", ["ALL,BOOSTED", "", "organic"])
 def test_an_unknown_content_type_is_refused_before_any_call_naming_the_variable_and_the_values(value):
     with pytest.raises(settings.SettingsError) as refused:
-        settings.check_all({"PINTEREST_CONTENT_TYPES": value})
+        check_all({"PINTEREST_CONTENT_TYPES": value})
     assert str(refused.value).startswith("PINTEREST_CONTENT_TYPES: expected a comma-separated list of ALL, PAID, ORGANIC")
 
 
@@ -358,7 +359,7 @@ def test_the_report_counts_each_entity_day_once_in_its_freshness(tmp_path):
 
 def test_content_types_without_organic_or_all_are_refused_before_any_call_naming_what_reads_them():
     with pytest.raises(settings.SettingsError) as refused:
-        settings.check_all({"PINTEREST_CONTENT_TYPES": "PAID"})
+        check_all({"PINTEREST_CONTENT_TYPES": "PAID"})
     assert str(refused.value).startswith("PINTEREST_CONTENT_TYPES: PAID leaves out both ORGANIC and ALL")
     assert "the report" in str(refused.value)
 

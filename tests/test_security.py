@@ -22,9 +22,9 @@ import pyarrow.parquet as pq
 import pytest
 import requests
 
+from pipelines.clients import check_client_settings, client_from_env
 from pipelines.pinterest.credentials import DEFAULT_SCOPES, AppCredentials, CredentialsError, Secret, TokenFile, Tokens
 from pipelines.pinterest.errors import ApiError, AuthError, RequestNotSentError, TransportError, UnsafeUrlError
-from pipelines.pinterest.factory import check_client_settings, client_from_env
 from pipelines.pinterest.oauth import request_tokens
 from pipelines.pinterest.urls import BaseUrlError, check_base_url
 from pipelines.sandbox.auth import APP_ID, APP_SECRET

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from pipelines import settings
 from pipelines.faults import CRASH_AT
+from pipelines.run_settings import check_all
 
 ROOT = Path(__file__).resolve().parents[1]
 # A string that is exactly a variable name: what `env.get(...)`, `os.environ[...]` and the settings' tables hold.
@@ -35,5 +36,5 @@ def test_every_variable_the_code_reads_is_checked_by_check_all():
 
 def test_check_all_writes_nothing_and_accepts_the_defaults(tmp_path):
     home = tmp_path / "home"
-    settings.check_all({"PINTEREST_ETL_HOME": str(home)})
+    check_all({"PINTEREST_ETL_HOME": str(home)})
     assert not home.exists()

@@ -83,15 +83,16 @@ def _describe(tokens: Tokens) -> str:
 
 
 def _login(args: argparse.Namespace) -> int:
-    from pipelines.pinterest.factory import app_credentials
+    from pipelines.clients import app_credentials
+    from pipelines.pinterest.credentials import app_credentials_from_env
     from pipelines.pinterest.oauth import login
-    from pipelines.pinterest.sessions import isolated, warn_about_ignored_proxies
+    from pipelines.pinterest.sessions import isolated, proxies_set_in, warn_about_ignored_proxies
     from pipelines.pinterest.urls import BaseUrlError, check_base_url
 
     try:
         env = _environment(args)
         base_url = check_base_url(settings.api_base_url(env))
-        app = app_credentials(env, base_url)
+        app = app_credentials(app_credentials_from_env(env), base_url)
         limits, retry = settings.http_limits(env), settings.retry_policy(env)  # read before the consent page
         if app is None:
             return _fail("set PINTEREST_APP_ID and PINTEREST_APP_SECRET (your app's id and secret from "
@@ -104,7 +105,7 @@ def _login(args: argparse.Namespace) -> int:
 
         scopes = tuple(s.strip() for s in args.scopes.split(",") if s.strip())
         proxy = settings.https_proxy(env)
-        warn_about_ignored_proxies(env, proxy)
+        warn_about_ignored_proxies(proxies_set_in(env), proxy)
         with isolated(https_proxy=proxy, ca_bundle=settings.ca_bundle(env)) as session:
             tokens = login(base_url, app, show, redirect_uri=args.redirect_uri, scopes=scopes,
                            timeout_seconds=args.timeout, session=session, limits=limits, retry=retry)
@@ -117,7 +118,7 @@ def _login(args: argparse.Namespace) -> int:
 
 
 def _refresh(args: argparse.Namespace) -> int:
-    from pipelines.pinterest.factory import client_from_env
+    from pipelines.clients import client_from_env
     from pipelines.pinterest.urls import BaseUrlError
 
     try:
@@ -136,7 +137,7 @@ def _refresh(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from pipelines.pinterest.factory import client_from_env
+    from pipelines.clients import client_from_env
     from pipelines.pinterest.urls import BaseUrlError
 
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Mapping
 
 from pipelines import settings
 from pipelines.commands.failure import fail
@@ -57,38 +58,38 @@ def _fail(message: str, code: int) -> int:
     return fail("probe", message, code)
 
 
-def _account_environment(name: str | None):
+def _account_environment(name: str | None, env: Mapping[str, str]):
     """The environment the probe's client is built from, and the account it is of (an `accounts.Account`): the
-    named account of the accounts file, else its first one, else (no accounts file, account None) the
-    process's own environment."""
-    from pipelines.accounts import accounts_file, load_accounts
+    named account of the accounts file, else its first one, else (no accounts file, account None) `env`."""
+    from pipelines.accounts import load_accounts
     from pipelines.pinterest.credentials import CredentialsError
 
-    if name is None and accounts_file(os.environ) is None:
-        return dict(os.environ), None
-    accounts = load_accounts(os.environ)
+    if name is None and settings.accounts_file(env) is None:
+        return dict(env), None
+    accounts = load_accounts(env)
     chosen = accounts[0] if name is None else next((a for a in accounts if a.name == name), None)
     if chosen is None:
         raise CredentialsError(f"--account {name}: no such account in the accounts file (accounts: "
                                f"{', '.join(a.name for a in accounts) or 'none'})")
-    return chosen.environment(os.environ), chosen
+    return chosen.environment(env), chosen
 
 
 def _probe(args: argparse.Namespace) -> int:
     from pipelines.atomic_files import DataWriteError
+    from pipelines.clients import check_client_settings
     from pipelines.embedded import embedded_simulator_if_needed
     from pipelines.pinterest.credentials import CredentialsError
-    from pipelines.pinterest.factory import check_client_settings
     from pipelines.pinterest.urls import BaseUrlError
     from pipelines.probe import probe_configured_api, probe_file_name, render_table, verdict, write_probe_file
 
     settings.load_dotenv()
     try:
-        with embedded_simulator_if_needed(os.environ) as simulator_url:
-            env, account = _account_environment(args.account)
+        with embedded_simulator_if_needed(os.environ) as simulator:
+            env, account = _account_environment(args.account, {**os.environ, **simulator.environment()} if simulator
+                                                 else os.environ)
             check_client_settings(env)
             name = account.name if account else None
-            report = probe_configured_api(env, embedded=simulator_url is not None, account=name,
+            report = probe_configured_api(env, embedded=simulator is not None, account=name,
                                           token_variable=account.access_token_env if account else "PINTEREST_ACCESS_TOKEN")
             target = settings.etl_home(env) / probe_file_name(name)
     except (settings.SettingsError, CredentialsError, BaseUrlError) as error:

@@ -11,6 +11,7 @@ import traceback
 
 from pipelines import settings
 from pipelines.planning import REPORT_BACK_DAYS, SYNC_BACK_DAYS
+from pipelines.run_settings import check_all
 
 
 def _date(text: str) -> dt.date:
@@ -133,9 +134,10 @@ def _load(args: argparse.Namespace) -> int:
 
 def check_before_running(start: dt.date | None, end: dt.date | None, *, from_raw: bool,
                          only: str | None) -> tuple[dt.date, dt.date]:
-    """Every setting (settings.check_all), then the range, then the Dagster definitions (which read settings as
-    they load): all before anything is called or written, each failure one error naming what to fix."""
-    settings.check_all()
+    """Every setting (run_settings.check_all: the environment's and each account's), then the range, then the
+    Dagster definitions (which read settings as they load): all before anything is called or written, each
+    failure one error naming what to fix."""
+    check_all()
     settings.check_dagster_home()
     start, end = resolve_range(start, end, from_raw=from_raw, only=only)
     import pipelines.definitions  # noqa: F401 - loaded here, so a setting it cannot take is an error, not a traceback

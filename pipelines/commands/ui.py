@@ -84,9 +84,10 @@ def _serve(args: argparse.Namespace, ui: UiProcess) -> int:
 
     from pipelines.dagster_instance import free_dead_runs, free_dead_runs_until
     from pipelines.embedded import embedded_simulator_if_needed
+    from pipelines.run_settings import check_all
 
     settings.load_dotenv()
-    settings.check_all()  # the UI's runs read them: refused here, not as a traceback in the code server
+    check_all()  # the UI's runs read them: refused here, not as a traceback in the code server
     os.environ.setdefault("DAGSTER_HOME", str(DEFAULT_DAGSTER_HOME))
     os.environ["PINTEREST_ETL_HOME"] = str(settings.etl_home().resolve())  # the same data whatever the cwd
     Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
@@ -97,11 +98,15 @@ def _serve(args: argparse.Namespace, ui: UiProcess) -> int:
                      name="dead-runs", daemon=True).start()
     with embedded_simulator_if_needed() as simulator:
         if simulator:
-            print(f"No Pinterest credentials configured: runs launched from the UI use the embedded simulator ({simulator}).")
+            print("No Pinterest credentials configured: runs launched from the UI use the embedded simulator "
+                  f"({simulator.base_url}).")
         print(f"Dagster UI: http://127.0.0.1:{args.port} (DAGSTER_HOME={os.environ['DAGSTER_HOME']}, "
               f"data in {settings.etl_home().resolve()})", flush=True)
-        # The UI's code server and run workers inherit this environment (simulator URL, data directory).
-        process = ui.start(dagster_dev_command(args.port), cwd=PROJECT_ROOT, env=os.environ.copy())
+        # The UI's code server and run workers are other processes, which load the Dagster definitions themselves:
+        # the environment is the one way to hand them the simulator (URL and development tokens) and the data
+        # directory. Theirs only: this process's own environment is left as it is.
+        simulator_environment = simulator.environment() if simulator else {}
+        process = ui.start(dagster_dev_command(args.port), cwd=PROJECT_ROOT, env={**os.environ, **simulator_environment})
         try:
             return process.wait()
         except KeyboardInterrupt:

@@ -35,6 +35,7 @@ from pipelines.pinterest.errors import (
 )
 from pipelines.pinterest.json_values import loads
 from pipelines.pinterest.oauth import TokenManager
+from pipelines.pinterest.replay import ReplayIndex, request_key
 from pipelines.pinterest.retries import (
     RETRYABLE_STATUSES,
     CallClock,
@@ -59,7 +60,6 @@ from pipelines.pinterest.transport import (
 )
 from pipelines.pinterest.urls import check_base_url, check_url, shown
 from pipelines.pinterest.validation import validate_request
-from pipelines.resume import ReplayIndex, request_key
 
 log = logging.getLogger("pipelines.pinterest")
 T = TypeVar("T")

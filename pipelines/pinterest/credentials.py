@@ -221,12 +221,16 @@ def tokens_from_env(env: Mapping[str, str]) -> Tokens | None:
 
 
 def load_tokens(env: Mapping[str, str], token_file: TokenFile) -> tuple[Tokens, str]:
+    """The tokens to use and where they came from: `choose_tokens` with the environment's."""
+    return choose_tokens(tokens_from_env(env), token_file)
+
+
+def choose_tokens(environment_tokens: Tokens | None, token_file: TokenFile) -> tuple[Tokens, str]:
     """The tokens to use and where they came from. The token file wins when it exists: it holds the
-    newest (rotated) tokens; the environment is the starting point when there is no file."""
+    newest (rotated) tokens; the environment's are the starting point when there is no file."""
     if token_file.exists():
         return token_file.read(), f"token file {token_file.path}"
-    tokens = tokens_from_env(env)
-    if tokens is None:
+    if environment_tokens is None:
         raise CredentialsError("no Pinterest credentials: set PINTEREST_ACCESS_TOKEN (and PINTEREST_REFRESH_TOKEN, "
                                "PINTEREST_APP_ID, PINTEREST_APP_SECRET), or run `pinterest-etl auth login`")
-    return tokens, "environment"
+    return environment_tokens, "environment"

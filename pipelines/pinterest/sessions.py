@@ -34,11 +34,17 @@ def isolated(session: requests.Session | None = None, https_proxy: str | None = 
     return session
 
 
-def warn_about_ignored_proxies(env: Mapping[str, str], https_proxy: str | None) -> None:
-    """Say so when the environment names a proxy the client will not use, so that a machine that can reach
-    the API only through it gets a reason instead of a bare timeout."""
-    ignored = [name for name in ENVIRONMENT_PROXY_VARIABLES if env.get(name)]
-    if ignored and not https_proxy:
+def proxies_set_in(env: Mapping[str, str]) -> tuple[str, ...]:
+    """The proxy variables of the environment that are set (the client uses none of them)."""
+    return tuple(name for name in ENVIRONMENT_PROXY_VARIABLES if env.get(name))
+
+
+def warn_about_ignored_proxies(environment_proxies: tuple[str, ...], https_proxy: str | None) -> None:
+    """Say so when the environment names a proxy the client will not use (`environment_proxies`: see
+    `proxies_set_in`), so that a machine that can reach the API only through it gets a reason instead of a
+    bare timeout."""
+    if environment_proxies and not https_proxy:
         log.warning("%s is set but not used: pinterest-etl never sends credentials through a proxy from the "
                     "environment. If this machine reaches api.pinterest.com only through a proxy, set "
-                    "PINTEREST_HTTPS_PROXY to it (used for https URLs only, through a CONNECT tunnel)", ignored[0])
+                    "PINTEREST_HTTPS_PROXY to it (used for https URLs only, through a CONNECT tunnel)",
+                    environment_proxies[0])

@@ -1,0 +1,61 @@
+"""Builds a PinterestClient from the settings (pipelines/settings.py): base URL, credentials, token file, limits.
+Above the client package, which knows no settings."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+
+from pipelines.pinterest.accounting import CallStats
+from pipelines.pinterest.budgets import RateBudgets
+from pipelines.pinterest.client import ClientConfig, PinterestClient
+from pipelines.pinterest.credentials import AppCredentials, Secret, TokenFile, choose_tokens
+from pipelines.pinterest.oauth import TokenManager
+from pipelines.pinterest.retries import RetryPolicy
+from pipelines.pinterest.sessions import isolated, warn_about_ignored_proxies
+from pipelines.pinterest.urls import is_local
+from pipelines.settings import Settings
+
+# The simulator's development app; used automatically only for a local simulator base URL.
+SIMULATOR_APP = AppCredentials("1234567", Secret("sandbox-secret"))
+
+
+def app_credentials(app: AppCredentials | None, base_url: str) -> AppCredentials | None:
+    """The app that refreshes tokens: the configured one, else the simulator's for a local simulator."""
+    if app is None and is_local(base_url):
+        return SIMULATOR_APP
+    return app
+
+
+def check_client_settings(env: Mapping[str, str] = os.environ) -> None:
+    """Raise BaseUrlError, CredentialsError or SettingsError for a base URL, token endpoint, credentials,
+    token file or HTTP limit (or any other setting) that cannot work, before anything is called or written."""
+    Settings.from_env(env)
+
+
+def client_from_settings(settings: Settings, *, concurrency: int = ClientConfig.concurrency,
+                         budgets: RateBudgets | None = None, stats: CallStats | None = None,
+                         retry: Callable[[RetryPolicy], RetryPolicy] | None = None) -> tuple[PinterestClient, str]:
+    """A client of the account `settings` are of, and a description of where its tokens came from. The retry
+    policy and the HTTP limits are the settings' (PINTEREST_RETRY_BACKOFF_SECONDS, PINTEREST_HTTP_*,
+    PINTEREST_MAX_PAGES, PINTEREST_MAX_RATE_LIMIT_WAIT_SECONDS); `retry` may only narrow that policy
+    (`pinterest-etl probe` bounds its attempts). Its only proxy is PINTEREST_HTTPS_PROXY, its only CA bundle
+    PINTEREST_CA_BUNDLE. Rate budgets: `budgets`, else PINTEREST_RATE_BUDGETS."""
+    policy = settings.retry_policy
+    config = ClientConfig(base_url=settings.api_base_url, concurrency=concurrency, today=settings.today,
+                          retry=retry(policy) if retry else policy, limits=settings.http_limits)
+    token_file = TokenFile(settings.token_file)
+    tokens, source = choose_tokens(settings.tokens, token_file)
+    stats = stats or CallStats()
+    warn_about_ignored_proxies(settings.environment_proxies, settings.https_proxy)
+    session = isolated(https_proxy=settings.https_proxy, ca_bundle=settings.ca_bundle)
+    manager = TokenManager(tokens, session, config.base_url, app_credentials(settings.app, config.base_url),
+                           token_file, config.limits, on_refresh=lambda: stats.add(token_refreshes=1), retry=config.retry)
+    client = PinterestClient(config, manager, budgets=budgets or RateBudgets(dict(settings.rate_budgets)), stats=stats,
+                             session=session)
+    return client, source
+
+
+def client_from_env(env: Mapping[str, str] = os.environ, **options) -> tuple[PinterestClient, str]:
+    """A client built from the settings of `env` (`client_from_settings`' options)."""
+    return client_from_settings(Settings.from_env(env), **options)
