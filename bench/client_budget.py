@@ -140,7 +140,7 @@ def simulator(latency_ms: int, server_budget: int, rate_limit_headers: bool = Tr
 
 
 def make_client(base_url: str, budgets: RateBudgets, concurrency: int) -> PinterestClient:
-    """A client as the pipeline builds one (client_from_env), but with the simulator's development tokens and
+    """A client as the pipeline builds one (clients.client_from_settings), but with the simulator's development tokens and
     the default retry policy, timeouts and session."""
     config = ClientConfig(base_url=base_url, concurrency=concurrency, today=lambda: TODAY)
     stats = CallStats()
