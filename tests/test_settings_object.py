@@ -5,6 +5,7 @@ object's fields, so a new setting cannot miss the check."""
 from __future__ import annotations
 
 import ast
+import os
 from pathlib import Path
 
 from pipelines.cli import main
@@ -129,3 +130,26 @@ def test_the_client_package_imports_nothing_of_the_pipeline_above_it():
                                if name.split(".")[0] == "pipelines" and not name.startswith("pipelines.pinterest"))
              for path in sorted((ROOT / "pipelines" / "pinterest").glob("*.py"))}
     assert {name: modules for name, modules in above.items() if modules} == {}
+
+
+def test_the_embedded_simulator_reaches_the_resource_as_configuration_and_the_environment_stays_as_it_was(
+        monkeypatch, tmp_path):
+    import dagster as dg
+
+    from assets.resources import PinterestResource
+    from pipelines.embedded import embedded_simulator_if_needed
+
+    for name in [name for name in os.environ if name.startswith("PINTEREST_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("PINTEREST_ETL_HOME", str(tmp_path))
+    monkeypatch.setenv("PINTEREST_ETL_TODAY", TODAY.isoformat())
+    before = dict(os.environ)
+    with embedded_simulator_if_needed() as simulator:
+        assert dict(os.environ) == before
+        with dg.build_resources({"pinterest": PinterestResource().with_simulator(simulator)}) as resources:
+            account, = resources.pinterest.accounts()
+            assert resources.pinterest.account_settings(account).api_base_url == simulator.base_url
+            client, source = resources.pinterest.client(account)
+            with client:
+                assert client.get("user_account/get")["username"] and source == "environment"
+    assert dict(os.environ) == before
