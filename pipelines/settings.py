@@ -414,14 +414,14 @@ def seconds(name: str, default: float, env: Mapping[str, str] = os.environ, maxi
 
 
 
+RUN_LOCK_WAIT_VARIABLE = "PINTEREST_RUN_LOCK_WAIT_SECONDS"
+WAREHOUSE_LOCK_WAIT_VARIABLE = "PINTEREST_WAREHOUSE_LOCK_WAIT_SECONDS"
+
+
 def run_lock_wait_seconds(env: Mapping[str, str] = os.environ) -> float:
     """PINTEREST_RUN_LOCK_WAIT_SECONDS: how long a run waits for another run of the same PINTEREST_ETL_HOME
     to finish (default 600; 0: give up at once)."""
     return seconds(RUN_LOCK_WAIT_VARIABLE, 600.0, env)
-
-
-RUN_LOCK_WAIT_VARIABLE = "PINTEREST_RUN_LOCK_WAIT_SECONDS"
-WAREHOUSE_LOCK_WAIT_VARIABLE = "PINTEREST_WAREHOUSE_LOCK_WAIT_SECONDS"
 
 
 def warehouse_lock_wait_seconds(env: Mapping[str, str] = os.environ) -> float:
@@ -508,13 +508,13 @@ class Settings:
         that cannot be used before anything is called."""
         base_url = check_base_url(api_base_url(env))
         token_endpoint_url(base_url)
-        token_file = token_file_path(env)
-        if TokenFile(token_file).exists():
-            TokenFile(token_file).read()
+        token_file = TokenFile(token_file_path(env))
+        if token_file.exists():
+            token_file.read()
         return cls(
             etl_home=etl_home(env), fixed_today=fixed_today(env), start_date=start_date(env, remember=False),
             api_base_url=base_url, tokens=tokens_from_env(env), app=app_credentials_from_env(env),
-            token_file=token_file, accounts_file=accounts_file(env), https_proxy=https_proxy(env),
+            token_file=token_file.path, accounts_file=accounts_file(env), https_proxy=https_proxy(env),
             environment_proxies=proxies_set_in(env), ca_bundle=ca_bundle(env),
             http_limits=http_limits(env), retry_policy=retry_policy(env),
             rate_budgets=types.MappingProxyType(rate_budgets(env)), ad_account_ids=ad_account_allow_list(env),
@@ -533,10 +533,6 @@ class Settings:
     def today(self) -> dt.date:
         """PINTEREST_ETL_TODAY, else the real UTC date (read at each call: a run may pass midnight)."""
         return self.fixed_today or utc_today()
-
-    def repull_days(self, source: str) -> int:
-        """The recent days the daily run pulls again for `source` (organic or ads): see `repull_days`."""
-        return {"organic": self.organic_repull_days, "ads": self.ads_repull_days}[source]
 
 
 # Every PINTEREST_* variable the pipeline reads, with the field of `Settings` it is read into: building the object
