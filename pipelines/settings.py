@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pipelines import api_enums
+from pipelines.ads.attribution import Attribution
 from pipelines.pinterest.credentials import AppCredentials, TokenFile, Tokens, app_credentials_from_env, tokens_from_env
 from pipelines.pinterest.oauth import token_endpoint_url
 from pipelines.pinterest.retries import RetryPolicy
@@ -22,7 +24,6 @@ from pipelines.pinterest.urls import check_base_url
 from pipelines.planning import SYNC_BACK_DAYS
 
 if TYPE_CHECKING:
-    from pipelines.ads.extract import Attribution
     from pipelines.ads.reports import ReportPolling
 
 DEFAULT_API_BASE_URL = "https://api.pinterest.com/v5"
@@ -272,15 +273,12 @@ def ads_columns(env: Mapping[str, str] = os.environ) -> tuple[str, ...]:
         raise SettingsError(f"PINTEREST_ADS_COLUMNS: {error}") from None
 
 
-def ads_attribution(env: Mapping[str, str] = os.environ):
+def ads_attribution(env: Mapping[str, str] = os.environ) -> Attribution:
     """PINTEREST_ADS_CLICK_WINDOW_DAYS (30), PINTEREST_ADS_ENGAGEMENT_WINDOW_DAYS (30),
     PINTEREST_ADS_VIEW_WINDOW_DAYS (1), PINTEREST_ADS_CONVERSION_REPORT_TIME (TIME_OF_AD_ACTION).
     Each is checked against its enum of the official description (ConversionAttributionWindowDays,
     ConversionReportTimeType). The description documents no constraint on their combinations (neither the
     analytics endpoints' query parameters nor AdsAnalyticsCreateAsyncRequest), so every combination is accepted."""
-    from pipelines import api_enums
-    from pipelines.ads.attribution import Attribution
-
     windows = ", ".join(map(str, api_enums.ATTRIBUTION_WINDOW_DAYS))
 
     def days(name: str, default: int) -> int:
