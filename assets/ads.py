@@ -2,7 +2,6 @@
 
 import datetime as dt
 import math
-import warnings
 
 import dagster as dg
 import pyarrow as pa
@@ -10,9 +9,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from assets.accounts import ApiProgress, accounts_check, for_each_account
+from assets.conventions import EXTRACT, LOAD, NORMALIZE, OWNERS, SINGLE_RUN, asset_tags, partition_range
 from assets.loading import check_specs, lake_check_specs, load_warehouse, normalize_to_lake
 from assets.metadata import api_metadata, column_schema, fact_table_schema, preview
-from assets.organic import OWNERS, SINGLE_RUN, partition_range
 from assets.partitions import DAILY, warehouse_freshness_policy
 from assets.resources import PinterestResource, StorageResource
 from pipelines.accounts import Account
@@ -25,7 +24,6 @@ from pipelines.planning import REPORT_BACK_DAYS, DateRange
 from pipelines.quality import ADS_CHECKS
 from pipelines.resume import Resumption
 
-warnings.filterwarnings("ignore", category=dg.BetaWarning)
 ADS_DIMENSIONS = tuple(SCHEMAS)
 
 
@@ -50,15 +48,19 @@ def latest_ads_dimensions(storage: StorageResource, account: Account) -> AdsDime
 
 @dg.multi_asset(specs=[
     dg.AssetSpec("ad_accounts", group_name="ads", owners=OWNERS, kinds={"duckdb", "parquet"},
+                 tags=asset_tags(EXTRACT, "ads"),
                  metadata=column_schema("ad_accounts", SCHEMAS["ad_accounts"]),
                  description="Ad accounts the token can read, shared ones included (latest state): one row per account."),
     dg.AssetSpec("campaigns", group_name="ads", owners=OWNERS, kinds={"duckdb", "parquet"},
+                 tags=asset_tags(EXTRACT, "ads"),
                  metadata=column_schema("campaigns", SCHEMAS["campaigns"]),
                  description="Campaigns of every status, archived included (latest state): one row per campaign."),
     dg.AssetSpec("ad_groups", group_name="ads", owners=OWNERS, kinds={"duckdb", "parquet"},
+                 tags=asset_tags(EXTRACT, "ads"),
                  metadata=column_schema("ad_groups", SCHEMAS["ad_groups"]),
                  description="Ad groups of every status (latest state): one row per ad group."),
     dg.AssetSpec("ads", group_name="ads", owners=OWNERS, kinds={"duckdb", "parquet"},
+                 tags=asset_tags(EXTRACT, "ads"),
                  metadata=column_schema("ads", SCHEMAS["ads"]),
                  description="Ads of every status, with the pin each promotes (latest state): one row per ad."),
 ], check_specs=[accounts_check("ad_accounts")])
@@ -120,7 +122,8 @@ def planned_ads_calls(dimensions: AdsDimensions, requested: DateRange, today: dt
 
 
 @dg.asset(partitions_def=DAILY, backfill_policy=SINGLE_RUN, deps=list(ADS_DIMENSIONS), group_name="ads",
-          owners=OWNERS, kinds={"pinterest", "json"}, check_specs=[accounts_check("ads_raw")])
+          owners=OWNERS, kinds={"pinterest", "json"}, tags=asset_tags(EXTRACT, "ads"),
+          check_specs=[accounts_check("ads_raw")])
 def ads_raw(context: dg.AssetExecutionContext, pinterest: PinterestResource, storage: StorageResource):
     """Raw answers of ads analytics (granularity DAY) at the ad account, campaign, ad group and ad levels for
     the partition range, Pinterest account after account. Calls per ad account per 90-day window: 1 +
@@ -161,7 +164,7 @@ def ads_raw(context: dg.AssetExecutionContext, pinterest: PinterestResource, sto
 
 
 @dg.asset(partitions_def=DAILY, backfill_policy=SINGLE_RUN, deps=["ads_raw"], group_name="ads", owners=OWNERS,
-          kinds={"parquet"}, metadata=fact_table_schema("campaign_daily", "ad_account_daily", "ad_group_daily", "ad_daily", lake=True), check_specs=lake_check_specs("ads_lake"))
+          kinds={"parquet"}, tags=asset_tags(NORMALIZE, "ads"), metadata=fact_table_schema("campaign_daily", "ad_account_daily", "ad_group_daily", "ad_daily", lake=True), check_specs=lake_check_specs("ads_lake"))
 def ads_lake(context: dg.AssetExecutionContext, storage: StorageResource, pinterest: PinterestResource):
     """Tidy ads rows in the Parquet lake, as the wide tables `ad_account_daily`, `campaign_daily`,
     `ad_group_daily` and `ad_daily` (one row per entity per UTC day with delivery per attribution setting, one
@@ -171,8 +174,8 @@ def ads_lake(context: dg.AssetExecutionContext, storage: StorageResource, pinter
 
 
 @dg.asset(partitions_def=DAILY, backfill_policy=SINGLE_RUN, deps=["ads_lake", *ADS_DIMENSIONS], group_name="warehouse",
-          owners=OWNERS, kinds={"duckdb"}, pool="warehouse", freshness_policy=warehouse_freshness_policy(),
-          metadata=fact_table_schema("campaign_daily", "ad_account_daily", "ad_group_daily", "ad_daily"),
+          owners=OWNERS, kinds={"duckdb"}, tags=asset_tags(LOAD, "ads"), pool="warehouse",
+          freshness_policy=warehouse_freshness_policy(), metadata=fact_table_schema("campaign_daily", "ad_account_daily", "ad_group_daily", "ad_daily"),
           check_specs=check_specs("ads_warehouse", ADS_CHECKS))
 def ads_warehouse(context: dg.AssetExecutionContext, storage: StorageResource, pinterest: PinterestResource):
     """The ads rows of the lake for the range and the newest ads dimension snapshots, loaded into DuckDB in one

@@ -2,13 +2,13 @@
 
 import datetime as dt
 import traceback
-import warnings
 
 import dagster as dg
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from assets.accounts import ApiProgress, accounts_check, for_each_account
+from assets.conventions import EXTRACT, LOAD, NORMALIZE, OWNERS, SINGLE_RUN, asset_tags, partition_range
 from assets.loading import check_specs, lake_check_specs, load_warehouse, normalize_to_lake
 from assets.metadata import api_metadata, column_schema, fact_table_schema, preview
 from assets.partitions import DAILY, warehouse_freshness_policy
@@ -20,22 +20,12 @@ from pipelines.organic.extract import ExtractSummary, PinNote, extract_organic, 
 from pipelines.organic.source import ORGANIC
 from pipelines.organic.top_pins import SORT_METRICS, TOP_PINS_API, fetch_top_pins, top_pins_window
 from pipelines.pinterest.errors import PinterestError, shown_value
-from pipelines.planning import SYNC_BACK_DAYS, DateRange
+from pipelines.planning import SYNC_BACK_DAYS
 from pipelines.quality import ORGANIC_CHECKS
 from pipelines.resume import Resumption
 
-# BackfillPolicy is marked beta in Dagster 1.13; it is what makes a backfill one run.
-warnings.filterwarnings("ignore", category=dg.BetaWarning)
-
-OWNERS = ["team:marketing-analytics"]
-SINGLE_RUN = dg.BackfillPolicy.single_run()
 # Pins left without analytics named in the materialization's metadata and in the log line (the count is always whole).
 FIRST_PINS_LISTED, FIRST_PINS_LOGGED = 20, 5
-
-
-def partition_range(context: dg.AssetExecutionContext) -> DateRange:
-    window = context.partition_time_window
-    return DateRange(window.start.date(), (window.end - dt.timedelta(days=1)).date())
 
 
 def pins_without_analytics_metadata(done: dict[Account, tuple[ExtractSummary, int]]) -> dict:
@@ -94,13 +84,16 @@ def _user_id(lake, account: Account, user: str) -> str:
 @dg.multi_asset(
     specs=[
         dg.AssetSpec("user_accounts", group_name="organic", owners=OWNERS, kinds={"duckdb", "parquet"},
+                     tags=asset_tags(EXTRACT, "organic"),
                      metadata=column_schema("user_accounts", USER_ACCOUNTS),
                      description="The Pinterest user account (latest state): one row per account."),
         dg.AssetSpec("boards", group_name="organic", owners=OWNERS, kinds={"duckdb", "parquet"},
+                     tags=asset_tags(EXTRACT, "organic"),
                      metadata=column_schema("boards", BOARDS),
                      description="Boards of the account (latest state, secret ones when the token may read them): "
                                  "one row per board."),
         dg.AssetSpec("pins", group_name="organic", owners=OWNERS, kinds={"duckdb", "parquet"},
+                     tags=asset_tags(EXTRACT, "organic"),
                      metadata=column_schema("pins", PINS),
                      description="Pins of the account (latest state): one row per pin."),
     ],
@@ -137,7 +130,8 @@ def organic_dimensions(context: dg.AssetExecutionContext, pinterest: PinterestRe
 
 
 @dg.asset(partitions_def=DAILY, backfill_policy=SINGLE_RUN, deps=["user_accounts", "pins"], group_name="organic",
-          owners=OWNERS, kinds={"pinterest", "json"}, check_specs=[accounts_check("organic_raw")])
+          owners=OWNERS, kinds={"pinterest", "json"}, tags=asset_tags(EXTRACT, "organic"),
+          check_specs=[accounts_check("organic_raw")])
 def organic_raw(context: dg.AssetExecutionContext, pinterest: PinterestResource, storage: StorageResource):
     """Raw answers of user-account and pin analytics for the partition range, gzipped in the raw zone
     (immutable), account after account. Calls per account:
@@ -197,7 +191,8 @@ RANKINGS_CHECK = dg.AssetCheckSpec(
 
 
 @dg.asset(partitions_def=DAILY, backfill_policy=SINGLE_RUN, deps=["organic_raw"], group_name="organic",
-          owners=OWNERS, kinds={"pinterest", "parquet"}, metadata=column_schema("top_pins_api", TOP_PINS_API),
+          owners=OWNERS, kinds={"pinterest", "parquet"}, tags=asset_tags(EXTRACT, "organic"),
+          metadata=column_schema("top_pins_api", TOP_PINS_API),
           check_specs=[RANKINGS_CHECK])
 def top_pins_api(context: dg.AssetExecutionContext, pinterest: PinterestResource, storage: StorageResource):
     """The API's own top-pins rankings (by impressions, saves and outbound clicks, 50 pins each) over the 28 days
@@ -253,7 +248,8 @@ def _organic_identity(lake, account: Account) -> str:
 
 
 @dg.asset(partitions_def=DAILY, backfill_policy=SINGLE_RUN, deps=["organic_raw"], group_name="organic",
-          owners=OWNERS, kinds={"parquet"}, metadata=fact_table_schema("user_account_daily", "pin_daily", lake=True),
+          owners=OWNERS, kinds={"parquet"}, tags=asset_tags(NORMALIZE, "organic"),
+          metadata=fact_table_schema("user_account_daily", "pin_daily", lake=True),
           check_specs=lake_check_specs("organic_lake"))
 def organic_lake(context: dg.AssetExecutionContext, storage: StorageResource, pinterest: PinterestResource):
     """Tidy organic rows in the Parquet lake, as the wide tables `user_account_daily` (one row per account per UTC
@@ -266,8 +262,8 @@ def organic_lake(context: dg.AssetExecutionContext, storage: StorageResource, pi
 @dg.asset(partitions_def=DAILY, backfill_policy=SINGLE_RUN,
           deps=["organic_lake", "user_accounts", "boards", "pins", "top_pins_api"],
           group_name="warehouse",
-          owners=OWNERS, kinds={"duckdb"}, pool="warehouse", freshness_policy=warehouse_freshness_policy(),
-          metadata=fact_table_schema("user_account_daily", "pin_daily"),
+          owners=OWNERS, kinds={"duckdb"}, tags=asset_tags(LOAD, "organic"), pool="warehouse",
+          freshness_policy=warehouse_freshness_policy(), metadata=fact_table_schema("user_account_daily", "pin_daily"),
           check_specs=check_specs("organic_warehouse", ORGANIC_CHECKS))
 def organic_warehouse(context: dg.AssetExecutionContext, storage: StorageResource, pinterest: PinterestResource):
     """The organic rows of the lake for the partition range and the newest dimension snapshots, loaded into

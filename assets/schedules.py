@@ -15,51 +15,12 @@ import warnings
 
 import dagster as dg
 
-from assets.ads import ads_dimensions, ads_lake, ads_raw, ads_warehouse
-from assets.organic import organic_dimensions, organic_lake, organic_raw, organic_warehouse, top_pins_api
+from assets.jobs import WAREHOUSE_LOADS, daily_job
 from assets.partitions import DAILY, freshness_deadline_cron
-from assets.report import pinterest_report
 from pipelines import settings
 from pipelines.accounts import load_accounts
 from pipelines.lake import Lake
 from pipelines.planning import SYNC_BACK_DAYS
-
-ORGANIC_ASSETS = [organic_dimensions, organic_raw, top_pins_api, organic_lake, organic_warehouse]
-ADS_ASSETS = [ads_dimensions, ads_raw, ads_lake, ads_warehouse]
-REPORT_ASSETS = [pinterest_report]  # reads the warehouse only: runs with either source and with --from-raw
-ALL_ASSETS = [*ORGANIC_ASSETS, *ADS_ASSETS, *REPORT_ASSETS]
-_NO_API = {"organic_lake", "organic_warehouse", "ads_lake", "ads_warehouse", "pinterest_report"}
-_LOADS = {"organic_warehouse", "ads_warehouse", "pinterest_report"}
-_SOURCES = {None: ("", "organic and ads", ALL_ASSETS), "organic": ("_organic", "organic", [*ORGANIC_ASSETS, *REPORT_ASSETS]),
-            "ads": ("_ads", "ads", [*ADS_ASSETS, *REPORT_ASSETS])}
-_STARTS = {"": ("", "raw to warehouse", lambda keys: True),
-           "from_raw": ("_from_raw", "from the raw zone to the warehouse (no API calls)", lambda keys: keys <= _NO_API),
-           "load": ("_load", "from the lake into the warehouse (no API calls)", lambda keys: keys <= _LOADS)}
-
-
-def run_shape(only: str | None = None, start: str = "") -> tuple[str, list]:
-    """The job and the assets of a run of `pinterest-etl run`/`load`: `only` a source ("organic", "ads") or both
-    (None), from the API (`start` ""), the raw zone ("from_raw") or the lake ("load"). Every asset is the daily
-    job's shape, `pinterest_daily`; any other is a backfill job named after it (`pinterest_organic`,
-    `pinterest_ads_from_raw`, `pinterest_load`, ...), so that runs started from the shell show in the Dagster UI
-    under the job that says what they did."""
-    suffix, _, chosen = _SOURCES[only]
-    start_suffix, _, keeps = _STARTS[start]
-    selection = [asset for asset in chosen if keeps({key.to_user_string() for key in asset.keys})]
-    name = "pinterest_daily" if (only, start) == (None, "") else f"pinterest{suffix}{start_suffix}"
-    return name, selection
-
-
-daily_job = dg.define_asset_job(
-    "pinterest_daily", selection=ALL_ASSETS,
-    description="Every asset for a partition range, raw to warehouse, organic and ads.")
-# The other shapes of `pinterest-etl run`/`load` (--only, --from-raw, load): each a job of its own, so that the UI
-# lists them and shows the shell's runs under them. The UI's own backfills of any selection run as asset backfills.
-backfill_jobs = [
-    dg.define_asset_job(run_shape(only, start)[0], selection=run_shape(only, start)[1],
-                        description=f"The {_SOURCES[only][1]} assets for a partition range, {_STARTS[start][1]}: "
-                                    "what `pinterest-etl run`/`load` runs with these options, as one run.")
-    for only in _SOURCES for start in _STARTS if (only, start) != (None, "")]
 
 
 def repull_days() -> int:
@@ -107,7 +68,7 @@ def daily_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", dg.SupersessionWarning)
     freshness_checks = dg.build_time_partition_freshness_checks(
-        assets=[organic_warehouse, ads_warehouse], deadline_cron=freshness_deadline_cron(),
+        assets=WAREHOUSE_LOADS, deadline_cron=freshness_deadline_cron(),
         timezone="UTC", severity=dg.AssetCheckSeverity.WARN)
     freshness_sensor = dg.build_sensor_for_freshness_checks(freshness_checks=freshness_checks,
                                                             name="pinterest_freshness_checks",

@@ -2,25 +2,14 @@
 
 import dagster as dg
 
+from assets.jobs import ALL_ASSETS, backfill_jobs, daily_job
 from assets.resources import PinterestResource, StorageResource
-from assets.schedules import (
-    ADS_ASSETS,
-    ALL_ASSETS,
-    ORGANIC_ASSETS,
-    REPORT_ASSETS,
-    backfill_jobs,
-    daily_job,
-    daily_schedule,
-    freshness_checks,
-    freshness_sensor,
-)
+from assets.schedules import daily_schedule, freshness_checks, freshness_sensor
 from pipelines import heap
 
 # Runs launched from the Dagster UI import this module, not the CLI: their large freed answers go back to the
 # system too (pipelines/heap.py).
 heap.return_large_blocks()
-
-__all__ = ["ADS_ASSETS", "ALL_ASSETS", "ORGANIC_ASSETS", "REPORT_ASSETS", "defs"]
 
 defs = dg.Definitions(
     assets=ALL_ASSETS,

@@ -63,8 +63,8 @@ def _run_range(start: dt.date, end: dt.date, command: str, *, from_raw: bool, fr
     with contextlib.nullcontext() if from_lake else embedded_simulator_if_needed() as simulator:
         if simulator:
             print(f"No Pinterest credentials configured: using the embedded simulator ({simulator.base_url}).")
-        from assets.schedules import run_shape
-        from pipelines.definitions import ALL_ASSETS, defs
+        from assets.jobs import ALL_ASSETS, run_shape
+        from pipelines.definitions import defs
 
         resources = {**defs.resources, "pinterest": defs.resources["pinterest"].with_simulator(simulator)} \
             if simulator else defs.resources
@@ -110,9 +110,9 @@ def _run_range(start: dt.date, end: dt.date, command: str, *, from_raw: bool, fr
 
 def _materialize(job_name: str, assets: list, resources: dict, instance: dg.DagsterInstance, *, debug: bool,
                  tags: dict[str, str]) -> dg.ExecuteInProcessResult:
-    """The named job's run (assets/schedules.py `run_shape`: `pinterest_daily` or a backfill job, as the UI lists
+    """The named job's run (assets/jobs.py `run_shape`: `pinterest_daily` or a backfill job, as the UI lists
     them), in this process, with the command line's console log (console_log.py) in place of Dagster's."""
-    from assets.schedules import backfill_jobs, daily_job
+    from assets.jobs import backfill_jobs, daily_job
 
     defs = dg.Definitions(jobs=[daily_job, *backfill_jobs], assets=assets, resources=resources,
                           loggers={"console": command_line_console})

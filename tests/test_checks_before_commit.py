@@ -187,7 +187,8 @@ def test_an_ads_spend_a_thousand_times_too_high_is_not_published_and_loads_once_
 @pytest.mark.slow
 def test_the_failed_blocking_check_is_recorded_with_its_sample_and_warnings_are_still_evaluated(home, loaded_home,
                                                                                                  monkeypatch):
-    from pipelines.definitions import ORGANIC_ASSETS, defs
+    from assets.jobs import ALL_ASSETS
+    from pipelines.definitions import defs
     from pipelines.quality import ORGANIC_CHECKS
 
     home, _ = home
@@ -196,7 +197,7 @@ def test_the_failed_blocking_check_is_recorded_with_its_sample_and_warnings_are_
     rewrite_lake_file(home, "pin_daily", DAY, with_cell(rows, "impression", mask, -7))
     pipeline_env(monkeypatch, home, loaded_home[1], TODAY)
 
-    result = dg.materialize([a for a in ORGANIC_ASSETS if dg.AssetKey("organic_warehouse") in a.keys],
+    result = dg.materialize([a for a in ALL_ASSETS if dg.AssetKey("organic_warehouse") in a.keys],
                             resources=defs.resources, raise_on_error=False,
                             tags={"dagster/asset_partition_range_start": START.isoformat(),
                                   "dagster/asset_partition_range_end": END.isoformat()})

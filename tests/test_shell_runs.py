@@ -17,7 +17,7 @@ from dagster._core.definitions.repository_definition.valid_definitions import SI
 from dagster._core.storage.tags import REPOSITORY_LABEL_TAG
 from dagster._core.workspace.load import location_origins_from_yaml_paths
 
-from assets.schedules import ALL_ASSETS, daily_job, run_shape
+from assets.jobs import ALL_ASSETS, daily_job, run_shape
 from pipelines.definitions import defs
 from pipelines.sandbox import SandboxConfig, running_sandbox
 from tests.conftest import TODAY, UNLIMITED

@@ -1,0 +1,37 @@
+"""How every asset is declared: its owners, its backfill policy, the tags the jobs select it by, and the date range
+of the partitions a run materializes. Settings-free, unlike assets/partitions.py (the partitions and freshness
+deadlines, which are read from settings when the assets are imported)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import warnings
+
+import dagster as dg
+
+from pipelines.planning import DateRange
+
+# BackfillPolicy is marked beta in Dagster 1.13; it is what makes a backfill one run.
+warnings.filterwarnings("ignore", category=dg.BetaWarning)
+
+OWNERS = ["team:marketing-analytics"]
+SINGLE_RUN = dg.BackfillPolicy.single_run()
+
+# The tags the jobs select assets by (assets/jobs.py): the source of its data, and the step of the pipeline it is.
+SOURCE, STEP = "source", "step"
+EXTRACT = "extract"  # calls the Pinterest API (answers into the raw zone, dimension snapshots into the lake)
+NORMALIZE = "normalize"  # raw zone -> lake, no API call
+LOAD = "load"  # lake -> warehouse, no API call
+REPORT = "report"  # reads the warehouse only: runs with either source
+
+
+def asset_tags(step: str, source: str | None = None) -> dict[str, str]:
+    """The tags of an asset of `step` (EXTRACT, NORMALIZE, LOAD, REPORT) of `source` ("organic", "ads"; None for
+    the report, which reads both)."""
+    return {STEP: step, **({SOURCE: source} if source else {})}
+
+
+def partition_range(context: dg.AssetExecutionContext) -> DateRange:
+    """The UTC dates of the partitions the run materializes (one run for a whole range: SINGLE_RUN)."""
+    window = context.partition_time_window
+    return DateRange(window.start.date(), (window.end - dt.timedelta(days=1)).date())
