@@ -18,7 +18,6 @@ from pipelines.accounts import Account
 from pipelines.ads.dimensions import SCHEMAS, AdsDimensions, extract_ads_dimensions
 from pipelines.ads.extract import MAX_AD_ENTITY_IDS, extract_ads, plan_windows
 from pipelines.ads.normalize import ADS
-from pipelines.lake import AD_ACCOUNT, identity
 from pipelines.pinterest.errors import AuthError
 from pipelines.planning import REPORT_BACK_DAYS, DateRange
 from pipelines.quality import ADS_CHECKS
@@ -86,13 +85,7 @@ def ads_dimensions(context: dg.AssetExecutionContext, pinterest: PinterestResour
         for ad_account, other in dimensions.taken.items():
             context.log.info(f"{account.describe()}: ad account {ad_account} is extracted under account {other!r}")
         taken.update(dict.fromkeys(dimensions.ad_accounts.column("ad_account_id").to_pylist(), account.name))
-        ad_accounts = []
-        for ad_account_id in dimensions.ad_accounts.column("ad_account_id").to_pylist():
-            ad_account = identity(AD_ACCOUNT, ad_account_id)
-            for name, table in dimensions.tables().items():
-                lake.snapshot_rows(name, today, ad_account, table.filter(pc.equal(table.column("ad_account_id"), ad_account_id)))
-            ad_accounts.append(ad_account)
-        lake.record_account_identities(account.name, "ads", ad_accounts)
+        lake.write_dimension_snapshots(account.name, "ads", today, dimensions.tables_by_identity())
         return dimensions
 
     results = for_each_account(context, pinterest, extract)

@@ -14,7 +14,6 @@ from assets.metadata import api_metadata, column_schema, fact_table_schema, prev
 from assets.partitions import DAILY, warehouse_freshness_policy
 from assets.resources import PinterestResource, StorageResource
 from pipelines.accounts import Account
-from pipelines.lake import USER, identity
 from pipelines.organic.dimensions import BOARDS, PINS, USER_ACCOUNTS, OrganicDimensions, extract_dimensions
 from pipelines.organic.extract import ExtractSummary, PinNote, extract_organic, first_note_per_pin, plan_organic
 from pipelines.organic.source import ORGANIC
@@ -112,10 +111,7 @@ def organic_dimensions(context: dg.AssetExecutionContext, pinterest: PinterestRe
         if users.setdefault(dimensions.user_id, account.name) != account.name:
             raise dg.Failure(f"{account.describe()} is the same Pinterest user as account {users[dimensions.user_id]!r}; "
                              "list every Pinterest account once in the accounts file")
-        user = identity(USER, dimensions.user_id)
-        for name in ORGANIC_DIMENSIONS:
-            lake.snapshot_rows(name, today, user, getattr(dimensions, name))
-        lake.record_account_identities(account.name, "organic", [user])
+        lake.write_dimension_snapshots(account.name, "organic", today, dimensions.tables_by_identity())
         return dimensions
 
     results = for_each_account(context, pinterest, extract)

@@ -238,6 +238,16 @@ class Lake:
                     self.snapshot_rows(table, day, key, part)
             _remove_in_place(path)
 
+    def write_dimension_snapshots(self, account: str, source: str, snapshot_date: dt.date,
+                                  tables_by_identity: dict[str, dict[str, pa.Table]]) -> None:
+        """One extraction of an account's dimensions of `source`: each identity's tables as the day's snapshots
+        (`snapshot_rows`), then those identities recorded as what the account's latest extraction covered
+        (`record_account_identities`), so that an interrupted write leaves the previous record in place."""
+        for key, tables in tables_by_identity.items():
+            for table, rows in tables.items():
+                self.snapshot_rows(table, snapshot_date, key, rows)
+        self.record_account_identities(account, source, list(tables_by_identity))
+
     def record_account_identities(self, account: str, source: str, keys: list[str]) -> None:
         """Which identities account `account`'s latest extraction of `source` covered (replaced atomically)."""
         target = self._account_file(account, source)

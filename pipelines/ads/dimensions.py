@@ -8,8 +8,10 @@ import logging
 from collections.abc import Mapping
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipelines.ads.levels import ACCOUNT, BY_DIMENSION, UNDER_ACCOUNT
+from pipelines.lake import AD_ACCOUNT, identity
 from pipelines.pinterest.client import PinterestClient
 from pipelines.pinterest.errors import ForbiddenError, NotFoundError, ResponseShapeError
 from pipelines.raw_zone import RawZone
@@ -64,6 +66,14 @@ class AdsDimensions:
 
     def tables(self) -> dict[str, pa.Table]:
         return {name: getattr(self, name) for name in SCHEMAS}
+
+    def tables_by_identity(self) -> dict[str, dict[str, pa.Table]]:
+        """Each ad account's rows of every table under its lake identity (`ad_account=<id>`), as the lake keeps
+        their snapshots: an ad account without campaigns gets empty ones."""
+        return {identity(AD_ACCOUNT, ad_account_id): {name: table.filter(pc.equal(table.column(ACCOUNT.id_column),
+                                                                                   ad_account_id))
+                                                      for name, table in self.tables().items()}
+                for ad_account_id in self.ad_accounts.column(ACCOUNT.id_column).to_pylist()}
 
 
 def _when(seconds) -> dt.datetime | None:

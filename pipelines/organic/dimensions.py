@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import pyarrow as pa
 
+from pipelines.lake import USER, identity
 from pipelines.organic.extract import PinRef, unique_pins
 from pipelines.pinterest.client import PinterestClient
 from pipelines.pinterest.errors import ResponseShapeError
@@ -45,6 +46,11 @@ class OrganicDimensions:
     @property
     def user_id(self) -> str:
         return self.user_accounts.column("user_id")[0].as_py()
+
+    def tables_by_identity(self) -> dict[str, dict[str, pa.Table]]:
+        """The tables under the lake identity of their user (`user=<id>`), as the lake keeps their snapshots."""
+        return {identity(USER, self.user_id): {"user_accounts": self.user_accounts, "boards": self.boards,
+                                               "pins": self.pins}}
 
     def pin_refs(self) -> list[PinRef]:
         """Each pin once with its type (a pin the listing gave twice with both types as video: `unique_pins`)."""
