@@ -22,7 +22,7 @@ from pipelines.pinterest.errors import shown_value
 from pipelines.planning import DateRange
 from pipelines.progress import StepProgress
 from pipelines.quality import Check, CheckOutcome
-from pipelines.warehouse import BlockingCheckError
+from pipelines.warehouse import BlockingCheckError, column_changes_text
 
 
 def check_specs(asset: str, checks: tuple[Check, ...]) -> list[dg.AssetCheckSpec]:
@@ -166,19 +166,6 @@ def load_warehouse(context: dg.AssetExecutionContext, storage: StorageResource, 
         "columns_added": dg.MetadataValue.json(loaded.added_columns),
         "columns_widened": dg.MetadataValue.json(loaded.widened_columns),
         f"preview_{preview_view}": preview(sample)}, check_results=[check_result(o) for o in loaded.checks])
-
-
-def column_changes_text(added: dict[str, list[str]], widened: dict[str, list[str]]) -> str:
-    """One line on the columns a load added to the wide tables and widened from BIGINT to DOUBLE."""
-    parts = [f"new metric column(s) {qualified_columns(added)} (rows loaded before read NULL in them)"] if added else []
-    parts += [f"column(s) {qualified_columns(widened)} widened from BIGINT to DOUBLE (a value was not a whole number "
-              "or beyond BIGINT's range; nothing was rounded)"] if widened else []
-    return f"the load changed the warehouse's wide tables: {'; '.join(parts)}"
-
-
-def qualified_columns(columns: dict[str, list[str]]) -> str:
-    """Columns per table (LoadResult.added_columns, widened_columns) as `table.column, table.column`."""
-    return ", ".join(f"{table}.{column}" for table, names in columns.items() for column in names)
 
 
 def check_result(outcome: CheckOutcome) -> dg.AssetCheckResult:

@@ -4,9 +4,7 @@ import dagster as dg
 
 from assets.conventions import OWNERS, REPORT, asset_tags
 from assets.resources import PinterestResource, StorageResource
-from pipelines.report import ReportError, ReportWriteError, write_report
-
-REPORT_FILE = "report.html"
+from pipelines.report import REPORT_FILE, ReportError, ReportWriteError, write_report
 
 
 # Not partitioned: the page always covers the trailing 28 complete days, whatever range a run loaded. In a job's run

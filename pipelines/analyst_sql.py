@@ -1,4 +1,5 @@
-"""Analysts' SQL on the warehouse: a session that cannot change anything, and named queries from .sql files."""
+"""Analysts' SQL on the warehouse: a session that cannot change anything, named queries from .sql files, and a
+result as an aligned text table."""
 
 from __future__ import annotations
 
@@ -13,6 +14,9 @@ from pipelines.warehouse import WAREHOUSE_MEMORY_LIMIT, require_current_schema
 # EXPLAIN is left out on purpose: EXPLAIN ANALYZE runs the statement it explains (COPY ... TO included).
 READ_ONLY_STATEMENT_TYPES = frozenset({duckdb.StatementType.SELECT})
 _NAME_LINE = re.compile(r"^--\s*name:\s*(\S+)\s*$", re.M)
+NUMERIC_TYPES = frozenset({"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
+                           "UBIGINT", "UHUGEINT", "FLOAT", "DOUBLE", "DECIMAL"})
+MAX_CELL_WIDTH = 80
 
 
 class NoWarehouseError(FileNotFoundError):
@@ -87,6 +91,30 @@ def named_queries(text: str) -> dict[str, str]:
             raise ValueError(f"the query name {name!r} appears twice")
         queries[name] = text[match.end():end].strip().rstrip(";").strip()
     return queries
+
+
+def format_table(cursor: duckdb.DuckDBPyConnection, max_rows: int = 100) -> str:
+    """The first `max_rows` rows of a query result as an aligned text table: numeric columns right-aligned,
+    cells longer than MAX_CELL_WIDTH characters cut with an ellipsis."""
+    columns = [d[0] for d in cursor.description]
+    numeric = [str(d[1]).split("(")[0] in NUMERIC_TYPES for d in cursor.description]
+    rows = cursor.fetchmany(max_rows + 1)
+    more = len(rows) > max_rows
+    cells = [[_cell(v) for v in row] for row in rows[:max_rows]]
+    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
+
+    def line(values: list[str]) -> str:
+        return "  ".join(v.rjust(w) if right else v.ljust(w) for v, w, right in zip(values, widths, numeric)).rstrip()
+
+    lines = [line(columns), "  ".join("-" * w for w in widths)] + [line(row) for row in cells]
+    lines.append(f"({len(cells)} rows{', more not shown' if more else ''})")
+    return "\n".join(lines)
+
+
+def _cell(value) -> str:
+    text = "NULL" if value is None else str(value)
+    text = text.replace("\n", " ")
+    return text if len(text) <= MAX_CELL_WIDTH else text[:MAX_CELL_WIDTH - 1] + "…"
 
 
 def _first_line(error: BaseException) -> str:

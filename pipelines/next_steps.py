@@ -7,7 +7,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from assets.report import REPORT_FILE
+from pipelines.report import REPORT_FILE
 
 # Two per source, each answered by the reporting views of that source alone (a run with --only loads only one).
 EXAMPLE_QUERIES = {

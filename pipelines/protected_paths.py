@@ -36,7 +36,6 @@ def refuse_protected(given: str, real: Path, home: Path, env: Mapping[str, str],
     `real` is `given` resolved. With `reports_in_home`, an `.html` file directly in the data directory (where the
     report goes by default) is allowed; its folders (lake, raw zone, credentials, tmp...) and other files never are."""
     from pipelines.accounts import load_accounts
-    from pipelines.commands.ui import DEFAULT_DAGSTER_HOME
 
     home = home.resolve()
     warehouse = [home / "warehouse.duckdb", home / "warehouse.duckdb.wal"]
@@ -44,7 +43,7 @@ def refuse_protected(given: str, real: Path, home: Path, env: Mapping[str, str],
         raise OutputRefusedError(f"refusing to write {given}: it is the warehouse ({real}); give another file name")
     folders = {"lake": home / "lake", "raw zone": home / "raw",
                "data directory (PINTEREST_ETL_HOME: warehouse, lake, raw zone, credentials, run lock)": home,
-               "Dagster instance (DAGSTER_HOME)": Path(env.get("DAGSTER_HOME") or DEFAULT_DAGSTER_HOME)}
+               "Dagster instance (DAGSTER_HOME)": Path(env.get("DAGSTER_HOME") or settings.DEFAULT_DAGSTER_HOME)}
     if reports_in_home and _report_beside_the_warehouse(real, home):
         del folders["data directory (PINTEREST_ETL_HOME: warehouse, lake, raw zone, credentials, run lock)"]
     existing = [folder for folder in (real, *real.parents) if folder.exists()]  # the file, if there, and its folders

@@ -389,6 +389,10 @@ def normalize_workers(env: Mapping[str, str] = os.environ) -> int:
     return int(text)
 
 
+# The Dagster instance when DAGSTER_HOME is not set: the project's .dagster/, whose dagster.yaml runs one run at a time.
+DEFAULT_DAGSTER_HOME = Path(__file__).resolve().parents[1] / ".dagster"
+
+
 def check_dagster_home(env: Mapping[str, str] = os.environ) -> None:
     """DAGSTER_HOME, when set, must be an existing directory (Dagster refuses anything else with a traceback)."""
     home = env.get("DAGSTER_HOME")

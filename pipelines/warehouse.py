@@ -70,6 +70,19 @@ class LoadResult:
     widened_columns: dict[str, list[str]] = dataclasses.field(default_factory=dict)
 
 
+def column_changes_text(added: dict[str, list[str]], widened: dict[str, list[str]]) -> str:
+    """One line on the columns a load added to the wide tables and widened from BIGINT to DOUBLE."""
+    parts = [f"new metric column(s) {qualified_columns(added)} (rows loaded before read NULL in them)"] if added else []
+    parts += [f"column(s) {qualified_columns(widened)} widened from BIGINT to DOUBLE (a value was not a whole number "
+              "or beyond BIGINT's range; nothing was rounded)"] if widened else []
+    return f"the load changed the warehouse's wide tables: {'; '.join(parts)}"
+
+
+def qualified_columns(columns: dict[str, list[str]]) -> str:
+    """Columns per table (LoadResult.added_columns, widened_columns) as `table.column, table.column`."""
+    return ", ".join(f"{table}.{column}" for table, names in columns.items() for column in names)
+
+
 class OutdatedWarehouseError(ValueError):
     """The warehouse was written by an earlier version of the pipeline: a column or view of the contract is
     missing. Any load brings it up to date from the lake, without API calls; the message gives the command."""

@@ -14,7 +14,6 @@ from pipelines import catalog, settings
 from pipelines.analyst_sql import named_queries, open_read_only
 from pipelines.api_enums import USER_ACCOUNT_METRIC_TYPES
 from pipelines.lake import Lake, keyed
-from pipelines.orchestration import EXAMPLE_QUERIES
 from pipelines.organic.dimensions import extract_dimensions
 from pipelines.organic.extract import ContentTypeRefusedError, PinRef, extract_organic, plan_organic
 from pipelines.organic.source import ORGANIC
@@ -25,6 +24,7 @@ from pipelines.raw_zone import RawZone
 from pipelines.report import ReportError, write_report
 from pipelines.report.data import load_report_data
 from pipelines.run_settings import check_all
+from pipelines.run_summary import EXAMPLE_QUERIES
 from pipelines.sandbox.organic_model import COUNT_METRICS, RATIO_METRICS
 from pipelines.tables import DAILY_STATUS, METRIC_DAILY, duckdb_columns
 from pipelines.transform import normalize_range

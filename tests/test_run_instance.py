@@ -9,7 +9,7 @@ import dagster as dg
 import pytest
 
 from pipelines.dagster_instance import command_instance
-from pipelines.orchestration import _step_timing
+from pipelines.run_summary import step_timing
 
 DAYS = dg.DailyPartitionsDefinition(start_date="2026-11-01", end_date="2026-11-11")
 
@@ -52,7 +52,7 @@ def test_a_range_run_plans_each_asset_once_for_its_whole_range(range_run):
 def test_the_timing_line_names_each_step_in_the_order_they_ran(range_run):
     instance, result = range_run
     assert re.fullmatch(r"  run: \d+\.\d\d s; steps: days \d+\.\d\d s, later_days \d+\.\d\d s",
-                        _step_timing(instance, result.run_id))
+                        step_timing(instance, result.run_id))
 
 
 def test_the_ephemeral_log_keeps_one_materialization_per_asset_and_the_run_result_all_of_them(range_run):

@@ -9,8 +9,8 @@ import datetime as dt
 import pytest
 
 from pipelines.ads.reports import plan_report_ranges
-from pipelines.commands.run import resolve_range
 from pipelines.planning import BOUNDARY_MARGIN_DAYS, REPORT_BACK_DAYS, SYNC_BACK_DAYS, DateRange, plan_windows
+from pipelines.range_policy import resolve_range
 
 TODAY = dt.date(2026, 11, 28)
 

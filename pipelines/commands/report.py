@@ -33,12 +33,19 @@ def add_parser(commands) -> None:
 def _report(args: argparse.Namespace) -> int:
     import duckdb
 
-    from pipelines.report import OutputRefusedError, ReportError, ReportWriteError, check_report_output, write_report
+    from pipelines.report import (
+        REPORT_FILE,
+        OutputRefusedError,
+        ReportError,
+        ReportWriteError,
+        check_report_output,
+        write_report,
+    )
     from pipelines.warehouse import Warehouse, WarehouseLockedError
 
     settings.load_dotenv()
     home = settings.etl_home()
-    output = args.output or home / "report.html"
+    output = args.output or home / REPORT_FILE
     try:
         check_report_output(output, home, args.force)
         summary = write_report(Warehouse(home / "warehouse.duckdb"), output, args.start, args.end, today=settings.today(),

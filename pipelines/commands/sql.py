@@ -19,9 +19,6 @@ from pipelines import settings
 from pipelines.commands.failure import fail, reader_gone
 from pipelines.protected_paths import OutputRefusedError, mode_without_following, refuse_protected, resolved_output
 
-NUMERIC_TYPES = frozenset({"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
-                           "UBIGINT", "UHUGEINT", "FLOAT", "DOUBLE", "DECIMAL"})
-MAX_CELL_WIDTH = 80
 BATCH_ROWS = 100_000
 
 
@@ -57,30 +54,6 @@ def add_parser(commands) -> None:
     p.add_argument("--force", action="store_true", help="replace the --csv/--parquet file if it is an existing regular "
                                                         "file (never one in PINTEREST_ETL_HOME or DAGSTER_HOME)")
     p.set_defaults(handler=_sql)
-
-
-def format_table(cursor: duckdb.DuckDBPyConnection, max_rows: int = 100) -> str:
-    """The first `max_rows` rows of a query result as an aligned text table: numeric columns right-aligned,
-    cells longer than MAX_CELL_WIDTH characters cut with an ellipsis."""
-    columns = [d[0] for d in cursor.description]
-    numeric = [str(d[1]).split("(")[0] in NUMERIC_TYPES for d in cursor.description]
-    rows = cursor.fetchmany(max_rows + 1)
-    more = len(rows) > max_rows
-    cells = [[_cell(v) for v in row] for row in rows[:max_rows]]
-    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
-
-    def line(values: list[str]) -> str:
-        return "  ".join(v.rjust(w) if right else v.ljust(w) for v, w, right in zip(values, widths, numeric)).rstrip()
-
-    lines = [line(columns), "  ".join("-" * w for w in widths)] + [line(row) for row in cells]
-    lines.append(f"({len(cells)} rows{', more not shown' if more else ''})")
-    return "\n".join(lines)
-
-
-def _cell(value) -> str:
-    text = "NULL" if value is None else str(value)
-    text = text.replace("\n", " ")
-    return text if len(text) <= MAX_CELL_WIDTH else text[:MAX_CELL_WIDTH - 1] + "…"
 
 
 class UsageError(ValueError):
@@ -204,7 +177,14 @@ def _close_quietly(writer) -> None:
 
 
 def _sql(args: argparse.Namespace) -> int:
-    from pipelines.analyst_sql import NoWarehouseError, QueryRefusedError, WarehouseBusyError, check_read_only, open_read_only
+    from pipelines.analyst_sql import (
+        NoWarehouseError,
+        QueryRefusedError,
+        WarehouseBusyError,
+        check_read_only,
+        format_table,
+        open_read_only,
+    )
 
     settings.load_dotenv()
     try:

@@ -15,7 +15,6 @@ from pathlib import Path
 from pipelines import settings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_DAGSTER_HOME = PROJECT_ROOT / ".dagster"
 # How often the UI looks for runs whose processes died (their pool claims would block every later run).
 DEAD_RUN_CHECK_SECONDS = 10.0
 
@@ -88,7 +87,7 @@ def _serve(args: argparse.Namespace, ui: UiProcess) -> int:
 
     settings.load_dotenv()
     check_all()  # the UI's runs read them: refused here, not as a traceback in the code server
-    os.environ.setdefault("DAGSTER_HOME", str(DEFAULT_DAGSTER_HOME))
+    os.environ.setdefault("DAGSTER_HOME", str(settings.DEFAULT_DAGSTER_HOME))
     os.environ["PINTEREST_ETL_HOME"] = str(settings.etl_home().resolve())  # the same data whatever the cwd
     Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
     with dg.DagsterInstance.get() as instance:

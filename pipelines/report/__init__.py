@@ -17,7 +17,10 @@ from pipelines.report.output import OutputRefusedError, ReportWriteError, check_
 from pipelines.report.render import render_report
 from pipelines.warehouse import OutdatedWarehouseError, Warehouse, require_current_schema
 
-__all__ = ["OutputRefusedError", "ReportError", "ReportSummary", "ReportWriteError", "check_report_output", "write_report"]
+__all__ = ["REPORT_FILE", "OutputRefusedError", "ReportError", "ReportSummary", "ReportWriteError", "check_report_output",
+           "write_report"]
+
+REPORT_FILE = "report.html"  # in PINTEREST_ETL_HOME: what every run writes, and `pinterest-etl report` by default
 
 
 @dataclasses.dataclass(frozen=True)
