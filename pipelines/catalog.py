@@ -125,7 +125,6 @@ FACT_TABLES: dict[str, FactTable] = {table.name: table for table in (
     *(_ads_fact_table(level) for level in ads_levels.LEVELS),
 )}
 BY_ENTITY_TYPE = {table.entity_type: table for table in FACT_TABLES.values()}
-ENTITY_TYPES = tuple(BY_ENTITY_TYPE)
 
 
 def metrics_of(table: FactTable) -> str:

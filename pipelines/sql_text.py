@@ -5,8 +5,6 @@ Everything else (paths, dates, ids, settings) goes to DuckDB as a parameter, nev
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 
 def identifier(name: str) -> str:
     """`name` as a double-quoted SQL identifier (a table, view or column name), whatever characters it holds."""
@@ -16,8 +14,3 @@ def identifier(name: str) -> str:
 def literal(value: str) -> str:
     """`value` as a single-quoted SQL string literal, whatever characters it holds."""
     return "'" + value.replace("'", "''") + "'"
-
-
-def literal_list(values: Iterable[str]) -> str:
-    """Comma-separated string literals, for an `IN (...)` list in a view or a check."""
-    return ", ".join(literal(v) for v in values)

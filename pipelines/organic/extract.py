@@ -31,7 +31,6 @@ from pipelines.raw_zone import RawZone
 log = logging.getLogger(__name__)
 
 SPLIT_FIELDS = tuple(s for s in api_enums.USER_ACCOUNT_SPLIT_FIELDS if s != "NO_SPLIT")
-DEFAULT_SPLITS = ("APP_TYPE",)
 USER_ACCOUNT_METRICS = api_enums.USER_ACCOUNT_METRIC_TYPES
 
 

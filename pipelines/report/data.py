@@ -15,7 +15,6 @@ from pipelines.sql_text import literal
 
 DEFAULT_DAYS = 28
 TOP_PINS = 10
-ORGANIC_ENTITY_TYPES = ("user_account", "pin")
 MICRO = 1_000_000
 UNKNOWN = "unknown"  # a dimension attribute the warehouse lacks, as the report shows it
 CAMPAIGN = BY_NAME["campaign"]  # the ads level the report charts

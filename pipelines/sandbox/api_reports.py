@@ -25,7 +25,6 @@ LEVELS = {"ADVERTISER": "ad_account", "CAMPAIGN": "campaign", "AD_GROUP": "ad_gr
 ID_FILTERS = ("campaign_ids", "ad_group_ids", "ad_ids", "product_group_ids", "product_item_ids")
 STATUS_FILTERS = ("campaign_statuses", "ad_group_statuses", "ad_statuses", "product_group_statuses")
 ASYNC_COLUMNS = frozenset(enums.ASYNC_REPORT_COLUMNS)
-_INVALID = "Invalid ad account ads analytics parameters."
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _ID = re.compile(r"^\d+$")
 
