@@ -89,3 +89,21 @@ def test_the_daily_schedule_requests_yesterday_and_the_trailing_window_as_one_ru
     assert request.tags["dagster/asset_partition_range_start"] == "2026-10-18"
     assert request.tags["dagster/asset_partition_range_end"] == "2026-11-19"
     assert request.run_key == "daily-2026-11-19"
+
+
+def test_the_readme_layout_names_every_module_of_the_library_the_assets_and_the_benchmarks():
+    """README's Layout section stays true to the tree: each module and package of pipelines/, assets/ and bench/ is
+    named there (as `name.py` or `name/`), and each name there exists."""
+    import re
+
+    readme = (ROOT / "README.md").read_text()
+    layout = readme[readme.index("## Layout"):]
+    layout = layout[:layout.index("\n## ", 1)]
+    named = set(re.findall(r"`([a-z_]+(?:\.py|/))`", layout))
+    for folder in ("pipelines", "assets", "bench"):
+        present = {p.name for p in (ROOT / folder).glob("*.py") if p.name != "__init__.py"} | \
+            {f"{p.name}/" for p in (ROOT / folder).iterdir() if p.is_dir() and (p / "__init__.py").exists()}
+        assert present <= named, f"{folder}/: not in README's Layout: {sorted(present - named)}"
+    known = {p.name for folder in ("pipelines", "assets", "bench", "tools") for p in (ROOT / folder).rglob("*.py")} | \
+        {f"{p.name}/" for p in ROOT.rglob("*") if p.is_dir() and ".venv" not in p.parts and ".git" not in p.parts}
+    assert named <= known, f"README's Layout names what does not exist: {sorted(named - known)}"
