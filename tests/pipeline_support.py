@@ -46,3 +46,29 @@ def bulk_pin_calls_per_window(world) -> int:
     (standard or video) per call."""
     videos = int(world.pin_is_video.sum())
     return math.ceil((len(world.pin_ids) - videos) / 100) + math.ceil(videos / 100)
+
+
+def store_restated_answers(home: Path, endpoints: tuple[str, ...] = ("user_account/analytics", "campaigns/analytics")
+                           ) -> None:
+    """Every analytics answer of `endpoints` in the raw zone stored again a minute later, so that each key has two
+    answers to choose from: campaigns answers without their first row (restated to no delivery), user account
+    answers with another IMPRESSION and without SAVE (two final answers compete; a READY day keeps its older SAVE)."""
+    import json
+
+    from pipelines.raw_zone import RawZone
+
+    raw = RawZone(home / "raw")
+    for path in raw.all_files():
+        record = raw.read(path)
+        if record.window is None or record.endpoint not in endpoints:
+            continue
+        body = json.loads(record.body)
+        if record.endpoint == "campaigns/analytics":
+            body = body[1:]
+        elif record.endpoint == "user_account/analytics":
+            for day in (day for bucket in body.values() for day in bucket["daily_metrics"]):
+                day.setdefault("metrics", {})["IMPRESSION"] = 7
+                day["metrics"].pop("SAVE", None)
+        raw.write(record.endpoint, json.dumps(body).encode(), params=record.params, path_params=record.path_params,
+                  window=record.window, context=record.context, fetched_at=record.fetched_at + dt.timedelta(minutes=1),
+                  request_id="restated")

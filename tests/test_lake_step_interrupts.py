@@ -23,7 +23,7 @@ from pipelines.planning import DateRange
 from pipelines.raw_zone import RawZone
 from pipelines.sandbox import SandboxConfig, running_sandbox
 from tests.conftest import TODAY, UNLIMITED
-from tests.pipeline_support import pipeline_env
+from tests.pipeline_support import pipeline_env, store_restated_answers
 
 START, END = TODAY - dt.timedelta(days=6), TODAY - dt.timedelta(days=1)
 
@@ -63,10 +63,8 @@ def _interrupt_main_when_in(function_name: str, stop: threading.Event) -> thread
 @pytest.mark.slow
 def test_ctrl_c_while_the_lake_step_waits_for_a_file_being_written_leaves_no_temporary_in_the_live_process(
         organic_home, tmp_path):
-    """Claim 2: a KeyboardInterrupt leaves no temporary behind in a live process. RowStager._collect_oldest pops
-    the oldest write's future from `_pending` before waiting on it: Ctrl-C during that wait loses the future, so
-    `abandon()` neither waits for it nor returns its file, and write_lake's `lake.discard(...)` leaves the
-    temporary that the write then completes (the sequential code removed it in _write_temporary's except)."""
+    """Ctrl+C while the step waits for a file a writing thread is writing: the step waits for that write too
+    before it cleans up, so no temporary is left in the (live) process's lake."""
     leaks, interrupted = [], 0
     for attempt in range(5):
         home = tmp_path / f"try{attempt}"
@@ -93,8 +91,6 @@ def restated_home(tmp_path_factory) -> Path:
     """A data directory after one organic run of 30 days, then every user account answer stored again a minute
     later with another IMPRESSION and without SAVE: each date's keys compete between two final answers and the
     newest lacks SAVE, so choose_newest takes the DuckDB path (`_rescued`) on every date."""
-    import json
-
     home = tmp_path_factory.mktemp("restated") / "home"
     first = TODAY - dt.timedelta(days=30)
     world = {"pins": 20, "boards": 2, "ad_accounts": 1, "campaigns": 1, "ad_groups": 1, "ads": 1}
@@ -102,28 +98,15 @@ def restated_home(tmp_path_factory) -> Path:
             pytest.MonkeyPatch.context() as monkeypatch:
         pipeline_env(monkeypatch, home, server, TODAY)
         assert run_range(first, END, only="organic") == 0
-    raw = RawZone(home / "raw")
-    for path in raw.all_files():
-        record = raw.read(path)
-        if record.endpoint != "user_account/analytics":
-            continue
-        body = json.loads(record.body)
-        for day in (day for bucket in body.values() for day in bucket["daily_metrics"]):
-            day.setdefault("metrics", {})["IMPRESSION"] = 7
-            day["metrics"].pop("SAVE", None)
-        raw.write(record.endpoint, json.dumps(body).encode(), params=record.params, path_params=record.path_params,
-                  window=record.window, context=record.context, fetched_at=record.fetched_at + dt.timedelta(minutes=1),
-                  request_id="restated")
+    store_restated_answers(home, ("user_account/analytics",))
     return home
 
 
 @pytest.mark.slow
 def test_ctrl_c_while_a_date_thread_runs_duckdb_stays_a_keyboard_interrupt(restated_home, tmp_path):
-    """Claim 2: Ctrl-C ends the lake step with the same error as before (KeyboardInterrupt). When it arrives while
-    `_lake_rows_by_date` waits on the oldest date's future (popped from `pending` first), that date's thread keeps
-    running its DuckDB query (`_rescued`) on its cursor; the generator's `finally` closes every cursor, and DuckDB
-    refuses to close a busy connection: the KeyboardInterrupt is replaced by
-    `_duckdb.ResourceInUseException: connection is busy with another call`."""
+    """Ctrl+C while the step waits for a date whose thread is inside DuckDB (`_rescued`, competing final answers):
+    the thread is waited for before its cursor is closed, so the Ctrl+C stays a KeyboardInterrupt (closing a busy
+    cursor raised `ResourceInUseException: connection is busy`)."""
     main = threading.main_thread().ident
     first = TODAY - dt.timedelta(days=30)
 
@@ -186,10 +169,9 @@ def _to_legacy_layout(lake_root: Path, dates: list[dt.date]) -> None:
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="mounts a small tmpfs")
 def test_a_full_disk_is_reported_on_the_first_file_the_step_writes_not_a_later_legacy_file(organic_home, tmp_path):
-    """Claim 2: the error message is the same as before. With the lake's disk full, the sequential code failed on
-    the first file it writes (the first date's first identity file) and said so. Now that file is written on a
-    stager thread and its error is collected later, while the main thread goes on to rewrite the date's legacy
-    file and fails there first: the message names `organic.parquet` instead."""
+    """With the lake's disk full, the error names the first file in the one-by-one order (the first date's first
+    identity file), not the date's legacy file, rewritten on the step's own thread while the identity file's error
+    waited on its writing thread."""
     import subprocess
 
     home = tmp_path / "home"
@@ -220,11 +202,9 @@ def test_a_full_disk_is_reported_on_the_first_file_the_step_writes_not_a_later_l
 
 def test_a_lake_file_edited_in_place_keeping_its_size_and_mtime_is_not_answered_from_the_footer_cache(
         organic_home, tmp_path, monkeypatch):
-    """Claim 5: an edited file is never answered from the footer cache. The cache key is (path, inode, size,
-    mtime_ns): an in-place edit that keeps the size and the modification time (a tool that restores timestamps,
-    `touch -r`, `rsync --inplace -t`; a corruption, which never touches mtime) keeps the key. Here a legacy file
-    (no checksum file: written before checksums were kept) gets its `impression` column renamed `IMPRESSION`: a
-    second `pinterest-etl load` in the same process no longer refuses it (30fc941 did, LakeFileSchemaError)."""
+    """A legacy file (no checksum file: written before checksums were kept) whose `impression` column is renamed
+    `IMPRESSION` in place, its size and modification time set back (`touch -r`, `rsync --inplace -t`): a second
+    load in the same process reads its footer again and refuses it (LakeFileSchemaError), as a new process does."""
     import pyarrow.parquet as pq
 
     home = tmp_path / "home"

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import json
 import os
 import shutil
 from pathlib import Path
@@ -25,7 +24,7 @@ from pipelines.planning import DateRange
 from pipelines.raw_zone import RawZone
 from pipelines.sandbox import SandboxConfig, running_sandbox
 from tests.conftest import TODAY, UNLIMITED
-from tests.pipeline_support import pipeline_env
+from tests.pipeline_support import pipeline_env, store_restated_answers
 from tests.process_support import SMALL_WORLD, lake_files
 from tests.worker_support import die, fail, shout
 
@@ -147,21 +146,7 @@ def loaded(tmp_path_factory) -> Path:
             pytest.MonkeyPatch.context() as monkeypatch:
         pipeline_env(monkeypatch, home, server, TODAY)
         assert run_range(START, END) == 0
-    raw = RawZone(home / "raw")
-    for path in raw.all_files():
-        record = raw.read(path)
-        if record.window is None or record.endpoint == "metrics_ready_state/get":
-            continue
-        body = json.loads(record.body)
-        if record.endpoint == "campaigns/analytics":
-            body = body[1:]
-        elif record.endpoint == "user_account/analytics":
-            for day in (day for bucket in body.values() for day in bucket["daily_metrics"]):
-                day.setdefault("metrics", {})["IMPRESSION"] = 7
-                day["metrics"].pop("SAVE", None)
-        raw.write(record.endpoint, json.dumps(body).encode(), params=record.params, path_params=record.path_params,
-                  window=record.window, context=record.context, fetched_at=record.fetched_at + dt.timedelta(minutes=1),
-                  request_id="restated")
+    store_restated_answers(home)
     return home
 
 
