@@ -163,7 +163,7 @@ def ads_lake(context: dg.AssetExecutionContext, storage: StorageResource, pinter
     `ad_group_daily` and `ad_daily` (one row per entity per UTC day with delivery per attribution setting, one
     typed column per requested ads column, with is_final; the warehouse adds the parents' ids and currency).
     No API calls."""
-    return normalize_to_lake(context, storage, partition_range(context), ADS, pinterest.today(), pinterest.accounts())
+    return normalize_to_lake(context, storage, pinterest, partition_range(context), ADS)
 
 
 @dg.asset(partitions_def=DAILY, backfill_policy=SINGLE_RUN, deps=["ads_lake", *ADS_DIMENSIONS], group_name="warehouse",

@@ -15,9 +15,8 @@ from assets.metadata import (
     preview,
     warehouse_rows_per_date,
 )
-from assets.resources import StorageResource
+from assets.resources import PinterestResource, StorageResource
 from pipelines import transform
-from pipelines.accounts import Account
 from pipelines.pinterest.errors import shown_value
 from pipelines.planning import DateRange
 from pipelines.progress import StepProgress
@@ -53,15 +52,16 @@ def lake_check_specs(asset: str) -> list[dg.AssetCheckSpec]:
             for name, description in LAKE_CHECKS.items()]
 
 
-def normalize_to_lake(context: dg.AssetExecutionContext, storage: StorageResource, requested: DateRange,
-                      source: transform.Source, today, accounts: list[Account]) -> dg.MaterializeResult:
+def normalize_to_lake(context: dg.AssetExecutionContext, storage: StorageResource, pinterest: PinterestResource,
+                      requested: DateRange, source: transform.Source) -> dg.MaterializeResult:
     """The raw answers of the range, of every account's raw folder, into the lake files of their Pinterest
     identities (no API calls), with the warnings of LAKE_CHECKS in the log, the metadata and the checks' results.
     Each day's materialization carries the rows the lake holds of that day per wide table (`rows_<table>`); the
     run's counts (`metric_rows`, `status_rows`: rows this run normalized; `run_rows_<table>`) are on every one."""
     with _step_progress(context, "answers normalized") as progress:
-        summaries = [transform.normalize_range(storage.raw_zones(), storage.lake(), requested, source, today,
-                                               storage.temp_directory(), progress=progress)]
+        summaries = [transform.normalize_range(storage.raw_zones(), storage.lake(), requested, source, pinterest.today(),
+                                               storage.temp_directory(), progress=progress,
+                                               available_workers=pinterest.settings.normalize_workers)]
     daily_rows = lake_rows_per_date(storage.lake(), fact_tables_of(source.name), requested.dates(), source.name)
     add_rows_per_partition(context, requested.dates(), daily_rows)
     kept = _per_date_sum(s.final_values_kept for s in summaries)
@@ -86,7 +86,7 @@ def normalize_to_lake(context: dg.AssetExecutionContext, storage: StorageResourc
                     f"request asked for ({dates_text(list(rows.dates))}) dropped, raw file {rows.raw_file}")
     dropped = sum(u.rows for u in unrequested)
     return dg.MaterializeResult(metadata={
-        "range": str(requested), "accounts": ", ".join(a.name for a in accounts),
+        "range": str(requested), "accounts": ", ".join(a.name for a in pinterest.accounts()),
         "identities": ", ".join(sorted({i for s in summaries for i in s.identities})) or "none",
         "legacy_files_retired": dg.MetadataValue.int(sum(s.legacy_files_retired for s in summaries)),
         "raw_files_read": sum(s.raw_files for s in summaries),

@@ -16,7 +16,7 @@ from assets.resources import PinterestResource, StorageResource
 from pipelines.accounts import Account
 from pipelines.organic.dimensions import BOARDS, PINS, USER_ACCOUNTS, OrganicDimensions, extract_dimensions
 from pipelines.organic.extract import ExtractSummary, PinNote, extract_organic, first_note_per_pin, plan_organic
-from pipelines.organic.source import ORGANIC
+from pipelines.organic.source import ORGANIC, organic_source
 from pipelines.organic.top_pins import SORT_METRICS, TOP_PINS_API, fetch_top_pins, top_pins_window
 from pipelines.pinterest.errors import PinterestError, shown_value
 from pipelines.planning import SYNC_BACK_DAYS
@@ -252,7 +252,8 @@ def organic_lake(context: dg.AssetExecutionContext, storage: StorageResource, pi
     day per split bucket per content type) and `pin_daily` (one row per pin per UTC day), one typed column per
     metric, from the newest raw answer per key; user-account answers only of the content types in
     PINTEREST_CONTENT_TYPES. No API calls: this is also the re-normalize path."""
-    return normalize_to_lake(context, storage, partition_range(context), ORGANIC, pinterest.today(), pinterest.accounts())
+    return normalize_to_lake(context, storage, pinterest, partition_range(context),
+                             organic_source(pinterest.settings.content_types))
 
 
 @dg.asset(partitions_def=DAILY, backfill_policy=SINGLE_RUN,

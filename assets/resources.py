@@ -22,13 +22,21 @@ from pipelines.warehouse import Warehouse
 
 
 class StorageResource(dg.ConfigurableResource):
-    """PINTEREST_ETL_HOME: raw/ (API answers), lake/ (Parquet), warehouse.duckdb."""
+    """PINTEREST_ETL_HOME (or `home`, when set): raw/ (API answers), lake/ (Parquet), warehouse.duckdb. The
+    directory and PINTEREST_WAREHOUSE_LOCK_WAIT_SECONDS are read once, when the run starts, as PinterestResource
+    reads the other settings."""
 
     home: str = ""
+    _root: Path = PrivateAttr()
+    _warehouse_lock_wait_seconds: float = PrivateAttr()
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        self._root = Path(self.home) if self.home else settings.etl_home()
+        self._warehouse_lock_wait_seconds = settings.warehouse_lock_wait_seconds()
 
     @property
     def root(self) -> Path:
-        return Path(self.home) if self.home else settings.etl_home()
+        return self._root
 
     def raw(self, account: Account = ENVIRONMENT_ACCOUNT) -> RawZone:
         """The raw zone of one Pinterest account (`raw/`, or `raw/account=<name>/` for a named one)."""
@@ -42,7 +50,7 @@ class StorageResource(dg.ConfigurableResource):
         return Lake(self.root / "lake")
 
     def warehouse(self) -> Warehouse:
-        return Warehouse(self.root / "warehouse.duckdb")
+        return Warehouse(self.root / "warehouse.duckdb", self._warehouse_lock_wait_seconds)
 
     def temp_directory(self) -> str:
         path = self.root / "tmp"

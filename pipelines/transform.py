@@ -238,14 +238,15 @@ class _Staged:
 
 
 def stage(folder: Path, zones: list[RawZone], requested: DateRange, source: Source,
-          workers: int | None = None, progress: StepProgress | None = None) -> _Staged:
+          workers: int | None = None, progress: StepProgress | None = None,
+          available_workers: int | None = None) -> _Staged:
     """Normalize every stored answer overlapping the range, of every raw zone (each account's folder: an
     identity's answers may be in several after a rename or a move), into per-date staging files, streaming one
     answer at a time; rows of dates outside the range are dropped, and so are (reported in `outside_window`) rows of
     days outside the window the answer's request asked for. An answer that cannot be read fails with its raw file
-    named (AnswerValueError). `workers`: processes normalizing answers beside this one (0: none; None: as
-    PINTEREST_NORMALIZE_WORKERS says when the answers are large, `_worker_count`); staged the same either way.
-    `progress` is told the answers planned and normalized so far."""
+    named (AnswerValueError). `workers`: processes normalizing answers beside this one (0: none; None: up to
+    `available_workers`, a run's PINTEREST_NORMALIZE_WORKERS, when the answers are large: `_worker_count`);
+    staged the same either way. `progress` is told the answers planned and normalized so far."""
     identities: list[str] = []
     staged_rows = _DateFiles(folder, "rows")
     lifetime: list[pa.Table] = []
@@ -256,7 +257,8 @@ def stage(folder: Path, zones: list[RawZone], requested: DateRange, source: Sour
     files = 0
     try:
         # Answers are numbered as they are read (per endpoint in fetch order: file names start with fetched_at).
-        for number, answer in enumerate(_normalized_answers(zones, requested, source, workers, progress)):
+        for number, answer in enumerate(_normalized_answers(zones, requested, source, workers, progress,
+                                                                 available_workers)):
             if progress is not None:
                 progress.update(number + 1)
             identities.append(answer.identity)
@@ -329,14 +331,15 @@ def normalize_answer(record: RawRecord, normalize: Callable[[RawRecord], Normali
 
 
 def _normalized_answers(zones: list[RawZone], requested: DateRange, source: Source, workers: int | None,
-                        progress: StepProgress | None = None) -> Iterator[_NormalizedAnswer]:
+                        progress: StepProgress | None = None,
+                        available_workers: int | None = None) -> Iterator[_NormalizedAnswer]:
     """Every stored answer of the source overlapping the range, normalized, in reading order: zone by zone,
     endpoint by endpoint, oldest fetch first. In worker processes when `_worker_count` says so."""
     paths = [(zone, [path for endpoint in source.endpoints for path in zone.paths(endpoint, requested)])
              for zone in zones]
     if progress is not None:
         progress.plan(sum(len(files) for _, files in paths))
-    count = _worker_count(paths, source) if workers is None else workers
+    count = _worker_count(paths, source, available_workers) if workers is None else workers
     if not count:
         return (normalize_answer(zone.read(path), normalize, identify, requested) for zone, files in paths
                 for normalize, identify in [(source.prepare(zone, requested), source.identify(zone))]
@@ -347,10 +350,11 @@ def _normalized_answers(zones: list[RawZone], requested: DateRange, source: Sour
             if answer is not None)
 
 
-def _worker_count(paths: list[tuple[RawZone, list[Path]]], source: Source) -> int:
-    """Worker processes for normalizing these answers: PINTEREST_NORMALIZE_WORKERS when they are large enough to
-    repay starting them (normalize_workers.WORKER_MIN_RAW_BYTES) and the source can be sent to a worker, else 0."""
-    workers = settings.normalize_workers()
+def _worker_count(paths: list[tuple[RawZone, list[Path]]], source: Source, available: int | None = None) -> int:
+    """Worker processes for normalizing these answers: `available` (PINTEREST_NORMALIZE_WORKERS as the run's
+    settings hold it; None, outside a run: read now) when they are large enough to repay starting them
+    (normalize_workers.WORKER_MIN_RAW_BYTES) and the source can be sent to a worker, else 0."""
+    workers = settings.normalize_workers() if available is None else available
     if not workers:
         return 0
     raw_bytes = sum(path.stat().st_size for _, files in paths for path in files)
@@ -834,10 +838,10 @@ def _snapshot_lifetime(con: duckdb.DuckDBPyConnection, lake: Lake, lifetime: pa.
 
 def normalize_range(zones: list[RawZone], lake: Lake, requested: DateRange, source: Source, snapshot_date: dt.date,
                     temp_directory: str | None = None, workers: int | None = None,
-                    progress: StepProgress | None = None) -> NormalizeSummary:
+                    progress: StepProgress | None = None, available_workers: int | None = None) -> NormalizeSummary:
     """Raw zones → lake for a date range, with zero API calls (this is also the re-normalize path). `zones`: every
     account's raw folder there is, so that an identity's file of a date is made of all its answers, whichever
-    account name fetched them. `workers` and `progress`: as `stage` takes them."""
+    account name fetched them. `workers`, `progress` and `available_workers`: as `stage` takes them."""
     with tempfile.TemporaryDirectory(prefix=staging_prefix(), dir=temp_directory) as folder, duckdb.connect() as con:
         # Staging streams through files, and DuckDB is bounded in memory (spilling to temp_directory), so the
         # number of pins does not set the peak RSS.
@@ -846,7 +850,7 @@ def normalize_range(zones: list[RawZone], lake: Lake, requested: DateRange, sour
         if temp_directory:
             con.execute("SET temp_directory = ?", [temp_directory])
         lake.convert_long_layout()
-        staged = stage(Path(folder), zones, requested, source, workers, progress)
+        staged = stage(Path(folder), zones, requested, source, workers, progress, available_workers)
         summary = write_lake(con, lake, staged, source, snapshot_date)
     summary.raw_files = staged.files
     summary.unrequested = staged.unrequested

@@ -132,6 +132,8 @@ def lock_holder(message: str) -> str:
     except OSError:
         command = ""
     # Another process's command line may carry a token or the app secret (`env PINTEREST_ACCESS_TOKEN=... duckdb`).
+    # The environment is read here on purpose, also during a run: not a setting but the values to hide, as many as
+    # this process's environment holds when the lock is met (the run's own tokens are hidden by pattern too).
     secrets = [os.environ.get(name, "") for name in _SECRET_VARIABLES]
     return f"process {pid} ({redacted(' '.join((command or program).split()), secrets)[:200]})"
 
@@ -145,13 +147,17 @@ def _config(read_only: bool) -> dict[str, str]:
 
 
 class Warehouse:
-    def __init__(self, path: Path):
+    """The DuckDB file at `path`. `lock_wait_seconds`: how long opening it waits for another process's lock (a
+    run's PINTEREST_WAREHOUSE_LOCK_WAIT_SECONDS; None, outside a run: the variable read at each opening)."""
+
+    def __init__(self, path: Path, lock_wait_seconds: float | None = None):
         self.path = Path(path)
+        self.lock_wait_seconds = lock_wait_seconds
 
     def connect(self, read_only: bool = False) -> duckdb.DuckDBPyConnection:
         """A connection; while another process holds the file, retry with backoff (logging who holds it) for up
-        to PINTEREST_WAREHOUSE_LOCK_WAIT_SECONDS, then raise WarehouseLockedError. A new warehouse is created in
-        the storage format DuckDB 1.1 and newer read; opening one in a newer format read-write converts it first
+        to `lock_wait_seconds`, then raise WarehouseLockedError. A new warehouse is created in the storage format
+        DuckDB 1.1 and newer read; opening one in a newer format read-write converts it first
         (warehouse_format.convert, while no other process has it open)."""
         con = self._open(read_only)
         if read_only or not warehouse_format.needs_conversion(self.path):
@@ -171,7 +177,7 @@ class Warehouse:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise write_error(self.path, error, "Nothing was changed.") or error from None
-        budget = settings.warehouse_lock_wait_seconds()
+        budget = settings.warehouse_lock_wait_seconds() if self.lock_wait_seconds is None else self.lock_wait_seconds
         deadline = time.monotonic() + budget
         pause = 0.5
         while True:

@@ -19,7 +19,7 @@ from pipelines.lake import Lake
 from pipelines.metric_values import MetricValueError
 from pipelines.normalize_workers import WorkerProcessError, map_in_order
 from pipelines.orchestration import run_range
-from pipelines.organic.source import ORGANIC
+from pipelines.organic.source import ORGANIC, organic_source
 from pipelines.planning import DateRange
 from pipelines.raw_zone import RawZone
 from pipelines.sandbox import SandboxConfig, running_sandbox
@@ -125,6 +125,22 @@ def test_answers_keep_their_reading_order_numbers_in_workers(tmp_path, monkeypat
     for date in here.rows.dates:
         assert in_workers.rows.read(date).equals(here.rows.read(date))
     assert here.rows.read(START).column("_source").to_pylist() == [0, 3]
+
+
+def test_a_runs_organic_source_carries_its_content_types_to_the_workers_which_read_no_environment(tmp_path,
+                                                                                                 monkeypatch):
+    """organic_source (what the organic lake asset normalizes with: the content types of the run's settings) is
+    prepared in the worker with them; the environment the worker inherits holds a refused value, never read."""
+    monkeypatch.setenv("PINTEREST_CONTENT_TYPES", "PAID")
+    raw = RawZone(tmp_path / "raw")
+    for minutes in range(3):
+        store_account_answer(raw, START + dt.timedelta(days=minutes), str(minutes), minutes)
+    rows = {}
+    for kept in ("ALL", "ORGANIC"):
+        (tmp_path / kept).mkdir()
+        staged = transform.stage(tmp_path / kept, [raw], WHOLE, organic_source((kept,)), workers=1)
+        rows[kept] = sum(staged.rows.read(date).num_rows for date in staged.rows.dates)
+    assert rows == {"ALL": 3, "ORGANIC": 0}
 
 
 def test_small_raw_zones_are_normalized_without_workers(tmp_path, monkeypatch):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Collection
 
@@ -44,8 +45,10 @@ def _normalize(record: RawRecord, content_types: Collection[str]) -> Normalized:
                       unreadable=unreadable)
 
 
-def _prepare(raw: RawZone, requested: DateRange):
-    return functools.partial(_normalize, content_types=settings.content_types())
+def _prepare(raw: RawZone, requested: DateRange, content_types: tuple[str, ...] | None = None):
+    """`_normalize` keeping `content_types` (None, outside a run: PINTEREST_CONTENT_TYPES read now)."""
+    return functools.partial(_normalize, content_types=settings.content_types() if content_types is None
+                             else content_types)
 
 
 def _identify(raw: RawZone):
@@ -70,3 +73,9 @@ def _identify(raw: RawZone):
 ORGANIC = Source(name="organic", entity_types=("user_account", "pin"),
                  endpoints=("user_account/analytics", "multi_pins/analytics", "pins/analytics"), prepare=_prepare,
                  identify=_identify)
+
+
+def organic_source(content_types: tuple[str, ...]) -> Source:
+    """ORGANIC keeping the user-account answers of `content_types` (a run's settings): it carries them to the
+    normalization's worker processes, which then read no environment."""
+    return dataclasses.replace(ORGANIC, prepare=functools.partial(_prepare, content_types=content_types))
