@@ -125,6 +125,7 @@ def test_two_accounts_load_into_one_warehouse_without_mixing_rows(make_sandbox, 
     assert query(tmp_path, "SELECT count(*) FROM user_accounts") == [(2,)]
 
 
+@pytest.mark.slow  # 3 s and more: run by CI's second phase (make test-slow)
 def test_one_failing_account_does_not_stop_the_others(make_sandbox, monkeypatch, tmp_path, capsys):
     server = make_sandbox(**WORLD)
     accounts_env(monkeypatch, tmp_path, server, TWO_ACCOUNTS + """

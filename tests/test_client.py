@@ -102,6 +102,7 @@ def test_retry_after_is_honoured(make_sandbox):
     assert len(waits) == 1 and 1.0 <= waits[0] <= 1.25  # Retry-After: 1, plus a little jitter
 
 
+@pytest.mark.slow  # 3 s and more: run by CI's second phase (make test-slow)
 def test_client_adopts_a_lower_server_budget_and_paces_to_it(make_sandbox):
     """Configured far above the server's budget, the client learns it from X-RateLimit-Limit."""
     budgets = {"org_read": 1200, "org_analytics": 300, "org_write": 1000, "ads_analytics": 300, "ads_read": 1000}
@@ -183,6 +184,7 @@ def test_concurrent_map_preserves_order(make_sandbox):
     assert [sorted(r) for r in results] == [sorted(b) for b in batches]
 
 
+@pytest.mark.slow  # 3 s and more: run by CI's second phase (make test-slow)
 def test_expired_token_mid_concurrent_extraction_refreshes_exactly_once(make_sandbox, tmp_path):
     server = make_sandbox(token_ttl_seconds=3, latency_ms=60)
     started = time.monotonic()

@@ -83,6 +83,7 @@ def test_a_run_meeting_10_percent_5xx_and_cut_off_answers_completes_with_the_sam
     assert totals["api_retries"] == server_errors + cut_off
 
 
+@pytest.mark.slow  # 3 s and more: run by CI's second phase (make test-slow)
 def test_a_token_expiring_under_concurrent_calls_is_refreshed_once_and_persisted(make_sandbox, monkeypatch, tmp_path,
                                                                                  clean_home):
     """The development token stops working right when the pin analytics start on the thread pool: every

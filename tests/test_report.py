@@ -372,6 +372,7 @@ def test_an_organic_only_run_renders_the_report_in_the_same_run_with_a_no_ads_pa
     assert event.run_id == warehouse_run  # rendered in the run that loaded the warehouse
 
 
+@pytest.mark.slow  # 3 s and more: run by CI's second phase (make test-slow)
 def test_from_raw_and_load_render_the_report_again_without_api_calls(make_sandbox, monkeypatch, tmp_path):
     server = make_sandbox()
     pipeline_env(monkeypatch, tmp_path, server, TODAY)
