@@ -1,11 +1,9 @@
 """Ads assets: ad accounts and their entities, raw answers, the lake's tidy rows and the warehouse load."""
 
 import datetime as dt
-import math
 
 import dagster as dg
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from assets.accounts import ApiProgress, accounts_check, for_each_account
@@ -16,10 +14,11 @@ from assets.partitions import DAILY, warehouse_freshness_policy
 from assets.resources import PinterestResource, StorageResource
 from pipelines.accounts import Account
 from pipelines.ads.dimensions import SCHEMAS, AdsDimensions, extract_ads_dimensions
-from pipelines.ads.extract import MAX_AD_ENTITY_IDS, extract_ads, plan_windows
+from pipelines.ads.extract import extract_ads, planned_analytics_calls
+from pipelines.ads.levels import ACCOUNT
 from pipelines.ads.normalize import ADS
 from pipelines.pinterest.errors import AuthError
-from pipelines.planning import REPORT_BACK_DAYS, DateRange
+from pipelines.planning import REPORT_BACK_DAYS
 from pipelines.quality import ADS_CHECKS
 from pipelines.resume import Resumption
 
@@ -93,25 +92,13 @@ def ads_dimensions(context: dg.AssetExecutionContext, pinterest: PinterestResour
         tables = [getattr(d, name) for d in results.done.values()]
         table = pa.concat_tables(tables) if tables else SCHEMAS[name].empty_table()
         extra = {}
-        if name == "ad_accounts":
+        if name == ACCOUNT.dimension:
             refused = {k: v for d in results.done.values() for k, v in d.refused.items()}
             extra = {"refused_ad_accounts": dg.MetadataValue.json(refused), **results.metadata(),
                      **api_metadata(results.stats)}
         yield dg.MaterializeResult(asset_key=name, metadata={"rows": dg.MetadataValue.int(table.num_rows),
                                                              "preview": preview(table), **extra})
-    yield results.check_result("ad_accounts")
-
-
-def planned_ads_calls(dimensions: AdsDimensions, requested: DateRange, today: dt.date) -> int:
-    """The most analytics calls the sync endpoints take for the range: per ad account per window, the account, its
-    campaigns, ad groups and ads in batches of 250 (ad groups and ads of campaigns without delivery are then left
-    out, so a run may end below the plan), and one metrics_ready_state call. Async reports (dates beyond the sync
-    endpoints' reach) are not planned: their polling takes as many calls as the reports take time."""
-    windows = len(plan_windows(requested, today).windows)
-    per_account = [1 + sum(math.ceil(pc.sum(pc.equal(table.column("ad_account_id"), account)).as_py() / MAX_AD_ENTITY_IDS)
-                           for table in (dimensions.campaigns, dimensions.ad_groups, dimensions.ads))
-                   for account in dimensions.ad_accounts.column("ad_account_id").to_pylist()]
-    return windows * sum(per_account) + (1 if per_account else 0)
+    yield results.check_result(ACCOUNT.dimension)
 
 
 @dg.asset(partitions_def=DAILY, backfill_policy=SINGLE_RUN, deps=list(ADS_DIMENSIONS), group_name="ads",
@@ -136,7 +123,7 @@ def ads_raw(context: dg.AssetExecutionContext, pinterest: PinterestResource, sto
         client, _ = pinterest.client(account, stats)
         client.use_replay(resume.index(account.name, storage.raw(account)))
         day = resume.planning_day(account.name, pinterest.today())
-        with client, progress.account(client, planned_ads_calls(dimensions, requested, day), stats):
+        with client, progress.account(client, planned_analytics_calls(dimensions.tables(), requested, day), stats):
             summary = extract_ads(client, storage.raw(account), dimensions, requested,
                                   day, configured.ads_columns, configured.ads_attribution, configured.report_polling)
         return summary, dimensions.ad_accounts.num_rows

@@ -190,3 +190,16 @@ def test_rerunning_ads_gives_the_same_tables(make_sandbox, monkeypatch, tmp_path
     first = snapshot()
     assert run(END - dt.timedelta(days=20), END, only="ads") == 0
     assert snapshot() == first and len(first["metric_daily"]) > 1000
+
+
+def test_ad_accounts_without_campaigns_are_extracted_and_loaded(make_sandbox, monkeypatch, tmp_path):
+    """New ad accounts have no campaigns yet: the call plan counts none under them (it divided an empty sum, a
+    TypeError that failed the step, before), one analytics call per account is made, and nothing delivered loads
+    no ads rows beside the organic ones."""
+    server = make_sandbox(ad_accounts=2, campaigns=0)
+    pipeline_env(monkeypatch, tmp_path, server, TODAY)
+    assert run(END, END, only=None) == 0
+    assert ads_calls(server).get("ad_account/analytics") == 2
+    assert [query(tmp_path, f"SELECT count(*) FROM {table}")[0][0]
+            for table in ("ad_accounts", "campaigns", "campaign_daily", "ad_daily")] == [2, 0, 0, 0]
+    assert query(tmp_path, "SELECT count(*) FROM pin_daily")[0][0] > 0

@@ -8,13 +8,15 @@ import difflib
 import functools
 import json
 import logging
-from collections.abc import Callable, Collection
+import math
+from collections.abc import Callable, Collection, Mapping
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipelines import api_enums
 from pipelines.ads.attribution import Attribution
-from pipelines.ads.levels import ACCOUNT, BY_NAME, LEVELS, AdsLevel, ancestors
+from pipelines.ads.levels import ACCOUNT, BY_NAME, LEVELS, UNDER_ACCOUNT, AdsLevel, ancestors
 from pipelines.ads.reports import ReportPolling, extract_reports, plan_report_ranges
 from pipelines.pinterest.client import ApiResponse, PinterestClient
 from pipelines.pinterest.endpoints import MAX_AD_ENTITY_IDS
@@ -67,6 +69,19 @@ class AdsExtractSummary:
     windows: tuple[DateRange, ...] = ()
     unreachable: DateRange | None = None  # older than the sync endpoints serve
     beyond_reports: DateRange | None = None  # older than even async reports serve (914 days)
+
+
+def planned_analytics_calls(tables: Mapping[str, pa.Table], requested: DateRange, today: dt.date) -> int:
+    """The most analytics calls the sync endpoints take for the range, given the ads dimensions' tables by name
+    (`AdsDimensions.tables()`): per ad account per window, the account, then each level under it in batches of 250
+    ids (ad groups and ads of campaigns without delivery are then left out, so a run may end below the plan), and
+    one metrics_ready_state call. Async reports (dates beyond the sync endpoints' reach) are not planned: their
+    polling takes as many calls as the reports take time."""
+    windows = len(plan_windows(requested, today).windows)
+    per_account = [1 + sum(math.ceil(pc.sum(pc.equal(tables[level.dimension].column(ACCOUNT.id_column), account),
+                                            min_count=0).as_py() / MAX_AD_ENTITY_IDS) for level in UNDER_ACCOUNT)
+                   for account in tables[ACCOUNT.dimension].column(ACCOUNT.id_column).to_pylist()]
+    return windows * sum(per_account) + (1 if per_account else 0)
 
 
 def _ids(table: pa.Table, column: str, where: str, equals: str) -> list[str]:
