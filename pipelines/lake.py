@@ -276,10 +276,14 @@ class Lake:
         """The existing files of `source` for those dates, every identity's (`organic.user=<id>.parquet`) and
         those of the legacy layout (`organic.parquet`, `organic.<account>.parquet`), which hold no key an
         identity's file of the same date holds."""
-        found = []
+        found, prefix = [], f"{source}."
         for date in dates:
             folder = self.path(table, date, source).parent
-            found += sorted([*folder.glob(f"{source}.parquet"), *folder.glob(f"{source}.*.parquet")])
+            try:
+                names = os.listdir(folder)  # one listing per folder: two globs cost ten times more (hundreds of dates)
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            found += [folder / name for name in sorted(names) if name.startswith(prefix) and name.endswith(".parquet")]
         return found
 
     def extracted_identities(self, accounts: list[str], source: str) -> set[str] | None:
