@@ -4,7 +4,7 @@ Above the client package, which knows no settings."""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 
 from pipelines.pinterest.accounting import CallStats
 from pipelines.pinterest.budgets import RateBudgets
@@ -14,7 +14,7 @@ from pipelines.pinterest.oauth import TokenManager
 from pipelines.pinterest.retries import RetryPolicy
 from pipelines.pinterest.sessions import isolated, warn_about_ignored_proxies
 from pipelines.pinterest.urls import is_local
-from pipelines.settings import Settings
+from pipelines.settings import SETTINGS, Settings
 
 # The simulator's development app; used automatically only for a local simulator base URL.
 SIMULATOR_APP = AppCredentials("1234567", Secret("sandbox-secret"))
@@ -27,10 +27,24 @@ def app_credentials(app: AppCredentials | None, base_url: str) -> AppCredentials
     return app
 
 
-def check_client_settings(env: Mapping[str, str] = os.environ) -> None:
+# The fields of `Settings` a client is built from (`client_from_settings`). A command that needs only a client
+# (`auth status`, `auth refresh`, `probe`) reads only these: a bad schedule or ads column list, which it never
+# uses, does not stop it from checking or refreshing a token.
+_CLIENT_FIELDS = frozenset({"etl_home", "fixed_today", "api_base_url", "tokens", "app", "token_file", "https_proxy",
+                            "environment_proxies", "ca_bundle", "http_limits", "retry_policy", "rate_budgets"})
+
+
+def client_settings(env: Mapping[str, str] = os.environ, also: Collection[str] = ()) -> Settings:
+    """The settings of `env` a client reads, and the fields `also` (names of `Settings`' fields), checked; every
+    other PINTEREST_* setting at its default."""
+    unused = {variable for variable, field in SETTINGS.items() if field not in _CLIENT_FIELDS | set(also)}
+    return Settings.from_env({name: value for name, value in env.items() if name not in unused})
+
+
+def check_client_settings(env: Mapping[str, str] = os.environ, also: Collection[str] = ()) -> None:
     """Raise BaseUrlError, CredentialsError or SettingsError for a base URL, token endpoint, credentials,
-    token file or HTTP limit (or any other setting) that cannot work, before anything is called or written."""
-    Settings.from_env(env)
+    token file or HTTP limit (or a field `also` names) that cannot work, before anything is called or written."""
+    client_settings(env, also)
 
 
 def client_from_settings(settings: Settings, *, concurrency: int = ClientConfig.concurrency,
@@ -57,5 +71,5 @@ def client_from_settings(settings: Settings, *, concurrency: int = ClientConfig.
 
 
 def client_from_env(env: Mapping[str, str] = os.environ, **options) -> tuple[PinterestClient, str]:
-    """A client built from the settings of `env` (`client_from_settings`' options)."""
-    return client_from_settings(Settings.from_env(env), **options)
+    """A client built from the client settings of `env` (`client_settings`; `client_from_settings`' options)."""
+    return client_from_settings(client_settings(env), **options)

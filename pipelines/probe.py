@@ -1184,6 +1184,10 @@ def verdict(report: ProbeReport) -> str:
             f"{unknown} unknown)")
 
 
+# What the probe reports of the configuration besides the client's settings (`probe_settings`).
+PROBED_SETTINGS = ("ads_attribution", "ads_columns", "ad_account_ids", "content_types")
+
+
 def probe_settings(configured: settings.Settings, source: str, granted_scope: str | None,
                    login: str = "pinterest-etl auth login") -> ProbeSettings:
     from pipelines.ads.extract import carries_conversions
@@ -1222,10 +1226,10 @@ def probe_configured_api(env: Mapping[str, str], *, embedded: bool = False, acco
     is configured in (an accounts-file account's `access_token_env`; None without one). A refused token, no
     answer to the first call or a first call answered by something else than the Pinterest API ends the probe
     early: the report's `stopped` says why in one line."""
-    from pipelines.clients import client_from_settings
+    from pipelines.clients import client_from_settings, client_settings
     from pipelines.pinterest.budgets import RateBudgets
 
-    configured = settings.Settings.from_env(env)
+    configured = client_settings(env, also=PROBED_SETTINGS)
     pacing = _PacingAllowance()
     client, source = client_from_settings(configured, concurrency=1, retry=probe_retry_policy,
                                           budgets=RateBudgets(dict(configured.rate_budgets), sleep=pacing))

@@ -80,14 +80,21 @@ def _probe(args: argparse.Namespace) -> int:
     from pipelines.embedded import embedded_simulator_if_needed
     from pipelines.pinterest.credentials import CredentialsError
     from pipelines.pinterest.urls import BaseUrlError
-    from pipelines.probe import probe_configured_api, probe_file_name, render_table, verdict, write_probe_file
+    from pipelines.probe import (
+        PROBED_SETTINGS,
+        probe_configured_api,
+        probe_file_name,
+        render_table,
+        verdict,
+        write_probe_file,
+    )
 
     settings.load_dotenv()
     try:
         with embedded_simulator_if_needed(os.environ) as simulator:
             env, account = _account_environment(args.account, {**os.environ, **simulator.environment()} if simulator
                                                  else os.environ)
-            check_client_settings(env)
+            check_client_settings(env, also=PROBED_SETTINGS)
             name = account.name if account else None
             report = probe_configured_api(env, embedded=simulator is not None, account=name,
                                           token_variable=account.access_token_env if account else "PINTEREST_ACCESS_TOKEN")
