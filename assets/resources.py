@@ -16,8 +16,10 @@ from pipelines.embedded import EmbeddedSimulator
 from pipelines.lake import Lake
 from pipelines.pinterest.accounting import CallStats
 from pipelines.pinterest.client import PinterestClient
+from pipelines.pinterest.urls import is_local
 from pipelines.raw_zone import RawZone
 from pipelines.run_settings import RunSettings
+from pipelines.sandbox.auth import DEV_ACCESS_TOKEN, DEV_REFRESH_TOKEN
 from pipelines.warehouse import Warehouse
 
 
@@ -60,25 +62,28 @@ class StorageResource(dg.ConfigurableResource):
 
 class PinterestResource(dg.ConfigurableResource):
     """The run's settings, read once when the run starts (pipelines/run_settings.py: the environment's and each
-    account's), and the Pinterest API clients of its accounts. `api_base_url`, `access_token` and
-    `refresh_token`, when set, replace the environment's: `pinterest-etl run` sets them to the embedded
-    simulator's URL and development tokens (real credentials are only ever read from the environment)."""
+    account's), and the Pinterest API clients of its accounts. `pinterest-etl run` points it at the embedded
+    simulator (`with_simulator`): its URL, and `embedded_simulator` for the simulator's public development tokens.
+    No token is ever configuration (the UI shows and stores run configuration): real ones come only from the
+    environment, token files and the accounts file."""
 
     concurrency: int = 4
     api_base_url: str = ""
-    access_token: str = ""
-    refresh_token: str = ""
+    embedded_simulator: bool = False
     _run: RunSettings = PrivateAttr()
 
     def with_simulator(self, simulator: EmbeddedSimulator) -> PinterestResource:
         """This resource, calling `simulator` with its development tokens."""
-        return PinterestResource(concurrency=self.concurrency, api_base_url=simulator.base_url,
-                                 access_token=simulator.access_token, refresh_token=simulator.refresh_token)
+        return PinterestResource(concurrency=self.concurrency, api_base_url=simulator.base_url, embedded_simulator=True)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        configured = {"PINTEREST_API_BASE_URL": self.api_base_url, "PINTEREST_ACCESS_TOKEN": self.access_token,
-                      "PINTEREST_REFRESH_TOKEN": self.refresh_token}
-        self._run = RunSettings.from_env({**os.environ, **{k: v for k, v in configured.items() if v}})
+        configured = {"PINTEREST_API_BASE_URL": self.api_base_url} if self.api_base_url else {}
+        if self.embedded_simulator:
+            if not is_local(self.api_base_url):
+                raise settings.SettingsError(f"embedded_simulator is set for {self.api_base_url or 'no URL'}: the "
+                                             "embedded simulator runs on this machine (a 127.0.0.1 URL)")
+            configured.update(PINTEREST_ACCESS_TOKEN=DEV_ACCESS_TOKEN, PINTEREST_REFRESH_TOKEN=DEV_REFRESH_TOKEN)
+        self._run = RunSettings.from_env({**os.environ, **configured})
 
     @property
     def settings(self) -> settings.Settings:
