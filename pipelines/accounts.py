@@ -68,15 +68,19 @@ class Account:
         if not self.from_file:
             return dict(env)
         own = {k: v for k, v in env.items() if k not in _CREDENTIAL_VARIABLES}
-        for variable, source in (("PINTEREST_ACCESS_TOKEN", self.access_token_env),
-                                 ("PINTEREST_REFRESH_TOKEN", self.refresh_token_env),
-                                 ("PINTEREST_APP_ID", self.app_id_env), ("PINTEREST_APP_SECRET", self.app_secret_env)):
-            if source and env.get(source):
+        for variable, source in self.credential_variables().items():
+            if env.get(source):
                 own[variable] = env[source]
         own["PINTEREST_TOKEN_FILE"] = str(self.token_file_path(env))
         if self.ad_account_ids:
             own["PINTEREST_AD_ACCOUNT_IDS"] = ",".join(self.ad_account_ids)
         return own
+
+    def credential_variables(self) -> dict[str, str]:
+        """The variables the client reads credentials from, each with the one this account sets it from."""
+        pairs = (("PINTEREST_ACCESS_TOKEN", self.access_token_env), ("PINTEREST_REFRESH_TOKEN", self.refresh_token_env),
+                 ("PINTEREST_APP_ID", self.app_id_env), ("PINTEREST_APP_SECRET", self.app_secret_env))
+        return {variable: source for variable, source in pairs if source}
 
     def token_file_path(self, env: Mapping[str, str] = os.environ) -> Path:
         if not self.from_file:
@@ -101,7 +105,17 @@ def raw_roots(home: Path) -> list[Path]:
 def load_accounts(env: Mapping[str, str] = os.environ) -> list[Account]:
     """The accounts to extract, in the file's order (or the environment's one account)."""
     path = settings.accounts_file(env)
-    return [ENVIRONMENT_ACCOUNT] if path is None else parse_accounts(path.read_text(), str(path))
+    if path is None:
+        return [ENVIRONMENT_ACCOUNT]
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise SettingsError(f"the accounts file {path} (PINTEREST_ACCOUNTS_FILE) is not UTF-8 text (byte "
+                            f"{error.start}); save it as UTF-8 TOML") from None
+    except OSError as error:
+        raise SettingsError(f"the accounts file {path} (PINTEREST_ACCOUNTS_FILE) cannot be read "
+                            f"({error.strerror or error})") from None
+    return parse_accounts(text, str(path))
 
 
 def parse_accounts(text: str, origin: str = "accounts file") -> list[Account]:

@@ -8,7 +8,7 @@ import types
 from collections.abc import Mapping
 
 from pipelines.accounts import Account, load_accounts
-from pipelines.pinterest.credentials import CredentialsError
+from pipelines.pinterest.credentials import CredentialsError, TokenFile
 from pipelines.settings import Settings, SettingsError, credentials_configured
 
 
@@ -29,11 +29,27 @@ class RunSettings:
         credentials_configured(env)  # an explicit token file that is missing is refused, not simulated
         accounts = {}
         for account in load_accounts(env):
+            if not account.from_file:
+                accounts[account] = environment
+                continue
             try:
-                accounts[account] = Settings.from_env(account.environment(env)) if account.from_file else environment
+                accounts[account] = own = Settings.from_env(account.environment(env))
             except (SettingsError, CredentialsError) as error:
-                raise type(error)(f"{account.describe()}: {error}") from None
+                raise type(error)(f"{account.describe()}: {_in_accounts_variables(str(error), account)}") from None
+            if own.tokens is None and not TokenFile(own.token_file).exists():
+                unset = f"{account.access_token_env} is unset and " if account.access_token_env else ""
+                raise SettingsError(f"{account.describe()} has no credentials: {unset}its token file {own.token_file} "
+                                    f"does not exist; run `pinterest-etl auth login --account {account.name}`, or "
+                                    "remove the account from the accounts file")
         return cls(environment, types.MappingProxyType(accounts))
+
+
+def _in_accounts_variables(message: str, account: Account) -> str:
+    """An error about an account's credentials, naming the variables the account reads them from (its
+    `access_token_env` ...) instead of those `Account.environment` moved them to."""
+    for variable, own in account.credential_variables().items():
+        message = message.replace(variable, own)
+    return message
 
 
 def check_all(env: Mapping[str, str] = os.environ) -> None:

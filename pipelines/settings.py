@@ -33,6 +33,11 @@ class SettingsError(ValueError):
     """An environment setting is invalid; the message names the variable and the expected form."""
 
 
+def _whole_number(text: str) -> bool:
+    """Only the digits 0-9 (str.isdigit also takes '²' and other digits int() cannot read)."""
+    return text.isascii() and text.isdigit()
+
+
 def etl_home(env: Mapping[str, str] = os.environ) -> Path:
     """PINTEREST_ETL_HOME: where raw/, lake/, warehouse.duckdb and the token file live (default ./data).
     A path with a backslash is refused: DuckDB reads `\\` as `/`, so the warehouse (and the lake files it
@@ -154,7 +159,7 @@ def rate_budgets(env: Mapping[str, str] = os.environ) -> dict[str, int]:
             continue
         category, _, number = item.partition("=")
         category = category.strip()
-        if category not in DEFAULT_BUDGETS_PER_MINUTE or not number.strip().isdigit() or int(number) < 1:
+        if category not in DEFAULT_BUDGETS_PER_MINUTE or not _whole_number(number.strip()) or int(number) < 1:
             raise SettingsError(f"PINTEREST_RATE_BUDGETS: expected CATEGORY=CALLS_PER_MINUTE with CATEGORY one of "
                                 f"{', '.join(DEFAULT_BUDGETS_PER_MINUTE)} (got {item.strip()!r})")
         budgets[category] = int(number)
@@ -234,7 +239,7 @@ def http_limits(env: Mapping[str, str] = os.environ):
     PINTEREST_MAX_PAGES (1000): pages of one listing (Pinterest caps an account at 200,000 pins, 800 pages)."""
     def whole(name: str, default: int) -> int:
         text = (env.get(name) or "").strip() or str(default)
-        if not text.isdigit() or not 1 <= int(text) <= 1_000_000:
+        if not _whole_number(text) or not 1 <= int(text) <= 1_000_000:
             raise SettingsError(f"{name} must be a whole number from 1 to 1000000 (got {text!r})")
         return int(text)
 
@@ -254,7 +259,7 @@ def ad_account_allow_list(env: Mapping[str, str] = os.environ) -> frozenset[str]
     if not text:
         return None
     ids = frozenset(i.strip() for i in text.split(",") if i.strip())
-    bad = sorted(i for i in ids if not i.isdigit())
+    bad = sorted(i for i in ids if not _whole_number(i))
     if bad:
         raise SettingsError(f"PINTEREST_AD_ACCOUNT_IDS must list numeric ad account ids (got {bad[0]!r})")
     return ids
@@ -267,8 +272,12 @@ def ads_columns(env: Mapping[str, str] = os.environ) -> tuple[str, ...]:
     text = env.get("PINTEREST_ADS_COLUMNS")
     if not text:
         return DEFAULT_COLUMNS
+    columns = tuple(c.strip() for c in text.split(",") if c.strip())
+    if not columns:
+        raise SettingsError(f"PINTEREST_ADS_COLUMNS: no column in {text!r}; name the columns (comma-separated), or "
+                            "unset it for the default columns")
     try:
-        return validate_columns(tuple(c.strip() for c in text.split(",") if c.strip()))
+        return validate_columns(columns)
     except ValueError as error:
         raise SettingsError(f"PINTEREST_ADS_COLUMNS: {error}") from None
 
@@ -357,7 +366,7 @@ def freshness_deadline_hour(env: Mapping[str, str] = os.environ) -> int:
     """PINTEREST_FRESHNESS_DEADLINE_HOUR: the UTC hour by which yesterday's partition should be in the
     warehouse (default 9, three hours after the daily schedule's 06:00)."""
     text = env.get("PINTEREST_FRESHNESS_DEADLINE_HOUR") or "9"
-    if not text.isdigit() or not 0 <= int(text) <= 23:
+    if not _whole_number(text) or not 0 <= int(text) <= 23:
         raise SettingsError(f"PINTEREST_FRESHNESS_DEADLINE_HOUR must be an hour from 0 to 23 (got {text!r})")
     return int(text)
 

@@ -119,6 +119,9 @@ def require_current_schema(con: duckdb.DuckDBPyConnection, path: Path) -> None:
 
 
 _SECRET_VARIABLES = ("PINTEREST_ACCESS_TOKEN", "PINTEREST_REFRESH_TOKEN", "PINTEREST_APP_SECRET")
+# Variables an accounts file may name for an account's tokens and app secret (`access_token_env`, `app_secret_env`
+# ...): any name of the environment with one of these words holds a value to hide.
+_SECRET_WORDS = ("TOKEN", "SECRET", "PASSWORD")
 
 
 def lock_holder(message: str) -> str:
@@ -134,7 +137,9 @@ def lock_holder(message: str) -> str:
     # Another process's command line may carry a token or the app secret (`env PINTEREST_ACCESS_TOKEN=... duckdb`).
     # The environment is read here on purpose, also during a run: not a setting but the values to hide, as many as
     # this process's environment holds when the lock is met (the run's own tokens are hidden by pattern too).
-    secrets = [os.environ.get(name, "") for name in _SECRET_VARIABLES]
+    secrets = [os.environ.get(name, "") for name in _SECRET_VARIABLES] + [
+        value for name, value in os.environ.items()
+        if len(value) >= 8 and any(word in name.upper() for word in _SECRET_WORDS)]  # short values are no secret
     return f"process {pid} ({redacted(' '.join((command or program).split()), secrets)[:200]})"
 
 

@@ -108,7 +108,7 @@ def test_a_bad_setting_of_one_account_is_refused_before_any_account_calls(make_s
     (home / "accounts.toml").write_text(TWO_ACCOUNTS)
     code, printed = run_command(capsys, "run")
     assert code == 2, printed
-    assert "pinterest-etl run: error: account 'brand-b': PINTEREST_ACCESS_TOKEN contains" in printed, printed
+    assert "pinterest-etl run: error: account 'brand-b': BRAND_B_ACCESS_TOKEN contains" in printed, printed
     assert "two words" not in printed
     assert server_stats(server)["requests"] == {}
 

@@ -506,4 +506,4 @@ _UNREADABLE = object()
 
 def _header_int(headers, name: str) -> int | None:
     value = (headers.get(name) or "").strip()
-    return int(value) if value.isdigit() else None
+    return int(value) if value.isascii() and value.isdigit() else None

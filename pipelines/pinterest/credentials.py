@@ -153,6 +153,9 @@ class TokenFile:
             mode = self.path.stat().st_mode
         except FileNotFoundError:
             raise CredentialsError(f"no token file at {self.path}; run `pinterest-etl auth login`") from None
+        if not stat.S_ISREG(mode):
+            raise CredentialsError(f"the token file {self.path} is not a regular file (a directory?); point "
+                                   "PINTEREST_TOKEN_FILE at a file, or run `pinterest-etl auth login` to write one")
         if mode & (stat.S_IRWXG | stat.S_IRWXO):
             raise CredentialsError(
                 f"refusing to read {self.path}: it is readable by other users (mode {stat.S_IMODE(mode):o}); "
@@ -168,9 +171,12 @@ class TokenFile:
                 scope=scope_text(data.get("scope"), str(self.path)),
                 issued_at=data.get("issued_at"),
             )
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError):  # UnicodeDecodeError too: a ValueError
             raise CredentialsError(f"{self.path} is not a token file written by pinterest-etl; "
                                    "delete it and run `pinterest-etl auth login`") from None
+        except OSError as error:
+            raise CredentialsError(f"cannot read the token file {self.path} ({error.strerror or error}); point "
+                                   "PINTEREST_TOKEN_FILE at a readable file") from None
 
     def write(self, tokens: Tokens) -> None:
         data = {

@@ -48,6 +48,6 @@ def validate_request(endpoint: Endpoint, params: Mapping[str, Any], today: dt.da
         ids = [ids] if isinstance(ids, str) else list(ids)
         if len(ids) > limit:
             raise RequestValidationError(f"{endpoint.name}: {name} has {len(ids)} ids; the limit is {limit} per call")
-        bad = [i for i in ids if not str(i).isdigit()]
+        bad = [i for i in ids if not (str(i).isascii() and str(i).isdigit())]
         if bad:
             raise RequestValidationError(f"{endpoint.name}: {name} must be numeric id strings (got {shown_value(repr(bad[0]))})")
