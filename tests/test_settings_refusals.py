@@ -1,0 +1,186 @@
+"""Settings refused before any call and naming what to fix, from an attack on the settings object: an account
+without credentials, digits Python cannot read, an empty ads column list, a token file that is a directory, an
+accounts file that is not UTF-8, an account's own variable names; commands that need only a client are not stopped
+by a setting they do not read; no token is ever Dagster configuration."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from pipelines.cli import main
+from tests.client_support import server_stats
+from tests.conftest import TODAY
+from tests.pipeline_support import pipeline_env
+
+DAY = TODAY - dt.timedelta(days=2)
+TWO_ACCOUNTS = """
+[[account]]
+name = "brand-a"
+access_token_env = "BRAND_A_ACCESS_TOKEN"
+
+[[account]]
+name = "brand-b"
+access_token_env = "BRAND_B_ACCESS_TOKEN"
+"""
+
+
+def run_command(capsys, *args: str) -> tuple[int, str]:
+    code = main(list(args))
+    printed = capsys.readouterr()
+    return code, printed.out + printed.err
+
+
+def test_an_account_whose_token_variable_is_unset_is_refused_before_any_call(make_sandbox, monkeypatch, tmp_path,
+                                                                              capsys):
+    """brand-b names BRAND_B_ACCESS_TOKEN, which is not set (a typo, a missing export), and has no token file: it
+    could never make a call, so the run is refused before brand-a spends any, naming brand-b and how to log it in."""
+    server = make_sandbox()
+    home = tmp_path / "home"
+    pipeline_env(monkeypatch, home, server, TODAY, BRAND_A_ACCESS_TOKEN="pina_SANDBOX",
+                 PINTEREST_ACCESS_TOKEN="", PINTEREST_REFRESH_TOKEN="")
+    monkeypatch.delenv("BRAND_B_ACCESS_TOKEN", raising=False)
+    home.mkdir()
+    (home / "accounts.toml").write_text(TWO_ACCOUNTS)
+    code, printed = run_command(capsys, "run", "--only", "organic", "--start", DAY.isoformat(),
+                                "--end", DAY.isoformat())
+    calls = sum(server_stats(server)["requests"].values()) if server_stats(server)["requests"] else 0
+    assert code == 2 and "brand-b" in printed and calls == 0, (code, calls, printed[-1500:])
+
+@pytest.mark.parametrize("variable, value", [("PINTEREST_MAX_PAGES", "²"), ("PINTEREST_HTTP_MAX_BODY_MB", "²"),
+                                             ("PINTEREST_FRESHNESS_DEADLINE_HOUR", "²"),
+                                             ("PINTEREST_RATE_BUDGETS", "org_analytics=²")])
+def test_a_digit_python_cannot_make_a_number_of_is_refused_naming_the_variable(make_sandbox, monkeypatch, tmp_path,
+                                                                                capsys, variable, value):
+    """'²' is a digit to str.isdigit() but not to int(): refused naming the variable, not with Python's message."""
+    server = make_sandbox()
+    pipeline_env(monkeypatch, tmp_path / "home", server, TODAY, **{variable: value})
+    code, printed = run_command(capsys, "run", "--only", "organic", "--start", DAY.isoformat(), "--end", DAY.isoformat())
+    assert code == 2 and variable in printed, printed
+    assert server_stats(server)["requests"] == {}
+
+@pytest.mark.parametrize("command", [("auth", "status"), ("auth", "refresh"), ("probe",)])
+def test_a_setting_the_command_does_not_use_does_not_change_its_exit_code(make_sandbox, monkeypatch, tmp_path, capsys,
+                                                                          command):
+    """`auth status`, `auth refresh` and `probe` read only the settings of a client (and the probe's own): a bad
+    daily-schedule cron, which none of them reads, does not stop them."""
+    server = make_sandbox()
+    pipeline_env(monkeypatch, tmp_path / "home", server, TODAY, PINTEREST_SCHEDULE_CRON="bogus")
+    code, printed = run_command(capsys, *command)
+    assert code == 0, printed[-400:]
+
+def test_a_token_file_that_is_a_directory_is_refused_naming_the_variable(make_sandbox, monkeypatch, tmp_path, capsys):
+    """PINTEREST_TOKEN_FILE naming a directory is refused naming the variable (it was a traceback)."""
+    server = make_sandbox()
+    folder = tmp_path / "credentials"
+    folder.mkdir(mode=0o700)
+    pipeline_env(monkeypatch, tmp_path / "home", server, TODAY, PINTEREST_TOKEN_FILE=str(folder))
+    code, printed = run_command(capsys, "run", "--only", "organic", "--start", DAY.isoformat(), "--end", DAY.isoformat())
+    assert code == 2 and "PINTEREST_TOKEN_FILE" in printed and "Traceback" not in printed, printed[-500:]
+    assert server_stats(server)["requests"] == {}
+
+@pytest.mark.parametrize("value", [",", " "])
+def test_an_ads_column_list_with_no_column_is_refused_before_any_call(make_sandbox, monkeypatch, tmp_path, capsys,
+                                                                      value):
+    """PINTEREST_ADS_COLUMNS=',' (or ' ') names no column: refused before any call (it spent the dimension calls,
+    then the API refused the analytics call)."""
+    server = make_sandbox()
+    pipeline_env(monkeypatch, tmp_path / "home", server, TODAY, PINTEREST_ADS_COLUMNS=value)
+    code, printed = run_command(capsys, "run", "--only", "ads", "--start", DAY.isoformat(), "--end", DAY.isoformat())
+    assert code == 2 and "PINTEREST_ADS_COLUMNS" in printed, printed[-400:]
+    assert server_stats(server)["requests"] == {}
+
+def test_an_accounts_file_that_is_not_utf8_is_refused_naming_it(make_sandbox, monkeypatch, tmp_path, capsys):
+    """An accounts file saved as UTF-16 (a Windows editor's 'Unicode') is refused naming the file and the variable."""
+    server = make_sandbox()
+    accounts = tmp_path / "accounts.toml"
+    accounts.write_text(TWO_ACCOUNTS, encoding="utf-16")
+    pipeline_env(monkeypatch, tmp_path / "home", server, TODAY, PINTEREST_ACCOUNTS_FILE=str(accounts))
+    code, printed = run_command(capsys, "run", "--only", "organic", "--start", DAY.isoformat(), "--end", DAY.isoformat())
+    assert code == 2 and ("PINTEREST_ACCOUNTS_FILE" in printed or str(accounts) in printed), printed[-400:]
+
+def test_a_bad_token_of_an_account_is_refused_naming_the_variable_that_holds_it(make_sandbox, monkeypatch, tmp_path,
+                                                                               capsys):
+    """brand-b's token is in BRAND_B_ACCESS_TOKEN (its access_token_env): the refusal names that variable, the one
+    to fix, not PINTEREST_ACCESS_TOKEN (where the account's environment carries it)."""
+    server = make_sandbox()
+    home = tmp_path / "home"
+    pipeline_env(monkeypatch, home, server, TODAY, BRAND_A_ACCESS_TOKEN="pina_SANDBOX",
+                 BRAND_B_ACCESS_TOKEN="pina two words", PINTEREST_ACCESS_TOKEN="", PINTEREST_REFRESH_TOKEN="")
+    home.mkdir()
+    (home / "accounts.toml").write_text(TWO_ACCOUNTS)
+    code, printed = run_command(capsys, "run")
+    assert code == 2 and "BRAND_B_ACCESS_TOKEN" in printed, printed
+
+
+def test_no_token_is_a_field_of_the_pinterest_resource_and_an_embedded_run_stores_none(make_sandbox, monkeypatch,
+                                                                                        tmp_path):
+    """The UI's launchpad offers a resource's fields and every run records its configuration: the resource has no
+    token field (the embedded simulator is a flag, its public development tokens are never configuration), and a
+    run pointed at a simulator that way stores no token in the instance."""
+    import dagster as dg
+
+    from assets.resources import PinterestResource
+    from pipelines.definitions import defs
+    from pipelines.sandbox.auth import DEV_ACCESS_TOKEN, DEV_REFRESH_TOKEN
+
+    assert set(PinterestResource.model_fields) == {"concurrency", "api_base_url", "embedded_simulator"}
+    server = make_sandbox()
+    pipeline_env(monkeypatch, tmp_path / "home", server, TODAY, PINTEREST_ACCESS_TOKEN="", PINTEREST_REFRESH_TOKEN="")
+    (tmp_path / "dagster").mkdir()
+    with dg.instance_for_test(temp_dir=str(tmp_path / "dagster")) as instance:
+        result = defs.resolve_job_def("pinterest_daily").execute_in_process(
+            run_config={"resources": {"pinterest": {"config": {"api_base_url": server.base_url,
+                                                                 "embedded_simulator": True}}}},
+            instance=instance, partition_key=DAY.isoformat(), op_selection=["organic_dimensions"])
+        stored = instance.get_run_by_id(result.run_id).run_config
+    assert result.success and server_stats(server)["requests"]
+    kept = [p for p in (tmp_path / "dagster").rglob("*") if p.is_file()
+            and (DEV_ACCESS_TOKEN.encode() in p.read_bytes() or DEV_REFRESH_TOKEN.encode() in p.read_bytes())]
+    assert DEV_ACCESS_TOKEN not in repr(stored) and kept == []
+
+
+def test_the_embedded_simulator_flag_is_refused_for_a_url_that_is_not_this_machine(monkeypatch, tmp_path):
+    import dagster as dg
+
+    from assets.resources import PinterestResource
+
+    monkeypatch.setenv("PINTEREST_ETL_HOME", str(tmp_path))
+    with pytest.raises(Exception, match="embedded_simulator is set for https://api.pinterest.com/v5"):
+        with dg.build_resources({"pinterest": PinterestResource(api_base_url="https://api.pinterest.com/v5",
+                                                                embedded_simulator=True)}):
+            pass
+
+
+def test_an_accounts_app_secret_in_the_command_line_of_the_warehouse_lock_holder_is_not_shown(
+        make_sandbox, monkeypatch, tmp_path, capsys):
+    """The command line of the process holding the warehouse is shown with every secret hidden: also an account's
+    app secret, held in the variable its app_secret_env names (it was shown as is)."""
+    import subprocess
+    import sys
+
+    import duckdb
+
+    server = make_sandbox()
+    home = tmp_path / "home"
+    secret = "agency-app-secret-6f1c2d"
+    pipeline_env(monkeypatch, home, server, TODAY, BRAND_A_ACCESS_TOKEN="pina_SANDBOX", PINTEREST_ACCESS_TOKEN="",
+                 PINTEREST_REFRESH_TOKEN="", AGENCY_APP_ID="1234567", AGENCY_APP_SECRET=secret,
+                 PINTEREST_WAREHOUSE_LOCK_WAIT_SECONDS="1")
+    home.mkdir()
+    (home / "accounts.toml").write_text('[[account]]\nname = "brand-a"\naccess_token_env = "BRAND_A_ACCESS_TOKEN"\n'
+                                        'app_id_env = "AGENCY_APP_ID"\napp_secret_env = "AGENCY_APP_SECRET"\n')
+    duckdb.connect(str(home / "warehouse.duckdb")).close()
+    holder = subprocess.Popen([sys.executable, "-c", "import duckdb,sys,time;c=duckdb.connect(sys.argv[2]);"
+                               "print('ready',flush=True);time.sleep(60)", f"--secret={secret}",
+                               str(home / "warehouse.duckdb")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        code, printed = run_command(capsys, "run", "--only", "organic", "--start", DAY.isoformat(),
+                                    "--end", DAY.isoformat())
+    finally:
+        holder.kill()
+        holder.wait()
+    assert "locked by" in printed, printed[-800:]
+    assert secret not in printed, [line for line in printed.splitlines() if secret in line][:1]
