@@ -63,9 +63,11 @@ USER, AD_ACCOUNT = "user", "ad_account"
 ADDED_FACT_COLUMNS = {"content_type": (UNFILTERED_CONTENT, "split_value")}
 # Files flushed to disk at once before a commit's renames (see `_flush`).
 _FLUSHING_THREADS = 16
-# Lake files written at once by a RowStager (the machine's cores, at most 4), and how many may wait for a thread.
+# Lake files written at once by a RowStager (the machine's cores, at most 4), and how many may wait for a thread, and
+# how many bytes of rows all of them may hold (large files then go nearly one by one: memory stays as it was).
 _STAGING_THREADS = min(4, os.cpu_count() or 1)
 _STAGING_IN_FLIGHT = 2 * _STAGING_THREADS
+_STAGING_BYTES_IN_FLIGHT = 32 * 2**20
 _IDENTITY = re.compile(r"(user|ad_account)=[0-9]{1,30}")
 _PINTEREST_ID = re.compile(r"[0-9]{1,30}")
 
@@ -483,18 +485,22 @@ class RowStager:
         self._lake = lake
         self._pool = ThreadPoolExecutor(max_workers=_STAGING_THREADS, thread_name_prefix="lake-stage")
         self._pending: list = []
+        self._pending_bytes: list[int] = []
         self._done: list[StagedFile] = []
 
     def stage_rows(self, table: str, date: dt.date, source: str, rows: pa.Table) -> None:
         target = self._lake.path(table, date, source)
         self._pending.append(self._pool.submit(_write_temporary, None, "", [], target, rows))
-        while len(self._pending) > _STAGING_IN_FLIGHT:
+        self._pending_bytes.append(rows.nbytes)
+        while len(self._pending) > _STAGING_IN_FLIGHT or (
+                len(self._pending) > 1 and sum(self._pending_bytes) > _STAGING_BYTES_IN_FLIGHT):
             self._collect_oldest()
 
     def _collect_oldest(self) -> None:
         # Taken off the list only once written: interrupted while waiting (Ctrl+C), abandon() still waits for it.
         self._done.append(self._pending[0].result())
         self._pending.pop(0)
+        self._pending_bytes.pop(0)
         crash_point(LAKE_FILE_WRITTEN)
 
     def files(self) -> list[StagedFile]:
@@ -515,6 +521,7 @@ class RowStager:
             except Exception as error:  # noqa: BLE001 - reported to the caller, which decides which error to raise
                 first_error = first_error or error
         self._pending.clear()
+        self._pending_bytes.clear()
         self._pool.shutdown()
         return self._done, first_error
 

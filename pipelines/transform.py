@@ -175,6 +175,7 @@ class _DateFiles:
         self.folder, self.name = folder, name
         self.parts: dict[dt.date, list[pa.Table]] = {}
         self.buffered = 0
+        self.rows = 0  # every row added
         self.files: dict[dt.date, list[Path]] = {}
 
     @property
@@ -194,6 +195,7 @@ class _DateFiles:
             self.parts.setdefault(date, []).append(table.slice(offset, count))
             offset += count
         self.buffered += table.num_rows
+        self.rows += table.num_rows
         if self.buffered >= _FLUSH_ROWS:
             self.flush()
 
@@ -691,12 +693,23 @@ def _date_lake_rows(con: duckdb.DuckDBPyConnection, staged: _Staged, tables: lis
 
 
 _DATE_THREADS = 2  # dates chosen and typed at once: Arrow's kernels and DuckDB run without the GIL
+# Dates of more staged rows than this (on average) are prepared one at a time, in the caller's thread: their
+# per-call overhead is small next to their work, and each date in flight holds its rows (at 100,000 pins, two
+# more dates cost about 120 MB for no measurable gain). Below it (a small account, a daily run), the fixed cost
+# of hundreds of small dates is what threads save.
+_DATE_THREADS_UP_TO_ROWS = 20_000
 
 
 def _lake_rows_by_date(con: duckdb.DuckDBPyConnection, staged: _Staged, tables: list[catalog.FactTable],
                        requested: dict[str, set[str]]) -> Iterator[_DateLakeRows]:
     """`_date_lake_rows` of every staged date, in date order, computed `_DATE_THREADS` at a time (each thread with a
-    DuckDB cursor of its own) while the caller takes the one before, so memory holds three dates at most."""
+    DuckDB cursor of its own) while the caller takes the one before, so memory holds three dates at most; one at a
+    time in the caller's thread when dates are large (`_DATE_THREADS_UP_TO_ROWS`)."""
+    dates = staged.rows.dates
+    if _DATE_THREADS < 2 or staged.rows.rows > _DATE_THREADS_UP_TO_ROWS * max(len(dates), 1):
+        for date in dates:
+            yield _date_lake_rows(con, staged, tables, requested, date)
+        return
     cursors = queue.SimpleQueue()
     opened = [con.cursor() for _ in range(_DATE_THREADS)]
     for cursor in opened:
@@ -710,7 +723,7 @@ def _lake_rows_by_date(con: duckdb.DuckDBPyConnection, staged: _Staged, tables: 
             cursors.put(cursor)
 
     pending: collections.deque = collections.deque()
-    dates = iter(staged.rows.dates)
+    dates = iter(dates)
     with ThreadPoolExecutor(max_workers=_DATE_THREADS, thread_name_prefix="lake-date") as pool:
         try:
             for date in itertools.islice(dates, _DATE_THREADS):
