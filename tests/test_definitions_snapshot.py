@@ -86,7 +86,7 @@ def definitions_snapshot(defs: dg.Definitions) -> dict:
                  for schedule in sorted(defs.schedules, key=lambda s: s.name)}
     sensors = {sensor.name: {"type": sensor.sensor_type.value, "default_status": sensor.default_status.value,
                              "minimum_interval_seconds": sensor.minimum_interval_seconds,
-                             "jobs": sorted(target.job_name for target in sensor.targets if target.has_job_def),
+                             "jobs": sorted(target.job_name for target in sensor.targets),
                              "assets": sorted(k.to_user_string() for k in (sensor.asset_selection.resolve(graph)
                                                                            if sensor.asset_selection else ()))}
                for sensor in sorted(defs.sensors, key=lambda s: s.name)}

@@ -147,10 +147,11 @@ def test_the_embedded_simulator_flag_is_refused_for_a_url_that_is_not_this_machi
     from assets.resources import PinterestResource
 
     monkeypatch.setenv("PINTEREST_ETL_HOME", str(tmp_path))
-    with pytest.raises(Exception, match="embedded_simulator is set for https://api.pinterest.com/v5"):
+    with pytest.raises(dg.DagsterResourceFunctionError) as raised:
         with dg.build_resources({"pinterest": PinterestResource(api_base_url="https://api.pinterest.com/v5",
                                                                 embedded_simulator=True)}):
             pass
+    assert "embedded_simulator is set for https://api.pinterest.com/v5" in str(raised.value.__cause__)
 
 
 def test_an_accounts_app_secret_in_the_command_line_of_the_warehouse_lock_holder_is_not_shown(
