@@ -29,9 +29,11 @@ run: $(INSTALLED)
 ui: $(INSTALLED)
 	$(BIN)/pinterest-etl ui
 
+# The fast tests wait on servers and child processes more than they compute: three at once (pytest-xdist, each
+# test file in one worker) take well under half the time on two cores. The slow ones (kills, big runs) go one by one.
 test: $(INSTALLED)
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -m "not slow" -n 3 --dist loadfile
 
 test-slow: $(INSTALLED)  # exit status 5 means no test is marked slow: nothing to run is not a failure
 	$(BIN)/python -m pytest -q -m slow || [ $$? -eq 5 ]

@@ -151,7 +151,8 @@ def test_an_app_without_bulk_pin_analytics_is_a_warning_with_its_cost_in_calls_a
 
 @pytest.mark.parametrize("refresh_token, calls, cause", [
     ("", 1, "run `pinterest-etl auth login`"),
-    (f"pinr_{secrets.token_urlsafe(24)}", 2, "refreshing it failed (oauth/token: HTTP 401, Pinterest code 283")])
+    (f"pinr_{secrets.token_urlsafe(24)}", 2, "refreshing it failed (oauth/token: HTTP 401, Pinterest code 283")],
+    ids=["without-refresh-token", "refresh-token-refused"])  # never the token in a test's name
 def test_a_refused_token_is_one_line_naming_the_fix_exit_1_and_never_shown(
         make_sandbox, tmp_path, monkeypatch, capsys, refresh_token, calls, cause):
     """Without a refresh token, or with one the token endpoint refuses (its request counted too)."""
