@@ -9,27 +9,12 @@ import datetime as dt
 
 import pytest
 
-from pipelines.cli import main
 from tests.client_support import server_stats
 from tests.conftest import TODAY
 from tests.pipeline_support import pipeline_env
+from tests.test_settings_object import TWO_ACCOUNTS, run_command
 
 DAY = TODAY - dt.timedelta(days=2)
-TWO_ACCOUNTS = """
-[[account]]
-name = "brand-a"
-access_token_env = "BRAND_A_ACCESS_TOKEN"
-
-[[account]]
-name = "brand-b"
-access_token_env = "BRAND_B_ACCESS_TOKEN"
-"""
-
-
-def run_command(capsys, *args: str) -> tuple[int, str]:
-    code = main(list(args))
-    printed = capsys.readouterr()
-    return code, printed.out + printed.err
 
 
 def test_an_account_whose_token_variable_is_unset_is_refused_before_any_call(make_sandbox, monkeypatch, tmp_path,
