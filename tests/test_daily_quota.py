@@ -52,7 +52,7 @@ def test_a_simulator_reset_starts_a_new_day_with_the_quota_unspent(make_sandbox,
     assert [api.get(url, params=WINDOW).status_code for _ in range(2)] == [200, 429]
 
 
-def test_a_spent_daily_quota_stops_the_call_at_once_naming_the_category_and_the_reset_time(make_sandbox):
+def test_a_spent_daily_quota_stops_the_call_at_once_naming_the_category_and_the_reset_time(far_from_utc_midnight, make_sandbox):
     server = make_sandbox(daily_quotas={"org_analytics": QUOTA})
     with make_client(server) as client:
         for _ in range(QUOTA):
@@ -69,7 +69,7 @@ def test_a_spent_daily_quota_stops_the_call_at_once_naming_the_category_and_the_
     assert client.stats.snapshot()["retries"] == 0
 
 
-def test_after_a_spent_quota_every_later_call_of_the_client_stops_without_calling(make_sandbox):
+def test_after_a_spent_quota_every_later_call_of_the_client_stops_without_calling(far_from_utc_midnight, make_sandbox):
     server = make_sandbox(daily_quotas={"org_analytics": 0})
     with make_client(server) as client:
         with pytest.raises(DailyQuotaError):
@@ -79,7 +79,7 @@ def test_after_a_spent_quota_every_later_call_of_the_client_stops_without_callin
     assert server_stats(server)["requests"] == {"user_account/analytics": 1}
 
 
-def test_threads_of_a_client_stop_on_the_first_quota_refusal_instead_of_each_waiting_for_its_own(make_sandbox):
+def test_threads_of_a_client_stop_on_the_first_quota_refusal_instead_of_each_waiting_for_its_own(far_from_utc_midnight, make_sandbox):
     server = make_sandbox(daily_quotas={"org_analytics": QUOTA})
     concurrency = 4
     with make_client(server, concurrency=concurrency) as client, pytest.raises(DailyQuotaError):
@@ -93,7 +93,7 @@ def test_threads_of_a_client_stop_on_the_first_quota_refusal_instead_of_each_wai
 
 @pytest.mark.slow
 def test_a_run_stops_in_seconds_on_a_daily_quota_says_how_to_resume_and_resumes_after_the_reset(
-        make_sandbox, monkeypatch, tmp_path, capsys, api):
+        far_from_utc_midnight, make_sandbox, monkeypatch, tmp_path, capsys, api):
     day_quota = 50  # more than a whole run needs; all but QUOTA of it spent earlier in the day
     server = make_sandbox(daily_quotas={"org_analytics": day_quota})
     for _ in range(day_quota - QUOTA):

@@ -169,7 +169,7 @@ def test_a_refused_token_is_one_line_naming_the_fix_exit_1_and_never_shown(
 
 
 def test_a_daily_quota_429_is_reported_with_its_headers_not_waited_for_and_does_not_fail_the_probe(
-        make_sandbox, tmp_path, monkeypatch, capsys):
+        far_from_utc_midnight, make_sandbox, tmp_path, monkeypatch, capsys):
     """One ads_analytics call a day: the second metrics_ready_state call meets a 429 asking to wait hours; the
     third and the ad account's analytics are not asked."""
     server = make_sandbox(**SMALL_WORLD, daily_quotas={"ads_analytics": 1})

@@ -131,7 +131,7 @@ def test_an_unreadable_record_re_uses_nothing(tmp_path):
 
 @pytest.mark.slow
 def test_a_range_needing_twice_the_daily_quota_finishes_on_the_second_day_and_the_next_run_fetches_fresh(
-        make_sandbox, monkeypatch, tmp_path, capsys):
+        far_from_utc_midnight, make_sandbox, monkeypatch, tmp_path, capsys):
     server = make_sandbox(pins=60, daily_quotas={"org_analytics": 1000})
     home = tmp_path / "etl"
     pipeline_env(monkeypatch, home, server, TODAY)
@@ -257,7 +257,7 @@ def test_a_resume_the_next_day_plans_as_of_the_stopped_day_and_later_as_of_its_o
 
 @pytest.mark.slow
 def test_a_default_range_stopped_by_the_quota_is_resumed_after_midnight_re_using_every_stored_answer(
-        make_sandbox, monkeypatch, tmp_path):
+        far_from_utc_midnight, make_sandbox, monkeypatch, tmp_path):
     """The day after the stop, the default range (89 days back) starts one day inside the API's oldest day: the
     resumed run asks the stopped run's windows (the API's oldest day then starts them), so its stored answers
     recur instead of every request changing by one day."""
