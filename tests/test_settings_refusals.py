@@ -85,20 +85,6 @@ def test_an_accounts_file_that_is_not_utf8_is_refused_naming_it(make_sandbox, mo
     code, printed = run_command(capsys, "run", "--only", "organic", "--start", DAY.isoformat(), "--end", DAY.isoformat())
     assert code == 2 and ("PINTEREST_ACCOUNTS_FILE" in printed or str(accounts) in printed), printed[-400:]
 
-def test_a_bad_token_of_an_account_is_refused_naming_the_variable_that_holds_it(make_sandbox, monkeypatch, tmp_path,
-                                                                               capsys):
-    """brand-b's token is in BRAND_B_ACCESS_TOKEN (its access_token_env): the refusal names that variable, the one
-    to fix, not PINTEREST_ACCESS_TOKEN (where the account's environment carries it)."""
-    server = make_sandbox()
-    home = tmp_path / "home"
-    pipeline_env(monkeypatch, home, server, TODAY, BRAND_A_ACCESS_TOKEN="pina_SANDBOX",
-                 BRAND_B_ACCESS_TOKEN="pina two words", PINTEREST_ACCESS_TOKEN="", PINTEREST_REFRESH_TOKEN="")
-    home.mkdir()
-    (home / "accounts.toml").write_text(TWO_ACCOUNTS)
-    code, printed = run_command(capsys, "run")
-    assert code == 2 and "BRAND_B_ACCESS_TOKEN" in printed, printed
-
-
 def test_no_token_is_a_field_of_the_pinterest_resource_and_an_embedded_run_stores_none(make_sandbox, monkeypatch,
                                                                                         tmp_path):
     """The UI's launchpad offers a resource's fields and every run records its configuration: the resource has no
