@@ -294,7 +294,7 @@ def ads_attribution(env: Mapping[str, str] = os.environ) -> Attribution:
         text = (env.get(name) or "").strip()
         if not text:
             return default
-        if not (text.isascii() and text.isdigit()) or int(text) not in api_enums.ATTRIBUTION_WINDOW_DAYS:
+        if not _whole_number(text) or int(text) not in api_enums.ATTRIBUTION_WINDOW_DAYS:
             raise SettingsError(f"{name} must be one of {windows} (days of the conversion attribution window; "
                                 f"got {text!r})")
         return int(text)
@@ -356,7 +356,7 @@ def repull_days(source: str, env: Mapping[str, str] = os.environ) -> int:
         if default is not None:
             return default
         return min(ads_attribution(env).settle_days + READY_LAG_DAYS, SYNC_BACK_DAYS)
-    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= SYNC_BACK_DAYS:
+    if not _whole_number(text) or not 1 <= int(text) <= SYNC_BACK_DAYS:
         raise SettingsError(f"{name} must be a whole number of days from 1 to {SYNC_BACK_DAYS} (the days the sync "
                             f"endpoints serve, one inside the API's 90; got {text!r})")
     return int(text)
@@ -392,7 +392,7 @@ def normalize_workers(env: Mapping[str, str] = os.environ) -> int:
     text = (env.get("PINTEREST_NORMALIZE_WORKERS") or "").strip()
     if not text:
         return 2 if len(os.sched_getaffinity(0)) > 1 else 0
-    if not (text.isascii() and text.isdigit()) or int(text) > MAX_NORMALIZE_WORKERS:
+    if not _whole_number(text) or int(text) > MAX_NORMALIZE_WORKERS:
         raise SettingsError(f"PINTEREST_NORMALIZE_WORKERS must be a whole number from 0 (normalize in the pipeline's "
                             f"process) to {MAX_NORMALIZE_WORKERS} (got {text!r})")
     return int(text)
