@@ -259,6 +259,9 @@ def ad_account_allow_list(env: Mapping[str, str] = os.environ) -> frozenset[str]
     if not text:
         return None
     ids = frozenset(i.strip() for i in text.split(",") if i.strip())
+    if not ids:  # an empty allow-list would silently extract no ad account at all
+        raise SettingsError(f"PINTEREST_AD_ACCOUNT_IDS lists no ad account id (got {text!r}): give ids separated by "
+                            "commas, or unset it to extract every ad account the token sees")
     bad = sorted(i for i in ids if not _whole_number(i))
     if bad:
         raise SettingsError(f"PINTEREST_AD_ACCOUNT_IDS must list numeric ad account ids (got {bad[0]!r})")
@@ -469,9 +472,10 @@ def credentials_configured(env: Mapping[str, str]) -> bool:
     return False
 
 
-def _reads(*variables: str):
-    """A field of `Settings`, read from these variables."""
-    return dataclasses.field(metadata={"variables": variables})
+def _reads(*variables: str, shown: bool = True):
+    """A field of `Settings`, read from these variables (`shown=False`: left out of its repr, for a value that may
+    hold a secret)."""
+    return dataclasses.field(metadata={"variables": variables}, repr=shown)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -487,7 +491,7 @@ class Settings:
     app: AppCredentials | None = _reads("PINTEREST_APP_ID", "PINTEREST_APP_SECRET")
     token_file: Path = _reads("PINTEREST_TOKEN_FILE")
     accounts_file: Path | None = _reads("PINTEREST_ACCOUNTS_FILE")
-    https_proxy: str | None = _reads("PINTEREST_HTTPS_PROXY")
+    https_proxy: str | None = _reads("PINTEREST_HTTPS_PROXY", shown=False)  # http://user:password@host:port
     # Not settings of the pipeline: the environment's proxy variables that are set, which the client ignores
     # (and warns about: pipelines/pinterest/sessions.py).
     environment_proxies: tuple[str, ...] = _reads()

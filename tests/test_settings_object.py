@@ -8,8 +8,10 @@ import ast
 import os
 from pathlib import Path
 
+import pytest
+
 from pipelines.cli import main
-from pipelines.settings import Settings
+from pipelines.settings import Settings, SettingsError
 from tests.client_support import server_stats
 from tests.conftest import TODAY
 from tests.pipeline_support import pipeline_env
@@ -153,3 +155,22 @@ def test_the_embedded_simulator_reaches_the_resource_as_configuration_and_the_en
             with client:
                 assert client.get("user_account/get")["username"] and source == "environment"
     assert dict(os.environ) == before
+
+
+def test_the_repr_of_the_settings_shows_no_secret(tmp_path):
+    """A Settings object logged or shown in a traceback's locals names no token, app secret or proxy password."""
+    secrets = {"PINTEREST_ACCESS_TOKEN": "pina_ACCESSSECRET", "PINTEREST_REFRESH_TOKEN": "pinr_REFRESHSECRET",
+               "PINTEREST_APP_SECRET": "APPSECRETVALUE", "PINTEREST_HTTPS_PROXY": "http://me:PROXYPASSWORD@proxy.example.com:3128"}
+    settings = Settings.from_env({**secrets, "PINTEREST_APP_ID": "1234", "PINTEREST_ETL_HOME": str(tmp_path)})
+    assert settings.https_proxy == secrets["PINTEREST_HTTPS_PROXY"]
+    shown = repr(settings) + str(settings)
+    assert [name for name, value in secrets.items() if value.split("@")[0].split(":")[-1] in shown] == []
+
+
+def test_an_ad_account_allow_list_without_any_id_is_refused_not_read_as_no_ad_account(tmp_path):
+    """`PINTEREST_AD_ACCOUNT_IDS=","` would otherwise filter every ad account out and load nothing, silently."""
+    for value in (",", " , ,", ", "):
+        with pytest.raises(SettingsError, match=r"PINTEREST_AD_ACCOUNT_IDS lists no ad account id .*unset it"):
+            Settings.from_env({"PINTEREST_AD_ACCOUNT_IDS": value, "PINTEREST_ETL_HOME": str(tmp_path)})
+    assert Settings.from_env({"PINTEREST_AD_ACCOUNT_IDS": " 12, ,34 ", "PINTEREST_ETL_HOME": str(tmp_path)}) \
+        .ad_account_ids == frozenset({"12", "34"})
