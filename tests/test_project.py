@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import click
 import dagster as dg
 import pytest
 
@@ -94,8 +96,6 @@ def test_the_daily_schedule_requests_yesterday_and_the_trailing_window_as_one_ru
 def test_the_readme_layout_names_every_module_of_the_library_the_assets_and_the_benchmarks():
     """README's Layout section stays true to the tree: each module and package of pipelines/, assets/ and bench/ is
     named there (as `name.py` or `name/`), and each name there exists."""
-    import re
-
     readme = (ROOT / "README.md").read_text()
     layout = readme[readme.index("## Layout"):]
     layout = layout[:layout.index("\n## ", 1)]
@@ -107,3 +107,51 @@ def test_the_readme_layout_names_every_module_of_the_library_the_assets_and_the_
     known = {p.name for folder in ("pipelines", "assets", "bench", "tools") for p in (ROOT / folder).rglob("*.py")} | \
         {f"{p.name}/" for p in ROOT.rglob("*") if p.is_dir() and ".venv" not in p.parts and ".git" not in p.parts}
     assert named <= known, f"README's Layout names what does not exist: {sorted(named - known)}"
+
+
+DOCS = sorted([ROOT / "README.md", ROOT / "BENCHMARKS.md", *(ROOT / "docs").glob("*.md")])
+# Docs whose every named repository file and command is checked (older docs name tests by function too; those are
+# kept true by their own tests).
+NAMING_DOCS = (ROOT / "docs" / "external-engines.md", ROOT / "docs" / "scaling.md")
+
+
+def heading_anchors(markdown: str) -> set[str]:
+    """The anchors GitHub gives a page's headings: lower case, punctuation dropped, spaces as hyphens."""
+    return {re.sub(r"[^\w\- ]", "", title.replace("`", "")).strip().lower().replace(" ", "-")
+            for title in re.findall(r"^#+ (.+)$", markdown, flags=re.M)}
+
+
+def test_every_relative_link_of_the_docs_leads_to_a_file_and_heading_that_exist():
+    for doc in DOCS:
+        for target, anchor in re.findall(r"\]\(([^)#\s]*)(?:#([^)\s]+))?\)", doc.read_text()):
+            if "://" in target:
+                continue
+            linked = (doc.parent / target) if target else doc
+            assert linked.exists(), f"{doc.relative_to(ROOT)} links to {target}, which does not exist"
+            if anchor and linked.suffix == ".md":
+                assert anchor in heading_anchors(linked.read_text()), f"{doc.relative_to(ROOT)}: no heading #{anchor}"
+
+
+@pytest.mark.parametrize("doc", NAMING_DOCS, ids=lambda doc: doc.name)
+def test_every_repository_file_and_command_a_new_doc_names_exists(doc):
+    from dagster._cli import cli as dagster_cli
+
+    from pipelines.cli import build_parser
+
+    text = doc.read_text()
+    top = {p.name for p in ROOT.iterdir()}
+    named = [path for path in re.findall(r"`([\w.*/-]+\.(?:py|md|json|yaml|toml|sql))`", text)
+             if path.split("/")[0] in top]
+    assert named
+    for path in named:
+        assert list(ROOT.glob(path)), f"{doc.name} names {path}, which does not exist"
+    subcommands = next(action.choices for action in build_parser()._actions if action.dest == "command")
+    for command in re.findall(r"`pinterest-etl (\w[\w-]*)", text):
+        assert command in subcommands, f"{doc.name} names `pinterest-etl {command}`, which is not a command"
+    for words in re.findall(r"`dagster ([^`]+)`", text):
+        command = dagster_cli
+        for word in words.split():
+            if not isinstance(command, click.Group):
+                break  # the arguments
+            command = command.get_command(None, word)
+            assert command is not None, f"{doc.name} names `dagster {words}`, which is not a command"
