@@ -158,6 +158,16 @@ def test_a_column_added_later_is_read_only_with_union_by_name_and_the_pages_view
     assert newest > 0 and older == 0
 
 
+def test_snapshot_files_hold_no_snapshot_date_ids_are_strings_and_extraction_times_are_utc(lake_home):
+    for table in ("pins", "boards", "campaigns", "ad_accounts"):
+        for path in (lake_home / "lake" / table).glob("snapshot_date=*/*.parquet"):
+            assert "snapshot_date" not in pq.read_schema(path).names, path
+    for table in catalog.FACT_TABLES.values():
+        schema = pq.read_schema(next((lake_home / "lake" / table.name).glob("date=*/*.parquet")))
+        assert schema.field("date").type == pa.date32() and schema.field(table.id_column).type == pa.string()
+        assert schema.field("extracted_at").type == pa.timestamp("us", tz="UTC")
+
+
 def test_a_count_stored_as_double_in_one_dates_file_reads_as_double_with_nothing_lost(lake_home, tmp_path, monkeypatch):
     """A count the API sent as a fraction is DOUBLE in that date's file only (docs/reliability.md): here the newest
     pin_daily file, rewritten so."""
