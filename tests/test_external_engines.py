@@ -168,6 +168,17 @@ def test_snapshot_files_hold_no_snapshot_date_ids_are_strings_and_extraction_tim
         assert schema.field("extracted_at").type == pa.timestamp("us", tz="UTC")
 
 
+def test_the_views_read_a_date_added_after_they_were_created(lake_home, tmp_path, monkeypatch):
+    home = lake_copy(lake_home, tmp_path / "home")
+    newest = sorted((home / "lake" / "pin_daily").glob("date=*"))[-1]
+    newest.rename(tmp_path / newest.name)
+    con = lake_views(home, monkeypatch)
+    dates = "SELECT count(DISTINCT date) FROM pin_daily"
+    before = con.execute(dates).fetchone()[0]
+    (tmp_path / newest.name).rename(newest)
+    assert con.execute(dates).fetchone()[0] == before + 1
+
+
 def test_a_count_stored_as_double_in_one_dates_file_reads_as_double_with_nothing_lost(lake_home, tmp_path, monkeypatch):
     """A count the API sent as a fraction is DOUBLE in that date's file only (docs/reliability.md): here the newest
     pin_daily file, rewritten so."""
