@@ -122,6 +122,8 @@ _SECRET_VARIABLES = ("PINTEREST_ACCESS_TOKEN", "PINTEREST_REFRESH_TOKEN", "PINTE
 # Variables an accounts file may name for an account's tokens and app secret (`access_token_env`, `app_secret_env`
 # ...): any name of the environment with one of these words holds a value to hide.
 _SECRET_WORDS = ("TOKEN", "SECRET", "PASSWORD")
+# The password of a URL's user info (`--proxy=http://user:password@host`): up to the authority's last @.
+_URL_PASSWORD = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://[^\s/?#@:]*:)[^\s/?#]*@")
 
 
 def lock_holder(message: str) -> str:
@@ -134,13 +136,15 @@ def lock_holder(message: str) -> str:
         command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
     except OSError:
         command = ""
-    # Another process's command line may carry a token or the app secret (`env PINTEREST_ACCESS_TOKEN=... duckdb`).
+    # Another process's command line may carry a token, the app secret (`env PINTEREST_ACCESS_TOKEN=... duckdb`) or a
+    # proxy's password (`--proxy=http://user:password@host`).
     # The environment is read here on purpose, also during a run: not a setting but the values to hide, as many as
     # this process's environment holds when the lock is met (the run's own tokens are hidden by pattern too).
     secrets = [os.environ.get(name, "") for name in _SECRET_VARIABLES] + [
         value for name, value in os.environ.items()
         if len(value) >= 8 and any(word in name.upper() for word in _SECRET_WORDS)]  # short values are no secret
-    return f"process {pid} ({redacted(' '.join((command or program).split()), secrets)[:200]})"
+    command = _URL_PASSWORD.sub(r"\1****@", " ".join((command or program).split()))
+    return f"process {pid} ({redacted(command, secrets)[:200]})"
 
 
 def _config(read_only: bool) -> dict[str, str]:

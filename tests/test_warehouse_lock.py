@@ -161,3 +161,27 @@ def test_a_secret_on_the_lock_holders_command_line_is_never_printed(monkeypatch,
     printed = capsys.readouterr()
     assert f"process {holder.pid}" in printed.err
     assert "SECRETholder42" not in printed.out + printed.err and "appsecret-9f8e7d" not in printed.out + printed.err
+
+
+def test_the_password_of_a_url_on_the_lock_holders_command_line_is_never_printed(monkeypatch, tmp_path, capsys):
+    """A process holding the warehouse that was started with a proxy URL on its command line (a sync tool, `duckdb`
+    run through a wrapper with --proxy=http://user:password@host) had that password shown in the locked-warehouse
+    message: only tokens, the app secret and *TOKEN*/*SECRET*/*PASSWORD* variables were masked. The password of
+    every URL there is masked; the user and the host stay, to tell the process."""
+    monkeypatch.setenv("PINTEREST_ETL_HOME", str(tmp_path))
+    monkeypatch.setenv("PINTEREST_WAREHOUSE_LOCK_WAIT_SECONDS", "1")
+    warehouse = Warehouse(tmp_path / "warehouse.duckdb")
+    with warehouse.connect() as con:
+        warehouse.ensure_schema(con)
+    holder = subprocess.Popen([sys.executable, "-c", "import duckdb,sys,time;c=duckdb.connect(sys.argv[-1]);print('ok');"
+                               "sys.stdout.flush();time.sleep(20)", "--proxy=http://agent:Pr0xyS3cret9@proxy.example.com:3128",
+                               "socks5://x:p@ss:w0rd@10.0.0.1", str(warehouse.path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "ok"
+        assert main(["report"]) == 1
+    finally:
+        holder.kill()
+        holder.wait()
+    printed = capsys.readouterr()
+    assert "--proxy=http://agent:****@proxy.example.com:3128 socks5://x:****@" in printed.err
+    assert "Pr0xyS3cret9" not in printed.out + printed.err and "w0rd" not in printed.out + printed.err
