@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import time
+
 import requests
 
 from pipelines.pinterest.accounting import CallStats
@@ -35,3 +38,27 @@ def make_client(server, token_file_dir=None, *, tokens: Tokens | None = None, bu
 
 def server_stats(server) -> dict:
     return requests.get(f"{server.root_url}/_sandbox/stats").json()
+
+
+def advance_quota_clock(server, seconds: float) -> dict:
+    """Moves the simulator's quota clock `seconds` forward (POST /_sandbox/clock); its answer: the clock's time and
+    the seconds to its next UTC midnight."""
+    answer = requests.post(f"{server.root_url}/_sandbox/clock", params={"advance_seconds": repr(seconds)})
+    answer.raise_for_status()
+    return answer.json()
+
+
+def quota_reset_in(server, seconds: float) -> dt.datetime:
+    """Moves the simulator's quota clock forward so that its next UTC midnight, when a spent daily quota resets, is
+    `seconds` away; returns that moment by this machine's clock (the one the client names a reset by)."""
+    to_midnight = advance_quota_clock(server, 0)["seconds_to_utc_midnight"]
+    advance_quota_clock(server, (to_midnight - seconds) % 86_400)
+    return dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=seconds)
+
+
+def quota_reset_hours_away(server) -> dt.datetime:
+    """`quota_reset_in` about 12 hours, far beyond the client's longest wait (so a spent quota stops the call at any
+    hour of the machine's day), at the 30th second of a minute: a reset named to the minute is that minute
+    whatever the few seconds the test's calls take."""
+    half_a_day = 12 * 3600
+    return quota_reset_in(server, half_a_day + (30 - (time.time() + half_a_day) % 60) % 60)

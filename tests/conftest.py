@@ -92,16 +92,3 @@ def spec() -> dict:
     if not SPEC_PATH.exists():
         pytest.skip(f"the official OpenAPI description is not at {SPEC_PATH} (it lives in ../shared/reference/)")
     return json.loads(SPEC_PATH.read_text())
-
-
-@pytest.fixture
-def far_from_utc_midnight():
-    """Daily quotas reset at the next UTC midnight (the simulator as the API), and the client rightly waits out a
-    reset closer than PINTEREST_MAX_RATE_LIMIT_WAIT_SECONDS (15 minutes) instead of stopping: a test of the stop is
-    skipped in the last 16 minutes of a UTC day, where the behaviour it checks does not apply."""
-    now = dt.datetime.now(dt.timezone.utc)
-    midnight = dt.datetime.combine(now.date() + dt.timedelta(days=1), dt.time(), dt.timezone.utc)
-    if (midnight - now).total_seconds() < 16 * 60:
-        pytest.skip("within 16 minutes of UTC midnight a daily quota resets sooner than the client's wait cap, so "
-                    "the client waits instead of stopping")
-

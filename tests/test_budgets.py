@@ -56,10 +56,23 @@ def test_remaining_reported_by_the_server_caps_the_bucket():
 def test_a_lower_server_limit_becomes_the_pace():
     clock = FakeClock()
     limiter = budgets(clock, ads_analytics=6000)
-    limiter.observe("ads_analytics", limit=60, remaining=59)
+    limiter.observe("ads_analytics", limit=60, remaining=59, reset_seconds=1)
     assert limiter.current_budget("ads_analytics") == 60
     limiter.acquire("ads_analytics")
     assert limiter.acquire("ads_analytics") == pytest.approx(1.0, abs=1e-6)
+
+
+def test_a_daily_quotas_limit_is_no_per_minute_pace():
+    """X-RateLimit-Limit counts the calls of the window X-RateLimit-Reset ends: a trial app's 1,000 calls a day
+    (reset hours away), or a spent quota's 429 seconds before midnight (limit 1, a 3 s reset), are no budget a
+    minute; the 429's wait is kept, no longer."""
+    clock = FakeClock()
+    limiter = budgets(clock, org_analytics=300)
+    limiter.observe("org_analytics", limit=1000, remaining=990, reset_seconds=67_150)
+    limiter.observe("org_analytics", limit=1, remaining=0, reset_seconds=3, refused=True)
+    limiter.block("org_analytics", 3.0)
+    assert limiter.current_budget("org_analytics") == 300
+    assert limiter.acquire("org_analytics") == pytest.approx(3.0, abs=1e-6)
 
 
 def test_a_higher_server_limit_never_raises_the_configured_budget():

@@ -21,7 +21,7 @@ from pipelines.cli import main
 from pipelines.pinterest.credentials import DEFAULT_SCOPES, Secret, TokenFile, Tokens
 from pipelines.probe import CALL_LIMIT, FAILED, MOST_PLANNED_CALLS, OK, UNKNOWN, WARNING, Outcome, ready_state_check
 from pipelines.sandbox.auth import APP_SECRET
-from tests.client_support import server_stats
+from tests.client_support import quota_reset_hours_away, server_stats
 from tests.conftest import TODAY
 from tests.hostile_server_support import HostileServer, Reply
 from tests.process_support import SMALL_WORLD, cli_env
@@ -169,10 +169,11 @@ def test_a_refused_token_is_one_line_naming_the_fix_exit_1_and_never_shown(
 
 
 def test_a_daily_quota_429_is_reported_with_its_headers_not_waited_for_and_does_not_fail_the_probe(
-        far_from_utc_midnight, make_sandbox, tmp_path, monkeypatch, capsys):
+        make_sandbox, tmp_path, monkeypatch, capsys):
     """One ads_analytics call a day: the second metrics_ready_state call meets a 429 asking to wait hours; the
     third and the ad account's analytics are not asked."""
     server = make_sandbox(**SMALL_WORLD, daily_quotas={"ads_analytics": 1})
+    quota_reset_hours_away(server)
     started = time.monotonic()
     code, out, err, probe = probe_in_process(monkeypatch, capsys, tmp_path / "etl", server)
     assert time.monotonic() - started < 30  # instead of waiting until midnight

@@ -15,7 +15,7 @@ import requests
 from pipelines.planning import DateRange
 from pipelines.raw_zone import RawZone
 from pipelines.resume import MAX_REPLAY_AGE, QuotaStop, Resumption, record_stops, replay_index, stop_path
-from tests.client_support import make_client, server_stats
+from tests.client_support import make_client, quota_reset_hours_away, server_stats
 from tests.conftest import TODAY
 from tests.hostile_server_support import HostileServer
 from tests.pipeline_support import pipeline_env, run
@@ -131,7 +131,7 @@ def test_an_unreadable_record_re_uses_nothing(tmp_path):
 
 @pytest.mark.slow
 def test_a_range_needing_twice_the_daily_quota_finishes_on_the_second_day_and_the_next_run_fetches_fresh(
-        far_from_utc_midnight, make_sandbox, monkeypatch, tmp_path, capsys):
+        make_sandbox, monkeypatch, tmp_path, capsys):
     server = make_sandbox(pins=60, daily_quotas={"org_analytics": 1000})
     home = tmp_path / "etl"
     pipeline_env(monkeypatch, home, server, TODAY)
@@ -143,6 +143,7 @@ def test_a_range_needing_twice_the_daily_quota_finishes_on_the_second_day_and_th
 
     quota = total // 2 + 1  # two days' quota cover the range, one does not
     stopped = make_sandbox(pins=60, daily_quotas={"org_analytics": quota})
+    quota_reset_hours_away(stopped)
     home = tmp_path / "stopped"
     pipeline_env(monkeypatch, home, stopped, TODAY)
     capsys.readouterr()
@@ -257,13 +258,14 @@ def test_a_resume_the_next_day_plans_as_of_the_stopped_day_and_later_as_of_its_o
 
 @pytest.mark.slow
 def test_a_default_range_stopped_by_the_quota_is_resumed_after_midnight_re_using_every_stored_answer(
-        far_from_utc_midnight, make_sandbox, monkeypatch, tmp_path):
+        make_sandbox, monkeypatch, tmp_path):
     """The day after the stop, the default range (89 days back) starts one day inside the API's oldest day: the
     resumed run asks the stopped run's windows (the API's oldest day then starts them), so its stored answers
     recur instead of every request changing by one day."""
     start, end = TODAY - dt.timedelta(days=89), TODAY - dt.timedelta(days=1)
     analytics = ("user_account/analytics", "multi_pins/analytics", "pins/analytics")
     stopped = make_sandbox(pins=60, daily_quotas={"org_analytics": 5}, epoch=TODAY)
+    quota_reset_hours_away(stopped)
     tomorrow = TODAY + dt.timedelta(days=1)
     resumed = make_sandbox(pins=60, epoch=TODAY, today=tomorrow)  # the same world, a day older
     home = tmp_path / "stopped"

@@ -107,8 +107,9 @@ def add_parser(commands) -> None:
     limits.add_argument("--daily-quota", type=_daily_quota, action="append", default=[], metavar="CATEGORY=N",
                         help="calls per simulated day for a rate-limit category, repeatable (default: none); past it, "
                              "429 code 8 with X-RateLimit-Reset and Retry-After = the seconds until the next UTC "
-                             "midnight, like a trial app's 1,000 calls a day. The day starts at start or "
-                             "POST /_sandbox/reset")
+                             "midnight, like a trial app's 1,000 calls a day. The count starts again at each UTC "
+                             "midnight and at POST /_sandbox/reset; POST /_sandbox/clock?advance_seconds=S moves the "
+                             "clock it reads S seconds forward")
     limits.add_argument("--repeated-list-keys", choices=("reject", "last", "all"), default="reject",
                         help="how a parameter sent as repeated keys (pin_ids=1&pin_ids=2) is read: reject (400 code 1 "
                              "asking to comma-join, the default: only comma-joined lists are known to work), last "
@@ -196,7 +197,8 @@ def _run_sandbox(args: argparse.Namespace) -> int:
           f"access token {DEV_ACCESS_TOKEN}, refresh token {DEV_REFRESH_TOKEN}")
     if config.users > 1:
         print(f"  {config.users} users: the n-th user's development tokens are pina_SANDBOX_n and pinr_SANDBOX_n (n >= 2)")
-    print(f"  control: GET {server.root_url}/_sandbox/stats, POST {server.root_url}/_sandbox/reset")
+    print(f"  control: GET {server.root_url}/_sandbox/stats, POST {server.root_url}/_sandbox/reset, "
+          f"POST {server.root_url}/_sandbox/clock?advance_seconds=S")
     if args.tour:
         server.start()
         try:

@@ -1,7 +1,7 @@
 """Client-side rate budgets: one token bucket per rate-limit category, shared by every thread.
 
 The bucket paces calls at the category's per-minute budget (with a small burst), so the client slows
-down before the server has to say 429. It adapts to what the server reports: a lower
+down before the server has to say 429. It adapts to what the server reports: a lower per-minute
 `X-RateLimit-Limit` becomes the pace, and the bucket never holds more than `X-RateLimit-Remaining`.
 After a 429 it is emptied until the server's wait is over.
 """
@@ -85,13 +85,21 @@ class RateBudgets:
             self._sleep(wait)
             waited += wait
 
-    def observe(self, category: str, limit: int | None, remaining: int | None) -> None:
-        """Adopt the server's budget when it is lower than ours, and its count of calls left."""
+    def observe(self, category: str, limit: int | None, remaining: int | None, reset_seconds: float | None = None,
+                *, refused: bool = False) -> None:
+        """Adopt the server's per-minute budget when it is lower than ours, and its count of calls left.
+
+        X-RateLimit-Limit counts the calls of a window that resets in X-RateLimit-Reset seconds: a per-minute budget
+        (Pinterest's Standard access) resets within a minute, a daily quota (a trial app's 1,000 calls a day) at
+        UTC midnight, hours away. So a limit is taken as the per-minute pace only from an answer that was not
+        `refused` (a 429 reports what was spent, a daily quota's calls per day even seconds before midnight; its
+        wait is kept by `block`) and whose window resets within a minute (or does not say when)."""
         if limit is None and remaining is None:
             return
+        per_minute = not refused and (reset_seconds is None or reset_seconds <= 60)
         with self._lock:
             bucket = self._bucket(category, self._clock())
-            if limit is not None and 0 < limit < bucket.per_minute:
+            if per_minute and limit is not None and 0 < limit < bucket.per_minute:
                 bucket.set_budget(limit)
                 bucket.tokens = min(bucket.tokens, bucket.capacity)
             if remaining is not None:

@@ -46,6 +46,7 @@ from pipelines.pinterest.retries import (
     is_spurious_window_refusal,
     is_transient_400,
     refusal_to_wait,
+    reset_seconds,
     server_wait_seconds,
     throttled_wait_seconds,
 )
@@ -429,8 +430,10 @@ class PinterestClient:
         self.stats.add(bytes_received=len(content))
         secrets = self._secrets()
         request_id = redacted(answer.headers.get("x-pinterest-rid") or "", secrets) or None
+        reset = (answer.headers.get("X-RateLimit-Reset") or "").strip()
         self.budgets.observe(spec.category, _header_int(answer.headers, "X-RateLimit-Limit"),
-                             _header_int(answer.headers, "X-RateLimit-Remaining"))
+                             _header_int(answer.headers, "X-RateLimit-Remaining"),
+                             reset_seconds(reset) if reset else None, refused=answer.status == 429)
         try:
             parsed = loads(content) if content else None
         except (ValueError, RecursionError):  # RecursionError: JSON nested deeper than the parser goes

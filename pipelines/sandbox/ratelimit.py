@@ -43,7 +43,8 @@ def seconds_until_utc_midnight(epoch_seconds: float) -> int:
 
 class RateLimiter:
     """Per-minute budgets per category plus Pinterest's universal per-second limit, per user; and, for the
-    categories given one, a quota of calls per day (counted from start or reset: the simulated day)."""
+    categories given one, a quota of calls per UTC day (counted from start or reset, and again from each UTC
+    midnight of the quota clock: the machine's clock, moved forward by `advance_clock`)."""
 
     def __init__(self, per_minute: dict[str, int], clock=time.monotonic, *, daily_quotas: dict[str, int] | None = None,
                  wall_clock=time.time):
@@ -52,8 +53,24 @@ class RateLimiter:
         self._buckets: dict[tuple[str, str], _Bucket] = {}
         self._daily_quotas = dict(daily_quotas or {})
         self._wall_clock = wall_clock
+        self._advanced_seconds = 0.0
         self._calls_today: collections.Counter[tuple[str, str]] = collections.Counter()
+        self._quota_day = self._utc_day(self.quota_clock())
         self._lock = threading.Lock()
+
+    def quota_clock(self) -> float:
+        """Unix time as the daily quotas read it: the machine's clock plus every `advance_clock`."""
+        return self._wall_clock() + self._advanced_seconds
+
+    def advance_clock(self, seconds: float) -> float:
+        """Move the quota clock `seconds` forward (a day passing without waiting for it); returns its new time."""
+        with self._lock:
+            self._advanced_seconds += seconds
+            return self.quota_clock()
+
+    @staticmethod
+    def _utc_day(epoch_seconds: float) -> int:
+        return int(epoch_seconds // SECONDS_PER_DAY)
 
     def _bucket(self, user: str, category: str, now: float) -> _Bucket:
         key = (user, category)
@@ -71,9 +88,13 @@ class RateLimiter:
     def acquire(self, user: str, category: str) -> RateDecision:
         with self._lock:
             quota = self._daily_quotas.get(category)
+            now_utc = self.quota_clock()
+            if self._utc_day(now_utc) != self._quota_day:  # past the UTC midnight the refusals announced
+                self._quota_day = self._utc_day(now_utc)
+                self._calls_today.clear()
             if quota is not None and self._calls_today[(user, category)] >= quota:
                 # A spent daily quota: the headers say so (limit = the quota, nothing left, reset at midnight UTC).
-                until_midnight = seconds_until_utc_midnight(self._wall_clock())
+                until_midnight = seconds_until_utc_midnight(now_utc)
                 return RateDecision(allowed=False, limit=quota, remaining=0, reset_seconds=until_midnight,
                                     retry_after=until_midnight)
             now = self._clock()
@@ -94,7 +115,7 @@ class RateLimiter:
             )
 
     def reset(self) -> None:
-        """Full buckets and a new simulated day (every daily quota unspent)."""
+        """Full buckets and every daily quota unspent (the quota clock is not moved)."""
         with self._lock:
             self._buckets.clear()
             self._calls_today.clear()
