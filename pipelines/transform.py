@@ -12,13 +12,13 @@ import contextlib
 import dataclasses
 import datetime as dt
 import functools
-import itertools
 import pickle
 import queue
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 
 import duckdb
 import numpy as np
@@ -176,6 +176,7 @@ class _DateFiles:
         self.parts: dict[dt.date, list[pa.Table]] = {}
         self.buffered = 0
         self.rows = 0  # every row added
+        self.rows_by_date: collections.Counter[dt.date] = collections.Counter()
         self.files: dict[dt.date, list[Path]] = {}
 
     @property
@@ -193,6 +194,7 @@ class _DateFiles:
         offset = 0
         for date, count in zip(counts.field("values").to_pylist(), counts.field("counts").to_pylist()):
             self.parts.setdefault(date, []).append(table.slice(offset, count))
+            self.rows_by_date[date] += count
             offset += count
         self.buffered += table.num_rows
         self.rows += table.num_rows
@@ -692,48 +694,64 @@ def _date_lake_rows(con: duckdb.DuckDBPyConnection, staged: _Staged, tables: lis
     return outcome
 
 
+T = TypeVar("T")
 _DATE_THREADS = 2  # dates chosen and typed at once: Arrow's kernels and DuckDB run without the GIL
-# Dates of more staged rows than this (on average) are prepared one at a time, in the caller's thread: their
-# per-call overhead is small next to their work, and each date in flight holds its rows (at 100,000 pins, two
-# more dates cost about 120 MB for no measurable gain). Below it (a small account, a daily run), the fixed cost
-# of hundreds of small dates is what threads save.
+# A date of more staged rows than this is prepared alone, in the caller's thread: its per-call overhead is small
+# next to its work, and each date in flight holds its rows (at 100,000 pins, two more dates cost about 120 MB for
+# no measurable gain). Below it (a small account, a daily run, the quiet dates of a backfill), the fixed cost of
+# hundreds of small dates is what threads save.
 _DATE_THREADS_UP_TO_ROWS = 20_000
 
 
 def _lake_rows_by_date(con: duckdb.DuckDBPyConnection, staged: _Staged, tables: list[catalog.FactTable],
                        requested: dict[str, set[str]]) -> Iterator[_DateLakeRows]:
-    """`_date_lake_rows` of every staged date, in date order, computed `_DATE_THREADS` at a time (each thread with a
-    DuckDB cursor of its own) while the caller takes the one before, so memory holds three dates at most; one at a
-    time in the caller's thread when dates are large (`_DATE_THREADS_UP_TO_ROWS`)."""
-    dates = staged.rows.dates
-    if _DATE_THREADS < 2 or staged.rows.rows > _DATE_THREADS_UP_TO_ROWS * max(len(dates), 1):
+    """`_date_lake_rows` of every staged date, in date order (`prepared_by_date`)."""
+    yield from prepared_by_date(con, staged.rows.dates, staged.rows.rows_by_date.__getitem__,
+                                lambda cursor, date: _date_lake_rows(cursor, staged, tables, requested, date))
+
+
+def prepared_by_date(con: duckdb.DuckDBPyConnection, dates: list[dt.date], staged_rows: Callable[[dt.date], int],
+                     prepare: Callable[[duckdb.DuckDBPyConnection, dt.date], T]) -> Iterator[T]:
+    """`prepare(connection, date)` of every date, in date order. Small dates are prepared `_DATE_THREADS` at a time
+    (each thread with a DuckDB cursor of its own) while the caller takes the one before, so memory holds three
+    dates at most; a date of more than `_DATE_THREADS_UP_TO_ROWS` `staged_rows` is prepared alone, in the caller's
+    thread with `con`, once the caller has taken every date before it: never beside another date. Decided per
+    date, so the few busy dates of a mostly quiet range are no more in flight at once than those of a busy one."""
+    if _DATE_THREADS < 2 or all(staged_rows(date) > _DATE_THREADS_UP_TO_ROWS for date in dates):
         for date in dates:
-            yield _date_lake_rows(con, staged, tables, requested, date)
+            yield prepare(con, date)
         return
     cursors = queue.SimpleQueue()
     opened = [con.cursor() for _ in range(_DATE_THREADS)]
     for cursor in opened:
         cursors.put(cursor)
 
-    def one_date(date: dt.date) -> _DateLakeRows:
+    def one_date(date: dt.date) -> T:
         cursor = cursors.get()
         try:
-            return _date_lake_rows(cursor, staged, tables, requested, date)
+            return prepare(cursor, date)
         finally:
             cursors.put(cursor)
 
+    def oldest() -> T:
+        outcome = pending[0].result()  # off the list once done: interrupted, the finally waits for it
+        pending.popleft()
+        return outcome
+
     pending: collections.deque = collections.deque()
-    dates = iter(dates)
     with ThreadPoolExecutor(max_workers=_DATE_THREADS, thread_name_prefix="lake-date") as pool:
         try:
-            for date in itertools.islice(dates, _DATE_THREADS):
+            for date in dates:
+                if staged_rows(date) > _DATE_THREADS_UP_TO_ROWS:
+                    while pending:
+                        yield oldest()
+                    yield prepare(con, date)
+                    continue
                 pending.append(pool.submit(one_date, date))
+                if len(pending) > _DATE_THREADS:
+                    yield oldest()
             while pending:
-                outcome = pending[0].result()  # off the list once done: interrupted, the finally waits for it
-                pending.popleft()
-                for date in itertools.islice(dates, 1):
-                    pending.append(pool.submit(one_date, date))
-                yield outcome
+                yield oldest()
         finally:
             # A date's thread may be inside DuckDB: its cursor can be closed only once it has returned. A second
             # Ctrl+C while waiting is not held back (the cursors then go with the process).

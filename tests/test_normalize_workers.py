@@ -8,8 +8,11 @@ import contextlib
 import datetime as dt
 import os
 import shutil
+import threading
+import time
 from pathlib import Path
 
+import duckdb
 import pyarrow.parquet as pq
 import pytest
 
@@ -282,3 +285,32 @@ def test_staging_in_memory_or_in_files_and_one_or_two_date_threads_write_the_sam
         rows = pq.read_table(path)
         assert rows.equals(pq.read_table(lakes["files"][name])), name
         assert rows.equals(pq.read_table(lakes["one-thread"][name])), name
+
+
+def test_a_busy_date_of_a_mostly_quiet_range_is_prepared_alone_and_the_quiet_ones_on_threads():
+    """The lake step's size rule looked at the range's AVERAGE staged rows per date: a backfill of 97 quiet dates
+    (10 rows) and 3 busy ones (100,000 rows: a campaign's launch, a world that grew) averaged about 3,000 rows, so
+    the busy dates were prepared on the two threads at once, the case the rule exists to avoid (two more large
+    dates in memory: +117 MB at L's ads). Each date is now decided by its own staged rows."""
+    busy = {TODAY - dt.timedelta(days=n) for n in (50, 51, 52)}
+    sizes = {TODAY - dt.timedelta(days=n): 10 for n in range(1, 101)} | dict.fromkeys(busy, 100_000)
+    in_flight: set[dt.date] = set()
+    beside_a_busy_date: list[list[dt.date]] = []
+    on_a_thread: dict[dt.date, bool] = {}
+    lock = threading.Lock()
+
+    def prepare(connection, date):
+        with lock:
+            in_flight.add(date)
+            if len(in_flight) > 1 and in_flight & busy:
+                beside_a_busy_date.append(sorted(in_flight))
+            on_a_thread[date] = threading.current_thread() is not threading.main_thread()
+        time.sleep(0.002)  # long enough for the other thread to start a date
+        with lock:
+            in_flight.discard(date)
+        return connection.execute("SELECT ?::DATE", [date]).fetchone()[0]
+
+    with duckdb.connect() as con:
+        assert list(transform.prepared_by_date(con, sorted(sizes), sizes.__getitem__, prepare)) == sorted(sizes)
+    assert beside_a_busy_date == []
+    assert {date for date, threaded in on_a_thread.items() if not threaded} == busy
