@@ -134,24 +134,17 @@ def assert_warehouse_equals_lake(home: Path) -> None:
             assert in_lake and in_warehouse == in_lake, table
 
 
-def test_a_secret_on_the_lock_holders_command_line_is_never_printed(monkeypatch, tmp_path, capsys):
-    """The locked-warehouse message names the process holding it with its command line, which may carry a token
-    or the app secret: they are masked (a token by its shape, the app secret because the environment holds it)."""
-    import subprocess
-    import sys
-
-    from pipelines.cli import main
-    from pipelines.warehouse import Warehouse
-
+def report_while_held(monkeypatch, tmp_path, capsys, *arguments: str) -> tuple[int, str]:
+    """`pinterest-etl report` (exit 1) while another process, its command line ending with `arguments` and the
+    warehouse's path, holds the warehouse: that process's id and what the command printed."""
     monkeypatch.setenv("PINTEREST_ETL_HOME", str(tmp_path))
     monkeypatch.setenv("PINTEREST_WAREHOUSE_LOCK_WAIT_SECONDS", "1")
-    monkeypatch.setenv("PINTEREST_APP_SECRET", "appsecret-9f8e7d")
     warehouse = Warehouse(tmp_path / "warehouse.duckdb")
     with warehouse.connect() as con:
         warehouse.ensure_schema(con)
-    holder = subprocess.Popen([sys.executable, "-c", "import duckdb,sys,time; c=duckdb.connect(sys.argv[-1]); "
-                               "print('ok', flush=True); time.sleep(20)", "pina_SECRETholder42", "appsecret-9f8e7d",
-                               str(warehouse.path)], stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen([sys.executable, "-c", "import duckdb,sys,time;c=duckdb.connect(sys.argv[-1]);print('ok');"
+                               "sys.stdout.flush();time.sleep(20)", *arguments, str(warehouse.path)],
+                              stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "ok"
         assert main(["report"]) == 1
@@ -159,8 +152,16 @@ def test_a_secret_on_the_lock_holders_command_line_is_never_printed(monkeypatch,
         holder.kill()
         holder.wait()
     printed = capsys.readouterr()
-    assert f"process {holder.pid}" in printed.err
-    assert "SECRETholder42" not in printed.out + printed.err and "appsecret-9f8e7d" not in printed.out + printed.err
+    return holder.pid, printed.out + printed.err
+
+
+def test_a_secret_on_the_lock_holders_command_line_is_never_printed(monkeypatch, tmp_path, capsys):
+    """The locked-warehouse message names the process holding it with its command line, which may carry a token
+    or the app secret: they are masked (a token by its shape, the app secret because the environment holds it)."""
+    monkeypatch.setenv("PINTEREST_APP_SECRET", "appsecret-9f8e7d")
+    pid, printed = report_while_held(monkeypatch, tmp_path, capsys, "pina_SECRETholder42", "appsecret-9f8e7d")
+    assert f"process {pid}" in printed
+    assert "SECRETholder42" not in printed and "appsecret-9f8e7d" not in printed
 
 
 def test_the_password_of_a_url_on_the_lock_holders_command_line_is_never_printed(monkeypatch, tmp_path, capsys):
@@ -168,20 +169,7 @@ def test_the_password_of_a_url_on_the_lock_holders_command_line_is_never_printed
     run through a wrapper with --proxy=http://user:password@host) had that password shown in the locked-warehouse
     message: only tokens, the app secret and *TOKEN*/*SECRET*/*PASSWORD* variables were masked. The password of
     every URL there is masked; the user and the host stay, to tell the process."""
-    monkeypatch.setenv("PINTEREST_ETL_HOME", str(tmp_path))
-    monkeypatch.setenv("PINTEREST_WAREHOUSE_LOCK_WAIT_SECONDS", "1")
-    warehouse = Warehouse(tmp_path / "warehouse.duckdb")
-    with warehouse.connect() as con:
-        warehouse.ensure_schema(con)
-    holder = subprocess.Popen([sys.executable, "-c", "import duckdb,sys,time;c=duckdb.connect(sys.argv[-1]);print('ok');"
-                               "sys.stdout.flush();time.sleep(20)", "--proxy=http://agent:Pr0xyS3cret9@proxy.example.com:3128",
-                               "socks5://x:p@ss:w0rd@10.0.0.1", str(warehouse.path)], stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "ok"
-        assert main(["report"]) == 1
-    finally:
-        holder.kill()
-        holder.wait()
-    printed = capsys.readouterr()
-    assert "--proxy=http://agent:****@proxy.example.com:3128 socks5://x:****@" in printed.err
-    assert "Pr0xyS3cret9" not in printed.out + printed.err and "w0rd" not in printed.out + printed.err
+    pid, printed = report_while_held(monkeypatch, tmp_path, capsys,
+                                     "--proxy=http://agent:Pr0xyS3cret9@proxy.example.com:3128", "socks5://x:p@ss:w0rd@10.0.0.1")
+    assert "--proxy=http://agent:****@proxy.example.com:3128 socks5://x:****@" in printed
+    assert "Pr0xyS3cret9" not in printed and "w0rd" not in printed
