@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import os
+import re
 import ssl
 import types
 import urllib.parse
@@ -36,6 +37,15 @@ class SettingsError(ValueError):
 def _whole_number(text: str) -> bool:
     """Only the digits 0-9 (str.isdigit also takes '²' and other digits int() cannot read)."""
     return text.isascii() and text.isdigit()
+
+
+def _decimal_number(text: str) -> float | None:
+    """`text` as a number written with the digits 0-9 and an optional point ('1.5', '60'), else None: float()
+    also reads other scripts' digits ('٦٠'), underscores ('1_0'), exponents, 'inf' and 'nan'."""
+    text = text.strip()
+    if not re.fullmatch(r"[0-9]+(\.[0-9]*)?|\.[0-9]+", text):
+        return None
+    return float(text)
 
 
 def etl_home(env: Mapping[str, str] = os.environ) -> Path:
@@ -177,10 +187,9 @@ def retry_policy(env: Mapping[str, str] = os.environ):
     text = env.get("PINTEREST_RETRY_BACKOFF_SECONDS")
     if not text:
         return RetryPolicy(max_rate_limit_wait_seconds=longest)
-    try:
-        first = float(text)
-    except ValueError:
-        raise SettingsError(f"PINTEREST_RETRY_BACKOFF_SECONDS must be a number of seconds (got {text!r})") from None
+    first = _decimal_number(text)
+    if first is None:
+        raise SettingsError(f"PINTEREST_RETRY_BACKOFF_SECONDS must be a number of seconds (got {text!r})")
     if not 0 < first <= 60:
         raise SettingsError(f"PINTEREST_RETRY_BACKOFF_SECONDS must be more than 0 and at most 60 (got {first})")
     return RetryPolicy(backoff_base_seconds=first, max_rate_limit_wait_seconds=longest)
@@ -218,6 +227,9 @@ def ca_bundle(env: Mapping[str, str] = os.environ) -> str | None:
     if not path.exists():
         raise SettingsError(f"PINTEREST_CA_BUNDLE names {text}, which does not exist; give a PEM file of CA "
                             "certificates or a directory of them")
+    if not (path.is_file() or path.is_dir()):  # a named pipe would block the check until something writes to it
+        raise SettingsError(f"PINTEREST_CA_BUNDLE names {text}, which is neither a regular file nor a directory (a "
+                            "named pipe?); give a PEM file of CA certificates or a directory of them")
     if not os.access(path, os.R_OK | (os.X_OK if path.is_dir() else 0)):
         raise SettingsError(f"PINTEREST_CA_BUNDLE names {text}, which this user cannot read")
     if not path.is_dir():
@@ -317,10 +329,9 @@ def report_polling(env: Mapping[str, str] = os.environ):
     text = env.get("PINTEREST_REPORT_POLL_SECONDS")
     if not text:
         return ReportPolling()
-    try:
-        first = float(text)
-    except ValueError:
-        raise SettingsError(f"PINTEREST_REPORT_POLL_SECONDS must be a number of seconds (got {text!r})") from None
+    first = _decimal_number(text)
+    if first is None:
+        raise SettingsError(f"PINTEREST_REPORT_POLL_SECONDS must be a number of seconds (got {text!r})")
     if not 0 < first <= 60:
         raise SettingsError(f"PINTEREST_REPORT_POLL_SECONDS must be between 0 and 60 (got {first})")
     return ReportPolling(first_wait_seconds=first)
@@ -418,11 +429,8 @@ def seconds(name: str, default: float, env: Mapping[str, str] = os.environ, maxi
     text = env.get(name)
     if not text:
         return default
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value <= maximum:
+    value = _decimal_number(text)
+    if value is None or not 0 <= value <= maximum:
         raise SettingsError(f"{name} must be a number of seconds between 0 and {maximum:g} (got {text!r})")
     return value
 
@@ -450,12 +458,23 @@ def accounts_file(env: Mapping[str, str] = os.environ) -> Path | None:
     explicit = env.get("PINTEREST_ACCOUNTS_FILE")
     if explicit:
         path = Path(explicit)
-        if not path.is_file():
+        if not path.exists():
             raise SettingsError(f"PINTEREST_ACCOUNTS_FILE={explicit}: no such file; create it (see README, "
                                 "'Several Pinterest accounts') or unset the variable")
+        if not path.is_file():
+            raise SettingsError(f"PINTEREST_ACCOUNTS_FILE={explicit} is not a regular file (a directory, a named "
+                                "pipe?); point it at the accounts file, or unset the variable")
         return path
     default = etl_home(env) / "accounts.toml"
-    return default if default.is_file() else None
+    if default.is_file():
+        return default
+    # Something else there (a link to a secrets mount that is not mounted ...) is not "no accounts file": the run
+    # would find no credentials and load the simulator's made-up data into the home meant for the real accounts.
+    if default.is_symlink() or default.exists():
+        raise SettingsError(f"{default} is not a regular file (a broken symbolic link, a directory, a named pipe?): "
+                            "PINTEREST_ETL_HOME/accounts.toml is read as the accounts file; make it one (mount the "
+                            "volume it links to), or remove it to use the environment's one account")
+    return None
 
 
 def credentials_configured(env: Mapping[str, str]) -> bool:

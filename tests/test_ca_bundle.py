@@ -133,3 +133,25 @@ def test_auth_login_reads_the_http_limits_and_the_ca_bundle_before_the_consent_p
                                    "http://127.0.0.1:9/v5", name: value})
         assert done.returncode != 0 and name in done.stderr, done.stderr
         assert "Open this URL" not in done.stdout
+
+
+@pytest.mark.parametrize("command, exit_code", [(("run", "--only", "organic"), 2), (("auth", "status"), 1)])
+def test_a_ca_bundle_that_is_a_fifo_is_refused_instead_of_hanging_the_settings_check(make_sandbox, tmp_path, command,
+                                                                                     exit_code):
+    """PINTEREST_CA_BUNDLE naming a named pipe (a process substitution such as <(cat corp-ca.pem)) exists, is
+    readable and is not a directory: opening it as certificates blocked until something wrote to it, so every
+    command hung in its settings check, forever, with no message. Refused (with each command's exit code for a
+    refused setting)."""
+    from tests.conftest import TODAY
+    from tests.process_support import CLI, cli_env
+
+    server = make_sandbox()
+    fifo = tmp_path / "corp-ca.pem"
+    os.mkfifo(fifo)
+    env = cli_env(tmp_path / "home", server, TODAY, PINTEREST_CA_BUNDLE=str(fifo))
+    try:
+        done = subprocess.run([*CLI, *command], env=env, capture_output=True, text=True, timeout=30)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the command still hangs after 30 s")
+    assert done.returncode == exit_code, done.stderr[-400:]
+    assert f"PINTEREST_CA_BUNDLE names {fifo}, which is neither a regular file nor a directory" in done.stderr

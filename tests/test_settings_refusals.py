@@ -1,7 +1,8 @@
-"""Settings refused before any call and naming what to fix, from an attack on the settings object: an account
+"""Settings refused before any call and naming what to fix, from attacks on the settings object: an account
 without credentials, digits Python cannot read, an empty ads column list, a token file that is a directory, an
-accounts file that is not UTF-8, an account's own variable names; commands that need only a client are not stopped
-by a setting they do not read; no token is ever Dagster configuration."""
+accounts file that is not UTF-8 or not a regular file, an account's own variable names; commands that need only a
+client are not stopped by a setting they do not read; no token is ever Dagster configuration, and the embedded
+simulator's flag brings its development tokens only, refused while real credentials are configured."""
 
 from __future__ import annotations
 
@@ -156,3 +157,50 @@ def test_an_accounts_app_secret_in_the_command_line_of_the_warehouse_lock_holder
         holder.wait()
     assert "locked by" in printed, printed[-800:]
     assert secret not in printed, [line for line in printed.splitlines() if secret in line][:1]
+
+
+@pytest.mark.parametrize("variable, value", [("PINTEREST_HTTP_TIMEOUT_SECONDS", "\u0666\u0660"),
+                                             ("PINTEREST_RUN_LOCK_WAIT_SECONDS", "1_0"),
+                                             ("PINTEREST_RETRY_BACKOFF_SECONDS", "\u0661"),
+                                             ("PINTEREST_REPORT_POLL_SECONDS", "1e0")])
+def test_a_number_of_seconds_python_reads_but_a_person_would_not_write_is_refused(tmp_path, variable, value):
+    """float() reads other scripts' digits ('٦٠' is 60), underscores ('1_0' is 10) and exponents: the seconds
+    settings accepted them, where the whole-number settings refuse them. Only 0-9 and a point are read."""
+    from pipelines.settings import Settings, SettingsError
+
+    with pytest.raises(SettingsError, match=f"{variable} must be a number of seconds"):
+        Settings.from_env({variable: value, "PINTEREST_ETL_HOME": str(tmp_path)})
+    assert Settings.from_env({variable: " 1.5 ", "PINTEREST_ETL_HOME": str(tmp_path)})
+
+
+@pytest.mark.parametrize("kind", ["dangling-symlink", "fifo", "directory"])
+def test_an_accounts_file_at_the_default_place_that_is_not_a_regular_file_is_not_silently_ignored(
+        monkeypatch, tmp_path, capsys, kind):
+    """PINTEREST_ETL_HOME/accounts.toml exists but is not a regular file (a symbolic link to a secrets mount that is
+    not mounted, a named pipe, a folder): it was taken as 'no accounts file', the run found no credentials and loaded
+    the embedded simulator's made-up data into the home meant for the agency's real accounts. An explicit
+    PINTEREST_ACCOUNTS_FILE of the same kind is refused too, as what it is rather than 'no such file'."""
+    import os
+
+    home = tmp_path / "home"
+    for key in ("PINTEREST_ACCESS_TOKEN", "PINTEREST_REFRESH_TOKEN", "PINTEREST_TOKEN_FILE", "PINTEREST_API_BASE_URL",
+                "PINTEREST_ACCOUNTS_FILE"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("PINTEREST_ETL_HOME", str(home))
+    monkeypatch.setenv("PINTEREST_ETL_TODAY", TODAY.isoformat())
+    home.mkdir()
+    accounts = home / "accounts.toml"
+    if kind == "dangling-symlink":
+        accounts.symlink_to(tmp_path / "unmounted" / "accounts.toml")
+    elif kind == "fifo":
+        os.mkfifo(accounts)
+    else:
+        accounts.mkdir()
+    code, printed = run_command(capsys, "run", "--only", "organic", "--start", DAY.isoformat(), "--end", DAY.isoformat())
+    assert code == 2 and f"{accounts} is not a regular file" in printed, (code, printed[-600:])
+    assert not (home / "warehouse.duckdb").exists() and not (home / "lake").exists()
+    if kind != "dangling-symlink":
+        monkeypatch.setenv("PINTEREST_ACCOUNTS_FILE", str(accounts))
+        code, printed = run_command(capsys, "run", "--only", "organic", "--start", DAY.isoformat(),
+                                    "--end", DAY.isoformat())
+        assert code == 2 and f"PINTEREST_ACCOUNTS_FILE={accounts} is not a regular file" in printed, printed[-600:]
