@@ -24,14 +24,16 @@ still count when a range is re-normalized.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from pipelines import settings
+from pipelines.pinterest.credentials import CredentialsError, stripped_secret
 from pipelines.settings import SettingsError
 
 DEFAULT_NAME = "default"
@@ -69,8 +71,9 @@ class Account:
             return dict(env)
         own = {k: v for k, v in env.items() if k not in _CREDENTIAL_VARIABLES}
         for variable, source in self.credential_variables().items():
-            if env.get(source):
-                own[variable] = env[source]
+            value = env.get(source)
+            if value:  # stripped here, for the warning to name the account's own variable (blank: refused later)
+                own[variable] = stripped_secret(value, source) if value.strip() else value
         own["PINTEREST_TOKEN_FILE"] = str(self.token_file_path(env))
         if self.ad_account_ids:
             own["PINTEREST_AD_ACCOUNT_IDS"] = ",".join(self.ad_account_ids)
@@ -90,6 +93,28 @@ class Account:
 
     def describe(self) -> str:
         return f"account {self.name!r}"
+
+    def in_own_names(self, message: str) -> str:
+        """An error about this account's settings, naming where the account sets them (its `access_token_env` ...,
+        the accounts file's keys) instead of the variables `environment` moved them to."""
+        if not self.from_file:
+            return message
+        names = {**self.credential_variables(), "PINTEREST_TOKEN_FILE": "the accounts file's token_file",
+                 "PINTEREST_AD_ACCOUNT_IDS": "the accounts file's ad_account_ids"}
+        for variable, own in names.items():
+            message = message.replace(variable, own)
+        return message
+
+    @contextlib.contextmanager
+    def errors_named(self) -> Iterator[None]:
+        """Re-raise a refused setting of this account's environment (SettingsError, CredentialsError) naming the
+        account and, for a file's account, where it sets it (`in_own_names`)."""
+        try:
+            yield
+        except (SettingsError, CredentialsError) as error:
+            if not self.from_file:
+                raise
+            raise type(error)(f"{self.describe()}: {self.in_own_names(str(error))}") from None
 
 
 ENVIRONMENT_ACCOUNT = Account(DEFAULT_NAME, from_file=False)
@@ -151,8 +176,11 @@ def parse_accounts(text: str, origin: str = "accounts file") -> list[Account]:
             if key in entry and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", entry[key]):
                 raise SettingsError(f"{where} ({name}): {key!r} names an environment variable, not a value "
                                     f"(got something that is not a variable name); put the secret in that variable")
+        if "\0" in entry.get("token_file", ""):
+            raise SettingsError(f"{where} ({name}): 'token_file' contains a NUL character, which no path can hold")
         ids = entry.get("ad_account_ids")
-        if ids is not None and (not isinstance(ids, list) or not all(isinstance(i, str) and i.isdigit() for i in ids)):
+        if ids is not None and (not isinstance(ids, list)
+                                or not all(isinstance(i, str) and i.isascii() and i.isdigit() for i in ids)):
             raise SettingsError(f"{where} ({name}): 'ad_account_ids' must be a list of numeric ids as strings, "
                                 'for example ["549755885175"]')
         accounts.append(Account(

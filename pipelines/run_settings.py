@@ -8,7 +8,7 @@ import types
 from collections.abc import Mapping
 
 from pipelines.accounts import Account, load_accounts
-from pipelines.pinterest.credentials import CredentialsError, TokenFile
+from pipelines.pinterest.credentials import TokenFile
 from pipelines.settings import Settings, SettingsError, credentials_configured
 
 
@@ -27,29 +27,25 @@ class RunSettings:
         names the account). Writes nothing."""
         environment = Settings.from_env(env)
         credentials_configured(env)  # an explicit token file that is missing is refused, not simulated
-        accounts = {}
+        accounts, token_files = {}, {}
         for account in load_accounts(env):
             if not account.from_file:
                 accounts[account] = environment
                 continue
-            try:
+            with account.errors_named():
                 accounts[account] = own = Settings.from_env(account.environment(env))
-            except (SettingsError, CredentialsError) as error:
-                raise type(error)(f"{account.describe()}: {_in_accounts_variables(str(error), account)}") from None
             if own.tokens is None and not TokenFile(own.token_file).exists():
                 unset = f"{account.access_token_env} is unset and " if account.access_token_env else ""
                 raise SettingsError(f"{account.describe()} has no credentials: {unset}its token file {own.token_file} "
                                     f"does not exist; run `pinterest-etl auth login --account {account.name}`, or "
                                     "remove the account from the accounts file")
+            # Each account refreshes into its token file, which wins over its variables: a shared one would give
+            # one account's tokens to the other.
+            shared = token_files.setdefault(own.token_file.resolve(), account)
+            if shared is not account:
+                raise SettingsError(f"{shared.describe()} and {account.describe()} have one token file, "
+                                    f"{own.token_file}; give each account its own token_file in the accounts file")
         return cls(environment, types.MappingProxyType(accounts))
-
-
-def _in_accounts_variables(message: str, account: Account) -> str:
-    """An error about an account's credentials, naming the variables the account reads them from (its
-    `access_token_env` ...) instead of those `Account.environment` moved them to."""
-    for variable, own in account.credential_variables().items():
-        message = message.replace(variable, own)
-    return message
 
 
 def check_all(env: Mapping[str, str] = os.environ) -> None:

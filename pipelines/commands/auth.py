@@ -44,17 +44,19 @@ def add_parser(commands) -> None:
                                  "accounts.toml): its token file and credentials instead of the environment's")
 
 
-def _environment(args: argparse.Namespace) -> dict[str, str]:
-    """The environment the command works with: the named account's credentials, or the process's own."""
-    if not args.account:
-        return dict(os.environ)
-    from pipelines.accounts import load_accounts
+def _environment(args: argparse.Namespace):
+    """The environment the command works with, and the account it is of (an `accounts.Account`, whose
+    `errors_named` names a refused setting as the account sets it): the named account's credentials, or the
+    process's own."""
+    from pipelines.accounts import ENVIRONMENT_ACCOUNT, load_accounts
 
+    if not args.account:
+        return dict(os.environ), ENVIRONMENT_ACCOUNT
     accounts = {a.name: a for a in load_accounts(os.environ)}
     if args.account not in accounts:
         raise CredentialsError(f"no account {args.account!r} in the accounts file (accounts: "
                                f"{', '.join(accounts) or 'none'})")
-    return accounts[args.account].environment(os.environ)
+    return accounts[args.account].environment(os.environ), accounts[args.account]
 
 
 def _fail(message: str) -> int:
@@ -90,7 +92,7 @@ def _login(args: argparse.Namespace) -> int:
     from pipelines.pinterest.urls import BaseUrlError, check_base_url
 
     try:
-        env = _environment(args)
+        env, _ = _environment(args)
         base_url = check_base_url(settings.api_base_url(env))
         app = app_credentials(app_credentials_from_env(env), base_url)
         limits, retry = settings.http_limits(env), settings.retry_policy(env)  # read before the consent page
@@ -122,8 +124,9 @@ def _refresh(args: argparse.Namespace) -> int:
     from pipelines.pinterest.urls import BaseUrlError
 
     try:
-        env = _environment(args)
-        client, source = client_from_env(env)
+        env, account = _environment(args)
+        with account.errors_named():
+            client, source = client_from_env(env)
         with client:
             if not client.tokens.can_refresh():
                 return _fail("no refresh token (or no PINTEREST_APP_ID/PINTEREST_APP_SECRET) to refresh with; "
@@ -141,7 +144,9 @@ def _status(args: argparse.Namespace) -> int:
     from pipelines.pinterest.urls import BaseUrlError
 
     try:
-        client, source = client_from_env(_environment(args))
+        env, account = _environment(args)
+        with account.errors_named():
+            client, source = client_from_env(env)
         with client:
             print(f"Tokens from the {source}; API {client.base_url}\n{_describe(client.tokens.tokens)}")
             account = client.get("user_account/get")

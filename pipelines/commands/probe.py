@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 from collections.abc import Mapping
 
@@ -94,7 +95,8 @@ def _probe(args: argparse.Namespace) -> int:
         with embedded_simulator_if_needed(os.environ) as simulator:
             env, account = _account_environment(args.account, {**os.environ, **simulator.environment()} if simulator
                                                  else os.environ)
-            check_client_settings(env, also=PROBED_SETTINGS)
+            with account.errors_named() if account else contextlib.nullcontext():
+                check_client_settings(env, also=PROBED_SETTINGS)
             name = account.name if account else None
             report = probe_configured_api(env, embedded=simulator is not None, account=name,
                                           token_variable=account.access_token_env if account else "PINTEREST_ACCESS_TOKEN")

@@ -61,15 +61,22 @@ def _unfit_character(value: str) -> str | None:
     return None
 
 
+def stripped_secret(value: str, name: str) -> str:
+    """`value` without the whitespace around it (a trailing newline from a file or a paste), with a warning
+    naming `name` when there was some."""
+    stripped = value.strip()
+    if stripped != value:
+        log.warning("%s had whitespace around it (a trailing newline?); it was removed", name)
+    return stripped
+
+
 def clean_secret(value: str, name: str) -> str:
     """A token, secret or app id ready for a header: surrounding whitespace (a trailing newline from a file
     or a paste) is removed with a warning naming `name`; any other whitespace, control or non-ASCII
     character is refused (CredentialsError naming `name`). The value itself is never shown."""
     if not isinstance(value, str):
         raise TypeError(f"{name} must be text")
-    stripped = value.strip()
-    if stripped != value:
-        log.warning("%s had whitespace around it (a trailing newline?); it was removed", name)
+    stripped = stripped_secret(value, name)
     unfit = _unfit_character(stripped)
     if unfit:
         raise CredentialsError(f"{name} contains {unfit} inside the value, which cannot be sent in an HTTP "
@@ -139,6 +146,15 @@ class AppCredentials:
     app_secret: Secret
 
 
+# The times a token file keeps, in epoch seconds (or null).
+_EPOCH_FIELDS = ("expires_at", "refresh_token_expires_at", "issued_at")
+
+
+def _epoch(value: object) -> bool:
+    """Whether `value` can be a token file's time: null or a number (JSON's true and false are not)."""
+    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
+
+
 class TokenFile:
     """Tokens persisted as JSON with mode 0600, replaced atomically (never half-written)."""
 
@@ -146,7 +162,11 @@ class TokenFile:
         self.path = Path(path)
 
     def exists(self) -> bool:
-        return self.path.exists()
+        try:
+            return self.path.exists()
+        except OSError as error:  # a name too long for the file system (a token pasted as the path?): not shown
+            raise CredentialsError(f"the token file's path cannot be used ({error.strerror or error}); point "
+                                   "PINTEREST_TOKEN_FILE at a file") from None
 
     def read(self) -> Tokens:
         try:
@@ -162,6 +182,8 @@ class TokenFile:
                 f"run `chmod 600 {self.path}`")
         try:
             data = json.loads(self.path.read_text())
+            if not data["access_token"] or not all(_epoch(data.get(name)) for name in _EPOCH_FIELDS):
+                raise ValueError("an empty access token, or a time that is not a number")
             return Tokens(
                 access_token=Secret(clean_secret(data["access_token"], f"access_token in {self.path}")),
                 refresh_token=Secret(clean_secret(data["refresh_token"], f"refresh_token in {self.path}"))
@@ -219,6 +241,9 @@ def tokens_from_env(env: Mapping[str, str]) -> Tokens | None:
     refresh = env.get("PINTEREST_REFRESH_TOKEN")
     if not access and not refresh:
         return None
+    for name, value in (("PINTEREST_ACCESS_TOKEN", access), ("PINTEREST_REFRESH_TOKEN", refresh)):
+        if value and not value.strip():  # set, but blank: not an empty, expired token to fail at the first call
+            raise CredentialsError(f"{name} holds only whitespace; set it to the token, or unset it")
     access = clean_secret(access, "PINTEREST_ACCESS_TOKEN") if access else None
     refresh = clean_secret(refresh, "PINTEREST_REFRESH_TOKEN") if refresh else None
     # Only a refresh token: start with an expired placeholder so the first call refreshes.
