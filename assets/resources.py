@@ -12,7 +12,7 @@ from pydantic import PrivateAttr
 from pipelines import settings
 from pipelines.accounts import ENVIRONMENT_ACCOUNT, Account, raw_roots
 from pipelines.clients import client_from_settings
-from pipelines.embedded import EmbeddedSimulator
+from pipelines.embedded import EmbeddedSimulator, refuse_with_real_credentials
 from pipelines.lake import Lake
 from pipelines.pinterest.accounting import CallStats
 from pipelines.pinterest.client import PinterestClient
@@ -63,7 +63,9 @@ class StorageResource(dg.ConfigurableResource):
 class PinterestResource(dg.ConfigurableResource):
     """The run's settings, read once when the run starts (pipelines/run_settings.py: the environment's and each
     account's), and the Pinterest API clients of its accounts. `pinterest-etl run` points it at the embedded
-    simulator (`with_simulator`): its URL, and `embedded_simulator` for the simulator's public development tokens.
+    simulator (`with_simulator`): its URL, and `embedded_simulator` for the simulator's public development tokens
+    (only those: the token file is neither read nor written, and the flag is refused while real credentials are
+    configured).
     No token is ever configuration (the UI shows and stores run configuration): real ones come only from the
     environment, token files and the accounts file."""
 
@@ -82,6 +84,7 @@ class PinterestResource(dg.ConfigurableResource):
             if not is_local(self.api_base_url):
                 raise settings.SettingsError(f"embedded_simulator is set for {self.api_base_url or 'no URL'}: the "
                                              "embedded simulator runs on this machine (a 127.0.0.1 URL)")
+            refuse_with_real_credentials(os.environ)
             configured.update(PINTEREST_ACCESS_TOKEN=DEV_ACCESS_TOKEN, PINTEREST_REFRESH_TOKEN=DEV_REFRESH_TOKEN)
         self._run = RunSettings.from_env({**os.environ, **configured})
 
@@ -104,4 +107,4 @@ class PinterestResource(dg.ConfigurableResource):
         """A client with the account's tokens and rate budgets of its own (limits are per Pinterest user);
         calls are counted in `stats` (shared by the accounts of a step, for its metadata)."""
         return client_from_settings(self.account_settings(account), concurrency=self.concurrency,
-                                    stats=stats or CallStats())
+                                    stats=stats or CallStats(), token_file=not self.embedded_simulator)

@@ -49,22 +49,24 @@ def check_client_settings(env: Mapping[str, str] = os.environ, also: Collection[
 
 def client_from_settings(settings: Settings, *, concurrency: int = ClientConfig.concurrency,
                          budgets: RateBudgets | None = None, stats: CallStats | None = None,
-                         retry: Callable[[RetryPolicy], RetryPolicy] | None = None) -> tuple[PinterestClient, str]:
+                         retry: Callable[[RetryPolicy], RetryPolicy] | None = None,
+                         token_file: bool = True) -> tuple[PinterestClient, str]:
     """A client of the account `settings` are of, and a description of where its tokens came from. The retry
     policy and the HTTP limits are the settings' (PINTEREST_RETRY_BACKOFF_SECONDS, PINTEREST_HTTP_*,
     PINTEREST_MAX_PAGES, PINTEREST_MAX_RATE_LIMIT_WAIT_SECONDS); `retry` may only narrow that policy
     (`pinterest-etl probe` bounds its attempts). Its only proxy is PINTEREST_HTTPS_PROXY, its only CA bundle
-    PINTEREST_CA_BUNDLE. Rate budgets: `budgets`, else PINTEREST_RATE_BUDGETS."""
+    PINTEREST_CA_BUNDLE. Rate budgets: `budgets`, else PINTEREST_RATE_BUDGETS. Not `token_file`: the settings'
+    tokens only, the token file neither read nor written (the embedded simulator's development tokens)."""
     policy = settings.retry_policy
     config = ClientConfig(base_url=settings.api_base_url, concurrency=concurrency, today=settings.today,
                           retry=retry(policy) if retry else policy, limits=settings.http_limits)
-    token_file = TokenFile(settings.token_file)
-    tokens, source = choose_tokens(settings.tokens, token_file)
+    kept = TokenFile(settings.token_file) if token_file else None
+    tokens, source = choose_tokens(settings.tokens, kept) if kept else (settings.tokens, "environment")
     stats = stats or CallStats()
     warn_about_ignored_proxies(settings.environment_proxies, settings.https_proxy)
     session = isolated(https_proxy=settings.https_proxy, ca_bundle=settings.ca_bundle)
     manager = TokenManager(tokens, session, config.base_url, app_credentials(settings.app, config.base_url),
-                           token_file, config.limits, on_refresh=lambda: stats.add(token_refreshes=1), retry=config.retry)
+                           kept, config.limits, on_refresh=lambda: stats.add(token_refreshes=1), retry=config.retry)
     client = PinterestClient(config, manager, budgets=budgets or RateBudgets(dict(settings.rate_budgets)), stats=stats,
                              session=session)
     return client, source

@@ -30,6 +30,35 @@ class EmbeddedSimulator:
                 "PINTEREST_REFRESH_TOKEN": self.refresh_token}
 
 
+def real_credentials(env: Mapping[str, str] = os.environ) -> list[str]:
+    """The real Pinterest credentials `env` configures, each named as the user set it: token variables holding
+    other tokens than the simulator's development ones, an accounts file, a token file holding other tokens. The
+    embedded simulator is refused while there is any (`refuse_with_real_credentials`)."""
+    from pipelines.pinterest.credentials import TokenFile
+    from pipelines.sandbox.auth import DEV_ACCESS_TOKEN, DEV_REFRESH_TOKEN
+
+    development = {DEV_ACCESS_TOKEN, DEV_REFRESH_TOKEN}
+    found = [name for name in ("PINTEREST_ACCESS_TOKEN", "PINTEREST_REFRESH_TOKEN")
+             if (env.get(name) or "").strip() not in {"", *development}]
+    accounts = settings.accounts_file(env)
+    if accounts is not None:
+        found.append(f"the accounts file {accounts}")
+    token_file = TokenFile(settings.token_file_path(env))
+    if token_file.exists() and token_file.read().access_token.reveal() not in development:
+        found.append(f"the token file {token_file.path}")
+    return found
+
+
+def refuse_with_real_credentials(env: Mapping[str, str] = os.environ) -> None:
+    """SettingsError naming the real credentials `env` configures, if any: the simulator's made-up data must
+    never go into a home meant for their data (nor their tokens to the simulator)."""
+    found = real_credentials(env)
+    if found:
+        raise settings.SettingsError(f"embedded_simulator is set, but real Pinterest credentials are configured "
+                                     f"({', '.join(found)}): the simulator's made-up data would go where theirs goes; "
+                                     "unset embedded_simulator to use them, or remove them to use the simulator")
+
+
 def simulator_epoch(home: Path, today: dt.date) -> dt.date:
     """The embedded world's epoch, chosen on first use and kept, so later runs see the same world age."""
     path = home / "sandbox_epoch"

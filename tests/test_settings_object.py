@@ -158,12 +158,16 @@ def test_the_embedded_simulator_reaches_the_resource_as_configuration_and_the_en
 
 
 def test_the_repr_of_the_settings_shows_no_secret(tmp_path):
-    """A Settings object logged or shown in a traceback's locals names no token, app secret or proxy password."""
+    """A Settings object (or a run's, RunSettings) logged or shown in a traceback's locals names no token, app
+    secret or proxy password."""
+    from pipelines.run_settings import RunSettings
+
     secrets = {"PINTEREST_ACCESS_TOKEN": "pina_ACCESSSECRET", "PINTEREST_REFRESH_TOKEN": "pinr_REFRESHSECRET",
                "PINTEREST_APP_SECRET": "APPSECRETVALUE", "PINTEREST_HTTPS_PROXY": "http://me:PROXYPASSWORD@proxy.example.com:3128"}
-    settings = Settings.from_env({**secrets, "PINTEREST_APP_ID": "1234", "PINTEREST_ETL_HOME": str(tmp_path)})
+    env = {**secrets, "PINTEREST_APP_ID": "1234", "PINTEREST_ETL_HOME": str(tmp_path)}
+    settings = Settings.from_env(env)
     assert settings.https_proxy == secrets["PINTEREST_HTTPS_PROXY"]
-    shown = repr(settings) + str(settings)
+    shown = repr(settings) + str(settings) + repr(RunSettings.from_env(env))
     assert [name for name, value in secrets.items() if value.split("@")[0].split(":")[-1] in shown] == []
 
 

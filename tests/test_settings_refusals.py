@@ -204,3 +204,123 @@ def test_an_accounts_file_at_the_default_place_that_is_not_a_regular_file_is_not
         code, printed = run_command(capsys, "run", "--only", "organic", "--start", DAY.isoformat(),
                                     "--end", DAY.isoformat())
         assert code == 2 and f"PINTEREST_ACCOUNTS_FILE={accounts} is not a regular file" in printed, printed[-600:]
+
+
+def _execute_with_flag(tmp_path, base_url):
+    """The daily job's first step, run with the resource's embedded_simulator flag (as the launchpad sets it)."""
+    import dagster as dg
+
+    from pipelines.definitions import defs
+
+    (tmp_path / "dagster").mkdir()
+    with dg.instance_for_test(temp_dir=str(tmp_path / "dagster")) as instance:
+        return defs.resolve_job_def("pinterest_daily").execute_in_process(
+            run_config={"resources": {"pinterest": {"config": {"api_base_url": base_url, "embedded_simulator": True}}}},
+            instance=instance, partition_key=DAY.isoformat(), op_selection=["organic_dimensions"], raise_on_error=False)
+
+
+def _refusal(result) -> str:
+    """The message of the error that failed the run (at the resource's setup)."""
+    import dagster as dg
+
+    failures = [event for event in result.all_events
+                if event.event_type in (dg.DagsterEventType.STEP_FAILURE, dg.DagsterEventType.RESOURCE_INIT_FAILURE)]
+    return "".join(str(event.event_specific_data.error.to_string()) for event in failures)
+
+
+@pytest.mark.parametrize("configured", ["token variables", "accounts file", "token file"])
+def test_the_embedded_simulator_flag_is_refused_when_real_credentials_are_configured(make_sandbox, monkeypatch,
+                                                                                       tmp_path, configured):
+    """The embedded simulator is used only when no credentials are configured. The flag, set from the launchpad or
+    run config of a deployment with real credentials, silently replaced them with the development tokens and
+    wrote the simulator's made-up user and boards into the real home's lake."""
+    server = make_sandbox()
+    home = tmp_path / "home"
+    pipeline_env(monkeypatch, home, server, TODAY, PINTEREST_ACCESS_TOKEN="", PINTEREST_REFRESH_TOKEN="")
+    monkeypatch.setenv("PINTEREST_API_BASE_URL", "https://api.pinterest.com/v5")
+    home.mkdir()
+    if configured == "token variables":
+        monkeypatch.setenv("PINTEREST_ACCESS_TOKEN", "pina_REAL_production_token_1")
+        named = "(PINTEREST_ACCESS_TOKEN)"
+    elif configured == "accounts file":
+        monkeypatch.setenv("BRAND_A_ACCESS_TOKEN", "pina_REAL_production_token_1")
+        (home / "accounts.toml").write_text(TWO_ACCOUNTS)
+        named = f"(the accounts file {home / 'accounts.toml'})"
+    else:
+        _token_file(home, "pina_REAL_from_token_file_42")
+        named = f"(the token file {home / 'credentials' / 'pinterest-token.json'})"
+    result = _execute_with_flag(tmp_path, server.base_url)
+    assert not result.success and not (home / "lake").exists()
+    assert f"embedded_simulator is set, but real Pinterest credentials are configured {named}" in _refusal(result)
+    assert "pina_REAL" not in _refusal(result) and server_stats(server)["requests"] == {}
+
+
+def _token_file(home, access_token: str):
+    """PINTEREST_ETL_HOME/credentials/pinterest-token.json (0600) holding `access_token` and a refresh token."""
+    import json
+
+    token_file = home / "credentials" / "pinterest-token.json"
+    token_file.parent.mkdir(parents=True, mode=0o700)
+    token_file.write_text(json.dumps({"access_token": access_token, "refresh_token": "pinr_" + access_token[5:]}))
+    token_file.chmod(0o600)
+    return token_file
+
+
+def test_the_embedded_simulator_flag_never_sends_the_token_files_real_token(monkeypatch, tmp_path):
+    """The flag is to bring the simulator's public development tokens, but an existing token file won over them
+    (choose_tokens), so with the flag and a local URL (any program listening on this machine) the real access
+    token of PINTEREST_ETL_HOME/credentials/pinterest-token.json went to it over plain http, then the refresh
+    token to /oauth/token."""
+    import http.server
+    import threading
+
+    seen: list[str] = []
+
+    class Capture(http.server.BaseHTTPRequestHandler):
+        def _answer(self):
+            length = int(self.headers.get("Content-Length") or 0)
+            seen.append(str(self.headers) + self.rfile.read(length).decode("latin-1"))
+            body = b'{"code": 2, "message": "Authentication failed."}'
+            self.send_response(401)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST = _answer
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Capture)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        home = tmp_path / "home"
+        for key in ("PINTEREST_ACCESS_TOKEN", "PINTEREST_REFRESH_TOKEN", "PINTEREST_TOKEN_FILE", "PINTEREST_APP_ID",
+                    "PINTEREST_APP_SECRET", "DAGSTER_HOME", "PINTEREST_ACCOUNTS_FILE"):
+            monkeypatch.delenv(key, raising=False)
+        monkeypatch.setenv("PINTEREST_ETL_HOME", str(home))
+        monkeypatch.setenv("PINTEREST_ETL_TODAY", TODAY.isoformat())
+        monkeypatch.setenv("PINTEREST_START_DATE", "2025-11-01")
+        monkeypatch.setenv("PINTEREST_HTTP_CALL_TIMEOUT_SECONDS", "5")
+        _token_file(home, "pina_REAL_from_token_file_42")
+        result = _execute_with_flag(tmp_path, f"http://127.0.0.1:{server.server_address[1]}/v5")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert not result.success and seen == []
+
+
+def test_with_the_embedded_simulator_flag_a_token_file_of_development_tokens_is_neither_used_nor_written(
+        make_sandbox, monkeypatch, tmp_path):
+    """A token file holding the simulator's own development tokens is no real credential: the flag is not
+    refused, and the run calls with the development tokens alone, leaving the file as it was."""
+    from pipelines.sandbox.auth import DEV_ACCESS_TOKEN
+
+    server = make_sandbox()
+    home = tmp_path / "home"
+    pipeline_env(monkeypatch, home, server, TODAY, PINTEREST_ACCESS_TOKEN="", PINTEREST_REFRESH_TOKEN="")
+    token_file = _token_file(home, DEV_ACCESS_TOKEN)
+    before = token_file.read_bytes()
+    result = _execute_with_flag(tmp_path, server.base_url)
+    assert result.success and server_stats(server)["requests"] and token_file.read_bytes() == before
