@@ -324,3 +324,17 @@ def test_with_the_embedded_simulator_flag_a_token_file_of_development_tokens_is_
     before = token_file.read_bytes()
     result = _execute_with_flag(tmp_path, server.base_url)
     assert result.success and server_stats(server)["requests"] and token_file.read_bytes() == before
+
+
+@pytest.mark.parametrize("variable", ["PINTEREST_ETL_HOME", "PINTEREST_ACCOUNTS_FILE", "PINTEREST_CA_BUNDLE"])
+def test_a_path_too_long_for_the_file_system_is_refused_naming_the_variable_not_showing_it(tmp_path, variable):
+    """A path with a part over 255 bytes (a token pasted instead of a path, say) ended the check with a traceback
+    showing the path."""
+    from pipelines.run_settings import check_all
+    from pipelines.settings import SettingsError
+
+    long_path = str(tmp_path / ("pina_" + "x" * 300))
+    env = {"PINTEREST_ETL_HOME": str(tmp_path / "home"), "PINTEREST_ACCESS_TOKEN": "pina_x", variable: long_path}
+    with pytest.raises(SettingsError, match=f"^{variable} names a path the file system cannot look up") as refused:
+        check_all(env)
+    assert "pina_xxx" not in str(refused.value)
