@@ -7,11 +7,15 @@ import datetime as dt
 import os
 import time
 import webbrowser
+from typing import TYPE_CHECKING
 
 from pipelines import settings
 from pipelines.commands.failure import fail
 from pipelines.pinterest.credentials import DEFAULT_REDIRECT_URI, DEFAULT_SCOPES, CredentialsError, TokenFile, Tokens
 from pipelines.pinterest.errors import PinterestError
+
+if TYPE_CHECKING:
+    from pipelines.accounts import Account
 
 # The client stack (requests, the OAuth flow) is imported by the handlers, so that `pinterest-etl sandbox`
 # does not pay for it at start-up.
@@ -44,7 +48,7 @@ def add_parser(commands) -> None:
                                  "accounts.toml): its token file and credentials instead of the environment's")
 
 
-def _environment(args: argparse.Namespace):
+def _environment(args: argparse.Namespace) -> tuple[dict[str, str], Account]:
     """The environment the command works with, and the account it is of (an `accounts.Account`, whose
     `errors_named` names a refused setting as the account sets it): the named account's credentials, or the
     process's own."""
@@ -149,8 +153,8 @@ def _status(args: argparse.Namespace) -> int:
             client, source = client_from_env(env)
         with client:
             print(f"Tokens from the {source}; API {client.base_url}\n{_describe(client.tokens.tokens)}")
-            account = client.get("user_account/get")
+            user = client.get("user_account/get")
     except (BaseUrlError, CredentialsError, PinterestError, OSError, settings.SettingsError) as error:
         return _fail(str(error))
-    print(f"  works: yes (user @{account.get('username')}, {account.get('account_type')})")
+    print(f"  works: yes (user @{user.get('username')}, {user.get('account_type')})")
     return 0

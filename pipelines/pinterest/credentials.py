@@ -183,7 +183,7 @@ class TokenFile:
         try:
             data = json.loads(self.path.read_text())
             if not data["access_token"] or not all(_epoch(data.get(name)) for name in _EPOCH_FIELDS):
-                raise ValueError("an empty access token, or a time that is not a number")
+                raise ValueError  # an empty access token, or a time that is not a number: refused below
             return Tokens(
                 access_token=Secret(clean_secret(data["access_token"], f"access_token in {self.path}")),
                 refresh_token=Secret(clean_secret(data["refresh_token"], f"refresh_token in {self.path}"))
