@@ -142,9 +142,12 @@ def report_while_held(monkeypatch, tmp_path, capsys, *arguments: str) -> tuple[i
     warehouse = Warehouse(tmp_path / "warehouse.duckdb")
     with warehouse.connect() as con:
         warehouse.ensure_schema(con)
-    holder = subprocess.Popen([sys.executable, "-c", "import duckdb,sys,time;c=duckdb.connect(sys.argv[-1]);print('ok');"
-                               "sys.stdout.flush();time.sleep(20)", *arguments, str(warehouse.path)],
-                              stdout=subprocess.PIPE, text=True)
+    # The program comes on stdin (`python -`): the message shows the holder's command line cut at 200 characters,
+    # so the arguments must come right after the interpreter's path, whatever folder the suite runs from.
+    holder = subprocess.Popen([sys.executable, "-", *arguments, str(warehouse.path)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    holder.stdin.write("import duckdb,sys,time\nc=duckdb.connect(sys.argv[-1])\nprint('ok',flush=True)\ntime.sleep(20)\n")
+    holder.stdin.close()
     try:
         assert holder.stdout.readline().strip() == "ok"
         assert main(["report"]) == 1
