@@ -168,8 +168,11 @@ class Warehouse:
         to `lock_wait_seconds`, then raise WarehouseLockedError. A new warehouse is created in the storage format
         DuckDB 1.1 and newer read; opening one in a newer format read-write converts it first
         (warehouse_format.convert, while no other process has it open)."""
+        # Read before DuckDB opens the file: its lock is a POSIX record lock, which this process loses on closing any
+        # descriptor of the file, and a second load then opened it too and overwrote the first's rows.
+        outdated = not read_only and warehouse_format.needs_conversion(self.path)
         con = self._open(read_only)
-        if read_only or not warehouse_format.needs_conversion(self.path):
+        if not outdated:
             return con
         try:
             warehouse_format.convert(con, self.path)

@@ -51,7 +51,8 @@ def storage_number(path: Path) -> int | None:
 
 
 def needs_conversion(path: Path) -> bool:
-    """Whether the DuckDB file at `path` is in a storage format DuckDB 1.1 cannot read."""
+    """Whether the DuckDB file at `path` is in a storage format DuckDB 1.1 cannot read. Ask before this process
+    opens the file with DuckDB: reading the header closes a descriptor of the file, which drops DuckDB's lock on it."""
     number = storage_number(path)
     return number is not None and number > READABLE_STORAGE_NUMBER
 

@@ -35,8 +35,13 @@ from tests.process_support import (
 
 START, END = TODAY - dt.timedelta(days=4), TODAY - dt.timedelta(days=1)
 ORGANIC_TABLES = tuple(table.name for table in catalog.FACT_TABLES.values() if table.source == "organic")
+ADS_TABLES = tuple(table.name for table in catalog.FACT_TABLES.values() if table.source == "ads")
 # An analyst's session in another process: open read-write, hold it until told (a line on stdin) to close.
 ANALYST = "import duckdb, sys; con = duckdb.connect(sys.argv[1]); print('open', flush=True); sys.stdin.readline()"
+# A load's connection in another process (a run launched from the UI, which takes no run lock): opened read-write
+# through Warehouse, held until told (a line on stdin) to close.
+LOADING = ("import sys; from pathlib import Path; from pipelines.warehouse import Warehouse; "
+           "con = Warehouse(Path(sys.argv[1])).connect(); print('open', flush=True); sys.stdin.readline()")
 
 
 @contextlib.contextmanager
@@ -116,6 +121,47 @@ def test_a_lock_kept_fails_the_run_with_the_data_in_the_lake_and_the_command_tha
     assert loaded.returncode == 0, loaded.stderr
     assert server_stats(server)["requests"] == calls_before  # loading from the lake calls no API
     assert_warehouse_equals_lake(home)
+
+
+def test_a_warehouse_a_load_opened_is_locked_for_other_processes(tmp_path):
+    """Opening the warehouse read-write read its header to see whether it needed converting, and closing that file
+    dropped DuckDB's lock (a POSIX record lock, which a process loses on closing any descriptor of the file): another
+    process could open it read-write beside the load, and a load beside it then lost its rows."""
+    path = tmp_path / "warehouse.duckdb"
+    with contextlib.closing(Warehouse(path).connect()):
+        other = subprocess.run([sys.executable, "-c", "import duckdb, sys; duckdb.connect(sys.argv[1])", str(path)],
+                               capture_output=True, text=True)
+    assert other.returncode == 1
+    assert "Could not set lock on file" in other.stderr
+
+
+@pytest.mark.slow
+def test_a_load_beside_another_on_a_new_warehouse_waits_for_it_and_loses_no_rows(make_sandbox, tmp_path):
+    """A load beside another load's open warehouse (a run launched from the UI beside `pinterest-etl load`, which
+    share no run lock; on a new data directory both create the file) opened it too: both reported success and one
+    source's tables ended up empty. The second waits for the first's lock, then loads every row of the lake."""
+    server = make_sandbox(**SMALL_WORLD)
+    home = tmp_path / "home"
+    env = cli_env(home, server, TODAY, PINTEREST_WAREHOUSE_LOCK_WAIT_SECONDS="1")
+    built = run_cli(["run", *range_args(START, END, "--only", "ads")], env)
+    assert built.returncode == 0, built.stderr
+    (home / "warehouse.duckdb").unlink()
+    holder = subprocess.Popen([sys.executable, "-c", LOADING, str(home / "warehouse.duckdb")], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "open\n"
+        blocked = run_cli(["load", *range_args(START, END, "--only", "ads")], env)
+    finally:
+        close(holder)
+    assert blocked.returncode == 1
+    assert f"is still locked by process {holder.pid} (" in blocked.stderr
+    loaded = run_cli(["load", *range_args(START, END, "--only", "ads")], env)
+    assert loaded.returncode == 0, loaded.stderr
+    in_lake = {table: sum(pq.read_metadata(path).num_rows for name, path in lake_files(home).items()
+                          if name.startswith(f"{table}/")) for table in ADS_TABLES}
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+        assert {table: con.execute(f"SELECT count(*) FROM {table}").fetchone()[0] for table in ADS_TABLES} == in_lake
+    assert all(in_lake.values())
 
 
 def assert_warehouse_equals_lake(home: Path) -> None:
