@@ -385,3 +385,36 @@ def test_several_users_each_have_a_world_tokens_and_rate_limits_of_their_own(mak
     refreshed = requests.post(f"{server.root_url}/v5/oauth/token", auth=(APP_ID, APP_SECRET),
                               data={"grant_type": "refresh_token", "refresh_token": dev_tokens(2)[1]}).json()
     assert get(refreshed["access_token"], "/user_account").json()["id"] == accounts[1]["id"]
+
+
+def test_no_two_users_worlds_share_an_id(make_sandbox):
+    """Each user's boards, ad accounts, campaigns, ad groups and ads were spaced by their index with a small random
+    part, so ten users' worlds shared an ad group and five ads (Pinterest ids are unique): an agency's accounts,
+    loaded together, then failed the ads load's blocking checks (ads not adding up to their ad groups)."""
+    import requests
+
+    from pipelines.sandbox.auth import dev_tokens
+
+    server = make_sandbox(users=10)
+
+    def items(token: str, path: str) -> list[str]:
+        answer = requests.get(f"{server.base_url}{path}", params={"page_size": 250, **archived_too(path)},
+                              headers={"Authorization": f"Bearer {token}"}).json()
+        assert not answer.get("bookmark")
+        return [item["id"] for item in answer["items"]]
+
+    def archived_too(path: str) -> dict[str, str]:
+        return {"entity_statuses": "ACTIVE,PAUSED,ARCHIVED"} if path.endswith(("campaigns", "ad_groups", "ads")) else {}
+
+    ids: dict[str, list[str]] = {"boards": [], "ad_accounts": [], "campaigns": [], "ad_groups": [], "ads": []}
+    for user in range(1, 11):
+        token = dev_tokens(user)[0]
+        ids["boards"] += items(token, "/boards")
+        accounts = items(token, "/ad_accounts")
+        ids["ad_accounts"] += accounts
+        for account in accounts:
+            for kind in ("campaigns", "ad_groups", "ads"):
+                ids[kind] += items(token, f"/ad_accounts/{account}/{kind}")
+    assert {kind: len(found) for kind, found in ids.items()} == {
+        "boards": 120, "ad_accounts": 20, "campaigns": 120, "ad_groups": 240, "ads": 720}
+    assert {kind: len(set(found)) for kind, found in ids.items()} == {kind: len(found) for kind, found in ids.items()}

@@ -70,6 +70,8 @@ class SandboxConfig:
     # Business accounts (users), each with a world of its own and development tokens of its own
     # (pina_SANDBOX / pina_SANDBOX_2 / ...): an agency's several accounts.
     users: int = 1
+    # Which of those business accounts' worlds this config builds (1-based; `for_user` sets it).
+    user: int = 1
     # Every refresh token (the development ones included) is refused with 401 code 283, as when the user
     # revoked the app's access or the refresh token expired.
     refresh_tokens_revoked: bool = False
@@ -169,10 +171,11 @@ class SandboxConfig:
 
     def for_user(self, number: int) -> SandboxConfig:
         """The config of the n-th user's world (1-based): the first user's world is the one `seed` makes,
-        every other user's comes from a seed derived from it (so ids never collide in practice)."""
+        every other user's comes from a seed derived from it, its ids in a range of their own (World)."""
         if number == 1:
             return self
-        return dataclasses.replace(self, seed=(self.seed + (number - 1) * 0x9E3779B97F4A7C15) % (MAX_SEED + 1))
+        return dataclasses.replace(self, seed=(self.seed + (number - 1) * 0x9E3779B97F4A7C15) % (MAX_SEED + 1),
+                                   user=number)
 
     def resolved_today(self) -> dt.date:
         return self.today or dt.datetime.now(dt.timezone.utc).date()

@@ -31,6 +31,10 @@ _OBJECTIVES = ("AWARENESS", "CONSIDERATION", "WEB_CONVERSION", "CATALOG_SALES", 
 _PIN_ID_BASE = 600_000_000_000_000_000
 # --wide-ids: every id 20 digits, above 2**64, so a consumer storing ids as 64-bit integers breaks.
 WIDE_ID_OFFSET = 2 * 10**19
+# The ids of boards, ad accounts, campaigns, ad groups and ads are spaced by their index, with a random part of
+# under 1,000 (7,000 for boards): the n-th user's are moved (n - 1) strides up, so no two users' worlds share one,
+# as no two Pinterest entities do.
+_USER_ID_STRIDE = 10**12
 
 
 def day_to_iso(day: int) -> str:
@@ -62,6 +66,7 @@ class World:
         self.epoch_day = config.resolved_epoch().toordinal()
         self._rng = np.random.Generator(np.random.PCG64(config.seed))
         self.id_offset = WIDE_ID_OFFSET if config.wide_ids else 0
+        self._indexed_id_offset = self.id_offset + (config.user - 1) * _USER_ID_STRIDE
         self._build_user()
         self._build_boards()
         self._build_pins()
@@ -95,7 +100,7 @@ class World:
         n = self.config.boards
         offsets = np.sort(self._rng.integers(760, 799, size=n))[::-1]
         self.board_created_day = (self.epoch_day - offsets).astype(np.int64)
-        self.board_ids = [str(self.id_offset + 549_755_000_000 + i * 7919 + int(x)) for i, x in enumerate(self._rng.integers(0, 7000, size=n))]
+        self.board_ids = [str(self._indexed_id_offset + 549_755_000_000 + i * 7919 + int(x)) for i, x in enumerate(self._rng.integers(0, 7000, size=n))]
         # Every sixth board is secret: visible only to tokens with boards:read_secret.
         self.board_secret = np.array([i % 6 == 5 for i in range(n)], dtype=bool)
         self.board_index_by_id = {board_id: i for i, board_id in enumerate(self.board_ids)}
@@ -185,7 +190,7 @@ class World:
     def _build_ads(self) -> None:
         cfg = self.config
         n_accounts, per_account, per_campaign, per_group = cfg.ad_accounts, cfg.campaigns, cfg.ad_groups, cfg.ads
-        self.ad_account_ids = [str(self.id_offset + 549_764_000_000 + i * 104_729 + int(self._rng.integers(0, 1000))) for i in range(n_accounts)]
+        self.ad_account_ids = [str(self._indexed_id_offset + 549_764_000_000 + i * 104_729 + int(self._rng.integers(0, 1000))) for i in range(n_accounts)]
         self.ad_account_index_by_id = {a: i for i, a in enumerate(self.ad_account_ids)}
         self.ad_account_currency = [_COUNTRIES_BY_CURRENCY[i % len(_COUNTRIES_BY_CURRENCY)][0] for i in range(n_accounts)]
         self.ad_account_country = [_COUNTRIES_BY_CURRENCY[i % len(_COUNTRIES_BY_CURRENCY)][1] for i in range(n_accounts)]
@@ -213,7 +218,7 @@ class World:
         order = np.argsort(start, kind="stable")
         rank = np.empty(n_campaigns, dtype=np.int64)
         rank[order] = np.arange(n_campaigns)
-        self.campaign_ids = [str(self.id_offset + 626_000_000_000 + int(r) * 1000 + int(self._rng.integers(0, 1000))) for r in rank]
+        self.campaign_ids = [str(self._indexed_id_offset + 626_000_000_000 + int(r) * 1000 + int(self._rng.integers(0, 1000))) for r in rank]
         self.campaign_objective = [_OBJECTIVES[int(k) % len(_OBJECTIVES)] for k in (entity_uniform(ckeys, 4) * 1000).astype(np.int64)]
 
         n_groups = n_campaigns * per_campaign
@@ -228,7 +233,7 @@ class World:
                 self.ad_group_delivery.append(DeliveryStatus("PAUSED", "PAUSED", parent.start_day, end))
             else:
                 self.ad_group_delivery.append(parent)
-        self.ad_group_ids = [str(self.id_offset + 2_580_000_000_000 + g * 1009 + int(x)) for g, x in enumerate(self._rng.integers(0, 1000, size=n_groups))]
+        self.ad_group_ids = [str(self._indexed_id_offset + 2_580_000_000_000 + g * 1009 + int(x)) for g, x in enumerate(self._rng.integers(0, 1000, size=n_groups))]
 
         n_ads = n_groups * per_group
         akeys = entity_keys(self.seed, "ad", n_ads)
@@ -236,7 +241,7 @@ class World:
         self.ad_group = np.repeat(np.arange(n_groups), per_group)
         self.ad_campaign = self.ad_group_campaign[self.ad_group] if n_ads else np.zeros(0, dtype=np.int64)
         self.ad_account = self.campaign_account[self.ad_campaign] if n_ads else np.zeros(0, dtype=np.int64)
-        self.ad_ids = [str(self.id_offset + 687_000_000_000 + a * 1013 + int(x)) for a, x in enumerate(self._rng.integers(0, 1000, size=n_ads))]
+        self.ad_ids = [str(self._indexed_id_offset + 687_000_000_000 + a * 1013 + int(x)) for a, x in enumerate(self._rng.integers(0, 1000, size=n_ads))]
         n_pins = len(self.pin_ids)
         self.ad_pin = (entity_uniform(akeys, 1) * n_pins).astype(np.int64) if n_pins else np.full(n_ads, -1, dtype=np.int64)
         self.promoted_pins = frozenset(int(p) for p in self.ad_pin if p >= 0)
