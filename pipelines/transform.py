@@ -175,7 +175,6 @@ class _DateFiles:
         self.folder, self.name = folder, name
         self.parts: dict[dt.date, list[pa.Table]] = {}
         self.buffered = 0
-        self.rows = 0  # every row added
         self.rows_by_date: collections.Counter[dt.date] = collections.Counter()
         self.files: dict[dt.date, list[Path]] = {}
 
@@ -197,7 +196,6 @@ class _DateFiles:
             self.rows_by_date[date] += count
             offset += count
         self.buffered += table.num_rows
-        self.rows += table.num_rows
         if self.buffered >= _FLUSH_ROWS:
             self.flush()
 
