@@ -1,11 +1,11 @@
-"""Running an asset's work for every configured Pinterest account, one after another, so that one
-account's failure does not stop the others."""
+"""The configured Pinterest accounts in an asset's work: the `every_account_succeeded` check every extraction
+reports, running a step's work for each account one after another so that one account's failure does not stop the
+others, and a raw step's progress in API calls."""
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import datetime as dt
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
@@ -14,9 +14,7 @@ import dagster as dg
 from assets.resources import PinterestResource
 from pipelines.accounts import Account
 from pipelines.pinterest.accounting import CallStats
-from pipelines.pinterest.errors import DailyQuotaError
-from pipelines.progress import StepProgress, watching
-from pipelines.resume import Resumption, with_resume_note
+from pipelines.progress import StepProgress
 
 T = TypeVar("T")
 ACCOUNTS_CHECK = "every_account_succeeded"
@@ -48,48 +46,29 @@ def accounts_check(asset: str) -> dg.AssetCheckSpec:
 
 
 def for_each_account(context: dg.AssetExecutionContext, pinterest: PinterestResource,
-                     work: Callable[[Account, CallStats], T], resume: Resumption | None = None,
-                     progress: StepProgress | None = None) -> AccountResults[T]:
-    """`work(account, stats)` for every account in order. With one account an error fails the step as
-    usual; with several it is logged, recorded (the `every_account_succeeded` check fails) and the next
-    account goes on. With `resume`, a daily quota that stops an account is recorded for the next run to resume
-    (its message, in the step failure or the check's metadata, says where the answers are and how to resume),
-    and so are the accounts that completed in the same run (the resume re-uses their answers instead of
-    fetching them again); an account that completes in a run nothing stopped has its record removed. With
-    `progress`, the API calls made are its count while the accounts run (the work plans each account's calls)."""
-    stats = CallStats()
-    with watching(progress, stats.calls_made) if progress is not None else contextlib.nullcontext():
-        return _each_account(context, pinterest.accounts(), stats, work, resume)
-
-
-def _each_account(context: dg.AssetExecutionContext, accounts: list[Account], stats: CallStats,
-                  work: Callable[[Account, CallStats], T], resume: Resumption | None) -> AccountResults[T]:
-    results: AccountResults[T] = AccountResults({}, {}, stats)
-    started: dict[Account, dt.datetime] = {}
-    stopped_by_quota = False
+                     work: Callable[[Account, CallStats], T]) -> AccountResults[T]:
+    """`work(account, stats)` for every account in order, in this step (the dimension assets and the top-pins
+    rankings: a few listing calls per account, and their rules across accounts, one Pinterest user per account and
+    a shared ad account extracted once under the first, need the accounts' order; the raw extractions run each
+    account as a step of its own: assets/account_steps.py). With one account an error fails the step as usual;
+    with several it is logged, recorded (the `every_account_succeeded` check fails) and the next account goes on."""
+    results: AccountResults[T] = AccountResults({}, {}, CallStats())
+    accounts = pinterest.accounts()
     for account in accounts:
-        started[account] = dt.datetime.now(dt.timezone.utc)
         try:
-            results.done[account] = work(account, stats)
+            results.done[account] = work(account, results.stats)
         except Exception as error:
-            if isinstance(error, DailyQuotaError) and resume is not None:
-                resume.stopped(account.name, started[account], error.api_message)
-                error = with_resume_note(error, resume.note(account.raw_root(resume.home)))
-                stopped_by_quota = True
-                if len(accounts) == 1:
-                    raise error from None
-            elif len(accounts) == 1:
+            if len(accounts) == 1:
                 raise
-            message = f"{type(error).__name__}: {error}"
-            context.log.error(f"{account.describe()} failed, the other accounts go on: {message}")
-            results.failed[account.name] = message
-        else:
-            if resume is not None:
-                resume.completed(account.name)
-    if stopped_by_quota:
-        for account in results.done:
-            resume.stopped(account.name, started[account], "completed in a run a daily quota stopped for another account")
+            results.failed[account.name] = failure_message(context, account, error)
     return results
+
+
+def failure_message(context: dg.OpExecutionContext, account: Account, error: Exception) -> str:
+    """The error of an account that failed beside others, logged: its name and message (the check's metadata)."""
+    message = f"{type(error).__name__}: {error}"
+    context.log.error(f"{account.describe()} failed, the other accounts go on: {message}")
+    return message
 
 
 class ApiProgress(StepProgress):
@@ -97,9 +76,9 @@ class ApiProgress(StepProgress):
     the client calling now (each account's client has budgets of its own), in the terminal and in the step's
     Dagster log."""
 
-    def __init__(self, context: dg.AssetExecutionContext, category: str):
+    def __init__(self, context: dg.OpExecutionContext, step: str, category: str):
         self._budgets = None
-        super().__init__(context.op_execution_context.op_handle.name, "API calls", log=context.log.info,
+        super().__init__(step, "API calls", log=context.log.info,
                          per_minute=lambda: self._budgets.current_budget(category) if self._budgets else 0.0)
 
     @contextlib.contextmanager

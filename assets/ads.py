@@ -6,19 +6,21 @@ import dagster as dg
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from assets.accounts import ApiProgress, accounts_check, for_each_account
-from assets.conventions import EXTRACT, LOAD, NORMALIZE, OWNERS, SINGLE_RUN, asset_tags, partition_range
+from assets.account_steps import AccountWork, account_steps, after
+from assets.accounts import AccountResults, ApiProgress, accounts_check, for_each_account
+from assets.conventions import EXTRACT, LOAD, NORMALIZE, OWNERS, SINGLE_RUN, WAREHOUSE_POOL, asset_tags, partition_range
 from assets.loading import check_specs, lake_check_specs, load_warehouse, normalize_to_lake
 from assets.metadata import api_metadata, column_schema, fact_table_schema, preview
 from assets.partitions import DAILY, warehouse_freshness_policy
 from assets.resources import PinterestResource, StorageResource
 from pipelines.accounts import Account
 from pipelines.ads.dimensions import SCHEMAS, AdsDimensions, extract_ads_dimensions
-from pipelines.ads.extract import extract_ads, planned_analytics_calls
+from pipelines.ads.extract import AdsExtractSummary, extract_ads, planned_analytics_calls
 from pipelines.ads.levels import ACCOUNT
 from pipelines.ads.normalize import ADS
+from pipelines.pinterest.accounting import CallStats
 from pipelines.pinterest.errors import AuthError
-from pipelines.planning import REPORT_BACK_DAYS
+from pipelines.planning import REPORT_BACK_DAYS, DateRange
 from pipelines.quality import ADS_CHECKS
 from pipelines.resume import Resumption
 
@@ -101,46 +103,57 @@ def ads_dimensions(context: dg.AssetExecutionContext, pinterest: PinterestResour
     yield results.check_result(ACCOUNT.dimension)
 
 
-@dg.asset(partitions_def=DAILY, backfill_policy=SINGLE_RUN, deps=list(ADS_DIMENSIONS), group_name="ads",
-          owners=OWNERS, kinds={"pinterest", "json"}, tags=asset_tags(EXTRACT, "ads"),
-          check_specs=[accounts_check("ads_raw")])
-def ads_raw(context: dg.AssetExecutionContext, pinterest: PinterestResource, storage: StorageResource):
-    """Raw answers of ads analytics (granularity DAY) at the ad account, campaign, ad group and ad levels for
-    the partition range, Pinterest account after account. Calls per ad account per 90-day window: 1 +
-    ceil(campaigns/250) + ceil(ad groups/250) + ceil(ads/250), where ad groups and ads of campaigns without
-    any row in the window are left out; plus one metrics_ready_state call in the usual case (a binary search
-    when the newest date past the attribution window is not ready yet) to find which days are final. Dates
-    older than the sync endpoints' reach (89 days back, one day inside the API's 90) come from async reports
-    (up to 913 days back, one inside the API's 914): one per ad account, level and 186 days."""
+def _ads_resumption(pinterest: PinterestResource, storage: StorageResource, requested: DateRange) -> Resumption:
+    configured = pinterest.settings
+    return Resumption(storage.root, "ads_raw", requested, only="ads",
+                      settings=f"{configured.api_base_url} columns={configured.ads_columns} "
+                               f"attribution={configured.ads_attribution.label}")
+
+
+def _extract_ads(context: dg.OpExecutionContext, pinterest: PinterestResource, storage: StorageResource,
+                 account: Account, stats: CallStats, resume: Resumption,
+                 progress: ApiProgress) -> tuple[AdsExtractSummary, int]:
+    """One account's ads analytics for the run's range: its summary and its ad accounts."""
     requested, configured = partition_range(context), pinterest.settings
-    progress = ApiProgress(context, "ads_analytics")
-    resume = Resumption(storage.root, "ads_raw", requested, only="ads",
-                        settings=f"{configured.api_base_url} columns={configured.ads_columns} "
-                                 f"attribution={configured.ads_attribution.label}")
+    dimensions = latest_ads_dimensions(storage, account)
+    client, _ = pinterest.client(account, stats)
+    client.use_replay(resume.index(account.name, storage.raw(account)))
+    day = resume.planning_day(account.name, pinterest.today())
+    with client, progress.account(client, planned_analytics_calls(dimensions.tables(), requested, day), stats):
+        summary = extract_ads(client, storage.raw(account), dimensions, requested,
+                              day, configured.ads_columns, configured.ads_attribution, configured.report_polling)
+    return summary, dimensions.ad_accounts.num_rows
 
-    def extract(account: Account, stats):
-        dimensions = latest_ads_dimensions(storage, account)
-        client, _ = pinterest.client(account, stats)
-        client.use_replay(resume.index(account.name, storage.raw(account)))
-        day = resume.planning_day(account.name, pinterest.today())
-        with client, progress.account(client, planned_analytics_calls(dimensions.tables(), requested, day), stats):
-            summary = extract_ads(client, storage.raw(account), dimensions, requested,
-                                  day, configured.ads_columns, configured.ads_attribution, configured.report_polling)
-        return summary, dimensions.ad_accounts.num_rows
 
-    results = for_each_account(context, pinterest, extract, resume, progress)
+def _ads_raw_metadata(context: dg.OpExecutionContext, results: AccountResults, requested: DateRange) -> dict:
     done = list(results.done.values())
     beyond = next((s.beyond_reports for s, _ in done if s.beyond_reports), None)
     if beyond:
         context.log.warning(f"{beyond} is older than async reports are asked for ({REPORT_BACK_DAYS} days back, one day inside "
                             "the API's 914): not requested")
-    yield dg.MaterializeResult(metadata={
+    return {
         "range": str(requested), "analytics_calls": sum(s.analytics_calls for s, _ in done),
         "ready_state_calls": sum(s.ready_state_calls for s, _ in done),
         "skipped_ad_groups": sum(s.skipped_ad_groups for s, _ in done), "skipped_ads": sum(s.skipped_ads for s, _ in done),
         "ad_accounts": sum(n for _, n in done), "async_reports": sum(s.reports for s, _ in done),
-        "unreachable_dates": str(beyond) if beyond else "none", **results.metadata(), **api_metadata(results.stats)})
-    yield results.check_result("ads_raw")
+        "unreachable_dates": str(beyond) if beyond else "none", **results.metadata(), **api_metadata(results.stats)}
+
+
+ADS_RAW = AccountWork("ads_raw", "ads_analytics", _ads_resumption, _extract_ads, _ads_raw_metadata)
+
+
+@dg.graph_asset(ins=after(*ADS_DIMENSIONS), partitions_def=DAILY, backfill_policy=SINGLE_RUN, group_name="ads",
+                owners=OWNERS, kinds={"pinterest", "json"}, tags=asset_tags(EXTRACT, "ads"),
+                check_specs=[accounts_check("ads_raw")])
+def ads_raw(ad_accounts, campaigns, ad_groups, ads):
+    """Raw answers of ads analytics (granularity DAY) at the ad account, campaign, ad group and ad levels for
+    the partition range, one step per Pinterest account. Calls per ad account per 90-day window: 1 +
+    ceil(campaigns/250) + ceil(ad groups/250) + ceil(ads/250), where ad groups and ads of campaigns without
+    any row in the window are left out; plus one metrics_ready_state call in the usual case (a binary search
+    when the newest date past the attribution window is not ready yet) to find which days are final. Dates
+    older than the sync endpoints' reach (89 days back, one day inside the API's 90) come from async reports
+    (up to 913 days back, one inside the API's 914): one per ad account, level and 186 days."""
+    return account_steps(ADS_RAW, ad_accounts, campaigns, ad_groups, ads)
 
 
 @dg.asset(partitions_def=DAILY, backfill_policy=SINGLE_RUN, deps=["ads_raw"], group_name="ads", owners=OWNERS,
@@ -154,7 +167,7 @@ def ads_lake(context: dg.AssetExecutionContext, storage: StorageResource, pinter
 
 
 @dg.asset(partitions_def=DAILY, backfill_policy=SINGLE_RUN, deps=["ads_lake", *ADS_DIMENSIONS], group_name="warehouse",
-          owners=OWNERS, kinds={"duckdb"}, tags=asset_tags(LOAD, "ads"), pool="warehouse",
+          owners=OWNERS, kinds={"duckdb"}, tags=asset_tags(LOAD, "ads"), pool=WAREHOUSE_POOL,
           freshness_policy=warehouse_freshness_policy(), metadata=fact_table_schema("campaign_daily", "ad_account_daily", "ad_group_daily", "ad_daily"),
           check_specs=check_specs("ads_warehouse", ADS_CHECKS))
 def ads_warehouse(context: dg.AssetExecutionContext, storage: StorageResource, pinterest: PinterestResource):

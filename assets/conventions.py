@@ -15,6 +15,9 @@ from pipelines.planning import DateRange
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
 OWNERS = ["team:marketing-analytics"]
+# The pool of the warehouse loads: limited to 1 (the project's dagster.yaml limits every pool to 1), it admits one
+# load at a time, whatever runs or steps run beside it.
+WAREHOUSE_POOL = "warehouse"
 SINGLE_RUN = dg.BackfillPolicy.single_run()
 
 # The tags the jobs select assets by (assets/jobs.py): the source of its data, and the step of the pipeline it is.

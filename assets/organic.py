@@ -7,19 +7,21 @@ import dagster as dg
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from assets.accounts import ApiProgress, accounts_check, for_each_account
-from assets.conventions import EXTRACT, LOAD, NORMALIZE, OWNERS, SINGLE_RUN, asset_tags, partition_range
+from assets.account_steps import AccountWork, account_steps, after
+from assets.accounts import AccountResults, ApiProgress, accounts_check, for_each_account
+from assets.conventions import EXTRACT, LOAD, NORMALIZE, OWNERS, SINGLE_RUN, WAREHOUSE_POOL, asset_tags, partition_range
 from assets.loading import check_specs, lake_check_specs, load_warehouse, normalize_to_lake
 from assets.metadata import api_metadata, column_schema, fact_table_schema, preview
 from assets.partitions import DAILY, warehouse_freshness_policy
 from assets.resources import PinterestResource, StorageResource
 from pipelines.accounts import Account
 from pipelines.organic.dimensions import BOARDS, PINS, USER_ACCOUNTS, OrganicDimensions, extract_dimensions
-from pipelines.organic.extract import ExtractSummary, PinNote, extract_organic, first_note_per_pin, plan_organic
+from pipelines.organic.extract import ExtractSummary, OrganicPlan, PinNote, extract_organic, first_note_per_pin, plan_organic
 from pipelines.organic.source import ORGANIC, organic_source
 from pipelines.organic.top_pins import SORT_METRICS, TOP_PINS_API, fetch_top_pins, top_pins_window
+from pipelines.pinterest.accounting import CallStats
 from pipelines.pinterest.errors import PinterestError, shown_value
-from pipelines.planning import SYNC_BACK_DAYS
+from pipelines.planning import SYNC_BACK_DAYS, DateRange
 from pipelines.quality import ORGANIC_CHECKS
 from pipelines.resume import Resumption
 
@@ -125,59 +127,69 @@ def organic_dimensions(context: dg.AssetExecutionContext, pinterest: PinterestRe
     yield results.check_result("user_accounts")
 
 
-@dg.asset(partitions_def=DAILY, backfill_policy=SINGLE_RUN, deps=["user_accounts", "pins"], group_name="organic",
-          owners=OWNERS, kinds={"pinterest", "json"}, tags=asset_tags(EXTRACT, "organic"),
-          check_specs=[accounts_check("organic_raw")])
-def organic_raw(context: dg.AssetExecutionContext, pinterest: PinterestResource, storage: StorageResource):
-    """Raw answers of user-account and pin analytics for the partition range, gzipped in the raw zone
-    (immutable), account after account. Calls per account:
-    ceil(days/90) x (content types x (1 + splits) + ceil(standard pins/100) + ceil(video pins/100)).
-    Dates older than 89 days back (one day inside the API's 90-day window) are not requested: they are
-    reported as unreachable."""
+def _organic_resumption(pinterest: PinterestResource, storage: StorageResource, requested: DateRange) -> Resumption:
+    configured = pinterest.settings
+    return Resumption(storage.root, "organic_raw", requested, only="organic",
+                      settings=f"{configured.api_base_url} splits={configured.organic_splits} "
+                               f"content_types={configured.content_types}")
+
+
+def _extract_organic(context: dg.OpExecutionContext, pinterest: PinterestResource, storage: StorageResource,
+                     account: Account, stats: CallStats, resume: Resumption,
+                     progress: ApiProgress) -> tuple[ExtractSummary, int, OrganicPlan]:
+    """One account's organic analytics for the run's range: its summary, its pins and its plan."""
     requested, configured = partition_range(context), pinterest.settings
-    plans = []
-    progress = ApiProgress(context, "org_analytics")
-    resume = Resumption(storage.root, "organic_raw", requested, only="organic",
-                        settings=f"{configured.api_base_url} splits={configured.organic_splits} "
-                                 f"content_types={configured.content_types}")
+    dimensions = latest_dimensions(storage, account)
+    plan = plan_organic(requested, resume.planning_day(account.name, pinterest.today()), dimensions.pin_refs(),
+                        configured.organic_splits, configured.content_types)
+    client, _ = pinterest.client(account, stats)
+    client.use_replay(resume.index(account.name, storage.raw(account)))
+    with client, progress.account(client, plan.analytics_calls, stats):
+        summary = extract_organic(client, storage.raw(account), plan, dimensions.user_id)
+    if not summary.bulk_available:
+        context.log.warning(f"{account.describe()}: multi_pins/analytics refused one-pin calls for pins that "
+                            "pins/analytics answers: taken to be unavailable to this app, one call per pin")
+    for notes, what in ((summary.skipped_pins, "have no analytics for (part of) the range: the API refused them "
+                         "when asked alone (private, deleted or not this account's) or answered without any day"),
+                        (summary.short_answers, "were answered without some days of their window"),
+                        (summary.retyped_pins, "were answered with the other pin type's metrics (asked again "
+                         "with that type's set; check their media type in the pins listing)"),
+                        (summary.outside_window_answers, "were answered with days outside the window asked for "
+                         "(normalization drops those days)")):
+        log_pin_notes(context, account, notes, what)
+    return summary, len(dimensions.pin_refs()), plan
 
-    def extract(account: Account, stats):
-        dimensions = latest_dimensions(storage, account)
-        plan = plan_organic(requested, resume.planning_day(account.name, pinterest.today()), dimensions.pin_refs(),
-                            configured.organic_splits, configured.content_types)
-        plans.append(plan)
-        client, _ = pinterest.client(account, stats)
-        client.use_replay(resume.index(account.name, storage.raw(account)))
-        with client, progress.account(client, plan.analytics_calls, stats):
-            summary = extract_organic(client, storage.raw(account), plan, dimensions.user_id)
-        if not summary.bulk_available:
-            context.log.warning(f"{account.describe()}: multi_pins/analytics refused one-pin calls for pins that "
-                                "pins/analytics answers: taken to be unavailable to this app, one call per pin")
-        for notes, what in ((summary.skipped_pins, "have no analytics for (part of) the range: the API refused them "
-                             "when asked alone (private, deleted or not this account's) or answered without any day"),
-                            (summary.short_answers, "were answered without some days of their window"),
-                            (summary.retyped_pins, "were answered with the other pin type's metrics (asked again "
-                             "with that type's set; check their media type in the pins listing)"),
-                            (summary.outside_window_answers, "were answered with days outside the window asked for "
-                             "(normalization drops those days)")):
-            log_pin_notes(context, account, notes, what)
-        return summary, len(dimensions.pin_refs())
 
-    results = for_each_account(context, pinterest, extract, resume, progress)
+def _organic_raw_metadata(context: dg.OpExecutionContext, results: AccountResults, requested: DateRange) -> dict:
+    done = list(results.done.values())
+    plans = [plan for _, _, plan in done]
     unreachable = plans[0].unreachable if plans else None
     if unreachable:
         context.log.warning(f"{unreachable} is older than {SYNC_BACK_DAYS} days back (one day inside the API's 90-day "
                             "window): not requested; "
                             "the lake keeps what earlier runs stored, and the raw zone can re-normalize it")
-    done = list(results.done.values())
-    yield dg.MaterializeResult(metadata={
-        "range": str(requested), "raw_files": sum(s.files for s, _ in done),
+    return {
+        "range": str(requested), "raw_files": sum(s.files for s, _, _ in done),
         "planned_analytics_calls": sum(p.analytics_calls for p in plans),
         "unreachable_dates": str(unreachable) if unreachable else "none",
-        "bulk_pin_analytics": all(s.bulk_available for s, _ in done), "pins": sum(n for _, n in done),
-        **pins_without_analytics_metadata(results.done),
-        **results.metadata(), **api_metadata(results.stats)})
-    yield results.check_result("organic_raw")
+        "bulk_pin_analytics": all(s.bulk_available for s, _, _ in done), "pins": sum(n for _, n, _ in done),
+        **pins_without_analytics_metadata({account: (s, n) for account, (s, n, _) in results.done.items()}),
+        **results.metadata(), **api_metadata(results.stats)}
+
+
+ORGANIC_RAW = AccountWork("organic_raw", "org_analytics", _organic_resumption, _extract_organic, _organic_raw_metadata)
+
+
+@dg.graph_asset(ins=after("user_accounts", "pins"), partitions_def=DAILY, backfill_policy=SINGLE_RUN,
+                group_name="organic", owners=OWNERS, kinds={"pinterest", "json"}, tags=asset_tags(EXTRACT, "organic"),
+                check_specs=[accounts_check("organic_raw")])
+def organic_raw(user_accounts, pins):
+    """Raw answers of user-account and pin analytics for the partition range, gzipped in the raw zone
+    (immutable), one step per account. Calls per account:
+    ceil(days/90) x (content types x (1 + splits) + ceil(standard pins/100) + ceil(video pins/100)).
+    Dates older than 89 days back (one day inside the API's 90-day window) are not requested: they are
+    reported as unreachable."""
+    return account_steps(ORGANIC_RAW, user_accounts, pins)
 
 
 RANKINGS_CHECK = dg.AssetCheckSpec(
@@ -259,7 +271,7 @@ def organic_lake(context: dg.AssetExecutionContext, storage: StorageResource, pi
 @dg.asset(partitions_def=DAILY, backfill_policy=SINGLE_RUN,
           deps=["organic_lake", "user_accounts", "boards", "pins", "top_pins_api"],
           group_name="warehouse",
-          owners=OWNERS, kinds={"duckdb"}, tags=asset_tags(LOAD, "organic"), pool="warehouse",
+          owners=OWNERS, kinds={"duckdb"}, tags=asset_tags(LOAD, "organic"), pool=WAREHOUSE_POOL,
           freshness_policy=warehouse_freshness_policy(), metadata=fact_table_schema("user_account_daily", "pin_daily"),
           check_specs=check_specs("organic_warehouse", ORGANIC_CHECKS))
 def organic_warehouse(context: dg.AssetExecutionContext, storage: StorageResource, pinterest: PinterestResource):

@@ -24,13 +24,15 @@ serializes their loads with UI runs', so no claim of theirs can outlive them and
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import os
 import socket
+import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import dagster as dg
@@ -76,6 +78,25 @@ def command_instance() -> dg.DagsterInstance:
     if not home:
         return _ephemeral_instance()
     return dg.DagsterInstance.from_ref(InstanceRef.from_dir(home, overrides=_run_granularity_pools(Path(home))))
+
+
+@contextlib.contextmanager
+def steps_instance() -> Iterator[dg.DagsterInstance]:
+    """The instance of a `pinterest-etl run` whose steps run in processes of their own (the multiprocess executor
+    hands them the instance's ref, so it cannot live in memory). Unlike `command_instance`, its steps claim pool
+    slots: two of its own steps run at once, and the `warehouse` pool is what keeps its two loads from writing
+    the warehouse together. DAGSTER_HOME's instance with its own pool limits (the project's dagster.yaml limits
+    every pool to 1); without it, one in a temporary folder (the steps' outputs and the run's event log) whose
+    pools admit one step each, removed once the run is done."""
+    home = os.environ.get("DAGSTER_HOME")
+    if home:
+        with dg.DagsterInstance.from_ref(InstanceRef.from_dir(home)) as instance:
+            yield instance
+        return
+    with tempfile.TemporaryDirectory(prefix="pinterest-etl-dagster-") as home:
+        overrides = {"concurrency": {"pools": {"default_limit": 1, "granularity": "op"}}, "telemetry": {"enabled": False}}
+        with dg.DagsterInstance.from_ref(InstanceRef.from_dir(home, overrides=overrides)) as instance:
+            yield instance
 
 
 class OneRunEventLog(InMemoryEventLogStorage):

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import multiprocessing.forkserver
 import sys
 import traceback
+from collections.abc import Iterator
 
 import dagster as dg
 from dagster._core.storage.tags import REPOSITORY_LABEL_TAG
@@ -13,7 +15,7 @@ from dagster._core.storage.tags import REPOSITORY_LABEL_TAG
 from pipelines import run_lock, settings
 from pipelines.atomic_files import remove_stray_staging, remove_stray_temporaries
 from pipelines.console_log import command_line_console
-from pipelines.dagster_instance import command_instance, free_dead_runs, owner_tags
+from pipelines.dagster_instance import command_instance, free_dead_runs, owner_tags, steps_instance
 from pipelines.embedded import embedded_simulator_if_needed
 from pipelines.known_errors import cause_text, step_failure_text
 from pipelines.next_steps import cli_command, next_steps
@@ -28,11 +30,13 @@ REPOSITORY_LABEL = f"__repository__@{CODE_LOCATION}"
 
 
 def run_range(start: dt.date, end: dt.date, *, from_raw: bool = False, from_lake: bool = False,
-              only: str | None = None, debug: bool = False) -> int:
+              only: str | None = None, debug: bool = False, workers: int = 1) -> int:
     """The range as one Dagster run: every asset, or (`from_raw`) the lake and warehouse assets, or (`from_lake`)
-    only the warehouse loads. Holds the data directory's run lock throughout, and first removes temporary
-    files an interrupted run left. A failed step is printed as one paragraph when its error is a known one (with
-    its traceback too when `debug`). Returns the exit code."""
+    only the warehouse loads. With `workers` > 1 Dagster's multiprocess executor runs that many steps at once
+    (the accounts' extraction steps side by side), else every step runs in this process. Holds the data
+    directory's run lock throughout, and first removes temporary files an interrupted run left. A failed step is
+    printed as one paragraph when its error is a known one (with its traceback too when `debug`). Returns the
+    exit code."""
     command = "load" if from_lake else "run"
     home = settings.etl_home()
     try:
@@ -42,7 +46,8 @@ def run_range(start: dt.date, end: dt.date, *, from_raw: bool = False, from_lake
                        *remove_stray_staging(home / "tmp")]
             if removed:
                 print(f"Removed {len(removed)} temporary file(s) an interrupted run left, e.g. {removed[0]}")
-            return _run_range(start, end, command, from_raw=from_raw, from_lake=from_lake, only=only, debug=debug)
+            return _run_range(start, end, command, from_raw=from_raw, from_lake=from_lake, only=only, debug=debug,
+                              workers=workers)
     except (run_lock.RunLockTimeout, OSError) as error:
         if debug:
             traceback.print_exc()
@@ -51,29 +56,26 @@ def run_range(start: dt.date, end: dt.date, *, from_raw: bool = False, from_lake
 
 
 def _run_range(start: dt.date, end: dt.date, command: str, *, from_raw: bool, from_lake: bool, only: str | None,
-               debug: bool) -> int:
+               debug: bool, workers: int) -> int:
     # Loading from the lake calls no API, so it needs no simulator.
     with contextlib.nullcontext() if from_lake else embedded_simulator_if_needed() as simulator:
         if simulator:
             print(f"No Pinterest credentials configured: using the embedded simulator ({simulator.base_url}).")
-        from assets.jobs import ALL_ASSETS, run_shape
-        from pipelines.definitions import defs
-
-        resources = {**defs.resources, "pinterest": defs.resources["pinterest"].with_simulator(simulator)} \
-            if simulator else defs.resources
+        from assets.jobs import run_shape
 
         job_name, selection = run_shape(only, "load" if from_lake else "from_raw" if from_raw else "")
         how = " from the raw zone (no API calls)" if from_raw else " from the lake into the warehouse (no API calls)" \
             if from_lake else ""
         print(f"Running {start}..{end} as one Dagster run{how}...")
         # With DAGSTER_HOME (the Makefile sets ./.dagster) runs are recorded and show up in the UI.
-        with command_instance() as instance:
+        with command_instance() if workers == 1 else steps_instance() as instance:
+            if workers > 1 and not _one_load_at_a_time(instance, command):
+                return 1
             free_dead_runs(instance, report=print)
-            result = _materialize(job_name, ALL_ASSETS, resources, instance, debug=debug,
-                                  tags={REPOSITORY_LABEL_TAG: REPOSITORY_LABEL,
-                                        "dagster/asset_partition_range_start": start.isoformat(),
-                                        "dagster/asset_partition_range_end": end.isoformat(), **owner_tags()})
-            timing = step_timing(instance, result.run_id)
+            tags = {REPOSITORY_LABEL_TAG: REPOSITORY_LABEL, "dagster/asset_partition_range_start": start.isoformat(),
+                    "dagster/asset_partition_range_end": end.isoformat(), **owner_tags()}
+            with _materialize(job_name, instance, simulator, debug=debug, tags=tags, workers=workers) as result:
+                timing = step_timing(instance, result.run_id)
         descriptions = {spec.key: spec.description for asset in selection
                         for spec in getattr(asset, "check_specs", ()) if spec.description}
         if not result.success:
@@ -83,7 +85,7 @@ def _run_range(start: dt.date, end: dt.date, command: str, *, from_raw: bool, fr
                 if event.is_step_failure:
                     error = event.step_failure_data.error
                     cause = cause_text(error)
-                    print(f"pinterest-etl {command}: step {event.step_key} failed: {cause}"
+                    print(f"pinterest-etl {command}: step {_asset_step(event.step_key)} failed: {cause}"
                           f"{_resume_after_quota([cause], start, end, only)}{step_failure_text(error)}", file=sys.stderr)
             return 1
         print(timing)
@@ -101,17 +103,70 @@ def _run_range(start: dt.date, end: dt.date, command: str, *, from_raw: bool, fr
     return 0
 
 
-def _materialize(job_name: str, assets: list, resources: dict, instance: dg.DagsterInstance, *, debug: bool,
-                 tags: dict[str, str]) -> dg.ExecuteInProcessResult:
-    """The named job's run (assets/jobs.py `run_shape`: `pinterest_daily` or a backfill job, as the UI lists
-    them), in this process, with the command line's console log (console_log.py) in place of Dagster's."""
-    from assets.jobs import backfill_jobs, daily_job
+def _one_load_at_a_time(instance: dg.DagsterInstance, command: str) -> bool:
+    """Whether the instance admits one warehouse load at a time (its `warehouse` pool limited to 1), as steps running
+    side by side need; if not, says how to limit it."""
+    from assets.conventions import WAREHOUSE_POOL
 
-    defs = dg.Definitions(jobs=[daily_job, *backfill_jobs], assets=assets, resources=resources,
-                          loggers={"console": command_line_console})
-    return defs.resolve_job_def(job_name).execute_in_process(
-        run_config={"loggers": {"console": {"config": {"log_level": "INFO", "debug": debug}}}},
-        instance=instance, raise_on_error=False, tags=tags)
+    limit = instance.event_log_storage.get_concurrency_info(WAREHOUSE_POOL).limit
+    if limit == 1:
+        return True
+    print(f"pinterest-etl {command}: error: with --account-workers above 1 the steps run side by side, and the Dagster "
+          f"instance of DAGSTER_HOME ({instance.root_directory}) must admit one warehouse load at a time: its "
+          f"`{WAREHOUSE_POOL}` pool is limited to {limit or 'nothing'}. Set `concurrency: pools: default_limit: 1` in "
+          f"its dagster.yaml (as the project's .dagster/dagster.yaml does), or run: dagster instance concurrency set "
+          f"{WAREHOUSE_POOL} 1", file=sys.stderr)
+    return False
+
+
+def _asset_step(step_key: str) -> str:
+    """A failed step as the command names it: by its asset, also when the asset is graph-backed and the step one of
+    its graph's (`organic_raw.extract_account[default]` is organic_raw's, for one account)."""
+    return step_key.split(".", 1)[0]
+
+
+def command_job(job_name: str) -> dg.JobDefinition:
+    """The named job (assets/jobs.py `run_shape`: `pinterest_daily` or a backfill job, as the UI lists them) with
+    the command line's console log (console_log.py) in place of Dagster's. A module-level function of the job's name,
+    so that the multiprocess executor's step processes rebuild the same job (`build_reconstructable_job`)."""
+    from assets.jobs import ALL_ASSETS, backfill_jobs, daily_job
+    from pipelines.definitions import defs
+
+    return dg.Definitions(jobs=[daily_job, *backfill_jobs], assets=ALL_ASSETS, resources=defs.resources,
+                          loggers={"console": command_line_console}).resolve_job_def(job_name)
+
+
+def _materialize(job_name: str, instance: dg.DagsterInstance, simulator, *, debug: bool, tags: dict[str, str],
+                 workers: int) -> contextlib.AbstractContextManager[dg.ExecuteInProcessResult | dg.ExecuteJobResult]:
+    """The named job's run: in this process, or with `workers` > 1 on Dagster's multiprocess executor with at most
+    that many steps at once (each step a process that rebuilds the job: the embedded `simulator` reaches it as
+    the Pinterest resource's configuration)."""
+    run_config = {"loggers": {"console": {"config": {"log_level": "INFO", "debug": debug}}}}
+    if simulator:
+        run_config["resources"] = {"pinterest": {"config": {"api_base_url": simulator.base_url,
+                                                            "embedded_simulator": True}}}
+    if workers == 1:
+        return contextlib.nullcontext(command_job(job_name).execute_in_process(
+            run_config=run_config, instance=instance, raise_on_error=False, tags=tags))
+    # Forked from a server that imported the code location once: a step's process starts in a fraction of the
+    # seconds a fresh interpreter takes to import Dagster and the pipeline.
+    preloaded = {"forkserver": {"preload_modules": ["dagster", "pipelines.definitions", __name__]}}
+    run_config["execution"] = {"config": {"multiprocess": {"max_concurrent": workers, "start_method": preloaded}}}
+    job = dg.build_reconstructable_job(__name__, command_job.__name__, reconstructable_args=(job_name,))
+    return _forkserver_of_this_run(dg.execute_job(job, instance, run_config=run_config, tags=tags, raise_on_error=False))
+
+
+@contextlib.contextmanager
+def _forkserver_of_this_run(result: dg.ExecuteJobResult) -> Iterator[dg.ExecuteJobResult]:
+    """The run's result; then the fork server stops. Its steps' processes have the environment the fork server
+    started with (the first run's in this process: settings, tokens, PINTEREST_ETL_HOME), so a later run in the
+    same process (tests, a notebook) must start a server of its own. `_stop` is the standard library's own way,
+    as its tests stop it."""
+    try:
+        with result:
+            yield result
+    finally:
+        multiprocessing.forkserver._forkserver._stop()
 
 
 def _resume_after_quota(causes: list[str], start: dt.date, end: dt.date, only: str | None) -> str:

@@ -163,13 +163,19 @@ class Resumption:
                      account, len(index))
         return index
 
-    def stopped(self, account: str, started: dt.datetime, reset: str) -> None:
+    def planned_on(self, account: str) -> dt.date | None:
+        """The day `planning_day` planned the account's windows as of (None before it did)."""
+        return self._planned_on.get(account)
+
+    def stopped(self, account: str, started: dt.datetime, reset: str, planned_on: dt.date | None = None) -> None:
         """Record that the account's extraction of this range, started at `started`, stopped (or must be resumed
         with a sibling's), replacing an earlier stop of the same range and settings and keeping the others: its
-        resume also re-uses what the earlier stopped runs it resumed fetched."""
+        resume also re-uses what the earlier stopped runs it resumed fetched. `planned_on`: the day its windows
+        were planned as of when another Resumption (the account's own step) planned them."""
         stops = read_stops(self.home, self.asset, account)
         started = min([started, *(stop.since for stop in stops if self.resumes(stop))])
-        stop = QuotaStop(self.asset, account, self.requested, started, reset, self._planned_on.get(account), self.settings)
+        stop = QuotaStop(self.asset, account, self.requested, started, reset, planned_on or self.planned_on(account),
+                         self.settings)
         record_stops(self.home, self.asset, account, [*(earlier for earlier in stops if not earlier.same_run_as(stop)), stop])
 
     def completed(self, account: str) -> None:

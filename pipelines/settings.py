@@ -500,6 +500,20 @@ def credentials_configured(env: Mapping[str, str]) -> bool:
         raise SettingsError(f"PINTEREST_TOKEN_FILE={env['PINTEREST_TOKEN_FILE']}: no such file; create it "
                             "with `pinterest-etl auth login`, or unset the variable")
     return False
+MAX_ACCOUNT_WORKERS = 32
+
+
+def account_workers(env: Mapping[str, str] = os.environ) -> int:
+    """PINTEREST_ACCOUNT_WORKERS: how many steps a `pinterest-etl run` runs at once, each in a process of its own
+    (Dagster's multiprocess executor), so that the accounts' extraction steps run side by side; 1 (the default):
+    every step in the command's process, one after another."""
+    text = (env.get("PINTEREST_ACCOUNT_WORKERS") or "").strip()
+    if not text:
+        return 1
+    if not _whole_number(text) or not 1 <= int(text) <= MAX_ACCOUNT_WORKERS:
+        raise SettingsError(f"PINTEREST_ACCOUNT_WORKERS must be a whole number from 1 (every step in the command's "
+                            f"process) to {MAX_ACCOUNT_WORKERS} (got {text!r})")
+    return int(text)
 
 
 def _reads(*variables: str, shown: bool = True):
@@ -542,6 +556,7 @@ class Settings:
     freshness_deadline_hour: int = _reads("PINTEREST_FRESHNESS_DEADLINE_HOUR")
     schedule_cron: str = _reads("PINTEREST_SCHEDULE_CRON")
     normalize_workers: int = _reads("PINTEREST_NORMALIZE_WORKERS")
+    account_workers: int = _reads("PINTEREST_ACCOUNT_WORKERS")
     run_lock_wait_seconds: float = _reads(RUN_LOCK_WAIT_VARIABLE)
     warehouse_lock_wait_seconds: float = _reads(WAREHOUSE_LOCK_WAIT_VARIABLE)
 
@@ -567,7 +582,8 @@ class Settings:
             ads_attribution=ads_attribution(env), report_polling=report_polling(env),
             organic_repull_days=repull_days("organic", env), ads_repull_days=repull_days("ads", env),
             freshness_deadline_hour=freshness_deadline_hour(env), schedule_cron=schedule_cron(env),
-            normalize_workers=normalize_workers(env), run_lock_wait_seconds=run_lock_wait_seconds(env),
+            normalize_workers=normalize_workers(env), account_workers=account_workers(env),
+            run_lock_wait_seconds=run_lock_wait_seconds(env),
             warehouse_lock_wait_seconds=warehouse_lock_wait_seconds(env))
 
     @classmethod

@@ -27,6 +27,8 @@ from tests.process_support import SMALL_WORLD
 ROOT = Path(__file__).resolve().parents[1]
 START, END = TODAY - dt.timedelta(days=3), TODAY - dt.timedelta(days=1)
 DAYS = [str(START + dt.timedelta(days=i)) for i in range(3)]
+# The one account's extraction step of organic_raw (assets/account_steps.py): its progress line is its own log's.
+RAW_STEP = "organic_raw.extract_account[default]"
 SHAPES = {(None, ""): "pinterest_daily", ("organic", ""): "pinterest_organic", ("ads", ""): "pinterest_ads",
           (None, "from_raw"): "pinterest_from_raw", ("organic", "from_raw"): "pinterest_organic_from_raw",
           ("ads", "from_raw"): "pinterest_ads_from_raw", (None, "load"): "pinterest_load",
@@ -120,7 +122,7 @@ def test_the_raw_step_prints_its_api_calls_once_at_the_end_and_logs_them(organic
     with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
         run_id = instance.get_runs()[1].run_id
         logged = [entry.user_message for entry in instance.all_logs(run_id)
-                  if entry.step_key == "organic_raw" and "API calls" in entry.user_message]
+                  if entry.step_key == RAW_STEP and "API calls" in entry.user_message]
         metadata = materializations(instance, run_id, "organic_raw")[0].metadata
     calls = metadata["api_calls"].value
     assert calls == metadata["planned_analytics_calls"].value > 0
@@ -128,7 +130,7 @@ def test_the_raw_step_prints_its_api_calls_once_at_the_end_and_logs_them(organic
     assert logged == [line]
     # Not a terminal: no live line, only the log's line (the command line prints the step's log on stderr).
     assert "\r" not in printed
-    assert len(re.findall(rf" - organic_raw - {re.escape(line)}\n", printed)) == 1
+    assert len(re.findall(rf" - {re.escape(RAW_STEP)} - {re.escape(line)}\n", printed)) == 1
 
 
 def test_the_lake_and_warehouse_steps_log_answers_normalized_and_rows_loaded(organic_run):

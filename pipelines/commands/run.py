@@ -32,7 +32,18 @@ def add_parser(commands) -> None:
     p.add_argument("--only", choices=("organic", "ads"), help="run only the organic or only the ads assets")
     p.add_argument("--from-raw", action="store_true",
                    help="re-normalize the range from the raw zone and reload it: zero API calls")
+    p.add_argument("--account-workers", type=_workers, metavar="N",
+                   help="run up to N steps at once, each in a process of its own, so that the accounts of the "
+                        "accounts file are extracted side by side (default: PINTEREST_ACCOUNT_WORKERS, else 1: "
+                        "every step in this process)")
     p.set_defaults(handler=_run)
+
+
+def _workers(text: str) -> int:
+    try:
+        return settings.account_workers({"PINTEREST_ACCOUNT_WORKERS": text})
+    except settings.SettingsError as error:
+        raise argparse.ArgumentTypeError(str(error).replace("PINTEREST_ACCOUNT_WORKERS", "--account-workers")) from None
 
 
 def add_load_parser(commands) -> None:
@@ -64,7 +75,8 @@ def _run(args: argparse.Namespace) -> int:
         return _fail(str(error), debug=args.debug)
     from pipelines.orchestration import run_range
 
-    return run_range(start, end, from_raw=args.from_raw, only=args.only, debug=args.debug)
+    workers = args.account_workers or settings.account_workers()
+    return run_range(start, end, from_raw=args.from_raw, only=args.only, debug=args.debug, workers=workers)
 
 
 def _load(args: argparse.Namespace) -> int:

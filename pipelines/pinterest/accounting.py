@@ -38,6 +38,24 @@ class CallStats:
             for name, amount in amounts.items():
                 setattr(self, name, getattr(self, name) + amount)
 
+    def merge(self, other: CallStats) -> None:
+        """Add `other`'s counts to these (an account's step's calls into its asset's)."""
+        theirs = other.__getstate__()
+        with self._lock:
+            for name, value in theirs.items():
+                setattr(self, name, getattr(self, name) + value)
+
+    def __getstate__(self) -> dict:
+        """The counts without the lock: an account's step hands its stats to the step that collects them (pickled
+        when the steps run in processes of their own)."""
+        with self._lock:
+            return {name: (value.copy() if isinstance(value, collections.Counter) else value)
+                    for name, value in vars(self).items() if name != "_lock"}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__()
+        vars(self).update(state)
+
     def calls_made(self) -> int:
         """API calls made so far (answers replayed from the raw zone are not calls)."""
         with self._lock:

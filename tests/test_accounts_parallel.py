@@ -1,0 +1,108 @@
+"""Accounts in parallel: `pinterest-etl run --account-workers N` runs each account's extraction as a Dagster step of
+its own on the multiprocess executor (assets/account_steps.py), and gives what one worker gives: the same warehouse,
+the same API calls, the same account failures."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import shutil
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from pipelines import catalog
+from pipelines.commands.run import add_parser
+from tests.conftest import TODAY
+from tests.pipeline_support import query, run
+from tests.test_accounts import WORLD, accounts_env
+
+ROOT = Path(__file__).resolve().parents[1]
+START, END = TODAY - dt.timedelta(days=7), TODAY - dt.timedelta(days=1)
+NAMES = ("brand-a", "brand-b", "brand_c")
+THREE_ACCOUNTS = "".join(f"""
+[[account]]
+name = "{name}"
+access_token_env = "{name.upper().replace('-', '_')}_ACCESS_TOKEN"
+""" for name in NAMES)
+# The simulator's n-th user's development token for the n-th account.
+TOKENS = {f"{name.upper().replace('-', '_')}_ACCESS_TOKEN": "pina_SANDBOX" + ("" if n == 1 else f"_{n}")
+          for n, name in enumerate(NAMES, start=1)}
+EXTRACTIONS = ("organic_raw", "ads_raw")
+
+
+def _calls(printed: str) -> dict[str, str]:
+    """The API calls of each asset as the run's summary prints them."""
+    return dict(re.findall(r"^  (\w+): .*\bapi_calls=(\d+)", printed, re.MULTILINE))
+
+
+def _tables(home: Path) -> dict[str, list[tuple]]:
+    """Every warehouse table's rows, sorted, without the columns that say when a row or file was written."""
+    tables = {}
+    for (name,) in query(home, "SELECT table_name FROM duckdb_tables() ORDER BY table_name"):
+        columns = [c for (c,) in query(home, "SELECT column_name FROM duckdb_columns() WHERE table_name = ?", [name])
+                   if not c.endswith("_at") and c != "fingerprint"]
+        rows = query(home, f"SELECT {', '.join(columns)} FROM {name}")
+        tables[name] = sorted(rows, key=repr)
+    return tables
+
+
+@pytest.mark.slow  # two runs, one of them a process per step
+def test_three_accounts_in_three_workers_load_what_one_worker_loads_with_the_same_calls(
+        make_sandbox, monkeypatch, tmp_path, capsys):
+    server = make_sandbox(**{**WORLD, "users": 3})
+    printed, homes = {}, {}
+    for workers in (1, 3):
+        homes[workers] = tmp_path / f"workers{workers}"
+        accounts_env(monkeypatch, homes[workers], server, THREE_ACCOUNTS, **TOKENS)
+        if workers > 1:
+            monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))
+            (tmp_path / "dagster").mkdir()
+            shutil.copy(ROOT / ".dagster" / "dagster.yaml", tmp_path / "dagster")  # its pools admit one step each
+        assert run(START, END, only=None, workers=workers) == 0
+        printed[workers] = capsys.readouterr().out
+
+    assert _calls(printed[3]) == _calls(printed[1]) and set(EXTRACTIONS) <= set(_calls(printed[1]))
+    one, three = _tables(homes[1]), _tables(homes[3])
+    assert set(one) >= {table.name for table in catalog.FACT_TABLES.values()}
+    for table in one:
+        assert three[table] == one[table], table
+    assert query(homes[3], "SELECT count(*) FROM user_accounts") == [(3,)]
+    with dg.DagsterInstance.from_config(str(tmp_path / "dagster")) as instance:
+        run_id = instance.get_runs()[0].run_id
+        steps = {entry.step_key for entry in instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_SUCCESS)}
+    for asset in EXTRACTIONS:
+        assert {s for s in steps if s.startswith(f"{asset}.extract_account")} == {
+            f"{asset}.extract_account[{key}]" for key in ("brand_a", "brand_b", "brand_c")}
+
+
+@pytest.mark.slow  # a process per step
+def test_a_failing_account_among_workers_lets_the_others_load_and_fails_the_check_naming_it(
+        make_sandbox, monkeypatch, tmp_path, capsys):
+    server = make_sandbox(**{**WORLD, "users": 3})
+    accounts_env(monkeypatch, tmp_path, server, THREE_ACCOUNTS, **{**TOKENS, "BRAND_B_ACCESS_TOKEN": "pina_REVOKED"})
+    assert run(START, END, only="organic", workers=3) == 1
+    captured = capsys.readouterr()
+    assert "account(s) brand-b failed" in captured.err
+    assert "check user_accounts.every_account_succeeded: FAILED (failed_accounts: {'brand-b': 'AuthError: " in captured.out
+    # Its extraction step found no dimensions of it; the other two steps extracted theirs.
+    assert ("check organic_raw.every_account_succeeded: FAILED (failed_accounts: {'brand-b': \"Failure: no snapshot of "
+            "user_accounts for account 'brand-b'") in captured.out
+    assert query(tmp_path, "SELECT count(*) FROM user_accounts") == [(2,)]
+    assert query(tmp_path, "SELECT count(DISTINCT user_id) FROM user_account_daily") == [(2,)]
+    assert "pina_REVOKED" not in captured.out + captured.err
+
+
+@pytest.mark.parametrize("text, accepted", [("1", 1), ("4", 4), ("0", None), ("33", None), ("x", None)])
+def test_account_workers_is_a_whole_number_from_1_to_32(text, accepted, capsys):
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    add_parser(parser.add_subparsers())
+    if accepted is None:
+        with pytest.raises(SystemExit):
+            parser.parse_args(["run", "--account-workers", text])
+        assert "--account-workers must be a whole number from 1" in capsys.readouterr().err
+    else:
+        assert parser.parse_args(["run", "--account-workers", text]).account_workers == accepted
