@@ -26,22 +26,30 @@ from pipelines.pinterest.errors import DailyQuotaError
 from pipelines.planning import DateRange
 from pipelines.progress import watching
 from pipelines.resume import Resumption, with_resume_note
+from pipelines.settings import Settings
 
 QUOTA_STOPPED_SIBLING = "completed in a run a daily quota stopped for another account"
 
 
 @dataclasses.dataclass(frozen=True)
 class AccountWork:
-    """What one extraction asset does per account and how it sums the accounts up. `resumption`: the asset's resume
-    bookkeeping for the requested range; `work(context, pinterest, storage, account, stats, resume, progress)`: one
-    account's extraction, its value picklable; `metadata(context, results, requested)`: the materialization's
-    metadata from every account's results (it may log what concerns the whole range)."""
+    """What one extraction asset does per account and how it sums the accounts up. `only`: the `pinterest-etl run
+    --only` value that runs it; `request_settings(settings)`: what else shapes its requests (a resumed run re-uses
+    only answers asked with the same: pipelines/resume.py); `work(context, pinterest, storage, account, stats,
+    resume, progress)`: one account's extraction, its value picklable; `metadata(context, results, requested)`: the
+    materialization's metadata from every account's results (it may log what concerns the whole range)."""
 
     asset: str
+    only: str
     category: str  # the rate-limit category whose budget paces the account's calls (the progress's time left)
-    resumption: Callable[[PinterestResource, StorageResource, DateRange], Resumption]
+    request_settings: Callable[[Settings], str]
     work: Callable[..., Any]
     metadata: Callable[[dg.OpExecutionContext, AccountResults, DateRange], dict]
+
+    def resumption(self, pinterest: PinterestResource, storage: StorageResource, requested: DateRange) -> Resumption:
+        """The asset's resume bookkeeping for the requested range."""
+        return Resumption(storage.root, self.asset, requested, only=self.only,
+                          settings=self.request_settings(pinterest.settings))
 
 
 @dataclasses.dataclass

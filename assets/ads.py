@@ -23,6 +23,7 @@ from pipelines.pinterest.errors import AuthError
 from pipelines.planning import REPORT_BACK_DAYS, DateRange
 from pipelines.quality import ADS_CHECKS
 from pipelines.resume import Resumption
+from pipelines.settings import Settings
 
 ADS_DIMENSIONS = tuple(SCHEMAS)
 
@@ -103,11 +104,9 @@ def ads_dimensions(context: dg.AssetExecutionContext, pinterest: PinterestResour
     yield results.check_result(ACCOUNT.dimension)
 
 
-def _ads_resumption(pinterest: PinterestResource, storage: StorageResource, requested: DateRange) -> Resumption:
-    configured = pinterest.settings
-    return Resumption(storage.root, "ads_raw", requested, only="ads",
-                      settings=f"{configured.api_base_url} columns={configured.ads_columns} "
-                               f"attribution={configured.ads_attribution.label}")
+def _ads_request_settings(configured: Settings) -> str:
+    return (f"{configured.api_base_url} columns={configured.ads_columns} "
+            f"attribution={configured.ads_attribution.label}")
 
 
 def _extract_ads(context: dg.OpExecutionContext, pinterest: PinterestResource, storage: StorageResource,
@@ -139,7 +138,7 @@ def _ads_raw_metadata(context: dg.OpExecutionContext, results: AccountResults, r
         "unreachable_dates": str(beyond) if beyond else "none", **results.metadata(), **api_metadata(results.stats)}
 
 
-ADS_RAW = AccountWork("ads_raw", "ads_analytics", _ads_resumption, _extract_ads, _ads_raw_metadata)
+ADS_RAW = AccountWork("ads_raw", "ads", "ads_analytics", _ads_request_settings, _extract_ads, _ads_raw_metadata)
 
 
 @dg.graph_asset(ins=after(*ADS_DIMENSIONS), partitions_def=DAILY, backfill_policy=SINGLE_RUN, group_name="ads",

@@ -24,6 +24,7 @@ from pipelines.pinterest.errors import PinterestError, shown_value
 from pipelines.planning import SYNC_BACK_DAYS, DateRange
 from pipelines.quality import ORGANIC_CHECKS
 from pipelines.resume import Resumption
+from pipelines.settings import Settings
 
 # Pins left without analytics named in the materialization's metadata and in the log line (the count is always whole).
 FIRST_PINS_LISTED, FIRST_PINS_LOGGED = 20, 5
@@ -127,11 +128,8 @@ def organic_dimensions(context: dg.AssetExecutionContext, pinterest: PinterestRe
     yield results.check_result("user_accounts")
 
 
-def _organic_resumption(pinterest: PinterestResource, storage: StorageResource, requested: DateRange) -> Resumption:
-    configured = pinterest.settings
-    return Resumption(storage.root, "organic_raw", requested, only="organic",
-                      settings=f"{configured.api_base_url} splits={configured.organic_splits} "
-                               f"content_types={configured.content_types}")
+def _organic_request_settings(configured: Settings) -> str:
+    return f"{configured.api_base_url} splits={configured.organic_splits} content_types={configured.content_types}"
 
 
 def _extract_organic(context: dg.OpExecutionContext, pinterest: PinterestResource, storage: StorageResource,
@@ -177,7 +175,8 @@ def _organic_raw_metadata(context: dg.OpExecutionContext, results: AccountResult
         **results.metadata(), **api_metadata(results.stats)}
 
 
-ORGANIC_RAW = AccountWork("organic_raw", "org_analytics", _organic_resumption, _extract_organic, _organic_raw_metadata)
+ORGANIC_RAW = AccountWork("organic_raw", "organic", "org_analytics", _organic_request_settings, _extract_organic,
+                          _organic_raw_metadata)
 
 
 @dg.graph_asset(ins=after("user_accounts", "pins"), partitions_def=DAILY, backfill_policy=SINGLE_RUN,
