@@ -7,12 +7,15 @@ from __future__ import annotations
 import datetime as dt
 import re
 import shutil
+from hashlib import sha256
 from pathlib import Path
 
 import dagster as dg
 import pytest
 
+from assets.account_steps import mapping_keys, step_key_of
 from pipelines import catalog
+from pipelines.accounts import Account
 from pipelines.commands.run import add_parser
 from tests.conftest import TODAY
 from tests.pipeline_support import query, run
@@ -74,7 +77,7 @@ def test_three_accounts_in_three_workers_load_what_one_worker_loads_with_the_sam
         steps = {entry.step_key for entry in instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_SUCCESS)}
     for asset in EXTRACTIONS:
         assert {s for s in steps if s.startswith(f"{asset}.extract_account")} == {
-            f"{asset}.extract_account[{key}]" for key in ("brand_a", "brand_b", "brand_c")}
+            f"{asset}.extract_account[{step_key_of(name)}]" for name in NAMES}
 
 
 @pytest.mark.slow  # a process per step
@@ -92,6 +95,42 @@ def test_a_failing_account_among_workers_lets_the_others_load_and_fails_the_chec
     assert query(tmp_path, "SELECT count(*) FROM user_accounts") == [(2,)]
     assert query(tmp_path, "SELECT count(DISTINCT user_id) FROM user_account_daily") == [(2,)]
     assert "pina_REVOKED" not in captured.out + captured.err
+
+
+# Valid, distinct names whose `-` and `_` read alike in Dagster's key characters.
+LOOKALIKES = "".join(f"""
+[[account]]
+name = "{name}"
+access_token_env = "{variable}"
+""" for name, variable in (("a_b_3", "T1"), ("a-b", "T2"), ("a_b", "T3")))
+
+
+@pytest.mark.parametrize("workers", [1, pytest.param(2, marks=pytest.mark.slow)])  # 2: a process per step
+def test_accounts_whose_names_read_alike_as_step_keys_are_each_extracted(
+        make_sandbox, monkeypatch, tmp_path, capsys, workers):
+    """`a_b_3`, `a-b` and `a_b` once became the steps `a_b_3`, `a_b` and `a_b_3` again (a place suffix for the
+    third), so the third replaced the first: its analytics were never extracted, and the run said it succeeded."""
+    server = make_sandbox(**{**WORLD, "users": 3})
+    accounts_env(monkeypatch, tmp_path, server, LOOKALIKES, T1="pina_SANDBOX", T2="pina_SANDBOX_2", T3="pina_SANDBOX_3")
+    assert run(START, END, only="organic", workers=workers) == 0, capsys.readouterr().err[-2000:]
+    assert query(tmp_path, "SELECT count(*) FROM user_accounts") == [(3,)]
+    assert query(tmp_path, "SELECT count(DISTINCT user_id) FROM user_account_daily") == [(3,)]
+
+
+def test_step_keys_are_one_per_account_readable_and_stable():
+    """A name in Dagster's key characters is its own key; one with `-` (or one that looks like a key made so) gets a
+    short hash of the real name, so no two valid names share a key."""
+    names = ["a_b_3", "a-b", "a_b", "brand-a", "brand_a", f"brand_a_{step_key_of('brand-a')[-8:]}", "default"]
+    keys = mapping_keys([Account(name) for name in names])
+    assert [account.name for account in keys.values()] == names
+    assert list(keys)[:3] == ["a_b_3", f"a_b_{sha256(b'a-b').hexdigest()[:8]}", "a_b"]
+    assert keys == mapping_keys([Account(name) for name in names])
+
+
+def test_accounts_that_would_share_a_step_are_refused_naming_them():
+    """The last guard: should two accounts ever get one key, the run stops instead of running one of them."""
+    with pytest.raises(ValueError, match="the accounts a_b have the step key of another account"):
+        mapping_keys([Account("a_b"), Account("a_b")])
 
 
 @pytest.mark.parametrize("text, accepted", [("1", 1), ("4", 4), ("0", None), ("33", None), ("x", None)])
