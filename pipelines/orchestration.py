@@ -10,6 +10,7 @@ import traceback
 from collections.abc import Iterator
 
 import dagster as dg
+from dagster._core.instance.config import PoolGranularity
 from dagster._core.storage.tags import REPOSITORY_LABEL_TAG
 
 from pipelines import run_lock, settings
@@ -104,18 +105,28 @@ def _run_range(start: dt.date, end: dt.date, command: str, *, from_raw: bool, fr
 
 
 def _one_load_at_a_time(instance: dg.DagsterInstance, command: str) -> bool:
-    """Whether the instance admits one warehouse load at a time (its `warehouse` pool limited to 1), as steps running
-    side by side need; if not, says how to limit it."""
+    """Whether the instance admits one warehouse load at a time, as steps running side by side need: its steps claim
+    pool slots (`concurrency: pools: granularity` is not `run`, under which a run's steps claim none) and its
+    `warehouse` pool is limited to 1. If not, says what its dagster.yaml sets and how to fix it."""
     from assets.conventions import WAREHOUSE_POOL
 
     limit = instance.event_log_storage.get_concurrency_info(WAREHOUSE_POOL).limit
-    if limit == 1:
+    per_run = instance.get_concurrency_config().pool_config.pool_granularity == PoolGranularity.RUN
+    if limit == 1 and not per_run:
         return True
+    problems, fixes = [], []
+    if per_run:
+        problems.append("its dagster.yaml sets `concurrency: pools: granularity: run`, under which a run's steps "
+                        "claim no pool slot and nothing keeps two loads apart")
+        fixes.append("set `granularity: op` there (or remove that line)")
+    if limit != 1:
+        problems.append(f"its `{WAREHOUSE_POOL}` pool " + ("has no limit" if limit is None else f"is limited to {limit}"))
+        fixes.append(f"set `concurrency: pools: default_limit: 1` in its dagster.yaml (as the project's "
+                     f".dagster/dagster.yaml does) or run: dagster instance concurrency set {WAREHOUSE_POOL} 1")
     print(f"pinterest-etl {command}: error: with --account-workers above 1 the steps run side by side, and the Dagster "
-          f"instance of DAGSTER_HOME ({instance.root_directory}) must admit one warehouse load at a time: its "
-          f"`{WAREHOUSE_POOL}` pool is limited to {limit or 'nothing'}. Set `concurrency: pools: default_limit: 1` in "
-          f"its dagster.yaml (as the project's .dagster/dagster.yaml does), or run: dagster instance concurrency set "
-          f"{WAREHOUSE_POOL} 1", file=sys.stderr)
+          f"instance of DAGSTER_HOME ({instance.root_directory}) must admit one warehouse load at a time: "
+          f"{'; '.join(problems)}. To fix it, {'; and '.join(fixes)}; or run with --account-workers 1.",
+          file=sys.stderr)
     return False
 
 

@@ -133,6 +133,30 @@ def test_accounts_that_would_share_a_step_are_refused_naming_them():
         mapping_keys([Account("a_b"), Account("a_b")])
 
 
+@pytest.mark.parametrize("concurrency, problem, fix", [
+    ("concurrency:\n  pools:\n    default_limit: 1\n    granularity: run\n",
+     "its dagster.yaml sets `concurrency: pools: granularity: run`, under which a run's steps claim no pool slot",
+     "set `granularity: op` there (or remove that line); or run with --account-workers 1."),
+    ("", "its `warehouse` pool has no limit.",
+     "set `concurrency: pools: default_limit: 1` in its dagster.yaml (as the project's .dagster/dagster.yaml does) or "
+     "run: dagster instance concurrency set warehouse 1; or run with --account-workers 1."),
+])
+def test_a_dagster_home_that_would_let_two_loads_write_at_once_is_refused_saying_what_to_change(
+        make_sandbox, monkeypatch, tmp_path, capsys, concurrency, problem, fix):
+    """With `granularity: run` Dagster claims no pool slot for a run's steps: the organic and ads loads wrote the
+    warehouse side by side although the pool was limited to 1. An unlimited pool was said to be "limited to
+    nothing". Both are refused before any API call."""
+    server = make_sandbox(**{**WORLD, "users": 3})
+    accounts_env(monkeypatch, tmp_path / "home", server, THREE_ACCOUNTS, **TOKENS)
+    (tmp_path / "dagster").mkdir()
+    (tmp_path / "dagster" / "dagster.yaml").write_text(f"{concurrency}telemetry:\n  enabled: false\n")
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))
+    assert run(START, END, only=None, workers=2) == 1
+    err = capsys.readouterr().err
+    assert f"must admit one warehouse load at a time: {problem}" in err and f"To fix it, {fix}" in err, err
+    assert not (tmp_path / "home" / "raw").exists()
+
+
 @pytest.mark.parametrize("text, accepted", [("1", 1), ("4", 4), ("0", None), ("33", None), ("x", None)])
 def test_account_workers_is_a_whole_number_from_1_to_32(text, accepted, capsys):
     import argparse
