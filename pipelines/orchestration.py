@@ -21,7 +21,13 @@ from pipelines.embedded import embedded_simulator_if_needed
 from pipelines.known_errors import cause_text, step_failure_text
 from pipelines.next_steps import cli_command, next_steps
 from pipelines.pinterest.errors import DailyQuotaError
-from pipelines.run_summary import EXAMPLE_QUERIES, print_steps_summary, print_warehouse_summary, step_timing
+from pipelines.run_summary import (
+    EXAMPLE_QUERIES,
+    asset_of_step,
+    print_steps_summary,
+    print_warehouse_summary,
+    step_timing,
+)
 
 # The code location `make ui` loads (workspace.yaml's python_module, which names it), as the UI labels its repository.
 # The UI lists a job's runs (its Runs tab, the Overview's timeline) by this tag, which only runs it launched get by
@@ -86,7 +92,7 @@ def _run_range(start: dt.date, end: dt.date, command: str, *, from_raw: bool, fr
                 if event.is_step_failure:
                     error = event.step_failure_data.error
                     cause = cause_text(error)
-                    print(f"pinterest-etl {command}: step {_asset_step(event.step_key)} failed: {cause}"
+                    print(f"pinterest-etl {command}: step {asset_of_step(event.step_key)} failed: {cause}"
                           f"{_resume_after_quota([cause], start, end, only)}{step_failure_text(error)}", file=sys.stderr)
             return 1
         print(timing)
@@ -128,12 +134,6 @@ def _one_load_at_a_time(instance: dg.DagsterInstance, command: str) -> bool:
           f"{'; '.join(problems)}. To fix it, {'; and '.join(fixes)}; or run with --account-workers 1.",
           file=sys.stderr)
     return False
-
-
-def _asset_step(step_key: str) -> str:
-    """A failed step as the command names it: by its asset, also when the asset is graph-backed and the step one of
-    its graph's (`organic_raw.extract_account[default]` is organic_raw's, for one account)."""
-    return step_key.split(".", 1)[0]
 
 
 def command_job(job_name: str) -> dg.JobDefinition:

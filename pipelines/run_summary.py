@@ -19,17 +19,29 @@ clickthrough_1, total_conversions, is_final FROM ad_account_daily ORDER BY date 
 _STEP_BOUNDS = (dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE)
 
 
+def asset_of_step(step_key: str) -> str:
+    """The asset a step is of: itself, or for a step of a graph-backed asset's graph the asset
+    (`organic_raw.extract_account[default]` is organic_raw's, for one account)."""
+    return step_key.split(".", 1)[0]
+
+
 def step_timing(instance: dg.DagsterInstance, run_id: str) -> str:
-    """The run's duration and each step's, in the order they ran (Dagster's own overhead is the difference). Read
-    from the steps' start and end events only: Dagster's step statistics deserialize every materialization of the
-    run too, one per asset per partition."""
+    """The run's duration and each asset's step (of a graph-backed asset: from its graph's first step's start to
+    its last one's end), in the order they ran (Dagster's own overhead is the difference). Read from the steps'
+    start and end events only: Dagster's step statistics deserialize every materialization of the run too, one per
+    asset per partition."""
     run = instance.get_run_stats(run_id)
     starts, ends = {}, {}
     for entry in instance.all_logs(run_id, of_type=set(_STEP_BOUNDS)):
         bounds = starts if entry.dagster_event_type == dg.DagsterEventType.STEP_START else ends
         bounds[entry.step_key] = entry.timestamp
-    steps = sorted((start, step) for step, start in starts.items() if step in ends)
-    parts = ", ".join(f"{step} {ends[step] - start:.2f} s" for start, step in steps)
+    assets: dict[str, tuple[float, float]] = {}
+    for step, start in starts.items():
+        if step in ends:
+            first, last = assets.get(asset_of_step(step), (start, ends[step]))
+            assets[asset_of_step(step)] = (min(first, start), max(last, ends[step]))
+    parts = ", ".join(f"{asset} {end - start:.2f} s" for asset, (start, end) in sorted(assets.items(),
+                                                                                      key=lambda item: item[1]))
     return f"  run: {run.end_time - run.start_time:.2f} s; steps: {parts}"
 
 

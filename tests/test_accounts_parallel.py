@@ -18,7 +18,7 @@ from pipelines import catalog
 from pipelines.accounts import Account
 from pipelines.commands.run import add_parser
 from tests.conftest import TODAY
-from tests.pipeline_support import query, run
+from tests.pipeline_support import pipeline_env, query, run
 from tests.test_accounts import WORLD, accounts_env
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -131,6 +131,17 @@ def test_accounts_that_would_share_a_step_are_refused_naming_them():
     """The last guard: should two accounts ever get one key, the run stops instead of running one of them."""
     with pytest.raises(ValueError, match="the accounts a_b have the step key of another account"):
         mapping_keys([Account("a_b"), Account("a_b")])
+
+
+def test_one_worker_times_each_extraction_asset_as_one_step_as_before(make_sandbox, monkeypatch, tmp_path, capsys):
+    """The run's timing line names assets, as before their accounts became steps of their own: it printed
+    `organic_raw.accounts`, `organic_raw.extract_account[default]` and `organic_raw.collect_accounts` instead."""
+    server = make_sandbox(**WORLD)
+    pipeline_env(monkeypatch, tmp_path, server, TODAY)
+    assert run(START, END, only="organic") == 0
+    (timing,) = [line for line in capsys.readouterr().out.splitlines() if line.startswith("  run: ")]
+    assert re.sub(r"\d+\.\d\d s", "T", timing) == ("  run: T; steps: organic_dimensions T, organic_raw T, organic_lake T, "
+                                                "top_pins_api T, organic_warehouse T, pinterest_report T")
 
 
 @pytest.mark.parametrize("concurrency, problem, fix", [
