@@ -28,8 +28,8 @@ import contextlib
 import dataclasses
 import datetime as dt
 import os
+import shutil
 import socket
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -58,6 +58,8 @@ _PLACE_TAGS = (OWNER_HOST_TAG, OWNER_BOOT_TAG, OWNER_PID_NAMESPACE_TAG)
 # A launched run not tied to a place is judged (by a `pinterest-etl ui`) only when its processes were last seen
 # this long ago: the UI that launched it ties it within one check (DEAD_RUN_CHECK_SECONDS) while they live.
 UNTIED_RUN_JUDGED_AFTER_SECONDS = 60.0
+# The folder, under PINTEREST_ETL_HOME/tmp, of the instance of a run whose steps run in processes of their own.
+STEPS_INSTANCE_FOLDER = "dagster-steps"
 # Dagster runs in these statuses can only end by their own process; STARTING ones are Dagster's run monitoring's
 # (start_timeout_seconds), QUEUED ones hold nothing.
 _RUNNING = [dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
@@ -81,22 +83,39 @@ def command_instance() -> dg.DagsterInstance:
 
 
 @contextlib.contextmanager
-def steps_instance() -> Iterator[dg.DagsterInstance]:
+def steps_instance(scratch: Path) -> Iterator[dg.DagsterInstance]:
     """The instance of a `pinterest-etl run` whose steps run in processes of their own (the multiprocess executor
     hands them the instance's ref, so it cannot live in memory). Unlike `command_instance`, its steps claim pool
     slots: two of its own steps run at once, and the `warehouse` pool is what keeps its two loads from writing
     the warehouse together. DAGSTER_HOME's instance with its own pool limits (the project's dagster.yaml limits
-    every pool to 1); without it, one in a temporary folder (the steps' outputs and the run's event log) whose
-    pools admit one step each, removed once the run is done."""
+    every pool to 1); without it, one in `scratch`/dagster-steps (the steps' outputs and the run's event log) whose
+    pools admit one step each, removed once the run is done, or by the next run when this one was killed
+    (`remove_stray_steps_instance`)."""
     home = os.environ.get("DAGSTER_HOME")
     if home:
-        with dg.DagsterInstance.from_ref(InstanceRef.from_dir(home)) as instance:
+        with dg.DagsterInstance.from_ref(InstanceRef.from_dir(home, overrides=_quiet_step_workers(Path(home)))) \
+                as instance:
             yield instance
         return
-    with tempfile.TemporaryDirectory(prefix="pinterest-etl-dagster-") as home:
-        overrides = {"concurrency": {"pools": {"default_limit": 1, "granularity": "op"}}, "telemetry": {"enabled": False}}
-        with dg.DagsterInstance.from_ref(InstanceRef.from_dir(home, overrides=overrides)) as instance:
+    folder = scratch / STEPS_INSTANCE_FOLDER
+    folder.mkdir(parents=True)
+    try:
+        overrides = {"concurrency": {"pools": {"default_limit": 1, "granularity": "op"}}, "telemetry": {"enabled": False},
+                     **_quiet_step_workers(folder)}
+        with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(folder), overrides=overrides)) as instance:
             yield instance
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def remove_stray_steps_instance(scratch: Path) -> list[Path]:
+    """Remove the instance `steps_instance` made in `scratch` for a run that was killed before it could (SIGKILL,
+    out of memory, power loss). Called under the data directory's run lock: no run of it is using one."""
+    folder = scratch / STEPS_INSTANCE_FOLDER
+    if not folder.exists():
+        return []
+    shutil.rmtree(folder)
+    return [folder]
 
 
 class OneRunEventLog(InMemoryEventLogStorage):
@@ -143,13 +162,29 @@ def _ephemeral_instance() -> dg.DagsterInstance:
                               run_launcher=SyncInMemoryRunLauncher())
 
 
+def _settings(home: Path) -> dict:
+    """The settings of the instance in `home` (its dagster.yaml; none without one)."""
+    path = home / "dagster.yaml"
+    return (yaml.safe_load(path.read_text()) if path.exists() else None) or {}
+
+
 def _run_granularity_pools(home: Path) -> dict:
     """The instance's `concurrency` settings with `pools.granularity: run` (overrides replace a whole section)."""
-    path = home / "dagster.yaml"
-    config = (yaml.safe_load(path.read_text()) if path.exists() else None) or {}
-    concurrency = dict(config.get("concurrency") or {})
+    concurrency = dict(_settings(home).get("concurrency") or {})
     concurrency["pools"] = {**(concurrency.get("pools") or {}), "granularity": "run"}
     return {"concurrency": concurrency}
+
+
+def _quiet_step_workers(home: Path) -> dict:
+    """What a step's process of the instance in `home` writes on standard error beside the run's log: Dagster's
+    line that it started is logged at the level of the instance's Python logs (`python_logs: python_log_level`),
+    here INFO unless the instance sets one (DEBUG by default); its stdout and stderr are not captured (no
+    `compute_logs`: the steps log through the run's event log), so no `tail` and `watch_orphans` processes stand
+    beside it, whose tracebacks a Ctrl+C printed."""
+    python_logs = dict(_settings(home).get("python_logs") or {})
+    python_logs.setdefault("python_log_level", "INFO")
+    return {"python_logs": python_logs, "compute_logs": {"module": NoOpComputeLogManager.__module__,
+                                                         "class": NoOpComputeLogManager.__name__}}
 
 
 def process_start_ticks(pid: int) -> int | None:

@@ -54,6 +54,9 @@ ADVICE = {
                  "where the tokens come from and whether they work; `pinterest-etl auth login` gets new ones (or set "
                  "PINTEREST_ACCESS_TOKEN).",
 }
+# What Dagster raises in a step that SIGINT (Ctrl+C) or SIGTERM stopped: no error of the step's own.
+INTERRUPTED = "DagsterExecutionInterruptedError"
+INTERRUPTED_TEXT = "interrupted (Ctrl+C or SIGTERM); run the same command again to complete the range"
 REPORT_HINT = ("This error is unexpected: please report it with the command you ran and the output above "
                "(`--debug` adds Dagster's own log of the failure).")
 
@@ -81,20 +84,26 @@ def root_cause(error: SerializableErrorInfo) -> SerializableErrorInfo:
 
 
 def cause_text(error: SerializableErrorInfo | None) -> str:
-    """`ClassName: message` of a step's root cause, without the module path; 'unknown' without an error."""
+    """`ClassName: message` of a step's root cause, without the module path; 'unknown' without an error; what to
+    do when the step was interrupted."""
     if error is None:
         return "unknown"
     error = root_cause(error)
+    if error.cls_name == INTERRUPTED:
+        return INTERRUPTED_TEXT
     _, named, message = error.message.strip().partition(f"{error.cls_name}: ")
     return f"{error.cls_name}: {message}" if named else error.message.strip()
 
 
 def step_failure_text(error: SerializableErrorInfo | None) -> str:
     """What the command line prints after `step X failed: <cause>`: for a known error what to do when its message
-    cannot say it (ADVICE), else nothing; the traceback and how to report it for any other."""
+    cannot say it (ADVICE), else nothing; nothing for an interrupted step either; the traceback and how to report it
+    for any other."""
     if error is None:
         return ""
     cause = root_cause(error).cls_name
+    if cause == INTERRUPTED:
+        return ""
     if is_known(cause):
         return f". {ADVICE[cause]}" if cause in ADVICE else ""
     return f"\n{error.to_string().rstrip()}\n{REPORT_HINT}"

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import multiprocessing.forkserver
 import sys
 import traceback
-from collections.abc import Iterator
+from pathlib import Path
 
 import dagster as dg
 from dagster._core.instance.config import PoolGranularity
@@ -16,7 +15,13 @@ from dagster._core.storage.tags import REPOSITORY_LABEL_TAG
 from pipelines import run_lock, settings
 from pipelines.atomic_files import remove_stray_staging, remove_stray_temporaries
 from pipelines.console_log import command_line_console
-from pipelines.dagster_instance import command_instance, free_dead_runs, owner_tags, steps_instance
+from pipelines.dagster_instance import (
+    command_instance,
+    free_dead_runs,
+    owner_tags,
+    remove_stray_steps_instance,
+    steps_instance,
+)
 from pipelines.embedded import embedded_simulator_if_needed
 from pipelines.known_errors import cause_text, step_failure_text
 from pipelines.next_steps import cli_command, next_steps
@@ -37,10 +42,15 @@ REPOSITORY_LABEL = f"__repository__@{CODE_LOCATION}"
 
 
 def run_range(start: dt.date, end: dt.date, *, from_raw: bool = False, from_lake: bool = False,
-              only: str | None = None, debug: bool = False, workers: int = 1) -> int:
+              only: str | None = None, debug: bool = False, workers: int = 1, preload_steps: bool = False) -> int:
     """The range as one Dagster run: every asset, or (`from_raw`) the lake and warehouse assets, or (`from_lake`)
     only the warehouse loads. With `workers` > 1 Dagster's multiprocess executor runs that many steps at once
-    (the accounts' extraction steps side by side), else every step runs in this process. Holds the data
+    (the accounts' extraction steps side by side), else every step runs in this process. `preload_steps`: fork
+    the steps' processes from a server that imported the code location once (a step then starts in a fraction of
+    the seconds a fresh interpreter takes to import Dagster and the pipeline), for a process that makes one run,
+    as `pinterest-etl run` does: that server keeps the environment (settings, tokens, PINTEREST_ETL_HOME) it
+    started with for the process's life, so a later run in the same process (a test, a notebook) would not see
+    its own; without it each step is a fresh interpreter, which reads the environment of the moment. Holds the data
     directory's run lock throughout, and first removes temporary files an interrupted run left. A failed step is
     printed as one paragraph when its error is a known one (with its traceback too when `debug`). Returns the
     exit code."""
@@ -50,11 +60,11 @@ def run_range(start: dt.date, end: dt.date, *, from_raw: bool = False, from_lake
         with run_lock.run_lock(home, f"pinterest-etl {command} {start}..{end}", settings.run_lock_wait_seconds(),
                                on_wait=lambda message: print(f"pinterest-etl {command}: {message}", file=sys.stderr)):
             removed = [*remove_stray_temporaries(home / "lake"), *remove_stray_temporaries(home / "raw"),
-                       *remove_stray_staging(home / "tmp")]
+                       *remove_stray_staging(home / "tmp"), *remove_stray_steps_instance(home / "tmp")]
             if removed:
                 print(f"Removed {len(removed)} temporary file(s) an interrupted run left, e.g. {removed[0]}")
             return _run_range(start, end, command, from_raw=from_raw, from_lake=from_lake, only=only, debug=debug,
-                              workers=workers)
+                              workers=workers, preload_steps=preload_steps, scratch=home / "tmp")
     except (run_lock.RunLockTimeout, OSError) as error:
         if debug:
             traceback.print_exc()
@@ -63,7 +73,7 @@ def run_range(start: dt.date, end: dt.date, *, from_raw: bool = False, from_lake
 
 
 def _run_range(start: dt.date, end: dt.date, command: str, *, from_raw: bool, from_lake: bool, only: str | None,
-               debug: bool, workers: int) -> int:
+               debug: bool, workers: int, preload_steps: bool, scratch: Path) -> int:
     # Loading from the lake calls no API, so it needs no simulator.
     with contextlib.nullcontext() if from_lake else embedded_simulator_if_needed() as simulator:
         if simulator:
@@ -75,25 +85,29 @@ def _run_range(start: dt.date, end: dt.date, command: str, *, from_raw: bool, fr
             if from_lake else ""
         print(f"Running {start}..{end} as one Dagster run{how}...")
         # With DAGSTER_HOME (the Makefile sets ./.dagster) runs are recorded and show up in the UI.
-        with command_instance() if workers == 1 else steps_instance() as instance:
+        with command_instance() if workers == 1 else steps_instance(scratch) as instance:
             if workers > 1 and not _one_load_at_a_time(instance, command):
                 return 1
             free_dead_runs(instance, report=print)
             tags = {REPOSITORY_LABEL_TAG: REPOSITORY_LABEL, "dagster/asset_partition_range_start": start.isoformat(),
                     "dagster/asset_partition_range_end": end.isoformat(), **owner_tags()}
-            with _materialize(job_name, instance, simulator, debug=debug, tags=tags, workers=workers) as result:
+            with _materialize(job_name, instance, simulator, debug=debug, tags=tags, workers=workers,
+                              preload_steps=preload_steps) as result:
                 timing = step_timing(instance, result.run_id)
         descriptions = {spec.key: spec.description for asset in selection
                         for spec in getattr(asset, "check_specs", ()) if spec.description}
         if not result.success:
             # What the steps that succeeded loaded and checked, before the failure that stopped the run.
             print_steps_summary(result, descriptions)
+            failures = {}  # once per asset and cause: the accounts' steps one Ctrl+C interrupted fail alike
             for event in result.all_events:
                 if event.is_step_failure:
                     error = event.step_failure_data.error
                     cause = cause_text(error)
-                    print(f"pinterest-etl {command}: step {asset_of_step(event.step_key)} failed: {cause}"
-                          f"{_resume_after_quota([cause], start, end, only)}{step_failure_text(error)}", file=sys.stderr)
+                    failures[f"pinterest-etl {command}: step {asset_of_step(event.step_key)} failed: {cause}"
+                             f"{_resume_after_quota([cause], start, end, only)}{step_failure_text(error)}"] = None
+            if failures:
+                print("\n".join(failures), file=sys.stderr)
             return 1
         print(timing)
         print_steps_summary(result, descriptions)
@@ -148,10 +162,12 @@ def command_job(job_name: str) -> dg.JobDefinition:
 
 
 def _materialize(job_name: str, instance: dg.DagsterInstance, simulator, *, debug: bool, tags: dict[str, str],
-                 workers: int) -> contextlib.AbstractContextManager[dg.ExecuteInProcessResult | dg.ExecuteJobResult]:
+                 workers: int, preload_steps: bool
+                 ) -> contextlib.AbstractContextManager[dg.ExecuteInProcessResult | dg.ExecuteJobResult]:
     """The named job's run: in this process, or with `workers` > 1 on Dagster's multiprocess executor with at most
     that many steps at once (each step a process that rebuilds the job: the embedded `simulator` reaches it as
-    the Pinterest resource's configuration)."""
+    the Pinterest resource's configuration), forked from a server that imported the code location once when
+    `preload_steps` (see `run_range`), else each a fresh interpreter."""
     run_config = {"loggers": {"console": {"config": {"log_level": "INFO", "debug": debug}}}}
     if simulator:
         run_config["resources"] = {"pinterest": {"config": {"api_base_url": simulator.base_url,
@@ -159,25 +175,11 @@ def _materialize(job_name: str, instance: dg.DagsterInstance, simulator, *, debu
     if workers == 1:
         return contextlib.nullcontext(command_job(job_name).execute_in_process(
             run_config=run_config, instance=instance, raise_on_error=False, tags=tags))
-    # Forked from a server that imported the code location once: a step's process starts in a fraction of the
-    # seconds a fresh interpreter takes to import Dagster and the pipeline.
-    preloaded = {"forkserver": {"preload_modules": ["dagster", "pipelines.definitions", __name__]}}
-    run_config["execution"] = {"config": {"multiprocess": {"max_concurrent": workers, "start_method": preloaded}}}
+    start_method = {"forkserver": {"preload_modules": ["dagster", "pipelines.definitions", __name__]}} \
+        if preload_steps else {"spawn": {}}
+    run_config["execution"] = {"config": {"multiprocess": {"max_concurrent": workers, "start_method": start_method}}}
     job = dg.build_reconstructable_job(__name__, command_job.__name__, reconstructable_args=(job_name,))
-    return _forkserver_of_this_run(dg.execute_job(job, instance, run_config=run_config, tags=tags, raise_on_error=False))
-
-
-@contextlib.contextmanager
-def _forkserver_of_this_run(result: dg.ExecuteJobResult) -> Iterator[dg.ExecuteJobResult]:
-    """The run's result; then the fork server stops. Its steps' processes have the environment the fork server
-    started with (the first run's in this process: settings, tokens, PINTEREST_ETL_HOME), so a later run in the
-    same process (tests, a notebook) must start a server of its own. `_stop` is the standard library's own way,
-    as its tests stop it."""
-    try:
-        with result:
-            yield result
-    finally:
-        multiprocessing.forkserver._forkserver._stop()
+    return dg.execute_job(job, instance, run_config=run_config, tags=tags, raise_on_error=False)
 
 
 def _resume_after_quota(causes: list[str], start: dt.date, end: dt.date, only: str | None) -> str:

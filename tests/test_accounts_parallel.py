@@ -5,8 +5,11 @@ the same API calls, the same account failures."""
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 import shutil
+import signal
+import time
 from hashlib import sha256
 from pathlib import Path
 
@@ -17,8 +20,10 @@ from assets.account_steps import mapping_keys, step_key_of
 from pipelines import catalog
 from pipelines.accounts import Account
 from pipelines.commands.run import add_parser
+from pipelines.dagster_instance import STEPS_INSTANCE_FOLDER
 from tests.conftest import TODAY
 from tests.pipeline_support import pipeline_env, query, run
+from tests.process_support import cli_env, range_args, read_until, run_cli, start_cli
 from tests.test_accounts import WORLD, accounts_env
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -166,6 +171,63 @@ def test_a_dagster_home_that_would_let_two_loads_write_at_once_is_refused_saying
     err = capsys.readouterr().err
     assert f"must admit one warehouse load at a time: {problem}" in err and f"To fix it, {fix}" in err, err
     assert not (tmp_path / "home" / "raw").exists()
+
+
+TWO_ACCOUNTS = THREE_ACCOUNTS.rsplit("[[account]]", 1)[0]
+TWO_TOKENS = {variable: TOKENS[variable] for variable in ("BRAND_A_ACCESS_TOKEN", "BRAND_B_ACCESS_TOKEN")}
+
+
+def _parallel_cli_env(home: Path, server, tmp: Path) -> dict[str, str]:
+    """A child `pinterest-etl`'s environment for two accounts of the accounts file in `home`, its TMPDIR `tmp`."""
+    home.mkdir(parents=True)
+    tmp.mkdir()
+    (home / "accounts.toml").write_text(TWO_ACCOUNTS)
+    env = cli_env(home, server, TODAY, TMPDIR=str(tmp), **TWO_TOKENS)
+    del env["PINTEREST_ACCESS_TOKEN"], env["PINTEREST_REFRESH_TOKEN"]
+    return env
+
+
+@pytest.mark.slow  # two command-line runs, a process per step
+def test_the_instance_of_a_killed_parallel_run_is_removed_by_the_next_run(make_sandbox, tmp_path):
+    """Killed (SIGKILL, out of memory), a parallel run left its temporary Dagster instance in TMPDIR, where nothing
+    ever removed it: it now lives under PINTEREST_ETL_HOME/tmp, and the next run removes it, under the run lock."""
+    server = make_sandbox(**{**WORLD, "users": 2}, latency_ms=200)
+    home, tmp = tmp_path / "home", tmp_path / "tmp"
+    env = _parallel_cli_env(home, server, tmp)
+    args = ["run", *range_args(START, END), "--only", "organic", "--account-workers", "2"]
+    process = start_cli(args, env)
+    instance = home / "tmp" / STEPS_INSTANCE_FOLDER
+    while not (instance / "history").exists() and process.poll() is None:
+        time.sleep(0.05)
+    process.kill()
+    process.communicate()
+    assert instance.exists()
+
+    second = run_cli(args, env)
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert f"Removed 1 temporary file(s) an interrupted run left, e.g. {instance}" in second.stdout
+    assert not instance.exists() and list((home / "tmp").iterdir()) == []
+    assert list(tmp.iterdir()) == []  # nothing of the killed run in TMPDIR either
+    assert " - DEBUG - " not in second.stderr  # as quiet as one worker: no "Executing step ... in subprocess."
+
+
+@pytest.mark.slow  # a command-line run, with 2 a process per step
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_ctrl_c_during_a_run_says_it_was_interrupted_with_one_worker_or_two(make_sandbox, tmp_path, workers):
+    """Ctrl+C (SIGINT to the command's process group, its step processes too) printed Dagster's
+    DagsterExecutionInterruptedError with a traceback, as an unexpected error to report; with 2 workers also the
+    tracebacks of the KeyboardInterrupt of Dagster's helper processes that tailed each step's output."""
+    server = make_sandbox(**{**WORLD, "users": 2}, latency_ms=300)
+    env = _parallel_cli_env(tmp_path / "home", server, tmp_path / "tmp")
+    process = start_cli(["run", *range_args(START, END), "--only", "organic", "--account-workers", workers], env,
+                        start_new_session=True)
+    read_until(process.stderr, "organic_dimensions - account 'brand-a'")
+    os.killpg(process.pid, signal.SIGINT)
+    _, err = process.communicate()
+    assert process.returncode == 1
+    assert err.endswith("pinterest-etl run: step organic_dimensions failed: interrupted (Ctrl+C or SIGTERM); run the "
+                        "same command again to complete the range\n"), err
+    assert "Traceback" not in err and "unexpected" not in err and " - DEBUG - " not in err, err
 
 
 @pytest.mark.parametrize("text, accepted", [("1", 1), ("4", 4), ("0", None), ("33", None), ("x", None)])

@@ -76,7 +76,8 @@ def _run(args: argparse.Namespace) -> int:
     from pipelines.orchestration import run_range
 
     workers = args.account_workers or settings.account_workers()
-    return run_range(start, end, from_raw=args.from_raw, only=args.only, debug=args.debug, workers=workers)
+    return run_range(start, end, from_raw=args.from_raw, only=args.only, debug=args.debug, workers=workers,
+                     preload_steps=True)
 
 
 def _load(args: argparse.Namespace) -> int:
