@@ -10,7 +10,7 @@ It prints a table and writes bench/results/accounts_parallel.json (numbers, mach
 commands). Against one standalone simulator subprocess (`pinterest-etl sandbox --port 0 --today 2026-11-28 --users 10
 --latency-ms 150`, the default world for each of its 10 users, every per-minute budget raised, as are the client's),
 for each worker count in a fresh PINTEREST_ETL_HOME, without DAGSTER_HOME (the command's own instance):
-`pinterest-etl run --start 2026-08-31 --end 2026-11-27 --only organic --account-workers N` (ONLY says why) with an
+`pinterest-etl run --start 2026-08-31 --end 2026-11-27 --account-workers N` (organic and ads) with an
 accounts file of 10 accounts, one per simulator user: wall time, peak RSS (GNU time), CPU time, the API calls by
 endpoint (the simulator's /_sandbox/stats) and the summary's lines. Only the standard library is used, plus
 bench/common.py.
@@ -45,9 +45,6 @@ from bench.simulator import load_average, machine_info
 
 RESULTS = ROOT / "bench" / "results" / "accounts_parallel.json"
 ACCOUNTS, LATENCY_MS = 10, 150
-# The organic assets only: with 10 users the simulator's ads world breaks the ads load's blocking checks (ads that do
-# not add up to their ad groups, an ad of an unknown ad group), with one worker as before this benchmark existed.
-ONLY = ["--only", "organic"]
 
 
 def accounts_file(path: Path) -> dict[str, str]:
@@ -69,7 +66,7 @@ def run_workers(w: dict, workers: int) -> dict:
     home.mkdir()
     env = {k: v for k, v in w["env"].items() if k not in ("PINTEREST_ACCESS_TOKEN", "PINTEREST_REFRESH_TOKEN")}
     env.update(accounts_file(home / "accounts.toml"), PINTEREST_ETL_HOME=str(home))
-    command = [str(BIN / "pinterest-etl"), "run", "--start", START.isoformat(), "--end", END.isoformat(), *ONLY,
+    command = [str(BIN / "pinterest-etl"), "run", "--start", START.isoformat(), "--end", END.isoformat(),
                "--account-workers", str(workers)]
     print(f"  --account-workers {workers} ...", file=sys.stderr, flush=True)
     result, _ = run_pipeline(command, env, w["workdir"], f"workers-{workers}", w["sim"])
@@ -107,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": {**machine_info(), **versions(), "load_average_before": load_before, "load_average_after": load_average()},
         "code": code,
         "settings": {"seed": SEED, "today": TODAY.isoformat(), "start": START.isoformat(), "end": END.isoformat(),
-                     "days": DAYS, "accounts": ACCOUNTS, "latency_ms": LATENCY_MS, "run_arguments_added": ONLY,
+                     "days": DAYS, "accounts": ACCOUNTS, "latency_ms": LATENCY_MS,
                      "simulator": f"`pinterest-etl sandbox --port 0 {shlex.join(sim_args)}` subprocess, budgets raised",
                      "pipeline": "`.venv/bin/pinterest-etl run --account-workers N` subprocess without DAGSTER_HOME "
                                  "(a temporary Dagster instance when N > 1, the ephemeral one when N = 1)"},
