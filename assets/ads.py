@@ -8,7 +8,17 @@ import pyarrow.parquet as pq
 
 from assets.account_steps import AccountWork, account_steps, after
 from assets.accounts import AccountResults, ApiProgress, accounts_check, for_each_account
-from assets.conventions import EXTRACT, LOAD, NORMALIZE, OWNERS, SINGLE_RUN, WAREHOUSE_POOL, asset_tags, partition_range
+from assets.conventions import (
+    EXTRACT,
+    LOAD,
+    NORMALIZE,
+    NORMALIZE_POOL,
+    OWNERS,
+    SINGLE_RUN,
+    WAREHOUSE_POOL,
+    asset_tags,
+    partition_range,
+)
 from assets.loading import check_specs, lake_check_specs, load_warehouse, normalize_to_lake
 from assets.metadata import api_metadata, column_schema, fact_table_schema, preview
 from assets.partitions import DAILY, warehouse_freshness_policy
@@ -156,7 +166,7 @@ def ads_raw(ad_accounts, campaigns, ad_groups, ads):
 
 
 @dg.asset(partitions_def=DAILY, backfill_policy=SINGLE_RUN, deps=["ads_raw"], group_name="ads", owners=OWNERS,
-          kinds={"parquet"}, tags=asset_tags(NORMALIZE, "ads"), metadata=fact_table_schema("campaign_daily", "ad_account_daily", "ad_group_daily", "ad_daily", lake=True), check_specs=lake_check_specs("ads_lake"))
+          kinds={"parquet"}, tags=asset_tags(NORMALIZE, "ads"), pool=NORMALIZE_POOL, metadata=fact_table_schema("campaign_daily", "ad_account_daily", "ad_group_daily", "ad_daily", lake=True), check_specs=lake_check_specs("ads_lake"))
 def ads_lake(context: dg.AssetExecutionContext, storage: StorageResource, pinterest: PinterestResource):
     """Tidy ads rows in the Parquet lake, as the wide tables `ad_account_daily`, `campaign_daily`,
     `ad_group_daily` and `ad_daily` (one row per entity per UTC day with delivery per attribution setting, one

@@ -18,6 +18,12 @@ OWNERS = ["team:marketing-analytics"]
 # The pool of the warehouse loads: limited to 1 (the project's dagster.yaml limits every pool to 1), it admits one
 # load at a time, whatever runs or steps run beside it.
 WAREHOUSE_POOL = "warehouse"
+# The pool of the lake steps (raw zone -> lake): each already keeps the machine's cores busy (threads and
+# PINTEREST_NORMALIZE_WORKERS processes) and holds up to about 0.7 GB at 100,000 pins, so two side by side (steps in
+# processes of their own: --account-workers above 1, or a run launched from the UI) only contend for the same cores
+# and double the memory. Limited to 1 like every pool, while the extraction steps of other accounts still run beside
+# it; a larger machine can raise it: `dagster instance concurrency set normalize 2`.
+NORMALIZE_POOL = "normalize"
 SINGLE_RUN = dg.BackfillPolicy.single_run()
 
 # The tags the jobs select assets by (assets/jobs.py): the source of its data, and the step of the pipeline it is.

@@ -9,7 +9,17 @@ import pyarrow.parquet as pq
 
 from assets.account_steps import AccountWork, account_steps, after
 from assets.accounts import AccountResults, ApiProgress, accounts_check, for_each_account
-from assets.conventions import EXTRACT, LOAD, NORMALIZE, OWNERS, SINGLE_RUN, WAREHOUSE_POOL, asset_tags, partition_range
+from assets.conventions import (
+    EXTRACT,
+    LOAD,
+    NORMALIZE,
+    NORMALIZE_POOL,
+    OWNERS,
+    SINGLE_RUN,
+    WAREHOUSE_POOL,
+    asset_tags,
+    partition_range,
+)
 from assets.loading import check_specs, lake_check_specs, load_warehouse, normalize_to_lake
 from assets.metadata import api_metadata, column_schema, fact_table_schema, preview
 from assets.partitions import DAILY, warehouse_freshness_policy
@@ -255,7 +265,7 @@ def _organic_identity(lake, account: Account) -> str:
 
 
 @dg.asset(partitions_def=DAILY, backfill_policy=SINGLE_RUN, deps=["organic_raw"], group_name="organic",
-          owners=OWNERS, kinds={"parquet"}, tags=asset_tags(NORMALIZE, "organic"),
+          owners=OWNERS, kinds={"parquet"}, tags=asset_tags(NORMALIZE, "organic"), pool=NORMALIZE_POOL,
           metadata=fact_table_schema("user_account_daily", "pin_daily", lake=True),
           check_specs=lake_check_specs("organic_lake"))
 def organic_lake(context: dg.AssetExecutionContext, storage: StorageResource, pinterest: PinterestResource):

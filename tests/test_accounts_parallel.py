@@ -80,9 +80,21 @@ def test_three_accounts_in_three_workers_load_what_one_worker_loads_with_the_sam
     with dg.DagsterInstance.from_config(str(tmp_path / "dagster")) as instance:
         run_id = instance.get_runs()[0].run_id
         steps = {entry.step_key for entry in instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_SUCCESS)}
+        spans = _step_spans(instance, run_id)
     for asset in EXTRACTIONS:
         assert {s for s in steps if s.startswith(f"{asset}.extract_account")} == {
             f"{asset}.extract_account[{step_key_of(name)}]" for name in NAMES}
+    # One step at a time in each pool: the warehouse's single writer, and the lake steps (each busy on every core).
+    for pair in (("organic_lake", "ads_lake"), ("organic_warehouse", "ads_warehouse")):
+        (first_start, first_end), (second_start, second_end) = sorted(spans[step] for step in pair)
+        assert first_end <= second_start, pair
+
+
+def _step_spans(instance: dg.DagsterInstance, run_id: str) -> dict[str, tuple[float, float]]:
+    """Each step's start and end (event timestamps) in the run."""
+    starts = {e.step_key: e.timestamp for e in instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_START)}
+    return {e.step_key: (starts[e.step_key], e.timestamp)
+            for e in instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_SUCCESS)}
 
 
 @pytest.mark.slow  # a process per step
