@@ -43,9 +43,11 @@ from dagster._core.instance.types import InstanceType
 from dagster._core.launcher.sync_in_memory_run_launcher import SyncInMemoryRunLauncher
 from dagster._core.run_coordinator import DefaultRunCoordinator
 from dagster._core.storage.event_log import InMemoryEventLogStorage
+from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
 from dagster._core.storage.noop_compute_log_manager import NoOpComputeLogManager
 from dagster._core.storage.root import TemporaryLocalArtifactStorage
 from dagster._core.storage.runs import InMemoryRunStorage
+from dagster._serdes.config_class import ConfigurableClassData
 
 OWNER_PID_TAG = "pinterest-etl/pid"
 OWNER_START_TAG = "pinterest-etl/process-start"  # the process's start time, in clock ticks after boot
@@ -101,6 +103,8 @@ def steps_instance(scratch: Path) -> Iterator[dg.DagsterInstance]:
     folder.mkdir(parents=True)
     try:
         overrides = {"concurrency": {"pools": {"default_limit": 1, "granularity": "op"}}, "telemetry": {"enabled": False},
+                     "event_log_storage": {"module": __name__, "class": OneRunSqliteEventLog.__name__,
+                                           "config": {"base_dir": str(folder / "history" / "runs")}},
                      **_quiet_step_workers(folder)}
         with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(folder), overrides=overrides)) as instance:
             yield instance
@@ -118,24 +122,22 @@ def remove_stray_steps_instance(scratch: Path) -> list[Path]:
     return [folder]
 
 
-class OneRunEventLog(InMemoryEventLogStorage):
-    """The event log of an ephemeral instance: in memory, gone with the process, read only by the run it records
-    and its summary.
+class _OneRunEvents:
+    """What an event log read only by the run it records and its summary keeps.
 
     What a partitioned run plans, Dagster records per partition: one event per asset per partition (89 days x 14
     assets at the default world), so that a persistent instance can mark each partition of a failed run failed,
     and one row per check per partition, each holding the whole serialized event, for the UI's check history; a
     range's output is then recorded as one materialization per partition, each a copy of the asset's metadata
     (at the default world's 89 days, 631 events: about 2 s of a 10 s run, serializing and indexing copies).
-    Nothing outlives this log, and the command reads the run's outcome from the run's own event list
-    (`ExecuteInProcessResult`), not from here: it takes one planned event per asset for the run's whole range, no
-    planned check rows (a check's evaluation is stored as its row all the same, as for a check run without a
-    plan), and of the materializations of one asset in the run only the first (so that Dagster's own look-ups of an
-    asset's latest materialization, as a check's evaluation makes, still find one)."""
+    Nothing outlives such a log, and the command reads the run's outcome from the run's own events, not from the
+    UI's indexes: it takes one planned event per asset for the run's whole range, no planned check rows (a check's
+    evaluation is stored as its row all the same, as for a check run without a plan), and of the materializations
+    of one asset in the run only the first (so that Dagster's own look-ups of an asset's latest materialization, as
+    a check's evaluation makes, still find one). An asset materializes in one step, so in one process: the set of
+    those seen is the process's."""
 
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self._materialized: set[tuple[str, dg.AssetKey]] = set()
+    _materialized: set[tuple[str, dg.AssetKey]]
 
     @property
     def supports_partition_subset_in_asset_materialization_planned_events(self) -> bool:
@@ -143,15 +145,31 @@ class OneRunEventLog(InMemoryEventLogStorage):
 
     def store_event(self, event: EventLogEntry) -> None:
         if event.dagster_event_type == dg.DagsterEventType.ASSET_MATERIALIZATION:
+            seen = self.__dict__.setdefault("_materialized", set())
             key = (event.run_id, event.get_dagster_event().asset_key)
-            if key in self._materialized:
+            if key in seen:
                 return
-            self._materialized.add(key)
+            seen.add(key)
         super().store_event(event)
 
     def store_asset_check_event(self, event: EventLogEntry, event_id: int | None) -> None:
         if event.dagster_event_type != dg.DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED:
             super().store_asset_check_event(event, event_id)
+
+
+class OneRunEventLog(_OneRunEvents, InMemoryEventLogStorage):
+    """The event log of an ephemeral instance: in memory, gone with the process (`_OneRunEvents`)."""
+
+
+class OneRunSqliteEventLog(_OneRunEvents, SqliteEventLogStorage):
+    """The event log of the temporary instance of a run whose steps run in processes of their own
+    (`steps_instance`): SQLite files the step processes share, removed with the instance (`_OneRunEvents`). Without
+    it, creating a run of the default world's 89 days recorded each asset's planned event per partition, seconds
+    before the first step started."""
+
+    @classmethod
+    def from_config_value(cls, inst_data: ConfigurableClassData | None, config_value: dict) -> OneRunSqliteEventLog:
+        return cls(inst_data=inst_data, **config_value)
 
 
 def _ephemeral_instance() -> dg.DagsterInstance:
