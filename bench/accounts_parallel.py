@@ -11,7 +11,9 @@ commands). Against one standalone simulator subprocess (`pinterest-etl sandbox -
 --latency-ms 150`, the default world for each of its 10 users, every per-minute budget raised, as are the client's),
 for each worker count in a fresh PINTEREST_ETL_HOME, without DAGSTER_HOME (the command's own instance):
 `pinterest-etl run --start 2026-08-31 --end 2026-11-27 --account-workers N` (organic and ads) with an
-accounts file of 10 accounts, one per simulator user: wall time, peak RSS (GNU time), CPU time, the API calls by
+accounts file of 10 accounts, one per simulator user: wall time, the peak RSS of the process tree (sampled from
+/proc), the CPU time GNU time reports (with more than one worker it leaves out the step processes, which are the
+fork server's children, not the command's: shown as "-" in the table), the API calls by
 endpoint (the simulator's /_sandbox/stats) and the summary's lines. Only the standard library is used, plus
 bench/common.py.
 """
@@ -74,10 +76,11 @@ def run_workers(w: dict, workers: int) -> dict:
 
 
 def table(results: list[dict]) -> str:
-    lines = [f"{'workers':>7} {'wall s':>8} {'CPU s':>7} {'peak RSS MB':>11} {'API calls':>9}"]
+    lines = [f"{'workers':>7} {'wall s':>8} {'CPU s':>7} {'tree RSS MB':>11} {'API calls':>9}"]
     for r in results:
-        cpu = r.get("user_cpu_seconds", 0) + r.get("system_cpu_seconds", 0)
-        lines.append(f"{r['workers']:>7} {r['wall_seconds']:>8.1f} {cpu:>7.1f} {r.get('peak_rss_mb', 0):>11.0f} "
+        cpu = f"{r.get('user_cpu_seconds', 0) + r.get('system_cpu_seconds', 0):.1f}" if r["workers"] == 1 else "-"
+        tree_mb = r.get("memory_sampling", {}).get("sampled_peak_tree_rss_mb", 0)
+        lines.append(f"{r['workers']:>7} {r['wall_seconds']:>8.1f} {cpu:>7} {tree_mb:>11.0f} "
                      f"{r.get('api_calls_total', 0):>9,}")
     return "\n".join(lines)
 
