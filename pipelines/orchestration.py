@@ -33,6 +33,7 @@ from pipelines.run_summary import (
     print_warehouse_summary,
     step_timing,
 )
+from pipelines.step_processes import end_with_the_command
 
 # The code location `make ui` loads (workspace.yaml's python_module, which names it), as the UI labels its repository.
 # The UI lists a job's runs (its Runs tab, the Overview's timeline) by this tag, which only runs it launched get by
@@ -153,9 +154,12 @@ def _one_load_at_a_time(instance: dg.DagsterInstance, command: str) -> bool:
 def command_job(job_name: str) -> dg.JobDefinition:
     """The named job (assets/jobs.py `run_shape`: `pinterest_daily` or a backfill job, as the UI lists them) with
     the command line's console log (console_log.py) in place of Dagster's. A module-level function of the job's name,
-    so that the multiprocess executor's step processes rebuild the same job (`build_reconstructable_job`)."""
+    so that the multiprocess executor's step processes rebuild the same job (`build_reconstructable_job`); the
+    first thing of ours such a process runs, which from then on ends with the command (step_processes.py)."""
     from assets.jobs import ALL_ASSETS, backfill_jobs, daily_job
     from pipelines.definitions import defs
+
+    end_with_the_command()
 
     return dg.Definitions(jobs=[daily_job, *backfill_jobs], assets=ALL_ASSETS, resources=defs.resources,
                           loggers={"console": command_line_console}).resolve_job_def(job_name)

@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import signal
+import subprocess
 import time
 from hashlib import sha256
 from pathlib import Path
@@ -221,6 +222,53 @@ def test_the_instance_of_a_killed_parallel_run_is_removed_by_the_next_run(make_s
     assert not instance.exists() and list((home / "tmp").iterdir()) == []
     assert list(tmp.iterdir()) == []  # nothing of the killed run in TMPDIR either
     assert " - DEBUG - " not in second.stderr  # as quiet as one worker: no "Executing step ... in subprocess."
+
+
+def _processes_marked(mark: str) -> list[int]:
+    """The live processes whose environment holds the variable `mark`."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and f"{mark}=1".encode() in (proc / "environ").read_bytes() \
+                    and (proc / "stat").read_text().rsplit(")", 1)[1].split()[0] not in ("Z", "X"):
+                pids.append(int(proc.name))
+        except OSError:  # gone meanwhile, or not ours
+            continue
+    return pids
+
+
+def _raw_files(home: Path) -> set[Path]:
+    return {path for path in (home / "raw").rglob("*") if path.is_file()}
+
+
+@pytest.mark.slow  # a command-line run, a process per step
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="finds the run's processes in /proc")
+def test_killing_the_command_alone_ends_its_step_processes(make_sandbox, tmp_path):
+    """The OOM killer (or `kill -9 <pid>`) kills the command's process, not its group: its account steps, the fork
+    server and its resource tracker lived on, calling the API and writing 12 raw files over the next 12 s, while
+    the run lock was free and the next run could take it and run beside them."""
+    server = make_sandbox(**{**WORLD, "users": 2}, latency_ms=1500)
+    home = tmp_path / "home"
+    env = {**_parallel_cli_env(home, server, tmp_path / "tmp"), "PINTEREST_ETL_TEST_RUN_MARK": "1"}
+    with open(tmp_path / "err.txt", "w") as err:  # not a pipe: its end would wait for every process holding it
+        process = start_cli(["run", *range_args(START, END), "--only", "organic", "--account-workers", "2"], env,
+                            stdout=subprocess.DEVNULL, stderr=err)
+    while not any("analytics" in str(path) for path in _raw_files(home)):
+        assert process.poll() is None, (tmp_path / "err.txt").read_text()[-2000:]
+        time.sleep(0.1)  # until the accounts' steps extract
+    process.kill()  # the command's process only
+    process.wait()
+    for _ in range(50):  # each ends as soon as it sees the command gone (else they lived 12 s more)
+        if not _processes_marked("PINTEREST_ETL_TEST_RUN_MARK"):
+            break
+        time.sleep(0.1)
+    left = _processes_marked("PINTEREST_ETL_TEST_RUN_MARK")
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert left == []
+    written = _raw_files(home)
+    time.sleep(1.5)  # one simulated call's latency: an extraction still going would write its answer meanwhile
+    assert _raw_files(home) == written
 
 
 @pytest.mark.slow  # a command-line run, with 2 a process per step
