@@ -17,6 +17,7 @@ from assets.conventions import (
     SINGLE_RUN,
     WAREHOUSE_POOL,
     asset_tags,
+    in_pool,
     partition_range,
 )
 from assets.loading import check_specs, lake_check_specs, load_warehouse, normalize_to_lake
@@ -166,7 +167,7 @@ def ads_raw(ad_accounts, campaigns, ad_groups, ads):
 
 
 @dg.asset(partitions_def=DAILY, backfill_policy=SINGLE_RUN, deps=["ads_raw"], group_name="ads", owners=OWNERS,
-          kinds={"parquet"}, tags=asset_tags(NORMALIZE, "ads"), pool=NORMALIZE_POOL, metadata=fact_table_schema("campaign_daily", "ad_account_daily", "ad_group_daily", "ad_daily", lake=True), check_specs=lake_check_specs("ads_lake"))
+          kinds={"parquet"}, tags=asset_tags(NORMALIZE, "ads"), **in_pool(NORMALIZE_POOL), metadata=fact_table_schema("campaign_daily", "ad_account_daily", "ad_group_daily", "ad_daily", lake=True), check_specs=lake_check_specs("ads_lake"))
 def ads_lake(context: dg.AssetExecutionContext, storage: StorageResource, pinterest: PinterestResource):
     """Tidy ads rows in the Parquet lake, as the wide tables `ad_account_daily`, `campaign_daily`,
     `ad_group_daily` and `ad_daily` (one row per entity per UTC day with delivery per attribution setting, one
@@ -176,7 +177,7 @@ def ads_lake(context: dg.AssetExecutionContext, storage: StorageResource, pinter
 
 
 @dg.asset(partitions_def=DAILY, backfill_policy=SINGLE_RUN, deps=["ads_lake", *ADS_DIMENSIONS], group_name="warehouse",
-          owners=OWNERS, kinds={"duckdb"}, tags=asset_tags(LOAD, "ads"), pool=WAREHOUSE_POOL,
+          owners=OWNERS, kinds={"duckdb"}, tags=asset_tags(LOAD, "ads"), **in_pool(WAREHOUSE_POOL),
           freshness_policy=warehouse_freshness_policy(), metadata=fact_table_schema("campaign_daily", "ad_account_daily", "ad_group_daily", "ad_daily"),
           check_specs=check_specs("ads_warehouse", ADS_CHECKS))
 def ads_warehouse(context: dg.AssetExecutionContext, storage: StorageResource, pinterest: PinterestResource):

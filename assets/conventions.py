@@ -22,8 +22,12 @@ WAREHOUSE_POOL = "warehouse"
 # PINTEREST_NORMALIZE_WORKERS processes) and holds up to about 0.7 GB at 100,000 pins, so two side by side (steps in
 # processes of their own: --account-workers above 1, or a run launched from the UI) only contend for the same cores
 # and double the memory. Limited to 1 like every pool, while the extraction steps of other accounts still run beside
-# it; a larger machine can raise it: `dagster instance concurrency set normalize 2`.
+# it; for runs launched from the UI a larger machine can raise it: `dagster instance concurrency set normalize 2`.
 NORMALIZE_POOL = "normalize"
+# The op tag naming a step's pool, by which `pinterest-etl run --account-workers N` keeps the steps of each pool one
+# at a time within its run (the multiprocess executor's tag_concurrency_limits: pipelines/orchestration.py): like
+# every run of the command it claims no slot of DAGSTER_HOME's pools, which the UI's runs hold.
+POOL_TAG = "pinterest-etl/pool"
 SINGLE_RUN = dg.BackfillPolicy.single_run()
 
 # The tags the jobs select assets by (assets/jobs.py): the source of its data, and the step of the pipeline it is.
@@ -32,6 +36,12 @@ EXTRACT = "extract"  # calls the Pinterest API (answers into the raw zone, dimen
 NORMALIZE = "normalize"  # raw zone -> lake, no API call
 LOAD = "load"  # lake -> warehouse, no API call
 REPORT = "report"  # reads the warehouse only: runs with either source
+
+
+def in_pool(pool: str) -> dict:
+    """The `@dg.asset` arguments of an asset whose steps run one at a time in `pool`: the pool, and the op tag
+    (POOL_TAG) that names it."""
+    return {"pool": pool, "op_tags": {POOL_TAG: pool}}
 
 
 def asset_tags(step: str, source: str | None = None) -> dict[str, str]:

@@ -18,6 +18,7 @@ from assets.conventions import (
     SINGLE_RUN,
     WAREHOUSE_POOL,
     asset_tags,
+    in_pool,
     partition_range,
 )
 from assets.loading import check_specs, lake_check_specs, load_warehouse, normalize_to_lake
@@ -265,7 +266,7 @@ def _organic_identity(lake, account: Account) -> str:
 
 
 @dg.asset(partitions_def=DAILY, backfill_policy=SINGLE_RUN, deps=["organic_raw"], group_name="organic",
-          owners=OWNERS, kinds={"parquet"}, tags=asset_tags(NORMALIZE, "organic"), pool=NORMALIZE_POOL,
+          owners=OWNERS, kinds={"parquet"}, tags=asset_tags(NORMALIZE, "organic"), **in_pool(NORMALIZE_POOL),
           metadata=fact_table_schema("user_account_daily", "pin_daily", lake=True),
           check_specs=lake_check_specs("organic_lake"))
 def organic_lake(context: dg.AssetExecutionContext, storage: StorageResource, pinterest: PinterestResource):
@@ -280,7 +281,7 @@ def organic_lake(context: dg.AssetExecutionContext, storage: StorageResource, pi
 @dg.asset(partitions_def=DAILY, backfill_policy=SINGLE_RUN,
           deps=["organic_lake", "user_accounts", "boards", "pins", "top_pins_api"],
           group_name="warehouse",
-          owners=OWNERS, kinds={"duckdb"}, tags=asset_tags(LOAD, "organic"), pool=WAREHOUSE_POOL,
+          owners=OWNERS, kinds={"duckdb"}, tags=asset_tags(LOAD, "organic"), **in_pool(WAREHOUSE_POOL),
           freshness_policy=warehouse_freshness_policy(), metadata=fact_table_schema("user_account_daily", "pin_daily"),
           check_specs=check_specs("organic_warehouse", ORGANIC_CHECKS))
 def organic_warehouse(context: dg.AssetExecutionContext, storage: StorageResource, pinterest: PinterestResource):

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from assets.conventions import OWNERS, REPORT, asset_tags
+from assets.conventions import OWNERS, REPORT, WAREHOUSE_POOL, asset_tags, in_pool
 from assets.resources import PinterestResource, StorageResource
 from pipelines.report import REPORT_FILE, ReportError, ReportWriteError, write_report
 
@@ -12,7 +12,7 @@ from pipelines.report import REPORT_FILE, ReportError, ReportWriteError, write_r
 # asset backfill of partitions it gets a run of its own once the partitioned runs are done (Dagster launches an
 # unpartitioned asset downstream of partitioned ones that way). The file is not a table: the warehouse is only read.
 @dg.asset(deps=["organic_warehouse", "ads_warehouse"], group_name="warehouse", owners=OWNERS, kinds={"html"},
-          tags=asset_tags(REPORT), pool="warehouse")
+          tags=asset_tags(REPORT), **in_pool(WAREHOUSE_POOL))
 def pinterest_report(context: dg.AssetExecutionContext, storage: StorageResource,
                      pinterest: PinterestResource) -> dg.MaterializeResult:
     """PINTEREST_ETL_HOME/report.html: one self-contained HTML page over the trailing 28 complete UTC days with data

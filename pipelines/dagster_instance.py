@@ -17,9 +17,10 @@ place as soon as it sees the run's worker among its own descendants (every check
 only that kind of process judges it, and only once its processes were last seen over a minute ago (a live
 worker is tied within the first check); `run`/`load` leave untied runs alone.
 
-`pinterest-etl run`/`load` runs claim no pool slot at all (`command_instance`): the run lock already admits one
-of them per data directory, and the warehouse's own lock (bounded by PINTEREST_WAREHOUSE_LOCK_WAIT_SECONDS)
-serializes their loads with UI runs', so no claim of theirs can outlive them and they never wait on a pool.
+`pinterest-etl run`/`load` runs claim no pool slot at all (`command_instance`, `steps_instance`): the run lock
+already admits one of them per data directory, a run with steps in processes of their own keeps its own steps of
+a pool apart itself, and the warehouse's own lock (bounded by PINTEREST_WAREHOUSE_LOCK_WAIT_SECONDS) serializes
+their loads with UI runs', so no claim of theirs can outlive them and they never wait on a pool.
 """
 
 from __future__ import annotations
@@ -87,22 +88,23 @@ def command_instance() -> dg.DagsterInstance:
 @contextlib.contextmanager
 def steps_instance(scratch: Path) -> Iterator[dg.DagsterInstance]:
     """The instance of a `pinterest-etl run` whose steps run in processes of their own (the multiprocess executor
-    hands them the instance's ref, so it cannot live in memory). Unlike `command_instance`, its steps claim pool
-    slots: two of its own steps run at once, and the `warehouse` pool is what keeps its two loads from writing
-    the warehouse together. DAGSTER_HOME's instance with its own pool limits (the project's dagster.yaml limits
-    every pool to 1); without it, one in `scratch`/dagster-steps (the steps' outputs and the run's event log) whose
-    pools admit one step each, removed once the run is done, or by the next run when this one was killed
+    hands them the instance's ref, so it cannot live in memory). Its steps claim no pool slot, as with
+    `command_instance`: the executor itself runs one step of each pool at a time within the run
+    (orchestration.py), so a slot another run of DAGSTER_HOME holds (a load launched from the UI, or a run whose
+    worker died that only the UI judges) never makes it wait without bound; the warehouse's own lock serializes
+    its loads with theirs. DAGSTER_HOME's instance; without it, one in `scratch`/dagster-steps (the steps' outputs
+    and the run's event log), removed once the run is done, or by the next run when this one was killed
     (`remove_stray_steps_instance`)."""
     home = os.environ.get("DAGSTER_HOME")
     if home:
-        with dg.DagsterInstance.from_ref(InstanceRef.from_dir(home, overrides=_quiet_step_workers(Path(home)))) \
-                as instance:
+        overrides = {**_run_granularity_pools(Path(home)), **_quiet_step_workers(Path(home))}
+        with dg.DagsterInstance.from_ref(InstanceRef.from_dir(home, overrides=overrides)) as instance:
             yield instance
         return
     folder = scratch / STEPS_INSTANCE_FOLDER
     folder.mkdir(parents=True)
     try:
-        overrides = {"concurrency": {"pools": {"default_limit": 1, "granularity": "op"}}, "telemetry": {"enabled": False},
+        overrides = {**_run_granularity_pools(folder), "telemetry": {"enabled": False},
                      "event_log_storage": {"module": __name__, "class": OneRunSqliteEventLog.__name__,
                                            "config": {"base_dir": str(folder / "history" / "runs")}},
                      **_quiet_step_workers(folder)}

@@ -9,9 +9,9 @@ import traceback
 from pathlib import Path
 
 import dagster as dg
-from dagster._core.instance.config import PoolGranularity
 from dagster._core.storage.tags import REPOSITORY_LABEL_TAG
 
+from assets.conventions import POOL_TAG
 from pipelines import run_lock, settings
 from pipelines.atomic_files import remove_stray_staging, remove_stray_temporaries
 from pipelines.console_log import command_line_console
@@ -87,8 +87,6 @@ def _run_range(start: dt.date, end: dt.date, command: str, *, from_raw: bool, fr
         print(f"Running {start}..{end} as one Dagster run{how}...")
         # With DAGSTER_HOME (the Makefile sets ./.dagster) runs are recorded and show up in the UI.
         with command_instance() if workers == 1 else steps_instance(scratch) as instance:
-            if workers > 1 and not _one_load_at_a_time(instance, command):
-                return 1
             free_dead_runs(instance, report=print)
             tags = {REPOSITORY_LABEL_TAG: REPOSITORY_LABEL, "dagster/asset_partition_range_start": start.isoformat(),
                     "dagster/asset_partition_range_end": end.isoformat(), **owner_tags()}
@@ -125,32 +123,6 @@ def _run_range(start: dt.date, end: dt.date, command: str, *, from_raw: bool, fr
     return 0
 
 
-def _one_load_at_a_time(instance: dg.DagsterInstance, command: str) -> bool:
-    """Whether the instance admits one warehouse load at a time, as steps running side by side need: its steps claim
-    pool slots (`concurrency: pools: granularity` is not `run`, under which a run's steps claim none) and its
-    `warehouse` pool is limited to 1. If not, says what its dagster.yaml sets and how to fix it."""
-    from assets.conventions import WAREHOUSE_POOL
-
-    limit = instance.event_log_storage.get_concurrency_info(WAREHOUSE_POOL).limit
-    per_run = instance.get_concurrency_config().pool_config.pool_granularity == PoolGranularity.RUN
-    if limit == 1 and not per_run:
-        return True
-    problems, fixes = [], []
-    if per_run:
-        problems.append("its dagster.yaml sets `concurrency: pools: granularity: run`, under which a run's steps "
-                        "claim no pool slot and nothing keeps two loads apart")
-        fixes.append("set `granularity: op` there (or remove that line)")
-    if limit != 1:
-        problems.append(f"its `{WAREHOUSE_POOL}` pool " + ("has no limit" if limit is None else f"is limited to {limit}"))
-        fixes.append(f"set `concurrency: pools: default_limit: 1` in its dagster.yaml (as the project's "
-                     f".dagster/dagster.yaml does) or run: dagster instance concurrency set {WAREHOUSE_POOL} 1")
-    print(f"pinterest-etl {command}: error: with --account-workers above 1 the steps run side by side, and the Dagster "
-          f"instance of DAGSTER_HOME ({instance.root_directory}) must admit one warehouse load at a time: "
-          f"{'; '.join(problems)}. To fix it, {'; and '.join(fixes)}; or run with --account-workers 1.",
-          file=sys.stderr)
-    return False
-
-
 def command_job(job_name: str) -> dg.JobDefinition:
     """The named job (assets/jobs.py `run_shape`: `pinterest_daily` or a backfill job, as the UI lists them) with
     the command line's console log (console_log.py) in place of Dagster's. A module-level function of the job's name,
@@ -171,7 +143,9 @@ def _materialize(job_name: str, instance: dg.DagsterInstance, simulator, *, debu
     """The named job's run: in this process, or with `workers` > 1 on Dagster's multiprocess executor with at most
     that many steps at once (each step a process that rebuilds the job: the embedded `simulator` reaches it as
     the Pinterest resource's configuration), forked from a server that imported the code location once when
-    `preload_steps` (see `run_range`), else each a fresh interpreter."""
+    `preload_steps` (see `run_range`), else each a fresh interpreter. The executor runs one step of each pool at a
+    time (assets/conventions.py POOL_TAG: the two loads, the two lake steps), counting this run's steps only: the
+    instance's pools, which other runs of DAGSTER_HOME (the UI's) hold, are not claimed (`steps_instance`)."""
     run_config = {"loggers": {"console": {"config": {"log_level": "INFO", "debug": debug}}}}
     if simulator:
         run_config["resources"] = {"pinterest": {"config": {"api_base_url": simulator.base_url,
@@ -181,7 +155,9 @@ def _materialize(job_name: str, instance: dg.DagsterInstance, simulator, *, debu
             run_config=run_config, instance=instance, raise_on_error=False, tags=tags))
     start_method = {"forkserver": {"preload_modules": ["dagster", "pipelines.definitions", __name__]}} \
         if preload_steps else {"spawn": {}}
-    run_config["execution"] = {"config": {"multiprocess": {"max_concurrent": workers, "start_method": start_method}}}
+    one_step_per_pool = [{"key": POOL_TAG, "value": {"applyLimitPerUniqueValue": True}, "limit": 1}]
+    run_config["execution"] = {"config": {"multiprocess": {"max_concurrent": workers, "start_method": start_method,
+                                                           "tag_concurrency_limits": one_step_per_pool}}}
     job = dg.build_reconstructable_job(__name__, command_job.__name__, reconstructable_args=(job_name,))
     return dg.execute_job(job, instance, run_config=run_config, tags=tags, raise_on_error=False)
 

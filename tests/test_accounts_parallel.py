@@ -11,6 +11,7 @@ import shutil
 import signal
 import subprocess
 import time
+import uuid
 from hashlib import sha256
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import dagster as dg
 import pytest
 
 from assets.account_steps import mapping_keys, step_key_of
+from assets.conventions import WAREHOUSE_POOL
 from pipelines import catalog
 from pipelines.accounts import Account
 from pipelines.commands.run import add_parser
@@ -26,6 +28,7 @@ from tests.conftest import TODAY
 from tests.pipeline_support import pipeline_env, query, run
 from tests.process_support import cli_env, range_args, read_until, run_cli, start_cli
 from tests.test_accounts import WORLD, accounts_env
+from tests.test_warehouse_lock import analyst_session
 
 ROOT = Path(__file__).resolve().parents[1]
 START, END = TODAY - dt.timedelta(days=7), TODAY - dt.timedelta(days=1)
@@ -81,21 +84,20 @@ def test_three_accounts_in_three_workers_load_what_one_worker_loads_with_the_sam
     with dg.DagsterInstance.from_config(str(tmp_path / "dagster")) as instance:
         run_id = instance.get_runs()[0].run_id
         steps = {entry.step_key for entry in instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_SUCCESS)}
-        spans = _step_spans(instance, run_id)
+        _assert_one_step_of_each_pool_at_a_time(instance, run_id)
     for asset in EXTRACTIONS:
         assert {s for s in steps if s.startswith(f"{asset}.extract_account")} == {
             f"{asset}.extract_account[{step_key_of(name)}]" for name in NAMES}
-    # One step at a time in each pool: the warehouse's single writer, and the lake steps (each busy on every core).
+
+
+def _assert_one_step_of_each_pool_at_a_time(instance: dg.DagsterInstance, run_id: str) -> None:
+    """The warehouse's single writer, and the lake steps (each busy on every core): one step at a time of each."""
+    starts = {e.step_key: e.timestamp for e in instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_START)}
+    spans = {e.step_key: (starts[e.step_key], e.timestamp)
+             for e in instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_SUCCESS)}
     for pair in (("organic_lake", "ads_lake"), ("organic_warehouse", "ads_warehouse")):
         (first_start, first_end), (second_start, second_end) = sorted(spans[step] for step in pair)
         assert first_end <= second_start, pair
-
-
-def _step_spans(instance: dg.DagsterInstance, run_id: str) -> dict[str, tuple[float, float]]:
-    """Each step's start and end (event timestamps) in the run."""
-    starts = {e.step_key: e.timestamp for e in instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_START)}
-    return {e.step_key: (starts[e.step_key], e.timestamp)
-            for e in instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_SUCCESS)}
 
 
 @pytest.mark.slow  # a process per step
@@ -162,28 +164,21 @@ def test_one_worker_times_each_extraction_asset_as_one_step_as_before(make_sandb
                                                 "top_pins_api T, organic_warehouse T, pinterest_report T")
 
 
-@pytest.mark.parametrize("concurrency, problem, fix", [
-    ("concurrency:\n  pools:\n    default_limit: 1\n    granularity: run\n",
-     "its dagster.yaml sets `concurrency: pools: granularity: run`, under which a run's steps claim no pool slot",
-     "set `granularity: op` there (or remove that line); or run with --account-workers 1."),
-    ("", "its `warehouse` pool has no limit.",
-     "set `concurrency: pools: default_limit: 1` in its dagster.yaml (as the project's .dagster/dagster.yaml does) or "
-     "run: dagster instance concurrency set warehouse 1; or run with --account-workers 1."),
-])
-def test_a_dagster_home_that_would_let_two_loads_write_at_once_is_refused_saying_what_to_change(
-        make_sandbox, monkeypatch, tmp_path, capsys, concurrency, problem, fix):
-    """With `granularity: run` Dagster claims no pool slot for a run's steps: the organic and ads loads wrote the
-    warehouse side by side although the pool was limited to 1. An unlimited pool was said to be "limited to
-    nothing". Both are refused before any API call."""
+@pytest.mark.slow  # a run, a process per step
+def test_a_dagster_home_whose_pools_admit_any_step_still_runs_one_load_and_one_lake_step_at_a_time(
+        make_sandbox, monkeypatch, tmp_path, capsys):
+    """A parallel run keeps its own steps of a pool apart, whatever DAGSTER_HOME's dagster.yaml sets: with
+    `granularity: run` Dagster claims no pool slot for a run's steps, and with no limit a pool admits them all, so
+    relying on them, the organic and ads loads wrote the warehouse side by side (such an instance was refused)."""
     server = make_sandbox(**{**WORLD, "users": 3})
     accounts_env(monkeypatch, tmp_path / "home", server, THREE_ACCOUNTS, **TOKENS)
     (tmp_path / "dagster").mkdir()
-    (tmp_path / "dagster" / "dagster.yaml").write_text(f"{concurrency}telemetry:\n  enabled: false\n")
+    (tmp_path / "dagster" / "dagster.yaml").write_text("concurrency:\n  pools:\n    granularity: run\n"
+                                                      "telemetry:\n  enabled: false\n")
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))
-    assert run(START, END, only=None, workers=2) == 1
-    err = capsys.readouterr().err
-    assert f"must admit one warehouse load at a time: {problem}" in err and f"To fix it, {fix}" in err, err
-    assert not (tmp_path / "home" / "raw").exists()
+    assert run(START, END, only=None, workers=3) == 0, capsys.readouterr().err[-2000:]
+    with dg.DagsterInstance.from_config(str(tmp_path / "dagster")) as instance:
+        _assert_one_step_of_each_pool_at_a_time(instance, instance.get_runs()[0].run_id)
 
 
 TWO_ACCOUNTS = THREE_ACCOUNTS.rsplit("[[account]]", 1)[0]
@@ -288,6 +283,44 @@ def test_ctrl_c_during_a_run_says_it_was_interrupted_with_one_worker_or_two(make
     assert err.endswith("pinterest-etl run: step organic_dimensions failed: interrupted (Ctrl+C or SIGTERM); run the "
                         "same command again to complete the range\n"), err
     assert "Traceback" not in err and "unexpected" not in err and " - DEBUG - " not in err, err
+
+
+@pytest.mark.slow  # a command-line run, with 2 a process per step
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_load_launched_from_the_ui_holding_the_warehouse_gives_the_same_outcome_with_one_worker_or_two(
+        make_sandbox, tmp_path, workers):
+    """DAGSTER_HOME (the Makefile's .dagster) where a run launched from the UI loads the warehouse: it holds the
+    `warehouse` pool's one slot and the warehouse's lock. One worker claims no slot and waits on the lock, at most
+    PINTEREST_WAREHOUSE_LOCK_WAIT_SECONDS, then says the warehouse is locked and by which process; two workers
+    waited for the slot with no bound and nothing said (also for the slot of a UI run whose worker died and that
+    only the `pinterest-etl ui` that launched it judges)."""
+    dagster_home = tmp_path / "dagster"
+    dagster_home.mkdir()
+    shutil.copy(ROOT / ".dagster" / "dagster.yaml", dagster_home)  # its pools admit one step each
+    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+        ui_run = instance.add_run(dg.DagsterRun(job_name="pinterest_daily", run_id=str(uuid.uuid4()),
+                                                status=dg.DagsterRunStatus.STARTED))
+        instance.event_log_storage.initialize_concurrency_limit_to_default(WAREHOUSE_POOL)
+        assert instance.event_log_storage.claim_concurrency_slot(WAREHOUSE_POOL, ui_run.run_id,
+                                                                 "organic_warehouse").is_claimed
+    server = make_sandbox(**{**WORLD, "users": 2})
+    home = tmp_path / "home"
+    env = {**_parallel_cli_env(home, server, tmp_path / "tmp"), "DAGSTER_HOME": str(dagster_home),
+           "PINTEREST_WAREHOUSE_LOCK_WAIT_SECONDS": "1"}
+    with analyst_session(home / "warehouse.duckdb") as ui_load:
+        process = start_cli(["run", *range_args(START, END), "--only", "organic", "--account-workers", workers], env,
+                            start_new_session=True)
+        try:
+            _, err = process.communicate(timeout=240)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            pytest.fail(f"still waiting after 240 s: {process.communicate()[1][-1000:]}")
+    assert process.returncode == 1
+    assert f"pinterest-etl run: step organic_warehouse failed: WarehouseLockedError: the warehouse " \
+           f"{home / 'warehouse.duckdb'} is still locked by process {ui_load.pid} (" in err, err[-2000:]
+    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+        claims = instance.event_log_storage.get_concurrency_info(WAREHOUSE_POOL).claimed_slots
+    assert [(slot.run_id, slot.step_key) for slot in claims] == [(ui_run.run_id, "organic_warehouse")]
 
 
 @pytest.mark.parametrize("text, accepted", [("1", 1), ("4", 4), ("0", None), ("33", None), ("x", None)])
