@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
+import multiprocessing
+import os
+import signal
 import sys
+import threading
 import traceback
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 
 import dagster as dg
@@ -33,7 +39,6 @@ from pipelines.run_summary import (
     print_warehouse_summary,
     step_timing,
 )
-from pipelines.step_processes import end_with_the_command
 
 # The code location `make ui` loads (workspace.yaml's python_module, which names it), as the UI labels its repository.
 # The UI lists a job's runs (its Runs tab, the Overview's timeline) by this tag, which only runs it launched get by
@@ -127,14 +132,34 @@ def command_job(job_name: str) -> dg.JobDefinition:
     """The named job (assets/jobs.py `run_shape`: `pinterest_daily` or a backfill job, as the UI lists them) with
     the command line's console log (console_log.py) in place of Dagster's. A module-level function of the job's name,
     so that the multiprocess executor's step processes rebuild the same job (`build_reconstructable_job`); the
-    first thing of ours such a process runs, which from then on ends with the command (step_processes.py)."""
+    first thing of ours such a process runs, which from then on ends with the command (`_end_with_the_command`)."""
     from assets.jobs import ALL_ASSETS, backfill_jobs, daily_job
     from pipelines.definitions import defs
 
-    end_with_the_command()
+    _end_with_the_command()
 
     return dg.Definitions(jobs=[daily_job, *backfill_jobs], assets=ALL_ASSETS, resources=defs.resources,
                           loggers={"console": command_line_console}).resolve_job_def(job_name)
+
+
+@functools.cache
+def _end_with_the_command() -> None:
+    """In a process multiprocessing started (a step's), a daemon thread that SIGKILLs it as soon as the process
+    that started it has ended, however it ended, or at once when it ended already; once per process, nothing in
+    the command's own. A step's process is a child of the fork server (`preload_steps`) or spawned by the command:
+    killed alone (`kill -9 <pid>`, the OOM killer), the command left them running, since the fork server outlives
+    it as long as any process it forked lives (each holds its `alive` pipe open), so no signal on a parent's death
+    reaches them; they went on calling the API and writing the raw zone and resume records after the run lock,
+    held by the command's process only, was gone and the next run had taken it."""
+    command = multiprocessing.parent_process()
+    if command is not None:
+        threading.Thread(target=_kill_this_process_when_gone, args=(command,), name="end-with-the-command",
+                         daemon=True).start()
+
+
+def _kill_this_process_when_gone(command: BaseProcess) -> None:
+    command.join()  # waits on the sentinel multiprocessing gives a child: ready once the starting process is gone
+    os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _materialize(job_name: str, instance: dg.DagsterInstance, simulator, *, debug: bool, tags: dict[str, str],
