@@ -2,18 +2,16 @@
 launcher that spreads steps) runs several accounts at once while the asset stays one asset of one run.
 
 Such an asset is graph-backed: `accounts` yields one dynamic output per account of the accounts file (its mapping
-key the account's name in Dagster's key characters: `step_key_of`), `extract_account` runs the asset's work for one
-account (step `organic_raw.extract_account[brand_a]` for brand_a), with its own client, token and rate budgets as
-before, and
-`collect_accounts` sums their outcomes into the asset's materialization and its `every_account_succeeded` check.
+key the account's name in Dagster's key characters: `Account.step_key`), `extract_account` runs the asset's work
+for one account (step `organic_raw.extract_account[brand_a]` for brand_a), with its own client, token and rate
+budgets as before, and `collect_accounts` sums their outcomes into the asset's materialization and its
+`every_account_succeeded` check.
 With one account an error fails its step as it failed the asset's; with several an account's error is logged and
 recorded in its outcome, and the others go on. What crosses steps (the outcomes, with their CallStats) goes through
 the IO manager: pickled when the steps run in processes of their own."""
 
 import dataclasses
 import datetime as dt
-import hashlib
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -73,36 +71,11 @@ class AccountOutcome:
 _WORK: dict[str, AccountWork] = {}
 
 
-# A key that `step_key_of` made from a name Dagster's key characters could not spell: a `_` and 8 hex digits.
-_HASHED_KEY = re.compile(r".*_[0-9a-f]{8}")
-
-
-def step_key_of(name: str) -> str:
-    """The mapping key of the account `name`'s step (`organic_raw.extract_account[<key>]`): the name itself when
-    Dagster's key characters (letters, digits, `_`) spell it, else the name with `-` as `_` and a short hash of the
-    real name. A name that looks like such a key gets the hash too, so that no two valid names share a key."""
-    key = re.sub(r"[^A-Za-z0-9_]", "_", name)
-    if key == name and not _HASHED_KEY.fullmatch(name):
-        return key
-    return f"{key}_{hashlib.sha256(name.encode()).hexdigest()[:8]}"
-
-
-def mapping_keys(accounts: list[Account]) -> dict[str, Account]:
-    """Each account by its step's mapping key (`step_key_of`). Refuses, naming them, accounts whose keys are the
-    same: one of them would silently not run."""
-    keys = {step_key_of(account.name): account for account in accounts}
-    if len(keys) < len(accounts):
-        shared = sorted(account.name for account in accounts if keys[step_key_of(account.name)] is not account)
-        raise ValueError(f"the accounts {', '.join(shared)} have the step key of another account; every account "
-                         "needs a step of its own (rename one of them in the accounts file)")
-    return keys
-
-
 @dg.op(ins={"after": dg.In(dg.Nothing)}, out=dg.DynamicOut(Account))
 def accounts(pinterest: PinterestResource):
-    """Every account of the accounts file, one output each, keyed by its name."""
-    for key, account in mapping_keys(pinterest.accounts()).items():
-        yield dg.DynamicOutput(account, mapping_key=key)
+    """Every account of the accounts file, one output each, keyed by its name (`Account.step_key`)."""
+    for account in pinterest.accounts():
+        yield dg.DynamicOutput(account, mapping_key=account.step_key)
 
 
 @dg.op

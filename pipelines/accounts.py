@@ -91,6 +91,18 @@ class Account:
         path = self.token_file or Path("credentials") / f"{self.name}.json"
         return path if path.is_absolute() else settings.etl_home(env) / path
 
+    @property
+    def step_key(self) -> str:
+        """The mapping key of the account's Dagster steps (`organic_raw.extract_account[<key>]`), in Dagster's key
+        characters (letters, digits, `_`): the name itself when it has no `-`, else the name with each `-` as `_`
+        followed by `_D` and the 1-based places of its dashes (`brand-a`: `brand_a_D6`; `a-b-c`: `a_b_c_D2_4`).
+        A name has no capital letter, so the `_D` of a key marks where such places start, and a key reads back as
+        one name only: two accounts never share a step."""
+        dashes = [str(place) for place, character in enumerate(self.name, 1) if character == "-"]
+        if not dashes:
+            return self.name
+        return f"{self.name.replace('-', '_')}_D{'_'.join(dashes)}"
+
     def describe(self) -> str:
         return f"account {self.name!r}"
 
@@ -125,6 +137,17 @@ def raw_roots(home: Path) -> list[Path]:
     still belong to their Pinterest identity): `raw/`, then `raw/account=<name>/` by name."""
     raw = home / "raw"
     return [raw, *sorted(p for p in raw.glob("account=*") if p.is_dir())]
+
+
+def refuse_shared_step_keys(accounts: list[Account]) -> None:
+    """SettingsError naming two accounts whose steps would have one key (`Account.step_key`): one of them would
+    silently not run. Distinct names never do; this guards the rule that makes them."""
+    steps: dict[str, Account] = {}
+    for account in accounts:
+        shared = steps.setdefault(account.step_key, account)
+        if shared is not account:
+            raise SettingsError(f"{shared.describe()} and {account.describe()} would share the Dagster step key "
+                                f"{account.step_key!r}; rename one of them in the accounts file")
 
 
 def load_accounts(env: Mapping[str, str] = os.environ) -> list[Account]:

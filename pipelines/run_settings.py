@@ -7,7 +7,7 @@ import os
 import types
 from collections.abc import Mapping
 
-from pipelines.accounts import Account, load_accounts
+from pipelines.accounts import Account, load_accounts, refuse_shared_step_keys
 from pipelines.pinterest.credentials import TokenFile
 from pipelines.settings import Settings, SettingsError, credentials_configured
 
@@ -28,7 +28,9 @@ class RunSettings:
         environment = Settings.from_env(env)
         credentials_configured(env)  # an explicit token file that is missing is refused, not simulated
         accounts, token_files = {}, {}
-        for account in load_accounts(env):
+        listed = load_accounts(env)
+        refuse_shared_step_keys(listed)
+        for account in listed:
             if not account.from_file:
                 accounts[account] = environment
                 continue

@@ -5,6 +5,7 @@ the same API calls, the same account failures."""
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import os
 import re
 import shutil
@@ -12,18 +13,17 @@ import signal
 import subprocess
 import time
 import uuid
-from hashlib import sha256
 from pathlib import Path
 
 import dagster as dg
 import pytest
 
-from assets.account_steps import mapping_keys, step_key_of
 from assets.conventions import WAREHOUSE_POOL
 from pipelines import catalog
-from pipelines.accounts import Account
+from pipelines.accounts import Account, refuse_shared_step_keys
 from pipelines.commands.run import add_parser
 from pipelines.dagster_instance import STEPS_INSTANCE_FOLDER
+from pipelines.settings import SettingsError
 from tests.conftest import TODAY
 from tests.pipeline_support import pipeline_env, query, run
 from tests.process_support import cli_env, range_args, read_until, run_cli, start_cli
@@ -87,7 +87,7 @@ def test_three_accounts_in_three_workers_load_what_one_worker_loads_with_the_sam
         _assert_one_step_of_each_pool_at_a_time(instance, run_id)
     for asset in EXTRACTIONS:
         assert {s for s in steps if s.startswith(f"{asset}.extract_account")} == {
-            f"{asset}.extract_account[{step_key_of(name)}]" for name in NAMES}
+            f"{asset}.extract_account[{Account(name).step_key}]" for name in NAMES}
 
 
 def _assert_one_step_of_each_pool_at_a_time(instance: dg.DagsterInstance, run_id: str) -> None:
@@ -137,20 +137,53 @@ def test_accounts_whose_names_read_alike_as_step_keys_are_each_extracted(
     assert query(tmp_path, "SELECT count(DISTINCT user_id) FROM user_account_daily") == [(3,)]
 
 
+def _name_of_step_key(key: str) -> str:
+    """The one account name whose `Account.step_key` is `key`."""
+    name, marked, places = key.partition("_D")
+    if not marked:
+        return key
+    letters = list(name)
+    for place in places.split("_"):
+        letters[int(place) - 1] = "-"
+    return "".join(letters)
+
+
+# Two valid names that once shared a step key: the same name with `_` for `-` and the same 32 bits of SHA-256
+# (found among 60,000 such names), refused halfway through the run as an unexpected error.
+ONCE_ONE_KEY = ("a-b-b-b-b_b_b-b-b_b-b_b_b_b_b-b-b-b_b_b", "a-b-b-b_b_b_b-b_b-b_b_b-b_b-b_b-b-b_b_b")
+
+
 def test_step_keys_are_one_per_account_readable_and_stable():
-    """A name in Dagster's key characters is its own key; one with `-` (or one that looks like a key made so) gets a
-    short hash of the real name, so no two valid names share a key."""
-    names = ["a_b_3", "a-b", "a_b", "brand-a", "brand_a", f"brand_a_{step_key_of('brand-a')[-8:]}", "default"]
-    keys = mapping_keys([Account(name) for name in names])
-    assert [account.name for account in keys.values()] == names
-    assert list(keys)[:3] == ["a_b_3", f"a_b_{sha256(b'a-b').hexdigest()[:8]}", "a_b"]
-    assert keys == mapping_keys([Account(name) for name in names])
+    """A name without `-` is its own key; one with `-` reads it as `_` and says where the dashes were, so a key
+    reads back as one name: no two valid names share a key (every name of up to 4 of `a`, `0`, `-`, `_`)."""
+    assert [Account(name).step_key for name in ("brand-a", "brand_a", "a-b-c", "a_b_d3", "default")] == [
+        "brand_a_D6", "brand_a", "a_b_c_D2_4", "a_b_d3", "default"]
+    names = ["".join(letters) for size in range(1, 5) for letters in itertools.product("a0-_", repeat=size)
+             if letters[0] in "a0"]
+    names += [*ONCE_ONE_KEY, "a" + "-" * 39]
+    for name in names:
+        key = Account(name).step_key
+        assert re.fullmatch(r"[A-Za-z0-9_]+", key) and _name_of_step_key(key) == name, name
+    refuse_shared_step_keys([Account(name) for name in names])
 
 
 def test_accounts_that_would_share_a_step_are_refused_naming_them():
-    """The last guard: should two accounts ever get one key, the run stops instead of running one of them."""
-    with pytest.raises(ValueError, match="the accounts a_b have the step key of another account"):
-        mapping_keys([Account("a_b"), Account("a_b")])
+    """The last guard, run with the settings' check before any call: should two accounts ever get one key, the run
+    is refused instead of running one of them."""
+    with pytest.raises(SettingsError, match="account 'a_b' and account 'a_b' would share the Dagster step key 'a_b'; "
+                                            "rename one of them in the accounts file"):
+        refuse_shared_step_keys([Account("a_b"), Account("a_b")])
+
+
+def test_accounts_whose_names_once_shared_a_step_key_are_each_extracted(make_sandbox, monkeypatch, tmp_path, capsys):
+    """Their accounts file was valid (the settings' check accepted it), the dimensions called the API for both, then
+    organic_raw refused them: exit 1, nothing extracted, and an "unexpected error" with its traceback."""
+    server = make_sandbox(**{**WORLD, "users": 2})
+    accounts_env(monkeypatch, tmp_path, server, "".join(
+        f'[[account]]\nname = "{name}"\naccess_token_env = "T{n}"\n' for n, name in enumerate(ONCE_ONE_KEY)),
+        T0="pina_SANDBOX", T1="pina_SANDBOX_2")
+    assert run(START, END, only="organic") == 0, capsys.readouterr().err[-2000:]
+    assert query(tmp_path, "SELECT count(DISTINCT user_id) FROM user_account_daily") == [(2,)]
 
 
 def test_one_worker_times_each_extraction_asset_as_one_step_as_before(make_sandbox, monkeypatch, tmp_path, capsys):
