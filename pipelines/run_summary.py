@@ -45,11 +45,30 @@ def step_timing(instance: dg.DagsterInstance, run_id: str) -> str:
     return f"  run: {run.end_time - run.start_time:.2f} s; steps: {parts}"
 
 
-def print_steps_summary(result: dg.ExecuteInProcessResult, descriptions: dict) -> None:
+def _in_step_order(result: dg.ExecuteInProcessResult | dg.ExecuteJobResult,
+                   events: list[dg.DagsterEvent]) -> list[dg.DagsterEvent]:
+    """`events` in the order of the assets' steps in the run's job, as one worker runs them (by the number of steps
+    on the longest path of upstream steps before the asset's, then by name), each step's own in the order it
+    emitted them: the same whatever order steps side by side finished in."""
+    upstream = {node.name: set() for node in result.job_def.graph.nodes}
+    for invocation, inputs in result.job_def.graph.dependencies.items():
+        upstream[invocation.name].update(each.node for dependency in inputs.values()
+                                         for each in dependency.get_node_dependencies())
+    depths: dict[str, int] = {}
+
+    def depth(step: str) -> int:
+        if step not in depths:
+            depths[step] = 1 + max((depth(before) for before in upstream[step]), default=-1)
+        return depths[step]
+
+    return sorted(events, key=lambda event: (depth(asset_of_step(event.step_key)), asset_of_step(event.step_key)))
+
+
+def print_steps_summary(result: dg.ExecuteInProcessResult | dg.ExecuteJobResult, descriptions: dict) -> None:
     """Each materialization's counts (and the wide tables' column changes of a load, when it made any) and each
-    check's verdict; a failed warning check (it does not stop the run) says so with its description: what it means
-    and what to do."""
-    for event in result.get_asset_materialization_events():
+    check's verdict, in the order of their assets' steps (`_in_step_order`); a failed warning check (it does not
+    stop the run) says so with its description: what it means and what to do."""
+    for event in _in_step_order(result, result.get_asset_materialization_events()):
         materialization = event.event_specific_data.materialization
         metadata = {k: v.value for k, v in materialization.metadata.items()
                     if k in ("api_calls", "raw_files", "analytics_calls", "metric_rows", "status_rows", "rows",
@@ -60,7 +79,9 @@ def print_steps_summary(result: dg.ExecuteInProcessResult, descriptions: dict) -
         if metadata and (materialization.partition is None or materialization.partition == result.dagster_run.tags.get(
                 "dagster/asset_partition_range_start")):
             print(f"  {materialization.asset_key.to_user_string()}: " + ", ".join(f"{k}={v}" for k, v in metadata.items()))
-    for evaluation in result.get_asset_check_evaluations():
+    for event in _in_step_order(result, [event for event in result.all_events
+                                         if event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION]):
+        evaluation = event.event_specific_data
         verdict = "passed" if evaluation.passed else "FAILED"
         if not evaluation.passed:
             details = {k: v.value for k, v in evaluation.metadata.items() if k in ("violations", "failed_accounts")}

@@ -356,6 +356,25 @@ def test_a_load_launched_from_the_ui_holding_the_warehouse_gives_the_same_outcom
     assert [(slot.run_id, slot.step_key) for slot in claims] == [(ui_run.run_id, "organic_warehouse")]
 
 
+@pytest.mark.slow  # two command-line runs, one a process per step
+def test_two_workers_print_the_summary_of_one(make_sandbox, tmp_path):
+    """The summary listed materializations and checks in the order their steps finished: with 2 workers the same
+    run printed user_accounts, boards and pins before the ads dimensions instead of after them (the simulator's
+    latency makes organic_dimensions, 6 calls, end before ads_dimensions, 8)."""
+    printed = {}
+    for workers in ("1", "2"):
+        server = make_sandbox(**{**WORLD, "users": 2}, latency_ms=300)
+        env = _parallel_cli_env(tmp_path / f"home{workers}", server, tmp_path / f"tmp{workers}")
+        result = run_cli(["run", *range_args(START, END), "--account-workers", workers], env)
+        assert result.returncode == 0, result.stderr[-2000:]
+        printed[workers] = [re.sub(r"\d+\.\d\d s", "T", line).replace(str(tmp_path / f"home{workers}"), "HOME")
+                            for line in result.stdout.splitlines()
+                            if not line.startswith("  run: ")]  # the timing line: the steps as they ran
+    assert printed["2"] == printed["1"]
+    assert [line.split(":")[0] for line in printed["1"][1:8]] == [
+        "  ad_accounts", "  campaigns", "  ad_groups", "  ads", "  user_accounts", "  boards", "  pins"]
+
+
 @pytest.mark.parametrize("text, accepted", [("1", 1), ("4", 4), ("0", None), ("33", None), ("x", None)])
 def test_account_workers_is_a_whole_number_from_1_to_32(text, accepted, capsys):
     import argparse
