@@ -10,7 +10,7 @@ import dagster as dg
 from pydantic import PrivateAttr
 
 from pipelines import settings
-from pipelines.accounts import ENVIRONMENT_ACCOUNT, Account, raw_roots
+from pipelines.accounts import ENVIRONMENT_ACCOUNT, Account, accounts_from_json, raw_roots
 from pipelines.clients import client_from_settings
 from pipelines.embedded import EmbeddedSimulator, refuse_with_real_credentials
 from pipelines.lake import Lake
@@ -72,11 +72,16 @@ class PinterestResource(dg.ConfigurableResource):
     concurrency: int = 4
     api_base_url: str = ""
     embedded_simulator: bool = False
+    # The accounts the run read when it started (pipelines/accounts.py `accounts_json`: no secret), which
+    # `pinterest-etl run` sets so that each step's process extracts those, not those of an accounts file edited
+    # since; empty: the accounts file's of the moment the resource is set up (a run launched from the UI).
+    run_accounts: str = ""
     _run: RunSettings = PrivateAttr()
 
     def with_simulator(self, simulator: EmbeddedSimulator) -> PinterestResource:
         """This resource, calling `simulator` with its development tokens."""
-        return PinterestResource(concurrency=self.concurrency, api_base_url=simulator.base_url, embedded_simulator=True)
+        return PinterestResource(concurrency=self.concurrency, api_base_url=simulator.base_url, embedded_simulator=True,
+                                 run_accounts=self.run_accounts)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         configured = {"PINTEREST_API_BASE_URL": self.api_base_url} if self.api_base_url else {}
@@ -86,7 +91,8 @@ class PinterestResource(dg.ConfigurableResource):
                                              "embedded simulator runs on this machine (a 127.0.0.1 URL)")
             refuse_with_real_credentials(os.environ)
             configured.update(PINTEREST_ACCESS_TOKEN=DEV_ACCESS_TOKEN, PINTEREST_REFRESH_TOKEN=DEV_REFRESH_TOKEN)
-        self._run = RunSettings.from_env({**os.environ, **configured})
+        self._run = RunSettings.from_env({**os.environ, **configured},
+                                         accounts_from_json(self.run_accounts) if self.run_accounts else None)
 
     @property
     def settings(self) -> settings.Settings:

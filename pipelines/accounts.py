@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import os
 import re
 import tomllib
@@ -137,6 +138,21 @@ def raw_roots(home: Path) -> list[Path]:
     still belong to their Pinterest identity): `raw/`, then `raw/account=<name>/` by name."""
     raw = home / "raw"
     return [raw, *sorted(p for p in raw.glob("account=*") if p.is_dir())]
+
+
+def accounts_json(accounts: list[Account]) -> str:
+    """`accounts` as JSON text, for a run to hand the accounts it started with to its steps' processes
+    (`accounts_from_json`): their names, the variables and files their credentials are in, their ad accounts;
+    never a secret (nor a comment of the accounts file)."""
+    return json.dumps([{**dataclasses.asdict(account), "token_file": account.token_file and str(account.token_file)}
+                       for account in accounts])
+
+
+def accounts_from_json(text: str) -> list[Account]:
+    """The accounts `accounts_json` wrote."""
+    return [Account(**{**fields, "token_file": fields["token_file"] and Path(fields["token_file"]),
+                       "ad_account_ids": fields["ad_account_ids"] and tuple(fields["ad_account_ids"])})
+            for fields in json.loads(text)]
 
 
 def refuse_shared_step_keys(accounts: list[Account]) -> None:

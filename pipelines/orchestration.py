@@ -19,6 +19,7 @@ from dagster._core.storage.tags import REPOSITORY_LABEL_TAG
 
 from assets.conventions import POOL_TAG
 from pipelines import run_lock, settings
+from pipelines.accounts import accounts_json, load_accounts
 from pipelines.atomic_files import remove_stray_staging, remove_stray_temporaries
 from pipelines.console_log import command_line_console
 from pipelines.dagster_instance import (
@@ -171,10 +172,12 @@ def _materialize(job_name: str, instance: dg.DagsterInstance, simulator, *, debu
     `preload_steps` (see `run_range`), else each a fresh interpreter. The executor runs one step of each pool at a
     time (assets/conventions.py POOL_TAG: the two loads, the two lake steps), counting this run's steps only: the
     instance's pools, which other runs of DAGSTER_HOME (the UI's) hold, are not claimed (`steps_instance`)."""
-    run_config = {"loggers": {"console": {"config": {"log_level": "INFO", "debug": debug}}}}
+    # The accounts as the run starts: a step's process reads them from here, not from the accounts file then.
+    pinterest = {"run_accounts": accounts_json(load_accounts())}
     if simulator:
-        run_config["resources"] = {"pinterest": {"config": {"api_base_url": simulator.base_url,
-                                                            "embedded_simulator": True}}}
+        pinterest.update(api_base_url=simulator.base_url, embedded_simulator=True)
+    run_config = {"loggers": {"console": {"config": {"log_level": "INFO", "debug": debug}}},
+                  "resources": {"pinterest": {"config": pinterest}}}
     if workers == 1:
         return contextlib.nullcontext(command_job(job_name).execute_in_process(
             run_config=run_config, instance=instance, raise_on_error=False, tags=tags))

@@ -22,13 +22,13 @@ class RunSettings:
     accounts: Mapping[Account, Settings]
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] = os.environ) -> RunSettings:
+    def from_env(cls, env: Mapping[str, str] = os.environ, listed: list[Account] | None = None) -> RunSettings:
         """Every setting of `env` and of each account's environment, or the first refused one (an account's
-        names the account). Writes nothing."""
+        names the account), for the accounts `listed` (default: those `env` configures now). Writes nothing."""
         environment = Settings.from_env(env)
         credentials_configured(env)  # an explicit token file that is missing is refused, not simulated
         accounts, token_files = {}, {}
-        listed = load_accounts(env)
+        listed = load_accounts(env) if listed is None else listed
         refuse_shared_step_keys(listed)
         for account in listed:
             if not account.from_file:

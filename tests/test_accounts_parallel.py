@@ -20,7 +20,14 @@ import pytest
 
 from assets.conventions import WAREHOUSE_POOL
 from pipelines import catalog
-from pipelines.accounts import Account, refuse_shared_step_keys
+from pipelines.accounts import (
+    ENVIRONMENT_ACCOUNT,
+    Account,
+    accounts_from_json,
+    accounts_json,
+    parse_accounts,
+    refuse_shared_step_keys,
+)
 from pipelines.commands.run import add_parser
 from pipelines.dagster_instance import STEPS_INSTANCE_FOLDER
 from pipelines.settings import SettingsError
@@ -373,6 +380,47 @@ def test_two_workers_print_the_summary_of_one(make_sandbox, tmp_path):
     assert printed["2"] == printed["1"]
     assert [line.split(":")[0] for line in printed["1"][1:8]] == [
         "  ad_accounts", "  campaigns", "  ad_groups", "  ads", "  user_accounts", "  boards", "  pins"]
+
+
+@pytest.mark.slow  # a command-line run, with 2 a process per step
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_an_account_added_to_the_accounts_file_during_a_run_is_the_next_runs(make_sandbox, tmp_path, workers):
+    """The run's accounts are read once when it starts: with one worker an account added while the run extracts was
+    the next run's, but with 2 each step's process read the file again as it started, so organic_raw's `accounts`
+    step found brand_c, which had no dimension snapshot, and the run failed ("no snapshot of user_accounts for
+    account 'brand_c'")."""
+    server = make_sandbox(**{**WORLD, "users": 3}, latency_ms=400)
+    home = tmp_path / "home"
+    env = {**_parallel_cli_env(home, server, tmp_path / "tmp"), "BRAND_C_ACCESS_TOKEN": TOKENS["BRAND_C_ACCESS_TOKEN"]}
+    process = start_cli(["run", *range_args(START, END), "--only", "organic", "--account-workers", workers], env)
+    read_until(process.stderr, "organic_dimensions - account 'brand-a'")  # the dimensions' calls have begun
+    (home / "accounts.toml").write_text(THREE_ACCOUNTS)
+    out, err = process.communicate()
+    assert process.returncode == 0, err[-2000:]
+    assert "brand_c" not in out + err
+    assert query(home, "SELECT count(DISTINCT user_id) FROM user_account_daily") == [(2,)]
+
+
+def test_a_run_hands_its_steps_the_accounts_it_read_and_no_secret():
+    """What the run's configuration (which the UI shows and Dagster stores) holds of the accounts it started with:
+    every field of each, the environment's account too, and nothing else of the file, not even a comment."""
+    accounts = parse_accounts("""
+[[account]]
+name = "brand-a"  # its token: pina_WRITTEN_IN_A_COMMENT
+access_token_env = "BRAND_A_ACCESS_TOKEN"
+refresh_token_env = "BRAND_A_REFRESH_TOKEN"
+token_file = "credentials/a.json"
+app_id_env = "A_APP_ID"
+app_secret_env = "A_APP_SECRET"
+ad_account_ids = ["549755885175"]
+
+[[account]]
+name = "brand_b"
+access_token_env = "BRAND_B_ACCESS_TOKEN"
+""")
+    for listed in (accounts, [ENVIRONMENT_ACCOUNT]):
+        assert accounts_from_json(accounts_json(listed)) == listed
+    assert "pina_" not in accounts_json(accounts)
 
 
 @pytest.mark.parametrize("text, accepted", [("1", 1), ("4", 4), ("0", None), ("33", None), ("x", None)])

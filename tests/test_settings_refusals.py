@@ -97,7 +97,8 @@ def test_no_token_is_a_field_of_the_pinterest_resource_and_an_embedded_run_store
     from pipelines.definitions import defs
     from pipelines.sandbox.auth import DEV_ACCESS_TOKEN, DEV_REFRESH_TOKEN
 
-    assert set(PinterestResource.model_fields) == {"concurrency", "api_base_url", "embedded_simulator"}
+    # run_accounts: the accounts a run read when it started, which name variables (accounts_json: no secret).
+    assert set(PinterestResource.model_fields) == {"concurrency", "api_base_url", "embedded_simulator", "run_accounts"}
     server = make_sandbox()
     pipeline_env(monkeypatch, tmp_path / "home", server, TODAY, PINTEREST_ACCESS_TOKEN="", PINTEREST_REFRESH_TOKEN="")
     (tmp_path / "dagster").mkdir()
