@@ -212,9 +212,13 @@ def parse_accounts(text: str, origin: str = "accounts file") -> list[Account]:
             if key in entry and (not isinstance(entry[key], str) or not entry[key].strip()):
                 raise SettingsError(f"{where} ({name}): {key!r} must be a non-empty string")
         for key in ("access_token_env", "refresh_token_env", "app_id_env", "app_secret_env"):
-            if key in entry and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", entry[key]):
+            # A Pinterest token (pina_..., pinr_...) is letters, digits and `_` too: pasted here it would be kept
+            # as a "name" (in the run's configuration that Dagster stores, among others).
+            if key in entry and (not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", entry[key])
+                                 or entry[key].startswith(("pina_", "pinr_"))):
                 raise SettingsError(f"{where} ({name}): {key!r} names an environment variable, not a value "
-                                    f"(got something that is not a variable name); put the secret in that variable")
+                                    f"(got something that is not a variable name, or a token); put the secret in "
+                                    f"that variable")
         if "\0" in entry.get("token_file", ""):
             raise SettingsError(f"{where} ({name}): 'token_file' contains a NUL character, which no path can hold")
         ids = entry.get("ad_account_ids")

@@ -50,6 +50,10 @@ TOKENS = {"BRAND_A_ACCESS_TOKEN": "pina_SANDBOX", "BRAND_A_REFRESH_TOKEN": "pinr
     ("accounts = []\n", "unknown top-level key(s) accounts"),
     ("", "no [[account]] table"),
     ("[[account]]\nname = 'a'\naccess_token_env = 'pina_live-token'\n", "names an environment variable, not a value"),
+    # A token of letters, digits and `_` looks like a variable name: it was kept and stored in the run's
+    # configuration under DAGSTER_HOME.
+    ("[[account]]\nname = 'a'\naccess_token_env = 'pina_live_token'\n", "names an environment variable, not a value"),
+    ("[[account]]\nname = 'a'\nrefresh_token_env = 'pinr_live_token'\n", "names an environment variable, not a value"),
     ("[[account]]\nname = 'a'\nad_account_ids = [549755885175]\n", "list of numeric ids as strings"),
     ("[[account]\n", "not valid TOML"),
 ])
@@ -57,7 +61,7 @@ def test_a_bad_accounts_file_is_refused_with_the_reason(text, message):
     with pytest.raises(SettingsError) as error:
         parse_accounts(text, "accounts.toml")
     assert message in str(error.value) and "accounts.toml" in str(error.value)
-    assert "pina_live-token" not in str(error.value)
+    assert "live-token" not in str(error.value) and "live_token" not in str(error.value)
 
 
 def test_without_an_accounts_file_there_is_one_account_from_the_environment(tmp_path):

@@ -126,6 +126,14 @@ def _interrupts_ignored() -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
+def _signals_as_a_new_process_has_them() -> None:
+    """In the child: SIGTERM's default action and no signal blocked, whatever the test process inherited or set
+    (these tests are about when UiProcess sends SIGTERM, not about the xdist worker's signal state; once in CI both
+    children outlived their SIGTERM in one worker, after other tests had run in it)."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+
+
 def test_a_sigterm_while_the_ui_process_is_being_started_stops_it_once_it_runs():
     """The handler runs in the middle of starting `dagster dev` (here: right after the fork, before the command
     has its process): it must not raise there, which would leave the process running unowned."""
@@ -138,7 +146,8 @@ def test_a_sigterm_while_the_ui_process_is_being_started_stops_it_once_it_runs()
             super().__init__(*args, **kwargs)
             ui.stop()
 
-    process = ui.start([sys.executable, "-c", "import time; time.sleep(60)"], popen=SignalledWhileStarting)
+    process = ui.start([sys.executable, "-c", "import time; time.sleep(60)"], popen=SignalledWhileStarting,
+                       preexec_fn=_signals_as_a_new_process_has_them)
     assert process.wait(timeout=20) == -signal.SIGTERM
 
 
@@ -148,7 +157,8 @@ def test_a_sigterm_before_the_ui_process_is_started_stops_the_command_and_after_
     ui = UiProcess()
     with pytest.raises(KeyboardInterrupt):
         ui.stop()
-    process = ui.start([sys.executable, "-c", "import time; time.sleep(60)"])
+    process = ui.start([sys.executable, "-c", "import time; time.sleep(60)"],
+                       preexec_fn=_signals_as_a_new_process_has_them)
     ui.stop()
     assert process.wait(timeout=20) == -signal.SIGTERM
 
