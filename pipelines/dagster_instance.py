@@ -139,7 +139,9 @@ class _OneRunEvents:
     a check's evaluation makes, still find one). An asset materializes in one step, so in one process: the set of
     those seen is the process's."""
 
-    _materialized: set[tuple[str, dg.AssetKey]]
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._materialized: set[tuple[str, dg.AssetKey]] = set()
 
     @property
     def supports_partition_subset_in_asset_materialization_planned_events(self) -> bool:
@@ -147,11 +149,10 @@ class _OneRunEvents:
 
     def store_event(self, event: EventLogEntry) -> None:
         if event.dagster_event_type == dg.DagsterEventType.ASSET_MATERIALIZATION:
-            seen = self.__dict__.setdefault("_materialized", set())
             key = (event.run_id, event.get_dagster_event().asset_key)
-            if key in seen:
+            if key in self._materialized:
                 return
-            seen.add(key)
+            self._materialized.add(key)
         super().store_event(event)
 
     def store_asset_check_event(self, event: EventLogEntry, event_id: int | None) -> None:
