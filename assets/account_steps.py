@@ -95,11 +95,11 @@ def extract_account(context: dg.OpExecutionContext, pinterest: PinterestResource
         return AccountOutcome(account, value, error, stats, started, resume.planned_on(account.name), stopped_by_quota)
 
     try:
-        with watching(progress, stats.calls_made):
+        with watching(progress, stats.calls_made), storage.publishing(context.log):
             value = work.work(context, pinterest, storage, account, stats, resume, progress)
     except DailyQuotaError as error:
         resume.stopped(account.name, started, error.api_message)
-        noted = with_resume_note(error, resume.note(account.raw_root(resume.home)))
+        noted = with_resume_note(error, resume.note(storage.raw(account).root))
         if alone:
             raise noted from None
         return outcome(None, failure_message(context, account, noted), stopped_by_quota=True)

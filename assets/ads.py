@@ -101,7 +101,8 @@ def ads_dimensions(context: dg.AssetExecutionContext, pinterest: PinterestResour
         lake.write_dimension_snapshots(account.name, "ads", today, dimensions.tables_by_identity())
         return dimensions
 
-    results = for_each_account(context, pinterest, extract)
+    with storage.publishing(context.log):
+        results = for_each_account(context, pinterest, extract)
     for name in ADS_DIMENSIONS:
         tables = [getattr(d, name) for d in results.done.values()]
         table = pa.concat_tables(tables) if tables else SCHEMAS[name].empty_table()

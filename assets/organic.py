@@ -128,7 +128,8 @@ def organic_dimensions(context: dg.AssetExecutionContext, pinterest: PinterestRe
         lake.write_dimension_snapshots(account.name, "organic", today, dimensions.tables_by_identity())
         return dimensions
 
-    results = for_each_account(context, pinterest, extract)
+    with storage.publishing(context.log):
+        results = for_each_account(context, pinterest, extract)
     for name in ORGANIC_DIMENSIONS:
         tables = [getattr(d, name) for d in results.done.values()]
         table = pa.concat_tables(tables) if tables else None
@@ -243,7 +244,8 @@ def top_pins_api(context: dg.AssetExecutionContext, pinterest: PinterestResource
         yield dg.MaterializeResult(metadata={"window": "none", "rows": 0})
         yield dg.AssetCheckResult(check_name="rankings_fetched", passed=True, metadata={"window": "none"})
         return
-    results = for_each_account(context, pinterest, extract)
+    with storage.publishing(context.log):
+        results = for_each_account(context, pinterest, extract)
     tables = [table for table in results.done.values() if table is not None]
     table = pa.concat_tables(tables) if tables else None
     failed = {**results.failed, **refused}

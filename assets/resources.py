@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
@@ -12,8 +14,10 @@ from pydantic import PrivateAttr
 from pipelines import settings
 from pipelines.accounts import ENVIRONMENT_ACCOUNT, Account, accounts_from_json, raw_roots
 from pipelines.clients import client_from_settings
+from pipelines.data_locations import DataLocations, data_locations
 from pipelines.embedded import EmbeddedSimulator, refuse_with_real_credentials
 from pipelines.lake import Lake
+from pipelines.object_store import StoreError
 from pipelines.pinterest.accounting import CallStats
 from pipelines.pinterest.client import PinterestClient
 from pipelines.pinterest.urls import is_local
@@ -24,32 +28,65 @@ from pipelines.warehouse import Warehouse
 
 
 class StorageResource(dg.ConfigurableResource):
-    """PINTEREST_ETL_HOME (or `home`, when set): raw/ (API answers), lake/ (Parquet), warehouse.duckdb. The
-    directory and PINTEREST_WAREHOUSE_LOCK_WAIT_SECONDS are read once, when the run starts, as PinterestResource
-    reads the other settings."""
+    """PINTEREST_ETL_HOME (or `home`, when set): warehouse.duckdb and, unless PINTEREST_LAKE_URI and
+    PINTEREST_RAW_URI say otherwise (pipelines/data_locations.py), raw/ (API answers) and lake/ (Parquet). The
+    directory, the locations and PINTEREST_WAREHOUSE_LOCK_WAIT_SECONDS are read once, when the step's process
+    sets the resource up, as PinterestResource reads the other settings. A lake or raw zone on an object store
+    is checked (listed and written) then, and the lake's store pulled into its local copy; a step that writes
+    them pushes its files when it ends (`publishing`)."""
 
     home: str = ""
     _root: Path = PrivateAttr()
+    _locations: DataLocations = PrivateAttr()
     _warehouse_lock_wait_seconds: float = PrivateAttr()
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         self._root = Path(self.home) if self.home else settings.etl_home()
+        self._locations = data_locations(self._root)
         self._warehouse_lock_wait_seconds = settings.warehouse_lock_wait_seconds()
+        if self._locations.mirrors():
+            self._locations.check_stores()
+            pulled = self._locations.pull_lake()
+            if context.log and pulled:
+                context.log.info(f"Pulled {pulled} file(s) of {self._locations.describe_lake()} into its local copy")
 
     @property
     def root(self) -> Path:
         return self._root
 
+    @property
+    def locations(self) -> DataLocations:
+        return self._locations
+
     def raw(self, account: Account = ENVIRONMENT_ACCOUNT) -> RawZone:
         """The raw zone of one Pinterest account (`raw/`, or `raw/account=<name>/` for a named one)."""
-        return RawZone(account.raw_root(self.root))
+        return RawZone(account.raw_root(self._locations.raw))
 
     def raw_zones(self) -> list[RawZone]:
         """The raw zone of every account that ever stored answers here (normalization reads them all)."""
-        return [RawZone(root) for root in raw_roots(self.root)]
+        return [RawZone(root) for root in raw_roots(self._locations.raw)]
 
     def lake(self) -> Lake:
-        return Lake(self.root / "lake")
+        return Lake(self._locations.lake)
+
+    @contextlib.contextmanager
+    def publishing(self, log: dg.DagsterLogManager | None = None) -> Iterator[None]:
+        """Push the lake's and raw zone's new files to their object stores when the block ends (nothing for local
+        ones). When the block fails, what it wrote is pushed all the same (the answers it fetched, for a resumed
+        run on any machine), and a failure to push is logged without hiding the block's own error."""
+        try:
+            yield
+        except BaseException:
+            try:
+                self._locations.publish()
+            except (StoreError, OSError) as error:
+                if log:
+                    log.warning(f"The files written before the failure were not all pushed: {error}")
+            raise
+        pushed = self._locations.publish()
+        if log and pushed:
+            log.info(f"Pushed {pushed} file(s) to {self._locations.describe_lake()} and "
+                     f"{self._locations.describe_raw()}")
 
     def warehouse(self) -> Warehouse:
         return Warehouse(self.root / "warehouse.duckdb", self._warehouse_lock_wait_seconds)

@@ -19,6 +19,7 @@ from assets.jobs import WAREHOUSE_LOADS, daily_job
 from assets.partitions import DAILY, freshness_deadline_cron
 from pipelines import settings
 from pipelines.accounts import load_accounts
+from pipelines.data_locations import data_locations
 from pipelines.lake import Lake
 from pipelines.planning import SYNC_BACK_DAYS
 
@@ -54,7 +55,7 @@ def daily_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     PINTEREST_ADS_REPULL_DAYS) complete days (33 by default), and back to the oldest ads date not final yet,
     as one run, so recent values are replaced until they are final."""
     accounts = [account.name for account in load_accounts()]
-    start, end = daily_range(context.scheduled_execution_time, Lake(settings.etl_home() / "lake"), accounts)
+    start, end = daily_range(context.scheduled_execution_time, Lake(data_locations().lake), accounts)
     return dg.RunRequest(run_key=f"daily-{end}", tags={
         "dagster/asset_partition_range_start": start.isoformat(), "dagster/asset_partition_range_end": end.isoformat()})
 

@@ -62,8 +62,9 @@ class Account:
     def is_default(self) -> bool:
         return self.name == DEFAULT_NAME
 
-    def raw_root(self, home: Path) -> Path:
-        return home / "raw" if self.is_default else home / "raw" / f"account={self.name}"
+    def raw_root(self, raw: Path) -> Path:
+        """This account's folder of the raw zone `raw` (pipelines/data_locations.py)."""
+        return raw if self.is_default else raw / f"account={self.name}"
 
     def environment(self, env: Mapping[str, str] = os.environ) -> dict[str, str]:
         """`env` with this account's credentials in the variables the client reads (the environment's own
@@ -133,10 +134,9 @@ class Account:
 ENVIRONMENT_ACCOUNT = Account(DEFAULT_NAME, from_file=False)
 
 
-def raw_roots(home: Path) -> list[Path]:
-    """Every account's raw folder there is, configured now or not (a renamed or removed account's answers
-    still belong to their Pinterest identity): `raw/`, then `raw/account=<name>/` by name."""
-    raw = home / "raw"
+def raw_roots(raw: Path) -> list[Path]:
+    """Every account's folder of the raw zone `raw` there is, configured now or not (a renamed or removed
+    account's answers still belong to their Pinterest identity): `raw/`, then `raw/account=<name>/` by name."""
     return [raw, *sorted(p for p in raw.glob("account=*") if p.is_dir())]
 
 

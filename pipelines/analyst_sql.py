@@ -8,6 +8,7 @@ from pathlib import Path
 
 import duckdb
 
+from pipelines.data_locations import data_locations
 from pipelines.warehouse import WAREHOUSE_MEMORY_LIMIT, require_current_schema
 
 # DESCRIBE, SHOW, SUMMARIZE, VALUES, WITH ... SELECT and FROM-first queries all parse as SELECT statements.
@@ -36,7 +37,7 @@ def open_read_only(home: Path) -> duckdb.DuckDBPyConnection:
 
     Three locks, because each alone leaves a gap: the file is opened read-only (DuckDB refuses INSERT, CREATE,
     DROP... on it, but still lets COPY ... TO, EXPORT DATABASE and ATTACH write other files); external access is
-    off except reading `home/lake/` (so `read_parquet` of the lake works, while other files, URLs and extension
+    off except reading the lake's folder (`home/lake/`, or PINTEREST_LAKE_URI's; so `read_parquet` of the lake works, while other files, URLs and extension
     installs fail); and the configuration is locked so that no SET can lift either. `check_read_only` adds a
     statement allow-list on top (COPY ... TO into the lake would otherwise be allowed). A warehouse an earlier
     version wrote is refused with the command that updates it (OutdatedWarehouseError)."""
@@ -55,7 +56,7 @@ def open_read_only(home: Path) -> duckdb.DuckDBPyConnection:
                 f"it has finished ({_first_line(error)})") from None
         raise
     try:
-        lake = str(path.parent / "lake") + "/"
+        lake = str(data_locations(path.parent).lake.resolve()) + "/"
         con.execute("SET allowed_directories = ?", [[lake]])
         con.execute("SET enable_external_access = false")
         con.execute("SET lock_configuration = true")

@@ -23,6 +23,11 @@ LAKE_BETWEEN_RENAMES = "lake-between-renames"
 WAREHOUSE_BEFORE_COMMIT = "warehouse-before-commit"
 # A warehouse of a newer storage format converted: the copy complete and synced beside it, not yet renamed into place.
 WAREHOUSE_CONVERTED_NOT_RENAMED = "warehouse-converted-not-renamed"
+# An object store's upload (pipelines/object_mirror.py): a lake or raw file's bytes handed to the S3 client, the
+# upload not completed (a small file is sent in one PUT when closed, a large one's last step completes it).
+STORE_UPLOAD_UNFINISHED = "store-upload-unfinished"
+# A push's data files all uploaded, their checksum files not yet.
+STORE_BEFORE_CHECKSUMS = "store-before-checksums"
 
 _passes: collections.Counter[str] = collections.Counter()
 

@@ -12,6 +12,7 @@ from pipelines.atomic_files import DataWriteError
 from pipelines.lake import CorruptLakeFileError
 from pipelines.metric_values import AnswerValueError
 from pipelines.normalize_workers import WorkerProcessError
+from pipelines.object_store import StoreError
 from pipelines.organic.extract import ContentTypeRefusedError, PinAnalyticsAccessLostError
 from pipelines.pinterest.credentials import CredentialsError
 from pipelines.pinterest.errors import (
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
 KNOWN_ERRORS: tuple[type[BaseException], ...] = (
     # the warehouse, the lake and the raw zone
     WarehouseLockedError, BlockingCheckError, OutdatedWarehouseError, LakeFileSchemaError, CorruptLakeFileError,
-    RawZoneError, DataWriteError, RunLockTimeout, WorkerProcessError,
+    RawZoneError, DataWriteError, RunLockTimeout, WorkerProcessError, StoreError,
     # a malformed answer (metric value, data_status, repeated key): the message names the value and the raw file
     AnswerValueError,
     # credentials, settings and what the API answered (its status, code and message; never retried further)

@@ -7,6 +7,7 @@ import shutil
 import sys
 from pathlib import Path
 
+from pipelines.data_locations import data_locations
 from pipelines.report import REPORT_FILE
 
 # Two per source, each answered by the reporting views of that source alone (a run with --only loads only one).
@@ -60,6 +61,7 @@ def next_steps(home: Path, only: str | None, command: str = "pinterest-etl") -> 
     if WORKED_QUERIES.is_file():
         lines.append(f"  worked      {command} sql --file {WORKED_QUERIES} --name {WORKED_EXAMPLE[only or 'organic']}"
                      f"  (every name: grep -- '-- name:' {WORKED_QUERIES})")
-    lines.append(f"  data        warehouse {home / 'warehouse.duckdb'}, Parquet lake {home / 'lake'}, "
-                 f"raw API answers {home / 'raw'}")
+    locations = data_locations(home)
+    lines.append(f"  data        warehouse {home / 'warehouse.duckdb'}, Parquet lake {locations.describe_lake()}, "
+                 f"raw API answers {locations.describe_raw()}")
     return "\n".join(lines)

@@ -29,9 +29,11 @@ from pipelines.dagster_instance import (
     remove_stray_steps_instance,
     steps_instance,
 )
+from pipelines.data_locations import data_locations
 from pipelines.embedded import embedded_simulator_if_needed
 from pipelines.known_errors import cause_text, step_failure_text
 from pipelines.next_steps import cli_command, next_steps
+from pipelines.object_store import StoreError
 from pipelines.pinterest.errors import DailyQuotaError
 from pipelines.run_summary import (
     EXAMPLE_QUERIES,
@@ -66,13 +68,15 @@ def run_range(start: dt.date, end: dt.date, *, from_raw: bool = False, from_lake
     try:
         with run_lock.run_lock(home, f"pinterest-etl {command} {start}..{end}", settings.run_lock_wait_seconds(),
                                on_wait=lambda message: print(f"pinterest-etl {command}: {message}", file=sys.stderr)):
-            removed = [*remove_stray_temporaries(home / "lake"), *remove_stray_temporaries(home / "raw"),
+            locations = data_locations(home)
+            locations.check_stores()  # before any API call: a store that cannot be used fails the run now
+            removed = [*remove_stray_temporaries(locations.lake), *remove_stray_temporaries(locations.raw),
                        *remove_stray_staging(home / "tmp"), *remove_stray_steps_instance(home / "tmp")]
             if removed:
                 print(f"Removed {len(removed)} temporary file(s) an interrupted run left, e.g. {removed[0]}")
             return _run_range(start, end, command, from_raw=from_raw, from_lake=from_lake, only=only, debug=debug,
                               workers=workers, preload_steps=preload_steps, scratch=home / "tmp")
-    except (run_lock.RunLockTimeout, OSError) as error:
+    except (run_lock.RunLockTimeout, OSError, StoreError) as error:
         if debug:
             traceback.print_exc()
         print(f"pinterest-etl {command}: error: {error}", file=sys.stderr)
@@ -199,5 +203,5 @@ def _resume_after_quota(causes: list[str], start: dt.date, end: dt.date, only: s
     if not quota_stops or all("resume with: " in cause for cause in quota_stops):
         return ""
     only_option = f" --only {only}" if only else ""
-    return (f". Everything fetched so far is kept in the raw zone ({settings.etl_home() / 'raw'}); once the quota has "
+    return (f". Everything fetched so far is kept in the raw zone ({data_locations().describe_raw()}); once the quota has "
             f"reset, resume with: pinterest-etl run --start {start} --end {end}{only_option}")

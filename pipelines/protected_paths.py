@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from pipelines import settings
+from pipelines.data_locations import data_locations
 
 
 class OutputRefusedError(ValueError):
@@ -41,7 +42,9 @@ def refuse_protected(given: str, real: Path, home: Path, env: Mapping[str, str],
     warehouse = [home / "warehouse.duckdb", home / "warehouse.duckdb.wal"]
     if real in warehouse or any(same_file(real, f) for f in warehouse):
         raise OutputRefusedError(f"refusing to write {given}: it is the warehouse ({real}); give another file name")
-    folders = {"lake": home / "lake", "raw zone": home / "raw",
+    locations = data_locations(home, env)
+    folders = {"lake": locations.lake, "raw zone": locations.raw, "default lake": home / "lake",
+               "default raw zone": home / "raw",
                "data directory (PINTEREST_ETL_HOME: warehouse, lake, raw zone, credentials, run lock)": home,
                "Dagster instance (DAGSTER_HOME)": Path(env.get("DAGSTER_HOME") or settings.DEFAULT_DAGSTER_HOME)}
     if reports_in_home and _report_beside_the_warehouse(real, home):

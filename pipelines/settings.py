@@ -48,7 +48,7 @@ def _decimal_number(text: str) -> float | None:
     return float(text)
 
 
-def _looked_up(path: Path, variable: str) -> Path:
+def looked_up(path: Path, variable: str) -> Path:
     """`path`, or SettingsError naming `variable` when the file system cannot even look it up (a name longer
     than it allows: a token pasted as the path?), without showing the path."""
     try:
@@ -63,7 +63,7 @@ def etl_home(env: Mapping[str, str] = os.environ) -> Path:
     """PINTEREST_ETL_HOME: where raw/, lake/, warehouse.duckdb and the token file live (default ./data).
     A path with a backslash is refused: DuckDB reads `\\` as `/`, so the warehouse (and the lake files it
     reads) would be another directory than the one the rest of the pipeline writes."""
-    home = _looked_up(Path(env.get("PINTEREST_ETL_HOME") or "data"), "PINTEREST_ETL_HOME")
+    home = looked_up(Path(env.get("PINTEREST_ETL_HOME") or "data"), "PINTEREST_ETL_HOME")
     if "\\" in os.path.abspath(home):
         raise SettingsError(f"PINTEREST_ETL_HOME must not contain a backslash (it is {os.path.abspath(home)}): DuckDB "
                             "reads \\ as /, so the warehouse would go to another directory; choose one without")
@@ -234,7 +234,7 @@ def ca_bundle(env: Mapping[str, str] = os.environ) -> str | None:
     text = env.get("PINTEREST_CA_BUNDLE")
     if not text:
         return None
-    path = _looked_up(Path(text), "PINTEREST_CA_BUNDLE")
+    path = looked_up(Path(text), "PINTEREST_CA_BUNDLE")
     if not path.exists():
         raise SettingsError(f"PINTEREST_CA_BUNDLE names {text}, which does not exist; give a PEM file of CA "
                             "certificates or a directory of them")
@@ -468,7 +468,7 @@ def accounts_file(env: Mapping[str, str] = os.environ) -> Path | None:
     (pipelines/accounts.py reads the file)."""
     explicit = env.get("PINTEREST_ACCOUNTS_FILE")
     if explicit:
-        path = _looked_up(Path(explicit), "PINTEREST_ACCOUNTS_FILE")
+        path = looked_up(Path(explicit), "PINTEREST_ACCOUNTS_FILE")
         if not path.exists():
             raise SettingsError(f"PINTEREST_ACCOUNTS_FILE={explicit}: no such file; create it (see README, "
                                 "'Several Pinterest accounts') or unset the variable")

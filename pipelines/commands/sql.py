@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 
 from pipelines import settings
 from pipelines.commands.failure import fail, reader_gone
+from pipelines.data_locations import data_locations
 from pipelines.protected_paths import OutputRefusedError, mode_without_following, refuse_protected, resolved_output
 
 BATCH_ROWS = 100_000
@@ -213,6 +214,6 @@ def _sql(args: argparse.Namespace) -> int:
         text = str(error).strip()  # DuckDB's messages go on with the query and a caret: the first line says it
         message = text.splitlines()[0] if text else type(error).__name__
         if isinstance(error, duckdb.PermissionException):
-            message += f" (SQL here may read only the lake: files under {settings.etl_home().resolve() / 'lake'}/)"
+            message += f" (SQL here may read only the lake: files under {data_locations().lake.resolve()}/)"
         return fail("sql", message)
     return 0

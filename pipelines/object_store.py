@@ -1,0 +1,191 @@
+"""An S3 bucket prefix as the home of the lake or the raw zone (`PINTEREST_LAKE_URI`, `PINTEREST_RAW_URI`):
+where it is, how to reach it (pyarrow's S3 client: the standard AWS credential chain, `AWS_ENDPOINT_URL` for
+S3-compatible stores), and the check that it can be listed and written before a run calls the API.
+
+What is done with it (a local copy kept in step with it) is pipelines/object_mirror.py's job.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import re
+import urllib.parse
+import uuid
+from collections.abc import Mapping
+
+import pyarrow.fs as pafs
+
+from pipelines.pinterest.errors import UnsafeUrlError, redacted
+from pipelines.pinterest.urls import check_url
+
+ENDPOINT_SETTINGS = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
+_SECRET_SETTINGS = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ACCESS_KEY_ID")
+# S3's rules for a bucket's name (3-63 lowercase letters, digits, dots and hyphens, starting and ending with a
+# letter or digit).
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+# The name of the write check's one small object at the prefix's root (removed at once; hidden, as engines and the
+# mirrors leave out names starting with a dot).
+CHECK_OBJECT = ".pinterest-etl-write-check"
+# A store that does not answer must not hold a run for long: a connection is given up after CONNECT_SECONDS, a
+# request that receives nothing for REQUEST_SECONDS (Linux: the transfer is slower than 1 byte/s that long), and
+# each request is tried ATTEMPTS times (the AWS SDK's standard retries with backoff: throttling, 5xx, resets).
+CONNECT_SECONDS = 10
+REQUEST_SECONDS = 60
+ATTEMPTS = 3
+
+
+class StoreError(Exception):
+    """An object store is refused or could not be used: the message names the URI, the setting and what to do."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ObjectStore:
+    """`s3://<bucket>/<prefix>` of one setting, and the S3 endpoint it is reached at (None: AWS's own)."""
+
+    setting: str
+    bucket: str
+    prefix: str  # without a leading or trailing slash; "" for the whole bucket
+    endpoint: str | None = None
+    region: str | None = None
+    ca_file: str | None = None
+
+    @property
+    def uri(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}".rstrip("/")
+
+    @property
+    def base(self) -> str:
+        """The store's root as pyarrow's S3 file system names it (`bucket/prefix`)."""
+        return f"{self.bucket}/{self.prefix}".rstrip("/")
+
+    def describe(self) -> str:
+        where = f"; endpoint {self.endpoint}" if self.endpoint else ""
+        return f"{self.uri} ({self.setting}{where})"
+
+    def cache_name(self) -> str:
+        """A folder name for this store's local copy: the same URI at another endpoint is another store."""
+        return hashlib.sha256(f"{self.endpoint or 'aws'}\n{self.uri}".encode()).hexdigest()[:16]
+
+    def filesystem(self) -> pafs.S3FileSystem:
+        # allow_delayed_open: a file smaller than the client's part size (10 MB) goes in one PutObject when it is
+        # closed; a larger one in a multipart upload, which S3 makes visible only once complete. Either way
+        # readers see the old object or the whole new one.
+        return pafs.S3FileSystem(
+            endpoint_override=self.endpoint, region=self.region, connect_timeout=CONNECT_SECONDS,
+            request_timeout=REQUEST_SECONDS, retry_strategy=pafs.AwsStandardS3RetryStrategy(max_attempts=ATTEMPTS),
+            allow_delayed_open=True, tls_ca_file_path=self.ca_file)
+
+    def key(self, relative: str) -> str:
+        return f"{self.base}/{relative}"
+
+    def error(self, doing: str, error: BaseException) -> StoreError:
+        """A StoreError for a failed `doing` (`listing`, `writing <key>`...), with what the error means."""
+        return StoreError(f"{self.describe()}: {doing} failed: {_meaning(str(error))} "
+                          f"({_shown(str(error))})")
+
+    def check(self) -> None:
+        """That the prefix can be listed and written (one small object put and removed), else StoreError: a bucket
+        that does not exist, refused or read-only credentials, an endpoint that does not answer or is not S3."""
+        fs = self.filesystem()
+        try:
+            fs.get_file_info(pafs.FileSelector(self.base, allow_not_found=True, recursive=False))
+        except (OSError, ValueError) as error:
+            raise self.error("listing", error) from None
+        probe = self.key(f"{CHECK_OBJECT}-{uuid.uuid4().hex}")
+        content = f"pinterest-etl write check {uuid.uuid4().hex}\n".encode()
+        try:
+            with fs.open_output_stream(probe, compression=None) as out:
+                out.write(content)
+            # A server that is not S3 (a web page answering 200 to everything) "accepts" the object too: only
+            # reading it back tells.
+            info = fs.get_file_info(probe)
+            with fs.open_input_stream(probe, compression=None) as source:
+                read = source.read()
+            fs.delete_file(probe)
+        except (OSError, ValueError) as error:
+            raise self.error("writing, reading and removing a test object", error) from None
+        if info.type != pafs.FileType.File or info.size != len(content) or read != content:
+            raise StoreError(f"{self.describe()}: a test object written there did not read back as written: "
+                             "the endpoint is not an S3 API (check AWS_ENDPOINT_URL)")
+
+
+def _shown(text: str) -> str:
+    return redacted(" ".join(text.split()), [os.environ.get(name, "") for name in _SECRET_SETTINGS])[:400]
+
+
+# What the AWS SDK's error names mean for the user, first match wins.
+_MEANINGS = (
+    (("NO_SUCH_BUCKET", "NoSuchBucket"), "the bucket does not exist: create it, or correct the bucket's name"),
+    (("InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken", "INVALID_ACCESS_KEY_ID",
+      "SIGNATURE_DOES_NOT_MATCH", "EXPIRED_TOKEN", "NO_SUCH_ACCESS_KEY", "UNRECOGNIZED_CLIENT", "MISSING_AUTHENTICATION"),
+     "the credentials were refused: check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE, the "
+     "instance's role), and AWS_SESSION_TOKEN for temporary ones"),
+    (("ACCESS_DENIED", "AccessDenied", "403", "Forbidden"),
+     "access was denied: the credentials need s3:ListBucket on the bucket and s3:GetObject, s3:PutObject and "
+     "s3:DeleteObject under the prefix"),
+    (("NETWORK_CONNECTION", "Could not connect", "Could not resolve", "Timeout was reached", "curlCode"),
+     "the endpoint does not answer: check AWS_ENDPOINT_URL (or the network, a proxy)"),
+)
+
+
+def _meaning(text: str) -> str:
+    for markers, meaning in _MEANINGS:
+        if any(marker in text for marker in markers):
+            return meaning
+    return "the store answered with an error, or not as S3 does (is the endpoint an S3 API?)"
+
+
+def parse_store(value: str, setting: str, env: Mapping[str, str] = os.environ) -> ObjectStore | None:
+    """The object store `value` names (`s3://bucket[/prefix]`), None for a local folder (no `scheme://`), or
+    StoreError for a URI this version cannot use."""
+    scheme, separator, _ = value.partition("://")
+    if not separator or not re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]*", scheme):
+        return None
+    if scheme.lower() == "file":
+        return None
+    if scheme.lower() != "s3":
+        other = {"gs": "Google Cloud Storage: use its S3-compatible API (HMAC keys as AWS_ACCESS_KEY_ID and "
+                       "AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL=https://storage.googleapis.com) with s3://<bucket>",
+                 "gcs": "Google Cloud Storage: use its S3-compatible API with s3://<bucket> (see gs://)"}
+        hint = other.get(scheme.lower(), "use s3://<bucket>/<prefix> (S3, or an S3-compatible store through "
+                                         "AWS_ENDPOINT_URL: MinIO, R2, Ceph...), or a local folder")
+        raise StoreError(f"{setting}: {scheme}:// is not supported ({hint})")
+    split = urllib.parse.urlsplit(value)
+    if split.query or split.fragment or "?" in value or "#" in value or "@" in split.netloc:
+        raise StoreError(f"{setting} must be s3://<bucket>/<prefix> without user info, query or fragment "
+                         "(credentials come from the AWS credential chain, not the URI; the value is not shown)")
+    bucket, prefix = split.netloc, split.path.removeprefix("/").removesuffix("/")
+    if not _BUCKET.fullmatch(bucket):
+        raise StoreError(f"{setting}: {bucket[:70]!r} is not an S3 bucket name (3-63 lowercase letters, digits, "
+                         "dots and hyphens)")
+    parts = prefix.split("/") if prefix else []
+    if any(part in ("", ".", "..") for part in parts) or "\\" in prefix or not prefix.isprintable() \
+            or not prefix.isascii():
+        raise StoreError(f"{setting}: the prefix {prefix[:100]!r} is not a plain key prefix (no empty, . or .. "
+                         "parts, backslashes, control or non-ASCII characters)")
+    region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None
+    ca_file = env.get("AWS_CA_BUNDLE") or None
+    return ObjectStore(setting, bucket, prefix, _endpoint(env), region, ca_file)
+
+
+def _endpoint(env: Mapping[str, str]) -> str | None:
+    """AWS_ENDPOINT_URL_S3, else AWS_ENDPOINT_URL (the AWS SDKs' names): https, or http to this machine only,
+    since an S3 request carries the session token and the data in the clear over http."""
+    for setting in ENDPOINT_SETTINGS:
+        url = (env.get(setting) or "").strip()
+        if not url:
+            continue
+        if "@" in url.split("//", 1)[-1].split("/", 1)[0]:
+            raise StoreError(f"{setting} must not contain user info (the URL is not shown): credentials come from "
+                             "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY or the AWS credential chain")
+        try:
+            checked = check_url(url, setting, base=True)
+        except UnsafeUrlError as error:
+            raise StoreError(f"{error} (the S3 endpoint of PINTEREST_LAKE_URI and PINTEREST_RAW_URI)") from None
+        if urllib.parse.urlsplit(checked).path not in ("", "/"):
+            raise StoreError(f"{setting} must be the endpoint's scheme, host and port only (got a path): "
+                             "the bucket and prefix go in PINTEREST_LAKE_URI and PINTEREST_RAW_URI")
+        return checked
+    return None
