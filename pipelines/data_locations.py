@@ -9,14 +9,13 @@ answers when the step ends; `pinterest-etl verify` pulls both whole and checks e
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
 
 from pipelines import settings
 from pipelines.object_mirror import Mirror
-from pipelines.object_store import ObjectStore, StoreError, parse_store
+from pipelines.object_store import ObjectStore, StoreError, StoreSettingError, parse_store
 
 LAKE_SETTING, RAW_SETTING = "PINTEREST_LAKE_URI", "PINTEREST_RAW_URI"
 STORES_FOLDER = "stores"
@@ -34,9 +33,9 @@ class DataLocations:
     def mirrors(self) -> list[Mirror]:
         found = []
         if self.lake_store:
-            found.append(Mirror(self.lake_store, self.lake, append_only=False))
+            found.append(Mirror(self.lake_store, self.lake, append_only=False, check=_lake_file_problem))
         if self.raw_store:
-            found.append(Mirror(self.raw_store, self.raw, append_only=True))
+            found.append(Mirror(self.raw_store, self.raw, append_only=True, check=_raw_file_problem))
         return found
 
     def check_stores(self) -> None:
@@ -46,7 +45,10 @@ class DataLocations:
 
     def pull_lake(self) -> int:
         """The lake's store's changes into its copy (nothing for a local lake); files downloaded."""
-        return sum(mirror.pull() for mirror in self.mirrors() if not mirror.append_only)
+        pulled = sum(mirror.pull() for mirror in self.mirrors() if not mirror.append_only)
+        if self.lake_store:
+            refuse_earlier_layouts(self.lake, self.lake_store)
+        return pulled
 
     def pull_all(self) -> int:
         return sum(mirror.pull() for mirror in self.mirrors())
@@ -77,10 +79,39 @@ def data_locations(home: Path | None = None, env: Mapping[str, str] = os.environ
     return DataLocations(lake, raw, lake_store, raw_store)
 
 
+def _lake_file_problem(path: Path) -> str | None:
+    """A lake file's bytes against its checksum file (a checksum file, a JSON record: nothing to check)."""
+    from pipelines.lake import Lake
+
+    return Lake.check_file(path, full=False) if path.name.endswith(".parquet") else None
+
+
+def _raw_file_problem(path: Path) -> str | None:
+    from pipelines.raw_zone import RawZone
+
+    return RawZone.check_file(path) if path.name.endswith(".json.gz") else None
+
+
+def refuse_earlier_layouts(copy: Path, store: ObjectStore) -> None:
+    """StoreError when a store's lake holds files of an earlier version's layout (long `metric_daily` files, files
+    named after an account): a local lake converts them in place, removing the old files, and the pipeline removes
+    nothing from a store, so the old files would stay beside the new ones and external engines count both."""
+    from pipelines.lake import Lake, identity_of
+
+    lake = Lake(copy)
+    earlier = [p for p in lake.all_files() if p.parent.parent.name in ("metric_daily", "daily_status")
+               or (identity_of(p) is None and p.parent.name.startswith(("date=", "snapshot_date=")))]
+    if earlier:
+        example = store.key(earlier[0].relative_to(copy).as_posix()).replace(store.base, store.uri, 1)
+        raise StoreError(f"{store.describe()} holds {len(earlier)} lake file(s) of an earlier version's layout (such as "
+                         f"{example}): convert them in a local lake first (copy them to PINTEREST_ETL_HOME/lake, run "
+                         "`pinterest-etl load` with the setting unset), then replace the store's lake with the result")
+
+
 def _refuse_nested(first: str, second: str, shown: str) -> None:
     a, b = first.rstrip("/") + "/", second.rstrip("/") + "/"
     if a.startswith(b) or b.startswith(a):
-        raise StoreError(f"{LAKE_SETTING} and {RAW_SETTING} must not be the same place nor one inside the other "
+        raise StoreSettingError(f"{LAKE_SETTING} and {RAW_SETTING} must not be the same place nor one inside the other "
                          f"({shown}): the lake's files are replaced and removed, the raw zone's never; give each "
                          "a prefix (folder) of its own")
 
@@ -96,13 +127,6 @@ def _folder(value: str, setting: str) -> Path | None:
 
 
 def _copy(home: Path, store: ObjectStore) -> Path:
-    """The local copy of `store`: PINTEREST_ETL_HOME/stores/<hash of endpoint and URI>, with a note of which."""
-    folder = home / STORES_FOLDER
-    copy = folder / store.cache_name()
-    note = folder / f"{store.cache_name()}.json"
-    if not note.exists():
-        folder.mkdir(parents=True, exist_ok=True)
-        note.write_text(json.dumps({"uri": store.uri, "endpoint": store.endpoint or "AWS", "setting": store.setting,
-                                    "what": "a local copy of this store, which runs keep in step with it; "
-                                            "safe to remove (the next run downloads it again)"}) + "\n")
-    return copy
+    """The local copy of `store`: PINTEREST_ETL_HOME/stores/<hash of endpoint and URI> (the mirror writes a note
+    beside it saying which store it copies)."""
+    return home / STORES_FOLDER / store.cache_name()

@@ -2,10 +2,11 @@
 does a local lake or raw zone, `pull` brings the store's changes in before, `push` sends the copy's changes
 out after.
 
-The store is the truth. A **lake** copy is made equal to its store by `pull` (files the store no longer has, or
-never got because a run stopped before its push, are removed: the lake is rebuilt from the raw zone by running
-their dates again). A **raw zone** only grows: its answers are never rewritten, so `pull` never removes a local
-answer and `push` sends every answer the store lacks, and never removes one from the store.
+The store is the truth: `pull` downloads every object the copy lacks or whose version in the store changed since
+the copy last saw it (the store's version wins over the copy's), and removes from a **lake** copy the files the
+store no longer has. Files written here and not pushed yet (by another step's process of the run, or by a run
+stopped before its push) are kept for the next push, which any step makes. Nothing is ever removed from a store,
+and nothing from a **raw zone** copy: its answers are never rewritten, so an answer the store lacks is sent.
 
 Objects are compared by what a listing tells (size and modification time), recorded per file at each transfer
 in a manifest beside the copy (`<copy>.manifest.json`), so an unchanged store costs one listing and no download,
@@ -20,7 +21,7 @@ import contextlib
 import fcntl
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -52,8 +53,11 @@ def _is_checksum(relative: str) -> bool:
 class Mirror:
     """`store`'s prefix copied in the local folder `copy`; `append_only` for a raw zone (see the module)."""
 
-    def __init__(self, store: ObjectStore, copy: Path, *, append_only: bool):
-        self.store, self.copy, self.append_only = store, Path(copy), append_only
+    def __init__(self, store: ObjectStore, copy: Path, *, append_only: bool,
+                 check: Callable[[Path], str | None] | None = None):
+        """`check(path)`: what is wrong with a file of the copy, or None (its checksum, its gzip): a file that fails
+        it is never pushed, and a pull replaces it with the store's version."""
+        self.store, self.copy, self.append_only, self.check = store, Path(copy), append_only, check
         self._manifest_path = self.copy.with_name(f"{self.copy.name}.manifest.json")
         self._lock_path = self.copy.with_name(f"{self.copy.name}.lock")
 
@@ -93,7 +97,9 @@ class Mirror:
     # -- transfers
 
     def pull(self) -> int:
-        """Bring the store's changes into the copy (see the module); the number of files downloaded."""
+        """Bring the store's changes into the copy (see the module); the number of files downloaded. A file this
+        copy wrote and has not pushed yet (another step's process of the same run, or a run stopped before its
+        push) is kept for the next push, unless the store holds another version of it: the store's wins."""
         with self._locked():
             fs = self.store.filesystem()
             remote = self.listing(fs)
@@ -101,10 +107,10 @@ class Mirror:
             local = self.local_files()
             wanted = []
             for relative, seen in remote.items():
-                record = manifest.get(relative)
-                here = local.get(relative)
-                if record and tuple(record[:2]) == seen and here is not None and tuple(record[2:]) == here:
-                    continue
+                record, here = manifest.get(relative), local.get(relative)
+                if record and tuple(record[:2]) == seen and here is not None and (
+                        tuple(record[2:]) == here or not self._problem(relative)):
+                    continue  # the store's version is the one last seen here: the copy's is it, or newer
                 if self.append_only and here is not None and here[0] == seen[0]:
                     manifest[relative] = [*seen, *here]  # an answer is never rewritten: the same one
                     continue
@@ -112,18 +118,21 @@ class Mirror:
             try:
                 for relative, stat in self._transfer(self._download, fs, sorted(wanted, key=_is_checksum)):
                     manifest[relative] = [*remote[relative], *stat]
-                if not self.append_only:
-                    for relative in sorted(set(local) - set(remote), key=_is_checksum, reverse=True):
+                for relative in [r for r in manifest if r not in remote]:
+                    # Removed from the store (by hand, or by another machine): removed here too unless changed
+                    # here since (then the next push sends it again). Never a raw answer.
+                    here = local.get(relative)
+                    if not self.append_only and here is not None and tuple(manifest[relative][2:]) == here:
                         (self.copy / relative).unlink(missing_ok=True)
-                        manifest.pop(relative, None)
-                for relative in set(manifest) - set(remote) - set(self.local_files()):
                     manifest.pop(relative)
             finally:
                 self._save(manifest)
             return len(wanted)
 
     def push(self) -> int:
-        """Send the copy's changes to the store (see the module); the number of files uploaded."""
+        """Send the copy's new and changed files to the store (see the module); the number of files uploaded.
+        Nothing is removed from the store: the pipeline removes no file of a lake it writes (only those of
+        earlier layouts, which a store's lake never holds: `refuse_earlier_layouts`)."""
         with self._locked():
             fs = self.store.filesystem()
             manifest = self._manifest()
@@ -144,26 +153,16 @@ class Mirror:
                     if files is data and data and not self.append_only:
                         self._save(manifest)
                         crash_point(STORE_BEFORE_CHECKSUMS)
-                if not self.append_only:
-                    gone = [relative for relative in manifest if relative not in local]
-                    for relative in sorted(gone, key=_is_checksum):  # a retired file before its checksum file
-                        self._delete(fs, relative)
-                        manifest.pop(relative)
             finally:
                 self._save(manifest)
             return len(changed)
 
-    def refetch(self, relatives: list[str]) -> None:
-        """Download these files of the store again over their local copies (a copy found damaged)."""
+    def pending(self) -> list[str]:
+        """The copy's files that a push would send (written here since the last push)."""
         with self._locked():
-            fs = self.store.filesystem()
-            remote = self.listing(fs)
             manifest = self._manifest()
-            try:
-                for relative, stat in self._transfer(self._download, fs, sorted(r for r in relatives if r in remote)):
-                    manifest[relative] = [*remote[relative], *stat]
-            finally:
-                self._save(manifest)
+            return sorted(relative for relative, here in self.local_files().items()
+                          if relative not in manifest or tuple(manifest[relative][2:]) != here)
 
     def _transfer(self, one, fs: pafs.FileSystem, files: list[str]) -> Iterator[tuple[str, list[int]]]:
         """`one(fs, relative)` for each file on threads, yielding (file, its record) as each is done; the first
@@ -200,10 +199,17 @@ class Mirror:
         stat = target.stat()
         return [stat.st_size, stat.st_mtime_ns]
 
+    def _problem(self, relative: str) -> str | None:
+        return self.check(self.copy / relative) if self.check else None
+
     def _upload(self, fs: pafs.FileSystem, relative: str) -> list[int]:
         """One file up in one PUT; its record: the stored object's size and time, then the local file's."""
         path = self.copy / relative
         key = self.store.key(relative)
+        if problem := self._problem(relative):
+            raise StoreError(f"{path} was not pushed to {self.store.describe()}: {problem}. It is this machine's copy "
+                             f"of the store: remove the folder {self.copy} (the next run downloads the store's "
+                             "files again) and run its dates again")
         try:
             with open(path, "rb") as source:
                 stat = os.fstat(source.fileno())
@@ -221,15 +227,6 @@ class Mirror:
                              f"{'nothing' if info.type == pafs.FileType.NotFound else f'{info.size} bytes'} for it: "
                              "is the endpoint an S3 API, and is nothing else writing that prefix?")
         return [info.size, _ns(info), stat.st_size, stat.st_mtime_ns]
-
-    def _delete(self, fs: pafs.FileSystem, relative: str) -> None:
-        key = self.store.key(relative)
-        try:
-            fs.delete_file(key)
-        except FileNotFoundError:
-            pass
-        except (OSError, ValueError) as error:
-            raise self.store.error(f"removing {key}", error) from None
 
     # -- the manifest and the lock
 
@@ -251,6 +248,12 @@ class Mirror:
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
         self.copy.mkdir(parents=True, exist_ok=True)
+        note = self.copy.with_name(f"{self.copy.name}.json")
+        if not note.exists():
+            note.write_text(json.dumps({"uri": self.store.uri, "endpoint": self.store.endpoint or "AWS",
+                                        "setting": self.store.setting,
+                                        "what": "the local copy of this store that runs keep in step with it; safe "
+                                                "to remove (the next run downloads it again)"}) + "\n")
         with open(self._lock_path, "a+") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:

@@ -19,6 +19,7 @@ import pyarrow.fs as pafs
 
 from pipelines.pinterest.errors import UnsafeUrlError, redacted
 from pipelines.pinterest.urls import check_url
+from pipelines.settings import SettingsError
 
 ENDPOINT_SETTINGS = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
 _SECRET_SETTINGS = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ACCESS_KEY_ID")
@@ -37,7 +38,12 @@ ATTEMPTS = 3
 
 
 class StoreError(Exception):
-    """An object store is refused or could not be used: the message names the URI, the setting and what to do."""
+    """An object store could not be used: the message names the URI, the setting and what to do."""
+
+
+class StoreSettingError(StoreError, SettingsError):
+    """PINTEREST_LAKE_URI, PINTEREST_RAW_URI or the S3 endpoint is refused as written (checked with the other
+    settings, before anything is called or written)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -151,19 +157,19 @@ def parse_store(value: str, setting: str, env: Mapping[str, str] = os.environ) -
                  "gcs": "Google Cloud Storage: use its S3-compatible API with s3://<bucket> (see gs://)"}
         hint = other.get(scheme.lower(), "use s3://<bucket>/<prefix> (S3, or an S3-compatible store through "
                                          "AWS_ENDPOINT_URL: MinIO, R2, Ceph...), or a local folder")
-        raise StoreError(f"{setting}: {scheme}:// is not supported ({hint})")
+        raise StoreSettingError(f"{setting}: {scheme}:// is not supported ({hint})")
     split = urllib.parse.urlsplit(value)
     if split.query or split.fragment or "?" in value or "#" in value or "@" in split.netloc:
-        raise StoreError(f"{setting} must be s3://<bucket>/<prefix> without user info, query or fragment "
+        raise StoreSettingError(f"{setting} must be s3://<bucket>/<prefix> without user info, query or fragment "
                          "(credentials come from the AWS credential chain, not the URI; the value is not shown)")
     bucket, prefix = split.netloc, split.path.removeprefix("/").removesuffix("/")
     if not _BUCKET.fullmatch(bucket):
-        raise StoreError(f"{setting}: {bucket[:70]!r} is not an S3 bucket name (3-63 lowercase letters, digits, "
+        raise StoreSettingError(f"{setting}: {bucket[:70]!r} is not an S3 bucket name (3-63 lowercase letters, digits, "
                          "dots and hyphens)")
     parts = prefix.split("/") if prefix else []
     if any(part in ("", ".", "..") for part in parts) or "\\" in prefix or not prefix.isprintable() \
             or not prefix.isascii():
-        raise StoreError(f"{setting}: the prefix {prefix[:100]!r} is not a plain key prefix (no empty, . or .. "
+        raise StoreSettingError(f"{setting}: the prefix {prefix[:100]!r} is not a plain key prefix (no empty, . or .. "
                          "parts, backslashes, control or non-ASCII characters)")
     region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None
     ca_file = env.get("AWS_CA_BUNDLE") or None
@@ -178,14 +184,14 @@ def _endpoint(env: Mapping[str, str]) -> str | None:
         if not url:
             continue
         if "@" in url.split("//", 1)[-1].split("/", 1)[0]:
-            raise StoreError(f"{setting} must not contain user info (the URL is not shown): credentials come from "
+            raise StoreSettingError(f"{setting} must not contain user info (the URL is not shown): credentials come from "
                              "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY or the AWS credential chain")
         try:
             checked = check_url(url, setting, base=True)
         except UnsafeUrlError as error:
-            raise StoreError(f"{error} (the S3 endpoint of PINTEREST_LAKE_URI and PINTEREST_RAW_URI)") from None
+            raise StoreSettingError(f"{error} (the S3 endpoint of PINTEREST_LAKE_URI and PINTEREST_RAW_URI)") from None
         if urllib.parse.urlsplit(checked).path not in ("", "/"):
-            raise StoreError(f"{setting} must be the endpoint's scheme, host and port only (got a path): "
+            raise StoreSettingError(f"{setting} must be the endpoint's scheme, host and port only (got a path): "
                              "the bucket and prefix go in PINTEREST_LAKE_URI and PINTEREST_RAW_URI")
         return checked
     return None

@@ -559,6 +559,8 @@ class Settings:
     account_workers: int = _reads("PINTEREST_ACCOUNT_WORKERS")
     run_lock_wait_seconds: float = _reads(RUN_LOCK_WAIT_VARIABLE)
     warehouse_lock_wait_seconds: float = _reads(WAREHOUSE_LOCK_WAIT_VARIABLE)
+    # pipelines/data_locations.py DataLocations: where the lake and the raw zone live.
+    data_locations: object = _reads("PINTEREST_LAKE_URI", "PINTEREST_RAW_URI")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
@@ -566,6 +568,8 @@ class Settings:
         BaseUrlError, naming the variable and what it accepts. Writes nothing: a first partition not chosen yet
         is computed, not kept (the Dagster definitions keep it). An existing token file is read, to refuse one
         that cannot be used before anything is called."""
+        from pipelines.data_locations import data_locations
+
         base_url = check_base_url(api_base_url(env))
         token_endpoint_url(base_url)
         token_file = TokenFile(token_file_path(env))
@@ -584,7 +588,8 @@ class Settings:
             freshness_deadline_hour=freshness_deadline_hour(env), schedule_cron=schedule_cron(env),
             normalize_workers=normalize_workers(env), account_workers=account_workers(env),
             run_lock_wait_seconds=run_lock_wait_seconds(env),
-            warehouse_lock_wait_seconds=warehouse_lock_wait_seconds(env))
+            warehouse_lock_wait_seconds=warehouse_lock_wait_seconds(env),
+            data_locations=data_locations(etl_home(env), env))
 
     @classmethod
     def variables(cls) -> dict[str, str]:

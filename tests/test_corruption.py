@@ -79,14 +79,15 @@ def test_verify_lists_every_damaged_raw_and_lake_file_and_exits_1(home, capsys):
     assert main(["verify"]) == 0
     intact = capsys.readouterr()
     raw_count, lake_count = len(RawZone(home / "raw").all_files()), len(lake_files(home))
-    assert f"Checked {raw_count} raw files and {lake_count} lake files under {home}.\nEvery file is intact.\n" == intact.out
+    checked = f"Checked {raw_count} raw files in {home / 'raw'} and {lake_count} lake files in {home / 'lake'}."
+    assert f"{checked}\nEvery file is intact.\n" == intact.out
     damaged = {a_raw_answer(home, "multi_pins__analytics"): flip_a_byte, a_raw_answer(home, "user_account__analytics"): truncate,
                a_lake_file(home, "pin_daily"): flip_a_byte, a_lake_file(home, "user_account_daily"): truncate}
     for path, damage in damaged.items():
         damage(path)
     assert main(["verify"]) == 1
     printed = capsys.readouterr()
-    assert f"Checked {raw_count} raw files and {lake_count} lake files under {home}." in printed.out
+    assert checked in printed.out
     reported = {line.split(": ", 1)[0].removeprefix("BAD "): line.split(": ", 1)[1]
                 for line in printed.err.splitlines() if line.startswith("BAD ")}
     assert set(reported) == {str(p) for p in damaged}

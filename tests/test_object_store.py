@@ -127,22 +127,26 @@ def test_load_and_verify_on_another_machine_read_the_store(tmp_path, s3, world):
     assert "Every file is intact." in verified.stdout
     assert f"s3://{bucket}/team/lake" in verified.stdout and f"s3://{bucket}/team/raw" in verified.stdout
 
-    # An object changed in the store (not through the pipeline) is found, named by its URI, though the local copy
-    # was intact; another machine's copy is brought up to date first.
+    # An object changed in the store (not through the pipeline) is found, named by its URI.
     victim = next(k for k in s3.keys(bucket, "team/lake/pin_daily/") if k.endswith(".parquet"))
-    s3.put(bucket, victim, s3.objects(bucket, victim)[victim][:-20] + b"\0" * 20)
+    original = s3.objects(bucket, victim)[victim]
+    s3.put(bucket, victim, original[:-20] + b"\0" * 20)
     damaged = run_cli(["verify"], second)
     assert damaged.returncode == 1
     assert f"BAD s3://{bucket}/{victim}:" in damaged.stderr
+    s3.put(bucket, victim, original)
 
-    # A damaged local copy of an intact object is downloaded again, not called bad.
-    copy = data_locations(tmp_path / "second", {**second, "PINTEREST_ETL_HOME": str(tmp_path / "second")}).lake
-    s3.put(bucket, victim, s3.objects(bucket, victim)[victim])  # (still the damaged bytes: restore below)
-    other = next(p for p in sorted(copy.rglob("*.parquet")) if "pin_daily" not in str(p))
-    other.write_bytes(other.read_bytes()[:-10])
-    again = run_cli(["verify"], second)
-    assert f"BAD s3://{bucket}/{victim}:" in again.stderr
-    assert str(other.name) not in again.stderr
+    # A damaged file of a machine's local copy is never pushed: the next step's pull puts the store's back.
+    copy = data_locations(tmp_path / "second", second).lake
+    other = next(p for p in sorted(copy.rglob("*.parquet")) if "campaign_daily" in str(p))
+    good = other.read_bytes()
+    other.write_bytes(good[:-10])
+    assert run_cli(["load", *range_args(START, END)], second).returncode == 0
+    assert other.read_bytes() == good
+    assert warehouse_contents(tmp_path / "second") == expected
+    key = f"team/lake/{other.relative_to(copy).as_posix()}"
+    assert s3.objects(bucket, key)[key] == good
+    assert run_cli(["verify"], second).returncode == 0
 
 
 @pytest.mark.slow
@@ -274,3 +278,58 @@ def test_local_folders_elsewhere_hold_the_lake_and_raw_zone(tmp_path, world):
     assert not (tmp_path / "home" / "lake").exists() and not (tmp_path / "home" / "raw").exists()
     verified = run_cli(["verify"], env)
     assert verified.returncode == 0 and str(tmp_path / "elsewhere" / "lake") in verified.stdout
+
+
+@pytest.mark.slow  # a process per step
+def test_two_accounts_in_two_workers_push_and_pull_one_copy_without_losing_a_file(tmp_path, s3, make_sandbox):
+    from tests.test_accounts import WORLD
+    from tests.test_accounts_parallel import NAMES, THREE_ACCOUNTS, TOKENS
+
+    server = make_sandbox(**{**WORLD, "users": 3})
+    bucket = s3.new_bucket()
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "accounts.toml").write_text(THREE_ACCOUNTS)
+    env = {k: v for k, v in store_env(home, server, s3, bucket).items()
+           if k not in ("PINTEREST_ACCESS_TOKEN", "PINTEREST_REFRESH_TOKEN")} | TOKENS
+    result = run_cli([*RUN, "--account-workers", "2"], env, timeout=600)
+    assert result.returncode == 0, result.stderr
+    copy = data_locations(home, env).lake
+    local = sorted(p.relative_to(copy).as_posix() for p in copy.rglob("*") if p.is_file() and
+                   (not p.name.startswith(".") or p.name.endswith(".sha256")))
+    assert local == lake_keys(s3, bucket)  # every file each step process wrote reached the store
+    assert {f"account={name}" for name in NAMES[1:]} <= {k.split("/")[2] for k in s3.keys(bucket, "team/raw/")}
+    elsewhere = {**env, "PINTEREST_ETL_HOME": str(tmp_path / "elsewhere")}
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "accounts.toml").write_text(THREE_ACCOUNTS)
+    assert run_cli(["load", *range_args(START, END)], elsewhere).returncode == 0
+    assert warehouse_contents(tmp_path / "elsewhere") == warehouse_contents(home)
+
+
+def test_a_pull_keeps_what_the_copy_wrote_and_did_not_push_yet_and_restores_what_was_removed_by_hand(
+        tmp_path, s3, monkeypatch):
+    from pipelines.object_mirror import Mirror
+
+    for key, value in s3.env().items():
+        monkeypatch.setenv(key, value)
+    bucket = s3.new_bucket()
+    store = parse_store(f"s3://{bucket}/lake", "PINTEREST_LAKE_URI", s3.env())
+    first = Mirror(store, tmp_path / "copy", append_only=False)
+    (tmp_path / "copy" / "t" / "date=2026-11-01").mkdir(parents=True)
+    kept = tmp_path / "copy" / "t" / "date=2026-11-01" / "a.parquet"
+    kept.write_bytes(b"one")
+    assert first.push() == 1
+    pending = tmp_path / "copy" / "t" / "date=2026-11-02" / "b.parquet"
+    pending.parent.mkdir()
+    pending.write_bytes(b"written by another step, not pushed yet")
+    kept.unlink()  # removed by hand: the store still has it
+    assert first.pull() == 1
+    assert kept.read_bytes() == b"one" and pending.exists()
+    # The store's newer version wins over the copy's; a file removed from the store goes from the copy.
+    s3.put(bucket, "lake/t/date=2026-11-01/a.parquet", b"two, from another machine")
+    assert first.pull() == 1 and kept.read_bytes() == b"two, from another machine"
+    assert first.push() == 1  # the pending file
+    s3.client().delete_object(Bucket=bucket, Key="lake/t/date=2026-11-02/b.parquet")
+    first.pull()
+    assert not pending.exists() and kept.exists()
+    assert [k for k in s3.keys(bucket, "lake/") if not k.endswith("/")] == ["lake/t/date=2026-11-01/a.parquet"]

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 from pipelines import settings
 from pipelines.data_locations import DataLocations, data_locations
+from pipelines.object_mirror import Mirror
 from pipelines.object_store import ObjectStore, StoreError
 
 
@@ -18,61 +22,55 @@ def add_parser(commands) -> None:
                     "gzip's CRC-32 and length, the request line, the body as JSON) and every Parquet file of the lake "
                     "(PINTEREST_LAKE_URI, default PINTEREST_ETL_HOME/lake: the SHA-256 recorded when it was written, "
                     "the footer, every row group decoded and its rows counted) and list each file that fails, with "
-                    "why. A lake or raw zone on an object store is first brought into its local copy whole (every "
-                    "object the copy lacks or holds another version of is downloaded), and a copy found damaged is "
-                    "downloaded again before it is called bad. Writes nothing but those copies; no API calls. Exit "
-                    "code 1 when a file is bad, 0 when all are intact.")
+                    "why. A lake or raw zone on an object store is downloaded whole into a temporary folder under "
+                    "PINTEREST_ETL_HOME/tmp and checked there (a bad object is named by its s3:// URI); files of "
+                    "the local copy not pushed yet are counted. Writes nothing else; no API calls. Exit code 1 when "
+                    "a file is bad, 0 when all are intact.")
     p.set_defaults(handler=_verify)
 
 
 def find_corrupt_files(home: Path, locations: DataLocations | None = None) -> tuple[int, int, list[tuple[str, str]]]:
     """(raw files checked, lake files checked, [(bad file, what is wrong)]) for a data directory: its lake and raw
-    zone, or `locations`' (their stores' local copies, which the caller pulled: a bad copy is downloaded again and
-    checked once more, and one still bad is named by its object's URI)."""
+    zone (`locations`, default the environment's). A lake or raw zone on an object store is downloaded whole into a
+    temporary folder and checked there (its local copy may hold files not pushed yet, and is not what the store
+    holds); a bad object is named by its URI."""
+    from pipelines.lake import Lake
+    from pipelines.raw_zone import RawZone
+
     locations = locations or data_locations(home)
-    raw_files, bad_raw = _bad_files(locations.raw, locations.raw_store, _raw_files, _raw_problem, locations)
-    lake_files, bad_lake = _bad_files(locations.lake, locations.lake_store, _lake_files, _lake_problem, locations)
-    return len(raw_files), len(lake_files), [*bad_raw, *bad_lake]
+    with _as_stored(home, locations.raw, locations.raw_store, append_only=True) as (raw_root, named):
+        raw_files = RawZone(raw_root).all_files()
+        bad = [(named(path), problem) for path in raw_files if (problem := RawZone.check_file(path))]
+    with _as_stored(home, locations.lake, locations.lake_store, append_only=False) as (lake_root, named):
+        lake = Lake(lake_root)
+        lake_files = lake.all_files()
+        for path in lake_files:
+            # A file gone since the listing was replaced or retired by a run (or a long-layout file converted): its
+            # successor is checked by the next verify, and nothing is wrong with a file that is no longer there.
+            if (problem := lake.check_file(path)) and path.exists():
+                bad.append((named(path), problem))
+    return len(raw_files), len(lake_files), bad
 
 
-def _raw_files(root: Path) -> list[Path]:
-    from pipelines.raw_zone import RawZone
-
-    return RawZone(root).all_files()
-
-
-def _raw_problem(root: Path, path: Path) -> str | None:
-    from pipelines.raw_zone import RawZone
-
-    return RawZone.check_file(path)
-
-
-def _lake_files(root: Path) -> list[Path]:
-    from pipelines.lake import Lake
-
-    return Lake(root).all_files()
+@contextlib.contextmanager
+def _as_stored(home: Path, root: Path, store: ObjectStore | None, append_only: bool):
+    """(the folder to check, how to name one of its files): `root` itself, or a temporary download of `store`."""
+    if store is None:
+        yield root, str
+        return
+    scratch = Path(tempfile.mkdtemp(prefix="verify-", dir=_scratch(home)))
+    try:
+        copy = scratch / "copy"
+        Mirror(store, copy, append_only=append_only).pull()
+        yield copy, lambda path: f"{store.uri}/{path.relative_to(copy).as_posix()}"
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _lake_problem(root: Path, path: Path) -> str | None:
-    from pipelines.lake import Lake
-
-    # A file gone since the listing was replaced or retired by a run (or a long-layout file converted): its
-    # successor is checked by the next verify, and nothing is wrong with a file that is no longer there.
-    problem = Lake(root).check_file(path)
-    return problem if problem and path.exists() else None
-
-
-def _bad_files(root: Path, store: ObjectStore | None, files, problem_of, locations: DataLocations
-               ) -> tuple[list[Path], list[tuple[str, str]]]:
-    checked = files(root)
-    bad = {path: problem for path in checked if (problem := problem_of(root, path))}
-    if store and bad:
-        mirror = next(m for m in locations.mirrors() if m.store is store)
-        mirror.refetch([path.relative_to(root).as_posix() for path in bad])
-        bad = {path: problem for path in bad if (problem := problem_of(root, path))}
-    named = (lambda path: store.key(path.relative_to(root).as_posix()).replace(store.base, store.uri, 1)) if store \
-        else str
-    return checked, [(named(path), problem) for path, problem in bad.items()]
+def _scratch(home: Path) -> Path:
+    folder = home / "tmp"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def _verify(args: argparse.Namespace) -> int:
@@ -87,20 +85,21 @@ def _verify(args: argparse.Namespace) -> int:
         return 2
     try:
         locations.check_stores()
-        pulled = locations.pull_all()
+        raw_count, lake_count, bad = find_corrupt_files(home, locations)
+        pending = {mirror.store.uri: len(mirror.pending()) for mirror in locations.mirrors()}
     except StoreError as error:
         print(f"pinterest-etl verify: error: {error}", file=sys.stderr)
         return 2
-    if pulled:
-        print(f"Downloaded {pulled} file(s) of {', '.join(m.store.uri for m in locations.mirrors())} into the local "
-              "copies.")
-    raw_count, lake_count, bad = find_corrupt_files(home, locations)
     print(f"Checked {raw_count} raw files in {locations.describe_raw()} and {lake_count} lake files in "
           f"{locations.describe_lake()}.")
     unchecked = sum(1 for path in locations.lake.rglob("*.parquet") if not checksum_path(path).exists())
     if unchecked:
         print(f"{unchecked} lake file(s) have no recorded checksum (written before checksums were kept, or new files "
               "of a run stopped before it uploaded their checksums): checked as Parquet only.")
+    for uri, count in pending.items():
+        if count:
+            print(f"{count} file(s) of the local copy of {uri} are not in the store yet (written by a run stopped "
+                  "before it pushed them): the next run's first step pushes them.")
     leftovers = [*stray_temporaries(locations.lake), *stray_temporaries(locations.raw)]
     if leftovers:
         print(f"{len(leftovers)} temporary file(s) of interrupted runs (never read; the next run removes them).")
