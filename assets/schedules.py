@@ -55,7 +55,7 @@ def daily_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     PINTEREST_ADS_REPULL_DAYS) complete days (33 by default), and back to the oldest ads date not final yet,
     as one run, so recent values are replaced until they are final."""
     accounts = [account.name for account in load_accounts()]
-    start, end = daily_range(context.scheduled_execution_time, Lake(data_locations().lake), accounts)
+    start, end = daily_range(context.scheduled_execution_time, Lake(data_locations(settings.etl_home()).lake), accounts)
     return dg.RunRequest(run_key=f"daily-{end}", tags={
         "dagster/asset_partition_range_start": start.isoformat(), "dagster/asset_partition_range_end": end.isoformat()})
 

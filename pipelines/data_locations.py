@@ -13,9 +13,9 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from pipelines import settings
 from pipelines.object_mirror import Mirror
 from pipelines.object_store import ObjectStore, StoreError, StoreSettingError, parse_store
+from pipelines.setting_errors import SettingsError, looked_up
 
 LAKE_SETTING, RAW_SETTING = "PINTEREST_LAKE_URI", "PINTEREST_RAW_URI"
 STORES_FOLDER = "stores"
@@ -64,9 +64,9 @@ class DataLocations:
         return self.raw_store.uri if self.raw_store else str(self.raw)
 
 
-def data_locations(home: Path | None = None, env: Mapping[str, str] = os.environ) -> DataLocations:
-    """The lake's and raw zone's locations from the environment (SettingsError/StoreError for a refused value)."""
-    home = home if home is not None else settings.etl_home(env)
+def data_locations(home: Path, env: Mapping[str, str] = os.environ) -> DataLocations:
+    """The lake's and raw zone's locations from the environment, for the data directory `home`
+    (PINTEREST_ETL_HOME); StoreSettingError for a refused value."""
     lake_value, raw_value = (env.get(LAKE_SETTING) or "").strip(), (env.get(RAW_SETTING) or "").strip()
     lake_store = parse_store(lake_value, LAKE_SETTING, env) if lake_value else None
     raw_store = parse_store(raw_value, RAW_SETTING, env) if raw_value else None
@@ -121,9 +121,9 @@ def _folder(value: str, setting: str) -> Path | None:
         return None
     path = Path(value.removeprefix("file://")).expanduser()
     if "\\" in os.path.abspath(path):
-        raise settings.SettingsError(f"{setting} must not contain a backslash (it is {os.path.abspath(path)}): DuckDB "
+        raise SettingsError(f"{setting} must not contain a backslash (it is {os.path.abspath(path)}): DuckDB "
                                      "reads \\ as /; choose a folder without")
-    return settings.looked_up(path, setting)
+    return looked_up(path, setting)
 
 
 def _copy(home: Path, store: ObjectStore) -> Path:

@@ -19,7 +19,7 @@ import pyarrow.fs as pafs
 
 from pipelines.pinterest.errors import UnsafeUrlError, redacted
 from pipelines.pinterest.urls import check_url
-from pipelines.settings import SettingsError
+from pipelines.setting_errors import SettingsError
 
 ENDPOINT_SETTINGS = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
 _SECRET_SETTINGS = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ACCESS_KEY_ID")

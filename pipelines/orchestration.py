@@ -203,5 +203,5 @@ def _resume_after_quota(causes: list[str], start: dt.date, end: dt.date, only: s
     if not quota_stops or all("resume with: " in cause for cause in quota_stops):
         return ""
     only_option = f" --only {only}" if only else ""
-    return (f". Everything fetched so far is kept in the raw zone ({data_locations().describe_raw()}); once the quota has "
+    return (f". Everything fetched so far is kept in the raw zone ({data_locations(settings.etl_home()).describe_raw()}); once the quota has "
             f"reset, resume with: pinterest-etl run --start {start} --end {end}{only_option}")

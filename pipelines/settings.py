@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from pipelines import api_enums
 from pipelines.ads.attribution import Attribution
+from pipelines.data_locations import DataLocations, data_locations
 from pipelines.pinterest.credentials import AppCredentials, TokenFile, Tokens, app_credentials_from_env, tokens_from_env
 from pipelines.pinterest.oauth import token_endpoint_url
 from pipelines.pinterest.retries import RetryPolicy
@@ -23,15 +24,12 @@ from pipelines.pinterest.sessions import proxies_set_in
 from pipelines.pinterest.transport import MB, HttpLimits
 from pipelines.pinterest.urls import check_base_url
 from pipelines.planning import SYNC_BACK_DAYS
+from pipelines.setting_errors import SettingsError, looked_up  # noqa: F401 - SettingsError: settings.SettingsError
 
 if TYPE_CHECKING:
     from pipelines.ads.reports import ReportPolling
 
 DEFAULT_API_BASE_URL = "https://api.pinterest.com/v5"
-
-
-class SettingsError(ValueError):
-    """An environment setting is invalid; the message names the variable and the expected form."""
 
 
 def _whole_number(text: str) -> bool:
@@ -47,16 +45,6 @@ def _decimal_number(text: str) -> float | None:
         return None
     return float(text)
 
-
-def looked_up(path: Path, variable: str) -> Path:
-    """`path`, or SettingsError naming `variable` when the file system cannot even look it up (a name longer
-    than it allows: a token pasted as the path?), without showing the path."""
-    try:
-        path.exists()
-    except OSError as error:
-        raise SettingsError(f"{variable} names a path the file system cannot look up ({error.strerror or error}); "
-                            "give another path (the value is not shown)") from None
-    return path
 
 
 def etl_home(env: Mapping[str, str] = os.environ) -> Path:
@@ -560,7 +548,7 @@ class Settings:
     run_lock_wait_seconds: float = _reads(RUN_LOCK_WAIT_VARIABLE)
     warehouse_lock_wait_seconds: float = _reads(WAREHOUSE_LOCK_WAIT_VARIABLE)
     # pipelines/data_locations.py DataLocations: where the lake and the raw zone live.
-    data_locations: object = _reads("PINTEREST_LAKE_URI", "PINTEREST_RAW_URI")
+    data_locations: DataLocations = _reads("PINTEREST_LAKE_URI", "PINTEREST_RAW_URI")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
@@ -568,8 +556,6 @@ class Settings:
         BaseUrlError, naming the variable and what it accepts. Writes nothing: a first partition not chosen yet
         is computed, not kept (the Dagster definitions keep it). An existing token file is read, to refuse one
         that cannot be used before anything is called."""
-        from pipelines.data_locations import data_locations
-
         base_url = check_base_url(api_base_url(env))
         token_endpoint_url(base_url)
         token_file = TokenFile(token_file_path(env))

@@ -214,6 +214,6 @@ def _sql(args: argparse.Namespace) -> int:
         text = str(error).strip()  # DuckDB's messages go on with the query and a caret: the first line says it
         message = text.splitlines()[0] if text else type(error).__name__
         if isinstance(error, duckdb.PermissionException):
-            message += f" (SQL here may read only the lake: files under {data_locations().lake.resolve()}/)"
+            message += f" (SQL here may read only the lake: files under {data_locations(settings.etl_home()).lake.resolve()}/)"
         return fail("sql", message)
     return 0
