@@ -58,6 +58,7 @@ def normalize_to_lake(context: dg.AssetExecutionContext, storage: StorageResourc
     identities (no API calls), with the warnings of LAKE_CHECKS in the log, the metadata and the checks' results.
     Each day's materialization carries the rows the lake holds of that day per wide table (`rows_<table>`); the
     run's counts (`metric_rows`, `status_rows`: rows this run normalized; `run_rows_<table>`) are on every one."""
+    storage.pull_raw(requested, context.log)
     with storage.publishing(context.log), _step_progress(context, "answers normalized") as progress:
         summaries = [transform.normalize_range(storage.raw_zones(), storage.lake(), requested, source, pinterest.today(),
                                                storage.temp_directory(), progress=progress,

@@ -21,6 +21,7 @@ from pipelines.object_store import StoreError
 from pipelines.pinterest.accounting import CallStats
 from pipelines.pinterest.client import PinterestClient
 from pipelines.pinterest.urls import is_local
+from pipelines.planning import DateRange
 from pipelines.raw_zone import RawZone
 from pipelines.run_settings import RunSettings
 from pipelines.sandbox.auth import DEV_ACCESS_TOKEN, DEV_REFRESH_TOKEN
@@ -49,6 +50,24 @@ class StorageResource(dg.ConfigurableResource):
             pulled = self._locations.pull_lake()
             if context.log and pulled:
                 context.log.info(f"Pulled {pulled} file(s) of {self._locations.describe_lake()} into its local copy")
+            self._warn_ignored(context.log)
+
+    def pull_raw(self, requested: DateRange, log: dg.DagsterLogManager | None = None) -> None:
+        """The raw zone store's answers of `requested` into its local copy (nothing for a local raw zone), for a
+        step that normalizes them on a machine that may not have fetched them (`run --from-raw`)."""
+        pulled = self._locations.pull_raw(requested)
+        if log and pulled:
+            log.info(f"Pulled {pulled} answer(s) of {requested} from {self._locations.describe_raw()} into its "
+                     "local copy")
+        self._warn_ignored(log)
+
+    def _warn_ignored(self, log: dg.DagsterLogManager | None) -> None:
+        ignored = self._locations.ignored()
+        if log and ignored:
+            log.warning(f"{len(ignored)} object(s) of the store were left out of its local copy: their keys cannot be "
+                        f"files (an empty, . or .. part, or an object named like a folder of others), so the pipeline "
+                        f"never wrote them ({', '.join(ignored[:5])}{', ...' if len(ignored) > 5 else ''}); move "
+                        "them out of the prefix")
 
     @property
     def root(self) -> Path:

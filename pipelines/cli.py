@@ -59,12 +59,19 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command; a setting or credential error any command meets outside its own checks (a malformed
     `.env`, say) is one line and exit code 2, its traceback only with --debug. Any other error keeps its
     traceback and says how to report it (exit code 1)."""
+    args = build_parser().parse_args(argv)
+    failure.show_tracebacks(args.debug)
+    code = _run(args)
+    if "pipelines.object_store" in sys.modules:
+        sys.modules["pipelines.object_store"].exit_now(code)  # a store request given up at its deadline
+    return code
+
+
+def _run(args) -> int:
     from pipelines.pinterest.credentials import CredentialsError
     from pipelines.pinterest.errors import UnsafeUrlError
     from pipelines.settings import SettingsError
 
-    args = build_parser().parse_args(argv)
-    failure.show_tracebacks(args.debug)
     try:
         return args.handler(args)
     except BrokenPipeError:

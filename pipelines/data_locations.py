@@ -9,12 +9,14 @@ answers when the step ends; `pinterest-etl verify` pulls both whole and checks e
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import os
 from collections.abc import Mapping
 from pathlib import Path
 
 from pipelines.object_mirror import Mirror
 from pipelines.object_store import ObjectStore, StoreError, StoreSettingError, parse_store
+from pipelines.planning import DateRange
 from pipelines.setting_errors import SettingsError, looked_up
 
 LAKE_SETTING, RAW_SETTING = "PINTEREST_LAKE_URI", "PINTEREST_RAW_URI"
@@ -50,8 +52,19 @@ class DataLocations:
             refuse_earlier_layouts(self.lake, self.lake_store)
         return pulled
 
+    def pull_raw(self, overlapping: DateRange) -> int:
+        """The raw zone store's answers that normalizing `overlapping` reads (their window overlaps it, or they
+        have none) into its copy, for a step that reads them on a machine that did not fetch them (`run
+        --from-raw`; nothing for a local raw zone); files downloaded."""
+        return sum(mirror.pull(lambda relative: answer_overlaps(relative, overlapping))
+                   for mirror in self.mirrors() if mirror.append_only)
+
     def pull_all(self) -> int:
         return sum(mirror.pull() for mirror in self.mirrors())
+
+    def ignored(self) -> list[str]:
+        """The objects the last listings left out (URIs): keys no file of a copy can be (pipelines/object_mirror)."""
+        return [uri for mirror in self.mirrors() for uri in mirror.ignored]
 
     def publish(self) -> int:
         """The copies' new and changed files (and the lake's removed ones) to their stores; files uploaded."""
@@ -77,6 +90,19 @@ def data_locations(home: Path, env: Mapping[str, str] = os.environ) -> DataLocat
     if not lake_store and not raw_store:
         _refuse_nested(str(lake.resolve()), str(raw.resolve()), f"{lake} and {raw}")
     return DataLocations(lake, raw, lake_store, raw_store)
+
+
+def answer_overlaps(relative: str, overlapping: DateRange) -> bool:
+    """Whether a raw answer (its path in the raw zone: `[account=<name>/]<endpoint>/window=<start>_<end>/<file>`)
+    is one normalizing `overlapping` reads: its window overlaps the range, or it has none (`window=none`)."""
+    for part in relative.split("/"):
+        if part.startswith("window="):
+            start, _, end = part.removeprefix("window=").partition("_")
+            try:
+                return dt.date.fromisoformat(start) <= overlapping.end and dt.date.fromisoformat(end) >= overlapping.start
+            except ValueError:
+                return True  # window=none, or a name this version does not know: taken
+    return True
 
 
 def _lake_file_problem(path: Path) -> str | None:
@@ -109,8 +135,10 @@ def refuse_earlier_layouts(copy: Path, store: ObjectStore) -> None:
 
 
 def _refuse_nested(first: str, second: str, shown: str) -> None:
-    a, b = first.rstrip("/") + "/", second.rstrip("/") + "/"
-    if a.startswith(b) or b.startswith(a):
+    """Refused when one path (`/`-separated, a key prefix or a folder) is the other or holds it; "" (a bucket's
+    root) holds every prefix."""
+    a, b = [part for part in first.split("/") if part], [part for part in second.split("/") if part]
+    if a[:len(b)] == b or b[:len(a)] == a:
         raise StoreSettingError(f"{LAKE_SETTING} and {RAW_SETTING} must not be the same place nor one inside the other "
                          f"({shown}): the lake's files are replaced and removed, the raw zone's never; give each "
                          "a prefix (folder) of its own")

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import pyarrow.fs as pafs
 
+from pipelines import object_store as limits
 from pipelines.atomic_files import temporary_path
 from pipelines.faults import STORE_BEFORE_CHECKSUMS, STORE_UPLOAD_UNFINISHED, crash_point
 from pipelines.object_store import ObjectStore, StoreError
@@ -60,24 +61,32 @@ class Mirror:
         self.store, self.copy, self.append_only, self.check = store, Path(copy), append_only, check
         self._manifest_path = self.copy.with_name(f"{self.copy.name}.manifest.json")
         self._lock_path = self.copy.with_name(f"{self.copy.name}.lock")
+        self.ignored: list[str] = []  # the last listing's objects that are not copied (their URIs)
 
     # -- what is where
 
     def listing(self, fs: pafs.FileSystem | None = None) -> dict[str, tuple[int, int]]:
-        """Every object of the store's prefix that is data: relative path -> (size, modification time in ns)."""
+        """Every object of the store's prefix that is data: relative path -> (size, modification time in ns).
+        Objects the copy cannot hold as files are left out and named in `ignored` (see `_copyable`)."""
         fs = fs or self.store.filesystem()
         base = self.store.base + "/"
-        try:
-            infos = fs.get_file_info(pafs.FileSelector(self.store.base, allow_not_found=True, recursive=True))
-        except (OSError, ValueError) as error:
-            raise self.store.error("listing", error) from None
+
+        def list_all() -> list[pafs.FileInfo]:
+            try:
+                return fs.get_file_info(pafs.FileSelector(self.store.base, allow_not_found=True, recursive=True))
+            except (OSError, ValueError) as error:
+                raise self.store.error("listing", error) from None
+
+        infos = self.store.within(limits.LIST_SECONDS, "listing", list_all)
         objects = {}
         for info in infos:
             if info.type == pafs.FileType.File and info.path.startswith(base):
                 relative = info.path[len(base):]
                 if mirrored(relative):
                     objects[relative] = (info.size, _ns(info))
-        return objects
+        copyable = _copyable(objects)
+        self.ignored = sorted(f"{self.store.uri}/{relative}" for relative in objects.keys() - copyable.keys())
+        return copyable
 
     def local_files(self) -> dict[str, tuple[int, int]]:
         """Every file of the copy that is data: relative path -> (size, modification time in ns)."""
@@ -96,10 +105,11 @@ class Mirror:
 
     # -- transfers
 
-    def pull(self) -> int:
+    def pull(self, selected: Callable[[str], bool] | None = None) -> int:
         """Bring the store's changes into the copy (see the module); the number of files downloaded. A file this
         copy wrote and has not pushed yet (another step's process of the same run, or a run stopped before its
-        push) is kept for the next push, unless the store holds another version of it: the store's wins."""
+        push) is kept for the next push, unless the store holds another version of it: the store's wins.
+        `selected(relative path)`: download only the files it accepts (a raw zone's answers of a date range)."""
         with self._locked():
             fs = self.store.filesystem()
             remote = self.listing(fs)
@@ -107,6 +117,8 @@ class Mirror:
             local = self.local_files()
             wanted = []
             for relative, seen in remote.items():
+                if selected and not selected(relative):
+                    continue
                 record, here = manifest.get(relative), local.get(relative)
                 if record and tuple(record[:2]) == seen and here is not None and (
                         tuple(record[2:]) == here or not self._problem(relative)):
@@ -116,11 +128,12 @@ class Mirror:
                     continue
                 wanted.append(relative)
             try:
-                for relative, stat in self._transfer(self._download, fs, sorted(wanted, key=_is_checksum)):
+                for relative, stat in self._transfer(lambda fs, relative: self._download(fs, relative, remote[relative][0]), fs,
+                                                         sorted(wanted, key=_is_checksum)):
                     manifest[relative] = [*remote[relative], *stat]
                 for relative in [r for r in manifest if r not in remote]:
                     # Removed from the store (by hand, or by another machine): removed here too unless changed
-                    # here since (then the next push sends it again). Never a raw answer.
+                    # here since (then the next push sends it again). Never a raw answer: the next push sends it.
                     here = local.get(relative)
                     if not self.append_only and here is not None and tuple(manifest[relative][2:]) == here:
                         (self.copy / relative).unlink(missing_ok=True)
@@ -139,11 +152,14 @@ class Mirror:
             local = self.local_files()
             changed = [relative for relative, here in local.items()
                        if relative not in manifest or tuple(manifest[relative][2:]) != here]
-            if self.append_only and changed:
-                remote = self.listing(fs)  # an answer the store has already (its push recorded nowhere) stays
+            if self.append_only:
+                # The store is listed: an answer it has already (its push recorded nowhere) stays, and one it
+                # lost (removed by hand, a bucket's lifecycle rule) is sent again.
+                remote = self.listing(fs)
                 for relative in [r for r in changed if r in remote and remote[r][0] == local[r][0]]:
                     manifest[relative] = [*remote[relative], *local[relative]]
                     changed.remove(relative)
+                changed += [relative for relative in local if relative not in remote and relative not in changed]
             try:
                 # Every data file before any checksum file: a checksum is never ahead of its file.
                 data = [relative for relative in changed if not _is_checksum(relative)]
@@ -180,19 +196,27 @@ class Mirror:
         if first_error is not None:
             raise first_error
 
-    def _download(self, fs: pafs.FileSystem, relative: str) -> list[int]:
+    def _download(self, fs: pafs.FileSystem, relative: str, size: int) -> list[int]:
         target = self.copy / relative
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = temporary_path(target)
-        try:
+
+        def fetch() -> None:
             with fs.open_input_stream(self.store.key(relative), compression=None) as source, open(tmp, "wb") as out:
                 while chunk := source.read(_CHUNK):
                     out.write(chunk)
                 out.flush()
                 os.fsync(out.fileno())
+
+        try:
+            # A transfer given up is left to its thread, writing into its own temporary file; the target is
+            # replaced only here, after the whole object arrived.
+            self.store.within(_deadline(size), f"reading {self.store.key(relative)}", fetch)
             os.replace(tmp, target)
-        except (OSError, ValueError) as error:
+        except (OSError, ValueError, StoreError) as error:
             tmp.unlink(missing_ok=True)
+            if isinstance(error, StoreError):
+                raise
             if isinstance(error, OSError) and error.filename:  # the local disk's failure, not the store's
                 raise
             raise self.store.error(f"reading {self.store.key(relative)}", error) from None
@@ -210,14 +234,17 @@ class Mirror:
             raise StoreError(f"{path} was not pushed to {self.store.describe()}: {problem}. It is this machine's copy "
                              f"of the store: remove the folder {self.copy} (the next run downloads the store's "
                              "files again) and run its dates again")
-        try:
+        def send() -> tuple[os.stat_result, pafs.FileInfo]:
             with open(path, "rb") as source:
                 stat = os.fstat(source.fileno())
                 with fs.open_output_stream(key, compression=None) as out:
                     while chunk := source.read(_CHUNK):
                         out.write(chunk)
                     crash_point(STORE_UPLOAD_UNFINISHED)
-            info = fs.get_file_info(key)
+            return stat, fs.get_file_info(key)
+
+        try:
+            stat, info = self.store.within(_deadline(path.stat().st_size), f"writing {key}", send)
         except FileNotFoundError:
             raise
         except (OSError, ValueError) as error:
@@ -264,3 +291,19 @@ class Mirror:
 
 def _ns(info: pafs.FileInfo) -> int:
     return info.mtime_ns or 0
+
+
+def _deadline(size: int) -> float:
+    return limits.TRANSFER_SECONDS + size / limits.MIN_BYTES_PER_SECOND
+
+
+def _copyable(objects: dict[str, tuple[int, int]]) -> dict[str, tuple[int, int]]:
+    """The objects a copy can hold as files at their key: none the pipeline writes is left out, but a store
+    written by hand or another tool may hold keys no file path can be (an empty, `.` or `..` part, from `a//b`,
+    `a/./b` or a leading `/`; a part longer than a file name may be) and an object named like a folder of other
+    objects (`pin_daily` beside `pin_daily/date=.../x.parquet`), which would write outside the copy or fail
+    every pull."""
+    folders = {relative.rsplit("/", i)[0] for relative in objects for i in range(1, relative.count("/") + 1)}
+    return {relative: seen for relative, seen in objects.items()
+            if relative not in folders and all(part not in ("", ".", "..") and len(part.encode()) <= 255
+                                               and "\0" not in part for part in relative.split("/"))}

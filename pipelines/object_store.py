@@ -7,13 +7,18 @@ What is done with it (a local copy kept in step with it) is pipelines/object_mir
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import dataclasses
 import hashlib
 import os
 import re
+import sys
+import threading
 import urllib.parse
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import TypeVar
 
 import pyarrow.fs as pafs
 
@@ -35,6 +40,15 @@ CHECK_OBJECT = ".pinterest-etl-write-check"
 CONNECT_SECONDS = 10
 REQUEST_SECONDS = 60
 ATTEMPTS = 3
+# ...but a server that trickles (a few bytes a second keep curl's low-speed limit at bay) would hold it for ever:
+# each operation is given up after a deadline. One object's transfer: TRANSFER_SECONDS, plus its size at
+# MIN_BYTES_PER_SECOND; the write check: TRANSFER_SECONDS; a listing (a request per 1,000 objects): LIST_SECONDS.
+TRANSFER_SECONDS = 120
+MIN_BYTES_PER_SECOND = 64 * 1024
+LIST_SECONDS = 600
+# The longest prefix accepted: S3 keys are at most 1,024 bytes, and the lake's file names take up to ~300 of them.
+MAX_PREFIX = 600
+_T = TypeVar("_T")
 
 
 class StoreError(Exception):
@@ -75,6 +89,10 @@ class ObjectStore:
         return hashlib.sha256(f"{self.endpoint or 'aws'}\n{self.uri}".encode()).hexdigest()[:16]
 
     def filesystem(self) -> pafs.S3FileSystem:
+        if any(thread.is_alive() for thread in _ABANDONED):
+            # pyarrow makes a new S3 client wait for every request in flight to end: it would wait for ever.
+            raise StoreError(f"{self.describe()}: this process gave up a request to an object store that has not "
+                             "ended yet, and cannot use an object store again before it does; start a new run")
         # allow_delayed_open: a file smaller than the client's part size (10 MB) goes in one PutObject when it is
         # closed; a larger one in a multipart upload, which S3 makes visible only once complete. Either way
         # readers see the old object or the whole new one.
@@ -91,9 +109,36 @@ class ObjectStore:
         return StoreError(f"{self.describe()}: {doing} failed: {_meaning(str(error))} "
                           f"({_shown(str(error))})")
 
+    def within(self, seconds: float, doing: str, call: Callable[[], _T]) -> _T:
+        """`call()`'s result, or StoreError when it takes longer than `seconds` (its thread is left behind: the
+        S3 client cannot cancel a request; it ends with the process)."""
+        outcome: dict[str, object] = {}
+
+        def target() -> None:
+            try:
+                outcome["value"] = call()
+            except BaseException as error:  # noqa: BLE001 - raised again in the caller's thread
+                outcome["error"] = error
+
+        thread = threading.Thread(target=target, name="store-request", daemon=True)
+        thread.start()
+        thread.join(seconds)
+        if thread.is_alive():
+            _abandoned(thread)
+            raise StoreError(f"{self.describe()}: {doing} did not finish within {seconds:g} s: the endpoint stopped "
+                             "answering mid-request or answers too slowly (check AWS_ENDPOINT_URL, the network, a "
+                             "proxy); nothing was changed by the step that waited")
+        if "error" in outcome:
+            raise outcome["error"]  # type: ignore[misc]
+        return outcome["value"]  # type: ignore[return-value]
+
     def check(self) -> None:
         """That the prefix can be listed and written (one small object put and removed), else StoreError: a bucket
         that does not exist, refused or read-only credentials, an endpoint that does not answer or is not S3."""
+        self.within(TRANSFER_SECONDS, "the check (listing, writing, reading and removing a test object)",
+                    self._check)
+
+    def _check(self) -> None:
         fs = self.filesystem()
         try:
             fs.get_file_info(pafs.FileSelector(self.base, allow_not_found=True, recursive=False))
@@ -115,6 +160,31 @@ class ObjectStore:
         if info.type != pafs.FileType.File or info.size != len(content) or read != content:
             raise StoreError(f"{self.describe()}: a test object written there did not read back as written: "
                              "the endpoint is not an S3 API (check AWS_ENDPOINT_URL)")
+
+
+_ABANDONED: list[threading.Thread] = []
+
+
+def _abandoned(thread: threading.Thread) -> None:
+    """Remember a request given up at its deadline: at exit, pyarrow's S3 finalizer waits for every request in
+    flight (as does a new S3 client: `filesystem` refuses one), so a process that abandoned one would never end.
+    It ends without finalizers instead (exit_now)."""
+    if not _ABANDONED:
+        atexit.register(exit_now, 1)  # registered after pyarrow's finalizer, so it runs before it
+    _ABANDONED.append(thread)
+
+
+def exit_now(code: int) -> None:
+    """End the process with `code` at once when a store request was abandoned and is still in flight (see
+    `_abandoned`), after flushing the standard streams and the logs; otherwise return."""
+    if any(thread.is_alive() for thread in _ABANDONED):
+        import logging
+
+        logging.shutdown()
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(code)
 
 
 def _shown(text: str) -> str:
@@ -166,6 +236,9 @@ def parse_store(value: str, setting: str, env: Mapping[str, str] = os.environ) -
     if not _BUCKET.fullmatch(bucket):
         raise StoreSettingError(f"{setting}: {bucket[:70]!r} is not an S3 bucket name (3-63 lowercase letters, digits, "
                          "dots and hyphens)")
+    if len(prefix.encode()) > MAX_PREFIX:
+        raise StoreSettingError(f"{setting}: the prefix is {len(prefix.encode())} bytes long; at most {MAX_PREFIX} "
+                                "leave room for the lake's file names within S3's 1,024-byte key limit")
     parts = prefix.split("/") if prefix else []
     if any(part in ("", ".", "..") for part in parts) or "\\" in prefix or not prefix.isprintable() \
             or not prefix.isascii():
@@ -190,8 +263,10 @@ def _endpoint(env: Mapping[str, str]) -> str | None:
             checked = check_url(url, setting, base=True)
         except UnsafeUrlError as error:
             raise StoreSettingError(f"{error} (the S3 endpoint of PINTEREST_LAKE_URI and PINTEREST_RAW_URI)") from None
-        if urllib.parse.urlsplit(checked).path not in ("", "/"):
+        split = urllib.parse.urlsplit(checked)
+        if split.path not in ("", "/"):
             raise StoreSettingError(f"{setting} must be the endpoint's scheme, host and port only (got a path): "
                              "the bucket and prefix go in PINTEREST_LAKE_URI and PINTEREST_RAW_URI")
-        return checked
+        # The S3 client reads the scheme case-sensitively (HTTP://... would be taken for a host named HTTP).
+        return f"{split.scheme.lower()}://{split.netloc.lower()}"
     return None

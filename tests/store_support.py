@@ -8,6 +8,7 @@ import contextlib
 import http.server
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 
@@ -114,3 +115,38 @@ def closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+class _Trickling(http.server.BaseHTTPRequestHandler):
+    """Answers 200 with a long body sent two bytes at a time, slowly enough to take for ever but fast enough that
+    no low-speed limit of 1 byte/s gives up."""
+
+    def _answer(self):
+        self.send_response(200)
+        self.send_header("Content-Type", "application/xml")
+        self.send_header("Content-Length", "100000")
+        self.end_headers()
+        with contextlib.suppress(OSError):
+            for _ in range(50000):
+                self.wfile.write(b"<x")
+                self.wfile.flush()
+                time.sleep(0.5)
+
+    do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _answer
+
+    def log_message(self, *args):
+        pass
+
+
+@contextlib.contextmanager
+def trickling_server() -> Iterator[str]:
+    """An HTTP server on 127.0.0.1 that answers every request by trickling (see _Trickling); its URL."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Trickling)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -148,6 +148,20 @@ def test_load_and_verify_on_another_machine_read_the_store(tmp_path, s3, world):
     assert s3.objects(bucket, key)[key] == good
     assert run_cli(["verify"], second).returncode == 0
 
+    # A third machine rebuilds daily tables lost from the store's lake out of its raw zone (no API calls): its
+    # lake steps pull the answers of the range, which that machine never fetched.
+    lost = {k: v for k, v in s3.objects(bucket, "team/lake/").items() if k.split("/")[2] in ("pin_daily", "ad_daily")}
+    for key in lost:
+        s3.client().delete_object(Bucket=bucket, Key=key)
+    third = store_env(tmp_path / "third", world, s3, bucket)
+    world.state.reset()
+    rebuilt = run_cli(["run", "--from-raw", *range_args(START, END)], third)
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert calls(world) == 0
+    assert sorted(k for k in s3.keys(bucket, "team/lake/") if k in lost) == sorted(lost)
+    assert warehouse_contents(tmp_path / "third", ignore=("extracted_at",)) == \
+        warehouse_contents(tmp_path / "first", ignore=("extracted_at",))
+
 
 @pytest.mark.slow
 @pytest.mark.parametrize("point", [STORE_UPLOAD_UNFINISHED, STORE_BEFORE_CHECKSUMS])

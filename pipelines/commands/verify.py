@@ -29,6 +29,10 @@ def add_parser(commands) -> None:
     p.set_defaults(handler=_verify)
 
 
+UNCOPYABLE = ("not checked: its key cannot be a file (an empty, . or .. part, or an object named like a folder of "
+              "others), so no run wrote it and runs leave it out of their copies; move it out of the prefix")
+
+
 def find_corrupt_files(home: Path, locations: DataLocations | None = None) -> tuple[int, int, list[tuple[str, str]]]:
     """(raw files checked, lake files checked, [(bad file, what is wrong)]) for a data directory: its lake and raw
     zone (`locations`, default the environment's). A lake or raw zone on an object store is downloaded whole into a
@@ -38,10 +42,12 @@ def find_corrupt_files(home: Path, locations: DataLocations | None = None) -> tu
     from pipelines.raw_zone import RawZone
 
     locations = locations or data_locations(home)
-    with _as_stored(home, locations.raw, locations.raw_store, append_only=True) as (raw_root, named):
+    with _as_stored(home, locations.raw, locations.raw_store, append_only=True) as (raw_root, named, ignored):
         raw_files = RawZone(raw_root).all_files()
         bad = [(named(path), problem) for path in raw_files if (problem := RawZone.check_file(path))]
-    with _as_stored(home, locations.lake, locations.lake_store, append_only=False) as (lake_root, named):
+        bad += [(uri, UNCOPYABLE) for uri in ignored]
+    with _as_stored(home, locations.lake, locations.lake_store, append_only=False) as (lake_root, named, ignored):
+        bad += [(uri, UNCOPYABLE) for uri in ignored]
         lake = Lake(lake_root)
         lake_files = lake.all_files()
         for path in lake_files:
@@ -54,15 +60,17 @@ def find_corrupt_files(home: Path, locations: DataLocations | None = None) -> tu
 
 @contextlib.contextmanager
 def _as_stored(home: Path, root: Path, store: ObjectStore | None, append_only: bool):
-    """(the folder to check, how to name one of its files): `root` itself, or a temporary download of `store`."""
+    """(the folder to check, how to name one of its files, the store's objects left out of the download):
+    `root` itself, or a temporary download of `store`."""
     if store is None:
-        yield root, str
+        yield root, str, []
         return
     scratch = Path(tempfile.mkdtemp(prefix="verify-", dir=_scratch(home)))
     try:
         copy = scratch / "copy"
-        Mirror(store, copy, append_only=append_only).pull()
-        yield copy, lambda path: f"{store.uri}/{path.relative_to(copy).as_posix()}"
+        mirror = Mirror(store, copy, append_only=append_only)
+        mirror.pull()
+        yield copy, lambda path: f"{store.uri}/{path.relative_to(copy).as_posix()}", mirror.ignored
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 

@@ -1,0 +1,161 @@
+"""An object store that does what the pipeline never does to it: keys no file can be, objects removed by hand, an
+endpoint that trickles, settings that nest or are spelled oddly. Against moto's S3 server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from pipelines.data_locations import data_locations
+from pipelines.object_mirror import Mirror
+from pipelines.object_store import StoreError, parse_store
+from tests.store_support import S3Server, trickling_server
+
+
+@pytest.fixture(scope="module")
+def s3():
+    server = S3Server()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def aws(s3, monkeypatch):
+    """The S3 server's settings in this process's environment (pyarrow's client reads the credentials there)."""
+    for key, value in s3.env().items():
+        monkeypatch.setenv(key, value)
+    return s3.env()
+
+
+def test_keys_no_file_can_be_are_left_out_named_and_never_written_outside_the_copy(tmp_path, s3, aws):
+    bucket = s3.new_bucket()
+    good = "lake/pin_daily/date=2026-11-01/user=1.parquet"
+    odd = ["lake/t/../../../escaped.parquet", "lake/t/./dot.parquet", "lake//empty.parquet",
+           "lake/pin_daily",  # an object named like the folder of `good`
+           f"lake/{'n' * 300}.parquet"]
+    for key in [good, *odd]:
+        s3.put(bucket, key, b"bytes of " + key.encode())
+    assert sorted(s3.keys(bucket)) == sorted([good, *odd])  # the store keeps the keys as written
+    mirror = Mirror(parse_store(f"s3://{bucket}/lake", "PINTEREST_LAKE_URI", aws), tmp_path / "home" / "copy",
+                    append_only=False)
+    for _ in range(2):  # every pull, not only the first
+        assert mirror.pull() in (0, 1)
+        files = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file())
+        assert [f for f in files if not f.startswith("home/copy.")] == [f"home/copy/{good.removeprefix('lake/')}"]
+        assert mirror.ignored == sorted(f"s3://{bucket}/{key}" for key in odd)
+    assert not (tmp_path / "escaped.parquet").exists() and not (tmp_path.parent / "escaped.parquet").exists()
+    # A push after them sends the copy's files and leaves the odd objects alone.
+    (tmp_path / "home" / "copy" / "pin_daily" / "date=2026-11-02").mkdir()
+    (tmp_path / "home" / "copy" / "pin_daily" / "date=2026-11-02" / "user=1.parquet").write_bytes(b"new")
+    assert mirror.push() == 1
+    assert len(s3.keys(bucket)) == 2 + len(odd)
+
+
+def test_verify_names_each_object_it_cannot_check(tmp_path, s3, aws):
+    from pipelines.commands.verify import UNCOPYABLE, find_corrupt_files
+
+    bucket = s3.new_bucket()
+    s3.put(bucket, "lake/notes/./readme.txt", b"left here by hand")
+    s3.put(bucket, "raw/a//b.json.gz", b"not an answer")
+    env = {**aws, "PINTEREST_LAKE_URI": f"s3://{bucket}/lake", "PINTEREST_RAW_URI": f"s3://{bucket}/raw"}
+    tmp_path.joinpath("home").mkdir()
+    raw_count, lake_count, bad = find_corrupt_files(tmp_path / "home", data_locations(tmp_path / "home", env))
+    assert (raw_count, lake_count) == (0, 0)
+    assert sorted(bad) == [(f"s3://{bucket}/lake/notes/./readme.txt", UNCOPYABLE),
+                           (f"s3://{bucket}/raw/a//b.json.gz", UNCOPYABLE)]
+
+
+def test_a_raw_answer_removed_from_the_store_is_sent_again_by_the_next_push(tmp_path, s3, aws):
+    bucket = s3.new_bucket()
+    store = parse_store(f"s3://{bucket}/raw", "PINTEREST_RAW_URI", aws)
+    raw = Mirror(store, tmp_path / "copy", append_only=True)
+    folder = tmp_path / "copy" / "user_account_analytics" / "window=2026-11-01_2026-11-02"
+    folder.mkdir(parents=True)
+    for name in ("a.json.gz", "b.json.gz"):
+        (folder / name).write_bytes(b"answer " + name.encode())
+    assert raw.push() == 2
+    key = "raw/user_account_analytics/window=2026-11-01_2026-11-02/a.json.gz"
+    s3.client().delete_object(Bucket=bucket, Key=key)  # by hand, or a lifecycle rule
+    assert raw.push() == 1
+    assert s3.objects(bucket, key)[key] == b"answer a.json.gz"
+    assert raw.push() == 0
+
+
+def test_a_raw_pull_of_a_range_downloads_only_the_answers_normalizing_it_reads(tmp_path, s3, aws):
+    import datetime as dt
+
+    from pipelines.planning import DateRange
+
+    bucket = s3.new_bucket()
+    for key in ("raw/ep/window=2026-10-01_2026-10-05/old.json.gz", "raw/ep/window=2026-11-01_2026-11-03/in.json.gz",
+                "raw/account=b/ep/window=2026-11-03_2026-11-09/late.json.gz", "raw/ep/window=none/dims.json.gz"):
+        s3.put(bucket, key, b"answer")
+    env = {**aws, "PINTEREST_LAKE_URI": f"s3://{bucket}/lake", "PINTEREST_RAW_URI": f"s3://{bucket}/raw"}
+    locations = data_locations(tmp_path, env)
+    assert locations.pull_raw(DateRange(dt.date(2026, 11, 3), dt.date(2026, 11, 4))) == 3
+    assert sorted(p.name for p in locations.raw.rglob("*.json.gz")) == ["dims.json.gz", "in.json.gz", "late.json.gz"]
+
+
+def test_an_endpoint_that_trickles_is_given_up_at_the_deadline_naming_the_uri(tmp_path):
+    # In child processes: a request given up stays in flight until its process ends, and pyarrow lets no other
+    # S3 client of that process start meanwhile.
+    with trickling_server() as url:
+        env = {"AWS_ENDPOINT_URL": url, "AWS_ACCESS_KEY_ID": "AKIAX", "AWS_SECRET_ACCESS_KEY": "trickle-secret",
+               "AWS_REGION": "us-east-1", "PATH": "/usr/bin:/bin", "PINTEREST_ETL_HOME": str(tmp_path / "home"),
+               "PINTEREST_LAKE_URI": "s3://bucket/lake", "PINTEREST_RAW_URI": "s3://bucket/raw"}
+
+        def child(code: str) -> subprocess.CompletedProcess:
+            started = time.monotonic()
+            done = subprocess.run([sys.executable, "-c", "import sys\nfrom pipelines import object_store as s\n"
+                                   f"s.TRANSFER_SECONDS = s.LIST_SECONDS = 2\n{code}"],
+                                  env=env, timeout=60, capture_output=True, text=True, cwd=Path(__file__).parents[1])
+            assert time.monotonic() - started < 30
+            assert "trickle-secret" not in done.stdout + done.stderr
+            return done
+
+        # A command exits with its message and exit code: the request's thread, still waiting, does not hold the
+        # process (pyarrow's S3 finalizer would wait for it for ever).
+        verify = child("from pipelines import cli\nsys.exit(cli.main(['verify']))")
+        assert verify.returncode == 2, verify.stderr
+        assert "s3://bucket/raw (PINTEREST_RAW_URI; endpoint http://127.0.0.1:" in verify.stderr or \
+            "s3://bucket/lake (PINTEREST_LAKE_URI; endpoint http://127.0.0.1:" in verify.stderr
+        assert "did not finish within 2 s" in verify.stderr
+        # A listing, and a second use of a store in the same process: refused at once, not waiting.
+        pulled = child("from pathlib import Path\nfrom pipelines.object_mirror import Mirror\n"
+                       "store = s.parse_store('s3://bucket/lake', 'PINTEREST_LAKE_URI')\n"
+                       "for _ in range(2):\n"
+                       f"    try:\n        Mirror(store, Path({str(tmp_path / 'copy')!r}), append_only=False).pull()\n"
+                       "    except s.StoreError as error:\n        print(error)\n"
+                       "s.exit_now(5)\n")
+        assert pulled.returncode == 5, pulled.stderr
+        first, second = pulled.stdout.splitlines()
+        assert "listing did not finish within 2 s" in first
+        assert "cannot use an object store again before it does" in second
+
+
+@pytest.mark.parametrize("lake, raw", [("s3://bucket", "s3://bucket/raw"), ("s3://bucket/raw", "s3://bucket"),
+                                       ("s3://bucket/a", "s3://bucket/a/b/c")])
+def test_a_store_at_a_buckets_root_holds_every_prefix_of_it(tmp_path, lake, raw):
+    with pytest.raises(StoreError, match="one inside the other"):
+        data_locations(tmp_path, {"PINTEREST_LAKE_URI": lake, "PINTEREST_RAW_URI": raw})
+    data_locations(tmp_path, {"PINTEREST_LAKE_URI": "s3://bucket/a", "PINTEREST_RAW_URI": "s3://bucket/ab"})
+
+
+def test_an_endpoint_spelled_in_capitals_is_used_as_meant(tmp_path, s3, aws):
+    shouted = s3.endpoint.replace("http://", "HTTP://").replace("127.0.0.1", "127.0.0.1")
+    store = parse_store("s3://bucket/lake", "PINTEREST_LAKE_URI", {"AWS_ENDPOINT_URL": shouted})
+    assert store.endpoint == s3.endpoint
+    bucket = s3.new_bucket()
+    parse_store(f"s3://{bucket}/lake", "PINTEREST_LAKE_URI", {**aws, "AWS_ENDPOINT_URL": shouted}).check()
+    with pytest.raises(StoreError, match="must use https"):
+        parse_store("s3://bucket/lake", "PINTEREST_LAKE_URI", {"AWS_ENDPOINT_URL": "HTTP://minio.example.com"})
+
+
+def test_a_prefix_too_long_for_s3_keys_is_refused_before_anything_runs():
+    with pytest.raises(StoreError, match="at most 600"):
+        parse_store(f"s3://bucket/{'p' * 700}", "PINTEREST_LAKE_URI", {})
+    assert parse_store(f"s3://bucket/{'p' * 600}", "PINTEREST_LAKE_URI", {}).prefix == "p" * 600
