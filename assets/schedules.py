@@ -21,6 +21,7 @@ from pipelines import settings
 from pipelines.accounts import load_accounts
 from pipelines.data_locations import data_locations
 from pipelines.lake import Lake
+from pipelines.object_store import StoreError
 from pipelines.planning import SYNC_BACK_DAYS
 
 
@@ -55,7 +56,16 @@ def daily_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     PINTEREST_ADS_REPULL_DAYS) complete days (33 by default), and back to the oldest ads date not final yet,
     as one run, so recent values are replaced until they are final."""
     accounts = [account.name for account in load_accounts()]
-    start, end = daily_range(context.scheduled_execution_time, Lake(data_locations(settings.etl_home()).lake), accounts)
+    locations = data_locations(settings.etl_home())
+    if locations.lake_store:
+        # The runs may write the store from other machines (a run launcher's pods): the tick reads the lake's
+        # current ads dates, not what this machine's copy last saw.
+        try:
+            locations.pull_lake()
+        except StoreError as error:
+            context.log.warning(f"The lake's store could not be pulled ({error}); this tick's range reads the local "
+                                "copy as it is, and the run will stop at the same check if the store stays unusable")
+    start, end = daily_range(context.scheduled_execution_time, Lake(locations.lake), accounts)
     return dg.RunRequest(run_key=f"daily-{end}", tags={
         "dagster/asset_partition_range_start": start.isoformat(), "dagster/asset_partition_range_end": end.isoformat()})
 

@@ -159,3 +159,35 @@ def test_a_prefix_too_long_for_s3_keys_is_refused_before_anything_runs():
     with pytest.raises(StoreError, match="at most 600"):
         parse_store(f"s3://bucket/{'p' * 700}", "PINTEREST_LAKE_URI", {})
     assert parse_store(f"s3://bucket/{'p' * 600}", "PINTEREST_LAKE_URI", {}).prefix == "p" * 600
+
+
+def test_the_daily_tick_reads_the_stores_lake_not_only_this_machines_copy(tmp_path, s3, aws, monkeypatch):
+    """Runs on other machines (a run launcher's pods) write the store: an ads date not final there holds the tick's
+    range back on a machine whose copy never saw it; a store that cannot be reached leaves the tick its default."""
+    import datetime as dt
+
+    import dagster as dg
+
+    from assets.schedules import daily_schedule
+    from tests.store_support import closed_port
+    from tests.test_operations import _ads_lake_file
+
+    bucket = s3.new_bucket()
+    _ads_lake_file(tmp_path / "elsewhere", dt.date(2026, 10, 12), final=False)
+    store = parse_store(f"s3://{bucket}/lake", "PINTEREST_LAKE_URI", aws)
+    assert Mirror(store, tmp_path / "elsewhere" / "lake", append_only=False).push() == 1
+    for name in ("PINTEREST_ORGANIC_REPULL_DAYS", "PINTEREST_ADS_REPULL_DAYS", "PINTEREST_ADS_CLICK_WINDOW_DAYS",
+                 "PINTEREST_ADS_ENGAGEMENT_WINDOW_DAYS", "PINTEREST_ADS_VIEW_WINDOW_DAYS", "PINTEREST_RAW_URI"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PINTEREST_ETL_HOME", str(tmp_path / "here"))
+    monkeypatch.setenv("PINTEREST_LAKE_URI", f"s3://{bucket}/lake")
+
+    def tick() -> dg.RunRequest:
+        with dg.instance_for_test() as instance:
+            return daily_schedule(dg.build_schedule_context(
+                instance=instance, scheduled_execution_time=dt.datetime(2026, 11, 28, 6, tzinfo=dt.timezone.utc)))
+
+    assert tick().partition_key_range.start == "2026-10-12"
+    monkeypatch.setenv("PINTEREST_LAKE_URI", f"s3://{bucket}/other")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{closed_port()}")
+    assert tick().partition_key_range.start == "2026-10-26"
