@@ -89,7 +89,15 @@ class _Answering(http.server.BaseHTTPRequestHandler):
 def answering_server(status: int, content_type: str, body: bytes) -> Iterator[str]:
     """An HTTP server on 127.0.0.1 that answers every request alike; its URL."""
     handler = type("Handler", (_Answering,), {"status": status, "content_type": content_type, "body": body})
+    with _serving(handler) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def _serving(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[str]:
+    """`handler` on a free port of 127.0.0.1, in threads that do not hold the test process; its URL."""
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -141,12 +149,5 @@ class _Trickling(http.server.BaseHTTPRequestHandler):
 @contextlib.contextmanager
 def trickling_server() -> Iterator[str]:
     """An HTTP server on 127.0.0.1 that answers every request by trickling (see _Trickling); its URL."""
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Trickling)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with _serving(_Trickling) as url:
+        yield url
