@@ -128,8 +128,8 @@ class Mirror:
                     continue
                 wanted.append(relative)
             try:
-                for relative, stat in self._transfer(lambda fs, relative: self._download(fs, relative, remote[relative][0]), fs,
-                                                         sorted(wanted, key=_is_checksum)):
+                download = lambda fs, relative: self._download(fs, relative, remote[relative][0])  # noqa: E731
+                for relative, stat in self._transfer(download, fs, sorted(wanted, key=_is_checksum)):
                     manifest[relative] = [*remote[relative], *stat]
                 for relative in [r for r in manifest if r not in remote]:
                     # Removed from the store (by hand, or by another machine): removed here too unless changed
@@ -152,14 +152,13 @@ class Mirror:
             local = self.local_files()
             changed = [relative for relative, here in local.items()
                        if relative not in manifest or tuple(manifest[relative][2:]) != here]
-            if self.append_only:
-                # The store is listed: an answer it has already (its push recorded nowhere) stays, and one it
-                # lost (removed by hand, a bucket's lifecycle rule) is sent again.
+            if self.append_only and changed:
+                # An answer the store has already (its push recorded nowhere) stays. One the store lost (removed by
+                # hand, a lifecycle rule) left the manifest at the last pull that listed the store: it is sent.
                 remote = self.listing(fs)
                 for relative in [r for r in changed if r in remote and remote[r][0] == local[r][0]]:
                     manifest[relative] = [*remote[relative], *local[relative]]
                     changed.remove(relative)
-                changed += [relative for relative in local if relative not in remote and relative not in changed]
             try:
                 # Every data file before any checksum file: a checksum is never ahead of its file.
                 data = [relative for relative in changed if not _is_checksum(relative)]
@@ -234,6 +233,7 @@ class Mirror:
             raise StoreError(f"{path} was not pushed to {self.store.describe()}: {problem}. It is this machine's copy "
                              f"of the store: remove the folder {self.copy} (the next run downloads the store's "
                              "files again) and run its dates again")
+
         def send() -> tuple[os.stat_result, pafs.FileInfo]:
             with open(path, "rb") as source:
                 stat = os.fstat(source.fileno())

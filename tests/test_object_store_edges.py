@@ -69,20 +69,27 @@ def test_verify_names_each_object_it_cannot_check(tmp_path, s3, aws):
                            (f"s3://{bucket}/raw/a//b.json.gz", UNCOPYABLE)]
 
 
-def test_a_raw_answer_removed_from_the_store_is_sent_again_by_the_next_push(tmp_path, s3, aws):
+def test_a_raw_answer_removed_from_the_store_is_sent_again_after_the_next_pull_of_its_range(tmp_path, s3, aws):
+    import datetime as dt
+
+    from pipelines.planning import DateRange
+    from pipelines.raw_zone import RawZone
+
     bucket = s3.new_bucket()
-    store = parse_store(f"s3://{bucket}/raw", "PINTEREST_RAW_URI", aws)
-    raw = Mirror(store, tmp_path / "copy", append_only=True)
-    folder = tmp_path / "copy" / "user_account_analytics" / "window=2026-11-01_2026-11-02"
-    folder.mkdir(parents=True)
-    for name in ("a.json.gz", "b.json.gz"):
-        (folder / name).write_bytes(b"answer " + name.encode())
-    assert raw.push() == 2
-    key = "raw/user_account_analytics/window=2026-11-01_2026-11-02/a.json.gz"
+    env = {**aws, "PINTEREST_LAKE_URI": f"s3://{bucket}/lake", "PINTEREST_RAW_URI": f"s3://{bucket}/raw"}
+    locations = data_locations(tmp_path, env)
+    zone = RawZone(locations.raw)
+    written = [zone.write("user_account_analytics", b'{"all": {}}', window=DateRange(dt.date(2026, 10, 1),
+                          dt.date(2026, 10, 2)), fetched_at=dt.datetime.now(dt.timezone.utc), request_id=str(n))
+               for n in range(2)]
+    assert locations.publish() == 2
+    key = f"raw/{written[0].relative_to(locations.raw).as_posix()}"
     s3.client().delete_object(Bucket=bucket, Key=key)  # by hand, or a lifecycle rule
-    assert raw.push() == 1
-    assert s3.objects(bucket, key)[key] == b"answer a.json.gz"
-    assert raw.push() == 0
+    # Each lake step pulls the raw answers of its range (the listing tells the answer is gone), then pushes.
+    assert locations.pull_raw(DateRange(dt.date(2026, 10, 1), dt.date(2026, 10, 2))) == 0
+    assert locations.publish() == 1
+    assert s3.objects(bucket, key)[key] == written[0].read_bytes()
+    assert locations.publish() == 0
 
 
 def test_a_raw_pull_of_a_range_downloads_only_the_answers_normalizing_it_reads(tmp_path, s3, aws):
