@@ -89,6 +89,10 @@ def data_locations(home: Path, env: Mapping[str, str] = os.environ) -> DataLocat
         _refuse_nested(lake_store.prefix, raw_store.prefix, f"{lake_store.uri} and {raw_store.uri}")
     if not lake_store and not raw_store:
         _refuse_nested(str(lake.resolve()), str(raw.resolve()), f"{lake} and {raw}")
+    elif not lake_store or not raw_store:  # a local folder must keep out of the stores' local copies
+        local, copies = (raw if lake_store else lake), home / STORES_FOLDER
+        _refuse_nested(str(local.resolve()), str(copies.resolve()),
+                       f"{local} and {copies}, where the local copy of the other's store is kept")
     return DataLocations(lake, raw, lake_store, raw_store)
 
 

@@ -28,7 +28,7 @@ from pathlib import Path
 import pyarrow.fs as pafs
 
 from pipelines import object_store as limits
-from pipelines.atomic_files import temporary_path
+from pipelines.atomic_files import temporary_path, write_error
 from pipelines.faults import STORE_BEFORE_CHECKSUMS, STORE_UPLOAD_UNFINISHED, crash_point
 from pipelines.object_store import ObjectStore, StoreError
 
@@ -39,6 +39,9 @@ _CHUNK = 8 * 2**20
 # Hidden files of the copy that belong to the data (a lake file's checksum); every other hidden file (temporaries,
 # lock files) stays local.
 _MIRRORED_HIDDEN_SUFFIX = ".sha256"
+# The longest name part a copy takes: a file name is at most 255 bytes, and a download's temporary name adds ~30 to
+# it (`.<name>.<pid>-<hex>.tmp`, pipelines/atomic_files.py). The pipeline's own names are under 100.
+MAX_NAME_BYTES = 200
 
 
 def mirrored(relative: str) -> bool:
@@ -72,8 +75,9 @@ class Mirror:
         base = self.store.base + "/"
 
         def list_all() -> list[pafs.FileInfo]:
+            selector = pafs.FileSelector(self.store.base, allow_not_found=True, recursive=True)
             try:
-                return fs.get_file_info(pafs.FileSelector(self.store.base, allow_not_found=True, recursive=True))
+                return limits.retried(lambda: fs.get_file_info(selector))
             except (OSError, ValueError) as error:
                 raise self.store.error("listing", error) from None
 
@@ -129,8 +133,14 @@ class Mirror:
                 wanted.append(relative)
             try:
                 download = lambda fs, relative: self._download(fs, relative, remote[relative][0])  # noqa: E731
+                downloaded = 0
                 for relative, stat in self._transfer(download, fs, sorted(wanted, key=_is_checksum)):
+                    if stat is None:
+                        self.ignored.append(f"{self.store.uri}/{relative}")
+                        remote.pop(relative)
+                        continue
                     manifest[relative] = [*remote[relative], *stat]
+                    downloaded += 1
                 for relative in [r for r in manifest if r not in remote]:
                     # Removed from the store (by hand, or by another machine): removed here too unless changed
                     # here since (then the next push sends it again). Never a raw answer: the next push sends it.
@@ -138,9 +148,11 @@ class Mirror:
                     if not self.append_only and here is not None and tuple(manifest[relative][2:]) == here:
                         (self.copy / relative).unlink(missing_ok=True)
                     manifest.pop(relative)
-            finally:
-                self._save(manifest)
-            return len(wanted)
+            except BaseException:
+                self._save_quietly(manifest)
+                raise
+            self._save(manifest)
+            return downloaded
 
     def push(self) -> int:
         """Send the copy's new and changed files to the store (see the module); the number of files uploaded.
@@ -168,16 +180,22 @@ class Mirror:
                     if files is data and data and not self.append_only:
                         self._save(manifest)
                         crash_point(STORE_BEFORE_CHECKSUMS)
-            finally:
-                self._save(manifest)
+            except BaseException:
+                self._save_quietly(manifest)
+                raise
+            self._save(manifest)
             return len(changed)
 
     def pending(self) -> list[str]:
-        """The copy's files that a push would send (written here since the last push)."""
+        """The copy's files that a push would send (written here since the last push) and the store lacks or
+        holds with another size (the store is listed: a lost manifest does not make every file pending)."""
         with self._locked():
-            manifest = self._manifest()
-            return sorted(relative for relative, here in self.local_files().items()
-                          if relative not in manifest or tuple(manifest[relative][2:]) != here)
+            manifest, local = self._manifest(), self.local_files()
+            changed = [relative for relative, here in local.items()
+                       if relative not in manifest or tuple(manifest[relative][2:]) != here]
+            remote = self.listing() if changed else {}
+            return sorted(relative for relative in changed
+                          if relative not in remote or remote[relative][0] != local[relative][0])
 
     def _transfer(self, one, fs: pafs.FileSystem, files: list[str]) -> Iterator[tuple[str, list[int]]]:
         """`one(fs, relative)` for each file on threads, yielding (file, its record) as each is done; the first
@@ -188,36 +206,50 @@ class Mirror:
         with ThreadPoolExecutor(min(TRANSFER_THREADS, len(files)), thread_name_prefix="store") as pool:
             futures = {pool.submit(one, fs, relative): relative for relative in files}
             for future, relative in futures.items():
+                if future.cancelled():
+                    continue
                 try:
                     yield relative, future.result()
-                except (StoreError, OSError) as error:
+                except Exception as error:  # noqa: BLE001 - raised once the transfers under way have ended
+                    if first_error is None:
+                        # The transfers not started yet are not tried: against a store that fails or trickles
+                        # each would only fail the same way, one deadline after another.
+                        for other in futures:
+                            other.cancel()
                     first_error = first_error or error
         if first_error is not None:
             raise first_error
 
-    def _download(self, fs: pafs.FileSystem, relative: str, size: int) -> list[int]:
+    def _download(self, fs: pafs.FileSystem, relative: str, size: int) -> list[int] | None:
+        """One object into the copy; its record (the local file's size and time), or None when the store no
+        longer has it or cannot serve it at its listed key (an object named `x/` with content is listed as `x`)."""
         target = self.copy / relative
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = temporary_path(target)
 
         def fetch() -> None:
-            with fs.open_input_stream(self.store.key(relative), compression=None) as source, open(tmp, "wb") as out:
+            with fs.open_input_stream(self.store.key(relative), compression=None) as source, \
+                    _local(open, tmp, "wb") as out:
                 while chunk := source.read(_CHUNK):
-                    out.write(chunk)
-                out.flush()
-                os.fsync(out.fileno())
+                    _local(out.write, chunk)
+                _local(out.flush)
+                _local(os.fsync, out.fileno())
 
         try:
             # A transfer given up is left to its thread, writing into its own temporary file; the target is
             # replaced only here, after the whole object arrived.
-            self.store.within(_deadline(size), f"reading {self.store.key(relative)}", fetch)
-            os.replace(tmp, target)
-        except (OSError, ValueError, StoreError) as error:
+            self.store.within(_deadline(size), f"reading {self.store.key(relative)}", lambda: limits.retried(fetch))
+            _local(os.replace, tmp, target)
+        except (OSError, ValueError, StoreError, _LocalFailure) as error:
             tmp.unlink(missing_ok=True)
             if isinstance(error, StoreError):
                 raise
-            if isinstance(error, OSError) and error.filename:  # the local disk's failure, not the store's
-                raise
+            if isinstance(error, _LocalFailure):  # this machine's disk, not the store
+                cause = error.__cause__ or error
+                raise write_error(target, cause, f"The copy of {self.store.uri} is incomplete; the next run "
+                                                 "downloads what is missing.") or cause from None
+            if isinstance(error, FileNotFoundError):
+                return None  # listed, then gone: removed meanwhile, or a key pyarrow lists but cannot read
             raise self.store.error(f"reading {self.store.key(relative)}", error) from None
         stat = target.stat()
         return [stat.st_size, stat.st_mtime_ns]
@@ -262,15 +294,26 @@ class Mirror:
             recorded = json.loads(self._manifest_path.read_text())
         except (FileNotFoundError, ValueError):
             return {}  # a lost or damaged manifest costs one full comparison, nothing else
-        if recorded.get("store") != self.store.describe():
+        if not isinstance(recorded, dict) or recorded.get("store") != self.store.describe() \
+                or not isinstance(recorded.get("files"), dict):
             return {}
-        return {k: v for k, v in recorded.get("files", {}).items() if isinstance(v, list) and len(v) == 4}
+        return {k: v for k, v in recorded["files"].items()
+                if isinstance(k, str) and isinstance(v, list) and len(v) == 4 and all(isinstance(n, int) for n in v)}
 
     def _save(self, manifest: dict[str, list[int]]) -> None:
         self._manifest_path.parent.mkdir(parents=True, exist_ok=True)
         tmp = temporary_path(self._manifest_path)
-        tmp.write_text(json.dumps({"store": self.store.describe(), "files": manifest}))
-        os.replace(tmp, self._manifest_path)
+        try:
+            tmp.write_text(json.dumps({"store": self.store.describe(), "files": manifest}))
+            os.replace(tmp, self._manifest_path)
+        except OSError:
+            tmp.unlink(missing_ok=True)
+            raise
+
+    def _save_quietly(self, manifest: dict[str, list[int]]) -> None:
+        """`_save` while another error is on its way: that error is the one told (a full disk fails both)."""
+        with contextlib.suppress(OSError):
+            self._save(manifest)
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
@@ -293,6 +336,17 @@ def _ns(info: pafs.FileInfo) -> int:
     return info.mtime_ns or 0
 
 
+class _LocalFailure(Exception):
+    """A failure of this machine's disk during a download (its cause is the OSError), not of the store."""
+
+
+def _local(call, *args):
+    try:
+        return call(*args)
+    except OSError as error:
+        raise _LocalFailure() from error
+
+
 def _deadline(size: int) -> float:
     return limits.TRANSFER_SECONDS + size / limits.MIN_BYTES_PER_SECOND
 
@@ -305,5 +359,5 @@ def _copyable(objects: dict[str, tuple[int, int]]) -> dict[str, tuple[int, int]]
     every pull."""
     folders = {relative.rsplit("/", i)[0] for relative in objects for i in range(1, relative.count("/") + 1)}
     return {relative: seen for relative, seen in objects.items()
-            if relative not in folders and all(part not in ("", ".", "..") and len(part.encode()) <= 255
+            if relative not in folders and all(part not in ("", ".", "..") and len(part.encode()) <= MAX_NAME_BYTES
                                                and "\0" not in part for part in relative.split("/"))}

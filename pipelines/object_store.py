@@ -15,6 +15,7 @@ import os
 import re
 import sys
 import threading
+import time
 import urllib.parse
 import uuid
 from collections.abc import Callable, Mapping
@@ -31,9 +32,10 @@ _SECRET_SETTINGS = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ACCESS_KE
 # S3's rules for a bucket's name (3-63 lowercase letters, digits, dots and hyphens, starting and ending with a
 # letter or digit).
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
-# The name of the write check's one small object at the prefix's root (removed at once; hidden, as engines and the
-# mirrors leave out names starting with a dot).
-CHECK_OBJECT = ".pinterest-etl-write-check"
+# The folder of the write check's one small object under the prefix (the object is removed at once; hidden, as
+# engines and the mirrors leave out names starting with a dot). pyarrow marks a folder it empties with an empty
+# `<folder>/` object: this one's, never the prefix's own (which a user's object of that name may be).
+CHECK_FOLDER = ".pinterest-etl-write-check"
 # A store that does not answer must not hold a run for long: a connection is given up after CONNECT_SECONDS, a
 # request that receives nothing for REQUEST_SECONDS (Linux: the transfer is slower than 1 byte/s that long), and
 # each request is tried ATTEMPTS times (the AWS SDK's standard retries with backoff: throttling, 5xx, resets).
@@ -125,7 +127,7 @@ class ObjectStore:
         thread.join(seconds)
         if thread.is_alive():
             _abandoned(thread)
-            raise StoreError(f"{self.describe()}: {doing} did not finish within {seconds:g} s: the endpoint stopped "
+            raise StoreError(f"{self.describe()}: {doing} did not finish within {seconds:.0f} s: the endpoint stopped "
                              "answering mid-request or answers too slowly (check AWS_ENDPOINT_URL, the network, a "
                              "proxy); nothing was changed by the step that waited")
         if "error" in outcome:
@@ -141,19 +143,23 @@ class ObjectStore:
     def _check(self) -> None:
         fs = self.filesystem()
         try:
-            fs.get_file_info(pafs.FileSelector(self.base, allow_not_found=True, recursive=False))
+            retried(lambda: fs.get_file_info(pafs.FileSelector(self.base, allow_not_found=True, recursive=False)))
         except (OSError, ValueError) as error:
             raise self.error("listing", error) from None
-        probe = self.key(f"{CHECK_OBJECT}-{uuid.uuid4().hex}")
+        probe = self.key(f"{CHECK_FOLDER}/{uuid.uuid4().hex}")
         content = f"pinterest-etl write check {uuid.uuid4().hex}\n".encode()
+
+        def read_back() -> bytes:
+            with fs.open_input_stream(probe, compression=None) as source:
+                return source.read()
+
         try:
             with fs.open_output_stream(probe, compression=None) as out:
                 out.write(content)
             # A server that is not S3 (a web page answering 200 to everything) "accepts" the object too: only
             # reading it back tells.
             info = fs.get_file_info(probe)
-            with fs.open_input_stream(probe, compression=None) as source:
-                read = source.read()
+            read = retried(read_back)
             fs.delete_file(probe)
         except (OSError, ValueError) as error:
             raise self.error("writing, reading and removing a test object", error) from None
@@ -187,8 +193,47 @@ def exit_now(code: int) -> None:
         os._exit(code)
 
 
+def retried(call: Callable[[], _T]) -> _T:
+    """`call()`, tried again (ATTEMPTS in all, 0.5 s then 1 s apart) when it fails other than "not found" or
+    "refused": pyarrow's client retries a PUT or a HEAD that got a 500 or a 503 (SlowDown), not a GET whose
+    answer failed mid-body, which is what a listing and a download are."""
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            return call()
+        except (FileNotFoundError, PermissionError):
+            raise
+        except OSError as error:
+            if attempt == ATTEMPTS or not _transient(str(error)):
+                raise
+            time.sleep(0.5 * attempt)
+    raise AssertionError("unreachable")
+
+
+def _transient(text: str) -> bool:
+    """An error worth a retry: not a missing bucket or refused credentials (the same answer every time)."""
+    return not any(_says(text, markers) for markers, _ in _MEANINGS[:3])
+
+
 def _shown(text: str) -> str:
-    return redacted(" ".join(text.split()), [os.environ.get(name, "") for name in _SECRET_SETTINGS])[:400]
+    return redacted(" ".join(text.split()), [*(os.environ.get(name, "") for name in _SECRET_SETTINGS),
+                                            *_profile_secrets()])[:400]
+
+
+def _profile_secrets() -> list[str]:
+    """The secret keys and session tokens of the AWS shared credentials and config files (the credential chain's
+    profiles), which an endpoint may echo back in an error as much as those of the environment."""
+    import configparser
+
+    found = []
+    for setting, default in (("AWS_SHARED_CREDENTIALS_FILE", "~/.aws/credentials"), ("AWS_CONFIG_FILE", "~/.aws/config")):
+        parser = configparser.RawConfigParser()
+        try:
+            parser.read(os.path.expanduser(os.environ.get(setting) or default))
+        except (configparser.Error, OSError, UnicodeDecodeError):
+            continue
+        found += [value for section in parser.sections() for key, value in parser.items(section)
+                  if key in ("aws_secret_access_key", "aws_session_token", "aws_security_token") and value]
+    return found
 
 
 # What the AWS SDK's error names mean for the user, first match wins.
@@ -206,9 +251,14 @@ _MEANINGS = (
 )
 
 
+def _says(text: str, markers: tuple[str, ...]) -> bool:
+    """Whether the error text holds one of `markers` as a word of its own (a `403` inside a key's hex is not one)."""
+    return any(re.search(rf"(?<![A-Za-z0-9_]){re.escape(marker)}(?![A-Za-z0-9_])", text) for marker in markers)
+
+
 def _meaning(text: str) -> str:
     for markers, meaning in _MEANINGS:
-        if any(marker in text for marker in markers):
+        if _says(text, markers):
             return meaning
     return "the store answered with an error, or not as S3 does (is the endpoint an S3 API?)"
 
@@ -218,6 +268,11 @@ def parse_store(value: str, setting: str, env: Mapping[str, str] = os.environ) -
     StoreError for a URI this version cannot use."""
     scheme, separator, _ = value.partition("://")
     if not separator or not re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]*", scheme):
+        if re.match(r"[A-Za-z][A-Za-z0-9+.-]*\s*:", value):
+            # `s3:/bucket`, `s3:bucket`, `s3 ://bucket`: a URI mistyped, which as a folder would quietly keep the
+            # data on this machine.
+            raise StoreSettingError(f"{setting} looks like a mistyped URI ({value[:80]!r}): write s3://<bucket>/<prefix>; "
+                                    "a local folder whose name starts with `<name>:` is written ./<name>:...")
         return None
     if scheme.lower() == "file":
         return None
@@ -240,10 +295,10 @@ def parse_store(value: str, setting: str, env: Mapping[str, str] = os.environ) -
         raise StoreSettingError(f"{setting}: the prefix is {len(prefix.encode())} bytes long; at most {MAX_PREFIX} "
                                 "leave room for the lake's file names within S3's 1,024-byte key limit")
     parts = prefix.split("/") if prefix else []
-    if any(part in ("", ".", "..") for part in parts) or "\\" in prefix or not prefix.isprintable() \
-            or not prefix.isascii():
+    if any(part in ("", ".", "..") for part in parts) or "\\" in prefix or "%" in prefix \
+            or not prefix.isprintable() or not prefix.isascii():
         raise StoreSettingError(f"{setting}: the prefix {prefix[:100]!r} is not a plain key prefix (no empty, . or .. "
-                         "parts, backslashes, control or non-ASCII characters)")
+                         "parts, backslashes, %-escapes, control or non-ASCII characters)")
     region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None
     ca_file = env.get("AWS_CA_BUNDLE") or None
     return ObjectStore(setting, bucket, prefix, _endpoint(env), region, ca_file)

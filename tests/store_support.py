@@ -151,3 +151,70 @@ def trickling_server() -> Iterator[str]:
     """An HTTP server on 127.0.0.1 that answers every request by trickling (see _Trickling); its URL."""
     with _serving(_Trickling) as url:
         yield url
+
+
+class FaultyProxy:
+    """A proxy on 127.0.0.1 in front of an S3 server, for reading (it does not pass uploads' chunked bodies on),
+    that fails or trickles some object reads (a GET of a key, not a listing) as a loaded or broken S3 endpoint does: `fail_reads` answers 503 SlowDown to that many of them,
+    `trickle_reads` sends every one two bytes at a time for ever. `reads` counts the object reads seen."""
+
+    def __init__(self, target: str, *, fail_reads: int = 0, trickle_reads: bool = False):
+        import http.client
+        import urllib.parse
+
+        proxy = self
+        self.fail_reads, self.reads = fail_reads, 0
+        target_netloc = urllib.parse.urlsplit(target).netloc
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _forward(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))  # reads only: no upload
+                headers = dict(self.headers)
+                path = urllib.parse.urlsplit(self.path)
+                if self.command == "GET" and "list-type" not in path.query and path.path.count("/") >= 2 \
+                        and path.query == "":
+                    proxy.reads += 1
+                    if trickle_reads:
+                        return _Trickling._answer(self)
+                    if proxy.fail_reads > 0:
+                        proxy.fail_reads -= 1
+                        answer = SLOW_DOWN
+                        self.send_response(503)
+                        self.send_header("Content-Type", "application/xml")
+                        self.send_header("Content-Length", str(len(answer)))
+                        self.end_headers()
+                        self.wfile.write(answer)
+                        return None
+                connection = http.client.HTTPConnection(target_netloc, timeout=30)
+                connection.request(self.command, self.path, body=body, headers=headers)
+                answer = connection.getresponse()
+                data = answer.read()
+                self.send_response(answer.status)
+                for key, value in answer.getheaders():
+                    if key.lower() not in ("transfer-encoding", "connection", "content-length"):
+                        self.send_header(key, value)
+                self.send_header("Content-Length", answer.getheader("Content-Length", "0") if self.command == "HEAD"
+                                 else str(len(data)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+                connection.close()
+                return None
+
+            do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _forward
+
+            def log_message(self, *args):
+                pass
+
+        self._serving = _serving(Handler)
+        self.endpoint = self._serving.__enter__()
+
+    def stop(self) -> None:
+        self._serving.__exit__(None, None, None)
+
+
+# What S3 answers a client it throttles.
+SLOW_DOWN = (b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SlowDown</Code><Message>Please reduce your request '
+             b'rate.</Message><RequestId>T3</RequestId></Error>')

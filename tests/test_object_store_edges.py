@@ -36,7 +36,8 @@ def test_keys_no_file_can_be_are_left_out_named_and_never_written_outside_the_co
     good = "lake/pin_daily/date=2026-11-01/user=1.parquet"
     odd = ["lake/t/../../../escaped.parquet", "lake/t/./dot.parquet", "lake//empty.parquet",
            "lake/pin_daily",  # an object named like the folder of `good`
-           f"lake/{'n' * 300}.parquet"]
+           "lake/notes/",  # an object with content named like a folder: listed as `notes`, read as nothing
+           f"lake/{'n' * 300}.parquet", f"lake/{'m' * 230}.parquet"]  # a file name; its download's temporary name
     for key in [good, *odd]:
         s3.put(bucket, key, b"bytes of " + key.encode())
     assert sorted(s3.keys(bucket)) == sorted([good, *odd])  # the store keeps the keys as written
@@ -46,7 +47,7 @@ def test_keys_no_file_can_be_are_left_out_named_and_never_written_outside_the_co
         assert mirror.pull() in (0, 1)
         files = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file())
         assert [f for f in files if not f.startswith("home/copy.")] == [f"home/copy/{good.removeprefix('lake/')}"]
-        assert mirror.ignored == sorted(f"s3://{bucket}/{key}" for key in odd)
+        assert sorted(mirror.ignored) == sorted(f"s3://{bucket}/{key.removesuffix('/')}" for key in odd)
     assert not (tmp_path / "escaped.parquet").exists() and not (tmp_path.parent / "escaped.parquet").exists()
     # A push after them sends the copy's files and leaves the odd objects alone.
     (tmp_path / "home" / "copy" / "pin_daily" / "date=2026-11-02").mkdir()
@@ -198,3 +199,120 @@ def test_the_daily_tick_reads_the_stores_lake_not_only_this_machines_copy(tmp_pa
     monkeypatch.setenv("PINTEREST_LAKE_URI", f"s3://{bucket}/other")
     monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{closed_port()}")
     assert tick().partition_key_range.start == "2026-10-26"
+
+
+@pytest.mark.parametrize("value", ["s3:/bucket/raw", "s3:bucket/raw", "s3 ://bucket/raw", "S3:/bucket", "gs:/bucket"])
+def test_a_mistyped_uri_is_refused_not_taken_for_a_local_folder(value):
+    with pytest.raises(StoreError, match="PINTEREST_RAW_URI looks like a mistyped URI"):
+        parse_store(value, "PINTEREST_RAW_URI", {})
+    assert parse_store("./s3:/bucket/raw", "PINTEREST_RAW_URI", {}) is None  # a folder, written as one
+    with pytest.raises(StoreError, match="%-escapes"):
+        parse_store("s3://bucket/te%2Fam/lake", "PINTEREST_LAKE_URI", {})
+
+
+def test_a_local_folder_may_not_be_inside_the_stores_local_copies(tmp_path):
+    copy = data_locations(tmp_path, {"PINTEREST_LAKE_URI": "s3://bucket/lake"}).lake
+    for raw in (copy / "raw", tmp_path / "stores", tmp_path):
+        with pytest.raises(StoreError, match="one inside the other"):
+            data_locations(tmp_path, {"PINTEREST_LAKE_URI": "s3://bucket/lake", "PINTEREST_RAW_URI": str(raw)})
+    assert data_locations(tmp_path, {"PINTEREST_LAKE_URI": "s3://bucket/lake",
+                                     "PINTEREST_RAW_URI": str(tmp_path / "raw")}).raw == tmp_path / "raw"
+
+
+def test_the_write_check_leaves_an_object_named_like_the_prefix_as_it_was(s3, aws):
+    bucket = s3.new_bucket()
+    s3.put(bucket, "raw/", b"a user's object at the prefix's own name")
+    parse_store(f"s3://{bucket}/raw", "PINTEREST_RAW_URI", aws).check()
+    assert s3.objects(bucket, "raw/")["raw/"] == b"a user's object at the prefix's own name"
+    assert not [k for k in s3.keys(bucket) if not k.endswith("/")] or s3.keys(bucket) == ["raw/"]
+
+
+def test_a_read_the_store_throttles_is_tried_again(tmp_path, s3, aws, monkeypatch):
+    from tests.store_support import FaultyProxy
+
+    bucket = s3.new_bucket()
+    for n in range(3):
+        s3.put(bucket, f"lake/t/date=2026-11-0{n + 1}/x.parquet", b"object %d" % n)
+    proxy = FaultyProxy(s3.endpoint, fail_reads=2)
+    try:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.endpoint)
+        store = parse_store(f"s3://{bucket}/lake", "PINTEREST_LAKE_URI", {**aws, "AWS_ENDPOINT_URL": proxy.endpoint})
+        assert Mirror(store, tmp_path / "copy", append_only=False).pull() == 3
+        assert proxy.fail_reads == 0 and proxy.reads == 2 + 3
+        assert (tmp_path / "copy" / "t" / "date=2026-11-02" / "x.parquet").read_bytes() == b"object 1"
+    finally:
+        proxy.stop()
+
+
+def test_a_pull_from_a_store_that_trickles_gives_up_after_one_deadline_not_one_per_object(tmp_path, s3):
+    from tests.store_support import FaultyProxy
+
+    bucket = s3.new_bucket()
+    for n in range(40):
+        s3.put(bucket, f"lake/t/date=2026-10-{n % 28 + 1:02d}/x{n}.parquet", b"object")
+    proxy = FaultyProxy(s3.endpoint, trickle_reads=True)
+    try:
+        env = {**s3.env(AWS_ENDPOINT_URL=proxy.endpoint), "PATH": "/usr/bin:/bin"}
+        script = ("import sys, time\nfrom pathlib import Path\nfrom pipelines import object_store as s\n"
+                  "from pipelines.object_mirror import Mirror\ns.TRANSFER_SECONDS = 2\nstarted = time.monotonic()\n"
+                  f"store = s.parse_store('s3://{bucket}/lake', 'PINTEREST_LAKE_URI')\n"
+                  f"try:\n    Mirror(store, Path({str(tmp_path / 'copy')!r}), append_only=False).pull()\n"
+                  "except s.StoreError as error:\n    print(round(time.monotonic() - started), error)\n"
+                  "s.exit_now(0)\n")
+        done = subprocess.run([sys.executable, "-c", script], env=env, timeout=120, capture_output=True, text=True,
+                              cwd=Path(__file__).parents[1])
+        seconds, _, message = done.stdout.partition(" ")
+        assert "did not finish within 2 s" in message, done.stderr
+        # 8 transfers at a time: the first 8 each reach their deadline together, the other 32 are not started.
+        assert int(seconds) < 15 and proxy.reads <= 8 * 3
+    finally:
+        proxy.stop()
+
+
+def test_a_secret_of_an_aws_profile_is_never_shown_in_a_store_error(tmp_path, monkeypatch):
+    from pipelines import object_store
+
+    (tmp_path / "credentials").write_text("[default]\naws_access_key_id = AKIAPROFILE\naws_secret_access_key = "
+                                          "profile-secret-8Hq\naws_session_token = PROFILESESSIONTOKEN+abc/def==X\n")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "absent"))
+    shown = object_store._shown("bad request; token was PROFILESESSIONTOKEN+abc/def==X key profile-secret-8Hq")
+    assert "PROFILESESSIONTOKEN" not in shown and "profile-secret" not in shown and "****" in shown
+
+
+def test_a_full_disk_during_a_pull_is_told_as_this_machines_and_leaves_no_temporary(tmp_path, s3, aws, monkeypatch):
+    import errno
+    import os
+
+    from pipelines.atomic_files import DataWriteError
+
+    bucket = s3.new_bucket()
+    s3.put(bucket, "lake/t/date=2026-11-01/x.parquet", b"object")
+    mirror = Mirror(parse_store(f"s3://{bucket}/lake", "PINTEREST_LAKE_URI", aws), tmp_path / "copy",
+                    append_only=False)
+
+    def full(_):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with monkeypatch.context() as patched, \
+            pytest.raises(DataWriteError, match=r"could not write .*x\.parquet: .*The copy of s3://"):
+        patched.setattr(os, "fsync", full)
+        mirror.pull()
+    assert [p.name for p in tmp_path.rglob("*.tmp")] == []
+    assert mirror.pull() == 1
+
+
+def test_a_damaged_or_lost_manifest_costs_one_comparison_and_no_false_pending_files(tmp_path, s3, aws):
+    bucket = s3.new_bucket()
+    mirror = Mirror(parse_store(f"s3://{bucket}/lake", "PINTEREST_LAKE_URI", aws), tmp_path / "copy",
+                    append_only=False)
+    (tmp_path / "copy" / "t").mkdir(parents=True)
+    (tmp_path / "copy" / "t" / "x.parquet").write_bytes(b"pushed")
+    assert mirror.push() == 1
+    manifest = tmp_path / "copy.manifest.json"
+    for damaged in ("[]", '{"store": 1, "files": []}', "{not json", ""):
+        manifest.write_text(damaged)
+        assert mirror.pending() == []  # the store has it
+        assert mirror.pull() == 1  # compared whole once: downloaded again
+    manifest.unlink()
+    assert mirror.pending() == []
