@@ -2,8 +2,8 @@
 
 Without component names it runs the scenarios of bench/scenarios.py (S, M, Daily and With-latency; --large adds L),
 writes bench/results/<scenario>.json and rewrites BENCHMARKS.md. The component benchmarks (simulator, client_budget,
-organic, ads, accounts_parallel) run when named, each writing its own bench/results/<name>.json; arguments for one of
-them are given by running it alone (`python -m bench.<name> --help`).
+organic, ads, accounts_parallel, object_store) run when named, each writing its own bench/results/<name>.json;
+arguments for one of them are given by running it alone (`python -m bench.<name> --help`).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-COMPONENTS = ("simulator", "client_budget", "organic", "ads", "accounts_parallel")
+COMPONENTS = ("simulator", "client_budget", "organic", "ads", "accounts_parallel", "object_store")
 
 
 def main(argv: list[str] | None = None) -> int:
