@@ -248,6 +248,9 @@ _MEANINGS = (
      "s3:DeleteObject under the prefix"),
     (("NETWORK_CONNECTION", "Could not connect", "Could not resolve", "Timeout was reached", "curlCode"),
      "the endpoint does not answer: check AWS_ENDPOINT_URL (or the network, a proxy)"),
+    # A HEAD has no body to name the error: S3 answers 400 to one signed with expired temporary credentials.
+    (("HTTP status 400",), "the store refused the request as malformed (HTTP 400); with temporary credentials "
+                           "(AWS_SESSION_TOKEN, a profile's or a role's), they may have expired: renew them"),
 )
 
 

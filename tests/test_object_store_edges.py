@@ -316,3 +316,15 @@ def test_a_damaged_or_lost_manifest_costs_one_comparison_and_no_false_pending_fi
         assert mirror.pull() == 1  # compared whole once: downloaded again
     manifest.unlink()
     assert mirror.pending() == []
+
+
+def test_what_a_store_error_means_is_read_from_whole_words():
+    from pipelines.object_store import _meaning
+
+    # A HEAD signed with expired temporary credentials: S3 answers 400 without a body.
+    assert "may have expired" in _meaning("When reading information for key 'lake/x' in bucket 'b': AWS Error UNKNOWN "
+                                          "(HTTP status 400) during HeadObject operation: No response body.")
+    # A `403` inside a key's hex is not an HTTP status.
+    assert "does not answer" in _meaning("When uploading object with key 'lake/.c/7cfb4fe464ab403ca88d': AWS Error "
+                                         "NETWORK_CONNECTION during PutObject operation: curlCode: 52, Empty reply")
+    assert "access was denied" in _meaning("AWS Error ACCESS_DENIED during PutObject operation: Access Denied")
