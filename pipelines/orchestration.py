@@ -115,6 +115,10 @@ def _run_range(start: dt.date, end: dt.date, command: str, *, from_raw: bool, fr
                     cause = cause_text(error)
                     failures[f"pinterest-etl {command}: step {asset_of_step(event.step_key)} failed: {cause}"
                              f"{_resume_after_quota([cause], start, end, only)}{step_failure_text(error)}"] = None
+                elif event.event_type == dg.DagsterEventType.RESOURCE_INIT_FAILURE:
+                    # Setting up the storage (a store's pull) failed before any step ran: no step failure tells it.
+                    cause = cause_text(event.event_specific_data.error)
+                    failures[f"pinterest-etl {command}: the run's resources could not be set up: {cause}"] = None
             if failures:
                 print("\n".join(failures), file=sys.stderr)
             return 1

@@ -239,6 +239,20 @@ def test_a_store_that_cannot_be_used_stops_the_run_before_any_api_call_naming_ur
     assert SECRET_KEY not in result.stdout + result.stderr
 
 
+def test_a_store_lake_of_an_earlier_layout_stops_the_run_with_one_line_naming_the_object(tmp_path, s3, world):
+    bucket = s3.new_bucket()
+    s3.put(bucket, "team/lake/metric_daily/date=2026-11-01/default.parquet", b"a long-layout file")
+    world.state.reset()
+    result = run_cli(RUN, store_env(tmp_path / "home", world, s3, bucket))
+    assert result.returncode == 1
+    # Refused when the run's storage is set up (its pull), before any step: the last line says so, whole.
+    assert result.stderr.strip().splitlines()[-1].startswith(
+        f"pinterest-etl run: the run's resources could not be set up: StoreError: s3://{bucket}/team/lake "
+        f"(PINTEREST_LAKE_URI; endpoint {s3.endpoint}) holds 1 lake file(s) of an earlier version's layout (such as "
+        f"s3://{bucket}/team/lake/metric_daily/date=2026-11-01/default.parquet)")
+    assert calls(world) == 0
+
+
 @pytest.mark.parametrize("value, expected", [
     ("gs://bucket/lake", "its S3-compatible API"),
     ("abfs://container@account.dfs.core.windows.net/lake", "not supported"),
