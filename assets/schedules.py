@@ -17,7 +17,7 @@ import dagster as dg
 
 from assets.jobs import WAREHOUSE_LOADS, daily_job
 from assets.partitions import DAILY, freshness_deadline_cron
-from pipelines import settings
+from pipelines import catalog, settings
 from pipelines.accounts import load_accounts
 from pipelines.data_locations import data_locations
 from pipelines.lake import Lake
@@ -59,10 +59,13 @@ def daily_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     locations = data_locations(settings.etl_home())
     if locations.lake_store:
         # The runs may write the store from other machines (a run launcher's pods): the tick reads the lake's
-        # current ads dates, not what this machine's copy last saw.
+        # current ads dates within the sync endpoints' reach (only those files), not what this machine's copy last
+        # saw.
+        day = context.scheduled_execution_time.astimezone(dt.timezone.utc).date()
         try:
-            locations.pull_lake()
-        except StoreError as error:
+            locations.pull_lake_tables({t.name for t in catalog.FACT_TABLES.values() if t.source == "ads"},
+                                       day - dt.timedelta(days=SYNC_BACK_DAYS))
+        except (StoreError, OSError) as error:
             context.log.warning(f"The lake's store could not be pulled ({error}); this tick's range reads the local "
                                 "copy as it is, and the run will stop at the same check if the store stays unusable")
     start, end = daily_range(context.scheduled_execution_time, Lake(locations.lake), accounts)

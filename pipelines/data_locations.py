@@ -11,7 +11,8 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import os
-from collections.abc import Mapping
+import urllib.parse
+from collections.abc import Collection, Mapping
 from pathlib import Path
 
 from pipelines.object_mirror import Mirror
@@ -55,9 +56,26 @@ class DataLocations:
     def pull_raw(self, overlapping: DateRange) -> int:
         """The raw zone store's answers that normalizing `overlapping` reads (their window overlaps it, or they
         have none) into its copy, for a step that reads them on a machine that did not fetch them (`run
-        --from-raw`; nothing for a local raw zone); files downloaded."""
+        --from-raw`; nothing for a local raw zone); files downloaded. Of every endpoint: a source's normalization
+        reads other endpoints' answers too (whose pins they are: the user account's)."""
         return sum(mirror.pull(lambda relative: answer_overlaps(relative, overlapping))
                    for mirror in self.mirrors() if mirror.append_only)
+
+    def pull_lake_tables(self, tables: Collection[str], since: dt.date) -> int:
+        """The lake store's files of `tables` dated `since` or later, and the accounts' extraction records
+        (`_accounts/`), into its copy (nothing for a local lake): what the daily schedule's tick reads, without
+        the rest of the lake; files downloaded."""
+        def wanted(relative: str) -> bool:
+            table, _, rest = relative.partition("/")
+            if table == "_accounts":
+                return True
+            day = rest.partition("/")[0].removeprefix("date=")
+            try:
+                return table in tables and dt.date.fromisoformat(day) >= since
+            except ValueError:
+                return False
+
+        return sum(mirror.pull(wanted) for mirror in self.mirrors() if not mirror.append_only)
 
     def pull_all(self) -> int:
         return sum(mirror.pull() for mirror in self.mirrors())
@@ -151,7 +169,15 @@ def _refuse_nested(first: str, second: str, shown: str) -> None:
 def _folder(value: str, setting: str) -> Path | None:
     if not value:
         return None
-    path = Path(value.removeprefix("file://")).expanduser()
+    if value[:5].lower() == "file:":
+        split = urllib.parse.urlsplit(value)
+        if not value[5:].startswith("//") or split.netloc.lower() not in ("", "localhost") or split.query \
+                or split.fragment:
+            raise SettingsError(f"{setting}: {value[:80]!r} is not a file URI of this machine: write "
+                                "file:///absolute/path (three slashes) or the folder itself")
+        path = Path(urllib.parse.unquote(split.path))
+    else:
+        path = Path(value).expanduser()
     if "\\" in os.path.abspath(path):
         raise SettingsError(f"{setting} must not contain a backslash (it is {os.path.abspath(path)}): DuckDB "
                                      "reads \\ as /; choose a folder without")

@@ -132,6 +132,15 @@ class Mirror:
                     continue
                 wanted.append(relative)
             try:
+                for relative in [r for r in manifest if r not in remote]:
+                    # Removed from the store (by hand, or by another machine): removed here too unless changed
+                    # here since (then the next push sends it again), before the downloads, which may put a folder
+                    # where it was. Never a raw answer: the next push sends it.
+                    here = local.get(relative)
+                    if not self.append_only and here is not None and tuple(manifest[relative][2:]) == here:
+                        (self.copy / relative).unlink(missing_ok=True)
+                        _remove_empty_folders((self.copy / relative).parent, self.copy)
+                    manifest.pop(relative)
                 download = lambda fs, relative: self._download(fs, relative, remote[relative][0])  # noqa: E731
                 downloaded = 0
                 for relative, stat in self._transfer(download, fs, sorted(wanted, key=_is_checksum)):
@@ -141,13 +150,6 @@ class Mirror:
                         continue
                     manifest[relative] = [*remote[relative], *stat]
                     downloaded += 1
-                for relative in [r for r in manifest if r not in remote]:
-                    # Removed from the store (by hand, or by another machine): removed here too unless changed
-                    # here since (then the next push sends it again). Never a raw answer: the next push sends it.
-                    here = local.get(relative)
-                    if not self.append_only and here is not None and tuple(manifest[relative][2:]) == here:
-                        (self.copy / relative).unlink(missing_ok=True)
-                    manifest.pop(relative)
             except BaseException:
                 self._save_quietly(manifest)
                 raise
@@ -222,9 +224,16 @@ class Mirror:
 
     def _download(self, fs: pafs.FileSystem, relative: str, size: int) -> list[int] | None:
         """One object into the copy; its record (the local file's size and time), or None when the store no
-        longer has it or cannot serve it at its listed key (an object named `x/` with content is listed as `x`)."""
+        longer has it or cannot serve it at its listed key (an object named `x/` with content is listed as `x`),
+        or the copy holds a file where the key needs a folder or the reverse (a file of the copy not pushed yet,
+        and the store's object of another type at its place)."""
         target = self.copy / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if target.is_dir():
+                raise IsADirectoryError(target)
+        except (FileExistsError, NotADirectoryError, IsADirectoryError):
+            return None  # a file of the copy where the key needs a folder, or the reverse: it keeps its own
         tmp = temporary_path(target)
 
         def fetch() -> None:
@@ -292,7 +301,7 @@ class Mirror:
     def _manifest(self) -> dict[str, list[int]]:
         try:
             recorded = json.loads(self._manifest_path.read_text())
-        except (FileNotFoundError, ValueError):
+        except (FileNotFoundError, ValueError, RecursionError):
             return {}  # a lost or damaged manifest costs one full comparison, nothing else
         if not isinstance(recorded, dict) or recorded.get("store") != self.store.describe() \
                 or not isinstance(recorded.get("files"), dict):
@@ -334,6 +343,16 @@ class Mirror:
 
 def _ns(info: pafs.FileInfo) -> int:
     return info.mtime_ns or 0
+
+
+def _remove_empty_folders(folder: Path, root: Path) -> None:
+    """`folder` and its parents up to `root` (not included) while they are empty."""
+    while folder != root and root in folder.parents:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+        folder = folder.parent
 
 
 class _LocalFailure(Exception):

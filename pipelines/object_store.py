@@ -221,19 +221,20 @@ def _shown(text: str) -> str:
 
 def _profile_secrets() -> list[str]:
     """The secret keys and session tokens of the AWS shared credentials and config files (the credential chain's
-    profiles), which an endpoint may echo back in an error as much as those of the environment."""
-    import configparser
-
+    profiles), which an endpoint may echo back in an error as much as those of the environment. Read line by line,
+    not as an INI file: the AWS SDK accepts files a strict INI parser refuses (a section twice, a key twice)."""
     found = []
     for setting, default in (("AWS_SHARED_CREDENTIALS_FILE", "~/.aws/credentials"), ("AWS_CONFIG_FILE", "~/.aws/config")):
-        parser = configparser.RawConfigParser()
         try:
-            parser.read(os.path.expanduser(os.environ.get(setting) or default))
-        except (configparser.Error, OSError, UnicodeDecodeError):
+            text = open(os.path.expanduser(os.environ.get(setting) or default), encoding="utf-8", errors="replace").read()
+        except OSError:
             continue
-        found += [value for section in parser.sections() for key, value in parser.items(section)
-                  if key in ("aws_secret_access_key", "aws_session_token", "aws_security_token") and value]
+        found += [match.group(1) for match in _PROFILE_SECRET.finditer(text)]
     return found
+
+
+_PROFILE_SECRET = re.compile(r"^[ \t]*(?:aws_secret_access_key|aws_session_token|aws_security_token)[ \t]*[=:][ \t]*"
+                             r"(\S(?:.*\S)?)[ \t]*$", re.MULTILINE | re.IGNORECASE)
 
 
 # What the AWS SDK's error names mean for the user, first match wins.
@@ -271,7 +272,8 @@ def parse_store(value: str, setting: str, env: Mapping[str, str] = os.environ) -
     StoreError for a URI this version cannot use."""
     scheme, separator, _ = value.partition("://")
     if not separator or not re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]*", scheme):
-        if re.match(r"[A-Za-z][A-Za-z0-9+.-]*\s*:", value):
+        if re.match(r"[A-Za-z][A-Za-z0-9+.-]*\s*:", value) or re.match(r"(?i)\s*s3\s*//", value) \
+                or re.search(r"[:\uff1a\ufe55]\s*//", value):
             # `s3:/bucket`, `s3:bucket`, `s3 ://bucket`: a URI mistyped, which as a folder would quietly keep the
             # data on this machine.
             raise StoreSettingError(f"{setting} looks like a mistyped URI ({value[:80]!r}): write s3://<bucket>/<prefix>; "

@@ -13,6 +13,7 @@ import pytest
 from pipelines.data_locations import data_locations
 from pipelines.object_mirror import Mirror
 from pipelines.object_store import StoreError, parse_store
+from pipelines.setting_errors import SettingsError
 from tests.store_support import S3Server, trickling_server
 
 
@@ -191,21 +192,41 @@ def test_the_daily_tick_reads_the_stores_lake_not_only_this_machines_copy(tmp_pa
     monkeypatch.setenv("PINTEREST_LAKE_URI", f"s3://{bucket}/lake")
 
     def tick() -> dg.RunRequest:
-        with dg.instance_for_test() as instance:
-            return daily_schedule(dg.build_schedule_context(
-                instance=instance, scheduled_execution_time=dt.datetime(2026, 11, 28, 6, tzinfo=dt.timezone.utc)))
+        # The context closed with the instance: its log handler (the warning's) outlives neither.
+        with dg.instance_for_test() as instance, dg.build_schedule_context(
+                instance=instance, scheduled_execution_time=dt.datetime(2026, 11, 28, 6, tzinfo=dt.timezone.utc)) \
+                as context:
+            return daily_schedule(context)
 
+    s3.put(bucket, "lake/pin_daily/date=2026-10-12/organic.user=1.parquet", b"not read by the tick")
+    s3.put(bucket, "lake/ad_daily/date=2026-08-01/ads.ad_account=549764000545.parquet", b"beyond the reach")
     assert tick().partition_key_range.start == "2026-10-12"
+    copy = data_locations(tmp_path / "here", {"PINTEREST_LAKE_URI": f"s3://{bucket}/lake", **aws}).lake
+    assert [p.relative_to(copy).as_posix() for p in copy.rglob("*.parquet")] == \
+        ["ad_account_daily/date=2026-10-12/ads.ad_account=549764000545.parquet"]  # only what the tick reads
     monkeypatch.setenv("PINTEREST_LAKE_URI", f"s3://{bucket}/other")
     monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{closed_port()}")
     assert tick().partition_key_range.start == "2026-10-26"
 
 
-@pytest.mark.parametrize("value", ["s3:/bucket/raw", "s3:bucket/raw", "s3 ://bucket/raw", "S3:/bucket", "gs:/bucket"])
+@pytest.mark.parametrize("value", ["s3:/bucket/raw", "s3:bucket/raw", "s3 ://bucket/raw", "S3:/bucket", "gs:/bucket",
+                                   "s3//bucket/raw", "\u04553://bucket/raw", "s3\uff1a//bucket/raw", "file:/tmp/raw"])
 def test_a_mistyped_uri_is_refused_not_taken_for_a_local_folder(value):
     with pytest.raises(StoreError, match="PINTEREST_RAW_URI looks like a mistyped URI"):
         parse_store(value, "PINTEREST_RAW_URI", {})
     assert parse_store("./s3:/bucket/raw", "PINTEREST_RAW_URI", {}) is None  # a folder, written as one
+
+
+@pytest.mark.parametrize("value, folder", [("FILE:///srv/raw", "/srv/raw"), ("file://localhost/srv/raw", "/srv/raw"),
+                                           ("file:///srv/raw%20zone", "/srv/raw zone"), ("file://srv/raw", None),
+                                           ("file://other.host/srv/raw", None)])
+def test_a_file_uri_names_a_folder_of_this_machine_or_is_refused(tmp_path, value, folder):
+    env = {"PINTEREST_LAKE_URI": "s3://bucket/lake", "PINTEREST_RAW_URI": value}
+    if folder is None:
+        with pytest.raises(SettingsError, match="is not a file URI of this machine"):
+            data_locations(tmp_path, env)
+    else:
+        assert data_locations(tmp_path, env).raw == Path(folder)
     with pytest.raises(StoreError, match="%-escapes"):
         parse_store("s3://bucket/te%2Fam/lake", "PINTEREST_LAKE_URI", {})
 
@@ -272,12 +293,16 @@ def test_a_pull_from_a_store_that_trickles_gives_up_after_one_deadline_not_one_p
 def test_a_secret_of_an_aws_profile_is_never_shown_in_a_store_error(tmp_path, monkeypatch):
     from pipelines import object_store
 
-    (tmp_path / "credentials").write_text("[default]\naws_access_key_id = AKIAPROFILE\naws_secret_access_key = "
-                                          "profile-secret-8Hq\naws_session_token = PROFILESESSIONTOKEN+abc/def==X\n")
+    # A file the AWS SDK reads and a strict INI parser refuses: a key before any section, a section twice.
+    (tmp_path / "credentials").write_text("aws_security_token = EARLYTOKEN77\n[default]\naws_access_key_id = AKIAPROFILE\n"
+                                          "aws_secret_access_key = profile-secret-8Hq\n[default]\n"
+                                          "aws_session_token = PROFILESESSIONTOKEN+abc/def==X\n")
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "absent"))
-    shown = object_store._shown("bad request; token was PROFILESESSIONTOKEN+abc/def==X key profile-secret-8Hq")
-    assert "PROFILESESSIONTOKEN" not in shown and "profile-secret" not in shown and "****" in shown
+    shown = object_store._shown("bad request; token was PROFILESESSIONTOKEN+abc/def==X key profile-secret-8Hq "
+                                "then EARLYTOKEN77")
+    assert "PROFILESESSIONTOKEN" not in shown and "profile-secret" not in shown and "EARLYTOKEN" not in shown
+    assert "****" in shown
 
 
 def test_a_full_disk_during_a_pull_is_told_as_this_machines_and_leaves_no_temporary(tmp_path, s3, aws, monkeypatch):
@@ -310,7 +335,7 @@ def test_a_damaged_or_lost_manifest_costs_one_comparison_and_no_false_pending_fi
     (tmp_path / "copy" / "t" / "x.parquet").write_bytes(b"pushed")
     assert mirror.push() == 1
     manifest = tmp_path / "copy.manifest.json"
-    for damaged in ("[]", '{"store": 1, "files": []}', "{not json", ""):
+    for damaged in ("[]", '{"store": 1, "files": []}', "{not json", "", "[" * 100000 + "]" * 100000):
         manifest.write_text(damaged)
         assert mirror.pending() == []  # the store has it
         assert mirror.pull() == 1  # compared whole once: downloaded again
@@ -328,3 +353,28 @@ def test_what_a_store_error_means_is_read_from_whole_words():
     assert "does not answer" in _meaning("When uploading object with key 'lake/.c/7cfb4fe464ab403ca88d': AWS Error "
                                          "NETWORK_CONNECTION during PutObject operation: curlCode: 52, Empty reply")
     assert "access was denied" in _meaning("AWS Error ACCESS_DENIED during PutObject operation: Access Denied")
+
+
+def test_an_object_that_became_a_folder_or_the_reverse_is_pulled_in_its_new_shape(tmp_path, s3, aws):
+    bucket = s3.new_bucket()
+    mirror = Mirror(parse_store(f"s3://{bucket}/lake", "PINTEREST_LAKE_URI", aws), tmp_path / "copy",
+                    append_only=False)
+    s3.put(bucket, "lake/t/date=2026-11-01/x.parquet", b"a file")
+    s3.put(bucket, "lake/t/d/x.parquet", b"a file in a folder")
+    assert mirror.pull() == 2
+    client = s3.client()
+    client.delete_object(Bucket=bucket, Key="lake/t/date=2026-11-01/x.parquet")
+    s3.put(bucket, "lake/t/date=2026-11-01/x.parquet/y.parquet", b"now a folder")
+    client.delete_object(Bucket=bucket, Key="lake/t/d/x.parquet")
+    s3.put(bucket, "lake/t/d", b"now a file")
+    for _ in range(2):
+        mirror.pull()
+        assert (tmp_path / "copy" / "t" / "date=2026-11-01" / "x.parquet" / "y.parquet").read_bytes() == b"now a folder"
+        assert (tmp_path / "copy" / "t" / "d").read_bytes() == b"now a file"
+        assert mirror.ignored == []
+    # A file of the copy not pushed yet where the store now has a folder keeps its place; the object is named.
+    (tmp_path / "copy" / "t" / "e").write_bytes(b"written here, not pushed")
+    s3.put(bucket, "lake/t/e/z.parquet", b"the store's")
+    mirror.pull()
+    assert (tmp_path / "copy" / "t" / "e").read_bytes() == b"written here, not pushed"
+    assert mirror.ignored == [f"s3://{bucket}/lake/t/e/z.parquet"]
