@@ -129,7 +129,8 @@ class ObjectStore:
             _abandoned(thread)
             raise StoreError(f"{self.describe()}: {doing} did not finish within {seconds:.0f} s: the endpoint stopped "
                              "answering mid-request or answers too slowly (check AWS_ENDPOINT_URL, the network, a "
-                             "proxy); nothing was changed by the step that waited")
+                             "proxy). The request may still end in the background: an object is written whole or "
+                             "not at all")
         if "error" in outcome:
             raise outcome["error"]  # type: ignore[misc]
         return outcome["value"]  # type: ignore[return-value]
