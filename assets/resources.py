@@ -92,7 +92,8 @@ class StorageResource(dg.ConfigurableResource):
     def publishing(self, log: dg.DagsterLogManager | None = None) -> Iterator[None]:
         """Push the lake's and raw zone's new files to their object stores when the block ends (nothing for local
         ones). When the block fails, what it wrote is pushed all the same (the answers it fetched are kept in
-        the store; a resumed run re-uses them only on this machine, whose PINTEREST_ETL_HOME holds the stop's record), and a failure to push is logged without hiding the block's own error."""
+        the store; a resumed run re-uses them only on this machine, whose PINTEREST_ETL_HOME holds the stop's
+        record), and a failure to push is logged without hiding the block's own error."""
         try:
             yield
         except BaseException:

@@ -117,13 +117,13 @@ def data_locations(home: Path, env: Mapping[str, str] = os.environ) -> DataLocat
 def answer_overlaps(relative: str, overlapping: DateRange) -> bool:
     """Whether a raw answer (its path in the raw zone: `[account=<name>/]<endpoint>/window=<start>_<end>/<file>`)
     is one normalizing `overlapping` reads: its window overlaps the range, or it has none (`window=none`)."""
+    from pipelines.raw_zone import window_dates
+
     for part in relative.split("/"):
         if part.startswith("window="):
-            start, _, end = part.removeprefix("window=").partition("_")
-            try:
-                return dt.date.fromisoformat(start) <= overlapping.end and dt.date.fromisoformat(end) >= overlapping.start
-            except ValueError:
-                return True  # window=none, or a name this version does not know: taken
+            dates = window_dates(part)
+            # window=none, or a name this version does not know: taken
+            return dates is None or (dates[0] <= overlapping.end and dates[1] >= overlapping.start)
     return True
 
 

@@ -182,10 +182,16 @@ def _files_overlapping(endpoint_dir: Path, overlapping: DateRange) -> Iterator[P
     """The answer files of one endpoint's folder whose window (`window=<start>_<end>`) overlaps the range; folders
     not named for a window (`window=none`) are left out."""
     for window_dir in endpoint_dir.iterdir():
-        start, _, end = window_dir.name.removeprefix("window=").partition("_")
-        try:
-            window = DateRange(dt.date.fromisoformat(start), dt.date.fromisoformat(end))
-        except ValueError:
-            continue
-        if window.start <= overlapping.end and window.end >= overlapping.start:
+        dates = window_dates(window_dir.name)
+        if dates and dates[0] <= dates[1] and dates[0] <= overlapping.end and dates[1] >= overlapping.start:
             yield from window_dir.glob("*.json.gz")
+
+
+def window_dates(folder: str) -> tuple[dt.date, dt.date] | None:
+    """The first and last date an answer folder is named for (`window=<start>_<end>`), or None for a folder not
+    named for dates (`window=none`, any other name)."""
+    start, _, end = folder.removeprefix("window=").partition("_")
+    try:
+        return dt.date.fromisoformat(start), dt.date.fromisoformat(end)
+    except ValueError:
+        return None
